@@ -1,0 +1,111 @@
+import createError from '@fastify/error';
+import fastifyJwt from '@fastify/jwt';
+import { TokenClaimsSchema, type Principal } from '@glavito/contracts';
+import { createSigner, createVerifier } from 'fast-jwt';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+
+export const AuthTokenMissingError = createError('AUTH_TOKEN_MISSING', 'A bearer token is required', 401);
+export const AuthTokenInvalidError = createError('AUTH_TOKEN_INVALID', 'The token is invalid: %s', 401);
+export const AuthTokenExpiredError = createError('AUTH_TOKEN_EXPIRED', 'The token has expired', 401);
+export const AuthForbiddenError = createError('AUTH_FORBIDDEN', '%s', 403);
+
+export interface AuthOptions {
+  secret: string;
+  expiresIn?: string;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** preHandler: verifies the bearer token and sets request.principal (401 otherwise). */
+    authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+    /** preHandler: requires the admin role (403 otherwise); run after authenticate. */
+    requireAdmin: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+    /** Verifies a raw token (e.g. from a WebSocket query string). */
+    verifyToken: (token: string) => Principal;
+  }
+  interface FastifyRequest {
+    principal: Principal;
+  }
+}
+
+const ADMIN_ROLES = new Set(['admin', 'owner']);
+
+export function principalFromClaims(claims: unknown): Principal {
+  const parsed = TokenClaimsSchema.safeParse(claims);
+  if (!parsed.success) {
+    const fields = parsed.error.issues.map((i) => i.path.join('.') || 'claims').join(', ');
+    throw new AuthTokenInvalidError(`claims missing or malformed (${fields})`);
+  }
+  const { sub, tenantId, roles } = parsed.data;
+  return { userId: sub, tenantId, roles, isAdmin: roles.some((r) => ADMIN_ROLES.has(r)) };
+}
+
+function mapJwtError(err: unknown): Error {
+  const code = (err as { code?: string }).code ?? '';
+  if (code.includes('EXPIRED')) return new AuthTokenExpiredError();
+  if (code === 'FST_JWT_NO_AUTHORIZATION_IN_HEADER') return new AuthTokenMissingError();
+  if (err instanceof Error && 'statusCode' in err && (err as { statusCode: number }).statusCode === 401 && code.startsWith('AUTH_')) return err;
+  return new AuthTokenInvalidError('signature, algorithm or format rejected');
+}
+
+/** HS256 only: `alg: none` and other algorithms are refused by the verifier. */
+export const authPlugin = fp<AuthOptions>(
+  async (app: FastifyInstance, opts) => {
+    await app.register(fastifyJwt, {
+      secret: opts.secret,
+      sign: { algorithm: 'HS256', expiresIn: opts.expiresIn ?? '1h' },
+      verify: { algorithms: ['HS256'] },
+    });
+    const verifier = createVerifier({ key: opts.secret, algorithms: ['HS256'] });
+
+    app.decorateRequest('principal', null as unknown as Principal);
+    app.decorate('authenticate', async (request: FastifyRequest) => {
+      const header = request.headers.authorization;
+      if (!header) throw new AuthTokenMissingError();
+      if (!/^Bearer [A-Za-z0-9._~+/=-]+$/.test(header)) throw new AuthTokenInvalidError('expected "Authorization: Bearer <jwt>"');
+      let claims: unknown;
+      try {
+        claims = await request.jwtVerify();
+      } catch (err) {
+        throw mapJwtError(err);
+      }
+      request.principal = principalFromClaims(claims);
+    });
+    app.decorate('requireAdmin', async (request: FastifyRequest) => {
+      if (!request.principal?.isAdmin) throw new AuthForbiddenError('This action needs the admin role');
+    });
+    app.decorate('verifyToken', (token: string) => {
+      let claims: unknown;
+      try {
+        claims = verifier(token);
+      } catch (err) {
+        throw mapJwtError(err);
+      }
+      return principalFromClaims(claims);
+    });
+  },
+  { name: 'auth', fastify: '5.x' },
+);
+
+export interface MintOptions {
+  secret: string;
+  userId: string;
+  tenantId: string;
+  roles?: string[];
+  expiresIn?: string | number;
+}
+
+function toMs(value: string | number): number {
+  if (typeof value === 'number') return value * 1000;
+  const m = /^(\d+)([smhd]?)$/.exec(value);
+  if (!m) throw new Error(`bad expiresIn: ${value}`);
+  const factor = { '': 1000, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? ''] ?? 1000;
+  return Number(m[1]) * factor;
+}
+
+/** Mints an HS256 token (dev tokens, tests, local mode). */
+export function mintToken(opts: MintOptions): string {
+  const sign = createSigner({ key: opts.secret, algorithm: 'HS256', expiresIn: toMs(opts.expiresIn ?? '1h') });
+  return sign({ sub: opts.userId, tenantId: opts.tenantId, roles: opts.roles ?? ['agent'] });
+}

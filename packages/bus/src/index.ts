@@ -1,0 +1,15 @@
+export { connectBus, ensureStream, ensureDurableConsumer, isNotFound, type Bus, type StreamSpec, type DurableSpec } from './nats.js';
+export { publishEvent } from './publish.js';
+export { buildEnvelope, newEventId, type EnvelopeInput } from './envelope.js';
+export {
+  startOutboxRelay,
+  insertOutbox,
+  toOutboxRow,
+  outboxNotifyChannel,
+  outboxNotifyTriggerSql,
+  type OutboxRelay,
+  type OutboxRelayOptions,
+  type OutboxRow,
+} from './outbox.js';
+export { runConsumer, PoisonMessageError, RetryLaterError, type ConsumerOptions, type ConsumerHandle } from './consumer.js';
+export { claimInbox } from './inbox.js';

@@ -1,0 +1,195 @@
+import { z } from 'zod';
+import { CompletionSummarySchema, SubjectTokenSchema } from './events.js';
+import { ProgressSnapshotSchema } from './progress.js';
+import { OnboardingRoleSchema, OnboardingTypeSchema } from './steps.js';
+import { FieldErrorSchema } from './validation.js';
+
+export const SessionStatusSchema = z.enum(['active', 'paused', 'completed', 'abandoned']);
+export type SessionStatus = z.infer<typeof SessionStatusSchema>;
+
+const Json = z.record(z.string(), z.unknown());
+
+export const SessionIdParamsSchema = z.object({ sessionId: SubjectTokenSchema }).strict();
+export const StepParamsSchema = z.object({ sessionId: SubjectTokenSchema, stepId: z.string().max(64) }).strict();
+export const StepIdParamsSchema = z.object({ stepId: z.string().max(64) }).strict();
+export const UserIdParamsSchema = z.object({ userId: SubjectTokenSchema }).strict();
+
+export const SessionSchema = z.object({
+  id: z.string(),
+  tenantId: z.string(),
+  userId: z.string(),
+  type: OnboardingTypeSchema,
+  role: OnboardingRoleSchema,
+  status: SessionStatusSchema,
+  currentStep: z.string().nullable(),
+  completedSteps: z.array(z.string()),
+  skippedSteps: z.array(z.string()),
+  stepData: z.record(z.string(), Json).describe('latest data saved per step; credentials masked'),
+  metadata: Json,
+  version: z.number().int(),
+  startedAt: z.string(),
+  lastActivityAt: z.string(),
+  completedAt: z.string().nullable(),
+  estimatedCompletion: z.string().nullable(),
+});
+export type Session = z.infer<typeof SessionSchema>;
+
+export const StartBodySchema = z
+  .object({
+    type: OnboardingTypeSchema.optional(),
+    context: z
+      .object({
+        industry: z.string().trim().min(1).max(100).optional(),
+        companySize: z.enum(['1-10', '10-50', '50-200', '200-1000', '1000+']).optional(),
+        existingTools: z.array(z.string().trim().min(1).max(100)).max(50).optional(),
+      })
+      .strict()
+      .optional(),
+    metadata: z.record(z.string().max(64), z.union([z.string().max(1000), z.number(), z.boolean(), z.null()])).optional()
+      .refine((m) => m === undefined || Object.keys(m).length <= 50, 'at most 50 metadata keys'),
+  })
+  .strict();
+export type StartBody = z.infer<typeof StartBodySchema>;
+
+export const SessionWithProgressSchema = z.object({ session: SessionSchema, progress: ProgressSnapshotSchema });
+export const StatusResponseSchema = z.object({ session: SessionSchema.nullable(), progress: ProgressSnapshotSchema.nullable() });
+export const TypeResponseSchema = z.object({ type: OnboardingTypeSchema, role: OnboardingRoleSchema, isTenantAdmin: z.boolean(), tenantSetupCompleted: z.boolean() });
+
+export const StepSaveBodySchema = Json.describe("the step's data; see GET /onboarding/step/{stepId}/configuration");
+export const StepSaveResponseSchema = z.object({
+  session: SessionSchema,
+  progress: ProgressSnapshotSchema,
+  nextStep: z.string().nullable(),
+  warnings: z.array(z.string()),
+});
+export const SkipBodySchema = z.object({ reason: z.string().trim().max(500).optional() }).strict();
+
+export const StepConfigQuerySchema = z.object({ type: OnboardingTypeSchema.default('tenant_setup') }).strict();
+
+export const ValidateStepQuerySchema = z.object({ type: OnboardingTypeSchema.default('tenant_setup'), data: z.string().max(100_000).optional() }).strict();
+export const ValidateStepPostQuerySchema = z.object({ type: OnboardingTypeSchema.default('tenant_setup') }).strict();
+export const ValidateStepResponseSchema = z.object({
+  isValid: z.boolean(),
+  errors: z.array(FieldErrorSchema),
+  warnings: z.array(z.string()),
+  nextStep: z.string().nullable(),
+});
+
+export const CompleteQuerySchema = z.object({ force: z.enum(['true', 'false']).optional() }).strict();
+export const CompleteResponseSchema = z.object({ success: z.literal(true), completedAt: z.string(), summary: CompletionSummarySchema });
+export const PauseResponseSchema = z.object({ success: z.literal(true), session: SessionSchema });
+
+export const TenantSetupStatusSchema = z.object({
+  isCompleted: z.boolean(),
+  completedAt: z.string().nullable(),
+  completedBy: z.string().nullable(),
+  completedSteps: z.array(z.string()),
+  missingSteps: z.array(z.string()),
+  progressPercentage: z.number().int(),
+});
+export const TenantSetupCompleteResponseSchema = z.object({ success: z.literal(true), message: z.string(), completedAt: z.string() });
+export const AgentWelcomeStartBodySchema = z
+  .object({ teamId: z.string().max(100).optional(), welcomeMessage: z.string().max(2000).optional() })
+  .strict();
+export const AgentWelcomeStatusSchema = z.object({
+  userId: z.string(),
+  isCompleted: z.boolean(),
+  completedAt: z.string().nullable(),
+  completedSteps: z.array(z.string()),
+  missingSteps: z.array(z.string()),
+  progressPercentage: z.number().int(),
+  sessionId: z.string().nullable(),
+});
+
+// progress service
+export const MilestoneStateSchema = z.object({ threshold: z.number().int(), title: z.string(), reachedAt: z.string().nullable() });
+export const ProgressResponseSchema = z.object({
+  sessionId: z.string(),
+  totalSteps: z.number().int(),
+  completedSteps: z.number().int(),
+  skippedSteps: z.number().int(),
+  progressPercentage: z.number().int(),
+  estimatedTimeRemaining: z.number().int(),
+  estimatedCompletion: z.string().nullable(),
+  currentStep: z.string().nullable(),
+  nextRecommendedAction: z.string(),
+  milestones: z.array(MilestoneStateSchema),
+});
+export const StatisticsQuerySchema = z
+  .object({ type: OnboardingTypeSchema.optional(), from: z.iso.datetime({ offset: true }).optional(), to: z.iso.datetime({ offset: true }).optional() })
+  .strict();
+export const StatisticsResponseSchema = z.object({
+  totalSessions: z.number().int(),
+  byStatus: z.record(SessionStatusSchema, z.number().int()),
+  completionRate: z.number(),
+  averageCompletionTime: z.number().nullable().describe('minutes'),
+  medianCompletionTime: z.number().nullable().describe('minutes'),
+  stepStatistics: z.array(
+    z.object({
+      step: z.string(),
+      reachedCount: z.number().int(),
+      completedCount: z.number().int(),
+      skippedCount: z.number().int(),
+      completionRate: z.number(),
+      medianMinutes: z.number().nullable(),
+      dropOffCount: z.number().int(),
+    }),
+  ),
+  milestones: z.array(z.object({ threshold: z.number().int(), reachedCount: z.number().int() })),
+});
+
+// connection-test service
+export const ConnectionChannelSchema = z.enum(['email', 'slack', 'teams', 'whatsapp', 'webhook', 'stripe', 'database', 'ai_provider']);
+export const ConnectionErrorCodeSchema = z.enum([
+  'config_invalid',
+  'dns',
+  'network_unreachable',
+  'timeout',
+  'tls',
+  'auth_invalid',
+  'permission_missing',
+  'rate_limited',
+  'provider_unavailable',
+  'blocked_by_policy',
+]);
+export const ConnectionTestRequestSchema = z
+  .object({
+    channel: ConnectionChannelSchema,
+    config: Json.describe('channel-specific configuration'),
+    timeout: z.number().int().min(100).max(30_000).optional().describe('milliseconds, default 10000'),
+  })
+  .strict();
+export const ConnectionTestBatchSchema = z.union([
+  z.object({ tests: z.array(ConnectionTestRequestSchema).min(1).max(10) }).strict(),
+  z.array(ConnectionTestRequestSchema).min(1).max(10),
+]);
+export const ConnectionCheckSchema = z.object({
+  name: z.string(),
+  status: z.enum(['success', 'warning', 'error', 'skipped']),
+  durationMs: z.number(),
+  message: z.string().optional(),
+});
+export const ConnectionTestResultSchema = z.object({
+  id: z.string(),
+  channel: ConnectionChannelSchema,
+  status: z.enum(['success', 'warning', 'error']),
+  message: z.string(),
+  errorCode: ConnectionErrorCodeSchema.optional(),
+  hint: z.string().optional(),
+  details: Json,
+  checks: z.array(ConnectionCheckSchema),
+  responseTime: z.number(),
+  timestamp: z.string(),
+});
+export const ConnectionHistoryQuerySchema = z
+  .object({ limit: z.coerce.number().int().min(1).max(100).default(20), cursor: z.string().max(200).optional() })
+  .strict();
+export const ConnectionHistoryResponseSchema = z.object({ items: z.array(ConnectionTestResultSchema), nextCursor: z.string().nullable() });
+export const ValidateConnectionConfigBodySchema = z.object({ channel: ConnectionChannelSchema, config: Json }).strict();
+export const ValidateConnectionConfigResponseSchema = z.object({ isValid: z.boolean(), errors: z.array(FieldErrorSchema) });
+
+// realtime service
+export const SessionClientsResponseSchema = z.object({ sessionId: z.string(), connectedClients: z.number().int() });
+export const UserClientsResponseSchema = z.object({ userId: z.string(), connectedClients: z.number().int() });
+
+export const HealthResponseSchema = z.object({ status: z.enum(['ok', 'unavailable']), checks: z.record(z.string(), z.boolean()).optional() });

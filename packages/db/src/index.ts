@@ -1,0 +1,102 @@
+import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import { migrate } from 'drizzle-orm/node-postgres/migrator';
+import pg from 'pg';
+
+export type Pool = pg.Pool;
+export type PoolClient = pg.PoolClient;
+export { pg };
+
+export interface PoolOptions {
+  connectionString: string;
+  max?: number;
+  applicationName?: string;
+  /** Fail fast instead of queueing forever when Postgres is down. */
+  connectionTimeoutMillis?: number;
+  statementTimeoutMillis?: number;
+}
+
+export function createPool(opts: PoolOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: opts.connectionString,
+    max: opts.max ?? 10,
+    application_name: opts.applicationName,
+    connectionTimeoutMillis: opts.connectionTimeoutMillis ?? 3000,
+    statement_timeout: opts.statementTimeoutMillis ?? 10_000,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle client losing its connection (Postgres restart) must not crash the process.
+  pool.on('error', () => {});
+  return pool;
+}
+
+export function createDb<TSchema extends Record<string, unknown>>(pool: pg.Pool, schema?: TSchema): NodePgDatabase<TSchema> {
+  return (schema ? drizzle(pool, { schema }) : drizzle(pool)) as NodePgDatabase<TSchema>;
+}
+export type { NodePgDatabase };
+
+/** Applies a service's drizzle migrations, journaled in its own schema (`<schema>.__migrations`). */
+export async function runMigrations(pool: pg.Pool, opts: { schema: string; migrationsFolder: string }): Promise<void> {
+  const client = await pool.connect();
+  try {
+    // One migrator per schema at a time, even when several replicas start together.
+    await client.query('SELECT pg_advisory_lock(hashtext($1))', [`migrate:${opts.schema}`]);
+    try {
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(opts.schema)}`);
+      await migrate(drizzle(client), { migrationsFolder: opts.migrationsFolder, migrationsSchema: opts.schema, migrationsTable: '__migrations' });
+    } finally {
+      await client.query('SELECT pg_advisory_unlock(hashtext($1))', [`migrate:${opts.schema}`]);
+    }
+  } finally {
+    client.release();
+  }
+}
+
+export function quoteIdent(name: string): string {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`unsafe SQL identifier: ${name}`);
+  return `"${name}"`;
+}
+
+/**
+ * Creates (or updates) the login role a service runs as. It may use only its own schema:
+ * no grants elsewhere, so cross-schema SQL fails with "permission denied".
+ */
+export async function provisionServiceRole(pool: pg.Pool, opts: { schema: string; role: string; password?: string }): Promise<void> {
+  const schema = quoteIdent(opts.schema);
+  const role = quoteIdent(opts.role);
+  const client = await pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock(hashtext($1))', ['provision-roles']);
+    try {
+      const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [opts.role]);
+      if (exists.rowCount === 0) await client.query(`CREATE ROLE ${role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE`);
+      if (opts.password !== undefined) await client.query(`ALTER ROLE ${role} PASSWORD ${pg.escapeLiteral(opts.password)}`);
+      const db = (await client.query<{ db: string }>('SELECT current_database() AS db')).rows[0]!.db;
+      await client.query(`GRANT CONNECT ON DATABASE ${pg.escapeIdentifier(db)} TO ${role}`);
+      await client.query(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`);
+      await client.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO ${role}`);
+      await client.query(`GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA ${schema} TO ${role}`);
+      await client.query(`REVOKE ALL ON SCHEMA public FROM ${role}`);
+    } finally {
+      await client.query('SELECT pg_advisory_unlock(hashtext($1))', ['provision-roles']);
+    }
+  } finally {
+    client.release();
+  }
+}
+
+/** The admin URL with another user (and password): the URL a service connects with as its own role. */
+export function urlForRole(adminUrl: string, role: string, password?: string): string {
+  const url = new URL(adminUrl);
+  url.username = role;
+  url.password = password ?? '';
+  return url.toString();
+}
+
+export async function isDatabaseReachable(pool: pg.Pool): Promise<boolean> {
+  try {
+    await pool.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,162 @@
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import pg from 'pg';
+
+/**
+ * Real Postgres and NATS for tests. Order: DATABASE_URL / NATS_URL → the default local ports when
+ * they answer → Testcontainers (needs a Docker engine) → a clear failure.
+ */
+
+const DEFAULT_PG = 'postgres://postgres@127.0.0.1:5432/postgres';
+const DEFAULT_NATS = 'nats://127.0.0.1:4222';
+
+function portAnswers(url: string, fallbackPort: number): Promise<boolean> {
+  const u = new URL(url);
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: u.hostname, port: Number(u.port || fallbackPort) });
+    socket.setTimeout(500);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+let adminUrlPromise: Promise<string> | undefined;
+let natsUrlPromise: Promise<string> | undefined;
+
+async function startContainer<T>(what: string, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    throw new Error(
+      `No ${what} for tests: set ${what === 'PostgreSQL' ? 'DATABASE_URL' : 'NATS_URL'}, run it on its default port, ` +
+        `or start a Docker engine for Testcontainers (${(err as Error).message.split('\n')[0]})`,
+    );
+  }
+}
+
+export function adminDatabaseUrl(): Promise<string> {
+  adminUrlPromise ??= (async () => {
+    if (process.env.DATABASE_URL) return process.env.DATABASE_URL;
+    if (await portAnswers(DEFAULT_PG, 5432)) return DEFAULT_PG;
+    return startContainer('PostgreSQL', async () => {
+      const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
+      const c = await new PostgreSqlContainer('postgres:15-alpine').start();
+      return c.getConnectionUri();
+    });
+  })();
+  return adminUrlPromise;
+}
+
+export function natsUrl(): Promise<string> {
+  natsUrlPromise ??= (async () => {
+    if (process.env.NATS_URL) return process.env.NATS_URL;
+    if (await portAnswers(DEFAULT_NATS, 4222)) return DEFAULT_NATS;
+    return startContainer('NATS', async () => {
+      const { NatsContainer } = await import('@testcontainers/nats');
+      const c = await new NatsContainer('nats:2.10-alpine').withArg('-js', '').start();
+      return `nats://${c.getHost()}:${c.getMappedPort(4222)}`;
+    });
+  })();
+  return natsUrlPromise;
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+}
+
+export interface TestDatabase {
+  /** URL of the fresh database, as the admin (migrations, provisioning). */
+  url: string;
+  name: string;
+  /** An admin pool on the fresh database, for assertions on stored state. */
+  pool: pg.Pool;
+  drop(): Promise<void>;
+}
+
+/** A fresh, empty database for one test file. */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const admin = await adminDatabaseUrl();
+  const name = uniqueName('t');
+  const adminClient = new pg.Client({ connectionString: admin });
+  await adminClient.connect();
+  await adminClient.query(`CREATE DATABASE "${name}"`);
+  await adminClient.end();
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  const pool = new pg.Pool({ connectionString: url.toString(), max: 4 });
+  pool.on('error', () => {});
+  return {
+    url: url.toString(),
+    name,
+    pool,
+    async drop() {
+      await pool.end();
+      const c = new pg.Client({ connectionString: admin });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+export interface TestNats {
+  url: string;
+  /** Subject prefix unique to this test file, e.g. `t_ab12.events`. */
+  subjectPrefix: string;
+  /** Stream name unique to this test file. */
+  streamName: string;
+  nc: NatsConnection;
+  cleanup(): Promise<void>;
+}
+
+/** A NATS connection plus a fresh subject prefix and stream name for one test file. */
+export async function createTestNats(): Promise<TestNats> {
+  const url = await natsUrl();
+  const id = uniqueName('t');
+  const nc = await connect({ servers: url, name: `test-${id}` });
+  const streamName = id.toUpperCase();
+  return {
+    url,
+    subjectPrefix: `${id}.events`,
+    streamName,
+    nc,
+    async cleanup() {
+      try {
+        const jsm = await jetstreamManager(nc);
+        for await (const s of jsm.streams.list()) {
+          if (s.config.name.startsWith(streamName)) await jsm.streams.delete(s.config.name);
+        }
+      } catch {
+        // the stream may never have been created
+      }
+      await nc.drain();
+    },
+  };
+}
+
+/** Polls until `check` returns a truthy value or the deadline passes. */
+export async function waitFor<T>(check: () => Promise<T> | T, opts: { timeoutMs?: number; intervalMs?: number; message?: string } = {}): Promise<T> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`waitFor timed out: ${opts.message ?? ''} ${last ? String(last) : ''}`);
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 50));
+  }
+}
+
+export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
