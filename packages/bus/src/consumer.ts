@@ -1,6 +1,6 @@
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { parseEvent, type EventEnvelope } from '@glavito/contracts';
-import type { Logger } from 'pino';
+import type { BusLogger as Logger } from './nats.js';
 
 /** Throw from a handler for a message that can never succeed: it is terminated and dead-lettered. */
 export class PoisonMessageError extends Error {

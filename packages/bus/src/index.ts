@@ -1,4 +1,4 @@
-export { connectBus, ensureStream, ensureDurableConsumer, isNotFound, type Bus, type StreamSpec, type DurableSpec } from './nats.js';
+export { connectBus, ensureStream, ensureDurableConsumer, isNotFound, type Bus, type StreamSpec, type DurableSpec, type BusLogger } from './nats.js';
 export { publishEvent } from './publish.js';
 export { buildEnvelope, newEventId, type EnvelopeInput } from './envelope.js';
 export {

@@ -1,7 +1,7 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { eventSubject, type EventEnvelope } from '@glavito/contracts';
 import pg from 'pg';
-import type { Logger } from 'pino';
+import type { BusLogger as Logger } from './nats.js';
 
 /**
  * The outbox table every producing service owns (in its own schema):

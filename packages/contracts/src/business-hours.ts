@@ -51,9 +51,10 @@ export const DayScheduleSchema = z
       ctx.addIssue({ code: 'custom', path: ['end'], message: 'must be after start', params: { rule: 'after_start' } });
       return;
     }
-    const breaks = [...(day.breaks ?? [])].sort((a, b) => minutesOfClock(a.start) - minutesOfClock(b.start));
+    // Sorted for the overlap check, but issues must point at the break's index in the input.
+    const breaks = (day.breaks ?? []).map((br, i) => ({ br, i })).sort((a, b) => minutesOfClock(a.br.start) - minutesOfClock(b.br.start));
     let previousEnd = start;
-    breaks.forEach((br, i) => {
+    breaks.forEach(({ br, i }) => {
       const bs = minutesOfClock(br.start);
       const be = minutesOfClock(br.end);
       if (bs >= be) ctx.addIssue({ code: 'custom', path: ['breaks', i, 'end'], message: 'must be after the break start', params: { rule: 'after_start' } });

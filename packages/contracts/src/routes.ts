@@ -31,7 +31,7 @@ export interface RouteContract {
   responses: Record<number, z.ZodType>;
 }
 
-const route = (r: RouteContract) => r;
+const route = <const R extends RouteContract>(r: R): R => r;
 
 export const ROUTES = {
   start: route({ method: 'POST', url: '/onboarding/start', service: 'session', summary: "Start an onboarding session (or return the caller's unfinished one)", access: 'user', body: A.StartBodySchema, responses: { 200: A.SessionWithProgressSchema, 201: A.SessionWithProgressSchema } }),

@@ -53,7 +53,9 @@ export function issuesToFieldErrors(issues: readonly z.core.$ZodIssue[], input: 
         out.push({ field, rule: issue.format === 'regex' ? 'format' : issue.format, message: `${label} format is invalid${issue.format === 'email' ? ' (expected an email address)' : ''}` });
         break;
       case 'invalid_value':
-        out.push({ field, rule: 'enum', message: `${label} must be one of ${issue.values.map(String).join(', ')}` });
+        // zod 4 reports a missing enum/literal as invalid_value, not invalid_type.
+        if (valueAt(input, issue.path) === undefined) out.push({ field, rule: 'required', message: `${label} is required` });
+        else out.push({ field, rule: 'enum', message: `${label} must be one of ${issue.values.map(String).join(', ')}` });
         break;
       case 'unrecognized_keys':
         for (const key of issue.keys) {

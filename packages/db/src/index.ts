@@ -15,8 +15,19 @@ export interface PoolOptions {
   statementTimeoutMillis?: number;
 }
 
+const TIMESTAMPTZ_OID = 1184;
+const TIMESTAMP_OID = 1114;
+/** timestamptz columns come back as ISO-8601 strings (what the API and events carry). */
+const isoTypes = {
+  getTypeParser(oid: number, format?: string) {
+    if (oid === TIMESTAMPTZ_OID || oid === TIMESTAMP_OID) return (v: string) => new Date(oid === TIMESTAMP_OID ? `${v}Z` : v).toISOString();
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+} as unknown as pg.CustomTypesConfig;
+
 export function createPool(opts: PoolOptions): pg.Pool {
   const pool = new pg.Pool({
+    types: isoTypes,
     connectionString: opts.connectionString,
     max: opts.max ?? 10,
     application_name: opts.applicationName,

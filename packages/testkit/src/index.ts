@@ -160,3 +160,27 @@ export async function waitFor<T>(check: () => Promise<T> | T, opts: { timeoutMs?
 }
 
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
+
+export interface StoredEvent {
+  subject: string;
+  streamSeq: number;
+  event: { id: string; type: string; sessionSeq: number; sessionId: string; tenantId: string; userId: string; correlationId: string; data: Record<string, unknown> };
+}
+
+/** Every message in the test stream, in stream order (parsed JSON). */
+export async function readStream(nats: TestNats, streamName = nats.streamName): Promise<StoredEvent[]> {
+  const jsm = await jetstreamManager(nats.nc);
+  let info;
+  try {
+    info = await jsm.streams.info(streamName);
+  } catch {
+    return [];
+  }
+  const out: StoredEvent[] = [];
+  if (info.state.messages === 0) return out;
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+    const m = await jsm.streams.getMessage(streamName, { seq }).catch(() => null);
+    if (m) out.push({ subject: m.subject, streamSeq: seq, event: m.json() });
+  }
+  return out;
+}

@@ -1,0 +1,191 @@
+import type { EventEnvelope } from '@glavito/contracts';
+import { createTestNats, waitFor, type TestNats } from '@glavito/testkit';
+import type { JsMsg } from '@nats-io/jetstream';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  connectBus,
+  ensureDurableConsumer,
+  ensureStream,
+  PoisonMessageError,
+  publishEvent,
+  RetryLaterError,
+  runConsumer,
+  type Bus,
+  type ConsumerHandle,
+  type ConsumerOptions,
+} from '../src/index.js';
+import { decode, makeEnvelope, readStream, silentLogger } from './helpers.js';
+
+let nats: TestNats;
+let bus: Bus;
+let stream: string;
+let dlqStream: string;
+let prefix: string;
+const handles: ConsumerHandle[] = [];
+
+beforeAll(async () => {
+  nats = await createTestNats();
+  bus = await connectBus({ servers: nats.url, name: 'bus-consumer-test' });
+  prefix = nats.subjectPrefix;
+  stream = `${nats.streamName}_EVENTS`;
+  dlqStream = `${nats.streamName}_DLQ`;
+  await ensureStream(bus.jsm, { name: stream, subjects: [`${prefix}.ev.>`] });
+  // A second stream captures the dead-letter subjects so the test can read what was dead-lettered.
+  await ensureStream(bus.jsm, { name: dlqStream, subjects: [`${prefix}.dlq.>`] });
+});
+
+afterEach(async () => {
+  await Promise.all(handles.splice(0).map((h) => h.stop()));
+});
+
+afterAll(async () => {
+  await bus?.nc.drain();
+  await nats?.cleanup();
+});
+
+const MAX_DELIVER = 3;
+
+/** A durable filtered to one tenant's events, and a consumer on it with a short backoff. */
+async function startConsumer(tenant: string, handler: ConsumerOptions['handler'], overrides: Partial<ConsumerOptions> = {}) {
+  const durable = `d_${tenant}`;
+  const deadLetterSubject = `${prefix}.dlq.${tenant}`;
+  const spec = { stream, durable, filterSubject: `${prefix}.ev.${tenant}.>`, maxDeliver: MAX_DELIVER, ackWaitMs: 10_000 };
+  await ensureDurableConsumer(bus.jsm, spec);
+  await ensureDurableConsumer(bus.jsm, spec);
+  const handle = await runConsumer({
+    js: bus.js,
+    stream,
+    durable,
+    logger: silentLogger,
+    handler,
+    maxDeliver: MAX_DELIVER,
+    deadLetterSubject,
+    backoffMs: () => 50,
+    ...overrides,
+  });
+  handles.push(handle);
+  return { durable, deadLetterSubject };
+}
+
+const publish = (env: EventEnvelope) => publishEvent(bus.js, `${prefix}.ev`, env);
+const consumerInfo = (durable: string) => bus.jsm.consumers.info(stream, durable);
+/** The durable has nothing left to deliver and nothing awaiting an ack. */
+const settled = async (durable: string) => {
+  const info = await consumerInfo(durable);
+  return info.num_pending === 0 && info.num_ack_pending === 0;
+};
+const deadLettered = (subject: string) => readStream(bus.js, bus.jsm, dlqStream, subject);
+
+describe('ensureDurableConsumer', () => {
+  it('creates an explicit-ack durable once and keeps it on a second call', async () => {
+    const spec = { stream, durable: 'd_ensure', filterSubject: `${prefix}.ev.ensure.>`, maxDeliver: 4, ackWaitMs: 2000 };
+    await ensureDurableConsumer(bus.jsm, spec);
+    await ensureDurableConsumer(bus.jsm, { ...spec, maxDeliver: 5 });
+    const info = await consumerInfo('d_ensure');
+    expect(info.config).toMatchObject({ durable_name: 'd_ensure', ack_policy: 'explicit', filter_subject: `${prefix}.ev.ensure.>`, max_deliver: 5, ack_wait: 2000 * 1_000_000 });
+  });
+});
+
+describe('runConsumer', () => {
+  it('hands valid events to the handler in order and acks them', async () => {
+    const sent = [1, 2, 3].map((sessionSeq) => makeEnvelope({ tenantId: 'ok', sessionSeq }));
+    for (const env of sent) await publish(env);
+    const seen: EventEnvelope[] = [];
+    const { durable, deadLetterSubject } = await startConsumer('ok', async (event) => void seen.push(event));
+
+    await waitFor(() => seen.length === 3, { message: 'three events handled' });
+    await waitFor(() => settled(durable), { message: 'all acked' });
+    expect(seen).toEqual(sent);
+    const info = await consumerInfo(durable);
+    expect(info.num_redelivered).toBe(0);
+    expect(info.ack_floor.consumer_seq).toBe(3);
+    expect(await deadLettered(deadLetterSubject)).toEqual([]);
+  });
+
+  it('redelivers after a transient failure, then acks', async () => {
+    const env = makeEnvelope({ tenantId: 'transient' });
+    await publish(env);
+    const attempts: number[] = [];
+    const { durable, deadLetterSubject } = await startConsumer('transient', async (_event, msg: JsMsg) => {
+      attempts.push(msg.info.deliveryCount);
+      if (attempts.length === 1) throw new Error('database briefly unavailable');
+    });
+
+    await waitFor(() => attempts.length === 2, { message: 'second attempt' });
+    await waitFor(() => settled(durable), { message: 'acked after retry' });
+    expect(attempts).toEqual([1, 2]);
+    expect(await deadLettered(deadLetterSubject)).toEqual([]);
+  });
+
+  it('redelivers a RetryLaterError and acks once the handler succeeds', async () => {
+    await publish(makeEnvelope({ tenantId: 'later' }));
+    let calls = 0;
+    const { durable, deadLetterSubject } = await startConsumer('later', async () => {
+      calls += 1;
+      if (calls === 1) throw new RetryLaterError('sequence gap', 20);
+    });
+    await waitFor(async () => calls === 2 && (await settled(durable)), { message: 'handled after retry-later' });
+    expect(await deadLettered(deadLetterSubject)).toEqual([]);
+  });
+
+  it('dead-letters a message that keeps failing after maxDeliver attempts', async () => {
+    const env = makeEnvelope({ tenantId: 'always' });
+    await publish(env);
+    const attempts: number[] = [];
+    const { durable, deadLetterSubject } = await startConsumer('always', async (_event, msg) => {
+      attempts.push(msg.info.deliveryCount);
+      throw new Error('handler bug');
+    });
+
+    await waitFor(async () => (await deadLettered(deadLetterSubject)).length === 1, { message: 'dead-lettered' });
+    await waitFor(() => settled(durable), { message: 'terminated' });
+    expect(attempts).toEqual([1, 2, 3]);
+    const [dead] = await deadLettered(deadLetterSubject);
+    expect(decode(dead!)).toEqual(env);
+  });
+
+  it('dead-letters a PoisonMessageError on the first attempt', async () => {
+    const env = makeEnvelope({ tenantId: 'poison' });
+    await publish(env);
+    let calls = 0;
+    const { durable, deadLetterSubject } = await startConsumer('poison', async () => {
+      calls += 1;
+      throw new PoisonMessageError('unknown step id');
+    });
+    await waitFor(async () => (await deadLettered(deadLetterSubject)).length === 1, { message: 'dead-lettered' });
+    await waitFor(() => settled(durable), { message: 'terminated' });
+    expect(calls).toBe(1);
+    expect((await consumerInfo(durable)).num_redelivered).toBe(0);
+  });
+
+  it('dead-letters payloads that are not valid envelopes at once, without calling the handler', async () => {
+    const subject = `${prefix}.ev.bad.session_1.session.paused`;
+    const valid = makeEnvelope({ tenantId: 'bad' });
+    const payloads = ['not json at all', JSON.stringify({ hello: 'world' }), JSON.stringify({ ...valid, data: { ...valid.data, status: 'sleeping' } })];
+    for (const p of payloads) await bus.js.publish(subject, p);
+    let calls = 0;
+    const { durable, deadLetterSubject } = await startConsumer('bad', async () => {
+      calls += 1;
+    });
+
+    await waitFor(async () => (await deadLettered(deadLetterSubject)).length === 3, { message: 'three dead letters' });
+    await waitFor(() => settled(durable), { message: 'terminated' });
+    expect(calls).toBe(0);
+    expect((await consumerInfo(durable)).num_redelivered).toBe(0);
+    const dead = await deadLettered(deadLetterSubject);
+    expect(dead.map((m) => new TextDecoder().decode(m.data))).toEqual(payloads);
+  });
+
+  it('stops pulling after stop()', async () => {
+    let calls = 0;
+    const { durable } = await startConsumer('stopped', async () => {
+      calls += 1;
+    });
+    await publish(makeEnvelope({ tenantId: 'stopped', sessionSeq: 1 }));
+    await waitFor(() => calls === 1, { message: 'first event handled' });
+    await handles.pop()!.stop();
+    await publish(makeEnvelope({ tenantId: 'stopped', sessionSeq: 2 }));
+    await waitFor(async () => (await consumerInfo(durable)).num_pending === 1, { message: 'second event waits in the durable' });
+    expect(calls).toBe(1);
+  });
+});

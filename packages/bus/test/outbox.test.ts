@@ -1,0 +1,197 @@
+import { parseEvent } from '@glavito/contracts';
+import { createTestDatabase, createTestNats, waitFor, type TestDatabase, type TestNats } from '@glavito/testkit';
+import type { Subscription } from '@nats-io/transport-node';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { connectBus, ensureStream, insertOutbox, outboxNotifyChannel, startOutboxRelay, toOutboxRow, type Bus, type OutboxRelay } from '../src/index.js';
+import { capturingLogger, createBusSchema, decode, makeEnvelope, readStream, silentLogger, streamCount } from './helpers.js';
+
+let db: TestDatabase;
+let nats: TestNats;
+let bus: Bus;
+const relays: OutboxRelay[] = [];
+const pools: pg.Pool[] = [];
+const subs: Subscription[] = [];
+
+beforeAll(async () => {
+  [db, nats] = await Promise.all([createTestDatabase(), createTestNats()]);
+  bus = await connectBus({ servers: nats.url, name: 'bus-outbox-test' });
+});
+
+afterEach(async () => {
+  await Promise.all(relays.splice(0).map((r) => r.stop()));
+  for (const s of subs.splice(0)) s.unsubscribe();
+  await Promise.all(pools.splice(0).map((p) => p.end()));
+});
+
+afterAll(async () => {
+  await bus?.nc.drain();
+  await nats?.cleanup();
+  await db?.drop();
+});
+
+/** A fresh outbox schema plus a stream and subject prefix of its own. */
+async function setup(name: string, opts: { createStream?: boolean } = {}) {
+  const schema = `s_${name}`;
+  const prefix = `${nats.subjectPrefix}.${name}`;
+  const stream = `${nats.streamName}_${name.toUpperCase()}`;
+  await createBusSchema(db.pool, schema);
+  if (opts.createStream !== false) await ensureStream(bus.jsm, { name: stream, subjects: [`${prefix}.>`] });
+  return { schema, prefix, stream };
+}
+
+/** Counts every core publish on a prefix; JetStream dedupe would hide a double publish from the stream count. */
+function watchPublishes(prefix: string): string[] {
+  const seen: string[] = [];
+  const sub = bus.nc.subscribe(`${prefix}.>`, { callback: (_err, m) => void seen.push(m.headers?.get('Nats-Msg-Id') ?? '') });
+  subs.push(sub);
+  return seen;
+}
+
+/** Inserts `n` envelopes for one session, seq 1..n, in one transaction; returns their ids in insert order. */
+async function insertEvents(schema: string, prefix: string, n: number, sessionId = 'session_1'): Promise<string[]> {
+  const envs = Array.from({ length: n }, (_, i) =>
+    makeEnvelope({ sessionId, sessionSeq: i + 1, correlationId: `req "${i}" \\ ü {x}` }),
+  );
+  const client = await db.pool.connect();
+  try {
+    await client.query('BEGIN');
+    await insertOutbox(client, schema, envs.map((e) => toOutboxRow(prefix, e)));
+    await client.query('COMMIT');
+  } finally {
+    client.release();
+  }
+  return envs.map((e) => e.id);
+}
+
+async function outboxState(schema: string) {
+  const r = await db.pool.query<{ total: string; unpublished: string }>(
+    `SELECT count(*) AS total, count(*) FILTER (WHERE published_at IS NULL) AS unpublished FROM "${schema}".outbox`,
+  );
+  return { total: Number(r.rows[0]!.total), unpublished: Number(r.rows[0]!.unpublished) };
+}
+
+function newPool(): pg.Pool {
+  const pool = new pg.Pool({ connectionString: db.url, max: 3 });
+  pools.push(pool);
+  return pool;
+}
+
+describe('insertOutbox / toOutboxRow', () => {
+  it('stores the envelope with its subject and does nothing for no rows', async () => {
+    const { schema, prefix } = await setup('rows');
+    const env = makeEnvelope({ tenantId: 'tenant_x', sessionId: 'sess_y', correlationId: 'quote " backslash \\ unicode ✓' });
+    const row = toOutboxRow(prefix, env);
+    expect(row).toEqual({ id: env.id, subject: `${prefix}.tenant_x.sess_y.session.paused`, payload: env });
+
+    await insertOutbox(db.pool, schema, []);
+    await insertOutbox(db.pool, schema, [row]);
+    const { rows } = await db.pool.query(`SELECT id, subject, payload, published_at FROM "${schema}".outbox`);
+    expect(rows).toEqual([{ id: env.id, subject: row.subject, payload: env, published_at: null }]);
+  });
+
+  it('rolls back with the caller transaction', async () => {
+    const { schema, prefix } = await setup('rollback');
+    const client = await db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await insertOutbox(client, schema, [toOutboxRow(prefix, makeEnvelope())]);
+      await client.query('ROLLBACK');
+    } finally {
+      client.release();
+    }
+    expect(await outboxState(schema)).toEqual({ total: 0, unpublished: 0 });
+  });
+});
+
+describe('startOutboxRelay', () => {
+  it('publishes 500 rows from one transaction exactly once, in order, and marks them published (woken by NOTIFY)', async () => {
+    const { schema, prefix, stream } = await setup('bulk');
+    const published = watchPublishes(prefix);
+    // A poll interval far beyond the test timeout: only the LISTEN/NOTIFY path can wake the relay.
+    const relay = startOutboxRelay({ pool: newPool(), listenUrl: db.url, schema, js: bus.js, logger: silentLogger, pollIntervalMs: 600_000 });
+    relays.push(relay);
+    await waitFor(
+      async () => {
+        const r = await db.pool.query(`SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND query = $2`, [db.name, `LISTEN "${outboxNotifyChannel(schema)}"`]);
+        return r.rowCount === 1;
+      },
+      { message: 'relay LISTEN connection' },
+    );
+
+    const ids = await insertEvents(schema, prefix, 500);
+
+    await waitFor(async () => (await streamCount(bus.jsm, stream)) === 500, { timeoutMs: 20_000, message: '500 messages in the stream' });
+    await waitFor(async () => (await relay.pending()) === 0, { message: 'outbox drained' });
+    expect(await outboxState(schema)).toEqual({ total: 500, unpublished: 0 });
+
+    const msgs = await readStream(bus.js, bus.jsm, stream);
+    expect(msgs.map((m) => m.headers?.get('Nats-Msg-Id'))).toEqual(ids);
+    const events = msgs.map((m) => parseEvent(decode(m)));
+    expect(events.map((e) => e.id)).toEqual(ids);
+    expect(events.map((e) => e.sessionSeq)).toEqual(Array.from({ length: 500 }, (_, i) => i + 1));
+    expect(events[7]!.correlationId).toBe('req "7" \\ ü {x}');
+    expect(msgs[0]!.subject).toBe(`${prefix}.tenant_1.session_1.session.paused`);
+
+    expect(await relay.flush()).toBe(0);
+    await bus.nc.flush();
+    expect(published).toHaveLength(500);
+    expect(new Set(published).size).toBe(500);
+    expect(await streamCount(bus.jsm, stream)).toBe(500);
+  });
+
+  it('shares the work between two concurrent relays without publishing a row twice', async () => {
+    const { schema, prefix, stream } = await setup('concurrent');
+    const published = watchPublishes(prefix);
+    const ids = await insertEvents(schema, prefix, 500);
+
+    // Small batches so the two replicas interleave and contend for rows.
+    const opts = { schema, js: bus.js, logger: silentLogger, batchSize: 20, pollIntervalMs: 50 };
+    relays.push(startOutboxRelay({ ...opts, pool: newPool() }), startOutboxRelay({ ...opts, pool: newPool() }));
+
+    await waitFor(async () => (await outboxState(schema)).unpublished === 0, { timeoutMs: 20_000, message: 'outbox drained' });
+    await bus.nc.flush();
+    expect(published).toHaveLength(500);
+    expect(new Set(published)).toEqual(new Set(ids));
+    expect(await streamCount(bus.jsm, stream)).toBe(500);
+    expect(new Set((await readStream(bus.js, bus.jsm, stream)).map((m) => m.headers?.get('Nats-Msg-Id')))).toEqual(new Set(ids));
+  });
+
+  it('keeps rows while publishing fails and publishes them once the stream exists', async () => {
+    const { schema, prefix, stream } = await setup('late', { createStream: false });
+    const { logger, records } = capturingLogger();
+    const relay = startOutboxRelay({ pool: newPool(), schema, js: bus.js, logger, pollIntervalMs: 100, publishTimeoutMs: 1000 });
+    relays.push(relay);
+    const ids = await insertEvents(schema, prefix, 20, 'session_late');
+    relay.wake();
+
+    // No stream captures the subjects yet: the relay must report failures and keep every row pending.
+    await waitFor(() => records.filter((r) => r.msg === 'outbox relay: publish failed, will retry').length >= 2, {
+      message: 'two failed publish attempts',
+    });
+    expect(records[0]).toMatchObject({ schema, retryInMs: 100 });
+    expect(records[1]).toMatchObject({ retryInMs: 200 });
+    expect(await outboxState(schema)).toEqual({ total: 20, unpublished: 20 });
+
+    await ensureStream(bus.jsm, { name: stream, subjects: [`${prefix}.>`] });
+
+    await waitFor(async () => (await outboxState(schema)).unpublished === 0, { timeoutMs: 15_000, message: 'outbox drained after recovery' });
+    const msgs = await readStream(bus.js, bus.jsm, stream);
+    expect(msgs.map((m) => m.headers?.get('Nats-Msg-Id'))).toEqual(ids);
+    expect(await relay.pending()).toBe(0);
+  });
+
+  it('flush() publishes everything pending in batches and reports the count', async () => {
+    const { schema, prefix, stream } = await setup('flush');
+    const ids = await insertEvents(schema, prefix, 45);
+    // No LISTEN and a long poll: after its first pass the loop sleeps, so only flush() publishes the second insert.
+    const relay = startOutboxRelay({ pool: newPool(), schema, js: bus.js, logger: silentLogger, batchSize: 10, pollIntervalMs: 600_000 });
+    relays.push(relay);
+    await waitFor(async () => (await relay.pending()) === 0, { message: 'first pass' });
+    const more = await insertEvents(schema, prefix, 12, 'session_2');
+    expect(await relay.pending()).toBe(12);
+    expect(await relay.flush()).toBe(12);
+    expect(await relay.pending()).toBe(0);
+    expect((await readStream(bus.js, bus.jsm, stream)).map((m) => m.headers?.get('Nats-Msg-Id'))).toEqual([...ids, ...more]);
+  });
+});

@@ -1,0 +1,117 @@
+import { issuesToFieldErrors, type ErrorBody } from '@glavito/contracts';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
+import type { z } from 'zod';
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  409: 'Conflict',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Entity',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+export function errorBody(statusCode: number, code: string, message: string, details?: ErrorBody['details']): ErrorBody {
+  return { statusCode, code, error: STATUS_TEXT[statusCode] ?? 'Error', message, ...(details ? { details } : {}) };
+}
+
+/** Fastify's own client errors, mapped to stable codes. */
+const FASTIFY_CLIENT_ERRORS: Record<string, { status: number; code: string; message?: string }> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'REQUEST_JSON_INVALID', message: 'The body is not valid JSON' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'REQUEST_BODY_EMPTY', message: "Content-Type is application/json but the body is empty" },
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'REQUEST_BODY_TOO_LARGE', message: 'The body is larger than the limit' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'REQUEST_MEDIA_TYPE_UNSUPPORTED', message: 'Send the body as application/json' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'REQUEST_CONTENT_LENGTH_INVALID' },
+  FST_ERR_CTP_INVALID_TYPE: { status: 415, code: 'REQUEST_MEDIA_TYPE_UNSUPPORTED' },
+  FST_ERR_BAD_URL: { status: 400, code: 'REQUEST_URL_INVALID', message: 'The URL is malformed' },
+  FST_ERR_ASYNC_CONSTRAINT: { status: 400, code: 'REQUEST_INVALID' },
+};
+
+type ValidationIssue = { keyword: string; instancePath: string; message?: string; params?: Record<string, unknown> };
+
+function validationDetails(error: { validation: ValidationIssue[]; validationContext?: string }, request: FastifyRequest) {
+  const context = error.validationContext ?? 'body';
+  const input = context === 'body' ? request.body : context === 'params' ? request.params : context === 'querystring' ? request.query : request.headers;
+  const issues = error.validation.map((v) => ({
+    ...(v.params ?? {}),
+    code: v.keyword,
+    path: v.instancePath.split('/').filter(Boolean).map((p) => (/^\d+$/.test(p) ? Number(p) : p)),
+    message: v.message ?? 'is invalid',
+  })) as unknown as z.core.$ZodIssue[];
+  return issuesToFieldErrors(issues, input).map((d) => ({ ...d, field: d.field ? `${context}.${d.field}` : context }));
+}
+
+/** One root error handler: typed errors keep their status and code; 5xx internals are hidden. */
+export function installErrorHandlers(app: FastifyInstance, opts: { service: string }): void {
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    if (hasZodFastifySchemaValidationErrors(error)) {
+      const details = validationDetails(error as never, request);
+      const summary = details.slice(0, 3).map((d) => d.message).join('; ');
+      return reply.status(400).send(errorBody(400, 'REQUEST_VALIDATION_FAILED', `Invalid request: ${summary}`, details));
+    }
+    const known = error.code ? FASTIFY_CLIENT_ERRORS[error.code] : undefined;
+    if (known) return reply.status(known.status).send(errorBody(known.status, known.code, known.message ?? error.message));
+    if (isResponseSerializationError(error)) {
+      request.log.error({ err: error, cause: error.cause?.issues?.slice(0, 5) }, 'response does not match its contract');
+      return reply.status(500).send(errorBody(500, 'INTERNAL_ERROR', 'Internal Server Error'));
+    }
+    const status = error.statusCode ?? 500;
+    if (status >= 500) {
+      request.log.error({ err: error }, `${opts.service}: unhandled error`);
+      return reply.status(status).send(errorBody(status, status === 503 ? error.code ?? 'SERVICE_UNAVAILABLE' : 'INTERNAL_ERROR', status === 503 ? error.message : 'Internal Server Error'));
+    }
+    const details = (error as { details?: ErrorBody['details'] }).details;
+    if (status === 429 && !reply.hasHeader('retry-after')) reply.header('retry-after', '1');
+    return reply.status(status).send(errorBody(status, error.code ?? 'REQUEST_INVALID', error.message, details));
+  });
+  app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
+    reply.status(404).send(errorBody(404, 'ROUTE_NOT_FOUND', `Route ${request.method} ${request.url.split('?')[0]} not found`));
+  });
+}
+
+/** Attaches `details` to an @fastify/error instance (field errors, missing dependencies…). */
+export function withDetails<E extends Error>(error: E, details: ErrorBody['details']): E {
+  (error as E & { details?: unknown }).details = details;
+  return error;
+}
+
+/** Route options (method, url, schema) straight from a contract in `ROUTES`. */
+export function contractRoute<C extends { method: string; url: string; params?: z.ZodType; querystring?: z.ZodType; body?: z.ZodType; responses: Record<number, z.ZodType>; summary: string; service: string }>(contract: C) {
+  return {
+    method: contract.method,
+    url: contract.url,
+    schema: {
+      summary: contract.summary,
+      tags: [contract.service],
+      ...(contract.params ? { params: contract.params } : {}),
+      ...(contract.querystring ? { querystring: contract.querystring } : {}),
+      ...(contract.body ? { body: contract.body } : {}),
+      response: contract.responses,
+    },
+  } as {
+    method: C['method'];
+    url: C['url'];
+    schema: {
+      params: C['params'] extends z.ZodType ? C['params'] : undefined;
+      querystring: C['querystring'] extends z.ZodType ? C['querystring'] : undefined;
+      body: C['body'] extends z.ZodType ? C['body'] : undefined;
+      response: C['responses'];
+    };
+  };
+}
+
+/** The correlation id a request carries into events: the caller's, else the request id. */
+export function correlationIdOf(request: FastifyRequest): string {
+  const header = request.headers['x-correlation-id'];
+  return typeof header === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(header) ? header : String(request.id);
+}

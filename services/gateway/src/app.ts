@@ -1,0 +1,59 @@
+import { randomUUID } from 'node:crypto';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import replyFrom from '@fastify/reply-from';
+import { authPlugin } from '@glavito/auth';
+import { loggerOptions, requestIdFrom } from '@glavito/logging';
+import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
+import { type GatewayConfig, upstreamsOf } from './config.js';
+import { errorHandler, RouteNotFoundError } from './errors.js';
+import { rateLimitPlugin } from './plugins/rate-limit.js';
+import docsRoutes from './routes/docs.js';
+import healthRoutes from './routes/health.js';
+import proxyRoutes from './routes/proxy.js';
+
+export interface BuildAppOptions {
+  /** Overrides the pino options from config (tests pass `false`). */
+  logger?: FastifyServerOptions['logger'];
+}
+
+export async function buildApp(config: GatewayConfig, opts: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger ?? loggerOptions('gateway', config.LOG_LEVEL),
+    genReqId: (req) => requestIdFrom(req.headers['x-request-id'], randomUUID),
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    trustProxy: config.TRUST_PROXY,
+  });
+  const upstreams = upstreamsOf(config);
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  // Bodies stay raw bytes: the owning service parses and validates them; the edge never re-serializes.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  await app.register(helmet, {
+    // TLS ends at the ingress; upgrading would break /docs assets when served over plain HTTP.
+    contentSecurityPolicy: { directives: { 'upgrade-insecure-requests': null } },
+  });
+  await app.register(authPlugin, { secret: config.JWT_SECRET, expiresIn: config.JWT_EXPIRES_IN });
+  await app.register(rateLimitPlugin, { max: config.RATE_LIMIT_MAX, timeWindowMs: config.RATE_LIMIT_WINDOW });
+  await app.register(cors, {
+    origin: config.FRONTEND_URL,
+    credentials: true,
+    exposedHeaders: ['x-request-id', 'retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
+  });
+  await app.register(replyFrom, { disableCache: true, disableRequestLogging: true });
+
+  await app.register(healthRoutes, { upstreams });
+  await app.register(docsRoutes);
+  await app.register(proxyRoutes, { upstreams, timeoutMs: config.UPSTREAM_TIMEOUT_MS });
+
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler({ preHandler: app.rateLimit() }, async (request) => {
+    throw new RouteNotFoundError(request.method, request.url.split('?')[0]);
+  });
+  return app;
+}

@@ -1,0 +1,107 @@
+import { STATUS_CODES } from 'node:http';
+import { ErrorBodySchema, ROUTES, type RouteContract, type ServiceName } from '@glavito/contracts';
+import { z } from 'zod';
+
+type JsonSchema = Record<string, unknown> & { properties?: Record<string, JsonSchema>; required?: string[]; description?: string };
+
+function toSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
+  // 'any' keeps a later transform in a contract from breaking the gateway's boot.
+  return z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' }) as JsonSchema;
+}
+
+const ERROR_STATUSES = [400, 401, 403, 404, 409, 413, 422, 429, 503] as const;
+
+const SERVICE_TAGS: Record<ServiceName, string> = {
+  session: 'Onboarding sessions, steps, tenant flows and business hours',
+  progress: 'Progress projection and tenant statistics',
+  'connection-test': 'Integration connection tests',
+  realtime: 'Connected WebSocket clients',
+};
+
+const DESCRIPTION = `Every route goes through the gateway, needs \`Authorization: Bearer <jwt>\` (HS256; claims \`sub\`, \`tenantId\`, \`roles\`)
+and answers errors as \`{ statusCode, code, error, message, details? }\`.
+
+## WebSocket: \`GET /onboarding\` (upgrade)
+Authenticate with \`?token=<jwt>\` or \`Authorization: Bearer\`; a bad token closes the socket with code 4401.
+Frames are JSON \`{ "event": string, "data": object, "id"?: string }\`; a client frame with \`id\` gets a reply with the same \`id\`.
+
+- On connect the server sends \`connected { clientId, userId, tenantId, heartbeatMs }\`; the socket then receives its user's events.
+- Client → server: \`join_session { sessionId, lastEventId? }\` → \`session_joined { sessionId, recovered, replayed }\` (missed events are replayed first; \`recovered: false\` means refetch) or \`error { code, message }\`;
+  \`leave_session { sessionId }\` → \`session_left\`; \`get_progress { sessionId }\` → \`progress_update\`.
+- Server pushes: \`progress_update\`, \`milestone_reached\`, \`step_completed\`, \`validation_error\`, \`connection_test_result\`,
+  \`onboarding_completed\`, \`onboarding_started\`, \`session_paused\`, \`session_resumed\`; each \`data\` carries \`sessionId\`, \`eventId\`, \`timestamp\`. Each event reaches a socket once.
+- Ping/pong heartbeat; dead peers and slow consumers are disconnected.`;
+
+const json = (schema: unknown) => ({ 'application/json': { schema } });
+
+function parameters(route: RouteContract): unknown[] {
+  const path = route.params ? toSchema(route.params, 'input') : {};
+  const pathParams = [...route.url.matchAll(/:(\w+)/g)].map(([, name = '']) => ({
+    name,
+    in: 'path',
+    required: true,
+    schema: path.properties?.[name] ?? { type: 'string' },
+  }));
+  const query = route.querystring ? toSchema(route.querystring, 'input') : {};
+  const queryParams = Object.entries(query.properties ?? {}).map(([name, schema]) => ({
+    name,
+    in: 'query',
+    required: query.required?.includes(name) ?? false,
+    ...(schema.description ? { description: schema.description } : {}),
+    schema,
+  }));
+  return [...pathParams, ...queryParams];
+}
+
+function operation(name: string, route: RouteContract): Record<string, unknown> {
+  const responses: Record<string, unknown> = {};
+  for (const [status, schema] of Object.entries(route.responses)) {
+    responses[status] = { description: STATUS_CODES[Number(status)] ?? status, content: json(toSchema(schema, 'output')) };
+  }
+  for (const status of ERROR_STATUSES) {
+    if (status === 403 && route.access !== 'admin') continue;
+    responses[status] = { $ref: `#/components/responses/Error${status}` };
+  }
+  return {
+    operationId: name,
+    summary: route.summary,
+    tags: [route.service],
+    ...(route.access === 'admin' ? { description: 'Needs the admin role.' } : {}),
+    parameters: parameters(route),
+    ...(route.body
+      ? { requestBody: { required: !route.body.safeParse(undefined).success, content: json(toSchema(route.body, 'input')) } }
+      : {}),
+    responses,
+  };
+}
+
+/** The OpenAPI 3.0 document of every route in the contracts' catalog. */
+export function buildOpenApiDocument(): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const [name, route] of Object.entries(ROUTES) as [string, RouteContract][]) {
+    const path = route.url.replace(/:(\w+)/g, '{$1}');
+    (paths[path] ??= {})[route.method.toLowerCase()] = operation(name, route);
+  }
+  const errorResponses = Object.fromEntries(
+    ERROR_STATUSES.map((status) => [
+      `Error${status}`,
+      {
+        description: STATUS_CODES[status],
+        ...(status === 429 ? { headers: { 'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' } } } } : {}),
+        content: json({ $ref: '#/components/schemas/ErrorBody' }),
+      },
+    ]),
+  );
+  return {
+    openapi: '3.0.3',
+    info: { title: 'Glavito Onboarding API', version: '0.1.0', description: DESCRIPTION },
+    tags: Object.entries(SERVICE_TAGS).map(([name, description]) => ({ name, description })),
+    security: [{ bearerAuth: [] }],
+    paths,
+    components: {
+      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      schemas: { ErrorBody: toSchema(ErrorBodySchema, 'output') },
+      responses: errorResponses,
+    },
+  };
+}

@@ -1,0 +1,54 @@
+import { ROUTES, type RouteContract } from '@glavito/contracts';
+import { requestIdFrom } from '@glavito/logging';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Upstreams } from '../config.js';
+import { ServiceNotDeployedError, ServiceUnreachableError, UpstreamTimeoutError } from '../errors.js';
+
+export interface ProxyRoutesOptions {
+  upstreams: Upstreams;
+  timeoutMs: number;
+}
+
+function forwardedBody(request: FastifyRequest) {
+  if (!Buffer.isBuffer(request.body)) return {};
+  return { body: request.body, contentType: request.headers['content-type'] ?? 'application/octet-stream' };
+}
+
+export default async function proxyRoutes(app: FastifyInstance, opts: ProxyRoutesOptions): Promise<void> {
+  for (const route of Object.values(ROUTES) as RouteContract[]) {
+    const base = opts.upstreams[route.service];
+    const guards: Array<(request: FastifyRequest, reply: FastifyReply) => Promise<void>> = route.access === 'admin' ? [app.authenticate, app.requireAdmin] : [app.authenticate];
+    app.route({
+      method: route.method,
+      url: route.url,
+      // preParsing: after the rate limit (onRequest), before any body byte is buffered for an unauthenticated caller.
+      preParsing: async (request, reply, payload) => {
+        for (const guard of guards) await guard(request, reply);
+        return payload;
+      },
+      handler: async (request, reply) => {
+        if (!base) throw new ServiceNotDeployedError(route.service);
+        return reply.from(base + request.url, {
+          ...forwardedBody(request),
+          timeout: opts.timeoutMs,
+          // reply-from would otherwise retry a GET answered 503 up to 10 times, hiding the real answer.
+          retryDelay: () => null,
+          rewriteRequestHeaders: (req, headers) => {
+            const out = {
+              ...headers,
+              'x-request-id': req.id,
+              'x-correlation-id': requestIdFrom(req.headers['x-correlation-id'], () => req.id),
+            };
+            // A body on a bodyless method is never read, so its length must not be announced upstream.
+            if (!Buffer.isBuffer(req.body)) delete out['content-length'];
+            return out;
+          },
+          onError: (res, { error }) => {
+            const timedOut = (error as FastifyError).statusCode === 504;
+            res.send(timedOut ? new UpstreamTimeoutError(route.service) : new ServiceUnreachableError(route.service));
+          },
+        });
+      },
+    });
+  }
+}

@@ -1,0 +1,49 @@
+import { randomUUID } from 'node:crypto';
+import { authPlugin } from '@glavito/auth';
+import { installErrorHandlers } from '@glavito/http';
+import { loggerOptions, requestIdFrom } from '@glavito/logging';
+import Fastify, { type FastifyServerOptions } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { SessionConfig } from './config.js';
+import { abandonSweepPlugin } from './jobs/abandon-sweep.js';
+import { busPlugin } from './plugins/bus.js';
+import { dbPlugin } from './plugins/db.js';
+import { sessionRepositoryPlugin } from './plugins/session-repository.js';
+import { businessHoursRoutes } from './routes/business-hours.js';
+import { healthRoutes } from './routes/health.js';
+import { sessionRoutes } from './routes/sessions.js';
+import { stepRoutes } from './routes/steps.js';
+
+export interface BuildOptions {
+  logger?: FastifyServerOptions['logger'];
+  loggerInstance?: FastifyServerOptions['loggerInstance'];
+  /** Clock override for tests (abandon sweep, timestamps). */
+  now?: () => Date;
+}
+
+export async function buildApp(config: SessionConfig, opts: BuildOptions = {}) {
+  const app = Fastify({
+    ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? loggerOptions('session', config.LOG_LEVEL) }),
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    genReqId: (req) => requestIdFrom(req.headers['x-request-id'], randomUUID),
+    routerOptions: { maxParamLength: 200 },
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandlers(app, { service: 'session' });
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  await app.register(authPlugin, { secret: config.JWT_SECRET, expiresIn: config.JWT_EXPIRES_IN });
+  await app.register(dbPlugin, { config });
+  await app.register(busPlugin, { config });
+  await app.register(sessionRepositoryPlugin, { subjectPrefix: config.EVENT_SUBJECT_PREFIX, encryptionKey: config.STEP_DATA_ENCRYPTION_KEY, now: opts.now });
+  await app.register(abandonSweepPlugin, { abandonAfterMs: config.ABANDON_AFTER, intervalMs: config.ABANDON_SWEEP_INTERVAL });
+
+  await app.register(healthRoutes);
+  await app.register(sessionRoutes);
+  await app.register(stepRoutes);
+  await app.register(businessHoursRoutes);
+  return app;
+}

@@ -1,0 +1,62 @@
+import { sql } from 'drizzle-orm';
+import { bigserial, index, integer, jsonb, pgSchema, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+
+export const sessionSchema = pgSchema('session');
+
+export const sessions = sessionSchema.table(
+  'sessions',
+  {
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id').notNull(),
+    userId: text('user_id').notNull(),
+    type: text('type').notNull(),
+    role: text('role').notNull(),
+    status: text('status').notNull(),
+    currentStep: text('current_step'),
+    completedSteps: text('completed_steps').array().notNull().default(sql`'{}'::text[]`),
+    skippedSteps: text('skipped_steps').array().notNull().default(sql`'{}'::text[]`),
+    /** Latest data per step; credential fields are AES-256-GCM encrypted. */
+    stepData: jsonb('step_data').notNull().default(sql`'{}'::jsonb`),
+    metadata: jsonb('metadata').notNull().default(sql`'{}'::jsonb`),
+    /** Optimistic concurrency: bumped by every write. */
+    version: integer('version').notNull().default(1),
+    /** Sequence number of the last event this session produced. */
+    eventSeq: integer('event_seq').notNull().default(0),
+    startedAt: timestamp('started_at', { withTimezone: true, mode: 'string' }).notNull(),
+    lastActivityAt: timestamp('last_activity_at', { withTimezone: true, mode: 'string' }).notNull(),
+    completedAt: timestamp('completed_at', { withTimezone: true, mode: 'string' }),
+    estimatedCompletion: timestamp('estimated_completion', { withTimezone: true, mode: 'string' }),
+  },
+  (t) => [
+    // One unfinished session per user and flow; a completed one can be followed by a new one.
+    uniqueIndex('sessions_one_open_per_user_type').on(t.tenantId, t.userId, t.type).where(sql`status <> 'completed'`),
+    index('sessions_tenant_user').on(t.tenantId, t.userId, t.startedAt),
+    index('sessions_inactive').on(t.lastActivityAt).where(sql`status IN ('active', 'paused')`),
+  ],
+);
+
+export const tenantOnboarding = sessionSchema.table('tenant_onboarding', {
+  tenantId: text('tenant_id').primaryKey(),
+  setupCompletedAt: timestamp('setup_completed_at', { withTimezone: true, mode: 'string' }).notNull(),
+  setupCompletedBy: text('setup_completed_by').notNull(),
+});
+
+export const businessHours = sessionSchema.table('business_hours', {
+  tenantId: text('tenant_id').primaryKey(),
+  config: jsonb('config').notNull(),
+  updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'string' }).notNull(),
+  updatedBy: text('updated_by').notNull(),
+});
+
+export const outbox = sessionSchema.table(
+  'outbox',
+  {
+    id: uuid('id').primaryKey(),
+    seq: bigserial('seq', { mode: 'number' }).notNull(),
+    subject: text('subject').notNull(),
+    payload: jsonb('payload').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+    publishedAt: timestamp('published_at', { withTimezone: true, mode: 'string' }),
+  },
+  (t) => [index('outbox_pending').on(t.seq).where(sql`published_at IS NULL`)],
+);

@@ -1,0 +1,297 @@
+import { buildEnvelope, toOutboxRow } from '@glavito/bus';
+import type { Principal } from '@glavito/contracts';
+import type { Pool, PoolClient } from '@glavito/db';
+import { ConcurrentUpdateError, SessionNotFoundError } from '../errors.js';
+import type { SessionRecord, Transition } from '../domain/session-rules.js';
+
+const COLUMNS = `id, tenant_id, user_id, type, role, status, current_step, completed_steps, skipped_steps, step_data, metadata,
+  version, event_seq, started_at, last_activity_at, completed_at, estimated_completion`;
+
+type Row = {
+  id: string;
+  tenant_id: string;
+  user_id: string;
+  type: SessionRecord['type'];
+  role: SessionRecord['role'];
+  status: SessionRecord['status'];
+  current_step: string | null;
+  completed_steps: string[];
+  skipped_steps: string[];
+  step_data: SessionRecord['stepData'];
+  metadata: Record<string, unknown>;
+  version: number;
+  event_seq: number;
+  started_at: string;
+  last_activity_at: string;
+  completed_at: string | null;
+  estimated_completion: string | null;
+};
+
+function toRecord(r: Row): SessionRecord {
+  return {
+    id: r.id,
+    tenantId: r.tenant_id,
+    userId: r.user_id,
+    type: r.type,
+    role: r.role,
+    status: r.status,
+    currentStep: r.current_step,
+    completedSteps: r.completed_steps,
+    skippedSteps: r.skipped_steps,
+    stepData: r.step_data,
+    metadata: r.metadata,
+    version: r.version,
+    eventSeq: r.event_seq,
+    startedAt: r.started_at,
+    lastActivityAt: r.last_activity_at,
+    completedAt: r.completed_at,
+    estimatedCompletion: r.estimated_completion,
+  };
+}
+
+/** Who may see a session: its owner, or an admin of the same tenant. Anything else reads as absent. */
+export interface Scope {
+  tenantId: string;
+  userId: string;
+  isAdmin: boolean;
+}
+export const scopeOf = (p: Principal): Scope => ({ tenantId: p.tenantId, userId: p.userId, isAdmin: p.isAdmin });
+
+type Queryable = Pool | PoolClient;
+
+export function createSessionRepository(pool: Pool, opts: { subjectPrefix: string }) {
+  function outboxRows(before: SessionRecord, t: Transition, correlationId: string) {
+    return t.events.map((e, i) =>
+      toOutboxRow(
+        opts.subjectPrefix,
+        buildEnvelope({
+          type: e.type,
+          data: e.data,
+          tenantId: before.tenantId,
+          sessionId: before.id,
+          userId: before.userId,
+          sessionSeq: before.eventSeq + i + 1,
+          correlationId,
+        } as never),
+      ),
+    );
+  }
+
+  async function load(db: Queryable, id: string, scope: Scope, lock = false): Promise<SessionRecord | null> {
+    const { rows } = await db.query<Row>(
+      `SELECT ${COLUMNS} FROM session.sessions WHERE id = $1 AND tenant_id = $2 AND ($3::boolean OR user_id = $4)${lock ? ' FOR UPDATE' : ''}`,
+      [id, scope.tenantId, scope.isAdmin, scope.userId],
+    );
+    return rows[0] ? toRecord(rows[0]) : null;
+  }
+
+  /**
+   * One statement: version-checked update, its outbox rows and (on tenant completion) the tenant flag.
+   * Returns false when the version moved on (another save won); nothing is written then.
+   */
+  async function write(db: Queryable, before: SessionRecord, t: Transition, correlationId: string): Promise<boolean> {
+    const s = t.session;
+    const rows = outboxRows(before, t, correlationId);
+    const r = await db.query(
+      `WITH upd AS (
+         UPDATE session.sessions SET status = $3, current_step = $4, completed_steps = $5::text[], skipped_steps = $6::text[],
+           step_data = CASE WHEN $7::text IS NULL THEN step_data ELSE jsonb_set(step_data, ARRAY[$7::text], $8::jsonb, true) END,
+           metadata = $9::jsonb, version = version + 1, event_seq = event_seq + $10::int,
+           last_activity_at = $11, completed_at = $12, estimated_completion = $13
+         WHERE id = $1 AND version = $2
+         RETURNING id
+       ), ob AS (
+         INSERT INTO session.outbox (id, subject, payload)
+         SELECT e.id, e.subject, e.payload FROM upd CROSS JOIN unnest($14::uuid[], $15::text[], $16::jsonb[]) AS e(id, subject, payload)
+       ), ten AS (
+         INSERT INTO session.tenant_onboarding (tenant_id, setup_completed_at, setup_completed_by)
+         SELECT $17, $11, $18 FROM upd WHERE $19::boolean
+         ON CONFLICT (tenant_id) DO NOTHING
+       )
+       SELECT id FROM upd`,
+      [
+        before.id,
+        before.version,
+        s.status,
+        s.currentStep,
+        s.completedSteps,
+        s.skippedSteps,
+        t.stepWrite?.stepId ?? null,
+        t.stepWrite ? JSON.stringify(t.stepWrite.value) : null,
+        JSON.stringify(s.metadata),
+        t.events.length,
+        s.lastActivityAt,
+        s.completedAt,
+        s.estimatedCompletion,
+        rows.map((o) => o.id),
+        rows.map((o) => o.subject),
+        rows.map((o) => JSON.stringify(o.payload)),
+        before.tenantId,
+        s.userId,
+        t.markTenantSetupCompleted === true,
+      ],
+    );
+    return r.rowCount === 1;
+  }
+
+  /** The domain keeps version/eventSeq as read; the write bumped both. */
+  const afterWrite = (t: Transition): SessionRecord => ({
+    ...t.session,
+    version: t.session.version + 1,
+    eventSeq: t.session.eventSeq + t.events.length,
+  });
+
+  return {
+    load: (id: string, scope: Scope) => load(pool, id, scope),
+
+    /**
+     * Applies a pure decision to the current state. Two optimistic tries (read, then one
+     * version-checked statement); under contention it falls back to a row lock, so concurrent
+     * saves are serialised and none is lost.
+     */
+    async mutate(id: string, scope: Scope, correlationId: string, decide: (s: SessionRecord) => Transition): Promise<{ before: SessionRecord; after: SessionRecord; transition: Transition }> {
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const before = await load(pool, id, scope);
+        if (!before) throw new SessionNotFoundError(id);
+        const t = decide(before);
+        if (t.events.length === 0 && !t.stepWrite) return { before, after: before, transition: t };
+        if (await write(pool, before, t, correlationId)) return { before, after: afterWrite(t), transition: t };
+      }
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const before = await load(client, id, scope, true);
+        if (!before) throw new SessionNotFoundError(id);
+        const t = decide(before);
+        if (t.events.length > 0 || t.stepWrite) {
+          if (!(await write(client, before, t, correlationId))) throw new ConcurrentUpdateError();
+        }
+        await client.query('COMMIT');
+        const after = t.events.length > 0 || t.stepWrite ? afterWrite(t) : before;
+        return { before, after, transition: t };
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+
+    /** Inserts a new session with its start events; null when the user already has an open one of that type. */
+    async insert(t: Transition, correlationId: string): Promise<SessionRecord | null> {
+      const s = t.session;
+      const rows = outboxRows({ ...s, eventSeq: 0 }, t, correlationId);
+      const r = await pool.query(
+        `WITH ins AS (
+           INSERT INTO session.sessions (id, tenant_id, user_id, type, role, status, current_step, completed_steps, skipped_steps,
+             step_data, metadata, version, event_seq, started_at, last_activity_at, estimated_completion)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text[], $9::text[], $10::jsonb, $11::jsonb, 1, $12, $13, $13, $14)
+           ON CONFLICT (tenant_id, user_id, type) WHERE status <> 'completed' DO NOTHING
+           RETURNING id
+         ), ob AS (
+           INSERT INTO session.outbox (id, subject, payload)
+           SELECT e.id, e.subject, e.payload FROM ins CROSS JOIN unnest($15::uuid[], $16::text[], $17::jsonb[]) AS e(id, subject, payload)
+         )
+         SELECT id FROM ins`,
+        [
+          s.id, s.tenantId, s.userId, s.type, s.role, s.status, s.currentStep, s.completedSteps, s.skippedSteps,
+          JSON.stringify(s.stepData), JSON.stringify(s.metadata), t.events.length, s.startedAt, s.estimatedCompletion,
+          rows.map((o) => o.id), rows.map((o) => o.subject), rows.map((o) => JSON.stringify(o.payload)),
+        ],
+      );
+      return r.rowCount === 1 ? { ...s, version: 1, eventSeq: t.events.length } : null;
+    },
+
+    async findOpen(tenantId: string, userId: string, type: string): Promise<SessionRecord | null> {
+      const { rows } = await pool.query<Row>(
+        `SELECT ${COLUMNS} FROM session.sessions WHERE tenant_id = $1 AND user_id = $2 AND type = $3 AND status <> 'completed'`,
+        [tenantId, userId, type],
+      );
+      return rows[0] ? toRecord(rows[0]) : null;
+    },
+
+    /** The user's unfinished session if any (newest first), else their newest session. */
+    async findCurrent(tenantId: string, userId: string, type?: string): Promise<SessionRecord | null> {
+      const { rows } = await pool.query<Row>(
+        `SELECT ${COLUMNS} FROM session.sessions WHERE tenant_id = $1 AND user_id = $2 AND ($3::text IS NULL OR type = $3)
+         ORDER BY (status = 'completed'), started_at DESC LIMIT 1`,
+        [tenantId, userId, type ?? null],
+      );
+      return rows[0] ? toRecord(rows[0]) : null;
+    },
+
+    async tenantSetup(tenantId: string): Promise<{ completedAt: string; completedBy: string } | null> {
+      const { rows } = await pool.query<{ setup_completed_at: string; setup_completed_by: string }>(
+        'SELECT setup_completed_at, setup_completed_by FROM session.tenant_onboarding WHERE tenant_id = $1',
+        [tenantId],
+      );
+      return rows[0] ? { completedAt: rows[0].setup_completed_at, completedBy: rows[0].setup_completed_by } : null;
+    },
+
+    /** Marks the tenant's setup completed; the first completion is kept. */
+    async markTenantSetup(tenantId: string, userId: string, now: string): Promise<{ completedAt: string; completedBy: string }> {
+      const { rows } = await pool.query<{ setup_completed_at: string; setup_completed_by: string }>(
+        `INSERT INTO session.tenant_onboarding (tenant_id, setup_completed_at, setup_completed_by) VALUES ($1, $2, $3)
+         ON CONFLICT (tenant_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id
+         RETURNING setup_completed_at, setup_completed_by`,
+        [tenantId, now, userId],
+      );
+      return { completedAt: rows[0]!.setup_completed_at, completedBy: rows[0]!.setup_completed_by };
+    },
+
+    /** Union of the steps completed in the tenant's tenant_setup sessions. */
+    async tenantSetupSteps(tenantId: string): Promise<string[]> {
+      const { rows } = await pool.query<{ step: string }>(
+        `SELECT DISTINCT unnest(completed_steps) AS step FROM session.sessions WHERE tenant_id = $1 AND type = 'tenant_setup'`,
+        [tenantId],
+      );
+      return rows.map((r) => r.step);
+    },
+
+    /** Marks sessions idle since before `cutoff` abandoned, in batches; returns how many. */
+    async abandonInactive(cutoff: string, limit: number, decide: (s: SessionRecord) => Transition): Promise<number> {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const { rows } = await client.query<Row>(
+          `SELECT ${COLUMNS} FROM session.sessions WHERE status IN ('active', 'paused') AND last_activity_at < $1
+           ORDER BY last_activity_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+          [cutoff, limit],
+        );
+        for (const row of rows) {
+          const before = toRecord(row);
+          await write(client, before, decide(before), `abandon-sweep:${before.id}`);
+        }
+        await client.query('COMMIT');
+        return rows.length;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+
+    async getBusinessHours(tenantId: string): Promise<{ config: unknown; updatedAt: string } | null> {
+      const { rows } = await pool.query<{ config: unknown; updated_at: string }>(
+        'SELECT config, updated_at FROM session.business_hours WHERE tenant_id = $1',
+        [tenantId],
+      );
+      return rows[0] ? { config: rows[0].config, updatedAt: rows[0].updated_at } : null;
+    },
+
+    async putBusinessHours(tenantId: string, config: unknown, userId: string, now: string): Promise<void> {
+      await pool.query(
+        `INSERT INTO session.business_hours (tenant_id, config, updated_at, updated_by) VALUES ($1, $2::jsonb, $3, $4)
+         ON CONFLICT (tenant_id) DO UPDATE SET config = EXCLUDED.config, updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by`,
+        [tenantId, JSON.stringify(config), now, userId],
+      );
+    },
+
+    async deleteBusinessHours(tenantId: string): Promise<void> {
+      await pool.query('DELETE FROM session.business_hours WHERE tenant_id = $1', [tenantId]);
+    },
+  };
+}
+
+export type SessionRepository = ReturnType<typeof createSessionRepository>;

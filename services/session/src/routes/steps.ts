@@ -1,0 +1,96 @@
+import { findStep, nextRecommendedStep, ROUTES, stepCatalog, validateStepData, type OnboardingType } from '@glavito/contracts';
+import { contractRoute, correlationIdOf, withDetails } from '@glavito/http';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { InvalidQueryDataError, StepDataInvalidError, StepNotInFlowError } from '../errors.js';
+import { saveStep, skipStep, type SaveDecision } from '../domain/session-rules.js';
+import { scopeOf } from '../repositories/session-repository.js';
+import { presentWithProgress } from './present.js';
+
+/** Every step a step depends on, directly or not. */
+function prerequisites(type: OnboardingType, stepId: string, seen = new Set<string>()): Set<string> {
+  for (const dep of findStep(type, stepId)?.dependencies ?? []) {
+    if (!seen.has(dep)) {
+      seen.add(dep);
+      prerequisites(type, dep, seen);
+    }
+  }
+  return seen;
+}
+
+function validateOnly(type: OnboardingType, stepId: string, data: unknown) {
+  if (!findStep(type, stepId)) throw new StepNotInFlowError(stepId, type);
+  const v = validateStepData(type, stepId, data);
+  const done = [...prerequisites(type, stepId), stepId];
+  const next = v.isValid ? nextRecommendedStep(type, { completedSteps: done, skippedSteps: [], currentStep: null }) : null;
+  return { isValid: v.isValid, errors: v.errors, warnings: v.warnings, nextStep: next?.id ?? null };
+}
+
+export async function stepRoutes(root: FastifyInstance) {
+  const app = root.withTypeProvider<ZodTypeProvider>();
+  const repo = app.sessionRepository;
+  const auth = { preHandler: [app.authenticate] };
+
+  app.route({
+    ...contractRoute(ROUTES.saveStep),
+    ...auth,
+    handler: async (request) => {
+      const { sessionId, stepId } = request.params;
+      let decision: SaveDecision | undefined;
+      const { after } = await repo.mutate(sessionId, scopeOf(request.principal), correlationIdOf(request), (s) => {
+        decision = saveStep(s, stepId, request.body, app.now().toISOString(), app.secretBox.seal);
+        return decision.transition;
+      });
+      if (decision!.kind === 'invalid') {
+        const errors = decision!.errors;
+        throw withDetails(new StepDataInvalidError(stepId, errors.map((e) => e.message).join('; ')), errors);
+      }
+      return { ...presentWithProgress(after), nextStep: after.currentStep, warnings: decision!.warnings };
+    },
+  });
+
+  app.route({
+    ...contractRoute(ROUTES.skipStep),
+    ...auth,
+    handler: async (request) => {
+      const { sessionId, stepId } = request.params;
+      const { after } = await repo.mutate(sessionId, scopeOf(request.principal), correlationIdOf(request), (s) =>
+        skipStep(s, stepId, request.body?.reason, app.now().toISOString()),
+      );
+      return { ...presentWithProgress(after), nextStep: after.currentStep, warnings: [] };
+    },
+  });
+
+  app.route({
+    ...contractRoute(ROUTES.stepConfiguration),
+    ...auth,
+    handler: async (request) => {
+      const type = request.query.type;
+      const step = stepCatalog(type).find((s) => s.id === request.params.stepId);
+      if (!step) throw new StepNotInFlowError(request.params.stepId, type);
+      return step;
+    },
+  });
+
+  app.route({
+    ...contractRoute(ROUTES.validateStepPost),
+    ...auth,
+    handler: async (request) => validateOnly(request.query.type, request.params.stepId, request.body),
+  });
+
+  app.route({
+    ...contractRoute(ROUTES.validateStepGet),
+    ...auth,
+    handler: async (request) => {
+      let data: unknown = {};
+      if (request.query.data !== undefined) {
+        try {
+          data = JSON.parse(request.query.data);
+        } catch (err) {
+          throw new InvalidQueryDataError((err as Error).message);
+        }
+      }
+      return validateOnly(request.query.type, request.params.stepId, data);
+    },
+  });
+}

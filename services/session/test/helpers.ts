@@ -1,0 +1,68 @@
+import { mintToken } from '@glavito/auth';
+import { createTestDatabase, createTestNats, TEST_JWT_SECRET, type TestDatabase, type TestNats } from '@glavito/testkit';
+import type { FastifyInstance } from 'fastify';
+import { buildApp, type BuildOptions } from '../src/app.js';
+import { loadSessionConfig, type SessionConfig } from '../src/config.js';
+
+export const TEST_ENCRYPTION_KEY = Buffer.alloc(32, 7).toString('base64');
+
+export interface SessionHarness {
+  app: FastifyInstance;
+  db: TestDatabase;
+  nats: TestNats;
+  config: SessionConfig;
+  close(): Promise<void>;
+}
+
+export function testConfig(db: TestDatabase, nats: TestNats, env: Record<string, string> = {}): SessionConfig {
+  return loadSessionConfig({
+    DATABASE_URL: db.url,
+    NATS_URL: nats.url,
+    EVENT_STREAM: nats.streamName,
+    EVENT_SUBJECT_PREFIX: nats.subjectPrefix,
+    JWT_SECRET: TEST_JWT_SECRET,
+    STEP_DATA_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
+}
+
+/** A session service on a fresh database, stream and subject prefix (one per test file). */
+export async function startHarness(opts: BuildOptions & { env?: Record<string, string> } = {}): Promise<SessionHarness> {
+  const db = await createTestDatabase();
+  const nats = await createTestNats();
+  const config = testConfig(db, nats, opts.env);
+  const app = await buildApp(config, { logger: false, ...opts });
+  await app.ready();
+  return {
+    app,
+    db,
+    nats,
+    config,
+    async close() {
+      await app.close();
+      await nats.cleanup();
+      await db.drop();
+    },
+  };
+}
+
+export function tokenFor(user: { userId: string; tenantId: string; roles?: string[] }, expiresIn: string | number = '1h'): string {
+  return mintToken({ secret: TEST_JWT_SECRET, userId: user.userId, tenantId: user.tenantId, roles: user.roles ?? ['agent'], expiresIn });
+}
+
+export const bearer = (user: { userId: string; tenantId: string; roles?: string[] }) => ({ authorization: `Bearer ${tokenFor(user)}` });
+
+/** Valid data for every tenant step, in an order that respects dependencies. */
+export const TENANT_STEP_DATA: Array<[string, Record<string, unknown>]> = [
+  ['organization_setup', { companyName: 'Acme Support', primaryColor: '#112233', industry: 'software', companySize: '10-50', timezone: 'Europe/Paris' }],
+  ['channel_configuration', { email: { enabled: true, address: 'help@acme.test' }, slack: { enabled: true, botToken: 'xoxb-channel-token' } }],
+  ['ai_configuration', { aiProvider: 'openai', features: ['ticketClassification', 'autoResponse'] }],
+  ['knowledge_base', { categories: ['Billing'] }],
+  ['payment_setup', { skipPaymentSetup: true }],
+  ['team_management', { teamMembers: [{ email: 'ana@acme.test', role: 'agent' }] }],
+  ['workflow_configuration', { slaTargets: { firstResponseMinutes: 60 } }],
+  ['customer_portal', { enabled: true, subdomain: 'acme' }],
+  ['data_import', { source: 'csv' }],
+  ['analytics_setup', { emailDigest: 'weekly' }],
+];
