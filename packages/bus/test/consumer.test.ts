@@ -44,12 +44,14 @@ afterAll(async () => {
 });
 
 const MAX_DELIVER = 3;
+// Far above the "terminated" waits below: a message that was not really terminated stays ack-pending.
+const ACK_WAIT_MS = 20_000;
 
 /** A durable filtered to one tenant's events, and a consumer on it with a short backoff. */
 async function startConsumer(tenant: string, handler: ConsumerOptions['handler'], overrides: Partial<ConsumerOptions> = {}) {
   const durable = `d_${tenant}`;
   const deadLetterSubject = `${prefix}.dlq.${tenant}`;
-  const spec = { stream, durable, filterSubject: `${prefix}.ev.${tenant}.>`, maxDeliver: MAX_DELIVER, ackWaitMs: 10_000 };
+  const spec = { stream, durable, filterSubject: `${prefix}.ev.${tenant}.>`, maxDeliver: MAX_DELIVER, ackWaitMs: ACK_WAIT_MS };
   await ensureDurableConsumer(bus.jsm, spec);
   await ensureDurableConsumer(bus.jsm, spec);
   const handle = await runConsumer({
@@ -138,7 +140,7 @@ describe('runConsumer', () => {
     });
 
     await waitFor(async () => (await deadLettered(deadLetterSubject)).length === 1, { message: 'dead-lettered' });
-    await waitFor(() => settled(durable), { message: 'terminated' });
+    await waitFor(() => settled(durable), { timeoutMs: 5000, message: 'terminated' });
     expect(attempts).toEqual([1, 2, 3]);
     const [dead] = await deadLettered(deadLetterSubject);
     expect(decode(dead!)).toEqual(env);
@@ -153,7 +155,7 @@ describe('runConsumer', () => {
       throw new PoisonMessageError('unknown step id');
     });
     await waitFor(async () => (await deadLettered(deadLetterSubject)).length === 1, { message: 'dead-lettered' });
-    await waitFor(() => settled(durable), { message: 'terminated' });
+    await waitFor(() => settled(durable), { timeoutMs: 5000, message: 'terminated' });
     expect(calls).toBe(1);
     expect((await consumerInfo(durable)).num_redelivered).toBe(0);
   });
@@ -169,7 +171,7 @@ describe('runConsumer', () => {
     });
 
     await waitFor(async () => (await deadLettered(deadLetterSubject)).length === 3, { message: 'three dead letters' });
-    await waitFor(() => settled(durable), { message: 'terminated' });
+    await waitFor(() => settled(durable), { timeoutMs: 5000, message: 'terminated' });
     expect(calls).toBe(0);
     expect((await consumerInfo(durable)).num_redelivered).toBe(0);
     const dead = await deadLettered(deadLetterSubject);

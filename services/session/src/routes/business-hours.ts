@@ -18,8 +18,8 @@ function asClientError<T>(fn: () => T): T {
 export async function businessHoursRoutes(root: FastifyInstance) {
   const app = root.withTypeProvider<ZodTypeProvider>();
   const repo = app.sessionRepository;
-  const auth = { preHandler: [app.authenticate] };
-  const adminOnly = { preHandler: [app.authenticate, app.requireAdmin] };
+  const auth = { onRequest: [app.authenticate] };
+  const adminOnly = { onRequest: [app.authenticate, app.requireAdmin] };
 
   async function tenantConfig(tenantId: string): Promise<BusinessHoursConfig | null> {
     const row = await repo.getBusinessHours(tenantId);

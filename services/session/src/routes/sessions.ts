@@ -11,7 +11,7 @@ import { presentSession, presentWithProgress } from './present.js';
 export async function sessionRoutes(root: FastifyInstance) {
   const app = root.withTypeProvider<ZodTypeProvider>();
   const repo = app.sessionRepository;
-  const auth = { preHandler: [app.authenticate] };
+  const auth = { onRequest: [app.authenticate] };
   const nowIso = () => app.now().toISOString();
 
   /** Start (or return) a session of `type` for the caller; 201 when created. */
@@ -138,7 +138,7 @@ export async function sessionRoutes(root: FastifyInstance) {
 
   app.route({
     ...contractRoute(ROUTES.tenantSetupComplete),
-    preHandler: [app.authenticate, app.requireAdmin],
+    onRequest: [app.authenticate, app.requireAdmin],
     handler: async (request) => {
       const r = await repo.markTenantSetup(request.principal.tenantId, request.principal.userId, nowIso());
       return { success: true as const, message: 'Tenant setup completed successfully', completedAt: r.completedAt };

@@ -29,7 +29,7 @@ function validateOnly(type: OnboardingType, stepId: string, data: unknown) {
 export async function stepRoutes(root: FastifyInstance) {
   const app = root.withTypeProvider<ZodTypeProvider>();
   const repo = app.sessionRepository;
-  const auth = { preHandler: [app.authenticate] };
+  const auth = { onRequest: [app.authenticate] };
 
   app.route({
     ...contractRoute(ROUTES.saveStep),
