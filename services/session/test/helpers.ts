@@ -1,5 +1,5 @@
 import { mintToken } from '@glavito/auth';
-import { createTestDatabase, createTestNats, TEST_JWT_SECRET, type TestDatabase, type TestNats } from '@glavito/testkit';
+import { createTestDatabase, createTestNats, createTestNatsAt, TEST_JWT_SECRET, type TestDatabase, type TestNats } from '@glavito/testkit';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type BuildOptions } from '../src/app.js';
 import { loadSessionConfig, type SessionConfig } from '../src/config.js';
@@ -27,12 +27,16 @@ export function testConfig(db: TestDatabase, nats: TestNats, env: Record<string,
   });
 }
 
-/** A session service on a fresh database, stream and subject prefix (one per test file). */
-export async function startHarness(opts: BuildOptions & { env?: Record<string, string> } = {}): Promise<SessionHarness> {
+/**
+ * A session service on a fresh database, stream and subject prefix (one per test file).
+ * `natsUrl` points it (and `nats`) at another server, e.g. a private one from `startNatsServer`.
+ */
+export async function startHarness(opts: BuildOptions & { env?: Record<string, string>; natsUrl?: string } = {}): Promise<SessionHarness> {
+  const { env, natsUrl, ...buildOptions } = opts;
   const db = await createTestDatabase();
-  const nats = await createTestNats();
-  const config = testConfig(db, nats, opts.env);
-  const app = await buildApp(config, { logger: false, ...opts });
+  const nats = natsUrl ? await createTestNatsAt(natsUrl) : await createTestNats();
+  const config = testConfig(db, nats, env);
+  const app = await buildApp(config, { logger: false, ...buildOptions });
   await app.ready();
   return {
     app,
