@@ -63,7 +63,7 @@ export async function runConsumer(opts: ConsumerOptions): Promise<ConsumerHandle
     }
     logger.error({ subject: msg.subject, streamSeq: msg.seq, reason }, 'consumer: message dead-lettered');
     // No reason: nats-server 2.9 ignores `+TERM <reason>` and would redeliver the message after ack_wait.
-    msg.term(reason.slice(0, 200));
+    msg.term();
   }
 
   const done = (async () => {

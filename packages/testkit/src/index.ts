@@ -187,3 +187,4 @@ export async function readStream(nats: TestNats, streamName = nats.streamName): 
   }
   return out;
 }
+export { startNatsServer, createTestNatsAt, resolveNatsServerBin, type NatsServer, type NatsServerOptions } from './nats-server.js';

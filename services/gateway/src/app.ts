@@ -26,6 +26,8 @@ export async function buildApp(config: GatewayConfig, opts: BuildAppOptions = {}
     trustProxy: config.TRUST_PROXY,
   });
   const upstreams = upstreamsOf(config);
+  // Set before any register(): child contexts copy the error handler they see when they are created.
+  app.setErrorHandler(errorHandler);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -51,7 +53,6 @@ export async function buildApp(config: GatewayConfig, opts: BuildAppOptions = {}
   await app.register(docsRoutes);
   await app.register(proxyRoutes, { upstreams, timeoutMs: config.UPSTREAM_TIMEOUT_MS });
 
-  app.setErrorHandler(errorHandler);
   app.setNotFoundHandler({ preHandler: app.rateLimit() }, async (request) => {
     throw new RouteNotFoundError(request.method, request.url.split('?')[0]);
   });

@@ -45,7 +45,10 @@ export interface FakeUpstream {
   close: () => Promise<void>;
 }
 
-/** A stand-in service at the HTTP boundary: records each request and answers 201 with a marker header. */
+/**
+ * A stand-in service at the HTTP boundary: records each request and answers 201 with a marker header,
+ * or the status named by an `x-fake-status` request header with an error body.
+ */
 export async function startUpstream(name: string, opts: { delayMs?: number } = {}): Promise<FakeUpstream> {
   const upstream = Fastify();
   const received: Received[] = [];
@@ -60,6 +63,10 @@ export async function startUpstream(name: string, opts: { delayMs?: number } = {
       body: Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0),
     });
     if (opts.delayMs) await new Promise((resolve) => setTimeout(resolve, opts.delayMs));
+    const fakeStatus = Number(request.headers['x-fake-status']);
+    if (fakeStatus) {
+      return reply.code(fakeStatus).header('retry-after', '7').send({ statusCode: fakeStatus, code: 'FAKE_ERROR', error: 'Fake', message: name });
+    }
     return reply.code(201).header('x-upstream', name).header('content-type', 'application/json').send({ service: name, n: received.length });
   });
   const address = await upstream.listen({ host: '127.0.0.1', port: 0 });

@@ -99,4 +99,18 @@ describe('outbox relay across a NATS outage', () => {
     expect(mine.map((e) => e.event.type)).toEqual(['session.started', ...Array<string>(1 + 2 + duringOutage.length).fill('step.completed'), 'step.updated']);
     for (const e of events) expect(e.subject.startsWith(`${h.nats.subjectPrefix}.${admin.tenantId}.${sessionId}.`)).toBe(true);
   });
+
+  it('re-publishing rows whose "sent" mark was lost adds nothing to the stream (msgID dedupe)', async () => {
+    // An outage alone makes the relay fail before the broker stores anything; the case msgID exists for
+    // is a relay that published and died before its UPDATE committed. Undoing the mark replays exactly that.
+    const before = await readStream(h.nats);
+    expect(before.length).toBeGreaterThan(0);
+    const reset = await h.db.pool.query('UPDATE session.outbox SET published_at = NULL');
+    expect(reset.rowCount).toBe(before.length);
+    h.app.outboxRelay.wake();
+    await waitFor(async () => (await unpublished()) === 0, { timeoutMs: 15_000, message: 'outbox re-published' });
+
+    const after = await readStream(h.nats);
+    expect(after.map((e) => [e.streamSeq, e.event.id])).toEqual(before.map((e) => [e.streamSeq, e.event.id]));
+  });
 });

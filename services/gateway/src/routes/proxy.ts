@@ -4,6 +4,8 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { Upstreams } from '../config.js';
 import { ServiceNotDeployedError, ServiceUnreachableError, UpstreamTimeoutError } from '../errors.js';
 
+type Guard = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+
 export interface ProxyRoutesOptions {
   upstreams: Upstreams;
   timeoutMs: number;
@@ -17,7 +19,7 @@ function forwardedBody(request: FastifyRequest) {
 export default async function proxyRoutes(app: FastifyInstance, opts: ProxyRoutesOptions): Promise<void> {
   for (const route of Object.values(ROUTES) as RouteContract[]) {
     const base = opts.upstreams[route.service];
-    const guards: Array<(request: FastifyRequest, reply: FastifyReply) => Promise<void>> = route.access === 'admin' ? [app.authenticate, app.requireAdmin] : [app.authenticate];
+    const guards: Guard[] = route.access === 'admin' ? [app.authenticate, app.requireAdmin] : [app.authenticate];
     app.route({
       method: route.method,
       url: route.url,
@@ -39,7 +41,7 @@ export default async function proxyRoutes(app: FastifyInstance, opts: ProxyRoute
               'x-request-id': req.id,
               'x-correlation-id': requestIdFrom(req.headers['x-correlation-id'], () => req.id),
             };
-            // A body on a bodyless method is never read, so its length must not be announced upstream.
+            // No body is sent (none came, or it came on a GET), so no length may be announced upstream.
             if (!Buffer.isBuffer(req.body)) delete out['content-length'];
             return out;
           },

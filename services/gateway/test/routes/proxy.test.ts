@@ -88,6 +88,31 @@ describe('forwarding', () => {
     expect(session.received.at(-1)!).toMatchObject({ method: 'DELETE', url: '/onboarding/business-hours' });
   });
 
+  it("returns the upstream's error answers unchanged and never retries them", async () => {
+    const before = progress.received.length;
+    const res = await app.inject({ method: 'GET', url: '/onboarding/progress/sess-1', headers: { ...bearer(), 'x-fake-status': '503' } });
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['retry-after']).toBe('7');
+    expect(res.json()).toEqual({ statusCode: 503, code: 'FAKE_ERROR', error: 'Fake', message: 'progress' });
+    expect(progress.received.length).toBe(before + 1);
+
+    const conflict = await app.inject({ method: 'POST', url: '/onboarding/resume/sess-1', headers: { ...bearer(), 'x-fake-status': '409' } });
+    expect(conflict.statusCode).toBe(409);
+    expect(conflict.json()).toMatchObject({ code: 'FAKE_ERROR' });
+  });
+
+  it('forwards a body without content-type as raw bytes, and drops a body sent with GET', async () => {
+    await app.inject({ method: 'POST', url: '/onboarding/agent-welcome/start', headers: bearer(), payload: Buffer.from('raw-bytes') });
+    const post = session.received.at(-1)!;
+    expect(post.body.toString()).toBe('raw-bytes');
+    expect(post.headers['content-type']).toBe('application/octet-stream');
+
+    const res = await app.inject({ method: 'GET', url: '/onboarding/type', headers: { ...bearer(), 'content-type': 'application/json' }, payload: '{"ignored":true}' });
+    expect(res.statusCode).toBe(201);
+    expect(session.received.at(-1)!).toMatchObject({ method: 'GET', url: '/onboarding/type' });
+    expect(session.received.at(-1)!.body.length).toBe(0);
+  });
+
   it('answers 503 naming a service that is not deployed', async () => {
     const res = await app.inject({ method: 'GET', url: '/onboarding/session-clients/sess-1', headers: bearer() });
     expect(res.statusCode).toBe(503);
@@ -124,6 +149,7 @@ describe('forwarding', () => {
 
 describe('a slow upstream', () => {
   it('answers 504 after UPSTREAM_TIMEOUT_MS', async () => {
+    // undici checks its timeouts on a coarse (about 1 s) clock, so the upstream must stall well beyond that.
     const slow = await startUpstream('progress', { delayMs: 3000 });
     const app = await makeApp({ PROGRESS_URL: slow.url, UPSTREAM_TIMEOUT_MS: '100' });
     try {

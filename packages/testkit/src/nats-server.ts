@@ -1,0 +1,196 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { accessSync, constants, mkdtempSync, statSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { TestNats } from './index.js';
+
+/**
+ * A private nats-server child process, for tests that must take the broker away and bring it back
+ * (outages, reconnects). Everything else should use the shared server through `createTestNats`.
+ */
+
+export interface NatsServerOptions {
+  /** Default: a free port. Pass the port of a stopped server to restart it in place. */
+  port?: number;
+  /** JetStream store directory. Default: a new temp dir, which the caller removes when done. */
+  storeDir?: string;
+  /** How long to wait for the port to accept connections (default 10 s). */
+  startTimeoutMs?: number;
+}
+
+export interface NatsServer {
+  url: string;
+  port: number;
+  storeDir: string;
+  /** Graceful: SIGTERM, then wait for the process to exit. */
+  stop(): Promise<void>;
+  /** A crash: SIGKILL, resolved once the process is gone (its port is free again). */
+  kill(): Promise<void>;
+}
+
+const FALLBACK_BIN = '/usr/sbin/nats-server';
+const STOP_TIMEOUT_MS = 10_000;
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** NATS_SERVER_BIN when set (must exist), else `nats-server` on PATH, else /usr/sbin/nats-server. */
+export function resolveNatsServerBin(): string {
+  const explicit = process.env.NATS_SERVER_BIN;
+  const wanted = explicit ?? 'nats-server';
+  if (wanted.includes(path.sep)) {
+    if (isExecutable(wanted)) return wanted;
+  } else {
+    for (const dir of (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
+      const candidate = path.join(dir, wanted);
+      if (isExecutable(candidate)) return candidate;
+    }
+  }
+  if (!explicit && isExecutable(FALLBACK_BIN)) return FALLBACK_BIN;
+  throw new Error(
+    explicit
+      ? `NATS_SERVER_BIN=${explicit} is not an executable file`
+      : `nats-server binary not found on PATH or at ${FALLBACK_BIN}: install nats-server (v2.9+) or set NATS_SERVER_BIN to its path`,
+  );
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.setTimeout(250);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** Starts `nats-server -js` on 127.0.0.1 and resolves once its client port accepts connections. */
+export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServer> {
+  const bin = resolveNatsServerBin();
+  const port = opts.port ?? (await freePort());
+  const storeDir = opts.storeDir ?? mkdtempSync(path.join(tmpdir(), 'nats-js-'));
+  const child: ChildProcess = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+
+  // Kept for the error message when the server dies during start (port in use, bad store dir…).
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString('utf8')).slice(-4000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+
+  let exited = false;
+  const exit = new Promise<void>((resolve) => {
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    });
+  });
+  let spawnError: Error | undefined;
+  child.once('error', (err) => {
+    spawnError = err;
+  });
+  // A test worker that dies must not leave a broker behind.
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
+  void exit.then(() => process.removeListener('exit', reap));
+
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 10_000);
+  while (!(await accepts(port))) {
+    if (spawnError || exited || Date.now() > deadline) {
+      if (!exited) {
+        child.kill('SIGKILL');
+        await exit;
+      }
+      const why = spawnError ? spawnError.message : exited ? `exited with code ${String(child.exitCode)}` : 'did not accept connections in time';
+      throw new Error(`nats-server (${bin}) on 127.0.0.1:${port} failed to start: ${why}\n${output.trim()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    storeDir,
+    async stop() {
+      if (exited) return;
+      child.kill('SIGTERM');
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        exit.then(() => false),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(true), STOP_TIMEOUT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) {
+        // Last resort so a wedged server does not outlive the test run.
+        child.kill('SIGKILL');
+        await exit;
+        throw new Error(`nats-server on port ${port} did not exit within ${STOP_TIMEOUT_MS} ms of SIGTERM; it was killed`);
+      }
+    },
+    async kill() {
+      if (exited) return;
+      child.kill('SIGKILL');
+      await exit;
+    },
+  };
+}
+
+/**
+ * Like `createTestNats`, but against a given server (e.g. one from `startNatsServer`). The connection
+ * reconnects forever, so it survives the outages such tests cause.
+ */
+export async function createTestNatsAt(url: string): Promise<TestNats> {
+  const id = `t_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+  const nc = await connect({ servers: url, name: `test-${id}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  const streamName = id.toUpperCase();
+  return {
+    url,
+    subjectPrefix: `${id}.events`,
+    streamName,
+    nc,
+    async cleanup() {
+      try {
+        const jsm = await jetstreamManager(nc);
+        for await (const s of jsm.streams.list()) {
+          if (s.config.name.startsWith(streamName)) await jsm.streams.delete(s.config.name);
+        }
+      } catch {
+        // the stream may never have been created
+      }
+      await nc.drain();
+    },
+  };
+}

@@ -1,0 +1,120 @@
+/**
+ * Starts the whole system locally: every built service as its own process plus the gateway.
+ * Uses DATABASE_URL / NATS_URL when set, else the default local ports. Dev secrets are generated
+ * once into .data/ (local mode only) and dev tokens are printed.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { mintToken } from '@glavito/auth';
+import pg from 'pg';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dataDir = path.join(root, '.data');
+
+function localSecrets(): { JWT_SECRET: string; STEP_DATA_ENCRYPTION_KEY: string } {
+  const file = path.join(dataDir, 'local-secrets.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8'));
+  mkdirSync(dataDir, { recursive: true });
+  const secrets = { JWT_SECRET: randomBytes(32).toString('base64url'), STEP_DATA_ENCRYPTION_KEY: randomBytes(32).toString('base64') };
+  writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  return secrets;
+}
+
+function answers(url: string, port: number): Promise<boolean> {
+  const u = new URL(url);
+  return new Promise((resolve) => {
+    const s = net.connect({ host: u.hostname, port: Number(u.port || port) });
+    s.setTimeout(1000);
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('timeout', () => (s.destroy(), resolve(false)));
+    s.once('error', () => resolve(false));
+  });
+}
+
+async function ensureDatabase(url: string): Promise<void> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.slice(1));
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+  if (exists.rowCount === 0) await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+  await client.end();
+}
+
+async function waitReady(name: string, url: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode}`);
+    try {
+      const r = await fetch(`${url}/health/ready`);
+      if (r.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${name} did not become ready at ${url}`);
+}
+
+const env = process.env;
+const DATABASE_URL = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/glavito_onboarding';
+const NATS_URL = env.NATS_URL ?? 'nats://127.0.0.1:4222';
+const production = env.NODE_ENV === 'production';
+
+if (!(await answers(DATABASE_URL, 5432)) || !(await answers(NATS_URL, 4222))) {
+  console.error(
+    `PostgreSQL (${new URL(DATABASE_URL).host}) or NATS (${NATS_URL}) is not answering.\n` +
+      'Start them (see README "Prerequisites") or set DATABASE_URL / NATS_URL.',
+  );
+  process.exit(1);
+}
+await ensureDatabase(DATABASE_URL);
+
+const secrets = production ? { JWT_SECRET: env.JWT_SECRET ?? '', STEP_DATA_ENCRYPTION_KEY: env.STEP_DATA_ENCRYPTION_KEY ?? '' } : { ...localSecrets(), ...pick(env, ['JWT_SECRET', 'STEP_DATA_ENCRYPTION_KEY']) };
+
+function pick(source: NodeJS.ProcessEnv, keys: string[]): Record<string, string> {
+  return Object.fromEntries(keys.filter((k) => source[k]).map((k) => [k, source[k] as string]));
+}
+
+const ports = { gateway: Number(env.PORT ?? 3000), session: Number(env.SESSION_PORT ?? 3001) };
+const shared = { ...env, ...secrets, DATABASE_URL, NATS_URL, HOST: '127.0.0.1' };
+const services: Array<{ name: string; port: number; env: Record<string, string | undefined> }> = [
+  { name: 'session', port: ports.session, env: { PORT: String(ports.session) } },
+  { name: 'gateway', port: ports.gateway, env: { PORT: String(ports.gateway), HOST: env.HOST ?? '127.0.0.1', SESSION_URL: `http://127.0.0.1:${ports.session}` } },
+];
+
+const children: ChildProcess[] = [];
+function stopAll(code = 0): void {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+  setTimeout(() => process.exit(code), 500).unref();
+}
+process.once('SIGINT', () => stopAll(0));
+process.once('SIGTERM', () => stopAll(0));
+
+for (const svc of services) {
+  const child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', path.join(root, 'services', svc.name, 'src', 'server.ts')], {
+    env: { ...shared, ...svc.env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  children.push(child);
+  child.once('exit', (code) => {
+    console.error(`${svc.name} exited (${code}); stopping the system`);
+    stopAll(code ?? 1);
+  });
+  await waitReady(svc.name, `http://127.0.0.1:${svc.port}`, child);
+}
+
+const gateway = `http://127.0.0.1:${ports.gateway}`;
+console.log(`\nGlavito Onboarding is up.\n  gateway: ${gateway}\n  docs:    ${gateway}/docs\n`);
+if (!production) {
+  const admin = mintToken({ secret: secrets.JWT_SECRET, userId: 'demo-admin', tenantId: 'demo-tenant', roles: ['admin'], expiresIn: '12h' });
+  const agent = mintToken({ secret: secrets.JWT_SECRET, userId: 'demo-agent', tenantId: 'demo-tenant', roles: ['agent'], expiresIn: '12h' });
+  console.log(`Dev tokens (local mode only, valid 12h, tenant demo-tenant):\n  admin: ${admin}\n  agent: ${agent}\n`);
+  console.log(`Try: curl -s -X POST ${gateway}/onboarding/start -H "Authorization: Bearer <admin token>"\n`);
+}

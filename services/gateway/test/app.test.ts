@@ -1,0 +1,135 @@
+import type { FastifyInstance } from 'fastify';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { bearer, deadUrl, type FakeUpstream, makeApp, makeToken, startUpstream } from './helpers.js';
+
+describe('edge protections', () => {
+  let session: FakeUpstream;
+  let app: FastifyInstance;
+
+  beforeAll(async () => {
+    session = await startUpstream('session');
+  });
+  afterEach(async () => {
+    await app?.close();
+  });
+  afterAll(async () => {
+    await session.close();
+  });
+
+  it('answers 413 to a body over BODY_LIMIT_BYTES', async () => {
+    app = await makeApp({ SESSION_URL: session.url, BODY_LIMIT_BYTES: '1024' });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/onboarding/start',
+      headers: { ...bearer(), 'content-type': 'application/json' },
+      payload: JSON.stringify({ metadata: { note: 'x'.repeat(2048) } }),
+    });
+    expect(res.statusCode).toBe(413);
+    expect(res.json()).toMatchObject({ statusCode: 413, code: 'GATEWAY_BODY_TOO_LARGE', error: 'Payload Too Large' });
+    expect(session.received).toHaveLength(0);
+  });
+
+  it('checks the token before reading a large body', async () => {
+    app = await makeApp({ SESSION_URL: session.url, BODY_LIMIT_BYTES: '1024' });
+    const res = await app.inject({ method: 'POST', url: '/onboarding/start', headers: { 'content-type': 'application/json' }, payload: 'x'.repeat(2048) });
+    expect(res.statusCode).toBe(401);
+  });
+
+  it('answers 429 with Retry-After after RATE_LIMIT_MAX requests, per user', async () => {
+    app = await makeApp({ RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW: '1m' });
+    const alice = bearer(makeToken({ userId: 'alice' }));
+    for (let i = 0; i < 3; i++) {
+      const res = await app.inject({ method: 'GET', url: '/onboarding/status', headers: alice });
+      expect(res.statusCode).toBe(503);
+    }
+    const limited = await app.inject({ method: 'GET', url: '/onboarding/status', headers: alice });
+    expect(limited.statusCode).toBe(429);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    expect(limited.json()).toMatchObject({ statusCode: 429, code: 'GATEWAY_RATE_LIMITED', error: 'Too Many Requests' });
+
+    const bob = await app.inject({ method: 'GET', url: '/onboarding/status', headers: bearer(makeToken({ userId: 'bob' })) });
+    expect(bob.statusCode).toBe(503);
+    const live = await app.inject({ method: 'GET', url: '/health/live' });
+    expect(live.statusCode).toBe(200);
+  });
+
+  it('rate-limits callers without a valid token by IP', async () => {
+    app = await makeApp({ RATE_LIMIT_MAX: '2' });
+    const codes = [];
+    for (let i = 0; i < 3; i++) codes.push((await app.inject({ method: 'GET', url: '/onboarding/status', headers: bearer('bad.token.value') })).statusCode);
+    expect(codes).toEqual([401, 401, 429]);
+  });
+
+  it('allows CORS preflights from FRONTEND_URL only', async () => {
+    app = await makeApp({ FRONTEND_URL: 'https://app.example.com, http://localhost:5173' });
+    const preflight = (origin: string) =>
+      app.inject({
+        method: 'OPTIONS',
+        url: '/onboarding/start',
+        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+      });
+
+    const allowed = await preflight('http://localhost:5173');
+    expect(allowed.statusCode).toBe(204);
+    expect(allowed.headers['access-control-allow-origin']).toBe('http://localhost:5173');
+    expect(allowed.headers['access-control-allow-credentials']).toBe('true');
+    expect(String(allowed.headers['access-control-allow-methods'])).toContain('POST');
+
+    const denied = await preflight('https://evil.example.com');
+    expect(denied.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
+  it('sets security headers and echoes the request id', async () => {
+    app = await makeApp();
+    const res = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'probe-1' } });
+    expect(res.headers['x-request-id']).toBe('probe-1');
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['content-security-policy']).toContain("default-src 'self'");
+  });
+
+  it('answers 404 with the error shape for unknown routes', async () => {
+    app = await makeApp();
+    const res = await app.inject({ method: 'POST', url: '/nope?token=secret', headers: { 'content-type': 'application/json' }, payload: '{bad' });
+    expect(res.statusCode).toBe(404);
+    expect(res.json()).toEqual({ statusCode: 404, code: 'GATEWAY_ROUTE_NOT_FOUND', error: 'Not Found', message: 'Route POST /nope not found' });
+  });
+});
+
+describe('root error handler', () => {
+  it('hides 5xx internals', async () => {
+    const app = await makeApp();
+    app.get('/boom', async () => {
+      throw new Error('password=hunter2 at db.internal:5432');
+    });
+    const res = await app.inject({ method: 'GET', url: '/boom' });
+    await app.close();
+    expect(res.statusCode).toBe(500);
+    expect(res.json()).toEqual({ statusCode: 500, code: 'GATEWAY_INTERNAL_ERROR', error: 'Internal Server Error', message: 'The gateway failed to handle this request' });
+  });
+});
+
+describe('health', () => {
+  it('is live without auth, and ready only when every configured upstream answers', async () => {
+    const session = await startUpstream('session');
+    const up = await makeApp({ SESSION_URL: session.url });
+    const down = await makeApp({ SESSION_URL: session.url, PROGRESS_URL: await deadUrl() });
+    try {
+      expect((await up.inject({ method: 'GET', url: '/health/live' })).json()).toEqual({ status: 'ok' });
+
+      const ready = await up.inject({ method: 'GET', url: '/health/ready' });
+      expect(ready.statusCode).toBe(200);
+      expect(ready.json()).toEqual({
+        status: 'ok',
+        checks: { session: 'ok', progress: 'not_deployed', 'connection-test': 'not_deployed', realtime: 'not_deployed' },
+      });
+
+      const notReady = await down.inject({ method: 'GET', url: '/health/ready' });
+      expect(notReady.statusCode).toBe(503);
+      expect(notReady.json()).toMatchObject({ status: 'unavailable', checks: { session: 'ok', progress: 'unavailable' } });
+    } finally {
+      await up.close();
+      await down.close();
+      await session.close();
+    }
+  });
+});

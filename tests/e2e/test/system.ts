@@ -1,0 +1,103 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { mintToken } from '@glavito/auth';
+import { createTestDatabase, createTestNats, TEST_JWT_SECRET, type TestDatabase, type TestNats } from '@glavito/testkit';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const ENCRYPTION_KEY = Buffer.alloc(32, 3).toString('base64');
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+    srv.once('error', reject);
+  });
+}
+
+export interface ServiceProcess {
+  name: string;
+  url: string;
+  child: ChildProcess;
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+/** Runs a service the way the start command does: its own Node process on a free port. */
+export async function startService(name: string, env: Record<string, string>): Promise<ServiceProcess> {
+  const port = await freePort();
+  const logs: string[] = [];
+  const child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', path.join(root, 'services', name, 'src', 'server.ts')], {
+    cwd: root,
+    env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (d: Buffer) => logs.push(...d.toString().split('\n').filter(Boolean)));
+  child.stderr!.on('data', (d: Buffer) => logs.push(...d.toString().split('\n').filter(Boolean)));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}):\n${logs.slice(-20).join('\n')}`);
+    try {
+      if ((await fetch(`${url}/health/ready`)).ok) break;
+    } catch {
+      // not yet listening
+    }
+    if (Date.now() > deadline) throw new Error(`${name} not ready:\n${logs.slice(-20).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    name,
+    url,
+    child,
+    logs,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+export interface System {
+  gateway: ServiceProcess;
+  session: ServiceProcess;
+  db: TestDatabase;
+  nats: TestNats;
+  token(user: { userId: string; tenantId: string; roles?: string[] }): string;
+  stop(): Promise<void>;
+}
+
+/** Session service + gateway as processes on a fresh database, stream and subject prefix. */
+export async function startSystem(): Promise<System> {
+  const db = await createTestDatabase();
+  const nats = await createTestNats();
+  const common = {
+    JWT_SECRET: TEST_JWT_SECRET,
+    DATABASE_URL: db.url,
+    NATS_URL: nats.url,
+    EVENT_STREAM: nats.streamName,
+    EVENT_SUBJECT_PREFIX: nats.subjectPrefix,
+    STEP_DATA_ENCRYPTION_KEY: ENCRYPTION_KEY,
+  };
+  const session = await startService('session', common);
+  const gateway = await startService('gateway', { JWT_SECRET: TEST_JWT_SECRET, SESSION_URL: session.url, RATE_LIMIT_MAX: '10000' });
+  return {
+    gateway,
+    session,
+    db,
+    nats,
+    token: (u) => mintToken({ secret: TEST_JWT_SECRET, userId: u.userId, tenantId: u.tenantId, roles: u.roles ?? ['agent'] }),
+    async stop() {
+      await gateway.stop();
+      await session.stop();
+      await nats.cleanup();
+      await db.drop();
+    },
+  };
+}
