@@ -97,7 +97,7 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
         return 0;
       }
       await Promise.all(
-        rows.map((r) => js.publish(r.subject, JSON.stringify(r.payload), { timeout: opts.publishTimeoutMs ?? 5000 })),
+        rows.map((r) => js.publish(r.subject, JSON.stringify(r.payload), { msgID: r.id, timeout: opts.publishTimeoutMs ?? 5000 })),
       );
       await client.query(`UPDATE ${table} SET published_at = now() WHERE id = ANY($1::uuid[])`, [rows.map((r) => r.id)]);
       await client.query('COMMIT');
