@@ -1,4 +1,5 @@
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import { headers as natsHeaders } from '@nats-io/transport-node';
 import { parseEvent, type EventEnvelope } from '@glavito/contracts';
 import type { BusLogger as Logger } from './nats.js';
 
@@ -53,13 +54,17 @@ export async function runConsumer(opts: ConsumerOptions): Promise<ConsumerHandle
   let stopped = false;
 
   async function deadLetter(msg: JsMsg, reason: string): Promise<void> {
+    const headers = natsHeaders();
+    headers.set('Glavito-Original-Subject', msg.subject);
+    headers.set('Glavito-Dead-Letter-Reason', reason.replace(/[\r\n]+/g, ' ').slice(0, 500));
+    headers.set('Glavito-Delivery-Count', String(msg.info.deliveryCount));
     try {
-      await js.publish(opts.deadLetterSubject, msg.data, {
-        msgID: `dlq:${msg.info.stream}:${msg.seq}`,
-        headers: undefined,
-      });
+      await js.publish(opts.deadLetterSubject, msg.data, { msgID: `dlq:${msg.info.stream}:${msg.seq}`, headers });
     } catch (err) {
-      logger.error({ err: (err as Error).message }, 'consumer: dead-letter publish failed');
+      // Keep the message rather than lose it: it comes back and is dead-lettered on a later try.
+      logger.error({ err: (err as Error).message }, 'consumer: dead-letter publish failed; will retry');
+      msg.nak(5000);
+      return;
     }
     logger.error({ subject: msg.subject, streamSeq: msg.seq, reason }, 'consumer: message dead-lettered');
     // No reason: nats-server 2.9 ignores `+TERM <reason>` and would redeliver the message after ack_wait.

@@ -133,7 +133,7 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
     client.on('error', () => {
       listener = null;
       client.end().catch(() => {});
-      if (!stopped) setTimeout(() => void listen().catch(() => {}), pollMs);
+      if (!stopped) setTimeout(listenWithRetry, Math.max(pollMs, 1000)).unref();
     });
     await client.connect();
     await client.query(`LISTEN "${outboxNotifyChannel(schema)}"`);
@@ -169,7 +169,13 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
     }
   })();
 
-  void listen().catch((err: Error) => logger.warn({ err: err.message }, 'outbox relay: LISTEN failed, polling instead'));
+  const listenWithRetry = (): void => {
+    void listen().catch((err: Error) => {
+      logger.warn({ err: err.message }, 'outbox relay: LISTEN failed, polling until it reconnects');
+      if (!stopped) setTimeout(listenWithRetry, Math.max(pollMs, 1000)).unref();
+    });
+  };
+  listenWithRetry();
 
   return {
     wake,
