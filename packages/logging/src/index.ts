@@ -22,9 +22,12 @@ export const REDACT_PATHS = [
   'config',
 ];
 
-/** Strips `token=` (WS auth) and other credential-like query parameters from a logged URL. */
+/**
+ * Strips `token=` (WS auth) and other credential-like query parameters from a logged URL. `data=` is
+ * step data (GET validate-step), which may hold credentials.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/([?&](?:token|access_token|api_key|apikey|key|secret|password)=)[^&#]*/gi, '$1[REDACTED]');
+  return url.replace(/([?&](?:token|access_token|api_key|apikey|key|secret|password|data)=)[^&#]*/gi, '$1[REDACTED]');
 }
 
 export function loggerOptions(service: string, level: string): LoggerOptions {

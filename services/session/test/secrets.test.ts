@@ -35,6 +35,9 @@ const CANARY = {
   rejectedPassword: `${MARK}-rejected-password`,
   rejectedPort: `${MARK}-rejected-port`,
   validateOnly: `${MARK}-validate-only-token`,
+  validateQuery: `${MARK}-validate-query-token`,
+  malformedQuery: `${MARK}-malformed-query-token`,
+  malformedBody: `${MARK}-malformed-body-password`,
 };
 
 const channelConfiguration = {
@@ -48,8 +51,10 @@ const aiConfiguration = { aiProvider: 'openai', model: 'gpt-4o-mini', apiKey: CA
 const bodies: Array<{ what: string; body: string }> = [];
 let sessionId: string;
 
-async function call(what: string, method: 'GET' | 'POST' | 'PUT', url: string, payload?: unknown) {
-  const r = await h.app.inject({ method, url, headers: bearer(admin), ...(payload === undefined ? {} : { payload: payload as object }) });
+/** `payload` as a string is sent raw (application/json), e.g. to send malformed JSON. */
+async function call(what: string, method: 'GET' | 'POST' | 'PUT', url: string, payload?: object | string) {
+  const headers = { ...bearer(admin), ...(typeof payload === 'string' ? { 'content-type': 'application/json' } : {}) };
+  const r = await h.app.inject({ method, url, headers, ...(payload === undefined ? {} : { payload }) });
   bodies.push({ what, body: r.body });
   return r;
 }
@@ -103,6 +108,20 @@ describe('credentials in step data', () => {
     expect(validate.statusCode, validate.body).toBe(200);
     expect(validate.json()).toMatchObject({ isValid: true });
 
+    // The documented GET form puts step data in the URL, which request logs include.
+    const query = (data: string) => `/onboarding/validate-step/channel_configuration?data=${encodeURIComponent(data)}`;
+    const validateGet = await call('validate-step GET', 'GET', query(JSON.stringify({ slack: { enabled: true, botToken: CANARY.validateQuery } })));
+    expect(validateGet.statusCode, validateGet.body).toBe(200);
+    expect(validateGet.json()).toMatchObject({ isValid: true });
+    // Malformed: JSON.parse's own message quotes the input around the error.
+    const malformedQuery = await call('validate-step GET malformed', 'GET', query(`{"slack":{"enabled":true,"botToken":${CANARY.malformedQuery}}}`));
+    expect(malformedQuery.statusCode, malformedQuery.body).toBe(400);
+    expect(malformedQuery.json()).toMatchObject({ code: 'REQUEST_VALIDATION_FAILED' });
+
+    const malformedBody = await call('400 malformed body', 'PUT', `/onboarding/step/${sessionId}/channel_configuration`, `{"email":{"enabled":true,"password":${CANARY.malformedBody}}}`);
+    expect(malformedBody.statusCode, malformedBody.body).toBe(400);
+    expect(malformedBody.json()).toMatchObject({ code: 'REQUEST_JSON_INVALID' });
+
     // The rejected saves changed nothing that was stored.
     const get = await call('get session', 'GET', `/onboarding/session/${sessionId}`);
     expect(SessionWithProgressSchema.parse(get.json()).session.stepData.channel_configuration!.email).toEqual({ ...channelConfiguration.email, password: MASK });
@@ -124,7 +143,7 @@ describe('credentials in step data', () => {
   });
 
   it('never puts a credential in a response body', () => {
-    expect(bodies.length).toBeGreaterThanOrEqual(9);
+    expect(bodies.length).toBeGreaterThanOrEqual(12);
     for (const { what, body } of bodies) expect(body, what).not.toContain(MARK);
   });
 
@@ -183,6 +202,7 @@ describe('credentials in step data', () => {
     // Sanity: the sink really received the request logs of the calls that carried credentials.
     const parsed = logLines.map((l) => JSON.parse(l) as { level: number; res?: { statusCode?: number } });
     expect(parsed.some((l) => l.res?.statusCode === 422)).toBe(true);
+    expect(logLines.some((l) => l.includes('validate-step/channel_configuration?data=[REDACTED]'))).toBe(true);
     for (const line of logLines) expect(line).not.toContain(MARK);
   });
 });

@@ -87,7 +87,9 @@ export async function stepRoutes(root: FastifyInstance) {
         try {
           data = JSON.parse(request.query.data);
         } catch (err) {
-          throw new InvalidQueryDataError((err as Error).message);
+          // The parser's message quotes a slice of the input, which may be a credential: keep only the position.
+          const at = /position (\d+)/.exec((err as Error).message)?.[1];
+          throw new InvalidQueryDataError(at ? `invalid JSON at position ${at}` : 'invalid JSON');
         }
       }
       return validateOnly(request.query.type, request.params.stepId, data);
