@@ -206,3 +206,15 @@ describe('credentials in step data', () => {
     for (const line of logLines) expect(line).not.toContain(MARK);
   });
 });
+
+describe('start metadata', () => {
+  it('seals and masks credential-like metadata keys', async () => {
+    const user = { userId: 'meta-user', tenantId: 'tenant-meta', roles: ['admin'] };
+    const r = await h.app.inject({ method: 'POST', url: '/onboarding/start', headers: bearer(user), payload: { metadata: { source: 'ads', apiToken: 'META-CANARY-123' } } });
+    expect(r.statusCode).toBe(201);
+    expect(r.body).not.toContain('META-CANARY-123');
+    expect(r.json().session.metadata).toEqual({ source: 'ads', apiToken: '********' });
+    const { rows } = await h.db.pool.query("SELECT metadata::text AS m FROM session.sessions WHERE user_id = 'meta-user'");
+    expect(rows[0].m).not.toContain('META-CANARY-123');
+  });
+});

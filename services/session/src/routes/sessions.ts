@@ -21,7 +21,8 @@ export async function sessionRoutes(root: FastifyInstance) {
     if (type === 'agent_welcome' && !(await repo.tenantSetup(p.tenantId))) throw new TenantSetupIncompleteError();
     const existing = await repo.findOpen(p.tenantId, p.userId, type);
     if (existing) return { status: 200 as const, body: presentWithProgress(existing) };
-    const t = startSession({ id: uuidv7(), tenantId: p.tenantId, userId: p.userId, type, metadata, now: nowIso() });
+    // Metadata is free-form: credential-like keys are sealed like step data.
+    const t = startSession({ id: uuidv7(), tenantId: p.tenantId, userId: p.userId, type, metadata: app.secretBox.seal(metadata), now: nowIso() });
     const created = await repo.insert(t, correlationIdOf(request));
     if (created) return { status: 201 as const, body: presentWithProgress(created) };
     // A concurrent start won the race: return its session.
