@@ -13,3 +13,4 @@ export {
 } from './outbox.js';
 export { runConsumer, PoisonMessageError, RetryLaterError, type ConsumerOptions, type ConsumerHandle } from './consumer.js';
 export { claimInbox } from './inbox.js';
+export { serveRpc, callRpc, RpcError } from './rpc.js';

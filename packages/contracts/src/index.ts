@@ -10,3 +10,4 @@ export * from './api.js';
 export * from './routes.js';
 export * from './ws.js';
 export * from './auth.js';
+export * from './rpc.js';

@@ -114,19 +114,22 @@ export interface TestNats {
   subjectPrefix: string;
   /** Stream name unique to this test file. */
   streamName: string;
+  /** Request/reply subject prefix unique to this test file. */
+  rpcPrefix: string;
   nc: NatsConnection;
   cleanup(): Promise<void>;
 }
 
 /** A NATS connection plus a fresh subject prefix and stream name for one test file. */
-export async function createTestNats(): Promise<TestNats> {
-  const url = await natsUrl();
+export async function createTestNats(opts: { url?: string; reconnectForever?: boolean } = {}): Promise<TestNats> {
+  const url = opts.url ?? (await natsUrl());
   const id = uniqueName('t');
-  const nc = await connect({ servers: url, name: `test-${id}` });
+  const nc = await connect({ servers: url, name: `test-${id}`, ...(opts.reconnectForever ? { maxReconnectAttempts: -1, reconnectTimeWait: 250 } : {}) });
   const streamName = id.toUpperCase();
   return {
     url,
     subjectPrefix: `${id}.events`,
+    rpcPrefix: `${id}.rpc`,
     streamName,
     nc,
     async cleanup() {

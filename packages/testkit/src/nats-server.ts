@@ -1,12 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { accessSync, constants, mkdtempSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { connect } from '@nats-io/transport-node';
-import { jetstreamManager } from '@nats-io/jetstream';
-import type { TestNats } from './index.js';
+import { createTestNats, type TestNats } from './index.js';
 
 /**
  * A private nats-server child process, for tests that must take the broker away and bring it back
@@ -172,25 +169,6 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
  * Like `createTestNats`, but against a given server (e.g. one from `startNatsServer`). The connection
  * reconnects forever, so it survives the outages such tests cause.
  */
-export async function createTestNatsAt(url: string): Promise<TestNats> {
-  const id = `t_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
-  const nc = await connect({ servers: url, name: `test-${id}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
-  const streamName = id.toUpperCase();
-  return {
-    url,
-    subjectPrefix: `${id}.events`,
-    streamName,
-    nc,
-    async cleanup() {
-      try {
-        const jsm = await jetstreamManager(nc);
-        for await (const s of jsm.streams.list()) {
-          if (s.config.name.startsWith(streamName)) await jsm.streams.delete(s.config.name);
-        }
-      } catch {
-        // the stream may never have been created
-      }
-      await nc.drain();
-    },
-  };
+export function createTestNatsAt(url: string): Promise<TestNats> {
+  return createTestNats({ url, reconnectForever: true });
 }

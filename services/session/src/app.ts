@@ -8,6 +8,7 @@ import type { SessionConfig } from './config.js';
 import { abandonSweepPlugin } from './jobs/abandon-sweep.js';
 import { busPlugin } from './plugins/bus.js';
 import { dbPlugin } from './plugins/db.js';
+import { sessionRpcPlugin } from './plugins/rpc.js';
 import { sessionRepositoryPlugin } from './plugins/session-repository.js';
 import { businessHoursRoutes } from './routes/business-hours.js';
 import { healthRoutes } from './routes/health.js';
@@ -41,6 +42,7 @@ export async function buildApp(config: SessionConfig, opts: BuildOptions = {}) {
   await app.register(dbPlugin, { config });
   await app.register(busPlugin, { config });
   await app.register(sessionRepositoryPlugin, { subjectPrefix: config.EVENT_SUBJECT_PREFIX, encryptionKey: config.STEP_DATA_ENCRYPTION_KEY, now: opts.now });
+  await app.register(sessionRpcPlugin, { rpcPrefix: config.RPC_SUBJECT_PREFIX });
   await app.register(abandonSweepPlugin, { abandonAfterMs: config.ABANDON_AFTER, intervalMs: config.ABANDON_SWEEP_INTERVAL });
 
   await app.register(healthRoutes);

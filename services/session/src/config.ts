@@ -15,6 +15,8 @@ export const SessionConfigSchema = commonEnvSchema.extend({
   NATS_URL: z.string().min(1),
   EVENT_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/).default('ONBOARDING_EVENTS'),
   EVENT_SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/).default('onboarding.events'),
+  /** Request/reply subjects other services call: `<prefix>.session.get`. */
+  RPC_SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/).default('onboarding.rpc'),
   /** How long events stay in the stream (replay window). */
   EVENT_RETENTION: env.duration('7d'),
   /** base64 of 32 random bytes: encrypts credential fields in step data at rest. */

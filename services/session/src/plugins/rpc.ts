@@ -1,0 +1,44 @@
+import { serveRpc } from '@glavito/bus';
+import { rpcSubject, SessionGetReplySchema, SessionGetRequestSchema } from '@glavito/contracts';
+import fp from 'fastify-plugin';
+
+/**
+ * `session.get` over NATS request/reply, for services that learn about a session before its events
+ * reach them (e.g. a connection test right after start). Same visibility rules as the HTTP routes.
+ */
+export const sessionRpcPlugin = fp<{ rpcPrefix: string }>(
+  async (app, opts) => {
+    const sub = serveRpc({
+      nc: app.bus.nc,
+      subject: rpcSubject(opts.rpcPrefix, 'session.get'),
+      queue: 'session',
+      request: SessionGetRequestSchema,
+      reply: SessionGetReplySchema,
+      logger: app.log,
+      handler: async ({ sessionId, caller }) => {
+        const s = await app.sessionRepository.load(sessionId, caller);
+        if (!s) return { found: false as const };
+        return {
+          found: true as const,
+          session: {
+            id: s.id,
+            tenantId: s.tenantId,
+            userId: s.userId,
+            type: s.type,
+            status: s.status,
+            completedSteps: s.completedSteps,
+            skippedSteps: s.skippedSteps,
+            currentStep: s.currentStep,
+            startedAt: s.startedAt,
+            lastActivityAt: s.lastActivityAt,
+            completedAt: s.completedAt,
+          },
+        };
+      },
+    });
+    app.addHook('onClose', async () => {
+      sub.unsubscribe();
+    });
+  },
+  { name: 'session-rpc', dependencies: ['bus', 'session-repository'] },
+);
