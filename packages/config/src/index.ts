@@ -55,3 +55,35 @@ export const commonEnvSchema = z.object({
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters (HS256 key)'),
   JWT_EXPIRES_IN: z.string().regex(/^\d+[smhd]?$/, 'must look like 3600, 15m or 1h').default('1h'),
 });
+
+const subjectPrefix = (fallback: string) =>
+  z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be dot-separated tokens of A-Z, a-z, 0-9, _ or -')
+    .default(fallback);
+
+/** Postgres settings of a service that owns a schema; each process gets its own values. */
+export const databaseEnvShape = {
+  /** Admin URL: runs migrations and provisions the service role. */
+  DATABASE_URL: z.url(),
+  /** URL the service itself uses; defaults to DATABASE_URL with user DB_ROLE. */
+  SERVICE_DATABASE_URL: z.url().optional(),
+  DB_ROLE: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional(),
+  DB_PASSWORD: z.string().optional(),
+  /** Set to false where a migration job runs separately (Kubernetes). */
+  MIGRATE_ON_START: bool.default(true),
+  DB_POOL_MAX: env.int(10, 1, 200),
+};
+
+/** NATS / JetStream settings shared by every service. */
+export const busEnvShape = {
+  NATS_URL: z.string().min(1),
+  EVENT_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/).default('ONBOARDING_EVENTS'),
+  EVENT_SUBJECT_PREFIX: subjectPrefix('onboarding.events'),
+  /** How long events stay in the stream (replay window). */
+  EVENT_RETENTION: env.duration('7d'),
+  /** Request/reply subjects: `<prefix>.session.get`, `<prefix>.progress.get`. */
+  RPC_SUBJECT_PREFIX: subjectPrefix('onboarding.rpc'),
+  /** Poison messages go to `<prefix>.<consumer>` (a stream of their own). */
+  DEAD_LETTER_PREFIX: subjectPrefix('onboarding.dlq'),
+};

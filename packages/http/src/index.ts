@@ -115,3 +115,14 @@ export function correlationIdOf(request: FastifyRequest): string {
   const header = request.headers['x-correlation-id'];
   return typeof header === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(header) ? header : String(request.id);
 }
+
+/** `/health/live` (the process answers) and `/health/ready` (every dependency check passes; else 503). */
+export async function healthRoutes(app: FastifyInstance, opts: { checks: Record<string, () => boolean | Promise<boolean>> }) {
+  app.get('/health/live', { logLevel: 'warn' }, async () => ({ status: 'ok' }));
+  app.get('/health/ready', { logLevel: 'warn' }, async (_request, reply) => {
+    const entries = await Promise.all(Object.entries(opts.checks).map(async ([name, check]) => [name, await Promise.resolve(check()).catch(() => false)] as const));
+    const checks = Object.fromEntries(entries);
+    const ok = entries.every(([, v]) => v);
+    return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks });
+  });
+}

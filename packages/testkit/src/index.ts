@@ -116,6 +116,8 @@ export interface TestNats {
   streamName: string;
   /** Request/reply subject prefix unique to this test file. */
   rpcPrefix: string;
+  /** Dead-letter subject prefix unique to this test file. */
+  dlqPrefix: string;
   nc: NatsConnection;
   cleanup(): Promise<void>;
 }
@@ -130,6 +132,7 @@ export async function createTestNats(opts: { url?: string; reconnectForever?: bo
     url,
     subjectPrefix: `${id}.events`,
     rpcPrefix: `${id}.rpc`,
+    dlqPrefix: `${id}.dlq`,
     streamName,
     nc,
     async cleanup() {

@@ -1,19 +1,21 @@
 import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { authPlugin } from '@glavito/auth';
-import { installErrorHandlers } from '@glavito/http';
+import { busPlugin } from '@glavito/bus/plugin';
+import { dbPlugin } from '@glavito/db/plugin';
+import { healthRoutes, installErrorHandlers } from '@glavito/http';
 import { loggerOptions, requestIdFrom } from '@glavito/logging';
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { SessionConfig } from './config.js';
 import { abandonSweepPlugin } from './jobs/abandon-sweep.js';
-import { busPlugin } from './plugins/bus.js';
-import { dbPlugin } from './plugins/db.js';
 import { sessionRpcPlugin } from './plugins/rpc.js';
 import { sessionRepositoryPlugin } from './plugins/session-repository.js';
 import { businessHoursRoutes } from './routes/business-hours.js';
-import { healthRoutes } from './routes/health.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { stepRoutes } from './routes/steps.js';
+
+export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../drizzle', import.meta.url));
 
 export interface BuildOptions {
   logger?: FastifyServerOptions['logger'];
@@ -39,13 +41,13 @@ export async function buildApp(config: SessionConfig, opts: BuildOptions = {}) {
   });
 
   await app.register(authPlugin, { secret: config.JWT_SECRET, expiresIn: config.JWT_EXPIRES_IN });
-  await app.register(dbPlugin, { config });
-  await app.register(busPlugin, { config });
+  await app.register(dbPlugin, { schema: 'session', migrationsFolder: MIGRATIONS_FOLDER, config });
+  await app.register(busPlugin, { name: 'session', config, outboxSchema: 'session' });
   await app.register(sessionRepositoryPlugin, { subjectPrefix: config.EVENT_SUBJECT_PREFIX, encryptionKey: config.STEP_DATA_ENCRYPTION_KEY, now: opts.now });
   await app.register(sessionRpcPlugin, { rpcPrefix: config.RPC_SUBJECT_PREFIX });
   await app.register(abandonSweepPlugin, { abandonAfterMs: config.ABANDON_AFTER, intervalMs: config.ABANDON_SWEEP_INTERVAL });
 
-  await app.register(healthRoutes);
+  await app.register(healthRoutes, { checks: { database: () => app.isDatabaseReady(), nats: () => app.isBusReady() } });
   await app.register(sessionRoutes);
   await app.register(stepRoutes);
   await app.register(businessHoursRoutes);

@@ -17,10 +17,6 @@ export const sessionRepositoryPlugin = fp<{ subjectPrefix: string; encryptionKey
     app.decorate('sessionRepository', repository);
     app.decorate('secretBox', createSecretBox(opts.encryptionKey));
     app.decorate('now', opts.now ?? (() => new Date()));
-    // Publish right after our own commits instead of waiting for NOTIFY or the poll.
-    app.addHook('onResponse', async () => {
-      app.outboxRelay.wake();
-    });
   },
   { name: 'session-repository', dependencies: ['db', 'bus'] },
 );

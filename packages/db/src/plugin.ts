@@ -1,0 +1,60 @@
+import fp from 'fastify-plugin';
+import { createPool, isDatabaseReachable, provisionServiceRole, runMigrations, urlForRole, type Pool } from './index.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    pool: Pool;
+    /** URL of the service's own role (for LISTEN connections). */
+    serviceDatabaseUrl: string;
+    isDatabaseReady: () => Promise<boolean>;
+  }
+}
+
+export interface ServiceDatabaseOptions {
+  /** The schema the service owns, e.g. `session`. */
+  schema: string;
+  migrationsFolder: string;
+  config: {
+    DATABASE_URL: string;
+    SERVICE_DATABASE_URL?: string;
+    DB_ROLE?: string;
+    DB_PASSWORD?: string;
+    MIGRATE_ON_START: boolean;
+    DB_POOL_MAX: number;
+  };
+}
+
+/**
+ * Migrates as the admin, provisions `<schema>_svc` (a role that may touch only its own schema) and
+ * returns the URL the service runs with.
+ */
+export async function prepareServiceDatabase(opts: ServiceDatabaseOptions): Promise<string> {
+  const { config, schema } = opts;
+  const role = config.DB_ROLE ?? `${schema}_svc`;
+  const serviceUrl = config.SERVICE_DATABASE_URL ?? urlForRole(config.DATABASE_URL, role, config.DB_PASSWORD);
+  if (!config.MIGRATE_ON_START) return serviceUrl;
+  const admin = createPool({ connectionString: config.DATABASE_URL, max: 2, applicationName: `${schema}-migrate` });
+  try {
+    await runMigrations(admin, { schema, migrationsFolder: opts.migrationsFolder });
+    if (!config.SERVICE_DATABASE_URL) await provisionServiceRole(admin, { schema, role, password: config.DB_PASSWORD });
+  } finally {
+    await admin.end();
+  }
+  return serviceUrl;
+}
+
+export const dbPlugin = fp<ServiceDatabaseOptions>(
+  async (app, opts) => {
+    const url = await prepareServiceDatabase(opts);
+    const pool = createPool({ connectionString: url, max: opts.config.DB_POOL_MAX, applicationName: opts.schema });
+    // Fail loudly at boot when Postgres is unreachable.
+    await pool.query('SELECT 1');
+    app.decorate('pool', pool);
+    app.decorate('serviceDatabaseUrl', url);
+    app.decorate('isDatabaseReady', () => isDatabaseReachable(pool));
+    app.addHook('onClose', async () => {
+      await pool.end();
+    });
+  },
+  { name: 'db' },
+);

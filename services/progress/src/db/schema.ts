@@ -1,0 +1,86 @@
+import { sql } from 'drizzle-orm';
+import { bigserial, index, integer, jsonb, pgSchema, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+
+export const progressSchema = pgSchema('progress');
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'string' });
+
+/** One row per session: the read model behind GET /progress and the statistics. */
+export const projections = progressSchema.table(
+  'projections',
+  {
+    sessionId: text('session_id').primaryKey(),
+    tenantId: text('tenant_id').notNull(),
+    userId: text('user_id').notNull(),
+    type: text('type').notNull(),
+    status: text('status').notNull(),
+    completedSteps: text('completed_steps').array().notNull().default(sql`'{}'::text[]`),
+    skippedSteps: text('skipped_steps').array().notNull().default(sql`'{}'::text[]`),
+    currentStep: text('current_step'),
+    progressPercentage: integer('progress_percentage').notNull().default(0),
+    estimatedTimeRemaining: integer('estimated_time_remaining').notNull().default(0),
+    estimatedCompletion: ts('estimated_completion'),
+    startedAt: ts('started_at'),
+    lastEventAt: ts('last_event_at'),
+    completedAt: ts('completed_at'),
+    /** sessionSeq of the last session event applied: events are applied strictly in this order. */
+    appliedSeq: integer('applied_seq').notNull().default(0),
+    /** sessionSeq of the last event this service emitted for the session. */
+    outSeq: integer('out_seq').notNull().default(0),
+  },
+  (t) => [index('projections_tenant_started').on(t.tenantId, t.startedAt), index('projections_tenant_status').on(t.tenantId, t.status)],
+);
+
+export const stepTimings = progressSchema.table(
+  'step_timings',
+  {
+    sessionId: text('session_id').notNull(),
+    stepId: text('step_id').notNull(),
+    tenantId: text('tenant_id').notNull(),
+    reachedAt: ts('reached_at'),
+    completedAt: ts('completed_at'),
+    skippedAt: ts('skipped_at'),
+  },
+  (t) => [primaryKey({ columns: [t.sessionId, t.stepId] }), index('step_timings_tenant').on(t.tenantId, t.stepId)],
+);
+
+export const milestones = progressSchema.table(
+  'milestones',
+  {
+    sessionId: text('session_id').notNull(),
+    threshold: integer('threshold').notNull(),
+    tenantId: text('tenant_id').notNull(),
+    title: text('title').notNull(),
+    reachedAt: ts('reached_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.sessionId, t.threshold] }), index('milestones_tenant').on(t.tenantId, t.threshold)],
+);
+
+/** Events that arrived ahead of a gap in their session's sequence; applied once the gap fills. */
+export const pendingEvents = progressSchema.table(
+  'pending_events',
+  {
+    sessionId: text('session_id').notNull(),
+    sessionSeq: integer('session_seq').notNull(),
+    event: jsonb('event').notNull(),
+    receivedAt: ts('received_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.sessionId, t.sessionSeq] })],
+);
+
+export const inbox = progressSchema.table('inbox', {
+  eventId: uuid('event_id').primaryKey(),
+  processedAt: ts('processed_at').notNull().defaultNow(),
+});
+
+export const outbox = progressSchema.table(
+  'outbox',
+  {
+    id: uuid('id').primaryKey(),
+    seq: bigserial('seq', { mode: 'number' }).notNull(),
+    subject: text('subject').notNull(),
+    payload: jsonb('payload').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    publishedAt: ts('published_at'),
+  },
+  (t) => [index('outbox_pending').on(t.seq).where(sql`published_at IS NULL`)],
+);
