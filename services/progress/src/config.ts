@@ -1,0 +1,23 @@
+import { busEnvShape, commonEnvSchema, databaseEnvShape, env, loadConfig } from '@glavito/config';
+import { z } from 'zod';
+
+export const ProgressConfigSchema = commonEnvSchema.extend({
+  PORT: env.port(3002),
+  ...databaseEnvShape,
+  ...busEnvShape,
+  /** Durable consumer shared by every replica. */
+  PROGRESS_CONSUMER: z.string().regex(/^[A-Za-z0-9_-]+$/).default('progress'),
+  /** Deliveries of one event before it is dead-lettered. */
+  CONSUMER_MAX_DELIVER: env.int(8, 2, 100),
+  CONSUMER_ACK_WAIT: env.duration('30s'),
+  /** Set to false to serve reads only (e.g. while a rebuild runs elsewhere). */
+  CONSUME_EVENTS: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
+});
+export type ProgressConfig = z.infer<typeof ProgressConfigSchema>;
+
+export function loadProgressConfig(source: Record<string, string | undefined> = process.env): ProgressConfig {
+  return loadConfig(ProgressConfigSchema, source);
+}

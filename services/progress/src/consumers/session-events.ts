@@ -1,0 +1,46 @@
+import { ensureDurableConsumer, runConsumer, type ConsumerHandle } from '@glavito/bus';
+import fp from 'fastify-plugin';
+import type { ProgressConfig } from '../config.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    sessionEventsConsumer: ConsumerHandle | null;
+  }
+}
+
+/**
+ * One durable pull consumer shared by every replica. Session and step events update the projection;
+ * the service's own and other events on the stream are acked and ignored.
+ */
+export const sessionEventsConsumer = fp<{ config: ProgressConfig }>(
+  async (app, { config }) => {
+    if (!config.CONSUME_EVENTS) {
+      app.decorate('sessionEventsConsumer', null);
+      return;
+    }
+    await ensureDurableConsumer(app.bus.jsm, {
+      stream: config.EVENT_STREAM,
+      durable: config.PROGRESS_CONSUMER,
+      filterSubject: `${config.EVENT_SUBJECT_PREFIX}.>`,
+      maxDeliver: config.CONSUMER_MAX_DELIVER,
+      ackWaitMs: config.CONSUMER_ACK_WAIT,
+    });
+    const handle = await runConsumer({
+      js: app.bus.js,
+      stream: config.EVENT_STREAM,
+      durable: config.PROGRESS_CONSUMER,
+      logger: app.log,
+      maxDeliver: config.CONSUMER_MAX_DELIVER,
+      deadLetterSubject: `${config.DEAD_LETTER_PREFIX}.progress`,
+      handler: async (event) => {
+        const outcome = await app.projectionRepository.process(event);
+        if (outcome === 'applied') app.outboxRelay.wake();
+        if (outcome === 'parked') app.log.debug({ eventId: event.id, sessionId: event.sessionId, seq: event.sessionSeq }, 'event parked until its predecessors arrive');
+      },
+    });
+    app.decorate('sessionEventsConsumer', handle);
+    // Stop pulling before the pool and the NATS connection close (hooks run in reverse order).
+    app.addHook('onClose', async () => handle.stop());
+  },
+  { name: 'session-events-consumer', dependencies: ['bus', 'progress-repositories'] },
+);

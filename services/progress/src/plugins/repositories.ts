@@ -1,0 +1,18 @@
+import fp from 'fastify-plugin';
+import { createProjectionRepository, type ProjectionRepository } from '../repositories/projection-repository.js';
+import { createStatisticsRepository, type StatisticsRepository } from '../repositories/statistics-repository.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    projectionRepository: ProjectionRepository;
+    statisticsRepository: StatisticsRepository;
+  }
+}
+
+export const repositoriesPlugin = fp<{ subjectPrefix: string }>(
+  async (app, opts) => {
+    app.decorate('projectionRepository', createProjectionRepository(app.pool, { subjectPrefix: opts.subjectPrefix }));
+    app.decorate('statisticsRepository', createStatisticsRepository(app.pool));
+  },
+  { name: 'progress-repositories', dependencies: ['db'] },
+);

@@ -1,0 +1,35 @@
+import type { Bus, BusLogger } from '@glavito/bus';
+import { parseEvent } from '@glavito/contracts';
+import type { Pool } from '@glavito/db';
+import { createProjectionRepository } from './repositories/projection-repository.js';
+
+/**
+ * Empties the read model and replays the event stream into it with the same code the live consumer
+ * runs, without emitting events again (they were emitted the first time). Run it with the consumers
+ * stopped (CONSUME_EVENTS=false or scaled to zero); afterwards they resume and the inbox drops what the
+ * rebuild already applied.
+ */
+export async function rebuildProjections(opts: { pool: Pool; bus: Bus; stream: string; subjectPrefix: string; logger: BusLogger }): Promise<{ events: number; applied: number }> {
+  const { pool, bus, stream, subjectPrefix, logger } = opts;
+  await pool.query('TRUNCATE progress.projections, progress.step_timings, progress.milestones, progress.pending_events, progress.inbox');
+  const info = await bus.jsm.streams.info(stream);
+  const lastSeq = info.state.last_seq;
+  const repo = createProjectionRepository(pool, { subjectPrefix });
+  let events = 0;
+  let applied = 0;
+  if (info.state.messages === 0) return { events, applied };
+  const consumer = await bus.js.consumers.get(stream, { filter_subjects: [`${subjectPrefix}.>`] });
+  const messages = await consumer.consume({ max_messages: 256 });
+  for await (const msg of messages) {
+    try {
+      const outcome = await repo.process(parseEvent(msg.json()), false);
+      events++;
+      if (outcome === 'applied') applied++;
+    } catch (err) {
+      logger.warn({ streamSeq: msg.seq, err: (err as Error).message.slice(0, 200) }, 'rebuild: event skipped');
+    }
+    if (msg.seq >= lastSeq) break;
+  }
+  await messages.close();
+  return { events, applied };
+}

@@ -1,0 +1,144 @@
+import { mintToken } from '@glavito/auth';
+import { buildEnvelope, publishEvent } from '@glavito/bus';
+import { computeProgress, stepCatalog, type EventEnvelope, type OnboardingType } from '@glavito/contracts';
+import { createTestDatabase, createTestNats, TEST_JWT_SECRET, type TestDatabase, type TestNats } from '@glavito/testkit';
+import { jetstream } from '@nats-io/jetstream';
+import type { FastifyInstance } from 'fastify';
+import { buildApp, type BuildOptions } from '../src/app.js';
+import { loadProgressConfig, type ProgressConfig } from '../src/config.js';
+
+export interface ProgressHarness {
+  app: FastifyInstance;
+  db: TestDatabase;
+  nats: TestNats;
+  config: ProgressConfig;
+  /** Publishes envelopes to the test stream as the session service's relay would (msgID = event id). */
+  publish(events: EventEnvelope[]): Promise<void>;
+  /** Another instance on the same database, stream and durable consumer. */
+  startReplica(env?: Record<string, string>): Promise<FastifyInstance>;
+  close(): Promise<void>;
+}
+
+export function testConfig(db: TestDatabase, nats: TestNats, env: Record<string, string> = {}): ProgressConfig {
+  return loadProgressConfig({
+    DATABASE_URL: db.url,
+    NATS_URL: nats.url,
+    EVENT_STREAM: nats.streamName,
+    EVENT_SUBJECT_PREFIX: nats.subjectPrefix,
+    RPC_SUBJECT_PREFIX: nats.rpcPrefix,
+    DEAD_LETTER_PREFIX: nats.dlqPrefix,
+    JWT_SECRET: TEST_JWT_SECRET,
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
+}
+
+export async function startHarness(opts: BuildOptions & { env?: Record<string, string> } = {}): Promise<ProgressHarness> {
+  const db = await createTestDatabase();
+  const nats = await createTestNats();
+  const config = testConfig(db, nats, opts.env);
+  const app = await buildApp(config, { logger: false, ...opts });
+  await app.ready();
+  const replicas: FastifyInstance[] = [];
+  const js = jetstream(nats.nc);
+  return {
+    app,
+    db,
+    nats,
+    config,
+    async publish(events) {
+      await Promise.all(events.map((e) => publishEvent(js, nats.subjectPrefix, e)));
+    },
+    async startReplica(env = {}) {
+      const replica = await buildApp(testConfig(db, nats, { ...opts.env, ...env }), { logger: false });
+      await replica.ready();
+      replicas.push(replica);
+      return replica;
+    },
+    async close() {
+      await Promise.all(replicas.map((r) => r.close()));
+      await app.close();
+      await nats.cleanup();
+      await db.drop();
+    },
+  };
+}
+
+export function tokenFor(user: { userId: string; tenantId: string; roles?: string[] }): string {
+  return mintToken({ secret: TEST_JWT_SECRET, userId: user.userId, tenantId: user.tenantId, roles: user.roles ?? ['agent'] });
+}
+export const bearer = (user: { userId: string; tenantId: string; roles?: string[] }) => ({ authorization: `Bearer ${tokenFor(user)}` });
+
+export interface SimulatedSession {
+  sessionId: string;
+  tenantId: string;
+  userId: string;
+  type?: OnboardingType;
+  /** Steps after welcome, in order; `skip:` prefix skips an optional step. */
+  steps: string[];
+  complete?: boolean;
+  startedAt?: Date;
+  /** Minutes between consecutive events. */
+  minutesPerEvent?: number;
+  correlationId?: string;
+}
+
+/**
+ * The events the session service would emit for a flow: session.started, step.completed(welcome),
+ * one step event per step (snapshots from the shared progress function) and optionally session.completed.
+ */
+export function simulateSession(s: SimulatedSession): EventEnvelope[] {
+  const type = s.type ?? 'tenant_setup';
+  const t0 = (s.startedAt ?? new Date('2026-01-05T09:00:00Z')).getTime();
+  const gap = (s.minutesPerEvent ?? 5) * 60_000;
+  const completed: string[] = [];
+  const skipped: string[] = [];
+  let current: string | null = 'welcome';
+  let status: 'active' | 'completed' = 'active';
+  const events: EventEnvelope[] = [];
+  const snapshot = () => {
+    const progress = computeProgress(type, { completedSteps: completed, skippedSteps: skipped, currentStep: current });
+    current = progress.nextStep;
+    return { sessionType: type, completedSteps: [...completed], skippedSteps: [...skipped], currentStep: current, status, progress: computeProgress(type, { completedSteps: completed, skippedSteps: skipped, currentStep: current }) };
+  };
+  const push = (type_: EventEnvelope['type'], data: Record<string, unknown>) => {
+    const seq = events.length + 1;
+    events.push(
+      buildEnvelope({
+        type: type_,
+        data,
+        tenantId: s.tenantId,
+        sessionId: s.sessionId,
+        userId: s.userId,
+        sessionSeq: seq,
+        correlationId: s.correlationId ?? `corr-${s.sessionId}`,
+        occurredAt: new Date(t0 + (seq - 1) * gap),
+      } as never) as EventEnvelope,
+    );
+  };
+  const startedAt = new Date(t0).toISOString();
+  push('session.started', { ...snapshot(), role: type === 'tenant_setup' ? 'tenant_admin' : 'agent', startedAt });
+  completed.push('welcome');
+  push('step.completed', { ...snapshot(), stepId: 'welcome', nextStep: current });
+  for (const entry of s.steps) {
+    const skip = entry.startsWith('skip:');
+    const stepId = skip ? entry.slice(5) : entry;
+    if (!stepCatalog(type).some((c) => c.id === stepId)) throw new Error(`unknown step ${stepId}`);
+    if (skip) skipped.push(stepId);
+    else completed.push(stepId);
+    push(skip ? 'step.skipped' : 'step.completed', { ...snapshot(), stepId, nextStep: current });
+  }
+  if (s.complete) {
+    status = 'completed';
+    const completedAt = new Date(t0 + events.length * gap).toISOString();
+    push('session.completed', {
+      ...snapshot(),
+      completedAt,
+      forced: false,
+      summary: { totalTime: Math.round((Date.parse(completedAt) - t0) / 60_000), stepsCompleted: completed.length, featuresEnabled: [], type, role: type === 'tenant_setup' ? 'tenant_admin' : 'agent' },
+    });
+  }
+  return events;
+}
+
+export const ALL_TENANT_STEPS = ['organization_setup', 'channel_configuration', 'ai_configuration', 'knowledge_base', 'payment_setup', 'team_management', 'workflow_configuration', 'customer_portal', 'data_import', 'analytics_setup'];
