@@ -67,6 +67,7 @@ export async function startService(name: string, env: Record<string, string>): P
 export interface System {
   gateway: ServiceProcess;
   session: ServiceProcess;
+  progress: ServiceProcess;
   db: TestDatabase;
   nats: TestNats;
   token(user: { userId: string; tenantId: string; roles?: string[] }): string;
@@ -83,19 +84,24 @@ export async function startSystem(): Promise<System> {
     NATS_URL: nats.url,
     EVENT_STREAM: nats.streamName,
     EVENT_SUBJECT_PREFIX: nats.subjectPrefix,
-    STEP_DATA_ENCRYPTION_KEY: ENCRYPTION_KEY,
+    RPC_SUBJECT_PREFIX: nats.rpcPrefix,
+    DEAD_LETTER_PREFIX: nats.dlqPrefix,
   };
-  const session = await startService('session', common);
-  const gateway = await startService('gateway', { JWT_SECRET: TEST_JWT_SECRET, SESSION_URL: session.url, RATE_LIMIT_MAX: '10000' });
+  const [session, progress] = await Promise.all([
+    startService('session', { ...common, STEP_DATA_ENCRYPTION_KEY: ENCRYPTION_KEY }),
+    startService('progress', common),
+  ]);
+  const gateway = await startService('gateway', { JWT_SECRET: TEST_JWT_SECRET, SESSION_URL: session.url, PROGRESS_URL: progress.url, RATE_LIMIT_MAX: '10000' });
   return {
     gateway,
     session,
+    progress,
     db,
     nats,
     token: (u) => mintToken({ secret: TEST_JWT_SECRET, userId: u.userId, tenantId: u.tenantId, roles: u.roles ?? ['agent'] }),
     async stop() {
       await gateway.stop();
-      await session.stop();
+      await Promise.all([session.stop(), progress.stop()]);
       await nats.cleanup();
       await db.drop();
     },

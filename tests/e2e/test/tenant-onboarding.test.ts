@@ -1,6 +1,7 @@
 import {
   CompleteResponseSchema,
   ErrorBodySchema,
+  ProgressResponseSchema,
   SessionWithProgressSchema,
   StepSaveResponseSchema,
   TENANT_SETUP_STEPS,
@@ -48,15 +49,26 @@ describe('a whole tenant onboarding through the gateway', () => {
     expect(start.headers.get('x-request-id')).toBeTruthy();
 
     // Save in catalog order (a valid order: each step's dependencies come first).
+    const early = await call('GET', `/onboarding/progress/${session.id}`, admin);
+    expect(early.status, 'progress right after start (projection or session.get fallback)').toBe(200);
+    expect(early.body.progressPercentage).toBe(9);
     let percentage = 9;
+    const projected: number[] = [];
     for (const step of TENANT_SETUP_STEPS.filter((s) => s.id !== 'welcome')) {
       const r = await call('PUT', `/onboarding/step/${session.id}/${step.id}`, admin, STEP_DATA[step.id]);
       expect(r.status, `${step.id}: ${JSON.stringify(r.body)}`).toBe(200);
       const saved = StepSaveResponseSchema.parse(r.body);
       expect(saved.progress.progressPercentage).toBeGreaterThan(percentage);
       percentage = saved.progress.progressPercentage;
+      // The progress service catches up with the same figure.
+      const p = await waitFor(async () => {
+        const got = await call('GET', `/onboarding/progress/${session.id}`, admin);
+        return got.body.progressPercentage === percentage ? got : null;
+      }, { message: `progress of ${step.id}` });
+      projected.push(ProgressResponseSchema.parse(p.body).progressPercentage);
     }
     expect(percentage).toBe(100);
+    expect(projected).toEqual([18, 27, 36, 45, 55, 64, 73, 82, 91, 100]);
 
     const read = await call('GET', `/onboarding/session/${session.id}`, admin);
     const channel = (read.body.session as { stepData: Record<string, { email: { password: string } }> }).stepData.channel_configuration!;
@@ -70,14 +82,23 @@ describe('a whole tenant onboarding through the gateway', () => {
     expect(tenant.body).toMatchObject({ isCompleted: true, completedBy: 'e2e-admin', missingSteps: [], progressPercentage: 100 });
 
     const events = await waitFor(async () => {
-      const all = (await readStream(sys.nats)).filter((e) => e.event.sessionId === session.id);
+      const all = (await readStream(sys.nats)).filter((e) => e.event.sessionId === session.id && /^(session|step)\./.test(e.event.type));
       return all.length === 13 ? all : null;
-    });
+    }, { message: 'the session service events' });
     expect(events.map((e) => e.event.type)).toEqual(['session.started', ...Array(11).fill('step.completed'), 'session.completed']);
     expect(events.map((e) => e.event.sessionSeq)).toEqual(Array.from({ length: 13 }, (_, i) => i + 1));
     expect(events.slice(1, 12).map((e) => e.event.data.stepId)).toEqual(TENANT_SETUP_STEPS.map((s) => s.id));
     expect(events.slice(2).every((e) => e.event.correlationId === 'e2e-corr-1')).toBe(true);
     expect(JSON.stringify(events)).not.toContain('e2e-canary-password');
+
+    const milestones = await waitFor(async () => {
+      const all = (await readStream(sys.nats)).filter((e) => e.event.sessionId === session.id && e.event.type === 'milestone.reached');
+      return all.length >= 4 ? all : null;
+    }, { message: 'four milestones' });
+    expect(milestones.map((m) => m.event.data.threshold)).toEqual([25, 50, 75, 100]);
+    const stats = await call('GET', '/onboarding/statistics', admin);
+    expect(stats.status).toBe(200);
+    expect(stats.body).toMatchObject({ totalSessions: 1, byStatus: { completed: 1 }, completionRate: 100 });
   });
 
   it('refuses bad tokens at the gateway and on the session service directly', async () => {
@@ -102,8 +123,8 @@ describe('a whole tenant onboarding through the gateway', () => {
 
   it('routes of services not deployed yet answer 503 with a clear message', async () => {
     const admin = sys.token({ userId: 'x', tenantId: 'y', roles: ['admin'] });
-    const r = await call('GET', '/onboarding/statistics', admin);
+    const r = await call('GET', '/onboarding/session-clients/abc', admin);
     expect(r.status).toBe(503);
-    expect(String(r.body.message)).toMatch(/progress/);
+    expect(String(r.body.message)).toMatch(/realtime/);
   });
 });
