@@ -11,3 +11,4 @@ export * from './routes.js';
 export * from './ws.js';
 export * from './auth.js';
 export * from './rpc.js';
+export * from './connection-configs.js';

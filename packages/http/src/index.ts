@@ -71,7 +71,7 @@ export function installErrorHandlers(app: FastifyInstance, opts: { service: stri
       return reply.status(status).send(errorBody(status, status === 503 ? error.code ?? 'SERVICE_UNAVAILABLE' : 'INTERNAL_ERROR', status === 503 ? error.message : 'Internal Server Error'));
     }
     const details = (error as { details?: ErrorBody['details'] }).details;
-    if (status === 429 && !reply.hasHeader('retry-after')) reply.header('retry-after', '1');
+    if (status === 429 && !reply.hasHeader('retry-after')) reply.header('retry-after', String((error as { retryAfterSeconds?: number }).retryAfterSeconds ?? 1));
     return reply.status(status).send(errorBody(status, error.code ?? 'REQUEST_INVALID', error.message, details));
   });
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
@@ -125,4 +125,23 @@ export async function healthRoutes(app: FastifyInstance, opts: { checks: Record<
     const ok = entries.every(([, v]) => v);
     return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks });
   });
+}
+
+/** The one way a service process runs: listen, then close gracefully on SIGINT/SIGTERM (10 s at most). */
+export async function listenWithGracefulShutdown(app: FastifyInstance, opts: { port: number; host: string }): Promise<void> {
+  let closing = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      if (closing) return;
+      closing = true;
+      app.log.info({ signal }, 'shutting down');
+      const force = setTimeout(() => process.exit(1), 10_000);
+      force.unref();
+      app.close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    });
+  }
+  await app.listen({ port: opts.port, host: opts.host });
 }

@@ -1,0 +1,12 @@
+import { WhatsAppConfigSchema } from '@glavito/contracts';
+import { ConnectionTestFailure } from '../domain/result.js';
+import type { Channel } from './types.js';
+
+// PLACEHOLDER while the channel is being written in this session; replaced before commit.
+export const whatsappChannel: Channel<typeof WhatsAppConfigSchema> = {
+  schema: WhatsAppConfigSchema,
+  summarize: () => ({}),
+  async test() {
+    throw new ConnectionTestFailure('provider_unavailable', 'not implemented yet');
+  },
+};

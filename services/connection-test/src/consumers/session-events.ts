@@ -1,0 +1,30 @@
+import { ensureDurableConsumer, runConsumer } from '@glavito/bus';
+import fp from 'fastify-plugin';
+import type { ConnectionTestConfig } from '../config.js';
+
+/** Learns sessions (owner, tenant, status) from session events, so access checks need no round trip. */
+export const sessionEventsConsumer = fp<{ config: ConnectionTestConfig }>(
+  async (app, { config }) => {
+    await ensureDurableConsumer(app.bus.jsm, {
+      stream: config.EVENT_STREAM,
+      durable: config.CONNECTION_TEST_CONSUMER,
+      filterSubject: `${config.EVENT_SUBJECT_PREFIX}.>`,
+      maxDeliver: 8,
+    });
+    const handle = await runConsumer({
+      js: app.bus.js,
+      stream: config.EVENT_STREAM,
+      durable: config.CONNECTION_TEST_CONSUMER,
+      logger: app.log,
+      maxDeliver: 8,
+      deadLetterSubject: `${config.DEAD_LETTER_PREFIX}.connection-test`,
+      handler: async (event) => {
+        if (!event.type.startsWith('session.')) return;
+        const status = (event.data as { status: string }).status;
+        await app.testRuns.rememberSession({ sessionId: event.sessionId, tenantId: event.tenantId, userId: event.userId, status }, event.sessionSeq);
+      },
+    });
+    app.addHook('onClose', async () => handle.stop());
+  },
+  { name: 'connection-test-session-events', dependencies: ['bus', 'tester'] },
+);

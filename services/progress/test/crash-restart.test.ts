@@ -1,0 +1,181 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { ensureStream } from '@glavito/bus';
+import { eventSubject, type EventEnvelope } from '@glavito/contracts';
+import type { Pool } from '@glavito/db';
+import { createTestDatabase, createTestNats, TEST_JWT_SECRET, waitFor, type TestDatabase, type TestNats } from '@glavito/testkit';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  countRows,
+  expectedSessions,
+  interleave,
+  ownEventsBySession,
+  readAllEvents,
+  readerPool,
+  readStoredSessions,
+  seededRandom,
+  shuffle,
+  storedShape,
+  unpublishedOutbox,
+  waitConsumerIdle,
+  withStatusEvent,
+} from './fixtures.js';
+import { ALL_TENANT_STEPS, simulateSession } from './helpers.js';
+
+const SERVICE_DIR = fileURLToPath(new URL('..', import.meta.url));
+const SESSIONS = 300;
+const EVENTS_PER_SESSION = 8;
+const TOTAL = SESSIONS * EVENTS_PER_SESSION;
+const SEED = Number(process.env.CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
+
+/** Eight events per session: started, welcome, then six more (steps, skips, a pause). */
+function flow(i: number): EventEnvelope[] {
+  const base = { sessionId: `cr-${i}`, tenantId: `cr-t${i % 3}`, userId: `cr-u${i}`, startedAt: new Date(Date.UTC(2026, 1, 2, 8, i)), minutesPerEvent: 2 + (i % 5) };
+  switch (i % 3) {
+    case 0:
+      return simulateSession({ ...base, steps: ALL_TENANT_STEPS.slice(0, 6) });
+    case 1:
+      return withStatusEvent(simulateSession({ ...base, steps: ['organization_setup', 'skip:channel_configuration', 'knowledge_base', 'customer_portal', 'skip:payment_setup'] }), 'session.paused', 10);
+    default:
+      return simulateSession({ ...base, type: 'agent_welcome', steps: ['profile_setup', 'team_assignment', 'permissions_overview', 'feature_tour', 'test_ticket', 'quick_start'] });
+  }
+}
+
+/** The real service, as its own process (`src/server.ts`), so a SIGKILL is a real crash mid-batch. */
+class ServiceProcess {
+  private output = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private readonly child: ChildProcess;
+
+  constructor(env: Record<string, string>) {
+    this.child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', 'src/server.ts'], {
+      cwd: SERVICE_DIR,
+      // Only what the service needs: nothing of the test runner's own environment (NODE_OPTIONS, VITEST…).
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const keep = (chunk: Buffer) => {
+      this.output = (this.output + chunk.toString('utf8')).slice(-8000);
+    };
+    this.child.stdout!.on('data', keep);
+    this.child.stderr!.on('data', keep);
+    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  get log(): string {
+    return this.output;
+  }
+
+  async kill(signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+let db: TestDatabase;
+let nats: TestNats;
+let reader: Pool;
+const running: ServiceProcess[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  nats = await createTestNats();
+  reader = readerPool(db.url);
+});
+afterAll(async () => {
+  await Promise.all(running.map((p) => p.kill('SIGKILL')));
+  await reader?.end();
+  await nats?.cleanup();
+  await db?.drop();
+});
+
+function startService(): ServiceProcess {
+  const p = new ServiceProcess({
+    DATABASE_URL: db.url,
+    NATS_URL: nats.url,
+    EVENT_STREAM: nats.streamName,
+    EVENT_SUBJECT_PREFIX: nats.subjectPrefix,
+    RPC_SUBJECT_PREFIX: nats.rpcPrefix,
+    DEAD_LETTER_PREFIX: nats.dlqPrefix,
+    JWT_SECRET: TEST_JWT_SECRET,
+    LOG_LEVEL: 'warn',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    // What the killed process had pulled but not acked comes back after this.
+    CONSUMER_ACK_WAIT: '2s',
+  });
+  running.push(p);
+  return p;
+}
+
+const inboxCount = async () => countRows(reader, 'inbox').catch(() => 0);
+
+describe('a hard crash mid-batch, then a restart', () => {
+  it(`loses nothing and doubles nothing: projections, milestones and published events are exact (seed ${SEED})`, async () => {
+    const random = seededRandom(SEED);
+    const sessions = Array.from({ length: SESSIONS }, (_, i) => flow(i));
+    expect(sessions.every((s) => s.length === EVENTS_PER_SESSION)).toBe(true);
+    const expected = expectedSessions(sessions.flat());
+
+    // The backlog: in the stream before the service starts, sessions interleaved, every fourth one shuffled.
+    await ensureStream(await jetstreamManager(nats.nc), { name: nats.streamName, subjects: [`${nats.subjectPrefix}.>`] });
+    const backlog = interleave(
+      sessions.map((s, i) => (i % 4 === 0 ? shuffle(s, random) : s)),
+      random,
+    );
+    const js = jetstream(nats.nc);
+    await Promise.all(backlog.map((e) => js.publish(eventSubject(nats.subjectPrefix, e), JSON.stringify(e), { msgID: e.id })));
+
+    // Two crashes at different depths, then a run to the end.
+    const killedAt: number[] = [];
+    for (const threshold of [Math.round(TOTAL * 0.2), Math.round(TOTAL * 0.6)]) {
+      const service = startService();
+      await waitFor(async () => (await inboxCount()) >= threshold, { timeoutMs: 40_000, intervalMs: 10, message: `never reached ${threshold} events:\n${service.log}` });
+      const exit = await service.kill('SIGKILL');
+      expect(exit.signal).toBe('SIGKILL');
+      killedAt.push(await inboxCount());
+    }
+    expect(killedAt[0]).toBeLessThan(TOTAL);
+    expect(killedAt[1]).toBeLessThan(TOTAL);
+    expect(killedAt[1]).toBeGreaterThan(killedAt[0]!);
+
+    const last = startService();
+    await waitFor(async () => (await countRows(reader, 'projections', `applied_seq = ${EVENTS_PER_SESSION}`)) === SESSIONS, {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+      message: `not every session completed after the restart:\n${last.log}`,
+    });
+    await waitFor(async () => (await unpublishedOutbox(reader)) === 0, { timeoutMs: 20_000, message: 'outbox not drained' });
+    await waitConsumerIdle(nats, 'progress');
+    const stop = await last.kill('SIGTERM');
+    expect(stop, last.log).toEqual({ code: 0, signal: null });
+
+    // Deliveries exceed stream messages: what the killed processes had pulled and not acked was redelivered.
+    const consumer = await (await jetstreamManager(nats.nc)).consumers.info(nats.streamName, 'progress');
+    expect(consumer.delivered.consumer_seq).toBeGreaterThan(consumer.delivered.stream_seq);
+
+    expect(await countRows(reader, 'inbox')).toBe(TOTAL);
+    expect(await countRows(reader, 'pending_events')).toBe(0);
+    const stored = await readStoredSessions(reader);
+    expect(stored.size).toBe(SESSIONS);
+    for (const [id, want] of storedShape(expected)) expect(stored.get(id), `${id} (seed ${SEED})`).toEqual(want);
+    const { rows: dupes } = await reader.query('SELECT session_id, threshold, count(*) FROM progress.milestones GROUP BY 1, 2 HAVING count(*) > 1');
+    expect(dupes).toEqual([]);
+
+    // Published exactly once each: a progress.updated per source event, a milestone.reached per threshold.
+    const published = ownEventsBySession(await readAllEvents(nats));
+    expect(published.size).toBe(SESSIONS);
+    for (const [id, want] of expected) {
+      const got = published.get(id)!;
+      expect(got.progressUpdates, id).toBe(EVENTS_PER_SESSION);
+      expect(got.progressUpdates, id).toBe(want.progressUpdates);
+      expect([...got.milestoneThresholds].sort((a, b) => a - b), id).toEqual(want.milestoneThresholds);
+      expect([...got.seqs].sort((a, b) => a - b), id).toEqual(Array.from({ length: want.projection.outSeq }, (_, k) => k + 1));
+      expect(got.ids.size, id).toBe(got.seqs.length);
+    }
+    const dlq = await (await jetstreamManager(nats.nc)).streams.info(`${nats.streamName}_DLQ`);
+    expect(dlq.state.messages).toBe(0);
+    console.log(`crash-restart (seed ${SEED}): killed at ${killedAt.join(' and ')} of ${TOTAL} events; ${consumer.delivered.consumer_seq} deliveries for ${consumer.delivered.stream_seq} messages`);
+  }, 120_000);
+});
