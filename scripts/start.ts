@@ -82,15 +82,23 @@ function pick(source: NodeJS.ProcessEnv, keys: string[]): Record<string, string>
   return Object.fromEntries(keys.filter((k) => source[k]).map((k) => [k, source[k] as string]));
 }
 
-const ports = { gateway: Number(env.PORT ?? 3000), session: Number(env.SESSION_PORT ?? 3001), progress: Number(env.PROGRESS_PORT ?? 3002) };
+const ports = {
+  gateway: Number(env.PORT ?? 3000),
+  session: Number(env.SESSION_PORT ?? 3001),
+  progress: Number(env.PROGRESS_PORT ?? 3002),
+  connectionTest: Number(env.CONNECTION_TEST_PORT ?? 3003),
+};
 const shared = { ...env, ...secrets, DATABASE_URL, NATS_URL, HOST: '127.0.0.1' };
 const services: Array<{ name: string; port: number; env: Record<string, string | undefined> }> = [
   { name: 'session', port: ports.session, env: { PORT: String(ports.session) } },
   { name: 'progress', port: ports.progress, env: { PORT: String(ports.progress) } },
+  { name: 'connection-test', port: ports.connectionTest, env: { PORT: String(ports.connectionTest) } },
   {
     name: 'gateway',
     port: ports.gateway,
-    env: { PORT: String(ports.gateway), HOST: env.HOST ?? '127.0.0.1', SESSION_URL: `http://127.0.0.1:${ports.session}`, PROGRESS_URL: `http://127.0.0.1:${ports.progress}` },
+    env: { PORT: String(ports.gateway), HOST: env.HOST ?? '127.0.0.1', SESSION_URL: `http://127.0.0.1:${ports.session}`, PROGRESS_URL: `http://127.0.0.1:${ports.progress}`,
+      CONNECTION_TEST_URL: `http://127.0.0.1:${ports.connectionTest}`,
+    },
   },
 ];
 

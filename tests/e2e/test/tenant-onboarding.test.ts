@@ -51,7 +51,8 @@ describe('a whole tenant onboarding through the gateway', () => {
     // Save in catalog order (a valid order: each step's dependencies come first).
     const early = await call('GET', `/onboarding/progress/${session.id}`, admin);
     expect(early.status, 'progress right after start (projection or session.get fallback)').toBe(200);
-    expect(early.body.progressPercentage).toBe(9);
+    // The projection may not have applied welcome's completion yet (0 %), but it is never a 404.
+    expect([0, 9]).toContain(early.body.progressPercentage);
     let percentage = 9;
     const projected: number[] = [];
     for (const step of TENANT_SETUP_STEPS.filter((s) => s.id !== 'welcome')) {
