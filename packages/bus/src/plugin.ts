@@ -30,6 +30,7 @@ export const busPlugin = fp<BusPluginOptions>(
     app.decorate('isBusReady', () => !bus.nc.isClosed() && bus.nc.info !== undefined);
     let relay: OutboxRelay | undefined;
     if (opts.outboxSchema) {
+      if (!app.hasDecorator('pool')) throw new Error('busPlugin: an outbox needs the db plugin registered first');
       relay = startOutboxRelay({ pool: app.pool, listenUrl: app.serviceDatabaseUrl, schema: opts.outboxSchema, js: bus.js, logger: app.log });
       app.decorate('outboxRelay', relay);
       // Publish right after our own commits instead of waiting for NOTIFY or the poll.
@@ -40,5 +41,5 @@ export const busPlugin = fp<BusPluginOptions>(
       await bus.nc.drain().catch(() => bus.nc.close());
     });
   },
-  { name: 'bus', dependencies: ['db'] },
+  { name: 'bus' },
 );

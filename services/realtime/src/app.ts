@@ -1,0 +1,42 @@
+import { randomUUID } from 'node:crypto';
+import { authPlugin } from '@glavito/auth';
+import { busPlugin } from '@glavito/bus/plugin';
+import { healthRoutes, installErrorHandlers } from '@glavito/http';
+import { loggerOptions, requestIdFrom } from '@glavito/logging';
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyServerOptions } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { RealtimeConfig } from './config.js';
+import { eventFeedPlugin } from './plugins/event-feed.js';
+import { hubPlugin } from './plugins/hub.js';
+import { presencePlugin } from './plugins/presence.js';
+import { clientCountRoutes } from './routes/clients.js';
+import { socketRoutes } from './routes/socket.js';
+
+export interface BuildOptions {
+  logger?: FastifyServerOptions['logger'];
+  loggerInstance?: FastifyServerOptions['loggerInstance'];
+}
+
+export async function buildApp(config: RealtimeConfig, opts: BuildOptions = {}) {
+  const app = Fastify({
+    ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? loggerOptions('realtime', config.LOG_LEVEL) }),
+    genReqId: (req) => requestIdFrom(req.headers['x-request-id'], randomUUID),
+    routerOptions: { maxParamLength: 200 },
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandlers(app, { service: 'realtime' });
+
+  await app.register(authPlugin, { secret: config.JWT_SECRET, expiresIn: config.JWT_EXPIRES_IN });
+  await app.register(busPlugin, { name: 'realtime', config });
+  await app.register(hubPlugin, { config });
+  await app.register(presencePlugin, { config });
+  await app.register(eventFeedPlugin, { config });
+  await app.register(websocket, { options: { maxPayload: config.WS_MAX_FRAME_BYTES, perMessageDeflate: false } });
+
+  await app.register(healthRoutes, { checks: { nats: () => app.isBusReady() } });
+  await app.register(socketRoutes, { config });
+  await app.register(clientCountRoutes, { config });
+  return app;
+}

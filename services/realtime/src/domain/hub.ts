@@ -1,0 +1,168 @@
+import type { EventEnvelope, Principal } from '@glavito/contracts';
+import { toPushFrame } from './frames.js';
+
+/** The part of a WebSocket the hub uses (ws's WebSocket fits). */
+export interface SocketLike {
+  readonly bufferedAmount: number;
+  readonly readyState: number;
+  send(data: string): void;
+  ping(): void;
+  close(code: number, reason: string): void;
+  terminate(): void;
+}
+
+const OPEN = 1;
+
+export interface Client {
+  id: string;
+  socket: SocketLike;
+  principal: Principal;
+  joined: Set<string>;
+  /** Highest stream sequence delivered per session: nothing older or equal is sent twice. */
+  delivered: Map<string, number>;
+  /** Sessions being replayed: live events wait here until the replay is done. */
+  replaying: Map<string, Array<{ seq: number; event: EventEnvelope }>>;
+  alive: boolean;
+  tokens: number;
+  refilledAt: number;
+  violations: number;
+}
+
+export interface HubOptions {
+  maxBufferedBytes: number;
+  messagesPerSecond: number;
+  onPresenceChange: () => void;
+}
+
+/**
+ * Local sockets of one replica: who listens to which user and session, and exactly-once delivery per
+ * socket (an event reaching a socket both as "its user's" and as "its joined session's" is sent once).
+ */
+export function createHub(opts: HubOptions) {
+  const clients = new Map<string, Client>();
+  const byUser = new Map<string, Set<Client>>();
+  const bySession = new Map<string, Set<Client>>();
+
+  // Keys are tenant-scoped: a user id (or session id) of one tenant never reaches another tenant's sockets.
+  const userKey = (tenantId: string, userId: string) => `${tenantId}:${userId}`;
+  const sessionKey = (tenantId: string, sessionId: string) => `${tenantId}:${sessionId}`;
+
+  const add = <K>(map: Map<K, Set<Client>>, key: K, c: Client) => {
+    let set = map.get(key);
+    if (!set) map.set(key, (set = new Set()));
+    set.add(c);
+  };
+  const remove = <K>(map: Map<K, Set<Client>>, key: K, c: Client) => {
+    const set = map.get(key);
+    if (!set) return;
+    set.delete(c);
+    if (set.size === 0) map.delete(key);
+  };
+
+  /** Sends a frame unless the socket is backed up; a slow consumer is cut off instead of buffering without bound. */
+  function send(c: Client, frame: { event: string; data: Record<string, unknown>; id?: string }): boolean {
+    if (c.socket.readyState !== OPEN) return false;
+    if (c.socket.bufferedAmount > opts.maxBufferedBytes) {
+      c.socket.close(4408, 'slow consumer: send buffer full');
+      // A peer that stopped reading will not complete the close handshake either.
+      setTimeout(() => c.socket.terminate(), 1000).unref();
+      return false;
+    }
+    c.socket.send(JSON.stringify(frame));
+    return true;
+  }
+
+  /** Sends an event to one socket unless it already has it; true when a frame went out. */
+  function deliver(c: Client, seq: number, event: EventEnvelope): boolean {
+    const buffer = c.replaying.get(event.sessionId);
+    if (buffer) {
+      buffer.push({ seq, event });
+      return false;
+    }
+    if (seq <= (c.delivered.get(event.sessionId) ?? 0)) return false;
+    c.delivered.set(event.sessionId, seq);
+    const frame = toPushFrame(event);
+    return frame ? send(c, frame) : false;
+  }
+
+  return {
+    clients,
+    connect(id: string, socket: SocketLike, principal: Principal): Client {
+      const c: Client = { id, socket, principal, joined: new Set(), delivered: new Map(), replaying: new Map(), alive: true, tokens: opts.messagesPerSecond * 2, refilledAt: Date.now(), violations: 0 };
+      clients.set(id, c);
+      add(byUser, userKey(principal.tenantId, principal.userId), c);
+      opts.onPresenceChange();
+      return c;
+    },
+    disconnect(c: Client): void {
+      if (!clients.delete(c.id)) return;
+      remove(byUser, userKey(c.principal.tenantId, c.principal.userId), c);
+      for (const s of c.joined) remove(bySession, sessionKey(c.principal.tenantId, s), c);
+      opts.onPresenceChange();
+    },
+    join(c: Client, sessionId: string): void {
+      if (c.joined.has(sessionId)) return;
+      c.joined.add(sessionId);
+      add(bySession, sessionKey(c.principal.tenantId, sessionId), c);
+      opts.onPresenceChange();
+    },
+    leave(c: Client, sessionId: string): void {
+      if (!c.joined.delete(sessionId)) return;
+      remove(bySession, sessionKey(c.principal.tenantId, sessionId), c);
+      c.delivered.delete(sessionId);
+      opts.onPresenceChange();
+    },
+    /** One event from the stream (in stream order) to every local socket of its user or its session, once each. */
+    dispatch(seq: number, event: EventEnvelope): void {
+      const targets = new Set<Client>([...(byUser.get(userKey(event.tenantId, event.userId)) ?? []), ...(bySession.get(sessionKey(event.tenantId, event.sessionId)) ?? [])]);
+      for (const c of targets) deliver(c, seq, event);
+    },
+    /** Holds live events of a session for this socket while its missed events are replayed. */
+    beginReplay(c: Client, sessionId: string): void {
+      c.replaying.set(sessionId, []);
+    },
+    /** Sends the replayed events, then whatever arrived live meanwhile, in stream order, each at most once. */
+    endReplay(c: Client, sessionId: string, afterSeq: number, replayed: Array<{ seq: number; event: EventEnvelope }>): void {
+      const buffered = c.replaying.get(sessionId) ?? [];
+      c.replaying.delete(sessionId);
+      c.delivered.set(sessionId, Math.max(c.delivered.get(sessionId) ?? 0, afterSeq));
+      const merged = new Map<number, EventEnvelope>();
+      for (const r of [...replayed, ...buffered]) merged.set(r.seq, r.event);
+      for (const seq of [...merged.keys()].sort((a, b) => a - b)) deliver(c, seq, merged.get(seq)!);
+    },
+    send,
+    /** Token bucket per connection; false when the client sends too fast. */
+    allowMessage(c: Client, now = Date.now()): boolean {
+      const burst = opts.messagesPerSecond * 2;
+      c.tokens = Math.min(burst, c.tokens + ((now - c.refilledAt) / 1000) * opts.messagesPerSecond);
+      c.refilledAt = now;
+      if (c.tokens < 1) {
+        c.violations++;
+        return false;
+      }
+      c.tokens -= 1;
+      return true;
+    },
+    /** One timer for all sockets: drop those that missed the last ping, ping the rest. */
+    heartbeat(): void {
+      for (const c of clients.values()) {
+        if (!c.alive) {
+          c.socket.terminate();
+          continue;
+        }
+        c.alive = false;
+        c.socket.ping();
+      }
+    },
+    /** Socket counts keyed `<tenantId>:<sessionId>` and `<tenantId>:<userId>`. */
+    counts() {
+      const sessions: Record<string, number> = {};
+      const users: Record<string, number> = {};
+      for (const [k, set] of bySession) sessions[k] = set.size;
+      for (const [k, set] of byUser) users[k] = set.size;
+      return { sessions, users };
+    },
+  };
+}
+
+export type Hub = ReturnType<typeof createHub>;

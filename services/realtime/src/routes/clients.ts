@@ -1,0 +1,38 @@
+import { ROUTES } from '@glavito/contracts';
+import { contractRoute } from '@glavito/http';
+import createError from '@fastify/error';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { callRpc } from '@glavito/bus';
+import { rpcSubject, SessionGetReplySchema } from '@glavito/contracts';
+import type { RealtimeConfig } from '../config.js';
+
+const NotFoundError = createError('REALTIME_NOT_FOUND', '%s not found', 404);
+
+export async function clientCountRoutes(root: FastifyInstance, { config }: { config: RealtimeConfig }) {
+  const app = root.withTypeProvider<ZodTypeProvider>();
+
+  app.route({
+    ...contractRoute(ROUTES.sessionClients),
+    onRequest: [app.authenticate],
+    handler: async (request) => {
+      const { sessionId } = request.params;
+      const p = request.principal;
+      const reply = await callRpc(app.bus.nc, rpcSubject(config.RPC_SUBJECT_PREFIX, 'session.get'), { sessionId, caller: { userId: p.userId, tenantId: p.tenantId, isAdmin: p.isAdmin } }, SessionGetReplySchema, 3000);
+      if (!reply.found) throw new NotFoundError(`Session ${sessionId}`);
+      return { sessionId, connectedClients: await app.countClients('sessions', `${p.tenantId}:${sessionId}`) };
+    },
+  });
+
+  app.route({
+    ...contractRoute(ROUTES.userClients),
+    onRequest: [app.authenticate],
+    handler: async (request) => {
+      const { userId } = request.params;
+      const p = request.principal;
+      // Own user, or an admin asking about a user of the same tenant (counts are kept per tenant-scoped user id).
+      if (userId !== p.userId && !p.isAdmin) throw new NotFoundError(`User ${userId}`);
+      return { userId, connectedClients: await app.countClients('users', `${p.tenantId}:${userId}`) };
+    },
+  });
+}

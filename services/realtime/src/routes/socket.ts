@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import { callRpc, RpcError } from '@glavito/bus';
+import { ClientFrameSchema, ProgressGetReplySchema, rpcSubject, SessionGetReplySchema, WS_CLOSE, type ClientFrame, type Principal } from '@glavito/contracts';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
+import type { RealtimeConfig } from '../config.js';
+import { toPushFrame } from '../domain/frames.js';
+import type { Client } from '../domain/hub.js';
+
+function tokenOf(request: FastifyRequest): string | null {
+  const header = request.headers.authorization;
+  if (typeof header === 'string' && header.startsWith('Bearer ')) return header.slice(7);
+  const query = request.query as { token?: unknown };
+  return typeof query.token === 'string' ? query.token : null;
+}
+
+const MAX_VIOLATIONS = 50;
+
+/** GET /onboarding upgraded: the protocol of ARCHITECTURE §4. */
+export async function socketRoutes(app: FastifyInstance, { config }: { config: RealtimeConfig }) {
+  const hub = app.hub;
+  const rpc = (method: 'session.get' | 'progress.get') => rpcSubject(config.RPC_SUBJECT_PREFIX, method);
+  const callerOf = (p: Principal) => ({ userId: p.userId, tenantId: p.tenantId, isAdmin: p.isAdmin });
+
+  async function mayWatch(p: Principal, sessionId: string): Promise<boolean> {
+    const reply = await callRpc(app.bus.nc, rpc('session.get'), { sessionId, caller: callerOf(p) }, SessionGetReplySchema, 3000);
+    return reply.found;
+  }
+
+  async function handle(c: Client, frame: ClientFrame): Promise<void> {
+    const reply = (event: string, data: Record<string, unknown>) => hub.send(c, { event, data, ...(frame.id ? { id: frame.id } : {}) });
+    const fail = (code: string, message: string) => reply('error', { code, message, sessionId: frame.data.sessionId });
+    try {
+      switch (frame.event) {
+        case 'join_session': {
+          const { sessionId, lastEventId } = frame.data;
+          // Another tenant's or another agent's session looks exactly like a missing one.
+          if (!(await mayWatch(c.principal, sessionId))) return void fail('session_not_found', `Session ${sessionId} not found`);
+          if (!lastEventId) {
+            hub.join(c, sessionId);
+            return void reply('session_joined', { sessionId, recovered: false, replayed: 0 });
+          }
+          // Live events arriving while the stream is read wait in the hub, then follow the replay.
+          hub.beginReplay(c, sessionId);
+          hub.join(c, sessionId);
+          const replay = await app.replaySession(c.principal.tenantId, sessionId, lastEventId).catch(() => ({ found: false, fromSeq: 0, events: [] }));
+          reply('session_joined', { sessionId, recovered: replay.found, replayed: replay.events.filter((e) => toPushFrame(e.event) !== null).length });
+          // Unknown or too old: nothing is replayed; the client refetches and gets live events from now on.
+          hub.endReplay(c, sessionId, replay.fromSeq, replay.events);
+          return;
+        }
+        case 'leave_session':
+          hub.leave(c, frame.data.sessionId);
+          return void reply('session_left', { sessionId: frame.data.sessionId });
+        case 'get_progress': {
+          const r = await callRpc(app.bus.nc, rpc('progress.get'), { sessionId: frame.data.sessionId, caller: callerOf(c.principal) }, ProgressGetReplySchema, 3000);
+          if (!r.found) return void fail('session_not_found', `Session ${frame.data.sessionId} not found`);
+          return void reply('progress_update', { sessionId: frame.data.sessionId, timestamp: new Date().toISOString(), progress: r.progress });
+        }
+      }
+    } catch (err) {
+      const unavailable = err instanceof RpcError;
+      app.log.warn({ err: (err as Error).message, frame: frame.event }, 'realtime: frame failed');
+      fail(unavailable ? 'upstream_unavailable' : 'internal_error', unavailable ? 'A backing service did not answer; retry shortly' : 'The request failed');
+    }
+  }
+
+  app.get('/onboarding', { websocket: true }, (socket: WebSocket, request) => {
+    let principal: Principal;
+    try {
+      const token = tokenOf(request);
+      if (!token) throw new Error('a token is required (?token= or Authorization: Bearer)');
+      principal = app.verifyToken(token);
+    } catch (err) {
+      socket.close(WS_CLOSE.unauthorized, `unauthorized: ${(err as Error).message}`.slice(0, 120));
+      return;
+    }
+    const c = hub.connect(randomUUID(), socket, principal);
+    socket.on('pong', () => {
+      c.alive = true;
+    });
+    socket.on('close', () => hub.disconnect(c));
+    socket.on('error', () => hub.disconnect(c));
+    socket.on('message', (raw: Buffer, isBinary: boolean) => {
+      if (!hub.allowMessage(c)) {
+        if (c.violations > MAX_VIOLATIONS) socket.close(WS_CLOSE.rateLimited, 'too many messages');
+        else hub.send(c, { event: 'error', data: { code: 'rate_limited', message: `At most ${config.WS_MESSAGES_PER_SECOND} messages per second` } });
+        return;
+      }
+      let frame: ClientFrame;
+      try {
+        if (isBinary) throw new Error('binary frames are not supported');
+        const parsed = ClientFrameSchema.safeParse(JSON.parse(raw.toString('utf8')));
+        if (!parsed.success) throw new Error(parsed.error.issues.map((i) => `${i.path.join('.') || 'frame'}: ${i.message}`).join('; ').slice(0, 300));
+        frame = parsed.data;
+      } catch (err) {
+        hub.send(c, { event: 'error', data: { code: 'bad_frame', message: (err as Error).message } });
+        return;
+      }
+      void handle(c, frame);
+    });
+    hub.send(c, { event: 'connected', data: { clientId: c.id, userId: principal.userId, tenantId: principal.tenantId, heartbeatMs: config.WS_HEARTBEAT_MS } });
+  });
+}

@@ -1,0 +1,151 @@
+import { waitFor } from '@glavito/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { connectTo, eventFor, startHarness, tokenFor, type Harness } from './helpers.js';
+
+let h: Harness;
+let app: FastifyInstance;
+const alice = { userId: 'alice', tenantId: 'tenant-a' };
+const bob = { userId: 'bob', tenantId: 'tenant-a' };
+const mallory = { userId: 'alice', tenantId: 'tenant-b', roles: ['admin'] };
+const sessionA = { id: 'sess-a', ...alice };
+
+beforeAll(async () => {
+  h = await startHarness();
+  h.addSession(sessionA);
+  h.addSession({ id: 'sess-b', ...bob });
+  app = await h.startInstance();
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+const connect = (user: { userId: string; tenantId: string; roles?: string[] } | null, token?: string) => connectTo(app, user, token);
+
+describe('handshake', () => {
+  it('greets an authenticated socket with connected', async () => {
+    const c = await connect(alice);
+    const hello = await c.next('connected');
+    expect(hello.data).toMatchObject({ userId: 'alice', tenantId: 'tenant-a', heartbeatMs: 30_000 });
+    expect(typeof hello.data.clientId).toBe('string');
+    c.ws.terminate();
+  });
+
+  it.each([
+    ['no token', null, undefined],
+    ['a bad signature', null, `${tokenFor(alice).slice(0, -4)}AAAA`],
+    ['an expired token', null, tokenFor(alice, -10)],
+    ['garbage', null, 'not-a-jwt'],
+  ])('closes with 4401 on %s', async (_name, user, token) => {
+    const c = await connect(user, token);
+    await waitFor(() => c.state.closed);
+    expect(c.state.closed!.code).toBe(4401);
+    expect(c.state.closed!.reason).toMatch(/unauthorized/);
+    expect(c.frames).toEqual([]);
+  });
+});
+
+describe('sessions and pushes', () => {
+  it('join, then a step save pushes step_completed, progress_update and milestone_reached once each', async () => {
+    const c = await connect(alice);
+    await c.next('connected');
+    c.send({ event: 'join_session', data: { sessionId: 'sess-a' }, id: 'j1' });
+    const joined = await c.next('session_joined');
+    expect(joined).toMatchObject({ id: 'j1', data: { sessionId: 'sess-a', recovered: false, replayed: 0 } });
+    const step = eventFor(sessionA, 'step.completed');
+    await h.publish(step, eventFor(sessionA, 'progress.updated'), eventFor(sessionA, 'milestone.reached'));
+    await waitFor(() => c.pushes().length >= 3);
+    await new Promise((r) => setTimeout(r, 200));
+    const pushes = c.pushes();
+    expect(pushes.map((p) => p.event)).toEqual(['step_completed', 'progress_update', 'milestone_reached']);
+    expect(pushes[0]!.data).toMatchObject({ sessionId: 'sess-a', eventId: step.id, timestamp: step.occurredAt, step: 'organization_setup', nextStep: 'channel_configuration' });
+    expect(pushes[2]!.data).toMatchObject({ threshold: 25, title: 'Getting Started' });
+    c.ws.terminate();
+  });
+
+  it("refuses another tenant's or another agent's session; nothing is delivered", async () => {
+    const m = await connect(mallory);
+    await m.next('connected');
+    m.send({ event: 'join_session', data: { sessionId: 'sess-a' } });
+    expect((await m.next('error')).data).toMatchObject({ code: 'session_not_found' });
+    const b = await connect(bob);
+    await b.next('connected');
+    b.send({ event: 'join_session', data: { sessionId: 'sess-a' } });
+    expect((await b.next('error')).data).toMatchObject({ code: 'session_not_found' });
+    await h.publish(eventFor(sessionA, 'step.completed'));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(m.pushes()).toEqual([]);
+    expect(b.pushes()).toEqual([]);
+    m.ws.terminate();
+    b.ws.terminate();
+  });
+
+  it('get_progress answers progress_update with real data, echoing the id', async () => {
+    const c = await connect(alice);
+    await c.next('connected');
+    c.send({ event: 'get_progress', data: { sessionId: 'sess-a' }, id: 'p1' });
+    const p = await c.next('progress_update');
+    expect(p).toMatchObject({ id: 'p1', data: { sessionId: 'sess-a', progress: { progressPercentage: 18, completedSteps: 2, totalSteps: 11 } } });
+    c.send({ event: 'get_progress', data: { sessionId: 'sess-b' }, id: 'p2' });
+    expect(await c.next('error')).toMatchObject({ id: 'p2', data: { code: 'session_not_found' } });
+    c.ws.terminate();
+  });
+
+  it('rejects malformed frames with a clear error and keeps the socket', async () => {
+    const c = await connect(alice);
+    await c.next('connected');
+    c.ws.send('{not json');
+    expect((await c.next('error')).data).toMatchObject({ code: 'bad_frame' });
+    c.send({ event: 'join_session', data: { sessionId: '../../etc/passwd' } });
+    expect((await c.next('error')).data).toMatchObject({ code: 'bad_frame' });
+    c.send({ event: 'dance', data: {} });
+    expect((await c.next('error')).data).toMatchObject({ code: 'bad_frame' });
+    c.send({ event: 'leave_session', data: { sessionId: 'sess-a' }, id: 'l1' });
+    expect(await c.next('session_left')).toMatchObject({ id: 'l1' });
+    c.ws.terminate();
+  });
+
+  it('limits messages per connection', async () => {
+    const c = await connect(alice);
+    await c.next('connected');
+    for (let i = 0; i < 60; i++) c.send({ event: 'leave_session', data: { sessionId: 'sess-a' } });
+    const err = await c.next('error');
+    expect(err.data).toMatchObject({ code: 'rate_limited' });
+    c.ws.terminate();
+  });
+});
+
+describe('recovery', () => {
+  it('replays exactly the missed events in order, then live ones; unknown id → recovered false', async () => {
+    const first = await connect(alice);
+    await first.next('connected');
+    first.send({ event: 'join_session', data: { sessionId: 'sess-a' } });
+    await first.next('session_joined');
+    const seen = eventFor(sessionA, 'progress.updated');
+    await h.publish(seen);
+    const last = await first.next('progress_update');
+    expect(last.data.eventId).toBe(seen.id);
+    first.ws.terminate();
+
+    const missed = [eventFor(sessionA, 'step.completed'), eventFor(sessionA, 'progress.updated'), eventFor(sessionA, 'milestone.reached'), eventFor(sessionA, 'session.paused'), eventFor(sessionA, 'session.resumed')];
+    await h.publish(...missed);
+
+    const again = await connect(alice);
+    await again.next('connected');
+    again.send({ event: 'join_session', data: { sessionId: 'sess-a', lastEventId: seen.id } });
+    const joined = await again.next('session_joined');
+    expect(joined.data).toMatchObject({ recovered: true, replayed: 5 });
+    const live = eventFor(sessionA, 'progress.updated');
+    await h.publish(live);
+    await waitFor(() => again.pushes().length >= 6);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(again.pushes().map((p) => p.data.eventId)).toEqual([...missed.map((e) => e.id), live.id]);
+
+    const lost = await connect(alice);
+    await lost.next('connected');
+    lost.send({ event: 'join_session', data: { sessionId: 'sess-a', lastEventId: '01900000-0000-7000-8000-000000000000' } });
+    expect((await lost.next('session_joined')).data).toMatchObject({ recovered: false, replayed: 0 });
+    again.ws.terminate();
+    lost.ws.terminate();
+  });
+});
