@@ -87,17 +87,20 @@ const ports = {
   session: Number(env.SESSION_PORT ?? 3001),
   progress: Number(env.PROGRESS_PORT ?? 3002),
   connectionTest: Number(env.CONNECTION_TEST_PORT ?? 3003),
+  realtime: Number(env.REALTIME_PORT ?? 3004),
 };
 const shared = { ...env, ...secrets, DATABASE_URL, NATS_URL, HOST: '127.0.0.1' };
 const services: Array<{ name: string; port: number; env: Record<string, string | undefined> }> = [
   { name: 'session', port: ports.session, env: { PORT: String(ports.session) } },
   { name: 'progress', port: ports.progress, env: { PORT: String(ports.progress) } },
   { name: 'connection-test', port: ports.connectionTest, env: { PORT: String(ports.connectionTest) } },
+  { name: 'realtime', port: ports.realtime, env: { PORT: String(ports.realtime) } },
   {
     name: 'gateway',
     port: ports.gateway,
     env: { PORT: String(ports.gateway), HOST: env.HOST ?? '127.0.0.1', SESSION_URL: `http://127.0.0.1:${ports.session}`, PROGRESS_URL: `http://127.0.0.1:${ports.progress}`,
       CONNECTION_TEST_URL: `http://127.0.0.1:${ports.connectionTest}`,
+      REALTIME_URL: `http://127.0.0.1:${ports.realtime}`,
     },
   },
 ];
@@ -124,7 +127,7 @@ for (const svc of services) {
 }
 
 const gateway = `http://127.0.0.1:${ports.gateway}`;
-console.log(`\nGlavito Onboarding is up.\n  gateway: ${gateway}\n  docs:    ${gateway}/docs\n`);
+console.log(`\nGlavito Onboarding is up.\n  gateway:   ${gateway}\n  docs:      ${gateway}/docs\n  websocket: ${gateway.replace('http', 'ws')}/onboarding?token=<jwt>\n`);
 if (!production) {
   const admin = mintToken({ secret: secrets.JWT_SECRET, userId: 'demo-admin', tenantId: 'demo-tenant', roles: ['admin'], expiresIn: '12h' });
   const agent = mintToken({ secret: secrets.JWT_SECRET, userId: 'demo-agent', tenantId: 'demo-tenant', roles: ['agent'], expiresIn: '12h' });

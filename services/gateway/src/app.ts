@@ -8,6 +8,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController
 import { type GatewayConfig, upstreamsOf } from './config.js';
 import { errorHandler, RouteNotFoundError } from './errors.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
+import { websocketProxyPlugin } from './plugins/websocket-proxy.js';
 import docsRoutes from './routes/docs.js';
 import healthRoutes from './routes/health.js';
 import proxyRoutes from './routes/proxy.js';
@@ -52,6 +53,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildAppOptions = {}
   await app.register(healthRoutes, { upstreams });
   await app.register(docsRoutes);
   await app.register(proxyRoutes, { upstreams, timeoutMs: config.UPSTREAM_TIMEOUT_MS });
+  await app.register(websocketProxyPlugin, { target: upstreams.realtime });
 
   app.setNotFoundHandler({ preHandler: app.rateLimit() }, async (request) => {
     throw new RouteNotFoundError(request.method, request.url.split('?')[0]);

@@ -11,14 +11,19 @@ import { createProjectionRepository } from './repositories/projection-repository
  */
 export async function rebuildProjections(opts: { pool: Pool; bus: Bus; stream: string; subjectPrefix: string; logger: BusLogger }): Promise<{ events: number; applied: number }> {
   const { pool, bus, stream, subjectPrefix, logger } = opts;
-  await pool.query('TRUNCATE progress.projections, progress.step_timings, progress.milestones, progress.pending_events, progress.inbox');
+  // DELETE, not TRUNCATE: the service's role may delete its rows but does not own its tables (the migrator
+  // does), and TRUNCATE needs ownership or a grant. One multi-statement query is one implicit transaction.
+  await pool.query(
+    'DELETE FROM progress.projections; DELETE FROM progress.step_timings; DELETE FROM progress.milestones; DELETE FROM progress.pending_events; DELETE FROM progress.inbox',
+  );
   const info = await bus.jsm.streams.info(stream);
   const lastSeq = info.state.last_seq;
   const repo = createProjectionRepository(pool, { subjectPrefix });
   let events = 0;
   let applied = 0;
   if (info.state.messages === 0) return { events, applied };
-  const consumer = await bus.js.consumers.get(stream, { filter_subjects: [`${subjectPrefix}.>`] });
+  // A single filter as a string: the client sends an array as `filter_subjects`, which needs nats-server 2.10.
+  const consumer = await bus.js.consumers.get(stream, { filter_subjects: `${subjectPrefix}.>` });
   const messages = await consumer.consume({ max_messages: 256 });
   for await (const msg of messages) {
     try {

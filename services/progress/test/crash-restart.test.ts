@@ -1,9 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { ensureStream } from '@glavito/bus';
 import { eventSubject, type EventEnvelope } from '@glavito/contracts';
 import type { Pool } from '@glavito/db';
-import { createTestDatabase, createTestNats, TEST_JWT_SECRET, waitFor, type TestDatabase, type TestNats } from '@glavito/testkit';
+import { createTestDatabase, createTestNats, waitFor, type TestDatabase, type TestNats } from '@glavito/testkit';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -15,6 +13,8 @@ import {
   readerPool,
   readStoredSessions,
   seededRandom,
+  serviceEnv,
+  ServiceProcess,
   shuffle,
   storedShape,
   unpublishedOutbox,
@@ -23,7 +23,6 @@ import {
 } from './fixtures.js';
 import { ALL_TENANT_STEPS, simulateSession } from './helpers.js';
 
-const SERVICE_DIR = fileURLToPath(new URL('..', import.meta.url));
 const SESSIONS = 300;
 const EVENTS_PER_SESSION = 8;
 const TOTAL = SESSIONS * EVENTS_PER_SESSION;
@@ -39,37 +38,6 @@ function flow(i: number): EventEnvelope[] {
       return withStatusEvent(simulateSession({ ...base, steps: ['organization_setup', 'skip:channel_configuration', 'knowledge_base', 'customer_portal', 'skip:payment_setup'] }), 'session.paused', 10);
     default:
       return simulateSession({ ...base, type: 'agent_welcome', steps: ['profile_setup', 'team_assignment', 'permissions_overview', 'feature_tour', 'test_ticket', 'quick_start'] });
-  }
-}
-
-/** The real service, as its own process (`src/server.ts`), so a SIGKILL is a real crash mid-batch. */
-class ServiceProcess {
-  private output = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private readonly child: ChildProcess;
-
-  constructor(env: Record<string, string>) {
-    this.child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', 'src/server.ts'], {
-      cwd: SERVICE_DIR,
-      // Only what the service needs: nothing of the test runner's own environment (NODE_OPTIONS, VITEST…).
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const keep = (chunk: Buffer) => {
-      this.output = (this.output + chunk.toString('utf8')).slice(-8000);
-    };
-    this.child.stdout!.on('data', keep);
-    this.child.stderr!.on('data', keep);
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
-  }
-
-  get log(): string {
-    return this.output;
-  }
-
-  async kill(signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    this.child.kill(signal);
-    return this.exited;
   }
 }
 
@@ -91,20 +59,8 @@ afterAll(async () => {
 });
 
 function startService(): ServiceProcess {
-  const p = new ServiceProcess({
-    DATABASE_URL: db.url,
-    NATS_URL: nats.url,
-    EVENT_STREAM: nats.streamName,
-    EVENT_SUBJECT_PREFIX: nats.subjectPrefix,
-    RPC_SUBJECT_PREFIX: nats.rpcPrefix,
-    DEAD_LETTER_PREFIX: nats.dlqPrefix,
-    JWT_SECRET: TEST_JWT_SECRET,
-    LOG_LEVEL: 'warn',
-    PORT: '0',
-    HOST: '127.0.0.1',
-    // What the killed process had pulled but not acked comes back after this.
-    CONSUMER_ACK_WAIT: '2s',
-  });
+  // What the killed process had pulled but not acked comes back after CONSUMER_ACK_WAIT.
+  const p = new ServiceProcess(serviceEnv(db, nats, { LOG_LEVEL: 'warn', CONSUMER_ACK_WAIT: '2s' }));
   running.push(p);
   return p;
 }

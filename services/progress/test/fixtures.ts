@@ -1,7 +1,9 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { buildEnvelope } from '@glavito/bus';
 import { parseEvent, type EventEnvelope } from '@glavito/contracts';
 import { createPool, type Pool } from '@glavito/db';
-import { waitFor, type TestNats } from '@glavito/testkit';
+import { TEST_JWT_SECRET, waitFor, type TestDatabase, type TestNats } from '@glavito/testkit';
 import { jetstreamManager, jetstream } from '@nats-io/jetstream';
 import { applyEvent, emptyProjection, type Projection, type ProjectionState, type ReachedMilestone, type StepTiming } from '../src/domain/projection.js';
 import { toProjection } from '../src/repositories/projection-repository.js';
@@ -193,4 +195,54 @@ export async function waitConsumerIdle(nats: TestNats, durable: string, timeoutM
     },
     { timeoutMs, intervalMs: 100, message: `consumer ${durable} still has work` },
   );
+}
+
+const SERVICE_DIR = fileURLToPath(new URL('..', import.meta.url));
+
+/** The environment `src/server.ts` needs to run against a test database and stream. */
+export function serviceEnv(db: Pick<TestDatabase, 'url'>, nats: TestNats, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    DATABASE_URL: db.url,
+    NATS_URL: nats.url,
+    EVENT_STREAM: nats.streamName,
+    EVENT_SUBJECT_PREFIX: nats.subjectPrefix,
+    RPC_SUBJECT_PREFIX: nats.rpcPrefix,
+    DEAD_LETTER_PREFIX: nats.dlqPrefix,
+    JWT_SECRET: TEST_JWT_SECRET,
+    LOG_LEVEL: 'silent',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    ...extra,
+  };
+}
+
+/** The real service, as its own process (`src/server.ts`), so a SIGKILL is a real crash mid-batch. */
+export class ServiceProcess {
+  private output = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private readonly child: ChildProcess;
+
+  constructor(env: Record<string, string>) {
+    this.child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', 'src/server.ts'], {
+      cwd: SERVICE_DIR,
+      // Only what the service needs: nothing of the test runner's own environment (NODE_OPTIONS, VITEST…).
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const keep = (chunk: Buffer) => {
+      this.output = (this.output + chunk.toString('utf8')).slice(-8000);
+    };
+    this.child.stdout!.on('data', keep);
+    this.child.stderr!.on('data', keep);
+    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  get log(): string {
+    return this.output;
+  }
+
+  async kill(signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    this.child.kill(signal);
+    return this.exited;
+  }
 }

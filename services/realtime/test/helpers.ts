@@ -14,6 +14,7 @@ import {
 import { createTestNats, TEST_JWT_SECRET, type TestNats } from '@glavito/testkit';
 import { jetstream } from '@nats-io/jetstream';
 import type { FastifyInstance } from 'fastify';
+import type { WebSocket } from 'ws';
 import { buildApp } from '../src/app.js';
 import { loadRealtimeConfig, type RealtimeConfig } from '../src/config.js';
 
@@ -151,7 +152,7 @@ export interface Frame {
 }
 
 /** A WebSocket client that records every frame and the close code. */
-export function recordFrames(ws: import('ws').WebSocket) {
+export function recordFrames(ws: WebSocket) {
   const frames: Frame[] = [];
   const state: { closed: { code: number; reason: string } | null } = { closed: null };
   ws.on('message', (raw: Buffer) => frames.push(JSON.parse(raw.toString())));

@@ -69,6 +69,7 @@ export interface System {
   session: ServiceProcess;
   progress: ServiceProcess;
   connectionTest: ServiceProcess;
+  realtime: ServiceProcess;
   db: TestDatabase;
   nats: TestNats;
   token(user: { userId: string; tenantId: string; roles?: string[] }): string;
@@ -88,17 +89,19 @@ export async function startSystem(): Promise<System> {
     RPC_SUBJECT_PREFIX: nats.rpcPrefix,
     DEAD_LETTER_PREFIX: nats.dlqPrefix,
   };
-  const [session, progress, connectionTest] = await Promise.all([
+  const [session, progress, connectionTest, realtime] = await Promise.all([
     startService('session', { ...common, STEP_DATA_ENCRYPTION_KEY: ENCRYPTION_KEY }),
     startService('progress', common),
     // Loopback is allowed so the end-to-end webhook test can reach its local receiver.
     startService('connection-test', { ...common, CONNECTION_TEST_ALLOWED_CIDRS: '127.0.0.1/32' }),
+    startService('realtime', { ...common, PRESENCE_BUCKET: `${nats.streamName}_presence` }),
   ]);
   const gateway = await startService('gateway', {
     JWT_SECRET: TEST_JWT_SECRET,
     SESSION_URL: session.url,
     PROGRESS_URL: progress.url,
     CONNECTION_TEST_URL: connectionTest.url,
+    REALTIME_URL: realtime.url,
     RATE_LIMIT_MAX: '10000',
   });
   return {
@@ -106,12 +109,13 @@ export async function startSystem(): Promise<System> {
     session,
     progress,
     connectionTest,
+    realtime,
     db,
     nats,
     token: (u) => mintToken({ secret: TEST_JWT_SECRET, userId: u.userId, tenantId: u.tenantId, roles: u.roles ?? ['agent'] }),
     async stop() {
       await gateway.stop();
-      await Promise.all([session.stop(), progress.stop(), connectionTest.stop()]);
+      await Promise.all([session.stop(), progress.stop(), connectionTest.stop(), realtime.stop()]);
       await nats.cleanup();
       await db.drop();
     },

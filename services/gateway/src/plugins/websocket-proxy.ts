@@ -1,0 +1,62 @@
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { redactUrl, requestIdFrom } from '@glavito/logging';
+import { randomUUID } from 'node:crypto';
+import fp from 'fastify-plugin';
+
+function refuse(socket: Duplex, status: number, text: string): void {
+  const body = JSON.stringify({ statusCode: status, code: status === 503 ? 'GATEWAY_SERVICE_UNAVAILABLE' : 'GATEWAY_ROUTE_NOT_FOUND', error: text, message: text });
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+/**
+ * Proxies the WebSocket upgrade of GET /onboarding to the realtime service, byte for byte. Token checks
+ * happen there (a bad token must end in close code 4401, which only an accepted socket can carry).
+ */
+export const websocketProxyPlugin = fp<{ target: string | undefined }>(
+  async (app, { target }) => {
+    const open = new Set<Duplex>();
+    app.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (path !== '/onboarding' && path !== '/onboarding/') return refuse(socket, 404, 'Not Found');
+      if (!target) return refuse(socket, 503, 'The realtime service is not deployed yet');
+      const requestId = requestIdFrom(req.headers['x-request-id'], randomUUID);
+      const upstream = new URL(target);
+      const proxied = http.request({
+        hostname: upstream.hostname,
+        port: upstream.port,
+        path: req.url,
+        method: 'GET',
+        headers: { ...req.headers, host: upstream.host, 'x-request-id': requestId, 'x-forwarded-for': req.socket.remoteAddress ?? '' },
+      });
+      proxied.on('upgrade', (res, upstreamSocket, upstreamHead) => {
+        const lines = [`HTTP/1.1 101 Switching Protocols`];
+        for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
+        socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+        if (upstreamHead.length > 0) socket.write(upstreamHead);
+        if (head.length > 0) upstreamSocket.write(head);
+        open.add(socket);
+        const end = () => {
+          open.delete(socket);
+          socket.destroy();
+          upstreamSocket.destroy();
+        };
+        socket.on('error', end).on('close', end);
+        upstreamSocket.on('error', end).on('close', end);
+        upstreamSocket.pipe(socket).pipe(upstreamSocket);
+        app.log.info({ requestId, url: redactUrl(req.url ?? '') }, 'websocket proxied to realtime');
+      });
+      proxied.on('response', (res) => {
+        res.resume();
+        refuse(socket, res.statusCode ?? 502, res.statusMessage ?? 'Bad Gateway');
+      });
+      proxied.on('error', () => refuse(socket, 503, 'The realtime service is unavailable'));
+      socket.on('error', () => proxied.destroy());
+      proxied.end();
+    });
+    app.addHook('onClose', async () => {
+      for (const s of open) s.destroy();
+    });
+  },
+  { name: 'websocket-proxy' },
+);

@@ -1,0 +1,73 @@
+import { WebSocket } from 'ws';
+import { waitFor } from '@glavito/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSystem, type System } from './system.js';
+
+let sys: System;
+beforeAll(async () => {
+  sys = await startSystem();
+});
+afterAll(async () => {
+  await sys?.stop();
+});
+
+type Frame = { event: string; data: Record<string, unknown>; id?: string };
+
+function open(url: string): Promise<{ ws: WebSocket; frames: Frame[]; closed: { code?: number } }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    const frames: Frame[] = [];
+    const closed: { code?: number } = {};
+    ws.on('message', (raw: Buffer) => frames.push(JSON.parse(raw.toString())));
+    ws.on('close', (code) => (closed.code = code));
+    ws.once('open', () => resolve({ ws, frames, closed }));
+    ws.once('error', reject);
+  });
+}
+
+describe('live pushes through the gateway', () => {
+  it('a step save pushes step_completed, progress_update and milestone_reached exactly once each', async () => {
+    const token = sys.token({ userId: 'rt-admin', tenantId: 'rt-tenant', roles: ['admin'] });
+    const http = (method: string, path: string, body?: unknown) =>
+      fetch(`${sys.gateway.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const start = await http('POST', '/onboarding/start', {});
+    const sessionId = ((await start.json()) as { session: { id: string } }).session.id;
+
+    const client = await open(`${sys.gateway.url.replace('http', 'ws')}/onboarding?token=${token}`);
+    await waitFor(() => client.frames.find((f) => f.event === 'connected'));
+    client.ws.send(JSON.stringify({ event: 'join_session', data: { sessionId }, id: 'join' }));
+    await waitFor(() => client.frames.find((f) => f.event === 'session_joined'));
+    await new Promise((r) => setTimeout(r, 300));
+    client.frames.length = 0;
+
+    // organization_setup + channel_configuration: 2 → 3 of 11 steps done = 27 %, the first milestone.
+    const org = await http('PUT', `/onboarding/step/${sessionId}/organization_setup`, { companyName: 'Realtime Co', primaryColor: '#123456' });
+    expect(org.status).toBe(200);
+    const channels = await http('PUT', `/onboarding/step/${sessionId}/channel_configuration`, { webchat: { enabled: true } });
+    expect(channels.status).toBe(200);
+
+    await waitFor(() => client.frames.some((f) => f.event === 'milestone_reached'), { timeoutMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 500));
+    const byEvent = (e: string) => client.frames.filter((f) => f.event === e);
+    expect(byEvent('step_completed').map((f) => f.data.step)).toEqual(['organization_setup', 'channel_configuration']);
+    expect(byEvent('progress_update').map((f) => (f.data.progress as { progressPercentage: number }).progressPercentage)).toEqual([18, 27]);
+    expect(byEvent('milestone_reached')).toHaveLength(1);
+    expect(byEvent('milestone_reached')[0]!.data).toMatchObject({ sessionId, threshold: 25, title: 'Getting Started' });
+    const ids = client.frames.map((f) => f.data.eventId);
+    expect(new Set(ids).size).toBe(ids.length);
+
+    client.ws.send(JSON.stringify({ event: 'get_progress', data: { sessionId }, id: 'gp' }));
+    const progress = await waitFor(() => client.frames.find((f) => f.id === 'gp'));
+    expect(progress).toMatchObject({ event: 'progress_update', data: { progress: { progressPercentage: 27 } } });
+
+    const counted = await http('GET', `/onboarding/session-clients/${sessionId}`);
+    expect(await counted.json()).toEqual({ sessionId, connectedClients: 1 });
+    client.ws.close();
+  });
+
+  it('refuses a bad token with close code 4401 through the gateway', async () => {
+    const client = await open(`${sys.gateway.url.replace('http', 'ws')}/onboarding?token=nope`);
+    await waitFor(() => client.closed.code);
+    expect(client.closed.code).toBe(4401);
+  });
+});
