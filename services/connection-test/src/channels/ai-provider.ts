@@ -17,7 +17,7 @@ const KEY_HINTS: Record<Provider, string> = {
   google: 'Check the API key in Google AI Studio → API keys (or the Google Cloud console): it may be mistyped, deleted or expired.',
 };
 /** The model probed with countTokens when the tenant names none (free; nothing is generated). */
-const GOOGLE_PROBE_MODEL = 'gemini-1.5-flash';
+const GOOGLE_PROBE_MODEL = 'gemini-2.5-flash';
 
 function clip(s: string | null | undefined, n = 240): string | undefined {
   const t = (s ?? '').trim();
@@ -129,6 +129,7 @@ async function testOpenAi(config: AiConfig, ctx: ChannelContext): Promise<Channe
 }
 
 async function testAnthropic(config: AiConfig, ctx: ChannelContext): Promise<ChannelOutcome> {
+  // authToken: null keeps ANTHROPIC_AUTH_TOKEN unread; the base URL is never taken from ANTHROPIC_BASE_URL.
   const client = new Anthropic({
     apiKey: config.apiKey,
     authToken: null,
@@ -181,7 +182,7 @@ function googleRefusal(err: unknown): Refusal {
     if (reasons.includes('API_KEY_INVALID') || /API key (not valid|expired)/i.test(err.message)) return statusRefusal('google', 401, info);
     if (status === 400 && /location is not supported/i.test(err.message)) return statusRefusal('google', 403, { ...info, message: 'User location is not supported for the API use.' });
     if (status === 400)
-      throw new ConnectionTestFailure('config_invalid', 'Google AI refused the request (400)', 'Check the model name (e.g. gemini-1.5-flash).', { provider: 'google', httpStatus: 400, field: 'model', ...(info.code ? { providerCode: info.code } : {}) });
+      throw new ConnectionTestFailure('config_invalid', 'Google AI refused the request (400)', 'Check the model name (e.g. gemini-2.5-flash).', { provider: 'google', httpStatus: 400, field: 'model', ...(info.code ? { providerCode: info.code } : {}) });
     return statusRefusal('google', status, info);
   }
   // The SDK flattens network errors into "Error fetching from <url>: fetch failed", dropping the socket code.
@@ -193,14 +194,16 @@ function googleRefusal(err: unknown): Refusal {
 async function testGoogle(config: AiConfig, ctx: ChannelContext): Promise<ChannelOutcome> {
   const model = config.model ?? GOOGLE_PROBE_MODEL;
   // The SDK sends the key in the x-goog-api-key header (never in the query string).
-  const generative = new GoogleGenerativeAI(config.apiKey).getGenerativeModel({ model }, { baseUrl: ctx.providers.googleAiUrl, timeout: ctx.timeoutMs });
+  // No SDK `timeout`: this SDK arms a timer per request that it never clears; the test's deadline
+  // (ctx.signal, aborted at timeoutMs) cancels the request instead.
+  const generative = new GoogleGenerativeAI(config.apiKey).getGenerativeModel({ model }, { baseUrl: ctx.providers.googleAiUrl });
   // countTokens is free and generates nothing; it proves the key against a concrete model.
   const result = await staged(
     ctx,
     'Google AI',
     async () => {
       try {
-        return { totalTokens: (await generative.countTokens('ping', { signal: ctx.signal, timeout: ctx.timeoutMs })).totalTokens };
+        return { totalTokens: (await generative.countTokens('ping', { signal: ctx.signal })).totalTokens };
       } catch (err) {
         // A 404 comes after Google has accepted the key: the key works, the model does not exist for it.
         if (err instanceof GoogleGenerativeAIFetchError && err.status === 404) return { modelMissing: true as const };

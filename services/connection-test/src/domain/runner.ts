@@ -21,6 +21,7 @@ export interface RunnerDeps {
 }
 
 /** Every credential value in a config (at any depth), so it can be scrubbed from whatever comes back. */
+/** Every credential value in a config (at any depth), so it can be scrubbed from free text that comes back. */
 function secretValues(config: unknown): string[] {
   const out: string[] = [];
   walk(config, (k, v) => {
@@ -30,10 +31,25 @@ function secretValues(config: unknown): string[] {
   return out;
 }
 
-function scrub<T>(value: T, secrets: string[]): T {
-  if (secrets.length === 0) return value;
-  const clean = (s: string) => secrets.reduce((acc, secret) => acc.split(secret).join(MASK), s);
-  return JSON.parse(JSON.stringify(value), (_k, v) => (typeof v === 'string' ? clean(v) : v)) as T;
+function scrubText(value: string, secrets: string[]): string {
+  return secrets.reduce((acc, secret) => acc.split(secret).join(MASK), value);
+}
+
+/** Free-text fields (message, hint, check messages, details) lose any credential; enums and ids stay intact. */
+function scrub(result: ConnectionTestResult, secrets: string[]): ConnectionTestResult {
+  if (secrets.length === 0) return result;
+  const text = (v: string) => scrubText(v, secrets);
+  return {
+    ...result,
+    message: text(result.message),
+    ...(result.hint ? { hint: text(result.hint) } : {}),
+    checks: result.checks.map((c) => (c.message ? { ...c, message: text(c.message) } : c)),
+    details: JSON.parse(JSON.stringify(result.details), (_k, v) => (typeof v === 'string' ? text(v) : v)) as Record<string, unknown>,
+  };
+}
+
+function scrubObject<T>(value: T, secrets: string[]): T {
+  return JSON.parse(JSON.stringify(value), (_k, v) => (typeof v === 'string' ? scrubText(v, secrets) : v)) as T;
 }
 
 export interface RunOutcome {
@@ -54,8 +70,8 @@ export async function runConnectionTest(req: TestRequest, deps: RunnerDeps): Pro
   const id = uuidv7();
   const finish = (r: Omit<ConnectionTestResult, 'id' | 'channel' | 'checks' | 'responseTime' | 'timestamp'>, summary: Record<string, unknown>): RunOutcome => {
     const secrets = secretValues(req.config);
-    const result = scrub({ id, channel: req.channel, ...r, details: maskSecrets(r.details), checks, responseTime: Date.now() - started, timestamp }, secrets);
-    return { result, configSummary: scrub(maskSecrets(summary), secrets) };
+    const result = scrub({ id, channel: req.channel, ...r, details: maskSecrets(r.details), checks, responseTime: Date.now() - started, timestamp } as ConnectionTestResult, secrets);
+    return { result, configSummary: scrubObject(maskSecrets(summary), secrets) };
   };
 
   const schema = CONNECTION_CONFIG_SCHEMAS[req.channel];
