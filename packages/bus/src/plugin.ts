@@ -33,6 +33,13 @@ export const busPlugin = fp<BusPluginOptions>(
       if (!app.hasDecorator('pool')) throw new Error('busPlugin: an outbox needs the db plugin registered first');
       relay = startOutboxRelay({ pool: app.pool, listenUrl: app.serviceDatabaseUrl, schema: opts.outboxSchema, js: bus.js, logger: app.log });
       app.decorate('outboxRelay', relay);
+      if (app.hasDecorator('metrics')) {
+        (app as unknown as { metrics: { gauge(n: string, h: string, r: () => Promise<number>): void } }).metrics.gauge(
+          'outbox_pending_events',
+          'Events written to the outbox and not yet published to JetStream',
+          () => relay!.pending(),
+        );
+      }
       // Publish right after our own commits instead of waiting for NOTIFY or the poll.
       app.addHook('onResponse', async () => relay!.wake());
     }

@@ -3,6 +3,7 @@ import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import replyFrom from '@fastify/reply-from';
 import { authPlugin } from '@glavito/auth';
+import { metricsPlugin } from '@glavito/http/metrics';
 import { loggerOptions, requestIdFrom } from '@glavito/logging';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import { type GatewayConfig, upstreamsOf } from './config.js';
@@ -37,6 +38,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildAppOptions = {}
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
+  await app.register(metricsPlugin, { service: 'gateway' });
   await app.register(helmet, {
     // TLS ends at the ingress; upgrading would break /docs assets when served over plain HTTP.
     contentSecurityPolicy: { directives: { 'upgrade-insecure-requests': null } },

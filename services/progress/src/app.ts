@@ -4,6 +4,7 @@ import { authPlugin } from '@glavito/auth';
 import { busPlugin } from '@glavito/bus/plugin';
 import { dbPlugin } from '@glavito/db/plugin';
 import { healthRoutes, installErrorHandlers } from '@glavito/http';
+import { metricsPlugin } from '@glavito/http/metrics';
 import { loggerOptions, requestIdFrom } from '@glavito/logging';
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
@@ -35,6 +36,7 @@ export async function buildApp(config: ProgressConfig, opts: BuildOptions = {}) 
     reply.header('x-request-id', request.id);
   });
 
+  await app.register(metricsPlugin, { service: 'progress' });
   await app.register(authPlugin, { secret: config.JWT_SECRET, expiresIn: config.JWT_EXPIRES_IN });
   await app.register(dbPlugin, { schema: 'progress', migrationsFolder: MIGRATIONS_FOLDER, config });
   await app.register(busPlugin, { name: 'progress', config, outboxSchema: 'progress' });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { authPlugin } from '@glavito/auth';
 import { busPlugin } from '@glavito/bus/plugin';
 import { healthRoutes, installErrorHandlers } from '@glavito/http';
+import { metricsPlugin } from '@glavito/http/metrics';
 import { loggerOptions, requestIdFrom } from '@glavito/logging';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyServerOptions } from 'fastify';
@@ -28,6 +29,7 @@ export async function buildApp(config: RealtimeConfig, opts: BuildOptions = {}) 
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandlers(app, { service: 'realtime' });
 
+  await app.register(metricsPlugin, { service: 'realtime' });
   await app.register(authPlugin, { secret: config.JWT_SECRET, expiresIn: config.JWT_EXPIRES_IN });
   await app.register(busPlugin, { name: 'realtime', config });
   await app.register(hubPlugin, { config });

@@ -46,3 +46,14 @@ describe('tenant onboarding flow (direct)', () => {
     expect(events.map((e) => e.event.sessionSeq)).toEqual(Array.from({ length: 13 }, (_, i) => i + 1));
   });
 });
+
+describe('metrics', () => {
+  it('exposes Prometheus metrics: HTTP durations by route and the outbox backlog', async () => {
+    const r = await h.app.inject({ method: 'GET', url: '/metrics' });
+    expect(r.statusCode).toBe(200);
+    expect(r.headers['content-type']).toMatch(/text\/plain/);
+    expect(r.body).toMatch(/http_request_duration_seconds_count\{[^}]*route="\/onboarding\/start"/);
+    expect(r.body).toMatch(/outbox_pending_events\{service="session"\} \d+/);
+    expect(r.body).toContain('process_resident_memory_bytes');
+  });
+});

@@ -46,6 +46,10 @@ export const testerPlugin = fp<TesterOptions>(
     const deps = { channels: channels ?? CHANNELS, policy: createOutboundPolicy(config.CONNECTION_TEST_ALLOWED_CIDRS), providers, defaultTimeoutMs: config.CONNECTION_TEST_DEFAULT_TIMEOUT, lookup };
 
     app.decorate('testRuns', repo);
+    const runs = app.metrics.counter('connection_tests_total', 'Connection tests by channel, status and error code', ['channel', 'status', 'error_code']);
+    const durations = app.metrics.histogram('connection_test_duration_seconds', 'Connection test duration by channel', ['channel'], [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
+    app.metrics.gauge('connection_tests_running', 'Connection tests running on this replica', () => semaphore.active);
+    app.metrics.gauge('connection_tests_queued', 'Connection tests waiting for a slot on this replica', () => semaphore.queued);
 
     app.decorate('accessibleSession', async (sessionId: string, p: Principal) => {
       const known = await repo.findSession(sessionId, p);
@@ -77,8 +81,12 @@ export const testerPlugin = fp<TesterOptions>(
     app.decorate('runTests', async (session: KnownSession, p: Principal, correlationId: string, requests: TestRequest[]) => {
       const outcomes = await Promise.all(requests.map((r) => semaphore.run(() => runConnectionTest(r, deps))));
       await repo.record(session, p.userId, correlationId, outcomes);
+      for (const { result } of outcomes) {
+        runs.inc({ channel: result.channel, status: result.status, error_code: result.errorCode ?? 'none' });
+        durations.observe({ channel: result.channel }, result.responseTime / 1000);
+      }
       return outcomes.map((o) => o.result);
     });
   },
-  { name: 'tester', dependencies: ['db', 'bus'] },
+  { name: 'tester', dependencies: ['db', 'bus', 'metrics'] },
 );

@@ -39,6 +39,14 @@ export const sessionEventsConsumer = fp<{ config: ProgressConfig }>(
       },
     });
     app.decorate('sessionEventsConsumer', handle);
+    app.metrics.gauge('consumer_pending_events', 'Events in the stream not yet delivered to the progress consumer', async () => {
+      const info = await app.bus.jsm.consumers.info(config.EVENT_STREAM, config.PROGRESS_CONSUMER);
+      return info.num_pending + info.num_ack_pending;
+    });
+    app.metrics.gauge('progress_parked_events', 'Events waiting for an earlier event of their session', async () => {
+      const r = await app.pool.query<{ n: string }>('SELECT count(*) AS n FROM progress.pending_events');
+      return Number(r.rows[0]!.n);
+    });
     // Stop pulling before the pool and the NATS connection close (hooks run in reverse order).
     app.addHook('onClose', async () => handle.stop());
   },

@@ -16,12 +16,18 @@ export const hubPlugin = fp<{ config: RealtimeConfig }>(
       onPresenceChange: () => app.presenceChanged?.(),
     });
     app.decorate('hub', hub);
+    app.metrics.gauge('ws_connections', 'Open WebSocket connections on this replica', () => hub.clients.size);
     const heartbeat = setInterval(() => hub.heartbeat(), config.WS_HEARTBEAT_MS);
     heartbeat.unref();
-    // Drain: tell every client to reconnect elsewhere before the process goes away.
+    // Drain: tell every client to reconnect elsewhere before the process goes away. The WebSocket server
+    // waits for every socket before the onClose hooks (presence removal, NATS drain) run, so a peer that
+    // does not answer the close (it stopped reading) is dropped after a second instead of holding the
+    // shutdown for ws's 30 s close timeout.
     app.addHook('preClose', async () => {
       clearInterval(heartbeat);
-      for (const c of hub.clients.values()) c.socket.close(1012, 'service restarting; reconnect');
+      const sockets = [...hub.clients.values()].map((c) => c.socket);
+      for (const s of sockets) s.close(1012, 'service restarting; reconnect');
+      if (sockets.length > 0) setTimeout(() => sockets.forEach((s) => s.terminate()), 1000).unref();
     });
   },
   { name: 'hub' },
