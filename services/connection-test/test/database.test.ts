@@ -1,6 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { lookup as dnsLookup } from 'node:dns/promises';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tls from 'node:tls';
 import { ConnectionTestResultSchema } from '@glavito/contracts';
 import { adminDatabaseUrl } from '@glavito/testkit';
 import pg from 'pg';
@@ -34,8 +39,16 @@ const lookup = async (hostname: string) => {
 };
 
 async function listen(server: net.Server): Promise<number> {
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  closers.push(() => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
   return (server.address() as AddressInfo).port;
 }
 
@@ -92,21 +105,26 @@ async function startRecordingProxy(): Promise<Proxy> {
   return proxy;
 }
 
-/** Speaks just enough of the PostgreSQL protocol to ask for a password and refuse it (28P01). */
+/**
+ * Speaks just enough of the PostgreSQL protocol to ask for a password in clear text and refuse it
+ * (28P01). With `tls`, it answers SSLRequest with 'S' and a self-signed certificate.
+ */
 interface FakePg {
   port: number;
   connections: number;
   passwords: string[];
   sslRequests: number;
+  servernames: string[];
 }
-async function startPasswordRefusingPg(): Promise<FakePg> {
-  const fake: FakePg = { port: 0, connections: 0, passwords: [], sslRequests: 0 };
+async function startFakePg(opts: { tls?: boolean } = {}): Promise<FakePg> {
+  const fake: FakePg = { port: 0, connections: 0, passwords: [], sslRequests: 0, servernames: [] };
   const server = net.createServer((socket) => {
     fake.connections++;
     socket.on('error', () => {});
+    let io: net.Socket = socket;
     let buf = Buffer.alloc(0);
     let started = false;
-    socket.on('data', (chunk) => {
+    const onData = (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk]);
       for (;;) {
         if (!started) {
@@ -116,15 +134,31 @@ async function startPasswordRefusingPg(): Promise<FakePg> {
           buf = buf.subarray(len);
           if (code === 80877103) {
             fake.sslRequests++;
-            socket.write('N');
-            continue;
+            if (!opts.tls) {
+              io.write('N');
+              continue;
+            }
+            io.write('S');
+            socket.removeListener('data', onData);
+            const secureContext = tls.createSecureContext({ key, cert });
+            io = new tls.TLSSocket(socket, {
+              isServer: true,
+              secureContext,
+              SNICallback: (name, cb) => {
+                fake.servernames.push(name);
+                cb(null, secureContext);
+              },
+            });
+            io.on('error', () => {});
+            io.on('data', onData);
+            return;
           }
           started = true;
           const auth = Buffer.alloc(9);
           auth.write('R', 0);
           auth.writeInt32BE(8, 1);
           auth.writeInt32BE(3, 5); // AuthenticationCleartextPassword
-          socket.write(auth);
+          io.write(auth);
           continue;
         }
         if (buf.length < 5 || buf.length < 1 + buf.readInt32BE(1)) return;
@@ -138,10 +172,11 @@ async function startPasswordRefusingPg(): Promise<FakePg> {
           const head = Buffer.alloc(5);
           head.write('E', 0);
           head.writeInt32BE(4 + fields.length, 1);
-          socket.end(Buffer.concat([head, fields]));
+          io.end(Buffer.concat([head, fields]));
         }
       }
-    });
+    };
+    socket.on('data', onData);
   });
   fake.port = await listen(server);
   return fake;
@@ -149,6 +184,10 @@ async function startPasswordRefusingPg(): Promise<FakePg> {
 
 let proxy: Proxy;
 let fakePg: FakePg;
+let fakePgTls: FakePg;
+let certDir: string;
+let key: Buffer;
+let cert: Buffer;
 let silentPort: number;
 let closedPort: number;
 
@@ -179,8 +218,13 @@ beforeAll(async () => {
   await probe.end().catch(() => {});
 
   proxy = await startRecordingProxy();
-  fakePg = await startPasswordRefusingPg();
-  silentPort = await listen(net.createServer((s) => s.on('error', () => {})));
+  certDir = mkdtempSync(join(tmpdir(), 'ct-db-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem'), '-days', '1', '-subj', `/CN=${DB_HOST}`, '-addext', `subjectAltName=DNS:${DB_HOST}`], { stdio: 'ignore' });
+  key = readFileSync(join(certDir, 'key.pem'));
+  cert = readFileSync(join(certDir, 'cert.pem'));
+  fakePg = await startFakePg();
+  fakePgTls = await startFakePg({ tls: true });
+  silentPort = await listen(net.createServer((s) => s.on('error', () => {}).resume())); // reads (and ignores) everything, answers nothing
   const gone = net.createServer();
   await new Promise<void>((resolve) => gone.listen(0, '127.0.0.1', resolve));
   closedPort = (gone.address() as AddressInfo).port;
@@ -198,6 +242,7 @@ afterAll(async () => {
   await allowed?.close();
   await strict?.close();
   for (const close of closers.reverse()) await close();
+  if (certDir) rmSync(certDir, { recursive: true, force: true });
   if (admin) {
     for (const db of [PROBE_DB, LOCKED_DB]) await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
     for (const role of [PROBE_ROLE, NOLOGIN_ROLE]) await admin.query(`DROP ROLE IF EXISTS ${role}`);
@@ -323,6 +368,19 @@ describe('database channel', () => {
     expect(fakePg.sslRequests).toBe(before + 1);
   });
 
+  it('checks the certificate against the host name while connecting to the checked address, before sending the password', async () => {
+    const { result, checks } = await run(allowed, { host: DB_HOST, port: fakePgTls.port, database: PROBE_DB, user: PROBE_ROLE, password: PROBE_PASS, ssl: true });
+    expect(result).toMatchObject({ status: 'error', errorCode: 'tls' });
+    expect(result.message).toMatch(/self-signed/);
+    expect(checks.at(-1)).toEqual(['connect', 'error']);
+    expect(fakePgTls.servernames).toEqual([DB_HOST]);
+    expect(fakePgTls.passwords).toEqual([]);
+    // sslmode=no-verify skips the certificate check (as pg does): the handshake passes and the login is tried.
+    const noVerify = await run(allowed, { connectionString: `postgres://${PROBE_ROLE}:${PROBE_PASS}@${DB_HOST}:${fakePgTls.port}/${PROBE_DB}?sslmode=no-verify` });
+    expect(noVerify.result).toMatchObject({ status: 'error', errorCode: 'auth_invalid' });
+    expect(fakePgTls.passwords).toEqual([PROBE_PASS]);
+  });
+
   it('maps a closed port to network_unreachable and a silent server to timeout', async () => {
     const closed = await run(allowed, viaProxy({ port: closedPort }));
     expect(closed.result).toMatchObject({ status: 'error', errorCode: 'network_unreachable' });
@@ -334,9 +392,12 @@ describe('database channel', () => {
   });
 
   it('refuses connection strings that point at a Unix socket', async () => {
-    const { result, checks } = await run(allowed, { connectionString: `postgres://${PROBE_ROLE}:${PROBE_PASS}@/postgres?host=/var/run/postgresql` });
-    expect(result).toMatchObject({ status: 'error', errorCode: 'config_invalid', details: { errors: [{ field: 'connectionString' }] } });
-    expect(checks).toEqual([['config', 'success']]);
+    for (const connectionString of ['postgres:///postgres?host=/var/run/postgresql', `postgres://${DB_HOST}/postgres?host=%2Fvar%2Frun%2Fpostgresql`]) {
+      const { result, checks } = await run(allowed, { connectionString, user: PROBE_ROLE, password: PROBE_PASS });
+      expect(result).toMatchObject({ status: 'error', errorCode: 'config_invalid', details: { errors: [{ field: 'connectionString' }] } });
+      expect(result.message).toMatch(/Unix socket/);
+      expect(checks).toEqual([['config', 'success']]);
+    }
   });
 
   it('blocks loopback before connecting, by address and by a name that resolves to it', async () => {

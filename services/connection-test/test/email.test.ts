@@ -33,8 +33,16 @@ const closers: Array<() => Promise<void>> = [];
 
 const portOf = (s: net.Server) => (s.address() as AddressInfo).port;
 const listen = async <S extends net.Server>(server: S): Promise<S> => {
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  closers.push(() => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
   return server;
 };
 
@@ -234,6 +242,7 @@ beforeAll(async () => {
     net.createServer((socket) => {
       silentConnections++;
       socket.on('error', () => {});
+      socket.resume(); // reads (and ignores) everything, answers nothing
     }),
   );
   silentPort = portOf(silent);
@@ -408,7 +417,7 @@ describe('email channel: IMAP', () => {
       const before = fake.commands.length;
       const { result, checks } = await run(allowed, { imap: imap(fake.port, { password: WRONG_PASS }) });
       expect(result).toMatchObject({ status: 'error', errorCode: 'auth_invalid' });
-      expect(result.message).toMatch(/AUTHENTICATIONFAILED/);
+      expect(result.message).toBe('IMAP: the server rejected the login (AUTHENTICATIONFAILED: Invalid credentials)');
       expect(result.hint).toMatch(/app password/);
       expect(checks).toEqual([
         ['config', 'success'],

@@ -188,14 +188,16 @@ export const databaseChannel: Channel<typeof DatabaseConfigSchema> = {
       keepAlive: false,
     });
     client.on('error', () => {}); // a server that drops us later must not crash the process
-    const abort = () => void client.end().catch(() => {});
+    // Destroying the socket settles whatever is in flight (end() would leave a pending connect hanging).
+    const abort = () => client.connection.stream.destroy();
     ctx.signal.addEventListener('abort', abort, { once: true });
     try {
       await ctx.step(
         'connect',
-        () => client.connect().catch((err: unknown) => {
-          throw pgFailure(err, t);
-        }),
+        () =>
+          client.connect().catch((err: unknown) => {
+            throw ctx.signal.aborted ? new ConnectionTestFailure('timeout', `PostgreSQL at ${t.host}:${t.port} did not answer in time`, defaultHint('timeout')) : pgFailure(err, t);
+          }),
         () => `as ${t.user} to ${t.database}${t.ssl === 'off' ? '' : ' over SSL'}`,
       );
       if (t.ssl === 'no-verify') ctx.warn('tls', 'SSL is on but the server certificate is not checked (sslmode=no-verify).');
@@ -213,7 +215,7 @@ export const databaseChannel: Channel<typeof DatabaseConfigSchema> = {
             await client.query('ROLLBACK');
             return r.rows[0]!;
           } catch (err) {
-            await client.query('ROLLBACK').catch(() => {});
+            if (!ctx.signal.aborted) await client.query('ROLLBACK').catch(() => {});
             throw pgFailure(err, t);
           }
         },

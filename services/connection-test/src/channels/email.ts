@@ -117,7 +117,9 @@ function imapFailure(err: unknown, server: MailServer, greeted: boolean): Connec
   const message = e?.message ?? '';
   if (e?.authenticationFailed) {
     const why = e.serverResponseCode ? `${e.serverResponseCode}` : 'NO';
-    return new ConnectionTestFailure('auth_invalid', `IMAP: the server rejected the login (${why}${e.response ? `: ${short(e.response)}` : ''})`, `The mail server rejected the username or password (${why}). ${APP_PASSWORD_HINT}`);
+    // "a1 NO [AUTHENTICATIONFAILED] Invalid credentials" → "Invalid credentials"
+    const text = short(e.response).replace(/^\S+\s+(NO|BAD)\s+(\[[^\]]*\]\s*)?/i, '');
+    return new ConnectionTestFailure('auth_invalid', `IMAP: the server rejected the login (${why}${text ? `: ${text}` : ''})`, `The mail server rejected the username or password (${why}). ${APP_PASSWORD_HINT}`);
   }
   if (/Login is disabled/i.test(message)) return new ConnectionTestFailure('tls', 'IMAP: the server allows login only over TLS (LOGINDISABLED)', 'Use secure: true (port 993), or a port that offers STARTTLS.');
   if (/authentication mechanism|No matching authentication method/i.test(message))
@@ -188,7 +190,7 @@ async function testSmtp(server: MailServer, ctx: ChannelContext, remaining: () =
       () => (secure ? 'TLS' : conn.secure ? 'STARTTLS' : 'unencrypted'),
     );
     const encryption = secure ? 'tls' : conn.secure ? 'starttls' : 'none';
-    if (encryption === 'none') ctx.warn('smtp tls', 'The server offers no encryption (no STARTTLS): the password would travel in clear text. Use port 465 (TLS) or 587 (STARTTLS).');
+    if (encryption === 'none') ctx.warn('smtp tls', 'The server offers no encryption (no STARTTLS): the password travels in clear text. Use port 465 (TLS) or 587 (STARTTLS).');
     if (!conn.allowsAuth) {
       ctx.warn('smtp auth', 'The server offers no login (AUTH) on this port, so the username and password were not checked. Mail is accepted only if the server trusts our address; use the submission port (587/465) to send with a login.');
       done = true;
