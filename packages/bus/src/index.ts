@@ -14,3 +14,6 @@ export {
 export { runConsumer, PoisonMessageError, RetryLaterError, type ConsumerOptions, type ConsumerHandle } from './consumer.js';
 export { claimInbox } from './inbox.js';
 export { serveRpc, callRpc, RpcError } from './rpc.js';
+export { createNatsBus } from './nats-bus.js';
+export { BusRequestError, subjectMatches, type EventBus, type DeliveredMessage, type StoredMessage, type StreamConfig, type DurableConfig, type KeyValueStore, type Stoppable } from './event-bus.js';
+export { createMemoryBus } from './memory-bus.js';

@@ -1,42 +1,45 @@
 import type {} from '@glavito/db/plugin';
 import fp from 'fastify-plugin';
-import { connectBus, ensureStream, type Bus } from './nats.js';
+import type { EventBus } from './event-bus.js';
+import { createNatsBus } from './nats-bus.js';
 import { startOutboxRelay, type OutboxRelay } from './outbox.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    bus: Bus;
+    bus: EventBus;
     /** Present when the service owns an outbox. */
     outboxRelay: OutboxRelay;
-    isBusReady: () => boolean;
   }
 }
 
 export interface BusPluginOptions {
   name: string;
-  config: { NATS_URL: string; EVENT_STREAM: string; EVENT_SUBJECT_PREFIX: string; EVENT_RETENTION: number; DEAD_LETTER_PREFIX: string };
+  config: { NATS_URL?: string; EVENT_STREAM: string; EVENT_SUBJECT_PREFIX: string; EVENT_RETENTION: number; DEAD_LETTER_PREFIX: string };
   /** Schema of the service's outbox table; its relay starts with the app and stops with it. */
   outboxSchema?: string;
+  /** An existing bus (embedded mode: the in-process bus shared by every service). Not closed with the app. */
+  bus?: EventBus;
 }
 
-/** Connects to NATS (failing loudly), makes sure the event and dead-letter streams exist, runs the outbox relay. */
+/** Connects to the bus (NATS unless one is given; failing loudly), makes sure the event and dead-letter streams exist, runs the outbox relay. */
 export const busPlugin = fp<BusPluginOptions>(
   async (app, opts) => {
     const { config } = opts;
-    const bus = await connectBus({ servers: config.NATS_URL, name: opts.name });
-    await ensureStream(bus.jsm, { name: config.EVENT_STREAM, subjects: [`${config.EVENT_SUBJECT_PREFIX}.>`], maxAgeMs: config.EVENT_RETENTION });
-    await ensureStream(bus.jsm, { name: `${config.EVENT_STREAM}_DLQ`, subjects: [`${config.DEAD_LETTER_PREFIX}.>`], maxAgeMs: 30 * 86_400_000 });
+    if (!opts.bus && !config.NATS_URL) throw new Error('busPlugin: NATS_URL is required');
+    const bus = opts.bus ?? (await createNatsBus({ servers: config.NATS_URL!, name: opts.name }));
+    await bus.ensureStream({ name: config.EVENT_STREAM, subjects: [`${config.EVENT_SUBJECT_PREFIX}.>`], maxAgeMs: config.EVENT_RETENTION });
+    await bus.ensureStream({ name: `${config.EVENT_STREAM}_DLQ`, subjects: [`${config.DEAD_LETTER_PREFIX}.>`], maxAgeMs: 30 * 86_400_000 });
     app.decorate('bus', bus);
-    app.decorate('isBusReady', () => !bus.nc.isClosed() && bus.nc.info !== undefined);
     let relay: OutboxRelay | undefined;
     if (opts.outboxSchema) {
       if (!app.hasDecorator('pool')) throw new Error('busPlugin: an outbox needs the db plugin registered first');
-      relay = startOutboxRelay({ pool: app.pool, listenUrl: app.serviceDatabaseUrl, schema: opts.outboxSchema, js: bus.js, logger: app.log });
+      // In embedded mode the database is in-process: the relay is woken directly, no LISTEN connection.
+      relay = startOutboxRelay({ pool: app.pool, listenUrl: bus.kind === 'nats' ? app.serviceDatabaseUrl : undefined, schema: opts.outboxSchema, bus, logger: app.log });
       app.decorate('outboxRelay', relay);
       if (app.hasDecorator('metrics')) {
         (app as unknown as { metrics: { gauge(n: string, h: string, r: () => Promise<number>): void } }).metrics.gauge(
           'outbox_pending_events',
-          'Events written to the outbox and not yet published to JetStream',
+          'Events written to the outbox and not yet published',
           () => relay!.pending(),
         );
       }
@@ -45,7 +48,7 @@ export const busPlugin = fp<BusPluginOptions>(
     }
     app.addHook('onClose', async () => {
       await relay?.stop();
-      await bus.nc.drain().catch(() => bus.nc.close());
+      if (!opts.bus) await bus.close();
     });
   },
   { name: 'bus' },

@@ -1,5 +1,7 @@
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { z } from 'zod';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { BusRequestError, type EventBus, type Stoppable } from './event-bus.js';
+import { natsRequestReply } from './nats-bus.js';
 import type { BusLogger } from './nats.js';
 
 export class RpcError extends Error {
@@ -12,46 +14,44 @@ export class RpcError extends Error {
   }
 }
 
+/** An EventBus, or a bare NATS connection (tests faking a service at its NATS boundary). */
+export type RpcTransport = Pick<EventBus, 'request' | 'serve'> | NatsConnection;
+const transport = (t: RpcTransport): Pick<EventBus, 'request' | 'serve'> => ('serve' in t ? t : natsRequestReply(t));
+
 /**
  * Answers requests on `subject` in a queue group (replicas share the load). Requests and replies are
  * validated with their contracts; a failing handler replies `{ error }` instead of leaving the caller hanging.
  */
 export function serveRpc<Req extends z.ZodType, Rep extends z.ZodType>(opts: {
-  nc: NatsConnection;
+  bus?: RpcTransport;
+  /** Same as `bus`, for a bare NATS connection. */
+  nc?: NatsConnection;
   subject: string;
   queue: string;
   request: Req;
   reply: Rep;
   logger: BusLogger;
   handler: (req: z.infer<Req>) => Promise<z.infer<Rep>>;
-}): Subscription {
-  const sub = opts.nc.subscribe(opts.subject, {
-    queue: opts.queue,
-    callback: (err, msg) => {
-      if (err) return;
-      void (async () => {
-        try {
-          const req = opts.request.parse(msg.json());
-          const rep = opts.reply.parse(await opts.handler(req));
-          msg.respond(JSON.stringify(rep));
-        } catch (e) {
-          opts.logger.warn({ subject: opts.subject, err: (e as Error).message.slice(0, 300) }, 'rpc: request failed');
-          msg.respond(JSON.stringify({ error: (e as Error).name === 'ZodError' ? 'invalid request' : 'internal error' }));
-        }
-      })();
-    },
+}): Stoppable & { unsubscribe(): void } {
+  const served = transport((opts.bus ?? opts.nc)!).serve(opts.subject, opts.queue, async (payload) => {
+    try {
+      const req = opts.request.parse(JSON.parse(payload));
+      return JSON.stringify(opts.reply.parse(await opts.handler(req)));
+    } catch (e) {
+      opts.logger.warn({ subject: opts.subject, err: (e as Error).message.slice(0, 300) }, 'rpc: request failed');
+      return JSON.stringify({ error: (e as Error).name === 'ZodError' || e instanceof SyntaxError ? 'invalid request' : 'internal error' });
+    }
   });
-  return sub;
+  return { stop: () => served.stop(), unsubscribe: () => void served.stop() };
 }
 
-export async function callRpc<Rep extends z.ZodType>(nc: NatsConnection, subject: string, payload: unknown, reply: Rep, timeoutMs = 2000): Promise<z.infer<Rep>> {
+export async function callRpc<Rep extends z.ZodType>(bus: RpcTransport, subject: string, payload: unknown, reply: Rep, timeoutMs = 2000): Promise<z.infer<Rep>> {
   let raw: unknown;
   try {
-    const msg = await nc.request(subject, JSON.stringify(payload), { timeout: timeoutMs });
-    raw = msg.json();
+    raw = JSON.parse(await transport(bus).request(subject, JSON.stringify(payload), timeoutMs));
   } catch (err) {
-    const text = String((err as Error).message ?? err);
-    throw new RpcError(`${subject}: ${text}`, /no responders|503/i.test(text) ? 'no_responders' : 'timeout');
+    if (err instanceof BusRequestError) throw new RpcError(err.message, err.code);
+    throw new RpcError(`${subject}: reply is not JSON`, 'bad_reply');
   }
   if (raw && typeof raw === 'object' && 'error' in raw) throw new RpcError(`${subject}: ${String((raw as { error: unknown }).error)}`, 'remote_error');
   const parsed = reply.safeParse(raw);

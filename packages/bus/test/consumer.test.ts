@@ -1,9 +1,10 @@
 import type { EventEnvelope } from '@glavito/contracts';
 import { createTestNats, waitFor, type TestNats } from '@glavito/testkit';
-import type { JsMsg } from '@nats-io/jetstream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   connectBus,
+  createNatsBus,
+  type EventBus,
   ensureDurableConsumer,
   ensureStream,
   PoisonMessageError,
@@ -14,10 +15,11 @@ import {
   type ConsumerHandle,
   type ConsumerOptions,
 } from '../src/index.js';
-import { decode, makeEnvelope, readStream, silentLogger } from './helpers.js';
+import { makeEnvelope, readStream, silentLogger } from './helpers.js';
 
 let nats: TestNats;
 let bus: Bus;
+let events: EventBus;
 let stream: string;
 let dlqStream: string;
 let prefix: string;
@@ -26,6 +28,7 @@ const handles: ConsumerHandle[] = [];
 beforeAll(async () => {
   nats = await createTestNats();
   bus = await connectBus({ servers: nats.url, name: 'bus-consumer-test' });
+  events = await createNatsBus({ servers: nats.url, name: 'bus-consumer-events' });
   prefix = nats.subjectPrefix;
   stream = `${nats.streamName}_EVENTS`;
   dlqStream = `${nats.streamName}_DLQ`;
@@ -40,6 +43,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   await bus?.nc.drain();
+  await events?.close();
   await nats?.cleanup();
 });
 
@@ -55,7 +59,7 @@ async function startConsumer(tenant: string, handler: ConsumerOptions['handler']
   await ensureDurableConsumer(bus.jsm, spec);
   await ensureDurableConsumer(bus.jsm, spec);
   const handle = await runConsumer({
-    js: bus.js,
+    bus: events,
     stream,
     durable,
     logger: silentLogger,
@@ -108,8 +112,8 @@ describe('runConsumer', () => {
     const env = makeEnvelope({ tenantId: 'transient' });
     await publish(env);
     const attempts: number[] = [];
-    const { durable, deadLetterSubject } = await startConsumer('transient', async (_event, msg: JsMsg) => {
-      attempts.push(msg.info.deliveryCount);
+    const { durable, deadLetterSubject } = await startConsumer('transient', async (_event, msg) => {
+      attempts.push(msg.deliveryCount);
       if (attempts.length === 1) throw new Error('database briefly unavailable');
     });
 
@@ -135,7 +139,7 @@ describe('runConsumer', () => {
     await publish(env);
     const attempts: number[] = [];
     const { durable, deadLetterSubject } = await startConsumer('always', async (_event, msg) => {
-      attempts.push(msg.info.deliveryCount);
+      attempts.push(msg.deliveryCount);
       throw new Error('handler bug');
     });
 
@@ -143,7 +147,9 @@ describe('runConsumer', () => {
     await waitFor(() => settled(durable), { timeoutMs: 5000, message: 'terminated' });
     expect(attempts).toEqual([1, 2, 3]);
     const [dead] = await deadLettered(deadLetterSubject);
-    expect(decode(dead!)).toEqual(env);
+    const letter = JSON.parse(new TextDecoder().decode(dead!.data));
+    expect(letter).toMatchObject({ deliveryCount: 3, reason: expect.stringContaining('handler bug') });
+    expect(JSON.parse(letter.data)).toEqual(env);
   });
 
   it('dead-letters a PoisonMessageError on the first attempt', async () => {
@@ -175,7 +181,7 @@ describe('runConsumer', () => {
     expect(calls).toBe(0);
     expect((await consumerInfo(durable)).num_redelivered).toBe(0);
     const dead = await deadLettered(deadLetterSubject);
-    expect(dead.map((m) => new TextDecoder().decode(m.data))).toEqual(payloads);
+    expect(dead.map((m) => JSON.parse(new TextDecoder().decode(m.data)).data)).toEqual(payloads);
   });
 
   it('stops pulling after stop()', async () => {

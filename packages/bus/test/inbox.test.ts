@@ -3,22 +3,25 @@ import { createTestDatabase, createTestNats, waitFor, type TestDatabase, type Te
 import type pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { claimInbox, connectBus, ensureDurableConsumer, ensureStream, runConsumer, type Bus } from '../src/index.js';
+import { claimInbox, connectBus, createNatsBus, type EventBus, ensureDurableConsumer, ensureStream, runConsumer, type Bus } from '../src/index.js';
 import { createBusSchema, makeEnvelope, silentLogger } from './helpers.js';
 
 let db: TestDatabase;
 let nats: TestNats;
 let bus: Bus;
+let eventBus: EventBus;
 const schema = 's';
 
 beforeAll(async () => {
   [db, nats] = await Promise.all([createTestDatabase(), createTestNats()]);
   bus = await connectBus({ servers: nats.url, name: 'bus-inbox-test' });
+  eventBus = await createNatsBus({ servers: nats.url, name: 'bus-inbox-events' });
   await createBusSchema(db.pool, schema);
 });
 
 afterAll(async () => {
   await bus?.nc.drain();
+  await eventBus?.close();
   await nats?.cleanup();
   await db?.drop();
 });
@@ -72,7 +75,7 @@ describe('claimInbox', () => {
     let delivered = 0;
     let applied = 0;
     const handle = await runConsumer({
-      js: bus.js,
+      bus: eventBus,
       stream,
       durable: 'inbox',
       logger: silentLogger,

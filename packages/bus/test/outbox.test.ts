@@ -3,12 +3,13 @@ import { createTestDatabase, createTestNats, waitFor, type TestDatabase, type Te
 import type { Subscription } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connectBus, ensureStream, insertOutbox, outboxNotifyChannel, startOutboxRelay, toOutboxRow, type Bus, type OutboxRelay } from '../src/index.js';
+import { connectBus, createNatsBus, type EventBus, ensureStream, insertOutbox, outboxNotifyChannel, startOutboxRelay, toOutboxRow, type Bus, type OutboxRelay } from '../src/index.js';
 import { capturingLogger, createBusSchema, decode, makeEnvelope, readStream, silentLogger, streamCount } from './helpers.js';
 
 let db: TestDatabase;
 let nats: TestNats;
 let bus: Bus;
+let eventBus: EventBus;
 const relays: OutboxRelay[] = [];
 const pools: pg.Pool[] = [];
 const subs: Subscription[] = [];
@@ -16,6 +17,7 @@ const subs: Subscription[] = [];
 beforeAll(async () => {
   [db, nats] = await Promise.all([createTestDatabase(), createTestNats()]);
   bus = await connectBus({ servers: nats.url, name: 'bus-outbox-test' });
+  eventBus = await createNatsBus({ servers: nats.url, name: 'bus-outbox-events' });
 });
 
 afterEach(async () => {
@@ -26,6 +28,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   await bus?.nc.drain();
+  await eventBus?.close();
   await nats?.cleanup();
   await db?.drop();
 });
@@ -109,7 +112,7 @@ describe('startOutboxRelay', () => {
     const { schema, prefix, stream } = await setup('bulk');
     const published = watchPublishes(prefix);
     // A poll interval far beyond the test timeout: only the LISTEN/NOTIFY path can wake the relay.
-    const relay = startOutboxRelay({ pool: newPool(), listenUrl: db.url, schema, js: bus.js, logger: silentLogger, pollIntervalMs: 600_000 });
+    const relay = startOutboxRelay({ pool: newPool(), listenUrl: db.url, schema, bus: eventBus, logger: silentLogger, pollIntervalMs: 600_000 });
     relays.push(relay);
     await waitFor(
       async () => {
@@ -146,7 +149,7 @@ describe('startOutboxRelay', () => {
     const ids = await insertEvents(schema, prefix, 500);
 
     // Small batches so the two replicas interleave and contend for rows.
-    const opts = { schema, js: bus.js, logger: silentLogger, batchSize: 20, pollIntervalMs: 50 };
+    const opts = { schema, bus: eventBus, logger: silentLogger, batchSize: 20, pollIntervalMs: 50 };
     relays.push(startOutboxRelay({ ...opts, pool: newPool() }), startOutboxRelay({ ...opts, pool: newPool() }));
 
     await waitFor(async () => (await outboxState(schema)).unpublished === 0, { timeoutMs: 20_000, message: 'outbox drained' });
@@ -160,7 +163,7 @@ describe('startOutboxRelay', () => {
   it('keeps rows while publishing fails and publishes them once the stream exists', async () => {
     const { schema, prefix, stream } = await setup('late', { createStream: false });
     const { logger, records } = capturingLogger();
-    const relay = startOutboxRelay({ pool: newPool(), schema, js: bus.js, logger, pollIntervalMs: 100, publishTimeoutMs: 1000 });
+    const relay = startOutboxRelay({ pool: newPool(), schema, bus: eventBus, logger, pollIntervalMs: 100 });
     relays.push(relay);
     const ids = await insertEvents(schema, prefix, 20, 'session_late');
     relay.wake();
@@ -185,7 +188,7 @@ describe('startOutboxRelay', () => {
     const { schema, prefix, stream } = await setup('flush');
     const ids = await insertEvents(schema, prefix, 45);
     // No LISTEN and a long poll: after its first pass the loop sleeps, so only flush() publishes the second insert.
-    const relay = startOutboxRelay({ pool: newPool(), schema, js: bus.js, logger: silentLogger, batchSize: 10, pollIntervalMs: 600_000 });
+    const relay = startOutboxRelay({ pool: newPool(), schema, bus: eventBus, logger: silentLogger, batchSize: 10, pollIntervalMs: 600_000 });
     relays.push(relay);
     await waitFor(async () => (await relay.pending()) === 0, { message: 'first pass' });
     const more = await insertEvents(schema, prefix, 12, 'session_2');

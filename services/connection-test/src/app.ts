@@ -46,7 +46,7 @@ export async function buildApp(config: ConnectionTestConfig, opts: BuildOptions 
   await app.register(busPlugin, { name: 'connection-test', config, outboxSchema: 'connection_test' });
   await app.register(testerPlugin, { config, lookup: opts.lookup, channels: opts.channels });
 
-  await app.register(healthRoutes, { checks: { database: () => app.isDatabaseReady(), nats: () => app.isBusReady() } });
+  await app.register(healthRoutes, { checks: { database: () => app.isDatabaseReady(), bus: () => app.bus.isReady() } });
   await app.register(connectionTestRoutes);
   await app.register(sessionEventsConsumer, { config });
   return app;

@@ -44,7 +44,7 @@ export async function buildApp(config: ProgressConfig, opts: BuildOptions = {}) 
   await app.register(progressReaderPlugin, { rpcPrefix: config.RPC_SUBJECT_PREFIX });
   await app.register(progressRpcPlugin, { rpcPrefix: config.RPC_SUBJECT_PREFIX });
 
-  await app.register(healthRoutes, { checks: { database: () => app.isDatabaseReady(), nats: () => app.isBusReady() } });
+  await app.register(healthRoutes, { checks: { database: () => app.isDatabaseReady(), bus: () => app.bus.isReady() } });
   await app.register(progressRoutes);
   await app.register(sessionEventsConsumer, { config });
   return app;

@@ -37,7 +37,7 @@ export async function buildApp(config: RealtimeConfig, opts: BuildOptions = {}) 
   await app.register(eventFeedPlugin, { config });
   await app.register(websocket, { options: { maxPayload: config.WS_MAX_FRAME_BYTES, perMessageDeflate: false } });
 
-  await app.register(healthRoutes, { checks: { nats: () => app.isBusReady() } });
+  await app.register(healthRoutes, { checks: { bus: () => app.bus.isReady() } });
   await app.register(socketRoutes, { config });
   await app.register(clientCountRoutes, { config });
   return app;

@@ -49,7 +49,7 @@ export async function buildApp(config: SessionConfig, opts: BuildOptions = {}) {
   await app.register(sessionRpcPlugin, { rpcPrefix: config.RPC_SUBJECT_PREFIX });
   await app.register(abandonSweepPlugin, { abandonAfterMs: config.ABANDON_AFTER, intervalMs: config.ABANDON_SWEEP_INTERVAL });
 
-  await app.register(healthRoutes, { checks: { database: () => app.isDatabaseReady(), nats: () => app.isBusReady() } });
+  await app.register(healthRoutes, { checks: { database: () => app.isDatabaseReady(), bus: () => app.bus.isReady() } });
   await app.register(sessionRoutes);
   await app.register(stepRoutes);
   await app.register(businessHoursRoutes);

@@ -1,18 +1,18 @@
-import { ensureDurableConsumer, runConsumer } from '@glavito/bus';
+import { runConsumer } from '@glavito/bus';
 import fp from 'fastify-plugin';
 import type { ConnectionTestConfig } from '../config.js';
 
 /** Learns sessions (owner, tenant, status) from session events, so access checks need no round trip. */
 export const sessionEventsConsumer = fp<{ config: ConnectionTestConfig }>(
   async (app, { config }) => {
-    await ensureDurableConsumer(app.bus.jsm, {
+    await app.bus.ensureDurable({
       stream: config.EVENT_STREAM,
       durable: config.CONNECTION_TEST_CONSUMER,
       filterSubject: `${config.EVENT_SUBJECT_PREFIX}.>`,
       maxDeliver: 8,
     });
     const handle = await runConsumer({
-      js: app.bus.js,
+      bus: app.bus,
       stream: config.EVENT_STREAM,
       durable: config.CONNECTION_TEST_CONSUMER,
       logger: app.log,

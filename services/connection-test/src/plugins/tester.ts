@@ -56,7 +56,7 @@ export const testerPlugin = fp<TesterOptions>(
       if (known) return known;
       // Not heard of yet (its events may still be on the way): ask the session service.
       try {
-        const reply = await callRpc(app.bus.nc, rpcSubject(config.RPC_SUBJECT_PREFIX, 'session.get'), { sessionId, caller: { userId: p.userId, tenantId: p.tenantId, isAdmin: p.isAdmin } }, SessionGetReplySchema, 3000);
+        const reply = await callRpc(app.bus, rpcSubject(config.RPC_SUBJECT_PREFIX, 'session.get'), { sessionId, caller: { userId: p.userId, tenantId: p.tenantId, isAdmin: p.isAdmin } }, SessionGetReplySchema, 3000);
         if (!reply.found) throw new SessionNotFoundError(sessionId);
         const s = { sessionId: reply.session.id, tenantId: reply.session.tenantId, userId: reply.session.userId, status: reply.session.status };
         await repo.rememberSession(s, 0);

@@ -1,4 +1,4 @@
-import { ensureDurableConsumer, runConsumer, type ConsumerHandle } from '@glavito/bus';
+import { runConsumer, type ConsumerHandle } from '@glavito/bus';
 import fp from 'fastify-plugin';
 import type { ProgressConfig } from '../config.js';
 
@@ -18,7 +18,7 @@ export const sessionEventsConsumer = fp<{ config: ProgressConfig }>(
       app.decorate('sessionEventsConsumer', null);
       return;
     }
-    await ensureDurableConsumer(app.bus.jsm, {
+    await app.bus.ensureDurable({
       stream: config.EVENT_STREAM,
       durable: config.PROGRESS_CONSUMER,
       filterSubject: `${config.EVENT_SUBJECT_PREFIX}.>`,
@@ -26,7 +26,7 @@ export const sessionEventsConsumer = fp<{ config: ProgressConfig }>(
       ackWaitMs: config.CONSUMER_ACK_WAIT,
     });
     const handle = await runConsumer({
-      js: app.bus.js,
+      bus: app.bus,
       stream: config.EVENT_STREAM,
       durable: config.PROGRESS_CONSUMER,
       logger: app.log,
@@ -40,8 +40,7 @@ export const sessionEventsConsumer = fp<{ config: ProgressConfig }>(
     });
     app.decorate('sessionEventsConsumer', handle);
     app.metrics.gauge('consumer_pending_events', 'Events in the stream not yet delivered to the progress consumer', async () => {
-      const info = await app.bus.jsm.consumers.info(config.EVENT_STREAM, config.PROGRESS_CONSUMER);
-      return info.num_pending + info.num_ack_pending;
+      return app.bus.pendingFor(config.EVENT_STREAM, config.PROGRESS_CONSUMER);
     });
     app.metrics.gauge('progress_parked_events', 'Events waiting for an earlier event of their session', async () => {
       const r = await app.pool.query<{ n: string }>('SELECT count(*) AS n FROM progress.pending_events');

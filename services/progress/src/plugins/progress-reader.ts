@@ -20,7 +20,7 @@ export const progressReaderPlugin = fp<{ rpcPrefix: string }>(
       const found = await app.projectionRepository.find(sessionId, caller);
       if (found) return viewOfProjection(found.projection, found.milestones);
       try {
-        const reply = await callRpc(app.bus.nc, rpcSubject(opts.rpcPrefix, 'session.get'), { sessionId, caller }, SessionGetReplySchema, 2000);
+        const reply = await callRpc(app.bus, rpcSubject(opts.rpcPrefix, 'session.get'), { sessionId, caller }, SessionGetReplySchema, 2000);
         return reply.found ? viewOfSession(reply.session) : null;
       } catch (err) {
         if (err instanceof RpcError) {

@@ -6,7 +6,7 @@ import fp from 'fastify-plugin';
 export const progressRpcPlugin = fp<{ rpcPrefix: string }>(
   async (app, opts) => {
     const sub = serveRpc({
-      nc: app.bus.nc,
+      bus: app.bus,
       subject: rpcSubject(opts.rpcPrefix, 'progress.get'),
       queue: 'progress',
       request: ProgressGetRequestSchema,
@@ -17,7 +17,7 @@ export const progressRpcPlugin = fp<{ rpcPrefix: string }>(
         return progress ? { found: true as const, progress } : { found: false as const };
       },
     });
-    app.addHook('onClose', async () => sub.unsubscribe());
+    app.addHook('onClose', async () => sub.stop());
   },
   { name: 'progress-rpc', dependencies: ['progress-reader'] },
 );

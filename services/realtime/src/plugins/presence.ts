@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Kvm, type KV } from '@nats-io/kv';
+import type { KeyValueStore } from '@glavito/bus';
 import fp from 'fastify-plugin';
 import type { RealtimeConfig } from '../config.js';
 
@@ -20,13 +20,7 @@ declare module 'fastify' {
 export const presencePlugin = fp<{ config: RealtimeConfig }>(
   async (app, { config }) => {
     const replicaId = randomUUID().replaceAll('-', '');
-    const kvm = new Kvm(app.bus.nc);
-    let kv: KV;
-    try {
-      kv = await kvm.create(config.PRESENCE_BUCKET, { ttl: config.PRESENCE_TTL, history: 1 });
-    } catch {
-      kv = await kvm.open(config.PRESENCE_BUCKET);
-    }
+    const kv: KeyValueStore = await app.bus.keyValue(config.PRESENCE_BUCKET, config.PRESENCE_TTL);
     let pending: NodeJS.Timeout | null = null;
     let closed = false;
     const write = async () => {
@@ -43,10 +37,10 @@ export const presencePlugin = fp<{ config: RealtimeConfig }>(
     });
     app.decorate('countClients', async (kind: 'sessions' | 'users', id: string) => {
       let total = 0;
-      for await (const key of await kv.keys()) {
-        const entry = await kv.get(key);
-        if (!entry || entry.operation !== 'PUT' || entry.length === 0) continue;
-        const counts = entry.json<Record<'sessions' | 'users', Record<string, number>>>();
+      for (const key of await kv.keys()) {
+        const value = await kv.get(key);
+        if (!value) continue;
+        const counts = JSON.parse(value) as Record<'sessions' | 'users', Record<string, number>>;
         total += counts[kind]?.[id] ?? 0;
       }
       return total;

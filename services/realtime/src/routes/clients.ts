@@ -18,7 +18,7 @@ export async function clientCountRoutes(root: FastifyInstance, { config }: { con
     handler: async (request) => {
       const { sessionId } = request.params;
       const p = request.principal;
-      const reply = await callRpc(app.bus.nc, rpcSubject(config.RPC_SUBJECT_PREFIX, 'session.get'), { sessionId, caller: { userId: p.userId, tenantId: p.tenantId, isAdmin: p.isAdmin } }, SessionGetReplySchema, 3000);
+      const reply = await callRpc(app.bus, rpcSubject(config.RPC_SUBJECT_PREFIX, 'session.get'), { sessionId, caller: { userId: p.userId, tenantId: p.tenantId, isAdmin: p.isAdmin } }, SessionGetReplySchema, 3000);
       if (!reply.found) throw new NotFoundError(`Session ${sessionId}`);
       return { sessionId, connectedClients: await app.countClients('sessions', `${p.tenantId}:${sessionId}`) };
     },

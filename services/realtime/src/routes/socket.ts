@@ -23,7 +23,7 @@ export async function socketRoutes(app: FastifyInstance, { config }: { config: R
   const callerOf = (p: Principal) => ({ userId: p.userId, tenantId: p.tenantId, isAdmin: p.isAdmin });
 
   async function mayWatch(p: Principal, sessionId: string): Promise<boolean> {
-    const reply = await callRpc(app.bus.nc, rpc('session.get'), { sessionId, caller: callerOf(p) }, SessionGetReplySchema, 3000);
+    const reply = await callRpc(app.bus, rpc('session.get'), { sessionId, caller: callerOf(p) }, SessionGetReplySchema, 3000);
     return reply.found;
   }
 
@@ -53,7 +53,7 @@ export async function socketRoutes(app: FastifyInstance, { config }: { config: R
           hub.leave(c, frame.data.sessionId);
           return void reply('session_left', { sessionId: frame.data.sessionId });
         case 'get_progress': {
-          const r = await callRpc(app.bus.nc, rpc('progress.get'), { sessionId: frame.data.sessionId, caller: callerOf(c.principal) }, ProgressGetReplySchema, 3000);
+          const r = await callRpc(app.bus, rpc('progress.get'), { sessionId: frame.data.sessionId, caller: callerOf(c.principal) }, ProgressGetReplySchema, 3000);
           if (!r.found) return void fail('session_not_found', `Session ${frame.data.sessionId} not found`);
           return void reply('progress_update', { sessionId: frame.data.sessionId, timestamp: new Date().toISOString(), progress: r.progress });
         }

@@ -9,7 +9,7 @@ import fp from 'fastify-plugin';
 export const sessionRpcPlugin = fp<{ rpcPrefix: string }>(
   async (app, opts) => {
     const sub = serveRpc({
-      nc: app.bus.nc,
+      bus: app.bus,
       subject: rpcSubject(opts.rpcPrefix, 'session.get'),
       queue: 'session',
       request: SessionGetRequestSchema,
@@ -37,7 +37,7 @@ export const sessionRpcPlugin = fp<{ rpcPrefix: string }>(
       },
     });
     app.addHook('onClose', async () => {
-      sub.unsubscribe();
+      await sub.stop();
     });
   },
   { name: 'session-rpc', dependencies: ['bus', 'session-repository'] },

@@ -1,0 +1,101 @@
+/**
+ * The bus every service talks to. Two adapters honour it: NATS JetStream (production, tests) and an
+ * in-process bus (embedded local mode). One contract test suite runs against both.
+ */
+
+export interface StreamConfig {
+  name: string;
+  /** NATS-style subject patterns (`*` one token, `>` the rest). */
+  subjects: string[];
+  /** How long messages stay (replay window). */
+  maxAgeMs?: number;
+  /** Publishes with the same msgId inside this window are stored once. */
+  duplicateWindowMs?: number;
+}
+
+export interface DurableConfig {
+  stream: string;
+  durable: string;
+  filterSubject: string;
+  /** A message not acked within this time is delivered again. */
+  ackWaitMs?: number;
+  /** Deliveries after which the bus stops redelivering a message. */
+  maxDeliver?: number;
+}
+
+export interface StoredMessage {
+  subject: string;
+  /** Stream sequence: strictly increasing in publish order. */
+  seq: number;
+  data: Uint8Array;
+}
+
+export interface DeliveredMessage extends StoredMessage {
+  /** 1 on the first delivery. */
+  deliveryCount: number;
+  ack(): void;
+  /** Deliver again after `delayMs`. */
+  nak(delayMs?: number): void;
+  /** Never deliver again. */
+  term(): void;
+}
+
+export interface Stoppable {
+  stop(): Promise<void>;
+}
+
+export interface KeyValueStore {
+  put(key: string, value: string): Promise<void>;
+  get(key: string): Promise<string | null>;
+  keys(): Promise<string[]>;
+  delete(key: string): Promise<void>;
+}
+
+export interface EventBus {
+  readonly kind: 'nats' | 'memory';
+  ensureStream(config: StreamConfig): Promise<void>;
+  /** Stores a message once per msgId (within the stream's duplicate window). Rejects when no stream takes the subject. */
+  publish(subject: string, data: string | Uint8Array, msgId: string): Promise<{ seq: number; duplicate: boolean }>;
+  ensureDurable(config: DurableConfig): Promise<void>;
+  /**
+   * Delivers a durable's messages to `handler`, one at a time per call; several calls (replicas) share
+   * the durable. The handler must ack, nak or term each message.
+   */
+  consumeDurable(stream: string, durable: string, handler: (msg: DeliveredMessage) => Promise<void>): Promise<Stoppable>;
+  /** Messages published from now on whose subject matches, in stream order (no acks, no persistence of position). */
+  consumeNew(stream: string, filterSubject: string, handler: (msg: StoredMessage) => void): Promise<Stoppable>;
+  /** Stored messages matching `filterSubject` published at or after `since`, in stream order. */
+  readSince(stream: string, filterSubject: string, since: Date): Promise<StoredMessage[]>;
+  /** Messages of a durable not yet acked (waiting or in flight). */
+  pendingFor(stream: string, durable: string): Promise<number>;
+  /** Request/reply; rejects with code 'no_responders' or 'timeout'. */
+  request(subject: string, payload: string, timeoutMs: number): Promise<string>;
+  /** Answers requests on `subject`; one member of `queue` answers each request. */
+  serve(subject: string, queue: string, handler: (payload: string) => Promise<string>): Stoppable;
+  /** A key/value bucket whose entries expire `ttlMs` after their last write. */
+  keyValue(bucket: string, ttlMs: number): Promise<KeyValueStore>;
+  isReady(): boolean;
+  close(): Promise<void>;
+}
+
+export class BusRequestError extends Error {
+  constructor(
+    message: string,
+    public readonly code: 'no_responders' | 'timeout',
+  ) {
+    super(message);
+    this.name = 'BusRequestError';
+  }
+}
+
+/** NATS subject matching: `*` matches one token, `>` one or more trailing tokens. */
+export function subjectMatches(pattern: string, subject: string): boolean {
+  const p = pattern.split('.');
+  const s = subject.split('.');
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === '>') return s.length > i;
+    if (i >= s.length) return false;
+    if (p[i] !== '*' && p[i] !== s[i]) return false;
+  }
+  return p.length === s.length;
+}

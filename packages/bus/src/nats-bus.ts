@@ -1,0 +1,203 @@
+import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JsMsg } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { connect } from '@nats-io/transport-node';
+import { BusRequestError, type DeliveredMessage, type DurableConfig, type EventBus, type KeyValueStore, type StreamConfig } from './event-bus.js';
+import { isNotFound } from './nats.js';
+
+const ns = (ms: number) => ms * 1_000_000;
+
+type NatsConnection = Awaited<ReturnType<typeof connect>>;
+
+/** Core NATS request/reply as the bus's `request` and `serve`. */
+export function natsRequestReply(nc: NatsConnection): Pick<EventBus, 'request' | 'serve'> {
+  return {
+    async request(subject, payload, timeoutMs) {
+      try {
+        const msg = await nc.request(subject, payload, { timeout: timeoutMs });
+        return msg.string();
+      } catch (err) {
+        const text = String((err as Error).message ?? err);
+        throw new BusRequestError(`${subject}: ${text}`, /no responders|503/i.test(text) ? 'no_responders' : 'timeout');
+      }
+    },
+    serve(subject, queue, handler) {
+      const sub = nc.subscribe(subject, {
+        queue,
+        callback: (err, msg) => {
+          if (err) return;
+          void handler(msg.string()).then(
+            (reply) => msg.respond(reply),
+            () => msg.respond(JSON.stringify({ error: 'internal error' })),
+          );
+        },
+      });
+      return {
+        async stop() {
+          sub.unsubscribe();
+        },
+      };
+    },
+  };
+}
+
+/** The EventBus on NATS JetStream: streams, durable pull consumers, ordered consumers, request/reply and KV. */
+export async function createNatsBus(opts: { servers: string; name: string; timeoutMs?: number }): Promise<EventBus & { nc: NatsConnection }> {
+  const timeout = opts.timeoutMs ?? 5000;
+  // Fails loudly at boot when NATS does not answer; afterwards it reconnects forever.
+  const nc = await connect({ servers: opts.servers.split(',').map((s) => s.trim()), name: opts.name, timeout, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+  const jsm = await jetstreamManager(nc, { timeout });
+  const js = jetstream(nc, { timeout });
+  const kvm = new Kvm(nc);
+  const enc = new TextEncoder();
+
+  return {
+    kind: 'nats',
+    nc,
+
+    async ensureStream(c: StreamConfig) {
+      const config = {
+        name: c.name,
+        subjects: c.subjects,
+        retention: RetentionPolicy.Limits,
+        storage: StorageType.File,
+        discard: DiscardPolicy.Old,
+        max_age: ns(c.maxAgeMs ?? 7 * 86_400_000),
+        duplicate_window: ns(c.duplicateWindowMs ?? 2 * 60_000),
+      };
+      try {
+        await jsm.streams.info(c.name);
+        await jsm.streams.update(c.name, config);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        try {
+          await jsm.streams.add(config);
+        } catch (addErr) {
+          // Another replica created it first.
+          if (!/already in use|exists/i.test(String(addErr))) throw addErr;
+        }
+      }
+    },
+
+    async publish(subject, data, msgId) {
+      const ack = await js.publish(subject, typeof data === 'string' ? enc.encode(data) : data, { msgID: msgId, timeout });
+      return { seq: ack.seq, duplicate: ack.duplicate };
+    },
+
+    async ensureDurable(c: DurableConfig) {
+      const config = {
+        durable_name: c.durable,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        filter_subject: c.filterSubject,
+        ack_wait: ns(c.ackWaitMs ?? 30_000),
+        max_deliver: c.maxDeliver ?? 10,
+        max_ack_pending: 1000,
+      };
+      try {
+        await jsm.consumers.info(c.stream, c.durable);
+        await jsm.consumers.update(c.stream, c.durable, { ack_wait: config.ack_wait, max_deliver: config.max_deliver, max_ack_pending: config.max_ack_pending });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        await jsm.consumers.add(c.stream, config);
+      }
+    },
+
+    async consumeDurable(stream, durable, handler) {
+      const consumer = await js.consumers.get(stream, durable);
+      // A small prefetch: buffered messages' ack_wait runs while earlier ones are handled.
+      const messages = await consumer.consume({ max_messages: 16 });
+      const done = (async () => {
+        for await (const m of messages) {
+          const msg: DeliveredMessage = {
+            subject: m.subject,
+            seq: m.seq,
+            data: m.data,
+            deliveryCount: m.info.deliveryCount,
+            ack: () => m.ack(),
+            nak: (delayMs) => m.nak(delayMs),
+            // No reason: nats-server 2.9 ignores `+TERM <reason>` and would redeliver after ack_wait.
+            term: () => m.term(),
+          };
+          await handler(msg);
+        }
+      })();
+      return {
+        async stop() {
+          await messages.close();
+          await done.catch(() => {});
+        },
+      };
+    },
+
+    async consumeNew(stream, filterSubject, handler) {
+      const consumer = await js.consumers.get(stream, { filter_subjects: filterSubject, deliver_policy: DeliverPolicy.New });
+      const messages = await consumer.consume({ max_messages: 512 });
+      const done = (async () => {
+        for await (const m of messages) handler({ subject: m.subject, seq: m.seq, data: m.data });
+      })();
+      return {
+        async stop() {
+          await messages.close();
+          await done.catch(() => {});
+        },
+      };
+    },
+
+    async readSince(stream, filterSubject, since) {
+      const consumer = await js.consumers.get(stream, { filter_subjects: filterSubject, deliver_policy: DeliverPolicy.StartTime, opt_start_time: since.toISOString() });
+      const out: Array<{ subject: string; seq: number; data: Uint8Array }> = [];
+      for (;;) {
+        const batch = await consumer.fetch({ max_messages: 500, expires: 2000 });
+        let got = 0;
+        let pending = 0;
+        for await (const m of batch as AsyncIterable<JsMsg>) {
+          got++;
+          out.push({ subject: m.subject, seq: m.seq, data: m.data });
+          pending = m.info.pending;
+          // Stop as soon as nothing more matches, instead of waiting for `expires`.
+          if (pending === 0) break;
+        }
+        if (got === 0 || pending === 0) return out;
+      }
+    },
+
+    async pendingFor(stream, durable) {
+      const info = await jsm.consumers.info(stream, durable);
+      return info.num_pending + info.num_ack_pending;
+    },
+
+    ...natsRequestReply(nc),
+
+    async keyValue(bucket, ttlMs): Promise<KeyValueStore> {
+      let kv;
+      try {
+        kv = await kvm.create(bucket, { ttl: ttlMs, history: 1 });
+      } catch {
+        kv = await kvm.open(bucket);
+      }
+      return {
+        async put(key, value) {
+          await kv.put(key, value);
+        },
+        async get(key) {
+          const e = await kv.get(key);
+          return e && e.operation === 'PUT' && e.length > 0 ? e.string() : null;
+        },
+        async keys() {
+          const out: string[] = [];
+          for await (const k of await kv.keys()) out.push(k);
+          return out;
+        },
+        async delete(key) {
+          await kv.delete(key);
+        },
+      };
+    },
+
+    isReady: () => !nc.isClosed() && nc.info !== undefined,
+
+    async close() {
+      await nc.drain().catch(() => nc.close());
+    },
+  };
+}
