@@ -67,14 +67,26 @@ const DATABASE_URL = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/gla
 const NATS_URL = env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const production = env.NODE_ENV === 'production';
 
-if (!(await answers(DATABASE_URL, 5432)) || !(await answers(NATS_URL, 4222))) {
+const requested = env.GLAVITO_MODE ?? 'auto';
+if (!['auto', 'servers', 'embedded'].includes(requested)) {
+  console.error(`GLAVITO_MODE must be auto, servers or embedded (got "${requested}")`);
+  process.exit(1);
+}
+const serversAnswer = (await answers(DATABASE_URL, 5432)) && (await answers(NATS_URL, 4222));
+const configured = Boolean(env.DATABASE_URL || env.NATS_URL);
+const mode = requested === 'auto' ? (serversAnswer || configured ? 'servers' : 'embedded') : requested;
+if (mode === 'servers' && !serversAnswer) {
   console.error(
     `PostgreSQL (${new URL(DATABASE_URL).host}) or NATS (${NATS_URL}) is not answering.\n` +
-      'Start them (see README "Prerequisites") or set DATABASE_URL / NATS_URL.',
+      'Start them (see README), set DATABASE_URL / NATS_URL, or run with GLAVITO_MODE=embedded.',
   );
   process.exit(1);
 }
-await ensureDatabase(DATABASE_URL);
+if (mode === 'embedded' && production) {
+  console.error('Embedded mode is for local use only; it refuses NODE_ENV=production.');
+  process.exit(1);
+}
+
 
 const secrets = production ? { JWT_SECRET: env.JWT_SECRET ?? '', STEP_DATA_ENCRYPTION_KEY: env.STEP_DATA_ENCRYPTION_KEY ?? '' } : { ...localSecrets(), ...pick(env, ['JWT_SECRET', 'STEP_DATA_ENCRYPTION_KEY']) };
 
@@ -110,20 +122,36 @@ function stopAll(code = 0): void {
   for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
   setTimeout(() => process.exit(code), 500).unref();
 }
-process.once('SIGINT', () => stopAll(0));
-process.once('SIGTERM', () => stopAll(0));
 
-for (const svc of services) {
-  const child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', path.join(root, 'services', svc.name, 'src', 'server.ts')], {
-    env: { ...shared, ...svc.env },
-    stdio: ['ignore', 'inherit', 'inherit'],
+if (mode === 'embedded') {
+  // No servers: PGlite (persisted under .data/pglite) and the in-process bus, every service in this process.
+  const { startEmbedded } = await import('@glavito/local');
+  const system = await startEmbedded({
+    dataDir: env.GLAVITO_DATA_DIR ?? path.join(dataDir, 'pglite'),
+    ports: { gateway: ports.gateway, session: ports.session, progress: ports.progress, connectionTest: ports.connectionTest, realtime: ports.realtime },
+    env: { ...env, ...secrets },
   });
-  children.push(child);
-  child.once('exit', (code) => {
-    console.error(`${svc.name} exited (${code}); stopping the system`);
-    stopAll(code ?? 1);
-  });
-  await waitReady(svc.name, `http://127.0.0.1:${svc.port}`, child);
+  const shutdown = () => void system.stop().then(() => process.exit(0), () => process.exit(1));
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+  console.log('Mode: embedded (PGlite + in-process bus; data in ' + (env.GLAVITO_DATA_DIR ?? path.join(dataDir, 'pglite')) + ')');
+} else {
+  await ensureDatabase(DATABASE_URL);
+  process.once('SIGINT', () => stopAll(0));
+  process.once('SIGTERM', () => stopAll(0));
+  for (const svc of services) {
+    const child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', path.join(root, 'services', svc.name, 'src', 'server.ts')], {
+      env: { ...shared, ...svc.env },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    children.push(child);
+    child.once('exit', (code) => {
+      console.error(`${svc.name} exited (${code}); stopping the system`);
+      stopAll(code ?? 1);
+    });
+    await waitReady(svc.name, `http://127.0.0.1:${svc.port}`, child);
+  }
+  console.log('Mode: servers (PostgreSQL ' + new URL(DATABASE_URL).host + ', NATS ' + NATS_URL + ')');
 }
 
 const gateway = `http://127.0.0.1:${ports.gateway}`;

@@ -347,7 +347,7 @@ class Durable {
 
   /** Queues the message again, unless it has used up its deliveries. */
   private waitForRedelivery(state: PendingMessage, dueAt: number): void {
-    if (false) {
+    if (this.maxDeliver > 0 && state.deliveries >= this.maxDeliver) {
       this.pending.delete(state.seq);
       this.waiting.delete(state.seq);
       return;

@@ -14,6 +14,11 @@ export interface ServiceDatabaseOptions {
   /** The schema the service owns, e.g. `session`. */
   schema: string;
   migrationsFolder: string;
+  /**
+   * A pool owned by someone else (embedded mode: the one connection to the in-process PGlite, shared by
+   * every service). Migrations run on it; no role is provisioned; it is not closed with the app.
+   */
+  pool?: Pool;
   config: {
     DATABASE_URL: string;
     SERVICE_DATABASE_URL?: string;
@@ -45,6 +50,14 @@ export async function prepareServiceDatabase(opts: ServiceDatabaseOptions): Prom
 
 export const dbPlugin = fp<ServiceDatabaseOptions>(
   async (app, opts) => {
+    if (opts.pool) {
+      const shared = opts.pool;
+      await runMigrations(shared, { schema: opts.schema, migrationsFolder: opts.migrationsFolder });
+      app.decorate('pool', shared);
+      app.decorate('serviceDatabaseUrl', opts.config.DATABASE_URL);
+      app.decorate('isDatabaseReady', () => isDatabaseReachable(shared));
+      return;
+    }
     const url = await prepareServiceDatabase(opts);
     const pool = createPool({ connectionString: url, max: opts.config.DB_POOL_MAX, applicationName: opts.schema });
     // Fail loudly at boot when Postgres is unreachable.

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { authPlugin } from '@glavito/auth';
+import type { EventBus } from '@glavito/bus';
 import { busPlugin } from '@glavito/bus/plugin';
+import type { Pool } from '@glavito/db';
 import { dbPlugin } from '@glavito/db/plugin';
 import { healthRoutes, installErrorHandlers } from '@glavito/http';
 import { metricsPlugin } from '@glavito/http/metrics';
@@ -18,6 +20,8 @@ import { connectionTestRoutes } from './routes/connection-tests.js';
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../drizzle', import.meta.url));
 
 export interface BuildOptions {
+  /** Embedded mode: the shared in-process database pool and bus. */
+  infra?: { pool?: Pool; bus?: EventBus };
   logger?: FastifyServerOptions['logger'];
   loggerInstance?: FastifyServerOptions['loggerInstance'];
   /** DNS lookup for user-supplied hosts (tests: names that resolve to loopback). */
@@ -42,8 +46,8 @@ export async function buildApp(config: ConnectionTestConfig, opts: BuildOptions 
 
   await app.register(metricsPlugin, { service: 'connection-test' });
   await app.register(authPlugin, { secret: config.JWT_SECRET, expiresIn: config.JWT_EXPIRES_IN });
-  await app.register(dbPlugin, { schema: 'connection_test', migrationsFolder: MIGRATIONS_FOLDER, config });
-  await app.register(busPlugin, { name: 'connection-test', config, outboxSchema: 'connection_test' });
+  await app.register(dbPlugin, { schema: 'connection_test', migrationsFolder: MIGRATIONS_FOLDER, config, pool: opts.infra?.pool });
+  await app.register(busPlugin, { name: 'connection-test', config, outboxSchema: 'connection_test', bus: opts.infra?.bus });
   await app.register(testerPlugin, { config, lookup: opts.lookup, channels: opts.channels });
 
   await app.register(healthRoutes, { checks: { database: () => app.isDatabaseReady(), bus: () => app.bus.isReady() } });

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { authPlugin } from '@glavito/auth';
+import type { EventBus } from '@glavito/bus';
 import { busPlugin } from '@glavito/bus/plugin';
+import type { Pool } from '@glavito/db';
 import { dbPlugin } from '@glavito/db/plugin';
 import { healthRoutes, installErrorHandlers } from '@glavito/http';
 import { metricsPlugin } from '@glavito/http/metrics';
@@ -18,6 +20,8 @@ import { progressRoutes } from './routes/progress.js';
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../drizzle', import.meta.url));
 
 export interface BuildOptions {
+  /** Embedded mode: the shared in-process database pool and bus. */
+  infra?: { pool?: Pool; bus?: EventBus };
   logger?: FastifyServerOptions['logger'];
   loggerInstance?: FastifyServerOptions['loggerInstance'];
 }
@@ -38,8 +42,8 @@ export async function buildApp(config: ProgressConfig, opts: BuildOptions = {}) 
 
   await app.register(metricsPlugin, { service: 'progress' });
   await app.register(authPlugin, { secret: config.JWT_SECRET, expiresIn: config.JWT_EXPIRES_IN });
-  await app.register(dbPlugin, { schema: 'progress', migrationsFolder: MIGRATIONS_FOLDER, config });
-  await app.register(busPlugin, { name: 'progress', config, outboxSchema: 'progress' });
+  await app.register(dbPlugin, { schema: 'progress', migrationsFolder: MIGRATIONS_FOLDER, config, pool: opts.infra?.pool });
+  await app.register(busPlugin, { name: 'progress', config, outboxSchema: 'progress', bus: opts.infra?.bus });
   await app.register(repositoriesPlugin, { subjectPrefix: config.EVENT_SUBJECT_PREFIX });
   await app.register(progressReaderPlugin, { rpcPrefix: config.RPC_SUBJECT_PREFIX });
   await app.register(progressRpcPlugin, { rpcPrefix: config.RPC_SUBJECT_PREFIX });

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { authPlugin } from '@glavito/auth';
+import type { EventBus } from '@glavito/bus';
 import { busPlugin } from '@glavito/bus/plugin';
 import { healthRoutes, installErrorHandlers } from '@glavito/http';
 import { metricsPlugin } from '@glavito/http/metrics';
@@ -15,6 +16,8 @@ import { clientCountRoutes } from './routes/clients.js';
 import { socketRoutes } from './routes/socket.js';
 
 export interface BuildOptions {
+  /** Embedded mode: the shared in-process bus. */
+  infra?: { bus?: EventBus };
   logger?: FastifyServerOptions['logger'];
   loggerInstance?: FastifyServerOptions['loggerInstance'];
 }
@@ -31,7 +34,7 @@ export async function buildApp(config: RealtimeConfig, opts: BuildOptions = {}) 
 
   await app.register(metricsPlugin, { service: 'realtime' });
   await app.register(authPlugin, { secret: config.JWT_SECRET, expiresIn: config.JWT_EXPIRES_IN });
-  await app.register(busPlugin, { name: 'realtime', config });
+  await app.register(busPlugin, { name: 'realtime', config, bus: opts.infra?.bus });
   await app.register(hubPlugin, { config });
   await app.register(presencePlugin, { config });
   await app.register(eventFeedPlugin, { config });

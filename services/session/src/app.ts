@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { authPlugin } from '@glavito/auth';
+import type { EventBus } from '@glavito/bus';
 import { busPlugin } from '@glavito/bus/plugin';
+import type { Pool } from '@glavito/db';
 import { dbPlugin } from '@glavito/db/plugin';
 import { healthRoutes, installErrorHandlers } from '@glavito/http';
 import { metricsPlugin } from '@glavito/http/metrics';
@@ -19,6 +21,8 @@ import { stepRoutes } from './routes/steps.js';
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../drizzle', import.meta.url));
 
 export interface BuildOptions {
+  /** Embedded mode: the shared in-process database pool and bus. */
+  infra?: { pool?: Pool; bus?: EventBus };
   logger?: FastifyServerOptions['logger'];
   loggerInstance?: FastifyServerOptions['loggerInstance'];
   /** Clock override for tests (abandon sweep, timestamps). */
@@ -43,8 +47,8 @@ export async function buildApp(config: SessionConfig, opts: BuildOptions = {}) {
 
   await app.register(metricsPlugin, { service: 'session' });
   await app.register(authPlugin, { secret: config.JWT_SECRET, expiresIn: config.JWT_EXPIRES_IN });
-  await app.register(dbPlugin, { schema: 'session', migrationsFolder: MIGRATIONS_FOLDER, config });
-  await app.register(busPlugin, { name: 'session', config, outboxSchema: 'session' });
+  await app.register(dbPlugin, { schema: 'session', migrationsFolder: MIGRATIONS_FOLDER, config, pool: opts.infra?.pool });
+  await app.register(busPlugin, { name: 'session', config, outboxSchema: 'session', bus: opts.infra?.bus });
   await app.register(sessionRepositoryPlugin, { subjectPrefix: config.EVENT_SUBJECT_PREFIX, encryptionKey: config.STEP_DATA_ENCRYPTION_KEY, now: opts.now });
   await app.register(sessionRpcPlugin, { rpcPrefix: config.RPC_SUBJECT_PREFIX });
   await app.register(abandonSweepPlugin, { abandonAfterMs: config.ABANDON_AFTER, intervalMs: config.ABANDON_SWEEP_INTERVAL });
