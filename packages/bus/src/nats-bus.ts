@@ -118,7 +118,12 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
             // No reason: nats-server 2.9 ignores `+TERM <reason>` and would redeliver after ack_wait.
             term: () => m.term(),
           };
-          await handler(msg);
+          try {
+            await handler(msg);
+          } catch {
+            // The handler owns settling; one that throws gets the message back later instead of stopping the worker.
+            m.nak(1000);
+          }
         }
       })();
       return {
@@ -133,7 +138,13 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
       const consumer = await js.consumers.get(stream, { filter_subjects: filterSubject, deliver_policy: DeliverPolicy.New });
       const messages = await consumer.consume({ max_messages: 512 });
       const done = (async () => {
-        for await (const m of messages) handler({ subject: m.subject, seq: m.seq, data: m.data });
+        for await (const m of messages) {
+          try {
+            handler({ subject: m.subject, seq: m.seq, data: m.data });
+          } catch {
+            // A failing handler must not stop the live feed for everyone else.
+          }
+        }
       })();
       return {
         async stop() {
@@ -146,6 +157,8 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
     async readSince(stream, filterSubject, since) {
       const consumer = await js.consumers.get(stream, { filter_subjects: filterSubject, deliver_policy: DeliverPolicy.StartTime, opt_start_time: since.toISOString() });
       const out: Array<{ subject: string; seq: number; data: Uint8Array }> = [];
+      // Nothing to read: answer now instead of waiting for a fetch to expire.
+      if ((await consumer.info()).num_pending === 0) return out;
       for (;;) {
         const batch = await consumer.fetch({ max_messages: 500, expires: 2000 });
         let got = 0;

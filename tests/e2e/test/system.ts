@@ -77,7 +77,7 @@ export interface System {
 }
 
 /** Session service + gateway as processes on a fresh database, stream and subject prefix. */
-export async function startSystem(): Promise<System> {
+export async function startSystem(opts: { logLevel?: string } = {}): Promise<System> {
   const db = await createTestDatabase();
   const nats = await createTestNats();
   const common = {
@@ -88,6 +88,7 @@ export async function startSystem(): Promise<System> {
     EVENT_SUBJECT_PREFIX: nats.subjectPrefix,
     RPC_SUBJECT_PREFIX: nats.rpcPrefix,
     DEAD_LETTER_PREFIX: nats.dlqPrefix,
+    ...(opts.logLevel ? { LOG_LEVEL: opts.logLevel } : {}),
   };
   const [session, progress, connectionTest, realtime] = await Promise.all([
     startService('session', { ...common, STEP_DATA_ENCRYPTION_KEY: ENCRYPTION_KEY }),
@@ -97,6 +98,7 @@ export async function startSystem(): Promise<System> {
     startService('realtime', { ...common, PRESENCE_BUCKET: `${nats.streamName}_presence` }),
   ]);
   const gateway = await startService('gateway', {
+    ...(opts.logLevel ? { LOG_LEVEL: opts.logLevel } : {}),
     JWT_SECRET: TEST_JWT_SECRET,
     SESSION_URL: session.url,
     PROGRESS_URL: progress.url,

@@ -35,7 +35,7 @@ export const sessionEventsConsumer = fp<{ config: ProgressConfig }>(
       handler: async (event) => {
         const outcome = await app.projectionRepository.process(event);
         if (outcome === 'applied') app.outboxRelay.wake();
-        if (outcome === 'parked') app.log.debug({ eventId: event.id, sessionId: event.sessionId, seq: event.sessionSeq }, 'event parked until its predecessors arrive');
+        app.log.debug({ eventId: event.id, type: event.type, sessionId: event.sessionId, seq: event.sessionSeq, correlationId: event.correlationId, outcome }, 'session event processed');
       },
     });
     app.decorate('sessionEventsConsumer', handle);

@@ -112,10 +112,12 @@ export function createHub(opts: HubOptions) {
       c.delivered.delete(sessionId);
       opts.onPresenceChange();
     },
-    /** One event from the stream (in stream order) to every local socket of its user or its session, once each. */
-    dispatch(seq: number, event: EventEnvelope): void {
+    /** One event from the stream (in stream order) to every local socket of its user or its session, once each; returns the frames sent. */
+    dispatch(seq: number, event: EventEnvelope): number {
       const targets = new Set<Client>([...(byUser.get(userKey(event.tenantId, event.userId)) ?? []), ...(bySession.get(sessionKey(event.tenantId, event.sessionId)) ?? [])]);
-      for (const c of targets) deliver(c, seq, event);
+      let sent = 0;
+      for (const c of targets) if (deliver(c, seq, event)) sent++;
+      return sent;
     },
     /** Holds live events of a session for this socket while its missed events are replayed. */
     beginReplay(c: Client, sessionId: string): void {

@@ -28,7 +28,8 @@ export const eventFeedPlugin = fp<{ config: RealtimeConfig }>(
         app.log.warn({ streamSeq: msg.seq, err: (err as Error).message.slice(0, 200) }, 'realtime: event breaks its contract; not pushed');
         return;
       }
-      app.hub.dispatch(msg.seq, event);
+      const sent = app.hub.dispatch(msg.seq, event);
+      if (sent > 0) app.log.debug({ eventId: event.id, type: event.type, sessionId: event.sessionId, correlationId: event.correlationId, sockets: sent }, 'event pushed');
     });
 
     app.decorate('replaySession', async (tenantId: string, sessionId: string, lastEventId: string) => {
