@@ -97,7 +97,11 @@ describe('a whole tenant onboarding through the gateway', () => {
       return all.length >= 4 ? all : null;
     }, { message: 'four milestones' });
     expect(milestones.map((m) => m.event.data.threshold)).toEqual([25, 50, 75, 100]);
-    const stats = await call('GET', '/onboarding/statistics', admin);
+    // The projection catches up with session.completed asynchronously.
+    const stats = await waitFor(async () => {
+      const r = await call('GET', '/onboarding/statistics', admin);
+      return (r.body.byStatus as { completed?: number } | undefined)?.completed === 1 ? r : null;
+    }, { message: 'statistics show the completed session' });
     expect(stats.status).toBe(200);
     expect(stats.body).toMatchObject({ totalSessions: 1, byStatus: { completed: 1 }, completionRate: 100 });
   });
