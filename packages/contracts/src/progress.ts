@@ -60,7 +60,7 @@ export function computeProgress(type: OnboardingType, state: StepState): Progres
   const remaining = catalog.filter((s) => !completed.has(s.id) && !skipped.has(s.id));
   const next = nextRecommendedStep(type, state);
   let action: string;
-  if (next) action = `Complete ${next.title}`;
+  if (next) action = /^complete\b/i.test(next.title) ? next.title : `Complete ${next.title}`;
   else if (missingRequiredSteps(type, state).length === 0) action = 'Onboarding complete';
   else action = 'Complete required steps to continue';
   return {
