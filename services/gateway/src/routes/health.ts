@@ -29,7 +29,9 @@ export default async function healthRoutes(app: FastifyInstance, opts: HealthRou
     const entries = await Promise.all(
       Object.entries(opts.upstreams).map(async ([name, base]) => [name, base ? await probe(base, probeTimeoutMs) : 'not_deployed'] as const),
     );
-    const ready = entries.every(([, check]) => check !== 'unavailable');
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'unavailable', checks: Object.fromEntries(entries) });
+    // One service without pods must not take every gateway pod (and so the whole API) out of rotation:
+    // the gateway stays ready and the affected routes answer 503 themselves.
+    const allUp = entries.every(([, check]) => check !== 'unavailable');
+    return reply.code(200).send({ status: allUp ? 'ok' : 'degraded', checks: Object.fromEntries(entries) });
   });
 }
