@@ -67,7 +67,7 @@ export const ROUTES = {
   validateConnectionConfig: route({ method: 'POST', url: '/onboarding/validate-connection-config', service: 'connection-test', summary: 'Check a connection config without connecting', access: 'user', body: A.ValidateConnectionConfigBodySchema, responses: { 200: A.ValidateConnectionConfigResponseSchema } }),
 
   sessionClients: route({ method: 'GET', url: '/onboarding/session-clients/:sessionId', service: 'realtime', summary: 'Sockets joined to a session, across all replicas', access: 'user', params: A.SessionIdParamsSchema, responses: { 200: A.SessionClientsResponseSchema } }),
-  userClients: route({ method: 'GET', url: '/onboarding/user-clients/:userId', service: 'realtime', summary: "A user's sockets, across all replicas", access: 'user', params: A.UserIdParamsSchema, responses: { 200: A.UserClientsResponseSchema } }),
+  userClients: route({ method: 'GET', url: '/onboarding/user-clients/:userId', service: 'realtime', summary: "A user's sockets, across all replicas (self, or an admin of the user's tenant)", access: 'user', params: A.UserIdParamsSchema, responses: { 200: A.UserClientsResponseSchema } }),
 } as const satisfies Record<string, RouteContract>;
 
 export type RouteName = keyof typeof ROUTES;

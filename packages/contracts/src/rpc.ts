@@ -4,7 +4,7 @@ import { SubjectTokenSchema } from './events.js';
 import { OnboardingTypeSchema } from './steps.js';
 
 /** NATS request/reply between services: `<rpcPrefix>.<method>`, answered by a queue group. */
-export const RPC_METHODS = ['session.get', 'progress.get'] as const;
+export const RPC_METHODS = ['session.get', 'session.user', 'progress.get'] as const;
 export type RpcMethod = (typeof RPC_METHODS)[number];
 
 export function rpcSubject(prefix: string, method: RpcMethod): string {
@@ -33,6 +33,13 @@ export const SessionGetReplySchema = z.discriminatedUnion('found', [
   z.object({ found: z.literal(true), session: SessionSummarySchema }),
   z.object({ found: z.literal(false) }),
 ]);
+
+/**
+ * `session.user`: is `userId` a user of the caller's tenant (one with a session there) that the caller may
+ * see (self or an admin)? Another tenant's user id reads as unknown, like another tenant's session.
+ */
+export const SessionUserRequestSchema = z.object({ userId: SubjectTokenSchema, caller: RpcCallerSchema });
+export const SessionUserReplySchema = z.object({ known: z.boolean() });
 
 export const ProgressGetRequestSchema = z.object({ sessionId: SubjectTokenSchema, caller: RpcCallerSchema });
 export const ProgressGetReplySchema = z.discriminatedUnion('found', [

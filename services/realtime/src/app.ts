@@ -38,7 +38,17 @@ export async function buildApp(config: RealtimeConfig, opts: BuildOptions = {}) 
   await app.register(hubPlugin, { config });
   await app.register(presencePlugin, { config });
   await app.register(eventFeedPlugin, { config });
-  await app.register(websocket, { options: { maxPayload: config.WS_MAX_FRAME_BYTES, perMessageDeflate: false } });
+  await app.register(websocket, {
+    options: { maxPayload: config.WS_MAX_FRAME_BYTES, perMessageDeflate: false },
+    // A client's protocol violation (oversized frame, text that is not UTF-8…) is not a server error: ws has
+    // already closed the socket with the matching code (1009, 1007…), so it is logged as a warning.
+    errorHandler(error, socket, request) {
+      const code = (error as { code?: unknown }).code;
+      if (typeof code === 'string' && code.startsWith('WS_ERR_')) request.log.warn({ code, reason: error.message }, 'websocket closed: client protocol violation');
+      else request.log.error({ err: error }, 'websocket failed');
+      socket.terminate();
+    },
+  });
 
   await app.register(healthRoutes, { checks: { bus: () => app.bus.isReady() } });
   await app.register(socketRoutes, { config });

@@ -7,6 +7,8 @@ import {
   rpcSubject,
   SessionGetReplySchema,
   SessionGetRequestSchema,
+  SessionUserReplySchema,
+  SessionUserRequestSchema,
   type EventEnvelope,
   type EventType,
   type SessionSummary,
@@ -62,6 +64,17 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
         const s = visible(sessionId, caller);
         return s ? { found: true as const, session: s } : { found: false as const };
       },
+    }),
+    serveRpc({
+      nc: nats.nc,
+      subject: rpcSubject(nats.rpcPrefix, 'session.user'),
+      queue: 'fake-session',
+      request: SessionUserRequestSchema,
+      reply: SessionUserReplySchema,
+      logger: console,
+      handler: async ({ userId, caller }) => ({
+        known: (caller.isAdmin || caller.userId === userId) && [...sessions.values()].some((s) => s.tenantId === caller.tenantId && s.userId === userId),
+      }),
     }),
     serveRpc({
       nc: nats.nc,

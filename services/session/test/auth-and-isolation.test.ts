@@ -92,6 +92,19 @@ describe('tenancy and ownership', () => {
     const statusAdmin = await h.app.inject({ method: 'GET', url: '/onboarding/agent-welcome/status/agent-a', headers: bearer(adminA) });
     expect(statusAdmin.statusCode).toBe(200);
     expect(statusAdmin.json()).toMatchObject({ userId: 'agent-a', sessionId: agentSession, completedSteps: ['welcome'] });
+    // Another tenant's admin asking for the same user id: 404 like an unknown user, not an empty status.
+    for (const userId of ['agent-a', 'nobody-at-all']) {
+      const foreign = await h.app.inject({ method: 'GET', url: `/onboarding/agent-welcome/status/${userId}`, headers: bearer(adminB) });
+      expect(foreign.statusCode, userId).toBe(404);
+      expect(foreign.json().code).toBe('SESSION_NOT_FOUND');
+    }
+    // A user of the tenant without a welcome session (admin-a has a tenant_setup one), and the caller themselves: not started.
+    const otherAdminA = { userId: 'admin-a2', tenantId: 'tenant-a', roles: ['admin'] };
+    const notStarted = await h.app.inject({ method: 'GET', url: '/onboarding/agent-welcome/status/admin-a', headers: bearer(otherAdminA) });
+    expect(notStarted.statusCode).toBe(200);
+    expect(notStarted.json()).toMatchObject({ userId: 'admin-a', sessionId: null, isCompleted: false });
+    const self = await h.app.inject({ method: 'GET', url: '/onboarding/agent-welcome/status/admin-b', headers: bearer(adminB) });
+    expect(self.statusCode).toBe(200);
   });
 
   it('force and tenant-setup complete need an admin: 403', async () => {

@@ -1,5 +1,5 @@
 import { callRpc } from '@glavito/bus';
-import { rpcSubject, SessionGetReplySchema } from '@glavito/contracts';
+import { rpcSubject, SessionGetReplySchema, SessionUserReplySchema } from '@glavito/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, startHarness, type SessionHarness } from './helpers.js';
 
@@ -26,5 +26,14 @@ describe('session.get over NATS request/reply', () => {
     expect(await ask({ userId: 'other-agent', tenantId: 'rpc-t', isAdmin: false })).toEqual({ found: false });
     expect(await ask({ userId: 'x', tenantId: 'other-tenant', isAdmin: true })).toEqual({ found: false });
     await expect(callRpc(h.nats.nc, subject, { sessionId: 'bad id!', caller: owner }, SessionGetReplySchema)).rejects.toMatchObject({ code: 'remote_error' });
+
+    // session.user: a user of the caller's tenant (one with a session), visible to themselves and the tenant's admins.
+    const userSubject = rpcSubject(h.config.RPC_SUBJECT_PREFIX, 'session.user');
+    const known = (userId: string, caller: { userId: string; tenantId: string; isAdmin: boolean }) => callRpc(h.nats.nc, userSubject, { userId, caller }, SessionUserReplySchema);
+    expect(await known('rpc-agent', { ...owner, isAdmin: false })).toEqual({ known: true });
+    expect(await known('rpc-agent', { userId: 'rpc-admin', tenantId: 'rpc-t', isAdmin: true })).toEqual({ known: true });
+    expect(await known('rpc-agent', { userId: 'other-agent', tenantId: 'rpc-t', isAdmin: false })).toEqual({ known: false });
+    expect(await known('rpc-agent', { userId: 'x', tenantId: 'other-tenant', isAdmin: true })).toEqual({ known: false });
+    expect(await known('nobody', { userId: 'rpc-admin', tenantId: 'rpc-t', isAdmin: true })).toEqual({ known: false });
   });
 });

@@ -18,8 +18,12 @@ export interface Client {
   socket: SocketLike;
   principal: Principal;
   joined: Set<string>;
-  /** Highest stream sequence delivered per session: nothing older or equal is sent twice. */
-  delivered: Map<string, number>;
+  /**
+   * Per session, the stream sequences this socket has been sent without a gap: every event of the session
+   * from `from` to `to` went out (or the client said it had it, with lastEventId). Live events arrive in
+   * stream order, so one range is enough; a replay fills in what came before it.
+   */
+  delivered: Map<string, { from: number; to: number }>;
   /** Sessions being replayed: live events wait here until the replay is done. */
   replaying: Map<string, Array<{ seq: number; event: EventEnvelope }>>;
   alive: boolean;
@@ -79,8 +83,9 @@ export function createHub(opts: HubOptions) {
       buffer.push({ seq, event });
       return false;
     }
-    if (seq <= (c.delivered.get(event.sessionId) ?? 0)) return false;
-    c.delivered.set(event.sessionId, seq);
+    const range = c.delivered.get(event.sessionId);
+    if (range && seq <= range.to) return false;
+    c.delivered.set(event.sessionId, { from: range?.from ?? seq, to: seq });
     const frame = toPushFrame(event);
     return frame ? send(c, frame) : false;
   }
@@ -123,14 +128,28 @@ export function createHub(opts: HubOptions) {
     beginReplay(c: Client, sessionId: string): void {
       c.replaying.set(sessionId, []);
     },
-    /** Sends the replayed events, then whatever arrived live meanwhile, in stream order, each at most once. */
+    /**
+     * Sends the replayed events (those after `afterSeq`, the client's lastEventId; 0 when it was not
+     * found), then whatever arrived live meanwhile, in stream order, each at most once. Events this
+     * socket already got live before the join (its user's events, from the moment it connected) are
+     * not sent again, but the older ones it missed are: a replay never stops at the first live event.
+     */
     endReplay(c: Client, sessionId: string, afterSeq: number, replayed: Array<{ seq: number; event: EventEnvelope }>): void {
       const buffered = c.replaying.get(sessionId) ?? [];
       c.replaying.delete(sessionId);
-      c.delivered.set(sessionId, Math.max(c.delivered.get(sessionId) ?? 0, afterSeq));
+      const range = c.delivered.get(sessionId);
       const merged = new Map<number, EventEnvelope>();
       for (const r of [...replayed, ...buffered]) merged.set(r.seq, r.event);
-      for (const seq of [...merged.keys()].sort((a, b) => a - b)) deliver(c, seq, merged.get(seq)!);
+      let from = afterSeq > 0 ? Math.min(range?.from ?? afterSeq + 1, afterSeq + 1) : range?.from;
+      let to = Math.max(range?.to ?? 0, afterSeq);
+      for (const seq of [...merged.keys()].sort((a, b) => a - b)) {
+        if (seq <= afterSeq || (range && seq >= range.from && seq <= range.to)) continue;
+        from ??= seq;
+        to = Math.max(to, seq);
+        const frame = toPushFrame(merged.get(seq)!);
+        if (frame) send(c, frame);
+      }
+      if (from !== undefined && to > 0) c.delivered.set(sessionId, { from, to });
     },
     send,
     /** Token bucket per connection; false when the client sends too fast. */

@@ -4,7 +4,7 @@ import createError from '@fastify/error';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { callRpc } from '@glavito/bus';
-import { rpcSubject, SessionGetReplySchema } from '@glavito/contracts';
+import { rpcSubject, SessionGetReplySchema, SessionUserReplySchema } from '@glavito/contracts';
 import type { RealtimeConfig } from '../config.js';
 
 const NotFoundError = createError('REALTIME_NOT_FOUND', '%s not found', 404);
@@ -32,7 +32,14 @@ export async function clientCountRoutes(root: FastifyInstance, { config }: { con
       const p = request.principal;
       // Own user, or an admin asking about a user of the same tenant (counts are kept per tenant-scoped user id).
       if (userId !== p.userId && !p.isAdmin) throw new NotFoundError(`User ${userId}`);
-      return { userId, connectedClients: await app.countClients('users', `${p.tenantId}:${userId}`) };
+      const connectedClients = await app.countClients('users', `${p.tenantId}:${userId}`);
+      // Another user with no socket in the tenant must still be one of its users (one with a session there): another
+      // tenant's user id answers 404, like another tenant's session, not an empty count.
+      if (userId !== p.userId && connectedClients === 0) {
+        const known = await callRpc(app.bus, rpcSubject(config.RPC_SUBJECT_PREFIX, 'session.user'), { userId, caller: { userId: p.userId, tenantId: p.tenantId, isAdmin: p.isAdmin } }, SessionUserReplySchema, 3000);
+        if (!known.known) throw new NotFoundError(`User ${userId}`);
+      }
+      return { userId, connectedClients };
     },
   });
 }

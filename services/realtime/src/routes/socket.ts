@@ -28,7 +28,8 @@ export async function socketRoutes(app: FastifyInstance, { config }: { config: R
   }
 
   async function handle(c: Client, frame: ClientFrame): Promise<void> {
-    const reply = (event: string, data: Record<string, unknown>) => hub.send(c, { event, data, ...(frame.id ? { id: frame.id } : {}) });
+    // `id: ""` is an id too: every frame that carries one gets it back.
+    const reply = (event: string, data: Record<string, unknown>) => hub.send(c, { event, data, ...(frame.id !== undefined ? { id: frame.id } : {}) });
     const fail = (code: string, message: string) => reply('error', { code, message, sessionId: frame.data.sessionId });
     try {
       switch (frame.event) {

@@ -1,5 +1,5 @@
 import { serveRpc } from '@glavito/bus';
-import { rpcSubject, SessionGetReplySchema, SessionGetRequestSchema } from '@glavito/contracts';
+import { rpcSubject, SessionGetReplySchema, SessionGetRequestSchema, SessionUserReplySchema, SessionUserRequestSchema } from '@glavito/contracts';
 import fp from 'fastify-plugin';
 
 /**
@@ -36,8 +36,20 @@ export const sessionRpcPlugin = fp<{ rpcPrefix: string }>(
         };
       },
     });
+    // `session.user`: whether a user belongs to the caller's tenant (has a session there) and the caller may see them.
+    const userSub = serveRpc({
+      bus: app.bus,
+      subject: rpcSubject(opts.rpcPrefix, 'session.user'),
+      queue: 'session',
+      request: SessionUserRequestSchema,
+      reply: SessionUserReplySchema,
+      logger: app.log,
+      handler: async ({ userId, caller }) => ({
+        known: (caller.isAdmin || caller.userId === userId) && (await app.sessionRepository.hasSessions(caller.tenantId, userId)),
+      }),
+    });
     app.addHook('onClose', async () => {
-      await sub.stop();
+      await Promise.all([sub.stop(), userSub.stop()]);
     });
   },
   { name: 'session-rpc', dependencies: ['bus', 'session-repository'] },

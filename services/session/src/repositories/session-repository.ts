@@ -220,6 +220,15 @@ export function createSessionRepository(pool: Pool, opts: { subjectPrefix: strin
       return rows[0] ? toRecord(rows[0]) : null;
     },
 
+    /** Whether the user has any session in the tenant: the only way a tenant knows its users. */
+    async hasSessions(tenantId: string, userId: string): Promise<boolean> {
+      const { rows } = await pool.query<{ known: boolean }>(
+        'SELECT EXISTS (SELECT 1 FROM session.sessions WHERE tenant_id = $1 AND user_id = $2) AS known',
+        [tenantId, userId],
+      );
+      return rows[0]?.known === true;
+    },
+
     async tenantSetup(tenantId: string): Promise<{ completedAt: string; completedBy: string } | null> {
       const { rows } = await pool.query<{ setup_completed_at: string; setup_completed_by: string }>(
         'SELECT setup_completed_at, setup_completed_by FROM session.tenant_onboarding WHERE tenant_id = $1',

@@ -155,6 +155,8 @@ export async function sessionRoutes(root: FastifyInstance) {
       // Another user's status is visible to admins of the tenant only; others see "not found".
       if (userId !== p.userId && !p.isAdmin) throw new SessionNotFoundError(`for user ${userId}`);
       const s = await repo.findCurrent(p.tenantId, userId, 'agent_welcome');
+      // A user the caller's tenant has never seen (e.g. another tenant's user id) is not found, like another tenant's session.
+      if (!s && userId !== p.userId && !(await repo.hasSessions(p.tenantId, userId))) throw new SessionNotFoundError(`for user ${userId}`);
       const catalog = stepCatalog('agent_welcome').map((st) => st.id);
       const completed = s ? catalog.filter((id) => s.completedSteps.includes(id)) : [];
       return {
