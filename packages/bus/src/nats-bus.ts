@@ -6,6 +6,14 @@ import { isNotFound } from './nats.js';
 
 const ns = (ms: number) => ms * 1_000_000;
 
+/**
+ * How long one pull request of a consumer lives (its idle heartbeat is half of it). nats.js checks its
+ * consumer again after a reconnect and, when that check fails (JetStream still starting after a broker
+ * restart), retries only after this long: with the 30 s default a NATS restart froze the live feed and
+ * the durable consumers for ~40 s. 5 s bounds that stall at the cost of one pull request per 5 s.
+ */
+const PULL_EXPIRES_MS = 5000;
+
 type NatsConnection = Awaited<ReturnType<typeof connect>>;
 
 /** Core NATS request/reply as the bus's `request` and `serve`. */
@@ -105,7 +113,7 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
     async consumeDurable(stream, durable, handler) {
       const consumer = await js.consumers.get(stream, durable);
       // A small prefetch: buffered messages' ack_wait runs while earlier ones are handled.
-      const messages = await consumer.consume({ max_messages: 16 });
+      const messages = await consumer.consume({ max_messages: 16, expires: PULL_EXPIRES_MS });
       const done = (async () => {
         for await (const m of messages) {
           const msg: DeliveredMessage = {
@@ -136,7 +144,7 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
 
     async consumeNew(stream, filterSubject, handler) {
       const consumer = await js.consumers.get(stream, { filter_subjects: filterSubject, deliver_policy: DeliverPolicy.New });
-      const messages = await consumer.consume({ max_messages: 512 });
+      const messages = await consumer.consume({ max_messages: 512, expires: PULL_EXPIRES_MS });
       const done = (async () => {
         for await (const m of messages) {
           try {
@@ -196,10 +204,15 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
           const e = await kv.get(key);
           return e && e.operation === 'PUT' && e.length > 0 ? e.string() : null;
         },
+        // The bucket's stream knows its live subjects; on nats-server 2.9 the KV key watcher can repeat
+        // keys or never finish while the bucket is being written.
         async keys() {
-          const out: string[] = [];
-          for await (const k of await kv.keys()) out.push(k);
-          return out;
+          const prefix = `$KV.${bucket}.`;
+          const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}>` });
+          const keys = Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(prefix.length));
+          // A deleted key keeps its subject (the delete marker): list only keys that hold a value.
+          const live = await Promise.all(keys.map(async (k) => ((await kv.get(k))?.operation === 'PUT' ? k : null)));
+          return live.filter((k): k is string => k !== null);
         },
         async delete(key) {
           await kv.delete(key);

@@ -49,7 +49,7 @@ export const presencePlugin = fp<{ config: RealtimeConfig }>(
     };
     app.decorate('countClients', async (kind: 'sessions' | 'users', id: string) => {
       let total = 0;
-      for (const key of await kv.keys()) {
+      for (const key of await replicaKeys()) {
         const value = await kv.get(key);
         if (!value) continue;
         const counts = JSON.parse(value) as Record<'sessions' | 'users', Record<string, number>>;
