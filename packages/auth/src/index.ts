@@ -61,6 +61,8 @@ export const authPlugin = fp<AuthOptions>(
 
     app.decorateRequest('principal', null as unknown as Principal);
     app.decorate('authenticate', async (request: FastifyRequest) => {
+      // Already verified earlier in this request (e.g. by the gateway's rate-limit key).
+      if (request.principal) return;
       const header = request.headers.authorization;
       if (!header) throw new AuthTokenMissingError();
       if (!/^Bearer [A-Za-z0-9._~+/=-]+$/.test(header)) throw new AuthTokenInvalidError('expected "Authorization: Bearer <jwt>"');

@@ -19,6 +19,8 @@ export const rateLimitPlugin = fp<RateLimitOptions>(
       if (header?.startsWith('Bearer ')) {
         try {
           const principal = app.verifyToken(header.slice('Bearer '.length));
+          // Verified once per request: authenticate() reuses it.
+          request.principal = principal;
           return `user:${principal.tenantId}:${principal.userId}`;
         } catch {
           // falls through to the IP key; the route's own auth check answers 401
