@@ -37,6 +37,13 @@ export function createPool(opts: PoolOptions): pg.Pool {
   });
   // An idle client losing its connection (Postgres restart) must not crash the process.
   pool.on('error', () => {});
+  // Neither may a checked-out one: pg-pool stops listening for a client's errors while it is checked
+  // out, so a connection cut between two queries (a transaction waiting on NATS, a crash of Postgres
+  // sending 57P01 to every session) would be an unhandled 'error' event. The error is not lost: the
+  // client is no longer queryable, its next query fails (→ 503) and the pool discards it on release.
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   return pool;
 }
 

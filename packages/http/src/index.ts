@@ -91,6 +91,64 @@ export function installErrorHandlers(app: FastifyInstance, opts: { service: stri
   });
 }
 
+/** UTF-16 code units Postgres text and jsonb cannot hold: NUL, and surrogates that are not half of a pair. */
+const UNSTORABLE_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * The path of the first string (key or value) holding an unstorable character, or null. Iterative: a body
+ * may legally nest thousands of levels deep.
+ */
+export function findUnstorableText(value: unknown): Array<string | number> | null {
+  type Node = { value: unknown; key: string | number | null; parent: Node | null };
+  const pathOf = (n: Node) => {
+    const path: Array<string | number> = [];
+    for (let at: Node | null = n; at && at.key !== null; at = at.parent) path.unshift(at.key);
+    return path;
+  };
+  const stack: Node[] = [{ value, key: null, parent: null }];
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    const v = node.value;
+    if (typeof v === 'string') {
+      if (UNSTORABLE_TEXT.test(v)) return pathOf(node);
+    } else if (Array.isArray(v)) {
+      v.forEach((item, i) => stack.push({ value: item, key: i, parent: node }));
+    } else if (v !== null && typeof v === 'object') {
+      for (const [k, item] of Object.entries(v)) {
+        const child = { value: item, key: k, parent: node };
+        if (UNSTORABLE_TEXT.test(k)) return pathOf(child);
+        stack.push(child);
+      }
+    }
+  }
+  return null;
+}
+
+/**
+ * Fastify's JSON parser (prototype poisoning is still an error) that also refuses text no table can store:
+ * `\u0000` and unpaired surrogates are valid JSON, but Postgres rejects them, which would otherwise surface
+ * as a 500 at the first INSERT.
+ */
+export function installJsonBodyParser(app: FastifyInstance): void {
+  const parse = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    parse(request, body as string, (err, value) => {
+      if (err) return done(err, undefined);
+      const path = findUnstorableText(value);
+      if (!path) return done(null, value);
+      const field = path.join('.');
+      const message = 'must not contain NUL characters or unpaired UTF-16 surrogates';
+      const error = Object.assign(new Error(`Invalid request: ${field ? `body.${field}` : 'body'} ${message}`), {
+        statusCode: 400,
+        code: 'REQUEST_TEXT_UNSUPPORTED',
+        details: [{ field: field ? `body.${field}` : 'body', rule: 'storable_text', message }],
+      });
+      done(error, undefined);
+    });
+  });
+}
+
 /** Attaches `details` to an @fastify/error instance (field errors, missing dependencies…). */
 export function withDetails<E extends Error>(error: E, details: ErrorBody['details']): E {
   (error as E & { details?: unknown }).details = details;

@@ -194,3 +194,4 @@ export async function readStream(nats: TestNats, streamName = nats.streamName): 
   return out;
 }
 export { startNatsServer, createTestNatsAt, resolveNatsServerBin, type NatsServer, type NatsServerOptions } from './nats-server.js';
+export { startPostgresServer, resolvePostgresBinDir, type PostgresServer, type PostgresServerOptions } from './postgres-server.js';

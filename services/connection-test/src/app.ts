@@ -5,7 +5,7 @@ import type { EventBus } from '@glavito/bus';
 import { busPlugin } from '@glavito/bus/plugin';
 import type { Pool } from '@glavito/db';
 import { dbPlugin } from '@glavito/db/plugin';
-import { healthRoutes, installErrorHandlers } from '@glavito/http';
+import { healthRoutes, installErrorHandlers, installJsonBodyParser } from '@glavito/http';
 import { metricsPlugin } from '@glavito/http/metrics';
 import { loggerOptions, requestIdFrom } from '@glavito/logging';
 import Fastify, { type FastifyServerOptions } from 'fastify';
@@ -40,6 +40,7 @@ export async function buildApp(config: ConnectionTestConfig, opts: BuildOptions 
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandlers(app, { service: 'connection-test' });
   app.removeContentTypeParser('text/plain');
+  installJsonBodyParser(app);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });

@@ -7,7 +7,7 @@ import { metricsPlugin } from '@glavito/http/metrics';
 import { loggerOptions, requestIdFrom } from '@glavito/logging';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import { type GatewayConfig, upstreamsOf } from './config.js';
-import { errorHandler, RouteNotFoundError } from './errors.js';
+import { clientErrorHandler, errorHandler, HostRequiredError, InvalidPreflightError, RouteNotFoundError } from './errors.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { websocketProxyPlugin } from './plugins/websocket-proxy.js';
 import docsRoutes from './routes/docs.js';
@@ -26,6 +26,9 @@ export async function buildApp(config: GatewayConfig, opts: BuildAppOptions = {}
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
     bodyLimit: config.BODY_LIMIT_BYTES,
     trustProxy: config.TRUST_PROXY,
+    clientErrorHandler,
+    // Node would answer a missing Host with an empty 400; the onRequest check below answers it properly.
+    http: { requireHostHeader: false },
   });
   const upstreams = upstreamsOf(config);
   // Set before any register(): child contexts copy the error handler they see when they are created.
@@ -33,6 +36,12 @@ export async function buildApp(config: GatewayConfig, opts: BuildAppOptions = {}
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+  });
+  // Refusals that Node (no Host) or @fastify/cors (an OPTIONS that is no preflight) would send as an empty or
+  // text/plain 400 are made here instead, in the common error shape.
+  app.addHook('onRequest', async (request) => {
+    if (request.raw.httpVersion === '1.1' && !request.headers.host) throw new HostRequiredError();
+    if (request.method === 'OPTIONS' && (!request.headers.origin || !request.headers['access-control-request-method'])) throw new InvalidPreflightError();
   });
   // Bodies stay raw bytes: the owning service parses and validates them; the edge never re-serializes.
   app.removeAllContentTypeParsers();

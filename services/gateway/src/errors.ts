@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import createError from '@fastify/error';
 import type { ErrorBody } from '@glavito/contracts';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 
 export const ServiceNotDeployedError = createError('GATEWAY_SERVICE_UNAVAILABLE', 'The %s service is not deployed yet', 503);
@@ -8,6 +9,13 @@ export const ServiceUnreachableError = createError('GATEWAY_SERVICE_UNAVAILABLE'
 export const UpstreamTimeoutError = createError('GATEWAY_UPSTREAM_TIMEOUT', 'The %s service did not answer in time', 504);
 export const RouteNotFoundError = createError('GATEWAY_ROUTE_NOT_FOUND', 'Route %s %s not found', 404);
 export const RateLimitedError = createError('GATEWAY_RATE_LIMITED', 'Rate limit exceeded, retry in %s', 429);
+export const MalformedUrlError = createError('GATEWAY_URL_MALFORMED', 'The request URL is malformed: %s', 400);
+export const HostRequiredError = createError('GATEWAY_HOST_REQUIRED', 'An HTTP/1.1 request needs a Host header', 400);
+export const InvalidPreflightError = createError(
+  'GATEWAY_INVALID_PREFLIGHT',
+  'OPTIONS is answered only as a CORS preflight: send Origin and Access-Control-Request-Method',
+  400,
+);
 
 const RENAMED_CODES: Record<string, string> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'GATEWAY_BODY_TOO_LARGE',
@@ -33,4 +41,25 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
       }
     : { statusCode, code: 'GATEWAY_INTERNAL_ERROR', error: STATUS_CODES[statusCode] ?? 'Error', message: 'The gateway failed to handle this request' };
   void reply.code(statusCode).type('application/json; charset=utf-8').send(body);
+}
+
+/**
+ * HTTP that Node's parser rejects before Fastify sees a request (oversized headers, a bad request line or
+ * header): answered in the same error shape as everything else, then the connection is closed.
+ */
+export function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [statusCode, code, message] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'GATEWAY_HEADERS_TOO_LARGE', 'The request line and headers are larger than the server accepts']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'GATEWAY_REQUEST_TIMEOUT', 'The request was not received in time']
+        : [400, 'GATEWAY_MALFORMED_REQUEST', `The HTTP request is malformed${err.code?.startsWith('HPE_') ? ` (${err.code})` : ''}`];
+  const error = STATUS_CODES[statusCode] ?? 'Error';
+  const body = JSON.stringify({ statusCode, code, error, message } satisfies ErrorBody);
+  // The answer to a HEAD has no body, even when the rest of its request line could not be parsed.
+  const head = (err as { rawPacket?: Buffer }).rawPacket?.subarray(0, 5).toString('latin1') === 'HEAD ';
+  socket.end(
+    `HTTP/1.1 ${statusCode} ${error}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${head ? '' : body}`,
+  );
 }

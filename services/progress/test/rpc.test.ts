@@ -107,7 +107,7 @@ describe('before the first event arrives', () => {
         estimatedTimeRemaining: 38,
         estimatedCompletion: null,
         currentStep: 'profile_setup',
-        nextRecommendedAction: 'Complete Complete Your Profile',
+        nextRecommendedAction: 'Complete Your Profile',
         milestones: [
           { threshold: 25, title: 'Getting Started', reachedAt: null },
           { threshold: 50, title: 'Halfway There', reachedAt: null },

@@ -148,4 +148,34 @@ describe('recovery', () => {
     again.ws.terminate();
     lost.ws.terminate();
   });
+
+  it("an owner's own events arriving live before its re-join do not hide the older ones it missed", async () => {
+    const first = await connect(alice);
+    await first.next('connected');
+    first.send({ event: 'join_session', data: { sessionId: 'sess-a' } });
+    await first.next('session_joined');
+    const seen = eventFor(sessionA, 'progress.updated');
+    await h.publish(seen);
+    expect((await first.next('progress_update')).data.eventId).toBe(seen.id);
+    first.ws.terminate();
+
+    const missed = [eventFor(sessionA, 'step.completed'), eventFor(sessionA, 'progress.updated')];
+    await h.publish(...missed);
+    // Reconnected, not joined yet: alice gets her own events at once (the "user's events" feed).
+    const again = await connect(alice);
+    await again.next('connected');
+    const early = eventFor(sessionA, 'session.paused');
+    await h.publish(early);
+    expect((await again.next('session_paused')).data.eventId).toBe(early.id);
+
+    again.send({ event: 'join_session', data: { sessionId: 'sess-a', lastEventId: seen.id } });
+    expect((await again.next('session_joined')).data).toMatchObject({ recovered: true });
+    const live = eventFor(sessionA, 'session.resumed');
+    await h.publish(live);
+    await waitFor(() => again.pushes().length >= 3);
+    await new Promise((r) => setTimeout(r, 200));
+    // Each once: the two missed (replayed), then the live one; the early one is not sent twice.
+    expect(again.pushes().map((p) => p.data.eventId)).toEqual([...missed.map((e) => e.id), live.id]);
+    again.ws.terminate();
+  });
 });

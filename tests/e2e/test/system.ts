@@ -76,8 +76,14 @@ export interface System {
   stop(): Promise<void>;
 }
 
+export interface StartSystemOptions {
+  logLevel?: string;
+  /** The gateway's requests per user (or IP) per minute; default 10,000. */
+  rateLimitMax?: number;
+}
+
 /** Session service + gateway as processes on a fresh database, stream and subject prefix. */
-export async function startSystem(opts: { logLevel?: string } = {}): Promise<System> {
+export async function startSystem(opts: StartSystemOptions = {}): Promise<System> {
   const db = await createTestDatabase();
   const nats = await createTestNats();
   const common = {
@@ -104,7 +110,7 @@ export async function startSystem(opts: { logLevel?: string } = {}): Promise<Sys
     PROGRESS_URL: progress.url,
     CONNECTION_TEST_URL: connectionTest.url,
     REALTIME_URL: realtime.url,
-    RATE_LIMIT_MAX: '10000',
+    RATE_LIMIT_MAX: String(opts.rateLimitMax ?? 10_000),
   });
   return {
     gateway,

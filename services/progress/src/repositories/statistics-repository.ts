@@ -20,7 +20,10 @@ const SCOPE = `SELECT * FROM progress.projections
 export function createStatisticsRepository(pool: Pool) {
   return {
     async statistics(f: StatisticsFilter) {
-      const params = [f.tenantId, f.type ?? null, f.from ?? null, f.to ?? null];
+      // As Dates, not the caller's text: an ISO instant may carry an offset (+23:59) or a year (0000) that
+      // Postgres refuses to parse, although it is the same instant as one it accepts.
+      const instant = (v?: string) => (v ? new Date(v) : null);
+      const params = [f.tenantId, f.type ?? null, instant(f.from), instant(f.to)];
       const [totals, steps, dropOff, milestones] = await Promise.all([
         pool.query<{ total: string; active: string; paused: string; completed: string; abandoned: string; avg_min: string | null; median_min: string | null }>(
           `WITH s AS (${SCOPE}), d AS (SELECT status, extract(epoch FROM completed_at - started_at) / 60 AS minutes FROM s)
