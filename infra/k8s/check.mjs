@@ -691,11 +691,20 @@ function checkCompose() {
   }
 
   if (NO_TOOLS) return notes.push('docker compose config: skipped (--no-tools)');
-  const version = spawnSync('docker', ['compose', 'version'], { encoding: 'utf8', timeout: 30_000 });
-  if (version.error || version.status !== 0) return notes.push('docker compose config: not run (no docker CLI with the compose plugin here)');
-  const r = spawnSync('docker', ['compose', '-f', file, 'config', '--quiet'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
-  expect(r.status === 0, at(`\`docker compose config\` failed: ${(r.stderr ?? '').trim()}`));
-  notes.push(`docker compose config: ${r.status === 0 ? 'valid' : 'INVALID'} (${version.stdout.trim()})`);
+  // `docker compose` (v2 plugin) when present, else Debian's standalone `docker-compose` (which .ci/run installs).
+  const candidates = [
+    { cmd: 'docker', pre: ['compose'] },
+    { cmd: 'docker-compose', pre: [] },
+  ];
+  const tool = candidates.find((c) => {
+    const v = spawnSync(c.cmd, [...c.pre, 'version'], { encoding: 'utf8', timeout: 30_000 });
+    return !v.error && v.status === 0;
+  });
+  if (!tool) return notes.push('docker compose config: not run (neither `docker compose` nor `docker-compose` is installed here)');
+  const version = spawnSync(tool.cmd, [...tool.pre, 'version'], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(tool.cmd, [...tool.pre, '-f', file, 'config', '--quiet'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  expect(r.status === 0, at(`\`${tool.cmd} ${tool.pre.join(' ')} config\` failed: ${(r.stderr ?? '').trim()}`));
+  notes.push(`docker compose config: ${r.status === 0 ? 'valid' : 'INVALID'} (${(version.stdout ?? '').trim().split('\n')[0]})`);
 }
 
 function checkDockerfile() {

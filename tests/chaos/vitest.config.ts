@@ -1,0 +1,8 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  resolve: { conditions: ['development'] },
+  ssr: { resolve: { conditions: ['development'] } },
+  // One long scenario: private Postgres and NATS, every service as a process, load and crashes throughout.
+  test: { testTimeout: 300_000, hookTimeout: 120_000, pool: 'forks', fileParallelism: false },
+});
