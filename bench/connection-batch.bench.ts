@@ -19,7 +19,7 @@ export async function benchConnectionBatch() {
   });
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
   const port = (receiver.address() as AddressInfo).port;
-  const sys = await startSystem({ logLevel: 'warn' });
+  const sys = await startSystem({ logLevel: 'warn', rateLimitMax: 100_000_000, env: { 'connection-test': { CONNECTION_TEST_USER_LIMIT: '100000', CONNECTION_TEST_TENANT_LIMIT: '100000' } } });
   try {
     const token = sys.token({ userId: 'bench-ct', tenantId: 'bench-ct-tenant', roles: ['admin'] });
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };

@@ -11,7 +11,7 @@ const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 
 export async function benchGateway() {
-  const sys = await startSystem({ logLevel: 'warn' });
+  const sys = await startSystem({ logLevel: 'warn', rateLimitMax: 100_000_000 });
   try {
     const token = sys.token({ userId: 'bench-user', tenantId: 'bench-tenant', roles: ['admin'] });
     const headers = { authorization: `Bearer ${token}` };

@@ -13,7 +13,7 @@ const RATE = Number(process.env.BENCH_RATE ?? 500);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 
 export async function benchPushLatency() {
-  const sys = await startSystem({ logLevel: 'warn' });
+  const sys = await startSystem({ logLevel: 'warn', rateLimitMax: 100_000_000 });
   const sockets: WebSocket[] = [];
   try {
     const wsBase = `${sys.gateway.url.replace('http', 'ws')}/onboarding`;

@@ -26,7 +26,7 @@ INSERT INTO session.outbox (id, subject, payload) SELECT gen_random_uuid(), 'ben
 `;
 
 export async function benchStepSave() {
-  const sys = await startSystem({ logLevel: 'warn' });
+  const sys = await startSystem({ logLevel: 'warn', rateLimitMax: 100_000_000 });
   try {
     const token = sys.token({ userId: 'bench-admin', tenantId: 'bench-tenant', roles: ['admin'] });
     const ids: string[] = [];

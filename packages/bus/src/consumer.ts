@@ -31,6 +31,11 @@ export interface ConsumerOptions {
   maxDeliver?: number;
   deadLetterSubject: string;
   backoffMs?: (deliveryCount: number) => number;
+  /**
+   * Handlers running at once in this process (workers sharing the durable). Only for handlers that are
+   * safe concurrently, e.g. ones that serialise per key with a row lock.
+   */
+  concurrency?: number;
 }
 
 export type ConsumerHandle = Stoppable;
@@ -60,7 +65,7 @@ export async function runConsumer(opts: ConsumerOptions): Promise<ConsumerHandle
     msg.term();
   }
 
-  return bus.consumeDurable(opts.stream, opts.durable, async (msg) => {
+  const handle = async (msg: DeliveredMessage): Promise<void> => {
     let event: EventEnvelope;
     try {
       event = parseEvent(JSON.parse(decoder.decode(msg.data)));
@@ -81,5 +86,11 @@ export async function runConsumer(opts: ConsumerOptions): Promise<ConsumerHandle
         msg.nak(delay);
       }
     }
-  });
+  };
+  const workers = await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 1) }, () => bus.consumeDurable(opts.stream, opts.durable, handle)));
+  return {
+    async stop() {
+      await Promise.all(workers.map((w) => w.stop()));
+    },
+  };
 }

@@ -10,6 +10,8 @@ export const ProgressConfigSchema = commonEnvSchema.extend({
   /** Deliveries of one event before it is dead-lettered. */
   CONSUMER_MAX_DELIVER: env.int(8, 2, 100),
   CONSUMER_ACK_WAIT: env.duration('30s'),
+  /** Events applied at once per replica; one session's events still apply in order (row lock + parking). */
+  CONSUMER_CONCURRENCY: env.int(8, 1, 64),
   /** Set to false to serve reads only (e.g. while a rebuild runs elsewhere). */
   CONSUME_EVENTS: z
     .enum(['true', 'false'])

@@ -77,6 +77,8 @@ export interface System {
 }
 
 export interface StartSystemOptions {
+  /** Extra environment per service (benchmarks raise limits, tests shorten timeouts). */
+  env?: Partial<Record<'session' | 'progress' | 'connection-test' | 'realtime', Record<string, string>>>;
   logLevel?: string;
   /** The gateway's requests per user (or IP) per minute; default 10,000. */
   rateLimitMax?: number;
@@ -97,11 +99,11 @@ export async function startSystem(opts: StartSystemOptions = {}): Promise<System
     ...(opts.logLevel ? { LOG_LEVEL: opts.logLevel } : {}),
   };
   const [session, progress, connectionTest, realtime] = await Promise.all([
-    startService('session', { ...common, STEP_DATA_ENCRYPTION_KEY: ENCRYPTION_KEY }),
-    startService('progress', common),
+    startService('session', { ...common, STEP_DATA_ENCRYPTION_KEY: ENCRYPTION_KEY, ...opts.env?.session }),
+    startService('progress', { ...common, ...opts.env?.progress }),
     // Loopback is allowed so the end-to-end webhook test can reach its local receiver.
-    startService('connection-test', { ...common, CONNECTION_TEST_ALLOWED_CIDRS: '127.0.0.1/32' }),
-    startService('realtime', { ...common, PRESENCE_BUCKET: `${nats.streamName}_presence` }),
+    startService('connection-test', { ...common, CONNECTION_TEST_ALLOWED_CIDRS: '127.0.0.1/32', ...opts.env?.['connection-test'] }),
+    startService('realtime', { ...common, PRESENCE_BUCKET: `${nats.streamName}_presence`, ...opts.env?.realtime }),
   ]);
   const gateway = await startService('gateway', {
     ...(opts.logLevel ? { LOG_LEVEL: opts.logLevel } : {}),

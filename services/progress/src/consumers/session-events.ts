@@ -31,6 +31,7 @@ export const sessionEventsConsumer = fp<{ config: ProgressConfig }>(
       durable: config.PROGRESS_CONSUMER,
       logger: app.log,
       maxDeliver: config.CONSUMER_MAX_DELIVER,
+      concurrency: config.CONSUMER_CONCURRENCY,
       deadLetterSubject: `${config.DEAD_LETTER_PREFIX}.progress`,
       handler: async (event) => {
         const outcome = await app.projectionRepository.process(event);
