@@ -2,14 +2,14 @@
  * Step save (HTTP, through the gateway) → progress_update (WebSocket, through the gateway) latency at a
  * fixed save rate with 1,000+ sockets connected. Each save carries its own correlation id, which the push
  * echoes, so every latency sample is exact.
- * Run: node --conditions=development --import tsx bench/push-latency.bench.ts   (BENCH_RATE, BENCH_SOCKETS, BENCH_SECONDS)
+ * Run: node --conditions=development --import tsx bench/push-latency.bench.ts   (BENCH_RATES=100,250,500, BENCH_SOCKETS, BENCH_SECONDS)
  */
 import { WebSocket } from 'ws';
 import { startSystem } from '../tests/e2e/test/system.js';
 import { atFixedRate, fmt, summarize, table } from './lib/stats.js';
 
 const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 1000);
-const RATE = Number(process.env.BENCH_RATE ?? 500);
+const RATES = (process.env.BENCH_RATES ?? '100,250,500').split(',').map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 
 export async function benchPushLatency() {
@@ -54,37 +54,44 @@ export async function benchPushLatency() {
       );
     }
     const body = JSON.stringify({ companyName: 'Push Co', primaryColor: '#abcdef' });
-    let failed = 0;
-    const run = await atFixedRate(RATE, SECONDS, 256, async (i) => {
-      const s = sessions[i % sessions.length]!;
-      const correlationId = `push-${i}`;
-      sent.set(correlationId, performance.now());
-      const r = await fetch(`${sys.gateway.url}/onboarding/step/${s.id}/organization_setup`, {
-        method: 'PUT',
-        headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/json', 'x-correlation-id': correlationId },
-        body,
+    const rows: Array<Record<string, string | number>> = [];
+    let p99At500 = NaN;
+    let offset = 0;
+    for (const rate of RATES) {
+      latencies.length = 0;
+      sent.clear();
+      let failed = 0;
+      const base = offset;
+      const run = await atFixedRate(rate, SECONDS, 256, async (i) => {
+        const s = sessions[(base + i) % sessions.length]!;
+        const correlationId = `push-${rate}-${i}`;
+        sent.set(correlationId, performance.now());
+        const r = await fetch(`${sys.gateway.url}/onboarding/step/${s.id}/organization_setup`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/json', 'x-correlation-id': correlationId },
+          body,
+        });
+        if (!r.ok) failed++;
+        await r.arrayBuffer();
       });
-      if (!r.ok) failed++;
-      await r.arrayBuffer();
-    });
-    await new Promise((r) => setTimeout(r, 3000));
-    const lat = summarize(latencies);
-    return {
-      rows: [
-        {
-          sockets: sockets.length,
-          'saves/s asked': RATE,
-          'saves sent': run.started,
-          'skipped (256 in flight)': run.skipped,
-          'failed saves': failed,
-          'pushes received': lat.n,
-          'p50 ms': fmt(lat.p50),
-          'p99 ms': fmt(lat.p99),
-          'max ms': fmt(lat.max),
-        },
-      ],
-      p99: lat.p99,
-    };
+      offset += run.started;
+      // Let the pipeline drain before the next rate.
+      await new Promise((r) => setTimeout(r, 5000));
+      const lat = summarize(latencies);
+      if (rate === 500) p99At500 = lat.p99;
+      rows.push({
+        sockets: sockets.length,
+        'saves/s asked': rate,
+        'saves sent': run.started,
+        'skipped (256 in flight)': run.skipped,
+        'failed saves': failed,
+        'pushes received': lat.n,
+        'p50 ms': fmt(lat.p50),
+        'p99 ms': fmt(lat.p99),
+        'max ms': fmt(lat.max),
+      });
+    }
+    return { rows, p99: p99At500 };
   } finally {
     for (const ws of sockets) ws.terminate();
     await sys.stop();
@@ -94,5 +101,5 @@ export async function benchPushLatency() {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const r = await benchPushLatency();
   console.log(table(r.rows));
-  console.log(`\nsave → progress_update p99: ${fmt(r.p99)} ms (target ≤ 30 ms at 500 saves/s with 1,000 sockets)`);
+  console.log(`\nsave → progress_update p99 at 500 saves/s: ${fmt(r.p99)} ms (target ≤ 30 ms with 1,000 sockets)`);
 }
