@@ -1,6 +1,9 @@
 /**
  * Step save through the gateway vs pgbench running the same transaction (version-checked JSONB update +
  * outbox insert in one statement) on the same database: how close the HTTP path gets to the database.
+ * Only the gateway and the session service run (plus the session outbox relay publishing to NATS): the
+ * event consumers are other services that run on other nodes in production; on this 2-core machine they
+ * would compete for the same cores (see RESULTS.md for the figure with everything running).
  * Run: node --conditions=development --import tsx bench/step-save.bench.ts
  */
 import { execFileSync } from 'node:child_process';
@@ -8,7 +11,9 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { startSystem } from '../tests/e2e/test/system.js';
+import { mintToken } from '@glavito/auth';
+import { createTestDatabase, createTestNats, TEST_JWT_SECRET } from '@glavito/testkit';
+import { startService } from '../tests/e2e/test/system.js';
 import { fmt, table } from './lib/stats.js';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
@@ -26,7 +31,31 @@ INSERT INTO session.outbox (id, subject, payload) SELECT gen_random_uuid(), 'ben
 `;
 
 export async function benchStepSave() {
-  const sys = await startSystem({ logLevel: 'warn', rateLimitMax: 100_000_000 });
+  const db = await createTestDatabase();
+  const nats = await createTestNats();
+  const session = await startService('session', {
+    JWT_SECRET: TEST_JWT_SECRET,
+    DATABASE_URL: db.url,
+    NATS_URL: nats.url,
+    EVENT_STREAM: nats.streamName,
+    EVENT_SUBJECT_PREFIX: nats.subjectPrefix,
+    RPC_SUBJECT_PREFIX: nats.rpcPrefix,
+    DEAD_LETTER_PREFIX: nats.dlqPrefix,
+    STEP_DATA_ENCRYPTION_KEY: Buffer.alloc(32, 5).toString('base64'),
+    LOG_LEVEL: 'warn',
+  });
+  const gateway = await startService('gateway', { JWT_SECRET: TEST_JWT_SECRET, SESSION_URL: session.url, RATE_LIMIT_MAX: '100000000', LOG_LEVEL: 'warn' });
+  const sys = {
+    gateway,
+    db,
+    token: (u: { userId: string; tenantId: string; roles?: string[] }) => mintToken({ secret: TEST_JWT_SECRET, userId: u.userId, tenantId: u.tenantId, roles: u.roles ?? ['agent'] }),
+    async stop() {
+      await gateway.stop();
+      await session.stop();
+      await nats.cleanup();
+      await db.drop();
+    },
+  };
   try {
     const token = sys.token({ userId: 'bench-admin', tenantId: 'bench-tenant', roles: ['admin'] });
     const ids: string[] = [];
