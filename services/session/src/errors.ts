@@ -19,4 +19,3 @@ export const ForceForbiddenError = createError('SESSION_FORCE_FORBIDDEN', 'Only 
 export const ConcurrentUpdateError = createError('SESSION_CONCURRENT_UPDATE', 'The session changed concurrently; retry the request', 409);
 export const InvalidQueryDataError = createError('REQUEST_VALIDATION_FAILED', 'data must be URL-encoded JSON: %s', 400);
 export const BusinessHoursRangeError = createError('SESSION_BUSINESS_HOURS_RANGE', '%s', 400);
-export const DatabaseUnavailableError = createError('SESSION_DATABASE_UNAVAILABLE', 'The database is unavailable; try again shortly', 503);
