@@ -127,8 +127,13 @@ describe('recovery', () => {
     expect(last.data.eventId).toBe(seen.id);
     first.ws.terminate();
 
+    const watcher = await connect(alice);
+    await watcher.next('connected');
     const missed = [eventFor(sessionA, 'step.completed'), eventFor(sessionA, 'progress.updated'), eventFor(sessionA, 'milestone.reached'), eventFor(sessionA, 'session.paused'), eventFor(sessionA, 'session.resumed')];
     await h.publish(...missed);
+    // Gone out live before the reconnect, so none can reach the new socket live instead of replayed.
+    await waitFor(() => missed.every((m) => watcher.pushes().some((p) => p.data.eventId === m.id)));
+    watcher.ws.terminate();
 
     const again = await connect(alice);
     await again.next('connected');
@@ -159,8 +164,14 @@ describe('recovery', () => {
     expect((await first.next('progress_update')).data.eventId).toBe(seen.id);
     first.ws.terminate();
 
+    // A watcher proves the missed events have gone out live before alice reconnects (else she could get
+    // them live on her new socket, in another order, and the test would race).
+    const watcher = await connect(alice);
+    await watcher.next('connected');
     const missed = [eventFor(sessionA, 'step.completed'), eventFor(sessionA, 'progress.updated')];
     await h.publish(...missed);
+    await waitFor(() => missed.every((m) => watcher.pushes().some((p) => p.data.eventId === m.id)));
+    watcher.ws.terminate();
     // Reconnected, not joined yet: alice gets her own events at once (the "user's events" feed).
     const again = await connect(alice);
     await again.next('connected');
