@@ -35,21 +35,9 @@ export const presencePlugin = fp<{ config: RealtimeConfig }>(
     app.decorate('presenceChanged', () => {
       pending ??= setTimeout(() => void write(), 50);
     });
-    // The replicas' keys, each once. On NATS (2.9) a listing that overlaps writes to the bucket can list a
-    // key twice, or keep streaming every later write instead of finishing: such a listing is abandoned and retried.
-    const replicaKeys = async (): Promise<Set<string>> => {
-      for (let attempt = 1; ; attempt++) {
-        let timer: NodeJS.Timeout | undefined;
-        const stalled = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), 1500)));
-        const keys = await Promise.race([kv.keys(), stalled]).finally(() => clearTimeout(timer));
-        if (keys) return new Set(keys);
-        app.log.warn({ attempt }, 'presence: listing the bucket stalled');
-        if (attempt === 3) throw new Error('presence: listing the bucket did not finish');
-      }
-    };
     app.decorate('countClients', async (kind: 'sessions' | 'users', id: string) => {
       let total = 0;
-      for (const key of await replicaKeys()) {
+      for (const key of await kv.keys()) {
         const value = await kv.get(key);
         if (!value) continue;
         const counts = JSON.parse(value) as Record<'sessions' | 'users', Record<string, number>>;
