@@ -1,15 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { authPlugin } from '@glavito/auth';
 import type { EventBus } from '@glavito/bus';
 import { busPlugin } from '@glavito/bus/plugin';
 import type { Pool } from '@glavito/db';
 import { dbPlugin } from '@glavito/db/plugin';
-import { healthRoutes, installErrorHandlers, installJsonBodyParser } from '@glavito/http';
-import { metricsPlugin } from '@glavito/http/metrics';
-import { loggerOptions, requestIdFrom } from '@glavito/logging';
-import Fastify, { type FastifyServerOptions } from 'fastify';
-import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { healthRoutes } from '@glavito/http';
+import { createServiceApp } from '@glavito/http/service-app';
+import type { FastifyServerOptions } from 'fastify';
 import type { Channel } from './channels/types.js';
 import type { ConnectionTestConfig } from './config.js';
 import { sessionEventsConsumer } from './consumers/session-events.js';
@@ -30,22 +27,7 @@ export interface BuildOptions {
 }
 
 export async function buildApp(config: ConnectionTestConfig, opts: BuildOptions = {}) {
-  const app = Fastify({
-    ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? loggerOptions('connection-test', config.LOG_LEVEL) }),
-    genReqId: (req) => requestIdFrom(req.headers['x-request-id'], randomUUID),
-    bodyLimit: config.BODY_LIMIT_BYTES,
-    routerOptions: { maxParamLength: 200 },
-  });
-  app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
-  installErrorHandlers(app, { service: 'connection-test' });
-  app.removeContentTypeParser('text/plain');
-  installJsonBodyParser(app);
-  app.addHook('onSend', async (request, reply) => {
-    reply.header('x-request-id', request.id);
-  });
-
-  await app.register(metricsPlugin, { service: 'connection-test' });
+  const app = await createServiceApp({ service: 'connection-test', logLevel: config.LOG_LEVEL, logger: opts.logger, loggerInstance: opts.loggerInstance, bodyLimit: config.BODY_LIMIT_BYTES });
   await app.register(authPlugin, { secret: config.JWT_SECRET, expiresIn: config.JWT_EXPIRES_IN });
   await app.register(dbPlugin, { schema: 'connection_test', migrationsFolder: MIGRATIONS_FOLDER, config, pool: opts.infra?.pool });
   await app.register(busPlugin, { name: 'connection-test', config, outboxSchema: 'connection_test', bus: opts.infra?.bus });

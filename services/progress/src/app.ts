@@ -1,15 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { authPlugin } from '@glavito/auth';
 import type { EventBus } from '@glavito/bus';
 import { busPlugin } from '@glavito/bus/plugin';
 import type { Pool } from '@glavito/db';
 import { dbPlugin } from '@glavito/db/plugin';
-import { healthRoutes, installErrorHandlers } from '@glavito/http';
-import { metricsPlugin } from '@glavito/http/metrics';
-import { loggerOptions, requestIdFrom } from '@glavito/logging';
-import Fastify, { type FastifyServerOptions } from 'fastify';
-import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { healthRoutes } from '@glavito/http';
+import { createServiceApp } from '@glavito/http/service-app';
+import type { FastifyServerOptions } from 'fastify';
 import type { ProgressConfig } from './config.js';
 import { sessionEventsConsumer } from './consumers/session-events.js';
 import { progressReaderPlugin } from './plugins/progress-reader.js';
@@ -27,20 +24,7 @@ export interface BuildOptions {
 }
 
 export async function buildApp(config: ProgressConfig, opts: BuildOptions = {}) {
-  const app = Fastify({
-    ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? loggerOptions('progress', config.LOG_LEVEL) }),
-    genReqId: (req) => requestIdFrom(req.headers['x-request-id'], randomUUID),
-    routerOptions: { maxParamLength: 200 },
-  });
-  app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
-  installErrorHandlers(app, { service: 'progress' });
-  app.removeContentTypeParser('text/plain');
-  app.addHook('onSend', async (request, reply) => {
-    reply.header('x-request-id', request.id);
-  });
-
-  await app.register(metricsPlugin, { service: 'progress' });
+  const app = await createServiceApp({ service: 'progress', logLevel: config.LOG_LEVEL, logger: opts.logger, loggerInstance: opts.loggerInstance });
   await app.register(authPlugin, { secret: config.JWT_SECRET, expiresIn: config.JWT_EXPIRES_IN });
   await app.register(dbPlugin, { schema: 'progress', migrationsFolder: MIGRATIONS_FOLDER, config, pool: opts.infra?.pool });
   await app.register(busPlugin, { name: 'progress', config, outboxSchema: 'progress', bus: opts.infra?.bus });

@@ -1,13 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { authPlugin } from '@glavito/auth';
 import type { EventBus } from '@glavito/bus';
 import { busPlugin } from '@glavito/bus/plugin';
-import { healthRoutes, installErrorHandlers } from '@glavito/http';
-import { metricsPlugin } from '@glavito/http/metrics';
-import { loggerOptions, requestIdFrom } from '@glavito/logging';
+import { healthRoutes } from '@glavito/http';
+import { createServiceApp } from '@glavito/http/service-app';
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyServerOptions } from 'fastify';
-import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { FastifyServerOptions } from 'fastify';
 import type { RealtimeConfig } from './config.js';
 import { eventFeedPlugin } from './plugins/event-feed.js';
 import { hubPlugin } from './plugins/hub.js';
@@ -23,16 +20,7 @@ export interface BuildOptions {
 }
 
 export async function buildApp(config: RealtimeConfig, opts: BuildOptions = {}) {
-  const app = Fastify({
-    ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? loggerOptions('realtime', config.LOG_LEVEL) }),
-    genReqId: (req) => requestIdFrom(req.headers['x-request-id'], randomUUID),
-    routerOptions: { maxParamLength: 200 },
-  });
-  app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
-  installErrorHandlers(app, { service: 'realtime' });
-
-  await app.register(metricsPlugin, { service: 'realtime' });
+  const app = await createServiceApp({ service: 'realtime', logLevel: config.LOG_LEVEL, logger: opts.logger, loggerInstance: opts.loggerInstance });
   await app.register(authPlugin, { secret: config.JWT_SECRET, expiresIn: config.JWT_EXPIRES_IN });
   await app.register(busPlugin, { name: 'realtime', config, bus: opts.infra?.bus });
   await app.register(hubPlugin, { config });

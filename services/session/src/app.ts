@@ -1,15 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { authPlugin } from '@glavito/auth';
 import type { EventBus } from '@glavito/bus';
 import { busPlugin } from '@glavito/bus/plugin';
 import type { Pool } from '@glavito/db';
 import { dbPlugin } from '@glavito/db/plugin';
-import { healthRoutes, installErrorHandlers, installJsonBodyParser } from '@glavito/http';
-import { metricsPlugin } from '@glavito/http/metrics';
-import { loggerOptions, requestIdFrom } from '@glavito/logging';
-import Fastify, { type FastifyServerOptions } from 'fastify';
-import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { healthRoutes } from '@glavito/http';
+import { createServiceApp } from '@glavito/http/service-app';
+import type { FastifyServerOptions } from 'fastify';
 import type { SessionConfig } from './config.js';
 import { abandonSweepPlugin } from './jobs/abandon-sweep.js';
 import { sessionRpcPlugin } from './plugins/rpc.js';
@@ -30,23 +27,7 @@ export interface BuildOptions {
 }
 
 export async function buildApp(config: SessionConfig, opts: BuildOptions = {}) {
-  const app = Fastify({
-    ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? loggerOptions('session', config.LOG_LEVEL) }),
-    bodyLimit: config.BODY_LIMIT_BYTES,
-    genReqId: (req) => requestIdFrom(req.headers['x-request-id'], randomUUID),
-    routerOptions: { maxParamLength: 200 },
-  });
-  app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
-  installErrorHandlers(app, { service: 'session' });
-  // JSON only: a text/plain body is a 415, not a string that fails validation later.
-  app.removeContentTypeParser('text/plain');
-  installJsonBodyParser(app);
-  app.addHook('onSend', async (request, reply) => {
-    reply.header('x-request-id', request.id);
-  });
-
-  await app.register(metricsPlugin, { service: 'session' });
+  const app = await createServiceApp({ service: 'session', logLevel: config.LOG_LEVEL, logger: opts.logger, loggerInstance: opts.loggerInstance, bodyLimit: config.BODY_LIMIT_BYTES });
   await app.register(authPlugin, { secret: config.JWT_SECRET, expiresIn: config.JWT_EXPIRES_IN });
   await app.register(dbPlugin, { schema: 'session', migrationsFolder: MIGRATIONS_FOLDER, config, pool: opts.infra?.pool });
   await app.register(busPlugin, { name: 'session', config, outboxSchema: 'session', bus: opts.infra?.bus });

@@ -1,0 +1,38 @@
+import { randomUUID } from 'node:crypto';
+import { loggerOptions, requestIdFrom } from '@glavito/logging';
+import Fastify, { type FastifyServerOptions } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { installErrorHandlers, installJsonBodyParser } from './index.js';
+import { metricsPlugin } from './metrics.js';
+
+export interface ServiceAppOptions {
+  service: string;
+  logLevel: string;
+  logger?: FastifyServerOptions['logger'];
+  loggerInstance?: FastifyServerOptions['loggerInstance'];
+  bodyLimit?: number;
+}
+
+/**
+ * The Fastify instance every service starts from: pino logging, request ids kept across services,
+ * zod validation and serialisation, the root error handlers, JSON-only bodies and /metrics.
+ */
+export async function createServiceApp(opts: ServiceAppOptions) {
+  const app = Fastify({
+    ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? loggerOptions(opts.service, opts.logLevel) }),
+    genReqId: (req) => requestIdFrom(req.headers['x-request-id'], randomUUID),
+    routerOptions: { maxParamLength: 200 },
+    ...(opts.bodyLimit ? { bodyLimit: opts.bodyLimit } : {}),
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandlers(app, { service: opts.service });
+  // JSON only: a text/plain body is a 415, not a string that fails validation later.
+  app.removeContentTypeParser('text/plain');
+  installJsonBodyParser(app);
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  await app.register(metricsPlugin, { service: opts.service });
+  return app;
+}
