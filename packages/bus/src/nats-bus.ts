@@ -1,10 +1,9 @@
-import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JsMsg } from '@nats-io/jetstream';
+import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { BusRequestError, type DeliveredMessage, type DurableConfig, type EventBus, type KeyValueStore, type StreamConfig } from './event-bus.js';
-import { isNotFound } from './nats.js';
+import { ensureDurableConsumer, ensureStream } from './nats.js';
 
-const ns = (ms: number) => ms * 1_000_000;
 
 /**
  * How long one pull request of a consumer lives (its idle heartbeat is half of it). nats.js checks its
@@ -62,53 +61,14 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
     kind: 'nats',
     nc,
 
-    async ensureStream(c: StreamConfig) {
-      const config = {
-        name: c.name,
-        subjects: c.subjects,
-        retention: RetentionPolicy.Limits,
-        storage: StorageType.File,
-        discard: DiscardPolicy.Old,
-        max_age: ns(c.maxAgeMs ?? 7 * 86_400_000),
-        duplicate_window: ns(c.duplicateWindowMs ?? 2 * 60_000),
-      };
-      try {
-        await jsm.streams.info(c.name);
-        await jsm.streams.update(c.name, config);
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-        try {
-          await jsm.streams.add(config);
-        } catch (addErr) {
-          // Another replica created it first.
-          if (!/already in use|exists/i.test(String(addErr))) throw addErr;
-        }
-      }
-    },
+    ensureStream: (c: StreamConfig) => ensureStream(jsm, c),
 
     async publish(subject, data, msgId) {
       const ack = await js.publish(subject, typeof data === 'string' ? enc.encode(data) : data, { msgID: msgId, timeout });
       return { seq: ack.seq, duplicate: ack.duplicate };
     },
 
-    async ensureDurable(c: DurableConfig) {
-      const config = {
-        durable_name: c.durable,
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
-        filter_subject: c.filterSubject,
-        ack_wait: ns(c.ackWaitMs ?? 30_000),
-        max_deliver: c.maxDeliver ?? 10,
-        max_ack_pending: 1000,
-      };
-      try {
-        await jsm.consumers.info(c.stream, c.durable);
-        await jsm.consumers.update(c.stream, c.durable, { ack_wait: config.ack_wait, max_deliver: config.max_deliver, max_ack_pending: config.max_ack_pending });
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-        await jsm.consumers.add(c.stream, config);
-      }
-    },
+    ensureDurable: (c: DurableConfig) => ensureDurableConsumer(jsm, c),
 
     async consumeDurable(stream, durable, handler) {
       const consumer = await js.consumers.get(stream, durable);
