@@ -7,7 +7,7 @@ const { values } = parseArgs({
     tenant: { type: 'string', default: 'demo-tenant' },
     user: { type: 'string', default: 'demo-admin' },
     roles: { type: 'string', default: 'admin' },
-    expires: { type: 'string', default: '1h' },
+    expires: { type: 'string', default: process.env.JWT_EXPIRES_IN ?? '1h' },
     help: { type: 'boolean', default: false },
   },
 });

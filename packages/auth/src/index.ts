@@ -1,5 +1,4 @@
 import createError from '@fastify/error';
-import fastifyJwt from '@fastify/jwt';
 import { TokenClaimsSchema, type Principal } from '@glavito/contracts';
 import { createSigner, createVerifier } from 'fast-jwt';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -12,7 +11,6 @@ export const AuthForbiddenError = createError('AUTH_FORBIDDEN', '%s', 403);
 
 export interface AuthOptions {
   secret: string;
-  expiresIn?: string;
 }
 
 declare module 'fastify' {
@@ -44,20 +42,42 @@ export function principalFromClaims(claims: unknown): Principal {
 function mapJwtError(err: unknown): Error {
   const code = (err as { code?: string }).code ?? '';
   if (code.includes('EXPIRED')) return new AuthTokenExpiredError();
-  if (code === 'FST_JWT_NO_AUTHORIZATION_IN_HEADER') return new AuthTokenMissingError();
-  if (err instanceof Error && 'statusCode' in err && (err as { statusCode: number }).statusCode === 401 && code.startsWith('AUTH_')) return err;
   return new AuthTokenInvalidError('signature, algorithm or format rejected');
 }
 
-/** HS256 only: `alg: none` and other algorithms are refused by the verifier. */
+/**
+ * Verifies HS256 tokens (`alg: none` and other algorithms are refused) and remembers each verified token's
+ * principal until the token expires: a browser sends the same token on every request, and the HMAC,
+ * JSON decoding and claim validation would otherwise run each time on the hot path.
+ */
+export function createPrincipalVerifier(secret: string, opts: { cacheSize?: number } = {}) {
+  const verify = createVerifier({ key: secret, algorithms: ['HS256'] });
+  const maxEntries = opts.cacheSize ?? 10_000;
+  const verified = new Map<string, { principal: Principal; validUntil: number }>();
+  return (token: string): Principal => {
+    const hit = verified.get(token);
+    if (hit && hit.validUntil > Date.now()) return hit.principal;
+    if (hit) verified.delete(token);
+    let claims: { exp?: unknown };
+    try {
+      claims = verify(token) as { exp?: unknown };
+    } catch (err) {
+      throw mapJwtError(err);
+    }
+    const principal = principalFromClaims(claims);
+    // fast-jwt accepts a token without `exp`; such a token is verified again after a minute.
+    const validUntil = typeof claims.exp === 'number' ? claims.exp * 1000 : Date.now() + 60_000;
+    if (verified.size >= maxEntries) verified.delete(verified.keys().next().value as string);
+    verified.set(token, { principal, validUntil });
+    return principal;
+  };
+}
+
+const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]+)$/;
+
 export const authPlugin = fp<AuthOptions>(
   async (app: FastifyInstance, opts) => {
-    await app.register(fastifyJwt, {
-      secret: opts.secret,
-      sign: { algorithm: 'HS256', expiresIn: opts.expiresIn ?? '1h' },
-      verify: { algorithms: ['HS256'] },
-    });
-    const verifier = createVerifier({ key: opts.secret, algorithms: ['HS256'] });
+    const verifyToken = createPrincipalVerifier(opts.secret);
 
     app.decorateRequest('principal', null as unknown as Principal);
     app.decorate('authenticate', async (request: FastifyRequest) => {
@@ -65,27 +85,14 @@ export const authPlugin = fp<AuthOptions>(
       if (request.principal) return;
       const header = request.headers.authorization;
       if (!header) throw new AuthTokenMissingError();
-      if (!/^Bearer [A-Za-z0-9._~+/=-]+$/.test(header)) throw new AuthTokenInvalidError('expected "Authorization: Bearer <jwt>"');
-      let claims: unknown;
-      try {
-        claims = await request.jwtVerify();
-      } catch (err) {
-        throw mapJwtError(err);
-      }
-      request.principal = principalFromClaims(claims);
+      const match = BEARER.exec(header);
+      if (!match) throw new AuthTokenInvalidError('expected "Authorization: Bearer <jwt>"');
+      request.principal = verifyToken(match[1]!);
     });
     app.decorate('requireAdmin', async (request: FastifyRequest) => {
       if (!request.principal?.isAdmin) throw new AuthForbiddenError('This action needs the admin role');
     });
-    app.decorate('verifyToken', (token: string) => {
-      let claims: unknown;
-      try {
-        claims = verifier(token);
-      } catch (err) {
-        throw mapJwtError(err);
-      }
-      return principalFromClaims(claims);
-    });
+    app.decorate('verifyToken', verifyToken);
   },
   { name: 'auth', fastify: '5.x' },
 );

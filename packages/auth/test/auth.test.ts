@@ -2,7 +2,7 @@ import { ErrorBodySchema, type Principal } from '@glavito/contracts';
 import { createSigner } from 'fast-jwt';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authPlugin, mintToken } from '../src/index.js';
+import { authPlugin, createPrincipalVerifier, mintToken } from '../src/index.js';
 
 // @glavito/testkit is not a dependency of this package, so the secret is a literal (40 characters).
 const SECRET = 'glavito-auth-test-secret-0123456789abcde';
@@ -150,6 +150,38 @@ describe('verifyToken', () => {
     ['bad claims', () => sign(makeClaims({ tenantId: 'a.b' })), 'AUTH_TOKEN_INVALID'],
   ])('throws a 401 for %s', (_what, token, code) => {
     expect(() => app.verifyToken(token())).toThrow(expect.objectContaining({ code, statusCode: 401 }));
+  });
+});
+
+describe('createPrincipalVerifier (verified tokens are remembered until they expire)', () => {
+  it('answers a repeated token from memory, and a forged variant of it is still refused', () => {
+    const verify = createPrincipalVerifier(SECRET);
+    const token = sign(makeClaims({ roles: ['agent'] }));
+    const first = verify(token);
+    expect(verify(token)).toBe(first);
+    const [h, , s] = token.split('.');
+    const forged = `${h}.${b64url({ ...makeClaims({ roles: ['admin'] }), iat: nowSec(), exp: nowSec() + 60 })}.${s}`;
+    expect(() => verify(forged)).toThrow(expect.objectContaining({ code: 'AUTH_TOKEN_INVALID' }));
+  });
+
+  it('refuses a remembered token once it has expired', async () => {
+    const verify = createPrincipalVerifier(SECRET);
+    const token = sign(makeClaims(), { expiresIn: 1_000 });
+    expect(verify(token).userId).toBe('user_1');
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    expect(() => verify(token)).toThrow(expect.objectContaining({ code: 'AUTH_TOKEN_EXPIRED' }));
+  });
+
+  it('keeps at most cacheSize tokens', () => {
+    const verify = createPrincipalVerifier(SECRET, { cacheSize: 2 });
+    const tokens = ['a', 'b', 'c'].map((sub) => sign(makeClaims({ sub })));
+    const principals = tokens.map((t) => verify(t));
+    expect(verify(tokens[2]!)).toBe(principals[2]);
+    expect(verify(tokens[1]!)).toBe(principals[1]);
+    // The oldest was evicted: verified anew, so an equal but not identical principal comes back.
+    const again = verify(tokens[0]!);
+    expect(again).toEqual(principals[0]);
+    expect(again).not.toBe(principals[0]);
   });
 });
 

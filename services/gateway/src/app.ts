@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
-import replyFrom from '@fastify/reply-from';
 import { authPlugin } from '@glavito/auth';
 import { metricsPlugin } from '@glavito/http/metrics';
 import { loggerOptions, requestIdFrom } from '@glavito/logging';
@@ -9,6 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController
 import { type GatewayConfig, upstreamsOf } from './config.js';
 import { clientErrorHandler, errorHandler, HostRequiredError, InvalidPreflightError, RouteNotFoundError } from './errors.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
+import { securityHeadersPlugin } from './plugins/security-headers.js';
 import { websocketProxyPlugin } from './plugins/websocket-proxy.js';
 import docsRoutes from './routes/docs.js';
 import healthRoutes from './routes/health.js';
@@ -34,32 +33,30 @@ export async function buildApp(config: GatewayConfig, opts: BuildAppOptions = {}
   // Set before any register(): child contexts copy the error handler they see when they are created.
   app.setErrorHandler(errorHandler);
 
-  app.addHook('onRequest', async (request, reply) => {
-    reply.header('x-request-id', request.id);
+  // First hook: every answer, refusals included, carries the request id and the security headers.
+  await app.register(securityHeadersPlugin, {
+    // TLS ends at the ingress; upgrading would break /docs assets when served over plain HTTP.
+    helmet: { contentSecurityPolicy: { directives: { 'upgrade-insecure-requests': null } } },
   });
   // Refusals that Node (no Host) or @fastify/cors (an OPTIONS that is no preflight) would send as an empty or
   // text/plain 400 are made here instead, in the common error shape.
-  app.addHook('onRequest', async (request) => {
-    if (request.raw.httpVersion === '1.1' && !request.headers.host) throw new HostRequiredError();
-    if (request.method === 'OPTIONS' && (!request.headers.origin || !request.headers['access-control-request-method'])) throw new InvalidPreflightError();
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (request.raw.httpVersion === '1.1' && !request.headers.host) return done(new HostRequiredError());
+    if (request.method === 'OPTIONS' && (!request.headers.origin || !request.headers['access-control-request-method'])) return done(new InvalidPreflightError());
+    done();
   });
   // Bodies stay raw bytes: the owning service parses and validates them; the edge never re-serializes.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
   await app.register(metricsPlugin, { service: 'gateway' });
-  await app.register(helmet, {
-    // TLS ends at the ingress; upgrading would break /docs assets when served over plain HTTP.
-    contentSecurityPolicy: { directives: { 'upgrade-insecure-requests': null } },
-  });
-  await app.register(authPlugin, { secret: config.JWT_SECRET, expiresIn: config.JWT_EXPIRES_IN });
+  await app.register(authPlugin, { secret: config.JWT_SECRET });
   await app.register(rateLimitPlugin, { max: config.RATE_LIMIT_MAX, timeWindowMs: config.RATE_LIMIT_WINDOW });
   await app.register(cors, {
     origin: config.FRONTEND_URL,
     credentials: true,
     exposedHeaders: ['x-request-id', 'retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
   });
-  await app.register(replyFrom, { disableCache: true, disableRequestLogging: true });
 
   await app.register(healthRoutes, { upstreams });
   await app.register(docsRoutes);

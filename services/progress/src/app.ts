@@ -25,7 +25,7 @@ export interface BuildOptions {
 
 export async function buildApp(config: ProgressConfig, opts: BuildOptions = {}) {
   const app = await createServiceApp({ service: 'progress', logLevel: config.LOG_LEVEL, logger: opts.logger, loggerInstance: opts.loggerInstance });
-  await app.register(authPlugin, { secret: config.JWT_SECRET, expiresIn: config.JWT_EXPIRES_IN });
+  await app.register(authPlugin, { secret: config.JWT_SECRET });
   await app.register(dbPlugin, { schema: 'progress', migrationsFolder: MIGRATIONS_FOLDER, config, pool: opts.infra?.pool });
   await app.register(busPlugin, { name: 'progress', config, outboxSchema: 'progress', bus: opts.infra?.bus });
   await app.register(repositoriesPlugin, { subjectPrefix: config.EVENT_SUBJECT_PREFIX });

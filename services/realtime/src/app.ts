@@ -21,7 +21,7 @@ export interface BuildOptions {
 
 export async function buildApp(config: RealtimeConfig, opts: BuildOptions = {}) {
   const app = await createServiceApp({ service: 'realtime', logLevel: config.LOG_LEVEL, logger: opts.logger, loggerInstance: opts.loggerInstance });
-  await app.register(authPlugin, { secret: config.JWT_SECRET, expiresIn: config.JWT_EXPIRES_IN });
+  await app.register(authPlugin, { secret: config.JWT_SECRET });
   await app.register(busPlugin, { name: 'realtime', config, bus: opts.infra?.bus });
   await app.register(hubPlugin, { config });
   await app.register(presencePlugin, { config });

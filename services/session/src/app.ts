@@ -28,7 +28,7 @@ export interface BuildOptions {
 
 export async function buildApp(config: SessionConfig, opts: BuildOptions = {}) {
   const app = await createServiceApp({ service: 'session', logLevel: config.LOG_LEVEL, logger: opts.logger, loggerInstance: opts.loggerInstance, bodyLimit: config.BODY_LIMIT_BYTES });
-  await app.register(authPlugin, { secret: config.JWT_SECRET, expiresIn: config.JWT_EXPIRES_IN });
+  await app.register(authPlugin, { secret: config.JWT_SECRET });
   await app.register(dbPlugin, { schema: 'session', migrationsFolder: MIGRATIONS_FOLDER, config, pool: opts.infra?.pool });
   await app.register(busPlugin, { name: 'session', config, outboxSchema: 'session', bus: opts.infra?.bus });
   await app.register(sessionRepositoryPlugin, { subjectPrefix: config.EVENT_SUBJECT_PREFIX, encryptionKey: config.STEP_DATA_ENCRYPTION_KEY, now: opts.now });

@@ -1,6 +1,8 @@
-import { ROUTES, type RouteContract } from '@glavito/contracts';
+import type { IncomingHttpHeaders } from 'node:http';
+import { ROUTES, type RouteContract, type ServiceName } from '@glavito/contracts';
 import { requestIdFrom } from '@glavito/logging';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Pool } from 'undici';
 import type { Upstreams } from '../config.js';
 import { MalformedUrlError, ServiceNotDeployedError, ServiceUnreachableError, UpstreamTimeoutError } from '../errors.js';
 
@@ -9,25 +11,71 @@ type Guard = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
 export interface ProxyRoutesOptions {
   upstreams: Upstreams;
   timeoutMs: number;
+  /** Keep-alive connections per upstream service. */
+  connectionsPerUpstream?: number;
 }
 
-function forwardedBody(request: FastifyRequest) {
-  if (!Buffer.isBuffer(request.body)) return {};
-  return { body: request.body, contentType: request.headers['content-type'] ?? 'application/octet-stream' };
-}
+/** Hop-by-hop headers (RFC 9110 §7.6.1) and those the proxy sets itself; never copied across. */
+const NOT_FORWARDED = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  // Node has already answered `Expect: 100-continue` here.
+  'expect',
+  'host',
+  // Recomputed from the bytes actually sent.
+  'content-length',
+]);
 
-function isDecodable(url: string): boolean {
-  try {
-    decodeURIComponent(url);
-    return true;
-  } catch {
-    return false;
+/** API answers are small JSON documents; anything bigger is a broken upstream, not a payload to relay. */
+const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+
+function copyHeaders(source: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const named = typeof source.connection === 'string' ? source.connection.toLowerCase().split(',').map((h) => h.trim()) : [];
+  const out: Record<string, string | string[]> = {};
+  for (const name in source) {
+    const value = source[name];
+    if (value === undefined || NOT_FORWARDED.has(name) || named.includes(name)) continue;
+    out[name] = value;
   }
+  return out;
 }
 
+async function readBounded(body: AsyncIterable<Buffer>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > MAX_RESPONSE_BYTES) throw new Error(`upstream answer larger than ${MAX_RESPONSE_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+}
+
+const isTimeout = (err: unknown) => ['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'].includes((err as { code?: string }).code ?? '');
+
+/**
+ * One route per catalog entry, forwarded over a keep-alive pool per service. The answer is read whole and
+ * sent in one write: it is a small JSON document, and one buffer costs far fewer syscalls and stream
+ * callbacks than piping (this path is the gateway's whole per-request cost, see bench/RESULTS.md).
+ */
 export default async function proxyRoutes(app: FastifyInstance, opts: ProxyRoutesOptions): Promise<void> {
+  const pools = new Map<ServiceName, Pool>();
+  for (const [service, base] of Object.entries(opts.upstreams) as Array<[ServiceName, string | undefined]>) {
+    if (base) pools.set(service, new Pool(base, { connections: opts.connectionsPerUpstream ?? 128, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs }));
+  }
+  app.addHook('onClose', async () => {
+    await Promise.all([...pools.values()].map((pool) => pool.close()));
+  });
+
   for (const route of Object.values(ROUTES) as RouteContract[]) {
-    const base = opts.upstreams[route.service];
+    const pool = pools.get(route.service);
     const guards: Guard[] = route.access === 'admin' ? [app.authenticate, app.requireAdmin] : [app.authenticate];
     app.route({
       method: route.method,
@@ -38,35 +86,31 @@ export default async function proxyRoutes(app: FastifyInstance, opts: ProxyRoute
         return payload;
       },
       handler: async (request, reply) => {
-        if (!base) throw new ServiceNotDeployedError(route.service);
+        if (!pool) throw new ServiceNotDeployedError(route.service);
         // The upstream URL is base + path: an absolute-form target (`GET http://host/path`) would not make one.
         if (!request.url.startsWith('/')) throw new MalformedUrlError('send a path, not an absolute URL');
-        // reply-from decodes the whole URL (looking for traversal) and throws a URIError on a broken escape
-        // such as `?type=%E0%A4%A`: that is the caller's malformed request, not a gateway failure.
-        if (!isDecodable(request.url)) throw new MalformedUrlError('invalid percent-encoding');
-        return reply.from(base + request.url, {
-          ...forwardedBody(request),
-          timeout: opts.timeoutMs,
-          // reply-from would otherwise retry a GET answered 503 up to 10 times, hiding the real answer.
-          retryDelay: () => null,
-          rewriteRequestHeaders: (req, headers) => {
-            const out = {
-              ...headers,
-              'x-request-id': req.id,
-              'x-correlation-id': requestIdFrom(req.headers['x-correlation-id'], () => req.id),
-            };
-            // No body is sent (none came, or it came on a GET), so no length may be announced upstream.
-            if (!Buffer.isBuffer(req.body)) delete out['content-length'];
-            // `Expect: 100-continue` is hop-by-hop: Node has already answered it here, and undici refuses to
-            // send it (every such request would otherwise end in a 503).
-            delete out.expect;
-            return out;
-          },
-          onError: (res, { error }) => {
-            const timedOut = (error as FastifyError).statusCode === 504;
-            res.send(timedOut ? new UpstreamTimeoutError(route.service) : new ServiceUnreachableError(route.service));
-          },
-        });
+        const headers = copyHeaders(request.headers);
+        headers['x-request-id'] = request.id;
+        headers['x-correlation-id'] = requestIdFrom(request.headers['x-correlation-id'], () => request.id);
+        // A body that came with a GET (or HEAD) is dropped, as the catalog defines none there.
+        const body = Buffer.isBuffer(request.body) && request.method !== 'GET' && request.method !== 'HEAD' ? request.body : undefined;
+        if (body) headers['content-type'] ??= 'application/octet-stream';
+        else delete headers['content-type'];
+
+        let statusCode: number;
+        let answer: Buffer;
+        let answerHeaders: Record<string, string | string[]>;
+        try {
+          const upstream = await pool.request({ method: request.method as 'GET', path: request.url, headers, body });
+          statusCode = upstream.statusCode;
+          answerHeaders = copyHeaders(upstream.headers);
+          answer = await readBounded(upstream.body);
+        } catch (err) {
+          if (isTimeout(err)) throw new UpstreamTimeoutError(route.service);
+          request.log.warn({ err, service: route.service }, 'upstream request failed');
+          throw new ServiceUnreachableError(route.service);
+        }
+        return reply.code(statusCode).headers(answerHeaders).send(answer);
       },
     });
   }
