@@ -1,34 +1,88 @@
 /**
  * Gateway overhead: the same authenticated read (GET /onboarding/status, one Postgres query) directly at
- * the session service and through the gateway, each process on its own, same connections and duration.
- * Run: node --conditions=development --import tsx bench/gateway.bench.ts
+ * the session service and through the gateway, same connections and duration, twice:
+ *  - shared: every process may run on every core (on a 2-core machine the gateway takes CPU from the
+ *    session service, Postgres and the load generator);
+ *  - edge on its own core: the gateway pinned to the last core and everything else to the others, in both
+ *    runs, as when the gateway runs on its own pods (skipped on a 1-core machine or without taskset).
+ * It also prints the CPU time each process spends per request, which is what the ratio is made of.
+ * Run: node --conditions=development --import tsx bench/gateway.bench.ts   (BENCH_SECONDS, BENCH_CONNECTIONS)
  */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import autocannon from 'autocannon';
 import { startSystem } from '../tests/e2e/test/system.js';
+import { cpuMeter, type CpuTargets } from './lib/cpu.js';
 import { fmt, table } from './lib/stats.js';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 
+function pidsNamed(prefix: string): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return fs.readFileSync(`/proc/${d}/comm`, 'utf8').startsWith(prefix);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+/** Sets the CPU affinity of every thread of each process; returns false when taskset is unavailable. */
+function pin(pids: number[], cpus: string): boolean {
+  try {
+    for (const pid of pids) execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export async function benchGateway() {
   const sys = await startSystem({ logLevel: 'warn', rateLimitMax: 100_000_000 });
+  const cores = os.cpus().length;
+  const everyone = () => [...pidsNamed('postgres'), ...pidsNamed('nats-server'), process.pid, ...[sys.session, sys.progress, sys.connectionTest, sys.realtime].map((s) => s.child.pid!)];
   try {
     const token = sys.token({ userId: 'bench-user', tenantId: 'bench-tenant', roles: ['admin'] });
     const headers = { authorization: `Bearer ${token}` };
     await fetch(`${sys.gateway.url}/onboarding/start`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: '{}' });
-    const run = (url: string) => autocannon({ url: `${url}/onboarding/status`, headers, connections: CONNECTIONS, duration: DURATION, pipelining: 1 });
-    await run(sys.session.url); // warm-up
-    const direct = await run(sys.session.url);
-    const viaGateway = await run(sys.gateway.url);
-    const ratio = viaGateway.requests.average / direct.requests.average;
-    return {
-      rows: [
-        { path: 'direct: session', 'req/s': fmt(direct.requests.average, 0), 'p99 ms': direct.latency.p99, errors: direct.errors + direct.non2xx },
-        { path: 'through gateway', 'req/s': fmt(viaGateway.requests.average, 0), 'p99 ms': viaGateway.latency.p99, errors: viaGateway.errors + viaGateway.non2xx },
-      ],
-      ratio,
-      p99Ratio: viaGateway.latency.p99 / Math.max(1, direct.latency.p99),
+    const processes: CpuTargets = { gateway: sys.gateway.child.pid!, session: sys.session.child.pid!, postgres: { comm: 'postgres' }, 'load generator': process.pid };
+    const run = async (url: string) => {
+      const meter = cpuMeter(processes);
+      const r = await autocannon({ url: `${url}/onboarding/status`, headers, connections: CONNECTIONS, duration: DURATION, pipelining: 1 });
+      return { r, cpu: meter.stop(r.requests.total) };
     };
+    const rows: Array<Record<string, string | number>> = [];
+    const cpuRows: Array<Record<string, string | number>> = [];
+    const ratios: Record<string, number> = {};
+    const measure = async (placement: string) => {
+      const direct = await run(sys.session.url);
+      const viaGateway = await run(sys.gateway.url);
+      ratios[placement] = viaGateway.r.requests.average / direct.r.requests.average;
+      for (const [path, m] of [['direct: session', direct], ['through gateway', viaGateway]] as const) {
+        rows.push({ placement, path, 'req/s': fmt(m.r.requests.average, 0), 'p50 ms': m.r.latency.p50, 'p99 ms': m.r.latency.p99, errors: m.r.errors + m.r.non2xx });
+        cpuRows.push({ placement, path, ...m.cpu, total: Object.values(m.cpu).reduce((a, b) => a + b, 0) });
+      }
+    };
+
+    await run(sys.session.url); // warm-up (JIT, connection pools)
+    await run(sys.gateway.url);
+    await measure('shared cores');
+    const last = String(cores - 1);
+    const rest = cores > 2 ? `0-${cores - 2}` : '0';
+    if (cores >= 2 && pin(everyone(), rest) && pin([sys.gateway.child.pid!], last)) {
+      try {
+        await measure(`gateway on core ${last}, the rest on ${rest}`);
+      } finally {
+        pin([...everyone(), sys.gateway.child.pid!], `0-${cores - 1}`);
+      }
+    }
+    return { rows, cpuRows, ratios };
   } finally {
     await sys.stop();
   }
@@ -37,5 +91,6 @@ export async function benchGateway() {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const r = await benchGateway();
   console.log(table(r.rows));
-  console.log(`\nthrough gateway / direct throughput: ${fmt(r.ratio, 2)} (target ≥ 0.8); p99 ratio ${fmt(r.p99Ratio, 2)}`);
+  console.log(`\nCPU time per request by process (µs):\n\n${table(r.cpuRows)}\n`);
+  for (const [placement, ratio] of Object.entries(r.ratios)) console.log(`through gateway / direct throughput, ${placement}: ${fmt(ratio, 2)} (target ≥ 0.8)`);
 }

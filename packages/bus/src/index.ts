@@ -12,7 +12,6 @@ export {
   type OutboxRow,
 } from './outbox.js';
 export { runConsumer, PoisonMessageError, RetryLaterError, type ConsumerOptions, type ConsumerHandle } from './consumer.js';
-export { claimInbox } from './inbox.js';
 export { serveRpc, callRpc, RpcError } from './rpc.js';
 export { createNatsBus } from './nats-bus.js';
 export { BusRequestError, subjectMatches, type EventBus, type DeliveredMessage, type StoredMessage, type StreamConfig, type DurableConfig, type KeyValueStore, type Stoppable } from './event-bus.js';

@@ -91,6 +91,8 @@ export async function ensureDurableConsumer(jsm: JetStreamManager, spec: Durable
   try {
     await jsm.consumers.info(spec.stream, spec.durable);
     await jsm.consumers.update(spec.stream, spec.durable, {
+      // A release that narrows what a consumer reads takes effect on the existing durable too.
+      filter_subject: config.filter_subject,
       ack_wait: config.ack_wait,
       max_deliver: config.max_deliver,
       max_ack_pending: config.max_ack_pending,

@@ -83,22 +83,27 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
     wakeUp?.();
   };
 
+  // Two round trips per batch: claim (BEGIN + SELECT) and settle (UPDATE + COMMIT) each go as one
+  // simple-protocol string. The only values inlined are a number and ids read back from a uuid column.
+  const claimSql = `BEGIN; SELECT id, subject, payload FROM ${table} WHERE published_at IS NULL ORDER BY seq LIMIT ${Math.trunc(batchSize)} FOR UPDATE SKIP LOCKED`;
+  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
   async function publishBatch(): Promise<number> {
     const client = await pool.connect();
     try {
-      await client.query('BEGIN');
-      const { rows } = await client.query<{ id: string; subject: string; payload: unknown }>(
-        `SELECT id, subject, payload FROM ${table} WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        [batchSize],
-      );
+      const [, claimed] = (await client.query(claimSql)) as unknown as [pg.QueryResult, pg.QueryResult<{ id: string; subject: string; payload: unknown }>];
+      const rows = claimed.rows;
       if (rows.length === 0) {
         await client.query('COMMIT');
         return 0;
       }
       // Pipelined: one round trip's latency for the whole batch, not one per event.
       await Promise.all(rows.map((r) => bus.publish(r.subject, JSON.stringify(r.payload), r.id)));
-      await client.query(`UPDATE ${table} SET published_at = now() WHERE id = ANY($1::uuid[])`, [rows.map((r) => r.id)]);
-      await client.query('COMMIT');
+      const ids = rows.map((r) => {
+        if (!UUID.test(r.id)) throw new Error(`outbox id is not a uuid: ${r.id}`);
+        return `'${r.id}'`;
+      });
+      await client.query(`UPDATE ${table} SET published_at = now() WHERE id IN (${ids.join(',')}); COMMIT`);
       return rows.length;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});

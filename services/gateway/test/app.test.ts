@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, deadUrl, type FakeUpstream, makeApp, makeToken, startUpstream } from './helpers.js';
@@ -27,6 +29,36 @@ describe('edge protections', () => {
     expect(res.statusCode).toBe(413);
     expect(res.json()).toMatchObject({ statusCode: 413, code: 'GATEWAY_BODY_TOO_LARGE', error: 'Payload Too Large' });
     expect(session.received).toHaveLength(0);
+  });
+
+  it('lets a client finish an oversized upload, answers 413, and keeps the connection for the next request', async () => {
+    app = await makeApp({ SESSION_URL: session.url, BODY_LIMIT_BYTES: '1024' });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as AddressInfo;
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const post = (body: Buffer) =>
+      new Promise<{ status: number; code: string }>((resolve, reject) => {
+        const req = http.request(
+          { host: '127.0.0.1', port, method: 'POST', path: '/onboarding/start', agent, headers: { ...bearer(), 'content-type': 'application/json', 'content-length': body.length } },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve({ status: res.statusCode!, code: (JSON.parse(Buffer.concat(chunks).toString()) as { code?: string }).code ?? '' }));
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+    const sockets = new Set<unknown>();
+    agent.on('free', (socket) => sockets.add(socket));
+    try {
+      // 4 MB written in one go: without draining, the kernel resets the connection under the upload.
+      for (let i = 0; i < 3; i++) expect(await post(Buffer.alloc(4 * 1024 * 1024, 0x61))).toEqual({ status: 413, code: 'GATEWAY_BODY_TOO_LARGE' });
+      expect((await post(Buffer.from('{}'))).status).toBe(201);
+      expect(sockets.size).toBe(1);
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('checks the token before reading a large body', async () => {

@@ -31,7 +31,9 @@ export interface ServiceProcess {
 export async function startService(name: string, env: Record<string, string>): Promise<ServiceProcess> {
   const port = await freePort();
   const logs: string[] = [];
-  const child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', path.join(root, 'services', name, 'src', 'server.ts')], {
+  // BENCH_CPU_PROFILE_DIR=dir writes a V8 CPU profile of every service process when it exits (profiling benchmarks).
+  const profile = process.env.BENCH_CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${path.join(process.env.BENCH_CPU_PROFILE_DIR, name)}`] : [];
+  const child = spawn(process.execPath, [...profile, '--conditions=development', '--import', 'tsx', path.join(root, 'services', name, 'src', 'server.ts')], {
     cwd: root,
     env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -8,7 +8,8 @@ export const sessionEventsConsumer = fp<{ config: ConnectionTestConfig }>(
     await app.bus.ensureDurable({
       stream: config.EVENT_STREAM,
       durable: config.CONNECTION_TEST_CONSUMER,
-      filterSubject: `${config.EVENT_SUBJECT_PREFIX}.>`,
+      // Only session lifecycle events (`<prefix>.<tenant>.<session>.session.*`) say who owns a session.
+      filterSubject: `${config.EVENT_SUBJECT_PREFIX}.*.*.session.>`,
       maxDeliver: 8,
     });
     const handle = await runConsumer({
@@ -19,7 +20,6 @@ export const sessionEventsConsumer = fp<{ config: ConnectionTestConfig }>(
       maxDeliver: 8,
       deadLetterSubject: `${config.DEAD_LETTER_PREFIX}.connection-test`,
       handler: async (event) => {
-        if (!event.type.startsWith('session.')) return;
         const status = (event.data as { status: string }).status;
         await app.testRuns.rememberSession({ sessionId: event.sessionId, tenantId: event.tenantId, userId: event.userId, status }, event.sessionSeq);
       },

@@ -1,6 +1,7 @@
 import { runConsumer, type ConsumerHandle } from '@glavito/bus';
 import fp from 'fastify-plugin';
 import type { ProgressConfig } from '../config.js';
+import { isProjected } from '../domain/projection.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -33,6 +34,8 @@ export const sessionEventsConsumer = fp<{ config: ProgressConfig }>(
       maxDeliver: config.CONSUMER_MAX_DELIVER,
       concurrency: config.CONSUMER_CONCURRENCY,
       deadLetterSubject: `${config.DEAD_LETTER_PREFIX}.progress`,
+      // `<prefix>.<tenant>.<session>.<type>`: the progress service's own and other events are acked unread.
+      accepts: (subject) => isProjected(subject.split('.').slice(-2).join('.')),
       handler: async (event) => {
         const outcome = await app.projectionRepository.process(event);
         if (outcome === 'applied') app.outboxRelay.wake();

@@ -1,4 +1,4 @@
-import { buildEnvelope, claimInbox, toOutboxRow } from '@glavito/bus';
+import { buildEnvelope, toOutboxRow } from '@glavito/bus';
 import { parseEvent, type EventEnvelope } from '@glavito/contracts';
 import type { Pool, PoolClient } from '@glavito/db';
 import { applyEvent, emptyProjection, isProjected, type Emitted, type Projection, type ProjectionState, type StepTiming } from '../domain/projection.js';
@@ -25,67 +25,104 @@ export function toProjection(r: ProjectionRow): Projection {
   };
 }
 
-async function loadState(client: PoolClient, sessionId: string): Promise<ProjectionState> {
-  const p = await client.query<ProjectionRow>(`SELECT ${PROJECTION_COLUMNS} FROM progress.projections WHERE session_id = $1 FOR UPDATE`, [sessionId]);
-  const t = await client.query<{ step_id: string; reached_at: string | null; completed_at: string | null; skipped_at: string | null }>(
-    'SELECT step_id, reached_at, completed_at, skipped_at FROM progress.step_timings WHERE session_id = $1',
+type TimingRow = { step_id: string; reached_at: string | null; completed_at: string | null; skipped_at: string | null };
+type MilestoneRow = { threshold: number; title: string; reached_at: string };
+type ParkedRow = { session_seq: number; event: unknown };
+
+/**
+ * One round trip: records the event id in the inbox and, only when it is new, creates the session's
+ * projection if missing and takes its row lock (`DO UPDATE ... WHERE false` locks without writing).
+ * Returns false for an event already processed.
+ */
+async function claimAndLock(client: PoolClient, event: EventEnvelope): Promise<boolean> {
+  const seed = emptyProjection(event);
+  const r = await client.query<{ claimed: boolean }>(
+    `WITH claimed AS (
+       INSERT INTO progress.inbox (event_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING event_id
+     ), locked AS (
+       INSERT INTO progress.projections (session_id, tenant_id, user_id, type, status)
+       SELECT $2, $3, $4, $5, $6 FROM claimed
+       ON CONFLICT (session_id) DO UPDATE SET status = EXCLUDED.status WHERE false
+     )
+     SELECT EXISTS (SELECT 1 FROM claimed) AS claimed`,
+    [event.id, seed.sessionId, seed.tenantId, seed.userId, seed.type, seed.status],
+  );
+  return r.rows[0]!.claimed;
+}
+
+/** One round trip, after the lock (so a fresh snapshot sees everything committed before it). */
+async function loadState(client: PoolClient, sessionId: string): Promise<{ state: ProjectionState; parked: ParkedRow[] }> {
+  const r = await client.query<ProjectionRow & { timings: TimingRow[]; milestones: MilestoneRow[]; parked: ParkedRow[] }>(
+    `SELECT ${PROJECTION_COLUMNS},
+       (SELECT coalesce(json_agg(json_build_object('step_id', step_id, 'reached_at', reached_at, 'completed_at', completed_at, 'skipped_at', skipped_at)), '[]')
+          FROM progress.step_timings WHERE session_id = $1) AS timings,
+       (SELECT coalesce(json_agg(json_build_object('threshold', threshold, 'title', title, 'reached_at', reached_at) ORDER BY threshold), '[]')
+          FROM progress.milestones WHERE session_id = $1) AS milestones,
+       (SELECT coalesce(json_agg(json_build_object('session_seq', session_seq, 'event', event) ORDER BY session_seq), '[]')
+          FROM progress.pending_events WHERE session_id = $1) AS parked
+     FROM progress.projections WHERE session_id = $1`,
     [sessionId],
   );
-  const m = await client.query<{ threshold: number; title: string; reached_at: string }>(
-    'SELECT threshold, title, reached_at FROM progress.milestones WHERE session_id = $1 ORDER BY threshold',
-    [sessionId],
-  );
+  const row = r.rows[0]!;
+  // json_build_object renders timestamps without the JSON layer's normalisation: read them back as ISO strings.
+  const iso = (v: string | null) => (v === null ? null : new Date(v).toISOString());
   return {
-    projection: toProjection(p.rows[0]!),
-    timings: Object.fromEntries(t.rows.map((r) => [r.step_id, { stepId: r.step_id, reachedAt: r.reached_at, completedAt: r.completed_at, skippedAt: r.skipped_at } satisfies StepTiming])),
-    milestones: m.rows.map((r) => ({ threshold: r.threshold, title: r.title, reachedAt: r.reached_at })),
+    state: {
+      projection: toProjection(row),
+      timings: Object.fromEntries(
+        row.timings.map((t) => [t.step_id, { stepId: t.step_id, reachedAt: iso(t.reached_at), completedAt: iso(t.completed_at), skippedAt: iso(t.skipped_at) } satisfies StepTiming]),
+      ),
+      milestones: row.milestones.map((m) => ({ threshold: m.threshold, title: m.title, reachedAt: iso(m.reached_at)! })),
+    },
+    parked: row.parked,
   };
 }
 
 export function createProjectionRepository(pool: Pool, opts: { subjectPrefix: string }) {
-  async function saveState(client: PoolClient, before: ProjectionState, after: ProjectionState, emitted: Array<{ source: EventEnvelope; events: Emitted[] }>, emit: boolean) {
+  /** Every write of one applied event (projection, timings, milestones, outbox, drained parking) in one statement. */
+  async function saveState(client: PoolClient, before: ProjectionState, after: ProjectionState, emitted: Array<{ source: EventEnvelope; events: Emitted[] }>, emit: boolean, drained: number[]) {
     const p = after.projection;
     const emittedCount = emitted.reduce((n, e) => n + e.events.length, 0);
-    await client.query(
-      `UPDATE progress.projections SET tenant_id = $2, user_id = $3, type = $4, status = $5, completed_steps = $6::text[], skipped_steps = $7::text[],
-         current_step = $8, progress_percentage = $9, estimated_time_remaining = $10, estimated_completion = $11, started_at = $12,
-         last_event_at = $13, completed_at = $14, applied_seq = $15, out_seq = out_seq + $16
+    const params: unknown[] = [p.sessionId, p.tenantId];
+    const arg = (value: unknown) => `$${params.push(value)}`;
+    const parts = [
+      `UPDATE progress.projections SET tenant_id = $2, user_id = ${arg(p.userId)}, type = ${arg(p.type)}, status = ${arg(p.status)},
+         completed_steps = ${arg(p.completedSteps)}::text[], skipped_steps = ${arg(p.skippedSteps)}::text[], current_step = ${arg(p.currentStep)},
+         progress_percentage = ${arg(p.progressPercentage)}, estimated_time_remaining = ${arg(p.estimatedTimeRemaining)},
+         estimated_completion = ${arg(p.estimatedCompletion)}, started_at = ${arg(p.startedAt)}, last_event_at = ${arg(p.lastEventAt)},
+         completed_at = ${arg(p.completedAt)}, applied_seq = ${arg(p.appliedSeq)}, out_seq = out_seq + ${arg(emittedCount)}
        WHERE session_id = $1`,
-      [p.sessionId, p.tenantId, p.userId, p.type, p.status, p.completedSteps, p.skippedSteps, p.currentStep, p.progressPercentage,
-        p.estimatedTimeRemaining, p.estimatedCompletion, p.startedAt, p.lastEventAt, p.completedAt, p.appliedSeq, emittedCount],
-    );
+    ];
     const timings = Object.values(after.timings);
     if (timings.length > 0) {
-      await client.query(
-        `INSERT INTO progress.step_timings (session_id, tenant_id, step_id, reached_at, completed_at, skipped_at)
-         SELECT $1, $2, * FROM unnest($3::text[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[])
-         ON CONFLICT (session_id, step_id) DO UPDATE SET reached_at = EXCLUDED.reached_at, completed_at = EXCLUDED.completed_at, skipped_at = EXCLUDED.skipped_at`,
-        [p.sessionId, p.tenantId, timings.map((t) => t.stepId), timings.map((t) => t.reachedAt), timings.map((t) => t.completedAt), timings.map((t) => t.skippedAt)],
-      );
+      parts.push(`INSERT INTO progress.step_timings (session_id, tenant_id, step_id, reached_at, completed_at, skipped_at)
+         SELECT $1, $2, * FROM unnest(${arg(timings.map((t) => t.stepId))}::text[], ${arg(timings.map((t) => t.reachedAt))}::timestamptz[],
+           ${arg(timings.map((t) => t.completedAt))}::timestamptz[], ${arg(timings.map((t) => t.skippedAt))}::timestamptz[])
+         ON CONFLICT (session_id, step_id) DO UPDATE SET reached_at = EXCLUDED.reached_at, completed_at = EXCLUDED.completed_at, skipped_at = EXCLUDED.skipped_at`);
     }
     const known = new Set(before.milestones.map((m) => m.threshold));
     const fresh = after.milestones.filter((m) => !known.has(m.threshold));
     if (fresh.length > 0) {
-      await client.query(
-        `INSERT INTO progress.milestones (session_id, tenant_id, threshold, title, reached_at)
-         SELECT $1, $2, * FROM unnest($3::int[], $4::text[], $5::timestamptz[]) ON CONFLICT DO NOTHING`,
-        [p.sessionId, p.tenantId, fresh.map((m) => m.threshold), fresh.map((m) => m.title), fresh.map((m) => m.reachedAt)],
-      );
+      parts.push(`INSERT INTO progress.milestones (session_id, tenant_id, threshold, title, reached_at)
+         SELECT $1, $2, * FROM unnest(${arg(fresh.map((m) => m.threshold))}::int[], ${arg(fresh.map((m) => m.title))}::text[], ${arg(fresh.map((m) => m.reachedAt))}::timestamptz[])
+         ON CONFLICT DO NOTHING`);
     }
-    if (!emit || emittedCount === 0) return;
-    let seq = before.projection.outSeq;
-    const rows = emitted.flatMap(({ source, events }) =>
-      events.map((e) =>
-        toOutboxRow(
-          opts.subjectPrefix,
-          buildEnvelope({ type: e.type, data: e.data, tenantId: p.tenantId, sessionId: p.sessionId, userId: p.userId, sessionSeq: ++seq, correlationId: source.correlationId, occurredAt: new Date(source.occurredAt) } as never),
+    if (drained.length > 0) parts.push(`DELETE FROM progress.pending_events WHERE session_id = $1 AND session_seq = ANY(${arg(drained)}::int[])`);
+    if (emit && emittedCount > 0) {
+      let seq = before.projection.outSeq;
+      const rows = emitted.flatMap(({ source, events }) =>
+        events.map((e) =>
+          toOutboxRow(
+            opts.subjectPrefix,
+            buildEnvelope({ type: e.type, data: e.data, tenantId: p.tenantId, sessionId: p.sessionId, userId: p.userId, sessionSeq: ++seq, correlationId: source.correlationId, occurredAt: new Date(source.occurredAt) } as never),
+          ),
         ),
-      ),
-    );
-    await client.query(
-      'INSERT INTO progress.outbox (id, subject, payload) SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[])',
-      [rows.map((r) => r.id), rows.map((r) => r.subject), rows.map((r) => JSON.stringify(r.payload))],
-    );
+      );
+      parts.push(`INSERT INTO progress.outbox (id, subject, payload)
+         SELECT * FROM unnest(${arg(rows.map((r) => r.id))}::uuid[], ${arg(rows.map((r) => r.subject))}::text[], ${arg(rows.map((r) => JSON.stringify(r.payload)))}::jsonb[])`);
+    }
+    // Data-modifying CTEs all run, referenced or not.
+    await client.query(`WITH ${parts.map((sql, i) => `w${i} AS (${sql})`).join(',\n')} SELECT 1`, params);
   }
 
   return {
@@ -99,16 +136,11 @@ export function createProjectionRepository(pool: Pool, opts: { subjectPrefix: st
       const client = await pool.connect();
       try {
         await client.query('BEGIN');
-        if (!(await claimInbox(client, 'progress', event.id))) {
+        if (!(await claimAndLock(client, event))) {
           await client.query('COMMIT');
           return 'duplicate';
         }
-        const seed = emptyProjection(event);
-        await client.query(
-          `INSERT INTO progress.projections (session_id, tenant_id, user_id, type, status) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
-          [seed.sessionId, seed.tenantId, seed.userId, seed.type, seed.status],
-        );
-        const before = await loadState(client, event.sessionId);
+        const { state: before, parked } = await loadState(client, event.sessionId);
         const applied = before.projection.appliedSeq;
         if (event.sessionSeq <= applied) {
           await client.query('COMMIT');
@@ -131,20 +163,14 @@ export function createProjectionRepository(pool: Pool, opts: { subjectPrefix: st
         };
         step(event);
         // Parked successors that are now next in line.
-        const parked = await client.query<{ session_seq: number; event: unknown }>(
-          'SELECT session_seq, event FROM progress.pending_events WHERE session_id = $1 AND session_seq > $2 ORDER BY session_seq',
-          [event.sessionId, event.sessionSeq],
-        );
         const drained: number[] = [];
-        for (const row of parked.rows) {
+        for (const row of parked) {
+          if (row.session_seq <= event.sessionSeq) continue;
           if (row.session_seq !== state.projection.appliedSeq + 1) break;
           step(parseEvent(row.event));
           drained.push(row.session_seq);
         }
-        if (drained.length > 0) {
-          await client.query('DELETE FROM progress.pending_events WHERE session_id = $1 AND session_seq = ANY($2::int[])', [event.sessionId, drained]);
-        }
-        await saveState(client, before, state, emitted, emit);
+        await saveState(client, before, state, emitted, emit, drained);
         await client.query('COMMIT');
         return 'applied';
       } catch (err) {
