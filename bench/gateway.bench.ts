@@ -9,29 +9,14 @@
  * Run: node --conditions=development --import tsx bench/gateway.bench.ts   (BENCH_SECONDS, BENCH_CONNECTIONS)
  */
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import os from 'node:os';
 import autocannon from 'autocannon';
 import { startSystem } from '../tests/e2e/test/system.js';
-import { cpuMeter, type CpuTargets } from './lib/cpu.js';
+import { cpuMeter, pidsNamed, type CpuTargets } from './lib/cpu.js';
 import { fmt, table } from './lib/stats.js';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
-
-function pidsNamed(prefix: string): number[] {
-  return fs
-    .readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        return fs.readFileSync(`/proc/${d}/comm`, 'utf8').startsWith(prefix);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
 
 /** Sets the CPU affinity of every thread of each process; returns false when taskset is unavailable. */
 function pin(pids: number[], cpus: string): boolean {

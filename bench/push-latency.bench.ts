@@ -4,6 +4,8 @@
  * echoes, so every latency sample is exact.
  * Run: node --conditions=development --import tsx bench/push-latency.bench.ts   (BENCH_RATES=100,250,500, BENCH_SOCKETS, BENCH_SECONDS)
  */
+import { connectBus } from '@glavito/bus';
+import { waitFor } from '@glavito/testkit';
 import { WebSocket } from 'ws';
 import { startSystem } from '../tests/e2e/test/system.js';
 import { cpuMeter } from './lib/cpu.js';
@@ -12,6 +14,23 @@ import { atFixedRate, fmt, summarize, table } from './lib/stats.js';
 const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 1000);
 const RATES = (process.env.BENCH_RATES ?? '100,250,500').split(',').map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+
+/** Waits until every consumer of the event stream has nothing left to deliver or to be acked (then 1 s more for the relays). */
+async function consumersDrained(natsUrl: string, stream: string): Promise<void> {
+  const bus = await connectBus({ servers: natsUrl, name: 'bench-push-latency' });
+  try {
+    await waitFor(
+      async () => {
+        const consumers = await bus.jsm.consumers.list(stream).next();
+        return consumers.every((c) => c.num_pending === 0 && c.num_ack_pending === 0);
+      },
+      { timeoutMs: 120_000, intervalMs: 500, message: 'consumers drained' },
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+  } finally {
+    await bus.nc.close();
+  }
+}
 
 export async function benchPushLatency() {
   const sys = await startSystem({ logLevel: 'warn', rateLimitMax: 100_000_000 });
@@ -55,7 +74,7 @@ export async function benchPushLatency() {
       );
     }
     // Starting the sessions queued 2 events each for the consumers; measure only once they are through.
-    await new Promise((r) => setTimeout(r, Number(process.env.BENCH_SETTLE_MS ?? 15_000)));
+    await consumersDrained(sys.nats.url, sys.nats.streamName);
     const body = JSON.stringify({ companyName: 'Push Co', primaryColor: '#abcdef' });
     const rows: Array<Record<string, string | number>> = [];
     const cpuRows: Array<Record<string, string | number>> = [];

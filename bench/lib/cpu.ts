@@ -12,7 +12,8 @@ function processCpuMs(pid: number): number {
   }
 }
 
-function pidsNamed(prefix: string): number[] {
+/** Every process whose command name starts with `prefix` (e.g. all postgres backends). */
+export function pidsNamed(prefix: string): number[] {
   return fs
     .readdirSync('/proc')
     .filter((d) => /^\d+$/.test(d))
