@@ -177,7 +177,7 @@ interface Worker {
 }
 
 class Durable {
-  filter: string;
+  filter = '';
   ackWaitMs: number;
   maxDeliver: number;
   /** Next stream sequence never delivered to this durable. */
@@ -197,14 +197,14 @@ class Durable {
     config: DurableConfig,
     private readonly bus: BusState,
   ) {
-    this.filter = config.filterSubject;
     this.ackWaitMs = DEFAULT_ACK_WAIT_MS;
     this.maxDeliver = DEFAULT_MAX_DELIVER;
     this.configure(config);
   }
 
-  /** Limits can change on an existing durable; its filter and position cannot (as with the NATS adapter). */
+  /** Limits and the filter can change on an existing durable; its position cannot (as with the NATS adapter). */
   configure(config: DurableConfig): void {
+    this.filter = config.filterSubject;
     this.ackWaitMs = Math.max(1, config.ackWaitMs ?? DEFAULT_ACK_WAIT_MS);
     this.maxDeliver = config.maxDeliver ?? DEFAULT_MAX_DELIVER;
   }

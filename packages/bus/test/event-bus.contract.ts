@@ -288,6 +288,20 @@ export function describeEventBusContract(name: string, factory: () => Promise<Ev
         expect(got.every((d) => d.deliveryCount === 1)).toBe(true);
       });
 
+      it('takes a new filter when ensured again: from then on only the new filter’s messages arrive', async () => {
+        await durable('refilter', `${ev}.r.>`);
+        await durable('refilter', `${ev}.r.session.>`);
+        const [, wanted] = await publishAll([`${ev}.r.step.1`, `${ev}.r.session.1`, `${ev}.r.progress.1`]);
+        const got: Delivery[] = [];
+        await consume('refilter', async (m) => {
+          got.push(record(m));
+          m.ack();
+        });
+        await waitFor(() => got.length >= 1, 'the session message');
+        await sleep(300);
+        expect(got.map((d) => [d.subject, d.seq])).toEqual([[`${ev}.r.session.1`, wanted]]);
+      });
+
       it('keeps its position when workers stop and others start; a stopped worker gets nothing more', async () => {
         await durable('position', `${ev}.k.>`, { ackWaitMs: 1000 });
         await publishAll([`${ev}.k.1`, `${ev}.k.2`, `${ev}.k.3`]);
