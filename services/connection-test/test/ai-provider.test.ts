@@ -1,8 +1,7 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { ConnectionTestResultSchema } from '@glavito/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, startHarness, type Harness } from './helpers.js';
+import { checkStatuses, closedPort, closeServer, listenLocal, startHarness, testConnection, withHarness, type Harness } from './helpers.js';
 
 /**
  * One fake server speaking three providers' HTTP shapes under /openai/v1, /anthropic and /google.
@@ -149,8 +148,7 @@ beforeAll(async () => {
       json(404, { error: { message: `No fake for ${req.method} ${url.pathname}` } });
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  base = await listenLocal(server);
   h = await startHarness({
     env: {
       PROVIDER_OPENAI_URL: `${base}/openai/v1`,
@@ -164,27 +162,17 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await h?.close();
-  server?.closeAllConnections();
-  server?.close();
+  closeServer(server);
   for (const [k, v] of Object.entries(savedEnv)) {
     if (v === undefined) delete process.env[k];
     else process.env[k] = v;
   }
 });
 
-const run = (app: Harness['app'], config: Record<string, unknown>, timeout?: number) =>
-  app.inject({ method: 'POST', url: '/onboarding/test-connection/s1', headers: bearer(user), payload: { channel: 'ai_provider', config, ...(timeout ? { timeout } : {}) } });
+const run = (app: Harness['app'], config: Record<string, unknown>, timeout?: number) => testConnection(app, user, 'ai_provider', config, timeout);
 const test = (config: Record<string, unknown>, timeout?: number) => run(h.app, config, timeout);
-const checks = (result: { checks: Array<{ name: string; status: string }> }) => result.checks.map((c) => [c.name, c.status]);
+const checks = checkStatuses;
 const hitsFor = (key: string) => received.filter((r) => r.key === key);
-
-async function closedPort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 describe('ai_provider channel: openai', () => {
   it('lists models with the key as a bearer token and counts them', async () => {
@@ -379,11 +367,7 @@ describe('ai_provider channel: google', () => {
 describe('ai_provider channel: all providers', () => {
   it('reports network_unreachable when the provider endpoint refuses connections', async () => {
     const port = await closedPort();
-    const closed = await startHarness({
-      env: { PROVIDER_OPENAI_URL: `http://127.0.0.1:${port}/v1`, PROVIDER_ANTHROPIC_URL: `http://127.0.0.1:${port}`, PROVIDER_GOOGLE_AI_URL: `http://127.0.0.1:${port}` },
-    });
-    try {
-      closed.addSession({ id: 's1', ...user });
+    await withHarness({ PROVIDER_OPENAI_URL: `http://127.0.0.1:${port}/v1`, PROVIDER_ANTHROPIC_URL: `http://127.0.0.1:${port}`, PROVIDER_GOOGLE_AI_URL: `http://127.0.0.1:${port}` }, user, async (closed) => {
       for (const [provider, apiKey] of [
         ['openai', OPENAI.good],
         ['anthropic', ANTHROPIC.good],
@@ -399,9 +383,7 @@ describe('ai_provider channel: all providers', () => {
         ]);
         expect(r.body).not.toContain(apiKey);
       }
-    } finally {
-      await closed.close();
-    }
+    });
   });
 
   it('never called a paid generation endpoint, and no SDK followed the *_BASE_URL environment', () => {

@@ -1,8 +1,7 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { ConnectionTestResultSchema } from '@glavito/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, startHarness, type Harness } from './helpers.js';
+import { bearer, checkStatuses, closedPort, closeServer, listenLocal, startHarness, testConnection, withHarness, type Harness } from './helpers.js';
 
 /** A fake Slack Web API: the behaviour is picked by the bot token, as Slack's would be by the token's state. */
 const GOOD = 'xoxb-1111-2222-goodtoken';
@@ -48,29 +47,18 @@ beforeAll(async () => {
       }
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  base = await listenLocal(server);
   h = await startHarness({ env: { PROVIDER_SLACK_API_URL: `${base}/api`, CONNECTION_TEST_USER_LIMIT: '1000', CONNECTION_TEST_TENANT_LIMIT: '1000' } });
   h.addSession({ id: 's1', ...user });
 });
 afterAll(async () => {
   await h?.close();
-  server?.closeAllConnections();
-  server?.close();
+  closeServer(server);
 });
 
-const run = (app: Harness['app'], config: Record<string, unknown>, timeout?: number) =>
-  app.inject({ method: 'POST', url: '/onboarding/test-connection/s1', headers: bearer(user), payload: { channel: 'slack', config, ...(timeout ? { timeout } : {}) } });
+const run = (app: Harness['app'], config: Record<string, unknown>, timeout?: number) => testConnection(app, user, 'slack', config, timeout);
 const test = (config: Record<string, unknown>, timeout?: number) => run(h.app, config, timeout);
-const checks = (result: { checks: Array<{ name: string; status: string }> }) => result.checks.map((c) => [c.name, c.status]);
-/** A port nothing listens on (fetch refuses "bad ports" such as 1, so one is freed instead). */
-async function closedPort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+const checks = checkStatuses;
 const hitsFor = (token: string) => received.filter((r) => r.token === token);
 
 describe('slack channel', () => {
@@ -176,9 +164,7 @@ describe('slack channel', () => {
   });
 
   it('reports network_unreachable when the Slack endpoint refuses connections', async () => {
-    const closed = await startHarness({ env: { PROVIDER_SLACK_API_URL: `http://127.0.0.1:${await closedPort()}/api` } });
-    try {
-      closed.addSession({ id: 's1', ...user });
+    await withHarness({ PROVIDER_SLACK_API_URL: `http://127.0.0.1:${await closedPort()}/api` }, user, async (closed) => {
       const r = await run(closed.app, { botToken: GOOD });
       const { result } = r.json();
       expect(result).toMatchObject({ status: 'error', errorCode: 'network_unreachable' });
@@ -188,9 +174,7 @@ describe('slack channel', () => {
         ['request', 'error'],
       ]);
       expect(r.body).not.toContain(GOOD);
-    } finally {
-      await closed.close();
-    }
+    });
   });
 
   it('keeps the token out of the stored history', async () => {

@@ -1,8 +1,7 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { ConnectionTestResultSchema } from '@glavito/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, startHarness, type Harness } from './helpers.js';
+import { checkStatuses, closedPort, closeServer, listenLocal, startHarness, testConnection, withHarness, type Harness } from './helpers.js';
 
 /** A fake Stripe API answering GET /v1/account with Stripe's account object and error envelope. */
 const GOOD = 'sk_test_51GoodKey0123456789abcdefGHIJ';
@@ -69,30 +68,19 @@ beforeAll(async () => {
       }
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  base = await listenLocal(server);
   h = await startHarness({ env: { PROVIDER_STRIPE_API_URL: base, CONNECTION_TEST_USER_LIMIT: '1000', CONNECTION_TEST_TENANT_LIMIT: '1000' } });
   h.addSession({ id: 's1', ...user });
 });
 afterAll(async () => {
   await h?.close();
-  server?.closeAllConnections();
-  server?.close();
+  closeServer(server);
 });
 
-const run = (app: Harness['app'], config: Record<string, unknown>, timeout?: number) =>
-  app.inject({ method: 'POST', url: '/onboarding/test-connection/s1', headers: bearer(user), payload: { channel: 'stripe', config, ...(timeout ? { timeout } : {}) } });
+const run = (app: Harness['app'], config: Record<string, unknown>, timeout?: number) => testConnection(app, user, 'stripe', config, timeout);
 const test = (config: Record<string, unknown>, timeout?: number) => run(h.app, config, timeout);
-const checks = (result: { checks: Array<{ name: string; status: string }> }) => result.checks.map((c) => [c.name, c.status]);
+const checks = checkStatuses;
 const hitsFor = (key: string) => received.filter((r) => r.key === key);
-
-async function closedPort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 describe('stripe channel', () => {
   it("reads the key's own account with GET /v1/account and reports its state", async () => {
@@ -203,9 +191,7 @@ describe('stripe channel', () => {
   });
 
   it('reports network_unreachable when the Stripe endpoint refuses connections', async () => {
-    const closed = await startHarness({ env: { PROVIDER_STRIPE_API_URL: `http://127.0.0.1:${await closedPort()}` } });
-    try {
-      closed.addSession({ id: 's1', ...user });
+    await withHarness({ PROVIDER_STRIPE_API_URL: `http://127.0.0.1:${await closedPort()}` }, user, async (closed) => {
       const r = await run(closed.app, { secretKey: GOOD });
       const { result } = r.json();
       expect(result).toMatchObject({ status: 'error', errorCode: 'network_unreachable' });
@@ -215,9 +201,7 @@ describe('stripe channel', () => {
         ['request', 'error'],
       ]);
       expect(r.body).not.toContain(GOOD);
-    } finally {
-      await closed.close();
-    }
+    });
   });
 
   it('only ever called GET /v1/account, never /v1/accounts/{id}', () => {

@@ -1,8 +1,7 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { ConnectionTestResultSchema } from '@glavito/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, startHarness, type Harness } from './helpers.js';
+import { checkStatuses, closedPort, closeServer, listenLocal, startHarness, testConnection, withHarness, type Harness } from './helpers.js';
 
 /** A fake Microsoft identity platform token endpoint speaking its v2.0 error format. */
 const TENANT = '11111111-2222-3333-4444-555555555555';
@@ -68,31 +67,20 @@ beforeAll(async () => {
       json(answer.status, answer.body);
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  base = await listenLocal(server);
   h = await startHarness({ env: { PROVIDER_MS_LOGIN_URL: base, CONNECTION_TEST_USER_LIMIT: '1000', CONNECTION_TEST_TENANT_LIMIT: '1000' } });
   h.addSession({ id: 's1', ...user });
 });
 afterAll(async () => {
   await h?.close();
-  server?.closeAllConnections();
-  server?.close();
+  closeServer(server);
 });
 
-const run = (app: Harness['app'], config: Record<string, unknown>, timeout?: number) =>
-  app.inject({ method: 'POST', url: '/onboarding/test-connection/s1', headers: bearer(user), payload: { channel: 'teams', config, ...(timeout ? { timeout } : {}) } });
+const run = (app: Harness['app'], config: Record<string, unknown>, timeout?: number) => testConnection(app, user, 'teams', config, timeout);
 const test = (config: Record<string, unknown>, timeout?: number) => run(h.app, config, timeout);
-const checks = (result: { checks: Array<{ name: string; status: string }> }) => result.checks.map((c) => [c.name, c.status]);
+const checks = checkStatuses;
 const lastFormWith = (secret: string) => received.filter((r) => r.form.get('client_secret') === secret).at(-1);
 const good = { tenantId: TENANT, clientId: CLIENT, clientSecret: SECRET };
-
-async function closedPort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 describe('teams channel', () => {
   it('gets a client-credentials token for Graph and never returns the token', async () => {
@@ -178,9 +166,7 @@ describe('teams channel', () => {
   });
 
   it('reports network_unreachable when the login endpoint refuses connections', async () => {
-    const closed = await startHarness({ env: { PROVIDER_MS_LOGIN_URL: `http://127.0.0.1:${await closedPort()}` } });
-    try {
-      closed.addSession({ id: 's1', ...user });
+    await withHarness({ PROVIDER_MS_LOGIN_URL: `http://127.0.0.1:${await closedPort()}` }, user, async (closed) => {
       const r = await run(closed.app, good);
       const { result } = r.json();
       expect(result).toMatchObject({ status: 'error', errorCode: 'network_unreachable' });
@@ -190,9 +176,7 @@ describe('teams channel', () => {
         ['request', 'error'],
       ]);
       expect(r.body).not.toContain(SECRET);
-    } finally {
-      await closed.close();
-    }
+    });
   });
 
   it('rejects a malformed tenant or client id before any request', async () => {

@@ -1,8 +1,7 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { ConnectionTestResultSchema } from '@glavito/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, startHarness, type Harness } from './helpers.js';
+import { checkStatuses, closedPort, closeServer, listenLocal, startHarness, testConnection, withHarness, type Harness } from './helpers.js';
 
 /** A fake Graph API (v21.0) answering phone-number lookups with Graph's error envelope. */
 const PHONE_ID = '106540352242922';
@@ -60,30 +59,19 @@ beforeAll(async () => {
       }
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  base = await listenLocal(server);
   h = await startHarness({ env: { PROVIDER_WHATSAPP_GRAPH_URL: `${base}/v21.0`, CONNECTION_TEST_USER_LIMIT: '1000', CONNECTION_TEST_TENANT_LIMIT: '1000' } });
   h.addSession({ id: 's1', ...user });
 });
 afterAll(async () => {
   await h?.close();
-  server?.closeAllConnections();
-  server?.close();
+  closeServer(server);
 });
 
-const run = (app: Harness['app'], config: Record<string, unknown>, timeout?: number) =>
-  app.inject({ method: 'POST', url: '/onboarding/test-connection/s1', headers: bearer(user), payload: { channel: 'whatsapp', config, ...(timeout ? { timeout } : {}) } });
+const run = (app: Harness['app'], config: Record<string, unknown>, timeout?: number) => testConnection(app, user, 'whatsapp', config, timeout);
 const test = (config: Record<string, unknown>, timeout?: number) => run(h.app, config, timeout);
-const checks = (result: { checks: Array<{ name: string; status: string }> }) => result.checks.map((c) => [c.name, c.status]);
+const checks = checkStatuses;
 const hitsFor = (token: string) => received.filter((r) => r.token === token);
-
-async function closedPort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 describe('whatsapp channel', () => {
   it('looks the phone number up with a bearer token and reports how it shows to customers', async () => {
@@ -169,9 +157,7 @@ describe('whatsapp channel', () => {
   });
 
   it('reports network_unreachable when the Graph endpoint refuses connections', async () => {
-    const closed = await startHarness({ env: { PROVIDER_WHATSAPP_GRAPH_URL: `http://127.0.0.1:${await closedPort()}/v21.0` } });
-    try {
-      closed.addSession({ id: 's1', ...user });
+    await withHarness({ PROVIDER_WHATSAPP_GRAPH_URL: `http://127.0.0.1:${await closedPort()}/v21.0` }, user, async (closed) => {
       const r = await run(closed.app, { phoneNumberId: PHONE_ID, accessToken: GOOD });
       const { result } = r.json();
       expect(result).toMatchObject({ status: 'error', errorCode: 'network_unreachable' });
@@ -181,9 +167,7 @@ describe('whatsapp channel', () => {
         ['request', 'error'],
       ]);
       expect(r.body).not.toContain(GOOD);
-    } finally {
-      await closed.close();
-    }
+    });
   });
 
   it('rejects a non-numeric phone number id before any request', async () => {
