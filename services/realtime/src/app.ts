@@ -29,11 +29,17 @@ export async function buildApp(config: RealtimeConfig, opts: BuildOptions = {}) 
   await app.register(websocket, {
     options: { maxPayload: config.WS_MAX_FRAME_BYTES, perMessageDeflate: false },
     // A client's protocol violation (oversized frame, text that is not UTF-8…) is not a server error: ws has
-    // already closed the socket with the matching code (1009, 1007…), so it is logged as a warning.
+    // already sent the close frame with the matching code (1009, 1007…) and stopped reading. Cutting the
+    // connection now would reset it while the client is still sending, and the client would see 1006
+    // instead of the code; it gets a second to read the close frame and answer it.
     errorHandler(error, socket, request) {
       const code = (error as { code?: unknown }).code;
-      if (typeof code === 'string' && code.startsWith('WS_ERR_')) request.log.warn({ code, reason: error.message }, 'websocket closed: client protocol violation');
-      else request.log.error({ err: error }, 'websocket failed');
+      if (typeof code === 'string' && code.startsWith('WS_ERR_')) {
+        request.log.warn({ code, reason: error.message }, 'websocket closed: client protocol violation');
+        setTimeout(() => socket.terminate(), 1000).unref();
+        return;
+      }
+      request.log.error({ err: error }, 'websocket failed');
       socket.terminate();
     },
   });

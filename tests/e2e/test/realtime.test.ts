@@ -70,4 +70,22 @@ describe('live pushes through the gateway', () => {
     await waitFor(() => client.closed.code);
     expect(client.closed.code).toBe(4401);
   });
+
+  it('a frame that breaks the protocol ends in its close code, every time, not in a cut connection (1006)', async () => {
+    const token = sys.token({ userId: 'rt-violator', tenantId: 'rt-tenant' });
+    const url = `${sys.gateway.url.replace('http', 'ws')}/onboarding?token=${token}`;
+    // Large enough that the client is still sending when the server has already refused the frame.
+    const oversized = JSON.stringify({ event: 'join_session', data: { sessionId: 'x'.repeat(200_000) } });
+    const notUtf8 = Buffer.concat([Buffer.from('{"event":"get_progress","data":{"sessionId":"'), Buffer.from([0xff]), Buffer.from('"}}')]);
+    const codes = await Promise.all(
+      Array.from({ length: 24 }, async (_, i) => {
+        const client = await open(url);
+        await waitFor(() => client.frames.find((f) => f.event === 'connected'));
+        client.ws.send(i % 3 === 2 ? notUtf8 : oversized, { binary: false });
+        await waitFor(() => client.closed.code, { timeoutMs: 10_000 });
+        return client.closed.code;
+      }),
+    );
+    expect(codes).toEqual(Array.from({ length: 24 }, (_, i) => (i % 3 === 2 ? 1007 : 1009)));
+  });
 });

@@ -36,13 +36,16 @@ export const websocketProxyPlugin = fp<{ target: string | undefined }>(
         if (upstreamHead.length > 0) socket.write(upstreamHead);
         if (head.length > 0) upstreamSocket.write(head);
         open.add(socket);
-        const end = () => {
+        // When one side goes, the other still gets what was already written to it (a close frame with its
+        // code) before it ends; destroying it at once could drop those bytes. Stuck peers are cut after 2 s.
+        const release = (other: Duplex) => () => {
           open.delete(socket);
-          socket.destroy();
-          upstreamSocket.destroy();
+          if (other.destroyed) return;
+          other.end();
+          setTimeout(() => other.destroy(), 2000).unref();
         };
-        socket.on('error', end).on('close', end);
-        upstreamSocket.on('error', end).on('close', end);
+        socket.on('error', () => {}).on('close', release(upstreamSocket));
+        upstreamSocket.on('error', () => {}).on('close', release(socket));
         upstreamSocket.pipe(socket).pipe(upstreamSocket);
         app.log.info({ requestId, url: redactUrl(req.url ?? '') }, 'websocket proxied to realtime');
       });
