@@ -7,6 +7,7 @@ export {
   toOutboxRow,
   outboxNotifyChannel,
   outboxNotifyTriggerSql,
+  DIRECT_PUBLISH_RELAY_AFTER,
   type OutboxRelay,
   type OutboxRelayOptions,
   type OutboxRow,

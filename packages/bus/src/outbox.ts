@@ -6,18 +6,31 @@ import type { BusLogger as Logger } from './nats.js';
 /**
  * The outbox table every producing service owns (in its own schema):
  *   id uuid primary key, seq bigserial, subject text, payload jsonb,
- *   created_at timestamptz default now(), published_at timestamptz null
+ *   created_at timestamptz default now(), published_at timestamptz null,
+ *   relay_after timestamptz not null default now()
  * plus a statement trigger that NOTIFYs `<schema>_outbox` (see outboxNotifyTriggerSql).
+ *
+ * Two ways out of the table. A writer that knows its rows publishes them itself right after its commit
+ * (`OutboxRelay.publishCommitted`) and inserts them with `relay_after = DIRECT_PUBLISH_RELAY_AFTER`, a few
+ * seconds ahead: the relay leaves them alone until then and only picks up what that direct publish did
+ * not get out (a crash, NATS down). Rows inserted with the default are the relay's at once.
  */
 export function outboxNotifyChannel(schema: string): string {
   return `${schema}_outbox`;
 }
 
+/** How long the relay leaves a directly published row to its writer; a publish normally takes a millisecond. */
+export const DIRECT_PUBLISH_RELAY_AFTER = "now() + interval '5 seconds'";
+
+/** Wakes the relays only for rows that are theirs now; rows their writer publishes itself wake nobody. */
 export function outboxNotifyTriggerSql(schema: string): string {
   const ch = outboxNotifyChannel(schema);
   return `CREATE OR REPLACE FUNCTION "${schema}".notify_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN PERFORM pg_notify('${ch}', ''); RETURN NULL; END $$;
-CREATE OR REPLACE TRIGGER outbox_notify AFTER INSERT ON "${schema}".outbox FOR EACH STATEMENT EXECUTE FUNCTION "${schema}".notify_outbox();`;
+BEGIN
+  IF EXISTS (SELECT 1 FROM new_rows WHERE relay_after <= now()) THEN PERFORM pg_notify('${ch}', ''); END IF;
+  RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER outbox_notify AFTER INSERT ON "${schema}".outbox REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "${schema}".notify_outbox();`;
 }
 
 export interface OutboxRow {
@@ -54,9 +67,15 @@ export interface OutboxRelayOptions {
 }
 
 export interface OutboxRelay {
-  /** Ask for an immediate pass (called after a local commit). */
+  /** Ask for an immediate pass. */
   wake(): void;
-  /** Publishes everything pending now; resolves with the number of rows published. */
+  /**
+   * Publishes rows its caller has just committed (inserted with `relay_after = DIRECT_PUBLISH_RELAY_AFTER`)
+   * and marks them sent shortly after, several rows per UPDATE. Returns at once; a row that fails to go out
+   * stays pending and the relay publishes it when its `relay_after` comes.
+   */
+  publishCommitted(rows: OutboxRow[]): void;
+  /** Waits for direct publishes in flight and their marks, then publishes everything the relay may; resolves with the relay's count. */
   flush(): Promise<number>;
   pending(): Promise<number>;
   stop(): Promise<void>;
@@ -85,7 +104,7 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
 
   // Two round trips per batch: claim (BEGIN + SELECT) and settle (UPDATE + COMMIT) each go as one
   // simple-protocol string. The only values inlined are a number and ids read back from a uuid column.
-  const claimSql = `BEGIN; SELECT id, subject, payload FROM ${table} WHERE published_at IS NULL ORDER BY seq LIMIT ${Math.trunc(batchSize)} FOR UPDATE SKIP LOCKED`;
+  const claimSql = `BEGIN; SELECT id, subject, payload FROM ${table} WHERE published_at IS NULL AND relay_after <= now() ORDER BY seq LIMIT ${Math.trunc(batchSize)} FOR UPDATE SKIP LOCKED`;
   const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
   async function publishBatch(): Promise<number> {
@@ -113,7 +132,78 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
     }
   }
 
+  // Direct publishes: in flight, then sent and waiting for their mark.
+  const inFlight = new Set<Promise<void>>();
+  let sentIds: string[] = [];
+  let markTimer: NodeJS.Timeout | null = null;
+  let marking: Promise<void> | null = null;
+  let lastDirectFailureLog = 0;
+  const MARK_DELAY_MS = 20;
+  const MAX_UNMARKED = 50_000;
+
+  function publishCommitted(rows: OutboxRow[]): void {
+    for (const row of rows) {
+      const p = bus.publish(row.subject, JSON.stringify(row.payload), row.id).then(
+        () => {
+          sentIds.push(row.id);
+          scheduleMark(MARK_DELAY_MS);
+        },
+        (err: Error) => {
+          // The row stays pending; the relay takes it when its relay_after comes. One report a second at most.
+          if (Date.now() - lastDirectFailureLog > 1000) {
+            lastDirectFailureLog = Date.now();
+            logger.warn({ err: err.message, schema }, 'outbox: direct publish failed, the relay will publish the event');
+          }
+        },
+      );
+      inFlight.add(p);
+      void p.finally(() => inFlight.delete(p));
+    }
+  }
+
+  function scheduleMark(delayMs: number): void {
+    if (markTimer || marking || sentIds.length === 0) return;
+    markTimer = setTimeout(runMark, delayMs);
+  }
+
+  function runMark(): void {
+    markTimer = null;
+    const ids = sentIds;
+    sentIds = [];
+    let retryIn = MARK_DELAY_MS;
+    marking = pool
+      .query(`UPDATE ${table} SET published_at = now() WHERE id = ANY($1::uuid[]) AND published_at IS NULL`, [ids])
+      .then(
+        () => {},
+        (err: Error) => {
+          // Unmarked rows are re-published by the relay later (the broker drops them by msgID); keep trying meanwhile.
+          sentIds = ids.concat(sentIds).slice(-MAX_UNMARKED);
+          retryIn = 1000;
+          logger.warn({ err: err.message, schema, rows: ids.length }, 'outbox: marking published rows failed, will retry');
+        },
+      )
+      .finally(() => {
+        marking = null;
+        if (!stopped) scheduleMark(retryIn);
+      });
+  }
+
+  /** Waits until every direct publish has settled and its mark is written (or has failed once). */
+  async function settleDirect(): Promise<void> {
+    await Promise.allSettled([...inFlight]);
+    if (markTimer) {
+      clearTimeout(markTimer);
+      markTimer = null;
+    }
+    await marking;
+    if (sentIds.length > 0) {
+      runMark();
+      await marking;
+    }
+  }
+
   async function flush(): Promise<number> {
+    await settleDirect();
     let total = 0;
     for (;;) {
       const n = await publishBatch();
@@ -182,6 +272,7 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
 
   return {
     wake,
+    publishCommitted,
     flush,
     async pending() {
       const r = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${table} WHERE published_at IS NULL`);
@@ -191,6 +282,7 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
       stopped = true;
       wake();
       await loop;
+      await settleDirect();
       await listener?.end().catch(() => {});
     },
   };

@@ -43,8 +43,6 @@ export const busPlugin = fp<BusPluginOptions>(
           () => relay!.pending(),
         );
       }
-      // Publish right after our own commits instead of waiting for NOTIFY or the poll.
-      app.addHook('onResponse', async () => relay!.wake());
     }
     app.addHook('onClose', async () => {
       await relay?.stop();

@@ -35,7 +35,7 @@ export async function createBusSchema(pool: pg.Pool, schema: string): Promise<vo
   await pool.query(`CREATE SCHEMA "${schema}"`);
   await pool.query(`CREATE TABLE "${schema}".outbox (
     id uuid primary key, seq bigserial, subject text not null, payload jsonb not null,
-    created_at timestamptz not null default now(), published_at timestamptz)`);
+    created_at timestamptz not null default now(), published_at timestamptz, relay_after timestamptz not null default now())`);
   await pool.query(`CREATE TABLE "${schema}".inbox (event_id uuid primary key, processed_at timestamptz not null default now())`);
   await pool.query(outboxNotifyTriggerSql(schema));
 }

@@ -3,7 +3,7 @@ import { createTestDatabase, createTestNats, waitFor, type TestDatabase, type Te
 import type { Subscription } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connectBus, createNatsBus, type EventBus, ensureStream, insertOutbox, outboxNotifyChannel, startOutboxRelay, toOutboxRow, type Bus, type OutboxRelay } from '../src/index.js';
+import { connectBus, createNatsBus, DIRECT_PUBLISH_RELAY_AFTER, type EventBus, ensureStream, insertOutbox, outboxNotifyChannel, startOutboxRelay, toOutboxRow, type Bus, type OutboxRelay, type OutboxRow } from '../src/index.js';
 import { capturingLogger, createBusSchema, decode, makeEnvelope, readStream, silentLogger, streamCount } from './helpers.js';
 
 let db: TestDatabase;
@@ -65,6 +65,14 @@ async function insertEvents(schema: string, prefix: string, n: number, sessionId
     client.release();
   }
   return envs.map((e) => e.id);
+}
+
+/** Inserts rows the way a writer that publishes them itself does: relay_after ahead of now. */
+async function insertDirect(schema: string, rows: OutboxRow[], relayAfter = DIRECT_PUBLISH_RELAY_AFTER): Promise<void> {
+  await db.pool.query(
+    `INSERT INTO "${schema}".outbox (id, subject, payload, relay_after) SELECT *, ${relayAfter} FROM unnest($1::uuid[], $2::text[], $3::jsonb[])`,
+    [rows.map((r) => r.id), rows.map((r) => r.subject), rows.map((r) => JSON.stringify(r.payload))],
+  );
 }
 
 async function outboxState(schema: string) {
@@ -196,5 +204,74 @@ describe('startOutboxRelay', () => {
     expect(await relay.flush()).toBe(12);
     expect(await relay.pending()).toBe(0);
     expect((await readStream(bus.js, bus.jsm, stream)).map((m) => m.headers?.get('Nats-Msg-Id'))).toEqual([...ids, ...more]);
+  });
+
+  it('publishCommitted: the writer publishes its rows once and marks them; the relay neither wakes nor publishes them again', async () => {
+    const { schema, prefix, stream } = await setup('direct');
+    const published = watchPublishes(prefix);
+    const notified: string[] = [];
+    const listener = new pg.Client({ connectionString: db.url });
+    await listener.connect();
+    listener.on('notification', (n) => notified.push(n.channel));
+    await listener.query(`LISTEN "${outboxNotifyChannel(schema)}"`);
+    try {
+      // A relay that polls every 50 ms: it would publish any row it may take.
+      const relay = startOutboxRelay({ pool: newPool(), listenUrl: db.url, schema, bus: eventBus, logger: silentLogger, pollIntervalMs: 50 });
+      relays.push(relay);
+      const rows = Array.from({ length: 30 }, (_, i) => toOutboxRow(prefix, makeEnvelope({ sessionId: 'session_direct', sessionSeq: i + 1 })));
+      await insertDirect(schema, rows);
+      relay.publishCommitted(rows);
+
+      await waitFor(async () => (await outboxState(schema)).unpublished === 0, { message: 'direct rows marked published' });
+      await new Promise((r) => setTimeout(r, 300));
+      await bus.nc.flush();
+      expect(published).toEqual(rows.map((r) => r.id));
+      expect(await streamCount(bus.jsm, stream)).toBe(30);
+      expect(notified).toEqual([]);
+
+      // A row inserted the ordinary way still wakes the relays at once.
+      await insertOutbox(db.pool, schema, [toOutboxRow(prefix, makeEnvelope({ sessionId: 'session_relay' }))]);
+      await waitFor(() => notified.length === 1, { message: 'NOTIFY for a relay row' });
+      await waitFor(async () => (await streamCount(bus.jsm, stream)) === 31, { message: 'relay row published' });
+    } finally {
+      await listener.end();
+    }
+  });
+
+  it('publishCommitted: a row whose direct publish fails stays pending and the relay publishes it once its relay_after has come', async () => {
+    const { schema, prefix, stream } = await setup('direct_fail', { createStream: false });
+    const { logger, records } = capturingLogger();
+    const relay = startOutboxRelay({ pool: newPool(), schema, bus: eventBus, logger, pollIntervalMs: 100 });
+    relays.push(relay);
+    const rows = Array.from({ length: 5 }, (_, i) => toOutboxRow(prefix, makeEnvelope({ sessionId: 'session_df', sessionSeq: i + 1 })));
+    await insertDirect(schema, rows, "now() + interval '2 seconds'");
+    // No stream captures the subject: every direct publish fails, reported once (not once per row).
+    relay.publishCommitted(rows);
+    await waitFor(() => records.some((r) => r.msg === 'outbox: direct publish failed, the relay will publish the event'), { message: 'failure reported' });
+    expect(records.filter((r) => r.msg === 'outbox: direct publish failed, the relay will publish the event')).toHaveLength(1);
+    await ensureStream(bus.jsm, { name: stream, subjects: [`${prefix}.>`] });
+    // Before relay_after the relay leaves the rows alone.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await outboxState(schema)).toEqual({ total: 5, unpublished: 5 });
+
+    await waitFor(async () => (await outboxState(schema)).unpublished === 0, { timeoutMs: 10_000, message: 'relay published the leftovers' });
+    const msgs = await readStream(bus.js, bus.jsm, stream);
+    expect(msgs.map((m) => m.headers?.get('Nats-Msg-Id'))).toEqual(rows.map((r) => r.id));
+  });
+
+  it('flush() and stop() wait for direct publishes in flight and write their marks', async () => {
+    const { schema, prefix, stream } = await setup('direct_stop');
+    const relay = startOutboxRelay({ pool: newPool(), schema, bus: eventBus, logger: silentLogger, pollIntervalMs: 600_000 });
+    const rows = Array.from({ length: 50 }, (_, i) => toOutboxRow(prefix, makeEnvelope({ sessionId: 'session_ds', sessionSeq: i + 1 })));
+    await insertDirect(schema, rows.slice(0, 25));
+    relay.publishCommitted(rows.slice(0, 25));
+    expect(await relay.flush()).toBe(0);
+    expect(await outboxState(schema)).toEqual({ total: 25, unpublished: 0 });
+
+    await insertDirect(schema, rows.slice(25));
+    relay.publishCommitted(rows.slice(25));
+    await relay.stop();
+    expect(await outboxState(schema)).toEqual({ total: 50, unpublished: 0 });
+    expect(await streamCount(bus.jsm, stream)).toBe(50);
   });
 });

@@ -62,6 +62,8 @@ export const outbox = connectionTestSchema.table(
     payload: jsonb('payload').notNull(),
     createdAt: ts('created_at').notNull().defaultNow(),
     publishedAt: ts('published_at'),
+    /** Until then the row is its writer's to publish (see @glavito/bus outbox). */
+    relayAfter: ts('relay_after').notNull().defaultNow(),
   },
   (t) => [index('outbox_pending').on(t.seq).where(sql`published_at IS NULL`)],
 );

@@ -32,7 +32,7 @@ export interface TesterOptions {
 
 export const testerPlugin = fp<TesterOptions>(
   async (app, { config, lookup, channels }) => {
-    const repo = createTestRunRepository(app.pool, { subjectPrefix: config.EVENT_SUBJECT_PREFIX });
+    const repo = createTestRunRepository(app.pool, { subjectPrefix: config.EVENT_SUBJECT_PREFIX, publishCommitted: app.outboxRelay.publishCommitted });
     const semaphore = createSemaphore(config.CONNECTION_TEST_MAX_CONCURRENCY);
     const providers: ProviderUrls = {
       slackApiUrl: config.PROVIDER_SLACK_API_URL,

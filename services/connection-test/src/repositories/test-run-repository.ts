@@ -1,4 +1,4 @@
-import { buildEnvelope, toOutboxRow } from '@glavito/bus';
+import { buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, toOutboxRow, type OutboxRow } from '@glavito/bus';
 import type { Pool } from '@glavito/db';
 import type { ConnectionTestResult } from '../domain/result.js';
 
@@ -28,7 +28,13 @@ export function decodeCursor(cursor: string): { createdAt: string; id: string } 
   return { createdAt, id };
 }
 
-export function createTestRunRepository(pool: Pool, opts: { subjectPrefix: string }) {
+export interface TestRunRepositoryOptions {
+  subjectPrefix: string;
+  /** Publishes the connection.tested rows right after their commit (the outbox relay's direct path). */
+  publishCommitted: (rows: OutboxRow[]) => void;
+}
+
+export function createTestRunRepository(pool: Pool, opts: TestRunRepositoryOptions) {
   return {
     async findSession(sessionId: string, scope: { tenantId: string; userId: string; isAdmin: boolean }): Promise<KnownSession | null> {
       const { rows } = await pool.query<{ session_id: string; tenant_id: string; user_id: string; status: string }>(
@@ -83,10 +89,12 @@ export function createTestRunRepository(pool: Pool, opts: { subjectPrefix: strin
             runs.map((r) => JSON.stringify(r.configSummary)), runs.map((r) => r.result.responseTime), runs.map((r) => r.result.timestamp),
           ],
         );
-        await client.query('INSERT INTO connection_test.outbox (id, subject, payload) SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[])', [
-          events.map((e) => e.id), events.map((e) => e.subject), events.map((e) => JSON.stringify(e.payload)),
-        ]);
+        await client.query(
+          `INSERT INTO connection_test.outbox (id, subject, payload, relay_after) SELECT *, ${DIRECT_PUBLISH_RELAY_AFTER} FROM unnest($1::uuid[], $2::text[], $3::jsonb[])`,
+          [events.map((e) => e.id), events.map((e) => e.subject), events.map((e) => JSON.stringify(e.payload))],
+        );
         await client.query('COMMIT');
+        opts.publishCommitted(events);
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {});
         throw err;

@@ -38,7 +38,6 @@ export const sessionEventsConsumer = fp<{ config: ProgressConfig }>(
       accepts: (subject) => isProjected(subject.split('.').slice(-2).join('.')),
       handler: async (event) => {
         const outcome = await app.projectionRepository.process(event);
-        if (outcome === 'applied') app.outboxRelay.wake();
         app.log.debug({ eventId: event.id, type: event.type, sessionId: event.sessionId, seq: event.sessionSeq, correlationId: event.correlationId, outcome }, 'session event processed');
       },
     });

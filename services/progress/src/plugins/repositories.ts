@@ -11,8 +11,8 @@ declare module 'fastify' {
 
 export const repositoriesPlugin = fp<{ subjectPrefix: string }>(
   async (app, opts) => {
-    app.decorate('projectionRepository', createProjectionRepository(app.pool, { subjectPrefix: opts.subjectPrefix }));
+    app.decorate('projectionRepository', createProjectionRepository(app.pool, { subjectPrefix: opts.subjectPrefix, publishCommitted: app.outboxRelay.publishCommitted }));
     app.decorate('statisticsRepository', createStatisticsRepository(app.pool));
   },
-  { name: 'progress-repositories', dependencies: ['db'] },
+  { name: 'progress-repositories', dependencies: ['db', 'bus'] },
 );

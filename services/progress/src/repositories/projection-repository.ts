@@ -1,4 +1,4 @@
-import { buildEnvelope, toOutboxRow } from '@glavito/bus';
+import { buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, toOutboxRow, type OutboxRow } from '@glavito/bus';
 import { parseEvent, type EventEnvelope } from '@glavito/contracts';
 import type { Pool, PoolClient } from '@glavito/db';
 import { applyEvent, emptyProjection, isProjected, type Emitted, type Projection, type ProjectionState, type StepTiming } from '../domain/projection.js';
@@ -78,9 +78,20 @@ async function loadState(client: PoolClient, sessionId: string): Promise<{ state
   };
 }
 
-export function createProjectionRepository(pool: Pool, opts: { subjectPrefix: string }) {
-  /** Every write of one applied event (projection, timings, milestones, outbox, drained parking) in one statement. */
-  async function saveState(client: PoolClient, before: ProjectionState, after: ProjectionState, emitted: Array<{ source: EventEnvelope; events: Emitted[] }>, emit: boolean, drained: number[]) {
+export interface ProjectionRepositoryOptions {
+  subjectPrefix: string;
+  /** Publishes the emitted event rows right after their commit; without it the outbox relay publishes them. */
+  publishCommitted?: (rows: OutboxRow[]) => void;
+}
+
+export function createProjectionRepository(pool: Pool, opts: ProjectionRepositoryOptions) {
+  const relayAfter = opts.publishCommitted ? DIRECT_PUBLISH_RELAY_AFTER : 'now()';
+
+  /**
+   * Every write of one applied event (projection, timings, milestones, outbox, drained parking) in one
+   * statement; returns the event rows it wrote.
+   */
+  async function saveState(client: PoolClient, before: ProjectionState, after: ProjectionState, emitted: Array<{ source: EventEnvelope; events: Emitted[] }>, emit: boolean, drained: number[]): Promise<OutboxRow[]> {
     const p = after.projection;
     const emittedCount = emitted.reduce((n, e) => n + e.events.length, 0);
     const params: unknown[] = [p.sessionId, p.tenantId];
@@ -108,9 +119,10 @@ export function createProjectionRepository(pool: Pool, opts: { subjectPrefix: st
          ON CONFLICT DO NOTHING`);
     }
     if (drained.length > 0) parts.push(`DELETE FROM progress.pending_events WHERE session_id = $1 AND session_seq = ANY(${arg(drained)}::int[])`);
+    let rows: OutboxRow[] = [];
     if (emit && emittedCount > 0) {
       let seq = before.projection.outSeq;
-      const rows = emitted.flatMap(({ source, events }) =>
+      rows = emitted.flatMap(({ source, events }) =>
         events.map((e) =>
           toOutboxRow(
             opts.subjectPrefix,
@@ -118,11 +130,12 @@ export function createProjectionRepository(pool: Pool, opts: { subjectPrefix: st
           ),
         ),
       );
-      parts.push(`INSERT INTO progress.outbox (id, subject, payload)
-         SELECT * FROM unnest(${arg(rows.map((r) => r.id))}::uuid[], ${arg(rows.map((r) => r.subject))}::text[], ${arg(rows.map((r) => JSON.stringify(r.payload)))}::jsonb[])`);
+      parts.push(`INSERT INTO progress.outbox (id, subject, payload, relay_after)
+         SELECT *, ${relayAfter} FROM unnest(${arg(rows.map((r) => r.id))}::uuid[], ${arg(rows.map((r) => r.subject))}::text[], ${arg(rows.map((r) => JSON.stringify(r.payload)))}::jsonb[])`);
     }
     // Data-modifying CTEs all run, referenced or not.
     await client.query(`WITH ${parts.map((sql, i) => `w${i} AS (${sql})`).join(',\n')} SELECT 1`, params);
+    return rows;
   }
 
   return {
@@ -170,8 +183,9 @@ export function createProjectionRepository(pool: Pool, opts: { subjectPrefix: st
           step(parseEvent(row.event));
           drained.push(row.session_seq);
         }
-        await saveState(client, before, state, emitted, emit, drained);
+        const rows = await saveState(client, before, state, emitted, emit, drained);
         await client.query('COMMIT');
+        opts.publishCommitted?.(rows);
         return 'applied';
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {});

@@ -57,6 +57,8 @@ export const outbox = sessionSchema.table(
     payload: jsonb('payload').notNull(),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
     publishedAt: timestamp('published_at', { withTimezone: true, mode: 'string' }),
+    /** Until then the row is its writer's to publish (see @glavito/bus outbox). */
+    relayAfter: timestamp('relay_after', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
   },
   (t) => [index('outbox_pending').on(t.seq).where(sql`published_at IS NULL`)],
 );

@@ -13,7 +13,7 @@ declare module 'fastify' {
 
 export const sessionRepositoryPlugin = fp<{ subjectPrefix: string; encryptionKey: string; now?: () => Date }>(
   async (app, opts) => {
-    const repository = createSessionRepository(app.pool, { subjectPrefix: opts.subjectPrefix });
+    const repository = createSessionRepository(app.pool, { subjectPrefix: opts.subjectPrefix, publishCommitted: app.outboxRelay.publishCommitted });
     app.decorate('sessionRepository', repository);
     app.decorate('secretBox', createSecretBox(opts.encryptionKey));
     app.decorate('now', opts.now ?? (() => new Date()));

@@ -1,4 +1,4 @@
-import { buildEnvelope, toOutboxRow } from '@glavito/bus';
+import { buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, toOutboxRow, type OutboxRow } from '@glavito/bus';
 import type { Principal } from '@glavito/contracts';
 import type { Pool, PoolClient } from '@glavito/db';
 import { ConcurrentUpdateError, SessionNotFoundError } from '../errors.js';
@@ -59,7 +59,13 @@ export const scopeOf = (p: Principal): Scope => ({ tenantId: p.tenantId, userId:
 
 type Queryable = Pool | PoolClient;
 
-export function createSessionRepository(pool: Pool, opts: { subjectPrefix: string }) {
+export interface SessionRepositoryOptions {
+  subjectPrefix: string;
+  /** Publishes a transaction's event rows right after its commit (the outbox relay's direct path). */
+  publishCommitted: (rows: OutboxRow[]) => void;
+}
+
+export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptions) {
   function outboxRows(before: SessionRecord, t: Transition, correlationId: string) {
     return t.events.map((e, i) =>
       toOutboxRow(
@@ -87,9 +93,10 @@ export function createSessionRepository(pool: Pool, opts: { subjectPrefix: strin
 
   /**
    * One statement: version-checked update, its outbox rows and (on tenant completion) the tenant flag.
-   * Returns false when the version moved on (another save won); nothing is written then.
+   * Returns null when the version moved on (another save won); nothing is written then. Else the event
+   * rows, to publish once the statement's transaction has committed.
    */
-  async function write(db: Queryable, before: SessionRecord, t: Transition, correlationId: string): Promise<boolean> {
+  async function write(db: Queryable, before: SessionRecord, t: Transition, correlationId: string): Promise<OutboxRow[] | null> {
     const s = t.session;
     const rows = outboxRows(before, t, correlationId);
     const r = await db.query(
@@ -101,8 +108,8 @@ export function createSessionRepository(pool: Pool, opts: { subjectPrefix: strin
          WHERE id = $1 AND version = $2
          RETURNING id
        ), ob AS (
-         INSERT INTO session.outbox (id, subject, payload)
-         SELECT e.id, e.subject, e.payload FROM upd CROSS JOIN unnest($14::uuid[], $15::text[], $16::jsonb[]) AS e(id, subject, payload)
+         INSERT INTO session.outbox (id, subject, payload, relay_after)
+         SELECT e.id, e.subject, e.payload, ${DIRECT_PUBLISH_RELAY_AFTER} FROM upd CROSS JOIN unnest($14::uuid[], $15::text[], $16::jsonb[]) AS e(id, subject, payload)
        ), ten AS (
          INSERT INTO session.tenant_onboarding (tenant_id, setup_completed_at, setup_completed_by)
          SELECT $17, $11, $18 FROM upd WHERE $19::boolean
@@ -131,7 +138,7 @@ export function createSessionRepository(pool: Pool, opts: { subjectPrefix: strin
         t.markTenantSetupCompleted === true,
       ],
     );
-    return r.rowCount === 1;
+    return r.rowCount === 1 ? rows : null;
   }
 
   /** The domain keeps version/eventSeq as read; the write bumped both. */
@@ -155,7 +162,11 @@ export function createSessionRepository(pool: Pool, opts: { subjectPrefix: strin
         if (!before) throw new SessionNotFoundError(id);
         const t = decide(before);
         if (t.events.length === 0 && !t.stepWrite) return { before, after: before, transition: t };
-        if (await write(pool, before, t, correlationId)) return { before, after: afterWrite(t), transition: t };
+        const rows = await write(pool, before, t, correlationId);
+        if (rows) {
+          opts.publishCommitted(rows);
+          return { before, after: afterWrite(t), transition: t };
+        }
       }
       const client = await pool.connect();
       try {
@@ -163,10 +174,14 @@ export function createSessionRepository(pool: Pool, opts: { subjectPrefix: strin
         const before = await load(client, id, scope, true);
         if (!before) throw new SessionNotFoundError(id);
         const t = decide(before);
+        let rows: OutboxRow[] = [];
         if (t.events.length > 0 || t.stepWrite) {
-          if (!(await write(client, before, t, correlationId))) throw new ConcurrentUpdateError();
+          const written = await write(client, before, t, correlationId);
+          if (!written) throw new ConcurrentUpdateError();
+          rows = written;
         }
         await client.query('COMMIT');
+        opts.publishCommitted(rows);
         const after = t.events.length > 0 || t.stepWrite ? afterWrite(t) : before;
         return { before, after, transition: t };
       } catch (err) {
@@ -189,8 +204,8 @@ export function createSessionRepository(pool: Pool, opts: { subjectPrefix: strin
            ON CONFLICT (tenant_id, user_id, type) WHERE status <> 'completed' DO NOTHING
            RETURNING id
          ), ob AS (
-           INSERT INTO session.outbox (id, subject, payload)
-           SELECT e.id, e.subject, e.payload FROM ins CROSS JOIN unnest($15::uuid[], $16::text[], $17::jsonb[]) AS e(id, subject, payload)
+           INSERT INTO session.outbox (id, subject, payload, relay_after)
+           SELECT e.id, e.subject, e.payload, ${DIRECT_PUBLISH_RELAY_AFTER} FROM ins CROSS JOIN unnest($15::uuid[], $16::text[], $17::jsonb[]) AS e(id, subject, payload)
          )
          SELECT id FROM ins`,
         [
@@ -199,7 +214,9 @@ export function createSessionRepository(pool: Pool, opts: { subjectPrefix: strin
           rows.map((o) => o.id), rows.map((o) => o.subject), rows.map((o) => JSON.stringify(o.payload)),
         ],
       );
-      return r.rowCount === 1 ? { ...s, version: 1, eventSeq: t.events.length } : null;
+      if (r.rowCount !== 1) return null;
+      opts.publishCommitted(rows);
+      return { ...s, version: 1, eventSeq: t.events.length };
     },
 
     async findOpen(tenantId: string, userId: string, type: string): Promise<SessionRecord | null> {
@@ -267,11 +284,13 @@ export function createSessionRepository(pool: Pool, opts: { subjectPrefix: strin
            ORDER BY last_activity_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
           [cutoff, limit],
         );
+        const events: OutboxRow[] = [];
         for (const row of rows) {
           const before = toRecord(row);
-          await write(client, before, decide(before), `abandon-sweep:${before.id}`);
+          events.push(...((await write(client, before, decide(before), `abandon-sweep:${before.id}`)) ?? []));
         }
         await client.query('COMMIT');
+        opts.publishCommitted(events);
         return rows.length;
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {});
