@@ -47,6 +47,22 @@ export function createPool(opts: PoolOptions): pg.Pool {
   return pool;
 }
 
+const statementNames = new Map<string, string>();
+
+/**
+ * A query that pg prepares once per connection: Postgres parses it once and, after a few runs, reuses one
+ * plan instead of planning it on every call (planning was a third of the hot statements' time). Only for
+ * SQL whose text comes from the code (a fixed string or one of a few variants), never with values inlined.
+ */
+export function prepared(text: string, values: unknown[]): pg.QueryConfig {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `glavito_${statementNames.size}`;
+    statementNames.set(text, name);
+  }
+  return { name, text, values };
+}
+
 export function createDb<TSchema extends Record<string, unknown>>(pool: pg.Pool, schema?: TSchema): NodePgDatabase<TSchema> {
   return (schema ? drizzle(pool, { schema }) : drizzle(pool)) as NodePgDatabase<TSchema>;
 }

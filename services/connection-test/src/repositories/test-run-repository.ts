@@ -1,5 +1,5 @@
 import { buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, toOutboxRow, type OutboxRow } from '@glavito/bus';
-import type { Pool } from '@glavito/db';
+import { prepared, type Pool } from '@glavito/db';
 import type { ConnectionTestResult } from '../domain/result.js';
 
 export interface KnownSession {
@@ -48,10 +48,12 @@ export function createTestRunRepository(pool: Pool, opts: TestRunRepositoryOptio
     /** Records a session; a newer sequence number wins, so replays and late events never move it back. */
     async rememberSession(s: KnownSession, seq: number): Promise<void> {
       await pool.query(
-        `INSERT INTO connection_test.known_sessions (session_id, tenant_id, user_id, status, last_seq) VALUES ($1, $2, $3, $4, $5)
+        prepared(
+          `INSERT INTO connection_test.known_sessions (session_id, tenant_id, user_id, status, last_seq) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (session_id) DO UPDATE SET status = EXCLUDED.status, last_seq = EXCLUDED.last_seq
          WHERE connection_test.known_sessions.last_seq < EXCLUDED.last_seq`,
-        [s.sessionId, s.tenantId, s.userId, s.status, seq],
+          [s.sessionId, s.tenantId, s.userId, s.status, seq],
+        ),
       );
     },
 

@@ -1,6 +1,6 @@
 import { buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, toOutboxRow, type OutboxRow } from '@glavito/bus';
 import { parseEvent, type EventEnvelope } from '@glavito/contracts';
-import type { Pool, PoolClient } from '@glavito/db';
+import { prepared, type Pool, type PoolClient } from '@glavito/db';
 import { applyEvent, emptyProjection, isProjected, type Emitted, type Projection, type ProjectionState, type StepTiming } from '../domain/projection.js';
 
 export type ProcessOutcome = 'applied' | 'duplicate' | 'parked' | 'ignored';
@@ -37,15 +37,17 @@ type ParkedRow = { session_seq: number; event: unknown };
 async function claimAndLock(client: PoolClient, event: EventEnvelope): Promise<boolean> {
   const seed = emptyProjection(event);
   const r = await client.query<{ claimed: boolean }>(
-    `WITH claimed AS (
-       INSERT INTO progress.inbox (event_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING event_id
-     ), locked AS (
-       INSERT INTO progress.projections (session_id, tenant_id, user_id, type, status)
-       SELECT $2, $3, $4, $5, $6 FROM claimed
-       ON CONFLICT (session_id) DO UPDATE SET status = EXCLUDED.status WHERE false
-     )
-     SELECT EXISTS (SELECT 1 FROM claimed) AS claimed`,
-    [event.id, seed.sessionId, seed.tenantId, seed.userId, seed.type, seed.status],
+    prepared(
+      `WITH claimed AS (
+         INSERT INTO progress.inbox (event_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING event_id
+       ), locked AS (
+         INSERT INTO progress.projections (session_id, tenant_id, user_id, type, status)
+         SELECT $2, $3, $4, $5, $6 FROM claimed
+         ON CONFLICT (session_id) DO UPDATE SET status = EXCLUDED.status WHERE false
+       )
+       SELECT EXISTS (SELECT 1 FROM claimed) AS claimed`,
+      [event.id, seed.sessionId, seed.tenantId, seed.userId, seed.type, seed.status],
+    ),
   );
   return r.rows[0]!.claimed;
 }
@@ -53,15 +55,17 @@ async function claimAndLock(client: PoolClient, event: EventEnvelope): Promise<b
 /** One round trip, after the lock (so a fresh snapshot sees everything committed before it). */
 async function loadState(client: PoolClient, sessionId: string): Promise<{ state: ProjectionState; parked: ParkedRow[] }> {
   const r = await client.query<ProjectionRow & { timings: TimingRow[]; milestones: MilestoneRow[]; parked: ParkedRow[] }>(
-    `SELECT ${PROJECTION_COLUMNS},
-       (SELECT coalesce(json_agg(json_build_object('step_id', step_id, 'reached_at', reached_at, 'completed_at', completed_at, 'skipped_at', skipped_at)), '[]')
-          FROM progress.step_timings WHERE session_id = $1) AS timings,
-       (SELECT coalesce(json_agg(json_build_object('threshold', threshold, 'title', title, 'reached_at', reached_at) ORDER BY threshold), '[]')
-          FROM progress.milestones WHERE session_id = $1) AS milestones,
-       (SELECT coalesce(json_agg(json_build_object('session_seq', session_seq, 'event', event) ORDER BY session_seq), '[]')
-          FROM progress.pending_events WHERE session_id = $1) AS parked
-     FROM progress.projections WHERE session_id = $1`,
-    [sessionId],
+    prepared(
+      `SELECT ${PROJECTION_COLUMNS},
+         (SELECT coalesce(json_agg(json_build_object('step_id', step_id, 'reached_at', reached_at, 'completed_at', completed_at, 'skipped_at', skipped_at)), '[]')
+            FROM progress.step_timings WHERE session_id = $1) AS timings,
+         (SELECT coalesce(json_agg(json_build_object('threshold', threshold, 'title', title, 'reached_at', reached_at) ORDER BY threshold), '[]')
+            FROM progress.milestones WHERE session_id = $1) AS milestones,
+         (SELECT coalesce(json_agg(json_build_object('session_seq', session_seq, 'event', event) ORDER BY session_seq), '[]')
+            FROM progress.pending_events WHERE session_id = $1) AS parked
+       FROM progress.projections WHERE session_id = $1`,
+      [sessionId],
+    ),
   );
   const row = r.rows[0]!;
   // json_build_object renders timestamps without the JSON layer's normalisation: read them back as ISO strings.
@@ -134,7 +138,8 @@ export function createProjectionRepository(pool: Pool, opts: ProjectionRepositor
          SELECT *, ${relayAfter} FROM unnest(${arg(rows.map((r) => r.id))}::uuid[], ${arg(rows.map((r) => r.subject))}::text[], ${arg(rows.map((r) => JSON.stringify(r.payload)))}::jsonb[])`);
     }
     // Data-modifying CTEs all run, referenced or not.
-    await client.query(`WITH ${parts.map((sql, i) => `w${i} AS (${sql})`).join(',\n')} SELECT 1`, params);
+    // The text is one of a few variants (which parts are present), so it can be prepared.
+    await client.query(prepared(`WITH ${parts.map((sql, i) => `w${i} AS (${sql})`).join(',\n')} SELECT 1`, params));
     return rows;
   }
 
@@ -161,8 +166,11 @@ export function createProjectionRepository(pool: Pool, opts: ProjectionRepositor
         }
         if (event.sessionSeq > applied + 1) {
           await client.query(
-            'INSERT INTO progress.pending_events (session_id, session_seq, event) VALUES ($1, $2, $3::jsonb) ON CONFLICT DO NOTHING',
-            [event.sessionId, event.sessionSeq, JSON.stringify(event)],
+            prepared('INSERT INTO progress.pending_events (session_id, session_seq, event) VALUES ($1, $2, $3::jsonb) ON CONFLICT DO NOTHING', [
+              event.sessionId,
+              event.sessionSeq,
+              JSON.stringify(event),
+            ]),
           );
           await client.query('COMMIT');
           return 'parked';

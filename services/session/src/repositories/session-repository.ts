@@ -1,6 +1,6 @@
 import { buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, toOutboxRow, type OutboxRow } from '@glavito/bus';
 import type { Principal } from '@glavito/contracts';
-import type { Pool, PoolClient } from '@glavito/db';
+import { prepared, type Pool, type PoolClient } from '@glavito/db';
 import { ConcurrentUpdateError, SessionNotFoundError } from '../errors.js';
 import type { SessionRecord, Transition } from '../domain/session-rules.js';
 
@@ -85,8 +85,12 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
 
   async function load(db: Queryable, id: string, scope: Scope, lock = false): Promise<SessionRecord | null> {
     const { rows } = await db.query<Row>(
-      `SELECT ${COLUMNS} FROM session.sessions WHERE id = $1 AND tenant_id = $2 AND ($3::boolean OR user_id = $4)${lock ? ' FOR UPDATE' : ''}`,
-      [id, scope.tenantId, scope.isAdmin, scope.userId],
+      prepared(`SELECT ${COLUMNS} FROM session.sessions WHERE id = $1 AND tenant_id = $2 AND ($3::boolean OR user_id = $4)${lock ? ' FOR UPDATE' : ''}`, [
+        id,
+        scope.tenantId,
+        scope.isAdmin,
+        scope.userId,
+      ]),
     );
     return rows[0] ? toRecord(rows[0]) : null;
   }
@@ -100,43 +104,45 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
     const s = t.session;
     const rows = outboxRows(before, t, correlationId);
     const r = await db.query(
-      `WITH upd AS (
-         UPDATE session.sessions SET status = $3, current_step = $4, completed_steps = $5::text[], skipped_steps = $6::text[],
-           step_data = CASE WHEN $7::text IS NULL THEN step_data ELSE jsonb_set(step_data, ARRAY[$7::text], $8::jsonb, true) END,
-           metadata = $9::jsonb, version = version + 1, event_seq = event_seq + $10::int,
-           last_activity_at = $11, completed_at = $12, estimated_completion = $13
-         WHERE id = $1 AND version = $2
-         RETURNING id
-       ), ob AS (
-         INSERT INTO session.outbox (id, subject, payload, relay_after)
-         SELECT e.id, e.subject, e.payload, ${DIRECT_PUBLISH_RELAY_AFTER} FROM upd CROSS JOIN unnest($14::uuid[], $15::text[], $16::jsonb[]) AS e(id, subject, payload)
-       ), ten AS (
-         INSERT INTO session.tenant_onboarding (tenant_id, setup_completed_at, setup_completed_by)
-         SELECT $17, $11, $18 FROM upd WHERE $19::boolean
-         ON CONFLICT (tenant_id) DO NOTHING
-       )
-       SELECT id FROM upd`,
-      [
-        before.id,
-        before.version,
-        s.status,
-        s.currentStep,
-        s.completedSteps,
-        s.skippedSteps,
-        t.stepWrite?.stepId ?? null,
-        t.stepWrite ? JSON.stringify(t.stepWrite.value) : null,
-        JSON.stringify(s.metadata),
-        t.events.length,
-        s.lastActivityAt,
-        s.completedAt,
-        s.estimatedCompletion,
-        rows.map((o) => o.id),
-        rows.map((o) => o.subject),
-        rows.map((o) => JSON.stringify(o.payload)),
-        before.tenantId,
-        s.userId,
-        t.markTenantSetupCompleted === true,
-      ],
+      prepared(
+        `WITH upd AS (
+           UPDATE session.sessions SET status = $3, current_step = $4, completed_steps = $5::text[], skipped_steps = $6::text[],
+             step_data = CASE WHEN $7::text IS NULL THEN step_data ELSE jsonb_set(step_data, ARRAY[$7::text], $8::jsonb, true) END,
+             metadata = $9::jsonb, version = version + 1, event_seq = event_seq + $10::int,
+             last_activity_at = $11, completed_at = $12, estimated_completion = $13
+           WHERE id = $1 AND version = $2
+           RETURNING id
+         ), ob AS (
+           INSERT INTO session.outbox (id, subject, payload, relay_after)
+           SELECT e.id, e.subject, e.payload, ${DIRECT_PUBLISH_RELAY_AFTER} FROM upd CROSS JOIN unnest($14::uuid[], $15::text[], $16::jsonb[]) AS e(id, subject, payload)
+         ), ten AS (
+           INSERT INTO session.tenant_onboarding (tenant_id, setup_completed_at, setup_completed_by)
+           SELECT $17, $11, $18 FROM upd WHERE $19::boolean
+           ON CONFLICT (tenant_id) DO NOTHING
+         )
+         SELECT id FROM upd`,
+        [
+          before.id,
+          before.version,
+          s.status,
+          s.currentStep,
+          s.completedSteps,
+          s.skippedSteps,
+          t.stepWrite?.stepId ?? null,
+          t.stepWrite ? JSON.stringify(t.stepWrite.value) : null,
+          JSON.stringify(s.metadata),
+          t.events.length,
+          s.lastActivityAt,
+          s.completedAt,
+          s.estimatedCompletion,
+          rows.map((o) => o.id),
+          rows.map((o) => o.subject),
+          rows.map((o) => JSON.stringify(o.payload)),
+          before.tenantId,
+          s.userId,
+          t.markTenantSetupCompleted === true,
+        ],
+      ),
     );
     return r.rowCount === 1 ? rows : null;
   }
@@ -197,22 +203,24 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
       const s = t.session;
       const rows = outboxRows({ ...s, eventSeq: 0 }, t, correlationId);
       const r = await pool.query(
-        `WITH ins AS (
-           INSERT INTO session.sessions (id, tenant_id, user_id, type, role, status, current_step, completed_steps, skipped_steps,
-             step_data, metadata, version, event_seq, started_at, last_activity_at, estimated_completion)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text[], $9::text[], $10::jsonb, $11::jsonb, 1, $12, $13, $13, $14)
-           ON CONFLICT (tenant_id, user_id, type) WHERE status <> 'completed' DO NOTHING
-           RETURNING id
-         ), ob AS (
-           INSERT INTO session.outbox (id, subject, payload, relay_after)
-           SELECT e.id, e.subject, e.payload, ${DIRECT_PUBLISH_RELAY_AFTER} FROM ins CROSS JOIN unnest($15::uuid[], $16::text[], $17::jsonb[]) AS e(id, subject, payload)
-         )
-         SELECT id FROM ins`,
-        [
-          s.id, s.tenantId, s.userId, s.type, s.role, s.status, s.currentStep, s.completedSteps, s.skippedSteps,
-          JSON.stringify(s.stepData), JSON.stringify(s.metadata), t.events.length, s.startedAt, s.estimatedCompletion,
-          rows.map((o) => o.id), rows.map((o) => o.subject), rows.map((o) => JSON.stringify(o.payload)),
-        ],
+        prepared(
+          `WITH ins AS (
+             INSERT INTO session.sessions (id, tenant_id, user_id, type, role, status, current_step, completed_steps, skipped_steps,
+               step_data, metadata, version, event_seq, started_at, last_activity_at, estimated_completion)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text[], $9::text[], $10::jsonb, $11::jsonb, 1, $12, $13, $13, $14)
+             ON CONFLICT (tenant_id, user_id, type) WHERE status <> 'completed' DO NOTHING
+             RETURNING id
+           ), ob AS (
+             INSERT INTO session.outbox (id, subject, payload, relay_after)
+             SELECT e.id, e.subject, e.payload, ${DIRECT_PUBLISH_RELAY_AFTER} FROM ins CROSS JOIN unnest($15::uuid[], $16::text[], $17::jsonb[]) AS e(id, subject, payload)
+           )
+           SELECT id FROM ins`,
+          [
+            s.id, s.tenantId, s.userId, s.type, s.role, s.status, s.currentStep, s.completedSteps, s.skippedSteps,
+            JSON.stringify(s.stepData), JSON.stringify(s.metadata), t.events.length, s.startedAt, s.estimatedCompletion,
+            rows.map((o) => o.id), rows.map((o) => o.subject), rows.map((o) => JSON.stringify(o.payload)),
+          ],
+        ),
       );
       if (r.rowCount !== 1) return null;
       opts.publishCommitted(rows);
