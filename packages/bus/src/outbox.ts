@@ -1,4 +1,5 @@
 import { eventSubject, type EventEnvelope } from '@glavito/contracts';
+import { prepared } from '@glavito/db';
 import pg from 'pg';
 import type { EventBus } from './event-bus.js';
 import type { BusLogger as Logger } from './nats.js';
@@ -172,7 +173,7 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
     sentIds = [];
     let retryIn = MARK_DELAY_MS;
     marking = pool
-      .query(`UPDATE ${table} SET published_at = now() WHERE id = ANY($1::uuid[]) AND published_at IS NULL`, [ids])
+      .query(prepared(`UPDATE ${table} SET published_at = now() WHERE id = ANY($1::uuid[]) AND published_at IS NULL`, [ids]))
       .then(
         () => {},
         (err: Error) => {
