@@ -1,5 +1,7 @@
 import { readStream, waitFor } from '@glavito/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../src/app.js';
 import { bearer, startHarness, type SessionHarness } from './helpers.js';
 
 let h: SessionHarness;
@@ -69,5 +71,55 @@ describe('concurrent saves on one session', () => {
     expect(rs.filter((r) => r.statusCode === 201)).toHaveLength(1);
     const { rows } = await h.db.pool.query("SELECT count(*)::int AS n FROM session.sessions WHERE user_id = 'racer'");
     expect(rows[0].n).toBe(1);
+  });
+});
+
+describe('two replicas on one database', () => {
+  let replicaB: FastifyInstance;
+  beforeAll(async () => {
+    replicaB = await buildApp(h.config, { logger: false });
+    await replicaB.ready();
+  });
+  afterAll(async () => {
+    await replicaB?.close();
+  });
+
+  it("a replica whose remembered state is stale neither loses the other's writes nor refuses on it", async () => {
+    const user = { userId: 'replica-admin', tenantId: 'tenant-r', roles: ['admin'] };
+    const headers = bearer(user);
+    const put = (app: FastifyInstance, sessionId: string, step: string, payload: Record<string, unknown>) =>
+      app.inject({ method: 'PUT', url: `/onboarding/step/${sessionId}/${step}`, headers, payload });
+    const start = await h.app.inject({ method: 'POST', url: '/onboarding/start', headers });
+    const sessionId = start.json().session.id as string;
+
+    // A (h.app) remembers the session after its own write; B then moves it on twice.
+    expect((await put(h.app, sessionId, 'organization_setup', { companyName: 'Replica Co', primaryColor: '#111111' })).statusCode).toBe(200);
+    expect((await put(replicaB, sessionId, 'organization_setup', { companyName: 'Replica Co 2', primaryColor: '#222222' })).statusCode).toBe(200);
+    expect((await put(replicaB, sessionId, 'channel_configuration', { webchat: { enabled: true } })).statusCode).toBe(200);
+
+    // A saves again: its remembered version is stale, so it must re-read and keep B's writes.
+    const third = await put(h.app, sessionId, 'knowledge_base', { categories: ['faq'] });
+    expect(third.statusCode).toBe(200);
+    const after = (await h.app.inject({ method: 'GET', url: `/onboarding/session/${sessionId}`, headers })).json().session;
+    expect(after.version).toBe(third.json().session.version);
+    expect(after.completedSteps).toEqual(expect.arrayContaining(['organization_setup', 'channel_configuration', 'knowledge_base']));
+    expect(after.stepData.organization_setup).toMatchObject({ companyName: 'Replica Co 2' });
+
+    // B pauses; A (stale: active) is asked to resume: decided on a fresh read, it resumes instead of refusing.
+    expect((await replicaB.inject({ method: 'POST', url: `/onboarding/pause/${sessionId}`, headers })).statusCode).toBe(200);
+    const resumed = await h.app.inject({ method: 'POST', url: `/onboarding/resume/${sessionId}`, headers });
+    expect(resumed.statusCode).toBe(200);
+    expect((await h.app.inject({ method: 'GET', url: `/onboarding/session/${sessionId}`, headers })).json().session.status).toBe('active');
+
+    // Another tenant's admin gets a 404 from the replica that remembers the session, as from the database.
+    const stranger = bearer({ userId: 'replica-admin', tenantId: 'tenant-other', roles: ['admin'] });
+    const foreign = await h.app.inject({ method: 'PUT', url: `/onboarding/step/${sessionId}/knowledge_base`, headers: stranger, payload: { categories: ['x'] } });
+    expect(foreign.statusCode).toBe(404);
+
+    const events = await waitFor(async () => {
+      const all = (await readStream(h.nats)).filter((e) => e.event.sessionId === sessionId);
+      return all.length >= 8 ? all : null;
+    });
+    expect(events.map((e) => e.event.sessionSeq)).toEqual(Array.from({ length: events.length }, (_, k) => k + 1));
   });
 });

@@ -63,9 +63,43 @@ export interface SessionRepositoryOptions {
   subjectPrefix: string;
   /** Publishes a transaction's event rows right after its commit (the outbox relay's direct path). */
   publishCommitted: (rows: OutboxRow[]) => void;
+  /** Sessions this process last wrote, kept to skip the read before the next write (0 turns it off). */
+  cacheSize?: number;
+}
+
+const canSee = (s: SessionRecord, scope: Scope) => s.tenantId === scope.tenantId && (scope.isAdmin || s.userId === scope.userId);
+
+/**
+ * The state of the sessions this process wrote last, least recently used evicted. Only ever a starting
+ * point for a version-checked write: if another replica (or anything else) wrote since, the version no
+ * longer matches, nothing is written and the session is read afresh.
+ */
+function recentSessions(max: number) {
+  const entries = new Map<string, SessionRecord>();
+  return {
+    get(id: string): SessionRecord | undefined {
+      const s = entries.get(id);
+      if (s) {
+        entries.delete(id);
+        entries.set(id, s);
+      }
+      return s;
+    },
+    set(s: SessionRecord): void {
+      if (max <= 0) return;
+      entries.delete(s.id);
+      entries.set(s.id, s);
+      if (entries.size > max) entries.delete(entries.keys().next().value!);
+    },
+    delete(id: string): void {
+      entries.delete(id);
+    },
+  };
 }
 
 export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptions) {
+  const recent = recentSessions(opts.cacheSize ?? 10_000);
+
   function outboxRows(before: SessionRecord, t: Transition, correlationId: string) {
     return t.events.map((e, i) =>
       toOutboxRow(
@@ -163,6 +197,28 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
      * saves are serialised and none is lost.
      */
     async mutate(id: string, scope: Scope, correlationId: string, decide: (s: SessionRecord) => Transition): Promise<{ before: SessionRecord; after: SessionRecord; transition: Transition }> {
+      // A save right after this process's last write of the session needs no read: the remembered state is
+      // trusted only for a write, which its version check confirms. A refusal or a no-op decided on it is
+      // decided again on a fresh read (another replica may have moved the session on).
+      const remembered = recent.get(id);
+      if (remembered && canSee(remembered, scope)) {
+        let t: Transition | null = null;
+        try {
+          t = decide(remembered);
+        } catch {
+          t = null;
+        }
+        if (t && (t.events.length > 0 || t.stepWrite)) {
+          const rows = await write(pool, remembered, t, correlationId);
+          if (rows) {
+            opts.publishCommitted(rows);
+            const after = afterWrite(t);
+            recent.set(after);
+            return { before: remembered, after, transition: t };
+          }
+        }
+        recent.delete(id);
+      }
       for (let attempt = 0; attempt < 2; attempt++) {
         const before = await load(pool, id, scope);
         if (!before) throw new SessionNotFoundError(id);
@@ -171,7 +227,9 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
         const rows = await write(pool, before, t, correlationId);
         if (rows) {
           opts.publishCommitted(rows);
-          return { before, after: afterWrite(t), transition: t };
+          const after = afterWrite(t);
+          recent.set(after);
+          return { before, after, transition: t };
         }
       }
       const client = await pool.connect();
@@ -189,6 +247,7 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
         await client.query('COMMIT');
         opts.publishCommitted(rows);
         const after = t.events.length > 0 || t.stepWrite ? afterWrite(t) : before;
+        recent.set(after);
         return { before, after, transition: t };
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {});
@@ -224,7 +283,9 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
       );
       if (r.rowCount !== 1) return null;
       opts.publishCommitted(rows);
-      return { ...s, version: 1, eventSeq: t.events.length };
+      const created = { ...s, version: 1, eventSeq: t.events.length };
+      recent.set(created);
+      return created;
     },
 
     async findOpen(tenantId: string, userId: string, type: string): Promise<SessionRecord | null> {
@@ -295,6 +356,7 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
         const events: OutboxRow[] = [];
         for (const row of rows) {
           const before = toRecord(row);
+          recent.delete(before.id);
           events.push(...((await write(client, before, decide(before), `abandon-sweep:${before.id}`)) ?? []));
         }
         await client.query('COMMIT');
