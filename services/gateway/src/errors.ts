@@ -34,11 +34,17 @@ const DRAIN_OVERSIZED_UP_TO_BYTES = 16 * 1024 * 1024;
 export function errorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     // Fastify closes the connection while the client is still uploading; the unread bytes make the kernel
-    // reset it, and the client often sees ECONNRESET/EPIPE instead of this 413. A body of announced, bounded
-    // size is read to the end and dropped instead, so the answer arrives and the connection stays usable.
-    const declared = Number(request.headers['content-length']);
+    // reset it, and the client often sees ECONNRESET/EPIPE instead of this 413. A body of bounded size is
+    // read to the end and dropped instead, so the answer arrives and the connection stays usable. A chunked
+    // body announces no size: it is dropped as it comes, and cut off once past the bound.
+    const declared = request.headers['content-length'] === undefined ? 0 : Number(request.headers['content-length']);
     if (Number.isFinite(declared) && declared <= DRAIN_OVERSIZED_UP_TO_BYTES) {
       reply.removeHeader('connection');
+      let dropped = 0;
+      request.raw.on('data', (chunk: Buffer) => {
+        dropped += chunk.length;
+        if (dropped > DRAIN_OVERSIZED_UP_TO_BYTES) request.raw.socket.destroy();
+      });
       request.raw.resume();
     }
   }

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, deadUrl, type FakeUpstream, makeApp, makeToken, startUpstream } from './helpers.js';
@@ -36,10 +36,11 @@ describe('edge protections', () => {
     await app.listen({ port: 0, host: '127.0.0.1' });
     const { port } = app.server.address() as AddressInfo;
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    const post = (body: Buffer) =>
+    const post = (body: Buffer, chunked = false) =>
       new Promise<{ status: number; code: string }>((resolve, reject) => {
+        const framing = chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': body.length };
         const req = http.request(
-          { host: '127.0.0.1', port, method: 'POST', path: '/onboarding/start', agent, headers: { ...bearer(), 'content-type': 'application/json', 'content-length': body.length } },
+          { host: '127.0.0.1', port, method: 'POST', path: '/onboarding/start', agent, headers: { ...bearer(), 'content-type': 'application/json', ...framing } },
           (res) => {
             const chunks: Buffer[] = [];
             res.on('data', (c: Buffer) => chunks.push(c));
@@ -47,18 +48,50 @@ describe('edge protections', () => {
           },
         );
         req.on('error', reject);
-        req.end(body);
+        if (!chunked) return void req.end(body);
+        const pieces = Array.from({ length: 16 }, (_, k) => body.subarray((k * body.length) / 16, ((k + 1) * body.length) / 16));
+        const next = () => {
+          const piece = pieces.shift();
+          if (!piece) return void req.end();
+          req.write(piece);
+          setTimeout(next, 5);
+        };
+        next();
       });
     const sockets = new Set<unknown>();
     agent.on('free', (socket) => sockets.add(socket));
     try {
       // 4 MB written in one go: without draining, the kernel resets the connection under the upload.
       for (let i = 0; i < 3; i++) expect(await post(Buffer.alloc(4 * 1024 * 1024, 0x61))).toEqual({ status: 413, code: 'GATEWAY_BODY_TOO_LARGE' });
+      // The same chunked (no size announced), in pieces that keep coming after the 413 is decided.
+      for (let i = 0; i < 3; i++) expect(await post(Buffer.alloc(4 * 1024 * 1024, 0x61), true)).toEqual({ status: 413, code: 'GATEWAY_BODY_TOO_LARGE' });
       expect((await post(Buffer.from('{}'))).status).toBe(201);
       expect(sockets.size).toBe(1);
     } finally {
       agent.destroy();
     }
+  });
+
+  it('answers a refused WebSocket upgrade that carries a body with its 404, not a reset connection', async () => {
+    app = await makeApp({ SESSION_URL: session.url });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as AddressInfo;
+    const outcomes = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        new Promise<string>((resolve) => {
+          const socket = net.connect(port, '127.0.0.1');
+          let answer = '';
+          socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+          socket.on('error', (err: NodeJS.ErrnoException) => resolve(`${err.code} after ${JSON.stringify(answer.slice(0, 12))}`));
+          socket.on('close', () => resolve(answer.slice(0, 12)));
+          const body = Buffer.alloc(4 * 1024 * 1024, 0x61);
+          socket.write(`POST /onboarding/x HTTP/1.1\r\nHost: gw\r\nConnection: upgrade\r\nUpgrade: websocket\r\nContent-Length: ${body.length}\r\n\r\n`);
+          // The body follows once the gateway has already refused the upgrade.
+          setTimeout(() => socket.end(body), 50);
+        }),
+      ),
+    );
+    expect(outcomes).toEqual(Array(8).fill('HTTP/1.1 404'));
   });
 
   it('checks the token before reading a large body', async () => {
