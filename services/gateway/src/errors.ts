@@ -63,6 +63,20 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
 }
 
 /**
+ * Whether the request the parser failed on is a HEAD: the last `METHOD target` before the failure. The
+ * chunk it was parsing may begin with the end of an earlier request's body on the same connection, with
+ * this request's line right after it, so the method is the end of that run of capitals.
+ */
+function failedOnHead(err: { rawPacket?: Buffer; bytesParsed?: number }): boolean {
+  const raw = err.rawPacket;
+  if (!raw) return false;
+  const before = raw.subarray(0, Math.min(raw.length, (err.bytesParsed ?? raw.length) + 1)).toString('latin1');
+  let method = '';
+  for (const m of before.matchAll(/([A-Z]+) (?=\/|\*|https?:)/g)) method = m[1]!;
+  return method.endsWith('HEAD');
+}
+
+/**
  * HTTP that Node's parser rejects before Fastify sees a request (oversized headers, a bad request line or
  * header): answered in the same error shape as everything else, then the connection is closed.
  */
@@ -77,7 +91,7 @@ export function clientErrorHandler(err: Error & { code?: string }, socket: Socke
   const error = STATUS_CODES[statusCode] ?? 'Error';
   const body = JSON.stringify({ statusCode, code, error, message } satisfies ErrorBody);
   // The answer to a HEAD has no body, even when the rest of its request line could not be parsed.
-  const head = (err as { rawPacket?: Buffer }).rawPacket?.subarray(0, 5).toString('latin1') === 'HEAD ';
+  const head = failedOnHead(err as Error & { rawPacket?: Buffer; bytesParsed?: number });
   socket.end(
     `HTTP/1.1 ${statusCode} ${error}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${head ? '' : body}`,
   );

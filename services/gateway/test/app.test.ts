@@ -94,6 +94,49 @@ describe('edge protections', () => {
     expect(outcomes).toEqual(Array(8).fill('HTTP/1.1 404'));
   });
 
+  it('answers a malformed HEAD without a body, also when it arrives in one chunk with the end of an earlier body', async () => {
+    app = await makeApp({ SESSION_URL: session.url });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as AddressInfo;
+    const exchange = (raw: Buffer) =>
+      new Promise<string>((resolve) => {
+        const socket = net.connect(port, '127.0.0.1');
+        let answer = '';
+        socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+        socket.on('close', () => resolve(answer));
+        socket.on('error', () => resolve(answer));
+        socket.end(raw);
+      });
+    const badHead = Buffer.concat([Buffer.from('HEAD /onboarding/'), Buffer.from([0xff, 0x01]), Buffer.from(' HTTP/1.1\r\nHost: gw\r\n\r\n')]);
+    const alone = await exchange(badHead);
+    expect(alone).toMatch(/^HTTP\/1\.1 400 [^\r]*\r\n/);
+    expect(alone.endsWith('\r\n\r\n')).toBe(true);
+
+    // The same HEAD read in one chunk with the tail of the previous request's body (refused, 401, before it was read).
+    const afterBody = await new Promise<string>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      let answer = '';
+      let sentRest = false;
+      socket.on('data', (d: Buffer) => {
+        answer += d.toString('latin1');
+        if (!sentRest && answer.includes('\r\n\r\n')) {
+          sentRest = true;
+          setTimeout(() => socket.end(Buffer.concat([Buffer.alloc(5_000, 0x78), badHead])), 50);
+        }
+      });
+      socket.on('close', () => resolve(answer));
+      socket.on('error', () => resolve(answer));
+      socket.write(`POST /onboarding/start HTTP/1.1\r\nHost: gw\r\nContent-Type: text/plain\r\nContent-Length: 10000\r\n\r\n${'x'.repeat(5_000)}`);
+    });
+    const answers = afterBody.split(/(?=HTTP\/1\.1 \d{3} )/);
+    expect(answers.map((a) => a.slice(9, 12))).toEqual(['401', '400']);
+    expect(answers[1]!.endsWith('\r\n\r\n')).toBe(true);
+
+    // A malformed GET still gets the error body.
+    const badGet = await exchange(Buffer.concat([Buffer.from('GET /onboarding/'), Buffer.from([0xff, 0x01]), Buffer.from(' HTTP/1.1\r\nHost: gw\r\n\r\n')]));
+    expect(JSON.parse(badGet.slice(badGet.indexOf('\r\n\r\n') + 4))).toMatchObject({ statusCode: 400, code: 'GATEWAY_MALFORMED_REQUEST' });
+  });
+
   it('checks the token before reading a large body', async () => {
     app = await makeApp({ SESSION_URL: session.url, BODY_LIMIT_BYTES: '1024' });
     const res = await app.inject({ method: 'POST', url: '/onboarding/start', headers: { 'content-type': 'application/json' }, payload: 'x'.repeat(2048) });
