@@ -139,7 +139,8 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   let markTimer: NodeJS.Timeout | null = null;
   let marking: Promise<void> | null = null;
   let lastDirectFailureLog = 0;
-  const MARK_DELAY_MS = 20;
+  // Marks wait a little so that one UPDATE covers many rows (each costs Postgres about 0.3 ms).
+  const MARK_DELAY_MS = 100;
   const MAX_UNMARKED = 50_000;
 
   function publishCommitted(rows: OutboxRow[]): void {
