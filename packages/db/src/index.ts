@@ -63,57 +63,6 @@ export function prepared(text: string, values: unknown[]): pg.QueryConfig {
   return { name, text, values };
 }
 
-/** A statement for `roundTrip`: prepared with SQL `PREPARE` on each connection the first time it runs there. */
-export interface SqlStatement {
-  name: string;
-  /** Parameter types, e.g. ['uuid', 'text', 'jsonb']. */
-  types: string[];
-  /** The statement, with $1… for the parameters. */
-  text: string;
-}
-
-type SqlValue = string | number | boolean | null;
-const preparedOn = new WeakMap<pg.ClientBase, Set<string>>();
-
-function literal(v: SqlValue): string {
-  if (v === null) return 'NULL';
-  if (typeof v === 'boolean') return v ? 'true' : 'false';
-  if (typeof v === 'number') {
-    if (!Number.isSafeInteger(v)) throw new Error(`roundTrip: only integers go inline, got ${v}`);
-    return String(v);
-  }
-  return pg.escapeLiteral(v);
-}
-
-/**
- * Runs several statements in one round trip (the simple query protocol): plain SQL such as BEGIN or
- * COMMIT, and `EXECUTE`s of statements Postgres has prepared on this connection (the first use sends the
- * `PREPARE` in front), so the plans are kept. Every value is inlined as an escaped literal. Resolves with
- * one result per part. On error the caller must release the client with that error (the pool then drops
- * the connection), since which statements got prepared is then unknown.
- */
-export async function roundTrip(client: pg.PoolClient, parts: Array<string | { statement: SqlStatement; args: SqlValue[] }>): Promise<pg.QueryResult[]> {
-  let known = preparedOn.get(client);
-  if (!known) preparedOn.set(client, (known = new Set()));
-  const sql: string[] = [];
-  const fresh = new Map<string, string>();
-  for (const part of parts) {
-    if (typeof part === 'string') {
-      sql.push(part);
-      continue;
-    }
-    const { statement, args } = part;
-    sql.push(`EXECUTE ${quoteIdent(statement.name)}(${args.map(literal).join(', ')})`);
-    if (!known.has(statement.name)) fresh.set(statement.name, `PREPARE ${quoteIdent(statement.name)}(${statement.types.join(', ')}) AS ${statement.text}`);
-  }
-  for (const name of fresh.keys()) known.add(name);
-  const prepares = fresh.size;
-  sql.unshift(...fresh.values());
-  const results = (await client.query(sql.join(';\n'))) as unknown as pg.QueryResult | pg.QueryResult[];
-  const all = Array.isArray(results) ? results : [results];
-  return all.slice(prepares);
-}
-
 export function createDb<TSchema extends Record<string, unknown>>(pool: pg.Pool, schema?: TSchema): NodePgDatabase<TSchema> {
   return (schema ? drizzle(pool, { schema }) : drizzle(pool)) as NodePgDatabase<TSchema>;
 }

@@ -1,6 +1,6 @@
 import { buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, toOutboxRow, type OutboxRow } from '@glavito/bus';
 import { parseEvent, type EventEnvelope } from '@glavito/contracts';
-import { roundTrip, type Pool, type SqlStatement } from '@glavito/db';
+import { prepared, type Pool, type PoolClient } from '@glavito/db';
 import { applyEvent, emptyProjection, isProjected, type Emitted, type Projection, type ProjectionState, type StepTiming } from '../domain/projection.js';
 
 export type ProcessOutcome = 'applied' | 'duplicate' | 'parked' | 'ignored';
@@ -30,80 +30,44 @@ type MilestoneRow = { threshold: number; title: string; reached_at: string };
 type ParkedRow = { session_seq: number; event: unknown };
 
 /**
- * Records the event id in the inbox and, only when it is new, creates the session's projection if missing
- * and takes its row lock (`DO UPDATE ... WHERE false` locks without writing). `claimed` is false for an
- * event already processed.
+ * One round trip: records the event id in the inbox and, only when it is new, creates the session's
+ * projection if missing and takes its row lock (`DO UPDATE ... WHERE false` locks without writing).
+ * Returns false for an event already processed.
  */
-const CLAIM: SqlStatement = {
-  name: 'progress_claim',
-  types: ['uuid', 'text', 'text', 'text', 'text', 'text'],
-  text: `WITH claimed AS (
-       INSERT INTO progress.inbox (event_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING event_id
-     ), locked AS (
-       INSERT INTO progress.projections (session_id, tenant_id, user_id, type, status)
-       SELECT $2, $3, $4, $5, $6 FROM claimed
-       ON CONFLICT (session_id) DO UPDATE SET status = EXCLUDED.status WHERE false
-     )
-     SELECT EXISTS (SELECT 1 FROM claimed) AS claimed`,
-};
-
-/** The projection with its timings, milestones and parked events; run after CLAIM, so its snapshot follows the lock. */
-const LOAD: SqlStatement = {
-  name: 'progress_load',
-  types: ['text'],
-  text: `SELECT ${PROJECTION_COLUMNS},
-       (SELECT coalesce(json_agg(json_build_object('step_id', step_id, 'reached_at', reached_at, 'completed_at', completed_at, 'skipped_at', skipped_at)), '[]')
-          FROM progress.step_timings WHERE session_id = $1) AS timings,
-       (SELECT coalesce(json_agg(json_build_object('threshold', threshold, 'title', title, 'reached_at', reached_at) ORDER BY threshold), '[]')
-          FROM progress.milestones WHERE session_id = $1) AS milestones,
-       (SELECT coalesce(json_agg(json_build_object('session_seq', session_seq, 'event', event) ORDER BY session_seq), '[]')
-          FROM progress.pending_events WHERE session_id = $1) AS parked
-     FROM progress.projections WHERE session_id = $1`,
-};
-
-const PARK: SqlStatement = {
-  name: 'progress_park',
-  types: ['text', 'int', 'jsonb'],
-  text: 'INSERT INTO progress.pending_events (session_id, session_seq, event) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
-};
-
-/**
- * Every write of one applied event in one statement, from one JSON document (so one prepared plan serves
- * every shape): the projection, all step timings, new milestones, drained parked events, emitted events.
- */
-function saveStatement(relayAfter: string): SqlStatement {
-  return {
-    name: relayAfter === DIRECT_PUBLISH_RELAY_AFTER ? 'progress_save_direct' : 'progress_save_relay',
-    types: ['jsonb'],
-    text: `WITH p AS (
-       UPDATE progress.projections SET tenant_id = $1->>'tenantId', user_id = $1->>'userId', type = $1->>'type', status = $1->>'status',
-         completed_steps = ARRAY(SELECT jsonb_array_elements_text($1->'completedSteps')), skipped_steps = ARRAY(SELECT jsonb_array_elements_text($1->'skippedSteps')),
-         current_step = $1->>'currentStep', progress_percentage = ($1->>'progressPercentage')::int, estimated_time_remaining = ($1->>'estimatedTimeRemaining')::int,
-         estimated_completion = ($1->>'estimatedCompletion')::timestamptz, started_at = ($1->>'startedAt')::timestamptz, last_event_at = ($1->>'lastEventAt')::timestamptz,
-         completed_at = ($1->>'completedAt')::timestamptz, applied_seq = ($1->>'appliedSeq')::int, out_seq = out_seq + ($1->>'emitted')::int
-       WHERE session_id = $1->>'sessionId'
-     ), t AS (
-       INSERT INTO progress.step_timings (session_id, tenant_id, step_id, reached_at, completed_at, skipped_at)
-       SELECT $1->>'sessionId', $1->>'tenantId', x.step_id, x.reached_at, x.completed_at, x.skipped_at
-         FROM jsonb_to_recordset($1->'timings') AS x(step_id text, reached_at timestamptz, completed_at timestamptz, skipped_at timestamptz)
-       ON CONFLICT (session_id, step_id) DO UPDATE SET reached_at = EXCLUDED.reached_at, completed_at = EXCLUDED.completed_at, skipped_at = EXCLUDED.skipped_at
-     ), m AS (
-       INSERT INTO progress.milestones (session_id, tenant_id, threshold, title, reached_at)
-       SELECT $1->>'sessionId', $1->>'tenantId', x.threshold, x.title, x.reached_at
-         FROM jsonb_to_recordset($1->'milestones') AS x(threshold int, title text, reached_at timestamptz)
-       ON CONFLICT DO NOTHING
-     ), d AS (
-       DELETE FROM progress.pending_events
-       WHERE session_id = $1->>'sessionId' AND session_seq IN (SELECT jsonb_array_elements_text($1->'drained')::int)
-     ), o AS (
-       INSERT INTO progress.outbox (id, subject, payload, relay_after)
-       SELECT x.id, x.subject, x.payload, ${relayAfter} FROM jsonb_to_recordset($1->'outbox') AS x(id uuid, subject text, payload jsonb)
-     )
-     SELECT 1`,
-  };
+async function claimAndLock(client: PoolClient, event: EventEnvelope): Promise<boolean> {
+  const seed = emptyProjection(event);
+  const r = await client.query<{ claimed: boolean }>(
+    prepared(
+      `WITH claimed AS (
+         INSERT INTO progress.inbox (event_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING event_id
+       ), locked AS (
+         INSERT INTO progress.projections (session_id, tenant_id, user_id, type, status)
+         SELECT $2, $3, $4, $5, $6 FROM claimed
+         ON CONFLICT (session_id) DO UPDATE SET status = EXCLUDED.status WHERE false
+       )
+       SELECT EXISTS (SELECT 1 FROM claimed) AS claimed`,
+      [event.id, seed.sessionId, seed.tenantId, seed.userId, seed.type, seed.status],
+    ),
+  );
+  return r.rows[0]!.claimed;
 }
 
-function toState(row: ProjectionRow & { timings: TimingRow[]; milestones: MilestoneRow[]; parked: ParkedRow[] }): { state: ProjectionState; parked: ParkedRow[] } {
+/** One round trip, after the lock (so a fresh snapshot sees everything committed before it). */
+async function loadState(client: PoolClient, sessionId: string): Promise<{ state: ProjectionState; parked: ParkedRow[] }> {
+  const r = await client.query<ProjectionRow & { timings: TimingRow[]; milestones: MilestoneRow[]; parked: ParkedRow[] }>(
+    prepared(
+      `SELECT ${PROJECTION_COLUMNS},
+         (SELECT coalesce(json_agg(json_build_object('step_id', step_id, 'reached_at', reached_at, 'completed_at', completed_at, 'skipped_at', skipped_at)), '[]')
+            FROM progress.step_timings WHERE session_id = $1) AS timings,
+         (SELECT coalesce(json_agg(json_build_object('threshold', threshold, 'title', title, 'reached_at', reached_at) ORDER BY threshold), '[]')
+            FROM progress.milestones WHERE session_id = $1) AS milestones,
+         (SELECT coalesce(json_agg(json_build_object('session_seq', session_seq, 'event', event) ORDER BY session_seq), '[]')
+            FROM progress.pending_events WHERE session_id = $1) AS parked
+       FROM progress.projections WHERE session_id = $1`,
+      [sessionId],
+    ),
+  );
+  const row = r.rows[0]!;
   // json_build_object renders timestamps without the JSON layer's normalisation: read them back as ISO strings.
   const iso = (v: string | null) => (v === null ? null : new Date(v).toISOString());
   return {
@@ -127,33 +91,56 @@ export interface ProjectionRepositoryOptions {
 export function createProjectionRepository(pool: Pool, opts: ProjectionRepositoryOptions) {
   const relayAfter = opts.publishCommitted ? DIRECT_PUBLISH_RELAY_AFTER : 'now()';
 
-  const SAVE = saveStatement(relayAfter);
-
-  /** The JSON document SAVE writes, and the event rows it inserts. */
-  function saveArgs(before: ProjectionState, after: ProjectionState, emitted: Array<{ source: EventEnvelope; events: Emitted[] }>, emit: boolean, drained: number[]) {
+  /**
+   * Every write of one applied event (projection, timings, milestones, outbox, drained parking) in one
+   * statement; returns the event rows it wrote.
+   */
+  async function saveState(client: PoolClient, before: ProjectionState, after: ProjectionState, emitted: Array<{ source: EventEnvelope; events: Emitted[] }>, emit: boolean, drained: number[]): Promise<OutboxRow[]> {
     const p = after.projection;
+    const emittedCount = emitted.reduce((n, e) => n + e.events.length, 0);
+    const params: unknown[] = [p.sessionId, p.tenantId];
+    const arg = (value: unknown) => `$${params.push(value)}`;
+    const parts = [
+      `UPDATE progress.projections SET tenant_id = $2, user_id = ${arg(p.userId)}, type = ${arg(p.type)}, status = ${arg(p.status)},
+         completed_steps = ${arg(p.completedSteps)}::text[], skipped_steps = ${arg(p.skippedSteps)}::text[], current_step = ${arg(p.currentStep)},
+         progress_percentage = ${arg(p.progressPercentage)}, estimated_time_remaining = ${arg(p.estimatedTimeRemaining)},
+         estimated_completion = ${arg(p.estimatedCompletion)}, started_at = ${arg(p.startedAt)}, last_event_at = ${arg(p.lastEventAt)},
+         completed_at = ${arg(p.completedAt)}, applied_seq = ${arg(p.appliedSeq)}, out_seq = out_seq + ${arg(emittedCount)}
+       WHERE session_id = $1`,
+    ];
+    const timings = Object.values(after.timings);
+    if (timings.length > 0) {
+      parts.push(`INSERT INTO progress.step_timings (session_id, tenant_id, step_id, reached_at, completed_at, skipped_at)
+         SELECT $1, $2, * FROM unnest(${arg(timings.map((t) => t.stepId))}::text[], ${arg(timings.map((t) => t.reachedAt))}::timestamptz[],
+           ${arg(timings.map((t) => t.completedAt))}::timestamptz[], ${arg(timings.map((t) => t.skippedAt))}::timestamptz[])
+         ON CONFLICT (session_id, step_id) DO UPDATE SET reached_at = EXCLUDED.reached_at, completed_at = EXCLUDED.completed_at, skipped_at = EXCLUDED.skipped_at`);
+    }
     const known = new Set(before.milestones.map((m) => m.threshold));
-    let seq = before.projection.outSeq;
-    const rows: OutboxRow[] = emit
-      ? emitted.flatMap(({ source, events }) =>
-          events.map((e) =>
-            toOutboxRow(
-              opts.subjectPrefix,
-              buildEnvelope({ type: e.type, data: e.data, tenantId: p.tenantId, sessionId: p.sessionId, userId: p.userId, sessionSeq: ++seq, correlationId: source.correlationId, occurredAt: new Date(source.occurredAt) } as never),
-            ),
+    const fresh = after.milestones.filter((m) => !known.has(m.threshold));
+    if (fresh.length > 0) {
+      parts.push(`INSERT INTO progress.milestones (session_id, tenant_id, threshold, title, reached_at)
+         SELECT $1, $2, * FROM unnest(${arg(fresh.map((m) => m.threshold))}::int[], ${arg(fresh.map((m) => m.title))}::text[], ${arg(fresh.map((m) => m.reachedAt))}::timestamptz[])
+         ON CONFLICT DO NOTHING`);
+    }
+    if (drained.length > 0) parts.push(`DELETE FROM progress.pending_events WHERE session_id = $1 AND session_seq = ANY(${arg(drained)}::int[])`);
+    let rows: OutboxRow[] = [];
+    if (emit && emittedCount > 0) {
+      let seq = before.projection.outSeq;
+      rows = emitted.flatMap(({ source, events }) =>
+        events.map((e) =>
+          toOutboxRow(
+            opts.subjectPrefix,
+            buildEnvelope({ type: e.type, data: e.data, tenantId: p.tenantId, sessionId: p.sessionId, userId: p.userId, sessionSeq: ++seq, correlationId: source.correlationId, occurredAt: new Date(source.occurredAt) } as never),
           ),
-        )
-      : [];
-    const doc = {
-      ...p,
-      // Counted even when not written (rebuild), so out_seq stays what the live projection has.
-      emitted: emitted.reduce((n, e) => n + e.events.length, 0),
-      timings: Object.values(after.timings).map((t) => ({ step_id: t.stepId, reached_at: t.reachedAt, completed_at: t.completedAt, skipped_at: t.skippedAt })),
-      milestones: after.milestones.filter((m) => !known.has(m.threshold)).map((m) => ({ threshold: m.threshold, title: m.title, reached_at: m.reachedAt })),
-      drained,
-      outbox: rows.map((r) => ({ id: r.id, subject: r.subject, payload: r.payload })),
-    };
-    return { json: JSON.stringify(doc), rows };
+        ),
+      );
+      parts.push(`INSERT INTO progress.outbox (id, subject, payload, relay_after)
+         SELECT *, ${relayAfter} FROM unnest(${arg(rows.map((r) => r.id))}::uuid[], ${arg(rows.map((r) => r.subject))}::text[], ${arg(rows.map((r) => JSON.stringify(r.payload)))}::jsonb[])`);
+    }
+    // Data-modifying CTEs all run, referenced or not.
+    // The text is one of a few variants (which parts are present), so it can be prepared.
+    await client.query(prepared(`WITH ${parts.map((sql, i) => `w${i} AS (${sql})`).join(',\n')} SELECT 1`, params));
+    return rows;
   }
 
   return {
@@ -164,25 +151,28 @@ export function createProjectionRepository(pool: Pool, opts: ProjectionRepositor
      */
     async process(event: EventEnvelope, emit = true): Promise<ProcessOutcome> {
       if (!isProjected(event.type)) return 'ignored';
-      const seed = emptyProjection(event);
       const client = await pool.connect();
-      let failure: Error | undefined;
       try {
-        // Two round trips for an applied event: claim + lock + read, then write + commit.
-        const [, claim, load] = await roundTrip(client, [
-          'BEGIN',
-          { statement: CLAIM, args: [event.id, seed.sessionId, seed.tenantId, seed.userId, seed.type, seed.status] },
-          { statement: LOAD, args: [event.sessionId] },
-        ]);
-        const row = load!.rows[0] as (ProjectionRow & { timings: TimingRow[]; milestones: MilestoneRow[]; parked: ParkedRow[] }) | undefined;
-        if (!(claim!.rows[0] as { claimed: boolean }).claimed || !row || event.sessionSeq <= row.applied_seq) {
+        await client.query('BEGIN');
+        if (!(await claimAndLock(client, event))) {
           await client.query('COMMIT');
           return 'duplicate';
         }
-        const { state: before, parked } = toState(row);
+        const { state: before, parked } = await loadState(client, event.sessionId);
         const applied = before.projection.appliedSeq;
+        if (event.sessionSeq <= applied) {
+          await client.query('COMMIT');
+          return 'duplicate';
+        }
         if (event.sessionSeq > applied + 1) {
-          await roundTrip(client, [{ statement: PARK, args: [event.sessionId, event.sessionSeq, JSON.stringify(event)] }, 'COMMIT']);
+          await client.query(
+            prepared('INSERT INTO progress.pending_events (session_id, session_seq, event) VALUES ($1, $2, $3::jsonb) ON CONFLICT DO NOTHING', [
+              event.sessionId,
+              event.sessionSeq,
+              JSON.stringify(event),
+            ]),
+          );
+          await client.query('COMMIT');
           return 'parked';
         }
         let state = before;
@@ -195,23 +185,21 @@ export function createProjectionRepository(pool: Pool, opts: ProjectionRepositor
         step(event);
         // Parked successors that are now next in line.
         const drained: number[] = [];
-        for (const p of parked) {
-          if (p.session_seq <= event.sessionSeq) continue;
-          if (p.session_seq !== state.projection.appliedSeq + 1) break;
-          step(parseEvent(p.event));
-          drained.push(p.session_seq);
+        for (const row of parked) {
+          if (row.session_seq <= event.sessionSeq) continue;
+          if (row.session_seq !== state.projection.appliedSeq + 1) break;
+          step(parseEvent(row.event));
+          drained.push(row.session_seq);
         }
-        const { json, rows } = saveArgs(before, state, emitted, emit, drained);
-        await roundTrip(client, [{ statement: SAVE, args: [json] }, 'COMMIT']);
+        const rows = await saveState(client, before, state, emitted, emit, drained);
+        await client.query('COMMIT');
         opts.publishCommitted?.(rows);
         return 'applied';
       } catch (err) {
-        failure = err as Error;
         await client.query('ROLLBACK').catch(() => {});
         throw err;
       } finally {
-        // After a failure it is unknown which statements this connection has prepared: the pool drops it.
-        client.release(failure);
+        client.release();
       }
     },
 
