@@ -143,7 +143,19 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   const MARK_DELAY_MS = 100;
   const MAX_UNMARKED = 50_000;
 
+  // Rows handed over during one turn of the event loop go out together, each session's in sessionSeq order:
+  // two commits of one session can have their results read from the pool's sockets in reverse order.
+  let queued: OutboxRow[] = [];
   function publishCommitted(rows: OutboxRow[]): void {
+    if (rows.length === 0) return;
+    if (queued.length === 0) setImmediate(publishQueued);
+    queued.push(...rows);
+  }
+
+  function publishQueued(): void {
+    const rows = queued;
+    queued = [];
+    rows.sort((a, b) => (a.payload.sessionId < b.payload.sessionId ? -1 : a.payload.sessionId > b.payload.sessionId ? 1 : a.payload.sessionSeq - b.payload.sessionSeq));
     for (const row of rows) {
       const p = bus.publish(row.subject, JSON.stringify(row.payload), row.id).then(
         () => {
@@ -192,6 +204,7 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
 
   /** Waits until every direct publish has settled and its mark is written (or has failed once). */
   async function settleDirect(): Promise<void> {
+    if (queued.length > 0) publishQueued();
     await Promise.allSettled([...inFlight]);
     if (markTimer) {
       clearTimeout(markTimer);

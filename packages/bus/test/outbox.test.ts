@@ -274,4 +274,25 @@ describe('startOutboxRelay', () => {
     expect(await outboxState(schema)).toEqual({ total: 50, unpublished: 0 });
     expect(await streamCount(bus.jsm, stream)).toBe(50);
   });
+
+  it('publishCommitted: rows handed over in one turn go out in each session\'s sessionSeq order', async () => {
+    const { schema, prefix, stream } = await setup('direct_order');
+    const relay = startOutboxRelay({ pool: newPool(), schema, bus: eventBus, logger: silentLogger, pollIntervalMs: 600_000 });
+    relays.push(relay);
+    const rows = (sessionId: string) => Array.from({ length: 6 }, (_, i) => toOutboxRow(prefix, makeEnvelope({ sessionId, sessionSeq: i + 1 })));
+    const a = rows('session_oa');
+    const b = rows('session_ob');
+    await insertDirect(schema, [...a, ...b]);
+    // Commits whose results were read in reverse order: the later transaction's rows are handed over first.
+    for (let i = 5; i >= 0; i--) {
+      relay.publishCommitted([b[i]!]);
+      relay.publishCommitted([a[i]!]);
+    }
+    await relay.flush();
+    const msgs = await readStream(bus.js, bus.jsm, stream);
+    const seqOf = (m: (typeof msgs)[number]) => parseEvent(decode(m));
+    for (const sessionId of ['session_oa', 'session_ob']) {
+      expect(msgs.map(seqOf).filter((e) => e.sessionId === sessionId).map((e) => e.sessionSeq)).toEqual([1, 2, 3, 4, 5, 6]);
+    }
+  });
 });
