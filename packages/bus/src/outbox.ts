@@ -143,36 +143,51 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   const MARK_DELAY_MS = 100;
   const MAX_UNMARKED = 50_000;
 
-  // Rows handed over during one turn of the event loop go out together, each session's in sessionSeq order:
-  // two commits of one session can have their results read from the pool's sockets in reverse order.
+  // Each session's events go out in sessionSeq order. Two commits of one session can have their results
+  // read from the pool's sockets in reverse order, so a row that is not the next one this process expects
+  // for its session waits for the end of the event-loop turn, and everything handed over by then goes out
+  // sorted. The usual case (the session's next event) goes out at once.
   let queued: OutboxRow[] = [];
+  const lastIssued = new Map<string, number>();
+  const MAX_TRACKED_SESSIONS = 10_000;
+
   function publishCommitted(rows: OutboxRow[]): void {
-    if (rows.length === 0) return;
-    if (queued.length === 0) setImmediate(publishQueued);
-    queued.push(...rows);
+    for (const row of rows) {
+      if (queued.length === 0 && (lastIssued.get(row.payload.sessionId) ?? 0) === row.payload.sessionSeq - 1) issue(row);
+      else {
+        if (queued.length === 0) setImmediate(publishQueued);
+        queued.push(row);
+      }
+    }
   }
 
   function publishQueued(): void {
     const rows = queued;
     queued = [];
     rows.sort((a, b) => (a.payload.sessionId < b.payload.sessionId ? -1 : a.payload.sessionId > b.payload.sessionId ? 1 : a.payload.sessionSeq - b.payload.sessionSeq));
-    for (const row of rows) {
-      const p = bus.publish(row.subject, JSON.stringify(row.payload), row.id).then(
-        () => {
-          sentIds.push(row.id);
-          scheduleMark(MARK_DELAY_MS);
-        },
-        (err: Error) => {
-          // The row stays pending; the relay takes it when its relay_after comes. One report a second at most.
-          if (Date.now() - lastDirectFailureLog > 1000) {
-            lastDirectFailureLog = Date.now();
-            logger.warn({ err: err.message, schema }, 'outbox: direct publish failed, the relay will publish the event');
-          }
-        },
-      );
-      inFlight.add(p);
-      void p.finally(() => inFlight.delete(p));
-    }
+    for (const row of rows) issue(row);
+  }
+
+  function issue(row: OutboxRow): void {
+    const { sessionId, sessionSeq } = row.payload;
+    lastIssued.delete(sessionId);
+    lastIssued.set(sessionId, sessionSeq);
+    if (lastIssued.size > MAX_TRACKED_SESSIONS) lastIssued.delete(lastIssued.keys().next().value!);
+    const p = bus.publish(row.subject, JSON.stringify(row.payload), row.id).then(
+      () => {
+        sentIds.push(row.id);
+        scheduleMark(MARK_DELAY_MS);
+      },
+      (err: Error) => {
+        // The row stays pending; the relay takes it when its relay_after comes. One report a second at most.
+        if (Date.now() - lastDirectFailureLog > 1000) {
+          lastDirectFailureLog = Date.now();
+          logger.warn({ err: err.message, schema }, 'outbox: direct publish failed, the relay will publish the event');
+        }
+      },
+    );
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
   }
 
   function scheduleMark(delayMs: number): void {
