@@ -117,8 +117,12 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
         await client.query('COMMIT');
         return 0;
       }
+      // Rows this process published itself but could not mark yet (Postgres was away) are only marked: sent
+      // again after the broker's duplicate window they would be stored twice.
+      const sentHere = sentIds.length + markingIds.length > 0 ? new Set([...sentIds, ...markingIds]) : null;
+      const unsent = sentHere ? rows.filter((r) => !sentHere.has(r.id)) : rows;
       // Pipelined: one round trip's latency for the whole batch, not one per event.
-      await Promise.all(rows.map((r) => bus.publish(r.subject, JSON.stringify(r.payload), r.id)));
+      await Promise.all(unsent.map((r) => bus.publish(r.subject, JSON.stringify(r.payload), r.id)));
       const ids = rows.map((r) => {
         if (!UUID.test(r.id)) throw new Error(`outbox id is not a uuid: ${r.id}`);
         return `'${r.id}'`;
@@ -136,6 +140,7 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   // Direct publishes: in flight, then sent and waiting for their mark.
   const inFlight = new Set<Promise<void>>();
   let sentIds: string[] = [];
+  let markingIds: string[] = [];
   let markTimer: NodeJS.Timeout | null = null;
   let marking: Promise<void> | null = null;
   let lastDirectFailureLog = 0;
@@ -199,6 +204,7 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
     markTimer = null;
     const ids = sentIds;
     sentIds = [];
+    markingIds = ids;
     let retryIn = MARK_DELAY_MS;
     marking = pool
       .query(prepared(`UPDATE ${table} SET published_at = now() WHERE id = ANY($1::uuid[]) AND published_at IS NULL`, [ids]))
@@ -213,6 +219,7 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
       )
       .finally(() => {
         marking = null;
+        markingIds = [];
         if (!stopped) scheduleMark(retryIn);
       });
   }

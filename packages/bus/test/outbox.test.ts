@@ -295,4 +295,28 @@ describe('startOutboxRelay', () => {
       expect(msgs.map(seqOf).filter((e) => e.sessionId === sessionId).map((e) => e.sessionSeq)).toEqual([1, 2, 3, 4, 5, 6]);
     }
   });
+
+  it('publishCommitted: rows it published but could not mark are not sent again by its relay, only marked', async () => {
+    const { schema, prefix, stream } = await setup('direct_unmarked');
+    const published = watchPublishes(prefix);
+    const { logger, records } = capturingLogger();
+    const relay = startOutboxRelay({ pool: newPool(), schema, bus: eventBus, logger, pollIntervalMs: 100 });
+    relays.push(relay);
+    // Every UPDATE that marks a row fails, the relay's own included, as while Postgres refuses writes.
+    await db.pool.query(`ALTER TABLE "${schema}".outbox ADD CONSTRAINT no_marks CHECK (published_at IS NULL) NOT VALID`);
+    const rows = Array.from({ length: 5 }, (_, i) => toOutboxRow(prefix, makeEnvelope({ sessionId: 'session_um', sessionSeq: i + 1 })));
+    await insertDirect(schema, rows, "now() + interval '300 milliseconds'");
+    relay.publishCommitted(rows);
+    await waitFor(() => records.some((r) => r.msg === 'outbox: marking published rows failed, will retry'), { message: 'mark failed' });
+    // The relay now owns the rows (relay_after passed) and keeps trying to settle them.
+    await waitFor(() => records.filter((r) => r.msg === 'outbox relay: publish failed, will retry').length >= 2, { timeoutMs: 10_000, message: 'relay retried' });
+    await bus.nc.flush();
+    expect(published).toEqual(rows.map((r) => r.id));
+
+    await db.pool.query(`ALTER TABLE "${schema}".outbox DROP CONSTRAINT no_marks`);
+    await waitFor(async () => (await outboxState(schema)).unpublished === 0, { timeoutMs: 15_000, message: 'marked once Postgres takes writes' });
+    await bus.nc.flush();
+    expect(published).toEqual(rows.map((r) => r.id));
+    expect(await streamCount(bus.jsm, stream)).toBe(5);
+  });
 });
