@@ -188,6 +188,16 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
     eventSeq: t.session.eventSeq + t.events.length,
   });
 
+  const changes = (t: Transition) => t.events.length > 0 || Boolean(t.stepWrite);
+
+  /** After a write's commit: its events go out and the new state is remembered. */
+  function committed(before: SessionRecord, t: Transition, rows: OutboxRow[]) {
+    opts.publishCommitted(rows);
+    const after = afterWrite(t);
+    recent.set(after);
+    return { before, after, transition: t };
+  }
+
   return {
     load: (id: string, scope: Scope) => load(pool, id, scope),
 
@@ -202,35 +212,23 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
       // decided again on a fresh read (another replica may have moved the session on).
       const remembered = recent.get(id);
       if (remembered && canSee(remembered, scope)) {
-        let t: Transition | null = null;
+        let t: Transition | null;
         try {
           t = decide(remembered);
         } catch {
           t = null;
         }
-        if (t && (t.events.length > 0 || t.stepWrite)) {
-          const rows = await write(pool, remembered, t, correlationId);
-          if (rows) {
-            opts.publishCommitted(rows);
-            const after = afterWrite(t);
-            recent.set(after);
-            return { before: remembered, after, transition: t };
-          }
-        }
+        const rows = t && changes(t) ? await write(pool, remembered, t, correlationId) : null;
+        if (t && rows) return committed(remembered, t, rows);
         recent.delete(id);
       }
       for (let attempt = 0; attempt < 2; attempt++) {
         const before = await load(pool, id, scope);
         if (!before) throw new SessionNotFoundError(id);
         const t = decide(before);
-        if (t.events.length === 0 && !t.stepWrite) return { before, after: before, transition: t };
+        if (!changes(t)) return { before, after: before, transition: t };
         const rows = await write(pool, before, t, correlationId);
-        if (rows) {
-          opts.publishCommitted(rows);
-          const after = afterWrite(t);
-          recent.set(after);
-          return { before, after, transition: t };
-        }
+        if (rows) return committed(before, t, rows);
       }
       const client = await pool.connect();
       try {
@@ -238,17 +236,15 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
         const before = await load(client, id, scope, true);
         if (!before) throw new SessionNotFoundError(id);
         const t = decide(before);
-        let rows: OutboxRow[] = [];
-        if (t.events.length > 0 || t.stepWrite) {
-          const written = await write(client, before, t, correlationId);
-          if (!written) throw new ConcurrentUpdateError();
-          rows = written;
+        if (!changes(t)) {
+          await client.query('COMMIT');
+          recent.set(before);
+          return { before, after: before, transition: t };
         }
+        const rows = await write(client, before, t, correlationId);
+        if (!rows) throw new ConcurrentUpdateError();
         await client.query('COMMIT');
-        opts.publishCommitted(rows);
-        const after = t.events.length > 0 || t.stepWrite ? afterWrite(t) : before;
-        recent.set(after);
-        return { before, after, transition: t };
+        return committed(before, t, rows);
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {});
         throw err;
