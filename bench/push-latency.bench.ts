@@ -3,7 +3,9 @@
  * fixed save rate with 1,000+ sockets connected. Each save carries its own correlation id, which the push
  * echoes, so every latency sample is exact.
  * Run: node --conditions=development --import tsx bench/push-latency.bench.ts   (BENCH_RATES=100,250,500, BENCH_SOCKETS, BENCH_SECONDS)
+ * BENCH_TRACE=<file> writes one JSON line per measured save with the time of each leg (see `Trace`).
  */
+import { writeFileSync } from 'node:fs';
 import { connectBus } from '@glavito/bus';
 import { waitFor } from '@glavito/testkit';
 import { Pool } from 'undici';
@@ -20,6 +22,25 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
  * statements get prepared and V8 optimises the hot paths. Those saves are reported in their own column.
  */
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
+const TRACE_FILE = process.env.BENCH_TRACE;
+
+/**
+ * One save's legs, in ms since the save was sent (wall clock; all processes share it): the HTTP answer,
+ * the step event's `occurredAt` (session, after commit), its step_completed push, the progress event's
+ * `occurredAt` (progress service) and the progress_update push. Event times have 1 ms resolution.
+ */
+interface Trace {
+  rate: number;
+  sentAt: number;
+  answered?: number;
+  stepEvent?: number;
+  stepPush?: number;
+  progressEvent?: number;
+  /** When the progress service created its event (the ms in its uuid v7 id; `occurredAt` is the step's). */
+  progressCreated?: number;
+  progressPush?: number;
+}
+const wallNow = () => performance.timeOrigin + performance.now();
 
 /** Waits until every consumer of the event stream has nothing left to deliver or to be acked (then 1 s more for the relays). */
 async function consumersDrained(natsUrl: string, stream: string): Promise<void> {
@@ -47,6 +68,8 @@ export async function benchPushLatency() {
     const latencies: number[] = [];
     const warmupLatencies: number[] = [];
     const warm = new Set<string>();
+    const traces = new Map<string, Trace>();
+    const sinceSent = (t: Trace | undefined, at: number) => (t ? Math.round((at - t.sentAt) * 10) / 10 : undefined);
     const users = Array.from({ length: SOCKETS }, (_, i) => ({ userId: `push-${i}`, tenantId: 'push-tenant', roles: ['admin'] }));
     const sessions: Array<{ id: string; token: string }> = [];
     for (let i = 0; i < users.length; i += 50) {
@@ -66,7 +89,16 @@ export async function benchPushLatency() {
             new Promise<void>((resolve, reject) => {
               const ws = new WebSocket(`${wsBase}?token=${s.token}`);
               ws.on('message', (raw: Buffer) => {
-                const f = JSON.parse(raw.toString()) as { event: string; data: { correlationId?: string } };
+                const f = JSON.parse(raw.toString()) as { event: string; data: { correlationId?: string; timestamp?: string } };
+                if (TRACE_FILE && f.data.correlationId) {
+                  const trace = traces.get(f.data.correlationId);
+                  if (trace && f.event === 'step_completed') Object.assign(trace, { stepPush: sinceSent(trace, wallNow()), stepEvent: sinceSent(trace, Date.parse(f.data.timestamp!)) });
+                  if (trace && f.event === 'progress_update') Object.assign(trace, {
+                      progressPush: sinceSent(trace, wallNow()),
+                      progressEvent: sinceSent(trace, Date.parse(f.data.timestamp!)),
+                      progressCreated: sinceSent(trace, parseInt((f.data as { eventId: string }).eventId.replace(/-/g, '').slice(0, 12), 16)),
+                    });
+                }
                 if (f.event !== 'progress_update' || !f.data.correlationId) return;
                 const t0 = sent.get(f.data.correlationId);
                 if (t0 !== undefined) {
@@ -118,6 +150,8 @@ export async function benchPushLatency() {
         sent.set(correlationId, t0);
         if (i < warmupSaves) warm.add(correlationId);
         else measured++;
+        const trace: Trace | undefined = TRACE_FILE && i >= warmupSaves ? { rate, sentAt: wallNow() } : undefined;
+        if (trace) traces.set(correlationId, trace);
         const r = await client.request({
           path: `/onboarding/step/${s.id}/organization_setup`,
           method: 'PUT',
@@ -127,6 +161,7 @@ export async function benchPushLatency() {
         if (r.statusCode !== 200) failed++;
         await r.body.arrayBuffer();
         if (i >= warmupSaves) saveLatencies.push(performance.now() - t0);
+        if (trace) trace.answered = sinceSent(trace, wallNow());
       });
       offset += run.started;
       // Let the pipeline drain before the next rate.
@@ -152,6 +187,7 @@ export async function benchPushLatency() {
       });
     }
     await client.close();
+    if (TRACE_FILE) writeFileSync(TRACE_FILE, [...traces.values()].map((t) => JSON.stringify(t)).join('\n') + '\n');
     return { rows, cpuRows, p99: p99At500 };
   } finally {
     for (const ws of sockets) ws.terminate();
