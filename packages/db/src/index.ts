@@ -63,6 +63,37 @@ export function prepared(text: string, values: unknown[]): pg.QueryConfig {
   return { name, text, values };
 }
 
+/**
+ * Rows this process wrote last, least recently used evicted (`max` 0 keeps nothing). Only ever a starting
+ * point for a version-checked write: when anything else wrote since, the check fails, nothing is written
+ * and the row is read afresh.
+ */
+export function recentWrites<V>(max: number) {
+  const entries = new Map<string, V>();
+  return {
+    get(key: string): V | undefined {
+      const value = entries.get(key);
+      if (value !== undefined) {
+        entries.delete(key);
+        entries.set(key, value);
+      }
+      return value;
+    },
+    set(key: string, value: V): void {
+      if (max <= 0) return;
+      entries.delete(key);
+      entries.set(key, value);
+      if (entries.size > max) entries.delete(entries.keys().next().value!);
+    },
+    delete(key: string): void {
+      entries.delete(key);
+    },
+    get size(): number {
+      return entries.size;
+    },
+  };
+}
+
 export function createDb<TSchema extends Record<string, unknown>>(pool: pg.Pool, schema?: TSchema): NodePgDatabase<TSchema> {
   return (schema ? drizzle(pool, { schema }) : drizzle(pool)) as NodePgDatabase<TSchema>;
 }

@@ -1,8 +1,10 @@
 import { sql } from 'drizzle-orm';
-import { bigserial, index, integer, jsonb, pgSchema, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, index, integer, jsonb, pgSchema, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 
 export const progressSchema = pgSchema('progress');
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'string' });
+
+export const projectionVersions = progressSchema.sequence('projection_versions');
 
 /** One row per session: the read model behind GET /progress and the statistics. */
 export const projections = progressSchema.table(
@@ -26,6 +28,11 @@ export const projections = progressSchema.table(
     appliedSeq: integer('applied_seq').notNull().default(0),
     /** sessionSeq of the last event this service emitted for the session. */
     outSeq: integer('out_seq').notNull().default(0),
+    /**
+     * A new value from `projection_versions` on every write of the session's projection or its parked
+     * events: what an optimistic write checks. Never reused, even after a rebuild deletes the rows.
+     */
+    version: bigint('version', { mode: 'number' }).notNull().default(0),
   },
   (t) => [index('projections_tenant_started').on(t.tenantId, t.startedAt), index('projections_tenant_status').on(t.tenantId, t.status)],
 );

@@ -1,6 +1,6 @@
 import { buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, toOutboxRow, type OutboxRow } from '@glavito/bus';
 import type { Principal } from '@glavito/contracts';
-import { prepared, type Pool, type PoolClient } from '@glavito/db';
+import { prepared, recentWrites, type Pool, type PoolClient } from '@glavito/db';
 import { ConcurrentUpdateError, SessionNotFoundError } from '../errors.js';
 import type { SessionRecord, Transition } from '../domain/session-rules.js';
 
@@ -69,36 +69,8 @@ export interface SessionRepositoryOptions {
 
 const canSee = (s: SessionRecord, scope: Scope) => s.tenantId === scope.tenantId && (scope.isAdmin || s.userId === scope.userId);
 
-/**
- * The state of the sessions this process wrote last, least recently used evicted. Only ever a starting
- * point for a version-checked write: if another replica (or anything else) wrote since, the version no
- * longer matches, nothing is written and the session is read afresh.
- */
-function recentSessions(max: number) {
-  const entries = new Map<string, SessionRecord>();
-  return {
-    get(id: string): SessionRecord | undefined {
-      const s = entries.get(id);
-      if (s) {
-        entries.delete(id);
-        entries.set(id, s);
-      }
-      return s;
-    },
-    set(s: SessionRecord): void {
-      if (max <= 0) return;
-      entries.delete(s.id);
-      entries.set(s.id, s);
-      if (entries.size > max) entries.delete(entries.keys().next().value!);
-    },
-    delete(id: string): void {
-      entries.delete(id);
-    },
-  };
-}
-
 export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptions) {
-  const recent = recentSessions(opts.cacheSize ?? 10_000);
+  const recent = recentWrites<SessionRecord>(opts.cacheSize ?? 10_000);
 
   function outboxRows(before: SessionRecord, t: Transition, correlationId: string) {
     return t.events.map((e, i) =>
@@ -194,7 +166,7 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
   function committed(before: SessionRecord, t: Transition, rows: OutboxRow[]) {
     opts.publishCommitted(rows);
     const after = afterWrite(t);
-    recent.set(after);
+    recent.set(after.id, after);
     return { before, after, transition: t };
   }
 
@@ -238,7 +210,7 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
         const t = decide(before);
         if (!changes(t)) {
           await client.query('COMMIT');
-          recent.set(before);
+          recent.set(before.id, before);
           return { before, after: before, transition: t };
         }
         const rows = await write(client, before, t, correlationId);
@@ -280,7 +252,7 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
       if (r.rowCount !== 1) return null;
       opts.publishCommitted(rows);
       const created = { ...s, version: 1, eventSeq: t.events.length };
-      recent.set(created);
+      recent.set(created.id, created);
       return created;
     },
 
