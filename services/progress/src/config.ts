@@ -12,6 +12,8 @@ export const ProgressConfigSchema = commonEnvSchema.extend({
   CONSUMER_ACK_WAIT: env.duration('30s'),
   /** Events applied at once per replica; one session's events still apply in order (row lock + parking). */
   CONSUMER_CONCURRENCY: env.int(8, 1, 64),
+  /** Projections remembered after this replica wrote them, so their next event skips the read (0: off). */
+  WRITE_CACHE_SIZE: env.int(10_000, 0, 1_000_000),
   /** Set to false to serve reads only (e.g. while a rebuild runs elsewhere). */
   CONSUME_EVENTS: z
     .enum(['true', 'false'])

@@ -22,7 +22,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-const replica = (): ProjectionRepository => createProjectionRepository(h.db.pool, { subjectPrefix: h.nats.subjectPrefix });
+const replica = (cacheSize?: number): ProjectionRepository => createProjectionRepository(h.db.pool, { subjectPrefix: h.nats.subjectPrefix, cacheSize });
 const session = (id: string) => simulateSession({ sessionId: id, tenantId: 'ow-t', userId: `${id}-user`, steps: ALL_TENANT_STEPS.slice(0, 6) });
 const bySeq = (events: EventEnvelope[]) => (seq: number) => events.find((e) => e.sessionSeq === seq)!;
 
@@ -81,6 +81,14 @@ describe('version-checked projection writes', () => {
     // By a's memory seq 2 is a duplicate; the row says it is next.
     expect(await a.process(e(2), false)).toBe('applied');
     for (const ev of events.slice(2)) expect(await a.process(ev, false)).toBe('applied');
+    await expectExact(events);
+  });
+
+  it('with the memory off (WRITE_CACHE_SIZE=0) every event is read, then written, with the same result', async () => {
+    const events = session('ow-nocache');
+    const a = replica(0);
+    for (const ev of [...events].reverse()) await a.process(ev);
+    for (const ev of events) expect(await a.process(ev)).toBe('duplicate');
     await expectExact(events);
   });
 });

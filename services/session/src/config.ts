@@ -12,6 +12,8 @@ export const SessionConfigSchema = commonEnvSchema.extend({
   ABANDON_AFTER: env.duration('7d'),
   ABANDON_SWEEP_INTERVAL: env.duration('15m'),
   BODY_LIMIT_BYTES: env.int(1_048_576, 1024, 50 * 1_048_576),
+  /** Sessions remembered after this replica wrote them, so their next save skips the read (0: off). */
+  WRITE_CACHE_SIZE: env.int(10_000, 0, 1_000_000),
 });
 export type SessionConfig = z.infer<typeof SessionConfigSchema>;
 

@@ -9,9 +9,9 @@ declare module 'fastify' {
   }
 }
 
-export const repositoriesPlugin = fp<{ subjectPrefix: string }>(
+export const repositoriesPlugin = fp<{ subjectPrefix: string; cacheSize?: number }>(
   async (app, opts) => {
-    app.decorate('projectionRepository', createProjectionRepository(app.pool, { subjectPrefix: opts.subjectPrefix, publishCommitted: app.outboxRelay.publishCommitted }));
+    app.decorate('projectionRepository', createProjectionRepository(app.pool, { subjectPrefix: opts.subjectPrefix, publishCommitted: app.outboxRelay.publishCommitted, cacheSize: opts.cacheSize }));
     app.decorate('statisticsRepository', createStatisticsRepository(app.pool));
   },
   { name: 'progress-repositories', dependencies: ['db', 'bus'] },

@@ -11,9 +11,9 @@ declare module 'fastify' {
   }
 }
 
-export const sessionRepositoryPlugin = fp<{ subjectPrefix: string; encryptionKey: string; now?: () => Date }>(
+export const sessionRepositoryPlugin = fp<{ subjectPrefix: string; encryptionKey: string; cacheSize?: number; now?: () => Date }>(
   async (app, opts) => {
-    const repository = createSessionRepository(app.pool, { subjectPrefix: opts.subjectPrefix, publishCommitted: app.outboxRelay.publishCommitted });
+    const repository = createSessionRepository(app.pool, { subjectPrefix: opts.subjectPrefix, publishCommitted: app.outboxRelay.publishCommitted, cacheSize: opts.cacheSize });
     app.decorate('sessionRepository', repository);
     app.decorate('secretBox', createSecretBox(opts.encryptionKey));
     app.decorate('now', opts.now ?? (() => new Date()));
