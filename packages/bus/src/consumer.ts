@@ -96,10 +96,5 @@ export async function runConsumer(opts: ConsumerOptions): Promise<ConsumerHandle
       }
     }
   };
-  const workers = await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 1) }, () => bus.consumeDurable(opts.stream, opts.durable, handle)));
-  return {
-    async stop() {
-      await Promise.all(workers.map((w) => w.stop()));
-    },
-  };
+  return bus.consumeDurable(opts.stream, opts.durable, handle, { concurrency: opts.concurrency });
 }

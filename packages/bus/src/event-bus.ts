@@ -58,10 +58,11 @@ export interface EventBus {
   publish(subject: string, data: string | Uint8Array, msgId: string): Promise<{ seq: number; duplicate: boolean }>;
   ensureDurable(config: DurableConfig): Promise<void>;
   /**
-   * Delivers a durable's messages to `handler`, one at a time per call; several calls (replicas) share
-   * the durable. The handler must ack, nak or term each message.
+   * Delivers a durable's messages to `handler`, up to `concurrency` (default 1) at a time per call; several
+   * calls (replicas) share the durable. A slow message holds up only its own handler slot, never messages
+   * behind it. The handler must ack, nak or term each message.
    */
-  consumeDurable(stream: string, durable: string, handler: (msg: DeliveredMessage) => Promise<void>): Promise<Stoppable>;
+  consumeDurable(stream: string, durable: string, handler: (msg: DeliveredMessage) => Promise<void>, opts?: { concurrency?: number }): Promise<Stoppable>;
   /** Messages published from now on whose subject matches, in stream order (no acks, no persistence of position). */
   consumeNew(stream: string, filterSubject: string, handler: (msg: StoredMessage) => void): Promise<Stoppable>;
   /** Stored messages matching `filterSubject` published at or after `since`, in stream order. */

@@ -534,9 +534,16 @@ export function createMemoryBus(opts: { now?: () => number } = {}): EventBus {
       else stream.durables.set(config.durable, new Durable(stream, config, state));
     },
 
-    async consumeDurable(stream, durable, handler) {
+    async consumeDurable(stream, durable, handler, opts = {}) {
       open();
-      return durableNamed(stream, durable).attach(handler);
+      const d = durableNamed(stream, durable);
+      // Each worker takes one message when it is free: no message waits behind a busy worker.
+      const workers = Array.from({ length: Math.max(1, opts.concurrency ?? 1) }, () => d.attach(handler));
+      return {
+        async stop() {
+          await Promise.all(workers.map((w) => w.stop()));
+        },
+      };
     },
 
     async consumeNew(stream, filterSubject, handler) {

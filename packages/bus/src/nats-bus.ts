@@ -70,29 +70,39 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
 
     ensureDurable: (c: DurableConfig) => ensureDurableConsumer(jsm, c),
 
-    async consumeDurable(stream, durable, handler) {
+    async consumeDurable(stream, durable, handler, opts = {}) {
+      const concurrency = Math.max(1, opts.concurrency ?? 1);
       const consumer = await js.consumers.get(stream, durable);
-      // A small prefetch: buffered messages' ack_wait runs while earlier ones are handled.
-      const messages = await consumer.consume({ max_messages: 16, expires: PULL_EXPIRES_MS });
-      const done = (async () => {
-        for await (const m of messages) {
-          const msg: DeliveredMessage = {
-            subject: m.subject,
-            seq: m.seq,
-            data: m.data,
-            deliveryCount: m.info.deliveryCount,
-            ack: () => m.ack(),
-            nak: (delayMs) => m.nak(delayMs),
-            // No reason: nats-server 2.9 ignores `+TERM <reason>` and would redeliver after ack_wait.
-            term: () => m.term(),
-          };
-          try {
-            await handler(msg);
-          } catch {
-            // The handler owns settling; one that throws gets the message back later instead of stopping the worker.
-            m.nak(1000);
-          }
+      // One pull subscription feeds every handler slot, so a slow message holds up only its own slot (with
+      // a prefetch per slot, the messages buffered behind it waited too). A small prefetch: buffered
+      // messages' ack_wait runs while earlier ones are handled.
+      const messages = await consumer.consume({ max_messages: Math.max(16, concurrency * 4), expires: PULL_EXPIRES_MS });
+      const handle = async (m: JsMsg) => {
+        const msg: DeliveredMessage = {
+          subject: m.subject,
+          seq: m.seq,
+          data: m.data,
+          deliveryCount: m.info.deliveryCount,
+          ack: () => m.ack(),
+          nak: (delayMs) => m.nak(delayMs),
+          // No reason: nats-server 2.9 ignores `+TERM <reason>` and would redeliver after ack_wait.
+          term: () => m.term(),
+        };
+        try {
+          await handler(msg);
+        } catch {
+          // The handler owns settling; one that throws gets the message back later instead of stopping the worker.
+          m.nak(1000);
         }
+      };
+      const done = (async () => {
+        const running = new Set<Promise<void>>();
+        for await (const m of messages) {
+          const slot: Promise<void> = handle(m).finally(() => running.delete(slot));
+          running.add(slot);
+          if (running.size >= concurrency) await Promise.race(running);
+        }
+        await Promise.all(running);
       })();
       return {
         async stop() {

@@ -92,8 +92,8 @@ export function describeEventBusContract(name: string, factory: () => Promise<Ev
       await bus.ensureDurable({ stream, durable: durableName, filterSubject, ...limits });
     }
 
-    async function consume(durableName: string, handler: (msg: DeliveredMessage) => Promise<void>): Promise<Stoppable> {
-      const s = await bus.consumeDurable(stream, durableName, handler);
+    async function consume(durableName: string, handler: (msg: DeliveredMessage) => Promise<void>, concurrency?: number): Promise<Stoppable> {
+      const s = await bus.consumeDurable(stream, durableName, handler, { concurrency });
       running.push(s);
       return s;
     }
@@ -271,6 +271,38 @@ export function describeEventBusContract(name: string, factory: () => Promise<Ev
         expect(byA).toBeGreaterThan(0);
         expect(byA).toBeLessThan(20);
         await eventually(() => bus.pendingFor(stream, 'shared'), 0, 'pendingFor');
+      });
+
+      it('runs up to `concurrency` handlers per call; a message stuck in its handler holds back none behind it', async () => {
+        await durable('slots', `${ev}.c.>`);
+        const stuck = gate();
+        const handled: number[] = [];
+        let active = 0;
+        let maxActive = 0;
+        let first: number | undefined;
+        await consume(
+          'slots',
+          async (m) => {
+            first ??= m.seq;
+            active++;
+            maxActive = Math.max(maxActive, active);
+            if (m.seq === first) await stuck.wait;
+            else await sleep(5);
+            handled.push(m.seq);
+            active--;
+            m.ack();
+          },
+          3,
+        );
+        const seqs = await publishAll(Array.from({ length: 40 }, (_, i) => `${ev}.c.${i}`));
+        // Everything but the stuck message goes through the two other slots while it waits.
+        await waitFor(() => handled.length >= 39, '39 messages handled while the first is stuck', 10_000);
+        expect(handled).not.toContain(first);
+        expect(maxActive).toBe(3);
+        stuck.open();
+        await waitFor(() => handled.length === 40, 'the stuck message handled once released', 5000);
+        expect([...handled].sort((x, y) => x - y)).toEqual(seqs);
+        await eventually(() => bus.pendingFor(stream, 'slots'), 0, 'pendingFor');
       });
 
       it('a durable created after messages were published delivers all of them', async () => {
