@@ -26,7 +26,8 @@ export interface Client {
   delivered: Map<string, { from: number; to: number }>;
   /** Sessions being replayed: live events wait here until the replay is done. */
   replaying: Map<string, Array<{ seq: number; event: EventEnvelope }>>;
-  alive: boolean;
+  /** When the unanswered heartbeat ping went out; null once answered. */
+  pingedAt: number | null;
   tokens: number;
   refilledAt: number;
   violations: number;
@@ -46,6 +47,8 @@ export function createHub(opts: HubOptions) {
   const clients = new Map<string, Client>();
   const byUser = new Map<string, Set<Client>>();
   const bySession = new Map<string, Set<Client>>();
+  let heartbeatPass: { sockets: Iterator<Client>; perTick: number } | null = null;
+  let heartbeatPassStartedAt = -Infinity;
 
   // Keys are tenant-scoped: a user id (or session id) of one tenant never reaches another tenant's sockets.
   const userKey = (tenantId: string, userId: string) => `${tenantId}:${userId}`;
@@ -93,7 +96,7 @@ export function createHub(opts: HubOptions) {
   return {
     clients,
     connect(id: string, socket: SocketLike, principal: Principal): Client {
-      const c: Client = { id, socket, principal, joined: new Set(), delivered: new Map(), replaying: new Map(), alive: true, tokens: opts.messagesPerSecond * 2, refilledAt: Date.now(), violations: 0 };
+      const c: Client = { id, socket, principal, joined: new Set(), delivered: new Map(), replaying: new Map(), pingedAt: null, tokens: opts.messagesPerSecond * 2, refilledAt: Date.now(), violations: 0 };
       clients.set(id, c);
       add(byUser, userKey(principal.tenantId, principal.userId), c);
       opts.onPresenceChange();
@@ -165,14 +168,37 @@ export function createHub(opts: HubOptions) {
       return true;
     },
     /** One timer for all sockets: drop those that missed the last ping, ping the rest. */
-    heartbeat(): void {
-      for (const c of clients.values()) {
-        if (!c.alive) {
-          c.socket.terminate();
+    /**
+     * One tick of the heartbeat. A pass over every socket starts at most once per `intervalMs` and pings
+     * a `1 / ticksPerInterval` share of them per tick, so the pings (and pongs) of thousands of sockets are
+     * spread over the interval instead of arriving as one burst that delays every push for tens of
+     * milliseconds. A socket whose previous ping went unanswered for at least half an interval is dropped.
+     */
+    heartbeat(now: number, intervalMs: number, ticksPerInterval: number): void {
+      let budget: number | null = null;
+      for (;;) {
+        if (!heartbeatPass) {
+          if (now - heartbeatPassStartedAt < intervalMs) return;
+          heartbeatPassStartedAt = now;
+          // A live Map iterator: sockets that connect during the pass are reached in it too.
+          heartbeatPass = { sockets: clients.values(), perTick: Math.max(1, Math.ceil(clients.size / ticksPerInterval)) };
+        }
+        budget ??= heartbeatPass.perTick;
+        if (budget === 0) return;
+        const next = heartbeatPass.sockets.next();
+        if (next.done) {
+          // Finished: the next pass may start in this same tick.
+          heartbeatPass = null;
           continue;
         }
-        c.alive = false;
-        c.socket.ping();
+        budget--;
+        const c = next.value;
+        if (c.pingedAt === null) {
+          c.pingedAt = now;
+          c.socket.ping();
+        } else if (now - c.pingedAt >= intervalMs / 2) {
+          c.socket.terminate();
+        }
       }
     },
     /** Socket counts keyed `<tenantId>:<sessionId>` and `<tenantId>:<userId>`. */

@@ -78,7 +78,7 @@ export async function socketRoutes(app: FastifyInstance, { config }: { config: R
     }
     const c = hub.connect(randomUUID(), socket, principal);
     socket.on('pong', () => {
-      c.alive = true;
+      c.pingedAt = null;
     });
     socket.on('close', () => hub.disconnect(c));
     socket.on('error', () => hub.disconnect(c));
