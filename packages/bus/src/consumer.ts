@@ -41,7 +41,18 @@ export interface ConsumerOptions {
    * safe concurrently, e.g. ones that serialise per key with a row lock.
    */
   concurrency?: number;
+  /**
+   * Errors that mean a dependency is down (the database restarting or failing over), not that the message
+   * is bad. Such a message is held and retried in place, its ack wait kept alive, without using up its
+   * deliveries: an outage of any length delays events instead of dead-lettering them.
+   */
+  isTransient?: (err: unknown) => boolean;
+  /** Must equal the durable's ack wait [30 s]: a held message's ack wait is restarted well within it. */
+  ackWaitMs?: number;
 }
+
+/** Longest pause between two tries of a held message. */
+const HOLD_RETRY_MAX_MS = 2000;
 
 export type ConsumerHandle = Stoppable;
 
@@ -70,6 +81,27 @@ export async function runConsumer(opts: ConsumerOptions): Promise<ConsumerHandle
     msg.term();
   }
 
+  let stopping = false;
+  // Each pause of a held message is at most a third of its ack wait, and restarts it before and after.
+  const longestPause = Math.max(10, Math.min(HOLD_RETRY_MAX_MS, Math.floor((opts.ackWaitMs ?? 30_000) / 3)));
+
+  /** Runs the handler; while it fails with a transient error, waits and tries again (until stop). */
+  async function handleHolding(event: EventEnvelope, msg: DeliveredMessage): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await opts.handler(event, msg);
+        if (attempt > 1) logger.info({ eventId: event.id, type: event.type, attempts: attempt }, 'consumer: dependency back, held event handled');
+        return;
+      } catch (err) {
+        if (stopping || !opts.isTransient?.(err)) throw err;
+        if (attempt === 1) logger.warn({ eventId: event.id, type: event.type, err: (err as Error).message }, 'consumer: dependency unavailable, holding the event and retrying');
+        msg.working();
+        await new Promise((resolve) => setTimeout(resolve, Math.min(longestPause, 100 * 2 ** (attempt - 1))));
+        msg.working();
+      }
+    }
+  }
+
   const handle = async (msg: DeliveredMessage): Promise<void> => {
     if (opts.accepts && !opts.accepts(msg.subject)) {
       msg.ack();
@@ -83,10 +115,12 @@ export async function runConsumer(opts: ConsumerOptions): Promise<ConsumerHandle
       return;
     }
     try {
-      await opts.handler(event, msg);
+      await handleHolding(event, msg);
       msg.ack();
     } catch (err) {
-      if (err instanceof PoisonMessageError) await deadLetter(msg, err.message);
+      // Only while stopping: another replica (or this one, restarted) takes it over.
+      if (opts.isTransient?.(err)) msg.nak(backoff(msg.deliveryCount));
+      else if (err instanceof PoisonMessageError) await deadLetter(msg, err.message);
       else if (msg.deliveryCount >= maxDeliver) await deadLetter(msg, `failed ${msg.deliveryCount} times: ${(err as Error).message}`);
       else if (err instanceof RetryLaterError) msg.nak(err.delayMs);
       else {
@@ -96,5 +130,11 @@ export async function runConsumer(opts: ConsumerOptions): Promise<ConsumerHandle
       }
     }
   };
-  return bus.consumeDurable(opts.stream, opts.durable, handle, { concurrency: opts.concurrency });
+  const consuming = await bus.consumeDurable(opts.stream, opts.durable, handle, { concurrency: opts.concurrency });
+  return {
+    async stop() {
+      stopping = true;
+      await consuming.stop();
+    },
+  };
 }

@@ -38,6 +38,8 @@ export interface DeliveredMessage extends StoredMessage {
   nak(delayMs?: number): void;
   /** Never deliver again. */
   term(): void;
+  /** Still being handled: restarts the ack wait without a new delivery. */
+  working(): void;
 }
 
 export interface Stoppable {

@@ -309,6 +309,10 @@ class Durable {
       ack: () => this.settle(state.seq, delivery, 'ack'),
       nak: (delayMs?: number) => this.settle(state.seq, delivery, 'nak', delayMs),
       term: () => this.settle(state.seq, delivery, 'term'),
+      working: () => {
+        if (delivery.settled || state.current !== delivery || this.bus.closed) return;
+        state.dueAt = this.bus.now() + this.ackWaitMs;
+      },
     };
 
     // Least recently served worker first next time.

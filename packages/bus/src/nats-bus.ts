@@ -87,6 +87,7 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
           nak: (delayMs) => m.nak(delayMs),
           // No reason: nats-server 2.9 ignores `+TERM <reason>` and would redeliver after ack_wait.
           term: () => m.term(),
+          working: () => m.working(),
         };
         try {
           await handler(msg);

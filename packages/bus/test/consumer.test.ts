@@ -52,10 +52,10 @@ const MAX_DELIVER = 3;
 const ACK_WAIT_MS = 20_000;
 
 /** A durable filtered to one tenant's events, and a consumer on it with a short backoff. */
-async function startConsumer(tenant: string, handler: ConsumerOptions['handler'], overrides: Partial<ConsumerOptions> = {}) {
+async function startConsumer(tenant: string, handler: ConsumerOptions['handler'], overrides: Partial<ConsumerOptions> = {}, ackWaitMs = ACK_WAIT_MS) {
   const durable = `d_${tenant}`;
   const deadLetterSubject = `${prefix}.dlq.${tenant}`;
-  const spec = { stream, durable, filterSubject: `${prefix}.ev.${tenant}.>`, maxDeliver: MAX_DELIVER, ackWaitMs: ACK_WAIT_MS };
+  const spec = { stream, durable, filterSubject: `${prefix}.ev.${tenant}.>`, maxDeliver: MAX_DELIVER, ackWaitMs };
   await ensureDurableConsumer(bus.jsm, spec);
   await ensureDurableConsumer(bus.jsm, spec);
   const handle = await runConsumer({
@@ -65,6 +65,7 @@ async function startConsumer(tenant: string, handler: ConsumerOptions['handler']
     logger: silentLogger,
     handler,
     maxDeliver: MAX_DELIVER,
+    ackWaitMs,
     deadLetterSubject,
     backoffMs: () => 50,
     ...overrides,
@@ -120,6 +121,31 @@ describe('runConsumer', () => {
     await waitFor(() => attempts.length === 2, { message: 'second attempt' });
     await waitFor(() => settled(durable), { message: 'acked after retry' });
     expect(attempts).toEqual([1, 2]);
+    expect(await deadLettered(deadLetterSubject)).toEqual([]);
+  });
+
+  it('holds a message while a dependency is down (longer than its ack wait, more tries than maxDeliver), then handles it once', async () => {
+    const env = makeEnvelope({ tenantId: 'outage' });
+    const down = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    const outageEnds = Date.now() + 3000;
+    const calls: number[] = [];
+    let handled = 0;
+    const { durable, deadLetterSubject } = await startConsumer(
+      'outage',
+      async (_event, msg) => {
+        calls.push(msg.deliveryCount);
+        if (Date.now() < outageEnds) throw down;
+        handled++;
+      },
+      { isTransient: (err) => (err as { code?: string }).code === 'ECONNREFUSED' },
+      1000,
+    );
+    await publish(env);
+    await waitFor(async () => handled === 1 && (await settled(durable)), { timeoutMs: 10_000, message: 'handled after the outage' });
+    expect(calls.length).toBeGreaterThan(MAX_DELIVER);
+    // One delivery throughout: the ack wait was kept alive and no try counted as a redelivery.
+    expect(new Set(calls)).toEqual(new Set([1]));
+    expect((await consumerInfo(durable)).num_redelivered).toBe(0);
     expect(await deadLettered(deadLetterSubject)).toEqual([]);
   });
 

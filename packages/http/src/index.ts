@@ -1,4 +1,5 @@
 import { issuesToFieldErrors, type ErrorBody } from '@glavito/contracts';
+import { isDatabaseUnavailable } from '@glavito/db';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
@@ -37,13 +38,6 @@ const FASTIFY_CLIENT_ERRORS: Record<string, { status: number; code: string; mess
   FST_ERR_ASYNC_CONSTRAINT: { status: 400, code: 'REQUEST_INVALID' },
 };
 
-/** Errors that mean "a dependency is down" (Postgres restarting, pool exhausted): 503 + Retry-After, not 500. */
-function isDependencyDown(error: { code?: string; message?: string }): boolean {
-  const code = error.code ?? '';
-  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', '53300'].includes(code)) return true;
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|the database system is (starting up|shutting down)/i.test(error.message ?? '');
-}
-
 type ValidationIssue = { keyword: string; instancePath: string; message?: string; params?: Record<string, unknown> };
 
 function validationDetails(error: { validation: ValidationIssue[]; validationContext?: string }, request: FastifyRequest) {
@@ -72,7 +66,7 @@ export function installErrorHandlers(app: FastifyInstance, opts: { service: stri
       request.log.error({ err: error, cause: error.cause?.issues?.slice(0, 5) }, 'response does not match its contract');
       return reply.status(500).send(errorBody(500, 'INTERNAL_ERROR', 'Internal Server Error'));
     }
-    if (!error.statusCode && isDependencyDown(error)) {
+    if (!error.statusCode && isDatabaseUnavailable(error)) {
       request.log.warn({ err: error.message }, `${opts.service}: dependency unavailable`);
       reply.header('retry-after', '2');
       return reply.status(503).send(errorBody(503, 'SERVICE_DEPENDENCY_UNAVAILABLE', 'A backing service is temporarily unavailable; retry shortly'));

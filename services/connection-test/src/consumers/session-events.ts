@@ -1,4 +1,5 @@
 import { runConsumer } from '@glavito/bus';
+import { isDatabaseUnavailable } from '@glavito/db';
 import fp from 'fastify-plugin';
 import type { ConnectionTestConfig } from '../config.js';
 
@@ -19,6 +20,7 @@ export const sessionEventsConsumer = fp<{ config: ConnectionTestConfig }>(
       logger: app.log,
       maxDeliver: 8,
       deadLetterSubject: `${config.DEAD_LETTER_PREFIX}.connection-test`,
+      isTransient: isDatabaseUnavailable,
       handler: async (event) => {
         const status = (event.data as { status: string }).status;
         await app.testRuns.rememberSession({ sessionId: event.sessionId, tenantId: event.tenantId, userId: event.userId, status }, event.sessionSeq);

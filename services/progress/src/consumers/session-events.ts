@@ -1,4 +1,5 @@
 import { runConsumer, type ConsumerHandle } from '@glavito/bus';
+import { isDatabaseUnavailable } from '@glavito/db';
 import fp from 'fastify-plugin';
 import type { ProgressConfig } from '../config.js';
 import { isProjected } from '../domain/projection.js';
@@ -32,8 +33,11 @@ export const sessionEventsConsumer = fp<{ config: ProgressConfig }>(
       durable: config.PROGRESS_CONSUMER,
       logger: app.log,
       maxDeliver: config.CONSUMER_MAX_DELIVER,
+      ackWaitMs: config.CONSUMER_ACK_WAIT,
       concurrency: config.CONSUMER_CONCURRENCY,
       deadLetterSubject: `${config.DEAD_LETTER_PREFIX}.progress`,
+      // Postgres down or failing over: hold the events (consumption pauses) instead of dead-lettering them.
+      isTransient: isDatabaseUnavailable,
       // `<prefix>.<tenant>.<session>.<type>`: the progress service's own and other events are acked unread.
       accepts: (subject) => isProjected(subject.split('.').slice(-2).join('.')),
       handler: async (event) => {
