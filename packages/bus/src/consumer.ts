@@ -27,11 +27,6 @@ export interface ConsumerOptions {
   durable: string;
   logger: Logger;
   handler: (event: EventEnvelope, msg: DeliveredMessage) => Promise<void>;
-  /**
-   * Subjects the handler wants; others are acked unread (no JSON parse or contract check). For consumers
-   * whose filter must be wider than what they use (a NATS 2.9 consumer has one filter subject).
-   */
-  accepts?: (subject: string) => boolean;
   /** Must equal the durable's maxDeliver: on the last attempt a failing message is dead-lettered. */
   maxDeliver?: number;
   deadLetterSubject: string;
@@ -103,10 +98,6 @@ export async function runConsumer(opts: ConsumerOptions): Promise<ConsumerHandle
   }
 
   const handle = async (msg: DeliveredMessage): Promise<void> => {
-    if (opts.accepts && !opts.accepts(msg.subject)) {
-      msg.ack();
-      return;
-    }
     let event: EventEnvelope;
     try {
       event = parseEvent(JSON.parse(decoder.decode(msg.data)));

@@ -21,6 +21,8 @@ export interface DurableConfig {
   ackWaitMs?: number;
   /** Deliveries after which the bus stops redelivering a message. */
   maxDeliver?: number;
+  /** Only when the durable is created: its first message is the first at or after this stream sequence (default: the stream's first). */
+  startAtSeq?: number;
 }
 
 export interface StoredMessage {
@@ -71,6 +73,8 @@ export interface EventBus {
   readSince(stream: string, filterSubject: string, since: Date): Promise<StoredMessage[]>;
   /** Messages of a durable not yet acked (waiting or in flight). */
   pendingFor(stream: string, durable: string): Promise<number>;
+  /** The durable's ack floor (every message it takes up to this stream sequence is acked); null when it does not exist. */
+  ackFloor(stream: string, durable: string): Promise<number | null>;
   /** Request/reply; rejects with code 'no_responders' or 'timeout'. */
   request(subject: string, payload: string, timeoutMs: number): Promise<string>;
   /** Answers requests on `subject`; one member of `queue` answers each request. */

@@ -199,6 +199,7 @@ class Durable {
   ) {
     this.ackWaitMs = DEFAULT_ACK_WAIT_MS;
     this.maxDeliver = DEFAULT_MAX_DELIVER;
+    this.cursor = Math.max(1, config.startAtSeq ?? 1);
     this.configure(config);
   }
 
@@ -220,6 +221,12 @@ class Durable {
         await worker.running;
       },
     };
+  }
+
+  /** Every message up to this stream sequence is acked (or not this durable's). */
+  ackFloor(): number {
+    this.dropPruned();
+    return Math.min(this.cursor, ...this.pending.keys()) - 1;
   }
 
   pendingCount(): number {
@@ -578,6 +585,12 @@ export function createMemoryBus(opts: { now?: () => number } = {}): EventBus {
       const d = durableNamed(stream, durable);
       streamNamed(stream).prune(state.now());
       return d.pendingCount();
+    },
+
+    async ackFloor(stream, durable) {
+      open();
+      const d = streamNamed(stream).durables.get(durable);
+      return d ? d.ackFloor() : null;
     },
 
     request(subject, payload, timeoutMs) {

@@ -2,7 +2,7 @@ import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { BusRequestError, type DeliveredMessage, type DurableConfig, type EventBus, type KeyValueStore, type StreamConfig } from './event-bus.js';
-import { ensureDurableConsumer, ensureStream } from './nats.js';
+import { ensureDurableConsumer, ensureStream, isNotFound } from './nats.js';
 
 
 /**
@@ -156,6 +156,15 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
     async pendingFor(stream, durable) {
       const info = await jsm.consumers.info(stream, durable);
       return info.num_pending + info.num_ack_pending;
+    },
+
+    async ackFloor(stream, durable) {
+      try {
+        return (await jsm.consumers.info(stream, durable)).ack_floor.stream_seq;
+      } catch (err) {
+        if (isNotFound(err)) return null;
+        throw err;
+      }
     },
 
     ...natsRequestReply(nc),

@@ -76,6 +76,8 @@ export interface DurableSpec {
   ackWaitMs?: number;
   maxDeliver?: number;
   maxAckPending?: number;
+  /** Only on creation: deliver from this stream sequence on. */
+  startAtSeq?: number;
 }
 
 export async function ensureDurableConsumer(jsm: JetStreamManager, spec: DurableSpec): Promise<void> {
@@ -99,7 +101,10 @@ export async function ensureDurableConsumer(jsm: JetStreamManager, spec: Durable
     });
   } catch (err) {
     if (!isNotFound(err)) throw err;
-    await jsm.consumers.add(spec.stream, config);
+    await jsm.consumers.add(
+      spec.stream,
+      spec.startAtSeq && spec.startAtSeq > 1 ? { ...config, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: spec.startAtSeq } : config,
+    );
   }
 }
 

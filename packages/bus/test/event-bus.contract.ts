@@ -88,7 +88,7 @@ export function describeEventBusContract(name: string, factory: () => Promise<Ev
       return { wait, open };
     }
 
-    async function durable(durableName: string, filterSubject: string, limits: { ackWaitMs?: number; maxDeliver?: number } = {}): Promise<void> {
+    async function durable(durableName: string, filterSubject: string, limits: { ackWaitMs?: number; maxDeliver?: number; startAtSeq?: number } = {}): Promise<void> {
       await bus.ensureDurable({ stream, durable: durableName, filterSubject, ...limits });
     }
 
@@ -332,6 +332,34 @@ export function describeEventBusContract(name: string, factory: () => Promise<Ev
         await waitFor(() => got.length >= 1, 'the session message');
         await sleep(300);
         expect(got.map((d) => [d.subject, d.seq])).toEqual([[`${ev}.r.session.1`, wanted]]);
+      });
+
+      it('starts a new durable at `startAtSeq`; on an existing durable the start is ignored', async () => {
+        const seqs = await publishAll([`${ev}.st.1`, `${ev}.st.2`, `${ev}.st.3`, `${ev}.st.4`]);
+        await durable('from-third', `${ev}.st.>`, { startAtSeq: seqs[2] });
+        await durable('from-third', `${ev}.st.>`, { startAtSeq: seqs[0] });
+        const got: number[] = [];
+        await consume('from-third', async (m) => {
+          got.push(m.seq);
+          m.ack();
+        });
+        await waitFor(() => got.length >= 2, 'the last two');
+        await sleep(200);
+        expect(got).toEqual(seqs.slice(2));
+      });
+
+      it('reports the ack floor: null for no such durable, then the sequence up to which all is acked', async () => {
+        expect(await bus.ackFloor(stream, 'floor')).toBeNull();
+        await durable('floor', `${ev}.fl.>`);
+        const seqs = await publishAll([`${ev}.fl.1`, `${ev}.fl.2`, `${ev}.fl.3`]);
+        const held = gate();
+        await consume('floor', async (m) => {
+          if (m.seq === seqs[2]) await held.wait;
+          m.ack();
+        });
+        await eventually(() => bus.ackFloor(stream, 'floor'), seqs[1]!, 'floor below the held message');
+        held.open();
+        await eventually(() => bus.ackFloor(stream, 'floor'), seqs[2]!, 'floor after it');
       });
 
       it('keeps its position when workers stop and others start; a stopped worker gets nothing more', async () => {

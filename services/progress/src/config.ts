@@ -5,7 +5,7 @@ export const ProgressConfigSchema = commonEnvSchema.extend({
   PORT: env.port(3002),
   ...databaseEnvShape,
   ...busEnvShape,
-  /** Durable consumer shared by every replica. */
+  /** Durable consumers shared by every replica: this name for step events, `<name>_sessions` for session events. */
   PROGRESS_CONSUMER: z.string().regex(/^[A-Za-z0-9_-]+$/).default('progress'),
   /** Deliveries of one event before it is dead-lettered. */
   CONSUMER_MAX_DELIVER: env.int(8, 2, 100),

@@ -5,6 +5,7 @@ import { parseEvent, type EventEnvelope } from '@glavito/contracts';
 import { createPool, type Pool } from '@glavito/db';
 import { TEST_JWT_SECRET, waitFor, type TestDatabase, type TestNats } from '@glavito/testkit';
 import { jetstreamManager, jetstream } from '@nats-io/jetstream';
+import { progressDurables } from '../src/consumers/session-events.js';
 import { applyEvent, emptyProjection, type Projection, type ProjectionState, type ReachedMilestone, type StepTiming } from '../src/domain/projection.js';
 import { toProjection } from '../src/repositories/projection-repository.js';
 
@@ -183,6 +184,11 @@ export function ownEventsBySession(events: readonly EventEnvelope[]) {
     out.set(e.sessionId, s);
   }
   return out;
+}
+
+/** Resolves once both durables of the progress service (step and session events) are idle. */
+export async function waitProgressIdle(nats: TestNats, consumer = 'progress', timeoutMs = 20_000): Promise<void> {
+  for (const { durable } of Object.values(progressDurables({ PROGRESS_CONSUMER: consumer, EVENT_SUBJECT_PREFIX: nats.subjectPrefix }))) await waitConsumerIdle(nats, durable, timeoutMs);
 }
 
 /** Resolves once the durable consumer has delivered and seen acked everything in the stream. */

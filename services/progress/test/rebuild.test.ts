@@ -23,7 +23,7 @@ import {
   shuffle,
   storedShape,
   unpublishedOutbox,
-  waitConsumerIdle,
+  waitProgressIdle,
   withStatusEvent,
 } from './fixtures.js';
 import { ALL_TENANT_STEPS, simulateSession, testConfig } from './helpers.js';
@@ -150,7 +150,7 @@ describe('projection rebuild', () => {
     const expected = expectedSessions(sessions.flat());
     await waitFor(async () => (await countRows(reader, 'inbox')) === live.length, { timeoutMs: 20_000, message: 'live run incomplete' });
     await waitFor(async () => (await unpublishedOutbox(reader)) === 0, { timeoutMs: 20_000 });
-    await waitConsumerIdle(nats, 'progress');
+    await waitProgressIdle(nats);
 
     const before = await snapshot();
     // The live run itself is right: in-order result everywhere, the gapped session stuck at 2 with 3 events parked.

@@ -16,7 +16,7 @@ import {
   shuffle,
   storedShape,
   unpublishedOutbox,
-  waitConsumerIdle,
+  waitProgressIdle,
   withStatusEvent,
 } from './fixtures.js';
 import { ALL_TENANT_STEPS, simulateSession, startHarness, type ProgressHarness } from './helpers.js';
@@ -117,7 +117,7 @@ describe('three instances on one durable consumer', () => {
     const projectedMs = Date.now() - started;
     await waitFor(async () => (await unpublishedOutbox(reader)) === 0, { timeoutMs: 20_000, message: 'outbox not drained' });
     // Late copies (the redeliveries) and the service's own events must have gone through too before we look.
-    await waitConsumerIdle(h.nats, h.config.PROGRESS_CONSUMER);
+    await waitProgressIdle(h.nats, h.config.PROGRESS_CONSUMER);
 
     // Every instance took part; each source event was applied or parked exactly once, every second copy dropped.
     const breakdown = JSON.stringify(outcomes);

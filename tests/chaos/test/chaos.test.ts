@@ -292,6 +292,7 @@ describe(`chaos under load (seed ${SEED})`, () => {
         const counts = await Promise.all([
           ...['session', 'progress', 'connection_test'].map(async (schema) => Number((await admin.query(`SELECT count(*) AS n FROM ${schema}.outbox WHERE published_at IS NULL`)).rows[0].n)),
           bus.pendingFor(STREAM, 'progress'),
+          bus.pendingFor(STREAM, 'progress_sessions'),
           bus.pendingFor(STREAM, 'connection-test'),
           admin.query('SELECT count(*) AS n FROM progress.pending_events').then((r) => Number(r.rows[0].n)),
         ]);

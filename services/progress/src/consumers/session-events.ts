@@ -2,7 +2,6 @@ import { runConsumer, type ConsumerHandle } from '@glavito/bus';
 import { isDatabaseUnavailable } from '@glavito/db';
 import fp from 'fastify-plugin';
 import type { ProgressConfig } from '../config.js';
-import { isProjected } from '../domain/projection.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -10,9 +9,19 @@ declare module 'fastify' {
   }
 }
 
+/** The durables of the progress service: step events on PROGRESS_CONSUMER, session events on `<it>_sessions`. */
+export function progressDurables(config: Pick<ProgressConfig, 'PROGRESS_CONSUMER' | 'EVENT_SUBJECT_PREFIX'>) {
+  // `<prefix>.<tenant>.<session>.<type>`: one filter per event family, so the service's own events (progress.*,
+  // milestone.*) never reach it. nats-server 2.9 takes one filter subject per consumer.
+  return {
+    steps: { durable: config.PROGRESS_CONSUMER, filterSubject: `${config.EVENT_SUBJECT_PREFIX}.*.*.step.>` },
+    sessions: { durable: `${config.PROGRESS_CONSUMER}_sessions`, filterSubject: `${config.EVENT_SUBJECT_PREFIX}.*.*.session.>` },
+  };
+}
+
 /**
- * One durable pull consumer shared by every replica. Session and step events update the projection;
- * the service's own and other events on the stream are acked and ignored.
+ * Two durable pull consumers (step events, session events), each shared by every replica. One session's
+ * events may come through both in either order: the projection applies them in `sessionSeq` order.
  */
 export const sessionEventsConsumer = fp<{ config: ProgressConfig }>(
   async (app, { config }) => {
@@ -20,34 +29,39 @@ export const sessionEventsConsumer = fp<{ config: ProgressConfig }>(
       app.decorate('sessionEventsConsumer', null);
       return;
     }
-    await app.bus.ensureDurable({
-      stream: config.EVENT_STREAM,
-      durable: config.PROGRESS_CONSUMER,
-      filterSubject: `${config.EVENT_SUBJECT_PREFIX}.>`,
-      maxDeliver: config.CONSUMER_MAX_DELIVER,
-      ackWaitMs: config.CONSUMER_ACK_WAIT,
-    });
-    const handle = await runConsumer({
-      bus: app.bus,
-      stream: config.EVENT_STREAM,
-      durable: config.PROGRESS_CONSUMER,
-      logger: app.log,
-      maxDeliver: config.CONSUMER_MAX_DELIVER,
-      ackWaitMs: config.CONSUMER_ACK_WAIT,
-      concurrency: config.CONSUMER_CONCURRENCY,
-      deadLetterSubject: `${config.DEAD_LETTER_PREFIX}.progress`,
-      // Postgres down or failing over: hold the events (consumption pauses) instead of dead-lettering them.
-      isTransient: isDatabaseUnavailable,
-      // `<prefix>.<tenant>.<session>.<type>`: the progress service's own and other events are acked unread.
-      accepts: (subject) => isProjected(subject.split('.').slice(-2).join('.')),
-      handler: async (event) => {
-        const outcome = await app.projectionRepository.process(event);
-        app.log.debug({ eventId: event.id, type: event.type, sessionId: event.sessionId, seq: event.sessionSeq, correlationId: event.correlationId, outcome }, 'session event processed');
-      },
-    });
+    const { steps, sessions } = progressDurables(config);
+    // Upgrading from one durable for every event (filter `<prefix>.>`): the session-event durable starts
+    // where that one had got to, so session events it had not acked yet are not skipped (already applied
+    // ones above its ack floor come again and are dropped as duplicates).
+    const sessionsStart = (await app.bus.ackFloor(config.EVENT_STREAM, sessions.durable)) === null ? await app.bus.ackFloor(config.EVENT_STREAM, steps.durable) : null;
+    const limits = { stream: config.EVENT_STREAM, maxDeliver: config.CONSUMER_MAX_DELIVER, ackWaitMs: config.CONSUMER_ACK_WAIT };
+    await app.bus.ensureDurable({ ...limits, ...sessions, startAtSeq: sessionsStart === null ? undefined : sessionsStart + 1 });
+    await app.bus.ensureDurable({ ...limits, ...steps });
+    const handles = await Promise.all(
+      [steps, sessions].map(({ durable }) =>
+        runConsumer({
+          bus: app.bus,
+          stream: config.EVENT_STREAM,
+          durable,
+          logger: app.log,
+          maxDeliver: config.CONSUMER_MAX_DELIVER,
+          ackWaitMs: config.CONSUMER_ACK_WAIT,
+          concurrency: config.CONSUMER_CONCURRENCY,
+          deadLetterSubject: `${config.DEAD_LETTER_PREFIX}.progress`,
+          // Postgres down or failing over: hold the events (consumption pauses) instead of dead-lettering them.
+          isTransient: isDatabaseUnavailable,
+          handler: async (event) => {
+            const outcome = await app.projectionRepository.process(event);
+            app.log.debug({ eventId: event.id, type: event.type, sessionId: event.sessionId, seq: event.sessionSeq, correlationId: event.correlationId, outcome }, 'session event processed');
+          },
+        }),
+      ),
+    );
+    const handle: ConsumerHandle = { stop: async () => void (await Promise.all(handles.map((h) => h.stop()))) };
     app.decorate('sessionEventsConsumer', handle);
-    app.metrics.gauge('consumer_pending_events', 'Events in the stream not yet delivered to the progress consumer', async () => {
-      return app.bus.pendingFor(config.EVENT_STREAM, config.PROGRESS_CONSUMER);
+    app.metrics.gauge('consumer_pending_events', 'Events in the stream not yet delivered to the progress consumers', async () => {
+      const pending = await Promise.all([steps, sessions].map(({ durable }) => app.bus.pendingFor(config.EVENT_STREAM, durable)));
+      return pending.reduce((a, b) => a + b, 0);
     });
     app.metrics.gauge('progress_parked_events', 'Events waiting for an earlier event of their session', async () => {
       const r = await app.pool.query<{ n: string }>('SELECT count(*) AS n FROM progress.pending_events');
