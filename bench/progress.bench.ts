@@ -5,7 +5,7 @@
  *
  * (a) GET /onboarding/statistics latency over 100,000 sessions of one tenant (plus 100,000 of another
  *     tenant that must be filtered out), bulk-loaded with generate_series after the service's migrations.
- * (b) Projection throughput (source events/s) with one and with two service processes on one durable
+ * (b) Projection throughput (source events/s) with one and with two service processes on the same durable
  *     consumer, draining a backlog of 2,000 sessions × 10 events preloaded into the stream.
  *
  * It imports the service and its test helpers by path: a service is not a library package.
@@ -197,5 +197,5 @@ for (const r of [one, two]) {
   );
 }
 console.log(
-  `\n(${BACKLOG_SESSIONS.toLocaleString('en-US')} sessions × ${EVENTS_PER_SESSION} events preloaded; each instance is its own \`src/server.ts\` process on one durable consumer; the clock starts at the first applied event)`,
+  `\n(${BACKLOG_SESSIONS.toLocaleString('en-US')} sessions × ${EVENTS_PER_SESSION} events preloaded; each instance is its own \`src/server.ts\` process on the same durable consumers (step and session events); the clock starts at the first applied event)`,
 );
