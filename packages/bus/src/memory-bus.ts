@@ -226,7 +226,9 @@ class Durable {
   /** Every message up to this stream sequence is acked (or not this durable's). */
   ackFloor(): number {
     this.dropPruned();
-    return Math.min(this.cursor, ...this.pending.keys()) - 1;
+    let lowest = this.cursor;
+    for (const seq of this.pending.keys()) lowest = Math.min(lowest, seq);
+    return lowest - 1;
   }
 
   pendingCount(): number {
