@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { startSystem } from '../tests/e2e/test/system.js';
 import { fmt, summarize, table } from './lib/stats.js';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
+const ROUNDS = Number(process.env.BENCH_ROUNDS || 10);
 const DELAYS = [50, 100, 150, 200, 250, 300, 350, 400, 450, 500];
 
 export async function benchConnectionBatch() {

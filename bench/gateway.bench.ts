@@ -17,9 +17,9 @@ import { startSystem } from '../tests/e2e/test/system.js';
 import { cpuMeter, pidsNamed, type CpuTargets } from './lib/cpu.js';
 import { fmt, table } from './lib/stats.js';
 
-const DURATION = Number(process.env.BENCH_SECONDS ?? 6);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const DURATION = Number(process.env.BENCH_SECONDS || 6);
+const ROUNDS = Number(process.env.BENCH_ROUNDS || 3);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 32);
 
 /** Sets the CPU affinity of every thread of each process; returns false when taskset is unavailable. */
 function pin(pids: number[], cpus: string): boolean {

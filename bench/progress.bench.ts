@@ -16,9 +16,9 @@ import { TENANT_SETUP_STEPS, AGENT_WELCOME_STEPS } from '../packages/contracts/s
 import { countRows, interleave, seededRandom, serviceEnv, ServiceProcess, withStatusEvent } from '../services/progress/test/fixtures.js';
 import { ALL_TENANT_STEPS, bearer, simulateSession, startHarness, type ProgressHarness } from '../services/progress/test/helpers.js';
 
-const SESSIONS_PER_TENANT = Number(process.env.BENCH_STATS_SESSIONS ?? 100_000);
-const STATS_SAMPLES = Number(process.env.BENCH_STATS_SAMPLES ?? 50);
-const BACKLOG_SESSIONS = Number(process.env.BENCH_BACKLOG_SESSIONS ?? 2_000);
+const SESSIONS_PER_TENANT = Number(process.env.BENCH_STATS_SESSIONS || 100_000);
+const STATS_SAMPLES = Number(process.env.BENCH_STATS_SAMPLES || 50);
+const BACKLOG_SESSIONS = Number(process.env.BENCH_BACKLOG_SESSIONS || 2_000);
 const EVENTS_PER_SESSION = 10;
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;

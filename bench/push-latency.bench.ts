@@ -14,14 +14,14 @@ import { startSystem } from '../tests/e2e/test/system.js';
 import { cpuMeter } from './lib/cpu.js';
 import { atFixedRate, fmt, summarize, table } from './lib/stats.js';
 
-const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 1000);
-const RATES = (process.env.BENCH_RATES ?? '100,250,500').split(',').map(Number);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const SOCKETS = Number(process.env.BENCH_SOCKETS || 1000);
+const RATES = (process.env.BENCH_RATES || '100,250,500').split(',').map(Number);
+const SECONDS = Number(process.env.BENCH_SECONDS || 10);
 /**
  * Each rate first runs this long unmeasured (then straight on, same rate): pools open their connections,
  * statements get prepared and V8 optimises the hot paths. Those saves are reported in their own column.
  */
-const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS || 2);
 const TRACE_FILE = process.env.BENCH_TRACE;
 
 /**

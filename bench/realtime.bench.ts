@@ -23,10 +23,10 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { WebSocket } from 'ws';
 
-const IDLE = Number(process.env.BENCH_RT_IDLE ?? 2_000);
-const SOCKETS = Number(process.env.BENCH_RT_SOCKETS ?? 1_000);
-const RATES = (process.env.BENCH_RT_RATES ?? '500').split(',').map(Number);
-const SECONDS = Number(process.env.BENCH_RT_SECONDS ?? 10);
+const IDLE = Number(process.env.BENCH_RT_IDLE || 2_000);
+const SOCKETS = Number(process.env.BENCH_RT_SOCKETS || 1_000);
+const RATES = (process.env.BENCH_RT_RATES || '500').split(',').map(Number);
+const SECONDS = Number(process.env.BENCH_RT_SECONDS || 10);
 const TENANT = 'bench-rt';
 const CORR = 'bench:';
 

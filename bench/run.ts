@@ -53,7 +53,7 @@ function run(file: string): Promise<{ code: number; out: string; seconds: number
   });
 }
 
-const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
+const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((s) => s.trim()) : undefined;
 const sections: string[] = [`# Benchmark results\n\n${machine()}\n\nEach benchmark starts its own processes on fresh databases and streams; numbers are ratios measured in the same run.`];
 for (const b of BENCHES) {
   if (only && !only.includes(b.id)) continue;

@@ -16,9 +16,9 @@ import { createTestDatabase, createTestNats, TEST_JWT_SECRET } from '@glavito/te
 import { startService } from '../tests/e2e/test/system.js';
 import { fmt, table } from './lib/stats.js';
 
-const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
-const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 200);
+const DURATION = Number(process.env.BENCH_SECONDS || 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 32);
+const SESSIONS = Number(process.env.BENCH_SESSIONS || 200);
 
 const PGBENCH_SQL = `\\set n random(1, ${SESSIONS})
 WITH s AS (SELECT id FROM public.bench_ids WHERE n = :n),

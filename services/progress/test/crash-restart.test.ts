@@ -27,7 +27,7 @@ import { ALL_TENANT_STEPS, simulateSession } from './helpers.js';
 const SESSIONS = 300;
 const EVENTS_PER_SESSION = 8;
 const TOTAL = SESSIONS * EVENTS_PER_SESSION;
-const SEED = Number(process.env.CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const SEED = Number(process.env.CRASH_SEED || Math.floor(Math.random() * 2 ** 31));
 
 /** Eight events per session: started, welcome, then six more (steps, skips, a pause). */
 function flow(i: number): EventEnvelope[] {

@@ -29,7 +29,7 @@ import {
 import { ALL_TENANT_STEPS, simulateSession, testConfig } from './helpers.js';
 
 const SERVICE_DIR = fileURLToPath(new URL('..', import.meta.url));
-const SEED = Number(process.env.REBUILD_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const SEED = Number(process.env.REBUILD_SEED || Math.floor(Math.random() * 2 ** 31));
 
 function withValidationFailure(events: EventEnvelope[], stepId: string): EventEnvelope[] {
   const last = events.at(-1)!;

@@ -23,7 +23,7 @@ import { ALL_TENANT_STEPS, simulateSession, startHarness, type ProgressHarness }
 
 const SESSIONS = 200;
 const EVENTS_PER_SESSION = 10;
-const SEED = Number(process.env.SCALE_OUT_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const SEED = Number(process.env.SCALE_OUT_SEED || Math.floor(Math.random() * 2 ** 31));
 
 /** Five flows of exactly 10 events each (started, welcome, then 8 more), with skips, detours, a pause and a completion. */
 function flow(i: number): EventEnvelope[] {

@@ -19,7 +19,7 @@ import { WsClient } from './ws-client.js';
  * projection is exact and every WebSocket client that re-joined with lastEventId has every event once.
  */
 
-const SEED = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const SEED = Number(process.env.CHAOS_SEED || Math.floor(Math.random() * 2 ** 31));
 const TENANTS = ['chaos-t1', 'chaos-t2', 'chaos-t3', 'chaos-t4'];
 /** Down time of a killed service before it is started again. */
 const DOWN_MS = 1500;

@@ -34,7 +34,7 @@ import { WebSocket } from 'ws';
 import { z } from 'zod';
 import { startSystem, type System } from './system.js';
 
-const SEED = Number(process.env.FUZZ_SEED ?? 20_240_601);
+const SEED = Number(process.env.FUZZ_SEED || 20_240_601);
 const HTTP_REQUESTS = Number(process.env.FUZZ_HTTP_REQUESTS ?? 10_400);
 const HTTP_CONCURRENCY = 16;
 const WS_SOCKETS = 8;
