@@ -23,7 +23,7 @@ export interface Client {
    * from `from` to `to` went out (or the client said it had it, with lastEventId). Live events arrive in
    * stream order, so one range is enough; a replay fills in what came before it.
    */
-  delivered: Map<string, { from: number; to: number; progressSeq?: number }>;
+  delivered: Map<string, { from: number; to: number }>;
   /** Sessions being replayed: live events wait here until the replay is done. */
   replaying: Map<string, Array<{ seq: number; event: EventEnvelope }>>;
   /** When the unanswered heartbeat ping went out; null once answered. */
@@ -79,17 +79,6 @@ export function createHub(opts: HubOptions) {
     return true;
   }
 
-  /**
-   * A progress snapshot older than one this socket already got for the session: two progress replicas can
-   * publish one session's updates out of order, and the bar must not jump back. Records the newest.
-   */
-  function isStaleProgress(range: { progressSeq?: number }, event: EventEnvelope): boolean {
-    if (event.type !== 'progress.updated') return false;
-    if (range.progressSeq !== undefined && event.sessionSeq <= range.progressSeq) return true;
-    range.progressSeq = event.sessionSeq;
-    return false;
-  }
-
   /** Sends an event to one socket unless it already has it; true when a frame went out. */
   function deliver(c: Client, seq: number, event: EventEnvelope): boolean {
     const buffer = c.replaying.get(event.sessionId);
@@ -99,9 +88,7 @@ export function createHub(opts: HubOptions) {
     }
     const range = c.delivered.get(event.sessionId);
     if (range && seq <= range.to) return false;
-    const next = { from: range?.from ?? seq, to: seq, progressSeq: range?.progressSeq };
-    c.delivered.set(event.sessionId, next);
-    if (isStaleProgress(next, event)) return false;
+    c.delivered.set(event.sessionId, { from: range?.from ?? seq, to: seq });
     const frame = toPushFrame(event);
     return frame ? send(c, frame) : false;
   }
@@ -158,17 +145,14 @@ export function createHub(opts: HubOptions) {
       for (const r of [...replayed, ...buffered]) merged.set(r.seq, r.event);
       let from = afterSeq > 0 ? Math.min(range?.from ?? afterSeq + 1, afterSeq + 1) : range?.from;
       let to = Math.max(range?.to ?? 0, afterSeq);
-      const progress = { progressSeq: range?.progressSeq };
       for (const seq of [...merged.keys()].sort((a, b) => a - b)) {
         if (seq <= afterSeq || (range && seq >= range.from && seq <= range.to)) continue;
         from ??= seq;
         to = Math.max(to, seq);
-        const event = merged.get(seq)!;
-        if (isStaleProgress(progress, event)) continue;
-        const frame = toPushFrame(event);
+        const frame = toPushFrame(merged.get(seq)!);
         if (frame) send(c, frame);
       }
-      if (from !== undefined && to > 0) c.delivered.set(sessionId, { from, to, progressSeq: progress.progressSeq });
+      if (from !== undefined && to > 0) c.delivered.set(sessionId, { from, to });
     },
     send,
     /** Token bucket per connection; false when the client sends too fast. */
@@ -183,6 +167,7 @@ export function createHub(opts: HubOptions) {
       c.tokens -= 1;
       return true;
     },
+    /** One timer for all sockets: drop those that missed the last ping, ping the rest. */
     /**
      * One tick of the heartbeat. A pass over every socket starts at most once per `intervalMs` and pings
      * a `1 / ticksPerInterval` share of them per tick, so the pings (and pongs) of thousands of sockets are
