@@ -167,7 +167,6 @@ export function createHub(opts: HubOptions) {
       c.tokens -= 1;
       return true;
     },
-    /** One timer for all sockets: drop those that missed the last ping, ping the rest. */
     /**
      * One tick of the heartbeat. A pass over every socket starts at most once per `intervalMs` and pings
      * a `1 / ticksPerInterval` share of them per tick, so the pings (and pongs) of thousands of sockets are
