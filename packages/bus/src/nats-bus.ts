@@ -2,7 +2,7 @@ import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { BusRequestError, type DeliveredMessage, type DurableConfig, type EventBus, type KeyValueStore, type StreamConfig } from './event-bus.js';
-import { ensureDurableConsumer, ensureStream, isNotFound } from './nats.js';
+import { connectionOptions, ensureDurableConsumer, ensureStream, isNotFound } from './nats.js';
 
 
 /**
@@ -50,8 +50,7 @@ export function natsRequestReply(nc: NatsConnection): Pick<EventBus, 'request' |
 /** The EventBus on NATS JetStream: streams, durable pull consumers, ordered consumers, request/reply and KV. */
 export async function createNatsBus(opts: { servers: string; name: string; timeoutMs?: number }): Promise<EventBus & { nc: NatsConnection }> {
   const timeout = opts.timeoutMs ?? 5000;
-  // Fails loudly at boot when NATS does not answer; afterwards it reconnects forever.
-  const nc = await connect({ servers: opts.servers.split(',').map((s) => s.trim()), name: opts.name, timeout, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+  const nc = await connect(connectionOptions(opts));
   const jsm = await jetstreamManager(nc, { timeout });
   const js = jetstream(nc, { timeout });
   const kvm = new Kvm(nc);

@@ -17,16 +17,27 @@ export interface Bus {
   jsm: JetStreamManager;
 }
 
-/** Connects or throws: a service that cannot reach NATS at boot fails loudly. */
-export async function connectBus(opts: { servers: string; name: string; timeoutMs?: number }): Promise<Bus> {
-  const nc = await connect({
+/**
+ * How every connection of ours is made: it fails loudly at boot when NATS does not answer, and afterwards
+ * reconnects forever. No async traces: nats.js would otherwise build an Error (a stack capture) for every
+ * request and publish just in case it times out, a few per cent of a service's CPU; our errors name the
+ * subject instead.
+ */
+export function connectionOptions(opts: { servers: string; name: string; timeoutMs?: number }) {
+  return {
     servers: opts.servers.split(',').map((s) => s.trim()),
     name: opts.name,
     timeout: opts.timeoutMs ?? 5000,
     reconnect: true,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
-  });
+    noAsyncTraces: true,
+  };
+}
+
+/** Connects or throws: a service that cannot reach NATS at boot fails loudly. */
+export async function connectBus(opts: { servers: string; name: string; timeoutMs?: number }): Promise<Bus> {
+  const nc = await connect(connectionOptions(opts));
   const jsm = await jetstreamManager(nc, { timeout: opts.timeoutMs ?? 5000 });
   return { nc, js: jetstream(nc, { timeout: opts.timeoutMs ?? 5000 }), jsm };
 }
