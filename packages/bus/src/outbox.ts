@@ -1,5 +1,5 @@
 import { eventSubject, type EventEnvelope } from '@glavito/contracts';
-import { prepared } from '@glavito/db';
+import { prepared, recentWrites } from '@glavito/db';
 import pg from 'pg';
 import type { EventBus } from './event-bus.js';
 import type { BusLogger as Logger } from './nats.js';
@@ -153,8 +153,8 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   // for its session waits for the end of the event-loop turn, and everything handed over by then goes out
   // sorted. The usual case (the session's next event) goes out at once.
   let queued: OutboxRow[] = [];
-  const lastIssued = new Map<string, number>();
-  const MAX_TRACKED_SESSIONS = 10_000;
+  // The last sessionSeq issued per session, for the sessions this process published last.
+  const lastIssued = recentWrites<number>(10_000);
 
   function publishCommitted(rows: OutboxRow[]): void {
     for (const row of rows) {
@@ -174,10 +174,7 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   }
 
   function issue(row: OutboxRow): void {
-    const { sessionId, sessionSeq } = row.payload;
-    lastIssued.delete(sessionId);
-    lastIssued.set(sessionId, sessionSeq);
-    if (lastIssued.size > MAX_TRACKED_SESSIONS) lastIssued.delete(lastIssued.keys().next().value!);
+    lastIssued.set(row.payload.sessionId, row.payload.sessionSeq);
     const p = bus.publish(row.subject, JSON.stringify(row.payload), row.id).then(
       () => {
         sentIds.push(row.id);

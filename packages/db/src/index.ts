@@ -88,9 +88,6 @@ export function recentWrites<V>(max: number) {
     delete(key: string): void {
       entries.delete(key);
     },
-    get size(): number {
-      return entries.size;
-    },
   };
 }
 
