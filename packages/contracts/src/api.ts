@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { CompletionSummarySchema, SubjectTokenSchema } from './events.js';
 import { ProgressSnapshotSchema } from './progress.js';
-import { OnboardingRoleSchema, OnboardingTypeSchema } from './steps.js';
+import { OnboardingRoleSchema, OnboardingTypeSchema, StepConfigurationSchema } from './steps.js';
 import { FieldErrorSchema } from './validation.js';
 
 export const SessionStatusSchema = z.enum(['active', 'paused', 'completed', 'abandoned']);
@@ -64,7 +64,29 @@ export const StepSaveResponseSchema = z.object({
 });
 export const SkipBodySchema = z.object({ reason: z.string().trim().max(500).optional() }).strict();
 
-export const StepConfigQuerySchema = z.object({ type: OnboardingTypeSchema.default('tenant_setup') }).strict();
+/** Without `type`, the caller's own flow (see FlowResponseSchema). */
+export const StepConfigQuerySchema = z.object({ type: OnboardingTypeSchema.optional() }).strict();
+
+export const FlowTypeParamsSchema = z.object({ type: OnboardingTypeSchema }).strict();
+/** A JSON Schema (draft 2020-12) document. */
+export const JsonSchemaDocumentSchema = z.record(z.string(), z.unknown()).describe('JSON Schema (draft 2020-12) of the data');
+export const FlowStepSchema = StepConfigurationSchema.extend({
+  /** JSON Schema of the step's data, generated from the zod contract the server validates with. */
+  dataSchema: JsonSchemaDocumentSchema,
+  /** The step can be skipped (optional steps only). */
+  skippable: z.boolean(),
+});
+export type FlowStep = z.infer<typeof FlowStepSchema>;
+/**
+ * A flow: its steps in order. `GET /onboarding/flow` answers the caller's own flow: the type of their
+ * unfinished session, else `tenant_setup` for admins and `agent_welcome` for everyone else.
+ */
+export const FlowResponseSchema = z.object({
+  type: OnboardingTypeSchema,
+  version: z.number().int().min(1),
+  steps: z.array(FlowStepSchema),
+});
+export type FlowResponse = z.infer<typeof FlowResponseSchema>;
 
 export const ValidateStepQuerySchema = z.object({ type: OnboardingTypeSchema.default('tenant_setup'), data: z.string().max(100_000).optional() }).strict();
 export const ValidateStepPostQuerySchema = z.object({ type: OnboardingTypeSchema.default('tenant_setup') }).strict();

@@ -65,7 +65,7 @@ export async function stepRoutes(root: FastifyInstance) {
     ...contractRoute(ROUTES.stepConfiguration),
     ...auth,
     handler: async (request) => {
-      const type = request.query.type;
+      const type = request.query.type ?? 'tenant_setup';
       const step = stepCatalog(type).find((s) => s.id === request.params.stepId);
       if (!step) throw new StepNotInFlowError(request.params.stepId, type);
       return step;
