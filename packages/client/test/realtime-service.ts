@@ -106,7 +106,7 @@ export function fakeSessionService(nats: TestNats) {
         if (!s) return { found: false as const };
         const p = computeProgress(s.type, s);
         const { nextStep: _next, ...rest } = p;
-        return { found: true as const, progress: { sessionId, ...rest, estimatedCompletion: null, milestones: [] } };
+        return { found: true as const, progress: { sessionId, ...rest, estimatedCompletion: null, milestones: [], seq: 0 } };
       },
     }),
   ];

@@ -136,6 +136,11 @@ export const ProgressResponseSchema = z.object({
   currentStep: z.string().nullable(),
   nextRecommendedAction: z.string(),
   milestones: z.array(MilestoneStateSchema),
+  /**
+   * The `seq` of the last progress push this answer includes (0 before the first): compare with pushes' `seq`.
+   * Defaults to 0 when a progress service older than the field answers over RPC.
+   */
+  seq: z.number().int().min(0).default(0),
 });
 export const StatisticsQuerySchema = z
   .object({ type: OnboardingTypeSchema.optional(), from: z.iso.datetime({ offset: true }).optional(), to: z.iso.datetime({ offset: true }).optional() })

@@ -48,6 +48,11 @@ export const ProgressUpdatedDataSchema = z.object({
   progress: ProgressSnapshotSchema,
   estimatedCompletion: z.string().nullable(),
   trigger: z.string().describe('type of the event that caused the change'),
+  /**
+   * Set when the trigger is session.completed: realtime pushes this event as `onboarding_completed`, so the
+   * completion reaches a socket after every progress update of the session, never before one.
+   */
+  completion: z.object({ completedAt: z.string(), forced: z.boolean(), summary: CompletionSummarySchema }).optional(),
 });
 export const MilestoneReachedDataSchema = z.object({ threshold: z.number().int(), title: z.string(), progress: ProgressSnapshotSchema });
 export const ConnectionTestedDataSchema = z.object({ result: z.record(z.string(), z.unknown()) });

@@ -17,6 +17,8 @@ export interface StepState {
   completedSteps: readonly string[];
   skippedSteps: readonly string[];
   currentStep: string | null;
+  /** A completed session (forced or not) is done: 100 %, nothing remaining, no next step. */
+  status?: 'active' | 'paused' | 'completed' | 'abandoned';
 }
 
 function isAvailable(step: StepConfiguration, done: ReadonlySet<string>): boolean {
@@ -50,12 +52,30 @@ export function missingRequiredSteps(type: OnboardingType, state: StepState): st
     .map((s) => s.id);
 }
 
-/** The one progress formula used by the session service, the progress service and WS pushes. */
+/**
+ * The one progress formula used by the session service, the progress service and WS pushes: completed and
+ * skipped steps over the flow's steps. A completed session reads 100 % with nothing remaining and no next
+ * step, also when it was completed with optional steps left or forced by an admin with required ones left:
+ * completion ends the onboarding, and the counts (completedSteps, skippedSteps of totalSteps) still say
+ * what was done.
+ */
 export function computeProgress(type: OnboardingType, state: StepState): ProgressSnapshot {
   const catalog = stepCatalog(type);
   const ids = new Set(catalog.map((s) => s.id));
   const completed = new Set(state.completedSteps.filter((s) => ids.has(s)));
   const skipped = new Set(state.skippedSteps.filter((s) => ids.has(s) && !completed.has(s)));
+  if (state.status === 'completed') {
+    return {
+      totalSteps: catalog.length,
+      completedSteps: completed.size,
+      skippedSteps: skipped.size,
+      progressPercentage: 100,
+      estimatedTimeRemaining: 0,
+      currentStep: null,
+      nextStep: null,
+      nextRecommendedAction: 'Onboarding complete',
+    };
+  }
   const doneCount = completed.size + skipped.size;
   const remaining = catalog.filter((s) => !completed.has(s.id) && !skipped.has(s.id));
   const next = nextRecommendedStep(type, state);

@@ -47,6 +47,28 @@ describe('projection from session events', () => {
     expect(own.map((m) => m.event.sessionSeq)).toEqual(own.map((_, i) => i + 1));
   });
 
+  it('a session completed with optional steps left reads 100 %, nothing remaining, and its completion update comes last, after its milestones', async () => {
+    const events = simulateSession({ sessionId: 's-early', ...owner, steps: ['organization_setup', 'skip:channel_configuration', 'knowledge_base'], complete: true });
+    await h.publish(events);
+    await waitFor(async () => (await appliedSeq('s-early')) === events.length);
+    const final = ProgressResponseSchema.parse((await progressOf('s-early')).json());
+    expect(final).toMatchObject({
+      totalSteps: 11, completedSteps: 3, skippedSteps: 1, progressPercentage: 100, estimatedTimeRemaining: 0,
+      estimatedCompletion: null, currentStep: null, nextRecommendedAction: 'Onboarding complete',
+    });
+    expect(final.milestones.every((m) => m.reachedAt !== null)).toBe(true);
+    const own = await waitFor(async () => {
+      const all = (await readStream(h.nats)).filter((m) => m.event.sessionId === 's-early' && ['progress.updated', 'milestone.reached'].includes(m.event.type));
+      return all.length === events.length + 4 ? all : null;
+    });
+    expect(final.seq).toBe(own.length);
+    // 36 % before completion (25 reached then); completion crosses 50, 75 and 100 once each, then the completion update.
+    expect(own.slice(-4).map((m) => (m.event.type === 'milestone.reached' ? m.event.data.threshold : m.event.data.trigger))).toEqual([50, 75, 100, 'session.completed']);
+    const last = own.at(-1)!.event;
+    expect(last.data).toMatchObject({ progress: { progressPercentage: 100, nextStep: null }, completion: { forced: false } });
+    expect(own.filter((m) => m.event.type === 'milestone.reached').map((m) => m.event.data.threshold)).toEqual([25, 50, 75, 100]);
+  });
+
   it('estimates completion from the observed pace, clamped', async () => {
     // 10 minutes per event: the user needs 10 min for steps estimated at 10 (organization) → pace 1 … then slower.
     const events = simulateSession({ sessionId: 's-pace', ...owner, steps: ['organization_setup'], minutesPerEvent: 40 });

@@ -114,6 +114,7 @@ describe('before the first event arrives', () => {
           { threshold: 75, title: 'Almost Done', reachedAt: null },
           { threshold: 100, title: 'Completed', reachedAt: null },
         ],
+        seq: 0,
       });
       // The caller travels with the question, so the session service applies its own tenancy rules.
       expect(sessionService.requests).toEqual([{ sessionId: 'rpc-fresh', caller: { ...agent, isAdmin: false } }]);

@@ -89,7 +89,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
         const p = computeProgress(s.type, s);
         return {
           found: true as const,
-          progress: { sessionId, totalSteps: p.totalSteps, completedSteps: p.completedSteps, skippedSteps: p.skippedSteps, progressPercentage: p.progressPercentage, estimatedTimeRemaining: p.estimatedTimeRemaining, estimatedCompletion: null, currentStep: p.currentStep, nextRecommendedAction: p.nextRecommendedAction, milestones: [] },
+          progress: { sessionId, totalSteps: p.totalSteps, completedSteps: p.completedSteps, skippedSteps: p.skippedSteps, progressPercentage: p.progressPercentage, estimatedTimeRemaining: p.estimatedTimeRemaining, estimatedCompletion: null, currentStep: p.currentStep, nextRecommendedAction: p.nextRecommendedAction, milestones: [], seq: 0 },
         };
       },
     }),

@@ -58,8 +58,11 @@ describe('sessions and pushes', () => {
     await new Promise((r) => setTimeout(r, 200));
     const pushes = c.pushes();
     expect(pushes.map((p) => p.event)).toEqual(['step_completed', 'progress_update', 'milestone_reached']);
-    expect(pushes[0]!.data).toMatchObject({ sessionId: 'sess-a', eventId: step.id, timestamp: step.occurredAt, step: 'organization_setup', nextStep: 'channel_configuration' });
-    expect(pushes[2]!.data).toMatchObject({ threshold: 25, title: 'Getting Started' });
+    expect(pushes[0]!.data).toMatchObject({ sessionId: 'sess-a', eventId: step.id, timestamp: step.occurredAt, stepId: 'organization_setup', nextStep: 'channel_configuration' });
+    // Progress travels only in the progress service's pushes, each with its per-session seq.
+    expect(pushes[0]!.data).not.toHaveProperty('progress');
+    expect(pushes[1]!.data).toMatchObject({ seq: 1, progress: { progressPercentage: 18 } });
+    expect(pushes[2]!.data).toMatchObject({ threshold: 25, title: 'Getting Started', seq: 1 });
     c.ws.terminate();
   });
 
@@ -85,7 +88,7 @@ describe('sessions and pushes', () => {
     await c.next('connected');
     c.send({ event: 'get_progress', data: { sessionId: 'sess-a' }, id: 'p1' });
     const p = await c.next('progress_update');
-    expect(p).toMatchObject({ id: 'p1', data: { sessionId: 'sess-a', progress: { progressPercentage: 18, completedSteps: 2, totalSteps: 11 } } });
+    expect(p).toMatchObject({ id: 'p1', data: { sessionId: 'sess-a', seq: 0, progress: { progressPercentage: 18, completedSteps: 2, totalSteps: 11 } } });
     c.send({ event: 'get_progress', data: { sessionId: 'sess-b' }, id: 'p2' });
     expect(await c.next('error')).toMatchObject({ id: 'p2', data: { code: 'session_not_found' } });
     c.ws.terminate();
@@ -102,6 +105,24 @@ describe('sessions and pushes', () => {
     expect((await c.next('error')).data).toMatchObject({ code: 'bad_frame' });
     c.send({ event: 'leave_session', data: { sessionId: 'sess-a' }, id: 'l1' });
     expect(await c.next('session_left')).toMatchObject({ id: 'l1' });
+    c.ws.terminate();
+  });
+
+  it('answers a malformed frame with the request id it carried, so the caller learns why at once', async () => {
+    const c = await connect(alice);
+    await c.next('connected');
+    c.send({ event: 'join_session', data: { sessionId: '../../etc/passwd' }, id: 'j1' });
+    expect(await c.next('error')).toMatchObject({ id: 'j1', data: { code: 'bad_frame' } });
+    c.send({ event: 'dance', data: {}, id: 'd1' });
+    expect(await c.next('error')).toMatchObject({ id: 'd1', data: { code: 'bad_frame' } });
+    c.send({ event: 'get_progress', data: { sessionId: 'sess-a', extra: 1 }, id: '' });
+    expect(await c.next('error')).toMatchObject({ id: '', data: { code: 'bad_frame' } });
+    // No readable id: none is made up.
+    c.send({ event: 'get_progress', data: {}, id: 'x'.repeat(65) });
+    const tooLong = await c.next('error');
+    expect(tooLong).not.toHaveProperty('id');
+    c.ws.send('[1,2]');
+    expect(await c.next('error')).not.toHaveProperty('id');
     c.ws.terminate();
   });
 

@@ -49,7 +49,7 @@ describe('live pushes through the gateway', () => {
     await waitFor(() => client.frames.some((f) => f.event === 'milestone_reached'), { timeoutMs: 10_000 });
     await new Promise((r) => setTimeout(r, 500));
     const byEvent = (e: string) => client.frames.filter((f) => f.event === e);
-    expect(byEvent('step_completed').map((f) => f.data.step)).toEqual(['organization_setup', 'channel_configuration']);
+    expect(byEvent('step_completed').map((f) => f.data.stepId)).toEqual(['organization_setup', 'channel_configuration']);
     expect(byEvent('progress_update').map((f) => (f.data.progress as { progressPercentage: number }).progressPercentage)).toEqual([18, 27]);
     expect(byEvent('milestone_reached')).toHaveLength(1);
     expect(byEvent('milestone_reached')[0]!.data).toMatchObject({ sessionId, threshold: 25, title: 'Getting Started' });

@@ -50,7 +50,7 @@ describe('@glavito/client through the gateway', () => {
     const of = (name: PushEvent['event']) => events.filter((e) => e.event === name && e.data.sessionId === sessionId && e.data.correlationId === 'e2e-sdk-corr');
     await waitFor(() => of('milestone_reached').length === 1 && of('step_completed').length === 2 && of('progress_update').length >= 2, { timeoutMs: 10_000, message: 'pushes of both saves' });
     await new Promise((r) => setTimeout(r, 500));
-    expect(of('step_completed').map((e) => e.data.step)).toEqual(['organization_setup', 'channel_configuration']);
+    expect(of('step_completed').map((e) => e.data.stepId)).toEqual(['organization_setup', 'channel_configuration']);
     expect(of('progress_update').map((e) => (e.data.progress as { progressPercentage: number }).progressPercentage)).toEqual([18, 27]);
     expect(of('milestone_reached')[0]!.data).toMatchObject({ sessionId, threshold: 25, title: 'Getting Started' });
     const ids = events.map((e) => e.data.eventId);

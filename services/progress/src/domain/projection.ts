@@ -144,13 +144,20 @@ export function applyEvent(state: ProjectionState, event: EventEnvelope): { stat
   p.estimatedTimeRemaining = progress.estimatedTimeRemaining;
   p.estimatedCompletion = estimatedCompletionAt(p.type, p, progress, at);
 
-  const emit: Emitted[] = [{ type: 'progress.updated', data: { progress, estimatedCompletion: p.estimatedCompletion, trigger: event.type } }];
+  const update: Emitted = { type: 'progress.updated', data: { progress, estimatedCompletion: p.estimatedCompletion, trigger: event.type } };
+  if (event.type === 'session.completed') {
+    const { completedAt, forced, summary } = event.data as EventData<'session.completed'>;
+    update.data.completion = { completedAt, forced, summary };
+  }
+  const reachedNow: Emitted[] = [];
   const reached = new Set(milestones.map((m) => m.threshold));
   for (const m of MILESTONES) {
     if (progress.progressPercentage >= m.threshold && !reached.has(m.threshold)) {
       milestones.push({ threshold: m.threshold, title: m.title, reachedAt: at });
-      emit.push({ type: 'milestone.reached', data: { threshold: m.threshold, title: m.title, progress } });
+      reachedNow.push({ type: 'milestone.reached', data: { threshold: m.threshold, title: m.title, progress } });
     }
   }
+  // The completion update is what clients see as `onboarding_completed`: it goes last, after its milestones.
+  const emit = event.type === 'session.completed' ? [...reachedNow, update] : [update, ...reachedNow];
   return { state: { projection: p, timings, milestones }, emit };
 }

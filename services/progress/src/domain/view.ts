@@ -1,11 +1,12 @@
-import { computeProgress, MILESTONES, type OnboardingType, type SessionSummary } from '@glavito/contracts';
+import { computeProgress, MILESTONES, type OnboardingType, type SessionStatus, type SessionSummary } from '@glavito/contracts';
 import type { Projection } from './projection.js';
 
 /** The GET /progress answer, from the projection (or, before its first event, from the session itself). */
 export function progressView(
-  source: { sessionId: string; type: OnboardingType; completedSteps: string[]; skippedSteps: string[]; currentStep: string | null },
+  source: { sessionId: string; type: OnboardingType; status: SessionStatus; completedSteps: string[]; skippedSteps: string[]; currentStep: string | null },
   estimatedCompletion: string | null,
   milestones: Map<number, string>,
+  seq: number,
 ) {
   const progress = computeProgress(source.type, source);
   return {
@@ -19,10 +20,11 @@ export function progressView(
     currentStep: progress.currentStep,
     nextRecommendedAction: progress.nextRecommendedAction,
     milestones: MILESTONES.map((m) => ({ threshold: m.threshold, title: m.title, reachedAt: milestones.get(m.threshold) ?? null })),
+    seq,
   };
 }
 
-export const viewOfProjection = (p: Projection, milestones: Map<number, string>) => progressView(p, p.estimatedCompletion, milestones);
+export const viewOfProjection = (p: Projection, milestones: Map<number, string>) => progressView(p, p.estimatedCompletion, milestones, p.outSeq);
 
 export const viewOfSession = (s: SessionSummary) =>
-  progressView({ sessionId: s.id, type: s.type, completedSteps: s.completedSteps, skippedSteps: s.skippedSteps, currentStep: s.currentStep }, null, new Map());
+  progressView({ sessionId: s.id, type: s.type, status: s.status, completedSteps: s.completedSteps, skippedSteps: s.skippedSteps, currentStep: s.currentStep }, null, new Map(), 0);

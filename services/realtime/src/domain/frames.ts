@@ -1,48 +1,51 @@
-import type { EventEnvelope, EventType } from '@glavito/contracts';
+import type { EventData, EventEnvelope, PushFrame } from '@glavito/contracts';
 
-export interface PushFrame {
-  event: string;
-  data: Record<string, unknown>;
-}
+export type { PushFrame };
 
-const PUSH_OF: Partial<Record<EventType, string>> = {
-  'progress.updated': 'progress_update',
-  'milestone.reached': 'milestone_reached',
-  'step.completed': 'step_completed',
-  'step.updated': 'step_completed',
-  'step.skipped': 'step_completed',
-  'step.validation_failed': 'validation_error',
-  'connection.tested': 'connection_test_result',
-  'session.completed': 'onboarding_completed',
-  'session.started': 'onboarding_started',
-  'session.paused': 'session_paused',
-  'session.resumed': 'session_resumed',
-};
-
-/** The WebSocket push for a domain event (null for events clients do not see, e.g. session.abandoned). */
+/**
+ * The WebSocket push for a domain event (null for events clients do not see, e.g. session.abandoned).
+ * Progress reaches clients only from the progress service's events, whose `sessionSeq` becomes the push's
+ * `seq`; the session's own completion is pushed from the progress update it triggered, so
+ * `onboarding_completed` always follows the session's last progress update and milestones.
+ */
 export function toPushFrame(e: EventEnvelope): PushFrame | null {
-  const name = PUSH_OF[e.type];
-  if (!name) return null;
   const base = { sessionId: e.sessionId, eventId: e.id, timestamp: e.occurredAt, correlationId: e.correlationId };
-  const d = e.data as Record<string, unknown>;
   switch (e.type) {
-    case 'progress.updated':
-      return { event: name, data: { ...base, progress: d.progress, estimatedCompletion: d.estimatedCompletion } };
-    case 'milestone.reached':
-      return { event: name, data: { ...base, threshold: d.threshold, title: d.title, progress: d.progress } };
+    case 'progress.updated': {
+      const d = e.data as EventData<'progress.updated'>;
+      if (d.completion) return { event: 'onboarding_completed', data: { ...base, seq: e.sessionSeq, progress: d.progress, ...d.completion } };
+      return { event: 'progress_update', data: { ...base, seq: e.sessionSeq, progress: d.progress, estimatedCompletion: d.estimatedCompletion } };
+    }
+    case 'milestone.reached': {
+      const d = e.data as EventData<'milestone.reached'>;
+      return { event: 'milestone_reached', data: { ...base, seq: e.sessionSeq, threshold: d.threshold, title: d.title, progress: d.progress } };
+    }
     case 'step.completed':
     case 'step.updated':
-    case 'step.skipped':
-      return { event: name, data: { ...base, step: d.stepId, nextStep: d.nextStep, skipped: e.type === 'step.skipped', resaved: e.type === 'step.updated', progress: d.progress } };
-    case 'step.validation_failed':
-      return { event: name, data: { ...base, step: d.stepId, errors: d.errors } };
+    case 'step.skipped': {
+      const d = e.data as EventData<'step.completed'>;
+      return { event: 'step_completed', data: { ...base, stepId: d.stepId, nextStep: d.nextStep, skipped: e.type === 'step.skipped', resaved: e.type === 'step.updated' } };
+    }
+    case 'step.validation_failed': {
+      const d = e.data as EventData<'step.validation_failed'>;
+      return { event: 'validation_error', data: { ...base, stepId: d.stepId, errors: d.errors } };
+    }
     case 'connection.tested':
-      return { event: name, data: { ...base, result: d.result } };
+      return { event: 'connection_test_result', data: { ...base, result: (e.data as EventData<'connection.tested'>).result as PushFrameData<'connection_test_result'>['result'] } };
+    case 'session.started': {
+      const d = e.data as EventData<'session.started'>;
+      return { event: 'onboarding_started', data: { ...base, type: d.sessionType, currentStep: d.currentStep } };
+    }
+    case 'session.paused':
+    case 'session.resumed': {
+      const d = e.data as EventData<'session.paused'>;
+      return { event: e.type === 'session.paused' ? 'session_paused' : 'session_resumed', data: { ...base, status: d.status, currentStep: d.currentStep } };
+    }
+    // Pushed as `onboarding_completed` from the progress update it causes (above).
     case 'session.completed':
-      return { event: name, data: { ...base, completedAt: d.completedAt, summary: d.summary } };
-    case 'session.started':
-      return { event: name, data: { ...base, type: d.sessionType, currentStep: d.currentStep, progress: d.progress } };
     default:
-      return { event: name, data: { ...base, status: d.status, currentStep: d.currentStep, progress: d.progress } };
+      return null;
   }
 }
+
+type PushFrameData<E extends PushFrame['event']> = Extract<PushFrame, { event: E }>['data'];

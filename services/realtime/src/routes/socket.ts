@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { callRpc, RpcError } from '@glavito/bus';
-import { ClientFrameSchema, ProgressGetReplySchema, rpcSubject, SessionGetReplySchema, WS_CLOSE, type ClientFrame, type Principal } from '@glavito/contracts';
+import { ClientFrameSchema, MAX_FRAME_ID_LENGTH, ProgressGetReplySchema, rpcSubject, SessionGetReplySchema, WS_CLOSE, type ClientFrame, type Principal } from '@glavito/contracts';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { RealtimeConfig } from '../config.js';
@@ -15,6 +15,22 @@ function tokenOf(request: FastifyRequest): string | null {
 }
 
 const MAX_VIOLATIONS = 50;
+
+function readJson(raw: Buffer, isBinary: boolean): unknown {
+  if (isBinary) return undefined;
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** `{ id }` of a client frame whose `id` is a string of allowed length, else nothing. */
+function idOf(json: unknown): { id?: string } {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return {};
+  const id = (json as { id?: unknown }).id;
+  return typeof id === 'string' && id.length <= MAX_FRAME_ID_LENGTH ? { id } : {};
+}
 
 /** GET /onboarding upgraded: the protocol of ARCHITECTURE §4. */
 export async function socketRoutes(app: FastifyInstance, { config }: { config: RealtimeConfig }) {
@@ -56,7 +72,7 @@ export async function socketRoutes(app: FastifyInstance, { config }: { config: R
         case 'get_progress': {
           const r = await callRpc(app.bus, rpc('progress.get'), { sessionId: frame.data.sessionId, caller: callerOf(c.principal) }, ProgressGetReplySchema, 3000);
           if (!r.found) return void fail('session_not_found', `Session ${frame.data.sessionId} not found`);
-          return void reply('progress_update', { sessionId: frame.data.sessionId, timestamp: new Date().toISOString(), progress: r.progress });
+          return void reply('progress_update', { sessionId: frame.data.sessionId, timestamp: new Date().toISOString(), progress: r.progress, seq: r.progress.seq });
         }
       }
     } catch (err) {
@@ -85,17 +101,20 @@ export async function socketRoutes(app: FastifyInstance, { config }: { config: R
     socket.on('message', (raw: Buffer, isBinary: boolean) => {
       if (!hub.allowMessage(c)) {
         if (c.violations > MAX_VIOLATIONS) socket.close(WS_CLOSE.rateLimited, 'too many messages');
-        else hub.send(c, { event: 'error', data: { code: 'rate_limited', message: `At most ${config.WS_MESSAGES_PER_SECOND} messages per second` } });
+        else hub.send(c, { event: 'error', data: { code: 'rate_limited', message: `At most ${config.WS_MESSAGES_PER_SECOND} messages per second` }, ...idOf(readJson(raw, isBinary)) });
         return;
       }
       let frame: ClientFrame;
+      const json = readJson(raw, isBinary);
       try {
         if (isBinary) throw new Error('binary frames are not supported');
-        const parsed = ClientFrameSchema.safeParse(JSON.parse(raw.toString('utf8')));
+        if (json === undefined) throw new Error('the frame is not JSON');
+        const parsed = ClientFrameSchema.safeParse(json);
         if (!parsed.success) throw new Error(parsed.error.issues.map((i) => `${i.path.join('.') || 'frame'}: ${i.message}`).join('; ').slice(0, 300));
         frame = parsed.data;
       } catch (err) {
-        hub.send(c, { event: 'error', data: { code: 'bad_frame', message: (err as Error).message } });
+        // The request id comes back whenever the frame had a readable one, so the caller learns why at once.
+        hub.send(c, { event: 'error', data: { code: 'bad_frame', message: (err as Error).message }, ...idOf(json) });
         return;
       }
       void handle(c, frame);
