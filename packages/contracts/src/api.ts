@@ -101,11 +101,18 @@ export const CompleteQuerySchema = z.object({ force: z.enum(['true', 'false']).o
 export const CompleteResponseSchema = z.object({ success: z.literal(true), completedAt: z.string(), summary: CompletionSummarySchema });
 export const PauseResponseSchema = z.object({ success: z.literal(true), session: SessionSchema });
 
+/**
+ * The tenant's setup, read from its tenant_setup session (the completed one, else the latest): the same
+ * progress figure as that session's, 100 % once the setup is completed; `missingSteps` are the required
+ * steps that still block completion (none once completed).
+ */
 export const TenantSetupStatusSchema = z.object({
   isCompleted: z.boolean(),
   completedAt: z.string().nullable(),
   completedBy: z.string().nullable(),
+  sessionId: z.string().nullable(),
   completedSteps: z.array(z.string()),
+  skippedSteps: z.array(z.string()),
   missingSteps: z.array(z.string()),
   progressPercentage: z.number().int(),
 });

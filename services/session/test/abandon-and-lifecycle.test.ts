@@ -6,6 +6,7 @@ import {
   SessionWithProgressSchema,
   StepSaveResponseSchema,
   TenantSetupCompleteResponseSchema,
+  TenantSetupStatusSchema,
   TypeResponseSchema,
 } from '@glavito/contracts';
 import { readStream, waitFor } from '@glavito/testkit';
@@ -202,6 +203,11 @@ describe('completion and restart', () => {
 
   it('completes once; completing again, saving, skipping or pausing afterwards is 409', async () => {
     await save(user, first, 'organization_setup', ORG);
+    const skipped = await call(user, 'POST', `/onboarding/skip/${first}/data_import`, {});
+    expect(skipped.statusCode, skipped.body).toBe(200);
+    const before = TenantSetupStatusSchema.parse((await call(user, 'GET', '/onboarding/tenant-setup/status')).json());
+    // Not completed yet: the session's own figure (welcome, organization_setup done, data_import skipped: 3 of 11).
+    expect(before).toMatchObject({ isCompleted: false, sessionId: first, completedSteps: ['welcome', 'organization_setup'], skippedSteps: ['data_import'], missingSteps: [], progressPercentage: 27 });
     advance(30 * MINUTE);
     const done = await call(user, 'POST', `/onboarding/complete/${first}`);
     expect(done.statusCode, done.body).toBe(200);
@@ -219,6 +225,14 @@ describe('completion and restart', () => {
     const stored = await getSession(user, first);
     expect(stored.status).toBe('completed');
     expect(stored.stepData).not.toHaveProperty('knowledge_base');
+
+    // Completed with optional steps left: 100 %, nothing remaining or next, on every route of the service.
+    const read = SessionWithProgressSchema.parse((await call(user, 'GET', `/onboarding/session/${first}`)).json());
+    expect(read.session.currentStep).toBeNull();
+    expect(read.progress).toMatchObject({ progressPercentage: 100, estimatedTimeRemaining: 0, nextStep: null, currentStep: null, nextRecommendedAction: 'Onboarding complete', completedSteps: 2, skippedSteps: 1 });
+    expect((await eventsOf(first)).at(-1)).toMatchObject({ data: { progress: { progressPercentage: 100, nextStep: null } } });
+    const tenant = TenantSetupStatusSchema.parse((await call(user, 'GET', '/onboarding/tenant-setup/status')).json());
+    expect(tenant).toMatchObject({ isCompleted: true, sessionId: first, completedSteps: ['welcome', 'organization_setup'], skippedSteps: ['data_import'], missingSteps: [], progressPercentage: 100 });
   });
 
   it('starting again after completion creates a new session (201, new id); the old one stays completed', async () => {

@@ -215,7 +215,8 @@ export function completeSession(s: SessionRecord, opts: { force: boolean; now: s
   if (s.status === 'completed') throw new SessionCompletedError();
   const missing = missingRequiredSteps(s.type, s);
   if (missing.length > 0 && !opts.force) throw Object.assign(new RequiredStepsMissingError(missing.join(', ')), { details: [{ missingSteps: missing }] });
-  const next: SessionRecord = { ...s, status: 'completed', completedAt: opts.now, lastActivityAt: opts.now, estimatedCompletion: null };
+  // Nothing is next once completed: the step that was current stays unfinished (visible in the step lists).
+  const next: SessionRecord = { ...s, status: 'completed', currentStep: null, completedAt: opts.now, lastActivityAt: opts.now, estimatedCompletion: null };
   const summary = {
     totalTime: Math.max(0, Math.floor((Date.parse(opts.now) - Date.parse(s.startedAt)) / 60_000)),
     stepsCompleted: next.completedSteps.length,

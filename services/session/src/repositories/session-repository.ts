@@ -303,12 +303,14 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
     },
 
     /** Union of the steps completed in the tenant's tenant_setup sessions. */
-    async tenantSetupSteps(tenantId: string): Promise<string[]> {
-      const { rows } = await pool.query<{ step: string }>(
-        `SELECT DISTINCT unnest(completed_steps) AS step FROM session.sessions WHERE tenant_id = $1 AND type = 'tenant_setup'`,
+    /** The tenant's tenant_setup session that tells its setup: the last completed one, else the latest started. */
+    async tenantSetupSession(tenantId: string): Promise<SessionRecord | null> {
+      const { rows } = await pool.query<Row>(
+        `SELECT ${COLUMNS} FROM session.sessions WHERE tenant_id = $1 AND type = 'tenant_setup'
+         ORDER BY (status = 'completed') DESC, coalesce(completed_at, started_at) DESC LIMIT 1`,
         [tenantId],
       );
-      return rows.map((r) => r.step);
+      return rows[0] ? toRecord(rows[0]) : null;
     },
 
     /** Marks sessions idle since before `cutoff` abandoned, in batches; returns how many. */

@@ -5,6 +5,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { v7 as uuidv7 } from 'uuid';
 import { ForceForbiddenError, SessionNotFoundError, SessionTypeForbiddenError, TenantSetupIncompleteError } from '../errors.js';
 import { completeSession, pauseSession, resumeSession, startSession, summaryOf } from '../domain/session-rules.js';
+import { tenantSetupStatus } from '../domain/tenant-setup.js';
 import { scopeOf } from '../repositories/session-repository.js';
 import { presentSession, presentWithProgress } from './present.js';
 
@@ -123,17 +124,8 @@ export async function sessionRoutes(root: FastifyInstance) {
     ...auth,
     handler: async (request) => {
       const tenantId = request.principal.tenantId;
-      const [setup, steps] = await Promise.all([repo.tenantSetup(tenantId), repo.tenantSetupSteps(tenantId)]);
-      const catalog = stepCatalog('tenant_setup').map((s) => s.id);
-      const completedSteps = catalog.filter((id) => steps.includes(id));
-      return {
-        isCompleted: setup !== null,
-        completedAt: setup?.completedAt ?? null,
-        completedBy: setup?.completedBy ?? null,
-        completedSteps,
-        missingSteps: catalog.filter((id) => !steps.includes(id)),
-        progressPercentage: Math.round((completedSteps.length / catalog.length) * 100),
-      };
+      const [setup, session] = await Promise.all([repo.tenantSetup(tenantId), repo.tenantSetupSession(tenantId)]);
+      return tenantSetupStatus(setup, session);
     },
   });
 
