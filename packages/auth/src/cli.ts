@@ -13,7 +13,7 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  console.log('Mint a dev JWT (HS256, JWT_SECRET from env):\n  pnpm token --tenant demo-tenant --user demo-admin --roles admin --expires 1h');
+  console.log('Mint a dev JWT (HS256, JWT_SECRET from env):\n  pnpm --filter @glavito/auth run mint-token --tenant demo-tenant --user demo-admin --roles admin --expires 1h');
   process.exit(0);
 }
 const secret = process.env.JWT_SECRET;
