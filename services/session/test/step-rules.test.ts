@@ -17,6 +17,18 @@ afterAll(async () => {
   await h?.close();
 });
 
+describe('start', () => {
+  it('the start event shows the state the start answers (welcome done), like the welcome step event', async () => {
+    const events = await waitFor(async () => {
+      const all = (await readStream(h.nats)).filter((m) => m.event.sessionId === sessionId && ['session.started', 'step.completed'].includes(m.event.type));
+      return all.length >= 2 ? all.slice(0, 2) : null;
+    });
+    const [started, welcome] = events.map((m) => m.event.data as { completedSteps: string[]; progress: { progressPercentage: number } });
+    expect(started).toMatchObject({ completedSteps: ['welcome'], progress: { progressPercentage: 9 } });
+    expect(welcome).toMatchObject({ completedSteps: ['welcome'], progress: { progressPercentage: 9 } });
+  });
+});
+
 describe('step saves', () => {
   it('missing dependencies → 409 naming them', async () => {
     const r = await h.app.inject({ method: 'PUT', url: `/onboarding/step/${sessionId}/analytics_setup`, headers: auth, payload: {} });

@@ -126,7 +126,9 @@ export function startSession(input: NewSessionInput): Transition {
   return {
     session: afterWelcome,
     events: [
-      { type: 'session.started', data: { ...snapshot(started), role: started.role, startedAt: input.now } },
+      // The start event shows the state the start answers (welcome done), as its step event does: a progress
+      // bar fed by both never goes 9 % → 0 % → 9 %.
+      { type: 'session.started', data: { ...snapshot(afterWelcome), role: started.role, startedAt: input.now } },
       { type: 'step.completed', data: { ...snapshot(afterWelcome), stepId: 'welcome', nextStep: afterWelcome.currentStep } },
     ],
   };
