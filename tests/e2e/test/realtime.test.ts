@@ -65,6 +65,53 @@ describe('live pushes through the gateway', () => {
     client.ws.close();
   });
 
+  it('one progress truth: from start to a completion with optional steps left, the bar never moves back, 100 % milestone once, nothing after onboarding_completed', async () => {
+    const token = sys.token({ userId: 'rt-truth', tenantId: 'rt-truth-tenant', roles: ['admin'] });
+    const http = async (method: string, path: string, body?: unknown) => {
+      const headers: Record<string, string> = { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) };
+      const r = await fetch(`${sys.gateway.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+    };
+    // Connected before the start: the user's own events reach the socket from the first one.
+    const client = await open(`${sys.gateway.url.replace('http', 'ws')}/onboarding?token=${token}`);
+    await waitFor(() => client.frames.find((f) => f.event === 'connected'));
+    const start = await http('POST', '/onboarding/start', {});
+    const sessionId = (start.body.session as { id: string }).id;
+    expect((await http('PUT', `/onboarding/step/${sessionId}/organization_setup`, { companyName: 'Truth Co', primaryColor: '#123456' })).status).toBe(200);
+    expect((await http('POST', `/onboarding/skip/${sessionId}/channel_configuration`, {})).status).toBe(200);
+    expect((await http('PUT', `/onboarding/step/${sessionId}/knowledge_base`, { categories: ['FAQ'] })).status).toBe(200);
+    const done = await http('POST', `/onboarding/complete/${sessionId}`);
+    expect(done.status).toBe(200);
+
+    await waitFor(() => client.frames.some((f) => f.event === 'onboarding_completed'), { timeoutMs: 10_000, message: 'onboarding_completed' });
+    // Anything late would arrive within this pause.
+    await new Promise((r) => setTimeout(r, 700));
+    const pushes = client.frames.filter((f) => f.data.sessionId === sessionId && f.id === undefined);
+    const carrying = pushes.filter((f) => ['progress_update', 'milestone_reached', 'onboarding_completed'].includes(f.event));
+    const percentages = carrying.map((f) => (f.data.progress as { progressPercentage: number }).progressPercentage);
+    expect(percentages, 'the bar, in arrival order').toEqual([...percentages].sort((a, b) => a - b));
+    expect(percentages[0]).toBe(9);
+    expect(carrying.map((f) => f.data.seq as number)).toEqual(carrying.map((_, i) => i + 1));
+    expect(pushes.filter((f) => f.event !== 'onboarding_completed' && f.event !== 'progress_update' && f.event !== 'milestone_reached').every((f) => !('progress' in f.data))).toBe(true);
+    expect(pushes.at(-1)!.event).toBe('onboarding_completed');
+    expect(pushes.at(-1)!.data).toMatchObject({ progress: { progressPercentage: 100, estimatedTimeRemaining: 0, nextStep: null }, forced: false });
+    expect(pushes.filter((f) => f.event === 'milestone_reached').map((f) => f.data.threshold)).toEqual([25, 50, 75, 100]);
+    expect(pushes.filter((f) => f.event === 'onboarding_completed')).toHaveLength(1);
+
+    // Every route reads 100 % for the completed session.
+    const read = await http('GET', `/onboarding/session/${sessionId}`);
+    expect(read.body.progress).toMatchObject({ progressPercentage: 100, nextStep: null, nextRecommendedAction: 'Onboarding complete' });
+    const projected = await waitFor(async () => {
+      const p = await http('GET', `/onboarding/progress/${sessionId}`);
+      return p.body.progressPercentage === 100 ? p.body : null;
+    });
+    expect(projected).toMatchObject({ estimatedTimeRemaining: 0, currentStep: null, nextRecommendedAction: 'Onboarding complete', seq: carrying.length });
+    expect((projected.milestones as Array<{ reachedAt: string | null }>).every((m) => m.reachedAt !== null)).toBe(true);
+    const tenant = await http('GET', '/onboarding/tenant-setup/status');
+    expect(tenant.body).toMatchObject({ isCompleted: true, progressPercentage: 100, missingSteps: [], skippedSteps: ['channel_configuration'] });
+    client.ws.close();
+  });
+
   it('refuses a bad token with close code 4401 through the gateway', async () => {
     const client = await open(`${sys.gateway.url.replace('http', 'ws')}/onboarding?token=nope`);
     await waitFor(() => client.closed.code);
