@@ -404,7 +404,7 @@ describe(`chaos under load (seed ${SEED})`, () => {
     for (const s of sessions.rows) {
       const events = stream.filter((e) => e.event.sessionId === s.id);
       const own = events.filter((e) => /^(session|step)\./.test(e.event.type)).sort((a, b) => a.event.sessionSeq - b.event.sessionSeq);
-      const snapshots = own.filter((e) => 'completedSteps' in e.event.data).map((e) => e.event.data as { completedSteps: string[]; skippedSteps: string[]; currentStep: string | null; status: string });
+      const snapshots = own.filter((e) => 'completedSteps' in e.event.data).map((e) => e.event.data as { completedSteps: string[]; skippedSteps: string[]; currentStep: string | null; status: 'active' | 'paused' | 'completed' | 'abandoned' });
       const last = snapshots.at(-1)!;
       const expected = computeProgress(s.type, last);
       const reached = MILESTONES.filter((m) => snapshots.some((snap) => computeProgress(s.type, snap).progressPercentage >= m.threshold)).map((m) => m.threshold);
@@ -435,7 +435,8 @@ describe(`chaos under load (seed ${SEED})`, () => {
     const expectedOf = (c: WsClient) => {
       const events = stream.filter((e) => e.event.sessionId === c.opts.sessionId).sort((a, b) => a.streamSeq - b.streamSeq);
       const from = events.findIndex((e) => e.event.id === c.opts.anchorEventId);
-      return events.slice(from + 1).filter((e) => e.event.type !== 'session.abandoned');
+      // Not pushed: session.abandoned, and session.completed (clients see it as the progress update it causes).
+      return events.slice(from + 1).filter((e) => e.event.type !== 'session.abandoned' && e.event.type !== 'session.completed');
     };
     // Pushes of the last events may still be on their way.
     const waitFrom = Date.now();
