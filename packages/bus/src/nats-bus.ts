@@ -135,20 +135,26 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
     async readSince(stream, filterSubject, since) {
       const consumer = await js.consumers.get(stream, { filter_subjects: filterSubject, deliver_policy: DeliverPolicy.StartTime, opt_start_time: since.toISOString() });
       const out: Array<{ subject: string; seq: number; data: Uint8Array }> = [];
-      // Nothing to read: answer now instead of waiting for a fetch to expire.
-      if ((await consumer.info()).num_pending === 0) return out;
-      for (;;) {
-        const batch = await consumer.fetch({ max_messages: 500, expires: 2000 });
-        let got = 0;
-        let pending = 0;
-        for await (const m of batch as AsyncIterable<JsMsg>) {
-          got++;
-          out.push({ subject: m.subject, seq: m.seq, data: m.data });
-          pending = m.info.pending;
-          // Stop as soon as nothing more matches, instead of waiting for `expires`.
-          if (pending === 0) break;
+      try {
+        // Nothing to read: answer now instead of waiting for a fetch to expire.
+        if ((await consumer.info()).num_pending === 0) return out;
+        for (;;) {
+          const batch = await consumer.fetch({ max_messages: 500, expires: 2000 });
+          let got = 0;
+          let pending = 0;
+          for await (const m of batch as AsyncIterable<JsMsg>) {
+            got++;
+            out.push({ subject: m.subject, seq: m.seq, data: m.data });
+            pending = m.info.pending;
+            // Stop as soon as nothing more matches, instead of waiting for `expires`.
+            if (pending === 0) break;
+          }
+          if (got === 0 || pending === 0) return out;
         }
-        if (got === 0 || pending === 0) return out;
+      } finally {
+        // The ordered consumer would otherwise stay on the server for its 5-minute inactivity threshold: a
+        // reconnect storm of N sockets re-joining with lastEventId would leave N consumers behind.
+        await consumer.delete().catch(() => undefined);
       }
     },
 
