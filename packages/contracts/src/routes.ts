@@ -13,17 +13,12 @@ import {
   WorkingTimeResponseSchema,
 } from './business-hours.js';
 import { StepConfigurationSchema } from './steps.js';
+import { ROUTE_PATHS, type RouteName, type RoutePath } from './route-paths.js';
 
-export type ServiceName = 'session' | 'progress' | 'connection-test' | 'realtime';
-export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+export { ROUTE_PATHS, type HttpMethod, type RouteName, type RoutePath, type ServiceName } from './route-paths.js';
 
-export interface RouteContract {
-  method: HttpMethod;
-  url: string;
-  service: ServiceName;
+export interface RouteContract extends Omit<RoutePath, 'params' | 'querystring' | 'body'> {
   summary: string;
-  /** `admin` routes need the admin role; every route needs a valid token. */
-  access: 'user' | 'admin';
   params?: z.ZodType;
   querystring?: z.ZodType;
   body?: z.ZodType;
@@ -31,45 +26,63 @@ export interface RouteContract {
   responses: Record<number, z.ZodType>;
 }
 
-const route = <const R extends RouteContract>(r: R): R => r;
+/** What a route adds to its path: a summary, its responses, and a schema for exactly the parts its path says it takes. */
+type RouteSchemas<P extends RoutePath> = { summary: string; responses: Record<number, z.ZodType> } & (P extends { params: true } ? { params: z.ZodType } : { params?: never }) &
+  (P extends { querystring: true } ? { querystring: z.ZodType } : { querystring?: never }) &
+  (P extends { body: true } ? { body: z.ZodType } : { body?: never });
 
-export const ROUTES = {
-  start: route({ method: 'POST', url: '/onboarding/start', service: 'session', summary: "Start an onboarding session (or return the caller's unfinished one)", access: 'user', body: A.StartBodySchema.nullish(), responses: { 200: A.SessionWithProgressSchema, 201: A.SessionWithProgressSchema } }),
-  getSession: route({ method: 'GET', url: '/onboarding/session/:sessionId', service: 'session', summary: 'A session, credentials masked', access: 'user', params: A.SessionIdParamsSchema, responses: { 200: A.SessionWithProgressSchema } }),
-  status: route({ method: 'GET', url: '/onboarding/status', service: 'session', summary: "The caller's current session and its progress", access: 'user', responses: { 200: A.StatusResponseSchema } }),
-  type: route({ method: 'GET', url: '/onboarding/type', service: 'session', summary: 'Which onboarding flow the caller gets', access: 'user', responses: { 200: A.TypeResponseSchema } }),
-  saveStep: route({ method: 'PUT', url: '/onboarding/step/:sessionId/:stepId', service: 'session', summary: "Save a step's data and complete it", access: 'user', params: A.StepParamsSchema, body: A.StepSaveBodySchema, responses: { 200: A.StepSaveResponseSchema } }),
-  skipStep: route({ method: 'POST', url: '/onboarding/skip/:sessionId/:stepId', service: 'session', summary: 'Skip an optional step', access: 'user', params: A.StepParamsSchema, body: A.SkipBodySchema.nullish(), responses: { 200: A.StepSaveResponseSchema } }),
-  flow: route({ method: 'GET', url: '/onboarding/flow', service: 'session', summary: "The caller's own flow: ordered steps with the JSON Schema of each step's data", access: 'user', responses: { 200: A.FlowResponseSchema } }),
-  flowByType: route({ method: 'GET', url: '/onboarding/flows/:type', service: 'session', summary: "A flow's ordered steps with the JSON Schema of each step's data", access: 'user', params: A.FlowTypeParamsSchema, responses: { 200: A.FlowResponseSchema } }),
-  stepConfiguration: route({ method: 'GET', url: '/onboarding/step/:stepId/configuration', service: 'session', summary: "A step's configuration", access: 'user', params: A.StepIdParamsSchema, querystring: A.StepConfigQuerySchema, responses: { 200: StepConfigurationSchema } }),
-  validateStepPost: route({ method: 'POST', url: '/onboarding/validate-step/:stepId', service: 'session', summary: 'Validate step data without saving', access: 'user', params: A.StepIdParamsSchema, querystring: A.ValidateStepPostQuerySchema, body: A.StepSaveBodySchema, responses: { 200: A.ValidateStepResponseSchema } }),
-  validateStepGet: route({ method: 'GET', url: '/onboarding/validate-step/:stepId', service: 'session', summary: 'Validate step data given as ?data=<url-encoded JSON>', access: 'user', params: A.StepIdParamsSchema, querystring: A.ValidateStepQuerySchema, responses: { 200: A.ValidateStepResponseSchema } }),
-  pause: route({ method: 'POST', url: '/onboarding/pause/:sessionId', service: 'session', summary: 'Pause a session', access: 'user', params: A.SessionIdParamsSchema, responses: { 200: A.PauseResponseSchema } }),
-  resume: route({ method: 'POST', url: '/onboarding/resume/:sessionId', service: 'session', summary: 'Resume a paused session', access: 'user', params: A.SessionIdParamsSchema, responses: { 200: A.PauseResponseSchema } }),
-  complete: route({ method: 'POST', url: '/onboarding/complete/:sessionId', service: 'session', summary: 'Complete a session (force=true: admins only)', access: 'user', params: A.SessionIdParamsSchema, querystring: A.CompleteQuerySchema, responses: { 200: A.CompleteResponseSchema } }),
-  tenantSetupStatus: route({ method: 'GET', url: '/onboarding/tenant-setup/status', service: 'session', summary: "The tenant's setup status", access: 'user', responses: { 200: A.TenantSetupStatusSchema } }),
-  tenantSetupComplete: route({ method: 'POST', url: '/onboarding/tenant-setup/complete', service: 'session', summary: "Mark the tenant's setup completed", access: 'admin', responses: { 200: A.TenantSetupCompleteResponseSchema } }),
-  agentWelcomeStart: route({ method: 'POST', url: '/onboarding/agent-welcome/start', service: 'session', summary: 'Start the agent welcome flow', access: 'user', body: A.AgentWelcomeStartBodySchema.nullish(), responses: { 200: A.SessionWithProgressSchema, 201: A.SessionWithProgressSchema } }),
-  agentWelcomeStatus: route({ method: 'GET', url: '/onboarding/agent-welcome/status/:userId', service: 'session', summary: "An agent's welcome status (self, or an admin of the tenant)", access: 'user', params: A.UserIdParamsSchema, responses: { 200: A.AgentWelcomeStatusSchema } }),
-  businessHoursGet: route({ method: 'GET', url: '/onboarding/business-hours', service: 'session', summary: "The tenant's business hours", access: 'user', responses: { 200: BusinessHoursResponseSchema } }),
-  businessHoursPut: route({ method: 'PUT', url: '/onboarding/business-hours', service: 'session', summary: "Set the tenant's business hours", access: 'admin', body: BusinessHoursConfigSchema, responses: { 200: BusinessHoursResponseSchema } }),
-  businessHoursDelete: route({ method: 'DELETE', url: '/onboarding/business-hours', service: 'session', summary: 'Remove business hours (always open)', access: 'admin', responses: { 200: BusinessHoursResponseSchema } }),
-  businessHoursCheck: route({ method: 'GET', url: '/onboarding/business-hours/check', service: 'session', summary: 'Is the tenant open at an instant', access: 'user', querystring: BusinessHoursCheckQuerySchema, responses: { 200: BusinessHoursCheckResponseSchema } }),
-  businessHoursWorkingTime: route({ method: 'POST', url: '/onboarding/business-hours/working-time', service: 'session', summary: 'Business minutes between two instants', access: 'user', body: WorkingTimeBodySchema, responses: { 200: WorkingTimeResponseSchema } }),
-  businessHoursAddTime: route({ method: 'POST', url: '/onboarding/business-hours/add-time', service: 'session', summary: 'The instant after adding business minutes', access: 'user', body: AddTimeBodySchema, responses: { 200: AddTimeResponseSchema } }),
-  businessHoursNextDay: route({ method: 'GET', url: '/onboarding/business-hours/next-business-day', service: 'session', summary: 'The opening of the next business day', access: 'user', querystring: NextBusinessDayQuerySchema, responses: { 200: NextBusinessDayResponseSchema } }),
+// Keyed like ROUTE_PATHS: a name missing here, or one ROUTE_PATHS does not have, does not compile.
+const SCHEMAS = {
+  start: { summary: "Start an onboarding session (or return the caller's unfinished one)", body: A.StartBodySchema.nullish(), responses: { 200: A.SessionWithProgressSchema, 201: A.SessionWithProgressSchema } },
+  getSession: { summary: 'A session, credentials masked', params: A.SessionIdParamsSchema, responses: { 200: A.SessionWithProgressSchema } },
+  status: { summary: "The caller's current session and its progress", responses: { 200: A.StatusResponseSchema } },
+  type: { summary: 'Which onboarding flow the caller gets', responses: { 200: A.TypeResponseSchema } },
+  saveStep: { summary: "Save a step's data and complete it", params: A.StepParamsSchema, body: A.StepSaveBodySchema, responses: { 200: A.StepSaveResponseSchema } },
+  skipStep: { summary: 'Skip an optional step', params: A.StepParamsSchema, body: A.SkipBodySchema.nullish(), responses: { 200: A.StepSaveResponseSchema } },
+  flow: { summary: "The caller's own flow: ordered steps with the JSON Schema of each step's data", responses: { 200: A.FlowResponseSchema } },
+  flowByType: { summary: "A flow's ordered steps with the JSON Schema of each step's data", params: A.FlowTypeParamsSchema, responses: { 200: A.FlowResponseSchema } },
+  stepConfiguration: { summary: "A step's configuration", params: A.StepIdParamsSchema, querystring: A.StepConfigQuerySchema, responses: { 200: StepConfigurationSchema } },
+  validateStepPost: { summary: 'Validate step data without saving', params: A.StepIdParamsSchema, querystring: A.ValidateStepPostQuerySchema, body: A.StepSaveBodySchema, responses: { 200: A.ValidateStepResponseSchema } },
+  validateStepGet: { summary: 'Validate step data given as ?data=<url-encoded JSON>', params: A.StepIdParamsSchema, querystring: A.ValidateStepQuerySchema, responses: { 200: A.ValidateStepResponseSchema } },
+  pause: { summary: 'Pause a session', params: A.SessionIdParamsSchema, responses: { 200: A.PauseResponseSchema } },
+  resume: { summary: 'Resume a paused session', params: A.SessionIdParamsSchema, responses: { 200: A.PauseResponseSchema } },
+  complete: { summary: 'Complete a session (force=true: admins only)', params: A.SessionIdParamsSchema, querystring: A.CompleteQuerySchema, responses: { 200: A.CompleteResponseSchema } },
+  tenantSetupStatus: { summary: "The tenant's setup status", responses: { 200: A.TenantSetupStatusSchema } },
+  tenantSetupComplete: { summary: "Mark the tenant's setup completed", responses: { 200: A.TenantSetupCompleteResponseSchema } },
+  agentWelcomeStart: { summary: 'Start the agent welcome flow', body: A.AgentWelcomeStartBodySchema.nullish(), responses: { 200: A.SessionWithProgressSchema, 201: A.SessionWithProgressSchema } },
+  agentWelcomeStatus: { summary: "An agent's welcome status (self, or an admin of the tenant)", params: A.UserIdParamsSchema, responses: { 200: A.AgentWelcomeStatusSchema } },
+  businessHoursGet: { summary: "The tenant's business hours", responses: { 200: BusinessHoursResponseSchema } },
+  businessHoursPut: { summary: "Set the tenant's business hours", body: BusinessHoursConfigSchema, responses: { 200: BusinessHoursResponseSchema } },
+  businessHoursDelete: { summary: 'Remove business hours (always open)', responses: { 200: BusinessHoursResponseSchema } },
+  businessHoursCheck: { summary: 'Is the tenant open at an instant', querystring: BusinessHoursCheckQuerySchema, responses: { 200: BusinessHoursCheckResponseSchema } },
+  businessHoursWorkingTime: { summary: 'Business minutes between two instants', body: WorkingTimeBodySchema, responses: { 200: WorkingTimeResponseSchema } },
+  businessHoursAddTime: { summary: 'The instant after adding business minutes', body: AddTimeBodySchema, responses: { 200: AddTimeResponseSchema } },
+  businessHoursNextDay: { summary: 'The opening of the next business day', querystring: NextBusinessDayQuerySchema, responses: { 200: NextBusinessDayResponseSchema } },
 
-  progress: route({ method: 'GET', url: '/onboarding/progress/:sessionId', service: 'progress', summary: "A session's progress and milestones", access: 'user', params: A.SessionIdParamsSchema, responses: { 200: A.ProgressResponseSchema } }),
-  statistics: route({ method: 'GET', url: '/onboarding/statistics', service: 'progress', summary: "The tenant's onboarding statistics and funnel", access: 'admin', querystring: A.StatisticsQuerySchema, responses: { 200: A.StatisticsResponseSchema } }),
+  progress: { summary: "A session's progress and milestones", params: A.SessionIdParamsSchema, responses: { 200: A.ProgressResponseSchema } },
+  statistics: { summary: "The tenant's onboarding statistics and funnel", querystring: A.StatisticsQuerySchema, responses: { 200: A.StatisticsResponseSchema } },
 
-  testConnection: route({ method: 'POST', url: '/onboarding/test-connection/:sessionId', service: 'connection-test', summary: 'Test one integration', access: 'user', params: A.SessionIdParamsSchema, body: A.ConnectionTestRequestSchema, responses: { 200: z.object({ result: A.ConnectionTestResultSchema }) } }),
-  testConnections: route({ method: 'POST', url: '/onboarding/test-connections/:sessionId', service: 'connection-test', summary: 'Test up to 10 integrations in parallel', access: 'user', params: A.SessionIdParamsSchema, body: A.ConnectionTestBatchSchema, responses: { 200: z.object({ results: z.array(A.ConnectionTestResultSchema) }) } }),
-  connectionHistory: route({ method: 'GET', url: '/onboarding/connection-history/:sessionId', service: 'connection-test', summary: "A session's connection tests, newest first", access: 'user', params: A.SessionIdParamsSchema, querystring: A.ConnectionHistoryQuerySchema, responses: { 200: A.ConnectionHistoryResponseSchema } }),
-  validateConnectionConfig: route({ method: 'POST', url: '/onboarding/validate-connection-config', service: 'connection-test', summary: 'Check a connection config without connecting', access: 'user', body: A.ValidateConnectionConfigBodySchema, responses: { 200: A.ValidateConnectionConfigResponseSchema } }),
+  testConnection: { summary: 'Test one integration', params: A.SessionIdParamsSchema, body: A.ConnectionTestRequestSchema, responses: { 200: z.object({ result: A.ConnectionTestResultSchema }) } },
+  testConnections: { summary: 'Test up to 10 integrations in parallel', params: A.SessionIdParamsSchema, body: A.ConnectionTestBatchSchema, responses: { 200: z.object({ results: z.array(A.ConnectionTestResultSchema) }) } },
+  connectionHistory: { summary: "A session's connection tests, newest first", params: A.SessionIdParamsSchema, querystring: A.ConnectionHistoryQuerySchema, responses: { 200: A.ConnectionHistoryResponseSchema } },
+  validateConnectionConfig: { summary: 'Check a connection config without connecting', body: A.ValidateConnectionConfigBodySchema, responses: { 200: A.ValidateConnectionConfigResponseSchema } },
 
-  sessionClients: route({ method: 'GET', url: '/onboarding/session-clients/:sessionId', service: 'realtime', summary: 'Sockets joined to a session, across all replicas', access: 'user', params: A.SessionIdParamsSchema, responses: { 200: A.SessionClientsResponseSchema } }),
-  userClients: route({ method: 'GET', url: '/onboarding/user-clients/:userId', service: 'realtime', summary: "A user's sockets, across all replicas (self, or an admin of the user's tenant)", access: 'user', params: A.UserIdParamsSchema, responses: { 200: A.UserClientsResponseSchema } }),
-} as const satisfies Record<string, RouteContract>;
+  sessionClients: { summary: 'Sockets joined to a session, across all replicas', params: A.SessionIdParamsSchema, responses: { 200: A.SessionClientsResponseSchema } },
+  userClients: { summary: "A user's sockets, across all replicas (self, or an admin of the user's tenant)", params: A.UserIdParamsSchema, responses: { 200: A.UserClientsResponseSchema } },
+} as const satisfies { [N in RouteName]: RouteSchemas<(typeof ROUTE_PATHS)[N]> };
 
-export type RouteName = keyof typeof ROUTES;
+type Flat<T> = { [K in keyof T]: T[K] };
+export type Routes = { readonly [N in RouteName]: Flat<Omit<(typeof ROUTE_PATHS)[N], 'params' | 'querystring' | 'body'> & (typeof SCHEMAS)[N]> };
+
+function withSchemas(): Routes {
+  const routes: Record<string, RouteContract> = {};
+  for (const name of Object.keys(ROUTE_PATHS) as RouteName[]) {
+    const { method, url, service, access }: RoutePath = ROUTE_PATHS[name];
+    const schemas: Pick<RouteContract, 'summary' | 'params' | 'querystring' | 'body' | 'responses'> = SCHEMAS[name];
+    routes[name] = { method, url, service, access, ...schemas };
+  }
+  return routes as Routes;
+}
+
+/** The route catalog: every route's method, URL, service and access (from ROUTE_PATHS) with its schemas. */
+export const ROUTES: Routes = withSchemas();
