@@ -1,4 +1,17 @@
-import { ErrorBodySchema, type ErrorBody } from '@glavito/contracts';
+import type { ErrorBody } from '@glavito/contracts';
+
+/** The error shape of ARCHITECTURE §3, checked by hand: the contract's zod schema would bring zod into the browser bundle. */
+function isErrorBody(body: unknown): body is ErrorBody {
+  if (typeof body !== 'object' || body === null) return false;
+  const b = body as Record<string, unknown>;
+  return (
+    Number.isInteger(b.statusCode) &&
+    typeof b.code === 'string' &&
+    typeof b.error === 'string' &&
+    typeof b.message === 'string' &&
+    (b.details === undefined || (Array.isArray(b.details) && b.details.every((d) => typeof d === 'object' && d !== null)))
+  );
+}
 
 /** Base class of every error the SDK throws on purpose: `err instanceof GlavitoError`. */
 export class GlavitoError extends Error {
@@ -32,9 +45,8 @@ export class GlavitoApiError extends GlavitoError {
 
   /** Builds the error from a response body; a body that is not our error shape still yields a usable error. */
   static fromBody(route: string, status: number, body: unknown, requestId?: string, statusText = ''): GlavitoApiError {
-    const parsed = ErrorBodySchema.safeParse(body);
-    if (parsed.success) {
-      const { code, message, details } = parsed.data;
+    if (isErrorBody(body)) {
+      const { code, message, details } = body;
       return new GlavitoApiError({ status, code, message, details, route, requestId, body });
     }
     const text = typeof body === 'string' && body.length > 0 ? body.slice(0, 200) : statusText || 'Request failed';

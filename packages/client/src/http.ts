@@ -1,9 +1,12 @@
-import { ROUTES, type RouteContract, type RouteName } from '@glavito/contracts';
+import type { Routes } from '@glavito/contracts';
+import { ROUTE_PATHS, type RouteName, type RoutePath } from '@glavito/contracts/route-paths';
 import type { z } from 'zod';
 import { GlavitoApiError, GlavitoNetworkError, GlavitoResponseError } from './errors.js';
+import type { OnboardingType, StepData, StepId } from './steps.js';
 import { buildPath, buildQuery, joinUrl } from './url.js';
 
-type Routes = typeof ROUTES;
+// Only `import type` from the schemas: at run time the client knows each route's method and URL
+// (ROUTE_PATHS, zod-free), and the types come from the zod contracts.
 type SuccessStatus = 200 | 201 | 202 | 204;
 type AllOptional<T> = Partial<T> extends T ? true : false;
 
@@ -24,8 +27,31 @@ export type RouteArgs<N extends RouteName> = [...ParamsArg<Routes[N]>, ...BodyAr
 
 export type RouteMethod<N extends RouteName> = (...args: RouteArgs<N>) => Promise<RouteResponse<N>>;
 
+/** The routes whose step id (and data) are typed per step instead of by their generic contract. */
+export type StepRouteName = 'saveStep' | 'skipStep' | 'validateStepPost' | 'validateStepGet' | 'stepConfiguration';
+
+/**
+ * Step routes, typed by step id: a misspelled field or an unknown step id does not compile. Data built at run
+ * time (a form generated from the flow's JSON Schema) is checked by the server: `stepId as StepId`, `data as StepData<StepId>`.
+ */
+export interface StepMethods {
+  saveStep<S extends StepId>(params: { sessionId: string; stepId: S }, data: NoInfer<StepData<S>>, options?: RequestOptions): Promise<RouteResponse<'saveStep'>>;
+  skipStep<S extends StepId>(params: { sessionId: string; stepId: S }, body?: RouteBody<'skipStep'>, options?: RequestOptions): Promise<RouteResponse<'skipStep'>>;
+  validateStepPost<S extends StepId>(params: { stepId: S }, data: NoInfer<StepData<S>>, query?: { type?: OnboardingType }, options?: RequestOptions): Promise<RouteResponse<'validateStepPost'>>;
+  /** The GET form of validation: `data` goes out as URL-encoded JSON in `?data=`. */
+  validateStepGet<S extends StepId>(params: { stepId: S }, query?: { type?: OnboardingType; data?: NoInfer<StepData<S>> }, options?: RequestOptions): Promise<RouteResponse<'validateStepGet'>>;
+  stepConfiguration<S extends StepId>(params: { stepId: S }, query?: { type?: OnboardingType }, options?: RequestOptions): Promise<RouteResponse<'stepConfiguration'>>;
+}
+
 /** One typed method per route of the contract catalog, e.g. `client.saveStep({ sessionId, stepId }, data)`. */
-export type GlavitoClient = { readonly [N in RouteName]: RouteMethod<N> };
+export type GlavitoClient = { readonly [N in Exclude<RouteName, StepRouteName>]: RouteMethod<N> } & Readonly<StepMethods>;
+
+/**
+ * Checks a 2xx body against its route's contract: returns the body to hand to the caller (parsed: defaults
+ * applied, unknown keys stripped) or throws a GlavitoResponseError. `validateResponses` from
+ * `@glavito/client/validate` is one (it brings zod and the schemas; keep it out of a browser bundle).
+ */
+export type ResponseValidator = (route: RouteName, status: number, body: unknown) => unknown;
 
 export type TokenSource = string | (() => string | Promise<string>);
 
@@ -49,8 +75,8 @@ export interface ClientOptions {
   /** Default per-request timeout; none unless set. */
   timeoutMs?: number;
   headers?: Record<string, string>;
-  /** Parse every 2xx body with its contract schema (defaults applied, unknown keys stripped); off by default. */
-  validateResponses?: boolean;
+  /** Checks every 2xx body, e.g. `validateResponses` from `@glavito/client/validate`; none by default. */
+  validateResponses?: ResponseValidator;
 }
 
 interface CallParts {
@@ -64,7 +90,7 @@ export async function resolveToken(token: TokenSource): Promise<string> {
   return typeof token === 'function' ? await token() : token;
 }
 
-function splitArgs(route: RouteContract, args: readonly unknown[]): CallParts {
+function splitArgs(route: RoutePath, args: readonly unknown[]): CallParts {
   let i = 0;
   const params = route.params ? (args[i++] as Record<string, unknown>) : undefined;
   const body = route.body ? args[i++] : undefined;
@@ -79,10 +105,14 @@ function isAbort(err: unknown): boolean {
 
 export function createClient(options: ClientOptions): GlavitoClient {
   if (typeof options.baseUrl !== 'string') throw new TypeError('createClient: baseUrl is required (an empty string means the page origin)');
+  const validate = options.validateResponses;
+  if (validate !== undefined && typeof validate !== 'function') {
+    throw new TypeError("createClient: validateResponses takes a function, e.g. `import { validateResponses } from '@glavito/client/validate'`");
+  }
   // Called through a closure: a browser's fetch throws "Illegal invocation" when detached from window.
   const fetchImpl: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
 
-  async function call(name: RouteName, route: RouteContract, parts: CallParts): Promise<unknown> {
+  async function call(name: RouteName, route: RoutePath, parts: CallParts): Promise<unknown> {
     const perCall = parts.options ?? {};
     const url = joinUrl(options.baseUrl, buildPath(route.url, parts.params)) + buildQuery(parts.query);
     const headers: Record<string, string> = { accept: 'application/json', ...options.headers, ...perCall.headers };
@@ -127,19 +157,11 @@ export function createClient(options: ClientOptions): GlavitoClient {
     }
     if (status < 200 || status > 299) throw GlavitoApiError.fromBody(name, status, isJson ? json : text, requestId, statusText);
     if (!isJson) throw new GlavitoResponseError(name, status, 'the response is not JSON', text);
-    if (!options.validateResponses) return json;
-    const schema = route.responses[status] ?? route.responses[200];
-    if (!schema) return json;
-    const parsed = schema.safeParse(json);
-    if (!parsed.success) {
-      const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-      throw new GlavitoResponseError(name, status, `the response breaks its contract (${issues})`, json, parsed.error);
-    }
-    return parsed.data;
+    return validate ? validate(name, status, json) : json;
   }
 
   const client: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
-  for (const [name, route] of Object.entries(ROUTES) as Array<[RouteName, RouteContract]>) {
+  for (const [name, route] of Object.entries(ROUTE_PATHS) as Array<[RouteName, RoutePath]>) {
     client[name] = (...args: unknown[]) => call(name, route, splitArgs(route, args));
   }
   return Object.freeze(client) as unknown as GlavitoClient;

@@ -3,14 +3,18 @@ export {
   type ClientOptions,
   type GlavitoClient,
   type RequestOptions,
+  type ResponseValidator,
   type RouteArgs,
   type RouteBody,
   type RouteMethod,
   type RouteParams,
   type RouteQuery,
   type RouteResponse,
+  type StepMethods,
+  type StepRouteName,
   type TokenSource,
 } from './http.js';
+export type { AgentStepId, OnboardingType, StepData, StepId, TenantStepId } from './steps.js';
 export {
   connectRealtime,
   type ConnectedInfo,

@@ -1,12 +1,5 @@
-import {
-  ConnectedDataSchema,
-  PUSH_EVENTS,
-  SessionJoinedDataSchema,
-  WS_CLOSE,
-  WsErrorDataSchema,
-  type ClientFrame,
-  type ProgressResponseSchema,
-} from '@glavito/contracts';
+import type { ClientFrame, ConnectedDataSchema, ProgressResponseSchema, ProgressSnapshot, PushData, SessionJoinedDataSchema } from '@glavito/contracts';
+import { PROGRESS_PUSH_EVENTS, PUSH_EVENTS, WS_CLOSE, type ProgressPushEventName, type PushEventName } from '@glavito/contracts/ws-names';
 import type { z } from 'zod';
 import { backoffDelay, restartDelay } from './backoff.js';
 import { GlavitoRealtimeError } from './errors.js';
@@ -24,18 +17,19 @@ export interface WebSocketLike {
 }
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
-export type PushEventName = (typeof PUSH_EVENTS)[number];
-export interface PushEventData {
+export type { PushEventName };
+/** What a push of that name carries (`sessionId`, `eventId`, `timestamp`, its payload), from the contract. */
+export type PushEventData<E extends PushEventName = PushEventName> = PushData<E>;
+/** A push, discriminated by `event`: `if (e.event === 'progress_update') e.data.progress.progressPercentage`. */
+export type PushEvent<E extends PushEventName = PushEventName> = { [K in E]: { event: K; data: PushData<K> } }[E];
+/**
+ * A session's progress as of the progress service's per-session `seq` (larger = newer). `progress` is what
+ * the push or the `getProgress` answer carried; these fields are in both.
+ */
+export interface ProgressState {
   sessionId: string;
-  /** The domain event's id: unique, and what a re-join passes as `lastEventId`. */
-  eventId: string;
-  timestamp: string;
-  correlationId?: string;
-  [key: string]: unknown;
-}
-export interface PushEvent<E extends PushEventName = PushEventName> {
-  event: E;
-  data: PushEventData;
+  seq: number;
+  progress: Omit<ProgressSnapshot, 'nextStep'>;
 }
 export type RealtimeProgress = z.infer<typeof ProgressResponseSchema>;
 export type ConnectedInfo = z.infer<typeof ConnectedDataSchema>;
@@ -72,8 +66,17 @@ export interface RealtimeOptions {
   requestTimeoutMs?: number;
   /** How many recent event ids are remembered to drop duplicates (default 1000). */
   dedupeCapacity?: number;
-  /** Every push (`progress_update`, `step_completed`, …), once each, in the order the server sent them. */
+  /**
+   * Every push (`progress_update`, `step_completed`, …), once each, in the order the server sent them, except a
+   * `progress_update` older (by `seq`) than a progress the connection already saw for that session: it would move
+   * a bar backwards. `on(name, handler)` subscribes to one push name.
+   */
   onEvent?: (event: PushEvent) => void;
+  /**
+   * A session's progress moved forward: a progress push or a `getProgress` answer with a larger `seq` than any
+   * before. Never called with an older state, so a bar drawn from it never moves backwards.
+   */
+  onProgress?: (state: ProgressState) => void;
   /** Every state change, and every new reconnect attempt (with its `attempt` and `delayMs`). */
   onStateChange?: (state: RealtimeState, detail: StateDetail) => void;
   /**
@@ -98,6 +101,10 @@ export interface RealtimeConnection {
   leave(sessionId: string): Promise<void>;
   /** The session's current progress, asked over the socket (`get_progress`). */
   getProgress(sessionId: string): Promise<RealtimeProgress>;
+  /** Calls `handler` for every push of that name (filtered like `onEvent`); returns the unsubscribe function. */
+  on<E extends PushEventName>(event: E, handler: (event: PushEvent<E>) => void): () => void;
+  /** The newest progress (largest `seq`) this connection saw for a session, from pushes and `getProgress`. */
+  progress(sessionId: string): ProgressState | undefined;
   /** The last event id delivered for a joined session (persist it to resume after a page reload). */
   lastEventId(sessionId: string): string | undefined;
   /** Drops the current socket and connects again now, e.g. after `unauthorized` once the token was renewed. */
@@ -133,6 +140,27 @@ interface SessionEntry {
 
 const OPEN = 1;
 const PUSHES = new Set<string>(PUSH_EVENTS);
+const PROGRESS_PUSHES = new Set<string>(PROGRESS_PUSH_EVENTS);
+
+// The server's frames are checked by hand, not with the contract's zod schemas, so that zod stays out of the browser bundle.
+const isString = (v: unknown): v is string => typeof v === 'string';
+const isInt = (v: unknown): v is number => Number.isInteger(v);
+
+function connectedInfo(d: Record<string, unknown>): ConnectedInfo | undefined {
+  return isString(d.clientId) && isString(d.userId) && isString(d.tenantId) && isInt(d.heartbeatMs)
+    ? { clientId: d.clientId, userId: d.userId, tenantId: d.tenantId, heartbeatMs: d.heartbeatMs }
+    : undefined;
+}
+
+function joinResult(d: Record<string, unknown>, sessionId: string): JoinResult {
+  return isString(d.sessionId) && typeof d.recovered === 'boolean' && isInt(d.replayed)
+    ? { sessionId: d.sessionId, recovered: d.recovered, replayed: d.replayed }
+    : { sessionId, recovered: false, replayed: 0 };
+}
+
+function errorOf(d: Record<string, unknown>, fallback: string): GlavitoRealtimeError {
+  return isString(d.code) && isString(d.message) ? new GlavitoRealtimeError(d.code, d.message) : new GlavitoRealtimeError('error', fallback);
+}
 
 function toWebSocketUrl(url: string): string {
   // A relative URL (same-origin frontend) resolves against the page.
@@ -198,6 +226,8 @@ export function connectRealtime(options: RealtimeOptions): RealtimeConnection {
   /** Bumped by close()/reconnect(): an attempt still waiting for its token is then abandoned. */
   let generation = 0;
   let frameSeq = 0;
+  const progressBySession = new Map<string, ProgressState>();
+  const listeners = new Map<PushEventName, Set<(event: PushEvent) => void>>();
 
   const isOpen = () => state === 'open' && ws !== null && ws.readyState === OPEN;
   const report = (err: GlavitoRealtimeError) => safely(() => options.onError?.(err));
@@ -266,8 +296,7 @@ export function connectRealtime(options: RealtimeOptions): RealtimeConnection {
     request({ event: 'join_session', data }).then(
       (frame) => {
         if (sessions.get(sessionId) !== entry) return;
-        const parsed = SessionJoinedDataSchema.safeParse(frame.data);
-        const result = parsed.success ? parsed.data : { sessionId, recovered: false, replayed: 0 };
+        const result = joinResult(frame.data, sessionId);
         entry.confirmed = true;
         entry.result = result;
         entry.retries = 0;
@@ -293,6 +322,17 @@ export function connectRealtime(options: RealtimeOptions): RealtimeConnection {
     );
   }
 
+  /** Keeps the newest progress per session by `seq`; false when `seq` is older than one already seen. */
+  function advanceProgress(sessionId: string, seq: number, progress: ProgressState['progress']): boolean {
+    const current = progressBySession.get(sessionId);
+    if (current && seq < current.seq) return false;
+    if (current && seq === current.seq) return true;
+    const next: ProgressState = { sessionId, seq, progress };
+    progressBySession.set(sessionId, next);
+    safely(() => options.onProgress?.(next));
+    return true;
+  }
+
   function deliver(event: PushEventName, data: Record<string, unknown>): void {
     const eventId = typeof data.eventId === 'string' ? data.eventId : undefined;
     if (eventId !== undefined) {
@@ -300,7 +340,15 @@ export function connectRealtime(options: RealtimeOptions): RealtimeConnection {
       const entry = typeof data.sessionId === 'string' ? sessions.get(data.sessionId) : undefined;
       if (entry) entry.lastEventId = eventId;
     }
-    safely(() => options.onEvent?.({ event, data: data as PushEventData }));
+    if (PROGRESS_PUSHES.has(event) && isString(data.sessionId) && isInt(data.seq) && typeof data.progress === 'object' && data.progress !== null) {
+      const fresh = advanceProgress(data.sessionId, data.seq, data.progress as ProgressSnapshot);
+      // A stale milestone or completion is still news; a stale progress_update only moves a bar backwards.
+      if (!fresh && (event as ProgressPushEventName) === 'progress_update') return;
+    }
+    const push = { event, data } as PushEvent;
+    safely(() => options.onEvent?.(push));
+    const handlers = listeners.get(event);
+    if (handlers) for (const handler of [...handlers]) safely(() => handler(push));
   }
 
   function onMessage(raw: unknown): void {
@@ -312,8 +360,7 @@ export function connectRealtime(options: RealtimeOptions): RealtimeConnection {
         clearTimeout(p.timer);
         pending.delete(frame.id);
         if (frame.event === 'error') {
-          const e = WsErrorDataSchema.safeParse(frame.data);
-          p.reject(new GlavitoRealtimeError(e.success ? e.data.code : 'error', e.success ? e.data.message : 'the server refused the request'));
+          p.reject(errorOf(frame.data, 'the server refused the request'));
         } else {
           p.resolve(frame);
         }
@@ -322,8 +369,7 @@ export function connectRealtime(options: RealtimeOptions): RealtimeConnection {
     }
     switch (frame.event) {
       case 'connected': {
-        const parsed = ConnectedDataSchema.safeParse(frame.data);
-        info = parsed.success ? parsed.data : undefined;
+        info = connectedInfo(frame.data);
         attempt = 0;
         setState('open', info ? { connected: info } : {});
         for (const sessionId of sessions.keys()) startJoin(sessionId);
@@ -331,8 +377,7 @@ export function connectRealtime(options: RealtimeOptions): RealtimeConnection {
         return;
       }
       case 'error': {
-        const e = WsErrorDataSchema.safeParse(frame.data);
-        report(new GlavitoRealtimeError(e.success ? e.data.code : 'error', e.success ? e.data.message : 'server error'));
+        report(errorOf(frame.data, 'server error'));
         return;
       }
       default:
@@ -453,6 +498,7 @@ export function connectRealtime(options: RealtimeOptions): RealtimeConnection {
       });
     },
     async leave(sessionId) {
+      progressBySession.delete(sessionId);
       const entry = sessions.get(sessionId);
       if (!entry) return;
       sessions.delete(sessionId);
@@ -466,7 +512,20 @@ export function connectRealtime(options: RealtimeOptions): RealtimeConnection {
     },
     async getProgress(sessionId) {
       const frame = await request({ event: 'get_progress', data: { sessionId } });
-      return (frame.data as { progress: RealtimeProgress }).progress;
+      const { progress, seq } = frame.data as { progress: RealtimeProgress; seq?: number };
+      // The answer as the server gave it; the progress state only moves if it is newer than what pushes brought.
+      advanceProgress(sessionId, isInt(seq) ? seq : progress.seq, progress);
+      return progress;
+    },
+    on(event, handler) {
+      let handlers = listeners.get(event);
+      if (!handlers) listeners.set(event, (handlers = new Set()));
+      const h = handler as (event: PushEvent) => void;
+      handlers.add(h);
+      return () => void handlers.delete(h);
+    },
+    progress(sessionId) {
+      return progressBySession.get(sessionId);
     },
     lastEventId(sessionId) {
       return sessions.get(sessionId)?.lastEventId;

@@ -2,7 +2,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ROUTES, SessionWithProgressSchema, computeProgress, type Session } from '@glavito/contracts';
 import { afterAll, beforeAll, beforeEach, describe, expect, expectTypeOf, it } from 'vitest';
-import { createClient, GlavitoApiError, GlavitoError, GlavitoNetworkError, GlavitoResponseError, type RouteResponse } from '../src/index.js';
+import { createClient, GlavitoApiError, GlavitoError, GlavitoNetworkError, GlavitoResponseError, type RouteResponse, type StepData } from '../src/index.js';
+import { validateResponses } from '../src/validate.js';
 import { buildPath, buildQuery, joinUrl } from '../src/url.js';
 
 interface Seen {
@@ -78,8 +79,8 @@ describe('createClient', () => {
   it('PUT saveStep: params in the path, JSON body, bearer token, correlation id; returns the parsed body', async () => {
     reply = { status: 200, body: { session, progress, nextStep: 'channel_configuration', warnings: [] } };
     const client = createClient({ baseUrl: `${baseUrl}/`, token: 'tok-1' });
-    const saved = await client.saveStep({ sessionId: 's1', stepId: 'organization_setup' }, { companyName: 'Acme' }, { correlationId: 'corr-9' });
-    expect(last()).toMatchObject({ method: 'PUT', url: '/onboarding/step/s1/organization_setup', body: '{"companyName":"Acme"}' });
+    const saved = await client.saveStep({ sessionId: 's1', stepId: 'organization_setup' }, { companyName: 'Acme', primaryColor: '#112233' }, { correlationId: 'corr-9' });
+    expect(last()).toMatchObject({ method: 'PUT', url: '/onboarding/step/s1/organization_setup', body: '{"companyName":"Acme","primaryColor":"#112233"}' });
     expect(last().headers).toMatchObject({ authorization: 'Bearer tok-1', 'content-type': 'application/json', 'x-correlation-id': 'corr-9', accept: 'application/json' });
     expect(saved.nextStep).toBe('channel_configuration');
     expectTypeOf(saved.session.completedSteps).toEqualTypeOf<string[]>();
@@ -98,8 +99,10 @@ describe('createClient', () => {
     expect(last().headers['content-type']).toBeUndefined();
     await client.start();
     expect(last()).toMatchObject({ method: 'POST', url: '/onboarding/start', body: '' });
-    await client.validateStepPost({ stepId: 'organization_setup' }, { companyName: 'X' }, { type: 'tenant_setup' });
-    expect(last()).toMatchObject({ url: '/onboarding/validate-step/organization_setup?type=tenant_setup', body: '{"companyName":"X"}' });
+    await client.validateStepPost({ stepId: 'profile_setup' }, { displayName: 'Ann', timezone: 'Europe/Paris' }, { type: 'agent_welcome' });
+    expect(last()).toMatchObject({ url: '/onboarding/validate-step/profile_setup?type=agent_welcome', body: '{"displayName":"Ann","timezone":"Europe/Paris"}' });
+    await client.validateStepGet({ stepId: 'organization_setup' }, { data: { companyName: 'X', primaryColor: '#000000' } });
+    expect(last()).toMatchObject({ method: 'GET', url: `/onboarding/validate-step/organization_setup?data=${encodeURIComponent('{"companyName":"X","primaryColor":"#000000"}')}`, body: '' });
   });
 
   it('asks a token function before every request, and uses a client-level correlation id', async () => {
@@ -129,7 +132,8 @@ describe('createClient', () => {
     const details = [{ field: 'companyName', rule: 'required', message: 'companyName is required' }];
     reply = { status: 422, body: { statusCode: 422, code: 'SESSION_STEP_DATA_INVALID', error: 'Unprocessable Entity', message: 'Step data is invalid', details } };
     const client = createClient({ baseUrl, token: 't' });
-    const err = await client.saveStep({ sessionId: 's1', stepId: 'organization_setup' }, {}).catch((e: unknown) => e);
+    // Data the server refuses although it type-checks (a colour in the wrong format).
+    const err = await client.saveStep({ sessionId: 's1', stepId: 'organization_setup' }, { companyName: 'Acme', primaryColor: 'red' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GlavitoApiError);
     expect(err).toBeInstanceOf(GlavitoError);
     expect(err).toMatchObject({ name: 'GlavitoApiError', status: 422, code: 'SESSION_STEP_DATA_INVALID', message: 'Step data is invalid', details, route: 'saveStep', requestId: 'req-1' });
@@ -162,18 +166,21 @@ describe('createClient', () => {
     expect(await pendingCall).toMatchObject({ name: 'AbortError' });
   });
 
-  it('validateResponses: a body that breaks its contract throws GlavitoResponseError; off by default', async () => {
+  it('validateResponses (from @glavito/client/validate): a body that breaks its contract throws GlavitoResponseError; off by default', async () => {
     reply = { status: 201, body: { session: { id: 's1' }, progress } };
     const loose = await createClient({ baseUrl, token: 't' }).start({});
     expect(loose).toEqual({ session: { id: 's1' }, progress });
-    const err = await createClient({ baseUrl, token: 't', validateResponses: true }).start({}).catch((e: unknown) => e);
+    const err = await createClient({ baseUrl, token: 't', validateResponses }).start({}).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GlavitoResponseError);
     expect((err as Error).message).toMatch(/start: the response breaks its contract \(session\.tenantId/);
 
     reply = { status: 201, body: { session: { ...session, extra: 'dropped' }, progress } };
-    const strict = await createClient({ baseUrl, token: 't', validateResponses: true }).start({ type: 'tenant_setup' });
+    const strict = await createClient({ baseUrl, token: 't', validateResponses }).start({ type: 'tenant_setup' });
     expect(strict).toEqual(SessionWithProgressSchema.parse(reply.body));
     expect(last().body).toBe('{"type":"tenant_setup"}');
+
+    // The boolean of earlier versions fails loudly instead of silently validating nothing.
+    expect(() => createClient({ baseUrl, token: 't', validateResponses: true as never })).toThrow(/validateResponses takes a function/);
   });
 
   it('a 2xx answer that is not JSON is a GlavitoResponseError', async () => {
@@ -186,10 +193,13 @@ describe('createClient', () => {
     expectTypeOf<RouteResponse<'progress'>>().toHaveProperty('milestones');
     expectTypeOf(client.getSession).parameter(0).toEqualTypeOf<{ sessionId: string }>();
     expectTypeOf(client.statistics).parameter(0).toEqualTypeOf<{ type?: 'tenant_setup' | 'agent_welcome' | undefined; from?: string | undefined; to?: string | undefined } | undefined>();
-    expectTypeOf(client.saveStep).parameters.toExtend<[{ sessionId: string; stepId: string }, Record<string, unknown>, ...unknown[]]>();
+    expectTypeOf<StepData<'organization_setup'>>().toHaveProperty('companyName');
+    expectTypeOf<StepData<'welcome'>>().toEqualTypeOf<{ acknowledged?: boolean | undefined; goals?: string[] | undefined }>();
     // @ts-expect-error a route with path params needs them
     void (() => client.getSession());
     // @ts-expect-error saveStep needs its body
-    void (() => client.saveStep({ sessionId: 's', stepId: 'x' }));
+    void (() => client.saveStep({ sessionId: 's', stepId: 'organization_setup' }));
+    // @ts-expect-error an unknown step id (test/types.test.ts checks the diagnostics themselves)
+    void (() => client.saveStep({ sessionId: 's', stepId: 'organisation_setup' }, {}));
   });
 });
