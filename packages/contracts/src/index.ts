@@ -1,5 +1,6 @@
 export * from './steps.js';
 export * from './step-data.js';
+export * from './json-schema.js';
 export * from './business-hours.js';
 export * from './validation.js';
 export * from './progress.js';

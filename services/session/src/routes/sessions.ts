@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { v7 as uuidv7 } from 'uuid';
 import { ForceForbiddenError, SessionNotFoundError, SessionTypeForbiddenError, TenantSetupIncompleteError } from '../errors.js';
+import { callerFlowType, defaultFlowType, flowOf } from '../domain/flows.js';
 import { completeSession, pauseSession, resumeSession, startSession, summaryOf } from '../domain/session-rules.js';
 import { tenantSetupStatus } from '../domain/tenant-setup.js';
 import { scopeOf } from '../repositories/session-repository.js';
@@ -37,7 +38,7 @@ export async function sessionRoutes(root: FastifyInstance) {
     ...auth,
     handler: async (request, reply) => {
       const body = request.body ?? {};
-      const type = body.type ?? (request.principal.isAdmin ? 'tenant_setup' : 'agent_welcome');
+      const type = body.type ?? defaultFlowType(request.principal);
       const metadata = { ...(body.metadata ?? {}), ...(body.context ? { context: body.context } : {}) };
       const r = await start(request, type, metadata);
       return reply.status(r.status).send(r.body);
@@ -80,12 +81,27 @@ export async function sessionRoutes(root: FastifyInstance) {
       const p = request.principal;
       const setup = await repo.tenantSetup(p.tenantId);
       return {
-        type: p.isAdmin ? ('tenant_setup' as const) : ('agent_welcome' as const),
+        type: defaultFlowType(p),
         role: p.isAdmin ? ('tenant_admin' as const) : ('agent' as const),
         isTenantAdmin: p.isAdmin,
         tenantSetupCompleted: setup !== null,
       };
     },
+  });
+
+  app.route({
+    ...contractRoute(ROUTES.flow),
+    ...auth,
+    handler: async (request) => {
+      const p = request.principal;
+      return flowOf(callerFlowType(p, await repo.findCurrent(p.tenantId, p.userId)));
+    },
+  });
+
+  app.route({
+    ...contractRoute(ROUTES.flowByType),
+    ...auth,
+    handler: async (request) => flowOf(request.params.type),
   });
 
   app.route({

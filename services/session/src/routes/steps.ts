@@ -3,6 +3,7 @@ import { contractRoute, correlationIdOf, withDetails } from '@glavito/http';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { InvalidQueryDataError, StepDataInvalidError, StepNotInFlowError } from '../errors.js';
+import { callerFlowType } from '../domain/flows.js';
 import { saveStep, skipStep, type SaveDecision } from '../domain/session-rules.js';
 import { scopeOf } from '../repositories/session-repository.js';
 import { presentWithProgress } from './present.js';
@@ -65,7 +66,8 @@ export async function stepRoutes(root: FastifyInstance) {
     ...contractRoute(ROUTES.stepConfiguration),
     ...auth,
     handler: async (request) => {
-      const type = request.query.type ?? 'tenant_setup';
+      const p = request.principal;
+      const type = request.query.type ?? callerFlowType(p, await repo.findCurrent(p.tenantId, p.userId));
       const step = stepCatalog(type).find((s) => s.id === request.params.stepId);
       if (!step) throw new StepNotInFlowError(request.params.stepId, type);
       return step;
