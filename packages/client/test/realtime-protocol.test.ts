@@ -199,3 +199,43 @@ describe('connectRealtime against a protocol fake', () => {
     expect(states.at(-1)!.state).toBe('closed');
   });
 });
+
+describe('typed pushes and the progress state', () => {
+  const snapshot = (progressPercentage: number) => ({
+    totalSteps: 11, completedSteps: Math.round(progressPercentage / 9), skippedSteps: 0, progressPercentage, estimatedTimeRemaining: 10,
+    currentStep: 'organization_setup', nextStep: 'channel_configuration', nextRecommendedAction: 'Continue',
+  });
+  const progressPush = (eventId: string, seq: number, pct: number): Frame => ({
+    event: 'progress_update',
+    data: { sessionId: 's1', eventId, timestamp: new Date().toISOString(), seq, progress: snapshot(pct), estimatedCompletion: null },
+  });
+
+  it('moves forward only by seq: a stale progress_update is not delivered, a stale milestone is; on() filters by name and unsubscribes', async () => {
+    const progressSeen: Array<[number, number]> = [];
+    const { conn, events } = connect({ onProgress: (s) => progressSeen.push([s.seq, s.progress.progressPercentage]) });
+    onFrame = (peer, frame) => {
+      defaultReplies(peer, frame);
+      // The server's answer is older (seq 1) than what the pushes already brought.
+      if (frame.event === 'get_progress') peer.send({ event: 'progress_update', id: frame.id, data: { sessionId: 's1', timestamp: '', seq: 1, progress: { sessionId: 's1', ...snapshot(9), estimatedCompletion: null, milestones: [], seq: 1 } } });
+    };
+    const bar: number[] = [];
+    const off = conn.on('progress_update', (e) => bar.push(e.data.progress.progressPercentage));
+    await conn.join('s1');
+    const milestone: Frame = { event: 'milestone_reached', data: { sessionId: 's1', eventId: 'm1', timestamp: '', seq: 2, threshold: 25, title: 'Getting Started', progress: snapshot(27) } };
+    for (const f of [progressPush('p3', 3, 27), progressPush('p2', 2, 18), milestone, progressPush('p4', 4, 36)]) peers[0]!.send(f);
+    await waitFor(() => events.length === 3);
+    expect(events.map((e) => e.data.eventId)).toEqual(['p3', 'm1', 'p4']);
+    expect(bar).toEqual([27, 36]);
+    expect(progressSeen).toEqual([[3, 27], [4, 36]]);
+    expect(conn.lastEventId('s1')).toBe('p4');
+
+    await expect(conn.getProgress('s1')).resolves.toMatchObject({ progressPercentage: 9, seq: 1 });
+    expect(conn.progress('s1')).toMatchObject({ seq: 4, progress: { progressPercentage: 36 } });
+
+    off();
+    peers[0]!.send(progressPush('p5', 5, 45));
+    await waitFor(() => events.length === 4);
+    expect(bar).toEqual([27, 36]);
+    expect(conn.progress('s1')?.seq).toBe(5);
+  });
+});
