@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { stepValidationRules } from './step-rules.js';
 
 export const OnboardingTypeSchema = z.enum(['tenant_setup', 'agent_welcome']);
 export type OnboardingType = z.infer<typeof OnboardingTypeSchema>;
@@ -54,18 +55,15 @@ export const StepConfigurationSchema = z.object({
 });
 export type StepConfiguration = z.infer<typeof StepConfigurationSchema>;
 
-type Rule = z.infer<typeof ValidationRuleSchema>;
-const required = (field: string): Rule => ({ field, rule: 'required', message: `${field} is required` });
-const minLength = (field: string, n: number): Rule => ({
-  field,
-  rule: 'min_length',
-  value: n,
-  message: `${field} must be at least ${n} characters`,
-});
-const pattern = (field: string, re: string): Rule => ({ field, rule: 'pattern', value: re, message: `${field} format is invalid` });
+/** A catalog entry before its rules are read from the step's data schema. */
+type StepEntry = Omit<StepConfiguration, 'validationRules'>;
 
-export const TENANT_SETUP_STEPS: readonly StepConfiguration[] = [
-  { id: 'welcome', title: 'Welcome to Glavito', description: 'Get started setting up the platform for your organization.', isRequired: true, estimatedTime: 2, dependencies: [], validationRules: [], category: 'setup' },
+/** The rules come from the zod schema the server validates with, so the list names each rule it enforces. */
+const withRules = (type: OnboardingType, steps: StepEntry[]): readonly StepConfiguration[] =>
+  steps.map((step) => ({ ...step, validationRules: stepValidationRules(type, step.id) }));
+
+export const TENANT_SETUP_STEPS: readonly StepConfiguration[] = withRules('tenant_setup', [
+  { id: 'welcome', title: 'Welcome to Glavito', description: 'Get started setting up the platform for your organization.', isRequired: true, estimatedTime: 2, dependencies: [], category: 'setup' },
   {
     id: 'organization_setup',
     title: 'Organization Setup',
@@ -73,38 +71,29 @@ export const TENANT_SETUP_STEPS: readonly StepConfiguration[] = [
     isRequired: true,
     estimatedTime: 10,
     dependencies: ['welcome'],
-    validationRules: [
-      required('companyName'),
-      minLength('companyName', 2),
-      required('primaryColor'),
-      pattern('primaryColor', '^#[0-9A-Fa-f]{6}$'),
-      { field: 'companySize', rule: 'enum', value: ['1-10', '10-50', '50-200', '200-1000', '1000+'], message: 'companySize must be one of 1-10, 10-50, 50-200, 200-1000, 1000+' },
-      { field: 'logoUrl', rule: 'https_url', message: 'logoUrl must be an https URL' },
-      { field: 'timezone', rule: 'iana_timezone', message: 'timezone must be a valid IANA time zone' },
-    ],
     category: 'setup',
   },
-  { id: 'channel_configuration', title: 'Channel Configuration', description: 'Connect your communication channels: email, WhatsApp, Instagram, Slack, Teams and web chat.', isRequired: false, estimatedTime: 15, dependencies: ['organization_setup'], validationRules: [{ field: 'channels', rule: 'at_least_one_enabled', value: ['email', 'whatsapp', 'instagram', 'slack', 'teams', 'webchat'], message: 'At least one communication channel must be enabled' }], category: 'integration' },
-  { id: 'ai_configuration', title: 'AI & Automation', description: 'AI features and automated workflows.', isRequired: false, estimatedTime: 12, dependencies: ['channel_configuration'], validationRules: [required('aiProvider'), { field: 'aiProvider', rule: 'enum', value: ['openai', 'anthropic', 'google'], message: 'aiProvider must be one of openai, anthropic, google' }], category: 'integration' },
-  { id: 'knowledge_base', title: 'Knowledge Base', description: 'FAQ and help content for customers and agents.', isRequired: false, estimatedTime: 20, dependencies: ['organization_setup'], validationRules: [], category: 'configuration' },
-  { id: 'payment_setup', title: 'Payment Setup', description: 'Stripe payment processing.', isRequired: false, estimatedTime: 8, dependencies: ['organization_setup'], validationRules: [{ field: 'stripeAccountId', rule: 'stripe_account_or_skip', message: 'Payment setup is required or must be explicitly skipped' }], category: 'integration' },
-  { id: 'team_management', title: 'Team Management', description: 'Invite agents and set permissions.', isRequired: false, estimatedTime: 10, dependencies: ['organization_setup'], validationRules: [{ field: 'teamMembers.email', rule: 'email', message: 'teamMembers email format is invalid' }], category: 'configuration' },
-  { id: 'workflow_configuration', title: 'Workflow Configuration', description: 'Ticket workflows, business hours and SLA targets.', isRequired: false, estimatedTime: 15, dependencies: ['team_management'], validationRules: [], category: 'configuration' },
-  { id: 'customer_portal', title: 'Customer Portal', description: 'Customise the customer-facing portal.', isRequired: false, estimatedTime: 8, dependencies: ['knowledge_base'], validationRules: [], category: 'configuration' },
-  { id: 'data_import', title: 'Data Import', description: 'Import existing customer and ticket data.', isRequired: false, estimatedTime: 25, dependencies: ['organization_setup'], validationRules: [], category: 'optional' },
-  { id: 'analytics_setup', title: 'Analytics Setup', description: 'Reporting and analytics.', isRequired: false, estimatedTime: 10, dependencies: ['workflow_configuration'], validationRules: [], category: 'configuration' },
-];
+  { id: 'channel_configuration', title: 'Channel Configuration', description: 'Connect your communication channels: email, WhatsApp, Instagram, Slack, Teams and web chat.', isRequired: false, estimatedTime: 15, dependencies: ['organization_setup'], category: 'integration' },
+  { id: 'ai_configuration', title: 'AI & Automation', description: 'AI features and automated workflows.', isRequired: false, estimatedTime: 12, dependencies: ['channel_configuration'], category: 'integration' },
+  { id: 'knowledge_base', title: 'Knowledge Base', description: 'FAQ and help content for customers and agents.', isRequired: false, estimatedTime: 20, dependencies: ['organization_setup'], category: 'configuration' },
+  { id: 'payment_setup', title: 'Payment Setup', description: 'Stripe payment processing.', isRequired: false, estimatedTime: 8, dependencies: ['organization_setup'], category: 'integration' },
+  { id: 'team_management', title: 'Team Management', description: 'Invite agents and set permissions.', isRequired: false, estimatedTime: 10, dependencies: ['organization_setup'], category: 'configuration' },
+  { id: 'workflow_configuration', title: 'Workflow Configuration', description: 'Ticket workflows, business hours and SLA targets.', isRequired: false, estimatedTime: 15, dependencies: ['team_management'], category: 'configuration' },
+  { id: 'customer_portal', title: 'Customer Portal', description: 'Customise the customer-facing portal.', isRequired: false, estimatedTime: 8, dependencies: ['knowledge_base'], category: 'configuration' },
+  { id: 'data_import', title: 'Data Import', description: 'Import existing customer and ticket data.', isRequired: false, estimatedTime: 25, dependencies: ['organization_setup'], category: 'optional' },
+  { id: 'analytics_setup', title: 'Analytics Setup', description: 'Reporting and analytics.', isRequired: false, estimatedTime: 10, dependencies: ['workflow_configuration'], category: 'configuration' },
+]);
 
-export const AGENT_WELCOME_STEPS: readonly StepConfiguration[] = [
-  { id: 'welcome', title: 'Welcome to the Team!', description: 'Meet your workspace and what to expect in your first days.', isRequired: true, estimatedTime: 3, dependencies: [], validationRules: [], category: 'welcome' },
-  { id: 'profile_setup', title: 'Complete Your Profile', description: 'Your name, photo and time zone.', isRequired: true, estimatedTime: 5, dependencies: ['welcome'], validationRules: [required('displayName'), minLength('displayName', 2), required('timezone'), { field: 'timezone', rule: 'iana_timezone', message: 'timezone must be a valid IANA time zone' }], category: 'setup' },
-  { id: 'team_assignment', title: 'Team Assignment', description: 'See the team you belong to.', isRequired: true, estimatedTime: 4, dependencies: ['profile_setup'], validationRules: [], category: 'setup' },
-  { id: 'permissions_overview', title: 'Permissions Overview', description: 'What you can do in the workspace.', isRequired: true, estimatedTime: 3, dependencies: ['team_assignment'], validationRules: [], category: 'training' },
-  { id: 'feature_tour', title: 'Feature Tour', description: 'A guided tour of the agent workspace.', isRequired: true, estimatedTime: 8, dependencies: ['permissions_overview'], validationRules: [], category: 'training' },
-  { id: 'test_ticket', title: 'Test Ticket Assignment', description: 'Handle a practice ticket end to end.', isRequired: true, estimatedTime: 10, dependencies: ['feature_tour'], validationRules: [], category: 'training' },
-  { id: 'notification_preferences', title: 'Notification Preferences', description: 'Choose how you are notified.', isRequired: false, estimatedTime: 3, dependencies: ['test_ticket'], validationRules: [], category: 'setup' },
-  { id: 'quick_start', title: 'Quick Start Guide', description: 'Shortcuts and tips for your first week.', isRequired: true, estimatedTime: 5, dependencies: ['test_ticket'], validationRules: [], category: 'training' },
-];
+export const AGENT_WELCOME_STEPS: readonly StepConfiguration[] = withRules('agent_welcome', [
+  { id: 'welcome', title: 'Welcome to the Team!', description: 'Meet your workspace and what to expect in your first days.', isRequired: true, estimatedTime: 3, dependencies: [], category: 'welcome' },
+  { id: 'profile_setup', title: 'Complete Your Profile', description: 'Your name, photo and time zone.', isRequired: true, estimatedTime: 5, dependencies: ['welcome'], category: 'setup' },
+  { id: 'team_assignment', title: 'Team Assignment', description: 'See the team you belong to.', isRequired: true, estimatedTime: 4, dependencies: ['profile_setup'], category: 'setup' },
+  { id: 'permissions_overview', title: 'Permissions Overview', description: 'What you can do in the workspace.', isRequired: true, estimatedTime: 3, dependencies: ['team_assignment'], category: 'training' },
+  { id: 'feature_tour', title: 'Feature Tour', description: 'A guided tour of the agent workspace.', isRequired: true, estimatedTime: 8, dependencies: ['permissions_overview'], category: 'training' },
+  { id: 'test_ticket', title: 'Test Ticket Assignment', description: 'Handle a practice ticket end to end.', isRequired: true, estimatedTime: 10, dependencies: ['feature_tour'], category: 'training' },
+  { id: 'notification_preferences', title: 'Notification Preferences', description: 'Choose how you are notified.', isRequired: false, estimatedTime: 3, dependencies: ['test_ticket'], category: 'setup' },
+  { id: 'quick_start', title: 'Quick Start Guide', description: 'Shortcuts and tips for your first week.', isRequired: true, estimatedTime: 5, dependencies: ['test_ticket'], category: 'training' },
+]);
 
 export const STEP_CATALOGS: Record<OnboardingType, readonly StepConfiguration[]> = {
   tenant_setup: TENANT_SETUP_STEPS,
