@@ -160,7 +160,7 @@ export const StatisticsResponseSchema = z.object({
   medianCompletionTime: z.number().nullable().describe('minutes'),
   stepStatistics: z.array(
     z.object({
-      step: z.string(),
+      stepId: z.string(),
       reachedCount: z.number().int(),
       completedCount: z.number().int(),
       skippedCount: z.number().int(),

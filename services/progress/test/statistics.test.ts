@@ -88,8 +88,8 @@ afterAll(async () => {
   await h?.close();
 });
 
-const step = (step: string, reachedCount: number, completedCount: number, skippedCount: number, completionRate: number, medianMinutes: number | null, dropOffCount: number) => ({
-  step,
+const step = (stepId: string, reachedCount: number, completedCount: number, skippedCount: number, completionRate: number, medianMinutes: number | null, dropOffCount: number) => ({
+  stepId,
   reachedCount,
   completedCount,
   skippedCount,
@@ -182,7 +182,7 @@ describe('GET /onboarding/statistics', () => {
     const tenant = await ok('?type=tenant_setup');
     // A1 A2 A4 A5 A6 A9: 2 of 6 completed, (60 + 50) / 2 = 55
     expect(tenant).toMatchObject({ totalSessions: 6, byStatus: { active: 1, paused: 2, completed: 2, abandoned: 1 }, completionRate: 33.33, averageCompletionTime: 55, medianCompletionTime: 55 });
-    expect(tenant.stepStatistics.map((s) => s.step)).toEqual(['welcome', ...ALL_TENANT_STEPS]);
+    expect(tenant.stepStatistics.map((s) => s.stepId)).toEqual(['welcome', ...ALL_TENANT_STEPS]);
     // tenant welcome minutes 5, 10, 7, 4, 20, 5 → 4 5 [5 7] 10 20 → 6
     expect(tenant.stepStatistics[0]).toEqual(step('welcome', 6, 6, 0, 100, 6, 0));
   });
@@ -206,7 +206,7 @@ describe('GET /onboarding/statistics', () => {
       ],
     });
     // A2 skipped channel; A4 stopped on it (A2 completed, not a drop-off)
-    expect(window.stepStatistics.find((s) => s.step === 'channel_configuration')).toEqual(step('channel_configuration', 3, 1, 1, 33.33, 4, 1));
+    expect(window.stepStatistics.find((s) => s.stepId === 'channel_configuration')).toEqual(step('channel_configuration', 3, 1, 1, 33.33, 4, 1));
     // Offsets other than Z mean the same instant: 10:00+01:00 = 09:00Z.
     expect(await ok('?from=2026-01-06T10:00:00%2B01:00&to=2026-01-09T09:00:00Z')).toEqual(window);
     // Only `from`: A9 (Jan 12) alone; only `to`: A1 alone.

@@ -643,8 +643,8 @@ async function checkOwnData(name: RouteName, a: Attacker, body: Record<string, u
       const bSessions = await projectionCount(TENANT_B);
       if (total > bSessions) problems.push(`statistics count ${total} sessions, tenant B has ${bSessions}`);
       if (bySum !== total) problems.push(`byStatus sums to ${bySum}, total ${total}`);
-      for (const st of body.stepStatistics as Array<{ step: string; reachedCount: number }>) {
-        if (st.reachedCount > bSessions) problems.push(`step ${st.step} reached by ${st.reachedCount} > ${bSessions} sessions of B`);
+      for (const st of body.stepStatistics as Array<{ stepId: string; reachedCount: number }>) {
+        if (st.reachedCount > bSessions) problems.push(`step ${st.stepId} reached by ${st.reachedCount} > ${bSessions} sessions of B`);
       }
       break;
     }

@@ -75,7 +75,7 @@ export function createStatisticsRepository(pool: Pool) {
           const completed = Number(r?.completed ?? 0);
           const median = num(r?.median_min ?? null);
           return {
-            step: s.id,
+            stepId: s.id,
             reachedCount: reached,
             completedCount: completed,
             skippedCount: Number(r?.skipped ?? 0),
