@@ -1,4 +1,5 @@
 import { connectRealtime, createClient, GlavitoApiError, type PushEvent, type RealtimeConnection } from '@glavito/client';
+import { validateResponses } from '@glavito/client/validate';
 import { waitFor } from '@glavito/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -18,7 +19,7 @@ afterAll(async () => {
 describe('@glavito/client through the gateway', () => {
   it('start → two step saves → live pushes, get_progress, statistics, and errors as GlavitoApiError', async () => {
     const token = sys.token({ userId: 'sdk-admin', tenantId: 'sdk-tenant', roles: ['admin'] });
-    const api = createClient({ baseUrl: sys.gateway.url, token, validateResponses: true, correlationId: 'e2e-sdk-corr' });
+    const api = createClient({ baseUrl: sys.gateway.url, token, validateResponses, correlationId: 'e2e-sdk-corr' });
 
     // Its own correlation id: the start's pushes (0 % or 9 %) may still be in flight when the socket opens.
     const started = await api.start({}, { correlationId: 'e2e-sdk-start' });
@@ -50,8 +51,9 @@ describe('@glavito/client through the gateway', () => {
     const of = (name: PushEvent['event']) => events.filter((e) => e.event === name && e.data.sessionId === sessionId && e.data.correlationId === 'e2e-sdk-corr');
     await waitFor(() => of('milestone_reached').length === 1 && of('step_completed').length === 2 && of('progress_update').length >= 2, { timeoutMs: 10_000, message: 'pushes of both saves' });
     await new Promise((r) => setTimeout(r, 500));
-    expect(of('step_completed').map((e) => e.data.stepId)).toEqual(['organization_setup', 'channel_configuration']);
-    expect(of('progress_update').map((e) => (e.data.progress as { progressPercentage: number }).progressPercentage)).toEqual([18, 27]);
+    expect(of('step_completed').map((e) => (e.event === 'step_completed' ? e.data.stepId : null))).toEqual(['organization_setup', 'channel_configuration']);
+    expect(of('progress_update').map((e) => (e.event === 'progress_update' ? e.data.progress.progressPercentage : null))).toEqual([18, 27]);
+    expect(realtime.progress(sessionId)?.progress.progressPercentage).toBe(27);
     expect(of('milestone_reached')[0]!.data).toMatchObject({ sessionId, threshold: 25, title: 'Getting Started' });
     const ids = events.map((e) => e.data.eventId);
     expect(new Set(ids).size).toBe(ids.length);
@@ -71,7 +73,7 @@ describe('@glavito/client through the gateway', () => {
 
     const agent = createClient({ baseUrl: sys.gateway.url, token: () => sys.token({ userId: 'sdk-agent', tenantId: 'sdk-tenant' }) });
     await expect(agent.statistics()).rejects.toMatchObject({ name: 'GlavitoApiError', status: 403, code: 'AUTH_FORBIDDEN' });
-    const invalid = await api.saveStep({ sessionId, stepId: 'organization_setup' }, { primaryColor: 'not-a-colour' }).catch((e: unknown) => e);
+    const invalid = await api.saveStep({ sessionId, stepId: 'organization_setup' }, { companyName: 'SDK Co', primaryColor: 'not-a-colour' }).catch((e: unknown) => e);
     expect(invalid).toMatchObject({ name: 'GlavitoApiError', status: 422 });
     expect((invalid as GlavitoApiError).details?.length).toBeGreaterThan(0);
   });
