@@ -42,7 +42,7 @@ export interface ConsumerOptions {
    * deliveries: an outage of any length delays events instead of dead-lettering them.
    */
   isTransient?: (err: unknown) => boolean;
-  /** Must equal the durable's ack wait [30 s]: a held message's ack wait is restarted well within it. */
+  /** Must equal the durable's ack wait [30 s]: a running or held message's ack wait is restarted well within it. */
   ackWaitMs?: number;
 }
 
@@ -105,6 +105,9 @@ export async function runConsumer(opts: ConsumerOptions): Promise<ConsumerHandle
       await deadLetter(msg, `contract violation: ${(err as Error).message.slice(0, 300)}`);
       return;
     }
+    // A handler slower than the ack wait must not have its message redelivered under it: the ack wait is kept
+    // short (a crashed replica's in-flight events come back quickly) and restarted while the handler runs.
+    const keepAlive = setInterval(() => msg.working(), longestPause);
     try {
       await handleHolding(event, msg);
       msg.ack();
@@ -119,6 +122,8 @@ export async function runConsumer(opts: ConsumerOptions): Promise<ConsumerHandle
         logger.warn({ eventId: event.id, type: event.type, attempt: msg.deliveryCount, err: (err as Error).message, retryInMs: delay }, 'consumer: handler failed, will redeliver');
         msg.nak(delay);
       }
+    } finally {
+      clearInterval(keepAlive);
     }
   };
   const consuming = await bus.consumeDurable(opts.stream, opts.durable, handle, { concurrency: opts.concurrency });

@@ -149,6 +149,24 @@ describe('runConsumer', () => {
     expect(await deadLettered(deadLetterSubject)).toEqual([]);
   });
 
+  it('keeps a message whose handler runs longer than its ack wait from being redelivered meanwhile', async () => {
+    const env = makeEnvelope({ tenantId: 'slow' });
+    const calls: number[] = [];
+    const { durable } = await startConsumer(
+      'slow',
+      async (_event, msg) => {
+        calls.push(msg.deliveryCount);
+        await new Promise((r) => setTimeout(r, 3500));
+      },
+      {},
+      1000,
+    );
+    await publish(env);
+    await waitFor(async () => calls.length === 1 && (await settled(durable)), { timeoutMs: 10_000, message: 'handled once' });
+    expect(calls).toEqual([1]);
+    expect((await consumerInfo(durable)).num_redelivered).toBe(0);
+  });
+
   it('redelivers a RetryLaterError and acks once the handler succeeds', async () => {
     await publish(makeEnvelope({ tenantId: 'later' }));
     let calls = 0;

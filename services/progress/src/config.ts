@@ -9,7 +9,7 @@ export const ProgressConfigSchema = commonEnvSchema.extend({
   PROGRESS_CONSUMER: z.string().regex(/^[A-Za-z0-9_-]+$/).default('progress'),
   /** Deliveries of one event before it is dead-lettered. */
   CONSUMER_MAX_DELIVER: env.int(8, 2, 100),
-  CONSUMER_ACK_WAIT: env.duration('30s'),
+  CONSUMER_ACK_WAIT: env.duration('5s'),
   /** Events applied at once per replica; one session's events still apply in order (row lock + parking). */
   CONSUMER_CONCURRENCY: env.int(8, 1, 64),
   /** Projections remembered after this replica wrote them, so their next event skips the read (0: off). */
