@@ -88,8 +88,14 @@ export const FlowResponseSchema = z.object({
 });
 export type FlowResponse = z.infer<typeof FlowResponseSchema>;
 
-export const ValidateStepQuerySchema = z.object({ type: OnboardingTypeSchema.default('tenant_setup'), data: z.string().max(100_000).optional() }).strict();
-export const ValidateStepPostQuerySchema = z.object({ type: OnboardingTypeSchema.default('tenant_setup') }).strict();
+/** Without `type`, the caller's own flow, as for step configuration. */
+export const ValidateStepQuerySchema = z
+  .object({
+    type: OnboardingTypeSchema.optional(),
+    data: z.string().max(100_000).optional().describe("the step's data as URL-encoded JSON (schema StepData_<stepId>)"),
+  })
+  .strict();
+export const ValidateStepPostQuerySchema = z.object({ type: OnboardingTypeSchema.optional() }).strict();
 export const ValidateStepResponseSchema = z.object({
   isValid: z.boolean(),
   errors: z.array(FieldErrorSchema),

@@ -47,10 +47,29 @@ function markSecrets(node: unknown): void {
   }
 }
 
-/** JSON Schema (draft 2020-12) of a zod schema's input, with the rules zod checks in code added where JSON Schema can say them. */
-export function toStepJsonSchema(schema: z.ZodType): JsonSchema {
+/** OpenAPI 3.0 has `example` and no `examples` or `const`. */
+function toOpenApi30(node: unknown): void {
+  if (Array.isArray(node)) node.forEach(toOpenApi30);
+  else if (node !== null && typeof node === 'object') {
+    const schema = node as Record<string, unknown>;
+    if (Array.isArray(schema.examples)) {
+      schema.example = schema.examples[0];
+      delete schema.examples;
+    }
+    if ('const' in schema) {
+      schema.enum = [schema.const];
+      delete schema.const;
+    }
+    for (const [key, value] of Object.entries(schema)) if (key !== 'example') toOpenApi30(value);
+  }
+}
+
+export type StepSchemaTarget = 'draft-2020-12' | 'openapi-3.0';
+
+/** JSON Schema of a zod schema's input, with the rules zod checks in code added where JSON Schema can say them. */
+export function toStepJsonSchema(schema: z.ZodType, target: StepSchemaTarget = 'draft-2020-12'): JsonSchema {
   const out = z.toJSONSchema(schema, {
-    target: 'draft-2020-12',
+    target,
     io: 'input',
     unrepresentable: 'any',
     override: ({ zodSchema, jsonSchema }) => {
@@ -61,6 +80,7 @@ export function toStepJsonSchema(schema: z.ZodType): JsonSchema {
     },
   }) as JsonSchema;
   markSecrets(out);
+  if (target === 'openapi-3.0') toOpenApi30(out);
   return out;
 }
 
@@ -74,19 +94,28 @@ function deepFreeze<T>(value: T): T {
 
 const cache = new Map<string, JsonSchema>();
 
-/**
- * JSON Schema of a step's data, generated once from the zod schema the server validates with (same required
- * fields, lengths, patterns, enums, https URLs, no unknown fields, and the cross-field rules as `anyOf`).
- * Undefined for a step that is not in the flow.
- */
-export function stepDataJsonSchema(type: OnboardingType, stepId: string): JsonSchema | undefined {
-  const key = `${type}/${stepId}`;
+function cached(type: OnboardingType, stepId: string, target: StepSchemaTarget): JsonSchema | undefined {
+  const key = `${target}/${type}/${stepId}`;
   const hit = cache.get(key);
   if (hit) return hit;
   const schema = stepDataSchema(type, stepId);
   if (!schema) return undefined;
   // Shared by every caller: frozen so that one caller's edit cannot leak into another's answer.
-  const generated = deepFreeze(toStepJsonSchema(schema));
+  const generated = deepFreeze(toStepJsonSchema(schema, target));
   cache.set(key, generated);
   return generated;
+}
+
+/**
+ * JSON Schema (draft 2020-12) of a step's data, generated once from the zod schema the server validates with
+ * (same required fields, lengths, patterns, enums, https URLs, no unknown fields, and the cross-field rules as
+ * `anyOf`). Undefined for a step that is not in the flow.
+ */
+export function stepDataJsonSchema(type: OnboardingType, stepId: string): JsonSchema | undefined {
+  return cached(type, stepId, 'draft-2020-12');
+}
+
+/** The same, as an OpenAPI 3.0 Schema Object (for the API documentation). */
+export function stepDataOpenApiSchema(type: OnboardingType, stepId: string): JsonSchema | undefined {
+  return cached(type, stepId, 'openapi-3.0');
 }

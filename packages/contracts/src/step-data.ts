@@ -106,7 +106,7 @@ export const ChannelConfigurationDataSchema = z
   })
   // The refinement above, said in JSON Schema: one of the channels is present with `enabled: true`.
   .meta({
-    anyOf: CHANNELS.map((c) => ({ required: [c], properties: { [c]: { type: 'object', required: ['enabled'], properties: { enabled: { const: true } } } } })),
+    anyOf: CHANNELS.map((c) => ({ required: [c], properties: { [c]: { type: 'object', required: ['enabled'], properties: { enabled: { enum: [true] } } } } })),
   });
 
 export const AiFeatureSchema = z.enum(['ticketClassification', 'sentimentAnalysis', 'autoResponse', 'smartRouting', 'summarization']);
@@ -154,7 +154,7 @@ export const PaymentSetupDataSchema = z
   .meta({
     anyOf: [
       { required: ['stripeAccountId'], properties: { stripeAccountId: { type: 'string' } } },
-      { required: ['skipPaymentSetup'], properties: { skipPaymentSetup: { const: true } } },
+      { required: ['skipPaymentSetup'], properties: { skipPaymentSetup: { enum: [true] } } },
     ],
   });
 
@@ -241,29 +241,32 @@ const NotificationPreferencesDataSchema = z
   })
   .strict();
 
+/** A valid example of each step's data (in its JSON Schema as `examples`, and in the API documentation). */
+const example = <T extends z.ZodType>(schema: T, value: z.input<T>): T => schema.meta({ examples: [value] });
+
 export const TENANT_STEP_DATA_SCHEMAS = {
-  welcome: WelcomeDataSchema,
-  organization_setup: OrganizationSetupDataSchema,
-  channel_configuration: ChannelConfigurationDataSchema,
-  ai_configuration: AiConfigurationDataSchema,
-  knowledge_base: KnowledgeBaseDataSchema,
-  payment_setup: PaymentSetupDataSchema,
-  team_management: TeamManagementDataSchema,
-  workflow_configuration: WorkflowConfigurationDataSchema,
-  customer_portal: CustomerPortalDataSchema,
-  data_import: DataImportDataSchema,
-  analytics_setup: AnalyticsSetupDataSchema,
+  welcome: example(WelcomeDataSchema, { acknowledged: true, goals: ['Answer customers faster'] }),
+  organization_setup: example(OrganizationSetupDataSchema, { companyName: 'Acme Support', primaryColor: '#1A73E8', industry: 'Software', companySize: '10-50', timezone: 'Europe/Paris' }),
+  channel_configuration: example(ChannelConfigurationDataSchema, { email: { enabled: true, address: 'help@acme.example', smtpHost: 'smtp.acme.example', smtpPort: 587 }, webchat: { enabled: true, greeting: 'Hi! How can we help?' } }),
+  ai_configuration: example(AiConfigurationDataSchema, { aiProvider: 'openai', model: 'gpt-4o-mini', features: ['ticketClassification', 'sentimentAnalysis'] }),
+  knowledge_base: example(KnowledgeBaseDataSchema, { categories: ['Billing'], articles: [{ title: 'How refunds work', content: 'Refunds reach your card in 5 to 10 days.', category: 'Billing' }] }),
+  payment_setup: example(PaymentSetupDataSchema, { stripeAccountId: 'acct_1A2b3C4d5E', currency: 'eur' }),
+  team_management: example(TeamManagementDataSchema, { teamMembers: [{ email: 'ana@acme.example', role: 'agent', name: 'Ana Lima' }] }),
+  workflow_configuration: example(WorkflowConfigurationDataSchema, { businessHours: { timezone: 'Europe/Paris', schedule: { monday: { enabled: true, start: '09:00', end: '17:00' } } }, slaTargets: { firstResponseMinutes: 60 }, autoAssignment: true }),
+  customer_portal: example(CustomerPortalDataSchema, { enabled: true, subdomain: 'acme', showKnowledgeBase: true }),
+  data_import: example(DataImportDataSchema, { source: 'csv', fileUrl: 'https://files.acme.example/customers.csv', importCustomers: true }),
+  analytics_setup: example(AnalyticsSetupDataSchema, { kpis: ['first response time'], emailDigest: 'weekly' }),
 } as const;
 
 export const AGENT_STEP_DATA_SCHEMAS = {
-  welcome: WelcomeDataSchema,
-  profile_setup: ProfileSetupDataSchema,
-  team_assignment: TeamAssignmentDataSchema,
-  permissions_overview: AcknowledgeDataSchema,
-  feature_tour: FeatureTourDataSchema,
-  test_ticket: TestTicketDataSchema,
-  notification_preferences: NotificationPreferencesDataSchema,
-  quick_start: AcknowledgeDataSchema,
+  welcome: example(WelcomeDataSchema, { acknowledged: true }),
+  profile_setup: example(ProfileSetupDataSchema, { displayName: 'Ana Lima', timezone: 'America/Sao_Paulo', jobTitle: 'Support agent', languages: ['pt', 'en'] }),
+  team_assignment: example(TeamAssignmentDataSchema, { teamId: 'tier-1', acknowledged: true }),
+  permissions_overview: example(AcknowledgeDataSchema, { acknowledged: true }),
+  feature_tour: example(FeatureTourDataSchema, { completedSections: ['inbox', 'macros'], acknowledged: true }),
+  test_ticket: example(TestTicketDataSchema, { ticketId: 'T-1001', resolved: true }),
+  notification_preferences: example(NotificationPreferencesDataSchema, { email: true, push: false, desktop: true, digest: 'daily' }),
+  quick_start: example(AcknowledgeDataSchema, { acknowledged: true }),
 } as const;
 
 export function stepDataSchema(type: OnboardingType, stepId: string): z.ZodType | undefined {

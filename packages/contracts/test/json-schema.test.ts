@@ -1,7 +1,7 @@
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
-import { stepDataJsonSchema, type JsonSchema } from '../src/json-schema.js';
+import { stepDataJsonSchema, stepDataOpenApiSchema, type JsonSchema } from '../src/json-schema.js';
 import { AGENT_WELCOME_STEPS, TENANT_SETUP_STEPS, type OnboardingType } from '../src/steps.js';
 import { validateStepData } from '../src/validation.js';
 
@@ -270,6 +270,20 @@ describe('stepDataJsonSchema', () => {
   it('states the two cross-field rules as anyOf', () => {
     expect(stepDataJsonSchema('tenant_setup', 'payment_setup')!.anyOf).toHaveLength(2);
     expect(stepDataJsonSchema('tenant_setup', 'channel_configuration')!.anyOf).toHaveLength(6);
+  });
+
+  it.each(STEPS)('%s / %s carries a valid example, accepted by both', (type, stepId) => {
+    const [example] = (stepDataJsonSchema(type, stepId)!.examples as unknown[] | undefined) ?? [];
+    expect(example).toBeDefined();
+    expect(validateStepData(type, stepId, example).isValid).toBe(true);
+    expect(ajvAccepts(type, stepId, example)).toBe(true);
+  });
+
+  it.each(STEPS)('%s / %s as an OpenAPI 3.0 schema: example, no examples, const or $schema', (type, stepId) => {
+    const schema = stepDataOpenApiSchema(type, stepId)!;
+    const text = JSON.stringify(schema);
+    expect(text).not.toMatch(/"(examples|const|\$schema)":/);
+    expect(schema.example).toEqual((stepDataJsonSchema(type, stepId)!.examples as unknown[])[0]);
   });
 
   it('is computed once and cannot be changed by a caller', () => {

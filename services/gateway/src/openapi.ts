@@ -1,5 +1,15 @@
 import { STATUS_CODES } from 'node:http';
-import { ErrorBodySchema, ROUTES, type RouteContract, type ServiceName } from '@glavito/contracts';
+import {
+  AGENT_WELCOME_STEPS,
+  ErrorBodySchema,
+  ROUTES,
+  stepDataOpenApiSchema,
+  TENANT_SETUP_STEPS,
+  type OnboardingType,
+  type RouteContract,
+  type ServiceName,
+  type StepConfiguration,
+} from '@glavito/contracts';
 import { z } from 'zod';
 
 type JsonSchema = Record<string, unknown> & { properties?: Record<string, JsonSchema>; required?: string[]; description?: string };
@@ -34,6 +44,59 @@ Frames are JSON \`{ "event": string, "data": object, "id"?: string }\`; a client
 
 const json = (schema: unknown) => ({ 'application/json': { schema } });
 
+/** Every step id once (welcome is in both flows and takes the same data), with the flows it is in. */
+function stepsOfAllFlows(): Array<{ step: StepConfiguration; type: OnboardingType; flows: OnboardingType[] }> {
+  const out: Array<{ step: StepConfiguration; type: OnboardingType; flows: OnboardingType[] }> = [];
+  for (const [type, steps] of [['tenant_setup', TENANT_SETUP_STEPS], ['agent_welcome', AGENT_WELCOME_STEPS]] as const) {
+    for (const step of steps) {
+      const seen = out.find((s) => s.step.id === step.id);
+      if (seen) seen.flows.push(type);
+      else out.push({ step, type, flows: [type] });
+    }
+  }
+  return out;
+}
+
+const STEPS = stepsOfAllFlows();
+const stepSchemaName = (stepId: string) => `StepData_${stepId}`;
+
+/** One named schema per step's data, so Swagger UI lists each step's fields and rules. */
+function stepSchemas(): Record<string, unknown> {
+  return Object.fromEntries(
+    STEPS.map(({ step, type, flows }) => [
+      stepSchemaName(step.id),
+      { ...stepDataOpenApiSchema(type, step.id), title: step.id, description: `Data of the step ${step.id} (${step.title}; ${flows.join(', ')})` },
+    ]),
+  );
+}
+
+/**
+ * The body of a route that takes a step's data: any of the steps' schemas (the path's {stepId} says which),
+ * with one example per step that Swagger UI offers in a list.
+ */
+function stepDataBody(): Record<string, unknown> {
+  return {
+    required: true,
+    description: "The step's data: the schema named StepData_<stepId> for the {stepId} in the path. Pick a step in Examples.",
+    content: {
+      'application/json': {
+        schema: { description: "One step's data, chosen by {stepId}", anyOf: STEPS.map(({ step }) => ({ $ref: `#/components/schemas/${stepSchemaName(step.id)}` })) },
+        examples: Object.fromEntries(
+          STEPS.map(({ step, type }) => [step.id, { summary: `${step.id}: ${step.title}`, value: stepDataOpenApiSchema(type, step.id)?.example ?? {} }]),
+        ),
+      },
+    },
+  };
+}
+
+const STEP_ID_PARAMETER = {
+  description: 'A step of the flow; its body schema is StepData_<stepId>',
+  schema: { type: 'string', enum: STEPS.map(({ step }) => step.id) },
+};
+
+/** Routes whose body is a step's data (the catalog types it as an open object: it depends on the path). */
+const STEP_DATA_ROUTES = new Set(['saveStep', 'validateStepPost']);
+
 function parameters(route: RouteContract): unknown[] {
   const path = route.params ? toSchema(route.params, 'input') : {};
   const pathParams = [...route.url.matchAll(/:(\w+)/g)].map(([, name = '']) => ({
@@ -41,6 +104,7 @@ function parameters(route: RouteContract): unknown[] {
     in: 'path',
     required: true,
     schema: path.properties?.[name] ?? { type: 'string' },
+    ...(name === 'stepId' ? STEP_ID_PARAMETER : {}),
   }));
   const query = route.querystring ? toSchema(route.querystring, 'input') : {};
   const queryParams = Object.entries(query.properties ?? {}).map(([name, schema]) => ({
@@ -68,7 +132,9 @@ function operation(name: string, route: RouteContract): Record<string, unknown> 
     tags: [route.service],
     ...(route.access === 'admin' ? { description: 'Needs the admin role.' } : {}),
     parameters: parameters(route),
-    ...(route.body
+    ...(route.body && STEP_DATA_ROUTES.has(name)
+      ? { requestBody: stepDataBody() }
+      : route.body
       ? { requestBody: { required: !route.body.safeParse(undefined).success, content: json(toSchema(route.body, 'input')) } }
       : {}),
     responses,
@@ -100,7 +166,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     paths,
     components: {
       securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
-      schemas: { ErrorBody: toSchema(ErrorBodySchema, 'output') },
+      schemas: { ErrorBody: toSchema(ErrorBodySchema, 'output'), ...stepSchemas() },
       responses: errorResponses,
     },
   };

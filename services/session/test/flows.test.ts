@@ -1,4 +1,4 @@
-import { AGENT_WELCOME_STEPS, ErrorBodySchema, FlowResponseSchema, SessionWithProgressSchema, StepConfigurationSchema, TENANT_SETUP_STEPS } from '@glavito/contracts';
+import { AGENT_WELCOME_STEPS, ErrorBodySchema, ValidateStepResponseSchema, FlowResponseSchema, SessionWithProgressSchema, StepConfigurationSchema, TENANT_SETUP_STEPS } from '@glavito/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, startHarness, type SessionHarness } from './helpers.js';
 
@@ -82,5 +82,23 @@ describe("GET /onboarding/step/:stepId/configuration uses the caller's flow by d
     expect(notInFlow.statusCode).toBe(404);
     const explicit = await h.app.inject({ method: 'GET', url: '/onboarding/step/profile_setup/configuration?type=agent_welcome', headers: bearer(admin) });
     expect(explicit.statusCode, explicit.body).toBe(200);
+  });
+});
+
+describe("validate-step uses the caller's flow by default too", () => {
+  it('an agent validates an agent step without ?type=, by POST and by GET', async () => {
+    const post = await h.app.inject({ method: 'POST', url: '/onboarding/validate-step/profile_setup', headers: bearer(agent), payload: { displayName: 'A' } });
+    expect(post.statusCode, post.body).toBe(200);
+    expect(ValidateStepResponseSchema.parse(post.json())).toMatchObject({ isValid: false, errors: [{ field: 'displayName', rule: 'min_length' }, { field: 'timezone', rule: 'required' }] });
+    const data = encodeURIComponent(JSON.stringify({ displayName: 'Ana', timezone: 'UTC' }));
+    const get = await h.app.inject({ method: 'GET', url: `/onboarding/validate-step/profile_setup?data=${data}`, headers: bearer(agent) });
+    expect(get.statusCode, get.body).toBe(200);
+    expect(ValidateStepResponseSchema.parse(get.json())).toMatchObject({ isValid: true, nextStep: 'team_assignment' });
+  });
+
+  it('an admin validates a tenant step without ?type=', async () => {
+    const r = await h.app.inject({ method: 'POST', url: '/onboarding/validate-step/organization_setup', headers: bearer(admin), payload: { companyName: 'Acme', primaryColor: '#000000' } });
+    expect(r.statusCode, r.body).toBe(200);
+    expect(ValidateStepResponseSchema.parse(r.json()).isValid).toBe(true);
   });
 });

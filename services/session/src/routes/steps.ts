@@ -31,6 +31,7 @@ export async function stepRoutes(root: FastifyInstance) {
   const app = root.withTypeProvider<ZodTypeProvider>();
   const repo = app.sessionRepository;
   const auth = { onRequest: [app.authenticate] };
+  const callerFlow = async (p: { tenantId: string; userId: string; isAdmin: boolean }) => callerFlowType(p, await repo.findCurrent(p.tenantId, p.userId));
 
   app.route({
     ...contractRoute(ROUTES.saveStep),
@@ -66,8 +67,7 @@ export async function stepRoutes(root: FastifyInstance) {
     ...contractRoute(ROUTES.stepConfiguration),
     ...auth,
     handler: async (request) => {
-      const p = request.principal;
-      const type = request.query.type ?? callerFlowType(p, await repo.findCurrent(p.tenantId, p.userId));
+      const type = request.query.type ?? (await callerFlow(request.principal));
       const step = stepCatalog(type).find((s) => s.id === request.params.stepId);
       if (!step) throw new StepNotInFlowError(request.params.stepId, type);
       return step;
@@ -77,7 +77,7 @@ export async function stepRoutes(root: FastifyInstance) {
   app.route({
     ...contractRoute(ROUTES.validateStepPost),
     ...auth,
-    handler: async (request) => validateOnly(request.query.type, request.params.stepId, request.body),
+    handler: async (request) => validateOnly(request.query.type ?? (await callerFlow(request.principal)), request.params.stepId, request.body),
   });
 
   app.route({
@@ -94,7 +94,7 @@ export async function stepRoutes(root: FastifyInstance) {
           throw new InvalidQueryDataError(at ? `invalid JSON at position ${at}` : 'invalid JSON');
         }
       }
-      return validateOnly(request.query.type, request.params.stepId, data);
+      return validateOnly(request.query.type ?? (await callerFlow(request.principal)), request.params.stepId, data);
     },
   });
 }
