@@ -1,17 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import cors from '@fastify/cors';
 import { authPlugin } from '@glavito/auth';
+import { ROUTES } from '@glavito/contracts';
 import { metricsPlugin } from '@glavito/http/metrics';
 import { loggerOptions, requestIdFrom } from '@glavito/logging';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
-import { type GatewayConfig, upstreamsOf } from './config.js';
-import { clientErrorHandler, errorHandler, HostRequiredError, InvalidPreflightError, RouteNotFoundError } from './errors.js';
+import { allowedOriginsOf, type GatewayConfig, upstreamsOf } from './config.js';
+import { clientErrorHandler, errorHandler, HostRequiredError, InvalidPreflightError, MethodNotAllowedError, RouteNotFoundError } from './errors.js';
+import { corsPlugin } from './plugins/cors.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { securityHeadersPlugin } from './plugins/security-headers.js';
 import { websocketProxyPlugin } from './plugins/websocket-proxy.js';
+import consoleRoutes from './routes/console.js';
 import docsRoutes from './routes/docs.js';
 import healthRoutes from './routes/health.js';
 import proxyRoutes from './routes/proxy.js';
+import { createRouteIndex } from './services/route-index.js';
 
 export interface BuildAppOptions {
   /** Overrides the pino options from config (tests pass `false`). */
@@ -52,19 +55,34 @@ export async function buildApp(config: GatewayConfig, opts: BuildAppOptions = {}
   await app.register(metricsPlugin, { service: 'gateway' });
   await app.register(authPlugin, { secret: config.JWT_SECRET });
   await app.register(rateLimitPlugin, { max: config.RATE_LIMIT_MAX, timeWindowMs: config.RATE_LIMIT_WINDOW });
-  await app.register(cors, {
-    origin: config.FRONTEND_URL,
-    credentials: true,
-    exposedHeaders: ['x-request-id', 'retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
+  await app.register(corsPlugin, { origins: allowedOriginsOf(config), routes: Object.values(ROUTES) });
+
+  // Every route the gateway serves, so that a known path asked with another method is a 405, not a 404.
+  // OPTIONS is left out: it is answered only as a preflight, on every path.
+  const served = createRouteIndex();
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      if (method === 'OPTIONS') continue;
+      served.add(method, route.url);
+      // Fastify answers HEAD wherever it answers GET.
+      if (method === 'GET') served.add('HEAD', route.url);
+    }
   });
 
   await app.register(healthRoutes, { upstreams });
   await app.register(docsRoutes);
+  if (config.CONSOLE_DIR) await app.register(consoleRoutes, { root: config.CONSOLE_DIR });
   await app.register(proxyRoutes, { upstreams, timeoutMs: config.UPSTREAM_TIMEOUT_MS });
   await app.register(websocketProxyPlugin, { target: upstreams.realtime });
 
-  app.setNotFoundHandler({ preHandler: app.rateLimit() }, async (request) => {
-    throw new RouteNotFoundError(request.method, request.url.split('?')[0]);
+  app.setNotFoundHandler({ preHandler: app.rateLimit() }, async (request, reply) => {
+    const path = request.url.split('?')[0];
+    const allowed = served.methodsFor(request.url);
+    if (allowed.length > 0 && !allowed.includes(request.method)) {
+      reply.header('allow', allowed.join(', '));
+      throw new MethodNotAllowedError(request.method, path, allowed.join(', '));
+    }
+    throw new RouteNotFoundError(request.method, path);
   });
   return app;
 }

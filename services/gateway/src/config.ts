@@ -1,8 +1,17 @@
+import { statSync } from 'node:fs';
+import path from 'node:path';
 import { commonEnvSchema, env, loadConfig } from '@glavito/config';
 import type { ServiceName } from '@glavito/contracts';
 import { z } from 'zod';
 
 const httpUrl = z.url({ protocol: /^https?$/ });
+
+/** Comma-separated http(s) origins; a URL with a path stands for its origin (what a browser sends). */
+const originList = z
+  .string()
+  .default('')
+  .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+  .pipe(z.array(z.url({ protocol: /^https?$/, error: 'must be an http(s) origin such as https://app.example.com (no "*": list each origin)' }).transform((u) => new URL(u).origin)));
 
 /** Unset or empty means the service is not deployed: its routes answer 503. */
 const serviceUrl = z.preprocess(
@@ -16,12 +25,19 @@ export const ConfigSchema = commonEnvSchema.extend({
   PROGRESS_URL: serviceUrl,
   CONNECTION_TEST_URL: serviceUrl,
   REALTIME_URL: serviceUrl,
-  /** CORS origins, comma-separated. */
-  FRONTEND_URL: z
-    .string()
-    .default('http://localhost:3000')
-    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
-    .pipe(z.array(httpUrl.transform((u) => new URL(u).origin)).min(1)),
+  /** Browser origins allowed by CORS, comma-separated; unset = none (same-origin pages only). */
+  FRONTEND_URL: originList,
+  /** More allowed origins, added to FRONTEND_URL (local start adds the dev-server origins here). */
+  CORS_ORIGINS: originList,
+  /** A folder of static files served at /console (the built reference console); unset = no console. */
+  CONSOLE_DIR: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z
+      .string()
+      .transform((p) => path.resolve(p))
+      .refine((p) => statSync(p, { throwIfNoEntry: false })?.isDirectory() === true, 'must be an existing folder (the built console, e.g. apps/console/dist)')
+      .optional(),
+  ),
   RATE_LIMIT_MAX: env.int(300, 1),
   RATE_LIMIT_WINDOW: env.duration('1m'),
   BODY_LIMIT_BYTES: env.int(1024 * 1024, 1),
@@ -35,6 +51,11 @@ export type Upstreams = Record<ServiceName, string | undefined>;
 
 export function loadGatewayConfig(source: Record<string, string | undefined> = process.env): GatewayConfig {
   return loadConfig(ConfigSchema, source);
+}
+
+/** Every origin CORS allows: FRONTEND_URL and CORS_ORIGINS, each once. */
+export function allowedOriginsOf(config: GatewayConfig): string[] {
+  return [...new Set([...config.FRONTEND_URL, ...config.CORS_ORIGINS])];
 }
 
 export function upstreamsOf(config: GatewayConfig): Upstreams {

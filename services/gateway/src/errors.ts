@@ -8,6 +8,7 @@ export const ServiceNotDeployedError = createError('GATEWAY_SERVICE_UNAVAILABLE'
 export const ServiceUnreachableError = createError('GATEWAY_SERVICE_UNAVAILABLE', 'The %s service is unavailable', 503);
 export const UpstreamTimeoutError = createError('GATEWAY_UPSTREAM_TIMEOUT', 'The %s service did not answer in time', 504);
 export const RouteNotFoundError = createError('GATEWAY_ROUTE_NOT_FOUND', 'Route %s %s not found', 404);
+export const MethodNotAllowedError = createError('GATEWAY_METHOD_NOT_ALLOWED', 'Method %s is not allowed on %s; it answers to %s', 405);
 export const RateLimitedError = createError('GATEWAY_RATE_LIMITED', 'Rate limit exceeded, retry in %s', 429);
 export const MalformedUrlError = createError('GATEWAY_URL_MALFORMED', 'The request URL is malformed: %s', 400);
 export const HostRequiredError = createError('GATEWAY_HOST_REQUIRED', 'An HTTP/1.1 request needs a Host header', 400);

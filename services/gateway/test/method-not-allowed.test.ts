@@ -1,0 +1,96 @@
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bearer, type FakeUpstream, makeApp, startUpstream } from './helpers.js';
+
+describe('a known path with another method', () => {
+  let session: FakeUpstream;
+  let app: FastifyInstance;
+
+  beforeAll(async () => {
+    session = await startUpstream('session');
+    app = await makeApp({ SESSION_URL: session.url, FRONTEND_URL: 'http://127.0.0.1:5173' });
+  });
+  afterAll(async () => {
+    await app.close();
+    await session.close();
+  });
+
+  it('answers 405 with Allow listing the methods of that path, in the common error shape', async () => {
+    const cases: Array<[string, string, string]> = [
+      ['PATCH', '/onboarding/business-hours', 'GET, HEAD, PUT, DELETE'],
+      ['POST', '/onboarding/status?x=1', 'GET, HEAD'],
+      ['GET', '/onboarding/start', 'POST'],
+      ['DELETE', '/onboarding/session/0b6f5a8e-1d2c-4e3f-9a8b-7c6d5e4f3a2b', 'GET, HEAD'],
+      // Two catalog patterns match this path: the step configuration (GET) and a step save (PUT).
+      ['DELETE', '/onboarding/step/company_info/configuration', 'GET, HEAD, PUT'],
+      ['POST', '/health/live', 'GET, HEAD'],
+    ];
+    for (const [method, url, allow] of cases) {
+      const res = await app.inject({ method: method as 'GET', url, headers: bearer() });
+      expect(res.statusCode, `${method} ${url}`).toBe(405);
+      expect(res.headers.allow).toBe(allow);
+      const path = url.split('?')[0];
+      expect(res.json()).toEqual({
+        statusCode: 405,
+        code: 'GATEWAY_METHOD_NOT_ALLOWED',
+        error: 'Method Not Allowed',
+        message: `Method ${method} is not allowed on ${path}; it answers to ${allow}`,
+      });
+    }
+    expect(session.received).toHaveLength(0);
+  });
+
+  it('agrees with the router on what a path is: an empty param still matches, as Fastify routes it', async () => {
+    const get = await app.inject({ method: 'GET', url: '/onboarding/session/', headers: bearer() });
+    expect(get.headers['x-upstream']).toBe('session');
+    expect((await app.inject({ method: 'PATCH', url: '/onboarding/session/', headers: bearer() })).statusCode).toBe(405);
+  });
+
+  it('answers a HEAD on a POST-only path with 405 and no body', async () => {
+    const res = await app.inject({ method: 'HEAD', url: '/onboarding/start', headers: bearer() });
+    expect(res.statusCode).toBe(405);
+    expect(res.headers.allow).toBe('POST');
+    expect(res.body).toBe('');
+  });
+
+  it('still answers 404 for unknown paths, trailing slashes and sub-paths', async () => {
+    for (const url of ['/nope', '/onboarding/status/', '/onboarding/business-hours/extra', '/onboarding/session/a/b']) {
+      const res = await app.inject({ method: 'PATCH', url, headers: bearer() });
+      expect(res.statusCode, url).toBe(404);
+      expect(res.headers.allow).toBeUndefined();
+      expect(res.json()).toMatchObject({ statusCode: 404, code: 'GATEWAY_ROUTE_NOT_FOUND' });
+    }
+  });
+
+  it('keeps HEAD on a GET route, preflights and the refusal of a bare OPTIONS as they were', async () => {
+    const head = await app.inject({ method: 'HEAD', url: '/onboarding/status', headers: bearer() });
+    expect(head.statusCode).toBe(201);
+    expect(head.headers['x-upstream']).toBe('session');
+    expect(head.body).toBe('');
+    expect(session.received.at(-1)).toMatchObject({ method: 'HEAD', url: '/onboarding/status' });
+
+    const preflight = await app.inject({
+      method: 'OPTIONS',
+      url: '/onboarding/status',
+      headers: { origin: 'http://127.0.0.1:5173', 'access-control-request-method': 'GET' },
+    });
+    expect(preflight.statusCode).toBe(204);
+
+    const bare = await app.inject({ method: 'OPTIONS', url: '/onboarding/status' });
+    expect(bare.statusCode).toBe(400);
+    expect(bare.json()).toMatchObject({ code: 'GATEWAY_INVALID_PREFLIGHT' });
+  });
+});
+
+describe('the not-found handler', () => {
+  it('rate-limits 405 and 404 answers like any other request', async () => {
+    const app = await makeApp({ RATE_LIMIT_MAX: '2' });
+    try {
+      const codes = [];
+      for (const url of ['/onboarding/start', '/nope', '/onboarding/start']) codes.push((await app.inject({ method: 'GET', url })).statusCode);
+      expect(codes).toEqual([405, 404, 429]);
+    } finally {
+      await app.close();
+    }
+  });
+});
