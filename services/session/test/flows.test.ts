@@ -1,4 +1,4 @@
-import { AGENT_WELCOME_STEPS, ErrorBodySchema, ValidateStepResponseSchema, FlowResponseSchema, SessionWithProgressSchema, StepConfigurationSchema, TENANT_SETUP_STEPS } from '@glavito/contracts';
+import { AGENT_WELCOME_STEPS, ErrorBodySchema, TenantSetupStatusSchema, ValidateStepResponseSchema, FlowResponseSchema, SessionWithProgressSchema, StepConfigurationSchema, TENANT_SETUP_STEPS } from '@glavito/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, startHarness, type SessionHarness } from './helpers.js';
 
@@ -100,5 +100,16 @@ describe("validate-step uses the caller's flow by default too", () => {
     const r = await h.app.inject({ method: 'POST', url: '/onboarding/validate-step/organization_setup', headers: bearer(admin), payload: { companyName: 'Acme', primaryColor: '#000000' } });
     expect(r.statusCode, r.body).toBe(200);
     expect(ValidateStepResponseSchema.parse(r.json()).isValid).toBe(true);
+  });
+});
+
+describe('tenant setup status', () => {
+  it("shows an agent the tenant's setup state but not the admin's session id", async () => {
+    const start = await h.app.inject({ method: 'POST', url: '/onboarding/start', headers: bearer(admin) });
+    expect(start.statusCode, start.body).toBe(201);
+    const sessionId = SessionWithProgressSchema.parse(start.json()).session.id;
+    const read = async (user: typeof admin) => TenantSetupStatusSchema.parse((await h.app.inject({ method: 'GET', url: '/onboarding/tenant-setup/status', headers: bearer(user) })).json());
+    expect(await read(admin)).toMatchObject({ isCompleted: false, sessionId, completedSteps: ['welcome'] });
+    expect(await read(agent)).toMatchObject({ isCompleted: false, sessionId: null, completedSteps: ['welcome'] });
   });
 });

@@ -117,6 +117,8 @@ type Scope = 'victim' | 'tenant' | 'caller' | 'pure';
 interface Call {
   variant?: string;
   stepId?: string;
+  /** A flow type, for `:type`. */
+  type?: string;
   query?: string;
   body?: unknown;
   /** Needs the admin role although the route is open to users (e.g. `force=true`). */
@@ -137,8 +139,11 @@ const CASES: { [K in RouteName]: RouteCase } = {
   type: { scope: 'caller', calls: one() },
   saveStep: { scope: 'victim', calls: (v) => [{ stepId: v.save.stepId, body: v.save.body }] },
   skipStep: { scope: 'victim', calls: (v) => [{ stepId: v.skipStepId, body: { reason: 'mallory' } }] },
+  // The built-in flows are the same for every tenant: nothing tenant-specific to leak (for now).
+  flow: { scope: 'caller', calls: one() },
+  flowByType: { scope: 'pure', calls: () => [{ type: 'tenant_setup' }, { variant: '[agent_welcome]', type: 'agent_welcome' }] },
   stepConfiguration: { scope: 'pure', calls: one({ stepId: 'organization_setup', query: '?type=tenant_setup' }) },
-  validateStepPost: { scope: 'pure', calls: one({ stepId: 'organization_setup', body: { companyName: 'Mallory Inc', primaryColor: '#000000' } }) },
+  validateStepPost: { scope: 'pure', calls: one({ stepId: 'organization_setup', query: '?type=tenant_setup', body: { companyName: 'Mallory Inc', primaryColor: '#000000' } }) },
   validateStepGet: {
     scope: 'pure',
     calls: one({ stepId: 'organization_setup', query: `?type=tenant_setup&data=${encodeURIComponent(JSON.stringify({ companyName: 'Mallory Inc' }))}` }),
@@ -442,7 +447,7 @@ describe('isolation matrix', () => {
       const url = (ROUTES[n] as RouteContract).url;
       if (/:(sessionId|userId)\b/.test(url)) expect(CASES[n].scope, `${n} addresses a session or user`).toBe('victim');
       // Every param must be fillable.
-      for (const c of CASES[n].calls(victims[0]!, hook)) fillPath(url, { sessionId: sess.a1, userId: A1.userId, stepId: c.stepId });
+      for (const c of CASES[n].calls(victims[0]!, hook)) fillPath(url, { sessionId: sess.a1, userId: A1.userId, stepId: c.stepId, type: c.type });
     }
   });
 
@@ -458,8 +463,8 @@ describe('isolation matrix', () => {
       for (const v of targets) {
         for (const callSpec of c.calls(v, hook)) {
           const row = `${route.method} ${name}${callSpec.variant ?? ''}${c.scope === 'victim' ? ` @${v.label}` : ''}`;
-          const path = fillPath(route.url, { sessionId: v.sessionId, userId: v.owner.userId, stepId: callSpec.stepId }) + (callSpec.query ?? '');
-          const unknownPath = fillPath(route.url, { sessionId: randomUUID(), userId: `nobody-${randomUUID().slice(0, 8)}`, stepId: callSpec.stepId }) + (callSpec.query ?? '');
+          const path = fillPath(route.url, { sessionId: v.sessionId, userId: v.owner.userId, stepId: callSpec.stepId, type: callSpec.type }) + (callSpec.query ?? '');
+          const unknownPath = fillPath(route.url, { sessionId: randomUUID(), userId: `nobody-${randomUUID().slice(0, 8)}`, stepId: callSpec.stepId, type: callSpec.type }) + (callSpec.query ?? '');
           const adminOnly = route.access === 'admin' || callSpec.adminOnly === true;
 
           for (const a of ATTACKERS) {
@@ -621,10 +626,23 @@ async function checkOwnData(name: RouteName, a: Attacker, body: Record<string, u
       if (s && (s.tenantId !== a.who.tenantId || s.userId !== a.who.userId)) problems.push(`session of ${s.tenantId}/${s.userId}`);
       break;
     }
-    case 'tenantSetupStatus':
-      mustDifferFromA('tenant setup status');
-      if (foreign && JSON.stringify(body) !== JSON.stringify(bTenantSetupBaseline)) problems.push(`not tenant B's setup status: ${JSON.stringify(body)}`);
+    case 'flow':
+      // An agent's own flow is the agent flow, whatever tenant it is in.
+      if (!isAdmin(a.who) && body.type !== 'agent_welcome') problems.push(`an agent got the ${String(body.type)} flow`);
       break;
+    case 'flowByType':
+      if (!Array.isArray(body.steps) || body.steps.length === 0) problems.push('a flow without steps');
+      break;
+    case 'tenantSetupStatus': {
+      // The references are the admins' views; an agent gets the same without the admin's session id.
+      const asSeenBy = (status: Record<string, unknown>) => JSON.stringify(isAdmin(a.who) ? status : { ...status, sessionId: null });
+      const same = asSeenBy(JSON.parse(aRef.tenantSetupStatus!) as Record<string, unknown>) === JSON.stringify(body);
+      if (foreign && same) problems.push("tenant setup status: tenant B got tenant A's answer");
+      if (!foreign && !same) problems.push("tenant setup status: tenant A's own agent did not get tenant A's answer (control)");
+      if (foreign && JSON.stringify(body) !== asSeenBy(bTenantSetupBaseline as Record<string, unknown>)) problems.push(`not tenant B's setup status: ${JSON.stringify(body)}`);
+      if (!isAdmin(a.who) && body.sessionId !== null) problems.push("an agent got the admin's setup session id");
+      break;
+    }
     case 'businessHoursGet':
       mustDifferFromA('business hours');
       if (foreign && (body.config as { timezone?: string } | null)?.timezone === A_HOURS.timezone) problems.push("tenant A's business hours");

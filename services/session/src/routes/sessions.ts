@@ -141,7 +141,9 @@ export async function sessionRoutes(root: FastifyInstance) {
     handler: async (request) => {
       const tenantId = request.principal.tenantId;
       const [setup, session] = await Promise.all([repo.tenantSetup(tenantId), repo.tenantSetupSession(tenantId)]);
-      return tenantSetupStatus(setup, session);
+      const status = tenantSetupStatus(setup, session);
+      // The setup session is an admin's: an agent sees the tenant's setup state, not which session it was.
+      return request.principal.isAdmin ? status : { ...status, sessionId: null };
     },
   });
 
