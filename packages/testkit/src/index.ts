@@ -195,3 +195,15 @@ export async function readStream(nats: TestNats, streamName = nats.streamName): 
 }
 export { startNatsServer, createTestNatsAt, resolveNatsServerBin, type NatsServer, type NatsServerOptions } from './nats-server.js';
 export { startPostgresServer, resolvePostgresBinDir, type PostgresServer, type PostgresServerOptions } from './postgres-server.js';
+export { createTestCa, opensslAvailable, selfSignedCertificate, type KeyPair, type TestCa } from './tls-certs.js';
+export {
+  mailServersUnavailable,
+  startDovecot,
+  startPostfix,
+  type DovecotOptions,
+  type DovecotServer,
+  type MailUser,
+  type PostfixListener,
+  type PostfixOptions,
+  type PostfixServer,
+} from './mail-servers.js';

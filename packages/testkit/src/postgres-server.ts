@@ -1,13 +1,15 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, chownSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { accessSync, chownSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import type { KeyPair } from './tls-certs.js';
 
 /**
  * A private PostgreSQL server (its own data directory and port), for tests that must take the database
  * away and bring it back: a crash (SIGKILL of the postmaster), a fast shutdown, a restart in place.
+ * Also a server that looks like a customer's: SCRAM passwords and SSL with a given certificate.
  * Everything else should use the shared server through `createTestDatabase`.
  *
  * Needs the PostgreSQL server binaries (initdb, postgres, pg_ctl): PG_BIN_DIR when set, else the
@@ -20,10 +22,17 @@ export interface PostgresServerOptions {
   port?: number;
   /** How long to wait for the server to accept queries (default 30 s: crash recovery included). */
   startTimeoutMs?: number;
+  /**
+   * The superuser's password: TCP connections then need SCRAM-SHA-256 (`host … scram-sha-256` in
+   * pg_hba.conf; the Unix socket stays trust). Default: trust everywhere, no password.
+   */
+  password?: string;
+  /** Turns SSL on with this certificate (clients choose; pg_hba.conf accepts both). */
+  ssl?: KeyPair;
 }
 
 export interface PostgresServer {
-  /** `postgres://postgres@127.0.0.1:<port>/postgres` (trust authentication). */
+  /** `postgres://postgres@127.0.0.1:<port>/postgres` (trust authentication), with the password when one is set. */
   url: string;
   port: number;
   dataDir: string;
@@ -135,14 +144,36 @@ export async function startPostgresServer(opts: PostgresServerOptions = {}): Pro
   const port = opts.port ?? (await freePort());
   const startTimeoutMs = opts.startTimeoutMs ?? 30_000;
   const dataDir = mkdtempSync(path.join(tmpdir(), 'pg-test-'));
-  if (asRoot()) {
-    const uid = Number(execFileSync('id', ['-u', RUN_AS]).toString().trim());
-    const gid = Number(execFileSync('id', ['-g', RUN_AS]).toString().trim());
-    chownSync(dataDir, uid, gid);
+  const owner = asRoot() ? { uid: Number(execFileSync('id', ['-u', RUN_AS]).toString().trim()), gid: Number(execFileSync('id', ['-g', RUN_AS]).toString().trim()) } : null;
+  if (owner) chownSync(dataDir, owner.uid, owner.gid);
+  // Files the server reads (certificate, key, password file) belong to its user; the key must be 0600.
+  const writeOwned = (file: string, content: string) => {
+    writeFileSync(file, content, { mode: 0o600 });
+    if (owner) chownSync(file, owner.uid, owner.gid);
+  };
+  const initdbArgs = ['-D', dataDir, '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions'];
+  if (opts.password !== undefined) {
+    // initdb wants an empty data directory: the password file lives next to it for a moment.
+    const pwDir = mkdtempSync(path.join(tmpdir(), 'pg-test-pw-'));
+    if (owner) chownSync(pwDir, owner.uid, owner.gid);
+    const pwfile = path.join(pwDir, 'pwfile');
+    writeOwned(pwfile, `${opts.password}\n`);
+    try {
+      run(path.join(binDir, 'initdb'), [...initdbArgs, '--auth-local=trust', '--auth-host=scram-sha-256', `--pwfile=${pwfile}`]);
+    } finally {
+      rmSync(pwDir, { recursive: true, force: true });
+    }
+  } else {
+    run(path.join(binDir, 'initdb'), [...initdbArgs, '-A', 'trust']);
   }
-  run(path.join(binDir, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions']);
+  const sslArgs: string[] = [];
+  if (opts.ssl) {
+    writeOwned(path.join(dataDir, 'server.crt'), opts.ssl.cert);
+    writeOwned(path.join(dataDir, 'server.key'), opts.ssl.key);
+    sslArgs.push('-c', 'ssl=on', '-c', 'ssl_cert_file=server.crt', '-c', 'ssl_key_file=server.key');
+  }
 
-  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  const url = `postgres://postgres${opts.password !== undefined ? `:${encodeURIComponent(opts.password)}` : ''}@127.0.0.1:${port}/postgres`;
   let child: ChildProcess | null = null;
   let exit: Promise<void> = Promise.resolve();
   let output = '';
@@ -188,6 +219,7 @@ export async function startPostgresServer(opts: PostgresServerOptions = {}): Pro
       '-c', 'fsync=off',
       '-c', 'max_connections=200',
       '-c', 'log_min_messages=warning',
+      ...sslArgs,
     ]);
     output = '';
     const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
