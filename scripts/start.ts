@@ -101,6 +101,18 @@ const ports = {
   connectionTest: Number(env.CONNECTION_TEST_PORT ?? 3003),
   realtime: Number(env.REALTIME_PORT ?? 3004),
 };
+// Local mode only (the gateway does not guess it): pages on the usual dev-server origins may call the gateway
+// besides those in CORS_ORIGINS, and the built console, when there is one, is served at /console/.
+const DEV_SERVER_PORTS = [5173, 4173, 3000, 8080];
+const consoleDist = path.join(root, 'apps', 'console', 'dist');
+const gatewayLocal: Record<string, string> = production
+  ? {}
+  : {
+      CORS_ORIGINS: [env.CORS_ORIGINS, ...DEV_SERVER_PORTS.flatMap((p) => [`http://localhost:${p}`, `http://127.0.0.1:${p}`])].filter(Boolean).join(','),
+      ...(env.CONSOLE_DIR || !existsSync(path.join(consoleDist, 'index.html')) ? {} : { CONSOLE_DIR: consoleDist }),
+    };
+const consoleDir = env.CONSOLE_DIR || gatewayLocal.CONSOLE_DIR;
+
 const shared = { ...env, ...secrets, DATABASE_URL, NATS_URL, HOST: '127.0.0.1' };
 const services: Array<{ name: string; port: number; env: Record<string, string | undefined> }> = [
   { name: 'session', port: ports.session, env: { PORT: String(ports.session) } },
@@ -110,7 +122,7 @@ const services: Array<{ name: string; port: number; env: Record<string, string |
   {
     name: 'gateway',
     port: ports.gateway,
-    env: { PORT: String(ports.gateway), HOST: env.HOST ?? '127.0.0.1', SESSION_URL: `http://127.0.0.1:${ports.session}`, PROGRESS_URL: `http://127.0.0.1:${ports.progress}`,
+    env: { ...gatewayLocal, PORT: String(ports.gateway), HOST: env.HOST ?? '127.0.0.1', SESSION_URL: `http://127.0.0.1:${ports.session}`, PROGRESS_URL: `http://127.0.0.1:${ports.progress}`,
       CONNECTION_TEST_URL: `http://127.0.0.1:${ports.connectionTest}`,
       REALTIME_URL: `http://127.0.0.1:${ports.realtime}`,
     },
@@ -129,7 +141,7 @@ if (mode === 'embedded') {
   const system = await startEmbedded({
     dataDir: env.GLAVITO_DATA_DIR ?? path.join(dataDir, 'pglite'),
     ports: { gateway: ports.gateway, session: ports.session, progress: ports.progress, connectionTest: ports.connectionTest, realtime: ports.realtime },
-    env: { ...env, ...secrets },
+    env: { ...env, ...secrets, ...gatewayLocal },
   });
   const shutdown = () => void system.stop().then(() => process.exit(0), () => process.exit(1));
   process.once('SIGINT', shutdown);
@@ -155,8 +167,14 @@ if (mode === 'embedded') {
 }
 
 const gateway = `http://127.0.0.1:${ports.gateway}`;
-console.log(`\nGlavito Onboarding is up.\n  gateway:   ${gateway}\n  docs:      ${gateway}/docs\n  websocket: ${gateway.replace('http', 'ws')}/onboarding?token=<jwt>\n`);
+const consoleLine = consoleDir
+  ? `  console:   ${gateway}/console/\n`
+  : production
+    ? ''
+    : '  console:   not built (pnpm --filter @glavito/console build, then start again)\n';
+console.log(`\nGlavito Onboarding is up.\n  gateway:   ${gateway}\n${consoleLine}  docs:      ${gateway}/docs\n  websocket: ${gateway.replace('http', 'ws')}/onboarding?token=<jwt>\n`);
 if (!production) {
+  console.log(`Browser pages on localhost/127.0.0.1 ports ${DEV_SERVER_PORTS.join(', ')} may call the gateway (CORS_ORIGINS adds more).\n`);
   const admin = mintToken({ secret: secrets.JWT_SECRET, userId: 'demo-admin', tenantId: 'demo-tenant', roles: ['admin'], expiresIn: '12h' });
   const agent = mintToken({ secret: secrets.JWT_SECRET, userId: 'demo-agent', tenantId: 'demo-tenant', roles: ['agent'], expiresIn: '12h' });
   console.log(`Dev tokens (local mode only, valid 12h, tenant demo-tenant):\n  admin: ${admin}\n  agent: ${agent}\n`);
