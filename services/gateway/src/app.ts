@@ -38,7 +38,9 @@ export async function buildApp(config: GatewayConfig, opts: BuildAppOptions = {}
 
   // First hook: every answer, refusals included, carries the request id and the security headers.
   await app.register(securityHeadersPlugin, {
-    // TLS ends at the ingress; upgrading would break /docs assets when served over plain HTTP.
+    // TLS ends at the ingress; upgrading would break /docs assets when served over plain HTTP. The console needs
+    // nothing more: default-src 'self' covers its module scripts, its fetch calls and its same-origin WebSocket
+    // (CSP3 lets 'self' match ws:/wss: of the page's origin; checked in Chromium 156).
     helmet: { contentSecurityPolicy: { directives: { 'upgrade-insecure-requests': null } } },
   });
   // Refusals that Node (no Host) or @fastify/cors (an OPTIONS that is no preflight) would send as an empty or
