@@ -24,12 +24,14 @@ export interface ServiceProcess {
   url: string;
   child: ChildProcess;
   logs: string[];
+  /** The environment it was started with (beside PORT): a restart on the same port reuses it. */
+  env: Record<string, string>;
   stop(): Promise<void>;
 }
 
-/** Runs a service the way the start command does: its own Node process on a free port. */
-export async function startService(name: string, env: Record<string, string>): Promise<ServiceProcess> {
-  const port = await freePort();
+/** Runs a service the way the start command does: its own Node process on a free port (or on `fixedPort`, to restart one in place). */
+export async function startService(name: string, env: Record<string, string>, fixedPort?: number): Promise<ServiceProcess> {
+  const port = fixedPort ?? (await freePort());
   const logs: string[] = [];
   // BENCH_CPU_PROFILE_DIR=dir writes a V8 CPU profile of every service process when it exits (profiling benchmarks).
   const profile = process.env.BENCH_CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${path.join(process.env.BENCH_CPU_PROFILE_DIR, name)}`] : [];
@@ -57,9 +59,11 @@ export async function startService(name: string, env: Record<string, string>): P
     url,
     child,
     logs,
+    env,
     stop: () =>
       new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
+        // A process killed by a signal has no exit code, only a signal code: it is gone too.
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
       }),
@@ -80,7 +84,7 @@ export interface System {
 
 export interface StartSystemOptions {
   /** Extra environment per service (benchmarks raise limits, tests shorten timeouts). */
-  env?: Partial<Record<'session' | 'progress' | 'connection-test' | 'realtime', Record<string, string>>>;
+  env?: Partial<Record<'session' | 'progress' | 'connection-test' | 'realtime' | 'gateway', Record<string, string>>>;
   logLevel?: string;
   /** The gateway's requests per user (or IP) per minute; default 10,000. */
   rateLimitMax?: number;
@@ -115,6 +119,7 @@ export async function startSystem(opts: StartSystemOptions = {}): Promise<System
     CONNECTION_TEST_URL: connectionTest.url,
     REALTIME_URL: realtime.url,
     RATE_LIMIT_MAX: String(opts.rateLimitMax ?? 10_000),
+    ...opts.env?.gateway,
   });
   return {
     gateway,

@@ -97,6 +97,11 @@ export function renderConnections(ctx: Ctx, container: HTMLElement): () => void 
       const { result } = await client.testConnection({ sessionId }, body());
       status.textContent = '';
       showResult(result);
+      // A config the test refused lists its fields in details.errors: shown beside them, like a 422.
+      const errors = (result.details as { errors?: unknown }).errors;
+      if (result.errorCode === 'config_invalid' && Array.isArray(errors)) {
+        form.showErrors((errors as FieldError[]).map((d) => ({ ...d, field: d.field.replace(/^config\.?/, '') })));
+      }
       void loadHistory(true);
     } catch (err) {
       status.textContent = fieldErrors(err) ? 'Please fix the highlighted fields.' : describeError(err);

@@ -16,7 +16,7 @@ export function renderSignIn(opts: { signIn(token: string): boolean }): HTMLElem
     'form',
     { class: 'card narrow', testid: 'sign-in-form', novalidate: true },
     h('h1', {}, 'Sign in'),
-    h('div', { class: 'field' }, h('label', { for: 'token' }, 'Token (JWT)'), token, h('p', { class: 'hint', id: 'token-hint' }, 'Local mode: `pnpm start` prints an admin and an agent token, and links that sign in directly (…/console/#token=<jwt>). Other tokens: `pnpm mint-token`.')),
+    h('div', { class: 'field' }, h('label', { for: 'token' }, 'Token (JWT)'), token, h('p', { class: 'hint', id: 'token-hint' }, 'Local mode: ', h('code', {}, 'pnpm start'), ' prints an admin and an agent token, and links that sign in directly (…/console/#token=…). Other tokens: ', h('code', {}, 'pnpm mint-token'), '.')),
     h('div', { class: 'field' }, h('label', { for: 'api-base' }, 'Gateway URL'), base, h('p', { class: 'hint', id: 'api-base-hint' }, 'Leave empty when the gateway serves this console; otherwise e.g. http://127.0.0.1:3000 (the gateway must list this page’s origin in FRONTEND_URL). Kept in this browser.')),
     error,
     h('button', { type: 'submit', testid: 'sign-in' }, 'Sign in'),

@@ -38,13 +38,13 @@ function funnel(steps: readonly StepStat[]): HTMLElement {
           const open = Math.max(0, s.reachedCount - s.completedCount - s.skippedCount - s.dropOffCount);
           return h(
             'tr',
-            { testid: `funnel-${s.step}`, 'data-reached': s.reachedCount, 'data-completed': s.completedCount, 'data-skipped': s.skippedCount, 'data-dropoff': s.dropOffCount },
-            h('th', { scope: 'row' }, humanize(s.step)),
+            { testid: `funnel-${s.stepId}`, 'data-reached': s.reachedCount, 'data-completed': s.completedCount, 'data-skipped': s.skippedCount, 'data-dropoff': s.dropOffCount },
+            h('th', { scope: 'row' }, humanize(s.stepId)),
             h('td', { class: 'chart-col' }, h('div', { class: 'track', role: 'img', 'aria-label': `${s.reachedCount} reached, ${s.completedCount} completed, ${s.skippedCount} skipped, ${s.dropOffCount} dropped off` }, segment('completed', s.completedCount, 'completed'), segment('skipped', s.skippedCount, 'skipped'), segment('dropped', s.dropOffCount, 'drop-off'), segment('open', open, 'in progress'))),
-            h('td', { class: 'num', testid: `funnel-${s.step}-reached` }, s.reachedCount),
-            h('td', { class: 'num', testid: `funnel-${s.step}-completed` }, s.completedCount),
-            h('td', { class: 'num', testid: `funnel-${s.step}-skipped` }, s.skippedCount),
-            h('td', { class: 'num', testid: `funnel-${s.step}-dropoff` }, s.dropOffCount),
+            h('td', { class: 'num', testid: `funnel-${s.stepId}-reached` }, s.reachedCount),
+            h('td', { class: 'num', testid: `funnel-${s.stepId}-completed` }, s.completedCount),
+            h('td', { class: 'num', testid: `funnel-${s.stepId}-skipped` }, s.skippedCount),
+            h('td', { class: 'num', testid: `funnel-${s.stepId}-dropoff` }, s.dropOffCount),
             h('td', { class: 'num' }, formatMinutes(s.medianMinutes)),
           );
         }),
@@ -72,8 +72,8 @@ export function renderStatistics(ctx: Ctx, container: HTMLElement): () => void {
     }
   }
 
-  function card(label: string, value: string, testid: string): HTMLElement {
-    return h('div', { class: 'stat' }, h('span', { class: 'stat-label' }, label), h('strong', { class: 'stat-value', testid }, value));
+  function card(label: string, value: string, testid: string, raw: number | null): HTMLElement {
+    return h('div', { class: 'stat' }, h('span', { class: 'stat-label' }, label), h('strong', { class: 'stat-value', testid, 'data-value': raw === null ? 'null' : String(raw) }, value));
   }
 
   function render(stats: Statistics): void {
@@ -82,15 +82,15 @@ export function renderStatistics(ctx: Ctx, container: HTMLElement): () => void {
       h(
         'div',
         { class: 'stats' },
-        card('Sessions', String(stats.totalSessions), 'stat-total'),
-        card('Completion rate', pct(stats.completionRate), 'stat-completion-rate'),
-        card('Median time to complete', formatMinutes(stats.medianCompletionTime), 'stat-median-time'),
-        card('Average time to complete', formatMinutes(stats.averageCompletionTime), 'stat-average-time'),
+        card('Sessions', String(stats.totalSessions), 'stat-total', stats.totalSessions),
+        card('Completion rate', pct(stats.completionRate), 'stat-completion-rate', stats.completionRate),
+        card('Median time to complete', formatMinutes(stats.medianCompletionTime), 'stat-median-time', stats.medianCompletionTime),
+        card('Average time to complete', formatMinutes(stats.averageCompletionTime), 'stat-average-time', stats.averageCompletionTime),
       ),
       h('p', { class: 'muted', testid: 'stat-by-status' }, 'By status: ', Object.entries(stats.byStatus).map(([k, v]) => `${k} ${v}`).join(' · ') || 'none'),
       stats.stepStatistics.length ? funnel(stats.stepStatistics) : h('p', { class: 'muted' }, 'No steps reached yet.'),
       h('h3', {}, 'Milestones'),
-      h('ul', { class: 'milestone-counts', testid: 'stat-milestones' }, ...stats.milestones.map((m) => h('li', { testid: `stat-milestone-${m.threshold}` }, `${m.threshold} %: ${m.reachedCount}`))),
+      h('ul', { class: 'milestone-counts', testid: 'stat-milestones' }, ...stats.milestones.map((m) => h('li', { testid: `stat-milestone-${m.threshold}`, 'data-value': m.reachedCount }, `${m.threshold} %: ${m.reachedCount}`))),
     );
   }
 

@@ -1,4 +1,4 @@
-import type { PushEvent, RouteResponse } from '@glavito/client';
+import type { PushEvent, RouteResponse, StepData, StepId } from '@glavito/client';
 import type { Ctx } from '../context.js';
 import { h, humanize, replace } from '../dom.js';
 import { describeError, isStatus } from '../errors.js';
@@ -123,7 +123,7 @@ export function renderWizard(ctx: Ctx, container: HTMLElement): () => void {
             : e.event === 'connection_test_result'
               ? String((d.result as { status?: string } | undefined)?.status)
               : '';
-    const item = h('li', { testid: 'event', 'data-event': e.event, 'data-threshold': e.event === 'milestone_reached' ? String(d.threshold) : undefined }, h('code', {}, e.event), detail ? ` ${detail}` : '', h('time', {}, ` ${new Date(e.data.timestamp).toLocaleTimeString()}`));
+    const item = h('li', { testid: 'event', 'data-event': e.event, 'data-threshold': e.event === 'milestone_reached' ? String(d.threshold) : undefined, 'data-step': typeof d.stepId === 'string' ? d.stepId : undefined }, h('code', {}, e.event), detail ? ` ${detail}` : '', h('time', {}, ` ${new Date(e.data.timestamp).toLocaleTimeString()}`));
     logEl.prepend(item);
     while (logEl.children.length > LOG_LIMIT) logEl.lastElementChild?.remove();
   }
@@ -272,7 +272,7 @@ export function renderWizard(ctx: Ctx, container: HTMLElement): () => void {
                 title: state === 'locked' ? `Needs: ${missing.map(titleOf).join(', ')}` : undefined,
                 onclick: () => select(step.id),
               },
-              h('span', { class: 'step-mark', 'aria-hidden': 'true' }, state === 'done' ? '✓' : state === 'skipped' ? '↷' : state === 'locked' ? '🔒' : '•'),
+              h('span', { class: 'step-mark', 'aria-hidden': 'true' }, state === 'done' ? '✓' : state === 'skipped' ? '↷' : state === 'locked' ? '–' : '○'),
               h('span', { class: 'step-title' }, step.title),
               h('span', { class: 'step-meta' }, `${step.isRequired ? 'required' : 'optional'} · ${step.estimatedTime} min`),
               h('span', { class: 'sr-only' }, ` (${state})`),
@@ -323,7 +323,7 @@ export function renderWizard(ctx: Ctx, container: HTMLElement): () => void {
     message.textContent = 'Saving…';
     try {
       // The flow is loaded at run time, so its step ids and data are checked by the server (422), not by tsc.
-      const res = await client.saveStep({ sessionId: session.id, stepId: step.id }, f.value());
+      const res = await client.saveStep({ sessionId: session.id, stepId: step.id as StepId }, f.value() as StepData<StepId>);
       showError(null);
       selected = res.nextStep && flow?.steps.some((s) => s.id === res.nextStep) ? res.nextStep : step.id;
       setSession(res.session, { resetForm: true });
@@ -343,7 +343,7 @@ export function renderWizard(ctx: Ctx, container: HTMLElement): () => void {
     if (!session) return;
     button.disabled = true;
     try {
-      const res = await client.skipStep({ sessionId: session.id, stepId: step.id }, { reason: 'skipped in the console' });
+      const res = await client.skipStep({ sessionId: session.id, stepId: step.id as StepId }, { reason: 'skipped in the console' });
       selected = res.nextStep ?? step.id;
       setSession(res.session, { resetForm: true });
       notice(`Skipped “${step.title}”.`);
@@ -439,8 +439,8 @@ export function renderWizard(ctx: Ctx, container: HTMLElement): () => void {
     const res = await client.complete({ sessionId: session.id }, force ? { force: 'true' } : undefined);
     summary = res.summary;
     const fresh = await client.getSession({ sessionId: session.id });
+    notice(null);
     setSession(fresh.session, { resetForm: true });
-    notice('Onboarding completed.');
   }
 
   function renderAll(): void {
