@@ -4,9 +4,18 @@ import { redactUrl, requestIdFrom } from '@glavito/logging';
 import { randomUUID } from 'node:crypto';
 import fp from 'fastify-plugin';
 
+/** How long a refused upgrade may keep sending before its connection is cut. */
+const REFUSED_UPGRADE_DRAIN_MS = 5000;
+
 function refuse(socket: Duplex, status: number, text: string): void {
   const body = JSON.stringify({ statusCode: status, code: status === 503 ? 'GATEWAY_SERVICE_UNAVAILABLE' : 'GATEWAY_ROUTE_NOT_FOUND', error: text, message: text });
   socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  // Node hands over the socket of an upgrade paused: bytes the client still sends after its request (a body)
+  // would stay unread, so a client blocked writing them never reads this answer nor sees the connection end.
+  // They are read and dropped; a client that keeps sending is cut off.
+  socket.on('error', () => {});
+  socket.resume();
+  setTimeout(() => socket.destroy(), REFUSED_UPGRADE_DRAIN_MS).unref();
 }
 
 /**
