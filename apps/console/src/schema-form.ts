@@ -198,7 +198,7 @@ function scalarNode(ctx: Ctx, s: JsonSchema, type: string, path: string, name: s
     control = input;
   }
   return {
-    element: wrap(path, labelFor(ctx, s, path, name, required), control, hint(s), err),
+    element: wrap(path, labelFor(ctx, s, path, name, required), control, err, hint(s)),
     read() {
       const v = control.value;
       if (v === '') return undefined;
@@ -219,7 +219,7 @@ function booleanNode(ctx: Ctx, s: JsonSchema, path: string, name: string, initia
     const box = h('input', { type: 'checkbox', id, name: path, 'data-path': path, testid: `field-${path}` });
     box.checked = initial === true;
     return {
-      element: h('div', { class: 'field checkbox', 'data-field': path }, box, h('label', { for: id }, s.title ?? humanize(name)), hint(s), err),
+      element: h('div', { class: 'field checkbox', 'data-field': path }, box, h('label', { for: id }, s.title ?? humanize(name)), err, hint(s)),
       read: () => box.checked,
       slots(p, out) {
         out.set(p, err);
@@ -230,7 +230,7 @@ function booleanNode(ctx: Ctx, s: JsonSchema, path: string, name: string, initia
   const select = h('select', { id, name: path, 'data-path': path, testid: `field-${path}` }, h('option', { value: '' }, '—'), h('option', { value: 'true' }, 'Yes'), h('option', { value: 'false' }, 'No'));
   select.value = initial === true ? 'true' : initial === false ? 'false' : '';
   return {
-    element: wrap(path, labelFor(ctx, s, path, name, false), select, hint(s), err),
+    element: wrap(path, labelFor(ctx, s, path, name, false), select, err, hint(s)),
     read: () => (select.value === '' ? undefined : select.value === 'true'),
     slots(p, out) {
       out.set(p, err);
@@ -245,7 +245,7 @@ function listNode(ctx: Ctx, s: JsonSchema, items: JsonSchema, path: string, name
   const area = h('textarea', { id, name: path, 'data-path': path, testid: `field-${path}`, rows: 3, 'aria-describedby': `${id}-hint` });
   if (Array.isArray(initial)) area.value = initial.map(String).join('\n');
   return {
-    element: wrap(path, labelFor(ctx, s, path, name, required), area, h('p', { class: 'hint', id: `${id}-hint` }, 'One per line (or comma-separated).'), hint(s), err),
+    element: wrap(path, labelFor(ctx, s, path, name, required), area, err, h('p', { class: 'hint', id: `${id}-hint` }, 'One per line (or comma-separated).'), hint(s)),
     read() {
       const parts = area.value
         .split(/[\n,]/)
@@ -311,15 +311,22 @@ function objectNode(ctx: Ctx, s: JsonSchema, path: string, initial: Record<strin
     include = h('input', { type: 'checkbox', id: domId(ctx, `${path}.__include`), testid: `include-${path}`, 'aria-controls': domId(ctx, `${path}.__body`) });
     include.checked = initial !== undefined && initial !== null;
     body.id = domId(ctx, `${path}.__body`);
-    body.hidden = !include.checked;
-    const toggle = include;
-    include.addEventListener('change', () => {
-      body.hidden = !toggle.checked;
-    });
   }
   const legend = h('legend', {}, include ? h('span', { class: 'choice' }, include, h('label', { for: include.id }, s.title ?? humanize(name))) : (s.title ?? humanize(name)));
+  const description = hint(s);
+  const fieldset = h('fieldset', { class: 'group', 'data-field': path, testid: `group-${path}` }, legend, description, body, err);
+  if (include) {
+    const toggle = include;
+    const sync = () => {
+      body.hidden = !toggle.checked;
+      if (description) description.hidden = !toggle.checked;
+      fieldset.classList.toggle('collapsed', !toggle.checked);
+    };
+    toggle.addEventListener('change', sync);
+    sync();
+  }
   return {
-    element: h('fieldset', { class: 'group', 'data-field': path, testid: `group-${path}` }, legend, hint(s), body, err),
+    element: fieldset,
     read: () => (include && !include.checked ? undefined : readObject()),
     slots,
   };
@@ -375,7 +382,7 @@ function jsonNode(ctx: Ctx, s: JsonSchema, path: string, name: string, initial: 
   const area = h('textarea', { id, name: path, 'data-path': path, testid: `field-${path}`, rows: 3, class: 'mono' });
   if (initial !== undefined) area.value = JSON.stringify(initial, null, 2);
   return {
-    element: wrap(path, labelFor(ctx, s, path, name, required), area, h('p', { class: 'hint' }, 'JSON value.'), hint(s), err),
+    element: wrap(path, labelFor(ctx, s, path, name, required), area, err, h('p', { class: 'hint' }, 'JSON value.'), hint(s)),
     read() {
       if (area.value.trim() === '') return undefined;
       try {

@@ -92,6 +92,8 @@ export function renderConnections(ctx: Ctx, container: HTMLElement): () => void 
     if (!sessionId) return;
     form.clearErrors();
     run.disabled = true;
+    // The previous result must not stand beside this test's refusal.
+    resultEl.hidden = true;
     status.textContent = 'Testing…';
     try {
       const { result } = await client.testConnection({ sessionId }, body());

@@ -15,7 +15,7 @@ const WEEKDAY_HOURS: RouteBody<'businessHoursPut'> = {
 const pct = (n: number) => `${Math.round(n * 10) / 10} %`;
 
 /** The step funnel as CSS bars: each row's width is its reach against the widest step. */
-function funnel(steps: readonly StepStat[]): HTMLElement {
+function funnel(steps: readonly StepStat[], titles: ReadonlyMap<string, string>): HTMLElement {
   const max = Math.max(1, ...steps.map((s) => s.reachedCount));
   const segment = (cls: string, count: number, label: string) => {
     const el = h('span', { class: `seg ${cls}`, title: `${label}: ${count}` });
@@ -39,7 +39,7 @@ function funnel(steps: readonly StepStat[]): HTMLElement {
           return h(
             'tr',
             { testid: `funnel-${s.stepId}`, 'data-reached': s.reachedCount, 'data-completed': s.completedCount, 'data-skipped': s.skippedCount, 'data-dropoff': s.dropOffCount },
-            h('th', { scope: 'row' }, humanize(s.stepId)),
+            h('th', { scope: 'row' }, titles.get(s.stepId) ?? humanize(s.stepId)),
             h('td', { class: 'chart-col' }, h('div', { class: 'track', role: 'img', 'aria-label': `${s.reachedCount} reached, ${s.completedCount} completed, ${s.skippedCount} skipped, ${s.dropOffCount} dropped off` }, segment('completed', s.completedCount, 'completed'), segment('skipped', s.skippedCount, 'skipped'), segment('dropped', s.dropOffCount, 'drop-off'), segment('open', open, 'in progress'))),
             h('td', { class: 'num', testid: `funnel-${s.stepId}-reached` }, s.reachedCount),
             h('td', { class: 'num', testid: `funnel-${s.stepId}-completed` }, s.completedCount),
@@ -61,11 +61,16 @@ export function renderStatistics(ctx: Ctx, container: HTMLElement): () => void {
   const body = h('div', { testid: 'stats-body', 'aria-live': 'polite' }, h('p', { class: 'muted' }, 'Loading…'));
   const bhStatus = h('p', { testid: 'bh-status' });
   const bhResult = h('p', { class: 'step-message', testid: 'bh-result', role: 'status' });
+  // Step titles from both flows (statistics name steps by id); an id without a title is humanized.
+  const titles = new Map<string, string>();
+  const titlesLoaded = Promise.allSettled([client.flowByType({ type: 'tenant_setup' }), client.flowByType({ type: 'agent_welcome' })]).then((flows) => {
+    for (const f of flows) if (f.status === 'fulfilled') for (const step of f.value.steps) if (!titles.has(step.id)) titles.set(step.id, step.title);
+  });
 
   async function load(): Promise<void> {
     try {
       const type = typeSelect.value as '' | 'tenant_setup' | 'agent_welcome';
-      const stats = await client.statistics(type ? { type } : {});
+      const [stats] = await Promise.all([client.statistics(type ? { type } : {}), titlesLoaded]);
       if (!left) render(stats);
     } catch (err) {
       replace(body, h('p', { class: 'banner error', testid: 'stats-error', role: 'alert' }, describeError(err)));
@@ -88,7 +93,7 @@ export function renderStatistics(ctx: Ctx, container: HTMLElement): () => void {
         card('Average time to complete', formatMinutes(stats.averageCompletionTime), 'stat-average-time', stats.averageCompletionTime),
       ),
       h('p', { class: 'muted', testid: 'stat-by-status' }, 'By status: ', Object.entries(stats.byStatus).map(([k, v]) => `${k} ${v}`).join(' · ') || 'none'),
-      stats.stepStatistics.length ? funnel(stats.stepStatistics) : h('p', { class: 'muted' }, 'No steps reached yet.'),
+      stats.stepStatistics.length ? funnel(stats.stepStatistics, titles) : h('p', { class: 'muted' }, 'No steps reached yet.'),
       h('h3', {}, 'Milestones'),
       h('ul', { class: 'milestone-counts', testid: 'stat-milestones' }, ...stats.milestones.map((m) => h('li', { testid: `stat-milestone-${m.threshold}`, 'data-value': m.reachedCount }, `${m.threshold} %: ${m.reachedCount}`))),
     );

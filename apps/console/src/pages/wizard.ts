@@ -239,6 +239,7 @@ export function renderWizard(ctx: Ctx, container: HTMLElement): () => void {
   }
 
   function select(stepId: string): void {
+    notice(null);
     selected = stepId;
     form = null;
     renderAll();
