@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CONNECTION_CONFIG_SCHEMAS, type ConnectionChannel } from './connection-configs.js';
 import { CompletionSummarySchema, SubjectTokenSchema } from './events.js';
 import { ProgressSnapshotSchema } from './progress.js';
 import { OnboardingRoleSchema, OnboardingTypeSchema, StepConfigurationSchema } from './steps.js';
@@ -192,17 +193,39 @@ export const ConnectionErrorCodeSchema = z.enum([
   'provider_unavailable',
   'blocked_by_policy',
 ]);
+const ConnectionTimeoutSchema = z.number().int().min(100).max(30_000).optional().describe('milliseconds, default 10000');
+/**
+ * What the test routes check before running anything: a known channel and an object as config (400
+ * otherwise). The config itself is then checked against its channel's schema: a 422 with
+ * `details: [{ field: 'config.<path>', rule, message }]` (in a batch: `tests.<i>.config.<path>`).
+ */
 export const ConnectionTestRequestSchema = z
   .object({
     channel: ConnectionChannelSchema,
-    config: Json.describe('channel-specific configuration'),
-    timeout: z.number().int().min(100).max(30_000).optional().describe('milliseconds, default 10000'),
+    config: Json.describe("the channel's configuration (one schema per channel: see ConnectionTestRequestByChannelSchema)"),
+    timeout: ConnectionTimeoutSchema,
   })
   .strict();
 export const ConnectionTestBatchSchema = z.union([
   z.object({ tests: z.array(ConnectionTestRequestSchema).min(1).max(10) }).strict(),
   z.array(ConnectionTestRequestSchema).min(1).max(10),
 ]);
+
+const CHANNEL_NAMES = ConnectionChannelSchema.options;
+const byChannel = <T extends z.ZodRawShape>(extra: T) =>
+  z.discriminatedUnion(
+    'channel',
+    CHANNEL_NAMES.map((channel: ConnectionChannel) =>
+      z.object({ channel: z.literal(channel), config: CONNECTION_CONFIG_SCHEMAS[channel], ...extra }).strict().meta({ title: `ConnectionTest_${channel}` }),
+    ) as unknown as [z.ZodObject, ...z.ZodObject[]],
+  );
+/** The test request with each channel's config schema: what the API documents (and what the service enforces, as 422). */
+export const ConnectionTestRequestByChannelSchema = byChannel({ timeout: ConnectionTimeoutSchema });
+export const ConnectionTestBatchByChannelSchema = z.union([
+  z.object({ tests: z.array(ConnectionTestRequestByChannelSchema).min(1).max(10) }).strict(),
+  z.array(ConnectionTestRequestByChannelSchema).min(1).max(10),
+]);
+export const ValidateConnectionConfigByChannelSchema = byChannel({});
 export const ConnectionCheckSchema = z.object({
   name: z.string(),
   status: z.enum(['success', 'warning', 'error', 'skipped']),

@@ -125,7 +125,7 @@ describe('access and limits', () => {
 
   it('validate-connection-config reports field errors without connecting', async () => {
     const r = await h.app.inject({ method: 'POST', url: '/onboarding/validate-connection-config', headers: bearer(owner), payload: { channel: 'slack', config: { botToken: 'nope' } } });
-    expect(r.json()).toEqual({ isValid: false, errors: [{ field: 'botToken', rule: 'format', message: 'botToken format is invalid' }] });
+    expect(r.json()).toEqual({ isValid: false, errors: [{ field: 'botToken', rule: 'format', message: 'botToken must be a Slack token (xoxb-…)' }] });
     const ok = await h.app.inject({ method: 'POST', url: '/onboarding/validate-connection-config', headers: bearer(owner), payload: { channel: 'webhook', config: { url: 'https://hooks.example.com/x' } } });
     expect(ok.json()).toEqual({ isValid: true, errors: [] });
   });
@@ -134,7 +134,7 @@ describe('access and limits', () => {
     // 25 per user per window; earlier tests in this file used 14.
     const used = (await h.db.pool.query("SELECT count FROM connection_test.rate_limit_counters WHERE key = 'user:tenant-a:owner'")).rows[0].count as number;
     for (let i = used; i < 25; i++) {
-      const ok = await h.app.inject({ method: 'POST', url: '/onboarding/test-connection/s-a', headers: bearer(owner), payload: { channel: 'webhook', config: { url: 'ftp://x' } } });
+      const ok = await h.app.inject({ method: 'POST', url: '/onboarding/test-connection/s-a', headers: bearer(owner), payload: hook('/ok') });
       expect(ok.statusCode).toBe(200);
     }
     const limited = await h.app.inject({ method: 'POST', url: '/onboarding/test-connection/s-a', headers: bearer(owner), payload: hook('/ok') });

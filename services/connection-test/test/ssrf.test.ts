@@ -76,11 +76,12 @@ describe('SSRF matrix through the API (webhook)', () => {
     expect(target.connections()).toBe(before);
   });
 
-  it('a public-looking URL redirecting to loopback is blocked at the redirect', async () => {
+  it('a public-looking URL redirecting to loopback is never followed (the signed POST stays where it was sent)', async () => {
     const before = target.connections();
     const result = await run(`http://public.customer.test:${redirector.port}/hook`);
-    expect(result).toMatchObject({ status: 'error', errorCode: 'blocked_by_policy' });
-    expect(result.checks.map((c: { name: string; status: string }) => `${c.name}:${c.status}`)).toEqual(['config:success', 'dns:success', 'request:success', 'dns (redirect 1):error']);
+    expect(result).toMatchObject({ status: 'warning', details: { statusCode: expect.any(Number) } });
+    expect(result.details.location).toMatch(/^http:\/\/127\.0\.0\.1/);
+    expect(result.checks.map((c: { name: string; status: string }) => `${c.name}:${c.status}`)).toEqual(['config:success', 'dns:success', 'request:success', 'response:warning']);
     expect(redirector.connections()).toBeGreaterThan(0);
     expect(target.connections()).toBe(before);
   });

@@ -181,8 +181,9 @@ describe('teams channel', () => {
 
   it('rejects a malformed tenant or client id before any request', async () => {
     const before = received.length;
-    const { result } = (await test({ ...good, clientId: 'not-a-guid' })).json();
-    expect(result).toMatchObject({ status: 'error', errorCode: 'config_invalid', details: { errors: [{ field: 'clientId' }] } });
+    const r = await test({ ...good, clientId: 'not-a-guid' });
+    expect(r.statusCode).toBe(422);
+    expect(r.json()).toMatchObject({ code: 'CONNECTION_TEST_CONFIG_INVALID', details: [{ field: 'config.clientId', rule: 'format' }] });
     expect(received.length).toBe(before);
   });
 });

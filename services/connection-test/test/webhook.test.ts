@@ -46,11 +46,12 @@ describe('webhook channel', () => {
     expect(r.statusCode).toBe(200);
     const { result } = r.json();
     ConnectionTestResultSchema.parse(result);
-    expect(result).toMatchObject({ channel: 'webhook', status: 'success', details: { statusCode: 200, signed: true, redirects: 0 } });
+    expect(result).toMatchObject({ channel: 'webhook', status: 'success', details: { statusCode: 200, signed: true, url: `${base}/ok` } });
     expect(result.checks.map((c: { name: string; status: string }) => [c.name, c.status])).toEqual([
       ['config', 'success'],
       ['dns', 'success'],
       ['request', 'success'],
+      ['response', 'success'],
     ]);
     const hit = received.find((x) => x.url === '/ok')!;
     expect(hit.headers['user-agent']).toBe('Glavito-Webhook-Test/1.0');
@@ -60,23 +61,37 @@ describe('webhook channel', () => {
     expect(r.body).not.toContain('whsec-test-secret');
   });
 
-  it('follows up to 3 redirects, re-checking each, and fails beyond', async () => {
-    const ok = (await test({ url: `${base}/redirect` })).json().result;
-    expect(ok).toMatchObject({ status: 'success', details: { redirects: 1 } });
-    const loop = (await test({ url: `${base}/loop` })).json().result;
-    expect(loop).toMatchObject({ status: 'error', errorCode: 'config_invalid' });
+  it('does not follow a redirect of the signed POST: a warning that names the location', async () => {
+    const before = received.length;
+    const redirected = (await test({ url: `${base}/redirect`, secret: 'whsec-test-secret' })).json().result;
+    expect(redirected).toMatchObject({ status: 'warning', details: { statusCode: 302, location: `${base}/ok` } });
+    expect(redirected.message).toMatch(/redirects to .*\/ok; the test did not follow it/);
+    expect(redirected.checks.at(-1)).toMatchObject({ name: 'response', status: 'warning' });
+    expect(received.slice(before).map((x) => x.url)).toEqual(['/redirect']);
   });
 
   it('maps failures onto the taxonomy with a hint', async () => {
-    expect((await test({ url: `${base}/denied` })).json().result).toMatchObject({ status: 'error', errorCode: 'auth_invalid' });
-    expect((await test({ url: `${base}/broken` })).json().result).toMatchObject({ status: 'error', errorCode: 'provider_unavailable' });
+    // Each failure names the one stage in error, and history keeps the URL it was about.
+    for (const [path, errorCode] of [['/denied', 'auth_invalid'], ['/broken', 'provider_unavailable'], ['/missing', 'config_invalid']]) {
+      const failed = (await test({ url: `${base}${path}` })).json().result;
+      expect(failed).toMatchObject({ status: 'error', errorCode, details: { stage: 'response', url: `${base}${path}` } });
+      expect(failed.checks.filter((c: { status: string }) => c.status === 'error')).toEqual([expect.objectContaining({ name: 'response' })]);
+    }
     const closed = (await test({ url: 'http://127.0.0.1:1/ok' })).json().result;
     expect(closed).toMatchObject({ status: 'error', errorCode: 'network_unreachable' });
     expect(closed.hint).toMatch(/host and port/);
     const slow = (await test({ url: `${base}/slow` }, 300)).json().result;
     expect(slow).toMatchObject({ status: 'error', errorCode: 'timeout' });
     expect(slow.responseTime).toBeLessThan(2500);
-    const invalid = (await test({ url: 'ftp://example.com/x' })).json().result;
-    expect(invalid).toMatchObject({ status: 'error', errorCode: 'config_invalid', details: { errors: [{ field: 'url', rule: 'http_url' }] } });
+  });
+
+  it('answers 422 naming the field for a bad URL, and refuses credentials in the URL', async () => {
+    const invalid = await test({ url: 'ftp://example.com/x' });
+    expect(invalid.statusCode).toBe(422);
+    expect(invalid.json()).toMatchObject({ code: 'CONNECTION_TEST_CONFIG_INVALID', details: [{ field: 'config.url', rule: 'http_url' }] });
+    const userinfo = await test({ url: `http://hook-user:hook-pass@127.0.0.1:1/ok` });
+    expect(userinfo.statusCode).toBe(422);
+    expect(userinfo.json().details).toEqual([{ field: 'config.url', rule: 'no_userinfo', message: expect.stringMatching(/must not carry a user name or password/) }]);
+    expect(userinfo.body).not.toContain('hook-pass');
   });
 });

@@ -172,8 +172,10 @@ describe('whatsapp channel', () => {
 
   it('rejects a non-numeric phone number id before any request', async () => {
     const before = received.length;
-    const { result } = (await test({ phoneNumberId: '+1 555 0100', accessToken: GOOD })).json();
-    expect(result).toMatchObject({ status: 'error', errorCode: 'config_invalid', details: { errors: [{ field: 'phoneNumberId' }] } });
+    const r = await test({ phoneNumberId: '+1 555 0100', accessToken: GOOD });
+    expect(r.statusCode).toBe(422);
+    expect(r.json()).toMatchObject({ code: 'CONNECTION_TEST_CONFIG_INVALID', details: [{ field: 'config.phoneNumberId', rule: 'format', message: 'config.phoneNumberId must be a numeric phone number id' }] });
+    expect(r.body).not.toContain(GOOD);
     expect(received.length).toBe(before);
   });
 });

@@ -1,15 +1,14 @@
 import net from 'node:net';
-import { DatabaseConfigSchema, type FieldError } from '@glavito/contracts';
+import type { TLSSocket } from 'node:tls';
+import { DatabaseConfigSchema, SSL_MODES, type FieldError, type SslMode } from '@glavito/contracts';
 import pg from 'pg';
 import type { z } from 'zod';
 import { resolveTarget } from '../domain/outbound-policy.js';
 import { classifyError, ConnectionTestFailure, defaultHint } from '../domain/result.js';
+import { certificateFailure, judge, parseTrust, tlsOptions, verdictWarning, type Trust, type TrustVerdict } from '../domain/tls-trust.js';
 import type { Channel, ChannelContext } from './types.js';
 
 type DatabaseConfig = z.infer<typeof DatabaseConfigSchema>;
-
-/** verify: TLS with the certificate checked (pg's default for sslmode=require/verify-*); no-verify: TLS, certificate not checked. */
-type SslMode = 'off' | 'verify' | 'no-verify';
 
 interface DatabaseTarget {
   host: string;
@@ -17,7 +16,8 @@ interface DatabaseTarget {
   database: string;
   user: string;
   password?: string;
-  ssl: SslMode;
+  /** libpq's sslmode (default prefer, as psql). */
+  sslmode: SslMode;
 }
 
 const HOST = /^[A-Za-z0-9.:-]+$/;
@@ -30,15 +30,15 @@ function invalid(field: string, message: string): ConnectionTestFailure {
 function sslFromParams(params: URLSearchParams): SslMode | undefined {
   const mode = params.get('sslmode');
   if (mode !== null) {
-    if (mode === 'disable' || mode === 'allow') return 'off';
-    if (mode === 'no-verify') return 'no-verify';
-    if (['prefer', 'require', 'verify-ca', 'verify-full'].includes(mode)) return 'verify';
-    throw invalid('connectionString', `sslmode=${mode} is not a known SSL mode`);
+    if ((SSL_MODES as readonly string[]).includes(mode)) return mode as SslMode;
+    // node-postgres' spelling of "encrypt, do not verify"; libpq calls it require.
+    if (mode === 'no-verify') return 'require';
+    throw invalid('connectionString', `sslmode=${mode} is not an SSL mode PostgreSQL knows (${SSL_MODES.join(', ')})`);
   }
   const ssl = params.get('ssl');
   if (ssl === null) return undefined;
-  if (ssl === 'no-verify') return 'no-verify';
-  return ['true', '1'].includes(ssl) ? 'verify' : 'off';
+  if (ssl === 'no-verify') return 'require';
+  return ['true', '1'].includes(ssl) ? 'verify-full' : 'disable';
 }
 
 /**
@@ -71,7 +71,7 @@ export function parseDatabaseConfig(c: DatabaseConfig): DatabaseTarget {
       ...(decoded.user ? { user: decoded.user } : {}),
       ...(url.password ? { password: decoded.password } : {}),
       ...(decoded.database ? { database: decoded.database } : {}),
-      ...(sslFromParams(url.searchParams) ? { ssl: sslFromParams(url.searchParams) } : {}),
+      ...(sslFromParams(url.searchParams) ? { sslmode: sslFromParams(url.searchParams) } : {}),
     };
   }
   const host = c.host?.replace(/^\[|\]$/g, '') ?? fromUrl.host;
@@ -86,7 +86,7 @@ export function parseDatabaseConfig(c: DatabaseConfig): DatabaseTarget {
     // libpq's default: a database named like the user.
     database: c.database ?? fromUrl.database ?? user,
     ...(password !== undefined ? { password } : {}),
-    ssl: c.ssl === undefined ? (fromUrl.ssl ?? 'off') : c.ssl ? 'verify' : 'off',
+    sslmode: c.sslmode ?? (c.ssl === undefined ? (fromUrl.sslmode ?? 'prefer') : c.ssl ? 'verify-full' : 'disable'),
   };
 }
 
@@ -95,16 +95,8 @@ function budget(ctx: ChannelContext): () => number {
   return () => Math.max(end - Date.now(), 50);
 }
 
-function tlsReason(code: string, host: string): string {
-  if (/SELF_SIGNED/.test(code)) return 'the certificate is self-signed';
-  if (code === 'CERT_HAS_EXPIRED') return 'the certificate has expired';
-  if (/ALTNAME|HOSTNAME_MISMATCH/.test(code)) return `the certificate is not valid for ${host}`;
-  if (/UNABLE_TO_(VERIFY|GET)/.test(code)) return 'the certificate chain is incomplete or from an unknown authority';
-  return code || 'handshake failed';
-}
-
 /** Maps a pg error (SQLSTATE, socket, TLS, client-side timeout) onto the taxonomy. */
-function pgFailure(err: unknown, t: DatabaseTarget): ConnectionTestFailure {
+function pgFailure(err: unknown, t: DatabaseTarget, trust: Trust = parseTrust(undefined)): ConnectionTestFailure {
   if (err instanceof ConnectionTestFailure) return err;
   const e = err as { code?: string; message?: string };
   const code = e?.code ?? '';
@@ -114,8 +106,8 @@ function pgFailure(err: unknown, t: DatabaseTarget): ConnectionTestFailure {
     case '28P01':
       return new ConnectionTestFailure('auth_invalid', `PostgreSQL rejected the password for user "${t.user}" (28P01)`, 'Check the user name and password. A password set with an old md5 hash can also fail on servers that only accept SCRAM.');
     case '28000':
-      if (/no pg_hba\.conf entry/i.test(message) && /no encryption|SSL off/i.test(message) && t.ssl === 'off')
-        return new ConnectionTestFailure('tls', 'PostgreSQL requires SSL for this connection (28000)', 'Turn SSL on (ssl: true, or sslmode=require in the connection string).');
+      if (/no pg_hba\.conf entry/i.test(message) && /no encryption|SSL off/i.test(message))
+        return new ConnectionTestFailure('tls', 'PostgreSQL requires SSL for this connection (28000)', 'Turn SSL on: sslmode=require (encrypted), or better verify-full (encrypted, certificate checked).');
       if (/no pg_hba\.conf entry/i.test(message))
         return new ConnectionTestFailure('permission_missing', `PostgreSQL does not accept this user from our address: ${server}`, 'Allow connections for this user and database from our address in pg_hba.conf (or your provider\'s network settings).');
       return new ConnectionTestFailure('auth_invalid', `PostgreSQL refused the login: ${server} (28000)`, /not permitted to log in/i.test(message) ? `The role exists but may not log in: ALTER ROLE "${t.user}" LOGIN.` : 'Check the user name: it must be an existing role that may log in.');
@@ -131,10 +123,15 @@ function pgFailure(err: unknown, t: DatabaseTarget): ConnectionTestFailure {
     case '57P03':
       return new ConnectionTestFailure('provider_unavailable', `PostgreSQL is not accepting connections right now: ${server} (${code})`, 'The server is busy, starting or shutting down. Try again shortly.');
   }
-  if (/does not support SSL/i.test(message)) return new ConnectionTestFailure('tls', 'The server does not support SSL connections', 'Turn SSL off (ssl: false or sslmode=disable), or enable SSL on the server.');
+  if (/does not support SSL/i.test(message))
+    return new ConnectionTestFailure('tls', `The server does not support SSL connections (sslmode=${t.sslmode})`, 'Enable SSL on the server, or use sslmode=prefer (SSL when offered) or sslmode=disable (no SSL: the password travels in clear text).');
   if (/error establishing an SSL connection/i.test(message)) return new ConnectionTestFailure('tls', 'The server refused to start SSL', defaultHint('tls'));
-  if (/CERT|SELF_SIGNED|UNABLE_TO_|HOSTNAME_MISMATCH|ERR_TLS|ERR_SSL|EPROTO/.test(code) || /disconnected before secure TLS/i.test(message))
-    return new ConnectionTestFailure('tls', `TLS failed (${tlsReason(code, t.host)})`, `The server's certificate was refused. Use a certificate from a public authority valid for ${t.host}, or sslmode=no-verify to skip the check (not recommended).`);
+  if (/CERT|SELF_SIGNED|UNABLE_TO_|HOSTNAME_MISMATCH|ALTNAME/.test(code)) {
+    const f = certificateFailure('PostgreSQL', code, t.host, (err as { cert?: never }).cert, trust);
+    return new ConnectionTestFailure('tls', f.message, `${f.hint} sslmode=require encrypts without checking the certificate (as psql does); verify-ca checks the issuer but not the host name.`, f.details);
+  }
+  if (/ERR_TLS|ERR_SSL|EPROTO/.test(code) || /disconnected before secure TLS/i.test(message))
+    return new ConnectionTestFailure('tls', `TLS failed (${code || 'handshake'})`, 'The SSL handshake failed. Check the server\'s SSL settings, or use sslmode=disable to connect without SSL.');
   if (/^(ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ECONNRESET|EPIPE|EADDRNOTAVAIL)$/.test(code))
     return new ConnectionTestFailure('network_unreachable', `Could not connect to ${t.host}:${t.port} (${code})`, defaultHint('network_unreachable'));
   if (/timeout expired|Query read timeout/i.test(message)) return new ConnectionTestFailure('timeout', `PostgreSQL at ${t.host}:${t.port} did not answer in time`, defaultHint('timeout'));
@@ -150,84 +147,236 @@ interface ProbeRow {
   server_version: string;
   user: string;
   database: string;
-  read_only: string;
+  superuser: boolean;
+  in_recovery: boolean;
+  default_read_only: string;
+  database_create: boolean;
+  create_schemas: string[] | null;
+  writable_tables: string[] | null;
+  writable_count: number;
 }
 
 /**
- * Connects to the tenant's PostgreSQL at the checked address and runs read-only probes inside
- * `BEGIN READ ONLY … ROLLBACK`: nothing is ever written, and no session setting survives the test.
+ * What the role may change in this database, read from the catalogs (nothing is tried): superuser,
+ * INSERT/UPDATE/DELETE/TRUNCATE on any table, CREATE on a schema or on the database.
+ */
+const PROBE_SQL = `
+WITH writable AS (
+  SELECT format('%I.%I', n.nspname, c.relname) AS name
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+    AND (has_table_privilege(c.oid, 'INSERT') OR has_table_privilege(c.oid, 'UPDATE') OR has_table_privilege(c.oid, 'DELETE') OR has_table_privilege(c.oid, 'TRUNCATE'))
+)
+SELECT current_setting('server_version') AS server_version, current_user AS user, current_database() AS database,
+  r.rolsuper AS superuser, pg_is_in_recovery() AS in_recovery,
+  current_setting('default_transaction_read_only') AS default_read_only,
+  has_database_privilege(current_database(), 'CREATE') AS database_create,
+  (SELECT array_agg(n.nspname ORDER BY n.nspname) FROM pg_namespace n
+    WHERE has_schema_privilege(n.oid, 'CREATE') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%') AS create_schemas,
+  (SELECT array_agg(name) FROM (SELECT name FROM writable ORDER BY name LIMIT 5) w) AS writable_tables,
+  (SELECT count(*)::int FROM writable) AS writable_count
+FROM pg_roles r WHERE r.rolname = current_user`;
+
+/** Why the role is not read-only (empty: it is). A standby (in recovery) cannot write whatever the grants say. */
+function writeReasons(r: ProbeRow): string[] {
+  if (r.in_recovery) return [];
+  const reasons: string[] = [];
+  if (r.superuser) reasons.push('it is a superuser');
+  if (r.writable_count > 0) reasons.push(`it may change ${r.writable_count} table${r.writable_count === 1 ? '' : 's'} (${(r.writable_tables ?? []).join(', ')}${r.writable_count > 5 ? ', …' : ''})`);
+  if (r.create_schemas?.length) reasons.push(`it may CREATE in schema ${r.create_schemas.join(', ')}`);
+  if (r.database_create) reasons.push(`it may CREATE schemas in database ${r.database}`);
+  return reasons;
+}
+
+const quoteIdent = (s: string) => `"${s.replace(/"/g, '""')}"`;
+
+/** The SSL options for one attempt; null = no SSL. */
+function sslFor(mode: SslMode, trust: Trust, host: string, ssl: boolean): pg.ClientConfig['ssl'] {
+  if (!ssl) return false;
+  const servername = net.isIP(host) ? {} : { servername: host };
+  // require with a CA given verifies the issuer, as libpq does with a root certificate.
+  const verify = mode === 'verify-full' || mode === 'verify-ca' || (mode === 'require' && trust.caPems.length > 0);
+  if (!verify) return { ...servername, rejectUnauthorized: false };
+  return {
+    ...servername,
+    ...tlsOptions(trust),
+    // verify-ca: the issuer is checked, the host name is not (libpq's meaning).
+    ...(mode === 'verify-full' ? {} : { checkServerIdentity: () => undefined }),
+  };
+}
+
+function verifies(mode: SslMode, trust: Trust): boolean {
+  return mode === 'verify-full' || mode === 'verify-ca' || (mode === 'require' && trust.caPems.length > 0);
+}
+
+/**
+ * Connects to the tenant's PostgreSQL at the checked address with libpq's sslmode meanings, and runs
+ * read-only probes inside `BEGIN READ ONLY … ROLLBACK`: nothing is ever written, and no session setting
+ * survives the test. A role that could write is a warning: the integration should use a read-only role.
  */
 export const databaseChannel: Channel<typeof DatabaseConfigSchema> = {
   schema: DatabaseConfigSchema,
+  serializePerTarget: true,
   summarize: (c) => {
     try {
       const t = parseDatabaseConfig(c);
-      return { host: t.host, port: t.port, database: t.database, user: t.user, ssl: t.ssl };
+      return { host: t.host, port: t.port, database: t.database, user: t.user, sslmode: t.sslmode, ...(c.tls ? { tls: { customCa: c.tls.caCertificate !== undefined, allowSelfSigned: c.tls.allowSelfSigned === true } } : {}) };
     } catch {
       return { ...(c.host ? { host: c.host } : {}), ...(c.port ? { port: c.port } : {}), ...(c.database ? { database: c.database } : {}), ...(c.user ? { user: c.user } : {}) };
+    }
+  },
+  validate: (c) => {
+    try {
+      parseDatabaseConfig(c);
+      return [];
+    } catch (err) {
+      return err instanceof ConnectionTestFailure ? ((err.details.errors as FieldError[] | undefined) ?? []) : [];
+    }
+  },
+  targets: (c) => {
+    try {
+      const t = parseDatabaseConfig(c);
+      return [{ field: c.host ? 'host' : 'connectionString', host: t.host, port: t.port }];
+    } catch {
+      return [];
     }
   },
   async test(config, ctx) {
     const remaining = budget(ctx);
     const t = parseDatabaseConfig(config);
+    const trust = parseTrust(config.tls);
     const target = await ctx.step('dns', () => resolveTarget(ctx.policy, t.host, ctx.lookup), (r) => r.address);
-    const servername = net.isIP(t.host) ? {} : { servername: t.host };
-    const client = new pg.Client({
-      host: target.address,
-      port: t.port,
-      user: t.user,
-      database: t.database,
-      // A function, so pg never falls back to PGPASSWORD or ~/.pgpass (our own credentials) when none is given.
-      password: () => t.password ?? '',
-      ssl: t.ssl === 'off' ? false : { ...servername, rejectUnauthorized: t.ssl === 'verify' },
-      application_name: 'glavito-connection-test',
-      connectionTimeoutMillis: remaining(),
-      // Client-side only: statement_timeout goes in with SET LOCAL, because poolers (PgBouncer)
-      // refuse unknown startup parameters.
-      query_timeout: remaining(),
-      keepAlive: false,
-    });
-    client.on('error', () => {}); // a server that drops us later must not crash the process
-    // Destroying the socket settles whatever is in flight (end() would leave a pending connect hanging).
-    const abort = () => client.connection.stream.destroy();
+
+    let client: pg.Client | null = null;
+    const abort = () => client?.connection.stream.destroy();
     ctx.signal.addEventListener('abort', abort, { once: true });
+    let verdict: TrustVerdict = 'unverified';
+    let encrypted = false;
+
+    /** One connection attempt; the certificate is judged before the password is handed over. */
+    const attempt = async (ssl: boolean) => {
+      let refused: ConnectionTestFailure | undefined;
+      const judged = () => {
+        if (!ssl || !verifies(t.sslmode, trust)) return;
+        try {
+          verdict = judge(c.connection.stream as TLSSocket, trust, t.sslmode === 'verify-full' ? t.host : null, 'PostgreSQL');
+        } catch (err) {
+          refused = err as ConnectionTestFailure;
+          c.connection.stream.destroy();
+          throw refused;
+        }
+      };
+      const c = new pg.Client({
+        host: target.address,
+        port: t.port,
+        user: t.user,
+        database: t.database,
+        // A function, so pg never falls back to PGPASSWORD or ~/.pgpass (our own credentials) when none is given.
+        password: () => {
+          judged();
+          return t.password ?? '';
+        },
+        ssl: sslFor(t.sslmode, trust, t.host, ssl),
+        application_name: 'glavito-connection-test',
+        connectionTimeoutMillis: remaining(),
+        // Client-side only: statement_timeout goes in with SET LOCAL, because poolers (PgBouncer)
+        // refuse unknown startup parameters.
+        query_timeout: remaining(),
+        keepAlive: false,
+      });
+      c.on('error', () => {}); // a server that drops us later must not crash the process
+      client = c;
+      try {
+        await c.connect();
+      } catch (err) {
+        await c.end().catch(() => {});
+        throw refused ?? (ctx.signal.aborted ? new ConnectionTestFailure('timeout', `PostgreSQL at ${t.host}:${t.port} did not answer in time`, defaultHint('timeout')) : pgFailure(err, t, trust));
+      }
+      // Without a password exchange (trust), the certificate is judged now.
+      if (ssl && verifies(t.sslmode, trust) && verdict === 'unverified') {
+        try {
+          judged();
+        } catch (err) {
+          await c.end().catch(() => {});
+          throw err;
+        }
+      }
+      encrypted = ssl;
+    };
+
     try {
       await ctx.step(
         'connect',
-        () =>
-          client.connect().catch((err: unknown) => {
-            throw ctx.signal.aborted ? new ConnectionTestFailure('timeout', `PostgreSQL at ${t.host}:${t.port} did not answer in time`, defaultHint('timeout')) : pgFailure(err, t);
-          }),
-        () => `as ${t.user} to ${t.database}${t.ssl === 'off' ? '' : ' over SSL'}`,
+        async () => {
+          const sslFirst = !['disable', 'allow'].includes(t.sslmode);
+          try {
+            await attempt(sslFirst);
+          } catch (err) {
+            // prefer: SSL when the server offers it, else plain; allow: plain, else SSL (libpq's fallbacks).
+            const f = err as ConnectionTestFailure;
+            if (t.sslmode === 'prefer' && f.code === 'tls' && /does not support SSL/.test(f.message)) await attempt(false);
+            else if (t.sslmode === 'allow' && f.code === 'tls' && /requires SSL/.test(f.message)) await attempt(true);
+            else throw err;
+          }
+        },
+        () => `as ${t.user} to ${t.database}${encrypted ? ' over SSL' : ''}`,
       );
-      if (t.ssl === 'no-verify') ctx.warn('tls', 'SSL is on but the server certificate is not checked (sslmode=no-verify).');
-      else if (t.ssl === 'off') ctx.warn('tls', 'The connection is not encrypted (SSL off): the password and data travel in clear text.');
+      const trusted = verdictWarning(verdict, 'PostgreSQL');
+      if (trusted) ctx.warn('tls', trusted);
+      else if (!encrypted) ctx.warn('tls', `The connection is not encrypted (sslmode=${t.sslmode}${t.sslmode === 'prefer' || t.sslmode === 'allow' ? ', the server offers no SSL' : ''}): the password and data travel in clear text.`);
+      else if (!verifies(t.sslmode, trust)) ctx.warn('tls', `SSL is on, but the server certificate was not checked (sslmode=${t.sslmode}); use verify-full to check it.`);
+      const c = client as unknown as pg.Client;
       const row = await ctx.step(
         'query',
         async () => {
           try {
-            await client.query('BEGIN READ ONLY');
-            await client.query(`SET LOCAL statement_timeout = ${Math.floor(remaining())}`);
-            await client.query('SELECT 1');
-            const r = await client.query<ProbeRow>(
-              "SELECT current_setting('server_version') AS server_version, current_user AS user, current_database() AS database, current_setting('transaction_read_only') AS read_only",
-            );
-            await client.query('ROLLBACK');
+            await c.query('BEGIN READ ONLY');
+            await c.query(`SET LOCAL statement_timeout = ${Math.floor(remaining())}`);
+            await c.query('SELECT 1');
+            const r = await c.query<ProbeRow>(PROBE_SQL);
+            await c.query('ROLLBACK');
             return r.rows[0]!;
           } catch (err) {
-            if (!ctx.signal.aborted) await client.query('ROLLBACK').catch(() => {});
+            if (!ctx.signal.aborted) await c.query('ROLLBACK').catch(() => {});
             throw pgFailure(err, t);
           }
         },
         (r) => `PostgreSQL ${r.server_version}`,
       );
+      const reasons = writeReasons(row);
+      const readOnly = reasons.length === 0;
+      const defaultReadOnly = row.default_read_only === 'on';
+      if (!readOnly)
+        ctx.warn(
+          'permissions',
+          `The role ${row.user} can write: ${reasons.join('; ')}${defaultReadOnly ? ' (its transactions are read-only by default, but it may switch that off)' : ''}.`,
+        );
+      else await ctx.step('permissions', async () => row, () => (row.in_recovery ? 'read-only: the server is a standby' : `read-only: ${row.user} may not change any table`));
       return {
-        message: `Connected to PostgreSQL ${row.server_version} as ${row.user} (read-only probe)`,
-        details: { serverVersion: row.server_version, database: row.database, user: row.user, host: t.host, port: t.port, ssl: t.ssl, readOnly: row.read_only === 'on' },
+        message: `Connected to PostgreSQL ${row.server_version} as ${row.user}${readOnly ? ' (a read-only role)' : '; the role can write'}`,
+        ...(readOnly
+          ? {}
+          : {
+              hint: `Use a role that can only read, e.g. CREATE ROLE glavito_reader LOGIN PASSWORD '…'; GRANT CONNECT ON DATABASE ${quoteIdent(row.database)} TO glavito_reader; GRANT USAGE ON SCHEMA public TO glavito_reader; GRANT SELECT ON ALL TABLES IN SCHEMA public TO glavito_reader;`,
+            }),
+        details: {
+          serverVersion: row.server_version,
+          database: row.database,
+          user: row.user,
+          host: t.host,
+          port: t.port,
+          sslmode: t.sslmode,
+          ssl: encrypted ? (verifies(t.sslmode, trust) ? (t.sslmode === 'verify-full' ? 'verified' : 'verified-ca') : 'unverified') : 'off',
+          tls: verdict,
+          readOnly,
+          superuser: row.superuser,
+          defaultTransactionReadOnly: defaultReadOnly,
+          ...(readOnly ? {} : { writeAccess: reasons }),
+        },
       };
     } finally {
       ctx.signal.removeEventListener('abort', abort);
-      await client.end().catch(() => {});
+      await (client as pg.Client | null)?.end().catch(() => {});
     }
   },
 };

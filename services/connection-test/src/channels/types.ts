@@ -1,3 +1,4 @@
+import type { FieldError } from '@glavito/contracts';
 import type { z } from 'zod';
 import type { Check } from '../domain/result.js';
 import type { Lookup, OutboundPolicy } from '../domain/outbound-policy.js';
@@ -30,15 +31,33 @@ export interface ChannelContext {
   skip(name: string, message: string): void;
 }
 
+export interface Target {
+  /** The config field that names the host (e.g. smtp.host, url, connectionString). */
+  field: string;
+  host: string;
+  port: number;
+}
+
 export interface ChannelOutcome {
   message: string;
+  /** For a warning: what to change (e.g. use a read-only role). */
+  hint?: string;
   details?: Record<string, unknown>;
 }
 
 export interface Channel<S extends z.ZodType = z.ZodType> {
   schema: S;
-  /** What history may keep of a config: no credential, ever. */
+  /** What history may keep of a config: no credential, ever (host, port, user, database, URL without userinfo). */
   summarize(config: z.infer<S>): Record<string, unknown>;
+  /** Checks beyond the schema that need no network (a connection string parses…): field errors, relative to the config. */
+  validate?(config: z.infer<S>): FieldError[];
+  /**
+   * The tenant's servers the test talks to, with the field that names each: validate-connection-config
+   * checks these hosts against the outbound policy.
+   */
+  targets?(config: z.infer<S>): Target[];
+  /** Login protocols (mail, databases) throttle after failed logins: their tests run one at a time per target. */
+  serializePerTarget?: boolean;
   test(config: z.infer<S>, ctx: ChannelContext): Promise<ChannelOutcome>;
 }
 

@@ -6,7 +6,8 @@ import type { Channel, ProviderUrls } from '../channels/types.js';
 import type { ConnectionTestConfig } from '../config.js';
 import { createOutboundPolicy, type Lookup } from '../domain/outbound-policy.js';
 import type { ConnectionTestResult } from '../domain/result.js';
-import { runConnectionTest, type TestRequest } from '../domain/runner.js';
+import { runConnectionTest, type RunnerDeps, type TestRequest } from '../domain/runner.js';
+import { createKeyedLock } from '../domain/keyed-lock.js';
 import { createSemaphore } from '../domain/semaphore.js';
 import { RateLimitedError, SessionLookupUnavailableError, SessionNotFoundError } from '../errors.js';
 import { createTestRunRepository, type KnownSession, type TestRunRepository } from '../repositories/test-run-repository.js';
@@ -14,6 +15,8 @@ import { createTestRunRepository, type KnownSession, type TestRunRepository } fr
 declare module 'fastify' {
   interface FastifyInstance {
     testRuns: TestRunRepository;
+    /** What the tests run with (channels, outbound policy, DNS lookup): validate-connection-config applies the same policy. */
+    testerDeps: RunnerDeps;
     /** The session if the caller may test it (owner or same-tenant admin); 404 otherwise. */
     accessibleSession: (sessionId: string, principal: Principal) => Promise<KnownSession>;
     /** Counts `n` tests against the tenant's and the user's windows; 429 when either is exceeded. */
@@ -43,9 +46,12 @@ export const testerPlugin = fp<TesterOptions>(
       anthropicUrl: config.PROVIDER_ANTHROPIC_URL,
       googleAiUrl: config.PROVIDER_GOOGLE_AI_URL,
     };
-    const deps = { channels: channels ?? CHANNELS, policy: createOutboundPolicy(config.CONNECTION_TEST_ALLOWED_CIDRS), providers, defaultTimeoutMs: config.CONNECTION_TEST_DEFAULT_TIMEOUT, lookup };
+    // One lock per replica: tests to one host:port wait for each other (replicas do not coordinate).
+    const targetLock = createKeyedLock();
+    const deps = { channels: channels ?? CHANNELS, policy: createOutboundPolicy(config.CONNECTION_TEST_ALLOWED_CIDRS), providers, defaultTimeoutMs: config.CONNECTION_TEST_DEFAULT_TIMEOUT, lookup, targetLock };
 
     app.decorate('testRuns', repo);
+    app.decorate('testerDeps', deps);
     const runs = app.metrics.counter('connection_tests_total', 'Connection tests by channel, status and error code', ['channel', 'status', 'error_code']);
     const durations = app.metrics.histogram('connection_test_duration_seconds', 'Connection test duration by channel', ['channel'], [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
     app.metrics.gauge('connection_tests_running', 'Connection tests running on this replica', () => semaphore.active);
