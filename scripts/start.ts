@@ -105,6 +105,7 @@ const ports = {
 // besides those in CORS_ORIGINS, and the built console, when there is one, is served at /console/.
 const DEV_SERVER_PORTS = [5173, 4173, 3000, 8080];
 const consoleDist = path.join(root, 'apps', 'console', 'dist');
+if (!production && !env.CONSOLE_DIR && existsSync(path.join(root, 'apps', 'console', 'package.json'))) await buildConsole();
 const gatewayLocal: Record<string, string> = production
   ? {}
   : {
@@ -129,10 +130,64 @@ const services: Array<{ name: string; port: number; env: Record<string, string |
   },
 ];
 
-const children: ChildProcess[] = [];
+const children = new Map<string, ChildProcess>();
+let stopping = false;
 function stopAll(code = 0): void {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+  stopping = true;
+  for (const c of children.values()) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
   setTimeout(() => process.exit(code), 500).unref();
+}
+
+/** A crashed service comes back after a backoff that grows while it keeps crashing (reset after a minute of running). */
+const RESTART_MIN_MS = 500;
+const RESTART_MAX_MS = 15_000;
+const STABLE_AFTER_MS = 60_000;
+
+function spawnService(svc: (typeof services)[number]): ChildProcess {
+  const child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', path.join(root, 'services', svc.name, 'src', 'server.ts')], {
+    env: { ...shared, ...svc.env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  children.set(svc.name, child);
+  return child;
+}
+
+/** Keeps a service running: one that exits by itself is restarted (and says so); only Ctrl-C stops everything. */
+function supervise(svc: (typeof services)[number], child: ChildProcess): void {
+  let attempt = 0;
+  const watch = (c: ChildProcess, startedAt: number) => {
+    c.once('exit', (code, signal) => {
+      if (stopping) return;
+      if (Date.now() - startedAt > STABLE_AFTER_MS) attempt = 0;
+      attempt++;
+      const delay = Math.min(RESTART_MAX_MS, RESTART_MIN_MS * 2 ** (attempt - 1));
+      console.error(`[start] ${svc.name} (pid ${c.pid}) exited (${signal ? `signal ${signal}` : `code ${code}`}); restarting it in ${delay} ms (restart ${attempt}); the other services keep serving`);
+      setTimeout(() => {
+        if (stopping) return;
+        const next = spawnService(svc);
+        watch(next, Date.now());
+        waitReady(svc.name, `http://127.0.0.1:${svc.port}`, next).then(
+          () => console.error(`[start] ${svc.name} is back (pid ${next.pid})`),
+          (err: Error) => console.error(`[start] ${svc.name} did not come back: ${err.message}`),
+        );
+      }, delay).unref();
+    });
+  };
+  watch(child, Date.now());
+}
+
+/** Local mode serves the console at /console/: build it (about a second) so the link in the banner works. */
+function buildConsole(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const build = spawn('pnpm', ['--filter', '@glavito/console', 'run', 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+    let errors = '';
+    build.stderr?.on('data', (d: Buffer) => (errors += d.toString()));
+    build.once('error', () => resolve(false));
+    build.once('exit', (code) => {
+      if (code !== 0) console.error(`[start] the console did not build; starting without it:\n${errors.slice(-2000)}`);
+      resolve(code === 0);
+    });
+  });
 }
 
 if (mode === 'embedded') {
@@ -152,16 +207,16 @@ if (mode === 'embedded') {
   process.once('SIGINT', () => stopAll(0));
   process.once('SIGTERM', () => stopAll(0));
   for (const svc of services) {
-    const child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', path.join(root, 'services', svc.name, 'src', 'server.ts')], {
-      env: { ...shared, ...svc.env },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-    children.push(child);
-    child.once('exit', (code) => {
-      console.error(`${svc.name} exited (${code}); stopping the system`);
-      stopAll(code ?? 1);
-    });
-    await waitReady(svc.name, `http://127.0.0.1:${svc.port}`, child);
+    const child = spawnService(svc);
+    // A service that cannot start at all is a configuration problem: say so and stop, rather than loop.
+    try {
+      await waitReady(svc.name, `http://127.0.0.1:${svc.port}`, child);
+    } catch (err) {
+      console.error(`[start] ${(err as Error).message}; stopping the system`);
+      stopAll(1);
+      await new Promise(() => {});
+    }
+    supervise(svc, child);
   }
   console.log('Mode: servers (PostgreSQL ' + new URL(DATABASE_URL).host + ', NATS ' + NATS_URL + ')');
 }
@@ -178,5 +233,6 @@ if (!production) {
   const admin = mintToken({ secret: secrets.JWT_SECRET, userId: 'demo-admin', tenantId: 'demo-tenant', roles: ['admin'], expiresIn: '12h' });
   const agent = mintToken({ secret: secrets.JWT_SECRET, userId: 'demo-agent', tenantId: 'demo-tenant', roles: ['agent'], expiresIn: '12h' });
   console.log(`Dev tokens (local mode only, valid 12h, tenant demo-tenant):\n  admin: ${admin}\n  agent: ${agent}\n`);
+  if (consoleDir) console.log(`Open the console signed in:\n  as the admin: ${gateway}/console/#token=${admin}\n  as the agent: ${gateway}/console/#token=${agent}\n`);
   console.log(`Try: curl -s -X POST ${gateway}/onboarding/start -H "Authorization: Bearer <admin token>"\n`);
 }
