@@ -111,19 +111,26 @@ export function renderWizard(ctx: Ctx, container: HTMLElement): () => void {
   }
 
   // ---- live events -------------------------------------------------------------------------------------
+  function describePush(e: PushEvent): { detail: string; threshold?: number; stepId?: string } {
+    switch (e.event) {
+      case 'milestone_reached':
+        return { detail: `${e.data.threshold} % · ${e.data.title}`, threshold: e.data.threshold };
+      case 'step_completed':
+        return { detail: `${e.data.stepId}${e.data.skipped ? ' (skipped)' : ''}`, stepId: e.data.stepId };
+      case 'validation_error':
+        return { detail: `${e.data.stepId}: ${e.data.errors.length} error(s)`, stepId: e.data.stepId };
+      case 'progress_update':
+        return { detail: `${e.data.progress.progressPercentage} %` };
+      case 'connection_test_result':
+        return { detail: `${e.data.result.channel} ${e.data.result.status}` };
+      default:
+        return { detail: '' };
+    }
+  }
+
   function log(e: PushEvent): void {
-    const d = e.data as unknown as Record<string, unknown>;
-    const detail =
-      e.event === 'milestone_reached'
-        ? `${String(d.threshold)} % · ${String(d.title)}`
-        : e.event === 'step_completed'
-          ? `${String(d.stepId)}${d.skipped === true ? ' (skipped)' : ''}`
-          : e.event === 'progress_update'
-            ? `${String((d.progress as { progressPercentage?: number } | undefined)?.progressPercentage)} %`
-            : e.event === 'connection_test_result'
-              ? String((d.result as { status?: string } | undefined)?.status)
-              : '';
-    const item = h('li', { testid: 'event', 'data-event': e.event, 'data-threshold': e.event === 'milestone_reached' ? String(d.threshold) : undefined, 'data-step': typeof d.stepId === 'string' ? d.stepId : undefined }, h('code', {}, e.event), detail ? ` ${detail}` : '', h('time', {}, ` ${new Date(e.data.timestamp).toLocaleTimeString()}`));
+    const { detail, threshold, stepId } = describePush(e);
+    const item = h('li', { testid: 'event', 'data-event': e.event, 'data-threshold': threshold, 'data-step': stepId }, h('code', {}, e.event), detail ? ` ${detail}` : '', h('time', {}, ` ${new Date(e.data.timestamp).toLocaleTimeString()}`));
     logEl.prepend(item);
     while (logEl.children.length > LOG_LIMIT) logEl.lastElementChild?.remove();
   }
@@ -138,16 +145,32 @@ export function renderWizard(ctx: Ctx, container: HTMLElement): () => void {
   function onPush(e: PushEvent): void {
     if (!session || e.data.sessionId !== session.id) return;
     log(e);
-    const d = e.data as unknown as { seq?: number; progress?: Parameters<typeof applyProgress>[1]; threshold?: number; reachedAt?: string; summary?: Summary };
-    if ((e.event === 'progress_update' || e.event === 'milestone_reached' || e.event === 'onboarding_completed') && d.progress && typeof d.seq === 'number') {
-      applyProgress(d.seq, d.progress);
+    switch (e.event) {
+      case 'progress_update':
+        applyProgress(e.data.seq, e.data.progress);
+        break;
+      case 'milestone_reached': {
+        const { threshold } = e.data;
+        milestones = milestones.some((m) => m.threshold === threshold)
+          ? milestones.map((m) => (m.threshold === threshold && !m.reachedAt ? { ...m, reachedAt: e.data.timestamp } : m))
+          : [...milestones, { threshold, title: e.data.title, reachedAt: e.data.timestamp }].sort((a, b) => a.threshold - b.threshold);
+        applyProgress(e.data.seq, e.data.progress);
+        renderProgress();
+        break;
+      }
+      case 'onboarding_completed':
+        summary = e.data.summary;
+        applyProgress(e.data.seq, e.data.progress);
+        scheduleRefresh();
+        break;
+      case 'step_completed':
+      case 'session_paused':
+      case 'session_resumed':
+        scheduleRefresh();
+        break;
+      default:
+        break;
     }
-    if (e.event === 'milestone_reached' && typeof d.threshold === 'number') {
-      milestones = milestones.map((m) => (m.threshold === d.threshold && !m.reachedAt ? { ...m, reachedAt: e.data.timestamp } : m));
-      renderProgress();
-    }
-    if (e.event === 'onboarding_completed' && d.summary) summary = d.summary;
-    if (['step_completed', 'session_paused', 'session_resumed', 'onboarding_completed'].includes(e.event)) scheduleRefresh();
   }
 
   // ---- loading -----------------------------------------------------------------------------------------
