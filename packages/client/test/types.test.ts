@@ -12,10 +12,11 @@ const STEP_TYPES = here('./fixtures/step-types.ts');
 // The README's example is compiled as if it were this file (beside the other fixture, so '@glavito/client' resolves the same).
 const README_EXAMPLE = here('./fixtures/readme-example.ts');
 
-function readmeExample(): string {
-  const readme = readFileSync(here('../README.md'), 'utf8');
-  const match = /<!-- example: compiled by test\/types\.test\.ts -->\s*```ts\n([\s\S]*?)```/.exec(readme);
-  if (!match) throw new Error('README.md has no example marked "compiled by test/types.test.ts"');
+/** The example of a README (the SDK's, or the repository's "Build a frontend"), marked to be compiled here. */
+function readmeExample(readmePath = '../README.md'): string {
+  const readme = readFileSync(here(readmePath), 'utf8');
+  const match = /<!-- example: compiled by (?:packages\/client\/)?test\/types\.test\.ts -->\s*```ts\n([\s\S]*?)```/.exec(readme);
+  if (!match) throw new Error(`${readmePath} has no example marked "compiled by test/types.test.ts"`);
   return match[1]!;
 }
 
@@ -58,5 +59,9 @@ describe('the SDK types, checked by the TypeScript compiler', () => {
 
   it("compiles the README's example as it is written there", () => {
     expect(compile({ [README_EXAMPLE]: readmeExample() }).map(describeDiagnostic)).toEqual([]);
+  });
+
+  it("compiles the repository README's frontend example as it is written there", () => {
+    expect(compile({ [README_EXAMPLE]: readmeExample('../../../README.md') }).map(describeDiagnostic)).toEqual([]);
   });
 });
