@@ -395,20 +395,27 @@ describe('email channel: SMTP', () => {
 });
 
 describe('email channel: IMAP', () => {
-  it('logs in with AUTHENTICATE PLAIN, logs out, and touches no mailbox', async () => {
+  it('logs in with AUTHENTICATE PLAIN, lists the mailboxes, opens INBOX read-only (EXAMINE) and logs out', async () => {
     const before = imapPlain.commands.length;
     const { result, checks } = await run(allowed, { imap: imap(imapPlain.port) });
-    expect(result).toMatchObject({ status: 'warning', message: 'IMAP accepted the login', details: { imap: { host: MAIL_HOST, port: imapPlain.port, encryption: 'none', authenticated: true } } });
+    expect(result).toMatchObject({
+      status: 'warning',
+      message: 'IMAP accepted the login and INBOX opened read-only',
+      details: { imap: { host: MAIL_HOST, port: imapPlain.port, encryption: 'none', authenticated: true, mailbox: { name: 'INBOX', messages: 0 } } },
+    });
     expect(checks).toEqual([
       ['config', 'success'],
       ['imap dns', 'success'],
-      ['imap login', 'success'],
+      ['imap connect', 'success'],
+      ['imap auth', 'success'],
       ['imap tls', 'warning'],
+      ['imap mailbox', 'success'],
     ]);
     const commands = imapPlain.commands.slice(before);
     expect(commands).toContain('AUTHENTICATE');
+    expect(commands).toEqual(expect.arrayContaining(['LIST', 'EXAMINE']));
     expect(commands.at(-1)).toBe('LOGOUT');
-    expect(commands.filter((c) => ['SELECT', 'EXAMINE', 'FETCH', 'STORE', 'APPEND', 'EXPUNGE', 'DELETE', 'CREATE'].includes(c))).toEqual([]);
+    expect(commands.filter((c) => ['SELECT', 'FETCH', 'STORE', 'APPEND', 'EXPUNGE', 'DELETE', 'CREATE'].includes(c))).toEqual([]);
     expect(imapPlain.logins.at(-1)).toEqual({ username: IMAP_USER, ok: true });
   });
 
@@ -422,7 +429,8 @@ describe('email channel: IMAP', () => {
       expect(checks).toEqual([
         ['config', 'success'],
         ['imap dns', 'success'],
-        ['imap login', 'error'],
+        ['imap connect', 'success'],
+        ['imap auth', 'error'],
       ]);
       expect(fake.commands.slice(before)).toContain(fake === imapLogin ? 'LOGIN' : 'AUTHENTICATE');
       expect(fake.logins.at(-1)).toEqual({ username: IMAP_USER, ok: false });
@@ -443,7 +451,7 @@ describe('email channel: IMAP', () => {
       const { result, checks } = await run(allowed, { imap: imap(fake.port, { secure }) });
       expect(result).toMatchObject({ status: 'error', errorCode: 'tls' });
       expect(result.message).toMatch(/self-signed/);
-      expect(checks.at(-1)).toEqual(['imap login', 'error']);
+      expect(checks.at(-1)).toEqual(['imap connect', 'error']);
       expect(fake.logins).toEqual([]);
     }
     expect(imapStarttls.commands).toContain('STARTTLS');
@@ -460,17 +468,17 @@ describe('email channel: IMAP', () => {
     expect(silent.result).toMatchObject({ status: 'error', errorCode: 'timeout' });
     expect(silent.result.message).toMatch(/sent no greeting/);
     expect(silent.result.responseTime).toBeLessThan(2000);
-    expect(silent.checks.at(-1)).toEqual(['imap login', 'error']);
+    expect(silent.checks.at(-1)).toEqual(['imap connect', 'error']);
     const closed = await run(allowed, { imap: imap(closedPort) });
     expect(closed.result).toMatchObject({ status: 'error', errorCode: 'network_unreachable' });
-    expect(closed.checks.at(-1)).toEqual(['imap login', 'error']);
+    expect(closed.checks.at(-1)).toEqual(['imap connect', 'error']);
   });
 });
 
 describe('email channel: SMTP and IMAP together', () => {
   it('tests both, in order', async () => {
     const { result, checks } = await run(allowed, { smtp: smtp(smtpPlain.port), imap: imap(imapPlain.port) });
-    expect(result).toMatchObject({ status: 'warning', message: 'SMTP and IMAP accepted the login' });
+    expect(result).toMatchObject({ status: 'warning', message: 'SMTP and IMAP accepted the login and INBOX opened read-only' });
     expect(checks).toEqual([
       ['config', 'success'],
       ['smtp dns', 'success'],
@@ -478,8 +486,10 @@ describe('email channel: SMTP and IMAP together', () => {
       ['smtp tls', 'warning'],
       ['smtp auth', 'success'],
       ['imap dns', 'success'],
-      ['imap login', 'success'],
+      ['imap connect', 'success'],
+      ['imap auth', 'success'],
       ['imap tls', 'warning'],
+      ['imap mailbox', 'success'],
     ]);
   });
 
@@ -488,7 +498,7 @@ describe('email channel: SMTP and IMAP together', () => {
     expect(result).toMatchObject({ status: 'error', errorCode: 'auth_invalid' });
     expect(result.message).toMatch(/^SMTP:/);
     expect(checks).toContainEqual(['smtp auth', 'error']);
-    expect(checks).toContainEqual(['imap login', 'success']);
+    expect(checks).toContainEqual(['imap auth', 'success']);
   });
 
   it('stores a summary with hosts, ports, secure and usernames, never passwords', async () => {
@@ -496,7 +506,7 @@ describe('email channel: SMTP and IMAP together', () => {
     const { rows } = await allowed.db.pool.query('SELECT config_summary FROM connection_test.test_runs WHERE id = $1', [result.id]);
     expect(rows[0].config_summary).toEqual({
       smtp: { host: MAIL_HOST, port: smtpPlain.port, secure: false, username: SMTP_USER },
-      imap: { host: MAIL_HOST, port: 993, secure: true, username: IMAP_USER },
+      imap: { host: MAIL_HOST, port: 993, secure: true, username: IMAP_USER, mailbox: 'INBOX' },
     });
     for (const secret of PASSWORDS) expect(JSON.stringify(rows)).not.toContain(secret);
   });

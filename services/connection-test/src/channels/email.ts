@@ -1,13 +1,16 @@
 import net from 'node:net';
-import { EmailConfigSchema, type MailServerSchema } from '@glavito/contracts';
+import tls, { type TLSSocket } from 'node:tls';
+import { EmailConfigSchema, type ImapServerSchema, type MailServerSchema } from '@glavito/contracts';
 import { ImapFlow } from 'imapflow';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { z } from 'zod';
 import { resolveTarget, type ResolvedTarget } from '../domain/outbound-policy.js';
 import { classifyError, ConnectionTestFailure, defaultHint } from '../domain/result.js';
+import { certificateFailure, judge, parseTrust, tlsOptions, verdictWarning, type Trust, type TrustVerdict } from '../domain/tls-trust.js';
 import type { Channel, ChannelContext } from './types.js';
 
 type MailServer = z.infer<typeof MailServerSchema>;
+type ImapServer = z.infer<typeof ImapServerSchema>;
 type Protocol = 'SMTP' | 'IMAP';
 
 /** What we say in EHLO: a fixed name, never this machine's host name. */
@@ -25,9 +28,12 @@ function budget(ctx: ChannelContext): () => number {
   return () => Math.max(end - Date.now(), 50);
 }
 
-/** TLS options that keep verification on and check the certificate against the host the tenant typed. */
-function tlsFor(target: ResolvedTarget): { servername?: string; rejectUnauthorized: true } {
-  return net.isIP(target.hostname) ? { rejectUnauthorized: true } : { servername: target.hostname, rejectUnauthorized: true };
+/**
+ * TLS options that check the certificate against the host the tenant typed, with the test's own trust
+ * (a custom CA; with allowSelfSigned the handshake is judged before the login instead).
+ */
+function tlsFor(target: ResolvedTarget, trust: Trust): { servername?: string; rejectUnauthorized: boolean; ca?: string[] } {
+  return { ...(net.isIP(target.hostname) ? {} : { servername: target.hostname }), ...tlsOptions(trust) };
 }
 
 /** The effective `secure`: TLS from the first byte when asked, or by default on the implicit-TLS ports. */
@@ -48,6 +54,7 @@ function tlsReason(code: string, message: string, host: string): string {
 }
 
 function tlsFailure(protocol: Protocol, server: MailServer, code: string, message: string): ConnectionTestFailure {
+  if (/CERT|SELF_SIGNED|UNABLE_TO_|HOSTNAME_MISMATCH|ALTNAME/.test(code)) return certificateFailure(protocol, code, server.host, undefined, parseTrust(server.tls));
   const reason = tlsReason(code, message, server.host);
   const secure = isSecure(server, protocol);
   const tlsPort = protocol === 'SMTP' ? 465 : 993;
@@ -145,11 +152,16 @@ interface ServerReport {
   encryption: 'tls' | 'starttls' | 'none';
   /** False when the server offered no way to log in, so the credentials were not checked. */
   authenticated: boolean;
+  /** How the certificate was trusted (unverified: no TLS). */
+  tls: TrustVerdict;
+  /** IMAP: the mailbox opened read-only, and how many messages it holds. */
+  mailbox?: { name: string; messages: number };
 }
 
 async function testSmtp(server: MailServer, ctx: ChannelContext, remaining: () => number): Promise<ServerReport> {
   const target = await ctx.step('smtp dns', () => resolveTarget(ctx.policy, server.host, ctx.lookup), (t) => t.address);
   const secure = isSecure(server, 'SMTP');
+  const trust = parseTrust(server.tls);
   // nodemailer's SMTPConnection is what transport.verify() runs; driving it directly gives each stage
   // its own check, a handle to close on abort, and tells "server offers no AUTH" apart from success.
   const conn = new SMTPConnection({
@@ -157,12 +169,13 @@ async function testSmtp(server: MailServer, ctx: ChannelContext, remaining: () =
     port: server.port,
     secure,
     name: EHLO_NAME,
-    tls: tlsFor(target),
+    tls: tlsFor(target, trust),
     connectionTimeout: remaining(),
     greetingTimeout: remaining(),
     socketTimeout: remaining(),
     logger: false,
   });
+  let verdict: TrustVerdict = 'unverified';
   // Errors arrive as 'error' events as well as callbacks: route both to the stage in flight.
   let fail: ((err: unknown) => void) | undefined;
   conn.on('error', (err) => fail?.(err));
@@ -186,21 +199,28 @@ async function testSmtp(server: MailServer, ctx: ChannelContext, remaining: () =
   try {
     await ctx.step(
       'smtp connect',
-      () => stage((resolve, reject) => conn.connect((err) => (err ? reject(err) : resolve()))),
+      async () => {
+        await stage((resolve, reject) => conn.connect((err) => (err ? reject(err) : resolve())));
+        // The handshake is judged before the login goes out (nodemailer keeps the TLS socket as _socket).
+        const socket = (conn as unknown as { _socket?: TLSSocket })._socket;
+        if (socket instanceof tls.TLSSocket) verdict = judge(socket, trust, net.isIP(server.host) ? server.host : target.hostname, 'SMTP');
+      },
       () => (secure ? 'TLS' : conn.secure ? 'STARTTLS' : 'unencrypted'),
     );
     const encryption = secure ? 'tls' : conn.secure ? 'starttls' : 'none';
+    const trusted = verdictWarning(verdict, 'SMTP');
+    if (trusted) ctx.warn('smtp tls', trusted);
     if (encryption === 'none') ctx.warn('smtp tls', 'The server offers no encryption (no STARTTLS): the password travels in clear text. Use port 465 (TLS) or 587 (STARTTLS).');
     if (!conn.allowsAuth) {
       ctx.warn('smtp auth', 'The server offers no login (AUTH) on this port, so the username and password were not checked. Mail is accepted only if the server trusts our address; use the submission port (587/465) to send with a login.');
       done = true;
       conn.quit();
-      return { host: server.host, port: server.port, encryption, authenticated: false };
+      return { host: server.host, port: server.port, encryption, authenticated: false, tls: verdict };
     }
     await ctx.step('smtp auth', () => stage((resolve, reject) => conn.login({ user: server.username, pass: server.password }, (err) => (err ? reject(err) : resolve()))));
     done = true;
     conn.quit();
-    return { host: server.host, port: server.port, encryption, authenticated: true };
+    return { host: server.host, port: server.port, encryption, authenticated: true, tls: verdict };
   } finally {
     ctx.signal.removeEventListener('abort', abort);
     if (!done) conn.close();
@@ -209,42 +229,114 @@ async function testSmtp(server: MailServer, ctx: ChannelContext, remaining: () =
   }
 }
 
-async function testImap(server: MailServer, ctx: ChannelContext, remaining: () => number): Promise<ServerReport> {
+/** A mailbox that logs in but cannot be opened: the integration could not read mail. */
+function mailboxFailure(err: unknown, server: ImapServer, name: string): ConnectionTestFailure {
+  if (err instanceof ConnectionTestFailure) return err;
+  const e = err as { serverResponseCode?: string; responseText?: string; response?: string; message?: string };
+  const code = e?.serverResponseCode ?? '';
+  const text = short(e?.responseText ?? e?.response ?? e?.message).replace(/^\S+\s+(NO|BAD)\s+(\[[^\]]*\]\s*)?/i, '');
+  if (code === 'NONEXISTENT' || /does not exist|doesn't exist|unknown mailbox/i.test(text))
+    return new ConnectionTestFailure('config_invalid', `IMAP: the mailbox "${name}" does not exist`, 'Check imap.mailbox (names are case-sensitive, folders may need their prefix, e.g. INBOX.Support); without it, INBOX is opened.', {
+      errors: [{ field: 'imap.mailbox', rule: 'exists', message: `mailbox "${name}" does not exist` }],
+    });
+  return new ConnectionTestFailure(
+    'permission_missing',
+    `IMAP: logged in as ${server.username}, but the mailbox "${name}" cannot be opened${code || text ? ` (${[code, text].filter(Boolean).join(': ')})` : ''}`,
+    'The account works but its mail cannot be read: the mail server could not open this mailbox (its storage, permissions or quota; the server\'s log says why). Fix it on the server, or name a mailbox that opens in imap.mailbox.',
+  );
+}
+
+async function testImap(server: ImapServer, ctx: ChannelContext, remaining: () => number): Promise<ServerReport> {
   const target = await ctx.step('imap dns', () => resolveTarget(ctx.policy, server.host, ctx.lookup), (t) => t.address);
   const secure = isSecure(server, 'IMAP');
-  const tlsOptions = tlsFor(target);
+  const trust = parseTrust(server.tls);
+  const tlsOpts = tlsFor(target, trust);
+  const hostname = net.isIP(server.host) ? server.host : target.hostname;
+  let verdict: TrustVerdict = 'unverified';
+  // Our own sockets under imapflow: each handshake (TLS or STARTTLS) is judged before LOGIN is written.
+  const onSecure = (socket: TLSSocket, next: () => void) => {
+    try {
+      verdict = judge(socket, trust, hostname, 'IMAP');
+    } catch (err) {
+      socket.destroy(err as Error);
+      return;
+    }
+    next();
+  };
+  const transport = {
+    connect(opts: { host: string; port: number }, onConnect: () => void) {
+      if (!secure) return net.connect({ host: opts.host, port: opts.port }, onConnect);
+      const socket: TLSSocket = tls.connect({ ...tlsOpts, host: opts.host, port: opts.port }, () => onSecure(socket, onConnect));
+      return socket;
+    },
+    upgrade(plain: net.Socket, _opts: unknown, onUpgraded: () => void) {
+      const socket: TLSSocket = tls.connect({ ...tlsOpts, socket: plain }, () => onSecure(socket, onUpgraded));
+      return socket;
+    },
+  };
   const client = new ImapFlow({
     host: target.address,
     port: server.port,
     secure,
-    ...(tlsOptions.servername ? { servername: tlsOptions.servername } : {}),
-    tls: tlsOptions,
+    ...(tlsOpts.servername ? { servername: tlsOpts.servername } : {}),
+    tls: tlsOpts,
     auth: { user: server.username, pass: server.password },
     logger: false,
-    // connect() = greeting, CAPABILITY, (STARTTLS), login, NAMESPACE, then LOGOUT: nothing else is touched.
-    verifyOnly: true,
+    transport: transport as never,
     disableAutoIdle: true,
     disableCompression: true,
+    disableAutoEnable: true,
     clientInfo: { name: 'Glavito Connection Test', version: false, vendor: false, 'support-url': false, date: false },
     connectionTimeout: remaining(),
     greetingTimeout: remaining(),
     socketTimeout: remaining(),
-  });
+  } as never);
   client.on('error', () => {}); // failures reach connect()'s promise; an unheard 'error' event would crash the process
+  // When imapflow starts the login, the connection (greeting, TLS or STARTTLS) is done: the stages split there.
+  let authStarted!: () => void;
+  const loginStarted = new Promise<void>((resolve) => {
+    authStarted = resolve;
+  });
+  const internals = client as unknown as { authenticate: (...args: unknown[]) => Promise<unknown> };
+  const authenticate = internals.authenticate.bind(client);
+  internals.authenticate = (...args: unknown[]) => {
+    authStarted();
+    return authenticate(...args);
+  };
+  const connecting = client.connect().catch((err: unknown) => {
+    throw ctx.signal.aborted ? new ConnectionTestFailure('timeout', 'IMAP: the test ran out of time', defaultHint('timeout')) : imapFailure(err, server, client.greeting !== undefined || client.authenticated === true);
+  });
+  connecting.catch(() => {}); // settled through the steps below
   const abort = () => client.close();
   ctx.signal.addEventListener('abort', abort, { once: true });
   try {
     await ctx.step(
-      'imap login',
-      () =>
-        client.connect().catch((err: unknown) => {
-          throw ctx.signal.aborted ? new ConnectionTestFailure('timeout', 'IMAP: the test ran out of time', defaultHint('timeout')) : imapFailure(err, server, client.greeting !== undefined || client.authenticated === true);
-        }),
+      'imap connect',
+      () => Promise.race([loginStarted, connecting]),
       () => (secure ? 'TLS' : client.secureConnection ? 'STARTTLS' : 'unencrypted'),
     );
     const encryption = secure ? 'tls' : client.secureConnection ? 'starttls' : 'none';
+    const trusted = verdictWarning(verdict, 'IMAP');
+    if (trusted) ctx.warn('imap tls', trusted);
+    await ctx.step('imap auth', () => connecting);
     if (encryption === 'none') ctx.warn('imap tls', 'The server offers no encryption (no STARTTLS): the password travels in clear text. Use port 993 (TLS) or 143 with STARTTLS.');
-    return { host: server.host, port: server.port, encryption, authenticated: true };
+    const name = server.mailbox ?? 'INBOX';
+    // LIST, then EXAMINE (read-only SELECT): nothing is marked as read, moved or deleted.
+    const mailbox = await ctx.step(
+      'imap mailbox',
+      async () => {
+        try {
+          const list = await client.list();
+          const opened = await client.mailboxOpen(name, { readOnly: true });
+          return { name: opened.path, messages: Number(opened.exists ?? 0), listed: list.length };
+        } catch (err) {
+          throw mailboxFailure(err, server, name);
+        }
+      },
+      (m) => `${m.name} opened read-only (${m.messages} message${m.messages === 1 ? '' : 's'}, ${m.listed} mailbox${m.listed === 1 ? '' : 'es'} listed)`,
+    );
+    await client.logout().catch(() => {});
+    return { host: server.host, port: server.port, encryption, authenticated: true, tls: verdict, mailbox: { name: mailbox.name, messages: mailbox.messages } };
   } finally {
     ctx.signal.removeEventListener('abort', abort);
     client.close();
@@ -253,16 +345,27 @@ async function testImap(server: MailServer, ctx: ChannelContext, remaining: () =
 
 /**
  * Logs in to SMTP and/or IMAP as the tenant configured them: resolve and check the host, connect to
- * exactly that address (certificates are still checked against the host name), greet, log in and
- * leave. No mail is sent and no mailbox is opened. With both servers given, both are tested and the
- * first failure is reported.
+ * exactly that address (certificates are still checked against the host name), greet, log in; for
+ * IMAP also list the mailboxes and open INBOX (or imap.mailbox) read-only, then leave. No mail is sent,
+ * none is marked read. With both servers given, both are tested and the first failure is reported.
  */
 export const emailChannel: Channel<typeof EmailConfigSchema> = {
   schema: EmailConfigSchema,
+  serializePerTarget: true,
   summarize: (c) => {
-    const server = (s: MailServer, protocol: Protocol) => ({ host: s.host, port: s.port, secure: isSecure(s, protocol), username: s.username });
-    return { ...(c.smtp ? { smtp: server(c.smtp, 'SMTP') } : {}), ...(c.imap ? { imap: server(c.imap, 'IMAP') } : {}) };
+    const server = (s: MailServer, protocol: Protocol) => ({
+      host: s.host,
+      port: s.port,
+      secure: isSecure(s, protocol),
+      username: s.username,
+      ...(s.tls ? { tls: { customCa: s.tls.caCertificate !== undefined, allowSelfSigned: s.tls.allowSelfSigned === true } } : {}),
+    });
+    return { ...(c.smtp ? { smtp: server(c.smtp, 'SMTP') } : {}), ...(c.imap ? { imap: { ...server(c.imap, 'IMAP'), mailbox: c.imap.mailbox ?? 'INBOX' } } : {}) };
   },
+  targets: (c) => [
+    ...(c.smtp ? [{ field: 'smtp.host', host: c.smtp.host, port: c.smtp.port }] : []),
+    ...(c.imap ? [{ field: 'imap.host', host: c.imap.host, port: c.imap.port }] : []),
+  ],
   async test(config, ctx) {
     const remaining = budget(ctx);
     const details: Record<string, ServerReport> = {};
@@ -285,7 +388,9 @@ export const emailChannel: Channel<typeof EmailConfigSchema> = {
     const parts = [details.smtp && 'SMTP', details.imap && 'IMAP'].filter(Boolean).join(' and ');
     const unchecked = details.smtp?.authenticated === false;
     return {
-      message: unchecked ? `${parts} answered; the SMTP server offered no login, so the credentials were not checked` : `${parts} accepted the login`,
+      message: unchecked
+        ? `${parts} answered; the SMTP server offered no login, so the credentials were not checked`
+        : `${parts} accepted the login${details.imap?.mailbox ? ` and ${details.imap.mailbox.name} opened read-only` : ''}`,
       details,
     };
   },
