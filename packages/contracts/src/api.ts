@@ -156,15 +156,22 @@ export const ProgressResponseSchema = z.object({
    */
   seq: z.number().int().min(0).default(0),
 });
-export const StatisticsQuerySchema = z
-  .object({ type: OnboardingTypeSchema.optional(), from: z.iso.datetime({ offset: true }).optional(), to: z.iso.datetime({ offset: true }).optional() })
-  .strict();
+const StatisticsInstantSchema = z.iso.datetime({ offset: true });
+const StatisticsDaySchema = z.iso.date();
+/**
+ * `from` / `to` filter sessions by start time. The analytics are kept per UTC day, so the window counts
+ * whole days: `from` from the start of its day, `to` (exclusive) up to the next midnight unless it is one.
+ */
+export const StatisticsQuerySchema = z.object({ type: OnboardingTypeSchema.optional(), from: StatisticsInstantSchema.optional(), to: StatisticsInstantSchema.optional() }).strict();
+/** The UTC days an answer counts: `from` inclusive, `to` exclusive (null: unbounded). */
+export const StatisticsWindowSchema = z.object({ from: StatisticsDaySchema.nullable(), to: StatisticsDaySchema.nullable() });
 export const StatisticsResponseSchema = z.object({
   totalSessions: z.number().int(),
   byStatus: z.record(SessionStatusSchema, z.number().int()),
   completionRate: z.number(),
   averageCompletionTime: z.number().nullable().describe('minutes'),
   medianCompletionTime: z.number().nullable().describe('minutes'),
+  p90CompletionTime: z.number().nullable().optional().describe('minutes'),
   stepStatistics: z.array(
     z.object({
       stepId: z.string(),
@@ -173,11 +180,85 @@ export const StatisticsResponseSchema = z.object({
       skippedCount: z.number().int(),
       completionRate: z.number(),
       medianMinutes: z.number().nullable(),
-      dropOffCount: z.number().int(),
+      p90Minutes: z.number().nullable().optional().describe('minutes from reaching the step to completing it'),
+      dropOffCount: z.number().int().describe('unfinished sessions standing at this step'),
+      dropOffRate: z.number().optional().describe('dropOffCount / reachedCount, percent'),
     }),
   ),
   milestones: z.array(z.object({ threshold: z.number().int(), reachedCount: z.number().int() })),
+  window: StatisticsWindowSchema.optional(),
+  durationRelativeError: z.number().optional().describe('medians and p90s are within this relative error of the exact percentile (DDSketch buckets)'),
 });
+
+export const StatisticsTimeseriesMetricSchema = z.enum(['starts', 'completions', 'abandonments', 'completion_rate', 'median_time_to_complete']);
+export const StatisticsIntervalSchema = z.enum(['day', 'week']);
+/**
+ * starts: sessions started per interval; completions: sessions completed (by completion day); abandonments:
+ * sessions abandoned (by the day of their last event) and still abandoned; completion_rate and
+ * median_time_to_complete: of the sessions started in the interval. Default window: the last 30 days (day)
+ * or 12 weeks (week); at most 366 points.
+ */
+export const StatisticsTimeseriesQuerySchema = z
+  .object({
+    metric: StatisticsTimeseriesMetricSchema,
+    interval: StatisticsIntervalSchema.default('day'),
+    type: OnboardingTypeSchema.optional(),
+    from: StatisticsInstantSchema.optional(),
+    to: StatisticsInstantSchema.optional(),
+  })
+  .strict();
+export const StatisticsTimeseriesResponseSchema = z.object({
+  metric: StatisticsTimeseriesMetricSchema,
+  interval: StatisticsIntervalSchema,
+  type: OnboardingTypeSchema.nullable(),
+  unit: z.enum(['sessions', 'percent', 'minutes']),
+  from: StatisticsDaySchema,
+  to: StatisticsDaySchema.describe('exclusive'),
+  points: z.array(
+    z.object({
+      start: StatisticsDaySchema.describe('first UTC day of the interval (a Monday for weeks)'),
+      value: z.number().nullable().describe('null: no session to compute a rate or median from'),
+      sessions: z.number().int().describe('sessions behind the value (starts for a rate, completions for a median)'),
+    }),
+  ),
+});
+/** Weekly start cohorts (weeks start on Monday, UTC); default window: the last 12 weeks; at most 366 cohorts. */
+export const StatisticsCohortsQuerySchema = z.object({ type: OnboardingTypeSchema.optional(), from: StatisticsInstantSchema.optional(), to: StatisticsInstantSchema.optional() }).strict();
+export const StatisticsCohortsResponseSchema = z.object({
+  type: OnboardingTypeSchema.nullable(),
+  from: StatisticsDaySchema,
+  to: StatisticsDaySchema.describe('exclusive'),
+  cohorts: z.array(
+    z.object({
+      weekStart: StatisticsDaySchema,
+      sessions: z.number().int(),
+      completed: z.number().int(),
+      curve: z
+        .array(z.object({ week: z.number().int().min(1), completed: z.number().int(), share: z.number().describe('percent of the cohort') }))
+        .describe('completed within 1, 2, … weeks of their own start; one point per whole week elapsed since weekStart (12 at most)'),
+    }),
+  ),
+});
+/** Sessions by exact start instant (from inclusive, to exclusive), oldest first. */
+export const StatisticsExportQuerySchema = z
+  .object({ format: z.enum(['csv', 'ndjson']).default('csv'), type: OnboardingTypeSchema.optional(), from: StatisticsInstantSchema.optional(), to: StatisticsInstantSchema.optional() })
+  .strict();
+/** One exported session (a CSV row with these columns, or one NDJSON line): no step data, no secrets. */
+export const StatisticsExportRowSchema = z.object({
+  sessionId: z.string(),
+  userId: z.string(),
+  type: OnboardingTypeSchema,
+  status: SessionStatusSchema,
+  startedAt: z.string().nullable(),
+  completedAt: z.string().nullable(),
+  durationMinutes: z.number().nullable(),
+  stepsCompleted: z.number().int(),
+  stepsSkipped: z.number().int(),
+  flowVersion: z.number().int(),
+});
+export const StatisticsExportResponseSchema = z
+  .string()
+  .describe('text/csv (RFC 4180, a header row of StatisticsExportRow field names) or application/x-ndjson (one StatisticsExportRow per line), streamed');
 
 // connection-test service
 export const ConnectionChannelSchema = z.enum(['email', 'slack', 'teams', 'whatsapp', 'webhook', 'stripe', 'database', 'ai_provider']);

@@ -15,6 +15,8 @@ export interface RoutePath {
   params?: true;
   querystring?: true;
   body?: true;
+  /** The answer is a streamed download (CSV, NDJSON) of unbounded size: a proxy must pipe it, not buffer it. */
+  streamed?: true;
 }
 
 export const ROUTE_PATHS = {
@@ -46,6 +48,9 @@ export const ROUTE_PATHS = {
 
   progress: { method: 'GET', url: '/onboarding/progress/:sessionId', service: 'progress', access: 'user', params: true },
   statistics: { method: 'GET', url: '/onboarding/statistics', service: 'progress', access: 'admin', querystring: true },
+  statisticsTimeseries: { method: 'GET', url: '/onboarding/statistics/timeseries', service: 'progress', access: 'admin', querystring: true },
+  statisticsCohorts: { method: 'GET', url: '/onboarding/statistics/cohorts', service: 'progress', access: 'admin', querystring: true },
+  statisticsExport: { method: 'GET', url: '/onboarding/statistics/export', service: 'progress', access: 'admin', querystring: true, streamed: true },
 
   testConnection: { method: 'POST', url: '/onboarding/test-connection/:sessionId', service: 'connection-test', access: 'user', params: true, body: true },
   testConnections: { method: 'POST', url: '/onboarding/test-connections/:sessionId', service: 'connection-test', access: 'user', params: true, body: true },

@@ -61,6 +61,9 @@ const SCHEMAS = {
 
   progress: { summary: "A session's progress and milestones", params: A.SessionIdParamsSchema, responses: { 200: A.ProgressResponseSchema } },
   statistics: { summary: "The tenant's onboarding statistics and funnel", querystring: A.StatisticsQuerySchema, responses: { 200: A.StatisticsResponseSchema } },
+  statisticsTimeseries: { summary: 'Starts, completions, abandonments, completion rate or median time to complete per day or week', querystring: A.StatisticsTimeseriesQuerySchema, responses: { 200: A.StatisticsTimeseriesResponseSchema } },
+  statisticsCohorts: { summary: 'Weekly start cohorts and their completion curves', querystring: A.StatisticsCohortsQuerySchema, responses: { 200: A.StatisticsCohortsResponseSchema } },
+  statisticsExport: { summary: "The tenant's sessions as CSV or NDJSON, one row per session (streamed)", querystring: A.StatisticsExportQuerySchema, responses: { 200: A.StatisticsExportResponseSchema } },
 
   testConnection: { summary: 'Test one integration', params: A.SessionIdParamsSchema, body: A.ConnectionTestRequestSchema, responses: { 200: z.object({ result: A.ConnectionTestResultSchema }) } },
   testConnections: { summary: 'Test up to 10 integrations in parallel', params: A.SessionIdParamsSchema, body: A.ConnectionTestBatchSchema, responses: { 200: z.object({ results: z.array(A.ConnectionTestResultSchema) }) } },
@@ -77,9 +80,9 @@ export type Routes = { readonly [N in RouteName]: Flat<Omit<(typeof ROUTE_PATHS)
 function withSchemas(): Routes {
   const routes: Record<string, RouteContract> = {};
   for (const name of Object.keys(ROUTE_PATHS) as RouteName[]) {
-    const { method, url, service, access }: RoutePath = ROUTE_PATHS[name];
+    const { method, url, service, access, streamed }: RoutePath = ROUTE_PATHS[name];
     const schemas: Pick<RouteContract, 'summary' | 'params' | 'querystring' | 'body' | 'responses'> = SCHEMAS[name];
-    routes[name] = { method, url, service, access, ...schemas };
+    routes[name] = { method, url, service, access, ...(streamed ? { streamed } : {}), ...schemas };
   }
   return routes as Routes;
 }

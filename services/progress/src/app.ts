@@ -9,10 +9,12 @@ import { createServiceApp } from '@glavito/http/service-app';
 import type { FastifyServerOptions } from 'fastify';
 import type { ProgressConfig } from './config.js';
 import { sessionEventsConsumer } from './consumers/session-events.js';
+import { analyticsPlugin } from './plugins/analytics.js';
 import { progressReaderPlugin } from './plugins/progress-reader.js';
 import { repositoriesPlugin } from './plugins/repositories.js';
 import { progressRpcPlugin } from './plugins/rpc.js';
 import { progressRoutes } from './routes/progress.js';
+import { statisticsRoutes } from './routes/statistics.js';
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../drizzle', import.meta.url));
 
@@ -28,12 +30,14 @@ export async function buildApp(config: ProgressConfig, opts: BuildOptions = {}) 
   await app.register(authPlugin, { secret: config.JWT_SECRET });
   await app.register(dbPlugin, { schema: 'progress', migrationsFolder: MIGRATIONS_FOLDER, config, pool: opts.infra?.pool });
   await app.register(busPlugin, { name: 'progress', config, outboxSchema: 'progress', bus: opts.infra?.bus });
-  await app.register(repositoriesPlugin, { subjectPrefix: config.EVENT_SUBJECT_PREFIX, cacheSize: config.WRITE_CACHE_SIZE });
+  await app.register(repositoriesPlugin, { subjectPrefix: config.EVENT_SUBJECT_PREFIX, cacheSize: config.WRITE_CACHE_SIZE, aggregates: config.STATS_AGGREGATES });
+  await app.register(analyticsPlugin, { intervalMs: config.STATS_COMPACT_INTERVAL });
   await app.register(progressReaderPlugin, { rpcPrefix: config.RPC_SUBJECT_PREFIX });
   await app.register(progressRpcPlugin, { rpcPrefix: config.RPC_SUBJECT_PREFIX });
 
   await app.register(healthRoutes, { checks: { database: () => app.isDatabaseReady(), bus: () => app.bus.isReady() } });
   await app.register(progressRoutes);
+  await app.register(statisticsRoutes);
   await app.register(sessionEventsConsumer, { config });
   return app;
 }

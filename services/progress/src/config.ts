@@ -14,6 +14,13 @@ export const ProgressConfigSchema = commonEnvSchema.extend({
   CONSUMER_CONCURRENCY: env.int(8, 1, 64),
   /** Projections remembered after this replica wrote them, so their next event skips the read (0: off). */
   WRITE_CACHE_SIZE: env.int(10_000, 0, 1_000_000),
+  /** How often the tenant analytics' deltas are folded into their day and month counts (reads add unfolded ones). */
+  STATS_COMPACT_INTERVAL: env.duration('1s'),
+  /** false only to measure what the analytics cost (bench): they stop following the projection, statistics go wrong. */
+  STATS_AGGREGATES: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
   /** Set to false to serve reads only (e.g. while a rebuild runs elsewhere). */
   CONSUME_EVENTS: z
     .enum(['true', 'false'])

@@ -1,6 +1,7 @@
 import type { Bus, BusLogger } from '@glavito/bus';
 import { parseEvent } from '@glavito/contracts';
 import type { Pool } from '@glavito/db';
+import { ANALYTICS_LOCK } from './repositories/analytics-repository.js';
 import { createProjectionRepository } from './repositories/projection-repository.js';
 
 /**
@@ -13,8 +14,11 @@ export async function rebuildProjections(opts: { pool: Pool; bus: Bus; stream: s
   const { pool, bus, stream, subjectPrefix, logger } = opts;
   // DELETE, not TRUNCATE: the service's role may delete its rows but does not own its tables (the migrator
   // does), and TRUNCATE needs ownership or a grant. One multi-statement query is one implicit transaction.
+  // The analytics go with them (the replay writes them again); under the compactor's lock, so a fold in flight
+  // cannot land after the delete.
   await pool.query(
-    'DELETE FROM progress.projections; DELETE FROM progress.step_timings; DELETE FROM progress.milestones; DELETE FROM progress.pending_events; DELETE FROM progress.inbox',
+    `SELECT pg_advisory_xact_lock(${ANALYTICS_LOCK}); DELETE FROM progress.projections; DELETE FROM progress.step_timings; DELETE FROM progress.milestones;
+     DELETE FROM progress.pending_events; DELETE FROM progress.inbox; DELETE FROM progress.stat_deltas; DELETE FROM progress.stat_counts`,
   );
   const info = await bus.jsm.streams.info(stream);
   const lastSeq = info.state.last_seq;

@@ -88,14 +88,33 @@ afterAll(async () => {
   await h?.close();
 });
 
-const step = (stepId: string, reachedCount: number, completedCount: number, skippedCount: number, completionRate: number, medianMinutes: number | null, dropOffCount: number) => ({
+/** percentile_cont: the exact percentile the sketch approximates. */
+function exactPercentile(values: number[], q: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = q * (sorted.length - 1);
+  const lo = Math.floor(rank);
+  return sorted[lo]! + (sorted[Math.ceil(rank)]! - sorted[lo]!) * (rank - lo);
+}
+
+/**
+ * Durations come from DDSketch buckets: within 1 % (relative) of the exact percentile, then rounded to
+ * 0.01. (The row-based statistics gave exact percentile_cont values.)
+ */
+const approx = (exact: number | null) =>
+  exact === null ? null : expect.toSatisfy((v: unknown) => typeof v === 'number' && Math.abs(v - exact) <= 0.01 * exact + 0.005, `≈ ${exact} (±1 %)`);
+
+/** A step's row from the minutes its completions took (reached → completed). */
+const step = (stepId: string, reachedCount: number, completedCount: number, skippedCount: number, completionRate: number, minutes: number[], dropOffCount: number) => ({
   stepId,
   reachedCount,
   completedCount,
   skippedCount,
   completionRate,
-  medianMinutes,
+  medianMinutes: approx(exactPercentile(minutes, 0.5)),
+  p90Minutes: approx(exactPercentile(minutes, 0.9)),
   dropOffCount,
+  dropOffRate: reachedCount === 0 ? 0 : Math.round((dropOffCount / reachedCount) * 10_000) / 100,
 });
 
 describe('GET /onboarding/statistics', () => {
@@ -108,37 +127,40 @@ describe('GET /onboarding/statistics', () => {
       // 3 / 9 = 33.333… %
       completionRate: 33.33,
       // (60 + 50 + 27) / 3 = 45.666…; median of 27, 50, 60 = 50
+      // The average is exact (a sum of milliseconds); percentiles come from the sketch.
       averageCompletionTime: 45.67,
-      medianCompletionTime: 50,
+      medianCompletionTime: approx(50),
+      // rank 0.9 · 2 = 1.8 → 50 + 0.8 · 10
+      p90CompletionTime: approx(58),
       stepStatistics: [
         // all 9 sessions; minutes 5,10,3,7,4,20,2,6,5 → sorted 2 3 4 5 [5] 6 7 10 20
-        step('welcome', 9, 9, 0, 100, 5, 0),
+        step('welcome', 9, 9, 0, 100, [5, 10, 3, 7, 4, 20, 2, 6, 5], 0),
         // A1 5, A2 10, A4 7, A5 4, A6 20, A9 5 → 4 5 [5 7] 10 20 → 6
-        step('organization_setup', 6, 6, 0, 100, 6, 0),
+        step('organization_setup', 6, 6, 0, 100, [5, 10, 7, 4, 20, 5], 0),
         // reached by A1 A2 A4 A5 A6 A9; done by A1 (5) A5 (4) → 2/6 = 33.33 %, median 4.5; skipped by A2;
         // current of unfinished A4 (active), A6 (abandoned), A9 (paused) → drop-off 3 (A2 is completed)
-        step('channel_configuration', 6, 2, 1, 33.33, 4.5, 3),
+        step('channel_configuration', 6, 2, 1, 33.33, [5, 4], 3),
         // A1 5, A5 4, A2 reached only → 2/3
-        step('ai_configuration', 3, 2, 0, 66.67, 4.5, 0),
+        step('ai_configuration', 3, 2, 0, 66.67, [5, 4], 0),
         // A1 5, A2 10, A5 4, A9 5 → 4 [5 5] 10
-        step('knowledge_base', 4, 4, 0, 100, 5, 0),
+        step('knowledge_base', 4, 4, 0, 100, [5, 10, 4, 5], 0),
         // A1 5, A5 4, A9 reached and skipped
-        step('payment_setup', 3, 2, 1, 66.67, 4.5, 0),
+        step('payment_setup', 3, 2, 1, 66.67, [5, 4], 0),
         // A1 5, A4 7, A5 current when paused (drop-off)
-        step('team_management', 3, 2, 0, 66.67, 6, 1),
-        step('workflow_configuration', 1, 1, 0, 100, 5, 0),
-        step('customer_portal', 1, 1, 0, 100, 5, 0),
-        step('data_import', 1, 1, 0, 100, 5, 0),
-        step('analytics_setup', 1, 1, 0, 100, 5, 0),
+        step('team_management', 3, 2, 0, 66.67, [5, 7], 1),
+        step('workflow_configuration', 1, 1, 0, 100, [5], 0),
+        step('customer_portal', 1, 1, 0, 100, [5], 0),
+        step('data_import', 1, 1, 0, 100, [5], 0),
+        step('analytics_setup', 1, 1, 0, 100, [5], 0),
         // A3 3, A7 2, A8 current when abandoned → 2/3, median 2.5
-        step('profile_setup', 3, 2, 0, 66.67, 2.5, 1),
+        step('profile_setup', 3, 2, 0, 66.67, [3, 2], 1),
         // A3 3, A7 current → 1/2
-        step('team_assignment', 2, 1, 0, 50, 3, 1),
-        step('permissions_overview', 1, 1, 0, 100, 3, 0),
-        step('feature_tour', 1, 1, 0, 100, 3, 0),
-        step('test_ticket', 1, 1, 0, 100, 3, 0),
-        step('notification_preferences', 1, 1, 0, 100, 3, 0),
-        step('quick_start', 1, 1, 0, 100, 6, 0),
+        step('team_assignment', 2, 1, 0, 50, [3], 1),
+        step('permissions_overview', 1, 1, 0, 100, [3], 0),
+        step('feature_tour', 1, 1, 0, 100, [3], 0),
+        step('test_ticket', 1, 1, 0, 100, [3], 0),
+        step('notification_preferences', 1, 1, 0, 100, [3], 0),
+        step('quick_start', 1, 1, 0, 100, [6], 0),
       ],
       milestones: [
         // ≥ 25 %: A1 100, A2 100 (completed with optional steps left), A3 100, A4 27, A5 55, A7 25, A9 36 (not A6 18, A8 13)
@@ -149,6 +171,8 @@ describe('GET /onboarding/statistics', () => {
         { threshold: 75, reachedCount: 3 },
         { threshold: 100, reachedCount: 3 },
       ],
+      window: { from: null, to: null },
+      durationRelativeError: 0.01,
     });
   });
 
@@ -159,17 +183,18 @@ describe('GET /onboarding/statistics', () => {
       byStatus: { active: 1, paused: 0, completed: 1, abandoned: 1 },
       completionRate: 33.33,
       averageCompletionTime: 27,
-      medianCompletionTime: 27,
+      medianCompletionTime: approx(27),
+      p90CompletionTime: approx(27),
       stepStatistics: [
         // A3 3, A7 2, A8 6 → 3
-        step('welcome', 3, 3, 0, 100, 3, 0),
-        step('profile_setup', 3, 2, 0, 66.67, 2.5, 1),
-        step('team_assignment', 2, 1, 0, 50, 3, 1),
-        step('permissions_overview', 1, 1, 0, 100, 3, 0),
-        step('feature_tour', 1, 1, 0, 100, 3, 0),
-        step('test_ticket', 1, 1, 0, 100, 3, 0),
-        step('notification_preferences', 1, 1, 0, 100, 3, 0),
-        step('quick_start', 1, 1, 0, 100, 6, 0),
+        step('welcome', 3, 3, 0, 100, [3, 2, 6], 0),
+        step('profile_setup', 3, 2, 0, 66.67, [3, 2], 1),
+        step('team_assignment', 2, 1, 0, 50, [3], 1),
+        step('permissions_overview', 1, 1, 0, 100, [3], 0),
+        step('feature_tour', 1, 1, 0, 100, [3], 0),
+        step('test_ticket', 1, 1, 0, 100, [3], 0),
+        step('notification_preferences', 1, 1, 0, 100, [3], 0),
+        step('quick_start', 1, 1, 0, 100, [6], 0),
       ],
       // A3 all four; A7 (25 %) only the first
       milestones: [
@@ -178,25 +203,27 @@ describe('GET /onboarding/statistics', () => {
         { threshold: 75, reachedCount: 1 },
         { threshold: 100, reachedCount: 1 },
       ],
+      window: { from: null, to: null },
+      durationRelativeError: 0.01,
     });
     const tenant = await ok('?type=tenant_setup');
     // A1 A2 A4 A5 A6 A9: 2 of 6 completed, (60 + 50) / 2 = 55
-    expect(tenant).toMatchObject({ totalSessions: 6, byStatus: { active: 1, paused: 2, completed: 2, abandoned: 1 }, completionRate: 33.33, averageCompletionTime: 55, medianCompletionTime: 55 });
+    expect(tenant).toMatchObject({ totalSessions: 6, byStatus: { active: 1, paused: 2, completed: 2, abandoned: 1 }, completionRate: 33.33, averageCompletionTime: 55, medianCompletionTime: approx(55) });
     expect(tenant.stepStatistics.map((s) => s.stepId)).toEqual(['welcome', ...ALL_TENANT_STEPS]);
     // tenant welcome minutes 5, 10, 7, 4, 20, 5 → 4 5 [5 7] 10 20 → 6
-    expect(tenant.stepStatistics[0]).toEqual(step('welcome', 6, 6, 0, 100, 6, 0));
+    expect(tenant.stepStatistics[0]).toEqual(step('welcome', 6, 6, 0, 100, [5, 10, 7, 4, 20, 5], 0));
   });
 
-  it('filters on the start time: from inclusive, to exclusive', async () => {
-    // [Jan 6 09:00, Jan 9 09:00): A2 (starts exactly at `from`), A3, A4, A5; A6 starts exactly at `to` → out.
-    const window = await ok('?from=2026-01-06T09:00:00Z&to=2026-01-09T09:00:00Z');
+  it('filters on the start day: from inclusive, to exclusive, whole UTC days', async () => {
+    // [Jan 6, Jan 9): A2, A3, A4, A5; A6 (Jan 9 09:00) and A7 (Jan 9 12:00) start on the `to` day → out.
+    const window = await ok('?from=2026-01-06T00:00:00Z&to=2026-01-09T00:00:00Z');
     expect(window).toMatchObject({
       totalSessions: 4,
       byStatus: { active: 1, paused: 1, completed: 2, abandoned: 0 },
       // 2 / 4; (50 + 27) / 2 = 38.5
       completionRate: 50,
       averageCompletionTime: 38.5,
-      medianCompletionTime: 38.5,
+      medianCompletionTime: approx(38.5),
       // 25: A2 A3 A4 A5; 50: A2 A3 A5; 75 and 100: A2 A3 (both completed)
       milestones: [
         { threshold: 25, reachedCount: 4 },
@@ -204,16 +231,26 @@ describe('GET /onboarding/statistics', () => {
         { threshold: 75, reachedCount: 2 },
         { threshold: 100, reachedCount: 2 },
       ],
+      window: { from: '2026-01-06', to: '2026-01-09' },
     });
     // A2 skipped channel; A4 stopped on it (A2 completed, not a drop-off)
-    expect(window.stepStatistics.find((s) => s.stepId === 'channel_configuration')).toEqual(step('channel_configuration', 3, 1, 1, 33.33, 4, 1));
-    // Offsets other than Z mean the same instant: 10:00+01:00 = 09:00Z.
-    expect(await ok('?from=2026-01-06T10:00:00%2B01:00&to=2026-01-09T09:00:00Z')).toEqual(window);
+    expect(window.stepStatistics.find((s) => s.stepId === 'channel_configuration')).toEqual(step('channel_configuration', 3, 1, 1, 33.33, [4], 1));
+    // Offsets other than Z mean the same instant: 01:00+01:00 = 00:00Z.
+    expect(await ok('?from=2026-01-06T01:00:00%2B01:00&to=2026-01-09T00:00:00Z')).toEqual(window);
+    // The analytics are per day: instants inside a day widen the window to whole days (from down, to up).
+    // Jan 6 09:00 → Jan 6; Jan 9 09:00 → up to Jan 10, so A6 and A7 (Jan 9) now count (the row-based answer had 4).
+    expect(await ok('?from=2026-01-06T09:00:00Z&to=2026-01-09T09:00:00Z')).toMatchObject({
+      totalSessions: 6,
+      byStatus: { active: 2, paused: 1, completed: 2, abandoned: 1 },
+      window: { from: '2026-01-06', to: '2026-01-10' },
+    });
     // Only `from`: A9 (Jan 12) alone; only `to`: A1 alone.
     expect(await ok('?from=2026-01-12T00:00:00Z')).toMatchObject({ totalSessions: 1, byStatus: { active: 0, paused: 1, completed: 0, abandoned: 0 }, averageCompletionTime: null, medianCompletionTime: null });
-    expect(await ok('?to=2026-01-06T00:00:00Z')).toMatchObject({ totalSessions: 1, completionRate: 100, averageCompletionTime: 60, medianCompletionTime: 60 });
+    expect(await ok('?to=2026-01-06T00:00:00Z')).toMatchObject({ totalSessions: 1, completionRate: 100, averageCompletionTime: 60, medianCompletionTime: approx(60) });
     // Filters combine: agent sessions in the window → A3 only.
-    expect(await ok('?type=agent_welcome&from=2026-01-06T09:00:00Z&to=2026-01-09T09:00:00Z')).toMatchObject({ totalSessions: 1, completionRate: 100, averageCompletionTime: 27 });
+    expect(await ok('?type=agent_welcome&from=2026-01-06T00:00:00Z&to=2026-01-09T00:00:00Z')).toMatchObject({ totalSessions: 1, completionRate: 100, averageCompletionTime: 27 });
+    // A window across a month boundary reads month and day rows: the same sessions as the whole history here.
+    expect(await ok('?from=2025-12-15T00:00:00Z&to=2026-02-03T00:00:00Z')).toMatchObject({ totalSessions: 9, window: { from: '2025-12-15', to: '2026-02-03' } });
   });
 
   it("never counts another tenant's sessions", async () => {
@@ -225,7 +262,7 @@ describe('GET /onboarding/statistics', () => {
       byStatus: { active: 1, paused: 0, completed: 1, abandoned: 0 },
       completionRate: 50,
       averageCompletionTime: 12,
-      medianCompletionTime: 12,
+      medianCompletionTime: approx(12),
     });
     const empty = await statistics('', bearer({ userId: 'x', tenantId: 't-nobody', roles: ['admin'] }));
     expect(StatisticsResponseSchema.parse(empty.json())).toMatchObject({ totalSessions: 0, completionRate: 0, averageCompletionTime: null, medianCompletionTime: null });

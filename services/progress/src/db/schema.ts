@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, index, integer, jsonb, pgSchema, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, date, index, integer, jsonb, pgSchema, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 
 export const progressSchema = pgSchema('progress');
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'string' });
@@ -93,3 +93,47 @@ export const outbox = progressSchema.table(
   },
   (t) => [index('outbox_pending').on(t.seq).where(sql`published_at IS NULL`)],
 );
+
+/**
+ * What each applied event changes in the tenant analytics (see domain/aggregates.ts), written in the same
+ * statement as the projection. Append-only, so concurrent events of one tenant and day never wait on each
+ * other's row locks; the compactor folds them into `stat_counts` and deletes them, and reads add the ones
+ * not folded yet.
+ */
+export const statDeltas = progressSchema.table('stat_deltas', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  tenantId: text('tenant_id').notNull(),
+  type: text('type').notNull(),
+  flowVersion: integer('flow_version').notNull(),
+  day: date('day', { mode: 'string' }).notNull(),
+  metric: text('metric').notNull(),
+  bucket: integer('bucket').notNull(),
+  n: bigint('n', { mode: 'number' }).notNull(),
+});
+
+/**
+ * Tenant analytics as counts per tenant × flow type × flow version × UTC day (`grain` 'd') and the same
+ * summed per month (`grain` 'm', `day` = the month's first day) so a long range reads few rows. A metric is
+ * a counter (bucket 0), a duration histogram (bucket = DDSketch index), weeks to complete (bucket = weeks)
+ * or a milestone (bucket = threshold). Only the compactor writes here.
+ */
+export const statCounts = progressSchema.table(
+  'stat_counts',
+  {
+    tenantId: text('tenant_id').notNull(),
+    grain: text('grain').notNull(),
+    day: date('day', { mode: 'string' }).notNull(),
+    type: text('type').notNull(),
+    flowVersion: integer('flow_version').notNull(),
+    metric: text('metric').notNull(),
+    bucket: integer('bucket').notNull(),
+    n: bigint('n', { mode: 'number' }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.grain, t.day, t.type, t.flowVersion, t.metric, t.bucket] })],
+);
+
+/** One row: when the analytics were first filled from projections that existed before them (an upgrade). */
+export const statMeta = progressSchema.table('stat_meta', {
+  id: integer('id').primaryKey(),
+  backfilledAt: ts('backfilled_at'),
+});

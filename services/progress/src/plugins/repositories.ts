@@ -9,9 +9,12 @@ declare module 'fastify' {
   }
 }
 
-export const repositoriesPlugin = fp<{ subjectPrefix: string; cacheSize?: number }>(
+export const repositoriesPlugin = fp<{ subjectPrefix: string; cacheSize?: number; aggregates?: boolean }>(
   async (app, opts) => {
-    app.decorate('projectionRepository', createProjectionRepository(app.pool, { subjectPrefix: opts.subjectPrefix, publishCommitted: app.outboxRelay.publishCommitted, cacheSize: opts.cacheSize }));
+    app.decorate(
+      'projectionRepository',
+      createProjectionRepository(app.pool, { subjectPrefix: opts.subjectPrefix, publishCommitted: app.outboxRelay.publishCommitted, cacheSize: opts.cacheSize, aggregates: opts.aggregates }),
+    );
     app.decorate('statisticsRepository', createStatisticsRepository(app.pool));
   },
   { name: 'progress-repositories', dependencies: ['db', 'bus'] },

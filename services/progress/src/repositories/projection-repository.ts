@@ -1,6 +1,7 @@
 import { buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, RetryLaterError, toOutboxRow, type OutboxRow } from '@glavito/bus';
 import { parseEvent, type EventEnvelope } from '@glavito/contracts';
 import { prepared, recentWrites, type Pool } from '@glavito/db';
+import { aggregateDeltas } from '../domain/aggregates.js';
 import { applyEvent, emptyProjection, isProjected, type Emitted, type Projection, type ProjectionState, type StepTiming } from '../domain/projection.js';
 
 export type ProcessOutcome = 'applied' | 'duplicate' | 'parked' | 'ignored';
@@ -110,6 +111,8 @@ export interface ProjectionRepositoryOptions {
   publishCommitted?: (rows: OutboxRow[]) => void;
   /** Sessions whose projection this process wrote last, kept to skip the read before the next write (0 turns it off). */
   cacheSize?: number;
+  /** False only to measure what the analytics cost (bench): statistics are then wrong. */
+  aggregates?: boolean;
 }
 
 export function createProjectionRepository(pool: Pool, opts: ProjectionRepositoryOptions) {
@@ -168,6 +171,7 @@ export function createProjectionRepository(pool: Pool, opts: ProjectionRepositor
     const changedTimings = Object.values(after.timings).filter((t) => !sameTiming(before.timings[t.stepId], t));
     const reached = new Set(before.milestones.map((m) => m.threshold));
     const freshMilestones = after.milestones.filter((m) => !reached.has(m.threshold));
+    const deltas = opts.aggregates === false ? [] : aggregateDeltas(before, after);
 
     const r = await pool.query<{ version: string }>(
       guardedWrite(known, after.projection, (arg) => {
@@ -182,6 +186,12 @@ export function createProjectionRepository(pool: Pool, opts: ProjectionRepositor
           parts.push(`INSERT INTO progress.milestones (session_id, tenant_id, threshold, title, reached_at)
              SELECT $1, ${arg(after.projection.tenantId)}, m.* FROM p, unnest(${arg(freshMilestones.map((m) => m.threshold))}::int[], ${arg(freshMilestones.map((m) => m.title))}::text[], ${arg(freshMilestones.map((m) => m.reachedAt))}::timestamptz[]) AS m
              ON CONFLICT DO NOTHING`);
+        }
+        if (deltas.length > 0) {
+          // The analytics move with the projection, in this statement: only if the version-checked write happened.
+          parts.push(`INSERT INTO progress.stat_deltas (tenant_id, type, flow_version, day, metric, bucket, n)
+             SELECT d.* FROM p, unnest(${arg(deltas.map((d) => d.tenantId))}::text[], ${arg(deltas.map((d) => d.type))}::text[], ${arg(deltas.map((d) => d.flowVersion))}::int[],
+               ${arg(deltas.map((d) => d.day))}::date[], ${arg(deltas.map((d) => d.metric))}::text[], ${arg(deltas.map((d) => d.bucket))}::int[], ${arg(deltas.map((d) => d.n))}::bigint[]) AS d`);
         }
         if (obsolete.length > 0) parts.push(`DELETE FROM progress.pending_events WHERE session_id = $1 AND session_seq = ANY(${arg(obsolete)}::int[]) AND EXISTS (SELECT 1 FROM p)`);
         if (rows.length > 0) {

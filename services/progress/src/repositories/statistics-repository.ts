@@ -1,5 +1,22 @@
-import { AGENT_WELCOME_STEPS, MILESTONES, TENANT_SETUP_STEPS, type OnboardingType, type SessionStatus } from '@glavito/contracts';
+import type { OnboardingType, SessionStatus } from '@glavito/contracts';
 import type { Pool } from '@glavito/db';
+import { FLOW_VERSION } from '../domain/aggregates.js';
+import {
+  cohortsOf,
+  dayWindow,
+  intervalWindow,
+  statisticsOf,
+  TIMESERIES_SOURCES,
+  TIMESERIES_UNIT,
+  timeseriesOf,
+  toSums,
+  weekStart,
+  addDays,
+  type Interval,
+  type TimeseriesMetric,
+} from '../domain/analytics.js';
+import { METRIC } from '../domain/aggregates.js';
+import { createAnalyticsRepository } from './analytics-repository.js';
 
 export interface StatisticsFilter {
   tenantId: string;
@@ -8,84 +25,108 @@ export interface StatisticsFilter {
   to?: string;
 }
 
-const round2 = (n: number) => Math.round(n * 100) / 100;
-const num = (v: string | number | null) => (v === null ? null : Number(v));
+/** How far back a series or cohort table reaches when the caller gives no `from`. */
+const DEFAULT_DAYS = { day: 30, week: 12 * 7 } as const;
 
-/** The sessions in scope: one tenant, optional flow and start-time window. */
-const SCOPE = `SELECT * FROM progress.projections
-  WHERE tenant_id = $1 AND applied_seq > 0 AND ($2::text IS NULL OR type = $2)
-    AND ($3::timestamptz IS NULL OR started_at >= $3) AND ($4::timestamptz IS NULL OR started_at < $4)`;
+/** The row of an export: one session, no step data. */
+export interface ExportRow {
+  sessionId: string;
+  userId: string;
+  type: OnboardingType;
+  status: SessionStatus;
+  startedAt: string | null;
+  completedAt: string | null;
+  durationMinutes: number | null;
+  stepsCompleted: number;
+  stepsSkipped: number;
+  flowVersion: number;
+}
 
-/** Tenant analytics computed by Postgres (aggregates and percentiles), never by loading sessions. */
+export const EXPORT_COLUMNS = ['sessionId', 'userId', 'type', 'status', 'startedAt', 'completedAt', 'durationMinutes', 'stepsCompleted', 'stepsSkipped', 'flowVersion'] as const satisfies ReadonlyArray<keyof ExportRow>;
+
+/** Rows per page of an export: each page is one short indexed query, so nothing holds a connection or a snapshot for the whole download. */
+const EXPORT_PAGE = 2_000;
+
+/** Tenant analytics read from the incremental aggregates (never by scanning sessions), and the session export. */
 export function createStatisticsRepository(pool: Pool) {
+  const analytics = createAnalyticsRepository(pool);
+
+  /** The window of a series: the caller's days, else the last DEFAULT_DAYS up to today; whole intervals. */
+  function seriesWindow(interval: Interval, from: string | undefined, to: string | undefined, now: number) {
+    const days = dayWindow(from, to);
+    const end = days.to ?? addDays(new Date(now).toISOString().slice(0, 10), 1);
+    const start = days.from ?? addDays(end, -DEFAULT_DAYS[interval]);
+    return intervalWindow(interval, start, end);
+  }
+
   return {
+    analytics,
+    seriesWindow,
+
     async statistics(f: StatisticsFilter) {
-      // As Dates, not the caller's text: an ISO instant may carry an offset (+23:59) or a year (0000) that
-      // Postgres refuses to parse, although it is the same instant as one it accepts.
-      const instant = (v?: string) => (v ? new Date(v) : null);
-      const params = [f.tenantId, f.type ?? null, instant(f.from), instant(f.to)];
-      const [totals, steps, dropOff, milestones] = await Promise.all([
-        pool.query<{ total: string; active: string; paused: string; completed: string; abandoned: string; avg_min: string | null; median_min: string | null }>(
-          `WITH s AS (${SCOPE}), d AS (SELECT status, extract(epoch FROM completed_at - started_at) / 60 AS minutes FROM s)
-           SELECT count(*) AS total,
-             count(*) FILTER (WHERE status = 'active') AS active, count(*) FILTER (WHERE status = 'paused') AS paused,
-             count(*) FILTER (WHERE status = 'completed') AS completed, count(*) FILTER (WHERE status = 'abandoned') AS abandoned,
-             avg(minutes) FILTER (WHERE status = 'completed') AS avg_min,
-             percentile_cont(0.5) WITHIN GROUP (ORDER BY minutes) FILTER (WHERE status = 'completed') AS median_min
-           FROM d`,
-          params,
-        ),
-        pool.query<{ step_id: string; reached: string; completed: string; skipped: string; median_min: string | null }>(
-          `WITH s AS (${SCOPE})
-           SELECT t.step_id,
-             count(*) FILTER (WHERE t.reached_at IS NOT NULL OR t.completed_at IS NOT NULL OR t.skipped_at IS NOT NULL) AS reached,
-             count(*) FILTER (WHERE t.completed_at IS NOT NULL) AS completed,
-             count(*) FILTER (WHERE t.skipped_at IS NOT NULL AND t.completed_at IS NULL) AS skipped,
-             percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t.completed_at - t.reached_at) / 60)
-               FILTER (WHERE t.completed_at IS NOT NULL AND t.reached_at IS NOT NULL) AS median_min
-           FROM progress.step_timings t JOIN s ON s.session_id = t.session_id
-           GROUP BY t.step_id`,
-          params,
-        ),
-        pool.query<{ step: string; n: string }>(
-          `WITH s AS (${SCOPE}) SELECT current_step AS step, count(*) AS n FROM s WHERE status <> 'completed' AND current_step IS NOT NULL GROUP BY current_step`,
-          params,
-        ),
-        pool.query<{ threshold: number; n: string }>(
-          `WITH s AS (${SCOPE}) SELECT m.threshold, count(*) AS n FROM progress.milestones m JOIN s ON s.session_id = m.session_id GROUP BY m.threshold`,
-          params,
-        ),
-      ]);
-      const t = totals.rows[0]!;
-      const total = Number(t.total);
-      const byStatus: Record<SessionStatus, number> = { active: Number(t.active), paused: Number(t.paused), completed: Number(t.completed), abandoned: Number(t.abandoned) };
-      const stepRows = new Map(steps.rows.map((r) => [r.step_id, r]));
-      const drops = new Map(dropOff.rows.map((r) => [r.step, Number(r.n)]));
-      const reachedMilestones = new Map(milestones.rows.map((r) => [r.threshold, Number(r.n)]));
-      const catalog = f.type === 'agent_welcome' ? AGENT_WELCOME_STEPS : f.type === 'tenant_setup' ? TENANT_SETUP_STEPS : [...TENANT_SETUP_STEPS, ...AGENT_WELCOME_STEPS.filter((s) => s.id !== 'welcome')];
+      const window = dayWindow(f.from, f.to);
+      const rows = await analytics.sums({ tenantId: f.tenantId, type: f.type, ...window });
+      return statisticsOf(toSums(rows), f.type, window);
+    },
+
+    async timeseries(q: { tenantId: string; type?: OnboardingType; metric: TimeseriesMetric; interval: Interval; window: { from: string; to: string } }) {
+      const rows = await analytics.daily({ tenantId: q.tenantId, type: q.type, ...q.window }, TIMESERIES_SOURCES[q.metric]);
       return {
-        totalSessions: total,
-        byStatus,
-        completionRate: total === 0 ? 0 : round2((byStatus.completed / total) * 100),
-        averageCompletionTime: t.avg_min === null ? null : round2(Number(t.avg_min)),
-        medianCompletionTime: t.median_min === null ? null : round2(Number(t.median_min)),
-        stepStatistics: catalog.map((s) => {
-          const r = stepRows.get(s.id);
-          const reached = Number(r?.reached ?? 0);
-          const completed = Number(r?.completed ?? 0);
-          const median = num(r?.median_min ?? null);
-          return {
-            stepId: s.id,
-            reachedCount: reached,
-            completedCount: completed,
-            skippedCount: Number(r?.skipped ?? 0),
-            completionRate: reached === 0 ? 0 : round2((completed / reached) * 100),
-            medianMinutes: median === null ? null : round2(median),
-            dropOffCount: drops.get(s.id) ?? 0,
-          };
-        }),
-        milestones: MILESTONES.map((m) => ({ threshold: m.threshold, reachedCount: reachedMilestones.get(m.threshold) ?? 0 })),
+        metric: q.metric,
+        interval: q.interval,
+        type: q.type ?? null,
+        unit: TIMESERIES_UNIT[q.metric],
+        from: q.window.from,
+        to: q.window.to,
+        points: timeseriesOf(rows, q.metric, q.interval, q.window),
       };
+    },
+
+    async cohorts(q: { tenantId: string; type?: OnboardingType; window: { from: string; to: string }; now: number }) {
+      const window = { from: weekStart(q.window.from), to: q.window.to };
+      const rows = await analytics.daily({ tenantId: q.tenantId, type: q.type, ...window }, [METRIC.started, METRIC.status('completed'), METRIC.weeksToComplete]);
+      return { type: q.type ?? null, from: window.from, to: window.to, cohorts: cohortsOf(rows, window, q.now) };
+    },
+
+    /**
+     * The caller tenant's sessions (exact start instants, like the export's filter promises), oldest first,
+     * page by page on (started_at, session_id): memory stays flat however many there are.
+     */
+    async *exportRows(f: StatisticsFilter): AsyncGenerator<ExportRow> {
+      const instant = (v?: string) => (v ? new Date(v) : null);
+      let after: { startedAt: string; sessionId: string } | null = null;
+      for (;;) {
+        const page: { rows: Array<Record<string, unknown>> } = await pool.query(
+          `SELECT session_id, user_id, type, status, started_at, completed_at, cardinality(completed_steps) AS done, cardinality(skipped_steps) AS skipped,
+             to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at
+           FROM progress.projections
+           WHERE tenant_id = $1 AND applied_seq > 0 AND started_at IS NOT NULL AND ($2::text IS NULL OR type = $2)
+             AND ($3::timestamptz IS NULL OR started_at >= $3) AND ($4::timestamptz IS NULL OR started_at < $4)
+             AND ($5::timestamptz IS NULL OR (started_at, session_id) > ($5::timestamptz, $6::text))
+           ORDER BY started_at, session_id LIMIT ${EXPORT_PAGE}`,
+          [f.tenantId, f.type ?? null, instant(f.from), instant(f.to), after?.startedAt ?? null, after?.sessionId ?? null],
+        );
+        for (const r of page.rows) {
+          const startedAt = r.started_at as string | null;
+          const completedAt = r.completed_at as string | null;
+          yield {
+            sessionId: r.session_id as string,
+            userId: r.user_id as string,
+            type: r.type as OnboardingType,
+            status: r.status as SessionStatus,
+            startedAt,
+            completedAt,
+            durationMinutes: startedAt && completedAt ? Math.round((Date.parse(completedAt) - Date.parse(startedAt)) / 600) / 100 : null,
+            stepsCompleted: r.done as number,
+            stepsSkipped: r.skipped as number,
+            flowVersion: FLOW_VERSION,
+          };
+        }
+        if (page.rows.length < EXPORT_PAGE) return;
+        const last = page.rows.at(-1)!;
+        // The cursor keeps microseconds: a JS Date would round them to milliseconds and skip or repeat rows.
+        after = { startedAt: last.cursor_at as string, sessionId: last.session_id as string };
+      }
     },
   };
 }
