@@ -171,7 +171,7 @@ SELECT current_setting('server_version') AS server_version, current_user AS user
   r.rolsuper AS superuser, pg_is_in_recovery() AS in_recovery,
   current_setting('default_transaction_read_only') AS default_read_only,
   has_database_privilege(current_database(), 'CREATE') AS database_create,
-  (SELECT array_agg(n.nspname ORDER BY n.nspname) FROM pg_namespace n
+  (SELECT array_agg(n.nspname::text ORDER BY n.nspname) FROM pg_namespace n
     WHERE has_schema_privilege(n.oid, 'CREATE') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%') AS create_schemas,
   (SELECT array_agg(name) FROM (SELECT name FROM writable ORDER BY name LIMIT 5) w) AS writable_tables,
   (SELECT count(*)::int FROM writable) AS writable_count
@@ -194,9 +194,7 @@ const quoteIdent = (s: string) => `"${s.replace(/"/g, '""')}"`;
 function sslFor(mode: SslMode, trust: Trust, host: string, ssl: boolean): pg.ClientConfig['ssl'] {
   if (!ssl) return false;
   const servername = net.isIP(host) ? {} : { servername: host };
-  // require with a CA given verifies the issuer, as libpq does with a root certificate.
-  const verify = mode === 'verify-full' || mode === 'verify-ca' || (mode === 'require' && trust.caPems.length > 0);
-  if (!verify) return { ...servername, rejectUnauthorized: false };
+  if (!verifies(mode, trust)) return { ...servername, rejectUnauthorized: false };
   return {
     ...servername,
     ...tlsOptions(trust),
@@ -205,8 +203,9 @@ function sslFor(mode: SslMode, trust: Trust, host: string, ssl: boolean): pg.Cli
   };
 }
 
+/** Whether the certificate is checked: verify-*, and (as libpq does when it has a root certificate) any SSL mode when a CA is given. */
 function verifies(mode: SslMode, trust: Trust): boolean {
-  return mode === 'verify-full' || mode === 'verify-ca' || (mode === 'require' && trust.caPems.length > 0);
+  return mode === 'verify-full' || mode === 'verify-ca' || (mode !== 'disable' && trust.caPems.length > 0);
 }
 
 /**
@@ -252,6 +251,7 @@ export const databaseChannel: Channel<typeof DatabaseConfigSchema> = {
     ctx.signal.addEventListener('abort', abort, { once: true });
     let verdict: TrustVerdict = 'unverified';
     let encrypted = false;
+    let fellBack: string | undefined;
 
     /** One connection attempt; the certificate is judged before the password is handed over. */
     const attempt = async (ssl: boolean) => {
@@ -312,10 +312,13 @@ export const databaseChannel: Channel<typeof DatabaseConfigSchema> = {
           try {
             await attempt(sslFirst);
           } catch (err) {
-            // prefer: SSL when the server offers it, else plain; allow: plain, else SSL (libpq's fallbacks).
+            // libpq's fallbacks: prefer tries SSL, then plain when SSL fails (even a refused certificate);
+            // allow tries plain, then SSL when the server insists on it.
             const f = err as ConnectionTestFailure;
-            if (t.sslmode === 'prefer' && f.code === 'tls' && /does not support SSL/.test(f.message)) await attempt(false);
-            else if (t.sslmode === 'allow' && f.code === 'tls' && /requires SSL/.test(f.message)) await attempt(true);
+            if (t.sslmode === 'prefer' && f.code === 'tls') {
+              fellBack = f.message;
+              await attempt(false);
+            } else if (t.sslmode === 'allow' && f.code === 'tls' && /requires SSL/.test(f.message)) await attempt(true);
             else throw err;
           }
         },
@@ -323,7 +326,11 @@ export const databaseChannel: Channel<typeof DatabaseConfigSchema> = {
       );
       const trusted = verdictWarning(verdict, 'PostgreSQL');
       if (trusted) ctx.warn('tls', trusted);
-      else if (!encrypted) ctx.warn('tls', `The connection is not encrypted (sslmode=${t.sslmode}${t.sslmode === 'prefer' || t.sslmode === 'allow' ? ', the server offers no SSL' : ''}): the password and data travel in clear text.`);
+      else if (!encrypted)
+        ctx.warn(
+          'tls',
+          `The connection is not encrypted (sslmode=${t.sslmode}${fellBack ? `; SSL failed: ${fellBack}` : t.sslmode === 'allow' ? '' : ''}): the password and data travel in clear text. Use sslmode=verify-full to require a checked SSL connection.`,
+        );
       else if (!verifies(t.sslmode, trust)) ctx.warn('tls', `SSL is on, but the server certificate was not checked (sslmode=${t.sslmode}); use verify-full to check it.`);
       const c = client as unknown as pg.Client;
       const row = await ctx.step(
