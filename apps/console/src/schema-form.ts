@@ -50,6 +50,8 @@ interface FieldNode {
 
 // Credentials never come back from the server (they are masked), so these fields start empty.
 const SECRET_NAME = /(password|secret|token|apikey|api_key|privatekey|connectionstring)$/i;
+/** How the server shows a stored credential (contracts' MASK). */
+const STORED_SECRET_MASK = '********';
 
 interface Ctx {
   root: JsonSchema;
@@ -175,6 +177,7 @@ function scalarNode(ctx: Ctx, s: JsonSchema, type: string, path: string, name: s
   const err = errorSlot(path);
   const common = { id, name: path, 'data-path': path, testid: `field-${path}`, required, 'aria-required': required ? 'true' : undefined };
   let control: HTMLInputElement | HTMLSelectElement;
+  let keepsStoredSecret = false;
   if (s.enum) {
     const select = h('select', common, required ? null : h('option', { value: '' }, '—'));
     for (const option of s.enum) select.append(h('option', { value: String(option) }, String(option)));
@@ -182,6 +185,7 @@ function scalarNode(ctx: Ctx, s: JsonSchema, type: string, path: string, name: s
     control = select;
   } else {
     const secret = s.writeOnly === true || s.format === 'password' || SECRET_NAME.test(name);
+    keepsStoredSecret = secret && initial === STORED_SECRET_MASK;
     const inputType = secret ? 'password' : type !== 'string' ? 'number' : s.format === 'email' ? 'email' : 'text';
     const input = h('input', {
       ...common,
@@ -190,7 +194,7 @@ function scalarNode(ctx: Ctx, s: JsonSchema, type: string, path: string, name: s
       step: type === 'integer' ? 1 : type === 'number' ? 'any' : undefined,
       min: s.minimum,
       max: s.maximum,
-      placeholder: secret && typeof initial === 'string' ? 'saved (leave empty to keep it out of this save)' : s.pattern === '^#[0-9A-Fa-f]{6}$' ? '#RRGGBB' : undefined,
+      placeholder: secret && typeof initial === 'string' ? 'saved: leave empty to keep it, type to replace it' : s.pattern === '^#[0-9A-Fa-f]{6}$' ? '#RRGGBB' : undefined,
     });
     // The browser's own checks (type=email, min/max) stay off: the server's 422 is the one truth shown.
     input.setAttribute('formnovalidate', '');
@@ -201,6 +205,8 @@ function scalarNode(ctx: Ctx, s: JsonSchema, type: string, path: string, name: s
     element: wrap(path, labelFor(ctx, s, path, name, required), control, err, hint(s)),
     read() {
       const v = control.value;
+      // A stored credential comes back as the server's mask; sending the mask keeps it (the server swaps it back).
+      if (v === '' && keepsStoredSecret) return initial;
       if (v === '') return undefined;
       if (type === 'string') return v;
       const n = Number(v);

@@ -218,3 +218,25 @@ describe('start metadata', () => {
     expect(rows[0].m).not.toContain('META-CANARY-123');
   });
 });
+
+describe('a form re-saved with the masks it was filled with', () => {
+  it('keeps the stored credentials where the mask comes back, and refuses a mask where nothing is stored', async () => {
+    const read = SessionWithProgressSchema.parse((await call('read for edit', 'GET', `/onboarding/session/${sessionId}`)).json());
+    const shown = read.session.stepData.channel_configuration as typeof channelConfiguration;
+    expect(shown.email.password).toBe(MASK);
+    // The user changes the host only; the form sends the masks back as they were shown.
+    const edited = { ...shown, email: { ...shown.email, smtpHost: 'smtp2.secrets.test' } };
+    const saved = await call('re-save with masks', 'PUT', `/onboarding/step/${sessionId}/channel_configuration`, edited);
+    expect(saved.statusCode, saved.body).toBe(200);
+    const { rows } = await h.db.pool.query<{ step_data: Record<string, unknown> }>('SELECT step_data FROM session.sessions WHERE id = $1', [sessionId]);
+    const opened = h.app.secretBox.open(rows[0]!.step_data) as { channel_configuration: typeof channelConfiguration };
+    expect(opened.channel_configuration).toEqual({ ...channelConfiguration, email: { ...channelConfiguration.email, smtpHost: 'smtp2.secrets.test' } });
+
+    const teams = { ...edited, teams: { enabled: true, tenantId: 't', clientId: 'c', clientSecret: MASK } };
+    const refused = await call('mask without a stored credential', 'PUT', `/onboarding/step/${sessionId}/channel_configuration`, teams);
+    expect(refused.statusCode).toBe(422);
+    expect(refused.json().details).toEqual([expect.objectContaining({ field: 'teams.clientSecret', rule: 'masked_secret' })]);
+    const after = await h.db.pool.query<{ step_data: Record<string, unknown> }>('SELECT step_data FROM session.sessions WHERE id = $1', [sessionId]);
+    expect(after.rows[0]!.step_data).toEqual(rows[0]!.step_data);
+  });
+});

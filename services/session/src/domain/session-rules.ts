@@ -22,6 +22,7 @@ import {
   StepNotInFlowError,
   StepNotSkippableError,
 } from '../errors.js';
+import { restoreMaskedSecrets } from './masked-secrets.js';
 import { featuresEnabled } from './summary.js';
 
 /** A session as stored (step data already sealed: credential fields encrypted). */
@@ -176,7 +177,16 @@ export function saveStep(
     skippedSteps: next.skippedSteps.filter((id) => id !== stepId),
   };
   next = settle(next, now);
-  const sealed = seal(validation.data ?? {});
+  const restored = restoreMaskedSecrets(validation.data ?? {}, s.stepData[stepId]);
+  if (restored.errors.length > 0) {
+    return {
+      kind: 'invalid',
+      errors: restored.errors,
+      transition: { session: s, events: [{ type: 'step.validation_failed', data: { sessionType: s.type, stepId, errors: restored.errors } }] },
+    };
+  }
+  // Kept credentials are already sealed; seal() encrypts only the new ones.
+  const sealed = seal(restored.data);
   next = { ...next, stepData: { ...next.stepData, [stepId]: sealed } };
   events.push({ type: wasCompleted ? 'step.updated' : 'step.completed', data: { ...snapshot(next), stepId, nextStep: next.currentStep } });
   return { kind: 'saved', transition: { session: next, stepWrite: { stepId, value: sealed }, events }, warnings: validation.warnings };
