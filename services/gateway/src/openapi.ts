@@ -1,6 +1,9 @@
 import { STATUS_CODES } from 'node:http';
 import {
   AGENT_WELCOME_STEPS,
+  ConnectionTestBatchByChannelSchema,
+  ConnectionTestRequestByChannelSchema,
+  ValidateConnectionConfigByChannelSchema,
   ErrorBodySchema,
   ROUTES,
   stepDataOpenApiSchema,
@@ -40,7 +43,14 @@ Frames are JSON \`{ "event": string, "data": object, "id"?: string }\`; a client
   \`leave_session { sessionId }\` → \`session_left\`; \`get_progress { sessionId }\` → \`progress_update\`.
 - Server pushes: \`progress_update\`, \`milestone_reached\`, \`step_completed\`, \`validation_error\`, \`connection_test_result\`,
   \`onboarding_completed\`, \`onboarding_started\`, \`session_paused\`, \`session_resumed\`; each \`data\` carries \`sessionId\`, \`eventId\`, \`timestamp\`. Each event reaches a socket once.
-- Ping/pong heartbeat; dead peers and slow consumers are disconnected.`;
+- Ping/pong heartbeat; dead peers and slow consumers are disconnected.
+
+## Connection tests
+The body's \`config\` depends on \`channel\` (one schema per channel below). A config that breaks its channel's rules is a 422
+with \`details: [{ field: "config.<path>", rule, message }]\`. The \`webhook\` channel POSTs a JSON test event; with a
+\`secret\` it carries \`X-Glavito-Signature: sha256=<hex HMAC-SHA256 of the raw body, keyed with the secret>\`. Redirects are
+not followed. \`tls: { caCertificate?, allowSelfSigned? }\` (SMTP, IMAP, webhook, PostgreSQL) trusts a private CA or a
+self-signed certificate for one test; such a test passes as a \`warning\`.`;
 
 const json = (schema: unknown) => ({ 'application/json': { schema } });
 
@@ -97,6 +107,13 @@ const STEP_ID_PARAMETER = {
 /** Routes whose body is a step's data (the catalog types it as an open object: it depends on the path). */
 const STEP_DATA_ROUTES = new Set(['saveStep', 'validateStepPost']);
 
+/** Connection-test routes: the catalog validates an open config (rules → 422); the document shows each channel's config. */
+const CONNECTION_BODIES: Record<string, z.ZodType> = {
+  testConnection: ConnectionTestRequestByChannelSchema,
+  testConnections: ConnectionTestBatchByChannelSchema,
+  validateConnectionConfig: ValidateConnectionConfigByChannelSchema,
+};
+
 function parameters(route: RouteContract): unknown[] {
   const path = route.params ? toSchema(route.params, 'input') : {};
   const pathParams = [...route.url.matchAll(/:(\w+)/g)].map(([, name = '']) => ({
@@ -134,6 +151,8 @@ function operation(name: string, route: RouteContract): Record<string, unknown> 
     parameters: parameters(route),
     ...(route.body && STEP_DATA_ROUTES.has(name)
       ? { requestBody: stepDataBody() }
+      : route.body && CONNECTION_BODIES[name]
+      ? { requestBody: { required: true, content: json(toSchema(CONNECTION_BODIES[name], 'input')) } }
       : route.body
       ? { requestBody: { required: !route.body.safeParse(undefined).success, content: json(toSchema(route.body, 'input')) } }
       : {}),
