@@ -1,4 +1,11 @@
-import { StatisticsResponseSchema, type EventEnvelope } from '@glavito/contracts';
+import {
+  StatisticsCohortsResponseSchema,
+  StatisticsExportRowSchema,
+  StatisticsResponseSchema,
+  StatisticsTimeseriesResponseSchema,
+  type EventEnvelope,
+} from '@glavito/contracts';
+import { parse } from 'csv-parse/sync';
 import { waitFor } from '@glavito/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withStatusEvent } from './fixtures.js';
@@ -287,5 +294,135 @@ describe('GET /onboarding/statistics', () => {
     }
     expect((await statistics('?from=yesterday')).statusCode).toBe(400);
     expect((await statistics('?type=everything')).statusCode).toBe(400);
+  });
+});
+
+const get = (path: string, headers = admin) => h.app.inject({ method: 'GET', url: `/onboarding/statistics${path}`, headers });
+const series = async (query: string) => {
+  const res = await get(`/timeseries${query}`);
+  expect(res.statusCode, res.body).toBe(200);
+  return StatisticsTimeseriesResponseSchema.parse(res.json());
+};
+const values = (r: { points: Array<{ value: number | null }> }) => r.points.map((p) => p.value);
+
+describe('GET /onboarding/statistics/timeseries', () => {
+  it('counts starts, completions and abandonments per day, on the day each happened', async () => {
+    // Start days: A1 Jan 5, A2 A3 Jan 6, A4 Jan 7, A5 Jan 8, A6 A7 Jan 9, A8 Jan 10, A9 Jan 12.
+    const starts = await series('?metric=starts&interval=day&from=2026-01-05T00:00:00Z&to=2026-01-13T00:00:00Z');
+    expect(starts).toMatchObject({ metric: 'starts', interval: 'day', unit: 'sessions', type: null, from: '2026-01-05', to: '2026-01-13' });
+    expect(starts.points.map((p) => p.start)).toEqual(['2026-01-05', '2026-01-06', '2026-01-07', '2026-01-08', '2026-01-09', '2026-01-10', '2026-01-11', '2026-01-12']);
+    expect(values(starts)).toEqual([1, 2, 1, 1, 2, 1, 0, 1]);
+    // A1 completed Jan 5 10:00, A2 Jan 6 09:50, A3 Jan 6 14:27.
+    expect(values(await series('?metric=completions&from=2026-01-05T00:00:00Z&to=2026-01-08T00:00:00Z'))).toEqual([1, 2, 0]);
+    // A6 abandoned a week after its last step (Jan 16), A8 too (Jan 17); on their start days they are not abandonments.
+    expect(values(await series('?metric=abandonments&from=2026-01-09T00:00:00Z&to=2026-01-19T00:00:00Z'))).toEqual([0, 0, 0, 0, 0, 0, 0, 1, 1, 0]);
+    // Filters: agent sessions only (A3 Jan 6, A7 Jan 9, A8 Jan 10).
+    expect(values(await series('?metric=starts&type=agent_welcome&from=2026-01-05T00:00:00Z&to=2026-01-11T00:00:00Z'))).toEqual([0, 1, 0, 0, 1, 1]);
+  });
+
+  it('gives weekly rates and medians of the sessions started each week (weeks start on Monday)', async () => {
+    // The window widens to whole weeks: Mon Jan 5 .. Sun Jan 18.
+    const weekly = await series('?metric=starts&interval=week&from=2026-01-07T00:00:00Z&to=2026-01-14T00:00:00Z');
+    expect(weekly).toMatchObject({ from: '2026-01-05', to: '2026-01-19', points: [{ start: '2026-01-05', value: 8, sessions: 8 }, { start: '2026-01-12', value: 1, sessions: 1 }] });
+    // Week of Jan 5: A1 A2 A3 completed of 8 → 37.5 %; week of Jan 12: A9, not completed.
+    const rate = await series('?metric=completion_rate&interval=week&from=2026-01-05T00:00:00Z&to=2026-01-19T00:00:00Z');
+    expect(rate).toMatchObject({ unit: 'percent', points: [{ value: 37.5, sessions: 8 }, { value: 0, sessions: 1 }] });
+    const median = await series('?metric=median_time_to_complete&interval=week&from=2026-01-05T00:00:00Z&to=2026-01-19T00:00:00Z');
+    expect(median).toMatchObject({ unit: 'minutes', points: [{ value: approx(50), sessions: 3 }, { value: null, sessions: 0 }] });
+    // No start in the interval: no rate (null), not 0 %.
+    expect(values(await series('?metric=completion_rate&from=2026-01-11T00:00:00Z&to=2026-01-12T00:00:00Z'))).toEqual([null]);
+  });
+
+  it('defaults to the last 30 days and refuses bad metrics, ranges and too many points', async () => {
+    const recent = await series('?metric=starts');
+    expect(recent.points).toHaveLength(30);
+    for (const [query, code] of [
+      ['', 'REQUEST_VALIDATION_FAILED'],
+      ['?metric=revenue', 'REQUEST_VALIDATION_FAILED'],
+      ['?metric=starts&interval=month', 'REQUEST_VALIDATION_FAILED'],
+      ['?metric=starts&tenantId=t-other', 'REQUEST_VALIDATION_FAILED'],
+      ['?metric=starts&from=2026-01-09T00:00:00Z&to=2026-01-06T00:00:00Z', 'PROGRESS_STATISTICS_RANGE_INVALID'],
+      ['?metric=starts&from=2024-01-01T00:00:00Z&to=2026-01-06T00:00:00Z', 'PROGRESS_STATISTICS_RANGE_TOO_LONG'],
+    ]) {
+      const res = await get(`/timeseries${query}`);
+      expect(res.statusCode, query).toBe(400);
+      expect(res.json(), query).toMatchObject({ statusCode: 400, code });
+    }
+    // Two years by week fit.
+    expect((await get('/timeseries?metric=starts&interval=week&from=2024-01-01T00:00:00Z&to=2026-01-06T00:00:00Z')).statusCode).toBe(200);
+  });
+});
+
+describe('GET /onboarding/statistics/cohorts', () => {
+  it('gives each start week its size and completion curve', async () => {
+    const res = await get('/cohorts?from=2026-01-05T00:00:00Z&to=2026-01-19T00:00:00Z');
+    expect(res.statusCode, res.body).toBe(200);
+    const body = StatisticsCohortsResponseSchema.parse(res.json());
+    const weeksSince = (day: string) => Math.min(12, Math.floor((Date.now() - Date.parse(`${day}T00:00:00Z`)) / (7 * 86_400_000)));
+    expect(body).toEqual({
+      type: null,
+      from: '2026-01-05',
+      to: '2026-01-19',
+      cohorts: [
+        // A1..A8; A1 A2 A3 completed within their first week.
+        { weekStart: '2026-01-05', sessions: 8, completed: 3, curve: Array.from({ length: weeksSince('2026-01-05') }, (_, i) => ({ week: i + 1, completed: 3, share: 37.5 })) },
+        { weekStart: '2026-01-12', sessions: 1, completed: 0, curve: Array.from({ length: weeksSince('2026-01-12') }, (_, i) => ({ week: i + 1, completed: 0, share: 0 })) },
+      ],
+    });
+    const agents = StatisticsCohortsResponseSchema.parse((await get('/cohorts?type=agent_welcome&from=2026-01-05T00:00:00Z&to=2026-01-12T00:00:00Z')).json());
+    // A3 (completed), A7, A8.
+    expect(agents.cohorts).toMatchObject([{ weekStart: '2026-01-05', sessions: 3, completed: 1 }]);
+  });
+});
+
+describe('GET /onboarding/statistics/export', () => {
+  it('streams one CSV row per session of the tenant (RFC 4180, header row), oldest first, no step data', async () => {
+    const res = await get('/export?format=csv');
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.headers['content-type']).toBe('text/csv; charset=utf-8');
+    expect(res.headers['content-disposition']).toMatch(/^attachment; filename="onboarding-sessions-\d{4}-\d{2}-\d{2}\.csv"$/);
+    const rows = parse(res.body, { columns: true }) as Array<Record<string, string>>;
+    expect(rows.map((r) => r.sessionId)).toEqual(['A1', 'A2', 'A3', 'A4', 'A5', 'A6', 'A7', 'A8', 'A9']);
+    expect(Object.keys(rows[0]!)).toEqual(['sessionId', 'userId', 'type', 'status', 'startedAt', 'completedAt', 'durationMinutes', 'stepsCompleted', 'stepsSkipped', 'flowVersion']);
+    // A1: all 11 steps in 60 minutes; A9 paused with 3 done (welcome, org, kb) and payment skipped.
+    expect(rows[0]).toEqual({ sessionId: 'A1', userId: 'u-A1', type: 'tenant_setup', status: 'completed', startedAt: '2026-01-05T09:00:00.000Z', completedAt: '2026-01-05T10:00:00.000Z', durationMinutes: '60', stepsCompleted: '11', stepsSkipped: '0', flowVersion: '1' });
+    expect(rows[8]).toMatchObject({ sessionId: 'A9', status: 'paused', completedAt: '', durationMinutes: '', stepsCompleted: '3', stepsSkipped: '1' });
+    expect(res.body).not.toMatch(/B1|B2|t-other/);
+    expect(res.body.split('\r\n').at(-1)).toBe('');
+  });
+
+  it('streams NDJSON with the same rows, filtered by type and exact start instants', async () => {
+    const res = await get('/export?format=ndjson&from=2026-01-06T09:00:00Z&to=2026-01-09T09:00:00Z');
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.headers['content-type']).toBe('application/x-ndjson; charset=utf-8');
+    const lines = res.body.trimEnd().split('\n').map((l) => StatisticsExportRowSchema.parse(JSON.parse(l)));
+    // Exact instants here (rows, not day counts): A2 at `from` in, A6 at `to` out.
+    expect(lines.map((r) => r.sessionId)).toEqual(['A2', 'A3', 'A4', 'A5']);
+    expect(lines[1]).toEqual({ sessionId: 'A3', userId: 'u-A3', type: 'agent_welcome', status: 'completed', startedAt: '2026-01-06T14:00:00.000Z', completedAt: '2026-01-06T14:27:00.000Z', durationMinutes: 27, stepsCompleted: 8, stepsSkipped: 0, flowVersion: 1 });
+    const agents = await get('/export?format=ndjson&type=agent_welcome');
+    expect(agents.body.trimEnd().split('\n').map((l) => (JSON.parse(l) as { sessionId: string }).sessionId)).toEqual(['A3', 'A7', 'A8']);
+    const none = await get('/export?format=csv&from=2030-01-01T00:00:00Z');
+    expect(none.body).toBe('sessionId,userId,type,status,startedAt,completedAt,durationMinutes,stepsCompleted,stepsSkipped,flowVersion\r\n');
+  });
+
+  it('pages on (start, session id) without skipping or repeating a row', async () => {
+    const all: string[] = [];
+    for await (const row of h.app.statisticsRepository.exportRows({ tenantId: 't-stats' }, 2)) all.push(row.sessionId);
+    expect(all).toEqual(['A1', 'A2', 'A3', 'A4', 'A5', 'A6', 'A7', 'A8', 'A9']);
+  });
+});
+
+describe('the analytics routes', () => {
+  it('are for admins of their own tenant only', async () => {
+    const agent = bearer({ userId: 'u-A4', tenantId: 't-stats' });
+    for (const path of ['/timeseries?metric=starts', '/cohorts', '/export?format=csv']) {
+      expect((await get(path, agent)).statusCode, path).toBe(403);
+      expect((await h.app.inject({ method: 'GET', url: `/onboarding/statistics${path}` })).statusCode, path).toBe(401);
+      expect((await get(`${path}${path.includes('?') ? '&' : '?'}tenantId=t-other`)).statusCode, path).toBe(400);
+    }
+    const other = bearer({ userId: 'other-boss', tenantId: 't-other', roles: ['admin'] });
+    const theirs = await get('/export?format=ndjson', other);
+    expect(theirs.body.trimEnd().split('\n').map((l) => (JSON.parse(l) as { sessionId: string }).sessionId)).toEqual(['B1', 'B2']);
+    expect(values(StatisticsTimeseriesResponseSchema.parse((await get('/timeseries?metric=starts&from=2026-01-05T00:00:00Z&to=2026-01-08T00:00:00Z', other)).json()))).toEqual([0, 1, 1]);
   });
 });

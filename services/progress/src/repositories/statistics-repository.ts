@@ -92,7 +92,7 @@ export function createStatisticsRepository(pool: Pool) {
      * The caller tenant's sessions (exact start instants, like the export's filter promises), oldest first,
      * page by page on (started_at, session_id): memory stays flat however many there are.
      */
-    async *exportRows(f: StatisticsFilter): AsyncGenerator<ExportRow> {
+    async *exportRows(f: StatisticsFilter, pageSize = EXPORT_PAGE): AsyncGenerator<ExportRow> {
       const instant = (v?: string) => (v ? new Date(v) : null);
       let after: { startedAt: string; sessionId: string } | null = null;
       for (;;) {
@@ -103,8 +103,8 @@ export function createStatisticsRepository(pool: Pool) {
            WHERE tenant_id = $1 AND applied_seq > 0 AND started_at IS NOT NULL AND ($2::text IS NULL OR type = $2)
              AND ($3::timestamptz IS NULL OR started_at >= $3) AND ($4::timestamptz IS NULL OR started_at < $4)
              AND ($5::timestamptz IS NULL OR (started_at, session_id) > ($5::timestamptz, $6::text))
-           ORDER BY started_at, session_id LIMIT ${EXPORT_PAGE}`,
-          [f.tenantId, f.type ?? null, instant(f.from), instant(f.to), after?.startedAt ?? null, after?.sessionId ?? null],
+           ORDER BY started_at, session_id LIMIT $7`,
+          [f.tenantId, f.type ?? null, instant(f.from), instant(f.to), after?.startedAt ?? null, after?.sessionId ?? null, pageSize],
         );
         for (const r of page.rows) {
           const startedAt = r.started_at as string | null;
@@ -122,7 +122,7 @@ export function createStatisticsRepository(pool: Pool) {
             flowVersion: FLOW_VERSION,
           };
         }
-        if (page.rows.length < EXPORT_PAGE) return;
+        if (page.rows.length < pageSize) return;
         const last = page.rows.at(-1)!;
         // The cursor keeps microseconds: a JS Date would round them to milliseconds and skip or repeat rows.
         after = { startedAt: last.cursor_at as string, sessionId: last.session_id as string };
