@@ -130,6 +130,34 @@ describe('access and limits', () => {
     expect(ok.json()).toEqual({ isValid: true, errors: [] });
   });
 
+  it('validate-connection-config applies the outbound policy: a target the test would refuse is invalid', async () => {
+    const validate = (channel: string, config: Record<string, unknown>) =>
+      h.app.inject({ method: 'POST', url: '/onboarding/validate-connection-config', headers: bearer(owner), payload: { channel, config } }).then((r) => r.json());
+    expect(await validate('webhook', { url: 'http://169.254.169.254/latest/meta-data' })).toEqual({
+      isValid: false,
+      errors: [{ field: 'url', rule: 'blocked_by_policy', message: expect.stringMatching(/^url: Connections to 169\.254\.169\.254 are not allowed/) }],
+    });
+    const mail = await validate('email', { imap: { host: '10.1.2.3', port: 993, username: 'u', password: 'p4ss-word' } });
+    expect(mail).toMatchObject({ isValid: false, errors: [{ field: 'imap.host', rule: 'blocked_by_policy' }] });
+    const db = await validate('database', { connectionString: 'postgres://u:secret-pw@[::1]:5432/app' });
+    expect(db).toMatchObject({ isValid: false, errors: [{ field: 'connectionString', rule: 'blocked_by_policy' }] });
+    expect(JSON.stringify(db)).not.toContain('secret-pw');
+  });
+
+  it('bad configs are a 422 with proof-read messages on both routes; in a batch each field says which test', async () => {
+    const single = await h.app.inject({ method: 'POST', url: '/onboarding/test-connection/s-a', headers: bearer(owner), payload: { channel: 'email', config: {} } });
+    expect(single.statusCode).toBe(422);
+    expect(single.json()).toMatchObject({ code: 'CONNECTION_TEST_CONFIG_INVALID', details: [{ field: 'config.smtp', rule: 'smtp_or_imap', message: 'Give smtp, imap or both' }] });
+    const mysql = await h.app.inject({ method: 'POST', url: '/onboarding/test-connection/s-a', headers: bearer(owner), payload: { channel: 'database', config: { connectionString: 'mysql://u:p@db.example.com/app' } } });
+    expect(mysql.json().details).toEqual([{ field: 'config.connectionString', rule: 'format', message: 'config.connectionString must start with postgres:// or postgresql:// (only PostgreSQL is supported)' }]);
+    expect(mysql.body).not.toContain('mysql://u:p@');
+    const batch = await h.app.inject({ method: 'POST', url: '/onboarding/test-connections/s-a', headers: bearer(owner), payload: { tests: [hook('/ok'), { channel: 'database', config: { host: 'db.example.com', user: 'u', sslmode: 'no-verify' } }] } });
+    expect(batch.statusCode).toBe(422);
+    expect(batch.json().details).toEqual([{ field: 'tests.1.config.sslmode', rule: 'enum', message: expect.stringContaining('verify-full') }]);
+    const bare = await h.app.inject({ method: 'POST', url: '/onboarding/test-connections/s-a', headers: bearer(owner), payload: [{ channel: 'webhook', config: { url: 'ftp://x' } }] });
+    expect(bare.json().details).toEqual([expect.objectContaining({ field: '0.config.url', rule: 'http_url' })]);
+  });
+
   it('the test beyond the per-user limit gets 429 with Retry-After', async () => {
     // 25 per user per window; earlier tests in this file used 14.
     const used = (await h.db.pool.query("SELECT count FROM connection_test.rate_limit_counters WHERE key = 'user:tenant-a:owner'")).rows[0].count as number;
