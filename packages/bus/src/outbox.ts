@@ -156,7 +156,28 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   // The last sessionSeq issued per session, for the sessions this process published last.
   const lastIssued = recentWrites<number>(10_000);
 
+  // After a direct publish failed (NATS away or not answering), rows are handed to the relay instead, which
+  // publishes in commit order: newer events must not overtake the ones the outage held back (their consumers
+  // would park them behind the gap). Direct publishing resumes once the relay has drained the outbox.
+  let relayMode = false;
+  const handingOver = new Set<Promise<void>>();
+  let handOvers = 0;
+
+  /** Makes committed rows the relay's now (best effort: if Postgres is away too, their relay_after still comes). */
+  function handOver(ids: string[]): void {
+    handOvers++;
+    const p = pool
+      .query(prepared(`UPDATE ${table} SET relay_after = now() WHERE id = ANY($1::uuid[]) AND published_at IS NULL`, [ids]))
+      .then(
+        () => wake(),
+        (err: Error) => logger.warn({ err: err.message, schema, rows: ids.length }, 'outbox: handing rows to the relay failed; it takes them when their relay_after comes'),
+      );
+    handingOver.add(p);
+    void p.finally(() => handingOver.delete(p));
+  }
+
   function publishCommitted(rows: OutboxRow[]): void {
+    if (relayMode) return handOver(rows.map((r) => r.id));
     for (const row of rows) {
       if (queued.length === 0 && (lastIssued.get(row.payload.sessionId) ?? 0) === row.payload.sessionSeq - 1) issue(row);
       else {
@@ -181,7 +202,10 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
         scheduleMark(MARK_DELAY_MS);
       },
       (err: Error) => {
-        // The row stays pending; the relay takes it when its relay_after comes. One report a second at most.
+        // The row stays pending and is the relay's now, and so is everything committed after it until the relay
+        // has drained the outbox. One report a second at most.
+        relayMode = true;
+        handOver([row.id]);
         if (Date.now() - lastDirectFailureLog > 1000) {
           lastDirectFailureLog = Date.now();
           logger.warn({ err: err.message, schema }, 'outbox: direct publish failed, the relay will publish the event');
@@ -283,12 +307,21 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
     while (!stopped) {
       woken = false;
       try {
+        const handOversBefore = handOvers;
+        const handOversPending = handingOver.size;
         await flush();
+        // Drained, and no row was handed over since the pass began: new rows may go out directly again.
+        if (relayMode && handOversPending === 0 && handOvers === handOversBefore && inFlight.size === 0) {
+          relayMode = false;
+          logger.info({ schema }, 'outbox: the relay has caught up; writers publish directly again');
+        }
         await cleanup();
         backoff = 0;
-        await sleep(pollMs);
+        // In relay mode another pass comes soon, to hand publishing back to the writers once nothing is left.
+        await sleep(relayMode ? Math.min(pollMs, 200) : pollMs);
       } catch (err) {
-        backoff = Math.min(backoff ? backoff * 2 : 100, 5000);
+        // Short: the events held back by an outage should go out within a second of the broker answering again.
+        backoff = Math.min(backoff ? backoff * 2 : 100, 1000);
         logger.warn({ err: (err as Error).message, schema, retryInMs: backoff }, 'outbox relay: publish failed, will retry');
         await sleep(backoff);
       }

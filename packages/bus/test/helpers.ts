@@ -9,7 +9,7 @@ export const silentLogger: Logger = pino({ level: 'silent' });
 /** A logger that keeps warn+ records in memory, so a test can wait for the code's own retry reports. */
 export function capturingLogger(): { logger: Logger; records: { msg: string; [k: string]: unknown }[] } {
   const records: { msg: string; [k: string]: unknown }[] = [];
-  const logger = pino({ level: 'warn' }, { write: (line: string) => void records.push(JSON.parse(line) as { msg: string }) });
+  const logger = pino({ level: 'info' }, { write: (line: string) => void records.push(JSON.parse(line) as { msg: string }) });
   return { logger, records };
 }
 

@@ -238,23 +238,39 @@ describe('startOutboxRelay', () => {
     }
   });
 
-  it('publishCommitted: a row whose direct publish fails stays pending and the relay publishes it once its relay_after has come', async () => {
+  it('publishCommitted: after a direct publish fails, that row and every later one go to the relay, out in commit order once the broker answers; then writers publish directly again', async () => {
     const { schema, prefix, stream } = await setup('direct_fail', { createStream: false });
     const { logger, records } = capturingLogger();
-    const relay = startOutboxRelay({ pool: newPool(), schema, bus: eventBus, logger, pollIntervalMs: 100 });
+    // A long poll: only a hand-over (or a retry after a failure) makes the relay publish promptly.
+    const relay = startOutboxRelay({ pool: newPool(), schema, bus: eventBus, logger, pollIntervalMs: 60_000 });
     relays.push(relay);
-    const rows = Array.from({ length: 5 }, (_, i) => toOutboxRow(prefix, makeEnvelope({ sessionId: 'session_df', sessionSeq: i + 1 })));
-    await insertDirect(schema, rows, "now() + interval '2 seconds'");
+    const rows = Array.from({ length: 6 }, (_, i) => toOutboxRow(prefix, makeEnvelope({ sessionId: 'session_df', sessionSeq: i + 1 })));
+    const relayAfter = async (id: string) =>
+      (await db.pool.query<{ due: boolean }>(`SELECT relay_after <= now() AS due FROM "${schema}".outbox WHERE id = $1`, [id])).rows[0]!.due;
+
     // No stream captures the subject: every direct publish fails, reported once (not once per row).
-    relay.publishCommitted(rows);
+    await insertDirect(schema, rows.slice(0, 3));
+    relay.publishCommitted(rows.slice(0, 3));
     await waitFor(() => records.some((r) => r.msg === 'outbox: direct publish failed, the relay will publish the event'), { message: 'failure reported' });
     expect(records.filter((r) => r.msg === 'outbox: direct publish failed, the relay will publish the event')).toHaveLength(1);
-    await ensureStream(bus.jsm, { name: stream, subjects: [`${prefix}.>`] });
-    // Before relay_after the relay leaves the rows alone.
-    await new Promise((r) => setTimeout(r, 500));
-    expect(await outboxState(schema)).toEqual({ total: 5, unpublished: 5 });
+    // Handed over at once, not left until their relay_after (5 s).
+    await waitFor(async () => (await Promise.all(rows.slice(0, 3).map((r) => relayAfter(r.id)))).every(Boolean), { timeoutMs: 2000, message: 'failed rows handed to the relay' });
 
-    await waitFor(async () => (await outboxState(schema)).unpublished === 0, { timeoutMs: 10_000, message: 'relay published the leftovers' });
+    // The broker answers again; rows committed now, while the relay still has the backlog, must not overtake it.
+    await ensureStream(bus.jsm, { name: stream, subjects: [`${prefix}.>`] });
+    const recovered = Date.now();
+    await insertDirect(schema, rows.slice(3, 5));
+    relay.publishCommitted(rows.slice(3, 5));
+    await waitFor(async () => (await outboxState(schema)).unpublished === 0, { timeoutMs: 10_000, message: 'relay published the backlog' });
+    // The relay retries within a second of a failure, so the backlog is out shortly after the broker answers.
+    expect(Date.now() - recovered).toBeLessThan(3000);
+    await waitFor(() => records.some((r) => r.msg === 'outbox: the relay has caught up; writers publish directly again'), { message: 'direct mode again' });
+
+    // Direct again: the next row goes out by its writer (its relay_after stays ahead).
+    await insertDirect(schema, rows.slice(5));
+    relay.publishCommitted(rows.slice(5));
+    await waitFor(async () => (await outboxState(schema)).unpublished === 0, { message: 'direct row published' });
+    expect(await relayAfter(rows[5]!.id)).toBe(false);
     const msgs = await readStream(bus.js, bus.jsm, stream);
     expect(msgs.map((m) => m.headers?.get('Nats-Msg-Id'))).toEqual(rows.map((r) => r.id));
   });
