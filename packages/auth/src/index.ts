@@ -42,6 +42,7 @@ export function principalFromClaims(claims: unknown): Principal {
 function mapJwtError(err: unknown): Error {
   const code = (err as { code?: string }).code ?? '';
   if (code.includes('EXPIRED')) return new AuthTokenExpiredError();
+  if (code === 'FAST_JWT_MISSING_REQUIRED_CLAIM') return new AuthTokenInvalidError('the token has no expiry (exp)');
   return new AuthTokenInvalidError('signature, algorithm or format rejected');
 }
 
@@ -51,7 +52,8 @@ function mapJwtError(err: unknown): Error {
  * JSON decoding and claim validation would otherwise run each time on the hot path.
  */
 export function createPrincipalVerifier(secret: string, opts: { cacheSize?: number } = {}) {
-  const verify = createVerifier({ key: secret, algorithms: ['HS256'] });
+  // The contract requires an expiry: a token without `exp` would be valid forever once leaked.
+  const verify = createVerifier({ key: secret, algorithms: ['HS256'], requiredClaims: ['exp'] });
   const maxEntries = opts.cacheSize ?? 10_000;
   const verified = new Map<string, { principal: Principal; validUntil: number }>();
   return (token: string): Principal => {
@@ -65,8 +67,7 @@ export function createPrincipalVerifier(secret: string, opts: { cacheSize?: numb
       throw mapJwtError(err);
     }
     const principal = principalFromClaims(claims);
-    // fast-jwt accepts a token without `exp`; such a token is verified again after a minute.
-    const validUntil = typeof claims.exp === 'number' ? claims.exp * 1000 : Date.now() + 60_000;
+    const validUntil = (claims.exp as number) * 1000;
     if (verified.size >= maxEntries) verified.delete(verified.keys().next().value as string);
     verified.set(token, { principal, validUntil });
     return principal;

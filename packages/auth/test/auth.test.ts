@@ -52,6 +52,11 @@ describe('authenticate', () => {
     expect(res.json<Principal>()).toEqual({ userId: 'agent_7', tenantId: 'tenant_1', roles: ['agent'], isAdmin: false });
   });
 
+  it('rejects a correctly signed token without an expiry (the contract requires exp)', async () => {
+    const forever = createSigner({ key: SECRET, algorithm: 'HS256' })(makeClaims());
+    await expectError(await get('/me', bearer(forever)), 401, 'AUTH_TOKEN_INVALID', 'The token is invalid: the token has no expiry (exp)');
+  });
+
   it('rejects a request without a token', async () => {
     await expectError(await get('/me'), 401, 'AUTH_TOKEN_MISSING', 'A bearer token is required');
     await expectError(await get('/me', ''), 401, 'AUTH_TOKEN_MISSING', 'A bearer token is required');
