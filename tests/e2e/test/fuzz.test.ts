@@ -24,6 +24,7 @@ import {
   type RouteContract,
   TENANT_SETUP_STEPS,
   TENANT_STEP_DATA_SCHEMAS,
+  StatisticsExportRowSchema,
   WS_CLOSE,
   WsErrorDataSchema,
 } from '@glavito/contracts';
@@ -824,6 +825,21 @@ function judge(r: { route: string; method: string }, out: Outcome, failures: Fai
   const schema = route && r.method === route.method ? route.responses[out.status] : undefined;
   if (route && r.method === route.method && out.status >= 200 && out.status < 300) {
     if (!schema) return fail(`status ${out.status} is not in the contract`);
+    // A streamed download: a CSV with its header row, or NDJSON lines that are each one export row.
+    if (route.streamed) {
+      const text = out.body.toString('utf8');
+      if (text.startsWith('sessionId,')) return;
+      for (const line of text.split('\n').filter(Boolean)) {
+        let row: unknown;
+        try {
+          row = JSON.parse(line);
+        } catch {
+          return fail(`streamed line is neither CSV nor JSON: ${line.slice(0, 120)}`);
+        }
+        if (!StatisticsExportRowSchema.safeParse(row).success) return fail(`NDJSON line is not an export row: ${line.slice(0, 200)}`);
+      }
+      return;
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(out.body.toString('utf8'));

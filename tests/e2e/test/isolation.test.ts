@@ -164,6 +164,9 @@ const CASES: { [K in RouteName]: RouteCase } = {
   businessHoursNextDay: { scope: 'tenant', calls: one({ query: `?from=${encodeURIComponent(BH_AT)}` }) },
   progress: { scope: 'victim', calls: one() },
   statistics: { scope: 'tenant', calls: () => [{}, { variant: '?type=agent_welcome', query: '?type=agent_welcome' }] },
+  statisticsTimeseries: { scope: 'tenant', calls: () => [{ query: '?metric=starts' }, { variant: '?completion_rate&week', query: '?metric=completion_rate&interval=week&type=agent_welcome' }] },
+  statisticsCohorts: { scope: 'tenant', calls: one() },
+  statisticsExport: { scope: 'tenant', calls: () => [{ query: '?format=csv' }, { variant: '?ndjson', query: '?format=ndjson' }] },
   testConnection: { scope: 'victim', calls: (_v, hook) => [{ body: webhookTest(hook) }] },
   testConnections: { scope: 'victim', calls: (_v, hook) => [{ body: { tests: [webhookTest(hook)] } }, { variant: '[bare]', body: [webhookTest(hook)] }] },
   connectionHistory: { scope: 'victim', calls: one({ query: '?limit=100' }) },
@@ -664,6 +667,32 @@ async function checkOwnData(name: RouteName, a: Attacker, body: Record<string, u
       for (const st of body.stepStatistics as Array<{ stepId: string; reachedCount: number }>) {
         if (st.reachedCount > bSessions) problems.push(`step ${st.stepId} reached by ${st.reachedCount} > ${bSessions} sessions of B`);
       }
+      break;
+    }
+    case 'statisticsTimeseries':
+    case 'statisticsCohorts': {
+      // Only admin B gets here. Counts carry no ids to look for, and B may have as many sessions as A by now
+      // (the matrix's own start calls): the sessions counted must be exactly B's, all started today.
+      const counted =
+        name === 'statisticsTimeseries'
+          ? (body.points as Array<{ sessions: number }>).reduce((n, p) => n + p.sessions, 0)
+          : (body.cohorts as Array<{ sessions: number }>).reduce((n, c) => n + c.sessions, 0);
+      const { rows } = await sys.db.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM progress.projections WHERE tenant_id = $1 AND applied_seq > 0 AND ($2::text IS NULL OR type = $2)`,
+        [a.who.tenantId, String(body.type ?? '') || null],
+      );
+      if (counted !== rows[0]!.n) problems.push(`${name} counts ${counted} sessions, tenant ${a.who.tenantId} has ${rows[0]!.n}`);
+      break;
+    }
+    case 'statisticsExport': {
+      // A CSV (header row, session id first) or NDJSON download: exactly tenant B's sessions.
+      const raw = body as unknown;
+      const text = typeof raw === 'string' ? raw : JSON.stringify(raw);
+      const ids = text.startsWith('sessionId,')
+        ? text.split('\r\n').slice(1).filter(Boolean).map((line) => line.split(',')[0])
+        : text.split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { sessionId: string }).sessionId);
+      const { rows } = await sys.db.pool.query<{ session_id: string }>('SELECT session_id FROM progress.projections WHERE tenant_id = $1 AND applied_seq > 0 ORDER BY session_id', [a.who.tenantId]);
+      if (JSON.stringify([...ids].sort()) !== JSON.stringify(rows.map((r) => r.session_id))) problems.push(`export rows ${ids.join(' ')} are not tenant ${a.who.tenantId}'s sessions`);
       break;
     }
     default:

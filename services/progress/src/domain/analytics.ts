@@ -22,7 +22,11 @@ const percent = (part: number, whole: number) => (whole === 0 ? 0 : round2((part
 // ---- days and weeks (UTC) ----------------------------------------------------------------------------
 
 const DAY_MS = 24 * 60 * 60_000;
-export const toDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+// An instant the contract accepts may fall outside years 1–9999 once its offset applies (0000-01-01T00:00+23:59):
+// days are clamped to the four-digit years, which every window here can still be expressed in.
+const FIRST_DAY_MS = Date.parse('0001-01-01T00:00:00Z');
+const LAST_DAY_MS = Date.parse('9999-12-31T00:00:00Z');
+export const toDay = (ms: number) => new Date(Math.min(LAST_DAY_MS, Math.max(FIRST_DAY_MS, ms))).toISOString().slice(0, 10);
 export const dayMs = (day: string) => Date.parse(`${day}T00:00:00Z`);
 export const addDays = (day: string, n: number) => toDay(dayMs(day) + n * DAY_MS);
 /** The UTC day containing an instant. */
@@ -34,7 +38,7 @@ export const ceilDay = (instant: string) => {
 };
 /** Monday (ISO week start) of the week containing a day. */
 export const weekStart = (day: string) => addDays(day, -((new Date(dayMs(day)).getUTCDay() + 6) % 7));
-export const monthCeil = (day: string) => (day.endsWith('-01') ? day : toDay(Date.UTC(Number(day.slice(0, 4)), Number(day.slice(5, 7)), 1)));
+export const monthCeil = (day: string) => (day.endsWith('-01') ? day : toDay(Date.parse(`${day.slice(0, 7)}-01T00:00:00Z`) + 32 * DAY_MS).slice(0, 8) + '01');
 export const monthFloor = (day: string) => `${day.slice(0, 7)}-01`;
 
 /**
