@@ -1,5 +1,6 @@
 import type { OnboardingType } from '@glavito/contracts';
 import type { Pool } from '@glavito/db';
+import type { PoolClient } from 'pg';
 import { addContribution, toRows, type AggregateRow } from '../domain/aggregates.js';
 import { monthCeil, monthFloor } from '../domain/analytics.js';
 import type { ProjectionState, StepTiming } from '../domain/projection.js';
@@ -10,7 +11,7 @@ export const ANALYTICS_LOCK = 7_305_019_001;
 
 const COUNTS_KEY = 'tenant_id, grain, day, type, flow_version, metric, bucket';
 
-async function inTransaction<T>(pool: Pool, work: (client: import('pg').PoolClient) => Promise<T>): Promise<T> {
+async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
@@ -34,7 +35,7 @@ export interface AnalyticsScope {
 }
 
 export function createAnalyticsRepository(pool: Pool) {
-  async function insertDeltas(client: import('pg').PoolClient, rows: AggregateRow[]) {
+  async function insertDeltas(client: PoolClient, rows: AggregateRow[]) {
     for (let i = 0; i < rows.length; i += 5_000) {
       const chunk = rows.slice(i, i + 5_000);
       await client.query(
