@@ -129,7 +129,11 @@ export const statCounts = progressSchema.table(
     bucket: integer('bucket').notNull(),
     n: bigint('n', { mode: 'number' }).notNull(),
   },
-  (t) => [primaryKey({ columns: [t.tenantId, t.grain, t.day, t.type, t.flowVersion, t.metric, t.bucket] })],
+  (t) => [
+    primaryKey({ columns: [t.tenantId, t.grain, t.day, t.type, t.flowVersion, t.metric, t.bucket] }),
+    // A series reads a few metrics over many days: without it, every metric of those days is read and dropped.
+    index('stat_counts_by_metric').on(t.tenantId, t.grain, t.metric, t.day),
+  ],
 );
 
 /** One row: when the analytics were first filled from projections that existed before them (an upgrade). */

@@ -135,8 +135,9 @@ export function createAnalyticsRepository(pool: Pool) {
         `SELECT metric, bucket, sum(n)::bigint AS n FROM (
            SELECT metric, bucket, n FROM progress.stat_counts WHERE ${filter} AND grain = 'm' AND day >= $5::date AND day < $6::date
            UNION ALL
-           SELECT metric, bucket, n FROM progress.stat_counts WHERE ${filter} AND grain = 'd'
-             AND ((day >= $3::date AND day < $5::date) OR (day >= $6::date AND day < $4::date))
+           SELECT metric, bucket, n FROM progress.stat_counts WHERE ${filter} AND grain = 'd' AND day >= $3::date AND day < $5::date
+           UNION ALL
+           SELECT metric, bucket, n FROM progress.stat_counts WHERE ${filter} AND grain = 'd' AND day >= $6::date AND day < $4::date
            UNION ALL
            SELECT metric, bucket, n FROM progress.stat_deltas WHERE ${filter} AND day >= $3::date AND day < $4::date
          ) x GROUP BY metric, bucket`,
