@@ -30,7 +30,9 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const sink = new Writable({ write: (chunk, _enc, cb) => (logs.push(String(chunk)), cb()) });
   h = await startHarness({
-    env: { CONNECTION_TEST_ALLOWED_CIDRS: '127.0.0.1/32', CONNECTION_TEST_USER_LIMIT: '25', CONNECTION_TEST_TENANT_LIMIT: '40' },
+    // A day-long window: a minute-long one could roll over between two tests (or within the limit test) and
+    // reset the counts it relies on (seen once in a full run on a loaded machine).
+    env: { CONNECTION_TEST_ALLOWED_CIDRS: '127.0.0.1/32', CONNECTION_TEST_USER_LIMIT: '25', CONNECTION_TEST_TENANT_LIMIT: '40', CONNECTION_TEST_RATE_WINDOW: '1d' },
     loggerInstance: createLogger('connection-test', 'trace', sink),
   });
   h.addSession({ id: 's-a', ...owner });
@@ -160,7 +162,7 @@ describe('access and limits', () => {
 
   it('the test beyond the per-user limit gets 429 with Retry-After', async () => {
     // 25 per user per window; earlier tests in this file used 14.
-    const used = (await h.db.pool.query("SELECT count FROM connection_test.rate_limit_counters WHERE key = 'user:tenant-a:owner'")).rows[0].count as number;
+    const used = (await h.db.pool.query("SELECT count FROM connection_test.rate_limit_counters WHERE key = 'user:tenant-a:owner' ORDER BY window_start DESC LIMIT 1")).rows[0].count as number;
     for (let i = used; i < 25; i++) {
       const ok = await h.app.inject({ method: 'POST', url: '/onboarding/test-connection/s-a', headers: bearer(owner), payload: hook('/ok') });
       expect(ok.statusCode).toBe(200);
