@@ -89,9 +89,9 @@ async function latencyAndExport() {
     t0 = performance.now();
     while ((await h.app.statisticsRepository.analytics.compact(100_000)) > 0);
     const foldSeconds = (performance.now() - t0) / 1000;
-    // What autovacuum does within seconds in service (migration 0005 tunes it for stat_deltas): the fold left dead rows.
+    // What autovacuum does within seconds in service (migrations tune it for stat_delta_sets): the fold left dead rows.
     await h.db.pool.query('VACUUM ANALYZE progress.stat_counts');
-    await h.db.pool.query('VACUUM ANALYZE progress.stat_deltas');
+    await h.db.pool.query('VACUUM ANALYZE progress.stat_delta_sets');
     const rows = await h.db.pool.query<{ grain: string; n: string }>("SELECT grain, count(*) AS n FROM progress.stat_counts WHERE tenant_id = 'bench-t' GROUP BY grain ORDER BY grain");
     const counts = Object.fromEntries(rows.rows.map((r) => [r.grain, Number(r.n)]));
     log(`backfill of ${backfill?.sessions} sessions ${backfillSeconds.toFixed(0)} s, fold ${foldSeconds.toFixed(1)} s; tenant rows: ${JSON.stringify(counts)}`);

@@ -18,7 +18,7 @@ export async function rebuildProjections(opts: { pool: Pool; bus: Bus; stream: s
   // cannot land after the delete.
   await pool.query(
     `SELECT pg_advisory_xact_lock(${ANALYTICS_LOCK}); DELETE FROM progress.projections; DELETE FROM progress.step_timings; DELETE FROM progress.milestones;
-     DELETE FROM progress.pending_events; DELETE FROM progress.inbox; DELETE FROM progress.stat_deltas; DELETE FROM progress.stat_counts`,
+     DELETE FROM progress.pending_events; DELETE FROM progress.inbox; DELETE FROM progress.stat_delta_sets; DELETE FROM progress.stat_deltas; DELETE FROM progress.stat_counts`,
   );
   const info = await bus.jsm.streams.info(stream);
   const lastSeq = info.state.last_seq;

@@ -92,7 +92,8 @@ async function stored(grain: 'd' | 'm'): Promise<Map<string, number>> {
     `SELECT concat_ws('|', tenant_id, type, flow_version, day::text, metric, bucket) AS key, sum(n)::bigint AS n FROM (
        SELECT tenant_id, type, flow_version, day, metric, bucket, n FROM progress.stat_counts WHERE grain = $1
        UNION ALL
-       SELECT tenant_id, type, flow_version, CASE WHEN $1 = 'm' THEN date_trunc('month', day)::date ELSE day END, metric, bucket, n FROM progress.stat_deltas
+       SELECT d.tenant_id, u.type, u.flow_version, CASE WHEN $1 = 'm' THEN date_trunc('month', u.day)::date ELSE u.day END, u.metric, u.bucket, u.n
+       FROM progress.stat_delta_sets d, unnest(d.types, d.flow_versions, d.days, d.metrics, d.buckets, d.ns) AS u(type, flow_version, day, metric, bucket, n)
      ) x GROUP BY 1 HAVING sum(n) <> 0`,
     [grain],
   );
@@ -203,7 +204,7 @@ describe('incremental analytics', () => {
         expect(await stored('d')).toEqual(reference);
         // Folding moves counts from deltas to day and month rows without changing any sum.
         // (compact() answers 0 while the service's own compactor holds the lock: wait until none is left.)
-        await waitFor(async () => (await app.statisticsRepository.analytics.compact()) === 0 && (await reader.query('SELECT count(*)::int AS n FROM progress.stat_deltas')).rows[0].n === 0, {
+        await waitFor(async () => (await app.statisticsRepository.analytics.compact()) === 0 && (await reader.query('SELECT count(*)::int AS n FROM progress.stat_delta_sets')).rows[0].n === 0, {
           timeoutMs: 10_000,
           message: 'deltas not folded',
         });

@@ -96,10 +96,22 @@ export const outbox = progressSchema.table(
 
 /**
  * What each applied event changes in the tenant analytics (see domain/aggregates.ts), written in the same
- * statement as the projection. Append-only, so concurrent events of one tenant and day never wait on each
- * other's row locks; the compactor folds them into `stat_counts` and deletes them, and reads add the ones
- * not folded yet.
+ * statement as the projection: one row per applied event, its entries as parallel arrays. Append-only, so
+ * concurrent events of one tenant and day never wait on each other's row locks; the compactor folds them into
+ * `stat_counts` and deletes them, and reads add the ones not folded yet.
  */
+export const statDeltaSets = progressSchema.table('stat_delta_sets', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  tenantId: text('tenant_id').notNull(),
+  types: text('types').array().notNull(),
+  flowVersions: integer('flow_versions').array().notNull(),
+  days: date('days', { mode: 'string' }).array().notNull(),
+  metrics: text('metrics').array().notNull(),
+  buckets: integer('buckets').array().notNull(),
+  ns: bigint('ns', { mode: 'number' }).array().notNull(),
+});
+
+/** Superseded by stat_delta_sets (one row per event instead of one per entry); its rows moved there by migration 0006. */
 export const statDeltas = progressSchema.table('stat_deltas', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
   tenantId: text('tenant_id').notNull(),

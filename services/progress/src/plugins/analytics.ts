@@ -1,5 +1,8 @@
 import fp from 'fastify-plugin';
 
+/** Delta sets (applied events) folded per transaction. */
+const BATCH = 5_000;
+
 /**
  * Fills the analytics from projections that predate them (once per database, before any event is applied
  * here), then folds the deltas every applied event writes into the day and month counts, every
@@ -17,7 +20,7 @@ export const analyticsPlugin = fp<{ intervalMs: number }>(
     const run = async () => {
       try {
         // A large backlog (a rebuild, a burst) is folded in batches, as long as each batch comes back full.
-        while (!stopped && (await analytics.compact(20_000)) === 20_000);
+        while (!stopped && (await analytics.compact(BATCH)) === BATCH);
       } catch (err) {
         // Postgres away: the deltas wait in their table, reads still count them.
         app.log.warn({ err: (err as Error).message }, 'analytics compaction failed; retried on the next tick');

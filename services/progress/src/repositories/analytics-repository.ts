@@ -10,6 +10,8 @@ import { toProjection } from './projection-repository.js';
 export const ANALYTICS_LOCK = 7_305_019_001;
 
 const COUNTS_KEY = 'tenant_id, grain, day, type, flow_version, metric, bucket';
+/** The entries of delta sets `d`, one row each. */
+const UNNEST = 'unnest(d.types, d.flow_versions, d.days, d.metrics, d.buckets, d.ns) AS u(type, flow_version, day, metric, bucket, n)';
 
 async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
@@ -38,32 +40,35 @@ export function createAnalyticsRepository(pool: Pool) {
   async function insertDeltas(client: PoolClient, rows: AggregateRow[]) {
     for (let i = 0; i < rows.length; i += 5_000) {
       const chunk = rows.slice(i, i + 5_000);
-      await client.query(
-        `INSERT INTO progress.stat_deltas (tenant_id, type, flow_version, day, metric, bucket, n)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::date[], $5::text[], $6::int[], $7::bigint[])`,
-        [chunk.map((r) => r.tenantId), chunk.map((r) => r.type), chunk.map((r) => r.flowVersion), chunk.map((r) => r.day), chunk.map((r) => r.metric), chunk.map((r) => r.bucket), chunk.map((r) => r.n)],
-      );
+      for (const tenantId of new Set(chunk.map((r) => r.tenantId))) {
+        const mine = chunk.filter((r) => r.tenantId === tenantId);
+        await client.query(
+          `INSERT INTO progress.stat_delta_sets (tenant_id, types, flow_versions, days, metrics, buckets, ns)
+           VALUES ($1, $2::text[], $3::int[], $4::date[], $5::text[], $6::int[], $7::bigint[])`,
+          [tenantId, mine.map((r) => r.type), mine.map((r) => r.flowVersion), mine.map((r) => r.day), mine.map((r) => r.metric), mine.map((r) => r.bucket), mine.map((r) => r.n)],
+        );
+      }
     }
   }
 
   return {
     /**
-     * Folds up to `limit` deltas into the day and month counts and deletes them, in one transaction: a delta
-     * is counted in `stat_counts` or in `stat_deltas`, never both. Returns how many were folded (0 when another
+     * Folds up to `limit` delta sets (one per applied event) into the day and month counts and deletes them, in one transaction: a delta
+     * is counted in `stat_counts` or in `stat_delta_sets`, never both. Returns how many were folded (0 when another
      * process holds the lock: one compactor at a time, so the upserts never wait on each other).
      */
-    async compact(limit = 20_000): Promise<number> {
+    async compact(limit = 5_000): Promise<number> {
       return inTransaction(pool, async (client) => {
         const lock = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [ANALYTICS_LOCK]);
         if (!lock.rows[0]!.ok) return 0;
         // Rows of transactions not committed yet are invisible here, whatever their id: they stay for the next run.
         const r = await client.query<{ moved: string }>(
           `WITH moved AS (
-             DELETE FROM progress.stat_deltas WHERE id IN (SELECT id FROM progress.stat_deltas ORDER BY id LIMIT $1)
-             RETURNING tenant_id, type, flow_version, day, metric, bucket, n),
+             DELETE FROM progress.stat_delta_sets WHERE id IN (SELECT id FROM progress.stat_delta_sets ORDER BY id LIMIT $1) RETURNING *),
+           entries AS (SELECT d.tenant_id, u.* FROM moved d, ${UNNEST}),
            summed AS (
              SELECT m.tenant_id, g.grain, g.day, m.type, m.flow_version, m.metric, m.bucket, sum(m.n)::bigint AS n
-             FROM moved m, LATERAL (VALUES ('d', m.day), ('m', date_trunc('month', m.day)::date)) AS g(grain, day)
+             FROM entries m, LATERAL (VALUES ('d', m.day), ('m', date_trunc('month', m.day)::date)) AS g(grain, day)
              GROUP BY 1, 2, 3, 4, 5, 6, 7),
            upserted AS (
              INSERT INTO progress.stat_counts AS c (${COUNTS_KEY}, n)
@@ -131,6 +136,7 @@ export function createAnalyticsRepository(pool: Pool) {
       let mTo = scope.to ? monthFloor(scope.to) : 'infinity';
       if (scope.from && scope.to && mFrom >= mTo) mFrom = mTo = scope.from;
       const filter = `tenant_id = $1 AND ($2::text IS NULL OR type = $2) AND ($7::text[] IS NULL OR metric = ANY($7))`;
+      const unfolded = `d.tenant_id = $1 AND ($2::text IS NULL OR u.type = $2) AND ($7::text[] IS NULL OR u.metric = ANY($7))`;
       const r = await pool.query<{ metric: string; bucket: number; n: string }>(
         `SELECT metric, bucket, sum(n)::bigint AS n FROM (
            SELECT metric, bucket, n FROM progress.stat_counts WHERE ${filter} AND grain = 'm' AND day >= $5::date AND day < $6::date
@@ -139,7 +145,7 @@ export function createAnalyticsRepository(pool: Pool) {
            UNION ALL
            SELECT metric, bucket, n FROM progress.stat_counts WHERE ${filter} AND grain = 'd' AND day >= $6::date AND day < $4::date
            UNION ALL
-           SELECT metric, bucket, n FROM progress.stat_deltas WHERE ${filter} AND day >= $3::date AND day < $4::date
+           SELECT u.metric, u.bucket, u.n FROM progress.stat_delta_sets d, ${UNNEST} WHERE ${unfolded} AND u.day >= $3::date AND u.day < $4::date
          ) x GROUP BY metric, bucket`,
         [scope.tenantId, scope.type ?? null, from, to, mFrom, mTo, metrics ?? null],
       );
@@ -149,11 +155,12 @@ export function createAnalyticsRepository(pool: Pool) {
     /** Day × metric × bucket sums over [from, to) for the given metrics (day rows plus unfolded deltas). */
     async daily(scope: AnalyticsScope & { from: string; to: string }, metrics: string[]): Promise<Array<{ day: string; metric: string; bucket: number; n: string }>> {
       const filter = `tenant_id = $1 AND ($2::text IS NULL OR type = $2) AND metric = ANY($5) AND day >= $3::date AND day < $4::date`;
+      const unfolded = `d.tenant_id = $1 AND ($2::text IS NULL OR u.type = $2) AND u.metric = ANY($5) AND u.day >= $3::date AND u.day < $4::date`;
       const r = await pool.query<{ day: string; metric: string; bucket: number; n: string }>(
         `SELECT day::text AS day, metric, bucket, sum(n)::bigint AS n FROM (
            SELECT day, metric, bucket, n FROM progress.stat_counts WHERE ${filter} AND grain = 'd'
            UNION ALL
-           SELECT day, metric, bucket, n FROM progress.stat_deltas WHERE ${filter}
+           SELECT u.day, u.metric, u.bucket, u.n FROM progress.stat_delta_sets d, ${UNNEST} WHERE ${unfolded}
          ) x GROUP BY day, metric, bucket`,
         [scope.tenantId, scope.type ?? null, scope.from, scope.to, metrics],
       );

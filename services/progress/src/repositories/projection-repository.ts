@@ -189,9 +189,10 @@ export function createProjectionRepository(pool: Pool, opts: ProjectionRepositor
         }
         if (deltas.length > 0) {
           // The analytics move with the projection, in this statement: only if the version-checked write happened.
-          parts.push(`INSERT INTO progress.stat_deltas (tenant_id, type, flow_version, day, metric, bucket, n)
-             SELECT d.* FROM p, unnest(${arg(deltas.map((d) => d.tenantId))}::text[], ${arg(deltas.map((d) => d.type))}::text[], ${arg(deltas.map((d) => d.flowVersion))}::int[],
-               ${arg(deltas.map((d) => d.day))}::date[], ${arg(deltas.map((d) => d.metric))}::text[], ${arg(deltas.map((d) => d.bucket))}::int[], ${arg(deltas.map((d) => d.n))}::bigint[]) AS d`);
+          // One row for all of this write's entries (parallel arrays): a tuple per event, not per entry.
+          parts.push(`INSERT INTO progress.stat_delta_sets (tenant_id, types, flow_versions, days, metrics, buckets, ns)
+             SELECT ${arg(after.projection.tenantId)}, ${arg(deltas.map((d) => d.type))}::text[], ${arg(deltas.map((d) => d.flowVersion))}::int[],
+               ${arg(deltas.map((d) => d.day))}::date[], ${arg(deltas.map((d) => d.metric))}::text[], ${arg(deltas.map((d) => d.bucket))}::int[], ${arg(deltas.map((d) => d.n))}::bigint[] FROM p`);
         }
         if (obsolete.length > 0) parts.push(`DELETE FROM progress.pending_events WHERE session_id = $1 AND session_seq = ANY(${arg(obsolete)}::int[]) AND EXISTS (SELECT 1 FROM p)`);
         if (rows.length > 0) {
