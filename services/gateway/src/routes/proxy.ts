@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { ROUTES, type RouteContract, type ServiceName } from '@glavito/contracts';
 import { requestIdFrom } from '@glavito/logging';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Pool } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
 import type { Upstreams } from '../config.js';
 import { MalformedUrlError, ServiceNotDeployedError, ServiceUnreachableError, UpstreamTimeoutError } from '../errors.js';
 
@@ -58,12 +58,29 @@ async function readBounded(body: AsyncIterable<Buffer>): Promise<Buffer> {
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }
 
+/**
+ * A download of unbounded size (a route flagged `streamed`), piped with backpressure and no size cap: the upstream
+ * socket is read only as fast as the client takes the bytes, so memory stays flat. Fastify destroys the payload when
+ * the client goes away, which aborts the undici request and closes the upstream connection: the service sees its
+ * response closed and stops producing. The pool's bodyTimeout is undici's idle timer between chunks (refreshed on
+ * every chunk, not armed while the body is paused by backpressure), so a long download that keeps flowing is never
+ * cut; nor is it by the server, as Fastify's connectionTimeout and requestTimeout stay 0 (and Node's own
+ * requestTimeout covers receiving the request only).
+ */
+function sendStreamed(reply: FastifyReply, statusCode: number, answerHeaders: Record<string, string | string[]>, upstream: Dispatcher.ResponseData): FastifyReply {
+  // Chunked unless the upstream announced a length: a length we made up would lie if the upstream stops early.
+  const length = upstream.headers['content-length'];
+  if (length !== undefined) answerHeaders['content-length'] = length;
+  return reply.code(statusCode).headers(answerHeaders).send(upstream.body);
+}
+
 const isTimeout = (err: unknown) => ['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'].includes((err as { code?: string }).code ?? '');
 
 /**
  * One route per catalog entry, forwarded over a keep-alive pool per service. The answer is read whole and
  * sent in one write: it is a small JSON document, and one buffer costs far fewer syscalls and stream
- * callbacks than piping (this path is the gateway's whole per-request cost, see bench/RESULTS.md).
+ * callbacks than piping (this path is the gateway's whole per-request cost, see bench/RESULTS.md). The only
+ * exception is a 2xx answer of a `streamed` route (a CSV/NDJSON export), which is piped (sendStreamed).
  */
 export default async function proxyRoutes(app: FastifyInstance, opts: ProxyRoutesOptions): Promise<void> {
   const pools = new Map<ServiceName, Pool>();
@@ -76,6 +93,7 @@ export default async function proxyRoutes(app: FastifyInstance, opts: ProxyRoute
 
   for (const route of Object.values(ROUTES) as RouteContract[]) {
     const pool = pools.get(route.service);
+    const streamed = route.streamed === true;
     const guards: Guard[] = route.access === 'admin' ? [app.authenticate, app.requireAdmin] : [app.authenticate];
     app.route({
       method: route.method,
@@ -104,6 +122,7 @@ export default async function proxyRoutes(app: FastifyInstance, opts: ProxyRoute
           const upstream = await pool.request({ method: request.method as 'GET', path: request.url, headers, body });
           statusCode = upstream.statusCode;
           answerHeaders = copyHeaders(upstream.headers);
+          if (streamed && statusCode >= 200 && statusCode < 300) return sendStreamed(reply, statusCode, answerHeaders, upstream);
           answer = await readBounded(upstream.body);
         } catch (err) {
           if (isTimeout(err)) throw new UpstreamTimeoutError(route.service);
