@@ -8,11 +8,11 @@ import { TENANT_SETUP_STEPS } from '@glavito/contracts';
 import { TEST_JWT_SECRET, waitFor } from '@glavito/testkit';
 import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from './system.js';
+import { startCommandPortEnv, startCommandPorts, type StartCommandPorts } from './system.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const dataDir = mkdtempSync(path.join(tmpdir(), 'glavito-embedded-'));
-let ports: Record<string, number>;
+let ports: StartCommandPorts;
 let proc: ChildProcess | null = null;
 let logs: string[] = [];
 
@@ -27,11 +27,7 @@ async function startCommand(): Promise<void> {
       GLAVITO_DATA_DIR: dataDir,
       JWT_SECRET: TEST_JWT_SECRET,
       LOG_LEVEL: 'warn',
-      PORT: String(ports.gateway),
-      SESSION_PORT: String(ports.session),
-      PROGRESS_PORT: String(ports.progress),
-      CONNECTION_TEST_PORT: String(ports.connectionTest),
-      REALTIME_PORT: String(ports.realtime),
+      ...startCommandPortEnv(ports),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -48,7 +44,7 @@ async function stopCommand(): Promise<void> {
 }
 
 beforeAll(async () => {
-  ports = { gateway: await freePort(), session: await freePort(), progress: await freePort(), connectionTest: await freePort(), realtime: await freePort() };
+  ports = await startCommandPorts();
   await startCommand();
 }, 120_000);
 afterAll(async () => {

@@ -5,10 +5,10 @@ import { fileURLToPath } from 'node:url';
 import { mintToken } from '@glavito/auth';
 import { createTestDatabase, createTestNats, TEST_JWT_SECRET, waitFor, type TestDatabase, type TestNats } from '@glavito/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ENCRYPTION_KEY, freePort } from './system.js';
+import { ENCRYPTION_KEY, startCommandPortEnv, startCommandPorts, type StartCommandPorts } from './system.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-let ports: Record<'gateway' | 'session' | 'progress' | 'connectionTest' | 'realtime', number>;
+let ports: StartCommandPorts;
 let db: TestDatabase;
 let nats: TestNats;
 let proc: ChildProcess;
@@ -19,7 +19,7 @@ const output = () => logs.join('');
 beforeAll(async () => {
   db = await createTestDatabase();
   nats = await createTestNats();
-  ports = { gateway: await freePort(), session: await freePort(), progress: await freePort(), connectionTest: await freePort(), realtime: await freePort() };
+  ports = await startCommandPorts();
   proc = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', 'scripts/start.ts'], {
     cwd: root,
     env: {
@@ -35,11 +35,7 @@ beforeAll(async () => {
       JWT_SECRET: TEST_JWT_SECRET,
       STEP_DATA_ENCRYPTION_KEY: ENCRYPTION_KEY,
       LOG_LEVEL: 'warn',
-      PORT: String(ports.gateway),
-      SESSION_PORT: String(ports.session),
-      PROGRESS_PORT: String(ports.progress),
-      CONNECTION_TEST_PORT: String(ports.connectionTest),
-      REALTIME_PORT: String(ports.realtime),
+      ...startCommandPortEnv(ports),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

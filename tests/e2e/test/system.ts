@@ -19,6 +19,24 @@ export function freePort(): Promise<number> {
   });
 }
 
+export type StartCommandPorts = Record<'gateway' | 'session' | 'progress' | 'connectionTest' | 'realtime', number>;
+
+/** Free ports for every process of the README's start command. */
+export async function startCommandPorts(): Promise<StartCommandPorts> {
+  return { gateway: await freePort(), session: await freePort(), progress: await freePort(), connectionTest: await freePort(), realtime: await freePort() };
+}
+
+/** The start command's port variables for those ports. */
+export function startCommandPortEnv(ports: StartCommandPorts): Record<string, string> {
+  return {
+    PORT: String(ports.gateway),
+    SESSION_PORT: String(ports.session),
+    PROGRESS_PORT: String(ports.progress),
+    CONNECTION_TEST_PORT: String(ports.connectionTest),
+    REALTIME_PORT: String(ports.realtime),
+  };
+}
+
 export interface ServiceProcess {
   name: string;
   url: string;
