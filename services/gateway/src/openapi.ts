@@ -43,6 +43,7 @@ Frames are JSON \`{ "event": string, "data": object, "id"?: string }\`; a client
   \`leave_session { sessionId }\` → \`session_left\`; \`get_progress { sessionId }\` → \`progress_update\`.
 - Server pushes: \`progress_update\`, \`milestone_reached\`, \`step_completed\`, \`validation_error\`, \`connection_test_result\`,
   \`onboarding_completed\`, \`onboarding_started\`, \`session_paused\`, \`session_resumed\`; each \`data\` carries \`sessionId\`, \`eventId\`, \`timestamp\`. Each event reaches a socket once.
+  A session's progress comes only in \`progress_update\`, \`milestone_reached\` and \`onboarding_completed\` (the last push of a session, at 100 %), each with the progress service's per-session \`seq\`: keep the highest and a bar never moves back. Step pushes name the step \`stepId\`. Every reply carries the request's \`id\`, errors included.
 - Ping/pong heartbeat; dead peers and slow consumers are disconnected.
 
 ## Connection tests
