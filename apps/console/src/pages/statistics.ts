@@ -2,6 +2,7 @@ import type { RouteBody, RouteResponse } from '@glavito/client';
 import type { Ctx } from '../context.js';
 import { formatMinutes, h, humanize, replace } from '../dom.js';
 import { describeError } from '../errors.js';
+import { renderTrends } from './trends.js';
 
 type Statistics = RouteResponse<'statistics'>;
 type StepStat = Statistics['stepStatistics'][number];
@@ -67,9 +68,12 @@ export function renderStatistics(ctx: Ctx, container: HTMLElement): () => void {
     for (const f of flows) if (f.status === 'fulfilled') for (const step of f.value.steps) if (!titles.has(step.id)) titles.set(step.id, step.title);
   });
 
+  const trends = renderTrends(ctx);
+
   async function load(): Promise<void> {
+    const type = typeSelect.value as '' | 'tenant_setup' | 'agent_welcome';
+    void trends.load(type);
     try {
-      const type = typeSelect.value as '' | 'tenant_setup' | 'agent_welcome';
       const [stats] = await Promise.all([client.statistics(type ? { type } : {}), titlesLoaded]);
       if (!left) render(stats);
     } catch (err) {
@@ -123,6 +127,7 @@ export function renderStatistics(ctx: Ctx, container: HTMLElement): () => void {
     h('h1', {}, 'Statistics'),
     h('div', { class: 'toolbar' }, h('label', { for: 'stats-type' }, 'Flow'), typeSelect, refresh),
     h('section', { class: 'card' }, body),
+    trends.element,
     h(
       'section',
       { class: 'card', testid: 'business-hours' },
@@ -141,5 +146,6 @@ export function renderStatistics(ctx: Ctx, container: HTMLElement): () => void {
   void hours('', () => client.businessHoursGet());
   return () => {
     left = true;
+    trends.dispose();
   };
 }
