@@ -409,6 +409,110 @@ describe('the console in a real browser, from another origin', () => {
     await close();
   });
 
+  it('the trend and cohort charts plot exactly what GET /onboarding/statistics/timeseries and /cohorts answer to the same token', async () => {
+    const t = tokens('browser-tenant-7');
+    // Two tenant setups (one completed, one with saves left open) and an agent in progress: 3 starts, 1 completion.
+    const a = api(t.admin('admin-a'));
+    const s1 = (await a.start()).session.id;
+    await a.saveStep({ sessionId: s1, stepId: 'organization_setup' }, { companyName: 'Charts One', primaryColor: '#303030' });
+    await a.saveStep({ sessionId: s1, stepId: 'team_management' }, { teamMembers: [{ email: 'c@charts.test', role: 'agent' }] });
+    await a.complete({ sessionId: s1 });
+    const d = api(t.admin('admin-d'));
+    const s2 = (await d.start()).session.id;
+    await d.saveStep({ sessionId: s2, stepId: 'organization_setup' }, { companyName: 'Charts Two', primaryColor: '#404040' });
+    const b = api(t.agent('agent-b'));
+    const s3 = (await b.start()).session.id;
+    await b.saveStep({ sessionId: s3, stepId: 'profile_setup' }, { displayName: 'Cy', timezone: 'UTC' });
+
+    const sum = (ts: { points: Array<{ value: number | null }> }) => ts.points.reduce((n, p) => n + (p.value ?? 0), 0);
+    await waitFor('the aggregates to include every seeded event', async () => {
+      const [starts, completions] = await Promise.all([a.statisticsTimeseries({ metric: 'starts' }), a.statisticsTimeseries({ metric: 'completions' })]);
+      return sum(starts) === 3 && sum(completions) === 1;
+    });
+
+    const { page, problems, close } = await openPage(browser);
+    await openSignedIn(page, t.admin('admin-a'), '#/statistics');
+
+    type Shown = { metric: string | null; interval: string | null; points: Array<[string, number | null]>; rows: Array<[string, number | null, number]>; canvases: number };
+    const shownTrend = async (metric: string, interval: string): Promise<Shown> => {
+      await page.waitForFunction(
+        ([m, i]) => {
+          const fig = document.querySelector('[data-testid="trend-chart"]');
+          return fig?.getAttribute('data-state') === 'ready' && fig.getAttribute('data-metric') === m && fig.getAttribute('data-interval') === i;
+        },
+        [metric, interval] as const,
+      );
+      return page.evaluate(() => {
+        const fig = document.querySelector('[data-testid="trend-chart"]') as HTMLElement;
+        const rows = Array.from(fig.querySelectorAll('[data-testid="trend-points"] tbody tr')).map((tr) => {
+          const v = tr.getAttribute('data-value');
+          return [tr.getAttribute('data-start') ?? '', v === 'null' ? null : Number(v), Number(tr.getAttribute('data-sessions'))] as [string, number | null, number];
+        });
+        return {
+          metric: fig.dataset.metric ?? null,
+          interval: fig.dataset.interval ?? null,
+          points: JSON.parse(fig.dataset.points ?? '[]') as Array<[string, number | null]>,
+          rows,
+          // uPlot drew: a canvas with a size, not an empty box.
+          canvases: Array.from(fig.querySelectorAll('canvas')).filter((c) => c.width > 0 && c.height > 0).length,
+        };
+      });
+    };
+    const expectTrend = async (metric: 'starts' | 'completions' | 'abandonments' | 'completion_rate' | 'median_time_to_complete', interval: 'day' | 'week') => {
+      const shown = await shownTrend(metric, interval);
+      const ts = await a.statisticsTimeseries({ metric, interval });
+      expect(shown.points).toEqual(ts.points.map((p) => [p.start, p.value]));
+      expect(shown.rows).toEqual(ts.points.map((p) => [p.start, p.value, p.sessions]));
+      expect(shown.canvases).toBeGreaterThan(0);
+      return ts;
+    };
+
+    // The default: starts per day; the seeded starts are all on today's point.
+    const starts = await expectTrend('starts', 'day');
+    expect(sum(starts)).toBe(3);
+    await byTestId(page, 'trend-metric').selectOption('completions');
+    expect(sum(await expectTrend('completions', 'day'))).toBe(1);
+    await byTestId(page, 'trend-interval').selectOption('week');
+    await byTestId(page, 'trend-metric').selectOption('completion_rate');
+    const rate = await expectTrend('completion_rate', 'week');
+    expect(rate.points.some((p) => p.value !== null && p.value > 0)).toBe(true);
+    await byTestId(page, 'trend-metric').selectOption('median_time_to_complete');
+    await expectTrend('median_time_to_complete', 'week');
+
+    // Cohorts: every cohort in the table, and the chart's series are the cohorts with a curve.
+    await waitForAttr(page, 'cohort-chart', 'data-state', 'ready');
+    const cohorts = await a.statisticsCohorts();
+    expect(cohorts.cohorts.reduce((n, c) => n + c.sessions, 0)).toBe(3);
+    const shownCohorts = await page.evaluate(() => {
+      const fig = document.querySelector('[data-testid="cohort-chart"]') as HTMLElement;
+      return {
+        points: JSON.parse(fig.dataset.points ?? '[]') as unknown,
+        rows: Array.from(fig.querySelectorAll('[data-testid="cohort-points"] tbody tr')).map((tr) => ({
+          weekStart: tr.getAttribute('data-week-start'),
+          sessions: Number(tr.getAttribute('data-sessions')),
+          completed: Number(tr.getAttribute('data-completed')),
+          curve: JSON.parse(tr.getAttribute('data-curve') ?? '[]') as unknown,
+        })),
+        canvases: Array.from(fig.querySelectorAll('canvas')).length,
+      };
+    });
+    expect(shownCohorts.rows).toEqual(cohorts.cohorts.map((c) => ({ weekStart: c.weekStart, sessions: c.sessions, completed: c.completed, curve: c.curve.map((p) => [p.week, p.completed, p.share]) })));
+    const curves = cohorts.cohorts.filter((c) => c.sessions > 0 && c.curve.length > 0);
+    expect(shownCohorts.points).toEqual(curves.map((c) => ({ weekStart: c.weekStart, points: c.curve.map((p) => [p.week, p.share]) })));
+    // Sessions seeded now are in this week's cohort, which has no whole week behind it: no line yet, and the
+    // page says so instead of drawing empty axes.
+    if (curves.length === 0) {
+      expect(shownCohorts.canvases).toBe(0);
+      await byTestId(page, 'cohort-empty').waitFor();
+      expect(await byTestId(page, 'cohort-summary').textContent()).toContain(`${cohorts.cohorts.at(-1)?.sessions ?? 0} started, 1 completed`);
+    } else {
+      expect(shownCohorts.canvases).toBeGreaterThan(0);
+    }
+    await screenshot(page, '11-statistics-charts');
+    expect(problems.errors).toEqual([]);
+    await close();
+  });
+
   it('CORS: the preflights for PUT and DELETE from the console origin pass, and the page sets and removes business hours', async () => {
     const t = tokens('browser-tenant-6');
     for (const method of ['PUT', 'DELETE']) {

@@ -71,7 +71,8 @@ export function renderTrends(ctx: Ctx): { element: HTMLElement; load: (type: Flo
         width: widthOf(trendFigure),
         height: 260,
         scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, ts.unit === 'percent' ? 100 : Math.max(1, max)] } },
-        axes: [{}, { values: (_u, splits) => splits.map((v) => fmtValue(ts.unit, v)), size: 70 }],
+        // Weekly points start on Mondays: ticks every whole week (or several) land on them, not on uPlot's 5-day steps.
+        axes: [weekly ? { incrs: [7, 14, 28, 56].map((d) => d * 86_400) } : {}, { values: (_u, splits) => splits.map((v) => fmtValue(ts.unit, v)), size: 70 }],
         series: [
           { value: (_u, v) => (v === null ? '—' : new Date(v * 1000).toISOString().slice(0, 10)) },
           { label, stroke: COLORS[0], fill: 'rgba(47, 91, 211, 0.12)', width: 2, spanGaps: false, points: { show: true, size: weekly || xs.length <= 40 ? 6 : 3 }, value: (_u, v) => fmtValue(ts.unit, v) },
@@ -87,8 +88,9 @@ export function renderTrends(ctx: Ctx): { element: HTMLElement; load: (type: Flo
     cohortPlot?.destroy();
     const maxWeek = Math.max(1, ...data.cohorts.flatMap((c) => c.curve.map((p) => p.week)));
     const weeks = Array.from({ length: maxWeek }, (_, i) => i + 1);
-    // Only cohorts with at least one whole week behind them have a curve; newer ones stay in the table.
-    const plotted = data.cohorts.filter((c) => c.curve.length > 0);
+    // Only cohorts with sessions and at least one whole week behind them have a curve worth a line (an empty
+    // cohort is a flat 0 % that only clutters the legend); every cohort stays in the table.
+    const plotted = data.cohorts.filter((c) => c.sessions > 0 && c.curve.length > 0);
     const plotBox = h('div', { class: 'chart-canvas', 'aria-hidden': 'true' });
     const table = h(
       'table',
@@ -116,11 +118,17 @@ export function renderTrends(ctx: Ctx): { element: HTMLElement; load: (type: Flo
     const recent = data.cohorts.filter((c) => c.curve.length === 0 && c.sessions > 0);
     cohortCaption.textContent =
       `Weekly start cohorts (UTC, weeks from Monday), ${data.from} to ${data.to}: percent of each cohort completed within n weeks of its start.` +
-      (recent.length ? ` Too recent for a curve: ${recent.map((c) => `week of ${c.weekStart} (${c.completed} of ${c.sessions} completed so far)`).join('; ')}.` : '') +
+      (recent.length ? ` Too recent for a curve: ${recent.map((c) => `week of ${c.weekStart}`).join(', ')}.` : '') +
       (data.cohorts.length === 0 ? ' No sessions started in this window.' : '');
     const legend = h('ul', { class: 'cohort-summary', testid: 'cohort-summary' }, ...data.cohorts.filter((c) => c.sessions > 0).map((c) => h('li', {}, `Week of ${c.weekStart}: ${c.sessions} started, ${c.completed} completed`)));
-    replace(cohortFigure, plotBox, cohortCaption, legend, table);
     cohortFigure.dataset.points = JSON.stringify(plotted.map((c) => ({ weekStart: c.weekStart, points: c.curve.map((p) => [p.week, p.share]) })));
+    cohortPlot = null;
+    if (plotted.length === 0) {
+      replace(cohortFigure, h('p', { class: 'muted', testid: 'cohort-empty' }, 'No cohort with sessions has a whole week behind it yet, so there is no completion curve to draw.'), cohortCaption, legend, table);
+      cohortFigure.dataset.state = 'ready';
+      return;
+    }
+    replace(cohortFigure, plotBox, cohortCaption, legend, table);
     cohortPlot = new uPlot(
       {
         width: widthOf(cohortFigure),
