@@ -434,13 +434,13 @@ describe('the console in a real browser, from another origin', () => {
     await openSignedIn(page, t.admin('admin-a'), '#/statistics');
 
     type Shown = { metric: string | null; interval: string | null; points: Array<[string, number | null]>; rows: Array<[string, number | null, number]>; canvases: number };
-    const shownTrend = async (metric: string, interval: string): Promise<Shown> => {
+    const shownTrend = async (metric: string, interval: string, type: string): Promise<Shown> => {
       await page.waitForFunction(
-        ([m, i]) => {
+        ([m, i, ty]) => {
           const fig = document.querySelector('[data-testid="trend-chart"]');
-          return fig?.getAttribute('data-state') === 'ready' && fig.getAttribute('data-metric') === m && fig.getAttribute('data-interval') === i;
+          return fig?.getAttribute('data-state') === 'ready' && fig.getAttribute('data-metric') === m && fig.getAttribute('data-interval') === i && fig.getAttribute('data-type') === ty;
         },
-        [metric, interval] as const,
+        [metric, interval, type] as const,
       );
       return page.evaluate(() => {
         const fig = document.querySelector('[data-testid="trend-chart"]') as HTMLElement;
@@ -458,9 +458,9 @@ describe('the console in a real browser, from another origin', () => {
         };
       });
     };
-    const expectTrend = async (metric: 'starts' | 'completions' | 'abandonments' | 'completion_rate' | 'median_time_to_complete', interval: 'day' | 'week') => {
-      const shown = await shownTrend(metric, interval);
-      const ts = await a.statisticsTimeseries({ metric, interval });
+    const expectTrend = async (metric: 'starts' | 'completions' | 'abandonments' | 'completion_rate' | 'median_time_to_complete', interval: 'day' | 'week', type?: 'tenant_setup' | 'agent_welcome') => {
+      const shown = await shownTrend(metric, interval, type ?? '');
+      const ts = await a.statisticsTimeseries({ metric, interval, ...(type ? { type } : {}) });
       expect(shown.points).toEqual(ts.points.map((p) => [p.start, p.value]));
       expect(shown.rows).toEqual(ts.points.map((p) => [p.start, p.value, p.sessions]));
       expect(shown.canvases).toBeGreaterThan(0);
@@ -478,8 +478,23 @@ describe('the console in a real browser, from another origin', () => {
     expect(rate.points.some((p) => p.value !== null && p.value > 0)).toBe(true);
     await byTestId(page, 'trend-metric').selectOption('median_time_to_complete');
     await expectTrend('median_time_to_complete', 'week');
+    // The page's flow filter reaches the charts: the agent flow alone has one start and no completion.
+    await byTestId(page, 'trend-metric').selectOption('starts');
+    await expectTrend('starts', 'week');
+    await byTestId(page, 'stats-type').selectOption('agent_welcome');
+    expect(sum(await expectTrend('starts', 'week', 'agent_welcome'))).toBe(1);
+    await waitForAttr(page, 'cohort-chart', 'data-type', 'agent_welcome');
+    const agentCohorts = await a.statisticsCohorts({ type: 'agent_welcome' });
+    expect(await page.evaluate(() => Array.from(document.querySelectorAll('[data-testid="cohort-points"] tbody tr')).map((tr) => [tr.getAttribute('data-week-start'), Number(tr.getAttribute('data-sessions')), Number(tr.getAttribute('data-completed'))]))).toEqual(
+      agentCohorts.cohorts.map((c) => [c.weekStart, c.sessions, c.completed]),
+    );
+    await byTestId(page, 'stats-type').selectOption('');
+    await expectTrend('starts', 'week');
+    await byTestId(page, 'trend-metric').selectOption('median_time_to_complete');
+    await expectTrend('median_time_to_complete', 'week');
 
     // Cohorts: every cohort in the table, and the chart's series are the cohorts with a curve.
+    await waitForAttr(page, 'cohort-chart', 'data-type', '');
     await waitForAttr(page, 'cohort-chart', 'data-state', 'ready');
     const cohorts = await a.statisticsCohorts();
     expect(cohorts.cohorts.reduce((n, c) => n + c.sessions, 0)).toBe(3);

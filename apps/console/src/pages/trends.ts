@@ -64,6 +64,7 @@ export function renderTrends(ctx: Ctx): { element: HTMLElement; load: (type: Flo
     replace(trendFigure, plotBox, trendCaption, table);
     trendFigure.dataset.metric = ts.metric;
     trendFigure.dataset.interval = ts.interval;
+    trendFigure.dataset.type = ts.type ?? '';
     trendFigure.dataset.points = JSON.stringify(ts.points.map((p) => [p.start, p.value]));
     const weekly = ts.interval === 'week';
     trendPlot = new uPlot(
@@ -121,6 +122,7 @@ export function renderTrends(ctx: Ctx): { element: HTMLElement; load: (type: Flo
       (recent.length ? ` Too recent for a curve: ${recent.map((c) => `week of ${c.weekStart}`).join(', ')}.` : '') +
       (data.cohorts.length === 0 ? ' No sessions started in this window.' : '');
     const legend = h('ul', { class: 'cohort-summary', testid: 'cohort-summary' }, ...data.cohorts.filter((c) => c.sessions > 0).map((c) => h('li', {}, `Week of ${c.weekStart}: ${c.sessions} started, ${c.completed} completed`)));
+    cohortFigure.dataset.type = data.type ?? '';
     cohortFigure.dataset.points = JSON.stringify(plotted.map((c) => ({ weekStart: c.weekStart, points: c.curve.map((p) => [p.week, p.share]) })));
     cohortPlot = null;
     if (plotted.length === 0) {
