@@ -82,7 +82,8 @@ function failedOnHead(err: { rawPacket?: Buffer; bytesParsed?: number }): boolea
  * header): answered in the same error shape as everything else, then the connection is closed.
  */
 export function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
-  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  if (err.code === 'ECONNRESET' || socket.destroyed || answered.has(socket)) return;
+  answered.add(socket);
   const [statusCode, code, message] =
     err.code === 'HPE_HEADER_OVERFLOW'
       ? [431, 'GATEWAY_HEADERS_TOO_LARGE', 'The request line and headers are larger than the server accepts']
@@ -96,4 +97,18 @@ export function clientErrorHandler(err: Error & { code?: string }, socket: Socke
   socket.end(
     `HTTP/1.1 ${statusCode} ${error}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${head ? '' : body}`,
   );
+  // A client still sending (the body after headers that were too large) would have the unread bytes reset the
+  // connection, and see EPIPE instead of this answer: they are read and dropped; one that keeps sending is cut.
+  // Node's own data listener would feed them to the failed parser, which errs again and resets the connection.
+  socket.removeAllListeners('data');
+  socket.on('data', () => {});
+  socket.on('error', () => {});
+  socket.resume();
+  setTimeout(() => socket.destroy(), CLIENT_ERROR_DRAIN_MS).unref();
 }
+
+/** Sockets already answered here: the failed parser reports every later chunk again. */
+const answered = new WeakSet<Socket>();
+
+/** How long a client whose request could not be parsed may keep sending before its connection is cut. */
+const CLIENT_ERROR_DRAIN_MS = 5000;

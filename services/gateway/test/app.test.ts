@@ -72,6 +72,59 @@ describe('edge protections', () => {
     }
   });
 
+  it('answers a request refused before its body is read (bad token, unknown path) with its error, not a reset connection, and keeps the connection', async () => {
+    app = await makeApp({ SESSION_URL: session.url });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as AddressInfo;
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const post = (path: string, authorization: string | undefined, body: Buffer) =>
+      new Promise<number>((resolve, reject) => {
+        const headers = { 'content-type': 'application/json', 'content-length': body.length, ...(authorization ? { authorization } : {}) };
+        const req = http.request({ host: '127.0.0.1', port, method: 'POST', path, agent, headers }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode!));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    const sockets = new Set<unknown>();
+    agent.on('free', (socket) => sockets.add(socket));
+    try {
+      // 2 MB (over the body limit too) written in one go while the gateway has already refused the request.
+      const big = Buffer.alloc(2 * 1024 * 1024, 0x61);
+      for (let i = 0; i < 3; i++) {
+        expect(await post('/onboarding/resume/s1', 'Bearer not-a-token', big)).toBe(401);
+        expect(await post('/onboarding/resume/s1', undefined, big)).toBe(401);
+      }
+      expect(await post('/onboarding/start', bearer().authorization, Buffer.from('{}'))).toBe(201);
+      expect(sockets.size).toBe(1);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('answers headers too large for the parser with 431, also to a client still sending its body (the fuzz suite once saw EPIPE instead)', async () => {
+    app = await makeApp({ SESSION_URL: session.url });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as AddressInfo;
+    const outcomes = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        new Promise<string>((resolve) => {
+          const socket = net.connect(port, '127.0.0.1');
+          let answer = '';
+          socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+          socket.on('error', (err: NodeJS.ErrnoException) => resolve(`${err.code} after ${JSON.stringify(answer.slice(0, 12))}`));
+          socket.on('close', () => resolve(answer.slice(0, 12)));
+          const body = Buffer.alloc(4 * 1024 * 1024, 0x61);
+          socket.write(`POST /onboarding/resume/s1?data=${'%5B'.repeat(20_000)} HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+          // The body follows once the gateway has already refused the request.
+          setTimeout(() => socket.end(body), 50);
+        }),
+      ),
+    );
+    expect(outcomes).toEqual(Array(8).fill('HTTP/1.1 431'));
+  });
+
   it('answers a refused WebSocket upgrade that carries a body with its 404, not a reset connection', async () => {
     app = await makeApp({ SESSION_URL: session.url });
     await app.listen({ port: 0, host: '127.0.0.1' });
