@@ -1,10 +1,11 @@
 import http from 'node:http';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createClient, type GlavitoClient } from '@glavito/client';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { freePort, startService, startSystem, type ServiceProcess, type System } from '../../e2e/test/system.js';
-import { byTestId, launchBrowser, openPage as openBrowserPage, screenshot, serveConsole, waitForAttr, waitForText, type StaticServer } from './harness.js';
+import { byTestId, launchBrowser, openPage as openBrowserPage, outputDir, screenshot, serveConsole, waitForAttr, waitForText, type StaticServer } from './harness.js';
 
 /**
  * The reference console (apps/console, built) in Debian's Chromium, served from its own origin while the
@@ -470,6 +471,7 @@ describe('the console in a real browser, from another origin', () => {
     // The default: starts per day; the seeded starts are all on today's point.
     const starts = await expectTrend('starts', 'day');
     expect(sum(starts)).toBe(3);
+    await byTestId(page, 'trends').screenshot({ path: path.join(outputDir, '11-trend-starts-per-day.png') });
     await byTestId(page, 'trend-metric').selectOption('completions');
     expect(sum(await expectTrend('completions', 'day'))).toBe(1);
     await byTestId(page, 'trend-interval').selectOption('week');

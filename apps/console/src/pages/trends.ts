@@ -20,6 +20,8 @@ const METRICS: ReadonlyArray<[Metric, string]> = [
 ];
 const COLORS = ['#2f5bd3', '#1f8a4c', '#b7791f', '#c0392b', '#7b4fc9', '#13808a', '#8a94a6', '#d35400', '#2c3e50', '#a93f73', '#5d8a1f', '#3b6ea8'];
 
+// Session counts are whole: ticks on 1, 2, 5, 10, … never on 0.5.
+const COUNT_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000];
 const daySeconds = (day: string) => Date.parse(`${day}T00:00:00Z`) / 1000;
 const fmtValue = (unit: Timeseries['unit'], v: number | null) => (v === null ? '—' : unit === 'percent' ? `${Math.round(v * 10) / 10} %` : unit === 'minutes' ? formatMinutes(v) : String(v));
 
@@ -73,7 +75,7 @@ export function renderTrends(ctx: Ctx): { element: HTMLElement; load: (type: Flo
         height: 260,
         scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, ts.unit === 'percent' ? 100 : Math.max(1, max)] } },
         // Weekly points start on Mondays: ticks every whole week (or several) land on them, not on uPlot's 5-day steps.
-        axes: [weekly ? { incrs: [7, 14, 28, 56].map((d) => d * 86_400) } : {}, { values: (_u, splits) => splits.map((v) => fmtValue(ts.unit, v)), size: 70 }],
+        axes: [weekly ? { incrs: [7, 14, 28, 56].map((d) => d * 86_400) } : {}, { values: (_u, splits) => splits.map((v) => fmtValue(ts.unit, v)), size: 70, ...(ts.unit === 'sessions' ? { incrs: COUNT_STEPS } : {}) }],
         series: [
           { value: (_u, v) => (v === null ? '—' : new Date(v * 1000).toISOString().slice(0, 10)) },
           { label, stroke: COLORS[0], fill: 'rgba(47, 91, 211, 0.12)', width: 2, spanGaps: false, points: { show: true, size: weekly || xs.length <= 40 ? 6 : 3 }, value: (_u, v) => fmtValue(ts.unit, v) },
