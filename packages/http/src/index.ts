@@ -2,6 +2,7 @@ import { issuesToFieldErrors, type ErrorBody } from '@glavito/contracts';
 import { isDatabaseUnavailable } from '@glavito/db';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
+import { keepConnectionThroughOversizedBody } from './drain.js';
 import type { z } from 'zod';
 
 const STATUS_TEXT: Record<number, string> = {
@@ -61,6 +62,7 @@ export function installErrorHandlers(app: FastifyInstance, opts: { service: stri
       return reply.status(400).send(errorBody(400, 'REQUEST_VALIDATION_FAILED', `Invalid request: ${summary}`, details));
     }
     const known = error.code ? FASTIFY_CLIENT_ERRORS[error.code] : undefined;
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') keepConnectionThroughOversizedBody(request, reply);
     if (known) return reply.status(known.status).send(errorBody(known.status, known.code, known.message ?? error.message));
     if (isResponseSerializationError(error)) {
       request.log.error({ err: error, cause: error.cause?.issues?.slice(0, 5) }, 'response does not match its contract');

@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import createError from '@fastify/error';
+import { keepConnectionThroughOversizedBody } from '@glavito/http/drain';
 import type { ErrorBody } from '@glavito/contracts';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
@@ -29,26 +30,8 @@ function genericCode(statusCode: number): string {
   return `GATEWAY_${(STATUS_CODES[statusCode] ?? 'ERROR').toUpperCase().replace(/\W+/g, '_')}`;
 }
 
-/** Oversized uploads up to this size are read to the end and discarded (see below); larger ones are cut off. */
-const DRAIN_OVERSIZED_UP_TO_BYTES = 16 * 1024 * 1024;
-
 export function errorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    // Fastify closes the connection while the client is still uploading; the unread bytes make the kernel
-    // reset it, and the client often sees ECONNRESET/EPIPE instead of this 413. A body of bounded size is
-    // read to the end and dropped instead, so the answer arrives and the connection stays usable. A chunked
-    // body announces no size: it is dropped as it comes, and cut off once past the bound.
-    const declared = request.headers['content-length'] === undefined ? 0 : Number(request.headers['content-length']);
-    if (Number.isFinite(declared) && declared <= DRAIN_OVERSIZED_UP_TO_BYTES) {
-      reply.removeHeader('connection');
-      let dropped = 0;
-      request.raw.on('data', (chunk: Buffer) => {
-        dropped += chunk.length;
-        if (dropped > DRAIN_OVERSIZED_UP_TO_BYTES) request.raw.socket.destroy();
-      });
-      request.raw.resume();
-    }
-  }
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') keepConnectionThroughOversizedBody(request, reply);
   const statusCode = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
   const exposed = statusCode < 500 || PUBLIC_5XX_CODES.has(err.code);
   if (!exposed) request.log.error({ err }, 'request failed');
