@@ -4,6 +4,27 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, deadUrl, type FakeUpstream, makeApp, makeToken, startUpstream } from './helpers.js';
 
+/**
+ * Eight raw clients each send `head` with a 4 MB body that follows once the gateway has already refused the
+ * request; each resolves with the first bytes of its answer, or the socket error that cut it off.
+ */
+function refusedUploads(port: number, head: string): Promise<string[]> {
+  return Promise.all(
+    Array.from({ length: 8 }, () =>
+      new Promise<string>((resolve) => {
+        const socket = net.connect(port, '127.0.0.1');
+        let answer = '';
+        socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+        socket.on('error', (err: NodeJS.ErrnoException) => resolve(`${err.code} after ${JSON.stringify(answer.slice(0, 12))}`));
+        socket.on('close', () => resolve(answer.slice(0, 12)));
+        const body = Buffer.alloc(4 * 1024 * 1024, 0x61);
+        socket.write(`${head}\r\nContent-Length: ${body.length}\r\n\r\n`);
+        setTimeout(() => socket.end(body), 50);
+      }),
+    ),
+  );
+}
+
 describe('edge protections', () => {
   let session: FakeUpstream;
   let app: FastifyInstance;
@@ -107,21 +128,7 @@ describe('edge protections', () => {
     app = await makeApp({ SESSION_URL: session.url });
     await app.listen({ port: 0, host: '127.0.0.1' });
     const { port } = app.server.address() as AddressInfo;
-    const outcomes = await Promise.all(
-      Array.from({ length: 8 }, () =>
-        new Promise<string>((resolve) => {
-          const socket = net.connect(port, '127.0.0.1');
-          let answer = '';
-          socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
-          socket.on('error', (err: NodeJS.ErrnoException) => resolve(`${err.code} after ${JSON.stringify(answer.slice(0, 12))}`));
-          socket.on('close', () => resolve(answer.slice(0, 12)));
-          const body = Buffer.alloc(4 * 1024 * 1024, 0x61);
-          socket.write(`POST /onboarding/resume/s1?data=${'%5B'.repeat(20_000)} HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
-          // The body follows once the gateway has already refused the request.
-          setTimeout(() => socket.end(body), 50);
-        }),
-      ),
-    );
+    const outcomes = await refusedUploads(port, `POST /onboarding/resume/s1?data=${'%5B'.repeat(20_000)} HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json`);
     expect(outcomes).toEqual(Array(8).fill('HTTP/1.1 431'));
   });
 
@@ -129,21 +136,7 @@ describe('edge protections', () => {
     app = await makeApp({ SESSION_URL: session.url });
     await app.listen({ port: 0, host: '127.0.0.1' });
     const { port } = app.server.address() as AddressInfo;
-    const outcomes = await Promise.all(
-      Array.from({ length: 8 }, () =>
-        new Promise<string>((resolve) => {
-          const socket = net.connect(port, '127.0.0.1');
-          let answer = '';
-          socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
-          socket.on('error', (err: NodeJS.ErrnoException) => resolve(`${err.code} after ${JSON.stringify(answer.slice(0, 12))}`));
-          socket.on('close', () => resolve(answer.slice(0, 12)));
-          const body = Buffer.alloc(4 * 1024 * 1024, 0x61);
-          socket.write(`POST /onboarding/x HTTP/1.1\r\nHost: gw\r\nConnection: upgrade\r\nUpgrade: websocket\r\nContent-Length: ${body.length}\r\n\r\n`);
-          // The body follows once the gateway has already refused the upgrade.
-          setTimeout(() => socket.end(body), 50);
-        }),
-      ),
-    );
+    const outcomes = await refusedUploads(port, 'POST /onboarding/x HTTP/1.1\r\nHost: gw\r\nConnection: upgrade\r\nUpgrade: websocket');
     expect(outcomes).toEqual(Array(8).fill('HTTP/1.1 404'));
   });
 
