@@ -176,22 +176,37 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
     void p.finally(() => handingOver.delete(p));
   }
 
+  // When the session's previous event is known to be still on its way (this process issued the one before it),
+  // a row waits up to this long for it: the results of two commits can also arrive in different event-loop turns.
+  const GAP_WAIT_MS = 100;
+  const queuedSince = new WeakMap<OutboxRow, number>();
+  let queueTimer: NodeJS.Timeout | null = null;
+
   function publishCommitted(rows: OutboxRow[]): void {
     if (relayMode) return handOver(rows.map((r) => r.id));
     for (const row of rows) {
       if (queued.length === 0 && (lastIssued.get(row.payload.sessionId) ?? 0) === row.payload.sessionSeq - 1) issue(row);
       else {
-        if (queued.length === 0) setImmediate(publishQueued);
+        if (queued.length === 0 && !queueTimer) setImmediate(publishQueued);
+        queuedSince.set(row, Date.now());
         queued.push(row);
       }
     }
   }
 
   function publishQueued(): void {
+    queueTimer = null;
     const rows = queued;
     queued = [];
     rows.sort((a, b) => (a.payload.sessionId < b.payload.sessionId ? -1 : a.payload.sessionId > b.payload.sessionId ? 1 : a.payload.sessionSeq - b.payload.sessionSeq));
-    for (const row of rows) issue(row);
+    const now = Date.now();
+    for (const row of rows) {
+      const last = lastIssued.get(row.payload.sessionId);
+      const gap = last !== undefined && row.payload.sessionSeq > last + 1;
+      if (gap && now - (queuedSince.get(row) ?? now) < GAP_WAIT_MS) queued.push(row);
+      else issue(row);
+    }
+    if (queued.length > 0 && !queueTimer) queueTimer = setTimeout(publishQueued, 5);
   }
 
   function issue(row: OutboxRow): void {
@@ -247,7 +262,15 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
 
   /** Waits until every direct publish has settled and its mark is written (or has failed once). */
   async function settleDirect(): Promise<void> {
-    if (queued.length > 0) publishQueued();
+    if (queueTimer) {
+      clearTimeout(queueTimer);
+      queueTimer = null;
+    }
+    // Waiting rows go out now, sorted, gap or not.
+    if (queued.length > 0) {
+      for (const row of queued) queuedSince.set(row, 0);
+      publishQueued();
+    }
     await Promise.allSettled([...inFlight]);
     if (markTimer) {
       clearTimeout(markTimer);

@@ -312,6 +312,23 @@ describe('startOutboxRelay', () => {
     }
   });
 
+  it('publishCommitted: a row whose predecessor is handed over a few turns later still goes out after it', async () => {
+    const { schema, prefix, stream } = await setup('direct_gap');
+    const relay = startOutboxRelay({ pool: newPool(), schema, bus: eventBus, logger: silentLogger, pollIntervalMs: 600_000 });
+    relays.push(relay);
+    const rows = Array.from({ length: 4 }, (_, i) => toOutboxRow(prefix, makeEnvelope({ sessionId: 'session_gap', sessionSeq: i + 1 })));
+    await insertDirect(schema, rows);
+    relay.publishCommitted([rows[0]!, rows[1]!]);
+    // The third commit's result is read first; the second's arrives 20 ms later (another event-loop turn).
+    relay.publishCommitted([rows[3]!]);
+    await new Promise((r) => setTimeout(r, 20));
+    relay.publishCommitted([rows[2]!]);
+    await waitFor(async () => (await streamCount(bus.jsm, stream)) === 4, { message: 'all four published' });
+    const msgs = await readStream(bus.js, bus.jsm, stream);
+    expect(msgs.map((m) => parseEvent(decode(m)).sessionSeq)).toEqual([1, 2, 3, 4]);
+    await relay.flush();
+  });
+
   it('publishCommitted: rows it published but could not mark are not sent again by its relay, only marked', async () => {
     const { schema, prefix, stream } = await setup('direct_unmarked');
     const published = watchPublishes(prefix);
