@@ -1,33 +1,22 @@
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import pg from 'pg';
+import { tcpAnswers } from './ports.js';
 
 /**
  * Real Postgres and NATS for tests. Order: DATABASE_URL / NATS_URL → the default local ports when
  * they answer → Testcontainers (needs a Docker engine) → a clear failure.
  */
 
+const urlAnswers = (url: string, fallbackPort: number) => {
+  const u = new URL(url);
+  return tcpAnswers(u.hostname, Number(u.port || fallbackPort));
+};
+
 const DEFAULT_PG = 'postgres://postgres@127.0.0.1:5432/postgres';
 const DEFAULT_NATS = 'nats://127.0.0.1:4222';
 
-function portAnswers(url: string, fallbackPort: number): Promise<boolean> {
-  const u = new URL(url);
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: u.hostname, port: Number(u.port || fallbackPort) });
-    socket.setTimeout(500);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 let adminUrlPromise: Promise<string> | undefined;
 let natsUrlPromise: Promise<string> | undefined;
@@ -46,7 +35,7 @@ async function startContainer<T>(what: string, start: () => Promise<T>): Promise
 export function adminDatabaseUrl(): Promise<string> {
   adminUrlPromise ??= (async () => {
     if (process.env.DATABASE_URL) return process.env.DATABASE_URL;
-    if (await portAnswers(DEFAULT_PG, 5432)) return DEFAULT_PG;
+    if (await urlAnswers(DEFAULT_PG, 5432)) return DEFAULT_PG;
     return startContainer('PostgreSQL', async () => {
       const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
       const c = await new PostgreSqlContainer('postgres:15-alpine').start();
@@ -59,7 +48,7 @@ export function adminDatabaseUrl(): Promise<string> {
 export function natsUrl(): Promise<string> {
   natsUrlPromise ??= (async () => {
     if (process.env.NATS_URL) return process.env.NATS_URL;
-    if (await portAnswers(DEFAULT_NATS, 4222)) return DEFAULT_NATS;
+    if (await urlAnswers(DEFAULT_NATS, 4222)) return DEFAULT_NATS;
     return startContainer('NATS', async () => {
       const { NatsContainer } = await import('@testcontainers/nats');
       const c = await new NatsContainer('nats:2.10-alpine').withArg('-js', '').start();

@@ -1,9 +1,9 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, chmodSync, chownSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import type { KeyPair } from './tls-certs.js';
+import { freePort, tcpAnswers } from './ports.js';
 import { opensslAvailable } from './tls-certs.js';
 
 /**
@@ -43,35 +43,9 @@ export function mailServersUnavailable(): string | null {
   return null;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function portAnswers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.setTimeout(500);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 /** Spawns a foreground server and waits until every port accepts connections; the last output is in the error. */
 async function spawnServer(what: string, cmd: string, args: string[], ports: number[], logFile: string, timeoutMs: number): Promise<{ child: ChildProcess; exited: Promise<void> }> {
@@ -89,7 +63,7 @@ async function spawnServer(what: string, cmd: string, args: string[], ports: num
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const up = await Promise.all(ports.map(portAnswers));
+    const up = await Promise.all(ports.map((port) => tcpAnswers('127.0.0.1', port)));
     if (up.every(Boolean)) return { child, exited };
     const gone = child.exitCode !== null || child.signalCode !== null;
     if (spawnError || gone || Date.now() > deadline) {

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, statSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createTestNats, type TestNats } from './index.js';
+import { freePort, tcpAnswers } from './ports.js';
 
 /**
  * A private nats-server child process, for tests that must take the broker away and bring it back
@@ -61,33 +61,7 @@ export function resolveNatsServerBin(): string {
   );
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.setTimeout(250);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 /** Starts `nats-server -js` on 127.0.0.1 and resolves once its client port accepts connections. */
 export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServer> {
@@ -123,7 +97,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   void exit.then(() => process.removeListener('exit', reap));
 
   const deadline = Date.now() + (opts.startTimeoutMs ?? 10_000);
-  while (!(await accepts(port))) {
+  while (!(await tcpAnswers('127.0.0.1', port, 250))) {
     if (spawnError || exited || Date.now() > deadline) {
       if (!exited) {
         child.kill('SIGKILL');
