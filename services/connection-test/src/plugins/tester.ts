@@ -11,6 +11,8 @@ import { createKeyedLock } from '../domain/keyed-lock.js';
 import { createSemaphore } from '../domain/semaphore.js';
 import { RateLimitedError, SessionLookupUnavailableError, SessionNotFoundError } from '../errors.js';
 import { createTestRunRepository, type KnownSession, type TestRunRepository } from '../repositories/test-run-repository.js';
+// The metrics decorator's type lives with its plugin; the build (unlike typecheck) sees only what src imports.
+import type {} from '@glavito/http/metrics';
 
 declare module 'fastify' {
   interface FastifyInstance {

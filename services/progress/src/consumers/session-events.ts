@@ -2,6 +2,8 @@ import { runConsumer, type ConsumerHandle } from '@glavito/bus';
 import { isDatabaseUnavailable } from '@glavito/db';
 import fp from 'fastify-plugin';
 import type { ProgressConfig } from '../config.js';
+// The metrics decorator's type lives with its plugin; the build (unlike typecheck) sees only what src imports.
+import type {} from '@glavito/http/metrics';
 
 declare module 'fastify' {
   interface FastifyInstance {

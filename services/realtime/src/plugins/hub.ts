@@ -1,6 +1,8 @@
 import fp from 'fastify-plugin';
 import type { RealtimeConfig } from '../config.js';
 import { createHub, type Hub } from '../domain/hub.js';
+// The metrics decorator's type lives with its plugin; the build (unlike typecheck) sees only what src imports.
+import type {} from '@glavito/http/metrics';
 
 declare module 'fastify' {
   interface FastifyInstance {
