@@ -140,6 +140,35 @@ describe('edge protections', () => {
     expect(outcomes).toEqual(Array(8).fill('HTTP/1.1 404'));
   });
 
+  it('cuts off a refused WebSocket upgrade whose client never stops sending, instead of reading it forever', async () => {
+    app = await makeApp({ SESSION_URL: session.url });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as AddressInfo;
+    const started = Date.now();
+    const { answer, sentBytes } = await new Promise<{ answer: string; sentBytes: number }>((resolve) => {
+      // allowHalfOpen: the gateway's FIN does not end this client's side; it keeps uploading like an abuser would.
+      const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+      let answer = '';
+      let sentBytes = 0;
+      const chunk = Buffer.alloc(64 * 1024, 0x61);
+      // Writes as fast as the gateway reads, for as long as the connection lives.
+      const pump = () => {
+        while (!socket.destroyed && socket.write(chunk)) sentBytes += chunk.length;
+        sentBytes += chunk.length;
+      };
+      socket.on('drain', pump);
+      socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+      socket.on('error', () => {});
+      socket.on('close', () => resolve({ answer, sentBytes }));
+      socket.write('POST /onboarding/x HTTP/1.1\r\nHost: gw\r\nConnection: upgrade\r\nUpgrade: websocket\r\nTransfer-Encoding: chunked\r\n\r\n');
+      pump();
+    });
+    expect(answer.slice(0, 12)).toBe('HTTP/1.1 404');
+    // The gateway read (and dropped) the upload for its grace period, then closed the connection itself.
+    expect(sentBytes).toBeGreaterThan(1024 * 1024);
+    expect(Date.now() - started).toBeLessThan(30_000);
+  }, 40_000);
+
   it('answers a malformed HEAD without a body, also when it arrives in one chunk with the end of an earlier body', async () => {
     app = await makeApp({ SESSION_URL: session.url });
     await app.listen({ port: 0, host: '127.0.0.1' });
