@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { ProgressSnapshotSchema } from './progress.js';
 import { OnboardingRoleSchema, OnboardingTypeSchema } from './steps.js';
 import { FieldErrorSchema } from './validation.js';
+import { BusinessHoursChangedDataSchema, NotificationCreatedDataSchema } from './notifications.js';
+import { NotificationPreferencesDataSchema } from './step-data.js';
 
 export const EVENT_TYPES = [
   'session.started',
@@ -16,6 +18,8 @@ export const EVENT_TYPES = [
   'progress.updated',
   'milestone.reached',
   'connection.tested',
+  'business_hours.changed',
+  'notification.created',
 ] as const;
 export const EventTypeSchema = z.enum(EVENT_TYPES);
 export type EventType = z.infer<typeof EventTypeSchema>;
@@ -42,7 +46,10 @@ export const CompletionSummarySchema = z.object({
   role: OnboardingRoleSchema,
 });
 export const SessionCompletedDataSchema = z.object({ ...StepSnapshot, completedAt: z.string(), forced: z.boolean(), summary: CompletionSummarySchema });
-export const StepChangedDataSchema = z.object({ ...StepSnapshot, stepId: z.string(), nextStep: z.string().nullable(), reason: z.string().optional() });
+export const StepChangedDataSchema = z.object({ ...StepSnapshot, stepId: z.string(), nextStep: z.string().nullable(), reason: z.string().optional(),
+  /** The answers, on a notification_preferences save (the notification service honours them; no secrets in that step). */
+  notificationPreferences: NotificationPreferencesDataSchema.optional(),
+});
 export const StepValidationFailedDataSchema = z.object({ sessionType: OnboardingTypeSchema, stepId: z.string(), errors: z.array(FieldErrorSchema) });
 export const ProgressUpdatedDataSchema = z.object({
   progress: ProgressSnapshotSchema,
@@ -70,6 +77,8 @@ export const EVENT_DATA_SCHEMAS = {
   'progress.updated': ProgressUpdatedDataSchema,
   'milestone.reached': MilestoneReachedDataSchema,
   'connection.tested': ConnectionTestedDataSchema,
+  'business_hours.changed': BusinessHoursChangedDataSchema,
+  'notification.created': NotificationCreatedDataSchema,
 } as const satisfies Record<EventType, z.ZodType>;
 
 export type EventData<T extends EventType> = z.infer<(typeof EVENT_DATA_SCHEMAS)[T]>;

@@ -13,3 +13,4 @@ export * from './ws.js';
 export * from './auth.js';
 export * from './rpc.js';
 export * from './connection-configs.js';
+export * from './notifications.js';

@@ -2,7 +2,7 @@
 // only this module). `routes.ts` adds the schemas per name to build ROUTES, so a route's method and URL are
 // written once, here.
 
-export type ServiceName = 'session' | 'progress' | 'connection-test' | 'realtime';
+export type ServiceName = 'session' | 'progress' | 'connection-test' | 'realtime' | 'notification';
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
 export interface RoutePath {
@@ -10,7 +10,7 @@ export interface RoutePath {
   url: string;
   service: ServiceName;
   /** `admin` routes need the admin role; every route needs a valid token. */
-  access: 'user' | 'admin';
+  access: 'user' | 'admin' | 'public';
   /** Which parts the route takes (their schemas are in ROUTES): path params, a query string, a JSON body. */
   params?: true;
   querystring?: true;
@@ -59,6 +59,14 @@ export const ROUTE_PATHS = {
 
   sessionClients: { method: 'GET', url: '/onboarding/session-clients/:sessionId', service: 'realtime', access: 'user', params: true },
   userClients: { method: 'GET', url: '/onboarding/user-clients/:userId', service: 'realtime', access: 'user', params: true },
+
+  notifications: { method: 'GET', url: '/onboarding/notifications', service: 'notification', access: 'user', querystring: true },
+  notificationsMarkRead: { method: 'POST', url: '/onboarding/notifications/mark-read', service: 'notification', access: 'user', body: true },
+  notificationSettingsGet: { method: 'GET', url: '/onboarding/notifications/settings', service: 'notification', access: 'user' },
+  notificationSettingsPut: { method: 'PUT', url: '/onboarding/notifications/settings', service: 'notification', access: 'user', body: true },
+  notificationsUnsubscribe: { method: 'POST', url: '/onboarding/notifications/unsubscribe', service: 'notification', access: 'public', querystring: true, body: true },
+  reminderPolicyGet: { method: 'GET', url: '/onboarding/reminder-policy', service: 'notification', access: 'admin' },
+  reminderPolicyPut: { method: 'PUT', url: '/onboarding/reminder-policy', service: 'notification', access: 'admin', body: true },
 } as const satisfies Record<string, RoutePath>;
 
 export type RouteName = keyof typeof ROUTE_PATHS;

@@ -12,6 +12,7 @@ import {
   WorkingTimeBodySchema,
   WorkingTimeResponseSchema,
 } from './business-hours.js';
+import * as N from './notifications.js';
 import { StepConfigurationSchema } from './steps.js';
 import { ROUTE_PATHS, type RouteName, type RoutePath } from './route-paths.js';
 
@@ -72,6 +73,14 @@ const SCHEMAS = {
 
   sessionClients: { summary: 'Sockets joined to a session, across all replicas', params: A.SessionIdParamsSchema, responses: { 200: A.SessionClientsResponseSchema } },
   userClients: { summary: "A user's sockets, across all replicas (self, or an admin of the user's tenant)", params: A.UserIdParamsSchema, responses: { 200: A.UserClientsResponseSchema } },
+
+  notifications: { summary: "The caller's in-app notifications, newest first, with the unread count", querystring: N.NotificationListQuerySchema, responses: { 200: N.NotificationListResponseSchema } },
+  notificationsMarkRead: { summary: 'Mark notifications read (given ids, or all)', body: N.MarkReadBodySchema, responses: { 200: N.MarkReadResponseSchema } },
+  notificationSettingsGet: { summary: "The caller's delivery settings (email address, reminder emails, language, notification_preferences answers)", responses: { 200: N.NotificationSettingsSchema } },
+  notificationSettingsPut: { summary: "Change the caller's delivery settings", body: N.NotificationSettingsBodySchema, responses: { 200: N.NotificationSettingsSchema } },
+  notificationsUnsubscribe: { summary: 'Unsubscribe from reminder emails (the link in every reminder; no token: the signed ?token= says who)', querystring: N.UnsubscribeQuerySchema, body: N.UnsubscribeBodySchema, responses: { 200: N.UnsubscribeResponseSchema } },
+  reminderPolicyGet: { summary: "The tenant's reminder policy (defaults when none is set)", responses: { 200: N.ReminderPolicyResponseSchema } },
+  reminderPolicyPut: { summary: "Set the tenant's reminder policy", body: N.ReminderPolicySchema, responses: { 200: N.ReminderPolicyResponseSchema } },
 } as const satisfies { [N in RouteName]: RouteSchemas<(typeof ROUTE_PATHS)[N]> };
 
 type Flat<T> = { [K in keyof T]: T[K] };

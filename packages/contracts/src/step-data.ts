@@ -232,7 +232,7 @@ const FeatureTourDataSchema = z
 const TestTicketDataSchema = z
   .object({ ticketId: shortText.meta(label('Ticket ID')).optional(), resolved: z.boolean().meta(label('Resolved')).optional() })
   .strict();
-const NotificationPreferencesDataSchema = z
+export const NotificationPreferencesDataSchema = z
   .object({
     email: z.boolean().meta(label('Email')).optional(),
     push: z.boolean().meta(label('Push')).optional(),

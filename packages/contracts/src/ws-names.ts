@@ -12,6 +12,7 @@ export const PUSH_EVENTS = [
   'onboarding_started',
   'session_paused',
   'session_resumed',
+  'notification',
 ] as const;
 export type PushEventName = (typeof PUSH_EVENTS)[number];
 

@@ -4,6 +4,7 @@ import { CompletionSummarySchema, SubjectTokenSchema } from './events.js';
 import { ProgressSnapshotSchema } from './progress.js';
 import { OnboardingTypeSchema } from './steps.js';
 import { FieldErrorSchema } from './validation.js';
+import { NotificationSchema } from './notifications.js';
 import { MAX_FRAME_ID_LENGTH, SERVER_EVENTS, type PushEventName } from './ws-names.js';
 
 export * from './ws-names.js';
@@ -73,6 +74,8 @@ export const PUSH_DATA_SCHEMAS = {
   onboarding_started: z.object({ ...PushBase, type: OnboardingTypeSchema, currentStep: z.string().nullable() }),
   session_paused: z.object({ ...PushBase, status: z.enum(['active', 'paused', 'completed', 'abandoned']), currentStep: z.string().nullable() }),
   session_resumed: z.object({ ...PushBase, status: z.enum(['active', 'paused', 'completed', 'abandoned']), currentStep: z.string().nullable() }),
+  /** A new in-app notification for this user (a reminder, or a milestone/completion for admins); not replayed on join_session. */
+  notification: z.object({ ...PushBase, notification: NotificationSchema }),
 } as const satisfies Record<PushEventName, z.ZodType>;
 
 export type PushData<E extends PushEventName> = z.infer<(typeof PUSH_DATA_SCHEMAS)[E]>;

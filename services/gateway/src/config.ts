@@ -25,6 +25,7 @@ export const ConfigSchema = commonEnvSchema.extend({
   PROGRESS_URL: serviceUrl,
   CONNECTION_TEST_URL: serviceUrl,
   REALTIME_URL: serviceUrl,
+  NOTIFICATION_URL: serviceUrl,
   /** Browser origins allowed by CORS, comma-separated; unset = none (same-origin pages only). */
   FRONTEND_URL: originList,
   /** More allowed origins, added to FRONTEND_URL (local start adds the dev-server origins here). */
@@ -64,5 +65,6 @@ export function upstreamsOf(config: GatewayConfig): Upstreams {
     progress: config.PROGRESS_URL,
     'connection-test': config.CONNECTION_TEST_URL,
     realtime: config.REALTIME_URL,
+    notification: config.NOTIFICATION_URL,
   };
 }

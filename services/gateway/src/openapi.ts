@@ -29,6 +29,7 @@ const SERVICE_TAGS: Record<ServiceName, string> = {
   progress: 'Progress projection and tenant statistics',
   'connection-test': 'Integration connection tests',
   realtime: 'Connected WebSocket clients',
+  notification: 'Reminders, in-app notifications and reminder policies',
 };
 
 const DESCRIPTION = `Every route goes through the gateway, needs \`Authorization: Bearer <jwt>\` (HS256; claims \`sub\`, \`tenantId\`, \`roles\`)
@@ -142,6 +143,7 @@ function operation(name: string, route: RouteContract): Record<string, unknown> 
   }
   for (const status of ERROR_STATUSES) {
     if (status === 403 && route.access !== 'admin') continue;
+    if (status === 401 && route.access === 'public') continue;
     responses[status] = { $ref: `#/components/responses/Error${status}` };
   }
   return {
@@ -149,6 +151,7 @@ function operation(name: string, route: RouteContract): Record<string, unknown> 
     summary: route.summary,
     tags: [route.service],
     ...(route.access === 'admin' ? { description: 'Needs the admin role.' } : {}),
+    ...(route.access === 'public' ? { security: [] } : {}),
     parameters: parameters(route),
     ...(route.body && STEP_DATA_ROUTES.has(name)
       ? { requestBody: stepDataBody() }

@@ -173,6 +173,14 @@ const CASES: { [K in RouteName]: RouteCase } = {
   validateConnectionConfig: { scope: 'pure', calls: (_v, hook) => [{ body: webhookTest(hook) }] },
   sessionClients: { scope: 'victim', calls: one() },
   userClients: { scope: 'victim', calls: one() },
+  notifications: { scope: 'caller', calls: () => [{ query: '?limit=100' }, { variant: '?unread', query: '?unread=true' }] },
+  notificationsMarkRead: { scope: 'caller', calls: one({ body: { all: true } }) },
+  notificationSettingsGet: { scope: 'caller', calls: one() },
+  notificationSettingsPut: { scope: 'caller', calls: one({ body: { email: 'mallory@example.com' } }) },
+  // No token by design: a forged or foreign signed link must answer 400 and unsubscribe nobody.
+  notificationsUnsubscribe: { scope: 'pure', calls: one({ query: `?token=${'x'.repeat(40)}`, body: {} }) },
+  reminderPolicyGet: { scope: 'tenant', calls: one() },
+  reminderPolicyPut: { scope: 'tenant', calls: one({ body: { enabled: true, inactivityMinutes: 1, maxReminders: 10, channels: ['in_app'], adminNotifications: { milestones: false, completion: false, email: false }, texts: {} } }) },
 };
 
 /** Fills `:param`s; a param the matrix does not know fails the test (a new route needs a case). */
