@@ -4,6 +4,7 @@ import Fastify, { type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { installErrorHandlers, installJsonBodyParser } from './index.js';
 import { metricsPlugin } from './metrics.js';
+import { OneLinePerRequestLogController } from './request-log.js';
 
 export interface ServiceAppOptions {
   service: string;
@@ -21,6 +22,7 @@ export async function createServiceApp(opts: ServiceAppOptions) {
   const app = Fastify({
     ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? loggerOptions(opts.service, opts.logLevel) }),
     genReqId: (req) => requestIdFrom(req.headers['x-request-id'], randomUUID),
+    logController: new OneLinePerRequestLogController(),
     routerOptions: { maxParamLength: 200 },
     ...(opts.bodyLimit ? { bodyLimit: opts.bodyLimit } : {}),
   });

@@ -3,7 +3,8 @@ import { authPlugin } from '@glavito/auth';
 import { ROUTES } from '@glavito/contracts';
 import { metricsPlugin } from '@glavito/http/metrics';
 import { loggerOptions, requestIdFrom } from '@glavito/logging';
-import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { OneLinePerRequestLogController } from '@glavito/http/request-log';
 import { allowedOriginsOf, type GatewayConfig, upstreamsOf } from './config.js';
 import { clientErrorHandler, errorHandler, HostRequiredError, InvalidPreflightError, MethodNotAllowedError, RouteNotFoundError } from './errors.js';
 import { corsPlugin } from './plugins/cors.js';
@@ -25,7 +26,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildAppOptions = {}
   const app = Fastify({
     logger: opts.logger ?? loggerOptions('gateway', config.LOG_LEVEL),
     genReqId: (req) => requestIdFrom(req.headers['x-request-id'], randomUUID),
-    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    logController: new OneLinePerRequestLogController(),
     bodyLimit: config.BODY_LIMIT_BYTES,
     trustProxy: config.TRUST_PROXY,
     clientErrorHandler,
