@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readStream, waitFor } from '@glavito/testkit';
 import { bearer, startHarness, type SessionHarness } from './helpers.js';
 
 let h: SessionHarness;
@@ -82,5 +83,24 @@ describe('business hours API', () => {
     expect(byAgent.statusCode).toBe(403);
     const del = await h.app.inject({ method: 'DELETE', url: '/onboarding/business-hours', headers: admin });
     expect(del.json()).toEqual({ configured: false, config: null, updatedAt: null });
+  });
+
+  it('publishes business_hours.changed (config and version) on every change, for contexts that keep a copy', async () => {
+    const tenant = bearer({ userId: 'admin-ev', tenantId: 'tenant-ev', roles: ['admin'] });
+    await h.app.inject({ method: 'PUT', url: '/onboarding/business-hours', headers: tenant, payload: config });
+    await h.app.inject({ method: 'DELETE', url: '/onboarding/business-hours', headers: tenant });
+    // Deleting what is not there changes nothing and says nothing.
+    await h.app.inject({ method: 'DELETE', url: '/onboarding/business-hours', headers: tenant });
+    const changes = await waitFor(async () => {
+      const all = (await readStream(h.nats)).filter((e) => e.event.type === 'business_hours.changed' && e.event.tenantId === 'tenant-ev');
+      return all.length >= 2 ? all : null;
+    });
+    expect(changes.map((c) => [c.event.sessionId, c.event.sessionSeq, c.event.userId])).toEqual([
+      ['_tenant', 1, 'admin-ev'],
+      ['_tenant', 2, 'admin-ev'],
+    ]);
+    expect(changes[0]!.event.data).toEqual({ config, version: 1 });
+    expect(changes[1]!.event.data).toEqual({ config: null, version: 2 });
+    expect(changes[0]!.subject).toBe(`${h.nats.subjectPrefix}.tenant-ev._tenant.business_hours.changed`);
   });
 });

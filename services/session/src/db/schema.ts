@@ -43,9 +43,11 @@ export const tenantOnboarding = sessionSchema.table('tenant_onboarding', {
 
 export const businessHours = sessionSchema.table('business_hours', {
   tenantId: text('tenant_id').primaryKey(),
-  config: jsonb('config').notNull(),
+  /** null after a DELETE: the row stays so that `version` keeps counting (business_hours.changed carries it). */
+  config: jsonb('config'),
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'string' }).notNull(),
   updatedBy: text('updated_by').notNull(),
+  version: integer('version').notNull().default(0),
 });
 
 export const outbox = sessionSchema.table(

@@ -188,7 +188,9 @@ export function saveStep(
   // Kept credentials are already sealed; seal() encrypts only the new ones.
   const sealed = seal(restored.data);
   next = { ...next, stepData: { ...next.stepData, [stepId]: sealed } };
-  events.push({ type: wasCompleted ? 'step.updated' : 'step.completed', data: { ...snapshot(next), stepId, nextStep: next.currentStep } });
+  // The notification service honours these answers from the event (it never reads this schema); the step holds no secret.
+  const answers = stepId === 'notification_preferences' ? { notificationPreferences: restored.data } : {};
+  events.push({ type: wasCompleted ? 'step.updated' : 'step.completed', data: { ...snapshot(next), stepId, nextStep: next.currentStep, ...answers } });
   return { kind: 'saved', transition: { session: next, stepWrite: { stepId, value: sealed }, events }, warnings: validation.warnings };
 }
 

@@ -1,4 +1,5 @@
 import { buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, toOutboxRow, type OutboxRow } from '@glavito/bus';
+import { TENANT_SCOPE_ID } from '@glavito/contracts';
 import type { Principal } from '@glavito/contracts';
 import { prepared, recentWrites, type Pool, type PoolClient } from '@glavito/db';
 import { ConcurrentUpdateError, SessionNotFoundError } from '../errors.js';
@@ -342,22 +343,45 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
 
     async getBusinessHours(tenantId: string): Promise<{ config: unknown; updatedAt: string } | null> {
       const { rows } = await pool.query<{ config: unknown; updated_at: string }>(
-        'SELECT config, updated_at FROM session.business_hours WHERE tenant_id = $1',
+        'SELECT config, updated_at FROM session.business_hours WHERE tenant_id = $1 AND config IS NOT NULL',
         [tenantId],
       );
       return rows[0] ? { config: rows[0].config, updatedAt: rows[0].updated_at } : null;
     },
 
-    async putBusinessHours(tenantId: string, config: unknown, userId: string, now: string): Promise<void> {
-      await pool.query(
-        `INSERT INTO session.business_hours (tenant_id, config, updated_at, updated_by) VALUES ($1, $2::jsonb, $3, $4)
-         ON CONFLICT (tenant_id) DO UPDATE SET config = EXCLUDED.config, updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by`,
-        [tenantId, JSON.stringify(config), now, userId],
-      );
+    /** Sets (or, with null, removes) the tenant's business hours and writes business_hours.changed in the same statement. */
+    async putBusinessHours(tenantId: string, config: unknown, userId: string, now: string, correlationId = 'business-hours'): Promise<void> {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const { rows } = await client.query<{ version: number }>(
+          `INSERT INTO session.business_hours (tenant_id, config, updated_at, updated_by, version) VALUES ($1, $2::jsonb, $3, $4, 1)
+           ON CONFLICT (tenant_id) DO UPDATE SET config = EXCLUDED.config, updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by,
+             version = session.business_hours.version + 1
+           RETURNING version`,
+          [tenantId, config === null ? null : JSON.stringify(config), now, userId],
+        );
+        const version = rows[0]!.version;
+        // A tenant-wide event: the session id is the tenant scope, the sequence the config's version.
+        const row = toOutboxRow(
+          opts.subjectPrefix,
+          buildEnvelope({ type: 'business_hours.changed', data: { config: config as never, version }, tenantId, sessionId: TENANT_SCOPE_ID, userId, sessionSeq: version, correlationId }),
+        );
+        await client.query(`INSERT INTO session.outbox (id, subject, payload, relay_after) VALUES ($1, $2, $3::jsonb, ${DIRECT_PUBLISH_RELAY_AFTER})`, [row.id, row.subject, JSON.stringify(row.payload)]);
+        await client.query('COMMIT');
+        opts.publishCommitted([row]);
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw err;
+      } finally {
+        client.release();
+      }
     },
 
-    async deleteBusinessHours(tenantId: string): Promise<void> {
-      await pool.query('DELETE FROM session.business_hours WHERE tenant_id = $1', [tenantId]);
+    async deleteBusinessHours(tenantId: string, userId = 'unknown', now = new Date().toISOString(), correlationId?: string): Promise<void> {
+      const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM session.business_hours WHERE tenant_id = $1 AND config IS NOT NULL', [tenantId]);
+      if (rows[0]!.n === 0) return;
+      await this.putBusinessHours(tenantId, null, userId, now, correlationId);
     },
   };
 }

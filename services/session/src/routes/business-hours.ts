@@ -1,9 +1,9 @@
 import { BusinessHoursConfigSchema, ROUTES, type BusinessHoursConfig } from '@glavito/contracts';
-import { contractRoute } from '@glavito/http';
+import { contractRoute, correlationIdOf } from '@glavito/http';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { BusinessHoursRangeError } from '../errors.js';
-import { addBusinessTime, checkBusinessHours, nextBusinessDay, workingTime } from '../domain/business-hours.js';
+import { addBusinessTime, checkBusinessHours, nextBusinessDay, workingTime } from '@glavito/business-time';
 
 /** Domain range errors (end before start, no opening within the bound) are the caller's mistake: 400. */
 function asClientError<T>(fn: () => T): T {
@@ -39,7 +39,7 @@ export async function businessHoursRoutes(root: FastifyInstance) {
     ...contractRoute(ROUTES.businessHoursPut),
     ...adminOnly,
     handler: async (request) => {
-      await repo.putBusinessHours(request.principal.tenantId, request.body, request.principal.userId, app.now().toISOString());
+      await repo.putBusinessHours(request.principal.tenantId, request.body, request.principal.userId, app.now().toISOString(), correlationIdOf(request));
       return current(request.principal.tenantId);
     },
   });
@@ -48,7 +48,7 @@ export async function businessHoursRoutes(root: FastifyInstance) {
     ...contractRoute(ROUTES.businessHoursDelete),
     ...adminOnly,
     handler: async (request) => {
-      await repo.deleteBusinessHours(request.principal.tenantId);
+      await repo.deleteBusinessHours(request.principal.tenantId, request.principal.userId, app.now().toISOString(), correlationIdOf(request));
       return current(request.principal.tenantId);
     },
   });

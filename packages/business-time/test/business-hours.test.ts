@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { BusinessHoursConfigSchema, type BusinessHoursConfig } from '@glavito/contracts';
-import { addBusinessTime, checkBusinessHours, nextBusinessDay, workingTime } from '../../src/domain/business-hours.js';
+import { addBusinessTime, checkBusinessHours, nextBusinessDay, workingTime } from '../src/index.js';
 
 const d = (iso: string) => new Date(iso);
 const config = (input: unknown): BusinessHoursConfig => BusinessHoursConfigSchema.parse(input);
