@@ -4,6 +4,7 @@ import { CompletionSummarySchema, SubjectTokenSchema } from './events.js';
 import { ProgressSnapshotSchema } from './progress.js';
 import { OnboardingRoleSchema, OnboardingTypeSchema, StepConfigurationSchema } from './steps.js';
 import { FieldErrorSchema } from './validation.js';
+import { StepSignalsSchema } from './signals.js';
 
 export const SessionStatusSchema = z.enum(['active', 'paused', 'completed', 'abandoned']);
 export type SessionStatus = z.infer<typeof SessionStatusSchema>;
@@ -32,6 +33,8 @@ export const SessionSchema = z.object({
   lastActivityAt: z.string(),
   completedAt: z.string().nullable(),
   estimatedCompletion: z.string().nullable(),
+  /** What outside systems said about its steps (Stripe account state, verified channels), per step and source. */
+  signals: StepSignalsSchema.optional(),
 });
 export type Session = z.infer<typeof SessionSchema>;
 

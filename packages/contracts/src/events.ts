@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { ProgressSnapshotSchema } from './progress.js';
 import { OnboardingRoleSchema, OnboardingTypeSchema } from './steps.js';
 import { FieldErrorSchema } from './validation.js';
+import { PaymentAccountStateSchema, StripeAccountIdSchema } from './payment.js';
+import { ExternalTriggerSchema, StepSignalSchema } from './signals.js';
 import { BusinessHoursChangedDataSchema, NotificationCreatedDataSchema } from './notifications.js';
 import { NotificationPreferencesDataSchema } from './step-data.js';
 
@@ -20,6 +22,8 @@ export const EVENT_TYPES = [
   'connection.tested',
   'business_hours.changed',
   'notification.created',
+  'step.annotated',
+  'payment.account_updated',
 ] as const;
 export const EventTypeSchema = z.enum(EVENT_TYPES);
 export type EventType = z.infer<typeof EventTypeSchema>;
@@ -49,6 +53,21 @@ export const SessionCompletedDataSchema = z.object({ ...StepSnapshot, completedA
 export const StepChangedDataSchema = z.object({ ...StepSnapshot, stepId: z.string(), nextStep: z.string().nullable(), reason: z.string().optional(),
   /** The answers, on a notification_preferences save (the notification service honours them; no secrets in that step). */
   notificationPreferences: NotificationPreferencesDataSchema.optional(),
+  /** Set when an external signal (not a save) completed the step. */
+  trigger: ExternalTriggerSchema.optional(),
+});
+/** An external signal recorded on a step (no progress change): `key` names the source, e.g. `stripe`, `channel:email`. */
+export const StepAnnotatedDataSchema = z.object({ sessionType: OnboardingTypeSchema, stepId: z.string(), key: z.string(), signal: StepSignalSchema, previous: StepSignalSchema.nullable() });
+/**
+ * payment.account_updated (payment service): what Stripe said about a tenant's connected account. The envelope's
+ * sessionId is the account id (its sessionSeq counts that account's events) and userId the admin who set it up.
+ */
+export const PaymentAccountUpdatedDataSchema = PaymentAccountStateSchema.extend({
+  accountId: StripeAccountIdSchema,
+  canCharge: z.boolean(),
+  /** The Stripe event that said so, and when Stripe created it (seconds). */
+  stripeCreated: z.number().int(),
+  stripeEventId: z.string(),
 });
 export const StepValidationFailedDataSchema = z.object({ sessionType: OnboardingTypeSchema, stepId: z.string(), errors: z.array(FieldErrorSchema) });
 export const ProgressUpdatedDataSchema = z.object({
@@ -79,6 +98,8 @@ export const EVENT_DATA_SCHEMAS = {
   'connection.tested': ConnectionTestedDataSchema,
   'business_hours.changed': BusinessHoursChangedDataSchema,
   'notification.created': NotificationCreatedDataSchema,
+  'step.annotated': StepAnnotatedDataSchema,
+  'payment.account_updated': PaymentAccountUpdatedDataSchema,
 } as const satisfies Record<EventType, z.ZodType>;
 
 export type EventData<T extends EventType> = z.infer<(typeof EVENT_DATA_SCHEMAS)[T]>;

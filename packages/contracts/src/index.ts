@@ -14,3 +14,5 @@ export * from './auth.js';
 export * from './rpc.js';
 export * from './connection-configs.js';
 export * from './notifications.js';
+export * from './payment.js';
+export * from './signals.js';

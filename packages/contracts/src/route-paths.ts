@@ -2,7 +2,7 @@
 // only this module). `routes.ts` adds the schemas per name to build ROUTES, so a route's method and URL are
 // written once, here.
 
-export type ServiceName = 'session' | 'progress' | 'connection-test' | 'realtime' | 'notification';
+export type ServiceName = 'session' | 'progress' | 'connection-test' | 'realtime' | 'notification' | 'payment';
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
 export interface RoutePath {
@@ -67,6 +67,14 @@ export const ROUTE_PATHS = {
   notificationsUnsubscribe: { method: 'POST', url: '/onboarding/notifications/unsubscribe', service: 'notification', access: 'public', querystring: true, body: true },
   reminderPolicyGet: { method: 'GET', url: '/onboarding/reminder-policy', service: 'notification', access: 'admin' },
   reminderPolicyPut: { method: 'PUT', url: '/onboarding/reminder-policy', service: 'notification', access: 'admin', body: true },
+
+  paymentSetup: { method: 'POST', url: '/onboarding/payment/setup', service: 'payment', access: 'admin', body: true },
+  paymentStatus: { method: 'GET', url: '/onboarding/payment/status', service: 'payment', access: 'admin' },
+  paymentAccountLink: { method: 'POST', url: '/onboarding/payment/account-link', service: 'payment', access: 'admin' },
+  paymentAccount: { method: 'GET', url: '/onboarding/payment/account', service: 'payment', access: 'admin' },
+  paymentBillingConfigGet: { method: 'GET', url: '/onboarding/payment/billing-config', service: 'payment', access: 'admin' },
+  paymentBillingConfigPut: { method: 'PUT', url: '/onboarding/payment/billing-config', service: 'payment', access: 'admin', body: true },
+  paymentStripeWebhook: { method: 'POST', url: '/onboarding/payment/webhooks/stripe', service: 'payment', access: 'public', body: true },
 } as const satisfies Record<string, RoutePath>;
 
 export type RouteName = keyof typeof ROUTE_PATHS;

@@ -13,6 +13,7 @@ import {
   WorkingTimeResponseSchema,
 } from './business-hours.js';
 import * as N from './notifications.js';
+import * as P from './payment.js';
 import { StepConfigurationSchema } from './steps.js';
 import { ROUTE_PATHS, type RouteName, type RoutePath } from './route-paths.js';
 
@@ -81,6 +82,14 @@ const SCHEMAS = {
   notificationsUnsubscribe: { summary: 'Unsubscribe from reminder emails (the link in every reminder; no token: the signed ?token= says who)', querystring: N.UnsubscribeQuerySchema, body: N.UnsubscribeBodySchema, responses: { 200: N.UnsubscribeResponseSchema } },
   reminderPolicyGet: { summary: "The tenant's reminder policy (defaults when none is set)", responses: { 200: N.ReminderPolicyResponseSchema } },
   reminderPolicyPut: { summary: "Set the tenant's reminder policy", body: N.ReminderPolicySchema, responses: { 200: N.ReminderPolicyResponseSchema } },
+
+  paymentSetup: { summary: "Create the tenant's Stripe Express account (or return the existing one), store its billing configuration, and link to Stripe's onboarding", body: P.PaymentSetupBodySchema, responses: { 200: P.PaymentSetupResponseSchema, 201: P.PaymentSetupResponseSchema } },
+  paymentStatus: { summary: "The tenant's Stripe account state, live from Stripe (cached briefly)", responses: { 200: P.PaymentStatusResponseSchema } },
+  paymentAccountLink: { summary: "A fresh link to Stripe's onboarding for the tenant's account", responses: { 201: P.AccountLinkSchema } },
+  paymentAccount: { summary: "The tenant's Stripe account as last stored (null before setup)", responses: { 200: P.PaymentAccountResponseSchema } },
+  paymentBillingConfigGet: { summary: "The tenant's billing configuration (null before setup)", responses: { 200: P.BillingConfigResponseSchema } },
+  paymentBillingConfigPut: { summary: "Replace the tenant's billing configuration", body: P.BillingConfigurationInputSchema, responses: { 200: P.BillingConfigResponseSchema } },
+  paymentStripeWebhook: { summary: 'Stripe webhook endpoint (no token: the Stripe-Signature header is checked against STRIPE_WEBHOOK_SECRET)', body: P.StripeWebhookBodySchema, responses: { 200: P.StripeWebhookResponseSchema } },
 } as const satisfies { [N in RouteName]: RouteSchemas<(typeof ROUTE_PATHS)[N]> };
 
 type Flat<T> = { [K in keyof T]: T[K] };

@@ -13,6 +13,7 @@ export const PUSH_EVENTS = [
   'session_paused',
   'session_resumed',
   'notification',
+  'payment_attention_needed',
 ] as const;
 export type PushEventName = (typeof PUSH_EVENTS)[number];
 

@@ -4,6 +4,7 @@ import { CompletionSummarySchema, SubjectTokenSchema } from './events.js';
 import { ProgressSnapshotSchema } from './progress.js';
 import { OnboardingTypeSchema } from './steps.js';
 import { FieldErrorSchema } from './validation.js';
+import { ExternalTriggerSchema } from './signals.js';
 import { NotificationSchema } from './notifications.js';
 import { MAX_FRAME_ID_LENGTH, SERVER_EVENTS, type PushEventName } from './ws-names.js';
 
@@ -68,6 +69,8 @@ export const PUSH_DATA_SCHEMAS = {
     skipped: z.boolean(),
     /** The step had been completed before and was saved again. */
     resaved: z.boolean(),
+    /** Present when an outside system completed the step (e.g. Stripe enabled the account), not a save. */
+    trigger: ExternalTriggerSchema.optional(),
   }),
   validation_error: z.object({ ...PushBase, stepId: z.string(), errors: z.array(FieldErrorSchema) }),
   connection_test_result: z.object({ ...PushBase, result: ConnectionTestResultSchema }),
@@ -76,6 +79,15 @@ export const PUSH_DATA_SCHEMAS = {
   session_resumed: z.object({ ...PushBase, status: z.enum(['active', 'paused', 'completed', 'abandoned']), currentStep: z.string().nullable() }),
   /** A new in-app notification for this user (a reminder, or a milestone/completion for admins); not replayed on join_session. */
   notification: z.object({ ...PushBase, notification: NotificationSchema }),
+  /** Stripe asks for more details on the tenant's account (the payment_setup step stays completed). */
+  payment_attention_needed: z.object({
+    ...PushBase,
+    stepId: z.string(),
+    accountId: z.string(),
+    currentlyDue: z.array(z.string()),
+    pastDue: z.array(z.string()),
+    disabledReason: z.string().nullable(),
+  }),
 } as const satisfies Record<PushEventName, z.ZodType>;
 
 export type PushData<E extends PushEventName> = z.infer<(typeof PUSH_DATA_SCHEMAS)[E]>;

@@ -76,7 +76,9 @@ export function installErrorHandlers(app: FastifyInstance, opts: { service: stri
     const status = error.statusCode ?? 500;
     if (status >= 500) {
       request.log.error({ err: error }, `${opts.service}: unhandled error`);
-      return reply.status(status).send(errorBody(status, status === 503 ? error.code ?? 'SERVICE_UNAVAILABLE' : 'INTERNAL_ERROR', status === 503 ? error.message : 'Internal Server Error'));
+      // 502/503/504 raised on purpose (a provider down or failing) say which and what to do; other 5xx stay hidden.
+      const typed = status === 503 || ((status === 502 || status === 504) && typeof error.code === 'string' && !error.code.startsWith('FST_'));
+      return reply.status(status).send(errorBody(status, typed ? error.code ?? 'SERVICE_UNAVAILABLE' : 'INTERNAL_ERROR', typed ? error.message : 'Internal Server Error'));
     }
     const details = (error as { details?: ErrorBody['details'] }).details;
     if (status === 429 && !reply.hasHeader('retry-after')) reply.header('retry-after', String((error as { retryAfterSeconds?: number }).retryAfterSeconds ?? 1));

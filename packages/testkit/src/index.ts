@@ -196,3 +196,4 @@ export {
   type PostfixOptions,
   type PostfixServer,
 } from './mail-servers.js';
+export { startFakeStripe, parseStripeForm, type FakeStripe, type FakeStripeAccount, type FakeStripeRequest } from './stripe-server.js';
