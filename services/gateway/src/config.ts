@@ -26,6 +26,7 @@ export const ConfigSchema = commonEnvSchema.extend({
   CONNECTION_TEST_URL: serviceUrl,
   REALTIME_URL: serviceUrl,
   NOTIFICATION_URL: serviceUrl,
+  PAYMENT_URL: serviceUrl,
   /** Browser origins allowed by CORS, comma-separated; unset = none (same-origin pages only). */
   FRONTEND_URL: originList,
   /** More allowed origins, added to FRONTEND_URL (local start adds the dev-server origins here). */
@@ -66,5 +67,6 @@ export function upstreamsOf(config: GatewayConfig): Upstreams {
     'connection-test': config.CONNECTION_TEST_URL,
     realtime: config.REALTIME_URL,
     notification: config.NOTIFICATION_URL,
+    payment: config.PAYMENT_URL,
   };
 }

@@ -30,6 +30,7 @@ const SERVICE_TAGS: Record<ServiceName, string> = {
   'connection-test': 'Integration connection tests',
   realtime: 'Connected WebSocket clients',
   notification: 'Reminders, in-app notifications and reminder policies',
+  payment: 'Stripe Connect accounts, billing configuration and Stripe webhooks',
 };
 
 const DESCRIPTION = `Every route goes through the gateway, needs \`Authorization: Bearer <jwt>\` (HS256; claims \`sub\`, \`tenantId\`, \`roles\`)
