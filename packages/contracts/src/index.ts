@@ -16,3 +16,4 @@ export * from './connection-configs.js';
 export * from './notifications.js';
 export * from './payment.js';
 export * from './signals.js';
+export * from './i18n.js';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { stepDataSchema } from './step-data.js';
 import type { OnboardingType } from './steps.js';
+import { fieldError, hasMessage } from './i18n.js';
 
 export const FieldErrorSchema = z.object({
   field: z.string().describe('dotted path of the offending field, e.g. teamMembers.0.email'),
@@ -28,50 +29,54 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
 
 const joinPath = (path: readonly PropertyKey[]) => path.map(String).join('.');
 
-/** Turns zod issues into `{ field, rule, message }` with messages a person can act on. */
+/** Turns zod issues into `{ field, rule, message }` with messages a person can act on (English; see localizeFieldErrors). */
 export function issuesToFieldErrors(issues: readonly z.core.$ZodIssue[], input: unknown): FieldError[] {
   const out: FieldError[] = [];
   for (const issue of issues) {
     const field = joinPath(issue.path);
-    const label = field || 'body';
     switch (issue.code) {
       case 'invalid_type':
-        if (valueAt(input, issue.path) === undefined) out.push({ field, rule: 'required', message: `${label} is required` });
-        else out.push({ field, rule: 'type', message: `${label} must be ${issue.expected === 'object' ? 'an object' : `a ${issue.expected}`}` });
+        if (valueAt(input, issue.path) === undefined) out.push(fieldError(field, 'required', 'validation.required'));
+        else if (issue.expected === 'object') out.push(fieldError(field, 'type', 'validation.type_object'));
+        else out.push(fieldError(field, 'type', 'validation.type', { expected: issue.expected }));
         break;
-      case 'too_small':
-        if (issue.origin === 'string') out.push({ field, rule: 'min_length', message: `${label} must be at least ${String(issue.minimum)} characters` });
-        else if (issue.origin === 'array') out.push({ field, rule: 'min_items', message: `${label} must have at least ${String(issue.minimum)} items` });
-        else out.push({ field, rule: 'min', message: `${label} must be at least ${String(issue.minimum)}` });
+      case 'too_small': {
+        const min = String(issue.minimum);
+        if (issue.origin === 'string') out.push(fieldError(field, 'min_length', 'validation.min_length', { min }));
+        else if (issue.origin === 'array') out.push(fieldError(field, 'min_items', 'validation.min_items', { min }));
+        else out.push(fieldError(field, 'min', 'validation.min', { min }));
         break;
-      case 'too_big':
-        if (issue.origin === 'string') out.push({ field, rule: 'max_length', message: `${label} must be at most ${String(issue.maximum)} characters` });
-        else if (issue.origin === 'array') out.push({ field, rule: 'max_items', message: `${label} must have at most ${String(issue.maximum)} items` });
-        else out.push({ field, rule: 'max', message: `${label} must be at most ${String(issue.maximum)}` });
+      }
+      case 'too_big': {
+        const max = String(issue.maximum);
+        if (issue.origin === 'string') out.push(fieldError(field, 'max_length', 'validation.max_length', { max }));
+        else if (issue.origin === 'array') out.push(fieldError(field, 'max_items', 'validation.max_items', { max }));
+        else out.push(fieldError(field, 'max', 'validation.max', { max }));
         break;
+      }
       case 'invalid_format':
-        out.push({ field, rule: issue.format === 'regex' ? 'format' : issue.format, message: `${label} format is invalid${issue.format === 'email' ? ' (expected an email address)' : ''}` });
+        out.push(fieldError(field, issue.format === 'regex' ? 'format' : issue.format, issue.format === 'email' ? 'validation.format_email' : 'validation.format'));
         break;
       case 'invalid_value':
         // zod 4 reports a missing enum/literal as invalid_value, not invalid_type.
-        if (valueAt(input, issue.path) === undefined) out.push({ field, rule: 'required', message: `${label} is required` });
-        else out.push({ field, rule: 'enum', message: `${label} must be one of ${issue.values.map(String).join(', ')}` });
+        if (valueAt(input, issue.path) === undefined) out.push(fieldError(field, 'required', 'validation.required'));
+        else out.push(fieldError(field, 'enum', 'validation.enum', { values: issue.values.map(String).join(', ') }));
         break;
       case 'unrecognized_keys':
-        for (const key of issue.keys) {
-          const f = field ? `${field}.${key}` : key;
-          out.push({ field: f, rule: 'unknown_field', message: `${f} is not an accepted field` });
-        }
+        for (const key of issue.keys) out.push(fieldError(field ? `${field}.${key}` : key, 'unknown_field', 'validation.unknown_field'));
         break;
       case 'custom': {
         const params = (issue.params ?? {}) as { rule?: string; field?: string };
         const f = params.field ?? field;
-        const msg = issue.message.startsWith('At least') || issue.message.startsWith('Payment') ? issue.message : `${f || 'body'} ${issue.message}`;
-        out.push({ field: f, rule: params.rule ?? 'custom', message: msg });
+        const rule = params.rule ?? 'custom';
+        // A named rule is worded by the catalog; a refinement without one keeps its own (English) words.
+        const msg = /^[A-Z]/.test(issue.message) ? issue.message : `${f || 'body'} ${issue.message}`;
+        if (hasMessage(`validation.rule.${rule}`)) out.push(fieldError(f, rule, `validation.rule.${rule}`, {}, msg));
+        else out.push({ field: f, rule, message: msg });
         break;
       }
       default:
-        out.push({ field, rule: issue.code, message: `${label}: ${issue.message}` });
+        out.push({ field, rule: issue.code, message: `${field || 'body'}: ${issue.message}` });
     }
   }
   return out;
@@ -84,9 +89,9 @@ function isEmptyObject(data: unknown): boolean {
 /** One rule set for step saves and validate-step. Pure: no I/O. */
 export function validateStepData(type: OnboardingType, stepId: string, data: unknown): StepValidation {
   const schema = stepDataSchema(type, stepId);
-  if (!schema) return { isValid: false, errors: [{ field: 'stepId', rule: 'unknown_step', message: `Unknown step ${stepId} for ${type}` }], warnings: [] };
+  if (!schema) return { isValid: false, errors: [fieldError('stepId', 'unknown_step', 'validation.unknown_step', { stepId, type })], warnings: [] };
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-    return { isValid: false, errors: [{ field: '', rule: 'type', message: 'step data must be a JSON object' }], warnings: [] };
+    return { isValid: false, errors: [fieldError('', 'type', 'validation.not_object')], warnings: [] };
   }
   const parsed = schema.safeParse(data);
   if (!parsed.success) return { isValid: false, errors: issuesToFieldErrors(parsed.error.issues, data), warnings: [] };

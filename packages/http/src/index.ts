@@ -1,8 +1,11 @@
-import { issuesToFieldErrors, type ErrorBody } from '@glavito/contracts';
+import { issuesToFieldErrors, localizeErrorMessage, localizeFieldErrors, translate, type ErrorBody, type Language } from '@glavito/contracts';
 import { isDatabaseUnavailable } from '@glavito/db';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import { keepConnectionThroughOversizedBody } from './drain.js';
+import { languageOf } from './language.js';
+
+export { installLanguage, languageOf } from './language.js';
 import type { z } from 'zod';
 
 const STATUS_TEXT: Record<number, string> = {
@@ -23,7 +26,12 @@ const STATUS_TEXT: Record<number, string> = {
   504: 'Gateway Timeout',
 };
 
-export function errorBody(statusCode: number, code: string, message: string, details?: ErrorBody['details']): ErrorBody {
+export function errorBody(statusCode: number, code: string, message: string, details?: ErrorBody['details'], lang?: Language): ErrorBody {
+  if (lang && lang !== 'en') {
+    // Only the words change: code, error, field and rule stay as they are in every language.
+    message = localizeErrorMessage(code, message, lang);
+    if (details) details = localizeFieldErrors(details, lang);
+  }
   return { statusCode, code, error: STATUS_TEXT[statusCode] ?? 'Error', message, ...(details ? { details } : {}) };
 }
 
@@ -57,13 +65,14 @@ function validationDetails(error: { validation: ValidationIssue[]; validationCon
 export function installErrorHandlers(app: FastifyInstance, opts: { service: string }): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (hasZodFastifySchemaValidationErrors(error)) {
-      const details = validationDetails(error as never, request);
+      const lang = languageOf(request);
+      const details = localizeFieldErrors(validationDetails(error as never, request), lang);
       const summary = details.slice(0, 3).map((d) => d.message).join('; ');
-      return reply.status(400).send(errorBody(400, 'REQUEST_VALIDATION_FAILED', `Invalid request: ${summary}`, details));
+      return reply.status(400).send(errorBody(400, 'REQUEST_VALIDATION_FAILED', translate(lang, 'error.request_invalid', { summary }), details));
     }
     const known = error.code ? FASTIFY_CLIENT_ERRORS[error.code] : undefined;
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') keepConnectionThroughOversizedBody(request, reply);
-    if (known) return reply.status(known.status).send(errorBody(known.status, known.code, known.message ?? error.message));
+    if (known) return reply.status(known.status).send(errorBody(known.status, known.code, known.message ?? error.message, undefined, languageOf(request)));
     if (isResponseSerializationError(error)) {
       request.log.error({ err: error, cause: error.cause?.issues?.slice(0, 5) }, 'response does not match its contract');
       return reply.status(500).send(errorBody(500, 'INTERNAL_ERROR', 'Internal Server Error'));
@@ -71,7 +80,7 @@ export function installErrorHandlers(app: FastifyInstance, opts: { service: stri
     if (!error.statusCode && isDatabaseUnavailable(error)) {
       request.log.warn({ err: error.message }, `${opts.service}: dependency unavailable`);
       reply.header('retry-after', '2');
-      return reply.status(503).send(errorBody(503, 'SERVICE_DEPENDENCY_UNAVAILABLE', 'A backing service is temporarily unavailable; retry shortly'));
+      return reply.status(503).send(errorBody(503, 'SERVICE_DEPENDENCY_UNAVAILABLE', 'A backing service is temporarily unavailable; retry shortly', undefined, languageOf(request)));
     }
     const status = error.statusCode ?? 500;
     if (status >= 500) {
@@ -82,10 +91,10 @@ export function installErrorHandlers(app: FastifyInstance, opts: { service: stri
     }
     const details = (error as { details?: ErrorBody['details'] }).details;
     if (status === 429 && !reply.hasHeader('retry-after')) reply.header('retry-after', String((error as { retryAfterSeconds?: number }).retryAfterSeconds ?? 1));
-    return reply.status(status).send(errorBody(status, error.code ?? 'REQUEST_INVALID', error.message, details));
+    return reply.status(status).send(errorBody(status, error.code ?? 'REQUEST_INVALID', error.message, details, languageOf(request)));
   });
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
-    reply.status(404).send(errorBody(404, 'ROUTE_NOT_FOUND', `Route ${request.method} ${request.url.split('?')[0]} not found`));
+    reply.status(404).send(errorBody(404, 'ROUTE_NOT_FOUND', `Route ${request.method} ${request.url.split('?')[0]} not found`, undefined, languageOf(request)));
   });
 }
 

@@ -1,6 +1,8 @@
 import { STATUS_CODES } from 'node:http';
 import createError from '@fastify/error';
 import { keepConnectionThroughOversizedBody } from '@glavito/http/drain';
+import { languageOf } from '@glavito/http/language';
+import { localizeErrorMessage } from '@glavito/contracts';
 import type { ErrorBody } from '@glavito/contracts';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
@@ -12,6 +14,7 @@ export const RouteNotFoundError = createError('GATEWAY_ROUTE_NOT_FOUND', 'Route 
 export const MethodNotAllowedError = createError('GATEWAY_METHOD_NOT_ALLOWED', 'Method %s is not allowed on %s; it answers to %s', 405);
 export const RateLimitedError = createError('GATEWAY_RATE_LIMITED', 'Rate limit exceeded, retry in %s', 429);
 export const MalformedUrlError = createError('GATEWAY_URL_MALFORMED', 'The request URL is malformed: %s', 400);
+export const UrlTooLongError = createError('GATEWAY_URL_TOO_LONG', 'The request URL is too long: %s', 414);
 export const HostRequiredError = createError('GATEWAY_HOST_REQUIRED', 'An HTTP/1.1 request needs a Host header', 400);
 export const InvalidPreflightError = createError(
   'GATEWAY_INVALID_PREFLIGHT',
@@ -35,13 +38,9 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
   const statusCode = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
   const exposed = statusCode < 500 || PUBLIC_5XX_CODES.has(err.code);
   if (!exposed) request.log.error({ err }, 'request failed');
+  const code = RENAMED_CODES[err.code] ?? (err.code || genericCode(statusCode));
   const body: ErrorBody = exposed
-    ? {
-        statusCode,
-        code: RENAMED_CODES[err.code] ?? (err.code || genericCode(statusCode)),
-        error: STATUS_CODES[statusCode] ?? 'Error',
-        message: err.message,
-      }
+    ? { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message: localizeErrorMessage(code, err.message, languageOf(request)) }
     : { statusCode, code: 'GATEWAY_INTERNAL_ERROR', error: STATUS_CODES[statusCode] ?? 'Error', message: 'The gateway failed to handle this request' };
   void reply.code(statusCode).type('application/json; charset=utf-8').send(body);
 }

@@ -1,4 +1,4 @@
-import { stepCatalog, stepDataJsonSchema, type FlowResponse, type OnboardingType, type SessionStatus } from '@glavito/contracts';
+import { localizeStepText, stepCatalog, stepDataJsonSchema, type FlowResponse, type Language, type OnboardingType, type SessionStatus } from '@glavito/contracts';
 
 /** The built-in flows' version; tenant-defined flows will count up from here. */
 export const BUILT_IN_FLOW_VERSION = 1;
@@ -16,18 +16,18 @@ export function defaultFlowType(caller: { isAdmin: boolean }): OnboardingType {
   return caller.isAdmin ? 'tenant_setup' : 'agent_welcome';
 }
 
-const flows = new Map<OnboardingType, FlowResponse>();
+const flows = new Map<string, FlowResponse>();
 
-/** A flow's ordered steps with the JSON Schema of each step's data; built once per type. */
-export function flowOf(type: OnboardingType): FlowResponse {
-  let flow = flows.get(type);
+/** A flow's ordered steps with the JSON Schema of each step's data, in a language; built once per type and language. */
+export function flowOf(type: OnboardingType, lang: Language = 'en'): FlowResponse {
+  let flow = flows.get(`${type}/${lang}`);
   if (!flow) {
     flow = {
       type,
       version: BUILT_IN_FLOW_VERSION,
-      steps: stepCatalog(type).map((step) => ({ ...step, dataSchema: stepDataJsonSchema(type, step.id)!, skippable: !step.isRequired })),
+      steps: stepCatalog(type).map((step) => ({ ...localizeStepText(type, step, lang), dataSchema: stepDataJsonSchema(type, step.id)!, skippable: !step.isRequired })),
     };
-    flows.set(type, flow);
+    flows.set(`${type}/${lang}`, flow);
   }
   return flow;
 }

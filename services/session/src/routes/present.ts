@@ -1,4 +1,4 @@
-import type { Session } from '@glavito/contracts';
+import { DEFAULT_LANGUAGE, localizeProgressAction, localizeStepText, stepCatalog, type Language, type Session } from '@glavito/contracts';
 import { maskStepData } from '../domain/secret-box.js';
 import { progressOf, type SessionRecord } from '../domain/session-rules.js';
 
@@ -8,6 +8,10 @@ export function presentSession(s: SessionRecord): Session {
   return { ...rest, stepData: maskStepData(s.stepData), metadata: maskStepData(s.metadata) };
 }
 
-export function presentWithProgress(s: SessionRecord) {
-  return { session: presentSession(s), progress: progressOf(s) };
+export function presentWithProgress(s: SessionRecord, lang: Language = DEFAULT_LANGUAGE) {
+  const progress = localizeProgressAction(progressOf(s), lang, (id) => {
+    const step = stepCatalog(s.type).find((c) => c.id === id);
+    return step && localizeStepText(s.type, step, lang).title;
+  });
+  return { session: presentSession(s), progress };
 }

@@ -1,5 +1,5 @@
 import { computeProgress, ROUTES, stepCatalog, type OnboardingType } from '@glavito/contracts';
-import { contractRoute, correlationIdOf } from '@glavito/http';
+import { contractRoute, correlationIdOf, languageOf } from '@glavito/http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { v7 as uuidv7 } from 'uuid';
@@ -94,14 +94,14 @@ export async function sessionRoutes(root: FastifyInstance) {
     ...auth,
     handler: async (request) => {
       const p = request.principal;
-      return flowOf(callerFlowType(p, await repo.findCurrent(p.tenantId, p.userId)));
+      return flowOf(callerFlowType(p, await repo.findCurrent(p.tenantId, p.userId)), languageOf(request));
     },
   });
 
   app.route({
     ...contractRoute(ROUTES.flowByType),
     ...auth,
-    handler: async (request) => flowOf(request.params.type),
+    handler: async (request) => flowOf(request.params.type, languageOf(request)),
   });
 
   app.route({

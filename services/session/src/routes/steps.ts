@@ -1,5 +1,5 @@
-import { findStep, nextRecommendedStep, ROUTES, stepCatalog, validateStepData, type OnboardingType } from '@glavito/contracts';
-import { contractRoute, correlationIdOf, withDetails } from '@glavito/http';
+import { findStep, localizeFieldErrors, localizeRules, localizeStepText, localizeWarnings, nextRecommendedStep, ROUTES, stepCatalog, validateStepData, type Language, type OnboardingType } from '@glavito/contracts';
+import { contractRoute, correlationIdOf, languageOf, withDetails } from '@glavito/http';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { InvalidQueryDataError, StepDataInvalidError, StepNotInFlowError } from '../errors.js';
@@ -19,12 +19,12 @@ function prerequisites(type: OnboardingType, stepId: string, seen = new Set<stri
   return seen;
 }
 
-function validateOnly(type: OnboardingType, stepId: string, data: unknown) {
+function validateOnly(type: OnboardingType, stepId: string, data: unknown, lang: Language) {
   if (!findStep(type, stepId)) throw new StepNotInFlowError(stepId, type);
   const v = validateStepData(type, stepId, data);
   const done = [...prerequisites(type, stepId), stepId];
   const next = v.isValid ? nextRecommendedStep(type, { completedSteps: done, skippedSteps: [], currentStep: null }) : null;
-  return { isValid: v.isValid, errors: v.errors, warnings: v.warnings, nextStep: next?.id ?? null };
+  return { isValid: v.isValid, errors: localizeFieldErrors(v.errors, lang), warnings: localizeWarnings(v.warnings, lang), nextStep: next?.id ?? null };
 }
 
 export async function stepRoutes(root: FastifyInstance) {
@@ -44,10 +44,11 @@ export async function stepRoutes(root: FastifyInstance) {
         return decision.transition;
       });
       if (decision!.kind === 'invalid') {
+        // The root error handler words the details in the caller's language; the summary is said in it here.
         const errors = decision!.errors;
-        throw withDetails(new StepDataInvalidError(stepId, errors.map((e) => e.message).join('; ')), errors);
+        throw withDetails(new StepDataInvalidError(stepId, localizeFieldErrors(errors, languageOf(request)).map((e) => e.message).join('; ')), errors);
       }
-      return { ...presentWithProgress(after), nextStep: after.currentStep, warnings: decision!.warnings };
+      return { ...presentWithProgress(after, languageOf(request)), nextStep: after.currentStep, warnings: localizeWarnings(decision!.warnings, languageOf(request)) };
     },
   });
 
@@ -59,7 +60,7 @@ export async function stepRoutes(root: FastifyInstance) {
       const { after } = await repo.mutate(sessionId, scopeOf(request.principal), correlationIdOf(request), (s) =>
         skipStep(s, stepId, request.body?.reason, app.now().toISOString()),
       );
-      return { ...presentWithProgress(after), nextStep: after.currentStep, warnings: [] };
+      return { ...presentWithProgress(after, languageOf(request)), nextStep: after.currentStep, warnings: [] };
     },
   });
 
@@ -70,14 +71,14 @@ export async function stepRoutes(root: FastifyInstance) {
       const type = request.query.type ?? (await callerFlow(request.principal));
       const step = stepCatalog(type).find((s) => s.id === request.params.stepId);
       if (!step) throw new StepNotInFlowError(request.params.stepId, type);
-      return step;
+      return { ...localizeStepText(type, step, languageOf(request)), validationRules: localizeRules(step.validationRules, languageOf(request)) };
     },
   });
 
   app.route({
     ...contractRoute(ROUTES.validateStepPost),
     ...auth,
-    handler: async (request) => validateOnly(request.query.type ?? (await callerFlow(request.principal)), request.params.stepId, request.body),
+    handler: async (request) => validateOnly(request.query.type ?? (await callerFlow(request.principal)), request.params.stepId, request.body, languageOf(request)),
   });
 
   app.route({
@@ -94,7 +95,7 @@ export async function stepRoutes(root: FastifyInstance) {
           throw new InvalidQueryDataError(at ? `invalid JSON at position ${at}` : 'invalid JSON');
         }
       }
-      return validateOnly(request.query.type ?? (await callerFlow(request.principal)), request.params.stepId, data);
+      return validateOnly(request.query.type ?? (await callerFlow(request.principal)), request.params.stepId, data, languageOf(request));
     },
   });
 }
