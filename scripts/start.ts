@@ -10,6 +10,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mintToken } from '@glavito/auth';
+import { brokerState, loadBrokerSettings, migrateBroker } from '@glavito/broker';
+import { connect as connectNats } from '@nats-io/transport-node';
 import pg from 'pg';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -204,6 +206,10 @@ if (mode === 'embedded') {
   console.log('Mode: embedded (PGlite + in-process bus; data in ' + (env.GLAVITO_DATA_DIR ?? path.join(dataDir, 'pglite')) + ')');
 } else {
   await ensureDatabase(DATABASE_URL);
+  // The broker state (streams, buckets) is applied here, as `pnpm bus:migrate` does; services only check it.
+  const nc = await connectNats({ servers: NATS_URL.split(','), name: 'start-bus-migrate', timeout: 5000 });
+  await migrateBroker(nc, brokerState(loadBrokerSettings(shared)), { info: (msg) => console.log(`[start] bus:migrate: ${msg}`) });
+  await nc.drain();
   process.once('SIGINT', () => stopAll(0));
   process.once('SIGTERM', () => stopAll(0));
   for (const svc of services) {

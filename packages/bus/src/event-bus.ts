@@ -13,6 +13,14 @@ export interface StreamConfig {
   duplicateWindowMs?: number;
 }
 
+export interface StreamInfo {
+  name: string;
+  subjects: string[];
+  maxAgeMs: number;
+  duplicateWindowMs: number;
+  replicas: number;
+}
+
 export interface DurableConfig {
   stream: string;
   durable: string;
@@ -57,7 +65,12 @@ export interface KeyValueStore {
 
 export interface EventBus {
   readonly kind: 'nats' | 'memory';
+  /** Creates or updates a stream. Only the broker migration (and tests) call it; services check with `streamInfo`. */
   ensureStream(config: StreamConfig): Promise<void>;
+  /** A stream's configuration as the broker has it; null when it does not exist. */
+  streamInfo(name: string): Promise<StreamInfo | null>;
+  /** A KV bucket's limits as the broker has them; null when it does not exist. */
+  bucketInfo(bucket: string): Promise<{ ttlMs: number; replicas: number } | null>;
   /** Stores a message once per msgId (within the stream's duplicate window). Rejects when no stream takes the subject. */
   publish(subject: string, data: string | Uint8Array, msgId: string): Promise<{ seq: number; duplicate: boolean }>;
   ensureDurable(config: DurableConfig): Promise<void>;

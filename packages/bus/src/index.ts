@@ -17,3 +17,4 @@ export { serveRpc, callRpc, RpcError } from './rpc.js';
 export { createNatsBus } from './nats-bus.js';
 export { BusRequestError, subjectMatches, type EventBus, type DeliveredMessage, type StoredMessage, type StreamConfig, type DurableConfig, type KeyValueStore, type Stoppable } from './event-bus.js';
 export { createMemoryBus } from './memory-bus.js';
+export { BrokerStateError, checkEventStreams, requireBucket, migrateEventBus } from './broker-check.js';

@@ -529,6 +529,18 @@ export function createMemoryBus(opts: { now?: () => number } = {}): EventBus {
       }
     },
 
+    async streamInfo(name) {
+      open();
+      const s = streams.get(name);
+      return s ? { name, subjects: [...s.subjects], maxAgeMs: s.maxAgeMs, duplicateWindowMs: s.duplicateWindowMs, replicas: 1 } : null;
+    },
+
+    async bucketInfo(bucket) {
+      open();
+      const b = buckets.get(bucket);
+      return b ? { ttlMs: b.ttlMs, replicas: 1 } : null;
+    },
+
     async publish(subject, data, msgId) {
       open();
       if (!validSubject(subject, false)) throw new Error(`memory bus: invalid publish subject ${JSON.stringify(subject)}`);

@@ -15,6 +15,33 @@ const PULL_EXPIRES_MS = 5000;
 
 type NatsConnection = Awaited<ReturnType<typeof connect>>;
 
+/** How long readSince keeps reading what matched when it started, before it gives up. */
+const READ_SINCE_DEADLINE_MS = 10_000;
+
+/**
+ * A promise per connection generation that resolves when the connection drops. A publish in flight then would
+ * only fail at its timeout (5 s) after the broker is back, and a writer's later events wait behind it in order
+ * (the outbox hands them to its relay): a NATS restart held pushes back 7 s. It fails at once instead and the
+ * relay sends it again; if the broker had stored it, the same Nats-Msg-Id makes the copy a duplicate it drops.
+ */
+function watchDisconnects(nc: NatsConnection): () => Promise<void> {
+  const generation = () => {
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    return { promise, resolve };
+  };
+  let lost = generation();
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type !== 'disconnect') continue;
+      const current = lost;
+      lost = generation();
+      current.resolve();
+    }
+  })();
+  return () => lost.promise;
+}
+
 /** Core NATS request/reply as the bus's `request` and `serve`. */
 export function natsRequestReply(nc: NatsConnection): Pick<EventBus, 'request' | 'serve'> {
   return {
@@ -55,6 +82,7 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
   const js = jetstream(nc, { timeout });
   const kvm = new Kvm(nc);
   const enc = new TextEncoder();
+  const connectionLost = watchDisconnects(nc);
 
   return {
     kind: 'nats',
@@ -62,8 +90,34 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
 
     ensureStream: (c: StreamConfig) => ensureStream(jsm, c),
 
+    async streamInfo(name) {
+      try {
+        const { config } = await jsm.streams.info(name);
+        return { name, subjects: config.subjects ?? [], maxAgeMs: config.max_age / 1e6, duplicateWindowMs: (config.duplicate_window ?? 0) / 1e6, replicas: config.num_replicas };
+      } catch (err) {
+        if (isNotFound(err)) return null;
+        throw err;
+      }
+    },
+
+    async bucketInfo(bucket) {
+      try {
+        const { config } = await jsm.streams.info(`KV_${bucket}`);
+        return { ttlMs: config.max_age / 1e6, replicas: config.num_replicas };
+      } catch (err) {
+        if (isNotFound(err)) return null;
+        throw err;
+      }
+    },
+
     async publish(subject, data, msgId) {
-      const ack = await js.publish(subject, typeof data === 'string' ? enc.encode(data) : data, { msgID: msgId, timeout });
+      const acked = js.publish(subject, typeof data === 'string' ? enc.encode(data) : data, { msgID: msgId, timeout });
+      const lost = connectionLost().then(() => {
+        throw new Error(`${subject}: the connection to NATS was lost before the publish was acknowledged`);
+      });
+      acked.catch(() => undefined);
+      lost.catch(() => undefined);
+      const ack = await Promise.race([acked, lost]);
       return { seq: ack.seq, duplicate: ack.duplicate };
     },
 
@@ -136,21 +190,24 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
       const consumer = await js.consumers.get(stream, { filter_subjects: filterSubject, deliver_policy: DeliverPolicy.StartTime, opt_start_time: since.toISOString() });
       const out: Array<{ subject: string; seq: number; data: Uint8Array }> = [];
       try {
-        // Nothing to read: answer now instead of waiting for a fetch to expire.
-        if ((await consumer.info()).num_pending === 0) return out;
-        for (;;) {
-          const batch = await consumer.fetch({ max_messages: 500, expires: 2000 });
-          let got = 0;
-          let pending = 0;
+        // What matches now is read to the end; nothing at all: answer now instead of waiting for a fetch to expire.
+        const expected = (await consumer.info()).num_pending;
+        const deadline = Date.now() + READ_SINCE_DEADLINE_MS;
+        while (out.length < expected) {
+          const batch = await consumer.fetch({ max_messages: Math.min(500, expected - out.length), expires: 2000 });
+          let pending = 1;
           for await (const m of batch as AsyncIterable<JsMsg>) {
-            got++;
             out.push({ subject: m.subject, seq: m.seq, data: m.data });
             pending = m.info.pending;
             // Stop as soon as nothing more matches, instead of waiting for `expires`.
             if (pending === 0) break;
           }
-          if (got === 0 || pending === 0) return out;
+          if (pending === 0) break;
+          // An empty or short batch is a busy broker (a reconnect storm), not the end: a replay cut short here
+          // would skip events the caller then never gets. Past the deadline it fails, so the caller refetches.
+          if (Date.now() > deadline) throw new Error(`${filterSubject}: read ${out.length} of ${expected} messages in ${READ_SINCE_DEADLINE_MS} ms`);
         }
+        return out;
       } finally {
         // The ordered consumer would otherwise stay on the server for its 5-minute inactivity threshold: a
         // reconnect storm of N sockets re-joining with lastEventId would leave N consumers behind.

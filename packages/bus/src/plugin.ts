@@ -1,5 +1,6 @@
 import type {} from '@glavito/db/plugin';
 import fp from 'fastify-plugin';
+import { BrokerStateError, checkEventStreams } from './broker-check.js';
 import type { EventBus } from './event-bus.js';
 import { createNatsBus } from './nats-bus.js';
 import { startOutboxRelay, type OutboxRelay } from './outbox.js';
@@ -21,15 +22,22 @@ export interface BusPluginOptions {
   bus?: EventBus;
 }
 
-/** Connects to the bus (NATS unless one is given; failing loudly), makes sure the event and dead-letter streams exist, runs the outbox relay. */
+/** Connects to the bus (NATS unless one is given; failing loudly), checks the event and dead-letter streams (never changes them), runs the outbox relay. */
 export const busPlugin = fp<BusPluginOptions>(
   async (app, opts) => {
     const { config } = opts;
     if (!opts.bus && !config.NATS_URL) throw new Error('busPlugin: NATS_URL is required');
     const bus = opts.bus ?? (await createNatsBus({ servers: config.NATS_URL!, name: opts.name }));
-    await bus.ensureStream({ name: config.EVENT_STREAM, subjects: [`${config.EVENT_SUBJECT_PREFIX}.>`], maxAgeMs: config.EVENT_RETENTION });
-    await bus.ensureStream({ name: `${config.EVENT_STREAM}_DLQ`, subjects: [`${config.DEAD_LETTER_PREFIX}.>`], maxAgeMs: 30 * 86_400_000 });
-    app.decorate('bus', bus);
+    // The broker migration owns the streams; a service only checks them. A missing stream fails the boot, other
+    // differences (an older or newer release's limits) keep it not ready with one log line naming the fix.
+    const problems = await checkEventStreams(bus, config).catch(async (err: unknown) => {
+      if (!opts.bus) await bus.close();
+      if (err instanceof BrokerStateError) app.log.error(err.message);
+      throw err;
+    });
+    if (problems.length > 0) app.log.error(new BrokerStateError(problems).message);
+    // Readiness (every service's `bus` check) stays false while the broker state does not match.
+    app.decorate('bus', problems.length === 0 ? bus : { ...bus, isReady: () => false });
     let relay: OutboxRelay | undefined;
     if (opts.outboxSchema) {
       if (!app.hasDecorator('pool')) throw new Error('busPlugin: an outbox needs the db plugin registered first');

@@ -26,7 +26,7 @@ let prefix: string;
 const handles: ConsumerHandle[] = [];
 
 beforeAll(async () => {
-  nats = await createTestNats();
+  nats = await createTestNats({ migrate: false });
   bus = await connectBus({ servers: nats.url, name: 'bus-consumer-test' });
   events = await createNatsBus({ servers: nats.url, name: 'bus-consumer-events' });
   prefix = nats.subjectPrefix;

@@ -4,7 +4,7 @@ import { createNatsBus } from '../src/nats-bus.js';
 import { describeEventBusContract } from './event-bus.contract.js';
 
 describeEventBusContract('nats', async () => {
-  const nats = await createTestNats();
+  const nats = await createTestNats({ migrate: false });
   const bus = await createNatsBus({ servers: nats.url, name: 'contract' });
   return {
     bus,

@@ -15,7 +15,7 @@ const pools: pg.Pool[] = [];
 const subs: Subscription[] = [];
 
 beforeAll(async () => {
-  [db, nats] = await Promise.all([createTestDatabase(), createTestNats()]);
+  [db, nats] = await Promise.all([createTestDatabase(), createTestNats({ migrate: false })]);
   bus = await connectBus({ servers: nats.url, name: 'bus-outbox-test' });
   eventBus = await createNatsBus({ servers: nats.url, name: 'bus-outbox-events' });
 });

@@ -11,7 +11,7 @@ let stream: string;
 let prefix: string;
 
 beforeAll(async () => {
-  nats = await createTestNats();
+  nats = await createTestNats({ migrate: false });
   bus = await connectBus({ servers: nats.url, name: 'bus-publish-test' });
   stream = `${nats.streamName}_PUB`;
   prefix = `${nats.subjectPrefix}.pub`;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { brokerState, loadBrokerSettings, migrateBroker, type BrokerSettings } from '@glavito/broker';
 import pg from 'pg';
 import { tcpAnswers } from './ports.js';
 
@@ -107,28 +108,53 @@ export interface TestNats {
   rpcPrefix: string;
   /** Dead-letter subject prefix unique to this test file. */
   dlqPrefix: string;
+  /** KV buckets unique to this test file (realtime presence, gateway rate limits). */
+  presenceBucket: string;
+  rateLimitBucket: string;
+  /** The broker settings of this file's prefix (what `pnpm bus:migrate` would read from the env). */
+  brokerSettings: BrokerSettings;
+  /** Runs the broker migration again (e.g. after a test changed a stream), optionally with other settings. */
+  migrate(overrides?: Record<string, string>): Promise<void>;
   nc: NatsConnection;
   cleanup(): Promise<void>;
 }
 
-/** A NATS connection plus a fresh subject prefix and stream name for one test file. */
-export async function createTestNats(opts: { url?: string; reconnectForever?: boolean } = {}): Promise<TestNats> {
+/**
+ * A NATS connection plus a fresh subject prefix, stream and bucket names for one test file, with the broker
+ * state applied for them by the same migration as `pnpm bus:migrate` (services only check it at boot).
+ * `migrate: false` leaves the broker untouched; `broker` sets other migration variables (e.g. EVENT_RETENTION).
+ */
+export async function createTestNats(opts: { url?: string; reconnectForever?: boolean; migrate?: boolean; broker?: Record<string, string> } = {}): Promise<TestNats> {
   const url = opts.url ?? (await natsUrl());
   const id = uniqueName('t');
   const nc = await connect({ servers: url, name: `test-${id}`, ...(opts.reconnectForever ? { maxReconnectAttempts: -1, reconnectTimeWait: 250 } : {}) });
   const streamName = id.toUpperCase();
-  return {
+  const names = {
+    EVENT_STREAM: streamName,
+    EVENT_SUBJECT_PREFIX: `${id}.events`,
+    DEAD_LETTER_PREFIX: `${id}.dlq`,
+    PRESENCE_BUCKET: `${streamName}_presence`,
+    RATE_LIMIT_BUCKET: `${streamName}_ratelimit`,
+  };
+  const settingsFor = (overrides: Record<string, string> = {}) => loadBrokerSettings({ ...names, ...opts.broker, ...overrides });
+  const nats: TestNats = {
     url,
-    subjectPrefix: `${id}.events`,
+    subjectPrefix: names.EVENT_SUBJECT_PREFIX,
     rpcPrefix: `${id}.rpc`,
-    dlqPrefix: `${id}.dlq`,
+    dlqPrefix: names.DEAD_LETTER_PREFIX,
+    presenceBucket: names.PRESENCE_BUCKET,
+    rateLimitBucket: names.RATE_LIMIT_BUCKET,
+    brokerSettings: settingsFor(),
     streamName,
     nc,
+    async migrate(overrides) {
+      await migrateBroker(nc, brokerState(settingsFor(overrides)));
+    },
     async cleanup() {
       try {
         const jsm = await jetstreamManager(nc);
         for await (const s of jsm.streams.list()) {
-          if (s.config.name.startsWith(streamName)) await jsm.streams.delete(s.config.name);
+          if (s.config.name.startsWith(streamName) || s.config.name.startsWith(`KV_${streamName}`)) await jsm.streams.delete(s.config.name);
         }
       } catch {
         // the stream may never have been created
@@ -136,6 +162,8 @@ export async function createTestNats(opts: { url?: string; reconnectForever?: bo
       await nc.drain();
     },
   };
+  if (opts.migrate !== false) await nats.migrate();
+  return nats;
 }
 
 /** Polls until `check` returns a truthy value or the deadline passes. */

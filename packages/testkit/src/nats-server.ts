@@ -143,6 +143,6 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
  * Like `createTestNats`, but against a given server (e.g. one from `startNatsServer`). The connection
  * reconnects forever, so it survives the outages such tests cause.
  */
-export function createTestNatsAt(url: string): Promise<TestNats> {
-  return createTestNats({ url, reconnectForever: true });
+export function createTestNatsAt(url: string, opts: { migrate?: boolean; broker?: Record<string, string> } = {}): Promise<TestNats> {
+  return createTestNats({ url, reconnectForever: true, ...opts });
 }

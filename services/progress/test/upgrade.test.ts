@@ -12,7 +12,7 @@ import { ALL_TENANT_STEPS, simulateSession, testConfig } from './helpers.js';
 /**
  * The release that split the progress consumer in two (step events on `progress`, session events on
  * `progress_sessions`) must not skip the session events the single durable (`<prefix>.>`) had not acked yet,
- * nor replay the whole stream into the new durable.
+ * nor replay the whole stream into the new durable. The broker migration does the upgrade, before the new release boots.
  */
 let db: TestDatabase;
 let nats: TestNats;
@@ -64,6 +64,8 @@ describe('upgrading from one durable for every event', () => {
     for (const e of [...a.slice(4), ...b]) await publishEvent(js, nats.subjectPrefix, e);
     await previous.close();
     apps.splice(apps.indexOf(previous), 1);
+    // The release's broker migration (`pnpm bus:migrate`) seeds the new durable; the service only uses it.
+    await nats.migrate();
     await start({});
 
     await waitFor(async () => {

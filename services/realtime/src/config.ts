@@ -1,3 +1,4 @@
+import { brokerEnvShape } from '@glavito/broker';
 import { busEnvShape, commonEnvSchema, env, loadConfig } from '@glavito/config';
 import { z } from 'zod';
 
@@ -14,10 +15,10 @@ export const RealtimeConfigSchema = commonEnvSchema.extend({
   WS_MESSAGES_PER_SECOND: env.int(20, 1),
   /** How far back join_session may replay with lastEventId. */
   WS_REPLAY_WINDOW: env.duration('24h'),
-  /** NATS KV bucket holding each replica's socket counts. */
-  PRESENCE_BUCKET: z.string().regex(/^[A-Za-z0-9_-]+$/).default('onboarding_presence'),
+  /** NATS KV bucket holding each replica's socket counts (created by the broker migration with PRESENCE_TTL). */
+  PRESENCE_BUCKET: brokerEnvShape.PRESENCE_BUCKET,
   /** A replica that stops refreshing its counts (crash) drops out after this long. */
-  PRESENCE_TTL: env.duration('30s'),
+  PRESENCE_TTL: brokerEnvShape.PRESENCE_TTL,
 });
 export type RealtimeConfig = z.infer<typeof RealtimeConfigSchema>;
 

@@ -7,7 +7,8 @@ import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
-import { createMemoryBus, type EventBus } from '@glavito/bus';
+import { brokerState, loadBrokerSettings } from '@glavito/broker';
+import { createMemoryBus, migrateEventBus, type EventBus } from '@glavito/bus';
 import { createPool, type Pool } from '@glavito/db';
 import { buildApp as buildConnectionTest } from '@glavito/connection-test/app';
 import { loadConnectionTestConfig } from '@glavito/connection-test/config';
@@ -69,6 +70,8 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
     await app.listen({ port, host });
   };
   try {
+    // The same broker state `pnpm bus:migrate` applies to NATS, applied to the in-process bus.
+    await migrateEventBus(bus, brokerState(loadBrokerSettings(base)));
     // Migrations share the one connection: services start one after the other.
     await listen(await buildSession(loadSessionConfig({ ...base, PORT: String(opts.ports.session) }), { infra }), opts.ports.session);
     await listen(await buildProgress(loadProgressConfig({ ...base, PORT: String(opts.ports.progress) }), { infra }), opts.ports.progress);

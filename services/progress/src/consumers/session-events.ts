@@ -2,6 +2,7 @@ import { runConsumer, type ConsumerHandle } from '@glavito/bus';
 import { isDatabaseUnavailable } from '@glavito/db';
 import fp from 'fastify-plugin';
 import type { ProgressConfig } from '../config.js';
+import { opaqueEvent } from '../repositories/projection-repository.js';
 // The metrics decorator's type lives with its plugin; the build (unlike typecheck) sees only what src imports.
 import type {} from '@glavito/http/metrics';
 
@@ -32,13 +33,12 @@ export const sessionEventsConsumer = fp<{ config: ProgressConfig }>(
       return;
     }
     const { steps, sessions } = progressDurables(config);
-    // Upgrading from one durable for every event (filter `<prefix>.>`): the session-event durable starts
-    // where that one had got to, so session events it had not acked yet are not skipped (already applied
-    // ones above its ack floor come again and are dropped as duplicates).
-    const sessionsStart = (await app.bus.ackFloor(config.EVENT_STREAM, sessions.durable)) === null ? await app.bus.ackFloor(config.EVENT_STREAM, steps.durable) : null;
+    // The one-time upgrade from one durable for every event (filter `<prefix>.>`) is a step of the broker
+    // migration (`pnpm bus:migrate`): by now the session-event durable exists where that one had got to.
     const limits = { stream: config.EVENT_STREAM, maxDeliver: config.CONSUMER_MAX_DELIVER, ackWaitMs: config.CONSUMER_ACK_WAIT };
-    await app.bus.ensureDurable({ ...limits, ...sessions, startAtSeq: sessionsStart === null ? undefined : sessionsStart + 1 });
+    await app.bus.ensureDurable({ ...limits, ...sessions });
     await app.bus.ensureDurable({ ...limits, ...steps });
+    const unknownEvents = app.metrics.counter('events_unknown_total', 'Events of a type or version this build does not know (acknowledged, never dead-lettered)', ['consumer', 'type', 'version', 'reason']);
     const handles = await Promise.all(
       [steps, sessions].map(({ durable }) =>
         runConsumer({
@@ -52,6 +52,9 @@ export const sessionEventsConsumer = fp<{ config: ProgressConfig }>(
           deadLetterSubject: `${config.DEAD_LETTER_PREFIX}.progress`,
           // Postgres down or failing over: hold the events (consumption pauses) instead of dead-lettering them.
           isTransient: isDatabaseUnavailable,
+          countUnknown: ({ envelope, reason }) => unknownEvents.inc({ consumer: durable, type: envelope.type, version: String(envelope.version), reason }),
+          // Still one of the session's sequence: stepped over in order, so the events after it are not parked forever.
+          onUnknown: async ({ envelope }) => void (await app.projectionRepository.process(opaqueEvent(envelope))),
           handler: async (event) => {
             const outcome = await app.projectionRepository.process(event);
             app.log.debug({ eventId: event.id, type: event.type, sessionId: event.sessionId, seq: event.sessionSeq, correlationId: event.correlationId, outcome }, 'session event processed');

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { KeyValueStore } from '@glavito/bus';
+import { BrokerStateError, requireBucket, type KeyValueStore } from '@glavito/bus';
 import fp from 'fastify-plugin';
 import type { RealtimeConfig } from '../config.js';
 
@@ -20,6 +20,12 @@ declare module 'fastify' {
 export const presencePlugin = fp<{ config: RealtimeConfig }>(
   async (app, { config }) => {
     const replicaId = randomUUID().replaceAll('-', '');
+    // The bucket belongs to the broker migration: opened here, never created or changed.
+    const ttlProblems = await requireBucket(app.bus, config.PRESENCE_BUCKET, config.PRESENCE_TTL).catch((err: unknown) => {
+      if (err instanceof BrokerStateError) app.log.error(err.message);
+      throw err;
+    });
+    if (ttlProblems.length > 0) app.log.error(new BrokerStateError(ttlProblems).message);
     const kv: KeyValueStore = await app.bus.keyValue(config.PRESENCE_BUCKET, config.PRESENCE_TTL);
     let pending: NodeJS.Timeout | null = null;
     let closed = false;
