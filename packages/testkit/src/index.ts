@@ -166,6 +166,19 @@ export async function createTestNats(opts: { url?: string; reconnectForever?: bo
   return nats;
 }
 
+/**
+ * `pnpm bus:migrate` against a given server with the given variables (EVENT_STREAM, PRESENCE_BUCKET, …), for
+ * suites that run the system on private servers under fixed names.
+ */
+export async function migrateBrokerAt(url: string, env: Record<string, string | undefined>): Promise<void> {
+  const nc = await connect({ servers: url.split(','), name: 'test-bus-migrate' });
+  try {
+    await migrateBroker(nc, brokerState(loadBrokerSettings(env)));
+  } finally {
+    await nc.drain();
+  }
+}
+
 /** Polls until `check` returns a truthy value or the deadline passes. */
 export async function waitFor<T>(
   check: () => Promise<T | null | undefined | false> | T | null | undefined | false,

@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mintToken } from '@glavito/auth';
-import { startNatsServer, startPostgresServer, TEST_JWT_SECRET, type NatsServer, type PostgresServer } from '@glavito/testkit';
+import { migrateBrokerAt, startNatsServer, startPostgresServer, TEST_JWT_SECRET, type NatsServer, type PostgresServer } from '@glavito/testkit';
 
 /**
  * The whole system on private servers: its own Postgres and its own nats-server (never the shared ones
@@ -162,6 +162,8 @@ export async function startCluster(opts: { connectionTestEnv?: Record<string, st
     ...opts.connectionTestEnv,
   });
   const realtimeEnv = { ...common, PRESENCE_BUCKET: 'chaos_presence', PRESENCE_TTL: '10s' };
+  // The broker state, as `pnpm bus:migrate` applies it before a release: the services only check it.
+  await migrateBrokerAt(nats.url, realtimeEnv);
   const realtime1 = new ServiceProcess('realtime#1', 'realtime', ports[3]!, realtimeEnv);
   const realtime2 = new ServiceProcess('realtime#2', 'realtime', ports[4]!, realtimeEnv);
   const gateway = new ServiceProcess('gateway', 'gateway', ports[5]!, {
