@@ -1,0 +1,38 @@
+import { fileURLToPath } from 'node:url';
+import { authPlugin } from '@glavito/auth';
+import type { EventBus } from '@glavito/bus';
+import { busPlugin } from '@glavito/bus/plugin';
+import type { Pool } from '@glavito/db';
+import { dbPlugin } from '@glavito/db/plugin';
+import { healthRoutes } from '@glavito/http';
+import { createServiceApp } from '@glavito/http/service-app';
+import type { FastifyServerOptions } from 'fastify';
+import type { NotificationConfig } from './config.js';
+import { eventsConsumer } from './consumers/events.js';
+import { notificationsPlugin } from './plugins/notifications.js';
+import { notificationRoutes } from './routes/notifications.js';
+
+export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../drizzle', import.meta.url));
+
+export interface BuildOptions {
+  /** Embedded mode: the shared in-process database pool and bus. */
+  infra?: { pool?: Pool; bus?: EventBus };
+  logger?: FastifyServerOptions['logger'];
+  loggerInstance?: FastifyServerOptions['loggerInstance'];
+  /** The scheduler's clock (tests move it instead of waiting). */
+  clock?: () => Date;
+  replicaId?: string;
+}
+
+export async function buildApp(config: NotificationConfig, opts: BuildOptions = {}) {
+  const app = await createServiceApp({ service: 'notification', logLevel: config.LOG_LEVEL, logger: opts.logger, loggerInstance: opts.loggerInstance, bodyLimit: config.BODY_LIMIT_BYTES });
+  await app.register(authPlugin, { secret: config.JWT_SECRET });
+  await app.register(dbPlugin, { schema: 'notification', migrationsFolder: MIGRATIONS_FOLDER, config, pool: opts.infra?.pool });
+  await app.register(busPlugin, { name: 'notification', config, outboxSchema: 'notification', bus: opts.infra?.bus });
+  await app.register(notificationsPlugin, { config, clock: opts.clock, replicaId: opts.replicaId });
+
+  await app.register(healthRoutes, { checks: { database: () => app.isDatabaseReady(), bus: () => app.bus.isReady() } });
+  await app.register(notificationRoutes);
+  await app.register(eventsConsumer, { config });
+  return app;
+}

@@ -1,0 +1,41 @@
+import { runConsumer } from '@glavito/bus';
+import type { EventData, EventEnvelope } from '@glavito/contracts';
+import { isDatabaseUnavailable } from '@glavito/db';
+import fp from 'fastify-plugin';
+import type { NotificationConfig } from '../config.js';
+import { completionText, milestoneText } from '../domain/policy.js';
+
+/**
+ * One durable over the whole event subject space (nats-server 2.9: one filter per consumer): session and step
+ * events keep the session copy and its reminders, business_hours.changed the tenant's hours, progress events
+ * become admin notifications. Everything else (our own notification.created included) is acknowledged and ignored.
+ */
+export const eventsConsumer = fp<{ config: NotificationConfig }>(
+  async (app, { config }) => {
+    await app.bus.ensureDurable({ stream: config.EVENT_STREAM, durable: config.NOTIFICATION_CONSUMER, filterSubject: `${config.EVENT_SUBJECT_PREFIX}.>`, maxDeliver: 8 });
+    const repo = app.notificationRepo;
+    const handle = await runConsumer({
+      bus: app.bus,
+      stream: config.EVENT_STREAM,
+      durable: config.NOTIFICATION_CONSUMER,
+      logger: app.log,
+      maxDeliver: 8,
+      deadLetterSubject: `${config.DEAD_LETTER_PREFIX}.notification`,
+      isTransient: isDatabaseUnavailable,
+      handler: async (event: EventEnvelope) => {
+        if (event.type.startsWith('session.') || event.type.startsWith('step.')) return repo.applySessionEvent(event);
+        if (event.type === 'business_hours.changed') return repo.applyBusinessHours(event as EventEnvelope<'business_hours.changed'>);
+        if (event.type === 'milestone.reached') {
+          const d = event.data as EventData<'milestone.reached'>;
+          return repo.notifyAdmins(event, 'milestone', (lang) => milestoneText(lang, d.threshold, d.progress.completedSteps));
+        }
+        if (event.type === 'progress.updated') {
+          const d = event.data as EventData<'progress.updated'>;
+          if (d.completion) return repo.notifyAdmins(event, 'completion', (lang) => completionText(lang, d.completion!.summary.totalTime));
+        }
+      },
+    });
+    app.addHook('onClose', async () => handle.stop());
+  },
+  { name: 'notification-events', dependencies: ['bus', 'notifications'] },
+);

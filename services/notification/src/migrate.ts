@@ -1,0 +1,20 @@
+/**
+ * One-off migration (Kubernetes Job, compose one-shot): applies the drizzle migrations of schema `notification` as
+ * the admin (DATABASE_URL) and provisions the service role (DB_ROLE, DB_PASSWORD), then exits. Needs only the
+ * database settings, so the job never sees JWT_SECRET or other service secrets.
+ */
+import { commonEnvSchema, databaseEnvShape, loadConfig } from '@glavito/config';
+import { prepareServiceDatabase } from '@glavito/db/plugin';
+import { createLogger } from '@glavito/logging';
+import { MIGRATIONS_FOLDER } from './app.js';
+
+const config = loadConfig(commonEnvSchema.pick({ LOG_LEVEL: true }).extend(databaseEnvShape));
+const logger = createLogger('notification-migrate', config.LOG_LEVEL);
+const started = Date.now();
+try {
+  await prepareServiceDatabase({ schema: 'notification', migrationsFolder: MIGRATIONS_FOLDER, config: { ...config, MIGRATE_ON_START: true } });
+  logger.info({ schema: 'notification', role: config.DB_ROLE ?? 'notification_svc', ms: Date.now() - started }, 'migrations applied, service role provisioned');
+} catch (err) {
+  logger.error({ err }, 'migration failed');
+  process.exitCode = 1;
+}

@@ -1,0 +1,60 @@
+import { randomUUID } from 'node:crypto';
+import fp from 'fastify-plugin';
+import type { NotificationConfig } from '../config.js';
+import { deriveUnsubscribeSecret, signUnsubscribeToken } from '../domain/unsubscribe-token.js';
+import { createNotificationRepository, type NotificationRepository } from '../repositories/notification-repository.js';
+import { createMailer } from '../services/mailer.js';
+import { createReminderScheduler, type ReminderScheduler } from '../services/scheduler.js';
+import type {} from '@glavito/http/metrics';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    notificationRepo: NotificationRepository;
+    reminderScheduler: ReminderScheduler;
+    /** The service's clock (tests inject one; nothing else reads the time). */
+    clock: () => Date;
+    unsubscribeSecret: string;
+  }
+}
+
+export interface NotificationsPluginOptions {
+  config: NotificationConfig;
+  clock?: () => Date;
+  replicaId?: string;
+}
+
+export const notificationsPlugin = fp<NotificationsPluginOptions>(
+  async (app, { config, clock = () => new Date(), replicaId = randomUUID() }) => {
+    const secret = config.NOTIFY_UNSUBSCRIBE_SECRET ?? deriveUnsubscribeSecret(config.JWT_SECRET);
+    const repo = createNotificationRepository(app.pool, {
+      subjectPrefix: config.EVENT_SUBJECT_PREFIX,
+      publishCommitted: app.outboxRelay.publishCommitted,
+      appUrl: config.NOTIFY_APP_URL,
+      messageIdDomain: config.NOTIFY_MESSAGE_ID_DOMAIN,
+      unsubscribeUrl: (tenantId, userId) => `${config.NOTIFY_PUBLIC_API_URL}/onboarding/notifications/unsubscribe?token=${signUnsubscribeToken(secret, tenantId, userId)}`,
+    });
+    // In-app only unless an SMTP server is configured (embedded mode, local start without one).
+    const mailer = config.NOTIFY_SMTP_URL ? createMailer({ url: config.NOTIFY_SMTP_URL, from: config.NOTIFY_EMAIL_FROM, timeoutMs: config.NOTIFY_SMTP_TIMEOUT }) : null;
+    const scheduler = createReminderScheduler({
+      repo,
+      mailer,
+      clock,
+      log: app.log,
+      replicaId,
+      batch: config.NOTIFY_BATCH_SIZE,
+      leaseMs: config.NOTIFY_SEND_LEASE,
+      maxAttempts: config.NOTIFY_MAX_EMAIL_ATTEMPTS,
+      intervalMs: config.NOTIFY_SCAN_INTERVAL,
+    });
+    app.decorate('notificationRepo', repo);
+    app.decorate('reminderScheduler', scheduler);
+    app.decorate('clock', clock);
+    app.decorate('unsubscribeSecret', secret);
+    app.log.info({ email: mailer ? 'smtp' : 'off (in-app only)' }, 'notification channels');
+    app.addHook('onClose', async () => {
+      await scheduler.stop();
+      mailer?.close();
+    });
+  },
+  { name: 'notifications', dependencies: ['db', 'bus'] },
+);
