@@ -1,4 +1,4 @@
-import { parseEvent, type EventEnvelope } from '@glavito/contracts';
+import { readEvent, type EventEnvelope, type RawEventEnvelope, type UnknownEventReason } from '@glavito/contracts';
 import type { DeliveredMessage, EventBus, Stoppable } from './event-bus.js';
 import type { BusLogger as Logger } from './nats.js';
 
@@ -44,6 +44,22 @@ export interface ConsumerOptions {
   isTransient?: (err: unknown) => boolean;
   /** Must equal the durable's ack wait [30 s]: a running or held message's ack wait is restarted well within it. */
   ackWaitMs?: number;
+  /**
+   * An event of a type or version this build does not know (a newer producer): it is acknowledged, never
+   * dead-lettered, and counted here (a metric). Runs before the ack.
+   */
+  countUnknown?: (unknown: UnknownEvent) => void;
+  /**
+   * Optional extra work for such an event before its ack, e.g. an ordered consumer stepping over its
+   * `sessionSeq` so that the session's later events are not held behind it. Errors are handled as the
+   * handler's (redelivered, transient ones held).
+   */
+  onUnknown?: (unknown: UnknownEvent, msg: DeliveredMessage) => Promise<void>;
+}
+
+export interface UnknownEvent {
+  reason: UnknownEventReason;
+  envelope: RawEventEnvelope;
 }
 
 /** Longest pause between two tries of a held message. */
@@ -100,7 +116,12 @@ export async function runConsumer(opts: ConsumerOptions): Promise<ConsumerHandle
   const handle = async (msg: DeliveredMessage): Promise<void> => {
     let event: EventEnvelope;
     try {
-      event = parseEvent(JSON.parse(decoder.decode(msg.data)));
+      const read = readEvent(JSON.parse(decoder.decode(msg.data)));
+      if (!read.known) {
+        await skipUnknown({ reason: read.reason, envelope: read.envelope }, msg);
+        return;
+      }
+      event = read.event;
     } catch (err) {
       await deadLetter(msg, `contract violation: ${(err as Error).message.slice(0, 300)}`);
       return;
@@ -126,6 +147,24 @@ export async function runConsumer(opts: ConsumerOptions): Promise<ConsumerHandle
       clearInterval(keepAlive);
     }
   };
+  /** Acknowledges an event this build cannot read (after the consumer's own step-over, if any) and counts it. */
+  async function skipUnknown(unknown: UnknownEvent, msg: DeliveredMessage): Promise<void> {
+    const { envelope } = unknown;
+    try {
+      await opts.onUnknown?.(unknown, msg);
+    } catch (err) {
+      if (opts.isTransient?.(err) || msg.deliveryCount < maxDeliver) {
+        msg.nak(backoff(msg.deliveryCount));
+        return;
+      }
+      // Still acknowledged below: an event this build cannot read must never be dead-lettered.
+      logger.error({ eventId: envelope.id, type: envelope.type, err: (err as Error).message }, 'consumer: step-over of an unknown event failed; acknowledged');
+    }
+    opts.countUnknown?.(unknown);
+    logger.info({ eventId: envelope.id, type: envelope.type, version: envelope.version, reason: unknown.reason, durable: opts.durable }, 'consumer: event of an unknown type or version acknowledged');
+    msg.ack();
+  }
+
   const consuming = await bus.consumeDurable(opts.stream, opts.durable, handle, { concurrency: opts.concurrency });
   return {
     async stop() {

@@ -1,4 +1,4 @@
-import { EVENT_DATA_SCHEMAS, type EventData, type EventEnvelope, type EventType } from '@glavito/contracts';
+import { toPublishedData, type EventData, type EventEnvelope, type EventType } from '@glavito/contracts';
 import { v7 as uuidv7 } from 'uuid';
 
 export function newEventId(): string {
@@ -16,19 +16,24 @@ export interface EnvelopeInput<T extends EventType> {
   occurredAt?: Date;
 }
 
-/** Builds a versioned envelope; the data is checked against its contract before it is stored. */
+/**
+ * Builds a versioned envelope at the version producers write (PUBLISHED_EVENT_VERSIONS: the latest, or an
+ * older one while a previous release's readers need it); the data is checked against that version's contract
+ * before it is stored.
+ */
 export function buildEnvelope<T extends EventType>(input: EnvelopeInput<T>): EventEnvelope<T> {
-  const data = EVENT_DATA_SCHEMAS[input.type].parse(input.data) as EventData<T>;
+  const { version, data } = toPublishedData(input.type, input.data);
   return {
     id: newEventId(),
     type: input.type,
-    version: 1,
+    version,
     occurredAt: (input.occurredAt ?? new Date()).toISOString(),
     tenantId: input.tenantId,
     sessionId: input.sessionId,
     userId: input.userId,
     sessionSeq: input.sessionSeq,
     correlationId: input.correlationId,
-    data,
+    // The published version's data: for a type written below its latest version, that version's shape.
+    data: data as EventData<T>,
   };
 }

@@ -12,7 +12,7 @@ export {
   type OutboxRelayOptions,
   type OutboxRow,
 } from './outbox.js';
-export { runConsumer, PoisonMessageError, RetryLaterError, type ConsumerOptions, type ConsumerHandle } from './consumer.js';
+export { runConsumer, PoisonMessageError, RetryLaterError, type ConsumerOptions, type ConsumerHandle, type UnknownEvent } from './consumer.js';
 export { serveRpc, callRpc, RpcError } from './rpc.js';
 export { createNatsBus } from './nats-bus.js';
 export { BusRequestError, subjectMatches, type EventBus, type DeliveredMessage, type StoredMessage, type StreamConfig, type DurableConfig, type KeyValueStore, type Stoppable } from './event-bus.js';

@@ -228,6 +228,46 @@ describe('runConsumer', () => {
     expect(dead.map((m) => JSON.parse(new TextDecoder().decode(m.data)).data)).toEqual(payloads);
   });
 
+  it('acknowledges and counts an event of an unknown type or a newer version, never dead-letters it, and goes on with the next', async () => {
+    const subject = (type: string) => `${prefix}.ev.newer.session_1.${type}`;
+    const newerVersion = { ...makeEnvelope({ tenantId: 'newer', sessionSeq: 1 }), version: 99, data: { shape: 'of the future' } };
+    const newerType = { ...makeEnvelope({ tenantId: 'newer', sessionSeq: 2 }), type: 'session.teleported', data: {} };
+    await bus.js.publish(subject('session.paused'), JSON.stringify(newerVersion));
+    await bus.js.publish(subject('session.teleported'), JSON.stringify(newerType));
+    const next = makeEnvelope({ tenantId: 'newer', sessionSeq: 3 });
+    await publish(next);
+    const counted: Array<{ reason: string; type: string; version: number }> = [];
+    const steppedOver: number[] = [];
+    const seen: EventEnvelope[] = [];
+    const { durable, deadLetterSubject } = await startConsumer('newer', async (event) => void seen.push(event), {
+      countUnknown: (u) => void counted.push({ reason: u.reason, type: u.envelope.type, version: u.envelope.version }),
+      onUnknown: async (u) => void steppedOver.push(u.envelope.sessionSeq),
+    });
+
+    await waitFor(() => seen.length === 1, { message: 'the known event after them handled' });
+    await waitFor(() => settled(durable), { message: 'all three acked' });
+    expect(seen).toEqual([next]);
+    expect(counted).toEqual([
+      { reason: 'unknown_version', type: 'session.paused', version: 99 },
+      { reason: 'unknown_type', type: 'session.teleported', version: 1 },
+    ]);
+    expect(steppedOver).toEqual([1, 2]);
+    expect((await consumerInfo(durable)).num_redelivered).toBe(0);
+    expect(await deadLettered(deadLetterSubject)).toEqual([]);
+  });
+
+  it('hands an older version of an event to the handler upcast to the latest version', async () => {
+    const result = { id: 'run-1', channel: 'webhook', status: 'success', message: 'ok', details: {}, checks: [], responseTime: 12, timestamp: '2026-06-01T10:00:00.000Z' };
+    const v1 = { ...makeEnvelope({ tenantId: 'older', sessionSeq: 1 }), type: 'connection.tested', version: 1, data: { result: { ...result, extra: 'ignored' } } };
+    await bus.js.publish(`${prefix}.ev.older.session_1.connection.tested`, JSON.stringify(v1));
+    const seen: EventEnvelope[] = [];
+    const { durable } = await startConsumer('older', async (event) => void seen.push(event));
+    await waitFor(() => seen.length === 1, { message: 'handled' });
+    await waitFor(() => settled(durable), { message: 'acked' });
+    expect(seen[0]).toMatchObject({ type: 'connection.tested', version: 2, data: { result } });
+    expect((seen[0]!.data as { result: object }).result).not.toHaveProperty('extra');
+  });
+
   it('stops pulling after stop()', async () => {
     let calls = 0;
     const { durable } = await startConsumer('stopped', async () => {

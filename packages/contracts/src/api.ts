@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CONNECTION_CONFIG_SCHEMAS, type ConnectionChannel } from './connection-configs.js';
-import { CompletionSummarySchema, SubjectTokenSchema } from './events.js';
+import { CompletionSummarySchema, SubjectTokenSchema } from './ids.js';
 import { ProgressSnapshotSchema } from './progress.js';
 import { OnboardingRoleSchema, OnboardingTypeSchema, StepConfigurationSchema } from './steps.js';
 import { FieldErrorSchema } from './validation.js';

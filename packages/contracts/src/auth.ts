@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SubjectTokenSchema } from './events.js';
+import { SubjectTokenSchema } from './ids.js';
 
 export const RoleSchema = z.enum(['admin', 'agent']);
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ProgressResponseSchema, SessionStatusSchema } from './api.js';
-import { SubjectTokenSchema } from './events.js';
+import { SubjectTokenSchema } from './ids.js';
 import { OnboardingTypeSchema } from './steps.js';
 
 /** NATS request/reply between services: `<rpcPrefix>.<method>`, answered by a queue group. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ConnectionTestResultSchema, ProgressResponseSchema } from './api.js';
-import { CompletionSummarySchema, SubjectTokenSchema } from './events.js';
+import { CompletionSummarySchema, SubjectTokenSchema } from './ids.js';
 import { ProgressSnapshotSchema } from './progress.js';
 import { OnboardingTypeSchema } from './steps.js';
 import { FieldErrorSchema } from './validation.js';

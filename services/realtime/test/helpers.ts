@@ -150,7 +150,7 @@ export function eventFor(s: { id: string; tenantId: string; userId: string }, ty
       case 'step.validation_failed':
         return { sessionType: 'tenant_setup', stepId: 'organization_setup', errors: [{ field: 'companyName', rule: 'required', message: 'companyName is required' }] };
       case 'connection.tested':
-        return { result: { id: 'r1', channel: 'webhook', status: 'success' } };
+        return { result: { id: 'r1', channel: 'webhook', status: 'success', message: 'Webhook answered 200', details: {}, checks: [], responseTime: 12, timestamp: '2026-06-01T10:00:00.000Z' } };
       default:
         return { ...snapshot, progress };
     }

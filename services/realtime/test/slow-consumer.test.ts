@@ -1,5 +1,5 @@
 import { waitFor } from '@glavito/testkit';
-import type { EventEnvelope } from '@glavito/contracts';
+import type { EventData, EventEnvelope } from '@glavito/contracts';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -25,7 +25,8 @@ const session = { id: 'sess-slow', ...alice };
 let n = 0;
 const bigEvent = (): EventEnvelope => {
   const e = eventFor(session, 'connection.tested');
-  return { ...e, data: { result: { id: `r${++n}`, channel: 'webhook', status: 'success', log: 'x'.repeat(PAYLOAD) } } } as EventEnvelope;
+  const result: EventData<'connection.tested'>['result'] = { id: `r${++n}`, channel: 'webhook', status: 'success', message: 'ok', details: { log: 'x'.repeat(PAYLOAD) }, checks: [], responseTime: 1, timestamp: e.occurredAt };
+  return { ...e, data: { result } } as EventEnvelope;
 };
 
 /** A client that reads promptly and keeps only event ids (so the test process itself stays small). */

@@ -1,5 +1,5 @@
 import { buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, RetryLaterError, toOutboxRow, type OutboxRow } from '@glavito/bus';
-import { parseEvent, type EventEnvelope } from '@glavito/contracts';
+import { readEvent, type EventEnvelope, type RawEventEnvelope } from '@glavito/contracts';
 import { prepared, recentWrites, type Pool } from '@glavito/db';
 import { aggregateDeltas } from '../domain/aggregates.js';
 import { applyEvent, emptyProjection, isProjected, type Emitted, type Projection, type ProjectionState, type StepTiming } from '../domain/projection.js';
@@ -39,6 +39,21 @@ interface Known {
   exists: boolean;
   /** The row's `version` (a bigint, kept as text): the next write changes the row only if it still holds. */
   version: string;
+}
+
+/**
+ * An event of a session's sequence that this build cannot read (a newer session service's type or version):
+ * applied as a step that changes nothing but the applied sequence, so the session's later events are not held
+ * behind it. Its data is not looked at.
+ */
+export function opaqueEvent(env: RawEventEnvelope): EventEnvelope {
+  return { ...env, data: {} } as unknown as EventEnvelope;
+}
+
+/** A stored (parked) event, read like a delivered one: upcast when known, opaque when not. */
+function readStored(raw: unknown): EventEnvelope {
+  const r = readEvent(raw);
+  return r.known ? r.event : opaqueEvent(r.envelope);
 }
 
 /** Writes that lost a race are retried on a fresh read; each loss means another writer made progress. */
@@ -151,7 +166,7 @@ export function createProjectionRepository(pool: Pool, opts: ProjectionRepositor
     for (const row of known.parked) {
       if (row.session_seq <= state.projection.appliedSeq) continue;
       if (row.session_seq !== state.projection.appliedSeq + 1) break;
-      step(parseEvent(row.event));
+      step(readStored(row.event));
     }
     // Parked copies of events now applied (the successors above, or an event parked and later redelivered in turn).
     const obsolete = known.parked.filter((row) => row.session_seq <= state.projection.appliedSeq).map((row) => row.session_seq);

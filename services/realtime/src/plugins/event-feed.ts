@@ -1,6 +1,8 @@
-import { parseEvent, sessionSubjectFilter, type EventEnvelope } from '@glavito/contracts';
+import { readEvent, sessionSubjectFilter, type EventEnvelope } from '@glavito/contracts';
 import fp from 'fastify-plugin';
 import type { RealtimeConfig } from '../config.js';
+// The metrics decorator's type lives with its plugin; the build (unlike typecheck) sees only what src imports.
+import type {} from '@glavito/http/metrics';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -20,10 +22,19 @@ const decoder = new TextDecoder();
  */
 export const eventFeedPlugin = fp<{ config: RealtimeConfig }>(
   async (app, { config }) => {
+    const unknownEvents = app.metrics.counter('events_unknown_total', 'Events of a type or version this build does not know (skipped, not pushed)', ['consumer', 'type', 'version', 'reason']);
+    /** The event at its latest version, or null (not pushed) for one this build cannot read: counted, never an error. */
+    const read = (data: Uint8Array): EventEnvelope | null => {
+      const r = readEvent(JSON.parse(decoder.decode(data)));
+      if (r.known) return r.event;
+      unknownEvents.inc({ consumer: 'realtime', type: r.envelope.type, version: String(r.envelope.version), reason: r.reason });
+      return null;
+    };
     const feed = await app.bus.consumeNew(config.EVENT_STREAM, `${config.EVENT_SUBJECT_PREFIX}.>`, (msg) => {
-      let event: EventEnvelope;
+      let event: EventEnvelope | null;
       try {
-        event = parseEvent(JSON.parse(decoder.decode(msg.data)));
+        event = read(msg.data);
+        if (!event) return;
       } catch (err) {
         app.log.warn({ streamSeq: msg.seq, err: (err as Error).message.slice(0, 200) }, 'realtime: event breaks its contract; not pushed');
         return;
@@ -38,7 +49,8 @@ export const eventFeedPlugin = fp<{ config: RealtimeConfig }>(
       const seen: Array<{ seq: number; event: EventEnvelope }> = [];
       for (const m of stored) {
         try {
-          seen.push({ seq: m.seq, event: parseEvent(JSON.parse(decoder.decode(m.data))) });
+          const event = read(m.data);
+          if (event) seen.push({ seq: m.seq, event });
         } catch {
           // skipped, as on the live feed
         }
