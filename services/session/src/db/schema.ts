@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigserial, index, integer, jsonb, pgSchema, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigserial, index, integer, jsonb, pgSchema, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 export const sessionSchema = pgSchema('session');
 
@@ -26,6 +26,10 @@ export const sessions = sessionSchema.table(
     lastActivityAt: timestamp('last_activity_at', { withTimezone: true, mode: 'string' }).notNull(),
     completedAt: timestamp('completed_at', { withTimezone: true, mode: 'string' }),
     estimatedCompletion: timestamp('estimated_completion', { withTimezone: true, mode: 'string' }),
+    /** What outside systems said about its steps, per step and source (domain/external-signals.ts). */
+    signals: jsonb('signals').notNull().default(sql`'{}'::jsonb`),
+    /** The flow version the session started on (1 = built-in); publishing a newer one never changes it. */
+    flowVersion: integer('flow_version').notNull().default(1),
   },
   (t) => [
     // One unfinished session per user and flow; a completed one can be followed by a new one.
@@ -49,6 +53,34 @@ export const businessHours = sessionSchema.table('business_hours', {
   updatedBy: text('updated_by').notNull(),
   version: integer('version').notNull().default(0),
 });
+
+/** A tenant's draft of a flow: what admins edit; publishing copies it into flow_versions. */
+export const flowDrafts = sessionSchema.table(
+  'flow_drafts',
+  {
+    tenantId: text('tenant_id').notNull(),
+    type: text('type').notNull(),
+    definition: jsonb('definition').notNull(),
+    revision: integer('revision').notNull(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'string' }).notNull(),
+    updatedBy: text('updated_by').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.type] })],
+);
+
+/** Published flows: immutable, numbered from 2 per tenant and type (1 is the built-in flow); the highest is current. */
+export const flowVersions = sessionSchema.table(
+  'flow_versions',
+  {
+    tenantId: text('tenant_id').notNull(),
+    type: text('type').notNull(),
+    version: integer('version').notNull(),
+    definition: jsonb('definition').notNull(),
+    publishedAt: timestamp('published_at', { withTimezone: true, mode: 'string' }).notNull(),
+    publishedBy: text('published_by').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.type, t.version] })],
+);
 
 export const outbox = sessionSchema.table(
   'outbox',
