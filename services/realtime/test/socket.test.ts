@@ -1,6 +1,8 @@
 import { waitFor } from '@glavito/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
+import { buildEnvelope } from '@glavito/bus';
+import type { EventEnvelope } from '@glavito/contracts';
 import { connectTo, eventFor, startHarness, tokenFor, type Harness } from './helpers.js';
 
 let h: Harness;
@@ -209,5 +211,35 @@ describe('recovery', () => {
     // Each once: the two missed (replayed), then the live one; the early one is not sent twice.
     expect(again.pushes().map((p) => p.data.eventId)).toEqual([...missed.map((e) => e.id), live.id]);
     again.ws.terminate();
+  });
+
+  it('a notification goes to its recipient only: not to others watching the session, not replayed on join', async () => {
+    const boss = { userId: 'boss-n', tenantId: 'tenant-a', roles: ['admin'] };
+    const owner = await connect(alice);
+    const admin = await connect(boss);
+    await owner.next('connected');
+    await admin.next('connected');
+    owner.send({ event: 'join_session', data: { sessionId: 'sess-a' } });
+    await owner.next('session_joined');
+    const before = eventFor(sessionA, 'step.completed');
+    await h.publish(before);
+    await owner.next('step_completed');
+    const notification = { id: '0193b0c4-1111-7000-8000-000000000001', kind: 'milestone', sessionId: 'sess-a', sessionType: 'tenant_setup', title: 'An onboarding reached 25 %', body: '2 steps done so far.', link: null, createdAt: '2026-06-01T10:00:00.000Z', readAt: null };
+    const created = buildEnvelope({ type: 'notification.created', data: { notification }, tenantId: 'tenant-a', sessionId: 'sess-a', userId: 'boss-n', sessionSeq: 1, correlationId: 'corr-n' } as never) as EventEnvelope;
+    await h.publish(created);
+    const pushed = await admin.next('notification');
+    expect(pushed.data).toEqual({ sessionId: 'sess-a', eventId: created.id, timestamp: created.occurredAt, correlationId: 'corr-n', notification });
+    // The owner watching the session gets the next session event, and nothing addressed to the admin before it.
+    const after = eventFor(sessionA, 'step.completed');
+    await h.publish(after);
+    await owner.next('step_completed');
+    expect(owner.frames.filter((f) => f.event === 'notification')).toEqual([]);
+    // The admin joining the session with a replay gets the session's events since `before`, not the notification.
+    admin.send({ event: 'join_session', data: { sessionId: 'sess-a', lastEventId: before.id } });
+    expect((await admin.next('session_joined')).data).toMatchObject({ recovered: true, replayed: 1 });
+    expect((await admin.next('step_completed')).data.eventId).toBe(after.id);
+    expect(admin.frames.filter((f) => f.event === 'notification')).toEqual([]);
+    owner.ws.terminate();
+    admin.ws.terminate();
   });
 });

@@ -13,6 +13,9 @@ export interface SocketLike {
 
 const OPEN = 1;
 
+/** A notification is its recipient's alone: not sent to others watching the session, not replayed on join (the list route has them). */
+export const isPersonal = (e: EventEnvelope) => e.type === 'notification.created';
+
 export interface Client {
   id: string;
   socket: SocketLike;
@@ -81,6 +84,10 @@ export function createHub(opts: HubOptions) {
 
   /** Sends an event to one socket unless it already has it; true when a frame went out. */
   function deliver(c: Client, seq: number, event: EventEnvelope): boolean {
+    if (isPersonal(event)) {
+      const frame = toPushFrame(event);
+      return frame ? send(c, frame) : false;
+    }
     const buffer = c.replaying.get(event.sessionId);
     if (buffer) {
       buffer.push({ seq, event });
@@ -122,7 +129,8 @@ export function createHub(opts: HubOptions) {
     },
     /** One event from the stream (in stream order) to every local socket of its user or its session, once each; returns the frames sent. */
     dispatch(seq: number, event: EventEnvelope): number {
-      const targets = new Set<Client>([...(byUser.get(userKey(event.tenantId, event.userId)) ?? []), ...(bySession.get(sessionKey(event.tenantId, event.sessionId)) ?? [])]);
+      const watchers = isPersonal(event) ? [] : (bySession.get(sessionKey(event.tenantId, event.sessionId)) ?? []);
+      const targets = new Set<Client>([...(byUser.get(userKey(event.tenantId, event.userId)) ?? []), ...watchers]);
       let sent = 0;
       for (const c of targets) if (deliver(c, seq, event)) sent++;
       return sent;
@@ -146,7 +154,7 @@ export function createHub(opts: HubOptions) {
       let from = afterSeq > 0 ? Math.min(range?.from ?? afterSeq + 1, afterSeq + 1) : range?.from;
       let to = Math.max(range?.to ?? 0, afterSeq);
       for (const seq of [...merged.keys()].sort((a, b) => a - b)) {
-        if (seq <= afterSeq || (range && seq >= range.from && seq <= range.to)) continue;
+        if (seq <= afterSeq || (range && seq >= range.from && seq <= range.to) || isPersonal(merged.get(seq)!)) continue;
         from ??= seq;
         to = Math.max(to, seq);
         const frame = toPushFrame(merged.get(seq)!);

@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { RealtimeConfig } from '../config.js';
 import { toPushFrame } from '../domain/frames.js';
+import { isPersonal } from '../domain/hub.js';
 import type { Client } from '../domain/hub.js';
 
 function tokenOf(request: FastifyRequest): string | null {
@@ -61,7 +62,7 @@ export async function socketRoutes(app: FastifyInstance, { config }: { config: R
           hub.beginReplay(c, sessionId);
           hub.join(c, sessionId);
           const replay = await app.replaySession(c.principal.tenantId, sessionId, lastEventId).catch(() => ({ found: false, fromSeq: 0, events: [] }));
-          reply('session_joined', { sessionId, recovered: replay.found, replayed: replay.events.filter((e) => toPushFrame(e.event) !== null).length });
+          reply('session_joined', { sessionId, recovered: replay.found, replayed: replay.events.filter((e) => toPushFrame(e.event) !== null && !isPersonal(e.event)).length });
           // Unknown or too old: nothing is replayed; the client refetches and gets live events from now on.
           hub.endReplay(c, sessionId, replay.fromSeq, replay.events);
           return;
