@@ -1,7 +1,8 @@
 /**
  * Runs every benchmark one after the other and prints one markdown report (pipe it into RESULTS.md).
  * Run from the repository root: pnpm bench   (or: node --conditions=development --import tsx bench/run.ts)
- * BENCH_ONLY=gateway,step-save limits the run.
+ * `pnpm bench gateway step-save` (or BENCH_ONLY=gateway,step-save) limits the run; options (`--baseline <commit>`)
+ * go to every benchmark run.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import os from 'node:os';
@@ -13,8 +14,8 @@ const root = path.resolve(here, '..');
 
 const BENCHES: Array<{ id: string; file: string; title: string; target: string }> = [
   { id: 'gateway', file: 'gateway.bench.ts', title: '1. Gateway overhead', target: 'through gateway ≥ 0.8 × direct throughput' },
-  { id: 'step-save', file: 'step-save.bench.ts', title: '2. Step save vs pgbench (same SQL transaction)', target: 'step save ≥ 0.5 × pgbench' },
-  { id: 'push-latency', file: 'push-latency.bench.ts', title: '3. Step save → WS progress_update latency', target: 'p99 ≤ 30 ms at 500 saves/s with 1,000 sockets' },
+  { id: 'step-save', file: 'step-save.bench.ts', title: '2. Step save vs pgbench (the statement the service runs)', target: 'step save ≥ 0.5 × pgbench' },
+  { id: 'push-latency', file: 'push-latency.bench.ts', title: '3. New-step save → WS progress_update latency and CPU per save', target: 'p99 ≤ 30 ms at 500 new-step saves/s with 5,000 sockets; HTTP p50 < 10 ms below 600/s; CPU per save ≤ 0.5 × the previous commit' },
   { id: 'realtime', file: 'realtime.bench.ts', title: '4. WebSocket memory per idle connection and broadcast', target: '≤ 15 KB per idle connection' },
   { id: 'connection-batch', file: 'connection-batch.bench.ts', title: '5. Batch of 10 connection tests vs its slowest test', target: 'batch ≤ 1.2 × slowest test' },
   { id: 'progress', file: 'progress.bench.ts', title: '6. Statistics latency and projection throughput', target: 'reported, no target' },
@@ -43,10 +44,10 @@ function machine(): string {
   ].join('\n');
 }
 
-function run(file: string): Promise<{ code: number; out: string; seconds: number }> {
+function run(file: string, options: string[]): Promise<{ code: number; out: string; seconds: number }> {
   const t0 = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', path.join(here, file)], { cwd: root, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', path.join(here, file), ...options], { cwd: root, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => process.stderr.write(d));
@@ -54,12 +55,23 @@ function run(file: string): Promise<{ code: number; out: string; seconds: number
   });
 }
 
-const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((s) => s.trim()) : undefined;
+// `pnpm bench reconnect-storm gateway` runs those two; BENCH_ONLY=a,b does the same.
+const args = process.argv.slice(2);
+const options: string[] = [];
+const names: string[] = [];
+for (let i = 0; i < args.length; i++) {
+  if (!args[i]!.startsWith('--')) names.push(args[i]!);
+  else options.push(args[i]!, ...(args[i]!.includes('=') || args[i + 1] === undefined || args[i + 1]!.startsWith('--') ? [] : [args[++i]!]));
+}
+const named = [...names, ...(process.env.BENCH_ONLY?.split(',') ?? [])].map((s) => s.trim()).filter(Boolean);
+const only = named.length > 0 ? named : undefined;
+const unknown = named.filter((n) => !BENCHES.some((b) => b.id === n));
+if (unknown.length > 0) throw new Error(`unknown benchmark ${unknown.join(', ')}; known: ${BENCHES.map((b) => b.id).join(', ')}`);
 const sections: string[] = [`# Benchmark results\n\n${machine()}\n\nEach benchmark starts its own processes on fresh databases and streams; numbers are ratios measured in the same run.`];
 for (const b of BENCHES) {
   if (only && !only.includes(b.id)) continue;
   process.stderr.write(`running ${b.file}…\n`);
-  const r = await run(b.file);
+  const r = await run(b.file, options);
   sections.push(`## ${b.title}\n\nTarget: ${b.target}. Took ${r.seconds.toFixed(0)} s${r.code === 0 ? '' : ` — **exited with code ${r.code}**`}.\n\n${r.out.trim()}`);
 }
 console.log(sections.join('\n\n'));

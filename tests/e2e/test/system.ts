@@ -47,14 +47,17 @@ export interface ServiceProcess {
   stop(): Promise<void>;
 }
 
-/** Runs a service the way the start command does: its own Node process on a free port (or on `fixedPort`, to restart one in place). */
-export async function startService(name: string, env: Record<string, string>, fixedPort?: number): Promise<ServiceProcess> {
+/**
+ * Runs a service the way the start command does: its own Node process on a free port (or on `fixedPort`, to
+ * restart one in place). `from` is another checkout to run it from (a benchmark's baseline commit).
+ */
+export async function startService(name: string, env: Record<string, string>, fixedPort?: number, from = root): Promise<ServiceProcess> {
   const port = fixedPort ?? (await freePort());
   const logs: string[] = [];
   // BENCH_CPU_PROFILE_DIR=dir writes a V8 CPU profile of every service process when it exits (profiling benchmarks).
   const profile = process.env.BENCH_CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${path.join(process.env.BENCH_CPU_PROFILE_DIR, name)}`] : [];
-  const child = spawn(process.execPath, [...profile, '--conditions=development', '--import', 'tsx', path.join(root, 'services', name, 'src', 'server.ts')], {
-    cwd: root,
+  const child = spawn(process.execPath, [...profile, '--conditions=development', '--import', 'tsx', path.join(from, 'services', name, 'src', 'server.ts')], {
+    cwd: from,
     env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -106,6 +109,8 @@ export interface StartSystemOptions {
   logLevel?: string;
   /** The gateway's requests per user (or IP) per minute; default 10,000. */
   rateLimitMax?: number;
+  /** Runs the services from another checkout (a benchmark's baseline commit in a git worktree). */
+  root?: string;
 }
 
 /** Session service + gateway as processes on a fresh database, stream and subject prefix. */
@@ -123,11 +128,11 @@ export async function startSystem(opts: StartSystemOptions = {}): Promise<System
     ...(opts.logLevel ? { LOG_LEVEL: opts.logLevel } : {}),
   };
   const [session, progress, connectionTest, realtime] = await Promise.all([
-    startService('session', { ...common, STEP_DATA_ENCRYPTION_KEY: ENCRYPTION_KEY, ...opts.env?.session }),
-    startService('progress', { ...common, ...opts.env?.progress }),
+    startService('session', { ...common, STEP_DATA_ENCRYPTION_KEY: ENCRYPTION_KEY, ...opts.env?.session }, undefined, opts.root),
+    startService('progress', { ...common, ...opts.env?.progress }, undefined, opts.root),
     // Loopback is allowed so the end-to-end webhook test can reach its local receiver.
-    startService('connection-test', { ...common, CONNECTION_TEST_ALLOWED_CIDRS: '127.0.0.1/32', ...opts.env?.['connection-test'] }),
-    startService('realtime', { ...common, PRESENCE_BUCKET: `${nats.streamName}_presence`, ...opts.env?.realtime }),
+    startService('connection-test', { ...common, CONNECTION_TEST_ALLOWED_CIDRS: '127.0.0.1/32', ...opts.env?.['connection-test'] }, undefined, opts.root),
+    startService('realtime', { ...common, PRESENCE_BUCKET: `${nats.streamName}_presence`, ...opts.env?.realtime }, undefined, opts.root),
   ]);
   const gateway = await startService('gateway', {
     ...(opts.logLevel ? { LOG_LEVEL: opts.logLevel } : {}),
@@ -138,7 +143,7 @@ export async function startSystem(opts: StartSystemOptions = {}): Promise<System
     REALTIME_URL: realtime.url,
     RATE_LIMIT_MAX: String(opts.rateLimitMax ?? 10_000),
     ...opts.env?.gateway,
-  });
+  }, undefined, opts.root);
   return {
     gateway,
     session,
