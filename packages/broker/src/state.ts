@@ -18,6 +18,9 @@ export const brokerEnvShape = {
   EVENT_SUBJECT_PREFIX: busEnvShape.EVENT_SUBJECT_PREFIX,
   EVENT_RETENTION: busEnvShape.EVENT_RETENTION,
   DEAD_LETTER_PREFIX: busEnvShape.DEAD_LETTER_PREFIX,
+  /** The audit events' own stream (read only by the audit service; other consumers never see them). */
+  AUDIT_STREAM: busEnvShape.AUDIT_STREAM,
+  AUDIT_SUBJECT_PREFIX: busEnvShape.AUDIT_SUBJECT_PREFIX,
   /** NATS KV bucket holding each realtime replica's socket counts. */
   PRESENCE_BUCKET: name.default('onboarding_presence'),
   /** A replica that stops refreshing its counts (crash) drops out after this long. */
@@ -96,7 +99,10 @@ export function eventStreams(s: EventStreamSettings, replicas = 1): StreamDefini
 export function brokerState(s: BrokerSettings): BrokerState {
   const replicas = s.NATS_STREAM_REPLICAS;
   return {
-    streams: eventStreams(s, replicas),
+    streams: [
+      ...eventStreams(s, replicas),
+      { name: s.AUDIT_STREAM, subjects: [`${s.AUDIT_SUBJECT_PREFIX}.>`], maxAgeMs: s.EVENT_RETENTION, duplicateWindowMs: DUPLICATE_WINDOW_MS, replicas },
+    ],
     buckets: [
       { bucket: s.PRESENCE_BUCKET, ttlMs: s.PRESENCE_TTL, replicas },
       // Two windows: a counter read late in its window is still there; older ones are garbage.

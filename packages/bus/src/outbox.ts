@@ -1,4 +1,4 @@
-import { eventSubject, type EventEnvelope } from '@glavito/contracts';
+import { eventSubject, type AuditEvent, type EventEnvelope } from '@glavito/contracts';
 import { prepared, recentWrites } from '@glavito/db';
 import pg from 'pg';
 import type { EventBus } from './event-bus.js';
@@ -37,8 +37,12 @@ CREATE OR REPLACE TRIGGER outbox_notify AFTER INSERT ON "${schema}".outbox REFER
 export interface OutboxRow {
   id: string;
   subject: string;
-  payload: EventEnvelope;
+  /** A domain event, or an audit event (no session order: it goes out at once). */
+  payload: EventEnvelope | AuditEvent;
 }
+
+type SessionRow = OutboxRow & { payload: EventEnvelope };
+const isAuditRow = (row: OutboxRow): boolean => row.payload.type === 'audit.recorded';
 
 export function toOutboxRow(subjectPrefix: string, env: EventEnvelope): OutboxRow {
   return { id: env.id, subject: eventSubject(subjectPrefix, env), payload: env };
@@ -152,7 +156,7 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   // read from the pool's sockets in reverse order, so a row that is not the next one this process expects
   // for its session waits for the end of the event-loop turn, and everything handed over by then goes out
   // sorted. The usual case (the session's next event) goes out at once.
-  let queued: OutboxRow[] = [];
+  let queued: SessionRow[] = [];
   // The last sessionSeq issued per session, for the sessions this process published last.
   const lastIssued = recentWrites<number>(10_000);
 
@@ -179,12 +183,17 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   // When the session's previous event is known to be still on its way (this process issued the one before it),
   // a row waits up to this long for it: the results of two commits can also arrive in different event-loop turns.
   const GAP_WAIT_MS = 100;
-  const queuedSince = new WeakMap<OutboxRow, number>();
+  const queuedSince = new WeakMap<SessionRow, number>();
   let queueTimer: NodeJS.Timeout | null = null;
 
   function publishCommitted(rows: OutboxRow[]): void {
     if (relayMode) return handOver(rows.map((r) => r.id));
-    for (const row of rows) {
+    for (const r of rows) {
+      if (isAuditRow(r)) {
+        issue(r);
+        continue;
+      }
+      const row = r as SessionRow;
       if (queued.length === 0 && (lastIssued.get(row.payload.sessionId) ?? 0) === row.payload.sessionSeq - 1) issue(row);
       else {
         if (queued.length === 0 && !queueTimer) setImmediate(publishQueued);
@@ -210,7 +219,7 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   }
 
   function issue(row: OutboxRow): void {
-    lastIssued.set(row.payload.sessionId, row.payload.sessionSeq);
+    if (!isAuditRow(row)) lastIssued.set((row as SessionRow).payload.sessionId, (row as SessionRow).payload.sessionSeq);
     const p = bus.publish(row.subject, JSON.stringify(row.payload), row.id).then(
       () => {
         sentIds.push(row.id);

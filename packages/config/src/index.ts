@@ -86,4 +86,7 @@ export const busEnvShape = {
   RPC_SUBJECT_PREFIX: subjectPrefix('onboarding.rpc'),
   /** Poison messages go to `<prefix>.<consumer>` (a stream of their own). */
   DEAD_LETTER_PREFIX: subjectPrefix('onboarding.dlq'),
+  /** Audit events (`<prefix>.<tenantId>.<action>`) travel on a stream of their own, read only by the audit service. */
+  AUDIT_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/).default('ONBOARDING_AUDIT'),
+  AUDIT_SUBJECT_PREFIX: subjectPrefix('onboarding.audit'),
 };

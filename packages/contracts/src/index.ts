@@ -17,3 +17,5 @@ export * from './notifications.js';
 export * from './payment.js';
 export * from './signals.js';
 export * from './i18n.js';
+export * from './audit.js';
+export * from './audit-decisions.js';

@@ -2,7 +2,7 @@
 // only this module). `routes.ts` adds the schemas per name to build ROUTES, so a route's method and URL are
 // written once, here.
 
-export type ServiceName = 'session' | 'progress' | 'connection-test' | 'realtime' | 'notification' | 'payment';
+export type ServiceName = 'session' | 'progress' | 'connection-test' | 'realtime' | 'notification' | 'payment' | 'audit';
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
 export interface RoutePath {
@@ -75,6 +75,10 @@ export const ROUTE_PATHS = {
   paymentBillingConfigGet: { method: 'GET', url: '/onboarding/payment/billing-config', service: 'payment', access: 'admin' },
   paymentBillingConfigPut: { method: 'PUT', url: '/onboarding/payment/billing-config', service: 'payment', access: 'admin', body: true },
   paymentStripeWebhook: { method: 'POST', url: '/onboarding/payment/webhooks/stripe', service: 'payment', access: 'public', body: true },
+
+  auditList: { method: 'GET', url: '/onboarding/audit', service: 'audit', access: 'admin', querystring: true },
+  auditExport: { method: 'GET', url: '/onboarding/audit/export', service: 'audit', access: 'admin', querystring: true, streamed: true },
+  auditVerify: { method: 'GET', url: '/onboarding/audit/verify', service: 'audit', access: 'admin' },
 } as const satisfies Record<string, RoutePath>;
 
 export type RouteName = keyof typeof ROUTE_PATHS;

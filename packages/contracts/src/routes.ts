@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import * as A from './api.js';
+import { AuditExportQuerySchema, AuditExportResponseSchema, AuditListResponseSchema, AuditQuerySchema, AuditVerifyResponseSchema } from './audit.js';
 import {
   AddTimeBodySchema,
   AddTimeResponseSchema,
@@ -90,6 +91,10 @@ const SCHEMAS = {
   paymentBillingConfigGet: { summary: "The tenant's billing configuration (null before setup)", responses: { 200: P.BillingConfigResponseSchema } },
   paymentBillingConfigPut: { summary: "Replace the tenant's billing configuration", body: P.BillingConfigurationInputSchema, responses: { 200: P.BillingConfigResponseSchema } },
   paymentStripeWebhook: { summary: 'Stripe webhook endpoint (no token: the Stripe-Signature header is checked against STRIPE_WEBHOOK_SECRET)', body: P.StripeWebhookBodySchema, responses: { 200: P.StripeWebhookResponseSchema } },
+
+  auditList: { summary: "The tenant's audit records, newest first (filters: actor, action, outcome, target, time range)", querystring: AuditQuerySchema, responses: { 200: AuditListResponseSchema } },
+  auditExport: { summary: "The tenant's audit records as NDJSON or CSV, newest first (streamed)", querystring: AuditExportQuerySchema, responses: { 200: AuditExportResponseSchema } },
+  auditVerify: { summary: "Checks the tenant's audit hash chain; names the first broken link", responses: { 200: AuditVerifyResponseSchema } },
 } as const satisfies { [N in RouteName]: RouteSchemas<(typeof ROUTE_PATHS)[N]> };
 
 type Flat<T> = { [K in keyof T]: T[K] };

@@ -122,7 +122,7 @@ export function quoteIdent(name: string): string {
  * Creates (or updates) the login role a service runs as. It may use only its own schema:
  * no grants elsewhere, so cross-schema SQL fails with "permission denied".
  */
-export async function provisionServiceRole(pool: pg.Pool, opts: { schema: string; role: string; password?: string }): Promise<void> {
+export async function provisionServiceRole(pool: pg.Pool, opts: { schema: string; role: string; password?: string; appendOnly?: string[] }): Promise<void> {
   const schema = quoteIdent(opts.schema);
   const role = quoteIdent(opts.role);
   const client = await pool.connect();
@@ -138,6 +138,8 @@ export async function provisionServiceRole(pool: pg.Pool, opts: { schema: string
       await client.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO ${role}`);
       await client.query(`GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA ${schema} TO ${role}`);
       await client.query(`REVOKE ALL ON SCHEMA public FROM ${role}`);
+      // Append-only tables (the audit records): the service may add and read rows, never change or remove one.
+      for (const table of opts.appendOnly ?? []) await client.query(`REVOKE UPDATE, DELETE, TRUNCATE ON ${schema}.${quoteIdent(table)} FROM ${role}`);
     } finally {
       await client.query('SELECT pg_advisory_unlock(hashtext($1))', ['provision-roles']);
     }

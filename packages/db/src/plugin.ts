@@ -14,6 +14,8 @@ export interface ServiceDatabaseOptions {
   /** The schema the service owns, e.g. `session`. */
   schema: string;
   migrationsFolder: string;
+  /** Tables of the schema the service role may only INSERT into and SELECT from (no UPDATE, DELETE, TRUNCATE). */
+  appendOnly?: string[];
   /**
    * A pool owned by someone else (embedded mode: the one connection to the in-process PGlite, shared by
    * every service). Migrations run on it; no role is provisioned; it is not closed with the app.
@@ -41,7 +43,7 @@ export async function prepareServiceDatabase(opts: ServiceDatabaseOptions): Prom
   const admin = createPool({ connectionString: config.DATABASE_URL, max: 2, applicationName: `${schema}-migrate` });
   try {
     await runMigrations(admin, { schema, migrationsFolder: opts.migrationsFolder });
-    if (!config.SERVICE_DATABASE_URL) await provisionServiceRole(admin, { schema, role, password: config.DB_PASSWORD });
+    if (!config.SERVICE_DATABASE_URL) await provisionServiceRole(admin, { schema, role, password: config.DB_PASSWORD, appendOnly: opts.appendOnly });
   } finally {
     await admin.end();
   }

@@ -222,3 +222,29 @@ export async function listenWithGracefulShutdown(app: FastifyInstance, opts: { p
   }
   await app.listen({ port: opts.port, host: opts.host });
 }
+
+/** Who did it and from where, for an audit record; the principal is the verified token's. */
+export interface AuditRequestContext {
+  actor: { subject: string; roles: string[] };
+  requestId: string | null;
+  correlationId: string | null;
+  clientIp: string | null;
+  userAgent: string | null;
+}
+
+/**
+ * The request's audit context. Behind the gateway the client address comes from the `x-forwarded-for` the gateway
+ * sets (it replaces whatever the client sent); a request straight to the service records its own peer.
+ */
+export function auditContextOf(request: FastifyRequest, principal?: { userId: string; roles: string[] } | null): AuditRequestContext {
+  const forwarded = request.headers['x-forwarded-for'];
+  const firstForwarded = typeof forwarded === 'string' ? forwarded.split(',')[0]!.trim() : undefined;
+  const ua = request.headers['user-agent'];
+  return {
+    actor: principal ? { subject: principal.userId, roles: principal.roles } : { subject: 'anonymous', roles: [] },
+    requestId: String(request.id).slice(0, 128),
+    correlationId: correlationIdOf(request),
+    clientIp: (firstForwarded || request.ip || null)?.slice(0, 64) ?? null,
+    userAgent: typeof ua === 'string' ? ua.slice(0, 256) : null,
+  };
+}

@@ -111,6 +111,9 @@ export interface TestNats {
   /** KV buckets unique to this test file (realtime presence, gateway rate limits). */
   presenceBucket: string;
   rateLimitBucket: string;
+  /** The audit stream and subject prefix of this test file. */
+  auditStream: string;
+  auditPrefix: string;
   /** The broker settings of this file's prefix (what `pnpm bus:migrate` would read from the env). */
   brokerSettings: BrokerSettings;
   /** Runs the broker migration again (e.g. after a test changed a stream), optionally with other settings. */
@@ -135,6 +138,8 @@ export async function createTestNats(opts: { url?: string; reconnectForever?: bo
     DEAD_LETTER_PREFIX: `${id}.dlq`,
     PRESENCE_BUCKET: `${streamName}_presence`,
     RATE_LIMIT_BUCKET: `${streamName}_ratelimit`,
+    AUDIT_STREAM: `${streamName}_AUDIT`,
+    AUDIT_SUBJECT_PREFIX: `${id}.audit`,
   };
   const settingsFor = (overrides: Record<string, string> = {}) => loadBrokerSettings({ ...names, ...opts.broker, ...overrides });
   const nats: TestNats = {
@@ -144,6 +149,8 @@ export async function createTestNats(opts: { url?: string; reconnectForever?: bo
     dlqPrefix: names.DEAD_LETTER_PREFIX,
     presenceBucket: names.PRESENCE_BUCKET,
     rateLimitBucket: names.RATE_LIMIT_BUCKET,
+    auditStream: names.AUDIT_STREAM,
+    auditPrefix: names.AUDIT_SUBJECT_PREFIX,
     brokerSettings: settingsFor(),
     streamName,
     nc,
