@@ -572,8 +572,16 @@ function checkNetworkPolicies(at, ix, workloads) {
           expect(except.has(cidr), at(`connection-test: internet egress must exclude ${cidr}`));
         }
       }
+    } else if (w.name === 'notification') {
+      // The system SMTP relay is outside the cluster: public addresses, SMTP ports only.
+      const smtpPorts = new Set([25, 465, 587]);
+      for (const r of egress(w).filter((r) => (r.to ?? []).some((t) => t.ipBlock?.cidr === '0.0.0.0/0'))) {
+        expect((r.ports ?? []).length > 0 && r.ports.every((p) => smtpPorts.has(p.port)), at('notification: internet egress only on SMTP ports (25, 465, 587)'));
+        const except = new Set((r.to ?? []).flatMap((t) => (t.ipBlock?.cidr === '0.0.0.0/0' ? t.ipBlock.except ?? [] : [])));
+        for (const cidr of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '127.0.0.0/8', '100.64.0.0/10']) expect(except.has(cidr), at(`notification: SMTP egress must exclude ${cidr}`));
+      }
     } else {
-      expect(!internet(w), at(`${id}: must not have internet egress (0.0.0.0/0); only connection-test tests outside servers`));
+      expect(!internet(w), at(`${id}: must not have internet egress (0.0.0.0/0); only connection-test tests outside servers (and notification reaches its SMTP relay)`));
     }
     if (w.name === 'gateway') {
       for (const up of UPSTREAMS) {
