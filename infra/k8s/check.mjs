@@ -56,6 +56,8 @@ function discoverServices() {
     const config = readFileSync(configFile, 'utf8');
     const port = Number(/PORT:\s*env\.port\((\d+)\)/.exec(config)?.[1]);
     const bus = config.includes('busEnvShape');
+    // A NATS client without the event bus (the gateway's shared rate limits) needs the same egress and wiring.
+    const natsClient = bus || /\bNATS_URL\b/.test(config);
     const database = config.includes('databaseEnvShape');
     const required = ['JWT_SECRET']; // commonEnvSchema: the only shared variable without a default
     if (bus) required.push('NATS_URL');
@@ -66,7 +68,7 @@ function discoverServices() {
     }
     const hasSchema = existsSync(path.join(dir, name, 'drizzle'));
     expect(Number.isInteger(port) && port > 0, `services/${name}/src/config.ts: no default PORT (env.port(N)) found`);
-    out.push({ name, port, bus, database, hasSchema, schema: hasSchema ? name.replace(/-/g, '_') : null, required });
+    out.push({ name, port, bus, natsClient, database, hasSchema, schema: hasSchema ? name.replace(/-/g, '_') : null, required });
   }
   return out;
 }
@@ -464,44 +466,24 @@ function checkManifests(where, resources, { secretsProvided }) {
   return ix;
 }
 
+/** The broker migration Job: `pnpm bus:migrate`'s code (packages/broker owns every limit; nothing is repeated here). */
 function checkNatsStreams(at, ix) {
   const common = ix.resources.find((r) => r.kind === 'ConfigMap' && r.data?.EVENT_STREAM);
   if (!expect(common, at('no ConfigMap sets EVENT_STREAM (shared settings of the services)'))) return;
-  const c = common.data;
-  const want = [
-    { name: c.EVENT_STREAM, subject: `${c.EVENT_SUBJECT_PREFIX}.>`, maxAgeMs: parseDuration(c.EVENT_RETENTION ?? '7d') },
-    // packages/bus/src/plugin.ts keeps dead letters 30 days.
-    { name: `${c.EVENT_STREAM}_DLQ`, subject: `${c.DEAD_LETTER_PREFIX}.>`, maxAgeMs: 30 * 86_400_000 },
-  ];
-  const job = ix.all('Job').find((j) => containersOf(j).some((x) => /nats-box/.test(x.image ?? '')));
-  if (!expect(job, at('no Job with the nats-box image creating the JetStream streams'))) return;
-  const streams = new Map();
-  for (const v of job.spec.template.spec.volumes ?? []) {
-    const cm = v.configMap && ix.get('ConfigMap', v.configMap.name);
-    for (const [key, text] of Object.entries(cm?.data ?? {})) {
-      if (!key.endsWith('.json')) continue;
-      try {
-        const cfg = JSON.parse(text);
-        streams.set(cfg.name, cfg);
-        expect(key === `${cfg.name}.json`, at(`stream file ${key} must be named after its stream (${cfg.name}.json)`));
-      } catch (err) {
-        expect(false, at(`stream definition ${key}: ${err.message}`));
-      }
-    }
+  const job = ix.all('Job').find((j) => containersOf(j).some((x) => isBrokerMigration(x)));
+  if (!expect(job, at('no Job runs the broker migration (node node_modules/@glavito/broker/dist/cli.js)'))) return;
+  const [container] = containersOf(job).filter((x) => isBrokerMigration(x));
+  const fromConfigMaps = new Set((container.envFrom ?? []).map((e) => e.configMapRef?.name).filter(Boolean));
+  // It must read the names the services check: every ConfigMap that sets a broker variable.
+  for (const key of ['EVENT_STREAM', 'EVENT_RETENTION', 'PRESENCE_BUCKET', 'PRESENCE_TTL', 'RATE_LIMIT_WINDOW']) {
+    const holders = ix.resources.filter((r) => r.kind === 'ConfigMap' && r.data && key in r.data).map((r) => r.metadata.name);
+    for (const name of holders) expect(fromConfigMaps.has(name), at(`Job ${job.metadata.name}: must read ConfigMap ${name} (it sets ${key})`));
   }
-  for (const w of want) {
-    const s = streams.get(w.name);
-    if (!expect(s, at(`no stream definition for ${w.name} in the nats-streams Job's ConfigMap`))) continue;
-    expect(JSON.stringify(s.subjects) === JSON.stringify([w.subject]), at(`stream ${w.name}: subjects must be ["${w.subject}"], are ${JSON.stringify(s.subjects)}`));
-    // The services set these at boot (packages/bus ensureStream); different values would flip on every start.
-    expect(s.max_age === w.maxAgeMs * 1e6, at(`stream ${w.name}: max_age must be ${w.maxAgeMs * 1e6} ns, as the services set it`));
-    expect(s.retention === 'limits' && s.storage === 'file' && s.discard === 'old', at(`stream ${w.name}: retention limits, storage file, discard old (as the services set them)`));
-    expect(s.duplicate_window === 120e9, at(`stream ${w.name}: duplicate_window must be 120000000000 (2 min, as the services set it)`));
-    expect(s.max_bytes === -1, at(`stream ${w.name}: max_bytes must be -1 (the services reset it to -1 at boot)`));
-  }
-  const cmd = containersOf(job).flatMap((x) => [...(x.command ?? []), ...(x.args ?? [])]).join(' ');
-  expect(/apply-streams\.sh/.test(cmd), at(`Job ${job.metadata.name}: must run apply-streams.sh`));
+  const replicas = (container.env ?? []).find((e) => e.name === 'NATS_STREAM_REPLICAS')?.value;
+  expect(Number(replicas) >= 3, at(`Job ${job.metadata.name}: NATS_STREAM_REPLICAS must be at least 3 on the NATS cluster, is ${replicas}`));
 }
+
+const isBrokerMigration = (container) => [...(container.command ?? []), ...(container.args ?? [])].join(' ').includes('@glavito/broker/dist/cli.js');
 
 function checkNetworkPolicies(at, ix, workloads) {
   const policies = ix.all('NetworkPolicy');
@@ -553,12 +535,11 @@ function checkNetworkPolicies(at, ix, workloads) {
   const allowsPort = (w, port) => egress(w).some((r) => r.ports?.some((p) => p.port === port));
   const internet = (w) => egress(w).some((r) => (r.to ?? []).some((t) => t.ipBlock?.cidr === '0.0.0.0/0'));
   const dbClients = new Set(SCHEMA_SERVICES.map((s) => s.name));
-  const busClients = new Set(SERVICES.filter((s) => s.bus).map((s) => s.name));
+  const busClients = new Set(SERVICES.filter((s) => s.natsClient).map((s) => s.name));
   for (const w of workloads) {
     const id = `${w.kind} ${w.name}`;
-    const image = containersOf(w.resource).map((c) => c.image).join(' ');
     const migration = w.kind === 'Job' && containersOf(w.resource).some((c) => (c.command ?? []).join(' ').includes('dist/migrate.js'));
-    const natsJob = /nats-box/.test(image);
+    const natsJob = w.kind === 'Job' && containersOf(w.resource).some((c) => isBrokerMigration(c));
     expect(allowsPort(w, 53), at(`${id}: needs DNS egress (port 53)`));
     const needsDb = dbClients.has(w.name) || migration;
     const needsBus = busClients.has(w.name) || natsJob;
@@ -670,7 +651,8 @@ function checkCompose() {
     expect(s.restart === 'unless-stopped' || s.restart === 'always', at(`${svc.name}: restart unless-stopped (or always)`));
     expect(s.healthcheck?.test?.join(' ').includes(`:${svc.port}/health/`), at(`${svc.name}: healthcheck must probe :${svc.port}/health/ready`));
     const deps = dependsOn(s);
-    if (svc.bus) expect(deps.nats?.condition === 'service_healthy', at(`${svc.name}: depends_on nats (service_healthy)`));
+    if (svc.natsClient) expect(deps.nats?.condition === 'service_healthy', at(`${svc.name}: depends_on nats (service_healthy)`));
+    if (svc.natsClient) expect(deps['bus-migrate']?.condition === 'service_completed_successfully', at(`${svc.name}: depends_on bus-migrate (service_completed_successfully): services only check the broker state`));
     if (svc.hasSchema) {
       const mname = `${svc.name}-migrate`;
       const m = services[mname];

@@ -57,7 +57,11 @@ export async function buildApp(config: GatewayConfig, opts: BuildAppOptions = {}
 
   await app.register(metricsPlugin, { service: 'gateway' });
   await app.register(authPlugin, { secret: config.JWT_SECRET });
-  await app.register(rateLimitPlugin, { max: config.RATE_LIMIT_MAX, timeWindowMs: config.RATE_LIMIT_WINDOW });
+  await app.register(rateLimitPlugin, {
+    max: config.RATE_LIMIT_MAX,
+    timeWindowMs: config.RATE_LIMIT_WINDOW,
+    shared: config.RATE_LIMIT_STORE === 'nats' ? { servers: config.NATS_URL!, bucket: config.RATE_LIMIT_BUCKET, timeoutMs: config.RATE_LIMIT_STORE_TIMEOUT } : undefined,
+  });
   await app.register(corsPlugin, { origins: allowedOriginsOf(config), routes: Object.values(ROUTES) });
 
   // Every route the gateway serves, so that a known path asked with another method is a 405, not a 404.

@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { commonEnvSchema, env, loadConfig } from '@glavito/config';
+import { brokerEnvShape } from '@glavito/broker';
+import { commonEnvSchema, ConfigError, env, loadConfig } from '@glavito/config';
 import type { ServiceName } from '@glavito/contracts';
 import { z } from 'zod';
 
@@ -41,7 +42,14 @@ export const ConfigSchema = commonEnvSchema.extend({
       .optional(),
   ),
   RATE_LIMIT_MAX: env.int(300, 1),
-  RATE_LIMIT_WINDOW: env.duration('1m'),
+  RATE_LIMIT_WINDOW: brokerEnvShape.RATE_LIMIT_WINDOW,
+  /** `nats`: one budget across every replica (KV bucket RATE_LIMIT_BUCKET on NATS_URL); `memory`: per process. */
+  RATE_LIMIT_STORE: z.enum(['memory', 'nats']).default('memory'),
+  RATE_LIMIT_BUCKET: brokerEnvShape.RATE_LIMIT_BUCKET,
+  /** Longest wait for the shared store on a request; past it the request goes through (fail open). */
+  RATE_LIMIT_STORE_TIMEOUT: env.duration('250ms'),
+  /** Only for RATE_LIMIT_STORE=nats (the gateway uses no other broker state). */
+  NATS_URL: z.string().min(1).optional(),
   BODY_LIMIT_BYTES: env.int(1024 * 1024, 1),
   UPSTREAM_TIMEOUT_MS: env.int(30_000, 1),
   /** Behind an ingress, req.ip (the rate-limit key of anonymous callers) must come from X-Forwarded-For. */
@@ -52,7 +60,9 @@ export type GatewayConfig = z.infer<typeof ConfigSchema>;
 export type Upstreams = Record<ServiceName, string | undefined>;
 
 export function loadGatewayConfig(source: Record<string, string | undefined> = process.env): GatewayConfig {
-  return loadConfig(ConfigSchema, source);
+  const config = loadConfig(ConfigSchema, source);
+  if (config.RATE_LIMIT_STORE === 'nats' && !config.NATS_URL) throw new ConfigError(['NATS_URL: required when RATE_LIMIT_STORE=nats (the shared rate-limit bucket lives on NATS)']);
+  return config;
 }
 
 /** Every origin CORS allows: FRONTEND_URL and CORS_ORIGINS, each once. */
