@@ -33,7 +33,8 @@ export interface Harness {
 }
 
 export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
-  const nats = await createTestNats();
+  // The broker migration gives the presence bucket the TTL these replicas expect (the service only checks it).
+  const nats = await createTestNats({ broker: Object.fromEntries(Object.entries(env).filter(([k]) => k === 'PRESENCE_TTL' || k === 'EVENT_RETENTION')) });
   const config = (extra: Record<string, string> = {}) =>
     loadRealtimeConfig({
       NATS_URL: nats.url,
@@ -41,7 +42,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
       EVENT_SUBJECT_PREFIX: nats.subjectPrefix,
       RPC_SUBJECT_PREFIX: nats.rpcPrefix,
       DEAD_LETTER_PREFIX: nats.dlqPrefix,
-      PRESENCE_BUCKET: `${nats.streamName}_presence`,
+      PRESENCE_BUCKET: nats.presenceBucket,
       JWT_SECRET: TEST_JWT_SECRET,
       LOG_LEVEL: 'silent',
       ...env,
