@@ -221,7 +221,7 @@ export async function benchStepSave() {
   const ratios: Array<{ commit: string; ratio: number }> = [];
   const checks: string[] = [];
   try {
-    for (const { round, checkout } of arms()) {
+    for (const { round, checkout } of arms().runs) {
       process.stderr.write(`step-save: round ${round}, ${checkout.label}\n`);
       const r = await httpArm(checkout, round, { pgRoot: postmasterPid(postgres.dataDir), natsPid });
       rows.push(...r.rows);

@@ -1,5 +1,6 @@
 /**
- * `--baseline <commit>`: the same benchmark, in the same run, against a previous commit. That commit is checked
+ * `--baseline <commit>`: the same benchmark, in the same run, against a previous commit (`--candidate <commit>`:
+ * and against that commit instead of this checkout). That commit is checked
  * out in a git worktree beside this one, installed offline from the pnpm store with the frozen lockfile and
  * built as CI does; its services then run from there exactly as this checkout's do (the start command's way:
  * node + tsx from src). Kept in the temp directory per commit, so later runs reuse it.
@@ -52,19 +53,21 @@ export function prepareBaseline(commit: string): Checkout {
 export const thisCheckout = (): Checkout => ({ label: 'this checkout', root: checkoutRoot });
 
 /**
- * The arms of a run: this checkout alone, or alternating with the baseline (B C, C B, …) so drift hits both.
- * BENCH_ROUNDS rounds (default 1, or 2 with a baseline).
+ * The arms of a run: this checkout (or `--candidate <commit>`, also a worktree: a shared working tree may be
+ * half-edited) alone, or alternating with the baseline (B C, C B, …) so drift hits both. BENCH_ROUNDS rounds
+ * (default 1, or 2 with a baseline).
  */
-export function arms(): Array<{ round: number; checkout: Checkout }> {
+export function arms(): { baseline?: Checkout; candidate: Checkout; runs: Array<{ round: number; checkout: Checkout }> } {
   const base = benchOption('baseline', 'BENCH_BASELINE');
+  const cand = benchOption('candidate', 'BENCH_CANDIDATE');
   const rounds = Number(process.env.BENCH_ROUNDS || (base ? 2 : 1));
-  const current = thisCheckout();
-  if (!base) return Array.from({ length: rounds }, (_, i) => ({ round: i + 1, checkout: current }));
+  const candidate = cand ? prepareBaseline(cand) : thisCheckout();
+  if (!base) return { candidate, runs: Array.from({ length: rounds }, (_, i) => ({ round: i + 1, checkout: candidate })) };
   const baseline = prepareBaseline(base);
-  const out: Array<{ round: number; checkout: Checkout }> = [];
+  const runs: Array<{ round: number; checkout: Checkout }> = [];
   for (let i = 0; i < rounds; i++) {
-    const pair = i % 2 === 0 ? [baseline, current] : [current, baseline];
-    for (const checkout of pair) out.push({ round: i + 1, checkout });
+    const pair = i % 2 === 0 ? [baseline, candidate] : [candidate, baseline];
+    for (const checkout of pair) runs.push({ round: i + 1, checkout });
   }
-  return out;
+  return { baseline, candidate, runs };
 }

@@ -8,6 +8,7 @@ import { healthRoutes } from '@glavito/http';
 import { createServiceApp } from '@glavito/http/service-app';
 import type { FastifyServerOptions } from 'fastify';
 import type { SessionConfig } from './config.js';
+import { externalSignalsConsumer } from './consumers/external-signals.js';
 import { abandonSweepPlugin } from './jobs/abandon-sweep.js';
 import { sessionRpcPlugin } from './plugins/rpc.js';
 import { sessionRepositoryPlugin } from './plugins/session-repository.js';
@@ -39,5 +40,6 @@ export async function buildApp(config: SessionConfig, opts: BuildOptions = {}) {
   await app.register(sessionRoutes);
   await app.register(stepRoutes);
   await app.register(businessHoursRoutes);
+  await app.register(externalSignalsConsumer, { config });
   return app;
 }

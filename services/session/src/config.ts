@@ -14,6 +14,8 @@ export const SessionConfigSchema = commonEnvSchema.extend({
   BODY_LIMIT_BYTES: env.int(1_048_576, 1024, 50 * 1_048_576),
   /** Sessions remembered after this replica wrote them, so their next save skips the read (0: off). */
   WRITE_CACHE_SIZE: env.int(10_000, 0, 1_000_000),
+  /** Durable name prefix of the external-signal consumers (`<it>_payment`, `<it>_connection`). */
+  SESSION_SIGNALS_CONSUMER: z.string().regex(/^[A-Za-z0-9_-]+$/).default('session-signals'),
 });
 export type SessionConfig = z.infer<typeof SessionConfigSchema>;
 

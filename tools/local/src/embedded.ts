@@ -18,8 +18,6 @@ import { buildApp as buildProgress } from '@glavito/progress/app';
 import { loadProgressConfig } from '@glavito/progress/config';
 import { buildApp as buildRealtime } from '@glavito/realtime/app';
 import { loadRealtimeConfig } from '@glavito/realtime/config';
-import { buildApp as buildNotification } from '@glavito/notification/app';
-import { loadNotificationConfig } from '@glavito/notification/config';
 import { buildApp as buildSession } from '@glavito/session/app';
 import { loadSessionConfig } from '@glavito/session/config';
 import type { FastifyInstance } from 'fastify';
@@ -27,8 +25,7 @@ import type { FastifyInstance } from 'fastify';
 export interface EmbeddedOptions {
   /** Where PGlite keeps its files (restarting keeps the data). */
   dataDir: string;
-  /** `notification` on a free port when not given. */
-  ports: { gateway: number; session: number; progress: number; connectionTest: number; realtime: number; notification?: number };
+  ports: { gateway: number; session: number; progress: number; connectionTest: number; realtime: number };
   /** Shared settings (JWT_SECRET, STEP_DATA_ENCRYPTION_KEY, LOG_LEVEL, …). */
   env: Record<string, string | undefined>;
 }
@@ -80,9 +77,6 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
     await listen(await buildProgress(loadProgressConfig({ ...base, PORT: String(opts.ports.progress) }), { infra }), opts.ports.progress);
     await listen(await buildConnectionTest(loadConnectionTestConfig({ ...base, PORT: String(opts.ports.connectionTest) }), { infra }), opts.ports.connectionTest);
     await listen(await buildRealtime(loadRealtimeConfig({ ...base, PORT: String(opts.ports.realtime) }), { infra }), opts.ports.realtime);
-    // In-app notifications only, unless NOTIFY_SMTP_URL is set.
-    const notificationPort = opts.ports.notification ?? (await freePort());
-    await listen(await buildNotification(loadNotificationConfig({ ...base, PORT: String(notificationPort) }), { infra }), notificationPort);
     const gateway = await buildGateway(
       loadGatewayConfig({
         ...base,
@@ -91,7 +85,6 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
         PROGRESS_URL: url(opts.ports.progress),
         CONNECTION_TEST_URL: url(opts.ports.connectionTest),
         REALTIME_URL: url(opts.ports.realtime),
-        NOTIFICATION_URL: url(notificationPort),
       }),
     );
     await listen(gateway, opts.ports.gateway);

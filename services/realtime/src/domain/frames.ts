@@ -23,7 +23,18 @@ export function toPushFrame(event: EventEnvelope): PushFrame | null {
     case 'step.completed':
     case 'step.updated':
     case 'step.skipped':
-      return { event: 'step_completed', data: { ...base, stepId: e.data.stepId, nextStep: e.data.nextStep, skipped: e.type === 'step.skipped', resaved: e.type === 'step.updated' } };
+      return {
+        event: 'step_completed',
+        data: { ...base, stepId: e.data.stepId, nextStep: e.data.nextStep, skipped: e.type === 'step.skipped', resaved: e.type === 'step.updated', ...(e.data.trigger ? { trigger: e.data.trigger } : {}) },
+      };
+    case 'step.annotated': {
+      // Stripe asking for more on a payment step already completed: the tenant must act. Other annotations
+      // (a verified channel) show in the session; the connection test has its own push.
+      const { stepId, signal } = e.data;
+      if (stepId !== 'payment_setup' || signal.state !== 'attention_needed') return null;
+      const d = (signal.details ?? {}) as { currentlyDue?: string[]; pastDue?: string[]; disabledReason?: string | null };
+      return { event: 'payment_attention_needed', data: { ...base, stepId, accountId: signal.ref, currentlyDue: d.currentlyDue ?? [], pastDue: d.pastDue ?? [], disabledReason: d.disabledReason ?? null } };
+    }
     case 'step.validation_failed':
       return { event: 'validation_error', data: { ...base, stepId: e.data.stepId, errors: e.data.errors } };
     case 'connection.tested':

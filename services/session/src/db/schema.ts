@@ -26,6 +26,8 @@ export const sessions = sessionSchema.table(
     lastActivityAt: timestamp('last_activity_at', { withTimezone: true, mode: 'string' }).notNull(),
     completedAt: timestamp('completed_at', { withTimezone: true, mode: 'string' }),
     estimatedCompletion: timestamp('estimated_completion', { withTimezone: true, mode: 'string' }),
+    /** What outside systems said about its steps, per step and source (domain/external-signals.ts). */
+    signals: jsonb('signals').notNull().default(sql`'{}'::jsonb`),
     /** The flow version the session started on (1 = built-in); publishing a newer one never changes it. */
     flowVersion: integer('flow_version').notNull().default(1),
   },

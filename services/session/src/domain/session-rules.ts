@@ -12,6 +12,7 @@ import {
   type OnboardingType,
   type ProgressSnapshot,
   type SessionStatus,
+  type StepSignals,
 } from '@glavito/contracts';
 import {
   RequiredStepsMissingError,
@@ -44,6 +45,8 @@ export interface SessionRecord {
   lastActivityAt: string;
   completedAt: string | null;
   estimatedCompletion: string | null;
+  /** What outside systems last said about its steps (external-signals.ts). */
+  signals: StepSignals;
 }
 
 export type PendingEvent = { [T in EventType]: { type: T; data: EventData<T> } }[EventType];
@@ -55,11 +58,13 @@ export interface Transition {
   events: PendingEvent[];
   /** Completing a tenant_setup session marks the tenant's setup completed. */
   markTenantSetupCompleted?: boolean;
+  /** The session's signals changed (written whole; a few small entries per session). */
+  signalsChanged?: boolean;
 }
 
 const addMinutes = (iso: string, minutes: number) => new Date(Date.parse(iso) + minutes * 60_000).toISOString();
 
-function snapshot(s: SessionRecord): { sessionType: OnboardingType; completedSteps: string[]; skippedSteps: string[]; currentStep: string | null; status: SessionStatus; progress: ProgressSnapshot } {
+export function snapshot(s: SessionRecord): { sessionType: OnboardingType; completedSteps: string[]; skippedSteps: string[]; currentStep: string | null; status: SessionStatus; progress: ProgressSnapshot } {
   return {
     sessionType: s.type,
     completedSteps: s.completedSteps,
@@ -75,7 +80,7 @@ export function progressOf(s: SessionRecord): ProgressSnapshot {
 }
 
 /** Moves the current step by the next-step rule and refreshes the estimate. */
-function settle(s: SessionRecord, now: string): SessionRecord {
+export function settle(s: SessionRecord, now: string): SessionRecord {
   const progress = computeProgress(s.type, s);
   return {
     ...s,
@@ -121,6 +126,7 @@ export function startSession(input: NewSessionInput): Transition {
     lastActivityAt: input.now,
     completedAt: null,
     estimatedCompletion: null,
+    signals: {},
   };
   const started = settle(base, input.now);
   const afterWelcome = settle({ ...started, completedSteps: ['welcome'], stepData: { welcome: {} } }, input.now);

@@ -6,7 +6,7 @@ import { ConcurrentUpdateError, SessionNotFoundError } from '../errors.js';
 import type { SessionRecord, Transition } from '../domain/session-rules.js';
 
 const COLUMNS = `id, tenant_id, user_id, type, role, status, current_step, completed_steps, skipped_steps, step_data, metadata,
-  version, event_seq, started_at, last_activity_at, completed_at, estimated_completion`;
+  version, event_seq, started_at, last_activity_at, completed_at, estimated_completion, signals`;
 
 type Row = {
   id: string;
@@ -26,6 +26,7 @@ type Row = {
   last_activity_at: string;
   completed_at: string | null;
   estimated_completion: string | null;
+  signals: SessionRecord['signals'];
 };
 
 function toRecord(r: Row): SessionRecord {
@@ -47,6 +48,7 @@ function toRecord(r: Row): SessionRecord {
     lastActivityAt: r.last_activity_at,
     completedAt: r.completed_at,
     estimatedCompletion: r.estimated_completion,
+    signals: r.signals ?? {},
   };
 }
 
@@ -116,7 +118,8 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
            UPDATE session.sessions SET status = $3, current_step = $4, completed_steps = $5::text[], skipped_steps = $6::text[],
              step_data = CASE WHEN $7::text IS NULL THEN step_data ELSE jsonb_set(step_data, ARRAY[$7::text], $8::jsonb, true) END,
              metadata = $9::jsonb, version = version + 1, event_seq = event_seq + $10::int,
-             last_activity_at = $11, completed_at = $12, estimated_completion = $13
+             last_activity_at = $11, completed_at = $12, estimated_completion = $13,
+             signals = CASE WHEN $20::jsonb IS NULL THEN signals ELSE $20::jsonb END
            WHERE id = $1 AND version = $2
            RETURNING id
          ), ob AS (
@@ -148,6 +151,7 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
           before.tenantId,
           s.userId,
           t.markTenantSetupCompleted === true,
+          t.signalsChanged ? JSON.stringify(s.signals) : null,
         ],
       ),
     );
@@ -161,7 +165,7 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
     eventSeq: t.session.eventSeq + t.events.length,
   });
 
-  const changes = (t: Transition) => t.events.length > 0 || Boolean(t.stepWrite);
+  const changes = (t: Transition) => t.events.length > 0 || Boolean(t.stepWrite) || t.signalsChanged === true;
 
   /** After a write's commit: its events go out and the new state is remembered. */
   function committed(before: SessionRecord, t: Transition, rows: OutboxRow[]) {
@@ -312,6 +316,22 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
         [tenantId],
       );
       return rows[0] ? toRecord(rows[0]) : null;
+    },
+
+    /**
+     * The sessions a tenant-wide signal is about: the tenant's unfinished sessions of a flow, else its newest one
+     * of that flow (a completed setup still shows what Stripe says later).
+     */
+    async sessionsOfTenantFlow(tenantId: string, type: string): Promise<string[]> {
+      const { rows } = await pool.query<{ id: string }>(
+        `(SELECT id FROM session.sessions WHERE tenant_id = $1 AND type = $2 AND status <> 'completed')
+         UNION ALL
+         (SELECT id FROM session.sessions WHERE tenant_id = $1 AND type = $2 AND NOT EXISTS (
+            SELECT 1 FROM session.sessions WHERE tenant_id = $1 AND type = $2 AND status <> 'completed')
+          ORDER BY coalesce(completed_at, started_at) DESC LIMIT 1)`,
+        [tenantId, type],
+      );
+      return rows.map((r) => r.id);
     },
 
     /** Marks sessions idle since before `cutoff` abandoned, in batches; returns how many. */
