@@ -24,6 +24,8 @@ function readCommitted(root: string): Record<string, ContractSnapshot> {
   return out;
 }
 
+const say = (line: string) => void process.stdout.write(`${line}\n`);
+
 const command = process.argv[2];
 const current = contractSnapshots();
 if (command === 'snapshot') {
@@ -33,12 +35,12 @@ if (command === 'snapshot') {
     mkdirSync(path.dirname(file), { recursive: true });
     writeFileSync(file, `${JSON.stringify(snap, null, 2)}\n`);
   }
-  console.log(`recorded ${Object.keys(current).length} contract snapshots in ${path.relative(process.cwd(), dir) || dir}`);
+  say(`recorded ${Object.keys(current).length} contract snapshots in ${path.relative(process.cwd(), dir) || dir}`);
 } else if (command === 'check') {
   const report = checkCompatibility(readCommitted(dir), current);
-  for (const key of report.added) console.log(`added (additive): ${key}`);
-  for (const key of report.changed) console.log(`changed compatibly: ${key}`);
-  if (report.added.length + report.changed.length > 0) console.log('record these with `pnpm contracts:snapshot` (and commit the snapshots)');
+  for (const key of report.added) say(`added (additive): ${key}`);
+  for (const key of report.changed) say(`changed compatibly: ${key}`);
+  if (report.added.length + report.changed.length > 0) say('record these with `pnpm contracts:snapshot` (and commit the snapshots)');
   if (report.breaking.length > 0) {
     console.error(`\n${report.breaking.length} breaking contract change(s):`);
     for (const f of report.breaking) console.error(`  ${f.key}${f.path ? ` at ${f.path}` : ''}: ${f.problem}`);
@@ -46,7 +48,7 @@ if (command === 'snapshot') {
     console.error('If the old contract is really retired (no deployed service uses it), record that with `pnpm contracts:snapshot`.');
     process.exit(1);
   }
-  console.log(`contracts compatible with the snapshots (${Object.keys(current).length} contracts)`);
+  say(`contracts compatible with the snapshots (${Object.keys(current).length} contracts)`);
 } else {
   console.error('usage: contracts.ts check|snapshot');
   process.exit(2);
