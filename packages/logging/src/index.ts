@@ -37,8 +37,9 @@ let stdout: pino.DestinationStream | undefined;
 
 /**
  * Standard output, buffered: one write system call per ~4 KB of lines instead of one per line (on this
- * VM a write is the larger part of a request line's cost). Lines reach stdout within a second; whatever is
- * buffered is written synchronously when the process exits (a SIGKILL loses at most that second).
+ * VM a write is the larger part of a request line's cost). Lines reach stdout within a second, warnings and
+ * errors at once; whatever is buffered is written synchronously when the process exits (a SIGKILL loses at
+ * most that second).
  */
 export function bufferedStdout(): pino.DestinationStream {
   if (stdout) return stdout;
@@ -51,8 +52,14 @@ export function bufferedStdout(): pino.DestinationStream {
       // stdout already closed: nothing left to write to
     }
   });
-  stdout = dest;
-  return dest;
+  // Warnings and errors go out at once (an operator or a test watching for them should not wait for the timer).
+  stdout = {
+    write(line: string) {
+      dest.write(line);
+      if (line.startsWith('{"level":4') || line.startsWith('{"level":5') || line.startsWith('{"level":6')) dest.flush();
+    },
+  };
+  return stdout;
 }
 
 /** Pino options, plus the buffered stdout (`stream`, which Fastify's `logger` option takes as the destination). */

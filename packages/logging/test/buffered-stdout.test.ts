@@ -45,4 +45,20 @@ describe('buffered stdout', () => {
     expect(lines.map((l) => l.line.msg)).toEqual(['alone', 'bye']);
     expect(lines[0]!.at).toBeLessThan(lines[1]!.at - 2000);
   });
+
+  it('an error line goes out at once, with the info lines before it', async () => {
+    const lines = await runScript(`
+      const { createLogger } = await import('./src/index.ts');
+      const log = createLogger('t');
+      log.info('before');
+      log.error('failed');
+      // The main thread busy for 3 s: no timer can flush meanwhile, only a write already handed to libuv goes out.
+      const until = Date.now() + 3000;
+      while (Date.now() < until);
+      log.info('bye');
+      process.exit(0);
+    `);
+    expect(lines.map((l) => l.line.msg)).toEqual(['before', 'failed', 'bye']);
+    expect(lines[1]!.at).toBeLessThan(lines[2]!.at - 1500);
+  });
 });
