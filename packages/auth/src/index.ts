@@ -39,37 +39,41 @@ export function principalFromClaims(claims: unknown): Principal {
   return { userId: sub, tenantId, roles, isAdmin: roles.some((r) => ADMIN_ROLES.has(r)) };
 }
 
+/** The claims every token must carry (401 naming the one missing): an expiry, the user and the tenant. */
+const REQUIRED_CLAIMS = { exp: 'expiry (exp)', sub: 'user id (sub)', tenantId: 'tenant (tenantId)' } as const;
+
 function mapJwtError(err: unknown): Error {
-  const code = (err as { code?: string }).code ?? '';
+  const { code = '', message = '' } = err as { code?: string; message?: string };
   if (code.includes('EXPIRED')) return new AuthTokenExpiredError();
-  if (code === 'FAST_JWT_MISSING_REQUIRED_CLAIM') return new AuthTokenInvalidError('the token has no expiry (exp)');
+  if (code === 'FAST_JWT_MISSING_REQUIRED_CLAIM') {
+    const claim = (Object.keys(REQUIRED_CLAIMS) as Array<keyof typeof REQUIRED_CLAIMS>).find((c) => message.startsWith(`The ${c} claim`));
+    return new AuthTokenInvalidError(`the token has no ${claim ? REQUIRED_CLAIMS[claim] : 'required claim'}`);
+  }
   return new AuthTokenInvalidError('signature, algorithm or format rejected');
 }
 
 /**
- * Verifies HS256 tokens (`alg: none` and other algorithms are refused) and remembers each verified token's
- * principal until the token expires: a browser sends the same token on every request, and the HMAC,
- * JSON decoding and claim validation would otherwise run each time on the hot path.
+ * Verifies HS256 tokens (`alg: none` and other algorithms are refused; `exp`, `sub` and `tenantId` required)
+ * with fast-jwt's own cache of verified tokens (LRU, each entry kept until its token's `exp`): a browser sends
+ * the same token on every request, and the HMAC and JSON decoding would otherwise run each time on the hot path.
  */
 export function createPrincipalVerifier(secret: string, opts: { cacheSize?: number } = {}) {
   // The contract requires an expiry: a token without `exp` would be valid forever once leaked.
-  const verify = createVerifier({ key: secret, algorithms: ['HS256'], requiredClaims: ['exp'] });
-  const maxEntries = opts.cacheSize ?? 10_000;
-  const verified = new Map<string, { principal: Principal; validUntil: number }>();
+  const verify = createVerifier({ key: secret, algorithms: ['HS256'], requiredClaims: Object.keys(REQUIRED_CLAIMS), cache: opts.cacheSize ?? 10_000, cacheTTL: Infinity });
+  // A cached token comes back as the same payload object: its principal is derived once.
+  const principals = new WeakMap<object, Principal>();
   return (token: string): Principal => {
-    const hit = verified.get(token);
-    if (hit && hit.validUntil > Date.now()) return hit.principal;
-    if (hit) verified.delete(token);
-    let claims: { exp?: unknown };
+    let claims: object;
     try {
-      claims = verify(token) as { exp?: unknown };
+      claims = verify(token) as object;
     } catch (err) {
       throw mapJwtError(err);
     }
-    const principal = principalFromClaims(claims);
-    const validUntil = (claims.exp as number) * 1000;
-    if (verified.size >= maxEntries) verified.delete(verified.keys().next().value as string);
-    verified.set(token, { principal, validUntil });
+    let principal = principals.get(claims);
+    if (!principal) {
+      principal = principalFromClaims(claims);
+      principals.set(claims, principal);
+    }
     return principal;
   };
 }
