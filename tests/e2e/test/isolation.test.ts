@@ -11,7 +11,7 @@ import { ErrorBodySchema, ROUTES, type RouteContract, type RouteName } from '@gl
 import { readStream, TEST_JWT_SECRET, waitFor } from '@glavito/testkit';
 import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSystem, type System } from './system.js';
+import { startSystem, TEST_UNSUBSCRIBE_SECRET, type System } from './system.js';
 
 // ---------------------------------------------------------------------------------------------
 // Identities, tokens
@@ -130,6 +130,11 @@ interface RouteCase {
 }
 
 const one = (c: Call = {}) => () => [c];
+/** An unsubscribe link's token, signed as the notification service signs them (services/notification/src/domain/unsubscribe-token.ts). */
+function unsubscribeLink(tenantId: string, userId: string): string {
+  const payload = Buffer.from(JSON.stringify([tenantId, userId])).toString('base64url');
+  return `${payload}.${createHmac('sha256', TEST_UNSUBSCRIBE_SECRET).update(`unsubscribe:${payload}`).digest('base64url')}`;
+}
 const webhookTest = (hook: string) => ({ channel: 'webhook', config: { url: `${hook}/attacker-hook`, secret: 'attacker-secret' } });
 
 const CASES: { [K in RouteName]: RouteCase } = {
@@ -177,8 +182,8 @@ const CASES: { [K in RouteName]: RouteCase } = {
   notificationsMarkRead: { scope: 'caller', calls: one({ body: { all: true } }) },
   notificationSettingsGet: { scope: 'caller', calls: one() },
   notificationSettingsPut: { scope: 'caller', calls: one({ body: { email: 'mallory@example.com' } }) },
-  // No token by design: a forged or foreign signed link must answer 400 and unsubscribe nobody.
-  notificationsUnsubscribe: { scope: 'pure', calls: one({ query: `?token=${'x'.repeat(40)}`, body: {} }) },
+  // No bearer token by design: the signed link names its user (here tenant B's own agent), and nobody else.
+  notificationsUnsubscribe: { scope: 'pure', calls: one({ query: `?token=${unsubscribeLink(TENANT_B, B1.userId)}`, body: {} }) },
   reminderPolicyGet: { scope: 'tenant', calls: one() },
   reminderPolicyPut: { scope: 'tenant', calls: one({ body: { enabled: true, inactivityMinutes: 1, maxReminders: 10, channels: ['in_app'], adminNotifications: { milestones: false, completion: false, email: false }, texts: {} } }) },
 };
@@ -507,9 +512,9 @@ describe('isolation matrix', () => {
           }
 
           // Bad tokens: 401 at the gateway, and at the owning service reached directly.
-          const direct = { session: sys.session, progress: sys.progress, 'connection-test': sys.connectionTest, realtime: sys.realtime }[route.service];
+          const direct = { session: sys.session, progress: sys.progress, 'connection-test': sys.connectionTest, realtime: sys.realtime, notification: sys.notification! }[route.service];
           const badCells: string[] = [];
-          for (const b of BAD_TOKENS) {
+          for (const b of route.access === 'public' ? [] : BAD_TOKENS) {
             for (const [where, base] of [['gw', sys.gateway.url], ['svc', direct.url]] as const) {
               cells++;
               const r = await call(route.method, path, b.token, callSpec.body, base);

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +8,8 @@ import { createTestDatabase, createTestNats, TEST_JWT_SECRET, type TestDatabase,
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const ENCRYPTION_KEY = Buffer.alloc(32, 3).toString('base64');
+/** The notification service's unsubscribe-link key in these systems (tests sign links with it). */
+export const TEST_UNSUBSCRIBE_SECRET = 'test-unsubscribe-secret-long-enough-0123456789';
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -19,11 +22,11 @@ export function freePort(): Promise<number> {
   });
 }
 
-export type StartCommandPorts = Record<'gateway' | 'session' | 'progress' | 'connectionTest' | 'realtime', number>;
+export type StartCommandPorts = Record<'gateway' | 'session' | 'progress' | 'connectionTest' | 'realtime' | 'notification', number>;
 
 /** Free ports for every process of the README's start command. */
 export async function startCommandPorts(): Promise<StartCommandPorts> {
-  return { gateway: await freePort(), session: await freePort(), progress: await freePort(), connectionTest: await freePort(), realtime: await freePort() };
+  return { gateway: await freePort(), session: await freePort(), progress: await freePort(), connectionTest: await freePort(), realtime: await freePort(), notification: await freePort() };
 }
 
 /** The start command's port variables for those ports. */
@@ -34,6 +37,7 @@ export function startCommandPortEnv(ports: StartCommandPorts): Record<string, st
     PROGRESS_PORT: String(ports.progress),
     CONNECTION_TEST_PORT: String(ports.connectionTest),
     REALTIME_PORT: String(ports.realtime),
+    NOTIFICATION_PORT: String(ports.notification),
   };
 }
 
@@ -97,6 +101,8 @@ export interface System {
   progress: ServiceProcess;
   connectionTest: ServiceProcess;
   realtime: ServiceProcess;
+  /** null when the checkout started (a benchmark baseline) predates the notification service. */
+  notification: ServiceProcess | null;
   db: TestDatabase;
   nats: TestNats;
   token(user: { userId: string; tenantId: string; roles?: string[] }): string;
@@ -105,7 +111,7 @@ export interface System {
 
 export interface StartSystemOptions {
   /** Extra environment per service (benchmarks raise limits, tests shorten timeouts). */
-  env?: Partial<Record<'session' | 'progress' | 'connection-test' | 'realtime' | 'gateway', Record<string, string>>>;
+  env?: Partial<Record<'session' | 'progress' | 'connection-test' | 'realtime' | 'notification' | 'gateway', Record<string, string>>>;
   logLevel?: string;
   /** The gateway's requests per user (or IP) per minute; default 10,000. */
   rateLimitMax?: number;
@@ -127,12 +133,13 @@ export async function startSystem(opts: StartSystemOptions = {}): Promise<System
     DEAD_LETTER_PREFIX: nats.dlqPrefix,
     ...(opts.logLevel ? { LOG_LEVEL: opts.logLevel } : {}),
   };
-  const [session, progress, connectionTest, realtime] = await Promise.all([
+  const [session, progress, connectionTest, realtime, notification] = await Promise.all([
     startService('session', { ...common, STEP_DATA_ENCRYPTION_KEY: ENCRYPTION_KEY, ...opts.env?.session }, undefined, opts.root),
     startService('progress', { ...common, ...opts.env?.progress }, undefined, opts.root),
     // Loopback is allowed so the end-to-end webhook test can reach its local receiver.
     startService('connection-test', { ...common, CONNECTION_TEST_ALLOWED_CIDRS: '127.0.0.1/32', ...opts.env?.['connection-test'] }, undefined, opts.root),
     startService('realtime', { ...common, PRESENCE_BUCKET: `${nats.streamName}_presence`, ...opts.env?.realtime }, undefined, opts.root),
+    existsSync(path.join(opts.root ?? root, 'services', 'notification')) ? startService('notification', { ...common, NOTIFY_UNSUBSCRIBE_SECRET: TEST_UNSUBSCRIBE_SECRET, ...opts.env?.notification }, undefined, opts.root) : null,
   ]);
   const gateway = await startService('gateway', {
     ...(opts.logLevel ? { LOG_LEVEL: opts.logLevel } : {}),
@@ -141,6 +148,7 @@ export async function startSystem(opts: StartSystemOptions = {}): Promise<System
     PROGRESS_URL: progress.url,
     CONNECTION_TEST_URL: connectionTest.url,
     REALTIME_URL: realtime.url,
+    ...(notification ? { NOTIFICATION_URL: notification.url } : {}),
     RATE_LIMIT_MAX: String(opts.rateLimitMax ?? 10_000),
     ...opts.env?.gateway,
   }, undefined, opts.root);
@@ -150,12 +158,13 @@ export async function startSystem(opts: StartSystemOptions = {}): Promise<System
     progress,
     connectionTest,
     realtime,
+    notification,
     db,
     nats,
     token: (u) => mintToken({ secret: TEST_JWT_SECRET, userId: u.userId, tenantId: u.tenantId, roles: u.roles ?? ['agent'] }),
     async stop() {
       await gateway.stop();
-      await Promise.all([session.stop(), progress.stop(), connectionTest.stop(), realtime.stop()]);
+      await Promise.all([session.stop(), progress.stop(), connectionTest.stop(), realtime.stop(), notification?.stop()]);
       await nats.cleanup();
       await db.drop();
     },
