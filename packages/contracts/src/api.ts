@@ -33,6 +33,8 @@ export const SessionSchema = z.object({
   lastActivityAt: z.string(),
   completedAt: z.string().nullable(),
   estimatedCompletion: z.string().nullable(),
+  /** The flow version the session follows to the end (1 = the built-in flow; a tenant's published versions count from 2). */
+  flowVersion: z.number().int().min(1).optional(),
   /** What outside systems said about its steps (Stripe account state, verified channels), per step and source. */
   signals: StepSignalsSchema.optional(),
 });

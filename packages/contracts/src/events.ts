@@ -8,6 +8,7 @@ import { FieldErrorSchema } from './validation.js';
 export { CompletionSummarySchema, SubjectTokenSchema } from './ids.js';
 import { PaymentAccountStateSchema, StripeAccountIdSchema } from './payment.js';
 import { ExternalTriggerSchema, StepSignalSchema } from './signals.js';
+import { FlowPublishedDataSchema } from './flows.js';
 import { BusinessHoursChangedDataSchema, NotificationCreatedDataSchema } from './notifications.js';
 import { NotificationPreferencesDataSchema } from './step-data.js';
 
@@ -28,6 +29,7 @@ export const EVENT_TYPES = [
   'notification.created',
   'step.annotated',
   'payment.account_updated',
+  'flow.published',
 ] as const;
 export const EventTypeSchema = z.enum(EVENT_TYPES);
 export type EventType = z.infer<typeof EventTypeSchema>;
@@ -102,6 +104,7 @@ export const EVENT_DATA_SCHEMAS = {
   'notification.created': NotificationCreatedDataSchema,
   'step.annotated': StepAnnotatedDataSchema,
   'payment.account_updated': PaymentAccountUpdatedDataSchema,
+  'flow.published': FlowPublishedDataSchema,
 } as const satisfies Record<EventType, z.ZodType>;
 
 export type EventData<T extends EventType> = z.infer<(typeof EVENT_DATA_SCHEMAS)[T]>;

@@ -19,3 +19,4 @@ export * from './signals.js';
 export * from './i18n.js';
 export * from './audit.js';
 export * from './audit-decisions.js';
+export * from './flows.js';

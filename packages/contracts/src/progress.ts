@@ -21,6 +21,10 @@ export interface StepState {
   status?: 'active' | 'paused' | 'completed' | 'abandoned';
 }
 
+/** A flow's steps: a built-in flow by its type, or the steps of a tenant's flow version. */
+export type StepSource = OnboardingType | { readonly steps: readonly StepConfiguration[] };
+const stepsOf = (source: StepSource): readonly StepConfiguration[] => (typeof source === 'string' ? stepCatalog(source) : source.steps);
+
 function isAvailable(step: StepConfiguration, done: ReadonlySet<string>): boolean {
   return !done.has(step.id) && step.dependencies.every((d) => done.has(d));
 }
@@ -29,8 +33,8 @@ function isAvailable(step: StepConfiguration, done: ReadonlySet<string>): boolea
  * The next-step rule: the current step if available, else the first available required step,
  * else the first available optional one, else none. A skipped step satisfies its dependents.
  */
-export function nextRecommendedStep(type: OnboardingType, state: StepState): StepConfiguration | null {
-  const catalog = stepCatalog(type);
+export function nextRecommendedStep(type: StepSource, state: StepState): StepConfiguration | null {
+  const catalog = stepsOf(type);
   const done = new Set([...state.completedSteps, ...state.skippedSteps]);
   const current = catalog.find((s) => s.id === state.currentStep);
   if (current && isAvailable(current, done)) return current;
@@ -38,16 +42,16 @@ export function nextRecommendedStep(type: OnboardingType, state: StepState): Ste
   return available.find((s) => s.isRequired) ?? available[0] ?? null;
 }
 
-export function missingDependencies(type: OnboardingType, stepId: string, state: StepState): string[] {
-  const step = stepCatalog(type).find((s) => s.id === stepId);
+export function missingDependencies(type: StepSource, stepId: string, state: StepState): string[] {
+  const step = stepsOf(type).find((s) => s.id === stepId);
   if (!step) return [];
   const done = new Set([...state.completedSteps, ...state.skippedSteps]);
   return step.dependencies.filter((d) => !done.has(d));
 }
 
-export function missingRequiredSteps(type: OnboardingType, state: StepState): string[] {
+export function missingRequiredSteps(type: StepSource, state: StepState): string[] {
   const done = new Set(state.completedSteps);
-  return stepCatalog(type)
+  return stepsOf(type)
     .filter((s) => s.isRequired && !done.has(s.id))
     .map((s) => s.id);
 }
@@ -59,8 +63,8 @@ export function missingRequiredSteps(type: OnboardingType, state: StepState): st
  * completion ends the onboarding, and the counts (completedSteps, skippedSteps of totalSteps) still say
  * what was done.
  */
-export function computeProgress(type: OnboardingType, state: StepState): ProgressSnapshot {
-  const catalog = stepCatalog(type);
+export function computeProgress(type: StepSource, state: StepState): ProgressSnapshot {
+  const catalog = stepsOf(type);
   const ids = new Set(catalog.map((s) => s.id));
   const completed = new Set(state.completedSteps.filter((s) => ids.has(s)));
   const skipped = new Set(state.skippedSteps.filter((s) => ids.has(s) && !completed.has(s)));

@@ -16,6 +16,7 @@ import {
 import * as N from './notifications.js';
 import * as P from './payment.js';
 import { StepConfigurationSchema } from './steps.js';
+import * as F from './flows.js';
 import { ROUTE_PATHS, type RouteName, type RoutePath } from './route-paths.js';
 
 export { ROUTE_PATHS, type HttpMethod, type RouteName, type RoutePath, type ServiceName } from './route-paths.js';
@@ -43,7 +44,12 @@ const SCHEMAS = {
   saveStep: { summary: "Save a step's data and complete it", params: A.StepParamsSchema, body: A.StepSaveBodySchema, responses: { 200: A.StepSaveResponseSchema } },
   skipStep: { summary: 'Skip an optional step', params: A.StepParamsSchema, body: A.SkipBodySchema.nullish(), responses: { 200: A.StepSaveResponseSchema } },
   flow: { summary: "The caller's own flow: ordered steps with the JSON Schema of each step's data", responses: { 200: A.FlowResponseSchema } },
-  flowByType: { summary: "A flow's ordered steps with the JSON Schema of each step's data", params: A.FlowTypeParamsSchema, responses: { 200: A.FlowResponseSchema } },
+  flowByType: { summary: "The caller tenant's current flow of a type (or ?version=): ordered steps with the JSON Schema of each step's data", params: A.FlowTypeParamsSchema, querystring: F.FlowVersionQuerySchema, responses: { 200: A.FlowResponseSchema } },
+  flowVersions: { summary: "The tenant's published versions of a flow, newest first (1 is the built-in flow)", params: A.FlowTypeParamsSchema, responses: { 200: F.FlowVersionsResponseSchema } },
+  flowDraftGet: { summary: "The tenant's draft of a flow (the current flow when no draft is saved)", params: A.FlowTypeParamsSchema, responses: { 200: F.FlowDraftResponseSchema } },
+  flowDraftPut: { summary: "Save the tenant's draft of a flow: steps in order, required/hidden, estimates, dependencies, custom steps with fields", params: A.FlowTypeParamsSchema, body: F.FlowDraftBodySchema, responses: { 200: F.FlowDraftResponseSchema } },
+  flowPublish: { summary: 'Publish the draft as the next version (422 with details when it breaks an invariant); running sessions keep their version', params: A.FlowTypeParamsSchema, responses: { 201: F.FlowPublishResponseSchema } },
+  languages: { summary: 'The languages texts are answered in (?lang= or Accept-Language), with the default', responses: { 200: F.LanguagesResponseSchema } },
   stepConfiguration: { summary: "A step's configuration", params: A.StepIdParamsSchema, querystring: A.StepConfigQuerySchema, responses: { 200: StepConfigurationSchema } },
   validateStepPost: { summary: 'Validate step data without saving', params: A.StepIdParamsSchema, querystring: A.ValidateStepPostQuerySchema, body: A.StepSaveBodySchema, responses: { 200: A.ValidateStepResponseSchema } },
   validateStepGet: { summary: 'Validate step data given as ?data=<url-encoded JSON>', params: A.StepIdParamsSchema, querystring: A.ValidateStepQuerySchema, responses: { 200: A.ValidateStepResponseSchema } },

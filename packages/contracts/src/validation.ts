@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { stepDataSchema } from './step-data.js';
 import type { OnboardingType } from './steps.js';
 import { fieldError, hasMessage } from './i18n.js';
+import { customStepSchema, type ResolvedFlow } from './flows.js';
 
 export const FieldErrorSchema = z.object({
   field: z.string().describe('dotted path of the offending field, e.g. teamMembers.0.email'),
@@ -103,4 +104,14 @@ export function validateStepData(type: OnboardingType, stepId: string, data: unk
     warnings.push('No team members invited yet - you can invite them later');
   else if (isEmptyObject(data)) warnings.push('Step completed without configuration - you can update settings later');
   return { isValid: true, errors: [], warnings, data: value };
+}
+
+/** validateStepData for a step of a flow: a custom step's data by the schema its fields build, a built-in's by its contract. */
+export function validateFlowStepData(flow: ResolvedFlow, stepId: string, data: unknown): StepValidation {
+  const step = flow.steps.find((s) => s.id === stepId);
+  if (!step?.custom) return validateStepData(flow.type, stepId, data);
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) return { isValid: false, errors: [fieldError('', 'type', 'validation.not_object')], warnings: [] };
+  const parsed = customStepSchema(step.custom).safeParse(data);
+  if (!parsed.success) return { isValid: false, errors: issuesToFieldErrors(parsed.error.issues, data), warnings: [] };
+  return { isValid: true, errors: [], warnings: [], data: parsed.data as Record<string, unknown> };
 }

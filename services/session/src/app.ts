@@ -15,6 +15,7 @@ import { sessionRepositoryPlugin } from './plugins/session-repository.js';
 import { businessHoursRoutes } from './routes/business-hours.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { stepRoutes } from './routes/steps.js';
+import { flowRoutes } from './routes/flows.js';
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../drizzle', import.meta.url));
 
@@ -39,6 +40,7 @@ export async function buildApp(config: SessionConfig, opts: BuildOptions = {}) {
   await app.register(healthRoutes, { checks: { database: () => app.isDatabaseReady(), bus: () => app.bus.isReady() } });
   await app.register(sessionRoutes);
   await app.register(stepRoutes);
+  await app.register(flowRoutes);
   await app.register(businessHoursRoutes);
   await app.register(externalSignalsConsumer, { config });
   return app;

@@ -19,3 +19,7 @@ export const ForceForbiddenError = createError('SESSION_FORCE_FORBIDDEN', 'Only 
 export const ConcurrentUpdateError = createError('SESSION_CONCURRENT_UPDATE', 'The session changed concurrently; retry the request', 409);
 export const InvalidQueryDataError = createError('REQUEST_VALIDATION_FAILED', 'data must be URL-encoded JSON: %s', 400);
 export const BusinessHoursRangeError = createError('SESSION_BUSINESS_HOURS_RANGE', '%s', 400);
+export const FlowInvalidError = createError('SESSION_FLOW_INVALID', 'The flow cannot be published: %s', 422);
+export const FlowNoDraftError = createError('SESSION_FLOW_NO_DRAFT', 'There is no draft of the %s flow to publish', 409);
+export const FlowChangedError = createError('SESSION_FLOW_CHANGED', 'The draft changed since it was read; read it again and retry', 409);
+export const FlowVersionNotFoundError = createError('SESSION_FLOW_VERSION_NOT_FOUND', 'Version %s of the %s flow does not exist', 404);

@@ -1,10 +1,11 @@
 import {
+  builtInFlow,
   computeProgress,
-  findStep,
   missingDependencies,
   missingRequiredSteps,
   roleForType,
-  validateStepData,
+  validateFlowStepData,
+  type ResolvedFlow,
   type EventData,
   type EventType,
   type FieldError,
@@ -47,7 +48,14 @@ export interface SessionRecord {
   estimatedCompletion: string | null;
   /** What outside systems last said about its steps (external-signals.ts). */
   signals: StepSignals;
+  /** The flow version the session started on (1 = built-in): it keeps it to the end. */
+  flowVersion: number;
+  /** That version's steps, attached when the record is read (not stored with the session). */
+  flow?: ResolvedFlow;
 }
+
+/** The flow a session follows: the version it pinned. */
+export const flowOfSession = (s: Pick<SessionRecord, 'type' | 'flow'>): ResolvedFlow => s.flow ?? builtInFlow(s.type);
 
 export type PendingEvent = { [T in EventType]: { type: T; data: EventData<T> } }[EventType];
 
@@ -64,24 +72,33 @@ export interface Transition {
 
 const addMinutes = (iso: string, minutes: number) => new Date(Date.parse(iso) + minutes * 60_000).toISOString();
 
-export function snapshot(s: SessionRecord): { sessionType: OnboardingType; completedSteps: string[]; skippedSteps: string[]; currentStep: string | null; status: SessionStatus; progress: ProgressSnapshot } {
+export function snapshot(s: SessionRecord): {
+  sessionType: OnboardingType;
+  completedSteps: string[];
+  skippedSteps: string[];
+  currentStep: string | null;
+  status: SessionStatus;
+  progress: ProgressSnapshot;
+  flowVersion: number;
+} {
   return {
     sessionType: s.type,
     completedSteps: s.completedSteps,
     skippedSteps: s.skippedSteps,
     currentStep: s.currentStep,
     status: s.status,
-    progress: computeProgress(s.type, s),
+    progress: computeProgress(flowOfSession(s), s),
+    flowVersion: s.flowVersion,
   };
 }
 
 export function progressOf(s: SessionRecord): ProgressSnapshot {
-  return computeProgress(s.type, s);
+  return computeProgress(flowOfSession(s), s);
 }
 
 /** Moves the current step by the next-step rule and refreshes the estimate. */
 export function settle(s: SessionRecord, now: string): SessionRecord {
-  const progress = computeProgress(s.type, s);
+  const progress = computeProgress(flowOfSession(s), s);
   return {
     ...s,
     currentStep: progress.nextStep,
@@ -104,6 +121,8 @@ export interface NewSessionInput {
   type: OnboardingType;
   metadata: Record<string, unknown>;
   now: string;
+  /** The tenant's current flow of that type (the built-in one when absent): the session pins its version. */
+  flow?: ResolvedFlow;
 }
 
 /** A new session: `welcome` is completed on start, and the result shows the state after that. */
@@ -127,6 +146,8 @@ export function startSession(input: NewSessionInput): Transition {
     completedAt: null,
     estimatedCompletion: null,
     signals: {},
+    flowVersion: input.flow?.version ?? 1,
+    ...(input.flow ? { flow: input.flow } : {}),
   };
   const started = settle(base, input.now);
   const afterWelcome = settle({ ...started, completedSteps: ['welcome'], stepData: { welcome: {} } }, input.now);
@@ -142,7 +163,7 @@ export function startSession(input: NewSessionInput): Transition {
 }
 
 export function assertStepInFlow(s: SessionRecord, stepId: string): void {
-  if (!findStep(s.type, stepId)) throw new StepNotInFlowError(stepId, s.type);
+  if (!flowOfSession(s).steps.some((c) => c.id === stepId)) throw new StepNotInFlowError(stepId, s.type);
 }
 
 export type SaveDecision =
@@ -163,10 +184,10 @@ export function saveStep(
 ): SaveDecision {
   assertStepInFlow(s, stepId);
   if (s.status === 'completed') throw new SessionCompletedError();
-  const missing = missingDependencies(s.type, stepId, s);
+  const missing = missingDependencies(flowOfSession(s), stepId, s);
   if (missing.length > 0) throw Object.assign(new StepDependenciesMissingError(missing.join(', ')), { details: [{ missingDependencies: missing }] });
 
-  const validation = validateStepData(s.type, stepId, data);
+  const validation = validateFlowStepData(flowOfSession(s), stepId, data);
   if (!validation.isValid) {
     return {
       kind: 'invalid',
@@ -204,11 +225,11 @@ export function saveStep(
 export function skipStep(s: SessionRecord, stepId: string, reason: string | undefined, now: string): Transition {
   assertStepInFlow(s, stepId);
   if (s.status === 'completed') throw new SessionCompletedError();
-  const step = findStep(s.type, stepId)!;
+  const step = flowOfSession(s).steps.find((c) => c.id === stepId)!;
   if (step.isRequired) throw new StepNotSkippableError(`${stepId} is required and cannot be skipped`);
   if (s.completedSteps.includes(stepId)) throw new StepNotSkippableError(`${stepId} is already completed`);
   if (s.skippedSteps.includes(stepId)) return { session: s, events: [] };
-  const missing = missingDependencies(s.type, stepId, s);
+  const missing = missingDependencies(flowOfSession(s), stepId, s);
   if (missing.length > 0) throw Object.assign(new StepDependenciesMissingError(missing.join(', ')), { details: [{ missingDependencies: missing }] });
   const events: PendingEvent[] = [];
   let next = reactivate(s, events);
@@ -233,7 +254,7 @@ export function resumeSession(s: SessionRecord, now: string): Transition {
 
 export function completeSession(s: SessionRecord, opts: { force: boolean; now: string }): Transition {
   if (s.status === 'completed') throw new SessionCompletedError();
-  const missing = missingRequiredSteps(s.type, s);
+  const missing = missingRequiredSteps(flowOfSession(s), s);
   if (missing.length > 0 && !opts.force) throw Object.assign(new RequiredStepsMissingError(missing.join(', ')), { details: [{ missingSteps: missing }] });
   // Nothing is next once completed: the step that was current stays unfinished (visible in the step lists).
   const next: SessionRecord = { ...s, status: 'completed', currentStep: null, completedAt: opts.now, lastActivityAt: opts.now, estimatedCompletion: null };

@@ -1,5 +1,5 @@
-import { computeProgress, missingRequiredSteps, stepCatalog } from '@glavito/contracts';
-import type { SessionRecord } from './session-rules.js';
+import { builtInFlow, computeProgress, missingRequiredSteps } from '@glavito/contracts';
+import { flowOfSession, type SessionRecord } from './session-rules.js';
 
 type SetupMark = { completedAt: string; completedBy: string } | null;
 
@@ -9,7 +9,9 @@ type SetupMark = { completedAt: string; completedBy: string } | null;
  * session's completion or an admin's explicit tenant-setup/complete).
  */
 export function tenantSetupStatus(mark: SetupMark, session: SessionRecord | null) {
-  const catalog = stepCatalog('tenant_setup').map((s) => s.id);
+  // The flow version the session pinned (the built-in flow before any session).
+  const flow = session ? flowOfSession(session) : builtInFlow('tenant_setup');
+  const catalog = flow.steps.map((s) => s.id);
   const inOrder = (ids: readonly string[]) => catalog.filter((id) => ids.includes(id));
   const isCompleted = mark !== null;
   return {
@@ -19,7 +21,7 @@ export function tenantSetupStatus(mark: SetupMark, session: SessionRecord | null
     sessionId: session?.id ?? null,
     completedSteps: inOrder(session?.completedSteps ?? []),
     skippedSteps: inOrder(session?.skippedSteps ?? []),
-    missingSteps: isCompleted ? [] : missingRequiredSteps('tenant_setup', session ?? { completedSteps: [], skippedSteps: [], currentStep: null }),
-    progressPercentage: isCompleted ? 100 : session ? computeProgress('tenant_setup', session).progressPercentage : 0,
+    missingSteps: isCompleted ? [] : missingRequiredSteps(flow, session ?? { completedSteps: [], skippedSteps: [], currentStep: null }),
+    progressPercentage: isCompleted ? 100 : session ? computeProgress(flow, session).progressPercentage : 0,
   };
 }

@@ -4,9 +4,10 @@ import type { Principal } from '@glavito/contracts';
 import { prepared, recentWrites, type Pool, type PoolClient } from '@glavito/db';
 import { ConcurrentUpdateError, SessionNotFoundError } from '../errors.js';
 import type { SessionRecord, Transition } from '../domain/session-rules.js';
+import type { ResolvedFlow } from '@glavito/contracts';
 
 const COLUMNS = `id, tenant_id, user_id, type, role, status, current_step, completed_steps, skipped_steps, step_data, metadata,
-  version, event_seq, started_at, last_activity_at, completed_at, estimated_completion, signals`;
+  version, event_seq, started_at, last_activity_at, completed_at, estimated_completion, signals, flow_version`;
 
 type Row = {
   id: string;
@@ -27,6 +28,7 @@ type Row = {
   completed_at: string | null;
   estimated_completion: string | null;
   signals: SessionRecord['signals'];
+  flow_version: number;
 };
 
 function toRecord(r: Row): SessionRecord {
@@ -49,6 +51,7 @@ function toRecord(r: Row): SessionRecord {
     completedAt: r.completed_at,
     estimatedCompletion: r.estimated_completion,
     signals: r.signals ?? {},
+    flowVersion: r.flow_version,
   };
 }
 
@@ -68,12 +71,22 @@ export interface SessionRepositoryOptions {
   publishCommitted: (rows: OutboxRow[]) => void;
   /** Sessions this process last wrote, kept to skip the read before the next write (0 turns it off). */
   cacheSize?: number;
+  /** The flow version a session pinned (published versions never change, so this is a cache hit once read). */
+  flowOf?: (tenantId: string, type: SessionRecord['type'], version: number) => Promise<ResolvedFlow | null>;
 }
 
 const canSee = (s: SessionRecord, scope: Scope) => s.tenantId === scope.tenantId && (scope.isAdmin || s.userId === scope.userId);
 
 export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptions) {
   const recent = recentWrites<SessionRecord>(opts.cacheSize ?? 10_000);
+
+  /** A record read from its row, with the steps of the flow version it pinned. */
+  async function withFlow(s: SessionRecord): Promise<SessionRecord> {
+    if (s.flowVersion === 1 || !opts.flowOf) return s;
+    const flow = await opts.flowOf(s.tenantId, s.type, s.flowVersion);
+    if (!flow) throw new Error(`session ${s.id}: flow ${s.type} v${s.flowVersion} of its tenant is missing`);
+    return { ...s, flow };
+  }
 
   function outboxRows(before: SessionRecord, t: Transition, correlationId: string) {
     return t.events.map((e, i) =>
@@ -101,7 +114,7 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
         scope.userId,
       ]),
     );
-    return rows[0] ? toRecord(rows[0]) : null;
+    return rows[0] ? withFlow(toRecord(rows[0])) : null;
   }
 
   /**
@@ -238,8 +251,8 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
         prepared(
           `WITH ins AS (
              INSERT INTO session.sessions (id, tenant_id, user_id, type, role, status, current_step, completed_steps, skipped_steps,
-               step_data, metadata, version, event_seq, started_at, last_activity_at, estimated_completion)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text[], $9::text[], $10::jsonb, $11::jsonb, 1, $12, $13, $13, $14)
+               step_data, metadata, version, event_seq, started_at, last_activity_at, estimated_completion, flow_version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text[], $9::text[], $10::jsonb, $11::jsonb, 1, $12, $13, $13, $14, $18)
              ON CONFLICT (tenant_id, user_id, type) WHERE status <> 'completed' DO NOTHING
              RETURNING id
            ), ob AS (
@@ -250,7 +263,7 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
           [
             s.id, s.tenantId, s.userId, s.type, s.role, s.status, s.currentStep, s.completedSteps, s.skippedSteps,
             JSON.stringify(s.stepData), JSON.stringify(s.metadata), t.events.length, s.startedAt, s.estimatedCompletion,
-            rows.map((o) => o.id), rows.map((o) => o.subject), rows.map((o) => JSON.stringify(o.payload)),
+            rows.map((o) => o.id), rows.map((o) => o.subject), rows.map((o) => JSON.stringify(o.payload)), s.flowVersion,
           ],
         ),
       );
@@ -266,7 +279,7 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
         `SELECT ${COLUMNS} FROM session.sessions WHERE tenant_id = $1 AND user_id = $2 AND type = $3 AND status <> 'completed'`,
         [tenantId, userId, type],
       );
-      return rows[0] ? toRecord(rows[0]) : null;
+      return rows[0] ? withFlow(toRecord(rows[0])) : null;
     },
 
     /** The user's unfinished session if any (newest first), else their newest session. */
@@ -276,7 +289,7 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
          ORDER BY (status = 'completed'), started_at DESC LIMIT 1`,
         [tenantId, userId, type ?? null],
       );
-      return rows[0] ? toRecord(rows[0]) : null;
+      return rows[0] ? withFlow(toRecord(rows[0])) : null;
     },
 
     /** Whether the user has any session in the tenant: the only way a tenant knows its users. */
@@ -315,7 +328,7 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
          ORDER BY (status = 'completed') DESC, coalesce(completed_at, started_at) DESC LIMIT 1`,
         [tenantId],
       );
-      return rows[0] ? toRecord(rows[0]) : null;
+      return rows[0] ? withFlow(toRecord(rows[0])) : null;
     },
 
     /**
@@ -346,7 +359,7 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
         );
         const events: OutboxRow[] = [];
         for (const row of rows) {
-          const before = toRecord(row);
+          const before = await withFlow(toRecord(row));
           recent.delete(before.id);
           events.push(...((await write(client, before, decide(before), `abandon-sweep:${before.id}`)) ?? []));
         }

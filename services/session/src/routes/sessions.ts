@@ -1,11 +1,11 @@
-import { computeProgress, ROUTES, stepCatalog, type OnboardingType } from '@glavito/contracts';
+import { builtInFlow, computeProgress, ROUTES, type OnboardingType } from '@glavito/contracts';
 import { contractRoute, correlationIdOf, languageOf } from '@glavito/http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { v7 as uuidv7 } from 'uuid';
 import { ForceForbiddenError, SessionNotFoundError, SessionTypeForbiddenError, TenantSetupIncompleteError } from '../errors.js';
-import { callerFlowType, defaultFlowType, flowOf } from '../domain/flows.js';
-import { completeSession, pauseSession, resumeSession, startSession, summaryOf } from '../domain/session-rules.js';
+import { defaultFlowType } from '../domain/flows.js';
+import { completeSession, flowOfSession, pauseSession, resumeSession, startSession, summaryOf } from '../domain/session-rules.js';
 import { tenantSetupStatus } from '../domain/tenant-setup.js';
 import { scopeOf } from '../repositories/session-repository.js';
 import { presentSession, presentWithProgress } from './present.js';
@@ -24,7 +24,8 @@ export async function sessionRoutes(root: FastifyInstance) {
     const existing = await repo.findOpen(p.tenantId, p.userId, type);
     if (existing) return { status: 200 as const, body: presentWithProgress(existing) };
     // Metadata is free-form: credential-like keys are sealed like step data.
-    const t = startSession({ id: uuidv7(), tenantId: p.tenantId, userId: p.userId, type, metadata: app.secretBox.seal(metadata), now: nowIso() });
+    const flow = await app.flowRepository.current(p.tenantId, type);
+    const t = startSession({ id: uuidv7(), tenantId: p.tenantId, userId: p.userId, type, metadata: app.secretBox.seal(metadata), now: nowIso(), flow });
     const created = await repo.insert(t, correlationIdOf(request));
     if (created) return { status: 201 as const, body: presentWithProgress(created) };
     // A concurrent start won the race: return its session.
@@ -90,21 +91,6 @@ export async function sessionRoutes(root: FastifyInstance) {
   });
 
   app.route({
-    ...contractRoute(ROUTES.flow),
-    ...auth,
-    handler: async (request) => {
-      const p = request.principal;
-      return flowOf(callerFlowType(p, await repo.findCurrent(p.tenantId, p.userId)), languageOf(request));
-    },
-  });
-
-  app.route({
-    ...contractRoute(ROUTES.flowByType),
-    ...auth,
-    handler: async (request) => flowOf(request.params.type, languageOf(request)),
-  });
-
-  app.route({
     ...contractRoute(ROUTES.pause),
     ...auth,
     handler: async (request) => {
@@ -167,7 +153,8 @@ export async function sessionRoutes(root: FastifyInstance) {
       const s = await repo.findCurrent(p.tenantId, userId, 'agent_welcome');
       // A user the caller's tenant has never seen (e.g. another tenant's user id) is not found, like another tenant's session.
       if (!s && userId !== p.userId && !(await repo.hasSessions(p.tenantId, userId))) throw new SessionNotFoundError(`for user ${userId}`);
-      const catalog = stepCatalog('agent_welcome').map((st) => st.id);
+      const flow = s ? flowOfSession(s) : builtInFlow('agent_welcome');
+      const catalog = flow.steps.map((st) => st.id);
       const completed = s ? catalog.filter((id) => s.completedSteps.includes(id)) : [];
       return {
         userId,
@@ -175,7 +162,7 @@ export async function sessionRoutes(root: FastifyInstance) {
         completedAt: s?.completedAt ?? null,
         completedSteps: completed,
         missingSteps: catalog.filter((id) => !completed.includes(id)),
-        progressPercentage: s ? computeProgress('agent_welcome', s).progressPercentage : 0,
+        progressPercentage: s ? computeProgress(flow, s).progressPercentage : 0,
         sessionId: s?.id ?? null,
       };
     },

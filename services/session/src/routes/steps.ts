@@ -1,29 +1,42 @@
-import { findStep, localizeFieldErrors, localizeRules, localizeStepText, localizeWarnings, nextRecommendedStep, ROUTES, stepCatalog, validateStepData, type Language, type OnboardingType } from '@glavito/contracts';
+import {
+  flowStepTexts,
+  localizeFieldErrors,
+  localizeRules,
+  localizeStepText,
+  localizeWarnings,
+  nextRecommendedStep,
+  ROUTES,
+  validateFlowStepData,
+  type Language,
+  type ResolvedFlow,
+} from '@glavito/contracts';
 import { contractRoute, correlationIdOf, languageOf, withDetails } from '@glavito/http';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { InvalidQueryDataError, StepDataInvalidError, StepNotInFlowError } from '../errors.js';
-import { callerFlowType } from '../domain/flows.js';
 import { saveStep, skipStep, type SaveDecision } from '../domain/session-rules.js';
 import { scopeOf } from '../repositories/session-repository.js';
+import { callerFlowOf } from './flows.js';
 import { presentWithProgress } from './present.js';
 
+const stepOf = (flow: ResolvedFlow, stepId: string) => flow.steps.find((s) => s.id === stepId);
+
 /** Every step a step depends on, directly or not. */
-function prerequisites(type: OnboardingType, stepId: string, seen = new Set<string>()): Set<string> {
-  for (const dep of findStep(type, stepId)?.dependencies ?? []) {
+function prerequisites(flow: ResolvedFlow, stepId: string, seen = new Set<string>()): Set<string> {
+  for (const dep of stepOf(flow, stepId)?.dependencies ?? []) {
     if (!seen.has(dep)) {
       seen.add(dep);
-      prerequisites(type, dep, seen);
+      prerequisites(flow, dep, seen);
     }
   }
   return seen;
 }
 
-function validateOnly(type: OnboardingType, stepId: string, data: unknown, lang: Language) {
-  if (!findStep(type, stepId)) throw new StepNotInFlowError(stepId, type);
-  const v = validateStepData(type, stepId, data);
-  const done = [...prerequisites(type, stepId), stepId];
-  const next = v.isValid ? nextRecommendedStep(type, { completedSteps: done, skippedSteps: [], currentStep: null }) : null;
+function validateOnly(flow: ResolvedFlow, stepId: string, data: unknown, lang: Language) {
+  if (!stepOf(flow, stepId)) throw new StepNotInFlowError(stepId, flow.type);
+  const v = validateFlowStepData(flow, stepId, data);
+  const done = [...prerequisites(flow, stepId), stepId];
+  const next = v.isValid ? nextRecommendedStep(flow, { completedSteps: done, skippedSteps: [], currentStep: null }) : null;
   return { isValid: v.isValid, errors: localizeFieldErrors(v.errors, lang), warnings: localizeWarnings(v.warnings, lang), nextStep: next?.id ?? null };
 }
 
@@ -31,7 +44,7 @@ export async function stepRoutes(root: FastifyInstance) {
   const app = root.withTypeProvider<ZodTypeProvider>();
   const repo = app.sessionRepository;
   const auth = { onRequest: [app.authenticate] };
-  const callerFlow = async (p: { tenantId: string; userId: string; isAdmin: boolean }) => callerFlowType(p, await repo.findCurrent(p.tenantId, p.userId));
+  const callerFlow = (p: Parameters<typeof callerFlowOf>[1], type?: Parameters<typeof callerFlowOf>[2]) => callerFlowOf(app, p, type);
 
   app.route({
     ...contractRoute(ROUTES.saveStep),
@@ -39,7 +52,7 @@ export async function stepRoutes(root: FastifyInstance) {
     handler: async (request) => {
       const { sessionId, stepId } = request.params;
       let decision: SaveDecision | undefined;
-      const { after } = await repo.mutate(sessionId, scopeOf(request.principal), correlationIdOf(request), (s) => {
+      const { after } = await repo.mutate(sessionId, scopeOf(request.principal, request), correlationIdOf(request), (s) => {
         decision = saveStep(s, stepId, request.body, app.now().toISOString(), app.secretBox.seal);
         return decision.transition;
       });
@@ -57,7 +70,7 @@ export async function stepRoutes(root: FastifyInstance) {
     ...auth,
     handler: async (request) => {
       const { sessionId, stepId } = request.params;
-      const { after } = await repo.mutate(sessionId, scopeOf(request.principal), correlationIdOf(request), (s) =>
+      const { after } = await repo.mutate(sessionId, scopeOf(request.principal, request), correlationIdOf(request), (s) =>
         skipStep(s, stepId, request.body?.reason, app.now().toISOString()),
       );
       return { ...presentWithProgress(after, languageOf(request)), nextStep: after.currentStep, warnings: [] };
@@ -68,17 +81,20 @@ export async function stepRoutes(root: FastifyInstance) {
     ...contractRoute(ROUTES.stepConfiguration),
     ...auth,
     handler: async (request) => {
-      const type = request.query.type ?? (await callerFlow(request.principal));
-      const step = stepCatalog(type).find((s) => s.id === request.params.stepId);
-      if (!step) throw new StepNotInFlowError(request.params.stepId, type);
-      return { ...localizeStepText(type, step, languageOf(request)), validationRules: localizeRules(step.validationRules, languageOf(request)) };
+      const flow = await callerFlow(request.principal, request.query.type);
+      const found = stepOf(flow, request.params.stepId);
+      if (!found) throw new StepNotInFlowError(request.params.stepId, flow.type);
+      const { custom, ...step } = found;
+      const lang = languageOf(request);
+      const texts = custom ? flowStepTexts(found, lang) : localizeStepText(flow.type, step, lang);
+      return { ...step, title: texts.title, description: texts.description, validationRules: localizeRules(step.validationRules, lang) };
     },
   });
 
   app.route({
     ...contractRoute(ROUTES.validateStepPost),
     ...auth,
-    handler: async (request) => validateOnly(request.query.type ?? (await callerFlow(request.principal)), request.params.stepId, request.body, languageOf(request)),
+    handler: async (request) => validateOnly(await callerFlow(request.principal, request.query.type), request.params.stepId, request.body, languageOf(request)),
   });
 
   app.route({
@@ -95,7 +111,7 @@ export async function stepRoutes(root: FastifyInstance) {
           throw new InvalidQueryDataError(at ? `invalid JSON at position ${at}` : 'invalid JSON');
         }
       }
-      return validateOnly(request.query.type ?? (await callerFlow(request.principal)), request.params.stepId, data, languageOf(request));
+      return validateOnly(await callerFlow(request.principal, request.query.type), request.params.stepId, data, languageOf(request));
     },
   });
 }
