@@ -33,6 +33,8 @@ export const projections = progressSchema.table(
      * events: what an optimistic write checks. Never reused, even after a rebuild deletes the rows.
      */
     version: bigint('version', { mode: 'number' }).notNull().default(0),
+    /** The flow version the session follows (from its events; 1 = built-in): its steps come from flow_versions. */
+    flowVersion: integer('flow_version').notNull().default(1),
   },
   (t) => [index('projections_tenant_started').on(t.tenantId, t.startedAt), index('projections_tenant_status').on(t.tenantId, t.status)],
 );
@@ -153,3 +155,16 @@ export const statMeta = progressSchema.table('stat_meta', {
   id: integer('id').primaryKey(),
   backfilledAt: ts('backfilled_at'),
 });
+
+/** This service's copy of tenants' published flows, from flow.published: the steps progress computes with. */
+export const flowVersions = progressSchema.table(
+  'flow_versions',
+  {
+    tenantId: text('tenant_id').notNull(),
+    type: text('type').notNull(),
+    version: integer('version').notNull(),
+    steps: jsonb('steps').notNull(),
+    publishedAt: ts('published_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.type, t.version] })],
+);
