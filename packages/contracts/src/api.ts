@@ -98,7 +98,8 @@ export type FlowResponse = z.infer<typeof FlowResponseSchema>;
 export const ValidateStepQuerySchema = z
   .object({
     type: OnboardingTypeSchema.optional(),
-    data: z.string().max(100_000).optional().describe("the step's data as URL-encoded JSON (schema StepData_<stepId>)"),
+    // The URL limit (MAX_URL_LENGTH, 414 beyond) bounds it first: 100,000 was documented but never reachable.
+    data: z.string().max(8000).optional().describe("the step's data as URL-encoded JSON (schema StepData_<stepId>); at most 8,000 characters decoded, and the whole request target at most 8,192 (414 beyond)"),
   })
   .strict();
 export const ValidateStepPostQuerySchema = z.object({ type: OnboardingTypeSchema.optional() }).strict();
@@ -161,7 +162,8 @@ export const ProgressResponseSchema = z.object({
    */
   seq: z.number().int().min(0).default(0),
 });
-const StatisticsInstantSchema = z.iso.datetime({ offset: true });
+// Cross-field, so not in JSON Schema: said in words where the document shows it.
+const StatisticsInstantSchema = z.iso.datetime({ offset: true }).describe('an ISO 8601 instant with offset; `from` must be before `to` (else 400 PROGRESS_STATISTICS_RANGE_INVALID)');
 const StatisticsDaySchema = z.iso.date();
 /**
  * `from` / `to` filter sessions by start time. The analytics are kept per UTC day, so the window counts

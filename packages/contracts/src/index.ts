@@ -20,3 +20,4 @@ export * from './i18n.js';
 export * from './audit.js';
 export * from './audit-decisions.js';
 export * from './flows.js';
+export * from './route-errors.js';

@@ -3,6 +3,8 @@ import { loggerOptions, requestIdFrom } from '@glavito/logging';
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { installErrorHandlers, installJsonBodyParser, installLanguage } from './index.js';
+import { MAX_PARAM_LENGTH } from '@glavito/contracts';
+import { clientErrorHandler, frameworkErrors, installUrlLimit } from './limits.js';
 import { metricsPlugin } from './metrics.js';
 import { OneLinePerRequestLogController } from './request-log.js';
 
@@ -23,12 +25,16 @@ export async function createServiceApp(opts: ServiceAppOptions) {
     ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? loggerOptions(opts.service, opts.logLevel) }),
     genReqId: (req) => requestIdFrom(req.headers['x-request-id'], randomUUID),
     logController: new OneLinePerRequestLogController(),
-    routerOptions: { maxParamLength: 200 },
+    // The gateway's limits too: an over-long URL or id is the same 414 (431 for headers) at either.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors,
+    clientErrorHandler,
     ...(opts.bodyLimit ? { bodyLimit: opts.bodyLimit } : {}),
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandlers(app, { service: opts.service });
+  installUrlLimit(app);
   installLanguage(app);
   // JSON only: a text/plain body is a 415, not a string that fails validation later.
   app.removeContentTypeParser('text/plain');

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { authPlugin } from '@glavito/auth';
-import { ROUTES } from '@glavito/contracts';
+import { MAX_PARAM_LENGTH, MAX_URL_LENGTH, ROUTES } from '@glavito/contracts';
 import { metricsPlugin } from '@glavito/http/metrics';
 import { loggerOptions, requestIdFrom } from '@glavito/logging';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { OneLinePerRequestLogController } from '@glavito/http/request-log';
 import { allowedOriginsOf, type GatewayConfig, upstreamsOf } from './config.js';
-import { clientErrorHandler, errorHandler, HostRequiredError, InvalidPreflightError, MethodNotAllowedError, RouteNotFoundError } from './errors.js';
+import { clientErrorHandler, errorHandler, HostRequiredError, InvalidPreflightError, MethodNotAllowedError, RouteNotFoundError, UrlTooLongError } from './errors.js';
 import { corsPlugin } from './plugins/cors.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { securityHeadersPlugin } from './plugins/security-headers.js';
@@ -32,6 +32,11 @@ export async function buildApp(config: GatewayConfig, opts: BuildAppOptions = {}
     clientErrorHandler,
     // Node would answer a missing Host with an empty 400; the onRequest check below answers it properly.
     http: { requireHostHeader: false },
+    // The services' limit too, so an over-long id is the same 414 at either (Fastify's default here was 100).
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Fastify answers a parameter over maxParamLength (and a bad URL) itself, in another shape: through ours instead.
+    frameworkErrors: (error, request, reply) =>
+      errorHandler(error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? new UrlTooLongError(`a path parameter is longer than ${MAX_PARAM_LENGTH} characters`) : error, request, reply),
   });
   const upstreams = upstreamsOf(config);
   // Set before any register(): child contexts copy the error handler they see when they are created.
@@ -47,6 +52,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildAppOptions = {}
   // Refusals that Node (no Host) or @fastify/cors (an OPTIONS that is no preflight) would send as an empty or
   // text/plain 400 are made here instead, in the common error shape.
   app.addHook('onRequest', (request, _reply, done) => {
+    if (request.url.length > MAX_URL_LENGTH) return done(new UrlTooLongError(`the request target is longer than ${MAX_URL_LENGTH} characters`));
     if (request.raw.httpVersion === '1.1' && !request.headers.host) return done(new HostRequiredError());
     if (request.method === 'OPTIONS' && (!request.headers.origin || !request.headers['access-control-request-method'])) return done(new InvalidPreflightError());
     done();

@@ -14,6 +14,7 @@ export const RouteNotFoundError = createError('GATEWAY_ROUTE_NOT_FOUND', 'Route 
 export const MethodNotAllowedError = createError('GATEWAY_METHOD_NOT_ALLOWED', 'Method %s is not allowed on %s; it answers to %s', 405);
 export const RateLimitedError = createError('GATEWAY_RATE_LIMITED', 'Rate limit exceeded, retry in %s', 429);
 export const MalformedUrlError = createError('GATEWAY_URL_MALFORMED', 'The request URL is malformed: %s', 400);
+export const UrlTooLongError = createError('GATEWAY_URL_TOO_LONG', 'The request URL is too long: %s', 414);
 export const HostRequiredError = createError('GATEWAY_HOST_REQUIRED', 'An HTTP/1.1 request needs a Host header', 400);
 export const InvalidPreflightError = createError(
   'GATEWAY_INVALID_PREFLIGHT',

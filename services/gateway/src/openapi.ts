@@ -5,6 +5,11 @@ import {
   ConnectionTestRequestByChannelSchema,
   ValidateConnectionConfigByChannelSchema,
   ErrorBodySchema,
+  MAX_HEADER_BYTES,
+  MAX_PARAM_LENGTH,
+  MAX_URL_LENGTH,
+  PATH_ERRORS,
+  routeErrors,
   ROUTES,
   stepDataOpenApiSchema,
   TENANT_SETUP_STEPS,
@@ -21,8 +26,6 @@ function toSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
   // 'any' keeps a later transform in a contract from breaking the gateway's boot.
   return z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' }) as JsonSchema;
 }
-
-const ERROR_STATUSES = [400, 401, 403, 404, 409, 413, 422, 429, 503] as const;
 
 const SERVICE_TAGS: Record<ServiceName, string> = {
   session: 'Onboarding sessions, steps, tenant flows and business hours',
@@ -53,7 +56,17 @@ The body's \`config\` depends on \`channel\` (one schema per channel below). A c
 with \`details: [{ field: "config.<path>", rule, message }]\`. The \`webhook\` channel POSTs a JSON test event; with a
 \`secret\` it carries \`X-Glavito-Signature: sha256=<hex HMAC-SHA256 of the raw body, keyed with the secret>\`. Redirects are
 not followed. \`tls: { caCertificate?, allowSelfSigned? }\` (SMTP, IMAP, webhook, PostgreSQL) trusts a private CA or a
-self-signed certificate for one test; such a test passes as a \`warning\`.`;
+self-signed certificate for one test; such a test passes as a \`warning\`.
+
+## Errors and limits
+Each operation lists every error status it can answer, and the \`code\`s that come with each (the gateway's are
+\`GATEWAY_*\`, the owning service's name it). Besides them, on every path: a method the path does not have is a **405**
+\`GATEWAY_METHOD_NOT_ALLOWED\` with \`Allow\` listing the ones it has, and a path no route has is a **404**
+\`GATEWAY_ROUTE_NOT_FOUND\`. Limits, the same at the gateway and at every service: a request target (path and
+query) of at most ${MAX_URL_LENGTH} characters and path parameters of at most ${MAX_PARAM_LENGTH} (else **414**), a request line
+and headers of at most ${MAX_HEADER_BYTES} bytes (else **431**), a JSON body of at most 1 MiB (else **413**), sent as
+\`application/json\` (else **415**). Text in bodies must not contain NUL characters or unpaired UTF-16 surrogates (400
+\`REQUEST_TEXT_UNSUPPORTED\`, naming the field). 429 comes with \`Retry-After\` (seconds).`;
 
 const json = (schema: unknown) => ({ 'application/json': { schema } });
 
@@ -73,12 +86,24 @@ function stepsOfAllFlows(): Array<{ step: StepConfiguration; type: OnboardingTyp
 const STEPS = stepsOfAllFlows();
 const stepSchemaName = (stepId: string) => `StepData_${stepId}`;
 
+/**
+ * Every service refuses text Postgres cannot store (400 REQUEST_TEXT_UNSUPPORTED): in a body's schema, each free
+ * string says it has no NUL. (Unpaired surrogates cannot be written as a JSON Schema pattern; the description says so.)
+ */
+function storableText<T>(schema: T): T {
+  if (Array.isArray(schema)) return schema.map(storableText) as T;
+  if (schema === null || typeof schema !== 'object') return schema;
+  const out: Record<string, unknown> = Object.fromEntries(Object.entries(schema).map(([k, v]) => [k, k === 'example' || k === 'examples' || k === 'default' ? v : storableText(v)]));
+  if (out.type === 'string' && out.enum === undefined && out.format === undefined && out.not === undefined) out.not = { pattern: '\\u0000' };
+  return out as T;
+}
+
 /** One named schema per step's data, so Swagger UI lists each step's fields and rules. */
 function stepSchemas(): Record<string, unknown> {
   return Object.fromEntries(
     STEPS.map(({ step, type, flows }) => [
       stepSchemaName(step.id),
-      { ...stepDataOpenApiSchema(type, step.id), title: step.id, description: `Data of the step ${step.id} (${step.title}; ${flows.join(', ')})` },
+      storableText({ ...stepDataOpenApiSchema(type, step.id), title: step.id, description: `Data of the step ${step.id} (${step.title}; ${flows.join(', ')})` }),
     ]),
   );
 }
@@ -137,16 +162,21 @@ function parameters(route: RouteContract): unknown[] {
   return [...pathParams, ...queryParams];
 }
 
+/** An error answer: the common body with this status and exactly the codes the route answers it with. */
+function errorResponse(status: number, codes: string[]): Record<string, unknown> {
+  return {
+    description: `${STATUS_CODES[status] ?? status}: ${codes.join(', ')}`,
+    ...(status === 429 ? { headers: { 'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' } } } } : {}),
+    content: json({ allOf: [{ $ref: '#/components/schemas/ErrorBody' }, { type: 'object', properties: { statusCode: { type: 'integer', enum: [status] }, code: { type: 'string', enum: codes } } }] }),
+  };
+}
+
 function operation(name: string, route: RouteContract): Record<string, unknown> {
   const responses: Record<string, unknown> = {};
   for (const [status, schema] of Object.entries(route.responses)) {
     responses[status] = { description: STATUS_CODES[Number(status)] ?? status, content: json(toSchema(schema, 'output')) };
   }
-  for (const status of ERROR_STATUSES) {
-    if (status === 403 && route.access !== 'admin') continue;
-    if (status === 401 && route.access === 'public') continue;
-    responses[status] = { $ref: `#/components/responses/Error${status}` };
-  }
+  for (const [status, codes] of Object.entries(routeErrors(name, route))) responses[status] = errorResponse(Number(status), codes);
   return {
     operationId: name,
     summary: route.summary,
@@ -157,9 +187,9 @@ function operation(name: string, route: RouteContract): Record<string, unknown> 
     ...(route.body && STEP_DATA_ROUTES.has(name)
       ? { requestBody: stepDataBody() }
       : route.body && CONNECTION_BODIES[name]
-      ? { requestBody: { required: true, content: json(toSchema(CONNECTION_BODIES[name], 'input')) } }
+      ? { requestBody: { required: true, content: json(storableText(toSchema(CONNECTION_BODIES[name], 'input'))) } }
       : route.body
-      ? { requestBody: { required: !route.body.safeParse(undefined).success, content: json(toSchema(route.body, 'input')) } }
+      ? { requestBody: { required: !route.body.safeParse(undefined).success, content: json(storableText(toSchema(route.body, 'input'))) } }
       : {}),
     responses,
   };
@@ -172,16 +202,8 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     const path = route.url.replace(/:(\w+)/g, '{$1}');
     (paths[path] ??= {})[route.method.toLowerCase()] = operation(name, route);
   }
-  const errorResponses = Object.fromEntries(
-    ERROR_STATUSES.map((status) => [
-      `Error${status}`,
-      {
-        description: STATUS_CODES[status],
-        ...(status === 429 ? { headers: { 'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' } } } } : {}),
-        content: json({ $ref: '#/components/schemas/ErrorBody' }),
-      },
-    ]),
-  );
+  // Answers of a path rather than an operation (404 no route, 405 another method), for clients to refer to.
+  const errorResponses = Object.fromEntries(Object.entries(PATH_ERRORS).map(([status, codes]) => [`Error${status}`, errorResponse(Number(status), [...(codes ?? [])])]));
   return {
     openapi: '3.0.3',
     info: { title: 'Glavito Onboarding API', version: '0.1.0', description: DESCRIPTION },
