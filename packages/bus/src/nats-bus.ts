@@ -167,21 +167,57 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
     },
 
     async consumeNew(stream, filterSubject, handler) {
-      const consumer = await js.consumers.get(stream, { filter_subjects: filterSubject, deliver_policy: DeliverPolicy.New });
-      const messages = await consumer.consume({ max_messages: 512, expires: PULL_EXPIRES_MS });
-      const done = (async () => {
-        for await (const m of messages) {
-          try {
-            handler({ subject: m.subject, seq: m.seq, data: m.data });
-          } catch {
-            // A failing handler must not stop the live feed for everyone else.
+      // The ordered consumer lives on one server. When that server dies, nats.js is meant to recreate it, but on a
+      // cluster it was seen to stay silent for a minute and more (the live feed of a realtime replica stopped while
+      // the stream kept growing). A watchdog asks the server every few seconds; a consumer that is gone, or has
+      // messages waiting while nothing arrived since the last look, is replaced by one starting right after the
+      // last message handled. Sequences at or below that are dropped, so a replacement never delivers twice.
+      let last = (await jsm.streams.info(stream)).state.last_seq;
+      let stopped = false;
+      const open = async () => {
+        const consumer = await js.consumers.get(stream, { filter_subjects: filterSubject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: last + 1 });
+        const messages = await consumer.consume({ max_messages: 512, expires: PULL_EXPIRES_MS });
+        const done = (async () => {
+          for await (const m of messages) {
+            if (m.seq <= last) continue;
+            last = m.seq;
+            try {
+              handler({ subject: m.subject, seq: m.seq, data: m.data });
+            } catch {
+              // A failing handler must not stop the live feed for everyone else.
+            }
           }
-        }
-      })();
+        })().catch(() => undefined);
+        return { consumer, messages, done };
+      };
+      let current = await open();
+      let seenAt = last;
+      let checking = false;
+      const watchdog = setInterval(() => {
+        if (checking || stopped) return;
+        checking = true;
+        void (async () => {
+          const stalled = await current.consumer.info().then(
+            (info) => info.num_pending > 0 && last === seenAt,
+            () => true,
+          );
+          seenAt = last;
+          if (!stalled || stopped) return;
+          const previous = current;
+          await previous.messages.close().catch(() => undefined);
+          current = await open();
+          seenAt = last;
+        })()
+          .catch(() => undefined)
+          .finally(() => (checking = false));
+      }, PULL_EXPIRES_MS);
+      watchdog.unref();
       return {
         async stop() {
-          await messages.close();
-          await done.catch(() => {});
+          stopped = true;
+          clearInterval(watchdog);
+          await current.messages.close().catch(() => undefined);
+          await current.done;
         },
       };
     },

@@ -17,6 +17,8 @@ export interface NatsServerOptions {
   storeDir?: string;
   /** How long to wait for the port to accept connections (default 10 s). */
   startTimeoutMs?: number;
+  /** A member of a JetStream cluster: its name, its route port, the cluster's name and every member's route port. */
+  cluster?: { serverName: string; port: number; name: string; routes: number[] };
 }
 
 export interface NatsServer {
@@ -68,7 +70,15 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   const bin = resolveNatsServerBin();
   const port = opts.port ?? (await freePort());
   const storeDir = opts.storeDir ?? mkdtempSync(path.join(tmpdir(), 'nats-js-'));
-  const child: ChildProcess = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], {
+  const clusterArgs = opts.cluster
+    ? [
+        '--server_name', opts.cluster.serverName,
+        '--cluster_name', opts.cluster.name,
+        '--cluster', `nats://127.0.0.1:${opts.cluster.port}`,
+        '--routes', opts.cluster.routes.filter((p) => p !== opts.cluster!.port).map((p) => `nats://127.0.0.1:${p}`).join(','),
+      ]
+    : [];
+  const child: ChildProcess = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, ...clusterArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 
@@ -145,4 +155,53 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
  */
 export function createTestNatsAt(url: string, opts: { migrate?: boolean; broker?: Record<string, string> } = {}): Promise<TestNats> {
   return createTestNats({ url, reconnectForever: true, ...opts });
+}
+
+export interface NatsCluster {
+  /** Every member's client URL, comma-separated (what NATS_URL takes). */
+  url: string;
+  servers: NatsServer[];
+  /** SIGKILL of member `i`. */
+  kill(i: number): Promise<void>;
+  /** Starts member `i` again on its ports and store directory. */
+  restart(i: number): Promise<void>;
+  /** Index of the member named `serverName` (e.g. a stream's leader from streams.info().cluster.leader). */
+  indexOf(serverName: string): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * A JetStream cluster of `size` private nats-server processes on 127.0.0.1 (names n1..nN, routes between all,
+ * each with its own store directory), resolved once every member accepts clients. JetStream itself needs a
+ * moment more to elect its meta leader: callers wait for an API call to succeed.
+ */
+export async function startNatsCluster(opts: { size?: number; name?: string } = {}): Promise<NatsCluster> {
+  const size = opts.size ?? 3;
+  const clientPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
+  const routePorts = await Promise.all(Array.from({ length: size }, () => freePort()));
+  const name = opts.name ?? `test_${Date.now().toString(36)}`;
+  const member = (i: number, storeDir?: string): NatsServerOptions => ({
+    port: clientPorts[i],
+    storeDir,
+    cluster: { serverName: `n${i + 1}`, port: routePorts[i]!, name, routes: routePorts },
+  });
+  const servers = await Promise.all(clientPorts.map((_, i) => startNatsServer(member(i))));
+  return {
+    url: servers.map((s) => s.url).join(','),
+    servers,
+    async kill(i) {
+      await servers[i]!.kill();
+    },
+    async restart(i) {
+      servers[i] = await startNatsServer(member(i, servers[i]!.storeDir));
+    },
+    indexOf(serverName) {
+      const i = Number(/^n(\d+)$/.exec(serverName)?.[1]) - 1;
+      if (!(i >= 0 && i < size)) throw new Error(`no cluster member named ${serverName}`);
+      return i;
+    },
+    async stop() {
+      await Promise.all(servers.map((s) => s.stop().catch(() => s.kill())));
+    },
+  };
 }
