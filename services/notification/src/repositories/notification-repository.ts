@@ -4,7 +4,7 @@ import { addBusinessTime } from '@glavito/business-time';
 import {
   BusinessHoursConfigSchema,
   NotificationLanguageSchema,
-  NotificationPreferencesDataSchema,
+  type NotificationPreferencesDataSchema,
   ReminderPolicySchema,
   type BusinessHoursConfig,
   type EventEnvelope,
