@@ -1,4 +1,5 @@
 export {
+  auditNames,
   brokerEnvShape,
   BrokerSettingsSchema,
   brokerState,

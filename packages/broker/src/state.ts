@@ -1,4 +1,6 @@
-import { busEnvShape, env, loadConfig } from '@glavito/config';
+import { auditNames, busEnvShape, env, loadConfig } from '@glavito/config';
+
+export { auditNames };
 import { z } from 'zod';
 
 /**
@@ -101,7 +103,7 @@ export function brokerState(s: BrokerSettings): BrokerState {
   return {
     streams: [
       ...eventStreams(s, replicas),
-      { name: s.AUDIT_STREAM, subjects: [`${s.AUDIT_SUBJECT_PREFIX}.>`], maxAgeMs: s.EVENT_RETENTION, duplicateWindowMs: DUPLICATE_WINDOW_MS, replicas },
+      { name: auditNames(s).stream, subjects: [`${auditNames(s).subjectPrefix}.>`], maxAgeMs: s.EVENT_RETENTION, duplicateWindowMs: DUPLICATE_WINDOW_MS, replicas },
     ],
     buckets: [
       { bucket: s.PRESENCE_BUCKET, ttlMs: s.PRESENCE_TTL, replicas },

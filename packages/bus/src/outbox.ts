@@ -228,7 +228,8 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
       (err: Error) => {
         // The row stays pending and is the relay's now, and so is everything committed after it until the relay
         // has drained the outbox. One report a second at most.
-        relayMode = true;
+        // Audit rows have no order to keep: their failure hands only themselves over.
+        if (!isAuditRow(row)) relayMode = true;
         handOver([row.id]);
         if (Date.now() - lastDirectFailureLog > 1000) {
           lastDirectFailureLog = Date.now();

@@ -86,7 +86,15 @@ export const busEnvShape = {
   RPC_SUBJECT_PREFIX: subjectPrefix('onboarding.rpc'),
   /** Poison messages go to `<prefix>.<consumer>` (a stream of their own). */
   DEAD_LETTER_PREFIX: subjectPrefix('onboarding.dlq'),
-  /** Audit events (`<prefix>.<tenantId>.<action>`) travel on a stream of their own, read only by the audit service. */
-  AUDIT_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/).default('ONBOARDING_AUDIT'),
-  AUDIT_SUBJECT_PREFIX: subjectPrefix('onboarding.audit'),
+  /**
+   * Audit events (`<prefix>.<tenantId>.<action>`) travel on a stream of their own, read only by the audit service.
+   * Unset: `<EVENT_STREAM>_AUDIT` and `<EVENT_SUBJECT_PREFIX>_audit` (see auditNames), so they follow the event names.
+   */
+  AUDIT_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/).optional(),
+  AUDIT_SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be dot-separated tokens of A-Z, a-z, 0-9, _ or -').optional(),
 };
+
+/** The audit stream and subject prefix: set explicitly, or derived from the event stream's names. */
+export function auditNames(c: { EVENT_STREAM: string; EVENT_SUBJECT_PREFIX: string; AUDIT_STREAM?: string; AUDIT_SUBJECT_PREFIX?: string }): { stream: string; subjectPrefix: string } {
+  return { stream: c.AUDIT_STREAM ?? `${c.EVENT_STREAM}_AUDIT`, subjectPrefix: c.AUDIT_SUBJECT_PREFIX ?? `${c.EVENT_SUBJECT_PREFIX}_audit` };
+}

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { brokerState, loadBrokerSettings, migrateBroker, type BrokerSettings } from '@glavito/broker';
+import { auditNames, brokerState, loadBrokerSettings, migrateBroker, type BrokerSettings } from '@glavito/broker';
 import pg from 'pg';
 import { tcpAnswers } from './ports.js';
 
@@ -138,8 +138,6 @@ export async function createTestNats(opts: { url?: string; reconnectForever?: bo
     DEAD_LETTER_PREFIX: `${id}.dlq`,
     PRESENCE_BUCKET: `${streamName}_presence`,
     RATE_LIMIT_BUCKET: `${streamName}_ratelimit`,
-    AUDIT_STREAM: `${streamName}_AUDIT`,
-    AUDIT_SUBJECT_PREFIX: `${id}.audit`,
   };
   const settingsFor = (overrides: Record<string, string> = {}) => loadBrokerSettings({ ...names, ...opts.broker, ...overrides });
   const nats: TestNats = {
@@ -149,8 +147,8 @@ export async function createTestNats(opts: { url?: string; reconnectForever?: bo
     dlqPrefix: names.DEAD_LETTER_PREFIX,
     presenceBucket: names.PRESENCE_BUCKET,
     rateLimitBucket: names.RATE_LIMIT_BUCKET,
-    auditStream: names.AUDIT_STREAM,
-    auditPrefix: names.AUDIT_SUBJECT_PREFIX,
+    auditStream: auditNames(names).stream,
+    auditPrefix: auditNames(names).subjectPrefix,
     brokerSettings: settingsFor(),
     streamName,
     nc,

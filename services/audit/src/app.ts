@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { authPlugin } from '@glavito/auth';
+import { auditNames } from '@glavito/config';
 import type { EventBus } from '@glavito/bus';
 import { busPlugin } from '@glavito/bus/plugin';
 import type { Pool } from '@glavito/db';
@@ -31,7 +32,7 @@ export async function buildApp(config: AuditConfig, opts: BuildOptions = {}) {
   await app.register(repositoriesPlugin);
 
   await app.register(healthRoutes, { checks: { database: () => app.isDatabaseReady(), bus: () => app.bus.isReady() } });
-  await app.register(auditRoutes, { subjectPrefix: config.AUDIT_SUBJECT_PREFIX });
+  await app.register(auditRoutes, { subjectPrefix: auditNames(config).subjectPrefix });
   await app.register(auditEventsConsumer, { config });
   return app;
 }

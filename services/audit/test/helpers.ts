@@ -25,8 +25,6 @@ export function testConfig(db: TestDatabase, nats: TestNats, env: Record<string,
     EVENT_SUBJECT_PREFIX: nats.subjectPrefix,
     RPC_SUBJECT_PREFIX: nats.rpcPrefix,
     DEAD_LETTER_PREFIX: nats.dlqPrefix,
-    AUDIT_STREAM: nats.auditStream,
-    AUDIT_SUBJECT_PREFIX: nats.auditPrefix,
     JWT_SECRET: TEST_JWT_SECRET,
     LOG_LEVEL: 'silent',
     ...env,
@@ -46,7 +44,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Au
     nats,
     config,
     async publish(events) {
-      await Promise.all(events.map((e) => js.publish(auditSubject(config.AUDIT_SUBJECT_PREFIX, e), JSON.stringify(e), { msgID: e.id })));
+      await Promise.all(events.map((e) => js.publish(auditSubject(nats.auditPrefix, e), JSON.stringify(e), { msgID: e.id })));
     },
     async close() {
       await app.close();

@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { auditNames } from '@glavito/config';
 import { authPlugin } from '@glavito/auth';
 import type { EventBus } from '@glavito/bus';
 import { busPlugin } from '@glavito/bus/plugin';
@@ -33,7 +34,7 @@ export async function buildApp(config: SessionConfig, opts: BuildOptions = {}) {
   await app.register(authPlugin, { secret: config.JWT_SECRET });
   await app.register(dbPlugin, { schema: 'session', migrationsFolder: MIGRATIONS_FOLDER, config, pool: opts.infra?.pool });
   await app.register(busPlugin, { name: 'session', config, outboxSchema: 'session', bus: opts.infra?.bus });
-  await app.register(sessionRepositoryPlugin, { subjectPrefix: config.EVENT_SUBJECT_PREFIX, encryptionKey: config.STEP_DATA_ENCRYPTION_KEY, cacheSize: config.WRITE_CACHE_SIZE, now: opts.now });
+  await app.register(sessionRepositoryPlugin, { subjectPrefix: config.EVENT_SUBJECT_PREFIX, auditSubjectPrefix: auditNames(config).subjectPrefix, encryptionKey: config.STEP_DATA_ENCRYPTION_KEY, cacheSize: config.WRITE_CACHE_SIZE, now: opts.now });
   await app.register(sessionRpcPlugin, { rpcPrefix: config.RPC_SUBJECT_PREFIX });
   await app.register(abandonSweepPlugin, { abandonAfterMs: config.ABANDON_AFTER, intervalMs: config.ABANDON_SWEEP_INTERVAL });
 

@@ -176,7 +176,8 @@ describe('credentials in step data', () => {
   });
 
   it('never puts a credential in an event', async () => {
-    const { rows } = await h.db.pool.query<{ n: string }>('SELECT count(*) AS n FROM session.outbox');
+    // Audit events share the outbox but travel on their own stream (checked below).
+    const { rows } = await h.db.pool.query<{ n: string }>("SELECT count(*) AS n FROM session.outbox WHERE payload->>'type' <> 'audit.recorded'");
     const expected = Number(rows[0]!.n);
     const events = await waitFor(async () => {
       const all = await readStream(h.nats);
@@ -193,6 +194,12 @@ describe('credentials in step data', () => {
       'step.validation_failed',
     ]);
     for (const e of events) expect(JSON.stringify(e), `${e.event.type} #${e.event.sessionSeq}`).not.toContain(MARK);
+    // The audit records of the credentials saved name the fields, never a value.
+    const audit = await waitFor(async () => {
+      const all = await readStream(h.nats, h.nats.auditStream);
+      return all.some((e) => (e.event as unknown as { action: string }).action === 'step.credentials_change') ? all : null;
+    });
+    for (const e of audit) expect(JSON.stringify(e)).not.toContain(MARK);
   });
 
   it('never puts a credential in a log line, even at trace level', async () => {

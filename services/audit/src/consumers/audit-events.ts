@@ -1,5 +1,6 @@
 import { AuditEventSchema, type AuditEvent } from '@glavito/contracts';
 import type { DeliveredMessage, Stoppable } from '@glavito/bus';
+import { auditNames } from '@glavito/config';
 import { isDatabaseUnavailable } from '@glavito/db';
 import type { FastifyInstance } from 'fastify';
 import type { AuditConfig } from '../config.js';
@@ -58,7 +59,7 @@ export function createBatcher(append: (events: AuditEvent[]) => Promise<number>,
 export async function auditEventsConsumer(app: FastifyInstance, opts: { config: AuditConfig }) {
   const { config } = opts;
   if (!config.CONSUME_EVENTS) return;
-  const stream = config.AUDIT_STREAM;
+  const { stream, subjectPrefix } = auditNames(config);
   const durable = config.AUDIT_CONSUMER;
   const recorded = app.metrics.counter('audit_records_appended_total', 'Audit records appended to a chain');
   const unknown = app.metrics.counter('audit_events_unknown_total', 'Audit events of a version this release does not know (acked, not stored)');
@@ -69,7 +70,7 @@ export async function auditEventsConsumer(app: FastifyInstance, opts: { config: 
     return n;
   }, config.AUDIT_BATCH_SIZE);
 
-  await app.bus.ensureDurable({ stream, durable, filterSubject: `${config.AUDIT_SUBJECT_PREFIX}.>`, ackWaitMs: config.CONSUMER_ACK_WAIT, maxDeliver: config.CONSUMER_MAX_DELIVER });
+  await app.bus.ensureDurable({ stream, durable, filterSubject: `${subjectPrefix}.>`, ackWaitMs: config.CONSUMER_ACK_WAIT, maxDeliver: config.CONSUMER_MAX_DELIVER });
 
   async function deadLetter(msg: DeliveredMessage, reason: string): Promise<void> {
     poison.inc();

@@ -1,8 +1,10 @@
-import { buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, toOutboxRow, type OutboxRow } from '@glavito/bus';
+import { buildAuditEvent, buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, toAuditOutboxRow, toOutboxRow, type OutboxRow } from '@glavito/bus';
 import { TENANT_SCOPE_ID } from '@glavito/contracts';
 import type { Principal } from '@glavito/contracts';
 import { prepared, recentWrites, type Pool, type PoolClient } from '@glavito/db';
 import { ConcurrentUpdateError, SessionNotFoundError } from '../errors.js';
+import { auditOfTransition, SYSTEM_ORIGIN, type AuditOrigin } from '../domain/audit.js';
+import { auditContextOf } from '@glavito/http';
 import type { SessionRecord, Transition } from '../domain/session-rules.js';
 import type { ResolvedFlow } from '@glavito/contracts';
 
@@ -60,8 +62,15 @@ export interface Scope {
   tenantId: string;
   userId: string;
   isAdmin: boolean;
+  /** Who asks and from where: the audit records of the change carry it (jobs: system). */
+  origin?: AuditOrigin;
 }
-export const scopeOf = (p: Principal): Scope => ({ tenantId: p.tenantId, userId: p.userId, isAdmin: p.isAdmin });
+export const scopeOf = (p: Principal, request?: Parameters<typeof auditContextOf>[0]): Scope => ({
+  tenantId: p.tenantId,
+  userId: p.userId,
+  isAdmin: p.isAdmin,
+  ...(request ? { origin: auditContextOf(request, p) } : {}),
+});
 
 type Queryable = Pool | PoolClient;
 
@@ -71,6 +80,8 @@ export interface SessionRepositoryOptions {
   publishCommitted: (rows: OutboxRow[]) => void;
   /** Sessions this process last wrote, kept to skip the read before the next write (0 turns it off). */
   cacheSize?: number;
+  /** Subject prefix of audit events (their own stream); they go into the outbox with the change they record. */
+  auditSubjectPrefix?: string;
   /** The flow version a session pinned (published versions never change, so this is a cache hit once read). */
   flowOf?: (tenantId: string, type: SessionRecord['type'], version: number) => Promise<ResolvedFlow | null>;
 }
@@ -105,6 +116,13 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
     );
   }
 
+  /** The transition's audit records as outbox rows: inserted by the same statement as the change. */
+  function auditRows(before: SessionRecord, t: Transition, origin: AuditOrigin | undefined): OutboxRow[] {
+    const prefix = opts.auditSubjectPrefix;
+    if (!prefix) return [];
+    return auditOfTransition(before, t, origin ?? SYSTEM_ORIGIN).map((a) => toAuditOutboxRow(prefix, buildAuditEvent(a)));
+  }
+
   async function load(db: Queryable, id: string, scope: Scope, lock = false): Promise<SessionRecord | null> {
     const { rows } = await db.query<Row>(
       prepared(`SELECT ${COLUMNS} FROM session.sessions WHERE id = $1 AND tenant_id = $2 AND ($3::boolean OR user_id = $4)${lock ? ' FOR UPDATE' : ''}`, [
@@ -122,9 +140,9 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
    * Returns null when the version moved on (another save won); nothing is written then. Else the event
    * rows, to publish once the statement's transaction has committed.
    */
-  async function write(db: Queryable, before: SessionRecord, t: Transition, correlationId: string): Promise<OutboxRow[] | null> {
+  async function write(db: Queryable, before: SessionRecord, t: Transition, correlationId: string, origin?: AuditOrigin): Promise<OutboxRow[] | null> {
     const s = t.session;
-    const rows = outboxRows(before, t, correlationId);
+    const rows = [...outboxRows(before, t, correlationId), ...auditRows(before, t, origin)];
     const r = await db.query(
       prepared(
         `WITH upd AS (
@@ -208,7 +226,7 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
         } catch {
           t = null;
         }
-        const rows = t && changes(t) ? await write(pool, remembered, t, correlationId) : null;
+        const rows = t && changes(t) ? await write(pool, remembered, t, correlationId, scope.origin) : null;
         if (t && rows) return committed(remembered, t, rows);
         recent.delete(id);
       }
@@ -217,7 +235,7 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
         if (!before) throw new SessionNotFoundError(id);
         const t = decide(before);
         if (!changes(t)) return { before, after: before, transition: t };
-        const rows = await write(pool, before, t, correlationId);
+        const rows = await write(pool, before, t, correlationId, scope.origin);
         if (rows) return committed(before, t, rows);
       }
       const client = await pool.connect();
@@ -231,7 +249,7 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
           recent.set(before.id, before);
           return { before, after: before, transition: t };
         }
-        const rows = await write(client, before, t, correlationId);
+        const rows = await write(client, before, t, correlationId, scope.origin);
         if (!rows) throw new ConcurrentUpdateError();
         await client.query('COMMIT');
         return committed(before, t, rows);
@@ -244,9 +262,9 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
     },
 
     /** Inserts a new session with its start events; null when the user already has an open one of that type. */
-    async insert(t: Transition, correlationId: string): Promise<SessionRecord | null> {
+    async insert(t: Transition, correlationId: string, origin?: AuditOrigin): Promise<SessionRecord | null> {
       const s = t.session;
-      const rows = outboxRows({ ...s, eventSeq: 0 }, t, correlationId);
+      const rows = [...outboxRows({ ...s, eventSeq: 0 }, t, correlationId), ...auditRows({ ...s, eventSeq: 0 }, t, origin)];
       const r = await pool.query(
         prepared(
           `WITH ins AS (
@@ -310,13 +328,23 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
     },
 
     /** Marks the tenant's setup completed; the first completion is kept. */
-    async markTenantSetup(tenantId: string, userId: string, now: string): Promise<{ completedAt: string; completedBy: string }> {
+    async markTenantSetup(tenantId: string, userId: string, now: string, origin?: AuditOrigin): Promise<{ completedAt: string; completedBy: string }> {
+      const audit = opts.auditSubjectPrefix
+        ? [toAuditOutboxRow(opts.auditSubjectPrefix, buildAuditEvent({ ...(origin ?? SYSTEM_ORIGIN), tenantId, action: 'tenant_setup.complete', target: { type: 'tenant', id: tenantId }, outcome: { result: 'allowed', code: null } }))]
+        : [];
       const { rows } = await pool.query<{ setup_completed_at: string; setup_completed_by: string }>(
-        `INSERT INTO session.tenant_onboarding (tenant_id, setup_completed_at, setup_completed_by) VALUES ($1, $2, $3)
-         ON CONFLICT (tenant_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id
-         RETURNING setup_completed_at, setup_completed_by`,
-        [tenantId, now, userId],
+        `WITH t AS (
+           INSERT INTO session.tenant_onboarding (tenant_id, setup_completed_at, setup_completed_by) VALUES ($1, $2, $3)
+           ON CONFLICT (tenant_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id
+           RETURNING setup_completed_at, setup_completed_by
+         ), ob AS (
+           INSERT INTO session.outbox (id, subject, payload, relay_after)
+           SELECT e.id, e.subject, e.payload, ${DIRECT_PUBLISH_RELAY_AFTER} FROM t CROSS JOIN unnest($4::uuid[], $5::text[], $6::jsonb[]) AS e(id, subject, payload)
+         )
+         SELECT * FROM t`,
+        [tenantId, now, userId, audit.map((r) => r.id), audit.map((r) => r.subject), audit.map((r) => JSON.stringify(r.payload))],
       );
+      opts.publishCommitted(audit);
       return { completedAt: rows[0]!.setup_completed_at, completedBy: rows[0]!.setup_completed_by };
     },
 
@@ -383,7 +411,7 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
     },
 
     /** Sets (or, with null, removes) the tenant's business hours and writes business_hours.changed in the same statement. */
-    async putBusinessHours(tenantId: string, config: unknown, userId: string, now: string, correlationId = 'business-hours'): Promise<void> {
+    async putBusinessHours(tenantId: string, config: unknown, userId: string, now: string, correlationId = 'business-hours', origin?: AuditOrigin): Promise<void> {
       const client = await pool.connect();
       try {
         await client.query('BEGIN');
@@ -400,9 +428,18 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
           opts.subjectPrefix,
           buildEnvelope({ type: 'business_hours.changed', data: { config: config as never, version }, tenantId, sessionId: TENANT_SCOPE_ID, userId, sessionSeq: version, correlationId }),
         );
-        await client.query(`INSERT INTO session.outbox (id, subject, payload, relay_after) VALUES ($1, $2, $3::jsonb, ${DIRECT_PUBLISH_RELAY_AFTER})`, [row.id, row.subject, JSON.stringify(row.payload)]);
+        const rowsOut = [row];
+        if (opts.auditSubjectPrefix) {
+          const action = config === null ? 'business_hours.delete' : 'business_hours.update';
+          const details: Record<string, string | number> = config === null ? { version } : { version, timezone: String((config as { timezone?: unknown }).timezone ?? '') };
+          rowsOut.push(toAuditOutboxRow(opts.auditSubjectPrefix, buildAuditEvent({ ...(origin ?? SYSTEM_ORIGIN), tenantId, action, target: { type: 'tenant', id: tenantId }, outcome: { result: 'allowed', code: null }, details })));
+        }
+        await client.query(
+          `INSERT INTO session.outbox (id, subject, payload, relay_after) SELECT e.id, e.subject, e.payload, ${DIRECT_PUBLISH_RELAY_AFTER} FROM unnest($1::uuid[], $2::text[], $3::jsonb[]) AS e(id, subject, payload)`,
+          [rowsOut.map((r) => r.id), rowsOut.map((r) => r.subject), rowsOut.map((r) => JSON.stringify(r.payload))],
+        );
         await client.query('COMMIT');
-        opts.publishCommitted([row]);
+        opts.publishCommitted(rowsOut);
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {});
         throw err;
@@ -411,10 +448,10 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
       }
     },
 
-    async deleteBusinessHours(tenantId: string, userId = 'unknown', now = new Date().toISOString(), correlationId?: string): Promise<void> {
+    async deleteBusinessHours(tenantId: string, userId = 'unknown', now = new Date().toISOString(), correlationId?: string, origin?: AuditOrigin): Promise<void> {
       const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM session.business_hours WHERE tenant_id = $1 AND config IS NOT NULL', [tenantId]);
       if (rows[0]!.n === 0) return;
-      await this.putBusinessHours(tenantId, null, userId, now, correlationId);
+      await this.putBusinessHours(tenantId, null, userId, now, correlationId, origin);
     },
   };
 }

@@ -1,5 +1,5 @@
 import { BusinessHoursConfigSchema, ROUTES, type BusinessHoursConfig } from '@glavito/contracts';
-import { contractRoute, correlationIdOf } from '@glavito/http';
+import { auditContextOf, contractRoute, correlationIdOf } from '@glavito/http';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { BusinessHoursRangeError } from '../errors.js';
@@ -39,7 +39,7 @@ export async function businessHoursRoutes(root: FastifyInstance) {
     ...contractRoute(ROUTES.businessHoursPut),
     ...adminOnly,
     handler: async (request) => {
-      await repo.putBusinessHours(request.principal.tenantId, request.body, request.principal.userId, app.now().toISOString(), correlationIdOf(request));
+      await repo.putBusinessHours(request.principal.tenantId, request.body, request.principal.userId, app.now().toISOString(), correlationIdOf(request), auditContextOf(request, request.principal));
       return current(request.principal.tenantId);
     },
   });
@@ -48,7 +48,7 @@ export async function businessHoursRoutes(root: FastifyInstance) {
     ...contractRoute(ROUTES.businessHoursDelete),
     ...adminOnly,
     handler: async (request) => {
-      await repo.deleteBusinessHours(request.principal.tenantId, request.principal.userId, app.now().toISOString(), correlationIdOf(request));
+      await repo.deleteBusinessHours(request.principal.tenantId, request.principal.userId, app.now().toISOString(), correlationIdOf(request), auditContextOf(request, request.principal));
       return current(request.principal.tenantId);
     },
   });

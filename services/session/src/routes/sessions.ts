@@ -1,5 +1,5 @@
 import { builtInFlow, computeProgress, ROUTES, type OnboardingType } from '@glavito/contracts';
-import { contractRoute, correlationIdOf, languageOf } from '@glavito/http';
+import { auditContextOf, contractRoute, correlationIdOf, languageOf } from '@glavito/http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { v7 as uuidv7 } from 'uuid';
@@ -26,7 +26,7 @@ export async function sessionRoutes(root: FastifyInstance) {
     // Metadata is free-form: credential-like keys are sealed like step data.
     const flow = await app.flowRepository.current(p.tenantId, type);
     const t = startSession({ id: uuidv7(), tenantId: p.tenantId, userId: p.userId, type, metadata: app.secretBox.seal(metadata), now: nowIso(), flow });
-    const created = await repo.insert(t, correlationIdOf(request));
+    const created = await repo.insert(t, correlationIdOf(request), auditContextOf(request, request.principal));
     if (created) return { status: 201 as const, body: presentWithProgress(created) };
     // A concurrent start won the race: return its session.
     const winner = await repo.findOpen(p.tenantId, p.userId, type);
@@ -94,7 +94,7 @@ export async function sessionRoutes(root: FastifyInstance) {
     ...contractRoute(ROUTES.pause),
     ...auth,
     handler: async (request) => {
-      const { after } = await repo.mutate(request.params.sessionId, scopeOf(request.principal), correlationIdOf(request), (s) => pauseSession(s, nowIso()));
+      const { after } = await repo.mutate(request.params.sessionId, scopeOf(request.principal, request), correlationIdOf(request), (s) => pauseSession(s, nowIso()));
       return { success: true as const, session: presentSession(after) };
     },
   });
@@ -103,7 +103,7 @@ export async function sessionRoutes(root: FastifyInstance) {
     ...contractRoute(ROUTES.resume),
     ...auth,
     handler: async (request) => {
-      const { after } = await repo.mutate(request.params.sessionId, scopeOf(request.principal), correlationIdOf(request), (s) => resumeSession(s, nowIso()));
+      const { after } = await repo.mutate(request.params.sessionId, scopeOf(request.principal, request), correlationIdOf(request), (s) => resumeSession(s, nowIso()));
       return { success: true as const, session: presentSession(after) };
     },
   });
@@ -114,7 +114,7 @@ export async function sessionRoutes(root: FastifyInstance) {
     handler: async (request) => {
       const force = request.query.force === 'true';
       if (force && !request.principal.isAdmin) throw new ForceForbiddenError();
-      const { after } = await repo.mutate(request.params.sessionId, scopeOf(request.principal), correlationIdOf(request), (s) =>
+      const { after } = await repo.mutate(request.params.sessionId, scopeOf(request.principal, request), correlationIdOf(request), (s) =>
         completeSession(s, { force, now: nowIso() }),
       );
       return { success: true as const, completedAt: after.completedAt!, summary: summaryOf(after) };
@@ -137,7 +137,7 @@ export async function sessionRoutes(root: FastifyInstance) {
     ...contractRoute(ROUTES.tenantSetupComplete),
     onRequest: [app.authenticate, app.requireAdmin],
     handler: async (request) => {
-      const r = await repo.markTenantSetup(request.principal.tenantId, request.principal.userId, nowIso());
+      const r = await repo.markTenantSetup(request.principal.tenantId, request.principal.userId, nowIso(), auditContextOf(request, request.principal));
       return { success: true as const, message: 'Tenant setup completed successfully', completedAt: r.completedAt };
     },
   });
