@@ -150,6 +150,8 @@ export interface Mailbox {
   hold: 'none' | 'rcpt' | 'reply';
   /** Connections closed by the client while their message was held. */
   dropped: number;
+  /** Connection errors the server saw (a client killed mid-transaction resets its connection). */
+  errors: string[];
   close(): Promise<void>;
 }
 
@@ -166,7 +168,7 @@ function headerOf(raw: string, name: string): string | undefined {
  * `hold: 'reply'` stores the message and then withholds the 250 (like a crash right after the server committed it).
  */
 export async function startMailbox(auth: { user: string; pass: string }): Promise<Mailbox> {
-  const mailbox: Mailbox = { url: '', messages: [], held: 0, hold: 'none', dropped: 0, close: async () => {} };
+  const mailbox: Mailbox = { url: '', messages: [], held: 0, hold: 'none', dropped: 0, errors: [], close: async () => {} };
   const server = new SMTPServer({
     disabledCommands: ['STARTTLS'],
     allowInsecureAuth: true,
@@ -203,6 +205,7 @@ export async function startMailbox(auth: { user: string; pass: string }): Promis
       if (mailbox.hold !== 'none') mailbox.dropped++;
     },
   });
+  server.on('error', (err: Error) => mailbox.errors.push(err.message));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.server.address() as AddressInfo;
   mailbox.url = `smtp://${encodeURIComponent(auth.user)}:${encodeURIComponent(auth.pass)}@127.0.0.1:${port}`;

@@ -1,4 +1,6 @@
+import { buildEnvelope } from '@glavito/bus';
 import { readStream } from '@glavito/testkit';
+import type { EventEnvelope } from '@glavito/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReminderPolicySchema, NotificationListResponseSchema } from '@glavito/contracts';
 import { applied, bearer, businessHoursEvent, decodeQuotedPrintable, sessionEvents, startHarness, startMailbox, testClock, type Harness, type Mailbox } from './helpers.js';
@@ -222,5 +224,30 @@ describe('a session idle past the policy', () => {
     );
     expect(rows).toEqual([{ outcome: 'bounced', smtp_code: 550, detail: expect.stringContaining('No such user') }]);
     expect(JSON.stringify(rows)).not.toContain(SMTP_PASS);
+  });
+
+  it('emails milestone and completion notices to admins when the policy says so, once', async () => {
+    const put = await h.app.inject({ method: 'PUT', url: '/onboarding/reminder-policy', headers: bearer(ADMIN), payload: { ...POLICY, adminNotifications: { milestones: true, completion: true, email: true } } });
+    expect(put.statusCode).toBe(200);
+    const progress = { totalSteps: 11, completedSteps: 6, skippedSteps: 0, progressPercentage: 55, estimatedTimeRemaining: 60, currentStep: 'team_management', nextStep: 'team_management', nextRecommendedAction: 'Team Management' };
+    const milestone = buildEnvelope({ type: 'milestone.reached', data: { threshold: 50, title: 'Halfway', progress } as never, tenantId: TENANT, sessionId: 'sess-idle', userId: 'ada', sessionSeq: 1, correlationId: 'test' } as never) as EventEnvelope;
+    await h.publish([milestone, milestone]);
+    await applied(h, [milestone]);
+    const before = messagesTo('ada@example.test').length;
+    clock.set('2026-01-22T09:00:00Z');
+    await Promise.all([h.app.reminderScheduler.runDue(), h.app.reminderScheduler.runDue()]);
+    await h.app.reminderScheduler.runDue();
+    const notices = messagesTo('ada@example.test').slice(before);
+    expect(notices).toHaveLength(1);
+    expect(notices[0]!.header('subject')).toBe('An onboarding reached 50 %');
+    expect(notices[0]!.header('message-id')).toMatch(/^<notice-[0-9a-f-]{36}@notifications\.glavito\.local>$/);
+    expect(notices[0]!.header('list-unsubscribe')).toMatch(/unsubscribe\?token=/);
+    // Every admin of the tenant with an address (the other tenant_setup users here) gets exactly one too.
+    const { rows } = await h.sql.query(`SELECT user_id, state, email_status, attempts FROM notification.notice_emails ORDER BY user_id`);
+    expect(rows.find((r) => r.user_id === 'ada')).toEqual({ user_id: 'ada', state: 'sent', email_status: 'sent', attempts: 1 });
+    expect(new Set(rows.map((r) => r.user_id)).size).toBe(rows.length);
+    const noticeTo = mail.messages.filter((m) => m.header('message-id')?.startsWith('<notice-')).map((m) => m.to[0]);
+    expect(noticeTo).toHaveLength(rows.filter((r) => r.email_status === 'sent').length);
+    expect(new Set(noticeTo).size).toBe(noticeTo.length);
   });
 });

@@ -91,6 +91,28 @@ export const reminders = notificationSchema.table(
   ],
 );
 
+/** Emails of admin notices (milestone, completion) when the policy says so: sent once, like reminders (claim, lease, same Message-ID). */
+export const noticeEmails = notificationSchema.table(
+  'notice_emails',
+  {
+    id: uuid('id').primaryKey(),
+    notificationId: uuid('notification_id').notNull(),
+    tenantId: text('tenant_id').notNull(),
+    userId: text('user_id').notNull(),
+    emailTo: text('email_to').notNull(),
+    messageId: text('message_id').notNull(),
+    content: jsonb('content').notNull(),
+    /** pending → sending (claimed, lease) → sent */
+    state: text('state').notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    leaseUntil: ts('lease_until'),
+    emailStatus: text('email_status'),
+    sentAt: ts('sent_at'),
+    createdAt: ts('created_at').notNull(),
+  },
+  (t) => [uniqueIndex('notice_emails_once').on(t.notificationId), index('notice_emails_open').on(t.createdAt).where(sql`state IN ('pending', 'sending')`)],
+);
+
 /** Every email attempt and its outcome (no secret: the SMTP answer, never the credentials). */
 export const deliveries = notificationSchema.table(
   'deliveries',

@@ -93,3 +93,15 @@ export function milestoneText(lang: NotificationLanguage, threshold: number, ste
 export function completionText(lang: NotificationLanguage, totalMinutes: number): { title: string; body: string } {
   return { title: COPY[lang].completed, body: `Completed in ${totalMinutes} minutes.` };
 }
+
+/** The email of an admin notice: its title and body, a link to the app, the unsubscribe footer. */
+export function renderNotice(n: { title: string; body: string }, lang: NotificationLanguage, appUrl: string, unsubscribeUrl: string): RenderedReminder {
+  const footer = `${COPY[lang].unsubscribe}: ${unsubscribeUrl}`;
+  return {
+    subject: n.title.replace(/[\r\n]+/g, ' '),
+    text: `${n.body}\n\n${appUrl}\n\n${footer}`,
+    html: `<!doctype html><html><body>\n<p>${escapeHtml(n.body)}</p>\n<p><a href="${escapeHtml(appUrl)}">${escapeHtml(appUrl)}</a></p>\n<p style="font-size:12px;color:#666"><a href="${escapeHtml(unsubscribeUrl)}">${COPY[lang].unsubscribe}</a></p>\n</body></html>`,
+    link: appUrl,
+    stepsLeft: [],
+  };
+}

@@ -15,7 +15,7 @@ import {
 } from '@glavito/contracts';
 import type { Pool, PoolClient } from '@glavito/db';
 import type { z } from 'zod';
-import { DEFAULT_POLICY, renderReminder, type RenderedReminder } from '../domain/policy.js';
+import { DEFAULT_POLICY, renderNotice, renderReminder, type RenderedReminder } from '../domain/policy.js';
 
 type Db = Pool | PoolClient;
 type Preferences = z.infer<typeof NotificationPreferencesDataSchema>;
@@ -34,6 +34,9 @@ export interface RepositoryOptions {
 const ACTIVITY = new Set(['session.started', 'session.resumed', 'step.updated', 'step.completed', 'step.skipped', 'step.validation_failed']);
 
 export interface EmailJob {
+  /** A reminder, or an admin notice's email. */
+  kind: 'reminder' | 'notice';
+  /** The reminder's or the notice email's id. */
   reminderId: string;
   attempt: number;
   to: string;
@@ -181,7 +184,7 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
     client: PoolClient,
     events: OutboxRow[],
     n: { tenantId: string; userId: string; sessionId: string; sessionType: OnboardingType; kind: Notification['kind']; title: string; body: string; link: string | null; stepsLeft?: string[]; dedupeKey: string; at: Date; correlationId: string },
-  ): Promise<void> {
+  ): Promise<string | null> {
     const { rows } = await client.query<NotificationRow>(
       `INSERT INTO notification.notifications (id, tenant_id, user_id, session_id, session_type, kind, title, body, link, steps_left, dedupe_key, created_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (dedupe_key) DO NOTHING
@@ -189,7 +192,7 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
       [randomUUID(), n.tenantId, n.userId, n.sessionId, n.sessionType, n.kind, n.title, n.body, n.link, n.stepsLeft ?? null, n.dedupeKey, n.at.toISOString()],
     );
     const row = rows[0];
-    if (!row) return;
+    if (!row) return null;
     const seq = await client.query<{ seq: number }>(
       `INSERT INTO notification.event_seqs (session_id, seq) VALUES ($1, 1) ON CONFLICT (session_id) DO UPDATE SET seq = notification.event_seqs.seq + 1 RETURNING seq`,
       [n.sessionId],
@@ -209,6 +212,22 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
         } as never),
       ),
     );
+    return row.id;
+  }
+
+  async function recordNotice(job: EmailJob, outcome: EmailOutcome, now: Date, o: { maxAttempts: number; retryAfterMs: (attempt: number) => number }): Promise<boolean> {
+    return transaction(async (client) => {
+      await client.query(`INSERT INTO notification.deliveries (reminder_id, attempt, outcome, smtp_code, detail, at) VALUES ($1, $2, $3, $4, $5, $6)`, [
+        job.reminderId, job.attempt, outcome.kind, outcome.kind === 'sent' ? 250 : outcome.code, (outcome.kind === 'sent' ? outcome.response : outcome.detail).slice(0, 500), now.toISOString(),
+      ]);
+      const final = outcome.kind !== 'retry' || job.attempt >= o.maxAttempts;
+      const { rowCount } = final
+        ? await client.query(`UPDATE notification.notice_emails SET state = 'sent', email_status = $3, sent_at = $4, lease_until = NULL WHERE id = $1 AND state = 'sending' AND attempts = $2`, [
+            job.reminderId, job.attempt, outcome.kind === 'retry' ? 'failed' : outcome.kind, now.toISOString(),
+          ])
+        : await client.query(`UPDATE notification.notice_emails SET lease_until = $3 WHERE id = $1 AND state = 'sending' AND attempts = $2`, [job.reminderId, job.attempt, new Date(now.getTime() + o.retryAfterMs(job.attempt)).toISOString()]);
+      return (rowCount ?? 0) > 0;
+    });
   }
 
   return {
@@ -270,14 +289,27 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
       await once(e.id, async (client, events) => {
         const { policy } = await rules(client, e.tenantId);
         if (kind === 'milestone' ? !policy.adminNotifications.milestones : !policy.adminNotifications.completion) return;
-        const { rows: admins } = await client.query<{ user_id: string; language: string }>('SELECT user_id, language FROM notification.recipients WHERE tenant_id = $1 AND is_admin', [e.tenantId]);
+        const { rows: admins } = await client.query<{ user_id: string; language: string; email: string | null; unsubscribed_at: string | null }>(
+          'SELECT user_id, language, email, unsubscribed_at FROM notification.recipients WHERE tenant_id = $1 AND is_admin',
+          [e.tenantId],
+        );
         const { rows: sessions } = await client.query<{ type: OnboardingType }>('SELECT type FROM notification.sessions WHERE session_id = $1', [e.sessionId]);
         for (const a of admins) {
           const t = text(language(a.language));
-          await notify(client, events, {
+          const id = await notify(client, events, {
             tenantId: e.tenantId, userId: a.user_id, sessionId: e.sessionId, sessionType: sessions[0]?.type ?? 'tenant_setup', kind, title: t.title, body: t.body,
             link: null, dedupeKey: `${kind}:${e.id}:${a.user_id}`, at: new Date(e.occurredAt), correlationId: e.correlationId,
           });
+          // Email too when the policy says so, to admins with an address who did not unsubscribe; sent by the scheduler.
+          if (id && policy.adminNotifications.email && a.email && !a.unsubscribed_at) {
+            const emailId = randomUUID();
+            const content = renderNotice(t, language(a.language), opts.appUrl, opts.unsubscribeUrl(e.tenantId, a.user_id));
+            await client.query(
+              `INSERT INTO notification.notice_emails (id, notification_id, tenant_id, user_id, email_to, message_id, content, state, created_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8) ON CONFLICT (notification_id) DO NOTHING`,
+              [emailId, id, e.tenantId, a.user_id, a.email, `<notice-${emailId}@${opts.messageIdDomain}>`, JSON.stringify(content), e.occurredAt],
+            );
+          }
         }
       });
     },
@@ -393,7 +425,7 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
               continue;
             }
             await client.query(`UPDATE notification.reminders SET attempts = attempts + 1, lease_until = $2, claimed_by = $3 WHERE id = $1`, [r.id, leaseUntil, o.replicaId]);
-            emails.push({ reminderId: r.id, attempt: r.attempts + 1, to: r.email_to, messageId: r.message_id, content: r.content, unsubscribeUrl: opts.unsubscribeUrl(r.tenant_id, r.user_id) });
+            emails.push({ kind: 'reminder', reminderId: r.id, attempt: r.attempts + 1, to: r.email_to, messageId: r.message_id, content: r.content, unsubscribeUrl: opts.unsubscribeUrl(r.tenant_id, r.user_id) });
             continue;
           }
 
@@ -429,7 +461,29 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
             `UPDATE notification.reminders SET state = 'sending', attempts = 1, lease_until = $2, claimed_by = $3, message_id = $4, email_to = $5, content = $6 WHERE id = $1`,
             [r.id, leaseUntil, o.replicaId, messageId, r.email, JSON.stringify(content)],
           );
-          emails.push({ reminderId: r.id, attempt: 1, to: r.email!, messageId, content, unsubscribeUrl });
+          emails.push({ kind: 'reminder', reminderId: r.id, attempt: 1, to: r.email!, messageId, content, unsubscribeUrl });
+        }
+        return { claimed: rows.length, emails };
+      });
+    },
+
+    /** Claims admin notice emails to send (new ones, and ones whose sender's lease ran out), like claimDue. */
+    async claimNotices(now: Date, o: { batch: number; leaseMs: number; maxAttempts: number; emailEnabled: boolean }): Promise<{ claimed: number; emails: EmailJob[] }> {
+      if (!o.emailEnabled) return { claimed: 0, emails: [] };
+      return transaction(async (client) => {
+        const { rows } = await client.query<{ id: string; tenant_id: string; user_id: string; email_to: string; message_id: string; content: RenderedReminder; attempts: number }>(
+          `SELECT id, tenant_id, user_id, email_to, message_id, content, attempts FROM notification.notice_emails
+           WHERE state = 'pending' OR (state = 'sending' AND lease_until <= $1) ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+          [now.toISOString(), o.batch],
+        );
+        const emails: EmailJob[] = [];
+        for (const r of rows) {
+          if (r.attempts >= o.maxAttempts) {
+            await client.query(`UPDATE notification.notice_emails SET state = 'sent', email_status = 'failed', lease_until = NULL WHERE id = $1`, [r.id]);
+            continue;
+          }
+          await client.query(`UPDATE notification.notice_emails SET state = 'sending', attempts = attempts + 1, lease_until = $2 WHERE id = $1`, [r.id, new Date(now.getTime() + o.leaseMs).toISOString()]);
+          emails.push({ kind: 'notice', reminderId: r.id, attempt: r.attempts + 1, to: r.email_to, messageId: r.message_id, content: r.content, unsubscribeUrl: opts.unsubscribeUrl(r.tenant_id, r.user_id) });
         }
         return { claimed: rows.length, emails };
       });
@@ -440,6 +494,7 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
      * lease ran out has a later attempt number). Sent or bounced ends the reminder and plans the next one.
      */
     async recordEmail(job: EmailJob, outcome: EmailOutcome, now: Date, o: { maxAttempts: number; retryAfterMs: (attempt: number) => number }): Promise<boolean> {
+      if (job.kind === 'notice') return recordNotice(job, outcome, now, o);
       return transaction(async (client) => {
         const { rows } = await client.query<{ session_id: string; tenant_id: string; user_id: string; ordinal: number; activity_at: string; due_at: string }>(
           `SELECT session_id, tenant_id, user_id, ordinal, activity_at, due_at FROM notification.reminders WHERE id = $1 AND state = 'sending' AND attempts = $2 FOR UPDATE`,

@@ -28,7 +28,7 @@ export function createMailer(opts: { url: string; from: string; timeoutMs: numbe
           text: job.content.text,
           html: job.content.html,
           messageId: job.messageId,
-          headers: { 'X-Glavito-Reminder-Id': job.reminderId, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
+          headers: { [job.kind === 'reminder' ? 'X-Glavito-Reminder-Id' : 'X-Glavito-Notice-Id']: job.reminderId, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
           list: { unsubscribe: { url: job.unsubscribeUrl, comment: 'Unsubscribe' } },
         });
         return { kind: 'sent', response: String(info.response ?? '').slice(0, 300) };

@@ -46,7 +46,16 @@ export function createReminderScheduler(o: SchedulerOptions): ReminderScheduler 
         await deliver(job);
         emailed++;
       }
-      if (batch.claimed < o.batch || stopped) return { claimed, emailed };
+      if (batch.claimed < o.batch || stopped) break;
+    }
+    for (;;) {
+      const notices = await o.repo.claimNotices(o.clock(), { batch: o.batch, leaseMs: o.leaseMs, maxAttempts: o.maxAttempts, emailEnabled: o.mailer !== null });
+      claimed += notices.claimed;
+      for (const job of notices.emails) {
+        await deliver(job);
+        emailed++;
+      }
+      if (notices.claimed < o.batch || stopped) return { claimed, emailed };
     }
   }
 
