@@ -102,6 +102,7 @@ const ports = {
   progress: Number(env.PROGRESS_PORT ?? 3002),
   connectionTest: Number(env.CONNECTION_TEST_PORT ?? 3003),
   realtime: Number(env.REALTIME_PORT ?? 3004),
+  payment: Number(env.PAYMENT_PORT ?? 3006),
 };
 // Local mode only (the gateway does not guess it): pages on the usual dev-server origins may call the gateway
 // besides those in CORS_ORIGINS, and the built console, when there is one, is served at /console/.
@@ -122,12 +123,15 @@ const services: Array<{ name: string; port: number; env: Record<string, string |
   { name: 'progress', port: ports.progress, env: { PORT: String(ports.progress) } },
   { name: 'connection-test', port: ports.connectionTest, env: { PORT: String(ports.connectionTest) } },
   { name: 'realtime', port: ports.realtime, env: { PORT: String(ports.realtime) } },
+  // Without STRIPE_SECRET_KEY its routes answer 503 naming the variable; everything else works.
+  { name: 'payment', port: ports.payment, env: { PORT: String(ports.payment) } },
   {
     name: 'gateway',
     port: ports.gateway,
     env: { ...gatewayLocal, PORT: String(ports.gateway), HOST: env.HOST ?? '127.0.0.1', SESSION_URL: `http://127.0.0.1:${ports.session}`, PROGRESS_URL: `http://127.0.0.1:${ports.progress}`,
       CONNECTION_TEST_URL: `http://127.0.0.1:${ports.connectionTest}`,
       REALTIME_URL: `http://127.0.0.1:${ports.realtime}`,
+      PAYMENT_URL: `http://127.0.0.1:${ports.payment}`,
     },
   },
 ];
@@ -197,7 +201,7 @@ if (mode === 'embedded') {
   const { startEmbedded } = await import('@glavito/local');
   const system = await startEmbedded({
     dataDir: env.GLAVITO_DATA_DIR ?? path.join(dataDir, 'pglite'),
-    ports: { gateway: ports.gateway, session: ports.session, progress: ports.progress, connectionTest: ports.connectionTest, realtime: ports.realtime },
+    ports: { gateway: ports.gateway, session: ports.session, progress: ports.progress, connectionTest: ports.connectionTest, realtime: ports.realtime, payment: ports.payment },
     env: { ...env, ...secrets, ...gatewayLocal },
   });
   const shutdown = () => void system.stop().then(() => process.exit(0), () => process.exit(1));

@@ -11,7 +11,8 @@ import { ErrorBodySchema, ROUTES, type RouteContract, type RouteName } from '@gl
 import { readStream, TEST_JWT_SECRET, waitFor } from '@glavito/testkit';
 import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSystem, TEST_UNSUBSCRIBE_SECRET, type System } from './system.js';
+import Stripe from 'stripe';
+import { startSystem, TEST_STRIPE_WEBHOOK_SECRET, TEST_UNSUBSCRIBE_SECRET, type System } from './system.js';
 
 // ---------------------------------------------------------------------------------------------
 // Identities, tokens
@@ -88,7 +89,14 @@ const B_HOURS = {
 /** Content of tenant A that no attacker may ever see (A2 included: it is A1's or the admin's private data). */
 const A_PRIVATE_CONTENT = ['Alpha Widgets', 'Alice Liddell', 'Pacific/Chatham', 'alpha-hook', 'alpha-hook-secret', 'alice-hook-secret', 'acct_1Alpha'];
 /** Tenant-wide content of A: visible to A's own users, never to tenant B. */
-const A_TENANT_CONTENT = ['Asia/Tokyo', '2031-12-24', 'Alpha lunch'];
+const A_TENANT_CONTENT = ['Asia/Tokyo', '2031-12-24', 'Alpha lunch', 'billing@alpha-widgets.test', 'ALPHA-INV'];
+/** Tenant B's Stripe account (set up in beforeAll): the signed webhook case speaks about it. */
+let bStripeAccount = '';
+/** A Stripe event about tenant B's own account, signed with the system's webhook secret (what Stripe would send). */
+function signedStripeEvent(accountId: string): { body: Record<string, unknown>; headers: Record<string, string> } {
+  const body = { id: `evt_iso_${accountId}`, object: 'event', type: 'account.updated', created: Math.floor(Date.now() / 1000), account: accountId, data: { object: { id: accountId, object: 'account', charges_enabled: true, payouts_enabled: true, details_submitted: true, requirements: { currently_due: [], past_due: [], disabled_reason: null } } } };
+  return { body, headers: { 'stripe-signature': Stripe.webhooks.generateTestHeaderString({ payload: JSON.stringify(body), secret: TEST_STRIPE_WEBHOOK_SECRET }) } };
+}
 
 /** Bodies and queries the attackers send: valid, so an authorisation gap would show as a 2xx. */
 const ATTACK_HOURS = { timezone: 'Pacific/Kiritimati', schedule: { sunday: { enabled: true, start: '00:00', end: '24:00' } }, holidays: [] };
@@ -123,6 +131,8 @@ interface Call {
   body?: unknown;
   /** Needs the admin role although the route is open to users (e.g. `force=true`). */
   adminOnly?: boolean;
+  /** Extra request headers (a Stripe signature). */
+  headers?: Record<string, string>;
 }
 interface RouteCase {
   scope: Scope;
@@ -186,6 +196,14 @@ const CASES: { [K in RouteName]: RouteCase } = {
   notificationsUnsubscribe: { scope: 'pure', calls: one({ query: `?token=${unsubscribeLink(TENANT_B, B1.userId)}`, body: {} }) },
   reminderPolicyGet: { scope: 'tenant', calls: one() },
   reminderPolicyPut: { scope: 'tenant', calls: one({ body: { enabled: true, inactivityMinutes: 1, maxReminders: 10, channels: ['in_app'], adminNotifications: { milestones: false, completion: false, email: false }, texts: {} } }) },
+  paymentSetup: { scope: 'tenant', calls: one({ body: { stripeAccount: { email: 'mallory@bravo.test', country: 'US', businessType: 'individual' }, billingConfiguration: { currency: 'usd' } } }) },
+  paymentStatus: { scope: 'tenant', calls: one() },
+  paymentAccountLink: { scope: 'tenant', calls: one() },
+  paymentAccount: { scope: 'tenant', calls: one() },
+  paymentBillingConfigGet: { scope: 'tenant', calls: one() },
+  paymentBillingConfigPut: { scope: 'tenant', calls: one({ body: { currency: 'usd', invoicePrefix: 'MAL' } }) },
+  // No bearer token by design: Stripe's signature proves the sender, our account mapping names the tenant (B's own here).
+  paymentStripeWebhook: { scope: 'pure', calls: () => [{ ...signedStripeEvent(bStripeAccount) }] },
 };
 
 /** Fills `:param`s; a param the matrix does not know fails the test (a new route needs a case). */
@@ -229,10 +247,10 @@ interface Res {
   text: string;
 }
 
-async function call(method: string, path: string, token: string | null, body?: unknown, base = sys.gateway.url): Promise<Res> {
+async function call(method: string, path: string, token: string | null, body?: unknown, base = sys.gateway.url, extra: Record<string, string> = {}): Promise<Res> {
   const res = await fetch(`${base}${path}`, {
     method,
-    headers: { ...(token !== null ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    headers: { ...(token !== null ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...extra },
     body: body !== undefined ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();
@@ -313,7 +331,9 @@ async function tenantAFingerprint(): Promise<string> {
        'sessions', (SELECT json_agg(json_build_array(id, version, status, completed_steps, skipped_steps, step_data, metadata) ORDER BY id) FROM session.sessions WHERE tenant_id = $1),
        'hours', (SELECT row_to_json(b) FROM session.business_hours b WHERE tenant_id = $1),
        'flag', (SELECT row_to_json(t) FROM session.tenant_onboarding t WHERE tenant_id = $1),
-       'runs', (SELECT count(*) FROM connection_test.test_runs WHERE tenant_id = $1)) AS f`,
+       'runs', (SELECT count(*) FROM connection_test.test_runs WHERE tenant_id = $1),
+       'payment', (SELECT row_to_json(p) FROM payment.accounts p WHERE tenant_id = $1),
+       'billing', (SELECT row_to_json(b) FROM payment.billing_configs b WHERE tenant_id = $1)) AS f`,
     [TENANT_A],
   );
   return JSON.stringify(rows[0]!.f);
@@ -413,6 +433,11 @@ describe('isolation matrix', () => {
     sess.adminB = sessionIdOf(adminB);
     await ok(ADMIN_B, 'PUT', `/onboarding/step/${sess.adminB}/organization_setup`, B_ORG);
     await ok(ADMIN_B, 'PUT', '/onboarding/business-hours', B_HOURS);
+    // Both tenants have a Stripe account: A's must never show to B; B's own calls must work.
+    const aPay = await ok(ADMIN_A, 'POST', '/onboarding/payment/setup', { stripeAccount: { email: 'billing@alpha-widgets.test', country: 'JP', businessType: 'company' }, billingConfiguration: { currency: 'jpy', invoicePrefix: 'ALPHA-INV' } });
+    A_TENANT_CONTENT.push((aPay.account as { accountId: string }).accountId);
+    const bPay = await ok(ADMIN_B, 'POST', '/onboarding/payment/setup', { stripeAccount: { email: 'billing@bravo.test', country: 'US', businessType: 'company' }, billingConfiguration: { currency: 'usd' } });
+    bStripeAccount = (bPay.account as { accountId: string }).accountId;
     const b1 = await ok(B1, 'POST', '/onboarding/start', {});
     sess.b1 = sessionIdOf(b1);
     await ok(B1, 'PUT', `/onboarding/step/${sess.b1}/profile_setup`, { displayName: 'Bea Bravo', timezone: 'America/Chicago' });
@@ -445,7 +470,7 @@ describe('isolation matrix', () => {
       return s.totalSessions === 3 ? s : null;
     });
     aRef.statistics = JSON.stringify(stats);
-    for (const name of ['tenantSetupStatus', 'businessHoursGet', 'businessHoursCheck', 'businessHoursWorkingTime', 'businessHoursAddTime', 'businessHoursNextDay'] as const) {
+    for (const name of ['tenantSetupStatus', 'businessHoursGet', 'businessHoursCheck', 'businessHoursWorkingTime', 'businessHoursAddTime', 'businessHoursNextDay', 'paymentAccount', 'paymentBillingConfigGet'] as const) {
       const route = ROUTES[name] as RouteContract;
       const [c] = CASES[name].calls(victims[0]!, hook);
       aRef[name] = JSON.stringify(await ok(ADMIN_A, route.method, `${route.url}${c!.query ?? ''}`, c!.body));
@@ -487,7 +512,7 @@ describe('isolation matrix', () => {
             cells++;
             const write = route.method !== 'GET';
             const fingerprint = write ? await tenantAFingerprint() : '';
-            const r = await call(route.method, path, tok(a.who), callSpec.body);
+            const r = await call(route.method, path, tok(a.who), callSpec.body, undefined, callSpec.headers);
             if (write && (await tenantAFingerprint()) !== fingerprint) fail(row, a.name, `tenant A's stored state changed (answer ${r.status})`);
             const expected = adminOnly && !isAdmin(a.who) ? 403 : c.scope === 'victim' ? 404 : 'ok';
             const good = expected === 'ok' ? r.status >= 200 && r.status < 300 : r.status === expected;
@@ -512,7 +537,7 @@ describe('isolation matrix', () => {
           }
 
           // Bad tokens: 401 at the gateway, and at the owning service reached directly.
-          const direct = { session: sys.session, progress: sys.progress, 'connection-test': sys.connectionTest, realtime: sys.realtime, notification: sys.notification! }[route.service];
+          const direct = { session: sys.session, progress: sys.progress, 'connection-test': sys.connectionTest, realtime: sys.realtime, notification: sys.notification!, payment: sys.payment! }[route.service];
           const badCells: string[] = [];
           for (const b of route.access === 'public' ? [] : BAD_TOKENS) {
             for (const [where, base] of [['gw', sys.gateway.url], ['svc', direct.url]] as const) {
@@ -648,6 +673,10 @@ async function checkOwnData(name: RouteName, a: Attacker, body: Record<string, u
       break;
     case 'flowByType':
       if (!Array.isArray(body.steps) || body.steps.length === 0) problems.push('a flow without steps');
+      break;
+    case 'paymentAccount':
+    case 'paymentBillingConfigGet':
+      mustDifferFromA(name);
       break;
     case 'tenantSetupStatus': {
       // The references are the admins' views; an agent gets the same without the admin's session id.

@@ -4,12 +4,14 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mintToken } from '@glavito/auth';
-import { createTestDatabase, createTestNats, TEST_JWT_SECRET, type TestDatabase, type TestNats } from '@glavito/testkit';
+import { createTestDatabase, createTestNats, startFakeStripe, TEST_JWT_SECRET, type FakeStripe, type TestDatabase, type TestNats } from '@glavito/testkit';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const ENCRYPTION_KEY = Buffer.alloc(32, 3).toString('base64');
 /** The notification service's unsubscribe-link key in these systems (tests sign links with it). */
 export const TEST_UNSUBSCRIBE_SECRET = 'test-unsubscribe-secret-long-enough-0123456789';
+/** The payment service's Stripe webhook signing secret in these systems (tests sign Stripe events with it). */
+export const TEST_STRIPE_WEBHOOK_SECRET = 'whsec_testSystemWebhookSecret0123456789';
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -22,11 +24,11 @@ export function freePort(): Promise<number> {
   });
 }
 
-export type StartCommandPorts = Record<'gateway' | 'session' | 'progress' | 'connectionTest' | 'realtime' | 'notification', number>;
+export type StartCommandPorts = Record<'gateway' | 'session' | 'progress' | 'connectionTest' | 'realtime' | 'notification' | 'payment', number>;
 
 /** Free ports for every process of the README's start command. */
 export async function startCommandPorts(): Promise<StartCommandPorts> {
-  return { gateway: await freePort(), session: await freePort(), progress: await freePort(), connectionTest: await freePort(), realtime: await freePort(), notification: await freePort() };
+  return { gateway: await freePort(), session: await freePort(), progress: await freePort(), connectionTest: await freePort(), realtime: await freePort(), notification: await freePort(), payment: await freePort() };
 }
 
 /** The start command's port variables for those ports. */
@@ -38,6 +40,7 @@ export function startCommandPortEnv(ports: StartCommandPorts): Record<string, st
     CONNECTION_TEST_PORT: String(ports.connectionTest),
     REALTIME_PORT: String(ports.realtime),
     NOTIFICATION_PORT: String(ports.notification),
+    PAYMENT_PORT: String(ports.payment),
   };
 }
 
@@ -103,6 +106,9 @@ export interface System {
   realtime: ServiceProcess;
   /** null when the checkout started (a benchmark baseline) predates the notification service. */
   notification: ServiceProcess | null;
+  /** The payment service on a local Stripe API server (null when the checkout predates it). */
+  payment: ServiceProcess | null;
+  stripe: FakeStripe | null;
   db: TestDatabase;
   nats: TestNats;
   token(user: { userId: string; tenantId: string; roles?: string[] }): string;
@@ -111,7 +117,7 @@ export interface System {
 
 export interface StartSystemOptions {
   /** Extra environment per service (benchmarks raise limits, tests shorten timeouts). */
-  env?: Partial<Record<'session' | 'progress' | 'connection-test' | 'realtime' | 'notification' | 'gateway', Record<string, string>>>;
+  env?: Partial<Record<'session' | 'progress' | 'connection-test' | 'realtime' | 'notification' | 'payment' | 'gateway', Record<string, string>>>;
   logLevel?: string;
   /** The gateway's requests per user (or IP) per minute; default 10,000. */
   rateLimitMax?: number;
@@ -133,13 +139,23 @@ export async function startSystem(opts: StartSystemOptions = {}): Promise<System
     DEAD_LETTER_PREFIX: nats.dlqPrefix,
     ...(opts.logLevel ? { LOG_LEVEL: opts.logLevel } : {}),
   };
-  const [session, progress, connectionTest, realtime, notification] = await Promise.all([
+  const withPayment = existsSync(path.join(opts.root ?? root, 'services', 'payment'));
+  const stripe = withPayment ? await startFakeStripe() : null;
+  const [session, progress, connectionTest, realtime, notification, payment] = await Promise.all([
     startService('session', { ...common, STEP_DATA_ENCRYPTION_KEY: ENCRYPTION_KEY, ...opts.env?.session }, undefined, opts.root),
     startService('progress', { ...common, ...opts.env?.progress }, undefined, opts.root),
     // Loopback is allowed so the end-to-end webhook test can reach its local receiver.
     startService('connection-test', { ...common, CONNECTION_TEST_ALLOWED_CIDRS: '127.0.0.1/32', ...opts.env?.['connection-test'] }, undefined, opts.root),
     startService('realtime', { ...common, PRESENCE_BUCKET: `${nats.streamName}_presence`, ...opts.env?.realtime }, undefined, opts.root),
     existsSync(path.join(opts.root ?? root, 'services', 'notification')) ? startService('notification', { ...common, NOTIFY_UNSUBSCRIBE_SECRET: TEST_UNSUBSCRIBE_SECRET, ...opts.env?.notification }, undefined, opts.root) : null,
+    stripe
+      ? startService(
+          'payment',
+          { ...common, STRIPE_SECRET_KEY: stripe.apiKey, STRIPE_WEBHOOK_SECRET: TEST_STRIPE_WEBHOOK_SECRET, STRIPE_API_URL: stripe.url, STRIPE_MAX_RETRIES: '0', ...opts.env?.payment },
+          undefined,
+          opts.root,
+        )
+      : null,
   ]);
   const gateway = await startService('gateway', {
     ...(opts.logLevel ? { LOG_LEVEL: opts.logLevel } : {}),
@@ -149,6 +165,7 @@ export async function startSystem(opts: StartSystemOptions = {}): Promise<System
     CONNECTION_TEST_URL: connectionTest.url,
     REALTIME_URL: realtime.url,
     ...(notification ? { NOTIFICATION_URL: notification.url } : {}),
+    ...(payment ? { PAYMENT_URL: payment.url } : {}),
     RATE_LIMIT_MAX: String(opts.rateLimitMax ?? 10_000),
     ...opts.env?.gateway,
   }, undefined, opts.root);
@@ -159,12 +176,15 @@ export async function startSystem(opts: StartSystemOptions = {}): Promise<System
     connectionTest,
     realtime,
     notification,
+    payment,
+    stripe,
     db,
     nats,
     token: (u) => mintToken({ secret: TEST_JWT_SECRET, userId: u.userId, tenantId: u.tenantId, roles: u.roles ?? ['agent'] }),
     async stop() {
       await gateway.stop();
-      await Promise.all([session.stop(), progress.stop(), connectionTest.stop(), realtime.stop(), notification?.stop()]);
+      await Promise.all([session.stop(), progress.stop(), connectionTest.stop(), realtime.stop(), notification?.stop(), payment?.stop()]);
+      await stripe?.close();
       await nats.cleanup();
       await db.drop();
     },

@@ -16,6 +16,8 @@ import { buildApp as buildGateway } from '@glavito/gateway/app';
 import { loadGatewayConfig } from '@glavito/gateway/config';
 import { buildApp as buildProgress } from '@glavito/progress/app';
 import { loadProgressConfig } from '@glavito/progress/config';
+import { buildApp as buildPayment } from '@glavito/payment/app';
+import { loadPaymentConfig } from '@glavito/payment/config';
 import { buildApp as buildRealtime } from '@glavito/realtime/app';
 import { loadRealtimeConfig } from '@glavito/realtime/config';
 import { buildApp as buildSession } from '@glavito/session/app';
@@ -25,7 +27,7 @@ import type { FastifyInstance } from 'fastify';
 export interface EmbeddedOptions {
   /** Where PGlite keeps its files (restarting keeps the data). */
   dataDir: string;
-  ports: { gateway: number; session: number; progress: number; connectionTest: number; realtime: number };
+  ports: { gateway: number; session: number; progress: number; connectionTest: number; realtime: number; payment?: number };
   /** Shared settings (JWT_SECRET, STEP_DATA_ENCRYPTION_KEY, LOG_LEVEL, …). */
   env: Record<string, string | undefined>;
 }
@@ -77,6 +79,9 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
     await listen(await buildProgress(loadProgressConfig({ ...base, PORT: String(opts.ports.progress) }), { infra }), opts.ports.progress);
     await listen(await buildConnectionTest(loadConnectionTestConfig({ ...base, PORT: String(opts.ports.connectionTest) }), { infra }), opts.ports.connectionTest);
     await listen(await buildRealtime(loadRealtimeConfig({ ...base, PORT: String(opts.ports.realtime) }), { infra }), opts.ports.realtime);
+    // Payments need STRIPE_SECRET_KEY (503 naming it otherwise); a free port when not given.
+    const paymentPort = opts.ports.payment ?? (await freePort());
+    await listen(await buildPayment(loadPaymentConfig({ ...base, PORT: String(paymentPort) }), { infra }), paymentPort);
     const gateway = await buildGateway(
       loadGatewayConfig({
         ...base,
@@ -85,6 +90,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
         PROGRESS_URL: url(opts.ports.progress),
         CONNECTION_TEST_URL: url(opts.ports.connectionTest),
         REALTIME_URL: url(opts.ports.realtime),
+        PAYMENT_URL: url(paymentPort),
       }),
     );
     await listen(gateway, opts.ports.gateway);
