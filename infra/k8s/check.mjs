@@ -561,8 +561,15 @@ function checkNetworkPolicies(at, ix, workloads) {
         const except = new Set((r.to ?? []).flatMap((t) => (t.ipBlock?.cidr === '0.0.0.0/0' ? t.ipBlock.except ?? [] : [])));
         for (const cidr of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '127.0.0.0/8', '100.64.0.0/10']) expect(except.has(cidr), at(`notification: SMTP egress must exclude ${cidr}`));
       }
+    } else if (w.name === 'payment') {
+      // Stripe's API is outside the cluster: public addresses, HTTPS only.
+      for (const r of egress(w).filter((r) => (r.to ?? []).some((t) => t.ipBlock?.cidr === '0.0.0.0/0'))) {
+        expect((r.ports ?? []).length > 0 && r.ports.every((p) => p.port === 443), at('payment: internet egress only on HTTPS (443)'));
+        const except = new Set((r.to ?? []).flatMap((t) => (t.ipBlock?.cidr === '0.0.0.0/0' ? t.ipBlock.except ?? [] : [])));
+        for (const cidr of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '127.0.0.0/8', '100.64.0.0/10']) expect(except.has(cidr), at(`payment: Stripe egress must exclude ${cidr}`));
+      }
     } else {
-      expect(!internet(w), at(`${id}: must not have internet egress (0.0.0.0/0); only connection-test tests outside servers (and notification reaches its SMTP relay)`));
+      expect(!internet(w), at(`${id}: must not have internet egress (0.0.0.0/0); only connection-test tests outside servers (notification reaches its SMTP relay, payment Stripe's API)`));
     }
     if (w.name === 'gateway') {
       for (const up of UPSTREAMS) {
