@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { authPlugin } from '@glavito/auth';
+import { auditNames } from '@glavito/config';
 import { MAX_PARAM_LENGTH, MAX_URL_LENGTH, ROUTES } from '@glavito/contracts';
 import { metricsPlugin } from '@glavito/http/metrics';
 import { loggerOptions, requestIdFrom } from '@glavito/logging';
@@ -8,6 +9,7 @@ import { OneLinePerRequestLogController } from '@glavito/http/request-log';
 import { allowedOriginsOf, type GatewayConfig, upstreamsOf } from './config.js';
 import { clientErrorHandler, errorHandler, HostRequiredError, InvalidPreflightError, MethodNotAllowedError, RouteNotFoundError, UrlTooLongError } from './errors.js';
 import { corsPlugin } from './plugins/cors.js';
+import { edgeAuditPlugin } from './plugins/edge-audit.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { securityHeadersPlugin } from './plugins/security-headers.js';
 import { websocketProxyPlugin } from './plugins/websocket-proxy.js';
@@ -69,6 +71,11 @@ export async function buildApp(config: GatewayConfig, opts: BuildAppOptions = {}
     shared: config.RATE_LIMIT_STORE === 'nats' ? { servers: config.NATS_URL!, bucket: config.RATE_LIMIT_BUCKET, timeoutMs: config.RATE_LIMIT_STORE_TIMEOUT } : undefined,
   });
   await app.register(corsPlugin, { origins: allowedOriginsOf(config), routes: Object.values(ROUTES) });
+  await app.register(edgeAuditPlugin, {
+    natsUrl: config.NATS_URL,
+    subjectPrefix: auditNames({ EVENT_STREAM: '', EVENT_SUBJECT_PREFIX: config.EVENT_SUBJECT_PREFIX, AUDIT_SUBJECT_PREFIX: config.AUDIT_SUBJECT_PREFIX }).subjectPrefix,
+    perActorPerMinute: config.AUDIT_DENIALS_PER_MINUTE,
+  });
 
   // Every route the gateway serves, so that a known path asked with another method is a 405, not a 404.
   // OPTIONS is left out: it is answered only as a preflight, on every path.

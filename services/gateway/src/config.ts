@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { brokerEnvShape } from '@glavito/broker';
-import { commonEnvSchema, ConfigError, env, loadConfig } from '@glavito/config';
+import { busEnvShape, commonEnvSchema, ConfigError, env, loadConfig } from '@glavito/config';
 import type { ServiceName } from '@glavito/contracts';
 import { z } from 'zod';
 
@@ -28,6 +28,7 @@ export const ConfigSchema = commonEnvSchema.extend({
   REALTIME_URL: serviceUrl,
   NOTIFICATION_URL: serviceUrl,
   PAYMENT_URL: serviceUrl,
+  AUDIT_URL: serviceUrl,
   /** Browser origins allowed by CORS, comma-separated; unset = none (same-origin pages only). */
   FRONTEND_URL: originList,
   /** More allowed origins, added to FRONTEND_URL (local start adds the dev-server origins here). */
@@ -48,8 +49,13 @@ export const ConfigSchema = commonEnvSchema.extend({
   RATE_LIMIT_BUCKET: brokerEnvShape.RATE_LIMIT_BUCKET,
   /** Longest wait for the shared store on a request; past it the request goes through (fail open). */
   RATE_LIMIT_STORE_TIMEOUT: env.duration('250ms'),
-  /** Only for RATE_LIMIT_STORE=nats (the gateway uses no other broker state). */
+  /** The shared rate-limit bucket (RATE_LIMIT_STORE=nats) and the audit stream the gateway publishes refusals to. */
   NATS_URL: z.string().min(1).optional(),
+  /** Audit subjects: AUDIT_SUBJECT_PREFIX, else `<EVENT_SUBJECT_PREFIX>_audit` (as every service). */
+  EVENT_SUBJECT_PREFIX: busEnvShape.EVENT_SUBJECT_PREFIX,
+  AUDIT_SUBJECT_PREFIX: busEnvShape.AUDIT_SUBJECT_PREFIX,
+  /** Refusals published one by one per actor, code and minute before the rest are counted into one summary record. */
+  AUDIT_DENIALS_PER_MINUTE: env.int(10, 1, 10_000),
   BODY_LIMIT_BYTES: env.int(1024 * 1024, 1),
   UPSTREAM_TIMEOUT_MS: env.int(30_000, 1),
   /** Behind an ingress, req.ip (the rate-limit key of anonymous callers) must come from X-Forwarded-For. */
@@ -78,5 +84,6 @@ export function upstreamsOf(config: GatewayConfig): Upstreams {
     realtime: config.REALTIME_URL,
     notification: config.NOTIFICATION_URL,
     payment: config.PAYMENT_URL,
+    audit: config.AUDIT_URL,
   };
 }

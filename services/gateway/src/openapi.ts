@@ -34,6 +34,7 @@ const SERVICE_TAGS: Record<ServiceName, string> = {
   realtime: 'Connected WebSocket clients',
   notification: 'Reminders, in-app notifications and reminder policies',
   payment: 'Stripe Connect accounts, billing configuration and Stripe webhooks',
+  audit: 'The tenant audit trail: sensitive operations, hash-chained, for tenant admins',
 };
 
 const DESCRIPTION = `Every route goes through the gateway, needs \`Authorization: Bearer <jwt>\` (HS256; claims \`sub\`, \`tenantId\`, \`roles\`)

@@ -111,6 +111,8 @@ export default async function proxyRoutes(app: FastifyInstance, opts: ProxyRoute
         const headers = copyHeaders(request.headers);
         headers['x-request-id'] = request.id;
         headers['x-correlation-id'] = requestIdFrom(request.headers['x-correlation-id'], () => request.id);
+        // The client address the edge saw (TRUST_PROXY decides), replacing whatever the client sent: services record it in audit events.
+        headers['x-forwarded-for'] = request.ip;
         // A body that came with a GET (or HEAD) is dropped, as the catalog defines none there.
         const body = Buffer.isBuffer(request.body) && request.method !== 'GET' && request.method !== 'HEAD' ? request.body : undefined;
         if (body) headers['content-type'] ??= 'application/octet-stream';
