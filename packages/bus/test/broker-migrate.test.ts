@@ -1,9 +1,11 @@
 import { brokerState, jetStreamConfig, migrateBroker, streamMismatches } from '@glavito/broker';
 import { createTestNats, type TestNats } from '@glavito/testkit';
 import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
+import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkEventStreams, createNatsBus, ensureDurableConsumer, migrateEventBus, requireBucket, type EventBus } from '../src/index.js';
 import { createMemoryBus } from '../src/memory-bus.js';
+import { busPlugin } from '../src/plugin.js';
 
 let nats: TestNats;
 let bus: EventBus & { nc: unknown };
@@ -87,5 +89,38 @@ describe('migrateBroker (pnpm bus:migrate)', () => {
     for (const def of state.streams) expect(streamMismatches(def, await memory.streamInfo(def.name))).toEqual([]);
     for (const b of state.buckets) expect(await memory.bucketInfo(b.bucket)).toEqual({ ttlMs: b.ttlMs, replicas: 1 });
     await memory.close();
+  });
+});
+
+describe('a service booting (busPlugin)', () => {
+  const boot = async (overrides: Record<string, unknown> = {}) => {
+    const lines: string[] = [];
+    const app = Fastify({ logger: { level: 'error', stream: { write: (l: string) => void lines.push(l) } } });
+    const config = { NATS_URL: nats.url, EVENT_STREAM: nats.streamName, EVENT_SUBJECT_PREFIX: nats.subjectPrefix, EVENT_RETENTION: 7 * 86_400_000, DEAD_LETTER_PREFIX: nats.dlqPrefix, ...overrides };
+    await app.register(busPlugin, { name: 'boot-test', config });
+    return { app, lines, ready: async () => (await app.ready(), app.bus.isReady()) };
+  };
+
+  it('is ready and changes nothing when the broker state matches', async () => {
+    await nats.migrate();
+    const before = await bus.streamInfo(nats.streamName);
+    const { app, ready } = await boot();
+    expect(await ready()).toBe(true);
+    expect(await bus.streamInfo(nats.streamName)).toEqual(before);
+    await app.close();
+  });
+
+  it('stays not ready, with one log line naming bus:migrate, when its release expects other limits; the stream stays as the migration made it', async () => {
+    await nats.migrate({ EVENT_RETENTION: '1h' });
+    const { app, lines, ready } = await boot();
+    expect(await ready()).toBe(false);
+    expect(lines.join('')).toMatch(/broker state does not match this release \(stream .* keeps messages 3600000 ms, expected 604800000 ms\).*bus:migrate/);
+    expect(await bus.streamInfo(nats.streamName)).toMatchObject({ maxAgeMs: 3_600_000 });
+    await app.close();
+    await nats.migrate();
+  });
+
+  it('fails the boot, naming bus:migrate, when its stream does not exist', async () => {
+    await expect(boot({ EVENT_STREAM: `${nats.streamName}_ABSENT` }).then((b) => b.ready())).rejects.toThrow(/_ABSENT does not exist.*bus:migrate/);
   });
 });
