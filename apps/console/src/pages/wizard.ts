@@ -123,6 +123,8 @@ export function renderWizard(ctx: Ctx, container: HTMLElement): () => void {
         return { detail: `${e.data.progress.progressPercentage} %` };
       case 'connection_test_result':
         return { detail: `${e.data.result.channel} ${e.data.result.status}` };
+      case 'payment_attention_needed':
+        return { detail: `Stripe needs: ${[...e.data.currentlyDue, ...e.data.pastDue].join(', ') || e.data.disabledReason || 'more details'}`, stepId: e.data.stepId };
       default:
         return { detail: '' };
     }
@@ -166,6 +168,9 @@ export function renderWizard(ctx: Ctx, container: HTMLElement): () => void {
       case 'step_completed':
       case 'session_paused':
       case 'session_resumed':
+      // What outside systems say lands in the session's signals (a verified channel, Stripe asking for more).
+      case 'connection_test_result':
+      case 'payment_attention_needed':
         scheduleRefresh();
         break;
       default:
@@ -337,7 +342,26 @@ export function renderWizard(ctx: Ctx, container: HTMLElement): () => void {
       void saveStep(step, current, save, message);
     });
     skip?.addEventListener('click', () => void skipStep(step, skip, message));
-    replace(panelEl, heading, meta, h('p', {}, step.description), formEl);
+    replace(panelEl, heading, meta, h('p', {}, step.description), signalsOf(step.id), formEl);
+  }
+
+  /** What outside systems said about this step: channels a connection test verified, the Stripe account's state. */
+  function signalsOf(stepId: string): HTMLElement | null {
+    const signals = Object.entries(session?.signals?.[stepId] ?? {});
+    if (signals.length === 0) return null;
+    const text = (key: string, s: (typeof signals)[number][1]): string => {
+      if (key.startsWith('channel:')) return `${s.ref}: verified by a connection test`;
+      const d = (s.details ?? {}) as { currentlyDue?: string[]; pastDue?: string[] };
+      const due = [...(d.currentlyDue ?? []), ...(d.pastDue ?? [])];
+      return s.state === 'ready' ? `Stripe account ${s.ref}: can take payments` : `Stripe account ${s.ref}: Stripe needs ${due.join(', ') || 'more details'}`;
+    };
+    return h(
+      'ul',
+      { class: 'signals', testid: `signals-${stepId}`, 'aria-label': 'Checked outside the form' },
+      ...signals.map(([key, s]) =>
+        h('li', { class: `signal signal-${s.state}`, testid: `signal-${key}`, 'data-state': s.state }, h('span', { 'aria-hidden': 'true' }, s.state === 'attention_needed' ? '! ' : '✓ '), text(key, s), h('time', {}, ` ${new Date(s.at).toLocaleString()}`)),
+      ),
+    );
   }
 
   async function saveStep(step: FlowStep, f: SchemaForm, button: HTMLButtonElement, message: HTMLElement): Promise<void> {
