@@ -4,5 +4,5 @@ export default defineConfig({
   resolve: { conditions: ['development'] },
   ssr: { resolve: { conditions: ['development'] } },
   // One long scenario: private Postgres and NATS, every service as a process, load and crashes throughout.
-  test: { testTimeout: 300_000, hookTimeout: 120_000, pool: 'forks', fileParallelism: false },
+  test: { testTimeout: 600_000, hookTimeout: 300_000, pool: 'forks', fileParallelism: false },
 });

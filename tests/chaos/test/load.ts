@@ -21,6 +21,8 @@ export interface Outcome {
   endedAt: number;
   /** Connection tests: the id of the recorded result. */
   resultId?: string;
+  /** Sent as X-Correlation-Id: the events this request causes (and their pushes) carry it. */
+  correlationId: string;
 }
 
 export const accepted = (o: Outcome) => o.status >= 200 && o.status < 300;
@@ -100,6 +102,7 @@ export interface LoadOptions {
 }
 
 let revCounter = 0;
+let requestCounter = 0;
 
 export class LoadGenerator {
   readonly outcomes: Outcome[] = [];
@@ -114,12 +117,13 @@ export class LoadGenerator {
 
   private async call(kind: Kind, sessionId: string, method: string, path: string, token: string, body?: unknown, extra: Partial<Outcome> = {}) {
     const startedAt = Date.now();
+    const correlationId = `chaos-${kind}-${++requestCounter}`;
     let status: number;
     let json: Record<string, unknown> = {};
     try {
       const res = await fetch(`${this.opts.gatewayUrl()}${path}`, {
         method,
-        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        headers: { authorization: `Bearer ${token}`, 'x-correlation-id': correlationId, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
         body: body !== undefined ? JSON.stringify(body) : undefined,
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
@@ -128,7 +132,7 @@ export class LoadGenerator {
     } catch (err) {
       status = (err as Error).name === 'TimeoutError' ? -1 : 0;
     }
-    const outcome: Outcome = { kind, sessionId, status, startedAt, endedAt: Date.now(), ...extra };
+    const outcome: Outcome = { kind, sessionId, status, startedAt, endedAt: Date.now(), correlationId, ...extra };
     if (typeof json.code === 'string' && status >= 400) outcome.code = json.code;
     this.outcomes.push(outcome);
     return { outcome, json };

@@ -24,6 +24,8 @@ export class WsClient {
   readonly received = new Map<string, number>();
   /** eventId → when it first arrived (ms since epoch). */
   readonly arrivedAt = new Map<string, number>();
+  /** Every push as it arrived: which request caused it (correlationId), and when. */
+  readonly pushes: Array<{ event: string; eventId: string; correlationId?: string; at: number }> = [];
   /** Pushes that arrived twice on the same socket. */
   readonly sameSocketDuplicates: string[] = [];
   /** Joins answered `recovered: false` (the replay did not find lastEventId). */
@@ -107,6 +109,7 @@ export class WsClient {
       seenHere.add(eventId);
       this.received.set(eventId, (this.received.get(eventId) ?? 0) + 1);
       if (!this.arrivedAt.has(eventId)) this.arrivedAt.set(eventId, Date.now());
+      this.pushes.push({ event: frame.event, eventId, correlationId: typeof frame.data.correlationId === 'string' ? frame.data.correlationId : undefined, at: Date.now() });
       this.lastEventId = eventId;
     });
     ws.on('error', () => {
