@@ -111,6 +111,19 @@ describe('history, events and secrets', () => {
     expect(logs.join('')).not.toContain(CANARY);
     expect(logs.length).toBeGreaterThan(0);
   });
+
+  it('writes one connection.test audit record per test (channel, target host, outcome), with its event, never a secret', async () => {
+    const tested = (await readStream(h.nats)).filter((e) => e.event.type === 'connection.tested').length;
+    const audit = await waitFor(async () => {
+      const all = await readStream(h.nats, h.nats.auditStream);
+      return all.length >= tested ? all.map((m) => m.event as unknown as { action: string; tenantId: string; actor: { subject: string }; target: unknown; outcome: { result: string }; details: Record<string, unknown> }) : null;
+    });
+    expect(audit).toHaveLength(tested);
+    expect(audit.every((a) => a.action === 'connection.test' && a.tenantId === 'tenant-a' && a.actor.subject === 'owner')).toBe(true);
+    expect(audit[audit.length - 1]).toMatchObject({ target: { type: 'session', id: 's-a' }, outcome: { result: 'allowed' }, details: { channel: 'webhook', targetHost: '127.0.0.1', status: 'success' } });
+    expect(audit.some((a) => a.outcome.result === 'failed')).toBe(true);
+    expect(JSON.stringify(audit)).not.toContain(CANARY);
+  });
 });
 
 describe('access and limits', () => {

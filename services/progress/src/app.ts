@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { authPlugin } from '@glavito/auth';
+import { auditNames } from '@glavito/config';
 import type { EventBus } from '@glavito/bus';
 import { busPlugin } from '@glavito/bus/plugin';
 import type { Pool } from '@glavito/db';
@@ -37,7 +38,7 @@ export async function buildApp(config: ProgressConfig, opts: BuildOptions = {}) 
 
   await app.register(healthRoutes, { checks: { database: () => app.isDatabaseReady(), bus: () => app.bus.isReady() } });
   await app.register(progressRoutes);
-  await app.register(statisticsRoutes);
+  await app.register(statisticsRoutes, { auditSubjectPrefix: auditNames(config).subjectPrefix });
   await app.register(sessionEventsConsumer, { config });
   return app;
 }

@@ -426,3 +426,22 @@ describe('the analytics routes', () => {
     expect(values(StatisticsTimeseriesResponseSchema.parse((await get('/timeseries?metric=starts&from=2026-01-05T00:00:00Z&to=2026-01-08T00:00:00Z', other)).json()))).toEqual([0, 1, 1]);
   });
 });
+
+describe('audit of statistics reads', () => {
+  it('each admin read and export of the analytics is one audit record in the progress outbox, published to the audit stream', async () => {
+    const { readStream } = await import('@glavito/testkit');
+    const admin = { userId: 'auditor-admin', tenantId: 'tenant-audited', roles: ['admin'] };
+    expect((await h.app.inject({ method: 'GET', url: '/onboarding/statistics?type=tenant_setup', headers: bearer(admin) })).statusCode).toBe(200);
+    expect((await h.app.inject({ method: 'GET', url: '/onboarding/statistics/export?format=csv', headers: bearer(admin) })).statusCode).toBe(200);
+    expect((await h.app.inject({ method: 'GET', url: '/onboarding/statistics', headers: bearer({ ...admin, roles: ['agent'] }) })).statusCode).toBe(403);
+    const mine = await waitFor(async () => {
+      const all = (await readStream(h.nats, h.nats.auditStream)).map((m) => m.event as unknown as { tenantId: string; action: string; actor: { subject: string }; details: Record<string, unknown> });
+      const own = all.filter((e) => e.tenantId === 'tenant-audited');
+      return own.length >= 2 ? own : null;
+    });
+    expect(mine.map((e) => [e.action, e.actor.subject, e.details])).toEqual([
+      ['statistics.read', 'auditor-admin', { type: 'tenant_setup' }],
+      ['statistics.export', 'auditor-admin', { format: 'csv' }],
+    ]);
+  });
+});

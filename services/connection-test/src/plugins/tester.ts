@@ -1,5 +1,7 @@
 import { callRpc, RpcError } from '@glavito/bus';
 import { rpcSubject, SessionGetReplySchema, type Principal } from '@glavito/contracts';
+import { auditNames } from '@glavito/config';
+import type { AuditRequestContext } from '@glavito/http';
 import fp from 'fastify-plugin';
 import { CHANNELS } from '../channels/index.js';
 import type { Channel, ProviderUrls } from '../channels/types.js';
@@ -24,7 +26,7 @@ declare module 'fastify' {
     /** Counts `n` tests against the tenant's and the user's windows; 429 when either is exceeded. */
     enforceTestRateLimit: (principal: Principal, n: number) => Promise<void>;
     /** Runs tests in parallel (bounded per replica), records them and their events; one failure never stops the others. */
-    runTests: (session: KnownSession, principal: Principal, correlationId: string, requests: TestRequest[]) => Promise<ConnectionTestResult[]>;
+    runTests: (session: KnownSession, principal: Principal, correlationId: string, requests: TestRequest[], audit?: AuditRequestContext) => Promise<ConnectionTestResult[]>;
   }
 }
 
@@ -86,9 +88,9 @@ export const testerPlugin = fp<TesterOptions>(
       }
     });
 
-    app.decorate('runTests', async (session: KnownSession, p: Principal, correlationId: string, requests: TestRequest[]) => {
+    app.decorate('runTests', async (session: KnownSession, p: Principal, correlationId: string, requests: TestRequest[], audit?: AuditRequestContext) => {
       const outcomes = await Promise.all(requests.map((r) => semaphore.run(() => runConnectionTest(r, deps))));
-      await repo.record(session, p.userId, correlationId, outcomes);
+      await repo.record(session, p.userId, correlationId, outcomes, audit ? { subjectPrefix: auditNames(config).subjectPrefix, context: audit } : undefined);
       for (const { result } of outcomes) {
         runs.inc({ channel: result.channel, status: result.status, error_code: result.errorCode ?? 'none' });
         durations.observe({ channel: result.channel }, result.responseTime / 1000);

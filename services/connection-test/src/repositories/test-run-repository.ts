@@ -1,4 +1,5 @@
-import { buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, toOutboxRow, type OutboxRow } from '@glavito/bus';
+import { buildAuditEvent, buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, toAuditOutboxRow, toOutboxRow, type OutboxRow } from '@glavito/bus';
+import type { AuditRequestContext } from '@glavito/http';
 import { prepared, type Pool } from '@glavito/db';
 import type { ConnectionTestResult } from '../domain/result.js';
 
@@ -13,6 +14,31 @@ type RunRow = {
   id: string; channel: ConnectionTestResult['channel']; status: ConnectionTestResult['status']; error_code: ConnectionTestResult['errorCode'] | null;
   message: string; hint: string | null; checks: ConnectionTestResult['checks']; details: Record<string, unknown>; response_time_ms: number; created_at: string;
 };
+
+/** The host a test reached, from its config summary (no credential is ever in it): the first host or URL field. */
+export function targetHostOf(summary: Record<string, unknown>): string | null {
+  for (const [k, v] of Object.entries(summary)) {
+    if (typeof v !== 'string' || !/host|url|endpoint|server/i.test(k)) continue;
+    try {
+      return /^[a-z][a-z0-9+.-]*:\/\//i.test(v) ? new URL(v).hostname : v.split(':')[0]!.slice(0, 128);
+    } catch {
+      continue;
+    }
+  }
+  return null;
+}
+
+function auditOfRun(session: KnownSession, run: { result: ConnectionTestResult; configSummary: Record<string, unknown> }, context: AuditRequestContext) {
+  const { result } = run;
+  return {
+    ...context,
+    tenantId: session.tenantId,
+    action: 'connection.test' as const,
+    target: { type: 'session', id: session.sessionId },
+    outcome: result.status === 'error' ? { result: 'failed' as const, code: result.errorCode ?? 'error' } : { result: 'allowed' as const, code: result.status },
+    details: { channel: result.channel, targetHost: targetHostOf(run.configSummary), status: result.status, resultId: result.id },
+  };
+}
 
 const toResult = (r: RunRow): ConnectionTestResult => ({
   id: r.id, channel: r.channel, status: r.status, message: r.message, ...(r.error_code ? { errorCode: r.error_code } : {}), ...(r.hint ? { hint: r.hint } : {}),
@@ -58,7 +84,13 @@ export function createTestRunRepository(pool: Pool, opts: TestRunRepositoryOptio
     },
 
     /** Stores runs and their connection.tested events in one transaction (history and outbox agree). */
-    async record(session: KnownSession, actorUserId: string, correlationId: string, runs: Array<{ result: ConnectionTestResult; configSummary: Record<string, unknown> }>): Promise<void> {
+    async record(
+      session: KnownSession,
+      actorUserId: string,
+      correlationId: string,
+      runs: Array<{ result: ConnectionTestResult; configSummary: Record<string, unknown> }>,
+      audit?: { subjectPrefix: string; context: AuditRequestContext },
+    ): Promise<void> {
       const client = await pool.connect();
       try {
         await client.query('BEGIN');
@@ -91,6 +123,8 @@ export function createTestRunRepository(pool: Pool, opts: TestRunRepositoryOptio
             runs.map((r) => JSON.stringify(r.configSummary)), runs.map((r) => r.result.responseTime), runs.map((r) => r.result.timestamp),
           ],
         );
+        // Each test's audit record (channel, target host, outcome) goes out with its event, in the same INSERT.
+        if (audit) events.push(...runs.map((r) => toAuditOutboxRow(audit.subjectPrefix, buildAuditEvent(auditOfRun(session, r, audit.context)))));
         await client.query(
           `INSERT INTO connection_test.outbox (id, subject, payload, relay_after) SELECT *, ${DIRECT_PUBLISH_RELAY_AFTER} FROM unnest($1::uuid[], $2::text[], $3::jsonb[])`,
           [events.map((e) => e.id), events.map((e) => e.subject), events.map((e) => JSON.stringify(e.payload))],

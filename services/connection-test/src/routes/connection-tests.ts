@@ -1,5 +1,5 @@
 import { ROUTES, type FieldError } from '@glavito/contracts';
-import { contractRoute, correlationIdOf, withDetails } from '@glavito/http';
+import { auditContextOf, contractRoute, correlationIdOf, withDetails } from '@glavito/http';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { resolveTarget } from '../domain/outbound-policy.js';
@@ -36,7 +36,7 @@ export async function connectionTestRoutes(root: FastifyInstance) {
       const errors = requestErrors([request.body], () => '');
       if (errors.length > 0) throw configInvalid(errors);
       await app.enforceTestRateLimit(request.principal, 1);
-      const [result] = await app.runTests(session, request.principal, correlationIdOf(request), [request.body]);
+      const [result] = await app.runTests(session, request.principal, correlationIdOf(request), [request.body], auditContextOf(request, request.principal));
       return { result: result! };
     },
   });
@@ -51,7 +51,7 @@ export async function connectionTestRoutes(root: FastifyInstance) {
       const errors = requestErrors(tests, (i) => (bare ? `${i}.` : `tests.${i}.`));
       if (errors.length > 0) throw configInvalid(errors);
       await app.enforceTestRateLimit(request.principal, tests.length);
-      return { results: await app.runTests(session, request.principal, correlationIdOf(request), tests) };
+      return { results: await app.runTests(session, request.principal, correlationIdOf(request), tests, auditContextOf(request, request.principal)) };
     },
   });
 

@@ -1,6 +1,7 @@
 import { Readable, Transform } from 'node:stream';
 import { ROUTES } from '@glavito/contracts';
-import { contractRoute } from '@glavito/http';
+import { writeAuditEvent } from '@glavito/bus';
+import { auditContextOf, contractRoute } from '@glavito/http';
 import { stringify } from 'csv-stringify';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -15,9 +16,23 @@ function checkRange(from?: string, to?: string) {
 }
 
 /** Tenant analytics: always the caller's own tenant (the contracts have no tenantId parameter and reject unknown ones), admins only. */
-export async function statisticsRoutes(root: FastifyInstance) {
+export async function statisticsRoutes(root: FastifyInstance, opts: { auditSubjectPrefix: string }) {
   const app = root.withTypeProvider<ZodTypeProvider>();
   const guards = [app.authenticate, app.requireAdmin];
+  // Every read of the tenant's analytics is audited: its record is committed (own outbox) before the answer is computed.
+  const auditPrefix = opts.auditSubjectPrefix;
+  app.addHook('preHandler', async (request) => {
+    const route = request.routeOptions.url ?? '';
+    const query = Object.fromEntries(Object.entries((request.query ?? {}) as Record<string, unknown>).filter(([, v]) => typeof v === 'string' || typeof v === 'number').map(([k, v]) => [k.slice(0, 64), typeof v === 'string' ? v.slice(0, 256) : (v as number)]));
+    await writeAuditEvent(app.pool, app.outboxRelay, { schema: 'progress', subjectPrefix: auditPrefix }, {
+      ...auditContextOf(request, request.principal),
+      tenantId: request.principal.tenantId,
+      action: route.endsWith('/export') ? 'statistics.export' : 'statistics.read',
+      target: { type: 'statistics', id: route },
+      outcome: { result: 'allowed', code: null },
+      details: query,
+    });
+  });
 
   app.route({
     ...contractRoute(ROUTES.statistics),
