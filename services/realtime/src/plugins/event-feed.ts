@@ -1,6 +1,7 @@
 import { readEvent, sessionSubjectFilter, type EventEnvelope } from '@glavito/contracts';
 import fp from 'fastify-plugin';
 import type { RealtimeConfig } from '../config.js';
+import { concurrencyLimit } from '../domain/limit.js';
 // The metrics decorator's type lives with its plugin; the build (unlike typecheck) sees only what src imports.
 import type {} from '@glavito/http/metrics';
 
@@ -15,6 +16,13 @@ declare module 'fastify' {
 }
 
 const decoder = new TextDecoder();
+
+/**
+ * Replays read from the stream at once by one replica. Each is a short-lived consumer on the broker: after a restart
+ * 5,000 sockets re-joining at once opened thousands together, their JetStream API calls timed out and the joins
+ * failed (bench/RESULTS.md §8). Queued instead, each storm costs at most this many consumers per replica.
+ */
+const REPLAYS_AT_ONCE = 32;
 
 /**
  * Every replica reads every event (its own live feed, new events only) and hands it to its hub,
@@ -43,9 +51,10 @@ export const eventFeedPlugin = fp<{ config: RealtimeConfig }>(
       if (sent > 0) app.log.debug({ eventId: event.id, type: event.type, sessionId: event.sessionId, correlationId: event.correlationId, sockets: sent }, 'event pushed');
     });
 
+    const replayTurn = concurrencyLimit(REPLAYS_AT_ONCE);
     app.decorate('replaySession', async (tenantId: string, sessionId: string, lastEventId: string) => {
       const since = new Date(Date.now() - config.WS_REPLAY_WINDOW);
-      const stored = await app.bus.readSince(config.EVENT_STREAM, sessionSubjectFilter(config.EVENT_SUBJECT_PREFIX, tenantId, sessionId), since);
+      const stored = await replayTurn(() => app.bus.readSince(config.EVENT_STREAM, sessionSubjectFilter(config.EVENT_SUBJECT_PREFIX, tenantId, sessionId), since));
       const seen: Array<{ seq: number; event: EventEnvelope }> = [];
       for (const m of stored) {
         try {
