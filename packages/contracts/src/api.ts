@@ -169,7 +169,15 @@ const StatisticsDaySchema = z.iso.date();
  * `from` / `to` filter sessions by start time. The analytics are kept per UTC day, so the window counts
  * whole days: `from` from the start of its day, `to` (exclusive) up to the next midnight unless it is one.
  */
-export const StatisticsQuerySchema = z.object({ type: OnboardingTypeSchema.optional(), from: StatisticsInstantSchema.optional(), to: StatisticsInstantSchema.optional() }).strict();
+export const StatisticsQuerySchema = z
+  .object({
+    type: OnboardingTypeSchema.optional(),
+    from: StatisticsInstantSchema.optional(),
+    to: StatisticsInstantSchema.optional(),
+    /** One flow version's sessions only, with that version's steps in the funnel (1 = built-in; with `type`, default tenant_setup). */
+    flowVersion: z.coerce.number().int().min(1).max(1_000_000).optional(),
+  })
+  .strict();
 /** The UTC days an answer counts: `from` inclusive, `to` exclusive (null: unbounded). */
 export const StatisticsWindowSchema = z.object({ from: StatisticsDaySchema.nullable(), to: StatisticsDaySchema.nullable() });
 export const StatisticsResponseSchema = z.object({

@@ -3,6 +3,8 @@ import { isDatabaseUnavailable } from '@glavito/db';
 import fp from 'fastify-plugin';
 import type { ProgressConfig } from '../config.js';
 import { opaqueEvent } from '../repositories/projection-repository.js';
+import { FlowNotKnownError } from '../domain/projection.js';
+import type { EventData } from '@glavito/contracts';
 // The metrics decorator's type lives with its plugin; the build (unlike typecheck) sees only what src imports.
 import type {} from '@glavito/http/metrics';
 
@@ -19,6 +21,7 @@ export function progressDurables(config: Pick<ProgressConfig, 'PROGRESS_CONSUMER
   return {
     steps: { durable: config.PROGRESS_CONSUMER, filterSubject: `${config.EVENT_SUBJECT_PREFIX}.*.*.step.>` },
     sessions: { durable: `${config.PROGRESS_CONSUMER}_sessions`, filterSubject: `${config.EVENT_SUBJECT_PREFIX}.*.*.session.>` },
+    flows: { durable: `${config.PROGRESS_CONSUMER}_flows`, filterSubject: `${config.EVENT_SUBJECT_PREFIX}.*.*.flow.>` },
   };
 }
 
@@ -32,12 +35,13 @@ export const sessionEventsConsumer = fp<{ config: ProgressConfig }>(
       app.decorate('sessionEventsConsumer', null);
       return;
     }
-    const { steps, sessions } = progressDurables(config);
+    const { steps, sessions, flows } = progressDurables(config);
     // The one-time upgrade from one durable for every event (filter `<prefix>.>`) is a step of the broker
     // migration (`pnpm bus:migrate`): by now the session-event durable exists where that one had got to.
     const limits = { stream: config.EVENT_STREAM, maxDeliver: config.CONSUMER_MAX_DELIVER, ackWaitMs: config.CONSUMER_ACK_WAIT };
     await app.bus.ensureDurable({ ...limits, ...sessions });
     await app.bus.ensureDurable({ ...limits, ...steps });
+    await app.bus.ensureDurable({ ...limits, ...flows });
     const unknownEvents = app.metrics.counter('events_unknown_total', 'Events of a type or version this build does not know (acknowledged, never dead-lettered)', ['consumer', 'type', 'version', 'reason']);
     const handles = await Promise.all(
       [steps, sessions].map(({ durable }) =>
@@ -51,7 +55,8 @@ export const sessionEventsConsumer = fp<{ config: ProgressConfig }>(
           concurrency: config.CONSUMER_CONCURRENCY,
           deadLetterSubject: `${config.DEAD_LETTER_PREFIX}.progress`,
           // Postgres down or failing over: hold the events (consumption pauses) instead of dead-lettering them.
-          isTransient: isDatabaseUnavailable,
+          // A session of a flow version whose flow.published this service has not applied yet waits for it too.
+          isTransient: (err) => isDatabaseUnavailable(err) || err instanceof FlowNotKnownError,
           countUnknown: ({ envelope, reason }) => unknownEvents.inc({ consumer: durable, type: envelope.type, version: String(envelope.version), reason }),
           // Still one of the session's sequence: stepped over in order, so the events after it are not parked forever.
           onUnknown: async ({ envelope }) => void (await app.projectionRepository.process(opaqueEvent(envelope))),
@@ -61,6 +66,23 @@ export const sessionEventsConsumer = fp<{ config: ProgressConfig }>(
           },
         }),
       ),
+    );
+    // Tenants' flow versions: this service's own copy, which session events of those versions wait for.
+    handles.push(
+      await runConsumer({
+        bus: app.bus,
+        stream: config.EVENT_STREAM,
+        durable: flows.durable,
+        logger: app.log,
+        maxDeliver: config.CONSUMER_MAX_DELIVER,
+        ackWaitMs: config.CONSUMER_ACK_WAIT,
+        deadLetterSubject: `${config.DEAD_LETTER_PREFIX}.progress`,
+        isTransient: isDatabaseUnavailable,
+        countUnknown: ({ envelope, reason }) => unknownEvents.inc({ consumer: flows.durable, type: envelope.type, version: String(envelope.version), reason }),
+        handler: async (event) => {
+          if (event.type === 'flow.published') await app.flowRepository.record(event.tenantId, event.data as EventData<'flow.published'>);
+        },
+      }),
     );
     const handle: ConsumerHandle = { stop: async () => void (await Promise.all(handles.map((h) => h.stop()))) };
     app.decorate('sessionEventsConsumer', handle);

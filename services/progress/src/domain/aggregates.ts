@@ -11,7 +11,7 @@ import type { ProjectionState } from './projection.js';
  * except for `completions` (the day it completed) and `abandonments` (the day of its last event while abandoned).
  */
 
-/** Built-in flows are version 1; a per-session flow version comes with tenant-defined flows. */
+/** Built-in flows are version 1; a session of a tenant-defined flow counts under the version it pinned. */
 export const FLOW_VERSION = 1;
 
 /**
@@ -100,7 +100,7 @@ export function addContribution(state: ProjectionState, into: Map<string, number
   const startDay = dayOf(p.startedAt);
   const add = (metric: string, bucket = 0, n = 1, day = startDay) => {
     if (n === 0) return;
-    const key = keyOf(p.tenantId, p.type, FLOW_VERSION, day, metric, bucket);
+    const key = keyOf(p.tenantId, p.type, p.flowVersion ?? FLOW_VERSION, day, metric, bucket);
     const next = (into.get(key) ?? 0) + sign * n;
     if (next === 0) into.delete(key);
     else into.set(key, next);

@@ -59,7 +59,7 @@ function catalogOf(type?: OnboardingType) {
 }
 
 /** The statistics answer from summed start-day analytics (same shape as the row-based one it replaced, plus p90s). */
-export function statisticsOf(sums: Sums, type: OnboardingType | undefined, window: { from: string | null; to: string | null }) {
+export function statisticsOf(sums: Sums, type: OnboardingType | undefined, window: { from: string | null; to: string | null }, steps?: ReadonlyArray<{ id: string }>) {
   const total = count(sums, METRIC.started);
   const byStatus: Record<SessionStatus, number> = {
     active: count(sums, METRIC.status('active')),
@@ -77,7 +77,8 @@ export function statisticsOf(sums: Sums, type: OnboardingType | undefined, windo
     averageCompletionTime: timed === 0 ? null : round2(count(sums, METRIC.completedMs) / timed / 60_000),
     medianCompletionTime: round2OrNull(quantile(ttc, 0.5)),
     p90CompletionTime: round2OrNull(quantile(ttc, 0.9)),
-    stepStatistics: catalogOf(type).map((s) => {
+    // A flow version's own steps (custom ones included) when the answer is for one version.
+    stepStatistics: (steps ?? catalogOf(type)).map((s) => {
       const reached = count(sums, METRIC.reached(s.id));
       const completed = count(sums, METRIC.stepCompleted(s.id));
       const dropped = count(sums, METRIC.dropped(s.id));

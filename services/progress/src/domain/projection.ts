@@ -7,6 +7,7 @@ import {
   type OnboardingType,
   type ProgressSnapshot,
   type SessionStatus,
+  type StepSource,
 } from '@glavito/contracts';
 
 export interface Projection {
@@ -26,6 +27,18 @@ export interface Projection {
   completedAt: string | null;
   appliedSeq: number;
   outSeq: number;
+  /** The flow version the session follows (1 = built-in), as its session events say. */
+  flowVersion: number;
+}
+
+/** A flow's steps by type and version (version 1: the built-in flow); undefined when this service has not learnt it yet. */
+export type FlowLookup = (type: OnboardingType, version: number) => StepSource | undefined;
+const builtInOnly: FlowLookup = (type, version) => (version === 1 ? type : undefined);
+
+export class FlowNotKnownError extends Error {
+  constructor(readonly type: OnboardingType, readonly version: number) {
+    super(`flow ${type} v${version} is not known yet (its flow.published has not been applied)`);
+  }
 }
 
 export interface StepTiming {
@@ -75,6 +88,7 @@ export function emptyProjection(event: EventEnvelope): Projection {
     completedAt: null,
     appliedSeq: 0,
     outSeq: 0,
+    flowVersion: 1,
   };
 }
 
@@ -87,9 +101,9 @@ const minutesBetween = (a: string, b: string) => (Date.parse(b) - Date.parse(a))
  * start (welcome is completed on start, so it says nothing). 1 without observations; clamped so
  * one long coffee break does not predict next week.
  */
-export function observedPace(type: OnboardingType, p: Pick<Projection, 'completedSteps' | 'skippedSteps' | 'startedAt'>, at: string): number {
+export function observedPace(type: StepSource, p: Pick<Projection, 'completedSteps' | 'skippedSteps' | 'startedAt'>, at: string): number {
   if (!p.startedAt) return 1;
-  const catalog = stepCatalog(type);
+  const catalog = typeof type === 'string' ? stepCatalog(type) : type.steps;
   const observed = catalog
     .filter((s) => s.id !== 'welcome' && (p.completedSteps.includes(s.id) || p.skippedSteps.includes(s.id)))
     .reduce((sum, s) => sum + s.estimatedTime, 0);
@@ -98,20 +112,20 @@ export function observedPace(type: OnboardingType, p: Pick<Projection, 'complete
   return Math.min(PACE_MAX, Math.max(PACE_MIN, pace));
 }
 
-function estimatedCompletionAt(type: OnboardingType, p: Projection, progress: ProgressSnapshot, at: string): string | null {
+function estimatedCompletionAt(type: StepSource, p: Projection, progress: ProgressSnapshot, at: string): string | null {
   if (p.status === 'completed' || progress.estimatedTimeRemaining === 0) return null;
   const minutes = progress.estimatedTimeRemaining * observedPace(type, p, at);
   return new Date(Date.parse(at) + Math.round(minutes) * 60_000).toISOString();
 }
 
-type Snapshot = { sessionType: OnboardingType; completedSteps: string[]; skippedSteps: string[]; currentStep: string | null; status: SessionStatus };
+type Snapshot = { sessionType: OnboardingType; completedSteps: string[]; skippedSteps: string[]; currentStep: string | null; status: SessionStatus; flowVersion?: number };
 
 /**
  * Applies one session event (already known to be the next in sequence). Pure: returns the new state
  * and the events to emit (progress.updated, and milestone.reached for each threshold first reached,
  * in threshold order).
  */
-export function applyEvent(state: ProjectionState, event: EventEnvelope): { state: ProjectionState; emit: Emitted[] } {
+export function applyEvent(state: ProjectionState, event: EventEnvelope, flowOf: FlowLookup = builtInOnly): { state: ProjectionState; emit: Emitted[] } {
   const at = event.occurredAt;
   let p: Projection = { ...state.projection, appliedSeq: event.sessionSeq, lastEventAt: at };
   const timings = { ...state.timings };
@@ -123,6 +137,10 @@ export function applyEvent(state: ProjectionState, event: EventEnvelope): { stat
   const snap = event.data as Snapshot;
   const previousLastEvent = state.projection.lastEventAt ?? at;
   p = { ...p, type: snap.sessionType, status: snap.status, completedSteps: snap.completedSteps, skippedSteps: snap.skippedSteps, currentStep: snap.currentStep };
+  // The version the session pinned: every percentage, estimate and milestone is computed with its steps.
+  p.flowVersion = snap.flowVersion ?? p.flowVersion ?? 1;
+  const flow = flowOf(p.type, p.flowVersion);
+  if (flow === undefined) throw new FlowNotKnownError(p.type, p.flowVersion);
   if (event.type === 'session.started') p.startedAt = (event.data as EventData<'session.started'>).startedAt;
   if (!p.startedAt) p.startedAt = at;
   if (event.type === 'session.completed') p.completedAt = (event.data as EventData<'session.completed'>).completedAt;
@@ -139,10 +157,10 @@ export function applyEvent(state: ProjectionState, event: EventEnvelope): { stat
   }
   if (p.currentStep && !timing(p.currentStep).reachedAt) timings[p.currentStep] = { ...timing(p.currentStep), reachedAt: at };
 
-  const progress = computeProgress(p.type, p);
+  const progress = computeProgress(flow, p);
   p.progressPercentage = progress.progressPercentage;
   p.estimatedTimeRemaining = progress.estimatedTimeRemaining;
-  p.estimatedCompletion = estimatedCompletionAt(p.type, p, progress, at);
+  p.estimatedCompletion = estimatedCompletionAt(flow, p, progress, at);
 
   const update: Emitted = { type: 'progress.updated', data: { progress, estimatedCompletion: p.estimatedCompletion, trigger: event.type } };
   if (event.type === 'session.completed') {

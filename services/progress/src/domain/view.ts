@@ -1,14 +1,41 @@
-import { computeProgress, MILESTONES, type OnboardingType, type SessionStatus, type SessionSummary } from '@glavito/contracts';
+import {
+  computeProgress,
+  DEFAULT_LANGUAGE,
+  localizeProgressAction,
+  localizeStepText,
+  milestoneTitle,
+  MILESTONES,
+  type Language,
+  type OnboardingType,
+  type SessionStatus,
+  type SessionSummary,
+  type StepSource,
+} from '@glavito/contracts';
 import type { Projection } from './projection.js';
 
-/** The GET /progress answer, from the projection (or, before its first event, from the session itself). */
+/** How the view reads the session's flow: its steps, and custom steps' own titles per language. */
+export interface ViewFlow {
+  steps: StepSource;
+  titles?: Record<string, Record<string, string>>;
+}
+
+/** The GET /progress answer, from the projection (or, before its first event, from the session itself), in `lang`. */
 export function progressView(
   source: { sessionId: string; type: OnboardingType; status: SessionStatus; completedSteps: string[]; skippedSteps: string[]; currentStep: string | null },
   estimatedCompletion: string | null,
   milestones: Map<number, string>,
   seq: number,
+  flow: ViewFlow = { steps: source.type },
+  lang: Language = DEFAULT_LANGUAGE,
 ) {
-  const progress = computeProgress(source.type, source);
+  const steps = typeof flow.steps === 'string' ? null : flow.steps.steps;
+  const titleOf = (id: string) => {
+    const custom = flow.titles?.[id];
+    if (custom) return custom[lang] ?? custom.en;
+    const step = steps ? steps.find((s) => s.id === id) : { id, title: id, description: '' };
+    return step ? localizeStepText(source.type, { ...step, description: '' }, lang).title : undefined;
+  };
+  const progress = localizeProgressAction(computeProgress(flow.steps, source), lang, titleOf);
   return {
     sessionId: source.sessionId,
     totalSteps: progress.totalSteps,
@@ -19,12 +46,13 @@ export function progressView(
     estimatedCompletion,
     currentStep: progress.currentStep,
     nextRecommendedAction: progress.nextRecommendedAction,
-    milestones: MILESTONES.map((m) => ({ threshold: m.threshold, title: m.title, reachedAt: milestones.get(m.threshold) ?? null })),
+    milestones: MILESTONES.map((m) => ({ threshold: m.threshold, title: milestoneTitle(m.threshold, lang), reachedAt: milestones.get(m.threshold) ?? null })),
     seq,
   };
 }
 
-export const viewOfProjection = (p: Projection, milestones: Map<number, string>) => progressView(p, p.estimatedCompletion, milestones, p.outSeq);
+export const viewOfProjection = (p: Projection, milestones: Map<number, string>, flow?: ViewFlow, lang?: Language) =>
+  progressView(p, p.estimatedCompletion, milestones, p.outSeq, flow, lang);
 
-export const viewOfSession = (s: SessionSummary) =>
-  progressView({ sessionId: s.id, type: s.type, status: s.status, completedSteps: s.completedSteps, skippedSteps: s.skippedSteps, currentStep: s.currentStep }, null, new Map(), 0);
+export const viewOfSession = (s: SessionSummary, lang?: Language) =>
+  progressView({ sessionId: s.id, type: s.type, status: s.status, completedSteps: s.completedSteps, skippedSteps: s.skippedSteps, currentStep: s.currentStep }, null, new Map(), 0, undefined, lang);

@@ -1,12 +1,12 @@
 import { callRpc, RpcError } from '@glavito/bus';
-import { rpcSubject, SessionGetReplySchema, type Principal } from '@glavito/contracts';
+import { rpcSubject, SessionGetReplySchema, type Language, type Principal } from '@glavito/contracts';
 import fp from 'fastify-plugin';
 import { viewOfProjection, viewOfSession } from '../domain/view.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** Progress of a session the caller may see, or null. */
-    readProgress: (sessionId: string, caller: Pick<Principal, 'userId' | 'tenantId' | 'isAdmin'>) => Promise<ReturnType<typeof viewOfProjection> | null>;
+    readProgress: (sessionId: string, caller: Pick<Principal, 'userId' | 'tenantId' | 'isAdmin'>, lang?: Language) => Promise<ReturnType<typeof viewOfProjection> | null>;
   }
 }
 
@@ -16,12 +16,17 @@ declare module 'fastify' {
  */
 export const progressReaderPlugin = fp<{ rpcPrefix: string }>(
   async (app, opts) => {
-    app.decorate('readProgress', async (sessionId: string, caller: Pick<Principal, 'userId' | 'tenantId' | 'isAdmin'>) => {
+    app.decorate('readProgress', async (sessionId: string, caller: Pick<Principal, 'userId' | 'tenantId' | 'isAdmin'>, lang?: Language) => {
       const found = await app.projectionRepository.find(sessionId, caller);
-      if (found) return viewOfProjection(found.projection, found.milestones);
+      if (found) {
+        const p = found.projection;
+        // The version the session pinned, as this service learnt it from flow.published.
+        const flow = p.flowVersion > 1 ? await app.flowRepository.load(p.tenantId, p.type, p.flowVersion) : null;
+        return viewOfProjection(p, found.milestones, flow ? { steps: { steps: flow.steps }, titles: flow.titles } : undefined, lang);
+      }
       try {
         const reply = await callRpc(app.bus, rpcSubject(opts.rpcPrefix, 'session.get'), { sessionId, caller }, SessionGetReplySchema, 2000);
-        return reply.found ? viewOfSession(reply.session) : null;
+        return reply.found ? viewOfSession(reply.session, lang) : null;
       } catch (err) {
         if (err instanceof RpcError) {
           app.log.warn({ err: err.message }, 'progress: session.get fallback failed');

@@ -31,6 +31,8 @@ async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promis
 export interface AnalyticsScope {
   tenantId: string;
   type?: OnboardingType;
+  /** One flow version only (funnel per version). */
+  flowVersion?: number;
   /** UTC days, `to` exclusive; null = unbounded. */
   from: string | null;
   to: string | null;
@@ -135,8 +137,8 @@ export function createAnalyticsRepository(pool: Pool) {
       let mFrom = scope.from ? monthCeil(scope.from) : '-infinity';
       let mTo = scope.to ? monthFloor(scope.to) : 'infinity';
       if (scope.from && scope.to && mFrom >= mTo) mFrom = mTo = scope.from;
-      const filter = `tenant_id = $1 AND ($2::text IS NULL OR type = $2) AND ($7::text[] IS NULL OR metric = ANY($7))`;
-      const unfolded = `d.tenant_id = $1 AND ($2::text IS NULL OR u.type = $2) AND ($7::text[] IS NULL OR u.metric = ANY($7))`;
+      const filter = `tenant_id = $1 AND ($2::text IS NULL OR type = $2) AND ($7::text[] IS NULL OR metric = ANY($7)) AND ($8::int IS NULL OR flow_version = $8)`;
+      const unfolded = `d.tenant_id = $1 AND ($2::text IS NULL OR u.type = $2) AND ($7::text[] IS NULL OR u.metric = ANY($7)) AND ($8::int IS NULL OR u.flow_version = $8)`;
       const r = await pool.query<{ metric: string; bucket: number; n: string }>(
         `SELECT metric, bucket, sum(n)::bigint AS n FROM (
            SELECT metric, bucket, n FROM progress.stat_counts WHERE ${filter} AND grain = 'm' AND day >= $5::date AND day < $6::date
@@ -147,7 +149,7 @@ export function createAnalyticsRepository(pool: Pool) {
            UNION ALL
            SELECT u.metric, u.bucket, u.n FROM progress.stat_delta_sets d, ${UNNEST} WHERE ${unfolded} AND u.day >= $3::date AND u.day < $4::date
          ) x GROUP BY metric, bucket`,
-        [scope.tenantId, scope.type ?? null, from, to, mFrom, mTo, metrics ?? null],
+        [scope.tenantId, scope.type ?? null, from, to, mFrom, mTo, metrics ?? null, scope.flowVersion ?? null],
       );
       return r.rows;
     },

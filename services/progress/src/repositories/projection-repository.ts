@@ -2,18 +2,19 @@ import { buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, RetryLaterError, toOutboxRow
 import { readEvent, type EventEnvelope, type RawEventEnvelope } from '@glavito/contracts';
 import { prepared, recentWrites, type Pool } from '@glavito/db';
 import { aggregateDeltas } from '../domain/aggregates.js';
-import { applyEvent, emptyProjection, isProjected, type Emitted, type Projection, type ProjectionState, type StepTiming } from '../domain/projection.js';
+import { applyEvent, emptyProjection, FlowNotKnownError, isProjected, type Emitted, type FlowLookup, type Projection, type ProjectionState, type StepTiming } from '../domain/projection.js';
+import type { FlowRepository } from './flow-repository.js';
 
 export type ProcessOutcome = 'applied' | 'duplicate' | 'parked' | 'ignored';
 
 const PROJECTION_COLUMNS = `session_id, tenant_id, user_id, type, status, completed_steps, skipped_steps, current_step,
-  progress_percentage, estimated_time_remaining, estimated_completion, started_at, last_event_at, completed_at, applied_seq, out_seq`;
+  progress_percentage, estimated_time_remaining, estimated_completion, started_at, last_event_at, completed_at, applied_seq, out_seq, flow_version`;
 
 type ProjectionRow = {
   session_id: string; tenant_id: string; user_id: string; type: Projection['type']; status: Projection['status'];
   completed_steps: string[]; skipped_steps: string[]; current_step: string | null; progress_percentage: number;
   estimated_time_remaining: number; estimated_completion: string | null; started_at: string | null; last_event_at: string | null;
-  completed_at: string | null; applied_seq: number; out_seq: number;
+  completed_at: string | null; applied_seq: number; out_seq: number; flow_version: number;
 };
 
 export function toProjection(r: ProjectionRow): Projection {
@@ -22,7 +23,7 @@ export function toProjection(r: ProjectionRow): Projection {
     completedSteps: r.completed_steps, skippedSteps: r.skipped_steps, currentStep: r.current_step,
     progressPercentage: r.progress_percentage, estimatedTimeRemaining: r.estimated_time_remaining,
     estimatedCompletion: r.estimated_completion, startedAt: r.started_at, lastEventAt: r.last_event_at,
-    completedAt: r.completed_at, appliedSeq: r.applied_seq, outSeq: r.out_seq,
+    completedAt: r.completed_at, appliedSeq: r.applied_seq, outSeq: r.out_seq, flowVersion: r.flow_version ?? 1,
   };
 }
 
@@ -106,7 +107,7 @@ function guardedWrite(known: Known, projection: Projection, parts: (arg: (value:
     arg(projection.tenantId), arg(projection.userId), arg(projection.type), arg(projection.status), `${arg(projection.completedSteps)}::text[]`,
     `${arg(projection.skippedSteps)}::text[]`, arg(projection.currentStep), arg(projection.progressPercentage), arg(projection.estimatedTimeRemaining),
     `${arg(projection.estimatedCompletion)}::timestamptz`, `${arg(projection.startedAt)}::timestamptz`, `${arg(projection.lastEventAt)}::timestamptz`,
-    `${arg(projection.completedAt)}::timestamptz`, arg(projection.appliedSeq), arg(projection.outSeq),
+    `${arg(projection.completedAt)}::timestamptz`, arg(projection.appliedSeq), arg(projection.outSeq), arg(projection.flowVersion),
   ];
   const version = "nextval('progress.projection_versions')";
   const row = known.exists
@@ -128,11 +129,27 @@ export interface ProjectionRepositoryOptions {
   cacheSize?: number;
   /** False only to measure what the analytics cost (bench): statistics are then wrong. */
   aggregates?: boolean;
+  /** Tenants' flow versions (from flow.published); without it only the built-in flows are known. */
+  flows?: FlowRepository;
 }
 
 export function createProjectionRepository(pool: Pool, opts: ProjectionRepositoryOptions) {
   const relayAfter = opts.publishCommitted ? DIRECT_PUBLISH_RELAY_AFTER : 'now()';
   const recent = recentWrites<Known>(opts.cacheSize ?? 10_000);
+  const flowOf =
+    (tenantId: string): FlowLookup =>
+    (type, version) =>
+      version === 1 ? type : opts.flows?.cached(tenantId, type, version);
+
+  /** The flow version an event (and its parked successors) is computed with is in memory before the synchronous apply. */
+  async function loadFlow(known: Known, event: EventEnvelope): Promise<void> {
+    const data = event.data as { sessionType?: Projection['type']; flowVersion?: number };
+    const version = data.flowVersion ?? known.state.projection.flowVersion ?? 1;
+    const type = data.sessionType ?? known.state.projection.type;
+    if (version === 1 || !opts.flows) return;
+    // flow.published comes through another durable: until it is applied here, the session's events wait (retried).
+    if (!(await opts.flows.load(event.tenantId, type, version))) throw new FlowNotKnownError(type, version);
+  }
 
   /** Parks an event that arrived ahead of a gap (and records it in the inbox); null when the session changed since `known`. */
   async function park(known: Known, event: EventEnvelope): Promise<Known | null> {
@@ -157,7 +174,7 @@ export function createProjectionRepository(pool: Pool, opts: ProjectionRepositor
     const applied: EventEnvelope[] = [];
     const emitted: Array<{ source: EventEnvelope; events: Emitted[] }> = [];
     const step = (e: EventEnvelope) => {
-      const r = applyEvent(state, e);
+      const r = applyEvent(state, e, flowOf(state.projection.tenantId));
       state = r.state;
       applied.push(e);
       emitted.push({ source: e, events: r.emit });
@@ -248,6 +265,7 @@ export function createProjectionRepository(pool: Pool, opts: ProjectionRepositor
             return 'parked';
           }
         } else {
+          await loadFlow(known, event);
           const result = await apply(known, event, emit);
           if (result) {
             recent.set(event.sessionId, result.known);

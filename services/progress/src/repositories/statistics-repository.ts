@@ -63,10 +63,10 @@ export function createStatisticsRepository(pool: Pool) {
     analytics,
     seriesWindow,
 
-    async statistics(f: StatisticsFilter) {
+    async statistics(f: StatisticsFilter & { flowVersion?: number; steps?: ReadonlyArray<{ id: string }> }) {
       const window = dayWindow(f.from, f.to);
-      const rows = await analytics.sums({ tenantId: f.tenantId, type: f.type, ...window });
-      return statisticsOf(toSums(rows), f.type, window);
+      const rows = await analytics.sums({ tenantId: f.tenantId, type: f.type, ...window, ...(f.flowVersion ? { flowVersion: f.flowVersion } : {}) });
+      return statisticsOf(toSums(rows), f.type, window, f.steps);
     },
 
     async timeseries(q: { tenantId: string; type?: OnboardingType; metric: TimeseriesMetric; interval: Interval; window: { from: string; to: string } }) {

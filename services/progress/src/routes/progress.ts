@@ -1,5 +1,5 @@
 import { ROUTES } from '@glavito/contracts';
-import { contractRoute } from '@glavito/http';
+import { contractRoute, languageOf } from '@glavito/http';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { ProgressNotFoundError } from '../errors.js';
@@ -11,7 +11,7 @@ export async function progressRoutes(root: FastifyInstance) {
     ...contractRoute(ROUTES.progress),
     onRequest: [app.authenticate],
     handler: async (request) => {
-      const progress = await app.readProgress(request.params.sessionId, request.principal);
+      const progress = await app.readProgress(request.params.sessionId, request.principal, languageOf(request));
       if (!progress) throw new ProgressNotFoundError(request.params.sessionId);
       return progress;
     },

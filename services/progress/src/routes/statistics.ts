@@ -1,5 +1,5 @@
 import { Readable, Transform } from 'node:stream';
-import { ROUTES } from '@glavito/contracts';
+import { ROUTES, stepCatalog } from '@glavito/contracts';
 import { writeAuditEvent } from '@glavito/bus';
 import { auditContextOf, contractRoute } from '@glavito/http';
 import { stringify } from 'csv-stringify';
@@ -38,9 +38,15 @@ export async function statisticsRoutes(root: FastifyInstance, opts: { auditSubje
     ...contractRoute(ROUTES.statistics),
     onRequest: guards,
     handler: async (request) => {
-      const { type, from, to } = request.query;
+      const { type, from, to, flowVersion } = request.query;
       checkRange(from, to);
-      return app.statisticsRepository.statistics({ tenantId: request.principal.tenantId, type, from, to });
+      const tenantId = request.principal.tenantId;
+      if (flowVersion === undefined) return app.statisticsRepository.statistics({ tenantId, type, from, to });
+      const flowType = type ?? 'tenant_setup';
+      // The version's steps as this service learnt them from flow.published (none yet: no session of it either).
+      const flow = flowVersion > 1 ? await app.flowRepository.load(tenantId, flowType, flowVersion) : null;
+      const steps = flowVersion === 1 ? stepCatalog(flowType) : (flow?.steps ?? []);
+      return app.statisticsRepository.statistics({ tenantId, type: flowType, from, to, flowVersion, steps });
     },
   });
 
