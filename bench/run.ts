@@ -20,6 +20,7 @@ const BENCHES: Array<{ id: string; file: string; title: string; target: string }
   { id: 'connection-batch', file: 'connection-batch.bench.ts', title: '5. Batch of 10 connection tests vs its slowest test', target: 'batch ≤ 1.2 × slowest test' },
   { id: 'progress', file: 'progress.bench.ts', title: '6. Statistics latency and projection throughput', target: 'reported, no target' },
   { id: 'analytics', file: 'analytics.bench.ts', title: '7. Tenant analytics at a million sessions', target: 'statistics and timeseries p50 ≤ 50 ms at 1,000,000 sessions; projection with analytics ≥ 0.85 × without' },
+  { id: 'reconnect-storm', file: 'reconnect-storm.bench.ts', title: '8. Reconnect storm: 5,000 sockets re-joining with lastEventId', target: 'every socket replayed within seconds; consumer count back where it was' },
 ];
 
 function machine(): string {
