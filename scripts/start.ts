@@ -103,6 +103,7 @@ const ports = {
   connectionTest: Number(env.CONNECTION_TEST_PORT ?? 3003),
   realtime: Number(env.REALTIME_PORT ?? 3004),
   payment: Number(env.PAYMENT_PORT ?? 3006),
+  audit: Number(env.AUDIT_PORT ?? 3007),
 };
 // Local mode only (the gateway does not guess it): pages on the usual dev-server origins may call the gateway
 // besides those in CORS_ORIGINS, and the built console, when there is one, is served at /console/.
@@ -125,6 +126,7 @@ const services: Array<{ name: string; port: number; env: Record<string, string |
   { name: 'realtime', port: ports.realtime, env: { PORT: String(ports.realtime) } },
   // Without STRIPE_SECRET_KEY its routes answer 503 naming the variable; everything else works.
   { name: 'payment', port: ports.payment, env: { PORT: String(ports.payment) } },
+  { name: 'audit', port: ports.audit, env: { PORT: String(ports.audit) } },
   {
     name: 'gateway',
     port: ports.gateway,
@@ -132,6 +134,7 @@ const services: Array<{ name: string; port: number; env: Record<string, string |
       CONNECTION_TEST_URL: `http://127.0.0.1:${ports.connectionTest}`,
       REALTIME_URL: `http://127.0.0.1:${ports.realtime}`,
       PAYMENT_URL: `http://127.0.0.1:${ports.payment}`,
+      AUDIT_URL: `http://127.0.0.1:${ports.audit}`,
     },
   },
 ];
@@ -201,7 +204,7 @@ if (mode === 'embedded') {
   const { startEmbedded } = await import('@glavito/local');
   const system = await startEmbedded({
     dataDir: env.GLAVITO_DATA_DIR ?? path.join(dataDir, 'pglite'),
-    ports: { gateway: ports.gateway, session: ports.session, progress: ports.progress, connectionTest: ports.connectionTest, realtime: ports.realtime, payment: ports.payment },
+    ports: { gateway: ports.gateway, session: ports.session, progress: ports.progress, connectionTest: ports.connectionTest, realtime: ports.realtime, payment: ports.payment , audit: ports.audit },
     env: { ...env, ...secrets, ...gatewayLocal },
   });
   const shutdown = () => void system.stop().then(() => process.exit(0), () => process.exit(1));

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { authPlugin } from '@glavito/auth';
+import type { EventBus } from '@glavito/bus';
 import { auditNames } from '@glavito/config';
 import { MAX_PARAM_LENGTH, MAX_URL_LENGTH, ROUTES } from '@glavito/contracts';
 import { metricsPlugin } from '@glavito/http/metrics';
@@ -22,6 +23,8 @@ import { createRouteIndex } from './services/route-index.js';
 export interface BuildAppOptions {
   /** Overrides the pino options from config (tests pass `false`). */
   logger?: FastifyServerOptions['logger'];
+  /** Embedded mode: the in-process bus the refusals are published to (instead of NATS_URL). */
+  auditBus?: Pick<EventBus, 'publish'>;
 }
 
 export async function buildApp(config: GatewayConfig, opts: BuildAppOptions = {}): Promise<FastifyInstance> {
@@ -73,6 +76,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildAppOptions = {}
   await app.register(corsPlugin, { origins: allowedOriginsOf(config), routes: Object.values(ROUTES) });
   await app.register(edgeAuditPlugin, {
     natsUrl: config.NATS_URL,
+    bus: opts.auditBus,
     subjectPrefix: auditNames({ EVENT_STREAM: '', EVENT_SUBJECT_PREFIX: config.EVENT_SUBJECT_PREFIX, AUDIT_SUBJECT_PREFIX: config.AUDIT_SUBJECT_PREFIX }).subjectPrefix,
     perActorPerMinute: config.AUDIT_DENIALS_PER_MINUTE,
   });

@@ -18,6 +18,8 @@ import { buildApp as buildProgress } from '@glavito/progress/app';
 import { loadProgressConfig } from '@glavito/progress/config';
 import { buildApp as buildPayment } from '@glavito/payment/app';
 import { loadPaymentConfig } from '@glavito/payment/config';
+import { buildApp as buildAudit } from '@glavito/audit/app';
+import { loadAuditConfig } from '@glavito/audit/config';
 import { buildApp as buildRealtime } from '@glavito/realtime/app';
 import { loadRealtimeConfig } from '@glavito/realtime/config';
 import { buildApp as buildSession } from '@glavito/session/app';
@@ -27,7 +29,7 @@ import type { FastifyInstance } from 'fastify';
 export interface EmbeddedOptions {
   /** Where PGlite keeps its files (restarting keeps the data). */
   dataDir: string;
-  ports: { gateway: number; session: number; progress: number; connectionTest: number; realtime: number; payment?: number };
+  ports: { gateway: number; session: number; progress: number; connectionTest: number; realtime: number; payment?: number; audit?: number };
   /** Shared settings (JWT_SECRET, STEP_DATA_ENCRYPTION_KEY, LOG_LEVEL, …). */
   env: Record<string, string | undefined>;
 }
@@ -82,6 +84,9 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
     // Payments need STRIPE_SECRET_KEY (503 naming it otherwise); a free port when not given.
     const paymentPort = opts.ports.payment ?? (await freePort());
     await listen(await buildPayment(loadPaymentConfig({ ...base, PORT: String(paymentPort) }), { infra }), paymentPort);
+    // The audit trail: records of every service's audit events, hash-chained per tenant.
+    const auditPort = opts.ports.audit ?? (await freePort());
+    await listen(await buildAudit(loadAuditConfig({ ...base, PORT: String(auditPort) }), { infra }), auditPort);
     const gateway = await buildGateway(
       loadGatewayConfig({
         ...base,
@@ -91,7 +96,10 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
         CONNECTION_TEST_URL: url(opts.ports.connectionTest),
         REALTIME_URL: url(opts.ports.realtime),
         PAYMENT_URL: url(paymentPort),
+        AUDIT_URL: url(auditPort),
       }),
+      // Refusals at the edge go to the in-process bus's audit stream.
+      { auditBus: bus },
     );
     await listen(gateway, opts.ports.gateway);
   } catch (err) {

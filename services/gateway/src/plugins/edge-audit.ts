@@ -33,7 +33,8 @@ export const edgeAuditPlugin = fp<EdgeAuditOptions>(
   async (app: FastifyInstance, opts) => {
     let nc: NatsConnection | null = null;
     let bus: Pick<EventBus, 'publish'> | null = opts.bus ?? null;
-    if (!bus && opts.natsUrl) {
+    // memory:// is embedded mode's in-process bus, which comes as `bus`.
+    if (!bus && opts.natsUrl && !opts.natsUrl.startsWith('memory:')) {
       // Fails the boot when NATS does not answer (like every service); reconnects forever afterwards.
       nc = await connect({ servers: opts.natsUrl, name: 'gateway-audit', maxReconnectAttempts: -1 });
       const js = jetstream(nc);
