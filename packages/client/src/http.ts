@@ -75,6 +75,11 @@ export interface ClientOptions {
   /** Default per-request timeout; none unless set. */
   timeoutMs?: number;
   headers?: Record<string, string>;
+  /**
+   * The language texts come back in (`fr`, `ar`…; the server's list: `client.languages()`), sent as Accept-Language;
+   * a function is read before every request. Codes and field names never change with it.
+   */
+  language?: string | (() => string | undefined);
   /** Checks every 2xx body, e.g. `validateResponses` from `@glavito/client/validate`; none by default. */
   validateResponses?: ResponseValidator;
 }
@@ -116,6 +121,8 @@ export function createClient(options: ClientOptions): GlavitoClient {
     const perCall = parts.options ?? {};
     const url = joinUrl(options.baseUrl, buildPath(route.url, parts.params)) + buildQuery(parts.query);
     const headers: Record<string, string> = { accept: 'application/json', ...options.headers, ...perCall.headers };
+    const language = typeof options.language === 'function' ? options.language() : options.language;
+    if (language && !headers['accept-language']) headers['accept-language'] = language;
     const token = await resolveToken(options.token);
     if (token) headers.authorization = `Bearer ${token}`;
     const correlationId = perCall.correlationId ?? (typeof options.correlationId === 'function' ? options.correlationId() : options.correlationId);

@@ -114,6 +114,20 @@ describe('createClient', () => {
     expect(last().headers['x-correlation-id']).toBe('corr-default');
   });
 
+  it('asks for the client’s language (Accept-Language), read before every request; a per-call header wins', async () => {
+    let lang = 'fr';
+    const client = createClient({ baseUrl, token: 't', language: () => lang });
+    await client.languages();
+    expect(last()).toMatchObject({ method: 'GET', url: '/onboarding/languages' });
+    expect(last().headers['accept-language']).toBe('fr');
+    lang = 'ar';
+    await client.flowByType({ type: 'tenant_setup' }, { version: 2 });
+    expect(last()).toMatchObject({ url: '/onboarding/flows/tenant_setup?version=2' });
+    expect(last().headers['accept-language']).toBe('ar');
+    await client.flowByType({ type: 'tenant_setup' }, undefined, { headers: { 'accept-language': 'es' } });
+    expect(last().headers['accept-language']).toBe('es');
+  });
+
   it('uses an injected fetch', async () => {
     const calls: string[] = [];
     const client = createClient({
@@ -192,7 +206,9 @@ describe('createClient', () => {
     const client = createClient({ baseUrl, token: 't' });
     expectTypeOf<RouteResponse<'progress'>>().toHaveProperty('milestones');
     expectTypeOf(client.getSession).parameter(0).toEqualTypeOf<{ sessionId: string }>();
-    expectTypeOf(client.statistics).parameter(0).toEqualTypeOf<{ type?: 'tenant_setup' | 'agent_welcome' | undefined; from?: string | undefined; to?: string | undefined } | undefined>();
+    expectTypeOf(client.statistics)
+      .parameter(0)
+      .toEqualTypeOf<{ type?: 'tenant_setup' | 'agent_welcome' | undefined; from?: string | undefined; to?: string | undefined; flowVersion?: unknown } | undefined>();
     expectTypeOf<StepData<'organization_setup'>>().toHaveProperty('companyName');
     expectTypeOf<StepData<'welcome'>>().toEqualTypeOf<{ acknowledged?: boolean | undefined; goals?: string[] | undefined }>();
     // @ts-expect-error a route with path params needs them
