@@ -95,6 +95,19 @@ export const ROUTE_ERRORS: { readonly [N in RouteName]?: ErrorCodes } = {
 
   sessionClients: { 404: ['REALTIME_NOT_FOUND'] },
   userClients: { 404: ['REALTIME_NOT_FOUND'] },
+
+  // Stripe failing or refusing: 502 when it answers with an error, 503 when it cannot be reached or refuses our key.
+  paymentSetup: { 422: ['PAYMENT_PROVIDER_REJECTED'], 502: ['PAYMENT_PROVIDER_ERROR'], 503: ['PAYMENT_PROVIDER_UNAVAILABLE', 'PAYMENT_PROVIDER_AUTH_FAILED'] },
+  paymentStatus: { 502: ['PAYMENT_PROVIDER_ERROR'], 503: ['PAYMENT_PROVIDER_UNAVAILABLE', 'PAYMENT_PROVIDER_AUTH_FAILED'] },
+  paymentAccountLink: { 409: ['PAYMENT_ACCOUNT_MISSING'], 422: ['PAYMENT_PROVIDER_REJECTED'], 502: ['PAYMENT_PROVIDER_ERROR'], 503: ['PAYMENT_PROVIDER_UNAVAILABLE', 'PAYMENT_PROVIDER_AUTH_FAILED'] },
+  paymentAccount: { 409: ['PAYMENT_ACCOUNT_MISSING'], 502: ['PAYMENT_PROVIDER_ERROR'], 503: ['PAYMENT_PROVIDER_UNAVAILABLE', 'PAYMENT_PROVIDER_AUTH_FAILED'] },
+  paymentStripeWebhook: { 400: ['PAYMENT_WEBHOOK_SIGNATURE_INVALID'] },
+
+  notifications: { 400: ['NOTIFICATION_CURSOR_INVALID'] },
+  notificationsUnsubscribe: { 400: ['NOTIFICATION_UNSUBSCRIBE_TOKEN_INVALID'] },
+
+  auditList: { 400: ['AUDIT_RANGE_INVALID'] },
+  auditExport: { 400: ['AUDIT_RANGE_INVALID'] },
 };
 
 /** Every error status of a route with its codes: the common ones and its own, merged. */

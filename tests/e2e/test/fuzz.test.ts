@@ -14,6 +14,9 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  MAX_HEADER_BYTES,
+  MAX_PARAM_LENGTH,
+  MAX_URL_LENGTH,
   AGENT_STEP_DATA_SCHEMAS,
   AGENT_WELCOME_STEPS,
   ClientFrameSchema,
@@ -33,10 +36,13 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { z } from 'zod';
+import { OpenApiSpec, valuesOf } from './openapi-conformance.js';
 import { startSystem, type System } from './system.js';
 
 const SEED = Number(process.env.FUZZ_SEED || 20_240_601);
 const HTTP_REQUESTS = Number(process.env.FUZZ_HTTP_REQUESTS ?? 10_400);
+/** Requests generated from the OpenAPI document itself (its parameters and bodies), each judged against it. */
+const OPENAPI_REQUESTS = Number(process.env.FUZZ_OPENAPI_REQUESTS ?? 2_000);
 const HTTP_CONCURRENCY = 16;
 const WS_SOCKETS = 8;
 const WS_FRAMES_PER_SOCKET = 135;
@@ -58,6 +64,8 @@ const DOCUMENTED_CLOSES: Record<number, string> = {
 };
 
 let sys: System;
+/** The document the gateway serves: every answer must be one it documents, with a body that matches it. */
+let spec: OpenApiSpec;
 const ids = {
   adminA: { userId: 'fz-admin-a', tenantId: 'fz-tenant-a', roles: ['admin'] },
   agentA: { userId: 'fz-agent-a', tenantId: 'fz-tenant-a', roles: ['agent'] },
@@ -687,6 +695,7 @@ function materialize(body: BodySpec): Buffer | null {
 // ─── sending and judging ────────────────────────────────────────────────────────────────────────────────
 interface Outcome {
   status: number;
+  headers?: http.IncomingHttpHeaders;
   body: Buffer;
   error?: string;
 }
@@ -726,7 +735,7 @@ function send(port: number, r: FuzzRequest): Promise<Outcome> {
       req = http.request({ host: '127.0.0.1', port, method: r.method, path: r.path, headers, agent, timeout: 30_000 }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
         res.on('error', (err) => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), error: `response: ${err.message}` }));
       });
     } catch (err) {
@@ -797,10 +806,17 @@ interface Failure {
   detail: string;
 }
 
-function judge(r: { route: string; method: string }, out: Outcome, failures: Failure[], label: string): void {
+function judge(r: { route: string; method: string; path?: string }, out: Outcome, failures: Failure[], label: string): void {
   const fail = (detail: string): void => {
     failures.push({ what: label, status: out.status, detail });
   };
+  // The OpenAPI document: a status the operation (or, for a method the path lacks, 405 with Allow) documents, and a
+  // body that matches the documented schema of that status, error codes included. CORS preflights are not in it.
+  if (spec && r.path?.startsWith('/onboarding/') && r.method !== 'OPTIONS' && out.status > 0) {
+    const route = (ROUTES as Record<string, RouteContract>)[r.route];
+    const wrong = spec.judge(r.method, r.path, out, { streamed: route?.streamed === true && r.method === route.method });
+    if (wrong) fail(`OpenAPI: ${wrong}`);
+  }
   if (out.status <= 0) return fail(`no HTTP answer: ${out.error}`);
   if (out.status >= 500) {
     if (!ALLOWED_5XX.some((a) => a.route === r.route && a.status === out.status)) fail(`5xx: ${out.body.toString('utf8').slice(0, 300)}`);
@@ -898,6 +914,7 @@ beforeAll(async () => {
   tokens.adminA = sys.token(ids.adminA);
   tokens.agentA = sys.token(ids.agentA);
   tokens.adminB = sys.token(ids.adminB);
+  spec = await OpenApiSpec.load(sys.gateway.url);
   const a = await api('POST', '/onboarding/start', tokens.adminA, {});
   expect(a.status).toBe(201);
   sessions.adminA = (a.body.session as { id: string }).id;
@@ -965,6 +982,108 @@ describe('fuzzing through the gateway', () => {
       expect(tagStatus.has(facet), `facet ${facet} generated`).toBe(true);
     }
     expect(statuses.filter((s) => s === 413).length, 'huge bodies meet 413').toBeGreaterThan(0);
+    expect(failures.map((f) => `${f.status} ${f.what}: ${f.detail}`).slice(0, 25)).toEqual([]);
+  });
+
+  it('every catalog route, probed for each status it should answer, answers only what its OpenAPI operation documents', { timeout: 120_000 }, async () => {
+    // Derived from ROUTES: a route added to the catalog is probed here, and fails here when it answers a status or
+    // code its operation does not list (packages/contracts route-errors.ts says what each route answers).
+    const port = Number(new URL(sys.gateway.url).port);
+    const failures: Failure[] = [];
+    const seen = new Map<string, Set<number>>();
+    const sessionFor = (url: string) => url.replace(/:sessionId/g, sessions.adminA).replace(/:stepId/g, 'organization_setup').replace(/:userId/g, ids.adminA.userId).replace(/:type/g, 'tenant_setup');
+    for (const [name, route] of Object.entries(ROUTES as Record<string, RouteContract>)) {
+      const path = sessionFor(route.url);
+      const other = ['GET', 'PUT', 'POST', 'DELETE', 'PATCH'].find((m) => !Object.values(ROUTES as Record<string, RouteContract>).some((x) => x.url === route.url && x.method === m))!;
+      // `expect`: the status the gateway itself decides, whatever the service; without it only "documented" is checked.
+      const probes: Array<{ why: string; expect?: number; req: FuzzRequest }> = [];
+      const base: FuzzRequest = { route: name, method: route.method, path, authorization: 'adminA', contentType: undefined, body: route.body ? { kind: 'json', value: {}, tag: 'probe' } : { kind: 'none' }, chunked: false, headers: {}, tags: [] };
+      if (route.access !== 'public') probes.push({ why: 'no token', expect: 401, req: { ...base, authorization: null } });
+      if (route.access === 'admin') probes.push({ why: 'an agent on an admin route', expect: 403, req: { ...base, authorization: 'agentA' } });
+      probes.push({ why: 'another method', expect: 405, req: { ...base, method: other, body: { kind: 'none' } } });
+      probes.push({ why: `a target over ${MAX_URL_LENGTH} characters`, expect: 414, req: { ...base, path: `${path}?pad=${'x'.repeat(MAX_URL_LENGTH)}` } });
+      probes.push({ why: `headers over ${MAX_HEADER_BYTES} bytes`, expect: 431, req: { ...base, headers: { 'x-pad': 'x'.repeat(MAX_HEADER_BYTES + 100) } } });
+      if (route.url.includes('/:')) probes.push({ why: `a parameter over ${MAX_PARAM_LENGTH} characters`, expect: 414, req: { ...base, path: route.url.replace(/:\w+/g, 'p'.repeat(MAX_PARAM_LENGTH + 1)) } });
+      if (route.method !== 'GET') {
+        probes.push({ why: 'a text/plain body', expect: route.access === 'public' ? undefined : 415, req: { ...base, contentType: 'text/plain', body: { kind: 'text', text: 'hello', tag: 'probe' } } });
+        probes.push({ why: 'a 2 MB body', expect: 413, req: { ...base, body: { kind: 'huge', shape: 'string', bytes: 2_100_000 } } });
+      }
+      for (const p of probes) {
+        const out = await send(port, p.req);
+        (seen.get(name) ?? seen.set(name, new Set()).get(name)!).add(out.status);
+        const label = `${name}: ${p.why} (${p.req.method} ${p.req.path.slice(0, 80)})`;
+        if (p.expect !== undefined && out.status !== p.expect) failures.push({ what: label, status: out.status, detail: `expected ${p.expect}: ${out.body.toString('utf8').slice(0, 200)}` });
+        judge(p.req, out, failures, label);
+      }
+    }
+    // Refusals that only some routes have, each with its documented code.
+    const agentComplete = await send(port, { route: 'complete', method: 'POST', path: `/onboarding/complete/${sessions.agentA}?force=true`, authorization: 'agentA', contentType: null, body: { kind: 'none' }, chunked: false, headers: {}, tags: [] });
+    expect(agentComplete.status).toBe(403);
+    expect(errorCodeOf(agentComplete.body)).toBe('SESSION_FORCE_FORBIDDEN');
+    judge({ route: 'complete', method: 'POST', path: `/onboarding/complete/${sessions.agentA}?force=true` }, agentComplete, failures, 'complete: force by an agent');
+    const agentTenantSetup = await send(port, { route: 'start', method: 'POST', path: '/onboarding/start', authorization: 'agentA', contentType: undefined, body: { kind: 'json', value: { type: 'tenant_setup' }, tag: 'probe' }, chunked: false, headers: {}, tags: [] });
+    expect(agentTenantSetup.status).toBe(403);
+    expect(errorCodeOf(agentTenantSetup.body)).toBe('SESSION_TYPE_FORBIDDEN');
+    judge({ route: 'start', method: 'POST', path: '/onboarding/start' }, agentTenantSetup, failures, 'start: tenant_setup by an agent');
+
+    // The same limits at a service as at the gateway: same status, same ErrorBody keys (the code names who refused).
+    const direct = async (url: string, headers: Record<string, string> = {}) => {
+      const res = await fetch(url, { headers: { authorization: `Bearer ${tokens.adminA}`, ...headers } }).catch(() => null);
+      return res ? { status: res.status, body: (await res.json().catch(() => ({}))) as Record<string, unknown> } : { status: 0, body: {} };
+    };
+    const longId = 'p'.repeat(MAX_PARAM_LENGTH + 1);
+    for (const [what, path] of [['a long id', `/onboarding/session/${longId}`], ['a long target', `/onboarding/status?pad=${'x'.repeat(MAX_URL_LENGTH)}`]] as const) {
+      const atGateway = await direct(`${sys.gateway.url}${path}`);
+      const atService = await direct(`${sys.session.url}${path}`);
+      expect([atGateway.status, atService.status], what).toEqual([414, 414]);
+      expect(Object.keys(atService.body).sort(), what).toEqual(Object.keys(atGateway.body).sort());
+      expect([atGateway.body.code, atService.body.code], what).toEqual(['GATEWAY_URL_TOO_LONG', 'REQUEST_URL_TOO_LONG']);
+    }
+    const bigHeaders = { 'x-pad': 'x'.repeat(MAX_HEADER_BYTES + 100) };
+    const headersAtGateway = await direct(`${sys.gateway.url}/onboarding/status`, bigHeaders);
+    const headersAtService = await direct(`${sys.session.url}/onboarding/status`, bigHeaders);
+    expect([headersAtGateway.status, headersAtService.status]).toEqual([431, 431]);
+    expect([headersAtGateway.body.code, headersAtService.body.code]).toEqual(['GATEWAY_HEADERS_TOO_LARGE', 'REQUEST_HEADERS_TOO_LARGE']);
+
+    console.log('spec probes: statuses per route:', Object.fromEntries([...seen].map(([n, st]) => [n, [...st].sort().join(',')])));
+    expect(failures.map((f) => `${f.status} ${f.what}: ${f.detail}`)).toEqual([]);
+  });
+
+  it(`${OPENAPI_REQUESTS} requests generated from the OpenAPI document: each answer documented for its operation, its body the documented schema`, { timeout: 150_000 }, async () => {
+    const port = Number(new URL(sys.gateway.url).port);
+    const ops = spec.operations();
+    const streamed = new Set(Object.values(ROUTES as Record<string, RouteContract>).filter((r) => r.streamed).map((r) => `${r.method} ${r.url.replace(/:(\w+)/g, '{$1}')}`));
+    const realIds: Record<string, string[]> = { sessionId: [sessions.adminA, sessions.agentA, sessions.adminB], userId: [ids.adminA.userId, ids.agentA.userId] };
+    const arb = fc.oneof(
+      ...ops.map(({ template, method, op }) => {
+        const params = op.parameters ?? [];
+        const value = (p: (typeof params)[number]) => (realIds[p.name] ? fc.oneof(fc.constantFrom(...realIds[p.name]!), valuesOf(p.schema)) : valuesOf(p.schema));
+        const pathArb = fc.tuple(...params.filter((p) => p.in === 'path').map((p) => value(p).map((v) => [p.name, String(v)] as const)), fc.constant(['', ''] as const));
+        const queryArb = fc.tuple(...params.filter((p) => p.in === 'query').map((p) => fc.option(value(p).map((v) => [p.name, typeof v === 'string' ? v : JSON.stringify(v)] as const), { nil: undefined })), fc.constant(undefined));
+        const schema = op.requestBody?.content['application/json']?.schema;
+        const bodyArb = schema ? fc.option(valuesOf(spec.resolve(schema)), { nil: undefined, freq: 8 }) : fc.constant(undefined);
+        return fc.record({ pathParams: pathArb, query: queryArb, body: bodyArb, who: fc.constantFrom<'adminA' | 'agentA' | 'adminB'>('adminA', 'adminA', 'agentA', 'adminB') }).map(({ pathParams, query, body, who }) => {
+          let path = template;
+          for (const [name, v] of pathParams) if (name) path = path.replace(`{${name}}`, encodeURIComponent(v));
+          const qs = query.filter((q): q is readonly [string, string] => q !== undefined).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
+          return { template, method: method.toUpperCase(), path: qs ? `${path}?${qs}` : path, body, who };
+        });
+      }),
+    );
+    const requests = fc.sample(arb, { numRuns: OPENAPI_REQUESTS, seed: SEED });
+    const failures: Failure[] = [];
+    const statuses: number[] = [];
+    await pool(requests, HTTP_CONCURRENCY, async (r) => {
+      const req: FuzzRequest = { route: 'openapi', method: r.method, path: r.path, authorization: r.who, contentType: undefined, body: r.body === undefined ? { kind: 'none' } : { kind: 'json', value: r.body, tag: 'openapi' }, chunked: false, headers: {}, tags: [] };
+      const out = await send(port, req);
+      statuses.push(out.status);
+      const label = `${r.method} ${r.path.slice(0, 160)} [${r.template}]`;
+      if (out.status <= 0 || out.status >= 500) failures.push({ what: label, status: out.status, detail: out.error ?? out.body.toString('utf8').slice(0, 200) });
+      const wrong = spec.judge(r.method, r.path, out, { streamed: streamed.has(`${r.method} ${r.template}`) });
+      if (wrong) failures.push({ what: label, status: out.status, detail: wrong });
+    });
+    console.log(`OpenAPI pass: ${requests.length} requests over ${ops.length} operations (seed ${SEED}); by status:`, countBy(statuses));
+    expect(new Set(statuses.filter((st) => st < 300)).size, 'some generated requests succeed').toBeGreaterThan(0);
     expect(failures.map((f) => `${f.status} ${f.what}: ${f.detail}`).slice(0, 25)).toEqual([]);
   });
 
