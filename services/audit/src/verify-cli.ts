@@ -4,6 +4,8 @@
  * (or SERVICE_DATABASE_URL): verifying needs nothing more than SELECT.
  */
 import { parseArgs } from 'node:util';
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
 import { createPool } from '@glavito/db';
 import { createRecordRepository } from './repositories/record-repository.js';
 import { verifyArchive } from './retention.js';
@@ -11,7 +13,7 @@ import { verifyArchive } from './retention.js';
 const { values } = parseArgs({ options: { tenant: { type: 'string' }, archive: { type: 'string', multiple: true } } });
 for (const file of values.archive ?? []) {
   const r = await verifyArchive(file);
-  console.log(
+  out(
     r.firstBroken
       ? `BROKEN  archive ${file} (${r.header.tenantId}): first broken link seq ${r.firstBroken.seq}: ${r.firstBroken.reason}`
       : `ok      archive ${file} (${r.header.tenantId}): ${r.records} records, seq ${r.header.startSeq + 1}-${r.header.endSeq}, ends at ${r.header.endHash}`,
@@ -33,10 +35,10 @@ try {
     const r = await repo.verify(tenant);
     if (r.firstBroken) {
       broken++;
-      console.log(`BROKEN  ${tenant}: ${r.records} records checked; first broken link seq ${r.firstBroken.seq}${r.firstBroken.id ? ` (record ${r.firstBroken.id})` : ''}: ${r.firstBroken.reason}`);
-    } else console.log(`ok      ${tenant}: ${r.records} records`);
+      out(`BROKEN  ${tenant}: ${r.records} records checked; first broken link seq ${r.firstBroken.seq}${r.firstBroken.id ? ` (record ${r.firstBroken.id})` : ''}: ${r.firstBroken.reason}`);
+    } else out(`ok      ${tenant}: ${r.records} records`);
   }
-  console.log(`${tenants.length} chain(s) checked, ${broken} broken`);
+  out(`${tenants.length} chain(s) checked, ${broken} broken`);
   process.exitCode = broken > 0 ? 1 : (process.exitCode ?? 0);
 } finally {
   await pool.end();
