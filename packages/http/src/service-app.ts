@@ -3,7 +3,7 @@ import { loggerOptions, requestIdFrom } from '@glavito/logging';
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { installErrorHandlers, installJsonBodyParser, installLanguage } from './index.js';
-import { MAX_PARAM_LENGTH } from '@glavito/contracts';
+import { MAX_PARAM_LENGTH, ROUTE_MANIFEST_PATH, routeManifest } from '@glavito/contracts';
 import { clientErrorHandler, frameworkErrors, installUrlLimit } from './limits.js';
 import { metricsPlugin } from './metrics.js';
 import { OneLinePerRequestLogController } from './request-log.js';
@@ -43,5 +43,7 @@ export async function createServiceApp(opts: ServiceAppOptions) {
     reply.header('x-request-id', request.id);
   });
   await app.register(metricsPlugin, { service: opts.service });
+  // The routes of this build, for the gateway: a route added here is routed without a gateway release.
+  app.get(ROUTE_MANIFEST_PATH, async () => routeManifest(opts.service));
   return app;
 }

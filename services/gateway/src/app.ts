@@ -17,7 +17,15 @@ import { websocketProxyPlugin } from './plugins/websocket-proxy.js';
 import consoleRoutes from './routes/console.js';
 import docsRoutes from './routes/docs.js';
 import healthRoutes from './routes/health.js';
-import proxyRoutes from './routes/proxy.js';
+import proxyRoutes, { createForwarder, guardsFor } from './routes/proxy.js';
+import { createManifestRoutes, type ManifestRoutes } from './services/manifest-routes.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Routes services published beyond this gateway's catalog (refreshed every ROUTE_MANIFEST_REFRESH ms). */
+    publishedRoutes: ManifestRoutes;
+  }
+}
 import { createRouteIndex } from './services/route-index.js';
 
 export interface BuildAppOptions {
@@ -96,12 +104,29 @@ export async function buildApp(config: GatewayConfig, opts: BuildAppOptions = {}
   await app.register(healthRoutes, { upstreams });
   await app.register(docsRoutes);
   if (config.CONSOLE_DIR) await app.register(consoleRoutes, { root: config.CONSOLE_DIR });
-  await app.register(proxyRoutes, { upstreams, timeoutMs: config.UPSTREAM_TIMEOUT_MS });
+  const forwarder = createForwarder({ upstreams, timeoutMs: config.UPSTREAM_TIMEOUT_MS });
+  app.addHook('onClose', forwarder.close);
+  await app.register(proxyRoutes, { forward: forwarder.forward });
+  // Routes a service published that this build's catalog lacks (a newer service): served without a gateway release.
+  const published = createManifestRoutes({
+    upstreams,
+    known: new Set(Object.values(ROUTES).map((r) => `${r.method} ${r.url}`)),
+    timeoutMs: Math.min(2000, config.UPSTREAM_TIMEOUT_MS),
+    log: app.log,
+  });
+  app.decorate('publishedRoutes', published);
   await app.register(websocketProxyPlugin, { target: upstreams.realtime });
 
   app.setNotFoundHandler({ preHandler: app.rateLimit() }, async (request, reply) => {
     const path = request.url.split('?')[0];
-    const allowed = served.methodsFor(request.url);
+    if (config.ROUTE_MANIFEST_REFRESH > 0) await published.ensureFresh(config.ROUTE_MANIFEST_REFRESH);
+    const route = published.find(request.method, request.url);
+    if (route) {
+      // The edge checks the token and the role of a published route like those of its own catalog.
+      for (const guard of guardsFor(app, route.access)) await guard(request, reply);
+      return forwarder.forward(request, reply, route.service, route.streamed === true);
+    }
+    const allowed = [...new Set([...served.methodsFor(request.url), ...published.methodsFor(request.url)])];
     if (allowed.length > 0 && !allowed.includes(request.method)) {
       reply.header('allow', allowed.join(', '));
       throw new MethodNotAllowedError(request.method, path, allowed.join(', '));

@@ -58,6 +58,8 @@ export const ConfigSchema = commonEnvSchema.extend({
   AUDIT_DENIALS_PER_MINUTE: env.int(10, 1, 10_000),
   BODY_LIMIT_BYTES: env.int(1024 * 1024, 1),
   UPSTREAM_TIMEOUT_MS: env.int(30_000, 1),
+  /** Longest age (ms) of the services' route manifests, read when a request matches no route of this build (routes added without a gateway release); 0 = never. */
+  ROUTE_MANIFEST_REFRESH: env.int(30_000, 0),
   /** Behind an ingress, req.ip (the rate-limit key of anonymous callers) must come from X-Forwarded-For. */
   TRUST_PROXY: env.bool.default(false),
 });

@@ -6,7 +6,7 @@ import { type Dispatcher, Pool } from 'undici';
 import type { Upstreams } from '../config.js';
 import { MalformedUrlError, ServiceNotDeployedError, ServiceUnreachableError, UpstreamTimeoutError } from '../errors.js';
 
-type Guard = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+export type Guard = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
 
 export interface ProxyRoutesOptions {
   upstreams: Upstreams;
@@ -76,26 +76,64 @@ function sendStreamed(reply: FastifyReply, statusCode: number, answerHeaders: Re
 
 const isTimeout = (err: unknown) => ['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'].includes((err as { code?: string }).code ?? '');
 
+export type Forward = (request: FastifyRequest, reply: FastifyReply, service: ServiceName, streamed: boolean) => Promise<FastifyReply>;
+
 /**
- * One route per catalog entry, forwarded over a keep-alive pool per service. The answer is read whole and
- * sent in one write: it is a small JSON document, and one buffer costs far fewer syscalls and stream
- * callbacks than piping (this path is the gateway's whole per-request cost, see bench/RESULTS.md). The only
- * exception is a 2xx answer of a `streamed` route (a CSV/NDJSON export), which is piped (sendStreamed).
+ * Forwards a request to a service over a keep-alive pool per service. The answer is read whole and sent in
+ * one write: it is a small JSON document, and one buffer costs far fewer syscalls and stream callbacks than
+ * piping (this path is the gateway's whole per-request cost, see bench/RESULTS.md). The only exception is a
+ * 2xx answer of a `streamed` route (a CSV/NDJSON export), which is piped (sendStreamed).
  */
-export default async function proxyRoutes(app: FastifyInstance, opts: ProxyRoutesOptions): Promise<void> {
+export function createForwarder(opts: ProxyRoutesOptions): { forward: Forward; close(): Promise<void> } {
   const pools = new Map<ServiceName, Pool>();
   for (const [service, base] of Object.entries(opts.upstreams) as Array<[ServiceName, string | undefined]>) {
     if (base) pools.set(service, new Pool(base, { connections: opts.connectionsPerUpstream ?? 128, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs }));
   }
-  app.addHook('onClose', async () => {
-    await Promise.all([...pools.values()].map((pool) => pool.close()));
-  });
+  const forward: Forward = async (request, reply, service, streamed) => {
+    const pool = pools.get(service);
+    if (!pool) throw new ServiceNotDeployedError(service);
+    // The upstream URL is base + path: an absolute-form target (`GET http://host/path`) would not make one.
+    if (!request.url.startsWith('/')) throw new MalformedUrlError('send a path, not an absolute URL');
+    const headers = copyHeaders(request.headers);
+    headers['x-request-id'] = request.id;
+    headers['x-correlation-id'] = requestIdFrom(request.headers['x-correlation-id'], () => request.id);
+    // The client address the edge saw (TRUST_PROXY decides), replacing whatever the client sent: services record it in audit events.
+    headers['x-forwarded-for'] = request.ip;
+    // A body that came with a GET (or HEAD) is dropped, as the catalog defines none there.
+    const body = Buffer.isBuffer(request.body) && request.method !== 'GET' && request.method !== 'HEAD' ? request.body : undefined;
+    if (body) headers['content-type'] ??= 'application/octet-stream';
+    else delete headers['content-type'];
 
+    let statusCode: number;
+    let answer: Buffer;
+    let answerHeaders: Record<string, string | string[]>;
+    try {
+      const upstream = await pool.request({ method: request.method as 'GET', path: request.url, headers, body });
+      statusCode = upstream.statusCode;
+      answerHeaders = copyHeaders(upstream.headers);
+      if (streamed && statusCode >= 200 && statusCode < 300) return sendStreamed(reply, statusCode, answerHeaders, upstream);
+      answer = await readBounded(upstream.body);
+    } catch (err) {
+      if (isTimeout(err)) throw new UpstreamTimeoutError(service);
+      request.log.warn({ err, service }, 'upstream request failed');
+      throw new ServiceUnreachableError(service);
+    }
+    return reply.code(statusCode).headers(answerHeaders).send(answer);
+  };
+  return { forward, close: async () => void (await Promise.all([...pools.values()].map((pool) => pool.close()))) };
+}
+
+/** The JWT and role checks of an access rule, run at the edge before a body byte is buffered. */
+export function guardsFor(app: FastifyInstance, access: RouteContract['access']): Guard[] {
+  // `public` routes prove who calls another way (a signed link), checked by the owning service.
+  return access === 'admin' ? [app.authenticate, app.requireAdmin] : access === 'public' ? [] : [app.authenticate];
+}
+
+/** One route per catalog entry (the routes this gateway was built with). */
+export default async function proxyRoutes(app: FastifyInstance, opts: { forward: Forward }): Promise<void> {
   for (const route of Object.values(ROUTES) as RouteContract[]) {
-    const pool = pools.get(route.service);
     const streamed = route.streamed === true;
-    // `public` routes prove who calls another way (a signed link), checked by the owning service.
-    const guards: Guard[] = route.access === 'admin' ? [app.authenticate, app.requireAdmin] : route.access === 'public' ? [] : [app.authenticate];
+    const guards = guardsFor(app, route.access);
     app.route({
       method: route.method,
       url: route.url,
@@ -104,36 +142,7 @@ export default async function proxyRoutes(app: FastifyInstance, opts: ProxyRoute
         for (const guard of guards) await guard(request, reply);
         return payload;
       },
-      handler: async (request, reply) => {
-        if (!pool) throw new ServiceNotDeployedError(route.service);
-        // The upstream URL is base + path: an absolute-form target (`GET http://host/path`) would not make one.
-        if (!request.url.startsWith('/')) throw new MalformedUrlError('send a path, not an absolute URL');
-        const headers = copyHeaders(request.headers);
-        headers['x-request-id'] = request.id;
-        headers['x-correlation-id'] = requestIdFrom(request.headers['x-correlation-id'], () => request.id);
-        // The client address the edge saw (TRUST_PROXY decides), replacing whatever the client sent: services record it in audit events.
-        headers['x-forwarded-for'] = request.ip;
-        // A body that came with a GET (or HEAD) is dropped, as the catalog defines none there.
-        const body = Buffer.isBuffer(request.body) && request.method !== 'GET' && request.method !== 'HEAD' ? request.body : undefined;
-        if (body) headers['content-type'] ??= 'application/octet-stream';
-        else delete headers['content-type'];
-
-        let statusCode: number;
-        let answer: Buffer;
-        let answerHeaders: Record<string, string | string[]>;
-        try {
-          const upstream = await pool.request({ method: request.method as 'GET', path: request.url, headers, body });
-          statusCode = upstream.statusCode;
-          answerHeaders = copyHeaders(upstream.headers);
-          if (streamed && statusCode >= 200 && statusCode < 300) return sendStreamed(reply, statusCode, answerHeaders, upstream);
-          answer = await readBounded(upstream.body);
-        } catch (err) {
-          if (isTimeout(err)) throw new UpstreamTimeoutError(route.service);
-          request.log.warn({ err, service: route.service }, 'upstream request failed');
-          throw new ServiceUnreachableError(route.service);
-        }
-        return reply.code(statusCode).headers(answerHeaders).send(answer);
-      },
+      handler: async (request, reply) => opts.forward(request, reply, route.service, streamed),
     });
   }
 }
