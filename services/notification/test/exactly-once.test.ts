@@ -100,6 +100,7 @@ async function startProcess(): Promise<ChildProcess> {
       JWT_SECRET: TEST_JWT_SECRET,
       NOTIFY_SMTP_URL: mail.url,
       NOTIFY_SCAN_INTERVAL: '100ms',
+      DB_POOL_MAX: '4',
       NOTIFY_SEND_LEASE: '10m',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -111,7 +112,7 @@ async function startProcess(): Promise<ChildProcess> {
       if (proc.exitCode !== null) throw new Error(`service exited:\n${logs.join('')}`);
       return (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => null))?.ok === true;
     },
-    { timeoutMs: 60_000, message: 'service process not ready' },
+    { timeoutMs: 120_000, message: 'service process not ready' },
   );
   return proc;
 }
@@ -139,13 +140,14 @@ describe('exactly once', () => {
     expect(created).toHaveLength(12);
   });
 
-  it('a replica killed mid-send (before the message was transmitted): another one sends it, once', async () => {
+  // Each starts the service as a process (tsx): generous on a loaded machine.
+  it('a replica killed mid-send (before the message was transmitted): another one sends it, once', { timeout: 180_000 }, async () => {
     const [id] = await idleSessions('crash-rcpt', 1);
     mail.hold = 'rcpt';
     const held = mail.held;
     child = await startProcess();
     // The process claimed the reminder (in-app notification recorded) and is in the SMTP transaction.
-    await waitFor(() => mail.held > held, { timeoutMs: 30_000, message: 'the process never reached RCPT TO' });
+    await waitFor(() => mail.held > held, { timeoutMs: 90_000, message: 'the process never reached RCPT TO' });
     await kill(child);
     await waitFor(() => mail.dropped > 0, { message: 'the SMTP connection did not close' });
     expect(mailFor(id!)).toHaveLength(0);
@@ -169,13 +171,13 @@ describe('exactly once', () => {
     expect((await readStream(h.nats)).filter((e) => e.event.type === 'notification.created' && e.event.sessionId === id)).toHaveLength(1);
   });
 
-  it('a replica killed after the server stored the message but before it recorded the send: the retry carries the same Message-ID', async () => {
+  it('a replica killed after the server stored the message but before it recorded the send: the retry carries the same Message-ID', { timeout: 180_000 }, async () => {
     clock.set(new Date());
     const [id] = await idleSessions('crash-reply', 1);
     mail.hold = 'reply';
     const held = mail.held;
     child = await startProcess();
-    await waitFor(() => mail.held > held, { timeoutMs: 30_000, message: 'the process never sent its message' });
+    await waitFor(() => mail.held > held, { timeoutMs: 90_000, message: 'the process never sent its message' });
     await kill(child);
     mail.hold = 'none';
     clock.set(new Date(Date.now() + 11 * 60_000));

@@ -46,6 +46,8 @@ export function testConfig(db: TestDatabase, nats: TestNats, env: Record<string,
     JWT_SECRET: TEST_JWT_SECRET,
     LOG_LEVEL: 'silent',
     NOTIFY_SCAN_INTERVAL: '0',
+    // The Postgres on this machine is shared by every suite: a few connections per replica are plenty here.
+    DB_POOL_MAX: '4',
     NOTIFY_APP_URL: 'https://app.example.test',
     NOTIFY_PUBLIC_API_URL: 'https://api.example.test',
     ...env,

@@ -102,6 +102,8 @@ describe('a session idle past the policy', () => {
     const decoded = decodeQuotedPrintable(msg!.raw);
     expect(decoded).toContain('https://app.example.test/onboarding/sess-idle/channel_configuration');
     expect(decoded).toContain('<a href="https://app.example.test/onboarding/sess-idle/channel_configuration">Channel Configuration</a>');
+    // The visible link goes to the frontend's confirmation page (a GET must not unsubscribe: link scanners follow links).
+    expect(decoded).toMatch(/Stop these emails: https:\/\/app\.example\.test\/unsubscribe\?token=[\w-]+\.[\w-]+/);
 
     // One in-app notification, pushed through one notification.created event addressed to the user.
     const list = NotificationListResponseSchema.parse((await h.app.inject({ method: 'GET', url: '/onboarding/notifications', headers: bearer(ADMIN) })).json());

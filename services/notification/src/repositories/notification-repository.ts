@@ -25,8 +25,10 @@ export interface RepositoryOptions {
   /** Publishes notification.created rows right after their commit (the outbox relay's direct path). */
   publishCommitted: (rows: OutboxRow[]) => void;
   appUrl: string;
-  /** The unsubscribe URL of a recipient (null: no unsubscribe link, e.g. no email channel). */
+  /** The one-click unsubscribe URL of a recipient (List-Unsubscribe: a POST to the API). */
   unsubscribeUrl: (tenantId: string, userId: string) => string;
+  /** The unsubscribe link shown in the message: the frontend's page, which confirms and posts to the API. */
+  unsubscribePageUrl: (tenantId: string, userId: string) => string;
   messageIdDomain: string;
 }
 
@@ -303,7 +305,7 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
           // Email too when the policy says so, to admins with an address who did not unsubscribe; sent by the scheduler.
           if (id && policy.adminNotifications.email && a.email && !a.unsubscribed_at) {
             const emailId = randomUUID();
-            const content = renderNotice(t, language(a.language), opts.appUrl, opts.unsubscribeUrl(e.tenantId, a.user_id));
+            const content = renderNotice(t, language(a.language), opts.appUrl, opts.unsubscribePageUrl(e.tenantId, a.user_id));
             await client.query(
               `INSERT INTO notification.notice_emails (id, notification_id, tenant_id, user_id, email_to, message_id, content, state, created_at)
                VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8) ON CONFLICT (notification_id) DO NOTHING`,
@@ -434,7 +436,7 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
             continue;
           }
           const unsubscribeUrl = opts.unsubscribeUrl(r.tenant_id, r.user_id);
-          const content = renderReminder(policy, { sessionId: r.session_id, type: r.type, completedSteps: r.completed_steps, skippedSteps: r.skipped_steps, currentStep: r.current_step }, language(r.language), opts.appUrl, unsubscribeUrl);
+          const content = renderReminder(policy, { sessionId: r.session_id, type: r.type, completedSteps: r.completed_steps, skippedSteps: r.skipped_steps, currentStep: r.current_step }, language(r.language), opts.appUrl, opts.unsubscribePageUrl(r.tenant_id, r.user_id));
           if (policy.channels.includes('in_app'))
             await notify(client, events, {
               tenantId: r.tenant_id, userId: r.user_id, sessionId: r.session_id, sessionType: r.type, kind: 'reminder', title: content.subject, body: content.text.split('\n\n')[0]!,
