@@ -1,18 +1,20 @@
 /**
  * Audit consumer throughput: N audit events (spread over 50 tenants) published to the audit stream as fast as NATS
  * takes them, then the time until the audit service has appended every one to its tenant's chain. Target: ≥ 2,000
- * records/s on this machine. Run: node --conditions=development --import tsx bench/audit-consumer.bench.ts
+ * records/s on this machine (private PostgreSQL from the test kit; shared NATS). Run: node --conditions=development --import tsx bench/audit-consumer.bench.ts
  */
 import os from 'node:os';
 import { buildAuditEvent } from '@glavito/bus';
 import { auditSubject } from '@glavito/contracts';
-import { createTestDatabase, createTestNats, TEST_JWT_SECRET, waitFor } from '@glavito/testkit';
+import { createTestNats, startPostgresServer, TEST_JWT_SECRET, waitFor } from '@glavito/testkit';
 import { jetstream } from '@nats-io/jetstream';
 import { buildApp } from '../services/audit/src/app.js';
 import { loadAuditConfig } from '../services/audit/src/config.js';
 
 const N = Number(process.env.BENCH_AUDIT_EVENTS || 20_000);
-const db = await createTestDatabase();
+// A private PostgreSQL: the figure is the consumer's, not that of whatever else shares the machine's server.
+const server = await startPostgresServer();
+const db = { url: server.url };
 const nats = await createTestNats();
 const config = loadAuditConfig({
   DATABASE_URL: db.url,
@@ -45,7 +47,7 @@ const load = os.loadavg().map((l) => l.toFixed(2)).join(' / ');
 const t0 = Date.now();
 const app = await buildApp(config, { logger: false });
 await app.ready();
-const count = async () => Number((await db.pool.query('SELECT count(*) AS n FROM audit.records')).rows[0].n);
+const count = async () => Number((await app.pool.query<{ n: string }>('SELECT count(*) AS n FROM audit.records')).rows[0]!.n);
 await waitFor(async () => (await count()) === N, { timeoutMs: 600_000, intervalMs: 100, message: `${N} records` });
 const seconds = (Date.now() - t0) / 1000;
 const broken = [];
@@ -53,4 +55,4 @@ for (const t of await app.recordRepository.tenants()) if ((await app.recordRepos
 console.log(`| audit records appended | ${N} | ${seconds.toFixed(1)} s (incl. boot) | ${(N / seconds).toFixed(0)} records/s | target ≥ 2,000/s | chains broken: ${broken.length} | load ${load} |`);
 await app.close();
 await nats.cleanup();
-await db.drop();
+await server.cleanup();
