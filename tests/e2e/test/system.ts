@@ -58,7 +58,7 @@ export interface ServiceProcess {
  * Runs a service the way the start command does: its own Node process on a free port (or on `fixedPort`, to
  * restart one in place). `from` is another checkout to run it from (a benchmark's baseline commit).
  */
-export async function startService(name: string, env: Record<string, string>, fixedPort?: number, from = root): Promise<ServiceProcess> {
+export async function startService(name: string, env: Record<string, string>, fixedPort?: number, from = root, readyTimeoutMs = 60_000): Promise<ServiceProcess> {
   const port = fixedPort ?? (await freePort());
   const logs: string[] = [];
   // BENCH_CPU_PROFILE_DIR=dir writes a V8 CPU profile of every service process when it exits (profiling benchmarks).
@@ -71,7 +71,7 @@ export async function startService(name: string, env: Record<string, string>, fi
   child.stdout!.on('data', (d: Buffer) => logs.push(...d.toString().split('\n').filter(Boolean)));
   child.stderr!.on('data', (d: Buffer) => logs.push(...d.toString().split('\n').filter(Boolean)));
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}):\n${logs.slice(-20).join('\n')}`);
     try {
@@ -108,6 +108,8 @@ export interface System {
   notification: ServiceProcess | null;
   /** The payment service on a local Stripe API server (null when the checkout predates it). */
   payment: ServiceProcess | null;
+  /** The audit service (null when the checkout predates it). */
+  audit: ServiceProcess | null;
   stripe: FakeStripe | null;
   db: TestDatabase;
   nats: TestNats;
@@ -157,6 +159,8 @@ export async function startSystem(opts: StartSystemOptions = {}): Promise<System
         )
       : null,
   ]);
+  // The audit trail (absent from a checkout that predates it, e.g. a benchmark baseline).
+  const audit = existsSync(path.join(opts.root ?? root, 'services', 'audit')) ? await startService('audit', { ...common }, undefined, opts.root) : null;
   const gateway = await startService('gateway', {
     ...(opts.logLevel ? { LOG_LEVEL: opts.logLevel } : {}),
     JWT_SECRET: TEST_JWT_SECRET,
@@ -166,6 +170,8 @@ export async function startSystem(opts: StartSystemOptions = {}): Promise<System
     REALTIME_URL: realtime.url,
     ...(notification ? { NOTIFICATION_URL: notification.url } : {}),
     ...(payment ? { PAYMENT_URL: payment.url } : {}),
+    // Refusals at the edge go to this system's audit stream.
+    ...(audit ? { AUDIT_URL: audit.url, NATS_URL: nats.url, EVENT_SUBJECT_PREFIX: nats.subjectPrefix } : {}),
     RATE_LIMIT_MAX: String(opts.rateLimitMax ?? 10_000),
     ...opts.env?.gateway,
   }, undefined, opts.root);
@@ -177,13 +183,14 @@ export async function startSystem(opts: StartSystemOptions = {}): Promise<System
     realtime,
     notification,
     payment,
+    audit,
     stripe,
     db,
     nats,
     token: (u) => mintToken({ secret: TEST_JWT_SECRET, userId: u.userId, tenantId: u.tenantId, roles: u.roles ?? ['agent'] }),
     async stop() {
       await gateway.stop();
-      await Promise.all([session.stop(), progress.stop(), connectionTest.stop(), realtime.stop(), notification?.stop(), payment?.stop()]);
+      await Promise.all([session.stop(), progress.stop(), connectionTest.stop(), realtime.stop(), notification?.stop(), payment?.stop(), audit?.stop()]);
       await stripe?.close();
       await nats.cleanup();
       await db.drop();
