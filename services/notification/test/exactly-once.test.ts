@@ -124,7 +124,7 @@ async function kill(proc: ChildProcess): Promise<void> {
 }
 
 describe('exactly once', () => {
-  it('two replicas racing over the same due reminders send each one once', async () => {
+  it('two replicas racing over the same due reminders send each one once', { timeout: 120_000 }, async () => {
     const ids = await idleSessions('race', 12);
     const otherClock = testClock(clock());
     const replica: FastifyInstance = await h.startReplica(otherClock);
