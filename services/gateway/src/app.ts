@@ -119,14 +119,16 @@ export async function buildApp(config: GatewayConfig, opts: BuildAppOptions = {}
 
   app.setNotFoundHandler({ preHandler: app.rateLimit() }, async (request, reply) => {
     const path = request.url.split('?')[0];
-    if (config.ROUTE_MANIFEST_REFRESH > 0) await published.ensureFresh(config.ROUTE_MANIFEST_REFRESH);
-    const route = published.find(request.method, request.url);
+    const known = served.methodsFor(request.url);
+    // A path of this build's catalog keeps its catalog methods: manifests only add paths the catalog lacks.
+    if (known.length === 0 && config.ROUTE_MANIFEST_REFRESH > 0) await published.ensureFresh(config.ROUTE_MANIFEST_REFRESH);
+    const route = known.length === 0 ? published.find(request.method, request.url) : null;
     if (route) {
       // The edge checks the token and the role of a published route like those of its own catalog.
       for (const guard of guardsFor(app, route.access)) await guard(request, reply);
       return forwarder.forward(request, reply, route.service, route.streamed === true);
     }
-    const allowed = [...new Set([...served.methodsFor(request.url), ...published.methodsFor(request.url)])];
+    const allowed = known.length > 0 ? known : published.methodsFor(request.url);
     if (allowed.length > 0 && !allowed.includes(request.method)) {
       reply.header('allow', allowed.join(', '));
       throw new MethodNotAllowedError(request.method, path, allowed.join(', '));
