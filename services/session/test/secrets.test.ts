@@ -207,8 +207,8 @@ describe('credentials in step data', () => {
     await waitFor(async () => (await h.app.outboxRelay.pending()) === 0);
     expect(logLines.length).toBeGreaterThan(0);
     // Sanity: the sink really received the request logs of the calls that carried credentials.
-    const parsed = logLines.map((l) => JSON.parse(l) as { level: number; res?: { statusCode?: number } });
-    expect(parsed.some((l) => l.res?.statusCode === 422)).toBe(true);
+    const parsed = logLines.map((l) => JSON.parse(l) as { level: number; msg?: string; statusCode?: number });
+    expect(parsed.some((l) => l.msg === 'request' && l.statusCode === 422)).toBe(true);
     expect(logLines.some((l) => l.includes('validate-step/channel_configuration?data=[REDACTED]'))).toBe(true);
     for (const line of logLines) expect(line).not.toContain(MARK);
   });
