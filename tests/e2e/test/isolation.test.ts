@@ -204,6 +204,9 @@ const CASES: { [K in RouteName]: RouteCase } = {
   paymentBillingConfigPut: { scope: 'tenant', calls: one({ body: { currency: 'usd', invoicePrefix: 'MAL' } }) },
   // No bearer token by design: Stripe's signature proves the sender, our account mapping names the tenant (B's own here).
   paymentStripeWebhook: { scope: 'pure', calls: () => [{ ...signedStripeEvent(bStripeAccount) }] },
+  auditList: { scope: 'tenant', calls: () => [{ query: '?limit=200' }, { variant: '?action', query: '?action=access.denied&limit=200' }] },
+  auditExport: { scope: 'tenant', calls: () => [{ query: '?format=ndjson' }, { variant: '?csv', query: '?format=csv' }] },
+  auditVerify: { scope: 'tenant', calls: one() },
 };
 
 /** Fills `:param`s; a param the matrix does not know fails the test (a new route needs a case). */
@@ -537,7 +540,7 @@ describe('isolation matrix', () => {
           }
 
           // Bad tokens: 401 at the gateway, and at the owning service reached directly.
-          const direct = { session: sys.session, progress: sys.progress, 'connection-test': sys.connectionTest, realtime: sys.realtime, notification: sys.notification!, payment: sys.payment! }[route.service];
+          const direct = { session: sys.session, progress: sys.progress, 'connection-test': sys.connectionTest, realtime: sys.realtime, notification: sys.notification!, payment: sys.payment!, audit: sys.audit! }[route.service];
           const badCells: string[] = [];
           for (const b of route.access === 'public' ? [] : BAD_TOKENS) {
             for (const [where, base] of [['gw', sys.gateway.url], ['svc', direct.url]] as const) {
@@ -724,6 +727,22 @@ async function checkOwnData(name: RouteName, a: Attacker, body: Record<string, u
         [a.who.tenantId, String(body.type ?? '') || null],
       );
       if (counted !== rows[0]!.n) problems.push(`${name} counts ${counted} sessions, tenant ${a.who.tenantId} has ${rows[0]!.n}`);
+      break;
+    }
+    case 'auditList':
+    case 'auditExport':
+    case 'auditVerify': {
+      // Only admin B gets here: every record (and the verified chain) is tenant B's own.
+      const raw = body as unknown;
+      const text = typeof raw === 'string' ? raw : JSON.stringify(raw);
+      if (name === 'auditVerify') {
+        if ((body as { tenantId?: string }).tenantId !== a.who.tenantId) problems.push(`verified the chain of ${(body as { tenantId?: string }).tenantId}`);
+      } else if (name === 'auditList') {
+        for (const r of (body as { items: Array<{ tenantId: string }> }).items) if (r.tenantId !== a.who.tenantId) problems.push(`audit record of tenant ${r.tenantId}`);
+      } else if (text.startsWith('{')) {
+        for (const line of text.split('\n').filter(Boolean)) if ((JSON.parse(line) as { tenantId: string }).tenantId !== a.who.tenantId) problems.push('exported audit record of another tenant');
+      }
+      if (text.includes(TENANT_A)) problems.push("tenant A's id in an audit answer");
       break;
     }
     case 'statisticsExport': {
