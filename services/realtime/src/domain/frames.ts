@@ -45,7 +45,7 @@ export function toPushFrame(event: EventEnvelope): PushFrame | null {
     case 'session.resumed':
       return { event: e.type === 'session.paused' ? 'session_paused' : 'session_resumed', data: { ...base, status: e.data.status, currentStep: e.data.currentStep } };
     case 'notification.created':
-      return { event: 'notification', data: { ...base, notification: (e.data as EventData<'notification.created'>).notification } };
+      return { event: 'notification', data: { ...base, notification: e.data.notification } };
     // Pushed as `onboarding_completed` from the progress update it causes (above).
     case 'session.completed':
     default:
