@@ -80,7 +80,7 @@ export const sessionEventsConsumer = fp<{ config: ProgressConfig }>(
         isTransient: isDatabaseUnavailable,
         countUnknown: ({ envelope, reason }) => unknownEvents.inc({ consumer: flows.durable, type: envelope.type, version: String(envelope.version), reason }),
         handler: async (event) => {
-          if (event.type === 'flow.published') await app.flowRepository.record(event.tenantId, event.data as EventData<'flow.published'>);
+          if (event.type === 'flow.published') await app.flowVersionCopies.record(event.tenantId, event.data as EventData<'flow.published'>);
         },
       }),
     );

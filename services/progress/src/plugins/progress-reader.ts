@@ -21,7 +21,7 @@ export const progressReaderPlugin = fp<{ rpcPrefix: string }>(
       if (found) {
         const p = found.projection;
         // The version the session pinned, as this service learnt it from flow.published.
-        const flow = p.flowVersion > 1 ? await app.flowRepository.load(p.tenantId, p.type, p.flowVersion) : null;
+        const flow = p.flowVersion > 1 ? await app.flowVersionCopies.load(p.tenantId, p.type, p.flowVersion) : null;
         return viewOfProjection(p, found.milestones, flow ? { steps: { steps: flow.steps }, titles: flow.titles } : undefined, lang);
       }
       try {

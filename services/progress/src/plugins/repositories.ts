@@ -6,7 +6,8 @@ import { createStatisticsRepository, type StatisticsRepository } from '../reposi
 declare module 'fastify' {
   interface FastifyInstance {
     projectionRepository: ProjectionRepository;
-    flowRepository: FlowRepository;
+    /** The progress service's own copy of published flow versions (from flow.published); session's flowRepository is another thing. */
+    flowVersionCopies: FlowRepository;
     statisticsRepository: StatisticsRepository;
   }
 }
@@ -14,7 +15,7 @@ declare module 'fastify' {
 export const repositoriesPlugin = fp<{ subjectPrefix: string; cacheSize?: number; aggregates?: boolean }>(
   async (app, opts) => {
     const flows = createFlowRepository(app.pool);
-    app.decorate('flowRepository', flows);
+    app.decorate('flowVersionCopies', flows);
     app.decorate(
       'projectionRepository',
       createProjectionRepository(app.pool, { subjectPrefix: opts.subjectPrefix, publishCommitted: app.outboxRelay.publishCommitted, cacheSize: opts.cacheSize, aggregates: opts.aggregates, flows }),

@@ -44,7 +44,7 @@ export async function statisticsRoutes(root: FastifyInstance, opts: { auditSubje
       if (flowVersion === undefined) return app.statisticsRepository.statistics({ tenantId, type, from, to });
       const flowType = type ?? 'tenant_setup';
       // The version's steps as this service learnt them from flow.published (none yet: no session of it either).
-      const flow = flowVersion > 1 ? await app.flowRepository.load(tenantId, flowType, flowVersion) : null;
+      const flow = flowVersion > 1 ? await app.flowVersionCopies.load(tenantId, flowType, flowVersion) : null;
       const steps = flowVersion === 1 ? stepCatalog(flowType) : (flow?.steps ?? []);
       return app.statisticsRepository.statistics({ tenantId, type: flowType, from, to, flowVersion, steps });
     },
