@@ -7,7 +7,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ErrorBodySchema, ROUTES, type RouteContract, type RouteName } from '@glavito/contracts';
+import { builtInDefinition, ErrorBodySchema, ROUTES, type RouteContract, type RouteName } from '@glavito/contracts';
 import { readStream, TEST_JWT_SECRET, waitFor } from '@glavito/testkit';
 import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -157,6 +157,12 @@ const CASES: { [K in RouteName]: RouteCase } = {
   // The built-in flows are the same for every tenant: nothing tenant-specific to leak (for now).
   flow: { scope: 'caller', calls: one() },
   flowByType: { scope: 'pure', calls: () => [{ type: 'tenant_setup' }, { variant: '[agent_welcome]', type: 'agent_welcome' }] },
+  // A tenant's flow drafts and versions: an admin of B reads and changes only B's; agents are refused.
+  flowVersions: { scope: 'tenant', calls: () => [{ type: 'tenant_setup' }] },
+  flowDraftGet: { scope: 'tenant', calls: () => [{ type: 'tenant_setup' }] },
+  flowDraftPut: { scope: 'tenant', calls: () => [{ type: 'tenant_setup', body: builtInDefinition('tenant_setup') }] },
+  flowPublish: { scope: 'tenant', calls: () => [{ type: 'tenant_setup' }] },
+  languages: { scope: 'pure', calls: one() },
   stepConfiguration: { scope: 'pure', calls: one({ stepId: 'organization_setup', query: '?type=tenant_setup' }) },
   validateStepPost: { scope: 'pure', calls: one({ stepId: 'organization_setup', query: '?type=tenant_setup', body: { companyName: 'Mallory Inc', primaryColor: '#000000' } }) },
   validateStepGet: {

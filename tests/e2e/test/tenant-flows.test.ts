@@ -80,7 +80,7 @@ async function progressOf(token: string, sessionId: string, until: (p: ReturnTyp
       last = ProgressResponseSchema.parse(r.body);
       return until(last);
     },
-    { timeoutMs: 30_000, message: () => `progress of ${sessionId}: ${JSON.stringify(last)}` },
+    { timeoutMs: 30_000, message: `progress of ${sessionId}` },
   );
   return last!;
 }
