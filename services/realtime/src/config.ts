@@ -1,6 +1,6 @@
 import { brokerEnvShape } from '@glavito/broker';
 import { busEnvShape, commonEnvSchema, env, loadConfig } from '@glavito/config';
-import { z } from 'zod';
+import type { z } from 'zod';
 
 export const RealtimeConfigSchema = commonEnvSchema.extend({
   PORT: env.port(3004),

@@ -1,5 +1,5 @@
 import { builtInFlow, computeProgress, ROUTES, type OnboardingType } from '@glavito/contracts';
-import { auditContextOf, contractRoute, correlationIdOf, languageOf } from '@glavito/http';
+import { auditContextOf, contractRoute, correlationIdOf } from '@glavito/http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { v7 as uuidv7 } from 'uuid';
