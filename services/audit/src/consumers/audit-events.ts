@@ -4,6 +4,8 @@ import { auditNames } from '@glavito/config';
 import { isDatabaseUnavailable } from '@glavito/db';
 import type { FastifyInstance } from 'fastify';
 import type { AuditConfig } from '../config.js';
+// The metrics decorator's type lives with its plugin; the build (unlike typecheck) sees only what src imports.
+import type {} from '@glavito/http/metrics';
 
 const decoder = new TextDecoder();
 
