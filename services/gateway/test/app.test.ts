@@ -304,7 +304,7 @@ describe('health', () => {
       expect(ready.statusCode).toBe(200);
       expect(ready.json()).toEqual({
         status: 'ok',
-        checks: { session: 'ok', progress: 'not_deployed', 'connection-test': 'not_deployed', realtime: 'not_deployed' },
+        checks: { session: 'ok', progress: 'not_deployed', 'connection-test': 'not_deployed', realtime: 'not_deployed', payment: 'not_deployed', notification: 'not_deployed', audit: 'not_deployed' },
       });
 
       const degraded = await down.inject({ method: 'GET', url: '/health/ready' });
