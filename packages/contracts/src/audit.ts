@@ -27,6 +27,8 @@ export const AUDIT_ACTIONS = [
   'payment.account_link',
   'payment.billing_change',
   'reminder_policy.change',
+  'flow.draft_save',
+  'flow.publish',
   /** A refusal at the edge: 401, 403, a 404 on a session route, 429, a refused WebSocket join. */
   'access.denied',
 ] as const;
