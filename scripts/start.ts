@@ -103,6 +103,7 @@ const ports = {
   connectionTest: Number(env.CONNECTION_TEST_PORT ?? 3003),
   realtime: Number(env.REALTIME_PORT ?? 3004),
   payment: Number(env.PAYMENT_PORT ?? 3006),
+  notification: Number(env.NOTIFICATION_PORT ?? 3008),
   audit: Number(env.AUDIT_PORT ?? 3007),
 };
 // Local mode only (the gateway does not guess it): pages on the usual dev-server origins may call the gateway
@@ -126,6 +127,7 @@ const services: Array<{ name: string; port: number; env: Record<string, string |
   { name: 'realtime', port: ports.realtime, env: { PORT: String(ports.realtime) } },
   // Without STRIPE_SECRET_KEY its routes answer 503 naming the variable; everything else works.
   { name: 'payment', port: ports.payment, env: { PORT: String(ports.payment) } },
+  { name: 'notification', port: ports.notification, env: { PORT: String(ports.notification) } },
   { name: 'audit', port: ports.audit, env: { PORT: String(ports.audit) } },
   {
     name: 'gateway',
@@ -134,6 +136,7 @@ const services: Array<{ name: string; port: number; env: Record<string, string |
       CONNECTION_TEST_URL: `http://127.0.0.1:${ports.connectionTest}`,
       REALTIME_URL: `http://127.0.0.1:${ports.realtime}`,
       PAYMENT_URL: `http://127.0.0.1:${ports.payment}`,
+      NOTIFICATION_URL: `http://127.0.0.1:${ports.notification}`,
       AUDIT_URL: `http://127.0.0.1:${ports.audit}`,
     },
   },
@@ -204,7 +207,7 @@ if (mode === 'embedded') {
   const { startEmbedded } = await import('@glavito/local');
   const system = await startEmbedded({
     dataDir: env.GLAVITO_DATA_DIR ?? path.join(dataDir, 'pglite'),
-    ports: { gateway: ports.gateway, session: ports.session, progress: ports.progress, connectionTest: ports.connectionTest, realtime: ports.realtime, payment: ports.payment , audit: ports.audit },
+    ports: { gateway: ports.gateway, session: ports.session, progress: ports.progress, connectionTest: ports.connectionTest, realtime: ports.realtime, payment: ports.payment, notification: ports.notification, audit: ports.audit },
     env: { ...env, ...secrets, ...gatewayLocal },
   });
   const shutdown = () => void system.stop().then(() => process.exit(0), () => process.exit(1));

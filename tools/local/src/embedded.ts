@@ -18,10 +18,12 @@ import { buildApp as buildProgress } from '@glavito/progress/app';
 import { loadProgressConfig } from '@glavito/progress/config';
 import { buildApp as buildPayment } from '@glavito/payment/app';
 import { loadPaymentConfig } from '@glavito/payment/config';
-import { buildApp as buildAudit } from '@glavito/audit/app';
-import { loadAuditConfig } from '@glavito/audit/config';
 import { buildApp as buildRealtime } from '@glavito/realtime/app';
 import { loadRealtimeConfig } from '@glavito/realtime/config';
+import { buildApp as buildNotification } from '@glavito/notification/app';
+import { loadNotificationConfig } from '@glavito/notification/config';
+import { buildApp as buildAudit } from '@glavito/audit/app';
+import { loadAuditConfig } from '@glavito/audit/config';
 import { buildApp as buildSession } from '@glavito/session/app';
 import { loadSessionConfig } from '@glavito/session/config';
 import type { FastifyInstance } from 'fastify';
@@ -29,7 +31,8 @@ import type { FastifyInstance } from 'fastify';
 export interface EmbeddedOptions {
   /** Where PGlite keeps its files (restarting keeps the data). */
   dataDir: string;
-  ports: { gateway: number; session: number; progress: number; connectionTest: number; realtime: number; payment?: number; audit?: number };
+  /** `notification` on a free port when not given. */
+  ports: { gateway: number; session: number; progress: number; connectionTest: number; realtime: number; payment?: number; notification?: number; audit?: number };
   /** Shared settings (JWT_SECRET, STEP_DATA_ENCRYPTION_KEY, LOG_LEVEL, …). */
   env: Record<string, string | undefined>;
 }
@@ -84,6 +87,9 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
     // Payments need STRIPE_SECRET_KEY (503 naming it otherwise); a free port when not given.
     const paymentPort = opts.ports.payment ?? (await freePort());
     await listen(await buildPayment(loadPaymentConfig({ ...base, PORT: String(paymentPort) }), { infra }), paymentPort);
+    // In-app notifications only, unless NOTIFY_SMTP_URL is set.
+    const notificationPort = opts.ports.notification ?? (await freePort());
+    await listen(await buildNotification(loadNotificationConfig({ ...base, PORT: String(notificationPort) }), { infra }), notificationPort);
     // The audit trail: records of every service's audit events, hash-chained per tenant.
     const auditPort = opts.ports.audit ?? (await freePort());
     await listen(await buildAudit(loadAuditConfig({ ...base, PORT: String(auditPort) }), { infra }), auditPort);
@@ -96,6 +102,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
         CONNECTION_TEST_URL: url(opts.ports.connectionTest),
         REALTIME_URL: url(opts.ports.realtime),
         PAYMENT_URL: url(paymentPort),
+        NOTIFICATION_URL: url(notificationPort),
         AUDIT_URL: url(auditPort),
       }),
       // Refusals at the edge go to the in-process bus's audit stream.
