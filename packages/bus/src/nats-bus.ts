@@ -23,23 +23,29 @@ const READ_SINCE_DEADLINE_MS = 10_000;
  * only fail at its timeout (5 s) after the broker is back, and a writer's later events wait behind it in order
  * (the outbox hands them to its relay): a NATS restart held pushes back 7 s. It fails at once instead and the
  * relay sends it again; if the broker had stored it, the same Nats-Msg-Id makes the copy a duplicate it drops.
+ * `down()` is true between a disconnect and the reconnect: a publish asked for then fails at once too (buffered
+ * by the client, its ack timed out 5 s after the restart in the chaos suite), and the relay's retries, 100 ms
+ * apart at first, find the broker as soon as it answers.
  */
-function watchDisconnects(nc: NatsConnection): () => Promise<void> {
+function watchConnection(nc: NatsConnection): { lost: () => Promise<void>; down: () => boolean } {
   const generation = () => {
     let resolve!: () => void;
     const promise = new Promise<void>((r) => (resolve = r));
     return { promise, resolve };
   };
   let lost = generation();
+  let down = false;
   void (async () => {
     for await (const s of nc.status()) {
+      if (s.type === 'reconnect') down = false;
       if (s.type !== 'disconnect') continue;
+      down = true;
       const current = lost;
       lost = generation();
       current.resolve();
     }
   })();
-  return () => lost.promise;
+  return { lost: () => lost.promise, down: () => down };
 }
 
 /** Core NATS request/reply as the bus's `request` and `serve`. */
@@ -82,7 +88,7 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
   const js = jetstream(nc, { timeout });
   const kvm = new Kvm(nc);
   const enc = new TextEncoder();
-  const connectionLost = watchDisconnects(nc);
+  const connection = watchConnection(nc);
 
   return {
     kind: 'nats',
@@ -111,8 +117,9 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
     },
 
     async publish(subject, data, msgId) {
+      if (connection.down()) throw new Error(`${subject}: not connected to NATS (reconnecting)`);
       const acked = js.publish(subject, typeof data === 'string' ? enc.encode(data) : data, { msgID: msgId, timeout });
-      const lost = connectionLost().then(() => {
+      const lost = connection.lost().then(() => {
         throw new Error(`${subject}: the connection to NATS was lost before the publish was acknowledged`);
       });
       acked.catch(() => undefined);

@@ -257,7 +257,8 @@ export const FlowDraftResponseSchema = z.object({
   updatedBy: z.string().nullable(),
   basedOnVersion: z.number().int().min(1),
 });
-export const FlowDraftBodySchema = FlowDefinitionSchema.extend({ revision: z.number().int().min(0).optional() }).strict();
+// A revision is a Postgres integer: a larger one can never match, and must be a 400, not a database error.
+export const FlowDraftBodySchema = FlowDefinitionSchema.extend({ revision: z.number().int().min(0).max(2_147_483_647).optional() }).strict();
 export const FlowPublishResponseSchema = z.object({ type: OnboardingTypeSchema, version: z.number().int().min(2), publishedAt: z.string(), stepCount: z.number().int() });
 export const FlowVersionQuerySchema = z.object({ version: z.coerce.number().int().min(1).max(1_000_000).optional() }).strict();
 

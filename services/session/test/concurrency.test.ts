@@ -120,6 +120,9 @@ describe('two replicas on one database', () => {
       const all = (await readStream(h.nats)).filter((e) => e.event.sessionId === sessionId);
       return all.length >= 8 ? all : null;
     });
-    expect(events.map((e) => e.event.sessionSeq)).toEqual(Array.from({ length: events.length }, (_, k) => k + 1));
+    // Each event once and none missing. Across two replicas the stream order of events committed a few ms apart is
+    // best effort (a replica holds an out-of-turn event back for 100 ms only); consumers apply a session's events in
+    // sessionSeq order whatever the stream order (ARCHITECTURE §5), so that is the contract checked here.
+    expect(events.map((e) => e.event.sessionSeq).sort((a, b) => a - b)).toEqual(Array.from({ length: events.length }, (_, k) => k + 1));
   });
 });
