@@ -13,6 +13,20 @@ export function previousRelease(): { commit: string; note: string } {
   return JSON.parse(readFileSync(path.join(root, 'release', 'previous.json'), 'utf8'));
 }
 
+const hasCommit = (commit: string) =>
+  run('git', ['cat-file', '-e', `${commit}^{commit}`], { cwd: root }).then(
+    () => true,
+    () => false,
+  );
+
+/** A release is a commit this one descends from (a commit of another branch was never deployed before it). */
+export async function isAncestorOfHead(commit: string): Promise<boolean> {
+  return run('git', ['merge-base', '--is-ancestor', commit, 'HEAD'], { cwd: root }).then(
+    () => true,
+    () => false,
+  );
+}
+
 async function sh(cmd: string, args: string[], cwd: string, log: string[]): Promise<void> {
   log.push(`$ ${cmd} ${args.join(' ')}`);
   try {
@@ -38,7 +52,12 @@ export async function buildPreviousRelease(services: string[]): Promise<{ commit
   if (existsSync(marker) && services.every((s) => readFileSync(marker, 'utf8').split('\n').includes(s))) return { commit, dir, log };
   mkdirSync(path.dirname(dir), { recursive: true });
   if (!existsSync(path.join(dir, '.git'))) {
-    // A fresh clone in CI has the full history; a shallow one would lack the commit, and says so here.
+    // A fresh clone in CI has the full history; a shallow one lacks the commit: fetched, or a clear failure.
+    if (!(await hasCommit(commit))) {
+      await sh('git', ['fetch', '--no-tags', 'origin', commit], root, log).catch((err: Error) => {
+        throw new Error(`release/previous.json names ${commit}, which this clone lacks (shallow?) and could not fetch: ${err.message.slice(0, 500)}`);
+      });
+    }
     await sh('git', ['worktree', 'prune'], root, log);
     await sh('git', ['worktree', 'add', '--force', '--detach', dir, commit], root, log);
   }
