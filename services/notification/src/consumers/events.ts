@@ -4,6 +4,7 @@ import { isDatabaseUnavailable } from '@glavito/db';
 import fp from 'fastify-plugin';
 import type { NotificationConfig } from '../config.js';
 import { completionText, milestoneText } from '../domain/policy.js';
+import { applySessionEventOnDefaultRules } from '../repositories/session-copy.js';
 
 /**
  * One durable over the whole event subject space (nats-server 2.9: one filter per consumer): session and step
@@ -23,7 +24,11 @@ export const eventsConsumer = fp<{ config: NotificationConfig }>(
       deadLetterSubject: `${config.DEAD_LETTER_PREFIX}.notification`,
       isTransient: isDatabaseUnavailable,
       handler: async (event: EventEnvelope) => {
-        if (event.type.startsWith('session.') || event.type.startsWith('step.')) return repo.applySessionEvent(event);
+        if (event.type.startsWith('session.') || event.type.startsWith('step.')) {
+          // One statement for a tenant on the default rules (every save sends one of these); the general path otherwise.
+          if ((await applySessionEventOnDefaultRules(app.pool, event)) !== 'general') return;
+          return repo.applySessionEvent(event);
+        }
         if (event.type === 'business_hours.changed') return repo.applyBusinessHours(event as EventEnvelope<'business_hours.changed'>);
         if (event.type === 'milestone.reached') {
           const d = event.data as EventData<'milestone.reached'>;

@@ -1,0 +1,83 @@
+import type { EventEnvelope } from '@glavito/contracts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applySessionEventOnDefaultRules } from '../src/repositories/session-copy.js';
+import { applied, sessionEvents, startHarness, type Harness } from './helpers.js';
+
+/**
+ * The one-statement session copy (tenants on the default rules) must leave exactly what the general
+ * transaction leaves: the same event sequences are applied to one tenant through each path and the rows compared.
+ */
+describe('session copy on the default rules (one statement)', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  }, 120_000);
+  afterAll(async () => h?.close());
+
+  /** A session's life with every kind of change: start, steps, a re-save, pause, resume, an annotation, a completion. */
+  function life(tenantId: string, sessionId: string, userId: string): EventEnvelope[] {
+    const s = sessionEvents({ tenantId, sessionId, userId });
+    return [
+      s.started('2026-01-14T08:00:00Z'),
+      s.step('2026-01-14T08:10:00Z', 'organization_setup'),
+      s.step('2026-01-14T08:20:00Z', 'team_setup', { notificationPreferences: { email: false, push: true } }),
+      s.status('2026-01-14T08:30:00Z', 'paused'),
+      s.status('2026-01-14T09:00:00Z', 'resumed'),
+      s.step('2026-01-14T09:05:00Z', 'channels_setup'),
+      s.status('2026-01-14T09:30:00Z', 'completed'),
+    ];
+  }
+
+  const rowsOf = async (tenantId: string) => {
+    const q = async (sql: string) => (await h.sql.query(sql, [tenantId])).rows;
+    return {
+      recipients: await q('SELECT user_id, is_admin, preferences FROM notification.recipients WHERE tenant_id = $1 ORDER BY user_id'),
+      sessions: await q(`SELECT split_part(session_id, '-', 2) AS s, type, status, completed_steps, skipped_steps, current_step, last_activity_at, last_seq FROM notification.sessions WHERE tenant_id = $1 ORDER BY 1`),
+      reminders: await q(`SELECT split_part(session_id, '-', 2) AS s, ordinal, activity_at, base_at, due_at, state FROM notification.reminders WHERE tenant_id = $1 ORDER BY 1, activity_at, ordinal`),
+    };
+  };
+
+  it('writes what the general path writes, event by event, and once per event id', async () => {
+    const repo = h.app.notificationRepo;
+    for (let cut = 1; cut <= 7; cut++) {
+      const fast = life('t-fast', `fast-${cut}`, `u-${cut}`).slice(0, cut);
+      const general = life('t-general', `general-${cut}`, `u-${cut}`).slice(0, cut);
+      for (const e of fast) expect(await applySessionEventOnDefaultRules(h.app.pool, e)).toBe('applied');
+      for (const e of general) await repo.applySessionEvent(e);
+      // A redelivery changes nothing.
+      expect(await applySessionEventOnDefaultRules(h.app.pool, fast.at(-1)!)).toBe('duplicate');
+    }
+    const a = await rowsOf('t-fast');
+    const b = await rowsOf('t-general');
+    expect(a.reminders.length).toBeGreaterThan(0);
+    expect(a.reminders.some((r) => r.state === 'cancelled') && a.reminders.some((r) => r.state === 'scheduled')).toBe(true);
+    expect(a).toEqual(b);
+  });
+
+  it('writes nothing for a tenant with its own policy or business hours (the general path runs instead)', async () => {
+    const repo = h.app.notificationRepo;
+    await repo.putPolicy('t-policy', { enabled: true, inactivityMinutes: 60, maxReminders: 1, channels: ['in_app'], adminNotifications: { milestones: true, completion: true, email: false }, texts: {} }, 'admin', new Date());
+    await h.sql.query(`INSERT INTO notification.tenants (tenant_id, business_hours, business_hours_version) VALUES ('t-hours', $1, 1)`, [
+      // Only its presence matters here (the fast path writes nothing for such a tenant).
+      JSON.stringify({ timezone: 'Europe/Paris', schedule: {}, holidays: [] }),
+    ]);
+    for (const tenant of ['t-policy', 't-hours']) {
+      const [started] = life(tenant, `x-${tenant}`, 'u');
+      expect(await applySessionEventOnDefaultRules(h.app.pool, started!)).toBe('general');
+      const { rows } = await h.sql.query('SELECT count(*)::int AS n FROM notification.inbox WHERE event_id = $1', [started!.id]);
+      expect(rows[0]!.n).toBe(0);
+      expect((await rowsOf(tenant)).sessions).toEqual([]);
+    }
+  });
+
+  it('the consumer applies a default-rules tenant event and a custom-policy tenant event alike', async () => {
+    const events = [...life('t-consumer', 'c-1', 'u').slice(0, 3), ...life('t-policy', 'c-2', 'u').slice(0, 3)];
+    await h.publish(events);
+    await applied(h, events);
+    const { rows } = await h.sql.query(`SELECT session_id, state, due_at FROM notification.reminders WHERE session_id IN ('c-1', 'c-2') AND state = 'scheduled' ORDER BY 1`);
+    expect(rows.map((r) => [r.session_id, new Date(r.due_at).toISOString()])).toEqual([
+      ['c-1', '2026-01-14T16:20:00.000Z'], // default: 480 minutes after the last activity
+      ['c-2', '2026-01-14T09:20:00.000Z'], // the tenant's policy: 60 minutes
+    ]);
+  });
+});
