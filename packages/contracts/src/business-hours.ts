@@ -1,13 +1,22 @@
 import { z } from 'zod';
 
+/**
+ * Zones found valid so far: building an Intl.DateTimeFormat is the costliest check of a step save that carries a
+ * time zone (bench/RESULTS.md §3). Bounded: Intl accepts any casing, so the valid spellings are not a small set.
+ */
+const validZones = new Set<string>();
+const VALID_ZONES_KEPT = 4096;
+
 export function isValidTimeZone(tz: string): boolean {
   if (tz.length === 0 || tz.length > 64) return false;
+  if (validZones.has(tz)) return true;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
   } catch {
     return false;
   }
+  if (validZones.size < VALID_ZONES_KEPT) validZones.add(tz);
+  return true;
 }
 
 export const TimeZoneSchema = z
