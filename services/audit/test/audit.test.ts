@@ -2,10 +2,11 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { AuditListResponseSchema, AuditRecordSchema, AuditVerifyResponseSchema } from '@glavito/contracts';
-import { createPool, urlForRole } from '@glavito/db';
+import { createPool, urlForRole, type Pool } from '@glavito/db';
 import { waitFor } from '@glavito/testkit';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRecordRepository } from '../src/repositories/record-repository.js';
 import { runRetention, verifyArchive } from '../src/retention.js';
 import { bearer, makeEvent, startHarness, type AuditHarness } from './helpers.js';
 
@@ -144,6 +145,30 @@ describe('verification', () => {
     await h.app.recordRepository.append(Array.from({ length: 3 }, () => makeEvent({ tenantId: 'tenant_v' })));
     await h.db.pool.query("DELETE FROM audit.records WHERE tenant_id = 'tenant_v' AND seq = 3");
     expect((await h.app.recordRepository.verify('tenant_v')).firstBroken).toMatchObject({ seq: 3, reason: 'seq_gap' });
+  });
+});
+
+describe('verification while records are appended', () => {
+  it('a record appended between the pages of a verify is not a gap (the verify route writes one itself)', async () => {
+    await h.app.recordRepository.append(Array.from({ length: 3 }, () => makeEvent({ tenantId: 'tenant_w' })));
+    // The real database, with an append slipped in right after verify has read its last page of records.
+    let appended = false;
+    const interleaved = {
+      async query(text: string, values?: unknown[]) {
+        const res = await h.db.pool.query(text, values);
+        if (!appended && /FROM audit\.records WHERE tenant_id/.test(text) && res.rows.length === 0) {
+          appended = true;
+          await h.app.recordRepository.append([makeEvent({ tenantId: 'tenant_w' })]);
+        }
+        return res;
+      },
+      connect: () => h.db.pool.connect(),
+    } as unknown as Pool;
+    const result = await createRecordRepository(interleaved).verify('tenant_w', 2);
+    expect(appended).toBe(true);
+    expect(result).toEqual({ records: 3, firstBroken: null });
+    // The next verify covers the new record.
+    expect(await h.app.recordRepository.verify('tenant_w')).toEqual({ records: 4, firstBroken: null });
   });
 });
 

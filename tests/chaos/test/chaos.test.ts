@@ -1,10 +1,13 @@
+import { execFile } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { connectBus, createNatsBus, type Bus, type EventBus } from '@glavito/bus';
-import { computeProgress, MILESTONES, parseEvent, sessionSubjectFilter, type EventEnvelope, type OnboardingType } from '@glavito/contracts';
+import { AuditEventSchema, AuditVerifyResponseSchema, computeProgress, MILESTONES, parseEvent, sessionSubjectFilter, type AuditEvent, type EventEnvelope, type OnboardingType } from '@glavito/contracts';
 import { createPool, type Pool } from '@glavito/db';
 import { waitFor } from '@glavito/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +19,8 @@ import { WsClient } from './ws-client.js';
  * Chaos suite: under a steady load of step saves and connection tests, every service is SIGKILLed and
  * restarted in turn (both realtime instances, one after the other), NATS is killed and restarted, and
  * Postgres crashes for a few seconds. Afterwards nothing accepted is lost, no event is doubled, every
- * projection is exact and every WebSocket client that re-joined with lastEventId has every event once.
+ * projection is exact, every WebSocket client that re-joined with lastEventId has every event once, and every
+ * sensitive action has exactly one audit record in a chain that verifies (the audit service is SIGKILLed mid-append).
  */
 
 const SEED = Number(process.env.CHAOS_SEED || Math.floor(Math.random() * 2 ** 31));
@@ -50,6 +54,9 @@ const BROKER_WINDOW_MS = 10_000;
 /** Extra sockets that re-join with lastEventId at once when the gateway they are connected through restarts. */
 const STORM_SOCKETS = Number(process.env.CHAOS_STORM_SOCKETS || 200);
 const PROGRESS_PUSHES = new Set(['progress_update', 'milestone_reached', 'onboarding_completed']);
+const AUDIT_STREAM = `${STREAM}_AUDIT`;
+const AUDIT_PREFIX = `${SUBJECT_PREFIX}_audit`;
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
 let cluster: Cluster;
 let bus: EventBus;
@@ -74,6 +81,8 @@ interface StoredEvent {
   event: EventEnvelope;
 }
 let stream: StoredEvent[] = [];
+/** Every message of the audit stream (redeliveries of one event included), read after the drain. */
+let auditStream: AuditEvent[] = [];
 let scenarioDone = false;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -158,6 +167,43 @@ async function killProgressMidEvent(sessionId: string, how: 'committed' | 'rolle
   ).catch(() => undefined);
   crashRecoveries.push({ how, sessionId, killedAt, readyAt, pushAt });
   mark(`progress ready ${secs(readyAt - killedAt)} after the kill; next progress push of the session ${pushAt ? `${pushAt - readyAt} ms after ready` : 'not within 30 s'}`);
+  await sleep(SETTLE_MS);
+}
+
+/**
+ * SIGKILLs the audit service in the middle of appending a batch: the verifier holds the chain heads of the load's
+ * tenants locked until an append of the audit consumer waits on one, so the kill lands between the batch's first
+ * statement and its commit. The dead batch never commits; its events come back after the ack wait and must be
+ * recorded once, the chains unbroken (checked in (e)).
+ */
+async function killAuditMidAppend(tenants: string[]): Promise<void> {
+  const lock = await admin.connect();
+  let killedAt = 0;
+  try {
+    await lock.query('BEGIN');
+    await lock.query('SELECT 1 FROM audit.chain_heads WHERE tenant_id = ANY($1::text[]) FOR UPDATE', [tenants]);
+    const lockPid = (await lock.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    await waitFor(
+      async () =>
+        (
+          await admin.query<{ pid: number }>(
+            `SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> $1 AND query LIKE '%audit.chain_heads%' AND $1 = ANY(pg_blocking_pids(pid))`,
+            [lockPid],
+          )
+        ).rows[0]?.pid,
+      { timeoutMs: 30_000, intervalMs: 20, message: 'an audit append waiting on a chain head' },
+    );
+    killedAt = Date.now();
+    mark('SIGKILL audit mid-append');
+    await cluster.audit.kill();
+    await lock.query('ROLLBACK');
+  } finally {
+    lock.release();
+  }
+  await sleep(DOWN_MS);
+  await cluster.audit.start();
+  downWindows.push({ label: 'audit', from: killedAt, to: cluster.audit.readyAt });
+  mark(`audit ready ${secs(cluster.audit.readyAt - killedAt)} after the kill`);
   await sleep(SETTLE_MS);
 }
 
@@ -319,6 +365,7 @@ describe(`chaos under load (seed ${SEED})`, () => {
     // (the broker redelivers the event after its ack wait).
     await killProgressMidEvent(longLived[0]!.sessionId, 'committed');
     await killProgressMidEvent(longLived[1]!.sessionId, 'rolled back');
+    await killAuditMidAppend(TENANTS);
     for (const svc of [cluster.connectionTest, cluster.realtime1, cluster.realtime2]) {
       await crashAndRestart(svc);
     }
@@ -440,10 +487,11 @@ describe(`chaos under load (seed ${SEED})`, () => {
     await waitFor(
       async () => {
         const counts = await Promise.all([
-          ...['session', 'progress', 'connection_test'].map(async (schema) => Number((await admin.query(`SELECT count(*) AS n FROM ${schema}.outbox WHERE published_at IS NULL`)).rows[0].n)),
+          ...['session', 'progress', 'connection_test', 'audit'].map(async (schema) => Number((await admin.query(`SELECT count(*) AS n FROM ${schema}.outbox WHERE published_at IS NULL`)).rows[0].n)),
           bus.pendingFor(STREAM, 'progress'),
           bus.pendingFor(STREAM, 'progress_sessions'),
           bus.pendingFor(STREAM, 'connection-test'),
+          bus.pendingFor(AUDIT_STREAM, 'audit'),
           admin.query('SELECT count(*) AS n FROM progress.pending_events').then((r) => Number(r.rows[0].n)),
         ]);
         calmChecks = counts.every((n) => n === 0) ? calmChecks + 1 : 0;
@@ -454,6 +502,9 @@ describe(`chaos under load (seed ${SEED})`, () => {
     mark(`drained (${secs(Date.now() - drainFrom)})`);
     stream = await readAll();
     mark(`stream read: ${stream.length} events`);
+    const decoder = new TextDecoder();
+    auditStream = (await bus.readSince(AUDIT_STREAM, `${AUDIT_PREFIX}.>`, new Date(0))).map((m) => AuditEventSchema.parse(JSON.parse(decoder.decode(m.data))));
+    mark(`audit stream read: ${auditStream.length} messages`);
     scenarioDone = true;
   });
 
@@ -631,6 +682,122 @@ describe(`chaos under load (seed ${SEED})`, () => {
     expect(progressLags.filter((l) => l.lag > PUSH_LAG_MS), 'progress pushes later than 20 s').toEqual([]);
     expect(clients.every((c) => c.connections >= 2), 'every client lost its socket at least once and re-joined').toBe(true);
     expect(Math.min(...clients.map((c) => c.received.size)), 'events per client').toBeGreaterThan(100);
+  });
+
+  it('(e) records every sensitive action exactly once though the audit service was killed mid-append, and every chain verifies', async () => {
+    expect(scenarioDone, 'the scenario ran to the end').toBe(true);
+    const { rows: records } = await admin.query<{
+      tenant_id: string; seq: string; id: string; action: string; actor_subject: string; actor_roles: string[]; target_type: string; target_id: string | null;
+      outcome: string; outcome_code: string | null; correlation_id: string | null; details: Record<string, unknown>; json: string;
+    }>(
+      `SELECT tenant_id, seq, id, action, actor_subject, actor_roles, target_type, target_id, outcome, outcome_code, correlation_id, details, row_to_json(r)::text AS json
+       FROM audit.records r ORDER BY tenant_id, seq`,
+    );
+    const problems: string[] = [];
+    // Every event that reached the audit stream is recorded, once, and nothing else is (the stream may hold an event
+    // twice: an outbox row published again after a crash; the record is one).
+    const streamIds = new Set(auditStream.map((e) => e.id));
+    const recordIds = new Set(records.map((r) => r.id));
+    if (recordIds.size !== records.length) problems.push(`${records.length - recordIds.size} record ids stored twice`);
+    for (const id of streamIds) if (!recordIds.has(id)) problems.push(`audit event ${id} in the stream has no record`);
+    for (const id of recordIds) if (!streamIds.has(id)) problems.push(`record ${id} has no event in the stream`);
+
+    // The change and its record are one commit: each status event of a session (the change, in the event stream) has
+    // exactly one record of its action on that session, with the event's correlation id.
+    const STATUS_ACTIONS: Record<string, string[]> = {
+      'session.started': ['session.start'],
+      'session.paused': ['session.pause'],
+      'session.resumed': ['session.resume'],
+      'session.abandoned': ['session.abandon'],
+      'session.completed': ['session.complete', 'session.force_complete'],
+    };
+    const statusEvents = stream.filter((e) => e.event.type in STATUS_ACTIONS);
+    const bySessionAction = new Map<string, typeof records>();
+    for (const r of records) {
+      if (r.target_type !== 'session') continue;
+      const key = `${r.target_id}|${r.action}`;
+      bySessionAction.set(key, [...(bySessionAction.get(key) ?? []), r]);
+    }
+    for (const [type, actions] of Object.entries(STATUS_ACTIONS)) {
+      const perSession = new Map<string, EventEnvelope[]>();
+      for (const e of statusEvents.filter((x) => x.event.type === type)) perSession.set(e.event.sessionId, [...(perSession.get(e.event.sessionId) ?? []), e.event]);
+      const sessions = new Set([...perSession.keys(), ...[...bySessionAction.keys()].filter((k) => actions.includes(k.split('|')[1]!)).map((k) => k.split('|')[0]!)]);
+      for (const sessionId of sessions) {
+        const events = perSession.get(sessionId) ?? [];
+        const recs = actions.flatMap((a) => bySessionAction.get(`${sessionId}|${a}`) ?? []);
+        if (recs.length !== events.length) problems.push(`${sessionId}: ${events.length} ${type} events, ${recs.length} ${actions.join('/')} records`);
+        const missing = events.map((e) => e.correlationId).filter((c) => !recs.some((r) => r.correlation_id === c));
+        if (missing.length > 0) problems.push(`${sessionId}: ${type} of correlation ${missing.join(', ')} has no record carrying it`);
+      }
+    }
+    // Each connection test that ran (its connection.tested event) has one record naming its result.
+    const testRecords = new Map<string, number>();
+    for (const r of records.filter((x) => x.action === 'connection.test')) testRecords.set(String(r.details.resultId), (testRecords.get(String(r.details.resultId)) ?? 0) + 1);
+    const testedIds = stream.filter((e) => e.event.type === 'connection.tested').map((e) => (e.event.data as { result: { id: string } }).result.id);
+    for (const id of testedIds) if (testRecords.get(id) !== 1) problems.push(`connection test ${id}: ${testRecords.get(id) ?? 0} records`);
+    if (testRecords.size !== testedIds.length) problems.push(`${testRecords.size} connection.test records for ${testedIds.length} connection.tested events`);
+
+    // What the load did, seen by its requests: an accepted action has exactly one record of it with the request's
+    // correlation id, actor, tenant and target; a rejected one none; one whose answer was lost at most one.
+    const KIND_ACTIONS: Partial<Record<Outcome['kind'], string[]>> = {
+      start: ['session.start'],
+      pause: ['session.pause'],
+      resume: ['session.resume'],
+      complete: ['session.complete', 'session.force_complete'],
+      test: ['connection.test'],
+    };
+    const byCorrelation = new Map<string, typeof records>();
+    for (const r of records) if (r.correlation_id) byCorrelation.set(r.correlation_id, [...(byCorrelation.get(r.correlation_id) ?? []), r]);
+    const counted = new Map<string, number>();
+    for (const o of load.outcomes) {
+      const actions = KIND_ACTIONS[o.kind];
+      if (!actions) continue;
+      const recs = (byCorrelation.get(o.correlationId) ?? []).filter((r) => actions.includes(r.action));
+      const what = describeOutcome(o);
+      if (accepted(o)) {
+        counted.set(o.kind, (counted.get(o.kind) ?? 0) + 1);
+        if (recs.length !== 1) {
+          problems.push(`${what}: ${recs.length} records`);
+          continue;
+        }
+        const r = recs[0]!;
+        const sessionId = o.kind === 'start' ? r.target_id! : o.sessionId;
+        const owner = load.sessions.get(sessionId);
+        const want = { tenant: owner?.tenantId, actor: owner?.userId, roles: ['admin'], target: `session ${sessionId}`, outcome: o.kind === 'test' ? r.outcome : 'allowed' };
+        const got = { tenant: r.tenant_id, actor: r.actor_subject, roles: r.actor_roles, target: `${r.target_type} ${r.target_id}`, outcome: r.outcome };
+        if (!owner || JSON.stringify(got) !== JSON.stringify(want)) problems.push(`${what}: record ${JSON.stringify(got)} vs ${JSON.stringify(want)}`);
+        if (o.kind === 'test' && r.details.resultId !== o.resultId) problems.push(`${what}: record names result ${String(r.details.resultId)}, the answer ${o.resultId}`);
+      } else if (rejected(o) ? recs.length !== 0 : recs.length > 1) {
+        problems.push(`${what}: ${recs.length} records`);
+      }
+    }
+    // The canary: the webhook secret every connection test sent is in no record.
+    const leaks = records.filter((r) => r.json.includes('chaos-webhook-secret')).map((r) => `${r.action} ${r.id}`);
+    expect(leaks, 'records holding the webhook secret').toEqual([]);
+    expect(problems).toEqual([]);
+    for (const kind of ['start', 'pause', 'resume', 'complete', 'test'] as const) expect(counted.get(kind) ?? 0, `accepted ${kind} requests checked`).toBeGreaterThan(kind === 'test' ? 50 : 2);
+
+    // Every chain verifies: each load tenant's through the API its admins use, and all of them (the refusals'
+    // chain without a tenant included) with the `pnpm audit:verify` command.
+    for (const tenantId of TENANTS) {
+      const res = await fetch(`${cluster.gateway.url}/onboarding/audit/verify`, { headers: { authorization: `Bearer ${cluster.token({ tenantId, userId: `auditor-${tenantId}`, roles: ['admin'] })}` } });
+      expect(res.status, `verify ${tenantId}`).toBe(200);
+      const v = AuditVerifyResponseSchema.parse(await res.json());
+      expect(v, `chain of ${tenantId}`).toMatchObject({ tenantId, ok: true, firstBroken: null });
+      expect(v.records, `records of ${tenantId} verified`).toBeGreaterThanOrEqual(records.filter((r) => r.tenant_id === tenantId).length);
+    }
+    const cli = await promisify(execFile)(process.execPath, ['--conditions=development', '--import', 'tsx', path.join(root, 'services/audit/src/verify-cli.ts')], {
+      cwd: root,
+      env: { ...process.env, DATABASE_URL: cluster.pg.url },
+    });
+    const chains = new Set(records.map((r) => r.tenant_id));
+    expect(cli.stdout, 'audit:verify').toContain(`chain(s) checked, 0 broken`);
+    expect(cli.stdout.split('\n').filter((l) => l.startsWith('ok ')).length, 'chains verified by audit:verify').toBeGreaterThanOrEqual(chains.size);
+    const byAction = new Map<string, number>();
+    for (const r of records) byAction.set(r.action, (byAction.get(r.action) ?? 0) + 1);
+    console.log(
+      `(e) ${records.length} audit records in ${chains.size} chains (${[...byAction].map(([a, n]) => `${a} ${n}`).join(', ')}) from ${auditStream.length} stream messages; ${[...counted].map(([k, n]) => `${n} accepted ${k}`).join(', ')} each recorded once; every chain verifies`,
+    );
   });
 });
 

@@ -31,7 +31,7 @@ export function freePort(): Promise<number> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-type ServiceName = 'session' | 'progress' | 'connection-test' | 'realtime' | 'gateway';
+type ServiceName = 'session' | 'progress' | 'connection-test' | 'realtime' | 'audit' | 'gateway';
 
 /** One service process on a fixed port: start, SIGKILL, start again. */
 export class ServiceProcess {
@@ -134,6 +134,8 @@ export interface Cluster {
   connectionTest: ServiceProcess;
   realtime1: ServiceProcess;
   realtime2: ServiceProcess;
+  /** The audit trail: consumes the audit stream every other service writes to through its outbox. */
+  audit: ServiceProcess;
   gateway: ServiceProcess;
   all: ServiceProcess[];
   /** The services that own a schema (readiness follows Postgres). */
@@ -156,7 +158,7 @@ export async function startCluster(opts: { connectionTestEnv?: Record<string, st
     RPC_SUBJECT_PREFIX: 'chaos.rpc',
     DEAD_LETTER_PREFIX: 'chaos.dlq',
   };
-  const ports = await Promise.all(Array.from({ length: 6 }, () => freePort()));
+  const ports = await Promise.all(Array.from({ length: 7 }, () => freePort()));
   const session = new ServiceProcess('session', 'session', ports[0]!, { ...common, STEP_DATA_ENCRYPTION_KEY: ENCRYPTION_KEY });
   const progress = new ServiceProcess('progress', 'progress', ports[1]!, common);
   const connectionTest = new ServiceProcess('connection-test', 'connection-test', ports[2]!, {
@@ -172,15 +174,21 @@ export async function startCluster(opts: { connectionTestEnv?: Record<string, st
   await migrateBrokerAt(nats.url, realtimeEnv);
   const realtime1 = new ServiceProcess('realtime#1', 'realtime', ports[3]!, realtimeEnv);
   const realtime2 = new ServiceProcess('realtime#2', 'realtime', ports[4]!, realtimeEnv);
+  // Ack wait as progress' (5 s): what a killed audit process held is redelivered within the run, not 30 s later.
+  const audit = new ServiceProcess('audit', 'audit', ports[6]!, { ...common, CONSUMER_ACK_WAIT: '5s' });
   const gateway = new ServiceProcess('gateway', 'gateway', ports[5]!, {
     JWT_SECRET: TEST_JWT_SECRET,
     SESSION_URL: session.url,
     PROGRESS_URL: progress.url,
     CONNECTION_TEST_URL: connectionTest.url,
     REALTIME_URL: realtime1.url,
+    AUDIT_URL: audit.url,
+    // Refusals at the edge go to the cluster's audit stream.
+    NATS_URL: nats.url,
+    EVENT_SUBJECT_PREFIX: SUBJECT_PREFIX,
     RATE_LIMIT_MAX: '1000000',
   });
-  const all = [session, progress, connectionTest, realtime1, realtime2, gateway];
+  const all = [session, progress, connectionTest, realtime1, realtime2, audit, gateway];
   const cluster: Cluster = {
     pg,
     get nats() {
@@ -191,9 +199,10 @@ export async function startCluster(opts: { connectionTestEnv?: Record<string, st
     connectionTest,
     realtime1,
     realtime2,
+    audit,
     gateway,
     all,
-    withDatabase: [session, progress, connectionTest],
+    withDatabase: [session, progress, connectionTest, audit],
     token: (u) => mintToken({ secret: TEST_JWT_SECRET, userId: u.userId, tenantId: u.tenantId, roles: u.roles ?? ['agent'] }),
     async restartNats() {
       await nats.kill();
@@ -209,7 +218,7 @@ export async function startCluster(opts: { connectionTestEnv?: Record<string, st
   try {
     // Session first: it creates the stream the consumers of the others bind to (each one ensures it too).
     await session.start();
-    await Promise.all([progress.start(), connectionTest.start(), realtime1.start(), realtime2.start()]);
+    await Promise.all([progress.start(), connectionTest.start(), realtime1.start(), realtime2.start(), audit.start()]);
     await gateway.start();
   } catch (err) {
     await cluster.stop();

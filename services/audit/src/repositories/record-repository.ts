@@ -195,22 +195,31 @@ export function createRecordRepository(pool: Pool) {
       }
     },
 
-    /** Checks a tenant's chain from its latest retention anchor (or the genesis) to its head. */
+    /**
+     * Checks a tenant's chain from its latest retention anchor (or the genesis) to its head. The head is read first:
+     * it is the chain's length at that moment (records and head commit together), so every record up to it must be
+     * there, and records appended while the pages are read (the verify route's own audit.verify, for one) are not a gap.
+     */
     async verify(tenantId: string, pageSize = 5000): Promise<{ records: number; firstBroken: BrokenLink | null }> {
+      const head = await pool.query<{ seq: string }>('SELECT seq FROM audit.chain_heads WHERE tenant_id = $1', [tenantId]);
+      const headSeq = Number(head.rows[0]?.seq ?? 0);
       const anchor = await pool.query<{ seq: string; hash: string }>('SELECT seq, hash FROM audit.anchors WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1', [tenantId]);
       const start = anchor.rows[0] ? { seq: Number(anchor.rows[0].seq), hash: anchor.rows[0].hash } : { seq: 0, hash: GENESIS_HASH };
       const verifier = createChainVerifier(start);
       let after = start.seq;
       for (;;) {
-        const { rows } = await pool.query<Row>(`SELECT ${COLUMNS} FROM audit.records WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, [tenantId, after, pageSize]);
+        const { rows } = await pool.query<Row>(`SELECT ${COLUMNS} FROM audit.records WHERE tenant_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4`, [
+          tenantId,
+          after,
+          headSeq,
+          pageSize,
+        ]);
         if (rows.length === 0) break;
         const broken = verifier.check(rows.map(toRecord));
         if (broken) return { records: verifier.checked, firstBroken: broken };
         after = Number(rows[rows.length - 1]!.seq);
       }
-      // The head row says how long the chain is: records cut off its end (a deleted newest record) show here.
-      const head = await pool.query<{ seq: string }>('SELECT seq FROM audit.chain_heads WHERE tenant_id = $1', [tenantId]);
-      const headSeq = Number(head.rows[0]?.seq ?? 0);
+      // Records cut off the chain's end (a deleted newest record) show here: the head says how long it is.
       if (headSeq > after) return { records: verifier.checked, firstBroken: { seq: after + 1, id: null, reason: 'seq_gap' } };
       return { records: verifier.checked, firstBroken: null };
     },
