@@ -19,8 +19,8 @@ export const AUDIT_DECISIONS: Record<string, AuditDecision> = {
   flowByType: { audited: false, why: READ },
   flowVersions: { audited: false, why: READ },
   flowDraftGet: { audited: false, why: READ },
-  flowDraftPut: { audited: true, actions: ['flow.draft_save'], pending: 'the session service does not write flow audit events yet' },
-  flowPublish: { audited: true, actions: ['flow.publish'], pending: 'the session service does not write flow audit events yet' },
+  flowDraftPut: { audited: true, actions: ['flow.draft_save'] },
+  flowPublish: { audited: true, actions: ['flow.publish'] },
   languages: { audited: false, why: READ },
   stepConfiguration: { audited: false, why: READ },
   validateStepPost: { audited: false, why: PURE },
@@ -54,13 +54,17 @@ export const AUDIT_DECISIONS: Record<string, AuditDecision> = {
   sessionClients: { audited: false, why: 'a count of sockets, no data' },
   userClients: { audited: false, why: 'a count of sockets, no data' },
 
-  paymentSetup: { audited: true, actions: ['payment.setup'], pending: 'the payment service does not write audit events yet' },
-  paymentStatus: { audited: false, why: "a read of the tenant's own payment account status (no key, no secret)" },
-  paymentAccountLink: { audited: true, actions: ['payment.account_link'], pending: 'the payment service does not write audit events yet' },
+  paymentSetup: { audited: true, actions: ['payment.setup'] },
+  paymentStatus: {
+    audited: false,
+    why: "a read of the tenant's own payment account status (no key, no secret); when the live read finds the account changed at Stripe, that change is recorded as payment.account_update (actor system)",
+  },
+  paymentAccountLink: { audited: true, actions: ['payment.account_link'] },
   paymentAccount: { audited: false, why: "a read of the tenant's own payment account status (no key, no secret)" },
   paymentBillingConfigGet: { audited: false, why: "a read of the tenant's own billing configuration (no secret)" },
-  paymentBillingConfigPut: { audited: true, actions: ['payment.billing_change'], pending: 'the payment service does not write audit events yet' },
-  paymentStripeWebhook: { audited: false, why: 'Stripe calling us, signature-checked; what it changes is recorded by the payment service as a domain event (its inbox keeps every Stripe event once)' },
+  paymentBillingConfigPut: { audited: true, actions: ['payment.billing_change'] },
+  // Stripe calling us, signature-checked: an account change it brings is recorded with actor `system` (a replay changes nothing, records nothing).
+  paymentStripeWebhook: { audited: true, actions: ['payment.account_update'] },
 
   notifications: { audited: false, why: `${READ} (the caller's own notifications)` },
   notificationsMarkRead: { audited: false, why: "marks the caller's own notifications read: no security meaning" },
@@ -68,7 +72,7 @@ export const AUDIT_DECISIONS: Record<string, AuditDecision> = {
   notificationSettingsPut: { audited: false, why: "the caller's own delivery preferences: no tenant-wide effect, no credential" },
   notificationsUnsubscribe: { audited: false, why: 'one-click unsubscribe proven by a signed token; the notification service records it as a setting change' },
   reminderPolicyGet: { audited: false, why: READ },
-  reminderPolicyPut: { audited: true, actions: ['reminder_policy.change'], pending: 'the notification service does not write audit events yet' },
+  reminderPolicyPut: { audited: true, actions: ['reminder_policy.change'] },
 
   auditList: { audited: true, actions: ['audit.read'] },
   auditExport: { audited: true, actions: ['audit.export'] },

@@ -26,6 +26,8 @@ export const AUDIT_ACTIONS = [
   'payment.setup',
   'payment.account_link',
   'payment.billing_change',
+  /** Stripe changed a tenant's account (a webhook, or a live status read that found news); actor `system`. */
+  'payment.account_update',
   'reminder_policy.change',
   'flow.draft_save',
   'flow.publish',

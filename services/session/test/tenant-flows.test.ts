@@ -1,4 +1,5 @@
 import {
+  AuditEventSchema,
   builtInDefinition,
   ErrorBodySchema,
   FlowDraftResponseSchema,
@@ -8,6 +9,7 @@ import {
   parseEvent,
   SessionWithProgressSchema,
   StepSaveResponseSchema,
+  type AuditEvent,
   type FlowDefinition,
 } from '@glavito/contracts';
 import { readStream, waitFor } from '@glavito/testkit';
@@ -203,6 +205,76 @@ describe('tenant flow definitions', () => {
     expect((await inject(admin, 'PUT', `/onboarding/step/${id}/knowledge_base`, {})).statusCode).toBe(200);
     expect((await inject(admin, 'PUT', `/onboarding/step/${id}/data_import`, {})).statusCode).toBe(404);
     expect((await inject(admin, 'POST', `/onboarding/complete/${id}`)).statusCode).toBe(200);
+  });
+});
+
+describe('audit records of flow changes', () => {
+  const flowAdmin = { userId: 'tfa-admin', tenantId: 'tf-audit-tenant', roles: ['admin'] };
+  const CANARY = 'canary-flow-Secr3t-41b2';
+  const origin = { 'user-agent': 'flow-audit/1.0', 'x-forwarded-for': '198.51.100.77', 'x-correlation-id': 'corr-flow-1', 'x-request-id': 'req-flow-1' };
+  /** The flow audit events of this tenant in the session outbox (published or not), in order. */
+  const flowAudit = async (): Promise<AuditEvent[]> =>
+    (await h.db.pool.query("SELECT payload FROM session.outbox WHERE payload->>'type' = 'audit.recorded' AND payload->>'tenantId' = 'tf-audit-tenant' ORDER BY seq")).rows
+      .map((r: { payload: unknown }) => AuditEventSchema.parse(r.payload))
+      .filter((e) => e.action.startsWith('flow.'));
+  // The text of a custom step carries the canary: no part of a definition belongs in a record.
+  const withCanary = (): FlowDefinition => {
+    const d = customDefinition();
+    return { steps: d.steps.map((st) => (st.id === 'custom_sla_notes' ? { ...st, description: { en: CANARY } } : st)) };
+  };
+  const expectedOrigin = {
+    tenantId: 'tf-audit-tenant',
+    actor: { subject: 'tfa-admin', roles: ['admin'] },
+    target: { type: 'flow', id: 'tenant_setup' },
+    outcome: { result: 'allowed', code: null },
+    requestId: 'req-flow-1',
+    correlationId: 'corr-flow-1',
+    clientIp: '198.51.100.77',
+    userAgent: 'flow-audit/1.0',
+  };
+
+  it('a draft save: one flow.draft_save record naming the revision saved; a save over another revision (409) none', async () => {
+    const saved = await inject(flowAdmin, 'PUT', '/onboarding/flows/tenant_setup/draft', withCanary(), origin);
+    expect(saved.statusCode, saved.body).toBe(200);
+    const [rec, ...more] = await flowAudit();
+    expect(more).toEqual([]);
+    expect(rec).toMatchObject({ ...expectedOrigin, action: 'flow.draft_save', details: { flowType: 'tenant_setup', revision: 1, ifRevision: null, stepCount: 13 } });
+
+    expect((await inject(flowAdmin, 'PUT', '/onboarding/flows/tenant_setup/draft', { ...withCanary(), revision: 7 }, origin)).statusCode).toBe(409);
+    expect(await flowAudit()).toHaveLength(1);
+    expect((await inject(flowAdmin, 'PUT', '/onboarding/flows/tenant_setup/draft', { ...withCanary(), revision: 1 }, origin)).statusCode).toBe(200);
+    expect((await flowAudit()).map((e) => e.details)).toEqual([
+      { flowType: 'tenant_setup', revision: 1, ifRevision: null, stepCount: 13 },
+      { flowType: 'tenant_setup', revision: 2, ifRevision: 1, stepCount: 13 },
+    ]);
+  });
+
+  it('a publish: one flow.publish record with the version; a refused publish (422) none', async () => {
+    const published = await inject(flowAdmin, 'POST', '/onboarding/flows/tenant_setup/publish', undefined, origin);
+    expect(published.statusCode, published.body).toBe(201);
+    const records = (await flowAudit()).filter((e) => e.action === 'flow.publish');
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ ...expectedOrigin, action: 'flow.publish', details: { flowType: 'tenant_setup', version: 2, previousVersion: 1, stepCount: 12 } });
+
+    // A draft breaking an invariant (welcome hidden) is saved, but its publish is refused and records nothing.
+    const broken = customDefinition();
+    broken.steps[0] = { ...broken.steps[0]!, hidden: true };
+    expect((await inject(flowAdmin, 'PUT', '/onboarding/flows/tenant_setup/draft', broken, origin)).statusCode).toBe(200);
+    expect((await inject(flowAdmin, 'POST', '/onboarding/flows/tenant_setup/publish', undefined, origin)).statusCode).toBe(422);
+    expect((await flowAudit()).map((e) => e.action)).toEqual(['flow.draft_save', 'flow.draft_save', 'flow.publish', 'flow.draft_save']);
+  });
+
+  it('no record holds any part of a definition, and each reaches the audit stream once', async () => {
+    const all = await flowAudit();
+    expect(JSON.stringify(all)).not.toContain(CANARY);
+    const published = await waitFor(
+      async () => {
+        const got = (await readStream(h.nats, h.nats.auditStream)).filter((m) => m.event.tenantId === 'tf-audit-tenant');
+        return got.length >= all.length ? got : null;
+      },
+      { message: `${all.length} flow audit events in the audit stream` },
+    );
+    expect(published.map((m) => m.event.id).sort()).toEqual(all.map((e) => e.id).sort());
   });
 });
 

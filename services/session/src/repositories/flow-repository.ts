@@ -1,4 +1,4 @@
-import { buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, toOutboxRow, type OutboxRow } from '@glavito/bus';
+import { buildAuditEvent, buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, toAuditOutboxRow, toOutboxRow, type OutboxRow } from '@glavito/bus';
 import {
   BUILT_IN_FLOW_VERSION,
   builtInDefinition,
@@ -12,6 +12,7 @@ import {
   type ResolvedFlow,
 } from '@glavito/contracts';
 import { prepared, recentWrites, type Pool } from '@glavito/db';
+import { SYSTEM_ORIGIN, type AuditOrigin } from '../domain/audit.js';
 import { FlowChangedError, FlowInvalidError, FlowNoDraftError } from '../errors.js';
 import { withDetails } from '@glavito/http';
 
@@ -30,6 +31,8 @@ export interface FlowDraft {
 export interface FlowRepositoryOptions {
   subjectPrefix: string;
   publishCommitted: (rows: OutboxRow[]) => void;
+  /** Subject prefix of audit events: a draft save's and a publish's record go into the outbox with the change. */
+  auditSubjectPrefix?: string;
   /** Resolved versions kept in memory (they never change once published). */
   cacheSize?: number;
 }
@@ -69,6 +72,21 @@ export function createFlowRepository(pool: Pool, opts: FlowRepositoryOptions) {
     return rows[0]?.version ?? BUILT_IN_FLOW_VERSION;
   }
 
+  /** The change's audit record as an outbox row (none when audit is not configured). */
+  function auditRow(origin: AuditOrigin | undefined, tenantId: string, type: OnboardingType, action: 'flow.draft_save' | 'flow.publish', details: Record<string, string | number | null>): OutboxRow[] {
+    if (!opts.auditSubjectPrefix) return [];
+    const ev = buildAuditEvent({ ...(origin ?? SYSTEM_ORIGIN), tenantId, action, target: { type: 'flow', id: type }, outcome: { result: 'allowed', code: null }, details });
+    return [toAuditOutboxRow(opts.auditSubjectPrefix, ev)];
+  }
+
+  async function insertOutboxRows(client: { query: Pool['query'] }, rows: OutboxRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    await client.query(
+      `INSERT INTO session.outbox (id, subject, payload, relay_after) SELECT *, ${DIRECT_PUBLISH_RELAY_AFTER} FROM unnest($1::uuid[], $2::text[], $3::jsonb[])`,
+      [rows.map((r) => r.id), rows.map((r) => r.subject), rows.map((r) => JSON.stringify(r.payload))],
+    );
+  }
+
   return {
     get,
     definitionOf,
@@ -90,16 +108,35 @@ export function createFlowRepository(pool: Pool, opts: FlowRepositoryOptions) {
       return { saved: false, definition: (await definitionOf(tenantId, type, basedOnVersion))!, revision: 0, updatedAt: null, updatedBy: null, basedOnVersion };
     },
 
-    /** Saves the draft; with `revision`, only over that revision (else 409: someone saved in between). */
-    async saveDraft(tenantId: string, type: OnboardingType, definition: FlowDefinition, userId: string, now: string, revision?: number): Promise<void> {
-      const { rowCount } = await pool.query(
-        `INSERT INTO session.flow_drafts (tenant_id, type, definition, revision, updated_at, updated_by) VALUES ($1, $2, $3::jsonb, 1, $4, $5)
-         ON CONFLICT (tenant_id, type) DO UPDATE SET definition = EXCLUDED.definition, revision = session.flow_drafts.revision + 1,
-           updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by
-         WHERE $6::int IS NULL OR session.flow_drafts.revision = $6::int`,
-        [tenantId, type, JSON.stringify(definition), now, userId, revision ?? null],
-      );
-      if (rowCount !== 1) throw new FlowChangedError();
+    /**
+     * Saves the draft; with `revision`, only over that revision (else 409: someone saved in between). The save and
+     * its audit record (which names the revision saved, never the definition) commit together.
+     */
+    async saveDraft(tenantId: string, type: OnboardingType, definition: FlowDefinition, userId: string, now: string, revision?: number, origin?: AuditOrigin): Promise<void> {
+      const client = await pool.connect();
+      let audit: OutboxRow[] = [];
+      try {
+        await client.query('BEGIN');
+        const { rows } = await client.query<{ revision: number }>(
+          `INSERT INTO session.flow_drafts (tenant_id, type, definition, revision, updated_at, updated_by) VALUES ($1, $2, $3::jsonb, 1, $4, $5)
+           ON CONFLICT (tenant_id, type) DO UPDATE SET definition = EXCLUDED.definition, revision = session.flow_drafts.revision + 1,
+             updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by
+           WHERE $6::int IS NULL OR session.flow_drafts.revision = $6::int
+           RETURNING revision`,
+          [tenantId, type, JSON.stringify(definition), now, userId, revision ?? null],
+        );
+        const saved = rows[0];
+        if (!saved) throw new FlowChangedError();
+        audit = auditRow(origin, tenantId, type, 'flow.draft_save', { flowType: type, revision: saved.revision, ifRevision: revision ?? null, stepCount: definition.steps.length });
+        await insertOutboxRows(client, audit);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw err;
+      } finally {
+        client.release();
+      }
+      opts.publishCommitted(audit);
     },
 
     /**
@@ -113,6 +150,7 @@ export function createFlowRepository(pool: Pool, opts: FlowRepositoryOptions) {
       now: string,
       correlationId: string,
       check: (def: FlowDefinition, published: FlowDefinition | undefined) => FieldError[],
+      origin?: AuditOrigin,
     ): Promise<ResolvedFlow> {
       const client = await pool.connect();
       try {
@@ -131,15 +169,17 @@ export function createFlowRepository(pool: Pool, opts: FlowRepositoryOptions) {
           opts.subjectPrefix,
           buildEnvelope({ type: 'flow.published', data: flowPublishedData(flow, now), tenantId, sessionId: flowScopeId(type), userId, sessionSeq: version - 1, correlationId }),
         );
+        const out = [row, ...auditRow(origin, tenantId, type, 'flow.publish', { flowType: type, version, previousVersion: previous, stepCount: flow.steps.length })];
+        // The version, its flow.published event and its audit record: one statement.
         await client.query(
           `WITH v AS (
              INSERT INTO session.flow_versions (tenant_id, type, version, definition, published_at, published_by) VALUES ($1, $2, $3, $4::jsonb, $5, $6)
            )
-           INSERT INTO session.outbox (id, subject, payload, relay_after) VALUES ($7, $8, $9::jsonb, ${DIRECT_PUBLISH_RELAY_AFTER})`,
-          [tenantId, type, version, JSON.stringify(draft), now, userId, row.id, row.subject, JSON.stringify(row.payload)],
+           INSERT INTO session.outbox (id, subject, payload, relay_after) SELECT *, ${DIRECT_PUBLISH_RELAY_AFTER} FROM unnest($7::uuid[], $8::text[], $9::jsonb[])`,
+          [tenantId, type, version, JSON.stringify(draft), now, userId, out.map((r) => r.id), out.map((r) => r.subject), out.map((r) => JSON.stringify(r.payload))],
         );
         await client.query('COMMIT');
-        opts.publishCommitted([row]);
+        opts.publishCommitted(out);
         resolved.set(key(tenantId, type, version), flow);
         return flow;
       } catch (err) {

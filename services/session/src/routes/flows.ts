@@ -1,5 +1,5 @@
 import { DEFAULT_LANGUAGE, LANGUAGES, ROUTES, textDirection, type Language, type OnboardingType, type Principal, type ResolvedFlow } from '@glavito/contracts';
-import { contractRoute, correlationIdOf, languageOf } from '@glavito/http';
+import { auditContextOf, contractRoute, correlationIdOf, languageOf } from '@glavito/http';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { checkFlowDefinition } from '../domain/flow-definitions.js';
@@ -67,7 +67,7 @@ export async function flowRoutes(root: FastifyInstance) {
     handler: async (request) => {
       const { revision, ...definition } = request.body;
       const p = request.principal;
-      await flows.saveDraft(p.tenantId, request.params.type, definition, p.userId, nowIso(), revision);
+      await flows.saveDraft(p.tenantId, request.params.type, definition, p.userId, nowIso(), revision, auditContextOf(request, p));
       return { type: request.params.type, ...(await flows.draft(p.tenantId, request.params.type)) };
     },
   });
@@ -79,7 +79,7 @@ export async function flowRoutes(root: FastifyInstance) {
       const { type } = request.params;
       const p = request.principal;
       const now = nowIso();
-      const flow = await flows.publish(p.tenantId, type, p.userId, now, correlationIdOf(request), (def, published) => checkFlowDefinition(type, def, published));
+      const flow = await flows.publish(p.tenantId, type, p.userId, now, correlationIdOf(request), (def, published) => checkFlowDefinition(type, def, published), auditContextOf(request, p));
       return reply.status(201).send({ type, version: flow.version, publishedAt: now, stepCount: flow.steps.length });
     },
   });
