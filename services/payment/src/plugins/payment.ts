@@ -1,3 +1,4 @@
+import { auditNames } from '@glavito/config';
 import fp from 'fastify-plugin';
 // The metrics decorator's type lives with its plugin; the build (unlike typecheck) sees only what src imports.
 import type {} from '@glavito/http/metrics';
@@ -15,7 +16,11 @@ declare module 'fastify' {
 export const paymentPlugin = fp<{ config: PaymentConfig; now?: () => Date }>(
   async (app, { config, now }) => {
     const webhooks = app.metrics.counter('payment_webhook_events_total', 'Stripe webhook events by type and outcome', ['type', 'outcome']);
-    const repository = createPaymentRepository(app.pool, { subjectPrefix: config.EVENT_SUBJECT_PREFIX, publishCommitted: app.outboxRelay.publishCommitted });
+    const repository = createPaymentRepository(app.pool, {
+      subjectPrefix: config.EVENT_SUBJECT_PREFIX,
+      auditSubjectPrefix: auditNames(config).subjectPrefix,
+      publishCommitted: app.outboxRelay.publishCommitted,
+    });
     const stripe = config.STRIPE_SECRET_KEY
       ? createStripeGateway({ secretKey: config.STRIPE_SECRET_KEY, apiUrl: config.STRIPE_API_URL, timeoutMs: config.STRIPE_TIMEOUT, maxRetries: config.STRIPE_MAX_RETRIES })
       : null;

@@ -1,6 +1,7 @@
-import { buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, toOutboxRow, type OutboxRow } from '@glavito/bus';
+import { buildAuditEvent, buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, toAuditOutboxRow, toOutboxRow, writeAuditEvent, type AuditInput, type OutboxRow } from '@glavito/bus';
 import { canCharge, type BillingConfiguration, type PaymentAccount, type PaymentAccountState } from '@glavito/contracts';
 import type { Pool, PoolClient } from '@glavito/db';
+import type { AuditRequestContext } from '@glavito/http';
 import type { accounts, billingConfigs } from '../db/schema.js';
 
 type Queryable = Pool | PoolClient;
@@ -64,10 +65,34 @@ const sameState = (a: PaymentAccountState, b: PaymentAccountState) =>
   JSON.stringify(a.currentlyDue) === JSON.stringify(b.currentlyDue) &&
   JSON.stringify(a.pastDue) === JSON.stringify(b.pastDue);
 
+/** Billing fields an audit record names when they change (names only; the values are in the configuration). */
+const BILLING_FIELDS = ['currency', 'taxRate', 'invoicePrefix', 'paymentTerms', 'autoCharge', 'lateFeeRate', 'reminderDays'] as const;
+
+/** Who asked and from where; without one (a job), the actor is `system`. */
+export type AuditOrigin = AuditRequestContext;
+const SYSTEM: AuditOrigin = { actor: { subject: 'system', roles: [] }, requestId: null, correlationId: null, clientIp: null, userAgent: null };
+
 export type ApplyOutcome = 'applied' | 'unchanged' | 'stale';
 export type WebhookOutcome = { outcome: 'applied' | 'duplicate' | 'stale' | 'ignored'; reason?: string; tenantId?: string };
 
-export function createPaymentRepository(pool: Pool, opts: { subjectPrefix: string; publishCommitted: (rows: OutboxRow[]) => void }) {
+export interface PaymentRepositoryOptions {
+  subjectPrefix: string;
+  publishCommitted: (rows: OutboxRow[]) => void;
+  /** Subject prefix of audit events: each change's record goes into the outbox in the change's transaction. */
+  auditSubjectPrefix?: string;
+}
+
+export function createPaymentRepository(pool: Pool, opts: PaymentRepositoryOptions) {
+  const auditRow = (input: AuditInput): OutboxRow[] => (opts.auditSubjectPrefix ? [toAuditOutboxRow(opts.auditSubjectPrefix, buildAuditEvent(input))] : []);
+
+  async function insertRows(client: PoolClient, rows: OutboxRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    await client.query(
+      `INSERT INTO payment.outbox (id, subject, payload, relay_after) SELECT *, ${DIRECT_PUBLISH_RELAY_AFTER} FROM unnest($1::uuid[], $2::text[], $3::jsonb[])`,
+      [rows.map((r) => r.id), rows.map((r) => r.subject), rows.map((r) => JSON.stringify(r.payload))],
+    );
+  }
+
   async function inTransaction<T>(work: (client: PoolClient) => Promise<{ result: T; events?: OutboxRow[] }>): Promise<T> {
     const client = await pool.connect();
     try {
@@ -111,7 +136,7 @@ export function createPaymentRepository(pool: Pool, opts: { subjectPrefix: strin
     client: PoolClient,
     current: AccountRow,
     state: PaymentAccountState,
-    source: { stateAt: number; stripeEventId: string; correlationId: string; now: string },
+    source: { stateAt: number; stripeEventId: string; correlationId: string; now: string; via: 'webhook' | 'live_read'; origin?: AuditOrigin },
   ): Promise<{ outcome: ApplyOutcome; events: OutboxRow[] }> {
     if (source.stateAt < current.stateAt) return { outcome: 'stale', events: [] };
     if (sameState(current, state)) {
@@ -131,16 +156,37 @@ export function createPaymentRepository(pool: Pool, opts: { subjectPrefix: strin
         data: { accountId: current.accountId, ...state, canCharge: canCharge(state), stripeEventId: source.stripeEventId, stripeCreated: source.stateAt },
       }),
     );
+    // Stripe changed the account: recorded as the system's doing (whoever's request brought the news), names only.
+    const audit = auditRow({
+      ...(source.origin ?? SYSTEM),
+      actor: SYSTEM.actor,
+      tenantId: current.tenantId,
+      action: 'payment.account_update',
+      target: { type: 'payment_account', id: current.accountId },
+      outcome: { result: 'allowed', code: null },
+      details: {
+        via: source.via,
+        stripeEventId: source.stripeEventId,
+        chargesEnabled: state.chargesEnabled,
+        payoutsEnabled: state.payoutsEnabled,
+        detailsSubmitted: state.detailsSubmitted,
+        canCharge: canCharge(state),
+        currentlyDue: state.currentlyDue.slice(0, 50).map((r) => r.slice(0, 256)),
+        pastDue: state.pastDue.slice(0, 50).map((r) => r.slice(0, 256)),
+        disabledReason: state.disabledReason,
+      },
+    });
+    const rows = [row, ...audit];
     await client.query(
       `WITH upd AS (
          UPDATE payment.accounts SET charges_enabled = $2, payouts_enabled = $3, details_submitted = $4, currently_due = $5::text[], past_due = $6::text[],
            disabled_reason = $7, state_at = $8, event_seq = $9, updated_at = $10
          WHERE tenant_id = $1 RETURNING tenant_id
        )
-       INSERT INTO payment.outbox (id, subject, payload, relay_after) SELECT $11, $12, $13::jsonb, ${DIRECT_PUBLISH_RELAY_AFTER} FROM upd`,
-      [current.tenantId, state.chargesEnabled, state.payoutsEnabled, state.detailsSubmitted, state.currentlyDue, state.pastDue, state.disabledReason, source.stateAt, seq, source.now, row.id, row.subject, JSON.stringify(row.payload)],
+       INSERT INTO payment.outbox (id, subject, payload, relay_after) SELECT n.*, ${DIRECT_PUBLISH_RELAY_AFTER} FROM unnest($11::uuid[], $12::text[], $13::jsonb[]) AS n(id, subject, payload), upd`,
+      [current.tenantId, state.chargesEnabled, state.payoutsEnabled, state.detailsSubmitted, state.currentlyDue, state.pastDue, state.disabledReason, source.stateAt, seq, source.now, rows.map((r) => r.id), rows.map((r) => r.subject), rows.map((r) => JSON.stringify(r.payload))],
     );
-    return { outcome: 'applied', events: [row] };
+    return { outcome: 'applied', events: rows };
   }
 
   return {
@@ -151,7 +197,33 @@ export function createPaymentRepository(pool: Pool, opts: { subjectPrefix: strin
       return rows[0] ?? null;
     },
 
-    putBilling: (tenantId: string, b: BillingValues, userId: string, now: string) => upsertBilling(pool, tenantId, b, userId, now),
+    /** Sets the billing configuration; the change and its record (the fields that changed, by name) commit together. */
+    async putBilling(tenantId: string, b: BillingValues, userId: string, now: string, origin?: AuditOrigin): Promise<BillingRow> {
+      return inTransaction<BillingRow>(async (client) => {
+        const before = (await client.query<BillingRow>(`SELECT ${BILLING_COLUMNS} FROM payment.billing_configs WHERE tenant_id = $1 FOR UPDATE`, [tenantId])).rows[0];
+        const after = await upsertBilling(client, tenantId, b, userId, now);
+        const changed = BILLING_FIELDS.filter((f) => !before || JSON.stringify(before[f]) !== JSON.stringify(after[f]));
+        const events = auditRow({
+          ...(origin ?? SYSTEM),
+          tenantId,
+          action: 'payment.billing_change',
+          target: { type: 'billing_configuration', id: tenantId },
+          outcome: { result: 'allowed', code: null },
+          details: { created: !before, changed: [...changed], currency: after.currency },
+        });
+        await insertRows(client, events);
+        return { result: after, events };
+      });
+    },
+
+    /**
+     * The record of an action that changes nothing stored here (an onboarding link made at Stripe), in its own
+     * statement: the caller hands out the result only once it is committed.
+     */
+    async recordAudit(input: AuditInput): Promise<void> {
+      if (!opts.auditSubjectPrefix) return;
+      await writeAuditEvent(pool, { publishCommitted: opts.publishCommitted }, { schema: 'payment', subjectPrefix: opts.auditSubjectPrefix }, input);
+    },
 
     /**
      * Setup under a per-tenant lock: the existing account, or the one `create` makes at Stripe, stored with the
@@ -163,11 +235,27 @@ export function createPaymentRepository(pool: Pool, opts: { subjectPrefix: strin
       billing: BillingValues,
       now: string,
       create: () => Promise<PaymentAccountState & { accountId: string; email: string; country: string; businessType: string }>,
+      origin?: AuditOrigin,
     ): Promise<{ created: boolean; account: AccountRow; billing: BillingRow }> {
+      const setupAudit = async (client: PoolClient, account: AccountRow, saved: BillingRow, created: boolean): Promise<OutboxRow[]> => {
+        const events = auditRow({
+          ...(origin ?? SYSTEM),
+          tenantId,
+          action: 'payment.setup',
+          target: { type: 'payment_account', id: account.accountId },
+          outcome: { result: 'allowed', code: null },
+          details: { created, country: account.country, businessType: account.businessType, currency: saved.currency },
+        });
+        await insertRows(client, events);
+        return events;
+      };
       return inTransaction<{ created: boolean; account: AccountRow; billing: BillingRow }>(async (client) => {
         await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`payment-setup:${tenantId}`]);
         const existing = await accountByTenant(client, tenantId);
-        if (existing) return { result: { created: false, account: existing, billing: await upsertBilling(client, tenantId, billing, userId, now) } };
+        if (existing) {
+          const saved = await upsertBilling(client, tenantId, billing, userId, now);
+          return { result: { created: false, account: existing, billing: saved }, events: await setupAudit(client, existing, saved, false) };
+        }
         const made = await create();
         const { rows } = await client.query<AccountRow>(
           `INSERT INTO payment.accounts (tenant_id, account_id, created_by, email, country, business_type, charges_enabled, payouts_enabled, details_submitted,
@@ -176,16 +264,17 @@ export function createPaymentRepository(pool: Pool, opts: { subjectPrefix: strin
            RETURNING ${ACCOUNT_COLUMNS}`,
           [tenantId, made.accountId, userId, made.email, made.country, made.businessType, made.chargesEnabled, made.payoutsEnabled, made.detailsSubmitted, made.currentlyDue, made.pastDue, made.disabledReason, Math.floor(Date.parse(now) / 1000), now],
         );
-        return { result: { created: true, account: rows[0]!, billing: await upsertBilling(client, tenantId, billing, userId, now) } };
+        const saved = await upsertBilling(client, tenantId, billing, userId, now);
+        return { result: { created: true, account: rows[0]!, billing: saved }, events: await setupAudit(client, rows[0]!, saved, true) };
       });
     },
 
     /** A live read from Stripe, stored when it is newer news than what we have (it may complete a step elsewhere). */
-    async applyLiveState(tenantId: string, state: PaymentAccountState, at: { stateAt: number; now: string; correlationId: string }): Promise<{ account: AccountRow | null; outcome: ApplyOutcome | 'missing' }> {
+    async applyLiveState(tenantId: string, state: PaymentAccountState, at: { stateAt: number; now: string; correlationId: string; origin?: AuditOrigin }): Promise<{ account: AccountRow | null; outcome: ApplyOutcome | 'missing' }> {
       return inTransaction<{ account: AccountRow | null; outcome: ApplyOutcome | 'missing' }>(async (client) => {
         const current = await accountByTenant(client, tenantId, true);
         if (!current) return { result: { account: null, outcome: 'missing' as const } };
-        const { outcome, events } = await applyState(client, current, state, { ...at, stripeEventId: `live:${at.stateAt}` });
+        const { outcome, events } = await applyState(client, current, state, { ...at, stripeEventId: `live:${at.stateAt}`, via: 'live_read' });
         return { result: { account: await accountByTenant(client, tenantId), outcome }, events };
       });
     },
@@ -196,7 +285,7 @@ export function createPaymentRepository(pool: Pool, opts: { subjectPrefix: strin
      */
     async applyWebhook(
       event: { id: string; type: string; accountId: string | null; created: number; state: PaymentAccountState | null },
-      at: { now: string; correlationId: string },
+      at: { now: string; correlationId: string; origin?: AuditOrigin },
     ): Promise<WebhookOutcome> {
       return inTransaction<WebhookOutcome>(async (client) => {
         const fresh = await client.query(`INSERT INTO payment.webhook_events (event_id, type, account_id, outcome) VALUES ($1, $2, $3, 'received') ON CONFLICT (event_id) DO NOTHING`, [
@@ -213,7 +302,7 @@ export function createPaymentRepository(pool: Pool, opts: { subjectPrefix: strin
         const { rows } = await client.query<AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM payment.accounts WHERE account_id = $1 FOR UPDATE`, [event.accountId]);
         const current = rows[0];
         if (!current) return { result: await settle('ignored', 'unknown_account') };
-        const { outcome, events } = await applyState(client, current, event.state, { stateAt: event.created, stripeEventId: event.id, ...at });
+        const { outcome, events } = await applyState(client, current, event.state, { stateAt: event.created, stripeEventId: event.id, ...at, via: 'webhook' });
         return { result: await settle(outcome === 'stale' ? 'stale' : 'applied', outcome === 'unchanged' ? 'unchanged' : undefined, current.tenantId), events };
       });
     },

@@ -1,12 +1,12 @@
 import { ROUTES } from '@glavito/contracts';
-import { contractRoute, correlationIdOf } from '@glavito/http';
-import type { FastifyInstance } from 'fastify';
+import { auditContextOf, contractRoute, correlationIdOf } from '@glavito/http';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 
 export async function paymentRoutes(root: FastifyInstance) {
   const app = root.withTypeProvider<ZodTypeProvider>();
   const admin = { onRequest: [app.authenticate, app.requireAdmin] };
-  const caller = (p: { tenantId: string; userId: string }) => ({ tenantId: p.tenantId, userId: p.userId });
+  const caller = (request: FastifyRequest) => ({ tenantId: request.principal.tenantId, userId: request.principal.userId, origin: auditContextOf(request, request.principal) });
 
   app.route({
     ...contractRoute(ROUTES.paymentSetup),
@@ -14,7 +14,7 @@ export async function paymentRoutes(root: FastifyInstance) {
     // Before the body is validated: without Stripe the answer is the same 503 whatever was sent.
     preValidation: async () => app.payments.requireConfigured(),
     handler: async (request, reply) => {
-      const result = await app.payments.setup(caller(request.principal), request.body, String(request.id));
+      const result = await app.payments.setup(caller(request), request.body, String(request.id));
       return reply.code(result.created ? 201 : 200).send(result);
     },
   });
@@ -22,32 +22,32 @@ export async function paymentRoutes(root: FastifyInstance) {
   app.route({
     ...contractRoute(ROUTES.paymentStatus),
     ...admin,
-    handler: async (request) => app.payments.status(caller(request.principal), correlationIdOf(request)),
+    handler: async (request) => app.payments.status(caller(request), correlationIdOf(request)),
   });
 
   app.route({
     ...contractRoute(ROUTES.paymentAccountLink),
     ...admin,
-    handler: async (request, reply) => reply.code(201).send(await app.payments.accountLink(caller(request.principal), String(request.id))),
+    handler: async (request, reply) => reply.code(201).send(await app.payments.accountLink(caller(request), String(request.id))),
   });
 
   app.route({
     ...contractRoute(ROUTES.paymentAccount),
     ...admin,
-    handler: async (request) => app.payments.account(caller(request.principal)),
+    handler: async (request) => app.payments.account(caller(request)),
   });
 
   app.route({
     ...contractRoute(ROUTES.paymentBillingConfigGet),
     ...admin,
-    handler: async (request) => app.payments.billing(caller(request.principal)),
+    handler: async (request) => app.payments.billing(caller(request)),
   });
 
   app.route({
     ...contractRoute(ROUTES.paymentBillingConfigPut),
     ...admin,
     preValidation: async () => app.payments.requireConfigured(),
-    handler: async (request) => app.payments.putBilling(caller(request.principal), request.body),
+    handler: async (request) => app.payments.putBilling(caller(request), request.body),
   });
 
   // No token: Stripe signs the raw bytes, so they reach the check unparsed (this route's own parser keeps a Buffer).
@@ -61,7 +61,7 @@ export async function paymentRoutes(root: FastifyInstance) {
       handler: async (request) => {
         const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
         const signature = request.headers['stripe-signature'];
-        const result = await app.payments.webhook(raw, typeof signature === 'string' ? signature : undefined, correlationIdOf(request));
+        const result = await app.payments.webhook(raw, typeof signature === 'string' ? signature : undefined, correlationIdOf(request), auditContextOf(request, null));
         const log = result.outcome === 'applied' ? request.log.info.bind(request.log) : request.log.warn.bind(request.log);
         log({ stripeEventId: result.eventId, type: result.type, outcome: result.outcome, reason: result.reason }, 'stripe webhook');
         return { received: true as const, outcome: result.outcome };

@@ -2,7 +2,7 @@ import { canCharge, type BillingConfigurationInputSchema, type PaymentSetupBodyS
 import type { z } from 'zod';
 import type Stripe from 'stripe';
 import { AccountMissingError, StripeNotConfiguredError } from '../errors.js';
-import { toAccount, toBilling, type BillingValues, type PaymentRepository } from '../repositories/payment-repository.js';
+import { toAccount, toBilling, type AuditOrigin, type BillingValues, type PaymentRepository } from '../repositories/payment-repository.js';
 import { verifyWebhook, type StripeGateway } from './stripe-gateway.js';
 
 export interface PaymentServiceDeps {
@@ -17,7 +17,8 @@ export interface PaymentServiceDeps {
   onWebhook?: (type: string, outcome: string) => void;
 }
 
-type Caller = { tenantId: string; userId: string };
+/** Who asks; `origin` (actor, request and correlation ids, address, user agent) goes into the audit records. */
+type Caller = { tenantId: string; userId: string; origin?: AuditOrigin };
 type StatusAnswer = {
   isConfigured: boolean;
   accountId: string | null;
@@ -56,10 +57,17 @@ export function createPaymentService(deps: PaymentServiceDeps) {
     async setup(caller: Caller, body: z.output<typeof PaymentSetupBodySchema>, requestKey: string) {
       const gateway = stripe();
       const now = nowIso();
-      const { created, account, billing } = await repository.setup(caller.tenantId, caller.userId, billingValues(body.billingConfiguration), now, async () => {
-        const facts = await gateway.createAccount(caller.tenantId, body.stripeAccount);
-        return { ...facts, email: body.stripeAccount.email, country: body.stripeAccount.country, businessType: body.stripeAccount.businessType };
-      });
+      const { created, account, billing } = await repository.setup(
+        caller.tenantId,
+        caller.userId,
+        billingValues(body.billingConfiguration),
+        now,
+        async () => {
+          const facts = await gateway.createAccount(caller.tenantId, body.stripeAccount);
+          return { ...facts, email: body.stripeAccount.email, country: body.stripeAccount.country, businessType: body.stripeAccount.businessType };
+        },
+        caller.origin,
+      );
       statusCache.delete(caller.tenantId);
       // After the commit: the account is ours whatever happens to the link (a retry of setup hands out a new one).
       const link = await gateway.createAccountLink(account.accountId, linkUrls(), requestKey);
@@ -84,7 +92,7 @@ export function createPaymentService(deps: PaymentServiceDeps) {
       const live = await gateway.retrieveAccount(stored.accountId);
       const checkedAt = deps.now();
       // A live read is news like a webhook: stored (and published) when it says something new.
-      await repository.applyLiveState(caller.tenantId, live, { stateAt: Math.floor(checkedAt.getTime() / 1000), now: checkedAt.toISOString(), correlationId });
+      await repository.applyLiveState(caller.tenantId, live, { stateAt: Math.floor(checkedAt.getTime() / 1000), now: checkedAt.toISOString(), correlationId, origin: caller.origin });
       const value: StatusAnswer = {
         isConfigured: true,
         accountId: stored.accountId,
@@ -107,7 +115,18 @@ export function createPaymentService(deps: PaymentServiceDeps) {
       const gateway = stripe();
       const stored = await repository.accountByTenant(caller.tenantId);
       if (!stored) throw new AccountMissingError();
-      return gateway.createAccountLink(stored.accountId, linkUrls(), requestKey);
+      const link = await gateway.createAccountLink(stored.accountId, linkUrls(), requestKey);
+      // Nothing of ours changes: the link is handed out only once its record is committed (never the URL itself,
+      // which lets whoever holds it fill in the account).
+      await repository.recordAudit({
+        ...(caller.origin ?? { actor: { subject: caller.userId, roles: [] }, requestId: null, correlationId: null, clientIp: null, userAgent: null }),
+        tenantId: caller.tenantId,
+        action: 'payment.account_link',
+        target: { type: 'payment_account', id: stored.accountId },
+        outcome: { result: 'allowed', code: null },
+        details: { expiresAt: link.expiresAt },
+      });
+      return link;
     },
 
     async account(caller: Caller) {
@@ -124,10 +143,10 @@ export function createPaymentService(deps: PaymentServiceDeps) {
 
     async putBilling(caller: Caller, body: z.output<typeof BillingConfigurationInputSchema>) {
       stripe();
-      return { billingConfiguration: toBilling(await repository.putBilling(caller.tenantId, billingValues(body), caller.userId, nowIso())) };
+      return { billingConfiguration: toBilling(await repository.putBilling(caller.tenantId, billingValues(body), caller.userId, nowIso(), caller.origin)) };
     },
 
-    async webhook(raw: Buffer, signature: string | undefined, correlationId: string) {
+    async webhook(raw: Buffer, signature: string | undefined, correlationId: string, origin?: AuditOrigin) {
       if (!deps.webhookSecret) throw new StripeNotConfiguredError('STRIPE_WEBHOOK_SECRET');
       const event = verifyWebhook(raw, signature, deps.webhookSecret, deps.webhookToleranceMs);
       const object = (event.data?.object ?? {}) as Partial<Stripe.Account>;
@@ -149,7 +168,7 @@ export function createPaymentService(deps: PaymentServiceDeps) {
               }
             : null,
         },
-        { now: nowIso(), correlationId },
+        { now: nowIso(), correlationId, origin },
       );
       if (result.tenantId) statusCache.delete(result.tenantId);
       deps.onWebhook?.(event.type, result.reason ?? result.outcome);
