@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { auditNames } from '@glavito/config';
 import fp from 'fastify-plugin';
 import type { NotificationConfig } from '../config.js';
 import { deriveUnsubscribeSecret, signUnsubscribeToken } from '../domain/unsubscribe-token.js';
@@ -28,6 +29,7 @@ export const notificationsPlugin = fp<NotificationsPluginOptions>(
     const secret = config.NOTIFY_UNSUBSCRIBE_SECRET ?? deriveUnsubscribeSecret(config.JWT_SECRET);
     const repo = createNotificationRepository(app.pool, {
       subjectPrefix: config.EVENT_SUBJECT_PREFIX,
+      auditSubjectPrefix: auditNames(config).subjectPrefix,
       publishCommitted: app.outboxRelay.publishCommitted,
       appUrl: config.NOTIFY_APP_URL,
       messageIdDomain: config.NOTIFY_MESSAGE_ID_DOMAIN,

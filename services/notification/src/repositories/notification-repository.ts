@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, toOutboxRow, type OutboxRow } from '@glavito/bus';
+import { buildAuditEvent, buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, toAuditOutboxRow, toOutboxRow, type OutboxRow } from '@glavito/bus';
 import { addBusinessTime } from '@glavito/business-time';
 import {
   BusinessHoursConfigSchema,
@@ -14,6 +14,7 @@ import {
   type ReminderPolicy,
 } from '@glavito/contracts';
 import type { Pool, PoolClient } from '@glavito/db';
+import type { AuditRequestContext } from '@glavito/http';
 import type { z } from 'zod';
 import { DEFAULT_POLICY, renderNotice, renderReminder, type RenderedReminder } from '../domain/policy.js';
 
@@ -30,7 +31,12 @@ export interface RepositoryOptions {
   /** The unsubscribe link shown in the message: the frontend's page, which confirms and posts to the API. */
   unsubscribePageUrl: (tenantId: string, userId: string) => string;
   messageIdDomain: string;
+  /** Subject prefix of audit events: a policy change's record goes into the outbox in the change's transaction. */
+  auditSubjectPrefix?: string;
 }
+
+/** The parts of a reminder policy an audit record names when they change (never the texts themselves). */
+const POLICY_PARTS = ['enabled', 'inactivityMinutes', 'maxReminders', 'channels', 'adminNotifications', 'texts'] as const;
 
 /** Events that are the user doing something: they cancel the pending reminder and start a new count. */
 const ACTIVITY = new Set(['session.started', 'session.resumed', 'step.updated', 'step.completed', 'step.skipped', 'step.validation_failed']);
@@ -322,14 +328,38 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
       return r ? { configured: true, policy: ReminderPolicySchema.parse(r.policy), updatedAt: r.updated_at } : { configured: false, policy: DEFAULT_POLICY, updatedAt: null };
     },
 
-    async putPolicy(tenantId: string, policy: ReminderPolicy, userId: string, now: Date): Promise<void> {
-      await transaction(async (client) => {
+    /** Sets the tenant's reminder policy and re-plans its reminders; the change and its audit record commit together. */
+    async putPolicy(tenantId: string, policy: ReminderPolicy, userId: string, now: Date, origin?: AuditRequestContext): Promise<void> {
+      await transaction(async (client, events) => {
+        const { rows } = await client.query<{ policy: unknown }>('SELECT policy FROM notification.policies WHERE tenant_id = $1 FOR UPDATE', [tenantId]);
+        const before = rows[0] ? ReminderPolicySchema.parse(rows[0].policy) : null;
         await client.query(
           `INSERT INTO notification.policies (tenant_id, policy, updated_at, updated_by) VALUES ($1, $2, $3, $4)
            ON CONFLICT (tenant_id) DO UPDATE SET policy = EXCLUDED.policy, updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by`,
           [tenantId, JSON.stringify(policy), now.toISOString(), userId],
         );
         await replanTenant(client, tenantId);
+        if (opts.auditSubjectPrefix) {
+          const previous = before ?? DEFAULT_POLICY;
+          const changed = POLICY_PARTS.filter((k) => JSON.stringify(previous[k]) !== JSON.stringify(policy[k]));
+          const ev = buildAuditEvent({
+            ...(origin ?? { actor: { subject: userId, roles: [] }, requestId: null, correlationId: null, clientIp: null, userAgent: null }),
+            tenantId,
+            action: 'reminder_policy.change',
+            target: { type: 'reminder_policy', id: tenantId },
+            outcome: { result: 'allowed', code: null },
+            // Settings, not texts: a tenant's texts are free-form and could hold anything.
+            details: {
+              firstPolicy: before === null,
+              changed: [...changed],
+              enabled: policy.enabled,
+              inactivityMinutes: policy.inactivityMinutes,
+              maxReminders: policy.maxReminders,
+              channels: [...policy.channels],
+            },
+          });
+          events.push(toAuditOutboxRow(opts.auditSubjectPrefix, ev));
+        }
       });
     },
 

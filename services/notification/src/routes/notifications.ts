@@ -1,5 +1,5 @@
 import { ROUTES } from '@glavito/contracts';
-import { contractRoute } from '@glavito/http';
+import { auditContextOf, contractRoute } from '@glavito/http';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { verifyUnsubscribeToken } from '../domain/unsubscribe-token.js';
@@ -73,7 +73,7 @@ export async function notificationRoutes(root: FastifyInstance) {
     ...contractRoute(ROUTES.reminderPolicyPut),
     ...adminOnly,
     handler: async (request) => {
-      await repo.putPolicy(request.principal.tenantId, request.body, request.principal.userId, app.clock());
+      await repo.putPolicy(request.principal.tenantId, request.body, request.principal.userId, app.clock(), auditContextOf(request, request.principal));
       return repo.getPolicy(request.principal.tenantId);
     },
   });
