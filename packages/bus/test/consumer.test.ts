@@ -256,6 +256,27 @@ describe('runConsumer', () => {
     expect(await deadLettered(deadLetterSubject)).toEqual([]);
   });
 
+  it('acknowledges unread the events `reads` leaves out (even broken ones), and still reads and dead-letters the others', async () => {
+    const subject = `${prefix}.ev.reads.session_1.session.paused`;
+    const valid = (sessionSeq: number, status: string) => ({ ...makeEnvelope({ tenantId: 'reads', sessionSeq }), data: { ...makeEnvelope().data, status } });
+    // The handler acts on paused sessions only; `reads` says so from the raw data.
+    const ignoredBroken = { ...valid(1, 'active'), sessionSeq: 'not a number' };
+    const readBroken = { ...valid(2, 'paused'), sessionSeq: 'not a number' };
+    const readValid = valid(3, 'paused');
+    for (const env of [ignoredBroken, readBroken, readValid]) await bus.js.publish(subject, JSON.stringify(env));
+    const seen: number[] = [];
+    const { durable, deadLetterSubject } = await startConsumer('reads', async (event) => void seen.push(event.sessionSeq), {
+      reads: (type, data) => type === 'session.paused' && data.status === 'paused',
+    });
+
+    await waitFor(() => seen.length === 1, { message: 'the valid event read' });
+    await waitFor(() => settled(durable), { message: 'all three settled' });
+    expect(seen).toEqual([3]);
+    const dead = await deadLettered(deadLetterSubject);
+    expect(dead.map((m) => JSON.parse(JSON.parse(new TextDecoder().decode(m.data)).data).data.status)).toEqual(['paused']);
+    expect((await consumerInfo(durable)).num_redelivered).toBe(0);
+  });
+
   it('hands an older version of an event to the handler upcast to the latest version', async () => {
     const result = { id: 'run-1', channel: 'webhook', status: 'success', message: 'ok', details: {}, checks: [], responseTime: 12, timestamp: '2026-06-01T10:00:00.000Z' };
     const v1 = { ...makeEnvelope({ tenantId: 'older', sessionSeq: 1 }), type: 'connection.tested', version: 1, data: { result: { ...result, extra: 'ignored' } } };

@@ -23,6 +23,10 @@ export const eventsConsumer = fp<{ config: NotificationConfig }>(
       maxDeliver: 8,
       deadLetterSubject: `${config.DEAD_LETTER_PREFIX}.notification`,
       isTransient: isDatabaseUnavailable,
+      // The types the handler below acts on; the rest (most progress.updated, notification.created, connection
+      // and payment events…) are acknowledged without being read.
+      reads: (type, data) =>
+        type.startsWith('session.') || type.startsWith('step.') || type === 'business_hours.changed' || type === 'milestone.reached' || (type === 'progress.updated' && data.completion != null),
       handler: async (event: EventEnvelope) => {
         if (event.type.startsWith('session.') || event.type.startsWith('step.')) {
           // One statement for a tenant on the default rules (every save sends one of these); the general path otherwise.
