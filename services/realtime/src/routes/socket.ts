@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { callRpc, RpcError } from '@glavito/bus';
-import { ClientFrameSchema, MAX_FRAME_ID_LENGTH, ProgressGetReplySchema, rpcSubject, SessionGetReplySchema, WS_CLOSE, type ClientFrame, type Principal } from '@glavito/contracts';
+import { callRpc, createEdgeAuditor, RpcError } from '@glavito/bus';
+import { auditNames } from '@glavito/config';
+import { AUDIT_NO_TENANT, ClientFrameSchema, MAX_FRAME_ID_LENGTH, ProgressGetReplySchema, rpcSubject, SessionGetReplySchema, WS_CLOSE, type ClientFrame, type Principal } from '@glavito/contracts';
+import { auditContextOf, type AuditRequestContext } from '@glavito/http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { RealtimeConfig } from '../config.js';
@@ -38,6 +40,13 @@ export async function socketRoutes(app: FastifyInstance, { config }: { config: R
   const hub = app.hub;
   const rpc = (method: 'session.get' | 'progress.get') => rpcSubject(config.RPC_SUBJECT_PREFIX, method);
   const callerOf = (p: Principal) => ({ userId: p.userId, tenantId: p.tenantId, isAdmin: p.isAdmin });
+  // Refused sockets and joins are recorded like the gateway's refusals: published directly, sampled per actor per
+  // minute (createEdgeAuditor); a failed publish is a metric and a log line, never a change to the answer.
+  const refusals = app.metrics.counter('audit_publish_failures_total', 'Audit events of refusals that could not be published');
+  const sampled = app.metrics.counter('audit_denials_sampled_total', 'Refusals folded into a per-minute summary record instead of one record each');
+  const auditor = createEdgeAuditor({ bus: app.bus, subjectPrefix: auditNames(config).subjectPrefix, logger: app.log, onFailure: () => refusals.inc(), onSampled: () => sampled.inc() });
+  app.addHook('onClose', async () => auditor.stop());
+  const origins = new WeakMap<Client, AuditRequestContext>();
 
   async function mayWatch(p: Principal, sessionId: string): Promise<boolean> {
     const reply = await callRpc(app.bus, rpc('session.get'), { sessionId, caller: callerOf(p) }, SessionGetReplySchema, 3000);
@@ -53,7 +62,17 @@ export async function socketRoutes(app: FastifyInstance, { config }: { config: R
         case 'join_session': {
           const { sessionId, lastEventId } = frame.data;
           // Another tenant's or another agent's session looks exactly like a missing one.
-          if (!(await mayWatch(c.principal, sessionId))) return void fail('session_not_found', `Session ${sessionId} not found`);
+          if (!(await mayWatch(c.principal, sessionId))) {
+            auditor.record({
+              ...(origins.get(c) ?? { actor: { subject: c.principal.userId, roles: c.principal.roles }, requestId: null, correlationId: null, clientIp: null, userAgent: null }),
+              tenantId: c.principal.tenantId,
+              action: 'access.denied',
+              target: { type: 'session', id: sessionId.slice(0, 128) },
+              outcome: { result: 'denied', code: 'session_not_found' },
+              details: { route: 'GET /onboarding (websocket)', frame: 'join_session' },
+            });
+            return void fail('session_not_found', `Session ${sessionId} not found`);
+          }
           if (!lastEventId) {
             hub.join(c, sessionId);
             return void reply('session_joined', { sessionId, recovered: false, replayed: 0 });
@@ -90,10 +109,20 @@ export async function socketRoutes(app: FastifyInstance, { config }: { config: R
       if (!token) throw new Error('a token is required (?token= or Authorization: Bearer)');
       principal = app.verifyToken(token);
     } catch (err) {
+      auditor.record({
+        ...auditContextOf(request, null),
+        clientIp: request.ip ?? null,
+        tenantId: AUDIT_NO_TENANT,
+        action: 'access.denied',
+        target: { type: 'route', id: 'GET /onboarding (websocket)' },
+        outcome: { result: 'denied', code: String(WS_CLOSE.unauthorized) },
+        details: { route: 'GET /onboarding (websocket)', method: 'GET' },
+      });
       socket.close(WS_CLOSE.unauthorized, `unauthorized: ${(err as Error).message}`.slice(0, 120));
       return;
     }
     const c = hub.connect(randomUUID(), socket, principal);
+    origins.set(c, { ...auditContextOf(request, principal), clientIp: request.ip ?? null });
     socket.on('pong', () => {
       c.pingedAt = null;
     });
