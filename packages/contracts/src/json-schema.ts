@@ -47,8 +47,11 @@ function markSecrets(node: unknown): void {
   }
 }
 
-/** OpenAPI 3.0 has `example` and no `examples` or `const`. */
-function toOpenApi30(node: unknown): void {
+/**
+ * OpenAPI 3.0 has `example` and no `examples` or `const`; and `nullable` does not widen an `enum` (validators
+ * such as Ajv read the 3.0.3 clarification), so a nullable enum lists null itself.
+ */
+export function toOpenApi30(node: unknown): void {
   if (Array.isArray(node)) node.forEach(toOpenApi30);
   else if (node !== null && typeof node === 'object') {
     const schema = node as Record<string, unknown>;
@@ -60,6 +63,7 @@ function toOpenApi30(node: unknown): void {
       schema.enum = [schema.const];
       delete schema.const;
     }
+    if (schema.nullable === true && Array.isArray(schema.enum) && !schema.enum.includes(null)) schema.enum = [...schema.enum, null];
     for (const [key, value] of Object.entries(schema)) if (key !== 'example') toOpenApi30(value);
   }
 }

@@ -35,7 +35,13 @@ const BODY_CODES = ['REQUEST_JSON_INVALID', 'REQUEST_BODY_EMPTY', 'REQUEST_TEXT_
 export function commonRouteErrors(route: RouteShape): Record<number, string[]> {
   const readsBody = route.method !== 'GET';
   const out: Record<number, string[]> = {
-    400: [...MALFORMED_CODES, ...(route.params || route.querystring || route.body ? ['REQUEST_VALIDATION_FAILED'] : []), ...(readsBody ? BODY_CODES : [])],
+    400: [
+      ...MALFORMED_CODES,
+      ...(route.params || route.querystring || route.body ? ['REQUEST_VALIDATION_FAILED'] : []),
+      // NUL or an unpaired surrogate in a parameter or query value (a body's is among BODY_CODES).
+      ...(route.params || route.querystring ? ['REQUEST_TEXT_UNSUPPORTED'] : []),
+      ...(readsBody ? BODY_CODES : []),
+    ].filter((c, i, all) => all.indexOf(c) === i),
     408: ['GATEWAY_REQUEST_TIMEOUT', 'REQUEST_TIMEOUT'],
     414: ['GATEWAY_URL_TOO_LONG', 'REQUEST_URL_TOO_LONG'],
     429: ['GATEWAY_RATE_LIMITED'],
@@ -67,7 +73,10 @@ export const ROUTE_ERRORS: { readonly [N in RouteName]?: ErrorCodes } = {
   getSession: { 404: SESSION_404 },
   saveStep: { 404: STEP_404, 409: ['SESSION_STEP_DEPENDENCIES_MISSING', 'SESSION_ALREADY_COMPLETED', 'SESSION_CONCURRENT_UPDATE'], 422: ['SESSION_STEP_DATA_INVALID'] },
   skipStep: { 404: STEP_404, 409: ['SESSION_STEP_NOT_SKIPPABLE', 'SESSION_STEP_DEPENDENCIES_MISSING', 'SESSION_ALREADY_COMPLETED', 'SESSION_CONCURRENT_UPDATE'] },
-  flowByType: {},
+  flowByType: { 404: ['SESSION_FLOW_VERSION_NOT_FOUND'] },
+  // A save over a revision someone else saved in between; a publish with no draft, or of a definition that breaks a rule.
+  flowDraftPut: { 409: ['SESSION_FLOW_CHANGED'] },
+  flowPublish: { 409: ['SESSION_FLOW_NO_DRAFT'], 422: ['SESSION_FLOW_INVALID'] },
   stepConfiguration: { 404: ['SESSION_STEP_NOT_IN_FLOW'] },
   validateStepPost: { 404: ['SESSION_STEP_NOT_IN_FLOW'] },
   validateStepGet: { 404: ['SESSION_STEP_NOT_IN_FLOW'] },

@@ -156,6 +156,26 @@ export function installJsonBodyParser(app: FastifyInstance): void {
   });
 }
 
+/**
+ * Path parameters and query values with text no table can store answer like such a body (400
+ * REQUEST_TEXT_UNSUPPORTED naming the field): a `%00` in a filter reached Postgres as a 500 before.
+ */
+export function installStorableUrlText(app: FastifyInstance): void {
+  app.addHook('preValidation', async (request) => {
+    for (const [part, values] of [['params', request.params], ['querystring', request.query]] as const) {
+      const path = values && typeof values === 'object' ? findUnstorableText(values) : null;
+      if (!path) continue;
+      const field = [part, ...path].join('.');
+      const message = 'must not contain NUL characters or unpaired UTF-16 surrogates';
+      throw Object.assign(new Error(`Invalid request: ${field} ${message}`), {
+        statusCode: 400,
+        code: 'REQUEST_TEXT_UNSUPPORTED',
+        details: [{ field, rule: 'storable_text', message }],
+      });
+    }
+  });
+}
+
 /** Attaches `details` to an @fastify/error instance (field errors, missing dependencies…). */
 export function withDetails<E extends Error>(error: E, details: ErrorBody['details']): E {
   (error as E & { details?: unknown }).details = details;

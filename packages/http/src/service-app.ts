@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { loggerOptions, requestIdFrom } from '@glavito/logging';
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
-import { installErrorHandlers, installJsonBodyParser, installLanguage } from './index.js';
+import { installErrorHandlers, installJsonBodyParser, installLanguage, installStorableUrlText } from './index.js';
 import { MAX_PARAM_LENGTH, ROUTE_MANIFEST_PATH, routeManifest } from '@glavito/contracts';
 import { clientErrorHandler, frameworkErrors, installUrlLimit } from './limits.js';
 import { metricsPlugin } from './metrics.js';
@@ -39,6 +39,7 @@ export async function createServiceApp(opts: ServiceAppOptions) {
   // JSON only: a text/plain body is a 415, not a string that fails validation later.
   app.removeContentTypeParser('text/plain');
   installJsonBodyParser(app);
+  installStorableUrlText(app);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });

@@ -5,7 +5,7 @@ import { auditNames } from '@glavito/config';
 import { MAX_PARAM_LENGTH, MAX_URL_LENGTH, ROUTES } from '@glavito/contracts';
 import { metricsPlugin } from '@glavito/http/metrics';
 import { loggerOptions, requestIdFrom } from '@glavito/logging';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { OneLinePerRequestLogController } from '@glavito/http/request-log';
 import { allowedOriginsOf, type GatewayConfig, upstreamsOf } from './config.js';
 import { clientErrorHandler, errorHandler, HostRequiredError, InvalidPreflightError, MethodNotAllowedError, RouteNotFoundError, UrlTooLongError } from './errors.js';
@@ -26,7 +26,7 @@ declare module 'fastify' {
     publishedRoutes: ManifestRoutes;
   }
 }
-import { createRouteIndex } from './services/route-index.js';
+import { createRouteIndex, hasEmptyParam } from './services/route-index.js';
 
 export interface BuildAppOptions {
   /** Overrides the pino options from config (tests pass `false`). */
@@ -68,6 +68,8 @@ export async function buildApp(config: GatewayConfig, opts: BuildAppOptions = {}
     if (request.url.length > MAX_URL_LENGTH) return done(new UrlTooLongError(`the request target is longer than ${MAX_URL_LENGTH} characters`));
     if (request.raw.httpVersion === '1.1' && !request.headers.host) return done(new HostRequiredError());
     if (request.method === 'OPTIONS' && (!request.headers.origin || !request.headers['access-control-request-method'])) return done(new InvalidPreflightError());
+    // An empty segment is no id: `/onboarding/resume/` is a path no route has, not a resume of session ''.
+    if (hasEmptyParam(request.params)) return done(new RouteNotFoundError(request.method, request.url.split('?')[0]));
     done();
   });
   // Bodies stay raw bytes: the owning service parses and validates them; the edge never re-serializes.
@@ -115,25 +117,48 @@ export async function buildApp(config: GatewayConfig, opts: BuildAppOptions = {}
     log: app.log,
   });
   app.decorate('publishedRoutes', published);
-  await app.register(websocketProxyPlugin, { target: upstreams.realtime });
+  await app.register(websocketProxyPlugin, {
+    target: upstreams.realtime,
+    methodsAt: (target) => {
+      const known = served.methodsFor(target);
+      return known.length > 0 ? known : published.methodsFor(target);
+    },
+  });
 
-  app.setNotFoundHandler({ preHandler: app.rateLimit() }, async (request, reply) => {
-    const path = request.url.split('?')[0];
+  // A request no route of the catalog takes is decided before its body is read: a path no route has is a 404, a
+  // method the path lacks a 405, whatever the body (a 2 MB upload or a malformed Content-Type would otherwise be
+  // a 413 or 415 first). Only a route a service published goes on to the not-found handler, which forwards it.
+  const limitRefusals = app.rateLimit();
+  const publishedRouteOf = async (request: FastifyRequest) => {
     const known = served.methodsFor(request.url);
     // A path of this build's catalog keeps its catalog methods: manifests only add paths the catalog lacks.
-    if (known.length === 0 && config.ROUTE_MANIFEST_REFRESH > 0) await published.ensureFresh(config.ROUTE_MANIFEST_REFRESH);
-    const route = known.length === 0 ? published.find(request.method, request.url) : null;
-    if (route) {
-      // The edge checks the token and the role of a published route like those of its own catalog.
-      for (const guard of guardsFor(app, route.access)) await guard(request, reply);
-      return forwarder.forward(request, reply, route.service, route.streamed === true);
-    }
+    if (known.length > 0) return { known, route: null };
+    if (config.ROUTE_MANIFEST_REFRESH > 0) await published.ensureFresh(config.ROUTE_MANIFEST_REFRESH);
+    return { known, route: published.find(request.method, request.url) };
+  };
+  const refusal = (request: FastifyRequest, reply: FastifyReply, known: string[]) => {
+    const path = request.url.split('?')[0];
     const allowed = known.length > 0 ? known : published.methodsFor(request.url);
     if (allowed.length > 0 && !allowed.includes(request.method)) {
       reply.header('allow', allowed.join(', '));
-      throw new MethodNotAllowedError(request.method, path, allowed.join(', '));
+      return new MethodNotAllowedError(request.method, path, allowed.join(', '));
     }
-    throw new RouteNotFoundError(request.method, path);
+    return new RouteNotFoundError(request.method, path);
+  };
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.is404 || request.method === 'OPTIONS') return;
+    const { known, route } = await publishedRouteOf(request);
+    if (route) return;
+    await limitRefusals.call(app, request, reply);
+    if (reply.sent) return reply;
+    throw refusal(request, reply, known);
+  });
+  app.setNotFoundHandler({ preHandler: limitRefusals }, async (request, reply) => {
+    const { known, route } = await publishedRouteOf(request);
+    if (!route) throw refusal(request, reply, known);
+    // The edge checks the token and the role of a published route like those of its own catalog.
+    for (const guard of guardsFor(app, route.access)) await guard(request, reply);
+    return forwarder.forward(request, reply, route.service, route.streamed === true);
   });
   return app;
 }

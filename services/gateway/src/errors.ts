@@ -22,8 +22,16 @@ export const InvalidPreflightError = createError(
   400,
 );
 
+/** Fastify's own refusals, in the codes the OpenAPI document lists (route-errors.ts), with messages that say what to do. */
 const RENAMED_CODES: Record<string, string> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'GATEWAY_BODY_TOO_LARGE',
+  FST_ERR_BAD_URL: 'GATEWAY_URL_MALFORMED',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'REQUEST_MEDIA_TYPE_UNSUPPORTED',
+  FST_ERR_CTP_INVALID_TYPE: 'REQUEST_MEDIA_TYPE_UNSUPPORTED',
+};
+const RENAMED_MESSAGES: Record<string, string> = {
+  GATEWAY_URL_MALFORMED: 'The request URL is malformed: it is not valid percent-encoded UTF-8',
+  REQUEST_MEDIA_TYPE_UNSUPPORTED: 'The Content-Type header is malformed: send the body as application/json',
 };
 
 /** 5xx codes whose messages only name a service, so they are safe to show. */
@@ -40,7 +48,7 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
   if (!exposed) request.log.error({ err }, 'request failed');
   const code = RENAMED_CODES[err.code] ?? (err.code || genericCode(statusCode));
   const body: ErrorBody = exposed
-    ? { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message: localizeErrorMessage(code, err.message, languageOf(request)) }
+    ? { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message: localizeErrorMessage(code, (RENAMED_CODES[err.code] && RENAMED_MESSAGES[code]) || err.message, languageOf(request)) }
     : { statusCode, code: 'GATEWAY_INTERNAL_ERROR', error: STATUS_CODES[statusCode] ?? 'Error', message: 'The gateway failed to handle this request' };
   void reply.code(statusCode).type('application/json; charset=utf-8').send(body);
 }

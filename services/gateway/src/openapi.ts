@@ -13,6 +13,7 @@ import {
   ROUTES,
   stepDataOpenApiSchema,
   TENANT_SETUP_STEPS,
+  toOpenApi30,
   type OnboardingType,
   type RouteContract,
   type ServiceName,
@@ -24,7 +25,9 @@ type JsonSchema = Record<string, unknown> & { properties?: Record<string, JsonSc
 
 function toSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
   // 'any' keeps a later transform in a contract from breaking the gateway's boot.
-  return z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' }) as JsonSchema;
+  const out = z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' }) as JsonSchema;
+  toOpenApi30(out);
+  return out;
 }
 
 const SERVICE_TAGS: Record<ServiceName, string> = {

@@ -140,6 +140,29 @@ describe('edge protections', () => {
     expect(outcomes).toEqual(Array(8).fill('HTTP/1.1 404'));
   });
 
+  it('refuses an upgrade elsewhere than GET /onboarding as the OpenAPI document says: 404, 405 with Allow, or 400', async () => {
+    app = await makeApp({ SESSION_URL: session.url });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as AddressInfo;
+    const ask = (line: string) =>
+      new Promise<string>((resolve) => {
+        const socket = net.connect(port, '127.0.0.1');
+        let answer = '';
+        socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+        socket.on('close', () => resolve(answer));
+        socket.on('error', () => resolve(answer));
+        socket.write(`${line} HTTP/1.1\r\nHost: gw\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n`);
+      });
+    const codeOf = (answer: string) => (JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { code: string }).code;
+    const missing = await ask('GET /onboarding/nowhere');
+    expect([missing.slice(0, 12), codeOf(missing)]).toEqual(['HTTP/1.1 404', 'GATEWAY_ROUTE_NOT_FOUND']);
+    const otherMethod = await ask('DELETE /onboarding/business-hours/check');
+    expect([otherMethod.slice(0, 12), codeOf(otherMethod)]).toEqual(['HTTP/1.1 405', 'GATEWAY_METHOD_NOT_ALLOWED']);
+    expect(otherMethod).toMatch(/\r\nAllow: GET, HEAD\r\n/);
+    const httpRoute = await ask('GET /onboarding/business-hours');
+    expect([httpRoute.slice(0, 12), codeOf(httpRoute)]).toEqual(['HTTP/1.1 400', 'GATEWAY_MALFORMED_REQUEST']);
+  });
+
   it('cuts off a refused WebSocket upgrade whose client never stops sending, instead of reading it forever', async () => {
     app = await makeApp({ SESSION_URL: session.url });
     await app.listen({ port: 0, host: '127.0.0.1' });

@@ -40,10 +40,31 @@ describe('a known path with another method', () => {
     expect(session.received).toHaveLength(0);
   });
 
-  it('agrees with the router on what a path is: an empty param still matches, as Fastify routes it', async () => {
-    const get = await app.inject({ method: 'GET', url: '/onboarding/session/', headers: bearer() });
-    expect(get.headers['x-upstream']).toBe('session');
-    expect((await app.inject({ method: 'PATCH', url: '/onboarding/session/', headers: bearer() })).statusCode).toBe(405);
+  it('an empty id is a path no route has: 404 for every method, never forwarded, whatever its Content-Type', async () => {
+    const forwardedBefore = session.received.length;
+    for (const [method, url] of [['GET', '/onboarding/session/'], ['PATCH', '/onboarding/session/'], ['POST', '/onboarding/resume/'], ['TRACE', '/onboarding/flows//publish'], ['POST', '/onboarding/skip/s1/']] as const) {
+      const res = await app.inject({ method, url, headers: { ...bearer(), 'content-type': '' }, payload: method === 'GET' || method === 'TRACE' ? undefined : '{}' });
+      expect(res.statusCode, `${method} ${url}`).toBe(404);
+      expect(res.json(), `${method} ${url}`).toMatchObject({ code: 'GATEWAY_ROUTE_NOT_FOUND' });
+      expect(res.headers.allow).toBeUndefined();
+    }
+    // (The gateway may read the service's route manifest meanwhile: that is no forwarded request.)
+    expect(session.received.slice(forwardedBefore).filter((r) => r.url !== '/routes/manifest')).toEqual([]);
+  });
+
+  it('a malformed Content-Type: 404/405 where no route or method is, else 415 in the common shape', async () => {
+    const headers = { ...bearer(), 'content-type': '' };
+    expect((await app.inject({ method: 'DELETE', url: '/onboarding/statistics/cohorts', headers, payload: 'x' })).statusCode).toBe(405);
+    expect((await app.inject({ method: 'POST', url: '/onboarding/nowhere', headers, payload: 'x' })).statusCode).toBe(404);
+    const res = await app.inject({ method: 'POST', url: '/onboarding/start', headers, payload: '{}' });
+    expect(res.statusCode).toBe(415);
+    expect(res.json()).toMatchObject({ statusCode: 415, code: 'REQUEST_MEDIA_TYPE_UNSUPPORTED', error: 'Unsupported Media Type' });
+  });
+
+  it('a URL that is not percent-encoded UTF-8: 400 GATEWAY_URL_MALFORMED', async () => {
+    const res = await app.inject({ method: 'GET', url: '/onboarding/validate-step/%E0%A4%A', headers: bearer() });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ statusCode: 400, code: 'GATEWAY_URL_MALFORMED' });
   });
 
   it('answers a HEAD on a POST-only path with 405 and no body', async () => {

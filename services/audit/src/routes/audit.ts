@@ -54,7 +54,9 @@ export async function auditRoutes(root: FastifyInstance, opts: { subjectPrefix: 
 
   const filterOf = (tenantId: string, q: { actor?: string; action?: string; outcome?: string; targetType?: string; targetId?: string; from?: string; to?: string }): RecordFilter => {
     if (q.from && q.to && Date.parse(q.from) >= Date.parse(q.to)) throw new AuditRangeError();
-    return { tenantId, actor: q.actor, action: q.action, outcome: q.outcome, targetType: q.targetType, targetId: q.targetId, from: q.from, to: q.to };
+    // As UTC: ISO 8601 allows offsets up to ±23:59, Postgres only up to ±15:59 (a 500 before).
+    const utc = (instant?: string) => (instant === undefined ? undefined : new Date(instant).toISOString());
+    return { tenantId, actor: q.actor, action: q.action, outcome: q.outcome, targetType: q.targetType, targetId: q.targetId, from: utc(q.from), to: utc(q.to) };
   };
   const filterDetails = (f: RecordFilter) =>
     Object.fromEntries(Object.entries({ actor: f.actor, action: f.action, outcome: f.outcome, targetType: f.targetType, targetId: f.targetId, from: f.from, to: f.to }).filter(([, v]) => v !== undefined)) as Record<string, string>;
@@ -77,7 +79,17 @@ export async function auditRoutes(root: FastifyInstance, opts: { subjectPrefix: 
       const { format, ...q } = request.query;
       const filter = filterOf(request.principal.tenantId, q);
       await recordRead(request, 'audit.export', { ...filterDetails(filter), format });
-      const rows = Readable.from(app.recordRepository.exportRows(filter));
+      // The first page is read before the answer starts: a failing read is still an error answer (headers of a
+      // CSV download already sent made it a 500 of the wrong shape), only a later page can cut the stream.
+      const pages = app.recordRepository.exportRows(filter);
+      const first = await pages.next();
+      const rows = Readable.from(
+        (async function* () {
+          if (first.done) return;
+          yield first.value;
+          yield* pages;
+        })(),
+      );
       // Pulled page by page as the client reads (backpressure through the pipe): memory stays flat.
       const body =
         format === 'csv'

@@ -7,9 +7,11 @@ import fp from 'fastify-plugin';
 /** How long a refused upgrade may keep sending before its connection is cut. */
 const REFUSED_UPGRADE_DRAIN_MS = 5000;
 
-function refuse(socket: Duplex, status: number, text: string): void {
-  const body = JSON.stringify({ statusCode: status, code: status === 503 ? 'GATEWAY_SERVICE_UNAVAILABLE' : 'GATEWAY_ROUTE_NOT_FOUND', error: text, message: text });
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+function refuse(socket: Duplex, status: number, text: string, answer: { code?: string; message?: string; headers?: Record<string, string> } = {}): void {
+  const code = answer.code ?? (status === 503 ? 'GATEWAY_SERVICE_UNAVAILABLE' : 'GATEWAY_ROUTE_NOT_FOUND');
+  const body = JSON.stringify({ statusCode: status, code, error: text, message: answer.message ?? text });
+  const extra = Object.entries(answer.headers ?? {}).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`);
   // Node hands over the socket of an upgrade paused: bytes the client still sends after its request (a body)
   // would stay unread, so a client blocked writing them never reads this answer nor sees the connection end.
   // They are read and dropped; a client that keeps sending is cut off.
@@ -19,15 +21,28 @@ function refuse(socket: Duplex, status: number, text: string): void {
 }
 
 /**
+ * An upgrade to another path. Node hands every request with `Upgrade` to the upgrade handler, so it cannot be
+ * served as plain HTTP here; it is refused as the OpenAPI document says: 404 where no route is, 405 (with Allow)
+ * for a method the path lacks, else 400 (that path takes no upgrade).
+ */
+function refuseOtherPath(socket: Duplex, method: string, methods: string[]): void {
+  if (methods.length === 0) return refuse(socket, 404, 'Not Found');
+  if (!methods.includes(method)) {
+    return refuse(socket, 405, 'Method Not Allowed', { code: 'GATEWAY_METHOD_NOT_ALLOWED', message: `Method ${method} is not allowed here; it answers to ${methods.join(', ')}`, headers: { Allow: methods.join(', ') } });
+  }
+  refuse(socket, 400, 'Bad Request', { code: 'GATEWAY_MALFORMED_REQUEST', message: 'Only GET /onboarding takes a WebSocket upgrade: send this request without Upgrade' });
+}
+
+/**
  * Proxies the WebSocket upgrade of GET /onboarding to the realtime service, byte for byte. Token checks
  * happen there (a bad token must end in close code 4401, which only an accepted socket can carry).
  */
-export const websocketProxyPlugin = fp<{ target: string | undefined }>(
-  async (app, { target }) => {
+export const websocketProxyPlugin = fp<{ target: string | undefined; methodsAt?: (target: string) => string[] }>(
+  async (app, { target, methodsAt }) => {
     const open = new Set<Duplex>();
     app.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       const path = (req.url ?? '/').split('?')[0];
-      if (path !== '/onboarding' && path !== '/onboarding/') return refuse(socket, 404, 'Not Found');
+      if (path !== '/onboarding' && path !== '/onboarding/') return refuseOtherPath(socket, req.method ?? 'GET', methodsAt?.(req.url ?? '/') ?? []);
       if (!target) return refuse(socket, 503, 'The realtime service is not deployed yet');
       const requestId = requestIdFrom(req.headers['x-request-id'], randomUUID);
       const upstream = new URL(target);

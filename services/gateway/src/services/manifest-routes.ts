@@ -1,5 +1,6 @@
-import { readRouteManifest, ROUTE_MANIFEST_PATH, type RouteManifestEntry, type ServiceName } from '@glavito/contracts';
+import { MAX_PARAM_LENGTH, readRouteManifest, ROUTE_MANIFEST_PATH, type RouteManifestEntry, type ServiceName } from '@glavito/contracts';
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
+import { hasEmptyParam } from './route-index.js';
 
 export interface ManifestRoute extends RouteManifestEntry {
   service: ServiceName;
@@ -35,9 +36,9 @@ export interface ManifestRoutesOptions {
  */
 export function createManifestRoutes(opts: ManifestRoutesOptions): ManifestRoutes {
   const published = new Map<ServiceName, { routes: ManifestRoute[]; refused: Array<{ entry: unknown; reason: string }> }>();
-  let router = FindMyWay<FindMyWay.HTTPVersion.V1>();
+  let router = FindMyWay<FindMyWay.HTTPVersion.V1>({ maxParamLength: MAX_PARAM_LENGTH });
   const build = () => {
-    const next = FindMyWay<FindMyWay.HTTPVersion.V1>();
+    const next = FindMyWay<FindMyWay.HTTPVersion.V1>({ maxParamLength: MAX_PARAM_LENGTH });
     for (const { routes } of published.values()) {
       for (const route of routes) {
         if (opts.known.has(`${route.method} ${route.url}`) || next.hasRoute(route.method as HTTPMethod, route.url)) continue;
@@ -78,11 +79,14 @@ export function createManifestRoutes(opts: ManifestRoutesOptions): ManifestRoute
     },
     find(method, target) {
       const hit = router.find(method as HTTPMethod, target.split('?')[0]!);
-      return hit ? (hit.store as ManifestRoute) : null;
+      return hit && !hasEmptyParam(hit.params) ? (hit.store as ManifestRoute) : null;
     },
     methodsFor(target) {
       const path = target.split('?')[0]!;
-      return ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((m) => router.find(m as HTTPMethod, path) !== null);
+      return ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((m) => {
+        const hit = router.find(m as HTTPMethod, path);
+        return hit !== null && !hasEmptyParam(hit.params);
+      });
     },
     refused() {
       return Object.fromEntries([...published].map(([s, p]) => [s, p.refused]));
