@@ -162,8 +162,10 @@ export function installJsonBodyParser(app: FastifyInstance): void {
  */
 export function installStorableUrlText(app: FastifyInstance): void {
   app.addHook('preValidation', async (request) => {
-    for (const [part, values] of [['params', request.params], ['querystring', request.query]] as const) {
-      const path = values && typeof values === 'object' ? findUnstorableText(values) : null;
+    // Only what the route reads: a query on a route without a query schema is ignored, as any other would be.
+    const schema = request.routeOptions.schema ?? {};
+    for (const [part, values, read] of [['params', request.params, schema.params], ['querystring', request.query, schema.querystring]] as const) {
+      const path = read && values && typeof values === 'object' ? findUnstorableText(values) : null;
       if (!path) continue;
       const field = [part, ...path].join('.');
       const message = 'must not contain NUL characters or unpaired UTF-16 surrogates';

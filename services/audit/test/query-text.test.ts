@@ -26,9 +26,12 @@ describe('audit reads with odd query values', () => {
     expect(body).toMatchObject({ code: 'REQUEST_TEXT_UNSUPPORTED', details: [{ field, rule: 'storable_text' }] });
   });
 
-  it('an instant with an offset Postgres does not take (+23:59) filters as the same UTC instant', async () => {
+  it('instants Postgres does not take (offset +23:59, year 0000) filter as the same UTC instant (the epoch at the earliest)', async () => {
     const list = await h.app.inject({ method: 'GET', url: '/onboarding/audit?from=2020-12-06T02:25:54.321%2B23:59', headers: admin });
     expect(list.statusCode).toBe(200);
+    const yearZero = await h.app.inject({ method: 'GET', url: '/onboarding/audit?from=0000-01-01T00:00:00Z&to=0000-06-01T00:00:00.000-12:00', headers: admin });
+    expect(yearZero.statusCode).toBe(200);
+    expect(yearZero.json()).toMatchObject({ items: [] });
     const csv = await h.app.inject({ method: 'GET', url: '/onboarding/audit/export?format=csv&to=2020-12-06T02:25:54.321-23:59', headers: admin });
     expect(csv.statusCode).toBe(200);
     expect(csv.headers['content-type']).toMatch(/^text\/csv/);

@@ -54,8 +54,9 @@ export async function auditRoutes(root: FastifyInstance, opts: { subjectPrefix: 
 
   const filterOf = (tenantId: string, q: { actor?: string; action?: string; outcome?: string; targetType?: string; targetId?: string; from?: string; to?: string }): RecordFilter => {
     if (q.from && q.to && Date.parse(q.from) >= Date.parse(q.to)) throw new AuditRangeError();
-    // As UTC: ISO 8601 allows offsets up to ±23:59, Postgres only up to ±15:59 (a 500 before).
-    const utc = (instant?: string) => (instant === undefined ? undefined : new Date(instant).toISOString());
+    // As UTC: ISO 8601 allows offsets up to ±23:59, Postgres only up to ±15:59, and year 0000 it has not (500s
+    // before). No record predates the epoch, so an earlier bound is the epoch.
+    const utc = (instant?: string) => (instant === undefined ? undefined : new Date(Math.max(0, Date.parse(instant))).toISOString());
     return { tenantId, actor: q.actor, action: q.action, outcome: q.outcome, targetType: q.targetType, targetId: q.targetId, from: utc(q.from), to: utc(q.to) };
   };
   const filterDetails = (f: RecordFilter) =>
