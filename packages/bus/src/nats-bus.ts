@@ -9,9 +9,13 @@ import { connectionOptions, ensureDurableConsumer, ensureStream, isNotFound } fr
  * How long one pull request of a consumer lives (its idle heartbeat is half of it). nats.js checks its
  * consumer again after a reconnect and, when that check fails (JetStream still starting after a broker
  * restart), retries only after this long: with the 30 s default a NATS restart froze the live feed and
- * the durable consumers for ~40 s. 5 s bounds that stall at the cost of one pull request per 5 s.
+ * the durable consumers for ~40 s, with 5 s the chaos suite saw pushes 6.5 s late after a restart. 1 s (the
+ * least nats.js takes) bounds that stall at the cost of one pull request and two heartbeats a second per
+ * idle consumer.
  */
-const PULL_EXPIRES_MS = 5000;
+const PULL_EXPIRES_MS = 1000;
+/** How often the live feed's watchdog asks the server about its consumer (see consumeNew). */
+const LIVE_FEED_CHECK_MS = 5000;
 
 type NatsConnection = Awaited<ReturnType<typeof connect>>;
 
@@ -217,7 +221,7 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
         })()
           .catch(() => undefined)
           .finally(() => (checking = false));
-      }, PULL_EXPIRES_MS);
+      }, LIVE_FEED_CHECK_MS);
       watchdog.unref();
       return {
         async stop() {
