@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { loggerOptions, requestIdFrom } from '@glavito/logging';
 import Fastify, { type FastifyServerOptions } from 'fastify';
-import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { validatorCompiler } from 'fastify-type-provider-zod';
 import { installErrorHandlers, installJsonBodyParser, installLanguage, installStorableUrlText } from './index.js';
 import { MAX_PARAM_LENGTH, ROUTE_MANIFEST_PATH, routeManifest } from '@glavito/contracts';
 import { clientErrorHandler, frameworkErrors, installUrlLimit } from './limits.js';
 import { metricsPlugin } from './metrics.js';
 import { OneLinePerRequestLogController } from './request-log.js';
+import { serializerCompiler } from './serializer.js';
 
 export interface ServiceAppOptions {
   service: string;
