@@ -127,6 +127,17 @@ export function createHub(opts: HubOptions) {
       c.delivered.delete(sessionId);
       opts.onPresenceChange();
     },
+    /**
+     * Whether any local socket listens to this (raw, unread) event's user or session: when none does, dispatch
+     * would send nothing, so the event need not even be read. True when the ids are not strings (the reader says why).
+     */
+    listens(raw: unknown): boolean {
+      if (typeof raw !== 'object' || raw === null) return true;
+      const { tenantId, userId, sessionId, type } = raw as Record<string, unknown>;
+      if (typeof tenantId !== 'string' || typeof userId !== 'string' || typeof sessionId !== 'string') return true;
+      if (byUser.has(userKey(tenantId, userId))) return true;
+      return type !== 'notification.created' && bySession.has(sessionKey(tenantId, sessionId));
+    },
     /** One event from the stream (in stream order) to every local socket of its user or its session, once each; returns the frames sent. */
     dispatch(seq: number, event: EventEnvelope): number {
       const watchers = isPersonal(event) ? [] : (bySession.get(sessionKey(event.tenantId, event.sessionId)) ?? []);

@@ -32,8 +32,8 @@ export const eventFeedPlugin = fp<{ config: RealtimeConfig }>(
   async (app, { config }) => {
     const unknownEvents = app.metrics.counter('events_unknown_total', 'Events of a type or version this build does not know (skipped, not pushed)', ['consumer', 'type', 'version', 'reason']);
     /** The event at its latest version, or null (not pushed) for one this build cannot read: counted, never an error. */
-    const read = (data: Uint8Array): EventEnvelope | null => {
-      const r = readEvent(JSON.parse(decoder.decode(data)));
+    const read = (raw: unknown): EventEnvelope | null => {
+      const r = readEvent(raw);
       if (r.known) return r.event;
       unknownEvents.inc({ consumer: 'realtime', type: r.envelope.type, version: String(r.envelope.version), reason: r.reason });
       return null;
@@ -41,7 +41,11 @@ export const eventFeedPlugin = fp<{ config: RealtimeConfig }>(
     const feed = await app.bus.consumeNew(config.EVENT_STREAM, `${config.EVENT_SUBJECT_PREFIX}.>`, (msg) => {
       let event: EventEnvelope | null;
       try {
-        event = read(msg.data);
+        const raw: unknown = JSON.parse(decoder.decode(msg.data));
+        // Every replica receives every event; one no local socket listens to would be pushed nowhere, so it is not
+        // read (validated) at all. Only what is pushed is counted or reported as breaking its contract.
+        if (!app.hub.listens(raw)) return;
+        event = read(raw);
         if (!event) return;
       } catch (err) {
         app.log.warn({ streamSeq: msg.seq, err: (err as Error).message.slice(0, 200) }, 'realtime: event breaks its contract; not pushed');
@@ -58,7 +62,7 @@ export const eventFeedPlugin = fp<{ config: RealtimeConfig }>(
       const seen: Array<{ seq: number; event: EventEnvelope }> = [];
       for (const m of stored) {
         try {
-          const event = read(m.data);
+          const event = read(JSON.parse(decoder.decode(m.data)));
           if (event) seen.push({ seq: m.seq, event });
         } catch {
           // skipped, as on the live feed
