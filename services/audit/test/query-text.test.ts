@@ -32,6 +32,9 @@ describe('audit reads with odd query values', () => {
     const yearZero = await h.app.inject({ method: 'GET', url: '/onboarding/audit?from=0000-01-01T00:00:00Z&to=0000-06-01T00:00:00.000-12:00', headers: admin });
     expect(yearZero.statusCode).toBe(200);
     expect(yearZero.json()).toMatchObject({ items: [] });
+    const year10000 = await h.app.inject({ method: 'GET', url: '/onboarding/audit?from=9999-12-31T23:59:59-23:59', headers: admin });
+    expect(year10000.statusCode).toBe(200);
+    expect(year10000.json()).toMatchObject({ items: [] });
     const csv = await h.app.inject({ method: 'GET', url: '/onboarding/audit/export?format=csv&to=2020-12-06T02:25:54.321-23:59', headers: admin });
     expect(csv.statusCode).toBe(200);
     expect(csv.headers['content-type']).toMatch(/^text\/csv/);

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
+import { MAX_PARAM_LENGTH } from '@glavito/contracts';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, deadUrl, type FakeUpstream, makeApp, makeToken, startUpstream } from './helpers.js';
@@ -159,6 +160,8 @@ describe('edge protections', () => {
     const otherMethod = await ask('DELETE /onboarding/business-hours/check');
     expect([otherMethod.slice(0, 12), codeOf(otherMethod)]).toEqual(['HTTP/1.1 405', 'GATEWAY_METHOD_NOT_ALLOWED']);
     expect(otherMethod).toMatch(/\r\nAllow: GET, HEAD\r\n/);
+    const longId = await ask(`POST /onboarding/validate-step/${'a'.repeat(MAX_PARAM_LENGTH + 1)}`);
+    expect([longId.slice(0, 12), codeOf(longId)]).toEqual(['HTTP/1.1 414', 'GATEWAY_URL_TOO_LONG']);
     const httpRoute = await ask('GET /onboarding/business-hours');
     expect([httpRoute.slice(0, 12), codeOf(httpRoute)]).toEqual(['HTTP/1.1 400', 'GATEWAY_MALFORMED_REQUEST']);
   });

@@ -8,6 +8,9 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { AuditRangeError } from '../errors.js';
 import type { RecordFilter } from '../repositories/record-repository.js';
 
+/** The last instant a four-digit year holds. */
+const LATEST_INSTANT = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
 const CSV_COLUMNS = [
   'seq', 'id', 'occurredAt', 'recordedAt', 'actorSubject', 'actorRoles', 'action', 'targetType', 'targetId', 'outcome', 'outcomeCode',
   'requestId', 'correlationId', 'clientIp', 'userAgent', 'details', 'prevHash', 'hash',
@@ -54,9 +57,9 @@ export async function auditRoutes(root: FastifyInstance, opts: { subjectPrefix: 
 
   const filterOf = (tenantId: string, q: { actor?: string; action?: string; outcome?: string; targetType?: string; targetId?: string; from?: string; to?: string }): RecordFilter => {
     if (q.from && q.to && Date.parse(q.from) >= Date.parse(q.to)) throw new AuditRangeError();
-    // As UTC: ISO 8601 allows offsets up to ±23:59, Postgres only up to ±15:59, and year 0000 it has not (500s
-    // before). No record predates the epoch, so an earlier bound is the epoch.
-    const utc = (instant?: string) => (instant === undefined ? undefined : new Date(Math.max(0, Date.parse(instant))).toISOString());
+    // As UTC: ISO 8601 allows offsets up to ±23:59, Postgres only up to ±15:59, and neither year 0000 nor, once
+    // shifted to UTC, 10000 fits (500s before). Bounds outside the epoch … 9999 filter like the nearest end.
+    const utc = (instant?: string) => (instant === undefined ? undefined : new Date(Math.min(LATEST_INSTANT, Math.max(0, Date.parse(instant)))).toISOString());
     return { tenantId, actor: q.actor, action: q.action, outcome: q.outcome, targetType: q.targetType, targetId: q.targetId, from: utc(q.from), to: utc(q.to) };
   };
   const filterDetails = (f: RecordFilter) =>

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
+import { MAX_PARAM_LENGTH, MAX_URL_LENGTH } from '@glavito/contracts';
 import { redactUrl, requestIdFrom } from '@glavito/logging';
 import { randomUUID } from 'node:crypto';
 import fp from 'fastify-plugin';
@@ -25,7 +26,12 @@ function refuse(socket: Duplex, status: number, text: string, answer: { code?: s
  * served as plain HTTP here; it is refused as the OpenAPI document says: 404 where no route is, 405 (with Allow)
  * for a method the path lacks, else 400 (that path takes no upgrade).
  */
-function refuseOtherPath(socket: Duplex, method: string, methods: string[]): void {
+function refuseOtherPath(socket: Duplex, method: string, url: string, methods: string[]): void {
+  // The limits any request meets first (as Fastify answers them for a plain request).
+  const path = url.split('?')[0]!;
+  if (url.length > MAX_URL_LENGTH || path.split('/').some((segment) => segment.length > MAX_PARAM_LENGTH)) {
+    return refuse(socket, 414, 'URI Too Long', { code: 'GATEWAY_URL_TOO_LONG', message: `The request URL is too long: at most ${MAX_URL_LENGTH} characters, ${MAX_PARAM_LENGTH} per path segment` });
+  }
   if (methods.length === 0) return refuse(socket, 404, 'Not Found');
   if (!methods.includes(method)) {
     return refuse(socket, 405, 'Method Not Allowed', { code: 'GATEWAY_METHOD_NOT_ALLOWED', message: `Method ${method} is not allowed here; it answers to ${methods.join(', ')}`, headers: { Allow: methods.join(', ') } });
@@ -42,7 +48,7 @@ export const websocketProxyPlugin = fp<{ target: string | undefined; methodsAt?:
     const open = new Set<Duplex>();
     app.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       const path = (req.url ?? '/').split('?')[0];
-      if (path !== '/onboarding' && path !== '/onboarding/') return refuseOtherPath(socket, req.method ?? 'GET', methodsAt?.(req.url ?? '/') ?? []);
+      if (path !== '/onboarding' && path !== '/onboarding/') return refuseOtherPath(socket, req.method ?? 'GET', req.url ?? '/', methodsAt?.(req.url ?? '/') ?? []);
       if (!target) return refuse(socket, 503, 'The realtime service is not deployed yet');
       const requestId = requestIdFrom(req.headers['x-request-id'], randomUUID);
       const upstream = new URL(target);
