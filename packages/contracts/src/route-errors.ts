@@ -102,8 +102,9 @@ export const ROUTE_ERRORS: { readonly [N in RouteName]?: ErrorCodes } = {
   connectionHistory: { 400: ['CONNECTION_TEST_CURSOR_INVALID'], 404: ['CONNECTION_TEST_SESSION_NOT_FOUND'], 503: ['CONNECTION_TEST_SESSION_LOOKUP_UNAVAILABLE'] },
   validateConnectionConfig: { 422: ['CONNECTION_TEST_CONFIG_INVALID'] },
 
-  sessionClients: { 404: ['REALTIME_NOT_FOUND'] },
-  userClients: { 404: ['REALTIME_NOT_FOUND'] },
+  // 503 when the session service does not answer the lookup (RPC timeout or no responder).
+  sessionClients: { 404: ['REALTIME_NOT_FOUND'], 503: ['REALTIME_SESSION_LOOKUP_UNAVAILABLE'] },
+  userClients: { 404: ['REALTIME_NOT_FOUND'], 503: ['REALTIME_SESSION_LOOKUP_UNAVAILABLE'] },
 
   // Stripe failing or refusing: 502 when it answers with an error, 503 when it cannot be reached or refuses our key.
   paymentSetup: { 422: ['PAYMENT_PROVIDER_REJECTED'], 502: ['PAYMENT_PROVIDER_ERROR'], 503: ['PAYMENT_PROVIDER_UNAVAILABLE', 'PAYMENT_PROVIDER_AUTH_FAILED'] },
