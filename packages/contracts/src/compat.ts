@@ -53,6 +53,7 @@ const RPC_MESSAGES: Record<string, { request: z.ZodType; reply: z.ZodType }> = {
   'session.get': { request: rpc.SessionGetRequestSchema, reply: rpc.SessionGetReplySchema },
   'session.user': { request: rpc.SessionUserRequestSchema, reply: rpc.SessionUserReplySchema },
   'progress.get': { request: rpc.ProgressGetRequestSchema, reply: rpc.ProgressGetReplySchema },
+  'session.tenant_smtp': { request: rpc.TenantSmtpRequestSchema, reply: rpc.TenantSmtpReplySchema },
 };
 
 /** Every contract this build publishes, keyed by a stable name (also the snapshot's file name). */

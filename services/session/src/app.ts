@@ -13,6 +13,7 @@ import { externalSignalsConsumer } from './consumers/external-signals.js';
 import { abandonSweepPlugin } from './jobs/abandon-sweep.js';
 import { sessionRpcPlugin } from './plugins/rpc.js';
 import { sessionRepositoryPlugin } from './plugins/session-repository.js';
+import { tenantSmtpRpcPlugin } from './plugins/tenant-smtp-rpc.js';
 import { businessHoursRoutes } from './routes/business-hours.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { stepRoutes } from './routes/steps.js';
@@ -36,6 +37,7 @@ export async function buildApp(config: SessionConfig, opts: BuildOptions = {}) {
   await app.register(busPlugin, { name: 'session', config, outboxSchema: 'session', bus: opts.infra?.bus });
   await app.register(sessionRepositoryPlugin, { subjectPrefix: config.EVENT_SUBJECT_PREFIX, auditSubjectPrefix: auditNames(config).subjectPrefix, encryptionKey: config.STEP_DATA_ENCRYPTION_KEY, cacheSize: config.WRITE_CACHE_SIZE, now: opts.now });
   await app.register(sessionRpcPlugin, { rpcPrefix: config.RPC_SUBJECT_PREFIX });
+  await app.register(tenantSmtpRpcPlugin, { rpcPrefix: config.RPC_SUBJECT_PREFIX, credentialsKey: config.NOTIFY_CREDENTIALS_KEY });
   await app.register(abandonSweepPlugin, { abandonAfterMs: config.ABANDON_AFTER, intervalMs: config.ABANDON_SWEEP_INTERVAL });
 
   await app.register(healthRoutes, { checks: { database: () => app.isDatabaseReady(), bus: () => app.bus.isReady() } });

@@ -9,6 +9,14 @@ export const SessionConfigSchema = commonEnvSchema.extend({
   STEP_DATA_ENCRYPTION_KEY: z
     .string()
     .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be base64 of exactly 32 bytes (openssl rand -base64 32)'),
+  /**
+   * base64 of 32 random bytes, shared with the notification service only: seals the tenant's SMTP settings in
+   * `session.tenant_smtp` replies. Unset: that RPC is not served (reminders use the system's SMTP).
+   */
+  NOTIFY_CREDENTIALS_KEY: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.string().refine((v) => Buffer.from(v, 'base64').length === 32, 'must be base64 of exactly 32 bytes (openssl rand -base64 32)').optional(),
+  ),
   ABANDON_AFTER: env.duration('7d'),
   ABANDON_SWEEP_INTERVAL: env.duration('15m'),
   BODY_LIMIT_BYTES: env.int(1_048_576, 1024, 50 * 1_048_576),
