@@ -1,10 +1,9 @@
-import { brokerState, jetStreamConfig, migrateBroker, streamMismatches } from '@glavito/broker';
+import { brokerState, jetStreamConfig, migrateBroker } from '@glavito/broker';
 import { createTestNats, type TestNats } from '@glavito/testkit';
 import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkEventStreams, createNatsBus, ensureDurableConsumer, migrateEventBus, requireBucket, type EventBus } from '../src/index.js';
-import { createMemoryBus } from '../src/memory-bus.js';
+import { checkEventStreams, createNatsBus, ensureDurableConsumer, requireBucket, type EventBus } from '../src/index.js';
 import { busPlugin } from '../src/plugin.js';
 
 let nats: TestNats;
@@ -80,15 +79,6 @@ describe('migrateBroker (pnpm bus:migrate)', () => {
     expect(seeded.config.filter_subject).toBe(`${nats.subjectPrefix}.*.*.session.>`);
     // Once it exists, later migrations leave it alone.
     expect((await migrateBroker(nats.nc, brokerState(settings))).find((s) => s.kind === 'seed')?.action).toBe('unchanged');
-  });
-
-  it('builds the same state on the in-process bus (embedded mode)', async () => {
-    const memory = createMemoryBus();
-    const state = brokerState(nats.brokerSettings);
-    await migrateEventBus(memory, state);
-    for (const def of state.streams) expect(streamMismatches(def, await memory.streamInfo(def.name))).toEqual([]);
-    for (const b of state.buckets) expect(await memory.bucketInfo(b.bucket)).toEqual({ ttlMs: b.ttlMs, replicas: 1 });
-    await memory.close();
   });
 });
 

@@ -8,7 +8,7 @@ import {
   type Stoppable,
   type StoredMessage,
   type StreamConfig,
-} from './event-bus.js';
+} from '@glavito/bus';
 
 /**
  * The in-process EventBus of the embedded local mode: every service runs in one Node process and

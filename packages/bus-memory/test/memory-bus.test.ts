@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { BusRequestError, type DeliveredMessage, type EventBus } from '../src/event-bus.js';
+import { BusRequestError, type DeliveredMessage, type EventBus } from '@glavito/bus';
+// The one suite every EventBus adapter passes; it lives beside the interface and the NATS adapter.
+import { describeEventBusContract } from '../../bus/test/event-bus.contract.js';
 import { createMemoryBus } from '../src/memory-bus.js';
-import { describeEventBusContract } from './event-bus.contract.js';
 
 describeEventBusContract('memory', async () => {
   const bus = createMemoryBus();
