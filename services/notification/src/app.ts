@@ -22,6 +22,8 @@ export interface BuildOptions {
   /** The scheduler's clock (tests move it instead of waiting). */
   clock?: () => Date;
   replicaId?: string;
+  /** Extra CAs trusted for tenants' SMTP servers (tests: a local server's self-signed certificate). */
+  tenantSmtpCa?: string;
 }
 
 export async function buildApp(config: NotificationConfig, opts: BuildOptions = {}) {
@@ -29,7 +31,7 @@ export async function buildApp(config: NotificationConfig, opts: BuildOptions = 
   await app.register(authPlugin, { secret: config.JWT_SECRET });
   await app.register(dbPlugin, { schema: 'notification', migrationsFolder: MIGRATIONS_FOLDER, config, pool: opts.infra?.pool });
   await app.register(busPlugin, { name: 'notification', config, outboxSchema: 'notification', bus: opts.infra?.bus });
-  await app.register(notificationsPlugin, { config, clock: opts.clock, replicaId: opts.replicaId });
+  await app.register(notificationsPlugin, { config, clock: opts.clock, replicaId: opts.replicaId, tenantSmtpCa: opts.tenantSmtpCa });
 
   await app.register(healthRoutes, { checks: { database: () => app.isDatabaseReady(), bus: () => app.bus.isReady() } });
   await app.register(notificationRoutes);

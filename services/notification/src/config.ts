@@ -11,6 +11,14 @@ export const NotificationConfigSchema = commonEnvSchema.extend({
   NOTIFICATION_CONSUMER: z.string().regex(/^[A-Za-z0-9_-]+$/).default('notification'),
   /** The system's SMTP server (smtp:// or smtps://, credentials in the URL); unset = in-app notifications only. */
   NOTIFY_SMTP_URL: optionalUrl(/^smtps?$/, 'must be an smtp:// or smtps:// URL, e.g. smtp://user:pass@mail.example.com:587'),
+  /**
+   * base64 of 32 random bytes, the same as the session service's: opens the tenant SMTP settings it seals for us
+   * (`session.tenant_smtp`). Unset: every email goes through NOTIFY_SMTP_URL, whatever the tenant tested.
+   */
+  NOTIFY_CREDENTIALS_KEY: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.string().refine((v) => Buffer.from(v, 'base64').length === 32, 'must be base64 of exactly 32 bytes (openssl rand -base64 32)').optional(),
+  ),
   NOTIFY_EMAIL_FROM: z.string().min(3).max(200).default('Glavito Onboarding <onboarding@glavito.local>'),
   /** Domain of the Message-IDs (the idempotency key of each reminder email). */
   NOTIFY_MESSAGE_ID_DOMAIN: z.string().regex(/^[A-Za-z0-9.-]+$/).default('notifications.glavito.local'),

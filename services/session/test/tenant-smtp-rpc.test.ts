@@ -52,7 +52,7 @@ describe('session.tenant_smtp', () => {
     expect(save.statusCode).toBe(200);
 
     const seen: string[] = [];
-    const spy = h.nats.nc.subscribe('_INBOX.>', { callback: (_e, m) => seen.push(m.string()) });
+    const spy = h.nats.nc.subscribe('_INBOX.>', { callback: (_e, m) => void seen.push(m.string()) });
     const req = request();
     const reply = await ask(req);
     spy.unsubscribe();

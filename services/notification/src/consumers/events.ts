@@ -6,10 +6,14 @@ import type { NotificationConfig } from '../config.js';
 import { completionText, milestoneText } from '../domain/policy.js';
 import { applySessionEventOnDefaultRules } from '../repositories/session-copy.js';
 
+/** Step events that change a step's data (a skip or a refused save changes none). */
+const CHANNEL_SAVES = new Set(['step.updated', 'step.completed']);
+
 /**
  * One durable over the whole event subject space (nats-server 2.9: one filter per consumer): session and step
  * events keep the session copy and its reminders, business_hours.changed the tenant's hours, progress events
- * become admin notifications. Everything else (our own notification.created included) is acknowledged and ignored.
+ * become admin notifications, email connection tests (and channel_configuration saves) say whether the tenant's own
+ * SMTP may send. Everything else (our own notification.created included) is acknowledged and ignored.
  */
 export const eventsConsumer = fp<{ config: NotificationConfig }>(
   async (app, { config }) => {
@@ -23,12 +27,21 @@ export const eventsConsumer = fp<{ config: NotificationConfig }>(
       maxDeliver: 8,
       deadLetterSubject: `${config.DEAD_LETTER_PREFIX}.notification`,
       isTransient: isDatabaseUnavailable,
-      // The types the handler below acts on; the rest (most progress.updated, notification.created, connection
-      // and payment events…) are acknowledged without being read.
+      // The types the handler below acts on; the rest (most progress.updated, notification.created, connection tests
+      // of other channels, payment events…) are acknowledged without being read.
       reads: (type, data) =>
-        type.startsWith('session.') || type.startsWith('step.') || type === 'business_hours.changed' || type === 'milestone.reached' || (type === 'progress.updated' && data.completion != null),
+        type.startsWith('session.') ||
+        type.startsWith('step.') ||
+        type === 'business_hours.changed' ||
+        type === 'milestone.reached' ||
+        (type === 'progress.updated' && data.completion != null) ||
+        (type === 'connection.tested' && (data.result as { channel?: unknown } | undefined)?.channel === 'email'),
       handler: async (event: EventEnvelope) => {
+        if (event.type === 'connection.tested') return repo.applyEmailTest(event as EventEnvelope<'connection.tested'>);
         if (event.type.startsWith('session.') || event.type.startsWith('step.')) {
+          // A save of channel_configuration: the email channel tested before it is no longer the one tested.
+          if (CHANNEL_SAVES.has(event.type) && (event.data as { stepId?: unknown; trigger?: unknown }).stepId === 'channel_configuration' && !(event.data as { trigger?: unknown }).trigger)
+            await repo.applyChannelChange(event);
           // One statement for a tenant on the default rules (every save sends one of these); the general path otherwise.
           if ((await applySessionEventOnDefaultRules(app.pool, event)) !== 'general') return;
           return repo.applySessionEvent(event);

@@ -12,6 +12,27 @@ export const tenants = notificationSchema.table('tenants', {
   businessHoursVersion: integer('business_hours_version').notNull().default(0),
 });
 
+/**
+ * Whether a tenant's own SMTP (the email channel of channel_configuration) may send its emails: the latest email
+ * connection test (connection.tested, by its time) and the latest change of channel_configuration after it (step
+ * events). Never a credential: host and port of the tested server only, to check the settings sent are the ones tested.
+ */
+export const emailChannels = notificationSchema.table('email_channels', {
+  tenantId: text('tenant_id').primaryKey(),
+  /** The session whose channel_configuration was tested (the session service reads the settings there). */
+  sessionId: text('session_id'),
+  /** `verified`: SMTP accepted the login over TLS or STARTTLS with a trusted certificate; `failed` otherwise. */
+  testStatus: text('test_status'),
+  testedAt: ts('tested_at'),
+  testEventId: uuid('test_event_id'),
+  smtpHost: text('smtp_host'),
+  smtpPort: integer('smtp_port'),
+  /** `tls` or `starttls`, as the test connected. */
+  encryption: text('encryption'),
+  /** The latest channel_configuration save (any session of the tenant). */
+  changedAt: ts('changed_at'),
+});
+
 /** A tenant's reminder policy (absent: the defaults). */
 export const policies = notificationSchema.table('policies', {
   tenantId: text('tenant_id').primaryKey(),
@@ -123,6 +144,8 @@ export const deliveries = notificationSchema.table(
     outcome: text('outcome').notNull(),
     smtpCode: integer('smtp_code'),
     detail: text('detail'),
+    /** Whose SMTP: `tenant` (its own, from channel_configuration) or `system` (NOTIFY_SMTP_URL). */
+    sender: text('sender'),
     at: ts('at').notNull(),
   },
   (t) => [index('deliveries_reminder').on(t.reminderId)],

@@ -6,6 +6,7 @@ import { deriveUnsubscribeSecret, signUnsubscribeToken } from '../domain/unsubsc
 import { createNotificationRepository, type NotificationRepository } from '../repositories/notification-repository.js';
 import { createMailer } from '../services/mailer.js';
 import { createReminderScheduler, type ReminderScheduler } from '../services/scheduler.js';
+import { createTenantSmtpResolver } from '../services/tenant-smtp.js';
 import type {} from '@glavito/http/metrics';
 
 declare module 'fastify' {
@@ -22,10 +23,12 @@ export interface NotificationsPluginOptions {
   config: NotificationConfig;
   clock?: () => Date;
   replicaId?: string;
+  /** Extra CAs trusted for tenants' SMTP servers (tests: a local server's own certificate). */
+  tenantSmtpCa?: string;
 }
 
 export const notificationsPlugin = fp<NotificationsPluginOptions>(
-  async (app, { config, clock = () => new Date(), replicaId = randomUUID() }) => {
+  async (app, { config, clock = () => new Date(), replicaId = randomUUID(), tenantSmtpCa }) => {
     const secret = config.NOTIFY_UNSUBSCRIBE_SECRET ?? deriveUnsubscribeSecret(config.JWT_SECRET);
     const repo = createNotificationRepository(app.pool, {
       subjectPrefix: config.EVENT_SUBJECT_PREFIX,
@@ -41,6 +44,16 @@ export const notificationsPlugin = fp<NotificationsPluginOptions>(
     const scheduler = createReminderScheduler({
       repo,
       mailer,
+      // With NOTIFY_CREDENTIALS_KEY, a tenant whose email channel passed its test sends through its own SMTP.
+      ...(config.NOTIFY_CREDENTIALS_KEY
+        ? {
+            tenantSmtp: {
+              resolver: createTenantSmtpResolver({ repo, bus: app.bus, rpcPrefix: config.RPC_SUBJECT_PREFIX, key: config.NOTIFY_CREDENTIALS_KEY }),
+              timeoutMs: config.NOTIFY_SMTP_TIMEOUT,
+              ...(tenantSmtpCa ? { ca: tenantSmtpCa } : {}),
+            },
+          }
+        : {}),
       clock,
       log: app.log,
       replicaId,
@@ -53,7 +66,7 @@ export const notificationsPlugin = fp<NotificationsPluginOptions>(
     app.decorate('reminderScheduler', scheduler);
     app.decorate('clock', clock);
     app.decorate('unsubscribeSecret', secret);
-    app.log.info({ email: mailer ? 'smtp' : 'off (in-app only)' }, 'notification channels');
+    app.log.info({ email: mailer ? 'smtp' : 'off (in-app only)', tenantSmtp: config.NOTIFY_CREDENTIALS_KEY ? 'on' : 'off' }, 'notification channels');
     app.addHook('onClose', async () => {
       await scheduler.stop();
       mailer?.close();

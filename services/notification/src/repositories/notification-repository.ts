@@ -46,6 +46,8 @@ export interface EmailJob {
   kind: 'reminder' | 'notice';
   /** The reminder's or the notice email's id. */
   reminderId: string;
+  /** Whose SMTP may send it is the tenant's choice (its tested email channel). */
+  tenantId: string;
   attempt: number;
   to: string;
   messageId: string;
@@ -53,7 +55,19 @@ export interface EmailJob {
   unsubscribeUrl: string;
 }
 
-export type EmailOutcome = { kind: 'sent'; response: string } | { kind: 'bounced' | 'retry'; code: number | null; detail: string };
+export type EmailSender = 'tenant' | 'system';
+export type EmailOutcome = ({ kind: 'sent'; response: string } | { kind: 'bounced' | 'retry'; code: number | null; detail: string }) & { sender?: EmailSender };
+
+/** The tenant's email channel as this context knows it (no credential: the session service keeps those). */
+export interface EmailChannel {
+  sessionId: string;
+  smtpHost: string;
+  smtpPort: number;
+  encryption: 'tls' | 'starttls';
+}
+
+/** SQL: the tenant's own SMTP may send (tested successfully, and channel_configuration not changed since). */
+const TENANT_SMTP_VERIFIED = `(ec.test_status = 'verified' AND (ec.changed_at IS NULL OR ec.changed_at < ec.tested_at))`;
 
 interface ReminderRow {
   id: string;
@@ -78,6 +92,7 @@ interface ReminderRow {
   unsubscribed_at: string | null;
   preferences: Preferences | null;
   language: string | null;
+  tenant_smtp: boolean;
 }
 
 interface NotificationRow {
@@ -225,8 +240,8 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
 
   async function recordNotice(job: EmailJob, outcome: EmailOutcome, now: Date, o: { maxAttempts: number; retryAfterMs: (attempt: number) => number }): Promise<boolean> {
     return transaction(async (client) => {
-      await client.query(`INSERT INTO notification.deliveries (reminder_id, attempt, outcome, smtp_code, detail, at) VALUES ($1, $2, $3, $4, $5, $6)`, [
-        job.reminderId, job.attempt, outcome.kind, outcome.kind === 'sent' ? 250 : outcome.code, (outcome.kind === 'sent' ? outcome.response : outcome.detail).slice(0, 500), now.toISOString(),
+      await client.query(`INSERT INTO notification.deliveries (reminder_id, attempt, outcome, smtp_code, detail, at, sender) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
+        job.reminderId, job.attempt, outcome.kind, outcome.kind === 'sent' ? 250 : outcome.code, (outcome.kind === 'sent' ? outcome.response : outcome.detail).slice(0, 500), now.toISOString(), outcome.sender ?? null,
       ]);
       const final = outcome.kind !== 'retry' || job.attempt >= o.maxAttempts;
       const { rowCount } = final
@@ -239,6 +254,55 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
   }
 
   return {
+    /**
+     * An email connection test: the latest one (by its time) decides whether the tenant's own SMTP may send. Verified
+     * only when SMTP itself accepted the login with encryption and a trusted certificate (status `success`: a
+     * warning such as a self-signed certificate or no encryption is not enough); a test of IMAP alone says nothing
+     * about sending and is ignored. Host and port are kept (no credential is in the event, none is kept here).
+     */
+    async applyEmailTest(e: EventEnvelope<'connection.tested'>): Promise<void> {
+      const r = e.data.result;
+      if (r.channel !== 'email') return;
+      const smtp = (r.details as { smtp?: { host?: unknown; port?: unknown; encryption?: unknown; authenticated?: unknown } } | null | undefined)?.smtp;
+      if (r.status === 'success' && !smtp) return;
+      const verified =
+        r.status === 'success' && smtp?.authenticated === true && (smtp.encryption === 'tls' || smtp.encryption === 'starttls') && typeof smtp.host === 'string' && typeof smtp.port === 'number';
+      const testedAt = Number.isNaN(Date.parse(r.timestamp)) ? e.occurredAt : r.timestamp;
+      await once(e.id, async (client) => {
+        await client.query(
+          `INSERT INTO notification.email_channels AS ec (tenant_id, session_id, test_status, tested_at, test_event_id, smtp_host, smtp_port, encryption)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           ON CONFLICT (tenant_id) DO UPDATE SET session_id = EXCLUDED.session_id, test_status = EXCLUDED.test_status, tested_at = EXCLUDED.tested_at,
+             test_event_id = EXCLUDED.test_event_id, smtp_host = EXCLUDED.smtp_host, smtp_port = EXCLUDED.smtp_port, encryption = EXCLUDED.encryption
+           WHERE ec.tested_at IS NULL OR ec.tested_at < EXCLUDED.tested_at`,
+          [e.tenantId, e.sessionId, verified ? 'verified' : 'failed', testedAt, e.id, verified ? smtp.host : null, verified ? smtp.port : null, verified ? smtp.encryption : null],
+        );
+      });
+    },
+
+    /**
+     * A save of channel_configuration (any session of the tenant): the channel is no longer the one tested until the
+     * next test. Step events carry no step data (credentials are never in events), so any save counts. Idempotent
+     * and order-free (the latest time wins), so it needs no inbox row of its own.
+     */
+    async applyChannelChange(e: EventEnvelope): Promise<void> {
+      await pool.query(
+        `INSERT INTO notification.email_channels AS ec (tenant_id, changed_at) VALUES ($1, $2)
+         ON CONFLICT (tenant_id) DO UPDATE SET changed_at = GREATEST(ec.changed_at, EXCLUDED.changed_at)`,
+        [e.tenantId, e.occurredAt],
+      );
+    },
+
+    /** The tenant's email channel when its own SMTP may send (tested, unchanged since), else null. */
+    async verifiedEmailChannel(tenantId: string): Promise<EmailChannel | null> {
+      const { rows } = await pool.query<{ session_id: string; smtp_host: string; smtp_port: number; encryption: 'tls' | 'starttls' }>(
+        `SELECT session_id, smtp_host, smtp_port, encryption FROM notification.email_channels ec WHERE tenant_id = $1 AND ${TENANT_SMTP_VERIFIED}`,
+        [tenantId],
+      );
+      const r = rows[0];
+      return r ? { sessionId: r.session_id, smtpHost: r.smtp_host, smtpPort: r.smtp_port, encryption: r.encryption } : null;
+    },
+
     /** Session and step events: the session copy, the recipient, and its reminders (cancel on activity or a stop, plan the next). */
     async applySessionEvent(e: EventEnvelope): Promise<void> {
       await once(e.id, async (client) => {
@@ -421,15 +485,16 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
      * transaction, records what the claim decides: the in-app notification and its event, the rendered email and
      * its Message-ID, or the cancellation. Returns the emails this replica must now send.
      */
-    async claimDue(now: Date, o: { batch: number; leaseMs: number; replicaId: string; maxAttempts: number; emailEnabled: boolean }): Promise<{ claimed: number; emails: EmailJob[] }> {
+    async claimDue(now: Date, o: { batch: number; leaseMs: number; replicaId: string; maxAttempts: number; emailEnabled: boolean; tenantSmtp?: boolean }): Promise<{ claimed: number; emails: EmailJob[] }> {
       return transaction(async (client, events) => {
         const { rows } = await client.query<ReminderRow>(
           `SELECT r.id, r.session_id, r.tenant_id, r.user_id, r.ordinal, r.activity_at, r.due_at, r.state, r.attempts, r.message_id, r.email_to, r.content,
                   s.type, s.status, s.completed_steps, s.skipped_steps, s.current_step, s.last_activity_at,
-                  rc.email, rc.unsubscribed_at, rc.preferences, rc.language
+                  rc.email, rc.unsubscribed_at, rc.preferences, rc.language, COALESCE(${TENANT_SMTP_VERIFIED}, false) AS tenant_smtp
            FROM notification.reminders r
            JOIN notification.sessions s ON s.session_id = r.session_id
            LEFT JOIN notification.recipients rc ON rc.tenant_id = r.tenant_id AND rc.user_id = r.user_id
+           LEFT JOIN notification.email_channels ec ON ec.tenant_id = r.tenant_id
            WHERE (r.state = 'scheduled' AND r.due_at <= $1) OR (r.state = 'sending' AND r.lease_until <= $1)
            ORDER BY r.due_at LIMIT $2
            FOR UPDATE OF r SKIP LOCKED`,
@@ -457,7 +522,7 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
               continue;
             }
             await client.query(`UPDATE notification.reminders SET attempts = attempts + 1, lease_until = $2, claimed_by = $3 WHERE id = $1`, [r.id, leaseUntil, o.replicaId]);
-            emails.push({ kind: 'reminder', reminderId: r.id, attempt: r.attempts + 1, to: r.email_to, messageId: r.message_id, content: r.content, unsubscribeUrl: opts.unsubscribeUrl(r.tenant_id, r.user_id) });
+            emails.push({ kind: 'reminder', reminderId: r.id, tenantId: r.tenant_id, attempt: r.attempts + 1, to: r.email_to, messageId: r.message_id, content: r.content, unsubscribeUrl: opts.unsubscribeUrl(r.tenant_id, r.user_id) });
             continue;
           }
 
@@ -474,7 +539,7 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
             });
           const skip = !policy.channels.includes('email')
             ? 'skipped:channel_off'
-            : !o.emailEnabled
+            : !o.emailEnabled && !(o.tenantSmtp && r.tenant_smtp)
               ? 'skipped:no_smtp'
               : !r.email
                 ? 'skipped:no_address'
@@ -493,7 +558,7 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
             `UPDATE notification.reminders SET state = 'sending', attempts = 1, lease_until = $2, claimed_by = $3, message_id = $4, email_to = $5, content = $6 WHERE id = $1`,
             [r.id, leaseUntil, o.replicaId, messageId, r.email, JSON.stringify(content)],
           );
-          emails.push({ kind: 'reminder', reminderId: r.id, attempt: 1, to: r.email!, messageId, content, unsubscribeUrl });
+          emails.push({ kind: 'reminder', reminderId: r.id, tenantId: r.tenant_id, attempt: 1, to: r.email!, messageId, content, unsubscribeUrl });
         }
         return { claimed: rows.length, emails };
       });
@@ -515,7 +580,7 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
             continue;
           }
           await client.query(`UPDATE notification.notice_emails SET state = 'sending', attempts = attempts + 1, lease_until = $2 WHERE id = $1`, [r.id, new Date(now.getTime() + o.leaseMs).toISOString()]);
-          emails.push({ kind: 'notice', reminderId: r.id, attempt: r.attempts + 1, to: r.email_to, messageId: r.message_id, content: r.content, unsubscribeUrl: opts.unsubscribeUrl(r.tenant_id, r.user_id) });
+          emails.push({ kind: 'notice', reminderId: r.id, tenantId: r.tenant_id, attempt: r.attempts + 1, to: r.email_to, messageId: r.message_id, content: r.content, unsubscribeUrl: opts.unsubscribeUrl(r.tenant_id, r.user_id) });
         }
         return { claimed: rows.length, emails };
       });
@@ -533,13 +598,14 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
           [job.reminderId, job.attempt],
         );
         const r = rows[0];
-        await client.query(`INSERT INTO notification.deliveries (reminder_id, attempt, outcome, smtp_code, detail, at) VALUES ($1, $2, $3, $4, $5, $6)`, [
+        await client.query(`INSERT INTO notification.deliveries (reminder_id, attempt, outcome, smtp_code, detail, at, sender) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
           job.reminderId,
           job.attempt,
           outcome.kind,
           outcome.kind === 'sent' ? 250 : outcome.code,
           (outcome.kind === 'sent' ? outcome.response : outcome.detail).slice(0, 500),
           now.toISOString(),
+          outcome.sender ?? null,
         ]);
         if (!r) return false;
         const final = outcome.kind !== 'retry' || job.attempt >= o.maxAttempts;
