@@ -1,0 +1,86 @@
+import { buildEnvelope, type OutboxRow } from '@glavito/bus';
+import { computeProgress, type EventEnvelope, type NotificationLanguage } from '@glavito/contracts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { milestoneText } from '../src/domain/policy.js';
+import { notifyAdminsOnDefaultRules } from '../src/repositories/admin-notices.js';
+import { applySessionEventOnDefaultRules } from '../src/repositories/session-copy.js';
+import { sessionEvents, startHarness, type Harness } from './helpers.js';
+
+/**
+ * The two-round-trip admin notices (tenants on the default rules) must leave what the general transaction leaves:
+ * the same milestones are applied to one tenant through each path and the notices, their sequence numbers and
+ * their notification.created events compared.
+ */
+describe('admin notices on the default rules', () => {
+  let h: Harness;
+  const published: OutboxRow[] = [];
+  const opts = () => ({ subjectPrefix: h.config.EVENT_SUBJECT_PREFIX, publishCommitted: (rows: OutboxRow[]) => void published.push(...rows) });
+  beforeAll(async () => {
+    h = await startHarness();
+  }, 120_000);
+  afterAll(async () => h?.close());
+
+  /** A tenant with two admins (one French) and an agent, and a session of the first admin. */
+  async function tenant(tenantId: string) {
+    for (const [userId, role] of [['admin-b', 'tenant_admin'], ['admin-a', 'tenant_admin'], ['agent', 'agent']] as const) {
+      const s = sessionEvents({ tenantId, sessionId: `${tenantId}-${userId}`, userId, type: role === 'agent' ? 'agent_welcome' : 'tenant_setup' });
+      await applySessionEventOnDefaultRules(h.app.pool, s.started('2026-01-14T08:00:00Z'));
+    }
+    await h.sql.query(`UPDATE notification.recipients SET language = 'fr' WHERE tenant_id = $1 AND user_id = 'admin-b'`, [tenantId]);
+  }
+  const milestone = (tenantId: string, threshold: number, at: string): EventEnvelope => {
+    const progress = computeProgress('tenant_setup', { completedSteps: ['welcome'], skippedSteps: [], currentStep: 'organization_setup' });
+    return buildEnvelope({ type: 'milestone.reached', data: { threshold, title: `${threshold} %`, progress }, tenantId, sessionId: `${tenantId}-admin-a`, userId: 'admin-a', sessionSeq: threshold, correlationId: `c-${threshold}`, occurredAt: new Date(at) } as never) as EventEnvelope;
+  };
+  const text = (e: EventEnvelope) => (lang: NotificationLanguage) => milestoneText(lang, (e.data as { threshold: number }).threshold, 1);
+
+  const stored = async (tenantId: string) => {
+    const { rows: notices } = await h.sql.query(
+      `SELECT user_id, session_type, kind, title, body, link, steps_left, regexp_replace(dedupe_key, '^([a-z]+):[0-9a-f-]{36}:', '\\1:<event id>:') AS dedupe_key, created_at, read_at FROM notification.notifications WHERE tenant_id = $1 ORDER BY created_at, user_id`,
+      [tenantId],
+    );
+    const { rows: seqs } = await h.sql.query(`SELECT seq FROM notification.event_seqs WHERE session_id = $1`, [`${tenantId}-admin-a`]);
+    const { rows: events } = await h.sql.query<{ payload: EventEnvelope<'notification.created'> }>(
+      `SELECT payload FROM notification.outbox WHERE payload->>'type' = 'notification.created' AND payload->>'tenantId' = $1 ORDER BY (payload->>'sessionSeq')::int`,
+      [tenantId],
+    );
+    // Ids, event ids and the tenant differ by construction; everything else must match.
+    const events_ = events.map(({ payload: p }) => ({ userId: p.userId, sessionSeq: p.sessionSeq, correlationId: p.correlationId, version: p.version, notification: { ...p.data.notification, id: 'x', sessionId: 'x' } }));
+    return { notices, seqs, events: events_.sort((a, b) => a.sessionSeq - b.sessionSeq) };
+  };
+
+  it('writes the notices, sequence numbers and events the general path writes, once per event id', async () => {
+    await tenant('t-fast');
+    await tenant('t-general');
+    for (const [threshold, at] of [[25, '2026-01-14T08:10:00Z'], [50, '2026-01-14T08:20:00Z'], [75, '2026-01-14T08:30:00Z']] as const) {
+      const fast = milestone('t-fast', threshold, at);
+      const general = milestone('t-general', threshold, at);
+      expect(await notifyAdminsOnDefaultRules(h.app.pool, fast, 'milestone', text(fast), opts())).toBe('applied');
+      await h.app.notificationRepo.notifyAdmins(general, 'milestone', text(general));
+      expect(await notifyAdminsOnDefaultRules(h.app.pool, fast, 'milestone', text(fast), opts())).toBe('duplicate');
+    }
+    const a = await stored('t-fast');
+    const b = await stored('t-general');
+    expect(a.notices).toHaveLength(6);
+    expect(a.notices[0].dedupe_key).toMatch(/^milestone:<event id>:admin-[ab]$/);
+    expect(a.seqs).toEqual([{ seq: 6 }]);
+    // The general path numbers admins in the order the table gives them; this one by user id: compare as sets.
+    expect(new Set(a.events.map((e) => JSON.stringify({ ...e, sessionSeq: 0 })))).toEqual(new Set(b.events.map((e) => JSON.stringify({ ...e, sessionSeq: 0 }))));
+    expect(a.events.map((e) => e.sessionSeq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(b.events.map((e) => e.sessionSeq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(a.notices).toEqual(b.notices);
+    expect(a.seqs).toEqual(b.seqs);
+    // The rows handed to the direct publish are the outbox rows, in sequence order.
+    expect(published.map((r) => (r.payload as EventEnvelope).sessionSeq)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('writes nothing for a tenant with its own policy (the general path runs instead)', async () => {
+    await tenant('t-policy');
+    await h.app.notificationRepo.putPolicy('t-policy', { enabled: true, inactivityMinutes: 60, maxReminders: 1, channels: ['in_app'], adminNotifications: { milestones: true, completion: true, email: false }, texts: {} }, 'admin-a', new Date());
+    const e = milestone('t-policy', 25, '2026-01-14T08:10:00Z');
+    expect(await notifyAdminsOnDefaultRules(h.app.pool, e, 'milestone', text(e), opts())).toBe('general');
+    expect((await stored('t-policy')).notices).toEqual([]);
+    const { rows } = await h.sql.query('SELECT count(*)::int AS n FROM notification.inbox WHERE event_id = $1', [e.id]);
+    expect(rows[0]!.n).toBe(0);
+  });
+});
