@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { milestoneText } from '../src/domain/policy.js';
 import { notifyAdminsOnDefaultRules } from '../src/repositories/admin-notices.js';
 import { applySessionEventOnDefaultRules } from '../src/repositories/session-copy.js';
-import { sessionEvents, startHarness, type Harness } from './helpers.js';
+import { applied, sessionEvents, startHarness, type Harness } from './helpers.js';
 
 /**
  * The two-round-trip admin notices (tenants on the default rules) must leave what the general transaction leaves:
@@ -72,6 +72,20 @@ describe('admin notices on the default rules', () => {
     expect(a.seqs).toEqual(b.seqs);
     // The rows handed to the direct publish are the outbox rows, in sequence order.
     expect(published.map((r) => (r.payload as EventEnvelope).sessionSeq)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('the consumer notifies the admins of a milestone once, through the fast path or the general one alike', async () => {
+    await tenant('t-consumer');
+    await tenant('t-consumer-policy');
+    await h.app.notificationRepo.putPolicy('t-consumer-policy', { enabled: true, inactivityMinutes: 60, maxReminders: 1, channels: ['in_app'], adminNotifications: { milestones: true, completion: true, email: false }, texts: {} }, 'admin-a', new Date());
+    const events = [milestone('t-consumer', 25, '2026-01-14T08:10:00Z'), milestone('t-consumer-policy', 25, '2026-01-14T08:10:00Z')];
+    await h.publish([...events, ...events]);
+    await applied(h, events);
+    for (const t of ['t-consumer', 't-consumer-policy']) {
+      const { notices, seqs } = await stored(t);
+      expect(notices.map((n) => n.user_id)).toEqual(['admin-a', 'admin-b']);
+      expect(seqs).toEqual([{ seq: 2 }]);
+    }
   });
 
   it('writes nothing for a tenant with its own policy (the general path runs instead)', async () => {

@@ -1,9 +1,10 @@
 import { runConsumer } from '@glavito/bus';
-import type { EventData, EventEnvelope } from '@glavito/contracts';
+import type { EventData, EventEnvelope, NotificationLanguage } from '@glavito/contracts';
 import { isDatabaseUnavailable } from '@glavito/db';
 import fp from 'fastify-plugin';
 import type { NotificationConfig } from '../config.js';
 import { completionText, milestoneText } from '../domain/policy.js';
+import { notifyAdminsOnDefaultRules } from '../repositories/admin-notices.js';
 import { applySessionEventOnDefaultRules } from '../repositories/session-copy.js';
 
 /** Step events that change a step's data (a skip or a refused save changes none). */
@@ -19,6 +20,12 @@ export const eventsConsumer = fp<{ config: NotificationConfig }>(
   async (app, { config }) => {
     await app.bus.ensureDurable({ stream: config.EVENT_STREAM, durable: config.NOTIFICATION_CONSUMER, filterSubject: `${config.EVENT_SUBJECT_PREFIX}.>`, maxDeliver: 8 });
     const repo = app.notificationRepo;
+    const notices = { subjectPrefix: config.EVENT_SUBJECT_PREFIX, publishCommitted: app.outboxRelay.publishCommitted };
+    /** Two round trips for a tenant on the default rules (a milestone every few saves); the general path otherwise. */
+    const notifyAdmins = async (event: EventEnvelope, kind: 'milestone' | 'completion', text: (lang: NotificationLanguage) => { title: string; body: string }) => {
+      if ((await notifyAdminsOnDefaultRules(app.pool, event, kind, text, notices)) !== 'general') return;
+      await repo.notifyAdmins(event, kind, text);
+    };
     const handle = await runConsumer({
       bus: app.bus,
       stream: config.EVENT_STREAM,
@@ -49,11 +56,11 @@ export const eventsConsumer = fp<{ config: NotificationConfig }>(
         if (event.type === 'business_hours.changed') return repo.applyBusinessHours(event as EventEnvelope<'business_hours.changed'>);
         if (event.type === 'milestone.reached') {
           const d = event.data as EventData<'milestone.reached'>;
-          return repo.notifyAdmins(event, 'milestone', (lang) => milestoneText(lang, d.threshold, d.progress.completedSteps));
+          return notifyAdmins(event, 'milestone', (lang) => milestoneText(lang, d.threshold, d.progress.completedSteps));
         }
         if (event.type === 'progress.updated') {
           const d = event.data as EventData<'progress.updated'>;
-          if (d.completion) return repo.notifyAdmins(event, 'completion', (lang) => completionText(lang, d.completion!.summary.totalTime));
+          if (d.completion) return notifyAdmins(event, 'completion', (lang) => completionText(lang, d.completion!.summary.totalTime));
         }
       },
     });
