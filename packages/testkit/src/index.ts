@@ -228,6 +228,7 @@ export async function readStream(nats: TestNats, streamName = nats.streamName): 
   }
   return out;
 }
+export { serviceTestEnv, startTestService, type TestService, type TestServiceApp, type TestServiceContext } from './test-service.js';
 export { startNatsServer, startNatsCluster, createTestNatsAt, resolveNatsServerBin, type NatsCluster, type NatsServer, type NatsServerOptions } from './nats-server.js';
 export { startPostgresServer, resolvePostgresBinDir, type PostgresServer, type PostgresServerOptions } from './postgres-server.js';
 export { createTestCa, opensslAvailable, selfSignedCertificate, type KeyPair, type TestCa } from './tls-certs.js';
