@@ -17,12 +17,22 @@ import pg from 'pg';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dataDir = path.join(root, '.data');
 
-function localSecrets(): { JWT_SECRET: string; STEP_DATA_ENCRYPTION_KEY: string } {
+type LocalSecrets = { JWT_SECRET: string; STEP_DATA_ENCRYPTION_KEY: string; NOTIFY_CREDENTIALS_KEY: string };
+
+/** Made once per checkout and kept in .data/; a key added later (NOTIFY_CREDENTIALS_KEY) is added to the file. */
+function localSecrets(): LocalSecrets {
   const file = path.join(dataDir, 'local-secrets.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8'));
-  mkdirSync(dataDir, { recursive: true });
-  const secrets = { JWT_SECRET: randomBytes(32).toString('base64url'), STEP_DATA_ENCRYPTION_KEY: randomBytes(32).toString('base64') };
-  writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  const kept: Partial<LocalSecrets> = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  const secrets: LocalSecrets = {
+    JWT_SECRET: kept.JWT_SECRET ?? randomBytes(32).toString('base64url'),
+    STEP_DATA_ENCRYPTION_KEY: kept.STEP_DATA_ENCRYPTION_KEY ?? randomBytes(32).toString('base64'),
+    // Seals a tenant's SMTP settings from session to notification (reminders through the tenant's own server).
+    NOTIFY_CREDENTIALS_KEY: kept.NOTIFY_CREDENTIALS_KEY ?? randomBytes(32).toString('base64'),
+  };
+  if (Object.keys(kept).length !== Object.keys(secrets).length) {
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  }
   return secrets;
 }
 
@@ -90,7 +100,9 @@ if (mode === 'embedded' && production) {
 }
 
 
-const secrets = production ? { JWT_SECRET: env.JWT_SECRET ?? '', STEP_DATA_ENCRYPTION_KEY: env.STEP_DATA_ENCRYPTION_KEY ?? '' } : { ...localSecrets(), ...pick(env, ['JWT_SECRET', 'STEP_DATA_ENCRYPTION_KEY']) };
+const secrets = production
+  ? { JWT_SECRET: env.JWT_SECRET ?? '', STEP_DATA_ENCRYPTION_KEY: env.STEP_DATA_ENCRYPTION_KEY ?? '', NOTIFY_CREDENTIALS_KEY: env.NOTIFY_CREDENTIALS_KEY ?? '' }
+  : { ...localSecrets(), ...pick(env, ['JWT_SECRET', 'STEP_DATA_ENCRYPTION_KEY', 'NOTIFY_CREDENTIALS_KEY']) };
 
 function pick(source: NodeJS.ProcessEnv, keys: string[]): Record<string, string> {
   return Object.fromEntries(keys.filter((k) => source[k]).map((k) => [k, source[k] as string]));
