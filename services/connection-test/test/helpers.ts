@@ -3,74 +3,54 @@ import type { AddressInfo } from 'node:net';
 import { mintToken } from '@glavito/auth';
 import { serveRpc } from '@glavito/bus';
 import { rpcSubject, SessionGetReplySchema, SessionGetRequestSchema, type SessionSummary } from '@glavito/contracts';
-import { createTestDatabase, createTestNats, TEST_JWT_SECRET, type TestDatabase, type TestNats } from '@glavito/testkit';
+import { serviceTestEnv, startTestService, TEST_JWT_SECRET, type TestDatabase, type TestNats, type TestService } from '@glavito/testkit';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp, type BuildOptions } from '../src/app.js';
 import { loadConnectionTestConfig, type ConnectionTestConfig } from '../src/config.js';
 
-export interface Harness {
-  app: FastifyInstance;
-  db: TestDatabase;
-  nats: TestNats;
-  config: ConnectionTestConfig;
+export interface Harness extends TestService<ConnectionTestConfig, FastifyInstance> {
   /** Sessions the fake session service (at its NATS boundary) knows. */
   sessions: Map<string, SessionSummary>;
   addSession(s: { id: string; tenantId: string; userId: string }): void;
-  close(): Promise<void>;
 }
 
 export function testConfig(db: TestDatabase, nats: TestNats, env: Record<string, string> = {}): ConnectionTestConfig {
   return loadConnectionTestConfig({
-    DATABASE_URL: db.url,
-    NATS_URL: nats.url,
-    EVENT_STREAM: nats.streamName,
-    EVENT_SUBJECT_PREFIX: nats.subjectPrefix,
-    RPC_SUBJECT_PREFIX: nats.rpcPrefix,
-    DEAD_LETTER_PREFIX: nats.dlqPrefix,
-    JWT_SECRET: TEST_JWT_SECRET,
-    LOG_LEVEL: 'silent',
+    ...serviceTestEnv(db, nats),
     ...env,
   });
 }
 
 /** A connection-test service on a fresh database and stream, with a fake session service answering session.get. */
 export async function startHarness(opts: BuildOptions & { env?: Record<string, string> } = {}): Promise<Harness> {
-  const db = await createTestDatabase();
-  const nats = await createTestNats();
-  const config = testConfig(db, nats, opts.env);
   const sessions = new Map<string, SessionSummary>();
-  const fake = serveRpc({
-    nc: nats.nc,
-    subject: rpcSubject(nats.rpcPrefix, 'session.get'),
-    queue: 'fake-session',
-    request: SessionGetRequestSchema,
-    reply: SessionGetReplySchema,
-    logger: console,
-    handler: async ({ sessionId, caller }) => {
-      const s = sessions.get(sessionId);
-      const visible = s && s.tenantId === caller.tenantId && (caller.isAdmin || s.userId === caller.userId);
-      return visible ? { found: true as const, session: s } : { found: false as const };
+  const service = await startTestService({
+    config: (db, nats) => testConfig(db, nats, opts.env),
+    build(config, { nats, defer }) {
+      const fake = serveRpc({
+        nc: nats.nc,
+        subject: rpcSubject(nats.rpcPrefix, 'session.get'),
+        queue: 'fake-session',
+        request: SessionGetRequestSchema,
+        reply: SessionGetReplySchema,
+        logger: console,
+        handler: async ({ sessionId, caller }) => {
+          const s = sessions.get(sessionId);
+          const visible = s && s.tenantId === caller.tenantId && (caller.isAdmin || s.userId === caller.userId);
+          return visible ? { found: true as const, session: s } : { found: false as const };
+        },
+      });
+      defer(() => fake.unsubscribe());
+      return buildApp(config, { logger: false, ...opts });
     },
   });
-  const app = await buildApp(config, { logger: false, ...opts });
-  await app.ready();
-  return {
-    app,
-    db,
-    nats,
-    config,
+  return Object.assign(service, {
     sessions,
-    addSession(s) {
+    addSession(s: { id: string; tenantId: string; userId: string }) {
       const now = new Date().toISOString();
       sessions.set(s.id, { ...s, type: 'tenant_setup', status: 'active', completedSteps: ['welcome'], skippedSteps: [], currentStep: 'organization_setup', startedAt: now, lastActivityAt: now, completedAt: null });
     },
-    async close() {
-      await app.close();
-      fake.unsubscribe();
-      await nats.cleanup();
-      await db.drop();
-    },
-  };
+  });
 }
 
 export const bearer = (user: { userId: string; tenantId: string; roles?: string[] }) => ({

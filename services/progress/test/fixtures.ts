@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { buildEnvelope } from '@glavito/bus';
 import { parseEvent, type EventEnvelope } from '@glavito/contracts';
 import { createPool, type Pool } from '@glavito/db';
-import { TEST_JWT_SECRET, waitFor, type TestDatabase, type TestNats } from '@glavito/testkit';
+import { serviceTestEnv, waitFor, type TestDatabase, type TestNats } from '@glavito/testkit';
 import { jetstreamManager, jetstream } from '@nats-io/jetstream';
 import { progressDurables } from '../src/consumers/session-events.js';
 import { applyEvent, emptyProjection, type Projection, type ProjectionState, type ReachedMilestone, type StepTiming } from '../src/domain/projection.js';
@@ -208,14 +208,7 @@ const SERVICE_DIR = fileURLToPath(new URL('..', import.meta.url));
 /** The environment `src/server.ts` needs to run against a test database and stream. */
 export function serviceEnv(db: Pick<TestDatabase, 'url'>, nats: TestNats, extra: Record<string, string> = {}): Record<string, string> {
   return {
-    DATABASE_URL: db.url,
-    NATS_URL: nats.url,
-    EVENT_STREAM: nats.streamName,
-    EVENT_SUBJECT_PREFIX: nats.subjectPrefix,
-    RPC_SUBJECT_PREFIX: nats.rpcPrefix,
-    DEAD_LETTER_PREFIX: nats.dlqPrefix,
-    JWT_SECRET: TEST_JWT_SECRET,
-    LOG_LEVEL: 'silent',
+    ...serviceTestEnv(db, nats),
     PORT: '0',
     HOST: '127.0.0.1',
     ...extra,

@@ -1,67 +1,41 @@
 import { mintToken } from '@glavito/auth';
 import { buildEnvelope, publishEvent } from '@glavito/bus';
 import { computeProgress, stepCatalog, type EventEnvelope, type OnboardingType } from '@glavito/contracts';
-import { createTestDatabase, createTestNats, TEST_JWT_SECRET, type TestDatabase, type TestNats } from '@glavito/testkit';
+import { serviceTestEnv, startTestService, TEST_JWT_SECRET, type TestDatabase, type TestNats, type TestService } from '@glavito/testkit';
 import { jetstream } from '@nats-io/jetstream';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type BuildOptions } from '../src/app.js';
 import { loadProgressConfig, type ProgressConfig } from '../src/config.js';
 
-export interface ProgressHarness {
-  app: FastifyInstance;
-  db: TestDatabase;
-  nats: TestNats;
-  config: ProgressConfig;
+export interface ProgressHarness extends TestService<ProgressConfig, FastifyInstance> {
   /** Publishes envelopes to the test stream as the session service's relay would (msgID = event id). */
   publish(events: EventEnvelope[]): Promise<void>;
   /** Another instance on the same database, stream and durable consumer. */
   startReplica(env?: Record<string, string>): Promise<FastifyInstance>;
-  close(): Promise<void>;
 }
 
 export function testConfig(db: TestDatabase, nats: TestNats, env: Record<string, string> = {}): ProgressConfig {
   return loadProgressConfig({
-    DATABASE_URL: db.url,
-    NATS_URL: nats.url,
-    EVENT_STREAM: nats.streamName,
-    EVENT_SUBJECT_PREFIX: nats.subjectPrefix,
-    RPC_SUBJECT_PREFIX: nats.rpcPrefix,
-    DEAD_LETTER_PREFIX: nats.dlqPrefix,
-    JWT_SECRET: TEST_JWT_SECRET,
-    LOG_LEVEL: 'silent',
+    ...serviceTestEnv(db, nats),
     ...env,
   });
 }
 
 export async function startHarness(opts: BuildOptions & { env?: Record<string, string> } = {}): Promise<ProgressHarness> {
-  const db = await createTestDatabase();
-  const nats = await createTestNats();
-  const config = testConfig(db, nats, opts.env);
-  const app = await buildApp(config, { logger: false, ...opts });
-  await app.ready();
-  const replicas: FastifyInstance[] = [];
+  const service = await startTestService({ config: (db, nats) => testConfig(db, nats, opts.env), build: (config) => buildApp(config, { logger: false, ...opts }) });
+  const { db, nats } = service;
   const js = jetstream(nats.nc);
-  return {
-    app,
-    db,
-    nats,
-    config,
-    async publish(events) {
+  return Object.assign(service, {
+    async publish(events: EventEnvelope[]) {
       await Promise.all(events.map((e) => publishEvent(js, nats.subjectPrefix, e)));
     },
-    async startReplica(env = {}) {
+    async startReplica(env: Record<string, string> = {}) {
       const replica = await buildApp(testConfig(db, nats, { ...opts.env, ...env }), { logger: false });
+      service.defer(() => replica.close());
       await replica.ready();
-      replicas.push(replica);
       return replica;
     },
-    async close() {
-      await Promise.all(replicas.map((r) => r.close()));
-      await app.close();
-      await nats.cleanup();
-      await db.drop();
-    },
-  };
+  });
 }
 
 export function tokenFor(user: { userId: string; tenantId: string; roles?: string[] }): string {
