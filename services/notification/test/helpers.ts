@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { mintToken } from '@glavito/auth';
 import { buildEnvelope, publishEvent } from '@glavito/bus';
 import { computeProgress, stepCatalog, TENANT_SCOPE_ID, type BusinessHoursConfig, type EventEnvelope, type EventType, type OnboardingType } from '@glavito/contracts';
-import { createTestDatabase, createTestNats, TEST_JWT_SECRET, waitFor, type TestDatabase, type TestNats } from '@glavito/testkit';
+import { serviceTestEnv, startTestService, TEST_JWT_SECRET, waitFor, type TestDatabase, type TestNats, type TestService } from '@glavito/testkit';
 import { jetstream } from '@nats-io/jetstream';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
@@ -22,29 +22,17 @@ export function testClock(start: string | Date) {
 }
 export type TestClock = ReturnType<typeof testClock>;
 
-export interface Harness {
-  app: FastifyInstance;
-  db: TestDatabase;
-  nats: TestNats;
-  config: NotificationConfig;
+export interface Harness extends TestService<NotificationConfig, FastifyInstance> {
   sql: pg.Pool;
   clock: TestClock;
   publish(events: EventEnvelope[]): Promise<void>;
   /** Another replica on the same database, stream and durable consumer, with its own clock. */
   startReplica(clock: TestClock, env?: Record<string, string>): Promise<FastifyInstance>;
-  close(): Promise<void>;
 }
 
 export function testConfig(db: TestDatabase, nats: TestNats, env: Record<string, string> = {}): NotificationConfig {
   return loadNotificationConfig({
-    DATABASE_URL: db.url,
-    NATS_URL: nats.url,
-    EVENT_STREAM: nats.streamName,
-    EVENT_SUBJECT_PREFIX: nats.subjectPrefix,
-    RPC_SUBJECT_PREFIX: nats.rpcPrefix,
-    DEAD_LETTER_PREFIX: nats.dlqPrefix,
-    JWT_SECRET: TEST_JWT_SECRET,
-    LOG_LEVEL: 'silent',
+    ...serviceTestEnv(db, nats),
     NOTIFY_SCAN_INTERVAL: '0',
     // The Postgres on this machine is shared by every suite: a few connections per replica are plenty here.
     DB_POOL_MAX: '4',
@@ -55,39 +43,25 @@ export function testConfig(db: TestDatabase, nats: TestNats, env: Record<string,
 }
 
 export async function startHarness(opts: { env?: Record<string, string>; clock?: TestClock } = {}): Promise<Harness> {
-  const db = await createTestDatabase();
-  const nats = await createTestNats();
-  const config = testConfig(db, nats, opts.env);
   const clock = opts.clock ?? testClock('2026-01-05T00:00:00Z');
-  const app = await buildApp(config, { logger: false, clock });
-  await app.ready();
+  const service = await startTestService({ config: (db, nats) => testConfig(db, nats, opts.env), build: (config) => buildApp(config, { logger: false, clock }) });
+  const { db, nats } = service;
   const js = jetstream(nats.nc);
   const sql = new pg.Pool({ connectionString: db.url, max: 2 });
-  const replicas: FastifyInstance[] = [];
-  return {
-    app,
-    db,
-    nats,
-    config,
+  service.defer(() => sql.end());
+  return Object.assign(service, {
     sql,
     clock,
-    async publish(events) {
+    async publish(events: EventEnvelope[]) {
       for (const e of events) await publishEvent(js, nats.subjectPrefix, e);
     },
-    async startReplica(replicaClock, env = {}) {
+    async startReplica(replicaClock: TestClock, env: Record<string, string> = {}) {
       const replica = await buildApp(testConfig(db, nats, { ...opts.env, ...env }), { logger: false, clock: replicaClock });
+      service.defer(() => replica.close());
       await replica.ready();
-      replicas.push(replica);
       return replica;
     },
-    async close() {
-      await Promise.all(replicas.map((r) => r.close()));
-      await app.close();
-      await sql.end();
-      await nats.cleanup();
-      await db.drop();
-    },
-  };
+  });
 }
 
 export const bearer = (user: { userId: string; tenantId: string; roles?: string[] }) => ({

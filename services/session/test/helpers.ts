@@ -1,30 +1,17 @@
 import { mintToken } from '@glavito/auth';
-import { createTestDatabase, createTestNats, createTestNatsAt, TEST_JWT_SECRET, type TestDatabase, type TestNats } from '@glavito/testkit';
+import { serviceTestEnv, startTestService, TEST_JWT_SECRET, type TestDatabase, type TestNats, type TestService } from '@glavito/testkit';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type BuildOptions } from '../src/app.js';
 import { loadSessionConfig, type SessionConfig } from '../src/config.js';
 
 export const TEST_ENCRYPTION_KEY = Buffer.alloc(32, 7).toString('base64');
 
-export interface SessionHarness {
-  app: FastifyInstance;
-  db: TestDatabase;
-  nats: TestNats;
-  config: SessionConfig;
-  close(): Promise<void>;
-}
+export type SessionHarness = TestService<SessionConfig, FastifyInstance>;
 
 export function testConfig(db: TestDatabase, nats: TestNats, env: Record<string, string> = {}): SessionConfig {
   return loadSessionConfig({
-    DATABASE_URL: db.url,
-    NATS_URL: nats.url,
-    EVENT_STREAM: nats.streamName,
-    EVENT_SUBJECT_PREFIX: nats.subjectPrefix,
-    RPC_SUBJECT_PREFIX: nats.rpcPrefix,
-    DEAD_LETTER_PREFIX: nats.dlqPrefix,
-    JWT_SECRET: TEST_JWT_SECRET,
+    ...serviceTestEnv(db, nats),
     STEP_DATA_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
-    LOG_LEVEL: 'silent',
     ...env,
   });
 }
@@ -35,22 +22,7 @@ export function testConfig(db: TestDatabase, nats: TestNats, env: Record<string,
  */
 export async function startHarness(opts: BuildOptions & { env?: Record<string, string>; natsUrl?: string } = {}): Promise<SessionHarness> {
   const { env, natsUrl, ...buildOptions } = opts;
-  const db = await createTestDatabase();
-  const nats = natsUrl ? await createTestNatsAt(natsUrl) : await createTestNats();
-  const config = testConfig(db, nats, env);
-  const app = await buildApp(config, { logger: false, ...buildOptions });
-  await app.ready();
-  return {
-    app,
-    db,
-    nats,
-    config,
-    async close() {
-      await app.close();
-      await nats.cleanup();
-      await db.drop();
-    },
-  };
+  return startTestService({ natsUrl, config: (db, nats) => testConfig(db, nats, env), build: (config) => buildApp(config, { logger: false, ...buildOptions }) });
 }
 
 export function tokenFor(user: { userId: string; tenantId: string; roles?: string[] }, expiresIn: string | number = '1h'): string {
