@@ -54,8 +54,14 @@ async function rowBasedStatistics(h: ProgressHarness, tenantId: string, type: st
        FROM progress.step_timings t JOIN s ON s.session_id = t.session_id GROUP BY t.step_id`,
       params,
     ),
-    pool.query(`WITH s AS (${scope}) SELECT current_step, count(*) FROM s WHERE status <> 'completed' AND current_step IS NOT NULL GROUP BY current_step`, params),
-    pool.query(`WITH s AS (${scope}) SELECT m.threshold, count(*) FROM progress.milestones m JOIN s ON s.session_id = m.session_id GROUP BY m.threshold`, params),
+    pool.query(
+      `WITH s AS (${scope}) SELECT current_step, count(*) FROM s WHERE status <> 'completed' AND current_step IS NOT NULL GROUP BY current_step`,
+      params,
+    ),
+    pool.query(
+      `WITH s AS (${scope}) SELECT m.threshold, count(*) FROM progress.milestones m JOIN s ON s.session_id = m.session_id GROUP BY m.threshold`,
+      params,
+    ),
   ]);
 }
 
@@ -92,7 +98,9 @@ async function latencyAndExport() {
     // What autovacuum does within seconds in service (migrations tune it for stat_delta_sets): the fold left dead rows.
     await h.db.pool.query('VACUUM ANALYZE progress.stat_counts');
     await h.db.pool.query('VACUUM ANALYZE progress.stat_delta_sets');
-    const rows = await h.db.pool.query<{ grain: string; n: string }>("SELECT grain, count(*) AS n FROM progress.stat_counts WHERE tenant_id = 'bench-t' GROUP BY grain ORDER BY grain");
+    const rows = await h.db.pool.query<{ grain: string; n: string }>(
+      "SELECT grain, count(*) AS n FROM progress.stat_counts WHERE tenant_id = 'bench-t' GROUP BY grain ORDER BY grain",
+    );
     const counts = Object.fromEntries(rows.rows.map((r) => [r.grain, Number(r.n)]));
     log(`backfill of ${backfill?.sessions} sessions ${backfillSeconds.toFixed(0)} s, fold ${foldSeconds.toFixed(1)} s; tenant rows: ${JSON.stringify(counts)}`);
 
@@ -109,10 +117,23 @@ async function latencyAndExport() {
         url: '/onboarding/statistics?type=tenant_setup&from=2026-01-10T00:00:00Z&to=2026-01-25T00:00:00Z',
         old: ['tenant_setup', new Date('2026-01-10T00:00:00Z'), new Date('2026-01-25T00:00:00Z')],
       },
-      { label: 'statistics ?from=2026-02-10&to=2026-11-20 (months + days)', url: '/onboarding/statistics?from=2026-02-10T00:00:00Z&to=2026-11-20T00:00:00Z', old: [null, new Date('2026-02-10T00:00:00Z'), new Date('2026-11-20T00:00:00Z')] },
-      { label: 'timeseries starts by day, 214 days', url: '/onboarding/statistics/timeseries?metric=starts&interval=day&from=2026-06-01T00:00:00Z&to=2027-01-01T00:00:00Z' },
-      { label: 'timeseries completion_rate by week, 56 weeks', url: '/onboarding/statistics/timeseries?metric=completion_rate&interval=week&from=2026-01-01T00:00:00Z&to=2027-02-01T00:00:00Z' },
-      { label: 'timeseries median_time_to_complete by week, 56 weeks', url: '/onboarding/statistics/timeseries?metric=median_time_to_complete&interval=week&from=2026-01-01T00:00:00Z&to=2027-02-01T00:00:00Z' },
+      {
+        label: 'statistics ?from=2026-02-10&to=2026-11-20 (months + days)',
+        url: '/onboarding/statistics?from=2026-02-10T00:00:00Z&to=2026-11-20T00:00:00Z',
+        old: [null, new Date('2026-02-10T00:00:00Z'), new Date('2026-11-20T00:00:00Z')],
+      },
+      {
+        label: 'timeseries starts by day, 214 days',
+        url: '/onboarding/statistics/timeseries?metric=starts&interval=day&from=2026-06-01T00:00:00Z&to=2027-01-01T00:00:00Z',
+      },
+      {
+        label: 'timeseries completion_rate by week, 56 weeks',
+        url: '/onboarding/statistics/timeseries?metric=completion_rate&interval=week&from=2026-01-01T00:00:00Z&to=2027-02-01T00:00:00Z',
+      },
+      {
+        label: 'timeseries median_time_to_complete by week, 56 weeks',
+        url: '/onboarding/statistics/timeseries?metric=median_time_to_complete&interval=week&from=2026-01-01T00:00:00Z&to=2027-02-01T00:00:00Z',
+      },
       { label: 'cohorts, 56 weeks', url: '/onboarding/statistics/cohorts?from=2026-01-01T00:00:00Z&to=2027-02-01T00:00:00Z' },
     ];
     const results = [];
@@ -192,7 +213,9 @@ for (const r of a.results) {
     `| ${r.label} | ${r.sessions.toLocaleString('en-US')} | ${ms(r.now.p50)} | ${ms(r.now.p99)} | ${r.old ? ms(r.old.p50) : '—'} | ${r.old ? `${(r.old.p50 / r.now.p50).toFixed(0)}×` : '—'} |`,
   );
 }
-console.log(`\n(${SAMPLES} sequential requests each via inject after 3 warm-ups; the row-based figure is its four queries run directly, ${OLD_SAMPLES} samples after 1 warm-up; load average ${a.statsLoad.toFixed(1)})\n`);
+console.log(
+  `\n(${SAMPLES} sequential requests each via inject after 3 warm-ups; the row-based figure is its four queries run directly, ${OLD_SAMPLES} samples after 1 warm-up; load average ${a.statsLoad.toFixed(1)})\n`,
+);
 const e = a.exported;
 console.log(
   `Export: ${e.records.toLocaleString('en-US')} CSV rows (${mb(e.bytes)} MB) over a socket in ${e.seconds.toFixed(1)} s (${Math.round(e.records / e.seconds).toLocaleString('en-US')} rows/s), parsed by csv-parse as they came; RSS of the process (service + client) ${mb(e.rssBefore)} MB before, ${mb(e.rssPeak)} MB at most during (+${mb(e.rssPeak - e.rssBefore)} MB).\n`,
@@ -202,6 +225,10 @@ console.log('|---|---:|---:|---|---:|');
 for (const aggregates of [false, true]) {
   const mine = runs.filter((r) => r.aggregates === aggregates);
   const m = mean(mine.map((r) => r.perSecond));
-  console.log(`| ${aggregates ? 'with analytics' : 'without analytics (STATS_AGGREGATES=false)'} | ${mine.length} | ${Math.round(m)} | ${mine.map((r) => Math.round(r.perSecond)).join(' / ')} | ${(m / withoutA).toFixed(2)}× |`);
+  console.log(
+    `| ${aggregates ? 'with analytics' : 'without analytics (STATS_AGGREGATES=false)'} | ${mine.length} | ${Math.round(m)} | ${mine.map((r) => Math.round(r.perSecond)).join(' / ')} | ${(m / withoutA).toFixed(2)}× |`,
+  );
 }
-console.log(`\n(${BACKLOG_SESSIONS.toLocaleString('en-US')} sessions × 10 events preloaded per run, runs alternating; with / without = ${(withA / withoutA).toFixed(2)})`);
+console.log(
+  `\n(${BACKLOG_SESSIONS.toLocaleString('en-US')} sessions × 10 events preloaded per run, runs alternating; with / without = ${(withA / withoutA).toFixed(2)})`,
+);

@@ -42,8 +42,12 @@ const events = Array.from({ length: N }, (_, i) =>
 );
 const js = jetstream(nats.nc);
 // Published before the consumer starts: what it then measures is its own pace, not the publisher's.
-for (let i = 0; i < N; i += 1000) await Promise.all(events.slice(i, i + 1000).map((e) => js.publish(auditSubject(nats.auditPrefix, e), JSON.stringify(e), { msgID: e.id })));
-const load = os.loadavg().map((l) => l.toFixed(2)).join(' / ');
+for (let i = 0; i < N; i += 1000)
+  await Promise.all(events.slice(i, i + 1000).map((e) => js.publish(auditSubject(nats.auditPrefix, e), JSON.stringify(e), { msgID: e.id })));
+const load = os
+  .loadavg()
+  .map((l) => l.toFixed(2))
+  .join(' / ');
 const t0 = Date.now();
 const app = await buildApp(config, { logger: false });
 await app.ready();
@@ -52,7 +56,9 @@ await waitFor(async () => (await count()) === N, { timeoutMs: 600_000, intervalM
 const seconds = (Date.now() - t0) / 1000;
 const broken = [];
 for (const t of await app.recordRepository.tenants()) if ((await app.recordRepository.verify(t)).firstBroken) broken.push(t);
-console.log(`| audit records appended | ${N} | ${seconds.toFixed(1)} s (incl. boot) | ${(N / seconds).toFixed(0)} records/s | target ≥ 2,000/s | chains broken: ${broken.length} | load ${load} |`);
+console.log(
+  `| audit records appended | ${N} | ${seconds.toFixed(1)} s (incl. boot) | ${(N / seconds).toFixed(0)} records/s | target ≥ 2,000/s | chains broken: ${broken.length} | load ${load} |`,
+);
 await app.close();
 await nats.cleanup();
 await server.cleanup();

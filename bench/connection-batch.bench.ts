@@ -19,7 +19,11 @@ export async function benchConnectionBatch() {
   });
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
   const port = (receiver.address() as AddressInfo).port;
-  const sys = await startSystem({ logLevel: 'warn', rateLimitMax: 100_000_000, env: { 'connection-test': { CONNECTION_TEST_USER_LIMIT: '100000', CONNECTION_TEST_TENANT_LIMIT: '100000' } } });
+  const sys = await startSystem({
+    logLevel: 'warn',
+    rateLimitMax: 100_000_000,
+    env: { 'connection-test': { CONNECTION_TEST_USER_LIMIT: '100000', CONNECTION_TEST_TENANT_LIMIT: '100000' } },
+  });
   try {
     const token = sys.token({ userId: 'bench-ct', tenantId: 'bench-ct-tenant', roles: ['admin'] });
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
@@ -41,7 +45,16 @@ export async function benchConnectionBatch() {
     const b = summarize(batches);
     const q = summarize(ratios);
     return {
-      rows: [{ rounds: ROUNDS, 'batch p50 ms': fmt(b.p50, 0), 'batch max ms': fmt(b.max, 0), 'slowest test ms': 500, 'batch / slowest p50': fmt(q.p50, 2), 'batch / slowest max': fmt(q.max, 2) }],
+      rows: [
+        {
+          rounds: ROUNDS,
+          'batch p50 ms': fmt(b.p50, 0),
+          'batch max ms': fmt(b.max, 0),
+          'slowest test ms': 500,
+          'batch / slowest p50': fmt(q.p50, 2),
+          'batch / slowest max': fmt(q.max, 2),
+        },
+      ],
       ratio: q.p50,
     };
   } finally {

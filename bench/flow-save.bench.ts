@@ -31,7 +31,16 @@ const definition: FlowDefinition = {
         { name: 'companyName', kind: 'text', required: true, label: { en: 'Company' }, maxLength: 200 },
         { name: 'primaryColor', kind: 'text', required: true, label: { en: 'Color' }, pattern: '#[0-9A-Fa-f]{6}' },
         { name: 'website', kind: 'url', required: false, label: { en: 'Website' } },
-        { name: 'size', kind: 'select', required: false, label: { en: 'Size' }, options: [{ value: 'small', label: { en: 'Small' } }, { value: 'large', label: { en: 'Large' } }] },
+        {
+          name: 'size',
+          kind: 'select',
+          required: false,
+          label: { en: 'Size' },
+          options: [
+            { value: 'small', label: { en: 'Small' } },
+            { value: 'large', label: { en: 'Large' } },
+          ],
+        },
       ],
     },
   ],
@@ -55,7 +64,9 @@ const config = loadSessionConfig({
 const app = await buildApp(config, { logger: false });
 await app.ready();
 try {
-  const auth = (tenantId: string, userId: string) => ({ authorization: `Bearer ${mintToken({ secret: TEST_JWT_SECRET, userId, tenantId, roles: ['admin'], expiresIn: '1h' })}` });
+  const auth = (tenantId: string, userId: string) => ({
+    authorization: `Bearer ${mintToken({ secret: TEST_JWT_SECRET, userId, tenantId, roles: ['admin'], expiresIn: '1h' })}`,
+  });
   const org = { companyName: 'Acme', primaryColor: '#112233' };
   // The custom tenant publishes its flow first, so its sessions pin version 2.
   const custom = auth('bench-custom', 'publisher');
@@ -98,9 +109,13 @@ try {
     all.builtIn.push(...times.builtIn);
     all.custom.push(...times.custom);
     const [b, c] = [times.builtIn, times.custom];
-    console.log(`${round}      ${pct(b, 0.5).toFixed(2)} / ${pct(b, 0.99).toFixed(2)}          ${pct(c, 0.5).toFixed(2)} / ${pct(c, 0.99).toFixed(2)}          ${(pct(c, 0.5) / pct(b, 0.5)).toFixed(3)}`);
+    console.log(
+      `${round}      ${pct(b, 0.5).toFixed(2)} / ${pct(b, 0.99).toFixed(2)}          ${pct(c, 0.5).toFixed(2)} / ${pct(c, 0.99).toFixed(2)}          ${(pct(c, 0.5) / pct(b, 0.5)).toFixed(3)}`,
+    );
   }
-  console.log(`all    ${pct(all.builtIn, 0.5).toFixed(2)} / ${pct(all.builtIn, 0.99).toFixed(2)}          ${pct(all.custom, 0.5).toFixed(2)} / ${pct(all.custom, 0.99).toFixed(2)}          ${(pct(all.custom, 0.5) / pct(all.builtIn, 0.5)).toFixed(3)}`);
+  console.log(
+    `all    ${pct(all.builtIn, 0.5).toFixed(2)} / ${pct(all.builtIn, 0.99).toFixed(2)}          ${pct(all.custom, 0.5).toFixed(2)} / ${pct(all.custom, 0.99).toFixed(2)}          ${(pct(all.custom, 0.5) / pct(all.builtIn, 0.5)).toFixed(3)}`,
+  );
 } finally {
   await app.close();
   await nats.cleanup();

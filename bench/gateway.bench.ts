@@ -33,7 +33,9 @@ function pin(pids: number[], cpus: string): boolean {
 
 /** Starts bench/lib/bare-proxy.ts in front of `upstream`; resolves with its URL and process. */
 async function startBareProxy(upstream: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [...process.execArgv, new URL('./lib/bare-proxy.ts', import.meta.url).pathname, '0', upstream], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...process.execArgv, new URL('./lib/bare-proxy.ts', import.meta.url).pathname, '0', upstream], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => {
       const m = /listening (\d+)/.exec(d.toString());
@@ -48,12 +50,23 @@ export async function benchGateway() {
   const sys = await startSystem({ logLevel: 'warn', rateLimitMax: 100_000_000 });
   const bare = await startBareProxy(sys.session.url);
   const cores = os.cpus().length;
-  const everyone = () => [...pidsNamed('postgres'), ...pidsNamed('nats-server'), process.pid, ...[sys.session, sys.progress, sys.connectionTest, sys.realtime].map((s) => s.child.pid!)];
+  const everyone = () => [
+    ...pidsNamed('postgres'),
+    ...pidsNamed('nats-server'),
+    process.pid,
+    ...[sys.session, sys.progress, sys.connectionTest, sys.realtime].map((s) => s.child.pid!),
+  ];
   try {
     const token = sys.token({ userId: 'bench-user', tenantId: 'bench-tenant', roles: ['admin'] });
     const headers = { authorization: `Bearer ${token}` };
     await fetch(`${sys.gateway.url}/onboarding/start`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: '{}' });
-    const processes: CpuTargets = { gateway: sys.gateway.child.pid!, 'bare proxy': bare.child.pid!, session: sys.session.child.pid!, postgres: { comm: 'postgres' }, 'load generator': process.pid };
+    const processes: CpuTargets = {
+      gateway: sys.gateway.child.pid!,
+      'bare proxy': bare.child.pid!,
+      session: sys.session.child.pid!,
+      postgres: { comm: 'postgres' },
+      'load generator': process.pid,
+    };
     const run = async (url: string) => {
       const meter = cpuMeter(processes);
       const r = await autocannon({ url: `${url}/onboarding/status`, headers, connections: CONNECTIONS, duration: DURATION, pipelining: 1 });
@@ -75,8 +88,20 @@ export async function benchGateway() {
         const viaBare = await run(bare.url);
         roundRatios.push(viaGateway.r.requests.average / direct.r.requests.average);
         bareRoundRatios.push(viaBare.r.requests.average / direct.r.requests.average);
-        for (const [path, m] of [['direct: session', direct], ['through gateway', viaGateway], ['through a bare proxy (reference)', viaBare]] as const) {
-          rows.push({ placement, round, path, 'req/s': fmt(m.r.requests.average, 0), 'p50 ms': m.r.latency.p50, 'p99 ms': m.r.latency.p99, errors: m.r.errors + m.r.non2xx });
+        for (const [path, m] of [
+          ['direct: session', direct],
+          ['through gateway', viaGateway],
+          ['through a bare proxy (reference)', viaBare],
+        ] as const) {
+          rows.push({
+            placement,
+            round,
+            path,
+            'req/s': fmt(m.r.requests.average, 0),
+            'p50 ms': m.r.latency.p50,
+            'p99 ms': m.r.latency.p99,
+            errors: m.r.errors + m.r.non2xx,
+          });
           cpuRows.push({ placement, round, path, ...m.cpu, total: Object.values(m.cpu).reduce((a, b) => a + b, 0) });
         }
       }
@@ -109,9 +134,13 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   console.log(table(r.rows));
   console.log(`\nCPU time per request by process (µs):\n\n${table(r.cpuRows)}\n`);
   for (const [placement, ratio] of Object.entries(r.ratios)) {
-    console.log(`through gateway / direct throughput, ${placement}: median ${fmt(ratio.median, 2)} of rounds ${ratio.rounds.map((x) => fmt(x, 2)).join(', ')} (target ≥ 0.8)`);
+    console.log(
+      `through gateway / direct throughput, ${placement}: median ${fmt(ratio.median, 2)} of rounds ${ratio.rounds.map((x) => fmt(x, 2)).join(', ')} (target ≥ 0.8)`,
+    );
   }
   for (const [placement, ratio] of Object.entries(r.bareRatios)) {
-    console.log(`reference, through a bare proxy / direct, ${placement}: median ${fmt(ratio.median, 2)} of rounds ${ratio.rounds.map((x) => fmt(x, 2)).join(', ')}`);
+    console.log(
+      `reference, through a bare proxy / direct, ${placement}: median ${fmt(ratio.median, 2)} of rounds ${ratio.rounds.map((x) => fmt(x, 2)).join(', ')}`,
+    );
   }
 }

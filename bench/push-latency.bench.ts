@@ -104,18 +104,32 @@ async function runArm(checkout: Checkout, round: number, servers: { postgresPid:
     const savers = Array.from({ length: SESSIONS }, (_, i) => ({ userId: `push-admin-${i}`, tenantId: `push-tenant-${i}`, roles: ['admin'] }));
     const sessions = await inBatches(savers, 50, async (u) => {
       const token = sys.token(u);
-      const r = await client.request({ path: '/onboarding/start', method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' });
+      const r = await client.request({
+        path: '/onboarding/start',
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
       const body = (await r.body.json()) as { session?: { id: string } };
-      if (!body.session) throw new Error(`start answered ${r.statusCode}: ${JSON.stringify(body).slice(0, 200)}\n${sys.session.logs.filter((l) => l.includes('"level":50')).slice(-3).join('\n')}`);
+      if (!body.session)
+        throw new Error(
+          `start answered ${r.statusCode}: ${JSON.stringify(body).slice(0, 200)}\n${sys.session.logs
+            .filter((l) => l.includes('"level":50'))
+            .slice(-3)
+            .join('\n')}`,
+        );
       return { id: body.session.id, token, next: 0, busy: Promise.resolve() };
     });
-    const watchers = Array.from({ length: Math.max(0, SOCKETS - SESSIONS) }, (_, j) => sys.token({ userId: `push-agent-${j}`, tenantId: `push-tenant-${j % SESSIONS}`, roles: ['agent'] }));
+    const watchers = Array.from({ length: Math.max(0, SOCKETS - SESSIONS) }, (_, j) =>
+      sys.token({ userId: `push-agent-${j}`, tenantId: `push-tenant-${j % SESSIONS}`, roles: ['agent'] }),
+    );
     const onFrame = (raw: Buffer) => {
       const f = JSON.parse(raw.toString()) as { event: string; data: { correlationId?: string; timestamp?: string; eventId?: string } };
       if (!f.data?.correlationId) return;
       if (TRACE_FILE) {
         const trace = traces.get(f.data.correlationId);
-        if (trace && f.event === 'step_completed') Object.assign(trace, { stepPush: sinceSent(trace, wallNow()), stepEvent: sinceSent(trace, Date.parse(f.data.timestamp!)) });
+        if (trace && f.event === 'step_completed')
+          Object.assign(trace, { stepPush: sinceSent(trace, wallNow()), stepEvent: sinceSent(trace, Date.parse(f.data.timestamp!)) });
         if (trace && f.event === 'progress_update')
           Object.assign(trace, {
             progressPush: sinceSent(trace, wallNow()),
@@ -154,7 +168,15 @@ async function runArm(checkout: Checkout, round: number, servers: { postgresPid:
     const idlePerSecond = idle.stop(3);
 
     const rows: Row[] = [];
-    const cpuRows: Row[] = [{ round, commit: checkout.label, 'saves/s asked': 'idle, µs per second', ...idlePerSecond, total: Object.values(idlePerSecond).reduce((a, b) => a + b, 0) }];
+    const cpuRows: Row[] = [
+      {
+        round,
+        commit: checkout.label,
+        'saves/s asked': 'idle, µs per second',
+        ...idlePerSecond,
+        total: Object.values(idlePerSecond).reduce((a, b) => a + b, 0),
+      },
+    ];
     let k = 0; // the k-th save overall: session k % SESSIONS, its step k / SESSIONS
     for (const rate of RATES) {
       latencies.length = 0;
@@ -281,7 +303,11 @@ function ratios(cpuRows: Row[], base: string | undefined, current: string): stri
 if (import.meta.url === `file://${process.argv[1]}`) {
   const r = await benchPushLatency();
   console.log(table(r.rows));
-  console.log(`\nCPU time per measured save by process (µs; from the first measured save until every consumer has drained; 2 cores = 2,000,000 µs/s):\n\n${table(r.cpuRows)}`);
+  console.log(
+    `\nCPU time per measured save by process (µs; from the first measured save until every consumer has drained; 2 cores = 2,000,000 µs/s):\n\n${table(r.cpuRows)}`,
+  );
   console.log(ratios(r.cpuRows, r.baseline, r.candidate));
-  console.log(`\nTargets: push p99 ≤ 30 ms at 500 new-step saves/s with 5,000 sockets; HTTP p50 < 10 ms below 600/s; CPU per save ≤ 0.5 × the previous commit's.`);
+  console.log(
+    `\nTargets: push p99 ≤ 30 ms at 500 new-step saves/s with 5,000 sockets; HTTP p50 < 10 ms below 600/s; CPU per save ≤ 0.5 × the previous commit's.`,
+  );
 }

@@ -28,8 +28,21 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ───────────────────────────── client process ─────────────────────────────
 
-type ToChild = { cmd: 'open'; url: string; sockets: Array<{ token: string; sessionId: string }> } | { cmd: 'expect'; missed: Record<string, string[]> } | { cmd: 'status' } | { cmd: 'closeAll' };
-type Status = { type: 'status'; joined: number; caughtUp: number; unrecovered: number; lastEventIds: number; reconnects: number; errors: number; lastCaughtUpAt: number };
+type ToChild =
+  | { cmd: 'open'; url: string; sockets: Array<{ token: string; sessionId: string }> }
+  | { cmd: 'expect'; missed: Record<string, string[]> }
+  | { cmd: 'status' }
+  | { cmd: 'closeAll' };
+type Status = {
+  type: 'status';
+  joined: number;
+  caughtUp: number;
+  unrecovered: number;
+  lastEventIds: number;
+  reconnects: number;
+  errors: number;
+  lastCaughtUpAt: number;
+};
 type FromChild = { type: 'opened'; failed: number } | Status | { type: 'closed' };
 
 /** One socket that reconnects as soon as it is closed and re-joins its session with the last event id it saw. */
@@ -59,7 +72,13 @@ class StormSocket {
     ws.on('message', (raw: Buffer) => {
       const f = JSON.parse(raw.toString()) as { event: string; data: Record<string, unknown>; id?: string };
       if (f.event === 'connected') {
-        ws.send(JSON.stringify({ event: 'join_session', data: { sessionId: this.sessionId, ...(this.lastEventId ? { lastEventId: this.lastEventId } : {}) }, id: 'j' }));
+        ws.send(
+          JSON.stringify({
+            event: 'join_session',
+            data: { sessionId: this.sessionId, ...(this.lastEventId ? { lastEventId: this.lastEventId } : {}) },
+            id: 'j',
+          }),
+        );
       } else if (f.id === 'j') {
         if (f.event !== 'session_joined') {
           this.errors++;
@@ -226,7 +245,9 @@ async function main(): Promise<void> {
     }
     const natsServerPid = natsPid(server.port);
 
-    rows.push('| round | sockets | sessions | missed events per socket | all replayed after | consumers before / peak / after | realtime CPU ms | nats-server CPU ms | recovered: false | join errors |');
+    rows.push(
+      '| round | sockets | sessions | missed events per socket | all replayed after | consumers before / peak / after | realtime CPU ms | nats-server CPU ms | recovered: false | join errors |',
+    );
     rows.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (let round = 1; round <= ROUNDS; round++) {
       const before = await consumers();
@@ -266,7 +287,9 @@ async function main(): Promise<void> {
       }
       sampling = false;
       await sampler;
-      rows.push(`| ${round} | ${SOCKETS} | ${SESSIONS} | ${MISSED} | ${allMs} | ${before} / ${peak} / ${after} | ${Math.round((rtCpu.user + rtCpu.system) / 1000)} | ${natsCpu} | ${st.unrecovered} | ${st.errors} |`);
+      rows.push(
+        `| ${round} | ${SOCKETS} | ${SESSIONS} | ${MISSED} | ${allMs} | ${before} / ${peak} / ${after} | ${Math.round((rtCpu.user + rtCpu.system) / 1000)} | ${natsCpu} | ${st.unrecovered} | ${st.errors} |`,
+      );
       process.stderr.write(`${rows.at(-1)}\n`);
       await sleep(2000);
     }

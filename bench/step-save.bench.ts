@@ -104,14 +104,23 @@ async function httpArm(checkout: Checkout, round: number, servers: { pgRoot: num
     undefined,
     checkout.root,
   );
-  const gateway = await startService('gateway', { JWT_SECRET: TEST_JWT_SECRET, SESSION_URL: session.url, RATE_LIMIT_MAX: '100000000', LOG_LEVEL: process.env.BENCH_LOG_LEVEL || 'info' }, undefined, checkout.root);
+  const gateway = await startService(
+    'gateway',
+    { JWT_SECRET: TEST_JWT_SECRET, SESSION_URL: session.url, RATE_LIMIT_MAX: '100000000', LOG_LEVEL: process.env.BENCH_LOG_LEVEL || 'info' },
+    undefined,
+    checkout.root,
+  );
   try {
     const ids: string[] = [];
     const tokens: string[] = [];
     for (let i = 0; i < SESSIONS; i++) {
       // Each session belongs to its own admin user (one open session per user and flow).
       const token = mintToken({ secret: TEST_JWT_SECRET, userId: `bench-admin-${i}`, tenantId: 'bench-tenant', roles: ['admin'] });
-      const r = await fetch(`${gateway.url}/onboarding/start`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' });
+      const r = await fetch(`${gateway.url}/onboarding/start`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
       ids.push(((await r.json()) as { session: { id: string } }).session.id);
       tokens.push(token);
     }
@@ -122,11 +131,28 @@ async function httpArm(checkout: Checkout, round: number, servers: { pgRoot: num
         url: gateway.url,
         connections: CONNECTIONS,
         duration: seconds,
-        requests: [{ method: 'PUT', setupRequest: (req) => ({ ...req, path: `/onboarding/step/${ids[w % ids.length]}/${STEP}`, headers: { ...req.headers, authorization: `Bearer ${tokens[w++ % ids.length]}` } }), headers: { 'content-type': 'application/json' }, body: JSON.stringify(BODY) }],
+        requests: [
+          {
+            method: 'PUT',
+            setupRequest: (req) => ({
+              ...req,
+              path: `/onboarding/step/${ids[w % ids.length]}/${STEP}`,
+              headers: { ...req.headers, authorization: `Bearer ${tokens[w++ % ids.length]}` },
+            }),
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(BODY),
+          },
+        ],
       });
     };
     await warmup(WARMUP_SECONDS);
-    const processes: CpuTargets = { gateway: gateway.child.pid!, session: session.child.pid!, postgres: { tree: servers.pgRoot }, 'nats-server': servers.natsPid, 'load generator': process.pid };
+    const processes: CpuTargets = {
+      gateway: gateway.child.pid!,
+      session: session.child.pid!,
+      postgres: { tree: servers.pgRoot },
+      'nats-server': servers.natsPid,
+      'load generator': process.pid,
+    };
     const meter = cpuMeter(processes);
     let k = 0;
     const http = await autocannon({
@@ -158,7 +184,21 @@ async function httpArm(checkout: Checkout, round: number, servers: { pgRoot: num
     const file = path.join(tmpdir(), `glavito-step-save-${process.pid}.sql`);
     writeFileSync(file, script);
     const pgMeter = cpuMeter({ postgres: { tree: servers.pgRoot } });
-    const bench = await pgbench(['-n', '-M', 'prepared', '-c', String(Math.min(CONNECTIONS, SESSIONS)), '-j', '2', '-T', String(DURATION), ...defines.flatMap((d) => ['-D', d]), '-f', file, db.url]);
+    const bench = await pgbench([
+      '-n',
+      '-M',
+      'prepared',
+      '-c',
+      String(Math.min(CONNECTIONS, SESSIONS)),
+      '-j',
+      '2',
+      '-T',
+      String(DURATION),
+      ...defines.flatMap((d) => ['-D', d]),
+      '-f',
+      file,
+      db.url,
+    ]);
     const tps = Number(/tps = ([\d.]+)/.exec(bench.out)?.[1] ?? NaN);
     const txs = Number(/number of transactions actually processed: (\d+)/.exec(bench.out)?.[1] ?? NaN);
     const failed = Number(/number of failed transactions: (\d+)/.exec(bench.out)?.[1] ?? 0);
@@ -166,12 +206,30 @@ async function httpArm(checkout: Checkout, round: number, servers: { pgRoot: num
     const rowsUpdated = (await db.pool.query<{ n: string }>("SELECT count(*) AS n FROM session.outbox WHERE subject LIKE '%.step.updated'")).rows[0]!.n;
     return {
       rows: [
-        { round, commit: checkout.label, path: 'step save through the gateway', 'tx/s': fmt(saves / DURATION, 0), 'p50 / p99 ms': `${http.latency.p50} / ${http.latency.p99}`, errors: http.errors + http.non2xx },
+        {
+          round,
+          commit: checkout.label,
+          path: 'step save through the gateway',
+          'tx/s': fmt(saves / DURATION, 0),
+          'p50 / p99 ms': `${http.latency.p50} / ${http.latency.p99}`,
+          errors: http.errors + http.non2xx,
+        },
         { round, commit: checkout.label, path: 'pgbench, the service statement', 'tx/s': fmt(tps, 0), 'p50 / p99 ms': '', errors: failed },
       ],
       cpuRows: <Row[]>[
         { round, commit: checkout.label, path: 'step save through the gateway', ...cpu, pgbench: '', total: Object.values(cpu).reduce((a, b) => a + b, 0) },
-        { round, commit: checkout.label, path: 'pgbench, the service statement', gateway: '', session: '', postgres: pgCpu.postgres!, 'nats-server': '', 'load generator': '', pgbench: Math.round((bench.cpuMs * 1000) / txs), total: pgCpu.postgres! + Math.round((bench.cpuMs * 1000) / txs) },
+        {
+          round,
+          commit: checkout.label,
+          path: 'pgbench, the service statement',
+          gateway: '',
+          session: '',
+          postgres: pgCpu.postgres!,
+          'nats-server': '',
+          'load generator': '',
+          pgbench: Math.round((bench.cpuMs * 1000) / txs),
+          total: pgCpu.postgres! + Math.round((bench.cpuMs * 1000) / txs),
+        },
       ],
       ratio: saves / DURATION / tps,
       check: `${rowsUpdated} step.updated outbox rows written in total (HTTP saves + pgbench transactions: ${saves} + ${txs})`,

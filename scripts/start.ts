@@ -99,7 +99,6 @@ if (mode === 'embedded' && production) {
   process.exit(1);
 }
 
-
 const secrets = production
   ? { JWT_SECRET: env.JWT_SECRET ?? '', STEP_DATA_ENCRYPTION_KEY: env.STEP_DATA_ENCRYPTION_KEY ?? '', NOTIFY_CREDENTIALS_KEY: env.NOTIFY_CREDENTIALS_KEY ?? '' }
   : { ...localSecrets(), ...pick(env, ['JWT_SECRET', 'STEP_DATA_ENCRYPTION_KEY', 'NOTIFY_CREDENTIALS_KEY']) };
@@ -144,7 +143,12 @@ const services: Array<{ name: string; port: number; env: Record<string, string |
   {
     name: 'gateway',
     port: ports.gateway,
-    env: { ...gatewayLocal, PORT: String(ports.gateway), HOST: env.HOST ?? '127.0.0.1', SESSION_URL: `http://127.0.0.1:${ports.session}`, PROGRESS_URL: `http://127.0.0.1:${ports.progress}`,
+    env: {
+      ...gatewayLocal,
+      PORT: String(ports.gateway),
+      HOST: env.HOST ?? '127.0.0.1',
+      SESSION_URL: `http://127.0.0.1:${ports.session}`,
+      PROGRESS_URL: `http://127.0.0.1:${ports.progress}`,
       CONNECTION_TEST_URL: `http://127.0.0.1:${ports.connectionTest}`,
       REALTIME_URL: `http://127.0.0.1:${ports.realtime}`,
       PAYMENT_URL: `http://127.0.0.1:${ports.payment}`,
@@ -185,7 +189,9 @@ function supervise(svc: (typeof services)[number], child: ChildProcess): void {
       if (Date.now() - startedAt > STABLE_AFTER_MS) attempt = 0;
       attempt++;
       const delay = Math.min(RESTART_MAX_MS, RESTART_MIN_MS * 2 ** (attempt - 1));
-      console.error(`[start] ${svc.name} (pid ${c.pid}) exited (${signal ? `signal ${signal}` : `code ${code}`}); restarting it in ${delay} ms (restart ${attempt}); the other services keep serving`);
+      console.error(
+        `[start] ${svc.name} (pid ${c.pid}) exited (${signal ? `signal ${signal}` : `code ${code}`}); restarting it in ${delay} ms (restart ${attempt}); the other services keep serving`,
+      );
       setTimeout(() => {
         if (stopping) return;
         const next = spawnService(svc);
@@ -219,10 +225,23 @@ if (mode === 'embedded') {
   const { startEmbedded } = await import('@glavito/local');
   const system = await startEmbedded({
     dataDir: env.GLAVITO_DATA_DIR ?? path.join(dataDir, 'pglite'),
-    ports: { gateway: ports.gateway, session: ports.session, progress: ports.progress, connectionTest: ports.connectionTest, realtime: ports.realtime, payment: ports.payment, notification: ports.notification, audit: ports.audit },
+    ports: {
+      gateway: ports.gateway,
+      session: ports.session,
+      progress: ports.progress,
+      connectionTest: ports.connectionTest,
+      realtime: ports.realtime,
+      payment: ports.payment,
+      notification: ports.notification,
+      audit: ports.audit,
+    },
     env: { ...env, ...secrets, ...gatewayLocal },
   });
-  const shutdown = () => void system.stop().then(() => process.exit(0), () => process.exit(1));
+  const shutdown = () =>
+    void system.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
   console.log('Mode: embedded (PGlite + in-process bus; data in ' + (env.GLAVITO_DATA_DIR ?? path.join(dataDir, 'pglite')) + ')');
@@ -255,12 +274,15 @@ const consoleLine = consoleDir
   : production
     ? ''
     : '  console:   not built (pnpm --filter @glavito/console build, then start again)\n';
-console.log(`\nGlavito Onboarding is up.\n  gateway:   ${gateway}\n${consoleLine}  docs:      ${gateway}/docs\n  websocket: ${gateway.replace('http', 'ws')}/onboarding?token=<jwt>\n`);
+console.log(
+  `\nGlavito Onboarding is up.\n  gateway:   ${gateway}\n${consoleLine}  docs:      ${gateway}/docs\n  websocket: ${gateway.replace('http', 'ws')}/onboarding?token=<jwt>\n`,
+);
 if (!production) {
   console.log(`Browser pages on localhost/127.0.0.1 ports ${DEV_SERVER_PORTS.join(', ')} may call the gateway (CORS_ORIGINS adds more).\n`);
   const admin = mintToken({ secret: secrets.JWT_SECRET, userId: 'demo-admin', tenantId: 'demo-tenant', roles: ['admin'], expiresIn: '12h' });
   const agent = mintToken({ secret: secrets.JWT_SECRET, userId: 'demo-agent', tenantId: 'demo-tenant', roles: ['agent'], expiresIn: '12h' });
   console.log(`Dev tokens (local mode only, valid 12h, tenant demo-tenant):\n  admin: ${admin}\n  agent: ${agent}\n`);
-  if (consoleDir) console.log(`Open the console signed in:\n  as the admin: ${gateway}/console/#token=${admin}\n  as the agent: ${gateway}/console/#token=${agent}\n`);
+  if (consoleDir)
+    console.log(`Open the console signed in:\n  as the admin: ${gateway}/console/#token=${admin}\n  as the agent: ${gateway}/console/#token=${agent}\n`);
   console.log(`Try: curl -s -X POST ${gateway}/onboarding/start -H "Authorization: Bearer <admin token>"\n`);
 }

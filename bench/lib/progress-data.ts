@@ -65,7 +65,13 @@ async function loadTenant(h: ProgressHarness, tenantId: string, count: number, s
 
 /** 10 events per session: started, welcome, 8 more (steps, skips, a pause, a completion). */
 export function backlogFlow(i: number) {
-  const base = { sessionId: `bb-${i}`, tenantId: `bb-t${i % 8}`, userId: `bb-u${i}`, startedAt: new Date(Date.UTC(2026, 0, 5, 9, i % 600)), minutesPerEvent: 1 + (i % 7) };
+  const base = {
+    sessionId: `bb-${i}`,
+    tenantId: `bb-t${i % 8}`,
+    userId: `bb-u${i}`,
+    startedAt: new Date(Date.UTC(2026, 0, 5, 9, i % 600)),
+    minutesPerEvent: 1 + (i % 7),
+  };
   switch (i % 3) {
     case 0:
       return simulateSession({ ...base, steps: ALL_TENANT_STEPS.slice(0, 8) });
@@ -77,7 +83,22 @@ export function backlogFlow(i: number) {
         complete: true,
       });
     default:
-      return withStatusEvent(simulateSession({ ...base, steps: ['organization_setup', 'skip:channel_configuration', 'knowledge_base', 'team_management', 'skip:payment_setup', 'data_import', 'customer_portal'] }), 'session.paused', 3);
+      return withStatusEvent(
+        simulateSession({
+          ...base,
+          steps: [
+            'organization_setup',
+            'skip:channel_configuration',
+            'knowledge_base',
+            'team_management',
+            'skip:payment_setup',
+            'data_import',
+            'customer_portal',
+          ],
+        }),
+        'session.paused',
+        3,
+      );
   }
 }
 
@@ -127,4 +148,3 @@ export async function projectionThroughput(instances: number, backlogSessions: n
     await h.close();
   }
 }
-

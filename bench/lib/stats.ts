@@ -19,7 +19,12 @@ export function table(rows: Array<Record<string, string | number>>): string {
 }
 
 /** Runs `fn` at a fixed rate for `seconds`, never more than `maxInFlight` at once. */
-export async function atFixedRate(ratePerSecond: number, seconds: number, maxInFlight: number, fn: (i: number) => Promise<void>): Promise<{ started: number; skipped: number }> {
+export async function atFixedRate(
+  ratePerSecond: number,
+  seconds: number,
+  maxInFlight: number,
+  fn: (i: number) => Promise<void>,
+): Promise<{ started: number; skipped: number }> {
   const total = Math.round(ratePerSecond * seconds);
   const interval = 1000 / ratePerSecond;
   const t0 = performance.now();

@@ -136,7 +136,10 @@ function buildLocally(dir) {
     if (!expect(existsSync(p), `${rel(kfile)}: resource ${r} does not exist`)) continue;
     out.push(...(statSync(p).isDirectory() ? buildLocally(p) : readYamlDocs(p)));
   }
-  for (const [kind, generators] of [['ConfigMap', k.configMapGenerator], ['Secret', k.secretGenerator]]) {
+  for (const [kind, generators] of [
+    ['ConfigMap', k.configMapGenerator],
+    ['Secret', k.secretGenerator],
+  ]) {
     for (const g of generators ?? []) {
       const data = {};
       for (const e of g.envs ?? (g.env ? [g.env] : [])) {
@@ -185,7 +188,10 @@ function buildLocally(dir) {
 /** Builds a kustomization with kubectl/kustomize when present, else with buildLocally. */
 function build(dir) {
   if (!NO_TOOLS) {
-    for (const [cmd, args] of [['kubectl', ['kustomize', dir]], ['kustomize', ['build', dir]]]) {
+    for (const [cmd, args] of [
+      ['kubectl', ['kustomize', dir]],
+      ['kustomize', ['build', dir]],
+    ]) {
       const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 120_000 });
       if (r.error && r.error.code === 'ENOENT') continue;
       const tool = `${cmd} ${args[0]}`;
@@ -272,11 +278,13 @@ class Index {
       }
       if (src.secretRef) {
         const s = this.get('Secret', src.secretRef.name);
-        for (const k of Object.keys({ ...s?.data, ...s?.stringData })) env.set(prefix + k, { secret: src.secretRef.name, source: `Secret ${src.secretRef.name}` });
+        for (const k of Object.keys({ ...s?.data, ...s?.stringData }))
+          env.set(prefix + k, { secret: src.secretRef.name, source: `Secret ${src.secretRef.name}` });
       }
     }
     for (const e of container.env ?? []) {
-      if (e.valueFrom?.secretKeyRef) env.set(e.name, { secret: e.valueFrom.secretKeyRef.name, key: e.valueFrom.secretKeyRef.key, source: `Secret ${e.valueFrom.secretKeyRef.name}` });
+      if (e.valueFrom?.secretKeyRef)
+        env.set(e.name, { secret: e.valueFrom.secretKeyRef.name, key: e.valueFrom.secretKeyRef.key, source: `Secret ${e.valueFrom.secretKeyRef.name}` });
       else if (e.valueFrom?.configMapKeyRef) {
         const cm = this.get('ConfigMap', e.valueFrom.configMapKeyRef.name);
         env.set(e.name, { value: cm?.data?.[e.valueFrom.configMapKeyRef.key], source: `ConfigMap ${e.valueFrom.configMapKeyRef.name}` });
@@ -297,7 +305,8 @@ function checkManifests(where, resources, { secretsProvided }) {
   const deployments = ix.all('Deployment');
 
   // Every object is well-formed.
-  for (const r of resources) expect(r?.apiVersion && r?.kind && r?.metadata?.name, at(`object without apiVersion/kind/metadata.name: ${JSON.stringify(r).slice(0, 120)}`));
+  for (const r of resources)
+    expect(r?.apiVersion && r?.kind && r?.metadata?.name, at(`object without apiVersion/kind/metadata.name: ${JSON.stringify(r).slice(0, 120)}`));
 
   // References: every ConfigMap/Secret a pod uses exists and has the key.
   const missingSecrets = new Set();
@@ -337,7 +346,10 @@ function checkManifests(where, resources, { secretsProvided }) {
     const pod = w.spec;
     const id = `${w.kind} ${w.name}`;
     expect(pod.automountServiceAccountToken === false, at(`${id}: automountServiceAccountToken must be false (no API access needed)`));
-    expect(pod.enableServiceLinks === false, at(`${id}: enableServiceLinks must be false (Service env vars such as SESSION_PORT=tcp://... leak into the process)`));
+    expect(
+      pod.enableServiceLinks === false,
+      at(`${id}: enableServiceLinks must be false (Service env vars such as SESSION_PORT=tcp://... leak into the process)`),
+    );
     expect(!pod.hostNetwork && !pod.hostPID && !pod.hostIPC, at(`${id}: must not use host namespaces`));
     const psc = pod.securityContext ?? {};
     const tmpVolumes = new Set((pod.volumes ?? []).filter((v) => v.emptyDir).map((v) => v.name));
@@ -353,7 +365,10 @@ function checkManifests(where, resources, { secretsProvided }) {
       expect((sc.capabilities?.drop ?? []).includes('ALL'), at(`${cid}: capabilities must drop ALL`));
       expect(!(sc.capabilities?.add ?? []).length, at(`${cid}: must not add capabilities`));
       expect((sc.seccompProfile ?? psc.seccompProfile)?.type === 'RuntimeDefault', at(`${cid}: seccompProfile must be RuntimeDefault`));
-      expect((c.volumeMounts ?? []).some((m) => m.mountPath === '/tmp' && tmpVolumes.has(m.name)), at(`${cid}: needs an emptyDir at /tmp (read-only root filesystem)`));
+      expect(
+        (c.volumeMounts ?? []).some((m) => m.mountPath === '/tmp' && tmpVolumes.has(m.name)),
+        at(`${cid}: needs an emptyDir at /tmp (read-only root filesystem)`),
+      );
       const res = c.resources ?? {};
       for (const kind of ['requests', 'limits']) {
         for (const r of ['cpu', 'memory']) expect(res[kind]?.[r] !== undefined, at(`${cid}: resources.${kind}.${r} missing`));
@@ -366,7 +381,10 @@ function checkManifests(where, resources, { secretsProvided }) {
   // Services of the repository <-> Deployments.
   for (const d of deployments) {
     if (podLabelsOf(d)['app.kubernetes.io/component'] === 'server') {
-      expect(SERVICES.some((s) => s.name === d.metadata.name), at(`Deployment ${d.metadata.name} has no services/${d.metadata.name}`));
+      expect(
+        SERVICES.some((s) => s.name === d.metadata.name),
+        at(`Deployment ${d.metadata.name} has no services/${d.metadata.name}`),
+      );
     }
   }
   const adminSecrets = new Set();
@@ -378,17 +396,33 @@ function checkManifests(where, resources, { secretsProvided }) {
     const c = containersOf(job).find(runsMigrate);
     const deployment = ix.get('Deployment', svc.name);
     const depImage = deployment && containersOf(deployment)[0]?.image;
-    expect(c.image === depImage, at(`Job ${job.metadata.name}: image ${c.image} must be exactly the Deployment's (${depImage}): migrations belong to the code they ship with`));
+    expect(
+      c.image === depImage,
+      at(`Job ${job.metadata.name}: image ${c.image} must be exactly the Deployment's (${depImage}): migrations belong to the code they ship with`),
+    );
     const env = ix.env(c);
     const url = env.get('DATABASE_URL');
     if (expect(url?.secret, at(`Job ${job.metadata.name}: DATABASE_URL (admin) must come from a Secret`))) adminSecrets.add(url.secret);
     expect(job.spec?.template?.spec?.restartPolicy !== 'Always', at(`Job ${job.metadata.name}: restartPolicy must be Never or OnFailure`));
-    expect(job.spec?.backoffLimit !== undefined && job.spec?.activeDeadlineSeconds !== undefined, at(`Job ${job.metadata.name}: set backoffLimit and activeDeadlineSeconds`));
+    expect(
+      job.spec?.backoffLimit !== undefined && job.spec?.activeDeadlineSeconds !== undefined,
+      at(`Job ${job.metadata.name}: set backoffLimit and activeDeadlineSeconds`),
+    );
     const depEnv = deployment ? ix.env(containersOf(deployment)[0] ?? {}) : new Map();
-    expect(env.get('DB_ROLE')?.value === depEnv.get('DB_ROLE')?.value, at(`Job ${job.metadata.name}: DB_ROLE (${env.get('DB_ROLE')?.value}) differs from Deployment ${svc.name} (${depEnv.get('DB_ROLE')?.value})`));
-    expect(env.get('DB_PASSWORD')?.secret && env.get('DB_PASSWORD')?.secret === depEnv.get('DB_PASSWORD')?.secret, at(`Job ${job.metadata.name}: DB_PASSWORD must come from the same Secret as Deployment ${svc.name}'s`));
+    expect(
+      env.get('DB_ROLE')?.value === depEnv.get('DB_ROLE')?.value,
+      at(`Job ${job.metadata.name}: DB_ROLE (${env.get('DB_ROLE')?.value}) differs from Deployment ${svc.name} (${depEnv.get('DB_ROLE')?.value})`),
+    );
+    expect(
+      env.get('DB_PASSWORD')?.secret && env.get('DB_PASSWORD')?.secret === depEnv.get('DB_PASSWORD')?.secret,
+      at(`Job ${job.metadata.name}: DB_PASSWORD must come from the same Secret as Deployment ${svc.name}'s`),
+    );
   }
-  for (const j of jobs) expect(!podLabelsOf(j)['app.kubernetes.io/name'] || !SERVICES.some((s) => s.name === podLabelsOf(j)['app.kubernetes.io/name']), at(`Job ${j.metadata.name}: pod label app.kubernetes.io/name must differ from the services' (their Services would route to it)`));
+  for (const j of jobs)
+    expect(
+      !podLabelsOf(j)['app.kubernetes.io/name'] || !SERVICES.some((s) => s.name === podLabelsOf(j)['app.kubernetes.io/name']),
+      at(`Job ${j.metadata.name}: pod label app.kubernetes.io/name must differ from the services' (their Services would route to it)`),
+    );
 
   for (const svc of SERVICES) {
     const d = ix.get('Deployment', svc.name);
@@ -403,8 +437,14 @@ function checkManifests(where, resources, { secretsProvided }) {
     const rp = c.readinessProbe?.httpGet;
     expect(lp?.path === '/health/live' && portOk(lp.port), at(`Deployment ${svc.name}: livenessProbe must GET /health/live on the http port`));
     expect(rp?.path === '/health/ready' && portOk(rp.port), at(`Deployment ${svc.name}: readinessProbe must GET /health/ready on the http port`));
-    expect(c.startupProbe?.httpGet?.path === '/health/live', at(`Deployment ${svc.name}: startupProbe must GET /health/live (slow boots are not liveness failures)`));
-    expect(d.spec.template.metadata?.annotations?.['prometheus.io/path'] === '/metrics', at(`Deployment ${svc.name}: annotate prometheus.io/scrape, port and path=/metrics`));
+    expect(
+      c.startupProbe?.httpGet?.path === '/health/live',
+      at(`Deployment ${svc.name}: startupProbe must GET /health/live (slow boots are not liveness failures)`),
+    );
+    expect(
+      d.spec.template.metadata?.annotations?.['prometheus.io/path'] === '/metrics',
+      at(`Deployment ${svc.name}: annotate prometheus.io/scrape, port and path=/metrics`),
+    );
 
     // Environment: required variables present, every name documented in .env.example, wiring right.
     const env = ix.env(c);
@@ -419,7 +459,10 @@ function checkManifests(where, resources, { secretsProvided }) {
       const dbUrl = env.get('DATABASE_URL');
       if (dbUrl?.value) {
         try {
-          expect(!new URL(dbUrl.value).password, at(`Deployment ${svc.name}: DATABASE_URL must carry no password (the admin URL belongs to the migration Job only)`));
+          expect(
+            !new URL(dbUrl.value).password,
+            at(`Deployment ${svc.name}: DATABASE_URL must carry no password (the admin URL belongs to the migration Job only)`),
+          );
         } catch {
           expect(false, at(`Deployment ${svc.name}: DATABASE_URL is not a URL`));
         }
@@ -438,16 +481,29 @@ function checkManifests(where, resources, { secretsProvided }) {
 
     // Service, HPA, PDB.
     const services = ix.all('Service').filter((s) => s.spec?.selector && selects({ matchLabels: s.spec.selector }, labels));
-    expect(services.some((s) => s.metadata.name === svc.name), at(`Deployment ${svc.name}: no Service named ${svc.name} selecting its pods`));
+    expect(
+      services.some((s) => s.metadata.name === svc.name),
+      at(`Deployment ${svc.name}: no Service named ${svc.name} selecting its pods`),
+    );
     for (const s of services) {
-      expect((s.spec.ports ?? []).some((p) => p.port === svc.port && portOk(p.targetPort ?? p.port)), at(`Service ${s.metadata.name}: must expose port ${svc.port} -> http`));
-      for (const j of jobs) expect(!selects({ matchLabels: s.spec.selector }, podLabelsOf(j)), at(`Service ${s.metadata.name} also selects the pods of Job ${j.metadata.name}`));
+      expect(
+        (s.spec.ports ?? []).some((p) => p.port === svc.port && portOk(p.targetPort ?? p.port)),
+        at(`Service ${s.metadata.name}: must expose port ${svc.port} -> http`),
+      );
+      for (const j of jobs)
+        expect(!selects({ matchLabels: s.spec.selector }, podLabelsOf(j)), at(`Service ${s.metadata.name} also selects the pods of Job ${j.metadata.name}`));
     }
     const hpa = ix.all('HorizontalPodAutoscaler').find((h) => h.spec?.scaleTargetRef?.kind === 'Deployment' && h.spec.scaleTargetRef.name === svc.name);
     if (expect(hpa, at(`Deployment ${svc.name}: no HorizontalPodAutoscaler`))) {
       expect(hpa.apiVersion === 'autoscaling/v2', at(`HPA ${hpa.metadata.name}: apiVersion must be autoscaling/v2`));
-      expect((hpa.spec.metrics ?? []).some((m) => m.type === 'Resource' && m.resource?.name === 'cpu'), at(`HPA ${hpa.metadata.name}: needs a cpu Resource metric`));
-      expect(hpa.spec.minReplicas >= 2 && hpa.spec.maxReplicas >= hpa.spec.minReplicas, at(`HPA ${hpa.metadata.name}: minReplicas >= 2 (availability) and maxReplicas >= minReplicas`));
+      expect(
+        (hpa.spec.metrics ?? []).some((m) => m.type === 'Resource' && m.resource?.name === 'cpu'),
+        at(`HPA ${hpa.metadata.name}: needs a cpu Resource metric`),
+      );
+      expect(
+        hpa.spec.minReplicas >= 2 && hpa.spec.maxReplicas >= hpa.spec.minReplicas,
+        at(`HPA ${hpa.metadata.name}: minReplicas >= 2 (availability) and maxReplicas >= minReplicas`),
+      );
       expect(d.spec.replicas === undefined, at(`Deployment ${svc.name}: must not set spec.replicas (its HPA owns the count; apply would reset it)`));
     }
     const pdbs = ix.all('PodDisruptionBudget').filter((p) => selects(p.spec?.selector, labels));
@@ -521,8 +577,12 @@ function checkNetworkPolicies(at, ix, workloads) {
       continue;
     }
     if (w.name === 'gateway') {
-      expect([...peers].some((p) => /^namespace:.*ingress/.test(p)), at('gateway: must be reachable from the ingress controller namespace'));
-      for (const p of peers) expect(/^namespace:.*ingress/.test(p) || monitoring(p), at(`gateway: reachable from ${p}; only the ingress controller and monitoring may connect`));
+      expect(
+        [...peers].some((p) => /^namespace:.*ingress/.test(p)),
+        at('gateway: must be reachable from the ingress controller namespace'),
+      );
+      for (const p of peers)
+        expect(/^namespace:.*ingress/.test(p) || monitoring(p), at(`gateway: reachable from ${p}; only the ingress controller and monitoring may connect`));
     } else if (SERVICES.some((s) => s.name === w.name)) {
       expect(peers.has('pod:gateway'), at(`${w.name}: the gateway must be allowed to connect`));
       for (const p of peers) expect(p === 'pod:gateway' || monitoring(p), at(`${w.name}: reachable from ${p}; only the gateway and monitoring may connect`));
@@ -547,7 +607,7 @@ function checkNetworkPolicies(at, ix, workloads) {
     expect(allowsPort(w, 4222) === needsBus, at(`${id}: NATS egress (4222) must be ${needsBus ? 'allowed' : 'closed'}`));
     if (w.name === 'connection-test') {
       const rule = egress(w).find((r) => (r.to ?? []).some((t) => t.ipBlock?.cidr === '0.0.0.0/0'));
-      const except = new Set((rule?.to ?? []).flatMap((t) => (t.ipBlock?.cidr === '0.0.0.0/0' ? t.ipBlock.except ?? [] : [])));
+      const except = new Set((rule?.to ?? []).flatMap((t) => (t.ipBlock?.cidr === '0.0.0.0/0' ? (t.ipBlock.except ?? []) : [])));
       if (expect(rule, at('connection-test: needs internet egress (ipBlock 0.0.0.0/0)'))) {
         for (const cidr of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '127.0.0.0/8', '100.64.0.0/10']) {
           expect(except.has(cidr), at(`connection-test: internet egress must exclude ${cidr}`));
@@ -557,23 +617,37 @@ function checkNetworkPolicies(at, ix, workloads) {
       // The system SMTP relay is outside the cluster: public addresses, SMTP ports only.
       const smtpPorts = new Set([25, 465, 587]);
       for (const r of egress(w).filter((r) => (r.to ?? []).some((t) => t.ipBlock?.cidr === '0.0.0.0/0'))) {
-        expect((r.ports ?? []).length > 0 && r.ports.every((p) => smtpPorts.has(p.port)), at('notification: internet egress only on SMTP ports (25, 465, 587)'));
-        const except = new Set((r.to ?? []).flatMap((t) => (t.ipBlock?.cidr === '0.0.0.0/0' ? t.ipBlock.except ?? [] : [])));
-        for (const cidr of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '127.0.0.0/8', '100.64.0.0/10']) expect(except.has(cidr), at(`notification: SMTP egress must exclude ${cidr}`));
+        expect(
+          (r.ports ?? []).length > 0 && r.ports.every((p) => smtpPorts.has(p.port)),
+          at('notification: internet egress only on SMTP ports (25, 465, 587)'),
+        );
+        const except = new Set((r.to ?? []).flatMap((t) => (t.ipBlock?.cidr === '0.0.0.0/0' ? (t.ipBlock.except ?? []) : [])));
+        for (const cidr of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '127.0.0.0/8', '100.64.0.0/10'])
+          expect(except.has(cidr), at(`notification: SMTP egress must exclude ${cidr}`));
       }
     } else if (w.name === 'payment') {
       // Stripe's API is outside the cluster: public addresses, HTTPS only.
       for (const r of egress(w).filter((r) => (r.to ?? []).some((t) => t.ipBlock?.cidr === '0.0.0.0/0'))) {
         expect((r.ports ?? []).length > 0 && r.ports.every((p) => p.port === 443), at('payment: internet egress only on HTTPS (443)'));
-        const except = new Set((r.to ?? []).flatMap((t) => (t.ipBlock?.cidr === '0.0.0.0/0' ? t.ipBlock.except ?? [] : [])));
-        for (const cidr of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '127.0.0.0/8', '100.64.0.0/10']) expect(except.has(cidr), at(`payment: Stripe egress must exclude ${cidr}`));
+        const except = new Set((r.to ?? []).flatMap((t) => (t.ipBlock?.cidr === '0.0.0.0/0' ? (t.ipBlock.except ?? []) : [])));
+        for (const cidr of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '127.0.0.0/8', '100.64.0.0/10'])
+          expect(except.has(cidr), at(`payment: Stripe egress must exclude ${cidr}`));
       }
     } else {
-      expect(!internet(w), at(`${id}: must not have internet egress (0.0.0.0/0); only connection-test tests outside servers (notification reaches its SMTP relay, payment Stripe's API)`));
+      expect(
+        !internet(w),
+        at(
+          `${id}: must not have internet egress (0.0.0.0/0); only connection-test tests outside servers (notification reaches its SMTP relay, payment Stripe's API)`,
+        ),
+      );
     }
     if (w.name === 'gateway') {
       for (const up of UPSTREAMS) {
-        const ok = egress(w).some((r) => (r.to ?? []).some((t) => t.podSelector && !t.namespaceSelector && selects(t.podSelector, podLabelsOf(ix.get('Deployment', up.name)))) && portMatches(r, up.port));
+        const ok = egress(w).some(
+          (r) =>
+            (r.to ?? []).some((t) => t.podSelector && !t.namespaceSelector && selects(t.podSelector, podLabelsOf(ix.get('Deployment', up.name)))) &&
+            portMatches(r, up.port),
+        );
         expect(ok, at(`gateway: egress to ${up.name}:${up.port} must be allowed`));
       }
     }
@@ -594,12 +668,20 @@ function checkIngress(at, ix) {
       const portOk = (gatewayService?.spec?.ports ?? []).some((sp) => (svc?.port?.name ? sp.name === svc.port.name : sp.port === svc?.port?.number));
       expect(portOk, at(`${id}: path ${p.path} uses a port the gateway Service does not have`));
     }
-    expect(backends.some((p) => p.path === '/onboarding' || p.path === '/'), at(`${id}: must publish /onboarding (API and WebSocket)`));
+    expect(
+      backends.some((p) => p.path === '/onboarding' || p.path === '/'),
+      at(`${id}: must publish /onboarding (API and WebSocket)`),
+    );
     const a = ing.metadata.annotations ?? {};
     const heartbeatS = 30;
     for (const key of ['proxy-read-timeout', 'proxy-send-timeout']) {
       const v = asNumber(a[`nginx.ingress.kubernetes.io/${key}`]);
-      expect(v >= heartbeatS * 10, at(`${id}: nginx.ingress.kubernetes.io/${key} must be >= ${heartbeatS * 10} s for WebSockets (nginx default 60 s), is ${a[`nginx.ingress.kubernetes.io/${key}`]}`));
+      expect(
+        v >= heartbeatS * 10,
+        at(
+          `${id}: nginx.ingress.kubernetes.io/${key} must be >= ${heartbeatS * 10} s for WebSockets (nginx default 60 s), is ${a[`nginx.ingress.kubernetes.io/${key}`]}`,
+        ),
+      );
     }
     const body = /^(\d+)([km]?)$/i.exec(a['nginx.ingress.kubernetes.io/proxy-body-size'] ?? '');
     const bytes = body ? Number(body[1]) * { '': 1, k: 1024, m: 1024 * 1024 }[body[2].toLowerCase()] : 0;
@@ -611,11 +693,14 @@ function checkIngress(at, ix) {
 
 function checkOverlay(where, ix) {
   const at = (what) => `${where}: ${what}`;
-  const namespaces = new Set(ix.resources.filter((r) => !['Namespace', 'ClusterRole', 'ClusterRoleBinding'].includes(r.kind)).map((r) => r.metadata?.namespace));
+  const namespaces = new Set(
+    ix.resources.filter((r) => !['Namespace', 'ClusterRole', 'ClusterRoleBinding'].includes(r.kind)).map((r) => r.metadata?.namespace),
+  );
   expect(namespaces.size === 1 && Boolean([...namespaces][0]), at(`every object must be in one namespace, found: ${[...namespaces].join(', ') || '(none)'}`));
   const placeholders = [];
   for (const s of ix.all('Secret')) {
-    for (const key of Object.keys({ ...s.data, ...s.stringData })) if (/REPLACE_ME/.test(ix.secretValue(s, key) ?? '')) placeholders.push(`${s.metadata.name}/${key}`);
+    for (const key of Object.keys({ ...s.data, ...s.stringData }))
+      if (/REPLACE_ME/.test(ix.secretValue(s, key) ?? '')) placeholders.push(`${s.metadata.name}/${key}`);
   }
   if (placeholders.length) notes.push(`${where}: placeholder secrets (must be replaced before deploying): ${placeholders.join(', ')}`);
 }
@@ -632,14 +717,18 @@ function checkCompose() {
   const services = doc?.services ?? {};
   if (!expect(Object.keys(services).length, at('no services'))) return;
   const envOf = (s) => (Array.isArray(s.environment) ? Object.fromEntries(s.environment.map((e) => e.split(/=(.*)/s).slice(0, 2))) : { ...s.environment });
-  const dependsOn = (s) => (Array.isArray(s.depends_on) ? Object.fromEntries(s.depends_on.map((n) => [n, { condition: 'service_started' }])) : s.depends_on ?? {});
+  const dependsOn = (s) =>
+    Array.isArray(s.depends_on) ? Object.fromEntries(s.depends_on.map((n) => [n, { condition: 'service_started' }])) : (s.depends_on ?? {});
 
   for (const [name, s] of Object.entries(services)) {
     expect(s.restart !== undefined, at(`service ${name}: set a restart policy`));
     if (s.restart === 'no') {
       expect(s.healthcheck?.disable === true, at(`one-shot ${name}: disable the image's healthcheck (healthcheck: { disable: true })`));
     } else {
-      expect(['always', 'unless-stopped', 'on-failure'].some((p) => String(s.restart).startsWith(p)), at(`service ${name}: restart must be always, unless-stopped or on-failure`));
+      expect(
+        ['always', 'unless-stopped', 'on-failure'].some((p) => String(s.restart).startsWith(p)),
+        at(`service ${name}: restart must be always, unless-stopped or on-failure`),
+      );
       expect(Array.isArray(s.healthcheck?.test) && s.healthcheck.test.length > 1 && !s.healthcheck.disable, at(`service ${name}: needs a healthcheck`));
     }
   }
@@ -649,7 +738,10 @@ function checkCompose() {
   for (const svc of SERVICES) {
     const s = services[svc.name];
     if (!expect(s, at(`no service ${svc.name} (services/${svc.name} exists)`))) continue;
-    expect(s.build?.dockerfile === 'infra/docker/Dockerfile' && s.build?.args?.SERVICE === svc.name, at(`${svc.name}: build infra/docker/Dockerfile with SERVICE=${svc.name}`));
+    expect(
+      s.build?.dockerfile === 'infra/docker/Dockerfile' && s.build?.args?.SERVICE === svc.name,
+      at(`${svc.name}: build infra/docker/Dockerfile with SERVICE=${svc.name}`),
+    );
     const env = envOf(s);
     for (const key of svc.required) expect(env[key] !== undefined && env[key] !== '', at(`${svc.name}: required variable ${key} is not set`));
     for (const key of Object.keys(env)) expect(DOCUMENTED.has(key), at(`${svc.name}: variable ${key} is not documented in .env.example`));
@@ -659,7 +751,11 @@ function checkCompose() {
     expect(s.healthcheck?.test?.join(' ').includes(`:${svc.port}/health/`), at(`${svc.name}: healthcheck must probe :${svc.port}/health/ready`));
     const deps = dependsOn(s);
     if (svc.natsClient) expect(deps.nats?.condition === 'service_healthy', at(`${svc.name}: depends_on nats (service_healthy)`));
-    if (svc.natsClient) expect(deps['bus-migrate']?.condition === 'service_completed_successfully', at(`${svc.name}: depends_on bus-migrate (service_completed_successfully): services only check the broker state`));
+    if (svc.natsClient)
+      expect(
+        deps['bus-migrate']?.condition === 'service_completed_successfully',
+        at(`${svc.name}: depends_on bus-migrate (service_completed_successfully): services only check the broker state`),
+      );
     if (svc.hasSchema) {
       const mname = `${svc.name}-migrate`;
       const m = services[mname];
@@ -717,15 +813,28 @@ function checkDockerfile() {
 
   const ignore = path.join(ROOT, '.dockerignore');
   if (!expect(existsSync(ignore), '.dockerignore is missing (the build context would include node_modules and .git)')) return;
-  const lines = readFileSync(ignore, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const lines = readFileSync(ignore, 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   // Nested ones too: every workspace package has node_modules and dist.
   for (const must of ['**/node_modules', '**/dist', '.git', '.env']) {
-    expect(lines.some((l) => l.replace(/\/$/, '') === must), `.dockerignore: must exclude ${must}`);
+    expect(
+      lines.some((l) => l.replace(/\/$/, '') === must),
+      `.dockerignore: must exclude ${must}`,
+    );
   }
   // The build needs these; a pattern that excludes them breaks `docker build`.
-  const needed = ['package.json', 'pnpm-lock.yaml', 'pnpm-workspace.yaml', 'tsconfig.base.json', 'turbo.json', '.npmrc',
+  const needed = [
+    'package.json',
+    'pnpm-lock.yaml',
+    'pnpm-workspace.yaml',
+    'tsconfig.base.json',
+    'turbo.json',
+    '.npmrc',
     ...workspaceManifests(),
-    ...SERVICES.flatMap((s) => [`services/${s.name}/src`, ...(s.hasSchema ? [`services/${s.name}/drizzle`] : [])])];
+    ...SERVICES.flatMap((s) => [`services/${s.name}/src`, ...(s.hasSchema ? [`services/${s.name}/drizzle`] : [])]),
+  ];
   // .dockerignore patterns are anchored at the context root; ** spans directories, * and ? stay within one.
   const toRegExp = (pattern) =>
     new RegExp(
@@ -757,7 +866,9 @@ function workspaceManifests() {
   for (const pattern of ws?.packages ?? []) {
     if (pattern.startsWith('!')) continue;
     const dirs = pattern.endsWith('/*')
-      ? (existsSync(path.join(ROOT, pattern.slice(0, -2))) ? readdirSync(path.join(ROOT, pattern.slice(0, -2))).map((d) => `${pattern.slice(0, -2)}/${d}`) : [])
+      ? existsSync(path.join(ROOT, pattern.slice(0, -2)))
+        ? readdirSync(path.join(ROOT, pattern.slice(0, -2))).map((d) => `${pattern.slice(0, -2)}/${d}`)
+        : []
       : [pattern];
     for (const d of dirs) if (existsSync(path.join(ROOT, d, 'package.json'))) out.push(`${d}/package.json`);
   }
@@ -784,7 +895,9 @@ if (baseBuild) {
   checkManifests('infra/k8s/base', baseBuild.resources, { secretsProvided: false });
 }
 const overlaysDir = path.join(K8S, 'overlays');
-const overlays = existsSync(overlaysDir) ? readdirSync(overlaysDir).filter((d) => KUSTOMIZATION_FILES.some((f) => existsSync(path.join(overlaysDir, d, f)))) : [];
+const overlays = existsSync(overlaysDir)
+  ? readdirSync(overlaysDir).filter((d) => KUSTOMIZATION_FILES.some((f) => existsSync(path.join(overlaysDir, d, f))))
+  : [];
 expect(overlays.length > 0, 'infra/k8s/overlays: no overlay');
 for (const o of overlays) {
   const where = `infra/k8s/overlays/${o}`;

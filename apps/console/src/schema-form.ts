@@ -194,7 +194,8 @@ function scalarNode(ctx: Ctx, s: JsonSchema, type: string, path: string, name: s
       step: type === 'integer' ? 1 : type === 'number' ? 'any' : undefined,
       min: s.minimum,
       max: s.maximum,
-      placeholder: secret && typeof initial === 'string' ? 'saved: leave empty to keep it, type to replace it' : s.pattern === '^#[0-9A-Fa-f]{6}$' ? '#RRGGBB' : undefined,
+      placeholder:
+        secret && typeof initial === 'string' ? 'saved: leave empty to keep it, type to replace it' : s.pattern === '^#[0-9A-Fa-f]{6}$' ? '#RRGGBB' : undefined,
     });
     // The browser's own checks (type=email, min/max) stay off: the server's 422 is the one truth shown.
     input.setAttribute('formnovalidate', '');
@@ -233,7 +234,13 @@ function booleanNode(ctx: Ctx, s: JsonSchema, path: string, name: string, initia
     };
   }
   // An optional yes/no keeps "not set" apart from "no".
-  const select = h('select', { id, name: path, 'data-path': path, testid: `field-${path}` }, h('option', { value: '' }, '—'), h('option', { value: 'true' }, 'Yes'), h('option', { value: 'false' }, 'No'));
+  const select = h(
+    'select',
+    { id, name: path, 'data-path': path, testid: `field-${path}` },
+    h('option', { value: '' }, '—'),
+    h('option', { value: 'true' }, 'Yes'),
+    h('option', { value: 'false' }, 'No'),
+  );
   select.value = initial === true ? 'true' : initial === false ? 'false' : '';
   return {
     element: wrap(path, labelFor(ctx, s, path, name, false), select, err, hint(s)),
@@ -251,7 +258,14 @@ function listNode(ctx: Ctx, s: JsonSchema, items: JsonSchema, path: string, name
   const area = h('textarea', { id, name: path, 'data-path': path, testid: `field-${path}`, rows: 3, 'aria-describedby': `${id}-hint` });
   if (Array.isArray(initial)) area.value = initial.map(String).join('\n');
   return {
-    element: wrap(path, labelFor(ctx, s, path, name, required), area, err, h('p', { class: 'hint', id: `${id}-hint` }, 'One per line (or comma-separated).'), hint(s)),
+    element: wrap(
+      path,
+      labelFor(ctx, s, path, name, required),
+      area,
+      err,
+      h('p', { class: 'hint', id: `${id}-hint` }, 'One per line (or comma-separated).'),
+      hint(s),
+    ),
     read() {
       const parts = area.value
         .split(/[\n,]/)
@@ -277,7 +291,14 @@ function enumArrayNode(ctx: Ctx, s: JsonSchema, items: JsonSchema, path: string,
     return { box, element: h('span', { class: 'choice' }, box, h('label', { for: id }, humanize(value))) };
   });
   return {
-    element: h('fieldset', { class: 'field choices', 'data-field': path, testid: `field-${path}` }, h('legend', {}, s.title ?? humanize(name)), ...boxes.map((b) => b.element), hint(s), err),
+    element: h(
+      'fieldset',
+      { class: 'field choices', 'data-field': path, testid: `field-${path}` },
+      h('legend', {}, s.title ?? humanize(name)),
+      ...boxes.map((b) => b.element),
+      hint(s),
+      err,
+    ),
     read() {
       const values = boxes.filter((b) => b.box.checked).map((b) => b.box.value);
       return values.length === 0 && !required ? undefined : values;
@@ -288,7 +309,15 @@ function enumArrayNode(ctx: Ctx, s: JsonSchema, items: JsonSchema, path: string,
   };
 }
 
-function objectNode(ctx: Ctx, s: JsonSchema, path: string, initial: Record<string, unknown> | undefined, required: boolean, isRoot: boolean, name = ''): FieldNode {
+function objectNode(
+  ctx: Ctx,
+  s: JsonSchema,
+  path: string,
+  initial: Record<string, unknown> | undefined,
+  required: boolean,
+  isRoot: boolean,
+  name = '',
+): FieldNode {
   const props = Object.entries(s.properties ?? {});
   const requiredKeys = new Set(s.required ?? []);
   const children = props.map(([key, child]) => ({
@@ -318,7 +347,11 @@ function objectNode(ctx: Ctx, s: JsonSchema, path: string, initial: Record<strin
     include.checked = initial !== undefined && initial !== null;
     body.id = domId(ctx, `${path}.__body`);
   }
-  const legend = h('legend', {}, include ? h('span', { class: 'choice' }, include, h('label', { for: include.id }, s.title ?? humanize(name))) : (s.title ?? humanize(name)));
+  const legend = h(
+    'legend',
+    {},
+    include ? h('span', { class: 'choice' }, include, h('label', { for: include.id }, s.title ?? humanize(name))) : (s.title ?? humanize(name)),
+  );
   const description = hint(s);
   const fieldset = h('fieldset', { class: 'group', 'data-field': path, testid: `group-${path}` }, legend, description, body, err);
   if (include) {
@@ -349,13 +382,22 @@ function objectArrayNode(ctx: Ctx, s: JsonSchema, items: JsonSchema, path: strin
     rows = values.map((value, i) => objectNode(ctx, items, `${path}.${i}`, value, true, true));
     rowsEl.replaceChildren(
       ...rows.map((node, i) => {
-        const remove = h('button', { type: 'button', class: 'link', testid: `remove-${path}.${i}`, 'aria-label': `Remove ${itemLabel.toLowerCase()} ${i + 1}` }, 'Remove');
+        const remove = h(
+          'button',
+          { type: 'button', class: 'link', testid: `remove-${path}.${i}`, 'aria-label': `Remove ${itemLabel.toLowerCase()} ${i + 1}` },
+          'Remove',
+        );
         remove.addEventListener('click', () => {
           const current = rows.map((r) => r.read() as Record<string, unknown> | undefined);
           current.splice(i, 1);
           render(current);
         });
-        return h('div', { class: 'row', testid: `row-${path}.${i}` }, h('div', { class: 'row-head' }, h('span', {}, `${itemLabel} ${i + 1}`), remove), node.element);
+        return h(
+          'div',
+          { class: 'row', testid: `row-${path}.${i}` },
+          h('div', { class: 'row-head' }, h('span', {}, `${itemLabel} ${i + 1}`), remove),
+          node.element,
+        );
       }),
     );
   }
@@ -368,7 +410,15 @@ function objectArrayNode(ctx: Ctx, s: JsonSchema, items: JsonSchema, path: strin
   render(Array.isArray(initial) ? (initial as Array<Record<string, unknown>>) : []);
 
   return {
-    element: h('fieldset', { class: 'group', 'data-field': path, testid: `group-${path}` }, h('legend', {}, s.title ?? humanize(name)), hint(s), rowsEl, add, err),
+    element: h(
+      'fieldset',
+      { class: 'group', 'data-field': path, testid: `group-${path}` },
+      h('legend', {}, s.title ?? humanize(name)),
+      hint(s),
+      rowsEl,
+      add,
+      err,
+    ),
     read() {
       const values = rows.map((r) => r.read() ?? {});
       return values.length === 0 && !required ? undefined : values;

@@ -50,7 +50,12 @@ export function decodeClaims(token: string): Claims | null {
   const part = token.split('.')[1];
   if (!part) return null;
   try {
-    const json = atob(part.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(part.length / 4) * 4, '='));
+    const json = atob(
+      part
+        .replace(/-/g, '+')
+        .replace(/_/g, '/')
+        .padEnd(Math.ceil(part.length / 4) * 4, '='),
+    );
     const claims = JSON.parse(json) as Partial<Claims>;
     if (typeof claims.sub !== 'string' || typeof claims.tenantId !== 'string') return null;
     return { sub: claims.sub, tenantId: claims.tenantId, roles: Array.isArray(claims.roles) ? claims.roles.map(String) : [], exp: claims.exp };

@@ -13,7 +13,9 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  console.log('Mint a dev JWT (HS256, JWT_SECRET from env):\n  pnpm --filter @glavito/auth run mint-token --tenant demo-tenant --user demo-admin --roles admin --expires 1h');
+  console.log(
+    'Mint a dev JWT (HS256, JWT_SECRET from env):\n  pnpm --filter @glavito/auth run mint-token --tenant demo-tenant --user demo-admin --roles admin --expires 1h',
+  );
   process.exit(0);
 }
 const secret = process.env.JWT_SECRET;
@@ -21,6 +23,4 @@ if (!secret || secret.length < 32) {
   console.error('JWT_SECRET must be set (at least 32 characters) to mint a token.');
   process.exit(1);
 }
-console.log(
-  mintToken({ secret, userId: values.user, tenantId: values.tenant, roles: values.roles.split(',').filter(Boolean), expiresIn: values.expires }),
-);
+console.log(mintToken({ secret, userId: values.user, tenantId: values.tenant, roles: values.roles.split(',').filter(Boolean), expiresIn: values.expires }));

@@ -59,7 +59,13 @@ function mapJwtError(err: unknown): Error {
  */
 export function createPrincipalVerifier(secret: string, opts: { cacheSize?: number } = {}) {
   // The contract requires an expiry: a token without `exp` would be valid forever once leaked.
-  const verify = createVerifier({ key: secret, algorithms: ['HS256'], requiredClaims: Object.keys(REQUIRED_CLAIMS), cache: opts.cacheSize ?? 10_000, cacheTTL: Infinity });
+  const verify = createVerifier({
+    key: secret,
+    algorithms: ['HS256'],
+    requiredClaims: Object.keys(REQUIRED_CLAIMS),
+    cache: opts.cacheSize ?? 10_000,
+    cacheTTL: Infinity,
+  });
   // A cached token comes back as the same payload object: its principal is derived once.
   const principals = new WeakMap<object, Principal>();
   return (token: string): Principal => {

@@ -200,7 +200,10 @@ describe('createPrincipalVerifier (verified tokens are remembered until they exp
 describe('mintToken', () => {
   it('mints an HS256 token with the given lifetime', () => {
     const token = mintToken({ secret: SECRET, userId: 'u', tenantId: 't', roles: ['admin'], expiresIn: '2m' });
-    const [header, payload] = token.split('.').slice(0, 2).map((p) => JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>);
+    const [header, payload] = token
+      .split('.')
+      .slice(0, 2)
+      .map((p) => JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>);
     expect(header).toEqual({ alg: 'HS256', typ: 'JWT' });
     expect(payload).toMatchObject({ sub: 'u', tenantId: 't', roles: ['admin'] });
     expect(Number(payload!.exp) - Number(payload!.iat)).toBe(120);

@@ -12,14 +12,18 @@ export interface ObservedStream {
  * What differs between the stream a service expects and the one on the broker; empty when it matches.
  * Replicas are the migration's business (a service does not know the cluster size): not compared.
  */
-export function streamMismatches(def: Pick<StreamDefinition, 'name' | 'subjects' | 'maxAgeMs' | 'duplicateWindowMs'>, observed: ObservedStream | null): string[] {
+export function streamMismatches(
+  def: Pick<StreamDefinition, 'name' | 'subjects' | 'maxAgeMs' | 'duplicateWindowMs'>,
+  observed: ObservedStream | null,
+): string[] {
   if (!observed) return [`stream ${def.name} does not exist`];
   const out: string[] = [];
   if (JSON.stringify([...observed.subjects].sort()) !== JSON.stringify([...def.subjects].sort())) {
     out.push(`stream ${def.name} takes subjects ${JSON.stringify(observed.subjects)}, expected ${JSON.stringify(def.subjects)}`);
   }
   if (observed.maxAgeMs !== def.maxAgeMs) out.push(`stream ${def.name} keeps messages ${observed.maxAgeMs} ms, expected ${def.maxAgeMs} ms`);
-  if (observed.duplicateWindowMs !== def.duplicateWindowMs) out.push(`stream ${def.name} has a ${observed.duplicateWindowMs} ms duplicate window, expected ${def.duplicateWindowMs} ms`);
+  if (observed.duplicateWindowMs !== def.duplicateWindowMs)
+    out.push(`stream ${def.name} has a ${observed.duplicateWindowMs} ms duplicate window, expected ${def.duplicateWindowMs} ms`);
   return out;
 }
 

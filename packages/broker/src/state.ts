@@ -103,7 +103,13 @@ export function brokerState(s: BrokerSettings): BrokerState {
   return {
     streams: [
       ...eventStreams(s, replicas),
-      { name: auditNames(s).stream, subjects: [`${auditNames(s).subjectPrefix}.>`], maxAgeMs: s.EVENT_RETENTION, duplicateWindowMs: DUPLICATE_WINDOW_MS, replicas },
+      {
+        name: auditNames(s).stream,
+        subjects: [`${auditNames(s).subjectPrefix}.>`],
+        maxAgeMs: s.EVENT_RETENTION,
+        duplicateWindowMs: DUPLICATE_WINDOW_MS,
+        replicas,
+      },
     ],
     buckets: [
       { bucket: s.PRESENCE_BUCKET, ttlMs: s.PRESENCE_TTL, replicas },

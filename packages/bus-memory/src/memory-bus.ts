@@ -625,7 +625,10 @@ export function createMemoryBus(opts: { now?: () => number } = {}): EventBus {
         }
         let done = false;
         const pending = {
-          timer: setTimeout(() => finish(() => reject(new BusRequestError(`${subject}: no reply within ${timeoutMs} ms`, 'timeout'))), Math.min(MAX_TIMER_MS, Math.max(0, timeoutMs))),
+          timer: setTimeout(
+            () => finish(() => reject(new BusRequestError(`${subject}: no reply within ${timeoutMs} ms`, 'timeout'))),
+            Math.min(MAX_TIMER_MS, Math.max(0, timeoutMs)),
+          ),
           reject: (err: Error) => finish(() => reject(err)),
         };
         pending.timer.unref();

@@ -9,7 +9,14 @@ export type AuditInput = Omit<AuditEvent, 'id' | 'type' | 'version' | 'occurredA
 /** A validated audit event: a detail that names a credential, or anything over its size, throws here, before it is stored. */
 export function buildAuditEvent(input: AuditInput): AuditEvent {
   const { occurredAt, details, ...rest } = input;
-  return AuditEventSchema.parse({ ...rest, id: newEventId(), type: 'audit.recorded', version: 1, occurredAt: (occurredAt ?? new Date()).toISOString(), details: details ?? {} });
+  return AuditEventSchema.parse({
+    ...rest,
+    id: newEventId(),
+    type: 'audit.recorded',
+    version: 1,
+    occurredAt: (occurredAt ?? new Date()).toISOString(),
+    details: details ?? {},
+  });
 }
 
 export function toAuditOutboxRow(subjectPrefix: string, ev: AuditEvent): OutboxRow {
@@ -91,7 +98,9 @@ export function createEdgeAuditor(opts: EdgeAuditorOptions): EdgeAuditor {
   function summarize(bucket: Bucket): void {
     if (bucket.dropped === 0) return;
     // The overflow bucket mixes actors and tenants: its summary names neither.
-    const last: AuditInput = bucket.overflow ? { ...bucket.last, tenantId: AUDIT_NO_TENANT, actor: { subject: '*', roles: [] }, target: { type: 'route', id: null } } : bucket.last;
+    const last: AuditInput = bucket.overflow
+      ? { ...bucket.last, tenantId: AUDIT_NO_TENANT, actor: { subject: '*', roles: [] }, target: { type: 'route', id: null } }
+      : bucket.last;
     publish({
       ...last,
       occurredAt: new Date((bucket.minute + 1) * 60_000 - 1),
@@ -160,7 +169,11 @@ export async function writeAuditEvent(
 ): Promise<AuditEvent> {
   const ev = buildAuditEvent(input);
   const row = toAuditOutboxRow(opts.subjectPrefix, ev);
-  await pool.query(`INSERT INTO "${opts.schema}".outbox (id, subject, payload, relay_after) VALUES ($1, $2, $3::jsonb, ${DIRECT_PUBLISH_RELAY_AFTER})`, [row.id, row.subject, JSON.stringify(ev)]);
+  await pool.query(`INSERT INTO "${opts.schema}".outbox (id, subject, payload, relay_after) VALUES ($1, $2, $3::jsonb, ${DIRECT_PUBLISH_RELAY_AFTER})`, [
+    row.id,
+    row.subject,
+    JSON.stringify(ev),
+  ]);
   relay.publishCommitted([row]);
   return ev;
 }

@@ -88,7 +88,13 @@ export async function runConsumer(opts: ConsumerOptions): Promise<ConsumerHandle
   const backoff = opts.backoffMs ?? ((n: number) => Math.min(250 * 2 ** (n - 1), 10_000));
 
   async function deadLetter(msg: DeliveredMessage, reason: string): Promise<void> {
-    const letter = JSON.stringify({ reason: reason.slice(0, 500), subject: msg.subject, streamSeq: msg.seq, deliveryCount: msg.deliveryCount, data: decoder.decode(msg.data) });
+    const letter = JSON.stringify({
+      reason: reason.slice(0, 500),
+      subject: msg.subject,
+      streamSeq: msg.seq,
+      deliveryCount: msg.deliveryCount,
+      data: decoder.decode(msg.data),
+    });
     try {
       await bus.publish(opts.deadLetterSubject, letter, `dlq:${opts.stream}:${msg.seq}`);
     } catch (err) {
@@ -114,7 +120,8 @@ export async function runConsumer(opts: ConsumerOptions): Promise<ConsumerHandle
         return;
       } catch (err) {
         if (stopping || !opts.isTransient?.(err)) throw err;
-        if (attempt === 1) logger.warn({ eventId: event.id, type: event.type, err: (err as Error).message }, 'consumer: dependency unavailable, holding the event and retrying');
+        if (attempt === 1)
+          logger.warn({ eventId: event.id, type: event.type, err: (err as Error).message }, 'consumer: dependency unavailable, holding the event and retrying');
         msg.working();
         await new Promise((resolve) => setTimeout(resolve, Math.min(longestPause, 100 * 2 ** (attempt - 1))));
         msg.working();
@@ -154,7 +161,10 @@ export async function runConsumer(opts: ConsumerOptions): Promise<ConsumerHandle
       else if (err instanceof RetryLaterError) msg.nak(err.delayMs);
       else {
         const delay = backoff(msg.deliveryCount);
-        logger.warn({ eventId: event.id, type: event.type, attempt: msg.deliveryCount, err: (err as Error).message, retryInMs: delay }, 'consumer: handler failed, will redeliver');
+        logger.warn(
+          { eventId: event.id, type: event.type, attempt: msg.deliveryCount, err: (err as Error).message, retryInMs: delay },
+          'consumer: handler failed, will redeliver',
+        );
         msg.nak(delay);
       }
     } finally {
@@ -175,7 +185,10 @@ export async function runConsumer(opts: ConsumerOptions): Promise<ConsumerHandle
       logger.error({ eventId: envelope.id, type: envelope.type, err: (err as Error).message }, 'consumer: step-over of an unknown event failed; acknowledged');
     }
     opts.countUnknown?.(unknown);
-    logger.info({ eventId: envelope.id, type: envelope.type, version: envelope.version, reason: unknown.reason, durable: opts.durable }, 'consumer: event of an unknown type or version acknowledged');
+    logger.info(
+      { eventId: envelope.id, type: envelope.type, version: envelope.version, reason: unknown.reason, durable: opts.durable },
+      'consumer: event of an unknown type or version acknowledged',
+    );
     msg.ack();
   }
 

@@ -15,6 +15,16 @@ export {
 export { runConsumer, PoisonMessageError, RetryLaterError, type ConsumerOptions, type ConsumerHandle, type UnknownEvent } from './consumer.js';
 export { serveRpc, callRpc, RpcError } from './rpc.js';
 export { createNatsBus } from './nats-bus.js';
-export { BusRequestError, subjectMatches, type EventBus, type DeliveredMessage, type StoredMessage, type StreamConfig, type DurableConfig, type KeyValueStore, type Stoppable } from './event-bus.js';
+export {
+  BusRequestError,
+  subjectMatches,
+  type EventBus,
+  type DeliveredMessage,
+  type StoredMessage,
+  type StreamConfig,
+  type DurableConfig,
+  type KeyValueStore,
+  type Stoppable,
+} from './event-bus.js';
 export { buildAuditEvent, toAuditOutboxRow, createEdgeAuditor, writeAuditEvent, type AuditInput, type EdgeAuditor, type EdgeAuditorOptions } from './audit.js';
 export { BrokerStateError, checkEventStreams, requireBucket, migrateEventBus } from './broker-check.js';

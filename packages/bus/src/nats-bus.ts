@@ -4,7 +4,6 @@ import { connect } from '@nats-io/transport-node';
 import { BusRequestError, type DeliveredMessage, type DurableConfig, type EventBus, type KeyValueStore, type StreamConfig } from './event-bus.js';
 import { connectionOptions, ensureDurableConsumer, ensureStream, isNotFound } from './nats.js';
 
-
 /**
  * How long one pull request of a consumer lives (its idle heartbeat is half of it). nats.js checks its
  * consumer again after a reconnect and, when that check fails (JetStream still starting after a broker
@@ -103,7 +102,13 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
     async streamInfo(name) {
       try {
         const { config } = await jsm.streams.info(name);
-        return { name, subjects: config.subjects ?? [], maxAgeMs: config.max_age / 1e6, duplicateWindowMs: (config.duplicate_window ?? 0) / 1e6, replicas: config.num_replicas };
+        return {
+          name,
+          subjects: config.subjects ?? [],
+          maxAgeMs: config.max_age / 1e6,
+          duplicateWindowMs: (config.duplicate_window ?? 0) / 1e6,
+          replicas: config.num_replicas,
+        };
       } catch (err) {
         if (isNotFound(err)) return null;
         throw err;
@@ -186,7 +191,11 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
       let last = (await jsm.streams.info(stream)).state.last_seq;
       let stopped = false;
       const open = async () => {
-        const consumer = await js.consumers.get(stream, { filter_subjects: filterSubject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: last + 1 });
+        const consumer = await js.consumers.get(stream, {
+          filter_subjects: filterSubject,
+          deliver_policy: DeliverPolicy.StartSequence,
+          opt_start_seq: last + 1,
+        });
         const messages = await consumer.consume({ max_messages: 512, expires: PULL_EXPIRES_MS });
         const done = (async () => {
           for await (const m of messages) {
@@ -234,7 +243,11 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
     },
 
     async readSince(stream, filterSubject, since) {
-      const consumer = await js.consumers.get(stream, { filter_subjects: filterSubject, deliver_policy: DeliverPolicy.StartTime, opt_start_time: since.toISOString() });
+      const consumer = await js.consumers.get(stream, {
+        filter_subjects: filterSubject,
+        deliver_policy: DeliverPolicy.StartTime,
+        opt_start_time: since.toISOString(),
+      });
       const out: Array<{ subject: string; seq: number; data: Uint8Array }> = [];
       try {
         // What matches now is read to the end; nothing at all: answer now instead of waiting for a fetch to expire.

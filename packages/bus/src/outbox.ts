@@ -51,10 +51,11 @@ export function toOutboxRow(subjectPrefix: string, env: EventEnvelope): OutboxRo
 /** Inserts rows in the caller's transaction (the same one as the state change). */
 export async function insertOutbox(client: pg.PoolClient | pg.Pool, schema: string, rows: OutboxRow[]): Promise<void> {
   if (rows.length === 0) return;
-  await client.query(
-    `INSERT INTO "${schema}".outbox (id, subject, payload) SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[])`,
-    [rows.map((r) => r.id), rows.map((r) => r.subject), rows.map((r) => JSON.stringify(r.payload))],
-  );
+  await client.query(`INSERT INTO "${schema}".outbox (id, subject, payload) SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[])`, [
+    rows.map((r) => r.id),
+    rows.map((r) => r.subject),
+    rows.map((r) => JSON.stringify(r.payload)),
+  ]);
 }
 
 export interface OutboxRelayOptions {
@@ -170,12 +171,11 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   /** Makes committed rows the relay's now (best effort: if Postgres is away too, their relay_after still comes). */
   function handOver(ids: string[]): void {
     handOvers++;
-    const p = pool
-      .query(prepared(`UPDATE ${table} SET relay_after = now() WHERE id = ANY($1::uuid[]) AND published_at IS NULL`, [ids]))
-      .then(
-        () => wake(),
-        (err: Error) => logger.warn({ err: err.message, schema, rows: ids.length }, 'outbox: handing rows to the relay failed; it takes them when their relay_after comes'),
-      );
+    const p = pool.query(prepared(`UPDATE ${table} SET relay_after = now() WHERE id = ANY($1::uuid[]) AND published_at IS NULL`, [ids])).then(
+      () => wake(),
+      (err: Error) =>
+        logger.warn({ err: err.message, schema, rows: ids.length }, 'outbox: handing rows to the relay failed; it takes them when their relay_after comes'),
+    );
     handingOver.add(p);
     void p.finally(() => handingOver.delete(p));
   }
@@ -207,7 +207,9 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
     queueTimer = null;
     const rows = queued;
     queued = [];
-    rows.sort((a, b) => (a.payload.sessionId < b.payload.sessionId ? -1 : a.payload.sessionId > b.payload.sessionId ? 1 : a.payload.sessionSeq - b.payload.sessionSeq));
+    rows.sort((a, b) =>
+      a.payload.sessionId < b.payload.sessionId ? -1 : a.payload.sessionId > b.payload.sessionId ? 1 : a.payload.sessionSeq - b.payload.sessionSeq,
+    );
     const now = Date.now();
     for (const row of rows) {
       const last = lastIssued.get(row.payload.sessionId);

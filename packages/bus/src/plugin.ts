@@ -42,7 +42,13 @@ export const busPlugin = fp<BusPluginOptions>(
     if (opts.outboxSchema) {
       if (!app.hasDecorator('pool')) throw new Error('busPlugin: an outbox needs the db plugin registered first');
       // In embedded mode the database is in-process: the relay is woken directly, no LISTEN connection.
-      relay = startOutboxRelay({ pool: app.pool, listenUrl: bus.kind === 'nats' ? app.serviceDatabaseUrl : undefined, schema: opts.outboxSchema, bus, logger: app.log });
+      relay = startOutboxRelay({
+        pool: app.pool,
+        listenUrl: bus.kind === 'nats' ? app.serviceDatabaseUrl : undefined,
+        schema: opts.outboxSchema,
+        bus,
+        logger: app.log,
+      });
       app.decorate('outboxRelay', relay);
       if (app.hasDecorator('metrics')) {
         (app as unknown as { metrics: { gauge(n: string, h: string, r: () => Promise<number>): void } }).metrics.gauge(

@@ -45,7 +45,13 @@ export function serveRpc<Req extends z.ZodType, Rep extends z.ZodType>(opts: {
   return { stop: () => served.stop(), unsubscribe: () => void served.stop() };
 }
 
-export async function callRpc<Rep extends z.ZodType>(bus: RpcTransport, subject: string, payload: unknown, reply: Rep, timeoutMs = 2000): Promise<z.infer<Rep>> {
+export async function callRpc<Rep extends z.ZodType>(
+  bus: RpcTransport,
+  subject: string,
+  payload: unknown,
+  reply: Rep,
+  timeoutMs = 2000,
+): Promise<z.infer<Rep>> {
   let raw: unknown;
   try {
     raw = JSON.parse(await transport(bus).request(subject, JSON.stringify(payload), timeoutMs));

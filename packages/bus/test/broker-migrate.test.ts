@@ -86,7 +86,14 @@ describe('a service booting (busPlugin)', () => {
   const boot = async (overrides: Record<string, unknown> = {}) => {
     const lines: string[] = [];
     const app = Fastify({ logger: { level: 'error', stream: { write: (l: string) => void lines.push(l) } } });
-    const config = { NATS_URL: nats.url, EVENT_STREAM: nats.streamName, EVENT_SUBJECT_PREFIX: nats.subjectPrefix, EVENT_RETENTION: 7 * 86_400_000, DEAD_LETTER_PREFIX: nats.dlqPrefix, ...overrides };
+    const config = {
+      NATS_URL: nats.url,
+      EVENT_STREAM: nats.streamName,
+      EVENT_SUBJECT_PREFIX: nats.subjectPrefix,
+      EVENT_RETENTION: 7 * 86_400_000,
+      DEAD_LETTER_PREFIX: nats.dlqPrefix,
+      ...overrides,
+    };
     await app.register(busPlugin, { name: 'boot-test', config });
     return { app, lines, ready: async () => (await app.ready(), app.bus.isReady()) };
   };

@@ -89,7 +89,13 @@ describe('ensureDurableConsumer', () => {
     await ensureDurableConsumer(bus.jsm, spec);
     await ensureDurableConsumer(bus.jsm, { ...spec, maxDeliver: 5 });
     const info = await consumerInfo('d_ensure');
-    expect(info.config).toMatchObject({ durable_name: 'd_ensure', ack_policy: 'explicit', filter_subject: `${prefix}.ev.ensure.>`, max_deliver: 5, ack_wait: 2000 * 1_000_000 });
+    expect(info.config).toMatchObject({
+      durable_name: 'd_ensure',
+      ack_policy: 'explicit',
+      filter_subject: `${prefix}.ev.ensure.>`,
+      max_deliver: 5,
+      ack_wait: 2000 * 1_000_000,
+    });
   });
 });
 
@@ -278,8 +284,22 @@ describe('runConsumer', () => {
   });
 
   it('hands an older version of an event to the handler upcast to the latest version', async () => {
-    const result = { id: 'run-1', channel: 'webhook', status: 'success', message: 'ok', details: {}, checks: [], responseTime: 12, timestamp: '2026-06-01T10:00:00.000Z' };
-    const v1 = { ...makeEnvelope({ tenantId: 'older', sessionSeq: 1 }), type: 'connection.tested', version: 1, data: { result: { ...result, extra: 'ignored' } } };
+    const result = {
+      id: 'run-1',
+      channel: 'webhook',
+      status: 'success',
+      message: 'ok',
+      details: {},
+      checks: [],
+      responseTime: 12,
+      timestamp: '2026-06-01T10:00:00.000Z',
+    };
+    const v1 = {
+      ...makeEnvelope({ tenantId: 'older', sessionSeq: 1 }),
+      type: 'connection.tested',
+      version: 1,
+      data: { result: { ...result, extra: 'ignored' } },
+    };
     await bus.js.publish(`${prefix}.ev.older.session_1.connection.tested`, JSON.stringify(v1));
     const seen: EventEnvelope[] = [];
     const { durable } = await startConsumer('older', async (event) => void seen.push(event));
@@ -300,10 +320,13 @@ describe('runConsumer', () => {
     await publish(makeEnvelope({ tenantId: 'stopped', sessionSeq: 2 }));
     // The server may still hand it to the closed subscription's last pull (then it waits for ack_wait);
     // either way it is not handled.
-    await waitFor(async () => {
-      const info = await consumerInfo(durable);
-      return info.num_pending + info.num_ack_pending === 1;
-    }, { message: 'second event waits in the durable' });
+    await waitFor(
+      async () => {
+        const info = await consumerInfo(durable);
+        return info.num_pending + info.num_ack_pending === 1;
+      },
+      { message: 'second event waits in the durable' },
+    );
     await new Promise((r) => setTimeout(r, 300));
     expect(calls).toBe(1);
   });

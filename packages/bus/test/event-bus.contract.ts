@@ -35,10 +35,14 @@ async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs =
 /** Resolves with the value of `until` once `poll` returns it, else fails with the last value seen. */
 async function eventually<T>(poll: () => Promise<T>, until: T, what: string, timeoutMs = 5000): Promise<void> {
   let last: T | undefined;
-  await waitFor(async () => {
-    last = await poll();
-    return last === until;
-  }, `${what} to be ${String(until)}`, timeoutMs).catch((err: Error) => {
+  await waitFor(
+    async () => {
+      last = await poll();
+      return last === until;
+    },
+    `${what} to be ${String(until)}`,
+    timeoutMs,
+  ).catch((err: Error) => {
     throw new Error(`${err.message} (last: ${String(last)})`);
   });
 }
@@ -88,7 +92,11 @@ export function describeEventBusContract(name: string, factory: () => Promise<Ev
       return { wait, open };
     }
 
-    async function durable(durableName: string, filterSubject: string, limits: { ackWaitMs?: number; maxDeliver?: number; startAtSeq?: number } = {}): Promise<void> {
+    async function durable(
+      durableName: string,
+      filterSubject: string,
+      limits: { ackWaitMs?: number; maxDeliver?: number; startAtSeq?: number } = {},
+    ): Promise<void> {
       await bus.ensureDurable({ stream, durable: durableName, filterSubject, ...limits });
     }
 

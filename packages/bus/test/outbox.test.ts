@@ -3,7 +3,20 @@ import { createTestDatabase, createTestNats, waitFor, type TestDatabase, type Te
 import type { Subscription } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connectBus, createNatsBus, DIRECT_PUBLISH_RELAY_AFTER, type EventBus, ensureStream, insertOutbox, outboxNotifyChannel, startOutboxRelay, toOutboxRow, type Bus, type OutboxRelay, type OutboxRow } from '../src/index.js';
+import {
+  connectBus,
+  createNatsBus,
+  DIRECT_PUBLISH_RELAY_AFTER,
+  type EventBus,
+  ensureStream,
+  insertOutbox,
+  outboxNotifyChannel,
+  startOutboxRelay,
+  toOutboxRow,
+  type Bus,
+  type OutboxRelay,
+  type OutboxRow,
+} from '../src/index.js';
 import { capturingLogger, createBusSchema, decode, makeEnvelope, readStream, silentLogger, streamCount } from './helpers.js';
 
 let db: TestDatabase;
@@ -53,13 +66,15 @@ function watchPublishes(prefix: string): string[] {
 
 /** Inserts `n` envelopes for one session, seq 1..n, in one transaction; returns their ids in insert order. */
 async function insertEvents(schema: string, prefix: string, n: number, sessionId = 'session_1'): Promise<string[]> {
-  const envs = Array.from({ length: n }, (_, i) =>
-    makeEnvelope({ sessionId, sessionSeq: i + 1, correlationId: `req "${i}" \\ ü {x}` }),
-  );
+  const envs = Array.from({ length: n }, (_, i) => makeEnvelope({ sessionId, sessionSeq: i + 1, correlationId: `req "${i}" \\ ü {x}` }));
   const client = await db.pool.connect();
   try {
     await client.query('BEGIN');
-    await insertOutbox(client, schema, envs.map((e) => toOutboxRow(prefix, e)));
+    await insertOutbox(
+      client,
+      schema,
+      envs.map((e) => toOutboxRow(prefix, e)),
+    );
     await client.query('COMMIT');
   } finally {
     client.release();
@@ -254,7 +269,10 @@ describe('startOutboxRelay', () => {
     await waitFor(() => records.some((r) => r.msg === 'outbox: direct publish failed, the relay will publish the event'), { message: 'failure reported' });
     expect(records.filter((r) => r.msg === 'outbox: direct publish failed, the relay will publish the event')).toHaveLength(1);
     // Handed over at once, not left until their relay_after (5 s).
-    await waitFor(async () => (await Promise.all(rows.slice(0, 3).map((r) => relayAfter(r.id)))).every(Boolean), { timeoutMs: 2000, message: 'failed rows handed to the relay' });
+    await waitFor(async () => (await Promise.all(rows.slice(0, 3).map((r) => relayAfter(r.id)))).every(Boolean), {
+      timeoutMs: 2000,
+      message: 'failed rows handed to the relay',
+    });
 
     // The broker answers again; rows committed now, while the relay still has the backlog, must not overtake it.
     await ensureStream(bus.jsm, { name: stream, subjects: [`${prefix}.>`] });
@@ -291,7 +309,7 @@ describe('startOutboxRelay', () => {
     expect(await streamCount(bus.jsm, stream)).toBe(50);
   });
 
-  it('publishCommitted: rows handed over in one turn go out in each session\'s sessionSeq order', async () => {
+  it("publishCommitted: rows handed over in one turn go out in each session's sessionSeq order", async () => {
     const { schema, prefix, stream } = await setup('direct_order');
     const relay = startOutboxRelay({ pool: newPool(), schema, bus: eventBus, logger: silentLogger, pollIntervalMs: 600_000 });
     relays.push(relay);
@@ -308,7 +326,12 @@ describe('startOutboxRelay', () => {
     const msgs = await readStream(bus.js, bus.jsm, stream);
     const seqOf = (m: (typeof msgs)[number]) => parseEvent(decode(m));
     for (const sessionId of ['session_oa', 'session_ob']) {
-      expect(msgs.map(seqOf).filter((e) => e.sessionId === sessionId).map((e) => e.sessionSeq)).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(
+        msgs
+          .map(seqOf)
+          .filter((e) => e.sessionId === sessionId)
+          .map((e) => e.sessionSeq),
+      ).toEqual([1, 2, 3, 4, 5, 6]);
     }
   });
 
@@ -342,7 +365,10 @@ describe('startOutboxRelay', () => {
     relay.publishCommitted(rows);
     await waitFor(() => records.some((r) => r.msg === 'outbox: marking published rows failed, will retry'), { message: 'mark failed' });
     // The relay now owns the rows (relay_after passed) and keeps trying to settle them.
-    await waitFor(() => records.filter((r) => r.msg === 'outbox relay: publish failed, will retry').length >= 2, { timeoutMs: 10_000, message: 'relay retried' });
+    await waitFor(() => records.filter((r) => r.msg === 'outbox relay: publish failed, will retry').length >= 2, {
+      timeoutMs: 10_000,
+      message: 'relay retried',
+    });
     await bus.nc.flush();
     expect(published).toEqual(rows.map((r) => r.id));
 

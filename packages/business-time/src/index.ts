@@ -1,12 +1,6 @@
 import { DateTime } from 'luxon';
 import type { z } from 'zod';
-import {
-  WEEKDAYS,
-  minutesOfClock,
-  type BusinessHoursCheckResponseSchema,
-  type BusinessHoursConfig,
-  type WorkingTimeResponseSchema,
-} from '@glavito/contracts';
+import { WEEKDAYS, minutesOfClock, type BusinessHoursCheckResponseSchema, type BusinessHoursConfig, type WorkingTimeResponseSchema } from '@glavito/contracts';
 
 export type BusinessHoursCheck = z.infer<typeof BusinessHoursCheckResponseSchema>;
 export type WorkingTime = z.infer<typeof WorkingTimeResponseSchema>;
@@ -51,10 +45,7 @@ function wall(date: DateTime, minute: number, tz: string): number {
   const d = date.plus({ days: Math.floor(minute / 1440) });
   const m = minute % 1440;
   // Wall times inside a DST gap (e.g. 02:30 on spring-forward day) are shifted forward by luxon (→ 03:30).
-  return DateTime.fromObject(
-    { year: d.year, month: d.month, day: d.day, hour: Math.floor(m / 60), minute: m % 60 },
-    { zone: tz },
-  ).toMillis();
+  return DateTime.fromObject({ year: d.year, month: d.month, day: d.day, hour: Math.floor(m / 60), minute: m % 60 }, { zone: tz }).toMillis();
 }
 
 function dayOf(config: BusinessHoursConfig, date: DateTime): Day {
@@ -76,9 +67,7 @@ function dayOf(config: BusinessHoursConfig, date: DateTime): Day {
   }
   if (end > cursor) segments.push([cursor, end]);
 
-  const intervals = segments
-    .map(([a, b]) => ({ start: wall(date, a, tz), end: wall(date, b, tz) }))
-    .filter((iv) => iv.start < iv.end); // a segment entirely inside a DST gap vanishes
+  const intervals = segments.map(([a, b]) => ({ start: wall(date, a, tz), end: wall(date, b, tz) })).filter((iv) => iv.start < iv.end); // a segment entirely inside a DST gap vanishes
   return { holiday, closed, hours: { start: wall(date, start, tz), end: wall(date, end, tz) }, intervals };
 }
 
@@ -87,8 +76,7 @@ function* daysFrom(config: BusinessHoursConfig, first: DateTime, limit: number):
 }
 
 function firstOpeningAfter(config: BusinessHoursConfig, from: DateTime, t: number): number | null {
-  for (const day of daysFrom(config, from, SCAN_LIMIT_DAYS))
-    for (const iv of day.intervals) if (iv.end > t) return Math.max(iv.start, t);
+  for (const day of daysFrom(config, from, SCAN_LIMIT_DAYS)) for (const iv of day.intervals) if (iv.end > t) return Math.max(iv.start, t);
   return null;
 }
 
@@ -116,13 +104,7 @@ export function checkBusinessHours(config: BusinessHoursConfig | null, at: Date)
   if (day.intervals.some((iv) => iv.start <= t && t < iv.end))
     return { ...base, isOpen: true, reason: 'open', nextOpenAt: null, nextCloseAt: isoOrNull(closingAfter(config, today, t)) };
 
-  const reason = day.holiday
-    ? 'holiday'
-    : day.closed
-      ? 'closed_day'
-      : day.hours && day.hours.start <= t && t < day.hours.end
-        ? 'break'
-        : 'outside_hours';
+  const reason = day.holiday ? 'holiday' : day.closed ? 'closed_day' : day.hours && day.hours.start <= t && t < day.hours.end ? 'break' : 'outside_hours';
   return { ...base, isOpen: false, reason, nextOpenAt: isoOrNull(firstOpeningAfter(config, today, t)), nextCloseAt: null };
 }
 

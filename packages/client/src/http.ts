@@ -20,7 +20,11 @@ export type RouteBody<N extends RouteName> = Routes[N] extends { body: infer B e
 
 type ParamsArg<R> = R extends { params: infer P extends z.ZodType } ? [params: z.input<P>] : [];
 type BodyArg<R> = R extends { body: infer B extends z.ZodType } ? (undefined extends z.input<B> ? [body?: z.input<B>] : [body: z.input<B>]) : [];
-type QueryArg<R> = R extends { querystring: infer Q extends z.ZodType } ? (AllOptional<z.input<Q>> extends true ? [query?: z.input<Q>] : [query: z.input<Q>]) : [];
+type QueryArg<R> = R extends { querystring: infer Q extends z.ZodType }
+  ? AllOptional<z.input<Q>> extends true
+    ? [query?: z.input<Q>]
+    : [query: z.input<Q>]
+  : [];
 
 /** Positional arguments of a route method: path params, then body, then query, then per-call options (each only when the route has it). */
 export type RouteArgs<N extends RouteName> = [...ParamsArg<Routes[N]>, ...BodyArg<Routes[N]>, ...QueryArg<Routes[N]>, options?: RequestOptions];
@@ -35,12 +39,33 @@ export type StepRouteName = 'saveStep' | 'skipStep' | 'validateStepPost' | 'vali
  * time (a form generated from the flow's JSON Schema) is checked by the server: `stepId as StepId`, `data as StepData<StepId>`.
  */
 export interface StepMethods {
-  saveStep<S extends StepId>(params: { sessionId: string; stepId: S }, data: NoInfer<StepData<S>>, options?: RequestOptions): Promise<RouteResponse<'saveStep'>>;
-  skipStep<S extends StepId>(params: { sessionId: string; stepId: S }, body?: RouteBody<'skipStep'>, options?: RequestOptions): Promise<RouteResponse<'skipStep'>>;
-  validateStepPost<S extends StepId>(params: { stepId: S }, data: NoInfer<StepData<S>>, query?: { type?: OnboardingType }, options?: RequestOptions): Promise<RouteResponse<'validateStepPost'>>;
+  saveStep<S extends StepId>(
+    params: { sessionId: string; stepId: S },
+    data: NoInfer<StepData<S>>,
+    options?: RequestOptions,
+  ): Promise<RouteResponse<'saveStep'>>;
+  skipStep<S extends StepId>(
+    params: { sessionId: string; stepId: S },
+    body?: RouteBody<'skipStep'>,
+    options?: RequestOptions,
+  ): Promise<RouteResponse<'skipStep'>>;
+  validateStepPost<S extends StepId>(
+    params: { stepId: S },
+    data: NoInfer<StepData<S>>,
+    query?: { type?: OnboardingType },
+    options?: RequestOptions,
+  ): Promise<RouteResponse<'validateStepPost'>>;
   /** The GET form of validation: `data` goes out as URL-encoded JSON in `?data=`. */
-  validateStepGet<S extends StepId>(params: { stepId: S }, query?: { type?: OnboardingType; data?: NoInfer<StepData<S>> }, options?: RequestOptions): Promise<RouteResponse<'validateStepGet'>>;
-  stepConfiguration<S extends StepId>(params: { stepId: S }, query?: { type?: OnboardingType }, options?: RequestOptions): Promise<RouteResponse<'stepConfiguration'>>;
+  validateStepGet<S extends StepId>(
+    params: { stepId: S },
+    query?: { type?: OnboardingType; data?: NoInfer<StepData<S>> },
+    options?: RequestOptions,
+  ): Promise<RouteResponse<'validateStepGet'>>;
+  stepConfiguration<S extends StepId>(
+    params: { stepId: S },
+    query?: { type?: OnboardingType },
+    options?: RequestOptions,
+  ): Promise<RouteResponse<'stepConfiguration'>>;
 }
 
 /** One typed method per route of the contract catalog, e.g. `client.saveStep({ sessionId, stepId }, data)`. */

@@ -315,9 +315,12 @@ export function connectRealtime(options: RealtimeOptions): RealtimeConnection {
         }
         // A re-join the server could not serve right now (upstream_unavailable, timeout…): retry on this socket.
         report(err);
-        entry.retryTimer = setTimeout(() => {
-          if (ws === socket && isOpen()) startJoin(sessionId);
-        }, backoffDelay(entry.retries++, minDelayMs, maxDelayMs));
+        entry.retryTimer = setTimeout(
+          () => {
+            if (ws === socket && isOpen()) startJoin(sessionId);
+          },
+          backoffDelay(entry.retries++, minDelayMs, maxDelayMs),
+        );
       },
     );
   }
@@ -484,7 +487,8 @@ export function connectRealtime(options: RealtimeOptions): RealtimeConnection {
     },
     join(sessionId, opts = {}) {
       if (state === 'closed') return Promise.reject(new GlavitoRealtimeError('closed', 'the realtime connection is closed'));
-      if (state === 'unauthorized') return Promise.reject(new GlavitoRealtimeError('unauthorized', 'the server refused the token; call reconnect() with a valid one'));
+      if (state === 'unauthorized')
+        return Promise.reject(new GlavitoRealtimeError('unauthorized', 'the server refused the token; call reconnect() with a valid one'));
       return new Promise<JoinResult>((resolve, reject) => {
         const existing = sessions.get(sessionId);
         if (existing) {

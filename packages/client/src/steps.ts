@@ -15,7 +15,6 @@ export type StepId = TenantStepId | AgentStepId;
  * a union of ids takes the data of any of them.
  */
 export type StepData<S extends StepId> =
-  | (S extends TenantStepId ? z.input<TenantSchemas[S]> : never)
-  | (S extends AgentStepId ? z.input<AgentSchemas[S]> : never);
+  (S extends TenantStepId ? z.input<TenantSchemas[S]> : never) | (S extends AgentStepId ? z.input<AgentSchemas[S]> : never);
 
 export type { OnboardingType };

@@ -14,6 +14,9 @@ export const validateResponses: ResponseValidator = (name, status, body) => {
   if (!schema) return body;
   const parsed = schema.safeParse(body);
   if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+  const issues = parsed.error.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+    .join('; ');
   throw new GlavitoResponseError(name, status, `the response breaks its contract (${issues})`, body, parsed.error);
 };

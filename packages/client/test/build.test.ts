@@ -50,11 +50,18 @@ describe('the built @glavito/client', () => {
   });
 
   it('type-checks a consumer against dist/*.d.ts (typed steps included)', () => {
-    const config = ts.getParsedCommandLineOfConfigFile(here('../tsconfig.json'), { customConditions: [] }, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => undefined })!;
+    const config = ts.getParsedCommandLineOfConfigFile(
+      here('../tsconfig.json'),
+      { customConditions: [] },
+      { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => undefined },
+    )!;
     const program = ts.createProgram({ rootNames: [here('./fixtures/consumer-types.ts')], options: { ...config.options, customConditions: [] } });
     const diagnostics = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
     expect(diagnostics).toEqual([]);
-    const resolved = program.getSourceFiles().map((f) => f.fileName).filter((f) => f.includes('/packages/client/'));
+    const resolved = program
+      .getSourceFiles()
+      .map((f) => f.fileName)
+      .filter((f) => f.includes('/packages/client/'));
     expect(resolved.some((f) => f.endsWith('/packages/client/dist/index.d.ts'))).toBe(true);
     expect(resolved.filter((f) => f.includes('/packages/client/src/'))).toEqual([]);
   });

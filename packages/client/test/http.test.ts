@@ -45,8 +45,22 @@ beforeEach(() => {
 const last = () => seen.at(-1)!;
 const now = new Date().toISOString();
 const session: Session = {
-  id: 's1', tenantId: 't1', userId: 'u1', type: 'tenant_setup', role: 'tenant_admin', status: 'active', currentStep: 'organization_setup',
-  completedSteps: ['welcome'], skippedSteps: [], stepData: {}, metadata: {}, version: 1, startedAt: now, lastActivityAt: now, completedAt: null, estimatedCompletion: null,
+  id: 's1',
+  tenantId: 't1',
+  userId: 'u1',
+  type: 'tenant_setup',
+  role: 'tenant_admin',
+  status: 'active',
+  currentStep: 'organization_setup',
+  completedSteps: ['welcome'],
+  skippedSteps: [],
+  stepData: {},
+  metadata: {},
+  version: 1,
+  startedAt: now,
+  lastActivityAt: now,
+  completedAt: null,
+  estimatedCompletion: null,
 };
 const progress = computeProgress('tenant_setup', session);
 
@@ -79,9 +93,18 @@ describe('createClient', () => {
   it('PUT saveStep: params in the path, JSON body, bearer token, correlation id; returns the parsed body', async () => {
     reply = { status: 200, body: { session, progress, nextStep: 'channel_configuration', warnings: [] } };
     const client = createClient({ baseUrl: `${baseUrl}/`, token: 'tok-1' });
-    const saved = await client.saveStep({ sessionId: 's1', stepId: 'organization_setup' }, { companyName: 'Acme', primaryColor: '#112233' }, { correlationId: 'corr-9' });
+    const saved = await client.saveStep(
+      { sessionId: 's1', stepId: 'organization_setup' },
+      { companyName: 'Acme', primaryColor: '#112233' },
+      { correlationId: 'corr-9' },
+    );
     expect(last()).toMatchObject({ method: 'PUT', url: '/onboarding/step/s1/organization_setup', body: '{"companyName":"Acme","primaryColor":"#112233"}' });
-    expect(last().headers).toMatchObject({ authorization: 'Bearer tok-1', 'content-type': 'application/json', 'x-correlation-id': 'corr-9', accept: 'application/json' });
+    expect(last().headers).toMatchObject({
+      authorization: 'Bearer tok-1',
+      'content-type': 'application/json',
+      'x-correlation-id': 'corr-9',
+      accept: 'application/json',
+    });
     expect(saved.nextStep).toBe('channel_configuration');
     expectTypeOf(saved.session.completedSteps).toEqualTypeOf<string[]>();
   });
@@ -100,9 +123,16 @@ describe('createClient', () => {
     await client.start();
     expect(last()).toMatchObject({ method: 'POST', url: '/onboarding/start', body: '' });
     await client.validateStepPost({ stepId: 'profile_setup' }, { displayName: 'Ann', timezone: 'Europe/Paris' }, { type: 'agent_welcome' });
-    expect(last()).toMatchObject({ url: '/onboarding/validate-step/profile_setup?type=agent_welcome', body: '{"displayName":"Ann","timezone":"Europe/Paris"}' });
+    expect(last()).toMatchObject({
+      url: '/onboarding/validate-step/profile_setup?type=agent_welcome',
+      body: '{"displayName":"Ann","timezone":"Europe/Paris"}',
+    });
     await client.validateStepGet({ stepId: 'organization_setup' }, { data: { companyName: 'X', primaryColor: '#000000' } });
-    expect(last()).toMatchObject({ method: 'GET', url: `/onboarding/validate-step/organization_setup?data=${encodeURIComponent('{"companyName":"X","primaryColor":"#000000"}')}`, body: '' });
+    expect(last()).toMatchObject({
+      method: 'GET',
+      url: `/onboarding/validate-step/organization_setup?data=${encodeURIComponent('{"companyName":"X","primaryColor":"#000000"}')}`,
+      body: '',
+    });
   });
 
   it('asks a token function before every request, and uses a client-level correlation id', async () => {
@@ -144,13 +174,24 @@ describe('createClient', () => {
 
   it('a non-2xx answer throws GlavitoApiError with status, code, message and details', async () => {
     const details = [{ field: 'companyName', rule: 'required', message: 'companyName is required' }];
-    reply = { status: 422, body: { statusCode: 422, code: 'SESSION_STEP_DATA_INVALID', error: 'Unprocessable Entity', message: 'Step data is invalid', details } };
+    reply = {
+      status: 422,
+      body: { statusCode: 422, code: 'SESSION_STEP_DATA_INVALID', error: 'Unprocessable Entity', message: 'Step data is invalid', details },
+    };
     const client = createClient({ baseUrl, token: 't' });
     // Data the server refuses although it type-checks (a colour in the wrong format).
     const err = await client.saveStep({ sessionId: 's1', stepId: 'organization_setup' }, { companyName: 'Acme', primaryColor: 'red' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GlavitoApiError);
     expect(err).toBeInstanceOf(GlavitoError);
-    expect(err).toMatchObject({ name: 'GlavitoApiError', status: 422, code: 'SESSION_STEP_DATA_INVALID', message: 'Step data is invalid', details, route: 'saveStep', requestId: 'req-1' });
+    expect(err).toMatchObject({
+      name: 'GlavitoApiError',
+      status: 422,
+      code: 'SESSION_STEP_DATA_INVALID',
+      message: 'Step data is invalid',
+      details,
+      route: 'saveStep',
+      requestId: 'req-1',
+    });
   });
 
   it('a non-2xx answer that is not our error shape still yields a GlavitoApiError', async () => {
@@ -165,17 +206,23 @@ describe('createClient', () => {
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((r) => closed.close(() => r()));
-    const refused = await createClient({ baseUrl: `http://127.0.0.1:${port}`, token: 't' }).status().catch((e: unknown) => e);
+    const refused = await createClient({ baseUrl: `http://127.0.0.1:${port}`, token: 't' })
+      .status()
+      .catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(GlavitoNetworkError);
     expect(refused).not.toBeInstanceOf(GlavitoApiError);
     expect(refused).toMatchObject({ route: 'status', timedOut: false });
 
     reply = { status: 200, body: {}, delayMs: 500 };
-    const slow = await createClient({ baseUrl, token: 't', timeoutMs: 50 }).status().catch((e: unknown) => e);
+    const slow = await createClient({ baseUrl, token: 't', timeoutMs: 50 })
+      .status()
+      .catch((e: unknown) => e);
     expect(slow).toMatchObject({ name: 'GlavitoNetworkError', timedOut: true });
 
     const controller = new AbortController();
-    const pendingCall = createClient({ baseUrl, token: 't' }).status({ signal: controller.signal }).catch((e: unknown) => e);
+    const pendingCall = createClient({ baseUrl, token: 't' })
+      .status({ signal: controller.signal })
+      .catch((e: unknown) => e);
     controller.abort();
     expect(await pendingCall).toMatchObject({ name: 'AbortError' });
   });
@@ -184,7 +231,9 @@ describe('createClient', () => {
     reply = { status: 201, body: { session: { id: 's1' }, progress } };
     const loose = await createClient({ baseUrl, token: 't' }).start({});
     expect(loose).toEqual({ session: { id: 's1' }, progress });
-    const err = await createClient({ baseUrl, token: 't', validateResponses }).start({}).catch((e: unknown) => e);
+    const err = await createClient({ baseUrl, token: 't', validateResponses })
+      .start({})
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GlavitoResponseError);
     expect((err as Error).message).toMatch(/start: the response breaks its contract \(session\.tenantId/);
 
@@ -208,7 +257,9 @@ describe('createClient', () => {
     expectTypeOf(client.getSession).parameter(0).toEqualTypeOf<{ sessionId: string }>();
     expectTypeOf(client.statistics)
       .parameter(0)
-      .toEqualTypeOf<{ type?: 'tenant_setup' | 'agent_welcome' | undefined; from?: string | undefined; to?: string | undefined; flowVersion?: unknown } | undefined>();
+      .toEqualTypeOf<
+        { type?: 'tenant_setup' | 'agent_welcome' | undefined; from?: string | undefined; to?: string | undefined; flowVersion?: unknown } | undefined
+      >();
     expectTypeOf<StepData<'organization_setup'>>().toHaveProperty('companyName');
     expectTypeOf<StepData<'welcome'>>().toEqualTypeOf<{ acknowledged?: boolean | undefined; goals?: string[] | undefined }>();
     // @ts-expect-error a route with path params needs them

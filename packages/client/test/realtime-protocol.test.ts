@@ -26,7 +26,12 @@ let onFrame: (peer: Peer, frame: Frame) => void;
 let conn: RealtimeConnection | undefined;
 
 const defaultReplies = (peer: Peer, frame: Frame) => {
-  if (frame.event === 'join_session') peer.send({ event: 'session_joined', id: frame.id, data: { sessionId: frame.data.sessionId, recovered: frame.data.lastEventId !== undefined, replayed: 0 } });
+  if (frame.event === 'join_session')
+    peer.send({
+      event: 'session_joined',
+      id: frame.id,
+      data: { sessionId: frame.data.sessionId, recovered: frame.data.lastEventId !== undefined, replayed: 0 },
+    });
   if (frame.event === 'leave_session') peer.send({ event: 'session_left', id: frame.id, data: { sessionId: frame.data.sessionId } });
 };
 
@@ -74,7 +79,10 @@ function connect(overrides: Partial<Parameters<typeof connectRealtime>[0]> = {})
   return { conn, events, states, resyncs, errors };
 }
 
-const push = (sessionId: string, eventId: string, event = 'step_completed'): Frame => ({ event, data: { sessionId, eventId, timestamp: new Date().toISOString(), step: 'x' } });
+const push = (sessionId: string, eventId: string, event = 'step_completed'): Frame => ({
+  event,
+  data: { sessionId, eventId, timestamp: new Date().toISOString(), step: 'x' },
+});
 
 describe('backoff and dedupe memory', () => {
   it('reconnect delays stay within [min, max], grow with attempts and are jittered', () => {
@@ -103,7 +111,10 @@ describe('connectRealtime against a protocol fake', () => {
     for (const f of [push('s1', 'e1'), push('s1', 'e1'), push('s1', 'e2', 'progress_update'), push('s1', 'e1')]) peers[0]!.send(f);
     await waitFor(() => events.length === 2);
     await new Promise((r) => setTimeout(r, 100));
-    expect(events.map((e) => [e.event, e.data.eventId])).toEqual([['step_completed', 'e1'], ['progress_update', 'e2']]);
+    expect(events.map((e) => [e.event, e.data.eventId])).toEqual([
+      ['step_completed', 'e1'],
+      ['progress_update', 'e2'],
+    ]);
     expect(conn.lastEventId('s1')).toBe('e2');
   });
 
@@ -119,12 +130,17 @@ describe('connectRealtime against a protocol fake', () => {
 
   it('matches replies by id; an error reply rejects with its code; an unanswered request times out', async () => {
     onFrame = (peer, frame) => {
-      if (frame.event === 'get_progress' && frame.data.sessionId === 'missing') return peer.send({ event: 'error', id: frame.id, data: { code: 'session_not_found', message: 'Session missing not found' } });
+      if (frame.event === 'get_progress' && frame.data.sessionId === 'missing')
+        return peer.send({ event: 'error', id: frame.id, data: { code: 'session_not_found', message: 'Session missing not found' } });
       if (frame.event === 'get_progress' && frame.data.sessionId === 'slow') return;
       if (frame.event === 'get_progress') {
         // A push without id arrives between the request and its reply: it is an event, not the answer.
         peer.send(push('s1', 'p1', 'progress_update'));
-        return peer.send({ event: 'progress_update', id: frame.id, data: { sessionId: 's1', timestamp: 'now', progress: { sessionId: 's1', progressPercentage: 27 } } });
+        return peer.send({
+          event: 'progress_update',
+          id: frame.id,
+          data: { sessionId: 's1', timestamp: 'now', progress: { sessionId: 's1', progressPercentage: 27 } },
+        });
       }
       defaultReplies(peer, frame);
     };
@@ -139,7 +155,8 @@ describe('connectRealtime against a protocol fake', () => {
 
   it('a join refused with session_not_found rejects and is not re-joined after a reconnect', async () => {
     onFrame = (peer, frame) => {
-      if (frame.event === 'join_session' && frame.data.sessionId === 'other-tenant') return peer.send({ event: 'error', id: frame.id, data: { code: 'session_not_found', message: 'not found' } });
+      if (frame.event === 'join_session' && frame.data.sessionId === 'other-tenant')
+        return peer.send({ event: 'error', id: frame.id, data: { code: 'session_not_found', message: 'not found' } });
       defaultReplies(peer, frame);
     };
     const { conn } = connect();
@@ -202,8 +219,14 @@ describe('connectRealtime against a protocol fake', () => {
 
 describe('typed pushes and the progress state', () => {
   const snapshot = (progressPercentage: number) => ({
-    totalSteps: 11, completedSteps: Math.round(progressPercentage / 9), skippedSteps: 0, progressPercentage, estimatedTimeRemaining: 10,
-    currentStep: 'organization_setup', nextStep: 'channel_configuration', nextRecommendedAction: 'Continue',
+    totalSteps: 11,
+    completedSteps: Math.round(progressPercentage / 9),
+    skippedSteps: 0,
+    progressPercentage,
+    estimatedTimeRemaining: 10,
+    currentStep: 'organization_setup',
+    nextStep: 'channel_configuration',
+    nextRecommendedAction: 'Continue',
   });
   const progressPush = (eventId: string, seq: number, pct: number): Frame => ({
     event: 'progress_update',
@@ -216,17 +239,28 @@ describe('typed pushes and the progress state', () => {
     onFrame = (peer, frame) => {
       defaultReplies(peer, frame);
       // The server's answer is older (seq 1) than what the pushes already brought.
-      if (frame.event === 'get_progress') peer.send({ event: 'progress_update', id: frame.id, data: { sessionId: 's1', timestamp: '', seq: 1, progress: { sessionId: 's1', ...snapshot(9), estimatedCompletion: null, milestones: [], seq: 1 } } });
+      if (frame.event === 'get_progress')
+        peer.send({
+          event: 'progress_update',
+          id: frame.id,
+          data: { sessionId: 's1', timestamp: '', seq: 1, progress: { sessionId: 's1', ...snapshot(9), estimatedCompletion: null, milestones: [], seq: 1 } },
+        });
     };
     const bar: number[] = [];
     const off = conn.on('progress_update', (e) => bar.push(e.data.progress.progressPercentage));
     await conn.join('s1');
-    const milestone: Frame = { event: 'milestone_reached', data: { sessionId: 's1', eventId: 'm1', timestamp: '', seq: 2, threshold: 25, title: 'Getting Started', progress: snapshot(27) } };
+    const milestone: Frame = {
+      event: 'milestone_reached',
+      data: { sessionId: 's1', eventId: 'm1', timestamp: '', seq: 2, threshold: 25, title: 'Getting Started', progress: snapshot(27) },
+    };
     for (const f of [progressPush('p3', 3, 27), progressPush('p2', 2, 18), milestone, progressPush('p4', 4, 36)]) peers[0]!.send(f);
     await waitFor(() => events.length === 3);
     expect(events.map((e) => e.data.eventId)).toEqual(['p3', 'm1', 'p4']);
     expect(bar).toEqual([27, 36]);
-    expect(progressSeen).toEqual([[3, 27], [4, 36]]);
+    expect(progressSeen).toEqual([
+      [3, 27],
+      [4, 36],
+    ]);
     expect(conn.lastEventId('s1')).toBe('p4');
 
     await expect(conn.getProgress('s1')).resolves.toMatchObject({ progressPercentage: 9, seq: 1 });

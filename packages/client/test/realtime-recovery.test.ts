@@ -88,7 +88,13 @@ describe('@glavito/client against the real realtime service', () => {
     await waitFor(() => conn.state === 'reconnecting', { message: 'reconnecting after the crash' });
     expect(states.find((x) => x.state === 'reconnecting')).toMatchObject({ previous: 'open', code: 1006 });
 
-    const missed = [make.stepCompleted('channel_configuration'), make.progressUpdated(), make.milestoneReached(), make.stepCompleted('ai_configuration'), make.progressUpdated()];
+    const missed = [
+      make.stepCompleted('channel_configuration'),
+      make.progressUpdated(),
+      make.milestoneReached(),
+      make.stepCompleted('ai_configuration'),
+      make.progressUpdated(),
+    ];
     await publish(bus, nats.subjectPrefix, ...missed);
     realtime = await startRealtime(env, port);
 

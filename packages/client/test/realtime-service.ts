@@ -113,7 +113,17 @@ export function fakeSessionService(nats: TestNats) {
   return {
     add(s: { id: string; tenantId: string; userId: string }) {
       const now = new Date().toISOString();
-      sessions.set(s.id, { ...s, type: 'tenant_setup', status: 'active', completedSteps: ['welcome', 'organization_setup'], skippedSteps: [], currentStep: 'channel_configuration', startedAt: now, lastActivityAt: now, completedAt: null });
+      sessions.set(s.id, {
+        ...s,
+        type: 'tenant_setup',
+        status: 'active',
+        completedSteps: ['welcome', 'organization_setup'],
+        skippedSteps: [],
+        currentStep: 'channel_configuration',
+        startedAt: now,
+        lastActivityAt: now,
+        completedAt: null,
+      });
     },
     stop() {
       for (const s of subs) s.unsubscribe();
@@ -121,18 +131,40 @@ export function fakeSessionService(nats: TestNats) {
   };
 }
 
-const snapshot = { sessionType: 'tenant_setup' as const, completedSteps: ['welcome', 'organization_setup'], skippedSteps: [], currentStep: 'channel_configuration', status: 'active' as const };
+const snapshot = {
+  sessionType: 'tenant_setup' as const,
+  completedSteps: ['welcome', 'organization_setup'],
+  skippedSteps: [],
+  currentStep: 'channel_configuration',
+  status: 'active' as const,
+};
 const progress = computeProgress('tenant_setup', snapshot);
 
 /** Valid domain events of one session, each type with its own producer sequence; all of them are pushed to sockets. */
 export function eventFactory(s: { id: string; tenantId: string; userId: string }) {
   const seqs = { session: 0, progress: 0 };
-  const base = (producer: 'session' | 'progress') => ({ tenantId: s.tenantId, sessionId: s.id, userId: s.userId, sessionSeq: ++seqs[producer], correlationId: 'corr-sdk' });
+  const base = (producer: 'session' | 'progress') => ({
+    tenantId: s.tenantId,
+    sessionId: s.id,
+    userId: s.userId,
+    sessionSeq: ++seqs[producer],
+    correlationId: 'corr-sdk',
+  });
   return {
     stepCompleted: (stepId = 'organization_setup'): EventEnvelope =>
-      buildEnvelope({ ...base('session'), type: 'step.completed', data: { ...snapshot, progress, stepId, nextStep: 'channel_configuration' } }) as EventEnvelope,
-    progressUpdated: (): EventEnvelope => buildEnvelope({ ...base('progress'), type: 'progress.updated', data: { progress, estimatedCompletion: null, trigger: 'step.completed' } }) as EventEnvelope,
-    milestoneReached: (): EventEnvelope => buildEnvelope({ ...base('progress'), type: 'milestone.reached', data: { threshold: 25, title: 'Getting Started', progress } }) as EventEnvelope,
+      buildEnvelope({
+        ...base('session'),
+        type: 'step.completed',
+        data: { ...snapshot, progress, stepId, nextStep: 'channel_configuration' },
+      }) as EventEnvelope,
+    progressUpdated: (): EventEnvelope =>
+      buildEnvelope({
+        ...base('progress'),
+        type: 'progress.updated',
+        data: { progress, estimatedCompletion: null, trigger: 'step.completed' },
+      }) as EventEnvelope,
+    milestoneReached: (): EventEnvelope =>
+      buildEnvelope({ ...base('progress'), type: 'milestone.reached', data: { threshold: 25, title: 'Getting Started', progress } }) as EventEnvelope,
   };
 }
 

@@ -21,7 +21,16 @@ function readmeExample(readmePath = '../README.md'): string {
 }
 
 function compile(files: Record<string, string | undefined>): ts.Diagnostic[] {
-  const config = ts.getParsedCommandLineOfConfigFile(here('../tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => { throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n')); } });
+  const config = ts.getParsedCommandLineOfConfigFile(
+    here('../tsconfig.json'),
+    {},
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (d) => {
+        throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+      },
+    },
+  );
   if (!config) throw new Error('cannot read tsconfig.json');
   const host = ts.createCompilerHost(config.options);
   const virtual = new Map(Object.entries(files).filter((e): e is [string, string] => e[1] !== undefined));
@@ -31,7 +40,13 @@ function compile(files: Record<string, string | undefined>): ts.Diagnostic[] {
   host.fileExists = (name) => virtual.has(name) || fileExists.call(host, name);
   host.readFile = (name) => virtual.get(name) ?? readFile.call(host, name);
   const program = ts.createProgram({ rootNames: Object.keys(files), options: config.options, host });
-  return [...program.getGlobalDiagnostics(), ...Object.keys(files).flatMap((f) => [...program.getSyntacticDiagnostics(program.getSourceFile(f)), ...program.getSemanticDiagnostics(program.getSourceFile(f))])];
+  return [
+    ...program.getGlobalDiagnostics(),
+    ...Object.keys(files).flatMap((f) => [
+      ...program.getSyntacticDiagnostics(program.getSourceFile(f)),
+      ...program.getSemanticDiagnostics(program.getSourceFile(f)),
+    ]),
+  ];
 }
 
 const describeDiagnostic = (d: ts.Diagnostic) => {

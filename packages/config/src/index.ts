@@ -14,9 +14,7 @@ export function loadConfig<S extends z.ZodType>(schema: S, env: Record<string, s
   throw new ConfigError(result.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
 }
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 export const env = {
   bool,
@@ -53,7 +51,10 @@ export const commonEnvSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   HOST: z.string().default('127.0.0.1'),
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters (HS256 key)'),
-  JWT_EXPIRES_IN: z.string().regex(/^\d+[smhd]?$/, 'must look like 3600, 15m or 1h').default('1h'),
+  JWT_EXPIRES_IN: z
+    .string()
+    .regex(/^\d+[smhd]?$/, 'must look like 3600, 15m or 1h')
+    .default('1h'),
 });
 
 const subjectPrefix = (fallback: string) =>
@@ -68,7 +69,10 @@ export const databaseEnvShape = {
   DATABASE_URL: z.url(),
   /** URL the service itself uses; defaults to DATABASE_URL with user DB_ROLE. */
   SERVICE_DATABASE_URL: z.url().optional(),
-  DB_ROLE: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional(),
+  DB_ROLE: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]*$/)
+    .optional(),
   DB_PASSWORD: z.string().optional(),
   /** Set to false where a migration job runs separately (Kubernetes). */
   MIGRATE_ON_START: bool.default(true),
@@ -78,7 +82,10 @@ export const databaseEnvShape = {
 /** NATS / JetStream settings shared by every service. */
 export const busEnvShape = {
   NATS_URL: z.string().min(1),
-  EVENT_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/).default('ONBOARDING_EVENTS'),
+  EVENT_STREAM: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default('ONBOARDING_EVENTS'),
   EVENT_SUBJECT_PREFIX: subjectPrefix('onboarding.events'),
   /** How long events stay in the stream (replay window). */
   EVENT_RETENTION: env.duration('7d'),
@@ -90,11 +97,20 @@ export const busEnvShape = {
    * Audit events (`<prefix>.<tenantId>.<action>`) travel on a stream of their own, read only by the audit service.
    * Unset: `<EVENT_STREAM>_AUDIT` and `<EVENT_SUBJECT_PREFIX>_audit` (see auditNames), so they follow the event names.
    */
-  AUDIT_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/).optional(),
-  AUDIT_SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be dot-separated tokens of A-Z, a-z, 0-9, _ or -').optional(),
+  AUDIT_STREAM: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .optional(),
+  AUDIT_SUBJECT_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be dot-separated tokens of A-Z, a-z, 0-9, _ or -')
+    .optional(),
 };
 
 /** The audit stream and subject prefix: set explicitly, or derived from the event stream's names. */
-export function auditNames(c: { EVENT_STREAM: string; EVENT_SUBJECT_PREFIX: string; AUDIT_STREAM?: string; AUDIT_SUBJECT_PREFIX?: string }): { stream: string; subjectPrefix: string } {
+export function auditNames(c: { EVENT_STREAM: string; EVENT_SUBJECT_PREFIX: string; AUDIT_STREAM?: string; AUDIT_SUBJECT_PREFIX?: string }): {
+  stream: string;
+  subjectPrefix: string;
+} {
   return { stream: c.AUDIT_STREAM ?? `${c.EVENT_STREAM}_AUDIT`, subjectPrefix: c.AUDIT_SUBJECT_PREFIX ?? `${c.EVENT_SUBJECT_PREFIX}_audit` };
 }

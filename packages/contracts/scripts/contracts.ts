@@ -13,7 +13,8 @@ function readCommitted(root: string): Record<string, ContractSnapshot> {
     for (const name of readdirSync(d)) {
       const full = path.join(d, name);
       if (statSync(full).isDirectory()) walk(full);
-      else if (name.endsWith('.json')) out[path.relative(root, full).slice(0, -'.json'.length).split(path.sep).join('/')] = JSON.parse(readFileSync(full, 'utf8'));
+      else if (name.endsWith('.json'))
+        out[path.relative(root, full).slice(0, -'.json'.length).split(path.sep).join('/')] = JSON.parse(readFileSync(full, 'utf8'));
     }
   };
   try {

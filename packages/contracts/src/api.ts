@@ -51,7 +51,9 @@ export const StartBodySchema = z
       })
       .strict()
       .optional(),
-    metadata: z.record(z.string().max(64), z.union([z.string().max(1000), z.number(), z.boolean(), z.null()])).optional()
+    metadata: z
+      .record(z.string().max(64), z.union([z.string().max(1000), z.number(), z.boolean(), z.null()]))
+      .optional()
       .refine((m) => m === undefined || Object.keys(m).length <= 50, 'at most 50 metadata keys'),
   })
   .strict();
@@ -59,7 +61,12 @@ export type StartBody = z.infer<typeof StartBodySchema>;
 
 export const SessionWithProgressSchema = z.object({ session: SessionSchema, progress: ProgressSnapshotSchema });
 export const StatusResponseSchema = z.object({ session: SessionSchema.nullable(), progress: ProgressSnapshotSchema.nullable() });
-export const TypeResponseSchema = z.object({ type: OnboardingTypeSchema, role: OnboardingRoleSchema, isTenantAdmin: z.boolean(), tenantSetupCompleted: z.boolean() });
+export const TypeResponseSchema = z.object({
+  type: OnboardingTypeSchema,
+  role: OnboardingRoleSchema,
+  isTenantAdmin: z.boolean(),
+  tenantSetupCompleted: z.boolean(),
+});
 
 export const StepSaveBodySchema = Json.describe("the step's data; see GET /onboarding/step/{stepId}/configuration");
 export const StepSaveResponseSchema = z.object({
@@ -99,7 +106,13 @@ export const ValidateStepQuerySchema = z
   .object({
     type: OnboardingTypeSchema.optional(),
     // The URL limit (MAX_URL_LENGTH, 414 beyond) bounds it first: 100,000 was documented but never reachable.
-    data: z.string().max(8000).optional().describe("the step's data as URL-encoded JSON (schema StepData_<stepId>); at most 8,000 characters decoded, and the whole request target at most 8,192 (414 beyond)"),
+    data: z
+      .string()
+      .max(8000)
+      .optional()
+      .describe(
+        "the step's data as URL-encoded JSON (schema StepData_<stepId>); at most 8,000 characters decoded, and the whole request target at most 8,192 (414 beyond)",
+      ),
   })
   .strict();
 export const ValidateStepPostQuerySchema = z.object({ type: OnboardingTypeSchema.optional() }).strict();
@@ -130,9 +143,7 @@ export const TenantSetupStatusSchema = z.object({
   progressPercentage: z.number().int(),
 });
 export const TenantSetupCompleteResponseSchema = z.object({ success: z.literal(true), message: z.string(), completedAt: z.string() });
-export const AgentWelcomeStartBodySchema = z
-  .object({ teamId: z.string().max(100).optional(), welcomeMessage: z.string().max(2000).optional() })
-  .strict();
+export const AgentWelcomeStartBodySchema = z.object({ teamId: z.string().max(100).optional(), welcomeMessage: z.string().max(2000).optional() }).strict();
 export const AgentWelcomeStatusSchema = z.object({
   userId: z.string(),
   isCompleted: z.boolean(),
@@ -163,7 +174,9 @@ export const ProgressResponseSchema = z.object({
   seq: z.number().int().min(0).default(0),
 });
 // Cross-field, so not in JSON Schema: said in words where the document shows it.
-const StatisticsInstantSchema = z.iso.datetime({ offset: true }).describe('an ISO 8601 instant with offset; `from` must be before `to` (else 400 PROGRESS_STATISTICS_RANGE_INVALID)');
+const StatisticsInstantSchema = z.iso
+  .datetime({ offset: true })
+  .describe('an ISO 8601 instant with offset; `from` must be before `to` (else 400 PROGRESS_STATISTICS_RANGE_INVALID)');
 const StatisticsDaySchema = z.iso.date();
 /**
  * `from` / `to` filter sessions by start time. The analytics are kept per UTC day, so the window counts
@@ -238,7 +251,9 @@ export const StatisticsTimeseriesResponseSchema = z.object({
   ),
 });
 /** Weekly start cohorts (weeks start on Monday, UTC); default window: the last 12 weeks; at most 366 cohorts. */
-export const StatisticsCohortsQuerySchema = z.object({ type: OnboardingTypeSchema.optional(), from: StatisticsInstantSchema.optional(), to: StatisticsInstantSchema.optional() }).strict();
+export const StatisticsCohortsQuerySchema = z
+  .object({ type: OnboardingTypeSchema.optional(), from: StatisticsInstantSchema.optional(), to: StatisticsInstantSchema.optional() })
+  .strict();
 export const StatisticsCohortsResponseSchema = z.object({
   type: OnboardingTypeSchema.nullable(),
   from: StatisticsDaySchema,
@@ -256,7 +271,12 @@ export const StatisticsCohortsResponseSchema = z.object({
 });
 /** Sessions by exact start instant (from inclusive, to exclusive), oldest first. */
 export const StatisticsExportQuerySchema = z
-  .object({ format: z.enum(['csv', 'ndjson']).default('csv'), type: OnboardingTypeSchema.optional(), from: StatisticsInstantSchema.optional(), to: StatisticsInstantSchema.optional() })
+  .object({
+    format: z.enum(['csv', 'ndjson']).default('csv'),
+    type: OnboardingTypeSchema.optional(),
+    from: StatisticsInstantSchema.optional(),
+    to: StatisticsInstantSchema.optional(),
+  })
   .strict();
 /** One exported session (a CSV row with these columns, or one NDJSON line): no step data, no secrets. */
 export const StatisticsExportRowSchema = z.object({
@@ -312,7 +332,10 @@ const byChannel = <T extends z.ZodRawShape>(extra: T) =>
   z.discriminatedUnion(
     'channel',
     CHANNEL_NAMES.map((channel: ConnectionChannel) =>
-      z.object({ channel: z.literal(channel), config: CONNECTION_CONFIG_SCHEMAS[channel], ...extra }).strict().meta({ title: `ConnectionTest_${channel}` }),
+      z
+        .object({ channel: z.literal(channel), config: CONNECTION_CONFIG_SCHEMAS[channel], ...extra })
+        .strict()
+        .meta({ title: `ConnectionTest_${channel}` }),
     ) as unknown as [z.ZodObject, ...z.ZodObject[]],
   );
 /** The test request with each channel's config schema: what the API documents (and what the service enforces, as 422). */

@@ -1,6 +1,6 @@
 import type { AuditDecision } from './audit.js';
 
-const READ = 'a read of the caller\'s own or tenant-visible onboarding data that reveals no credential and changes nothing';
+const READ = "a read of the caller's own or tenant-visible onboarding data that reveals no credential and changes nothing";
 const PURE = 'a pure computation over the request (validation or business-time arithmetic): no state, nothing revealed';
 
 /**

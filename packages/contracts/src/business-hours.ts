@@ -40,9 +40,7 @@ const IsoDateSchema = z
     return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 10) === d;
   }, 'must be a real calendar date');
 
-export const BreakSchema = z
-  .object({ start: ClockTimeSchema, end: ClockTimeSchema, name: z.string().max(100).optional() })
-  .strict();
+export const BreakSchema = z.object({ start: ClockTimeSchema, end: ClockTimeSchema, name: z.string().max(100).optional() }).strict();
 
 export const DayScheduleSchema = z
   .object({
@@ -68,7 +66,12 @@ export const DayScheduleSchema = z
       const be = minutesOfClock(br.end);
       if (bs >= be) ctx.addIssue({ code: 'custom', path: ['breaks', i, 'end'], message: 'must be after the break start', params: { rule: 'after_start' } });
       else if (bs < previousEnd || be > end)
-        ctx.addIssue({ code: 'custom', path: ['breaks', i], message: 'breaks must lie within working hours and not overlap', params: { rule: 'within_hours' } });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['breaks', i],
+          message: 'breaks must lie within working hours and not overlap',
+          params: { rule: 'within_hours' },
+        });
       previousEnd = Math.max(previousEnd, be);
     });
   });

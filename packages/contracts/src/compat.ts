@@ -95,7 +95,14 @@ export interface Finding {
   problem: string;
 }
 
-type Schema = JsonSchema & { enum?: unknown[]; const?: unknown; oneOf?: JsonSchema[]; $ref?: string; $defs?: Record<string, JsonSchema>; prefixItems?: JsonSchema[] };
+type Schema = JsonSchema & {
+  enum?: unknown[];
+  const?: unknown;
+  oneOf?: JsonSchema[];
+  $ref?: string;
+  $defs?: Record<string, JsonSchema>;
+  prefixItems?: JsonSchema[];
+};
 
 function resolve(node: Schema, root: Schema): Schema {
   let n = node;
@@ -111,8 +118,12 @@ function resolve(node: Schema, root: Schema): Schema {
 function typesOf(s: Schema): Set<string> | null {
   const t = new Set<string>();
   if (s.type !== undefined) (Array.isArray(s.type) ? s.type : [s.type]).forEach((x) => t.add(x));
-  else if (s.enum) s.enum.forEach((v) => t.add(v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v === 'number' ? (Number.isInteger(v) ? 'integer' : 'number') : typeof v));
-  else if (s.const !== undefined) t.add(s.const === null ? 'null' : typeof s.const === 'object' ? 'object' : typeof s.const === 'number' ? 'number' : typeof s.const);
+  else if (s.enum)
+    s.enum.forEach((v) =>
+      t.add(v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v === 'number' ? (Number.isInteger(v) ? 'integer' : 'number') : typeof v),
+    );
+  else if (s.const !== undefined)
+    t.add(s.const === null ? 'null' : typeof s.const === 'object' ? 'object' : typeof s.const === 'number' ? 'number' : typeof s.const);
   else return null;
   return t;
 }
@@ -124,7 +135,15 @@ function branches(s: Schema): Schema[] | null {
 }
 
 /** Findings for `newer` replacing `older` at one place in a contract read or written in `direction`. */
-function compare(older: Schema, newer: Schema, direction: Direction, path: string, roots: { older: Schema; newer: Schema }, depth: number, out: Array<Omit<Finding, 'key'>>): void {
+function compare(
+  older: Schema,
+  newer: Schema,
+  direction: Direction,
+  path: string,
+  roots: { older: Schema; newer: Schema },
+  depth: number,
+  out: Array<Omit<Finding, 'key'>>,
+): void {
   if (depth > 40) return;
   const o = resolve(older, roots.older);
   const n = resolve(newer, roots.newer);
@@ -146,7 +165,11 @@ function compare(older: Schema, newer: Schema, direction: Direction, path: strin
       if (!fits) {
         const probe: Array<Omit<Finding, 'key'>> = [];
         if (candidates.length === 1) compare(branch, candidates[0]!, direction, path, roots, depth + 1, probe);
-        out.push(...(probe.length > 0 ? probe : [{ path: ob ? `${path}|${i}` : path, problem: 'an alternative of the older contract has no compatible one any more' }]));
+        out.push(
+          ...(probe.length > 0
+            ? probe
+            : [{ path: ob ? `${path}|${i}` : path, problem: 'an alternative of the older contract has no compatible one any more' }]),
+        );
       }
     }
     return;

@@ -46,7 +46,13 @@ export const ImapServerSchema = z
   .object({
     ...mailServer,
     /** The mailbox the test opens read-only (EXAMINE) after login; default INBOX. */
-    mailbox: z.string().trim().min(1).max(255).regex(/^[^\r\n\0]+$/, 'must be a mailbox name on one line').optional(),
+    mailbox: z
+      .string()
+      .trim()
+      .min(1)
+      .max(255)
+      .regex(/^[^\r\n\0]+$/, 'must be a mailbox name on one line')
+      .optional(),
   })
   .strict();
 
@@ -59,7 +65,10 @@ export const SlackConfigSchema = z
   .object({
     botToken: id(/^xox[abpr]-[A-Za-z0-9-]{8,}$/, 'a Slack token (xoxb-…)'),
     /** Scopes the integration needs; missing ones make the test fail with permission_missing. */
-    requiredScopes: z.array(z.string().regex(/^[a-z:.]+$/)).max(50).optional(),
+    requiredScopes: z
+      .array(z.string().regex(/^[a-z:.]+$/))
+      .max(50)
+      .optional(),
   })
   .strict();
 

@@ -52,14 +52,24 @@ const StepSnapshot = {
 export const SessionStartedDataSchema = z.object({ ...StepSnapshot, role: OnboardingRoleSchema, startedAt: z.string() });
 export const SessionStatusDataSchema = z.object({ ...StepSnapshot });
 export const SessionCompletedDataSchema = z.object({ ...StepSnapshot, completedAt: z.string(), forced: z.boolean(), summary: CompletionSummarySchema });
-export const StepChangedDataSchema = z.object({ ...StepSnapshot, stepId: z.string(), nextStep: z.string().nullable(), reason: z.string().optional(),
+export const StepChangedDataSchema = z.object({
+  ...StepSnapshot,
+  stepId: z.string(),
+  nextStep: z.string().nullable(),
+  reason: z.string().optional(),
   /** The answers, on a notification_preferences save (the notification service honours them; no secrets in that step). */
   notificationPreferences: NotificationPreferencesDataSchema.optional(),
   /** Set when an external signal (not a save) completed the step. */
   trigger: ExternalTriggerSchema.optional(),
 });
 /** An external signal recorded on a step (no progress change): `key` names the source, e.g. `stripe`, `channel:email`. */
-export const StepAnnotatedDataSchema = z.object({ sessionType: OnboardingTypeSchema, stepId: z.string(), key: z.string(), signal: StepSignalSchema, previous: StepSignalSchema.nullable() });
+export const StepAnnotatedDataSchema = z.object({
+  sessionType: OnboardingTypeSchema,
+  stepId: z.string(),
+  key: z.string(),
+  signal: StepSignalSchema,
+  previous: StepSignalSchema.nullable(),
+});
 /**
  * payment.account_updated (payment service): what Stripe said about a tenant's connected account. The envelope's
  * sessionId is the account id (its sessionSeq counts that account's events) and userId the admin who set it up.
@@ -233,15 +243,23 @@ export function readEnvelopeHead(raw: unknown): RawEventEnvelope {
     const r = raw as Record<string, unknown>;
     const { id, occurredAt, tenantId, sessionId, userId, sessionSeq, correlationId, data, type, version } = r;
     if (
-      typeof id === 'string' && ID_PATTERN.test(id) &&
-      typeof occurredAt === 'string' && OCCURRED_AT_PATTERN.test(occurredAt) &&
-      typeof tenantId === 'string' && TOKEN_PATTERN.test(tenantId) &&
-      typeof sessionId === 'string' && TOKEN_PATTERN.test(sessionId) &&
-      typeof userId === 'string' && TOKEN_PATTERN.test(userId) &&
+      typeof id === 'string' &&
+      ID_PATTERN.test(id) &&
+      typeof occurredAt === 'string' &&
+      OCCURRED_AT_PATTERN.test(occurredAt) &&
+      typeof tenantId === 'string' &&
+      TOKEN_PATTERN.test(tenantId) &&
+      typeof sessionId === 'string' &&
+      TOKEN_PATTERN.test(sessionId) &&
+      typeof userId === 'string' &&
+      TOKEN_PATTERN.test(userId) &&
       isCount(sessionSeq) &&
-      typeof correlationId === 'string' && correlationId.length <= 128 &&
-      isPlainRecord(data) && !Object.hasOwn(data, '__proto__') &&
-      typeof type === 'string' && TYPE_PATTERN.test(type) &&
+      typeof correlationId === 'string' &&
+      correlationId.length <= 128 &&
+      isPlainRecord(data) &&
+      !Object.hasOwn(data, '__proto__') &&
+      typeof type === 'string' &&
+      TYPE_PATTERN.test(type) &&
       isCount(version)
     ) {
       return { id, occurredAt, tenantId, sessionId, userId, sessionSeq, correlationId, data: { ...data }, type, version };
@@ -259,8 +277,7 @@ export type AnyEventEnvelope = { [T in EventType]: EventEnvelope<T> }[EventType]
 
 export type UnknownEventReason = 'unknown_type' | 'unknown_version';
 export type ReadEventResult =
-  | { known: true; event: EventEnvelope; readVersion: number }
-  | { known: false; reason: UnknownEventReason; envelope: RawEventEnvelope };
+  { known: true; event: EventEnvelope; readVersion: number } | { known: false; reason: UnknownEventReason; envelope: RawEventEnvelope };
 
 /**
  * The tolerant reader every consumer uses: an event of a known (type, version) comes back at the latest
@@ -286,7 +303,10 @@ export function readEvent(raw: unknown): ReadEventResult {
 }
 
 export class UnknownEventError extends Error {
-  constructor(readonly reason: UnknownEventReason, readonly envelope: RawEventEnvelope) {
+  constructor(
+    readonly reason: UnknownEventReason,
+    readonly envelope: RawEventEnvelope,
+  ) {
     super(`${reason === 'unknown_type' ? 'unknown event type' : 'unknown version of'} ${envelope.type} v${envelope.version}`);
     this.name = 'UnknownEventError';
   }

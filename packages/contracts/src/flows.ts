@@ -84,7 +84,15 @@ export type FlowDefinition = z.infer<typeof FlowDefinitionSchema>;
 
 /** The built-in flow as a definition: where a tenant's first draft starts. */
 export function builtInDefinition(type: OnboardingType): FlowDefinition {
-  return { steps: stepCatalog(type).map((s) => ({ id: s.id, isRequired: s.isRequired, hidden: false, estimatedTime: s.estimatedTime, dependencies: [...s.dependencies] })) };
+  return {
+    steps: stepCatalog(type).map((s) => ({
+      id: s.id,
+      isRequired: s.isRequired,
+      hidden: false,
+      estimatedTime: s.estimatedTime,
+      dependencies: [...s.dependencies],
+    })),
+  };
 }
 
 export const isCustomStepId = (id: string) => CUSTOM_STEP_ID.test(id);
@@ -137,7 +145,11 @@ function fieldSchema(f: FlowField, lang: Language): z.ZodType {
       s = z.email().max(254);
       break;
     case 'url':
-      s = z.string().max(2048).refine(isHttpsUrl, { message: 'must be an https URL', params: { rule: 'https_url' } }).meta({ format: 'uri' });
+      s = z
+        .string()
+        .max(2048)
+        .refine(isHttpsUrl, { message: 'must be an https URL', params: { rule: 'https_url' } })
+        .meta({ format: 'uri' });
       break;
     case 'select':
       s = z.enum((f.options ?? []).map((o) => o.value) as [string, ...string[]]);
@@ -190,7 +202,12 @@ export function flowStepDataSchema(flow: ResolvedFlow, stepId: string): z.ZodTyp
 const jsonSchemas = new WeakMap<object, Map<Language, JsonSchema>>();
 
 /** JSON Schema of a step's data in a flow, with a custom step's labels and help in `lang`. */
-export function flowStepJsonSchema(flow: ResolvedFlow, step: FlowStepConfig, lang: Language, builtIn: (type: OnboardingType, id: string) => JsonSchema | undefined): JsonSchema {
+export function flowStepJsonSchema(
+  flow: ResolvedFlow,
+  step: FlowStepConfig,
+  lang: Language,
+  builtIn: (type: OnboardingType, id: string) => JsonSchema | undefined,
+): JsonSchema {
   if (!step.custom) return builtIn(flow.type, step.id) ?? { type: 'object' };
   let perLang = jsonSchemas.get(step.custom);
   if (!perLang) jsonSchemas.set(step.custom, (perLang = new Map()));
@@ -245,7 +262,11 @@ export const FlowVersionSummarySchema = z.object({
   stepCount: z.number().int(),
   current: z.boolean(),
 });
-export const FlowVersionsResponseSchema = z.object({ type: OnboardingTypeSchema, current: z.number().int().min(1), versions: z.array(FlowVersionSummarySchema) });
+export const FlowVersionsResponseSchema = z.object({
+  type: OnboardingTypeSchema,
+  current: z.number().int().min(1),
+  versions: z.array(FlowVersionSummarySchema),
+});
 export const FlowDraftResponseSchema = z.object({
   type: OnboardingTypeSchema,
   /** false: no draft saved yet; the definition shown is the current flow, a starting point. */
@@ -259,7 +280,12 @@ export const FlowDraftResponseSchema = z.object({
 });
 // A revision is a Postgres integer: a larger one can never match, and must be a 400, not a database error.
 export const FlowDraftBodySchema = FlowDefinitionSchema.extend({ revision: z.number().int().min(0).max(2_147_483_647).optional() }).strict();
-export const FlowPublishResponseSchema = z.object({ type: OnboardingTypeSchema, version: z.number().int().min(2), publishedAt: z.string(), stepCount: z.number().int() });
+export const FlowPublishResponseSchema = z.object({
+  type: OnboardingTypeSchema,
+  version: z.number().int().min(2),
+  publishedAt: z.string(),
+  stepCount: z.number().int(),
+});
 export const FlowVersionQuerySchema = z.object({ version: z.coerce.number().int().min(1).max(1_000_000).optional() }).strict();
 
 /** flow.published: the steps other contexts compute with (no field rules: those stay the session's). */
@@ -303,7 +329,16 @@ export function flowPublishedData(flow: ResolvedFlow, publishedAt: string): Flow
 
 /** The steps a flow.published event describes, as the progress rule reads them. */
 export function stepsOfPublishedFlow(data: FlowPublishedData): StepConfiguration[] {
-  return data.steps.map((s) => ({ id: s.id, title: s.title, description: '', isRequired: s.isRequired, estimatedTime: s.estimatedTime, dependencies: s.dependencies, validationRules: [], category: s.category }));
+  return data.steps.map((s) => ({
+    id: s.id,
+    title: s.title,
+    description: '',
+    isRequired: s.isRequired,
+    estimatedTime: s.estimatedTime,
+    dependencies: s.dependencies,
+    validationRules: [],
+    category: s.category,
+  }));
 }
 
 export const LanguagesResponseSchema = z.object({

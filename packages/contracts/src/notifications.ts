@@ -78,7 +78,11 @@ export const NotificationListQuerySchema = z
     unread: z.enum(['true', 'false']).optional().describe('true: unread ones only'),
   })
   .strict();
-export const NotificationListResponseSchema = z.object({ items: z.array(NotificationSchema), unreadCount: z.number().int(), nextCursor: z.string().nullable() });
+export const NotificationListResponseSchema = z.object({
+  items: z.array(NotificationSchema),
+  unreadCount: z.number().int(),
+  nextCursor: z.string().nullable(),
+});
 
 export const MarkReadBodySchema = z
   .object({ ids: z.array(z.uuid()).min(1).max(100).optional(), all: z.literal(true).optional() })

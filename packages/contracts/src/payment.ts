@@ -6,8 +6,14 @@ export const StripeAccountIdSchema = z.string().regex(/^acct_[A-Za-z0-9]{1,60}$/
 export const StripeBusinessProfileSchema = z
   .object({
     name: z.string().trim().min(1).max(200).optional(),
-    url: z.url({ protocol: /^https?$/ }).max(500).optional(),
-    mcc: z.string().regex(/^\d{4}$/, 'must be a 4-digit merchant category code').optional(),
+    url: z
+      .url({ protocol: /^https?$/ })
+      .max(500)
+      .optional(),
+    mcc: z
+      .string()
+      .regex(/^\d{4}$/, 'must be a 4-digit merchant category code')
+      .optional(),
     productDescription: z.string().trim().min(1).max(500).optional(),
   })
   .strict();
@@ -29,7 +35,10 @@ export const BillingConfigurationInputSchema = z
   .object({
     currency: z.string().regex(/^[a-z]{3}$/, 'must be an ISO 4217 code in lower case, e.g. eur'),
     taxRate: percent.optional().describe('percent, 0-100'),
-    invoicePrefix: z.string().regex(/^[A-Z0-9][A-Z0-9-]{0,11}$/, 'must be 1-12 capital letters, digits or dashes').default('INV'),
+    invoicePrefix: z
+      .string()
+      .regex(/^[A-Z0-9][A-Z0-9-]{0,11}$/, 'must be 1-12 capital letters, digits or dashes')
+      .default('INV'),
     paymentTerms: z.number().int().min(0).max(365).default(30).describe('days until an invoice is due'),
     autoCharge: z.boolean().default(false),
     lateFeeRate: percent.optional().describe('percent, 0-100'),
@@ -55,9 +64,7 @@ export const BillingConfigurationSchema = z.object({
 });
 export type BillingConfiguration = z.infer<typeof BillingConfigurationSchema>;
 
-export const PaymentSetupBodySchema = z
-  .object({ stripeAccount: PaymentAccountInputSchema, billingConfiguration: BillingConfigurationInputSchema })
-  .strict();
+export const PaymentSetupBodySchema = z.object({ stripeAccount: PaymentAccountInputSchema, billingConfiguration: BillingConfigurationInputSchema }).strict();
 
 /** The account's state as Stripe last told us (no key, no secret: Stripe ids and flags only). */
 export const PaymentAccountStateSchema = z.object({
@@ -115,7 +122,12 @@ export const PaymentAccountResponseSchema = z.object({ account: PaymentAccountSc
 export const BillingConfigResponseSchema = z.object({ billingConfiguration: BillingConfigurationSchema.nullable() });
 
 /** A Stripe event as Stripe posts it; the service reads the raw bytes and checks their signature first. */
-export const StripeWebhookBodySchema = z.looseObject({ id: z.string(), type: z.string(), created: z.number().int(), data: z.looseObject({ object: z.record(z.string(), z.unknown()) }) });
+export const StripeWebhookBodySchema = z.looseObject({
+  id: z.string(),
+  type: z.string(),
+  created: z.number().int(),
+  data: z.looseObject({ object: z.record(z.string(), z.unknown()) }),
+});
 export const StripeWebhookResponseSchema = z.object({
   received: z.literal(true),
   /** applied | duplicate (this event id was applied before) | stale (older than what we know) | ignored (unknown account or type). */

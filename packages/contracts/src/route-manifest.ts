@@ -11,7 +11,10 @@ export const ROUTE_MANIFEST_PATH = '/routes/manifest';
 export const RouteManifestEntrySchema = z
   .object({
     method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']),
-    url: z.string().max(256).regex(/^\/onboarding\/[A-Za-z0-9_\-/:.]+$/, 'must be a path under /onboarding/'),
+    url: z
+      .string()
+      .max(256)
+      .regex(/^\/onboarding\/[A-Za-z0-9_\-/:.]+$/, 'must be a path under /onboarding/'),
     /** Required: the gateway checks the JWT (and the admin role) at the edge for every route it exposes. */
     access: z.enum(['user', 'admin', 'public']),
     streamed: z.boolean().optional(),

@@ -34,7 +34,15 @@ export const ROUTE_PATHS = {
   flowPublish: { method: 'POST', url: '/onboarding/flows/:type/publish', service: 'session', access: 'admin', params: true },
   languages: { method: 'GET', url: '/onboarding/languages', service: 'session', access: 'user' },
   stepConfiguration: { method: 'GET', url: '/onboarding/step/:stepId/configuration', service: 'session', access: 'user', params: true, querystring: true },
-  validateStepPost: { method: 'POST', url: '/onboarding/validate-step/:stepId', service: 'session', access: 'user', params: true, querystring: true, body: true },
+  validateStepPost: {
+    method: 'POST',
+    url: '/onboarding/validate-step/:stepId',
+    service: 'session',
+    access: 'user',
+    params: true,
+    querystring: true,
+    body: true,
+  },
   validateStepGet: { method: 'GET', url: '/onboarding/validate-step/:stepId', service: 'session', access: 'user', params: true, querystring: true },
   pause: { method: 'POST', url: '/onboarding/pause/:sessionId', service: 'session', access: 'user', params: true },
   resume: { method: 'POST', url: '/onboarding/resume/:sessionId', service: 'session', access: 'user', params: true },
@@ -59,7 +67,14 @@ export const ROUTE_PATHS = {
 
   testConnection: { method: 'POST', url: '/onboarding/test-connection/:sessionId', service: 'connection-test', access: 'user', params: true, body: true },
   testConnections: { method: 'POST', url: '/onboarding/test-connections/:sessionId', service: 'connection-test', access: 'user', params: true, body: true },
-  connectionHistory: { method: 'GET', url: '/onboarding/connection-history/:sessionId', service: 'connection-test', access: 'user', params: true, querystring: true },
+  connectionHistory: {
+    method: 'GET',
+    url: '/onboarding/connection-history/:sessionId',
+    service: 'connection-test',
+    access: 'user',
+    params: true,
+    querystring: true,
+  },
   validateConnectionConfig: { method: 'POST', url: '/onboarding/validate-connection-config', service: 'connection-test', access: 'user', body: true },
 
   sessionClients: { method: 'GET', url: '/onboarding/session-clients/:sessionId', service: 'realtime', access: 'user', params: true },
@@ -69,7 +84,14 @@ export const ROUTE_PATHS = {
   notificationsMarkRead: { method: 'POST', url: '/onboarding/notifications/mark-read', service: 'notification', access: 'user', body: true },
   notificationSettingsGet: { method: 'GET', url: '/onboarding/notifications/settings', service: 'notification', access: 'user' },
   notificationSettingsPut: { method: 'PUT', url: '/onboarding/notifications/settings', service: 'notification', access: 'user', body: true },
-  notificationsUnsubscribe: { method: 'POST', url: '/onboarding/notifications/unsubscribe', service: 'notification', access: 'public', querystring: true, body: true },
+  notificationsUnsubscribe: {
+    method: 'POST',
+    url: '/onboarding/notifications/unsubscribe',
+    service: 'notification',
+    access: 'public',
+    querystring: true,
+    body: true,
+  },
   reminderPolicyGet: { method: 'GET', url: '/onboarding/reminder-policy', service: 'notification', access: 'admin' },
   reminderPolicyPut: { method: 'PUT', url: '/onboarding/reminder-policy', service: 'notification', access: 'admin', body: true },
 
@@ -91,8 +113,12 @@ export type RouteName = keyof typeof ROUTE_PATHS;
 /** Names whose `params` flag disagrees with their URL (a `:name` segment needs params, and params need one). */
 type ParamsMismatch = {
   [N in RouteName]: (typeof ROUTE_PATHS)[N] extends { url: `${string}/:${string}` }
-    ? (typeof ROUTE_PATHS)[N] extends { params: true } ? never : N
-    : (typeof ROUTE_PATHS)[N] extends { params: true } ? N : never;
+    ? (typeof ROUTE_PATHS)[N] extends { params: true }
+      ? never
+      : N
+    : (typeof ROUTE_PATHS)[N] extends { params: true }
+      ? N
+      : never;
 }[RouteName];
 type NoneOf<T extends never> = T;
 // Does not compile, naming the route, when a URL's path parameters and its `params` flag disagree.

@@ -63,7 +63,13 @@ export const TenantSmtpRequestSchema = z.object({
 });
 export type TenantSmtpRequest = z.infer<typeof TenantSmtpRequestSchema>;
 export const TenantSmtpReplySchema = z.discriminatedUnion('found', [
-  z.object({ found: z.literal(true), sealed: z.string().regex(/^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/).max(16_384) }),
+  z.object({
+    found: z.literal(true),
+    sealed: z
+      .string()
+      .regex(/^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/)
+      .max(16_384),
+  }),
   z.object({ found: z.literal(false) }),
 ]);
 export type TenantSmtpReply = z.infer<typeof TenantSmtpReplySchema>;

@@ -36,7 +36,10 @@ const trimmed = (min: 1 | 2, max: number) =>
 
 const shortText = z.string().max(200);
 const secret = z.string().min(1).max(4096);
-const hexColor = z.string().regex(/^#[0-9A-Fa-f]{6}$/).meta({ description: 'hex color, e.g. #1A73E8' });
+const hexColor = z
+  .string()
+  .regex(/^#[0-9A-Fa-f]{6}$/)
+  .meta({ description: 'hex color, e.g. #1A73E8' });
 const acknowledged = z.boolean().meta({ title: 'I have read this' }).optional();
 /** `title` (and a few words of `description`) for a generated form: the field's label and hint. */
 const label = (title: string, description?: string) => ({ title, ...(description ? { description } : {}) });
@@ -83,7 +86,10 @@ export const ChannelConfigurationDataSchema = z
       businessAccountId: shortText.meta(label('Business account ID')).optional(),
       accessToken: secret.meta(label('Access token')).optional(),
     }).optional(),
-    instagram: channel('Instagram', { pageId: shortText.meta(label('Page ID')).optional(), accessToken: secret.meta(label('Access token')).optional() }).optional(),
+    instagram: channel('Instagram', {
+      pageId: shortText.meta(label('Page ID')).optional(),
+      accessToken: secret.meta(label('Access token')).optional(),
+    }).optional(),
     slack: channel('Slack', {
       workspace: shortText.meta(label('Workspace')).optional(),
       botToken: secret.meta(label('Bot token', 'xoxb-…')).optional(),
@@ -141,9 +147,17 @@ export const KnowledgeBaseDataSchema = z
 
 export const PaymentSetupDataSchema = z
   .object({
-    stripeAccountId: z.string().regex(/^acct_[A-Za-z0-9]{1,64}$/).meta(label('Stripe account ID', 'acct_…')).optional(),
+    stripeAccountId: z
+      .string()
+      .regex(/^acct_[A-Za-z0-9]{1,64}$/)
+      .meta(label('Stripe account ID', 'acct_…'))
+      .optional(),
     skipPaymentSetup: z.boolean().meta(label('Set up payments later')).optional(),
-    currency: z.string().regex(/^[a-z]{3}$/).meta(label('Currency', 'ISO 4217 code in lower case, e.g. eur')).optional(),
+    currency: z
+      .string()
+      .regex(/^[a-z]{3}$/)
+      .meta(label('Currency', 'ISO 4217 code in lower case, e.g. eur'))
+      .optional(),
   })
   .strict()
   .refine((d) => d.stripeAccountId !== undefined || d.skipPaymentSetup === true, {
@@ -226,9 +240,7 @@ export const ProfileSetupDataSchema = z
 
 const TeamAssignmentDataSchema = z.object({ teamId: shortText.meta(label('Team')).optional(), acknowledged }).strict();
 const AcknowledgeDataSchema = z.object({ acknowledged }).strict();
-const FeatureTourDataSchema = z
-  .object({ completedSections: z.array(shortText).max(50).meta(label('Sections seen')).optional(), acknowledged })
-  .strict();
+const FeatureTourDataSchema = z.object({ completedSections: z.array(shortText).max(50).meta(label('Sections seen')).optional(), acknowledged }).strict();
 const TestTicketDataSchema = z
   .object({ ticketId: shortText.meta(label('Ticket ID')).optional(), resolved: z.boolean().meta(label('Resolved')).optional() })
   .strict();
@@ -246,13 +258,29 @@ const example = <T extends z.ZodType>(schema: T, value: z.input<T>): T => schema
 
 export const TENANT_STEP_DATA_SCHEMAS = {
   welcome: example(WelcomeDataSchema, { acknowledged: true, goals: ['Answer customers faster'] }),
-  organization_setup: example(OrganizationSetupDataSchema, { companyName: 'Acme Support', primaryColor: '#1A73E8', industry: 'Software', companySize: '10-50', timezone: 'Europe/Paris' }),
-  channel_configuration: example(ChannelConfigurationDataSchema, { email: { enabled: true, address: 'help@acme.example', smtpHost: 'smtp.acme.example', smtpPort: 587 }, webchat: { enabled: true, greeting: 'Hi! How can we help?' } }),
+  organization_setup: example(OrganizationSetupDataSchema, {
+    companyName: 'Acme Support',
+    primaryColor: '#1A73E8',
+    industry: 'Software',
+    companySize: '10-50',
+    timezone: 'Europe/Paris',
+  }),
+  channel_configuration: example(ChannelConfigurationDataSchema, {
+    email: { enabled: true, address: 'help@acme.example', smtpHost: 'smtp.acme.example', smtpPort: 587 },
+    webchat: { enabled: true, greeting: 'Hi! How can we help?' },
+  }),
   ai_configuration: example(AiConfigurationDataSchema, { aiProvider: 'openai', model: 'gpt-4o-mini', features: ['ticketClassification', 'sentimentAnalysis'] }),
-  knowledge_base: example(KnowledgeBaseDataSchema, { categories: ['Billing'], articles: [{ title: 'How refunds work', content: 'Refunds reach your card in 5 to 10 days.', category: 'Billing' }] }),
+  knowledge_base: example(KnowledgeBaseDataSchema, {
+    categories: ['Billing'],
+    articles: [{ title: 'How refunds work', content: 'Refunds reach your card in 5 to 10 days.', category: 'Billing' }],
+  }),
   payment_setup: example(PaymentSetupDataSchema, { stripeAccountId: 'acct_1A2b3C4d5E', currency: 'eur' }),
   team_management: example(TeamManagementDataSchema, { teamMembers: [{ email: 'ana@acme.example', role: 'agent', name: 'Ana Lima' }] }),
-  workflow_configuration: example(WorkflowConfigurationDataSchema, { businessHours: { timezone: 'Europe/Paris', schedule: { monday: { enabled: true, start: '09:00', end: '17:00' } } }, slaTargets: { firstResponseMinutes: 60 }, autoAssignment: true }),
+  workflow_configuration: example(WorkflowConfigurationDataSchema, {
+    businessHours: { timezone: 'Europe/Paris', schedule: { monday: { enabled: true, start: '09:00', end: '17:00' } } },
+    slaTargets: { firstResponseMinutes: 60 },
+    autoAssignment: true,
+  }),
   customer_portal: example(CustomerPortalDataSchema, { enabled: true, subdomain: 'acme', showKnowledgeBase: true }),
   data_import: example(DataImportDataSchema, { source: 'csv', fileUrl: 'https://files.acme.example/customers.csv', importCustomers: true }),
   analytics_setup: example(AnalyticsSetupDataSchema, { kpis: ['first response time'], emailDigest: 'weekly' }),
@@ -260,7 +288,12 @@ export const TENANT_STEP_DATA_SCHEMAS = {
 
 export const AGENT_STEP_DATA_SCHEMAS = {
   welcome: example(WelcomeDataSchema, { acknowledged: true }),
-  profile_setup: example(ProfileSetupDataSchema, { displayName: 'Ana Lima', timezone: 'America/Sao_Paulo', jobTitle: 'Support agent', languages: ['pt', 'en'] }),
+  profile_setup: example(ProfileSetupDataSchema, {
+    displayName: 'Ana Lima',
+    timezone: 'America/Sao_Paulo',
+    jobTitle: 'Support agent',
+    languages: ['pt', 'en'],
+  }),
   team_assignment: example(TeamAssignmentDataSchema, { teamId: 'tier-1', acknowledged: true }),
   permissions_overview: example(AcknowledgeDataSchema, { acknowledged: true }),
   feature_tour: example(FeatureTourDataSchema, { completedSections: ['inbox', 'macros'], acknowledged: true }),

@@ -72,7 +72,8 @@ function stringRules(def: Def, checks: CheckDef[], field: string, label: string)
   for (const c of [...formats, ...checks]) {
     if (c.check === 'min_length') out.push({ field, rule: 'min_length', value: c.minimum!, message: `${label} must be at least ${chars(c.minimum!)}` });
     else if (c.check === 'max_length') out.push({ field, rule: 'max_length', value: c.maximum!, message: `${label} must be at most ${chars(c.maximum!)}` });
-    else if (c.check === 'length_equals') out.push({ field, rule: 'length', value: c.value ?? c.minimum!, message: `${label} must be exactly ${chars(c.value ?? c.minimum!)}` });
+    else if (c.check === 'length_equals')
+      out.push({ field, rule: 'length', value: c.value ?? c.minimum!, message: `${label} must be exactly ${chars(c.value ?? c.minimum!)}` });
     else if (c.check === 'string_format' && c.format === 'regex') {
       // The https_url rule includes its own character pattern.
       if (!named.has('https_url')) out.push({ field, rule: 'pattern', value: c.pattern!.source, message: `${label} format is invalid` });
@@ -85,9 +86,22 @@ function stringRules(def: Def, checks: CheckDef[], field: string, label: string)
 function numberRules(checks: CheckDef[], field: string, label: string): StepRule[] {
   const out: StepRule[] = [];
   for (const c of checks) {
-    if (c.check === 'number_format' && (c.format === 'safeint' || c.format === 'int32' || c.format === 'uint32')) out.push({ field, rule: 'integer', message: `${label} must be a whole number` });
-    else if (c.check === 'greater_than') out.push({ field, rule: c.inclusive ? 'min' : 'exclusive_min', value: c.value!, message: `${label} must be ${c.inclusive ? 'at least' : 'more than'} ${c.value}` });
-    else if (c.check === 'less_than') out.push({ field, rule: c.inclusive ? 'max' : 'exclusive_max', value: c.value!, message: `${label} must be ${c.inclusive ? 'at most' : 'less than'} ${c.value}` });
+    if (c.check === 'number_format' && (c.format === 'safeint' || c.format === 'int32' || c.format === 'uint32'))
+      out.push({ field, rule: 'integer', message: `${label} must be a whole number` });
+    else if (c.check === 'greater_than')
+      out.push({
+        field,
+        rule: c.inclusive ? 'min' : 'exclusive_min',
+        value: c.value!,
+        message: `${label} must be ${c.inclusive ? 'at least' : 'more than'} ${c.value}`,
+      });
+    else if (c.check === 'less_than')
+      out.push({
+        field,
+        rule: c.inclusive ? 'max' : 'exclusive_max',
+        value: c.value!,
+        message: `${label} must be ${c.inclusive ? 'at most' : 'less than'} ${c.value}`,
+      });
   }
   return out;
 }
@@ -102,7 +116,12 @@ function customRules(checks: CheckDef[], field: string, label: string): StepRule
       const at = c.params.field ?? field;
       const text = message && /^[A-Z]/.test(message) ? message : `${at || 'data'} ${message ?? 'is invalid'}`;
       out.push({ field: at, rule: c.params.rule, ...(c.params.value !== undefined ? { value: c.params.value } : {}), message: text });
-    } else out.push({ field, rule: 'custom', message: message ? `${label} ${message}` : `${label || 'data'} has further checks (their details come in a 422 answer)` });
+    } else
+      out.push({
+        field,
+        rule: 'custom',
+        message: message ? `${label} ${message}` : `${label || 'data'} has further checks (their details come in a 422 answer)`,
+      });
   }
   return out;
 }
@@ -127,7 +146,8 @@ function rulesOf(s: z.core.$ZodType, field: string, label: string, out: StepRule
     case 'array': {
       for (const c of checks) {
         if (c.check === 'min_length') out.push({ field, rule: 'min_items', value: c.minimum!, message: `${label} must have at least ${items(c.minimum!)}` });
-        else if (c.check === 'max_length') out.push({ field, rule: 'max_items', value: c.maximum!, message: `${label} must have at most ${items(c.maximum!)}` });
+        else if (c.check === 'max_length')
+          out.push({ field, rule: 'max_items', value: c.maximum!, message: `${label} must have at most ${items(c.maximum!)}` });
       }
       const element = def.element!;
       const itemIsObject = defOf(unwrap(element).schema).type === 'object';
@@ -141,7 +161,12 @@ function rulesOf(s: z.core.$ZodType, field: string, label: string, out: StepRule
       out.push(...numberRules(checks, field, label));
       break;
     case 'enum':
-      out.push({ field, rule: 'enum', value: Object.values(def.entries ?? {}).map(String), message: `${label} must be one of ${Object.values(def.entries ?? {}).join(', ')}` });
+      out.push({
+        field,
+        rule: 'enum',
+        value: Object.values(def.entries ?? {}).map(String),
+        message: `${label} must be one of ${Object.values(def.entries ?? {}).join(', ')}`,
+      });
       break;
     case 'literal':
       out.push({ field, rule: 'enum', value: (def.values ?? []).map(String), message: `${label} must be ${(def.values ?? []).map(String).join(' or ')}` });

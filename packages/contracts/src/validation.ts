@@ -56,7 +56,9 @@ export function issuesToFieldErrors(issues: readonly z.core.$ZodIssue[], input: 
         break;
       }
       case 'invalid_format':
-        out.push(fieldError(field, issue.format === 'regex' ? 'format' : issue.format, issue.format === 'email' ? 'validation.format_email' : 'validation.format'));
+        out.push(
+          fieldError(field, issue.format === 'regex' ? 'format' : issue.format, issue.format === 'email' ? 'validation.format_email' : 'validation.format'),
+        );
         break;
       case 'invalid_value':
         // zod 4 reports a missing enum/literal as invalid_value, not invalid_type.
@@ -110,7 +112,8 @@ export function validateStepData(type: OnboardingType, stepId: string, data: unk
 export function validateFlowStepData(flow: ResolvedFlow, stepId: string, data: unknown): StepValidation {
   const step = flow.steps.find((s) => s.id === stepId);
   if (!step?.custom) return validateStepData(flow.type, stepId, data);
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) return { isValid: false, errors: [fieldError('', 'type', 'validation.not_object')], warnings: [] };
+  if (data === null || typeof data !== 'object' || Array.isArray(data))
+    return { isValid: false, errors: [fieldError('', 'type', 'validation.not_object')], warnings: [] };
   const parsed = customStepSchema(step.custom).safeParse(data);
   if (!parsed.success) return { isValid: false, errors: issuesToFieldErrors(parsed.error.issues, data), warnings: [] };
   return { isValid: true, errors: [], warnings: [], data: parsed.data as Record<string, unknown> };

@@ -13,7 +13,13 @@ export * from './ws-names.js';
 const FrameIdSchema = z.string().max(MAX_FRAME_ID_LENGTH).optional();
 
 export const ClientFrameSchema = z.discriminatedUnion('event', [
-  z.object({ event: z.literal('join_session'), id: FrameIdSchema, data: z.object({ sessionId: SubjectTokenSchema, lastEventId: z.uuid().optional() }).strict() }).strict(),
+  z
+    .object({
+      event: z.literal('join_session'),
+      id: FrameIdSchema,
+      data: z.object({ sessionId: SubjectTokenSchema, lastEventId: z.uuid().optional() }).strict(),
+    })
+    .strict(),
   z.object({ event: z.literal('leave_session'), id: FrameIdSchema, data: z.object({ sessionId: SubjectTokenSchema }).strict() }).strict(),
   z.object({ event: z.literal('get_progress'), id: FrameIdSchema, data: z.object({ sessionId: SubjectTokenSchema }).strict() }).strict(),
 ]);
@@ -32,7 +38,12 @@ export const ConnectedDataSchema = z.object({ clientId: z.string(), userId: z.st
 export const SessionJoinedDataSchema = z.object({ sessionId: z.string(), recovered: z.boolean(), replayed: z.number().int() });
 export const WsErrorDataSchema = z.object({ code: z.string(), message: z.string(), sessionId: z.string().optional() });
 /** The reply to `get_progress` (a `progress_update` frame carrying the request's `id`, not a push: no `eventId`). */
-export const GetProgressReplyDataSchema = z.object({ sessionId: z.string(), timestamp: z.string(), progress: ProgressResponseSchema, seq: z.number().int().min(0) });
+export const GetProgressReplyDataSchema = z.object({
+  sessionId: z.string(),
+  timestamp: z.string(),
+  progress: ProgressResponseSchema,
+  seq: z.number().int().min(0),
+});
 
 const PushBase = {
   sessionId: z.string(),

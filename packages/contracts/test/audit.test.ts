@@ -18,7 +18,8 @@ describe('audit decisions', () => {
   });
 
   it('every admin-only change is audited', () => {
-    for (const [name, route] of Object.entries(ROUTES)) if (route.access === 'admin' && route.method !== 'GET') expect(AUDIT_DECISIONS[name]?.audited, name).toBe(true);
+    for (const [name, route] of Object.entries(ROUTES))
+      if (route.access === 'admin' && route.method !== 'GET') expect(AUDIT_DECISIONS[name]?.audited, name).toBe(true);
   });
 });
 

@@ -13,7 +13,14 @@ function errorsOf(input: unknown) {
 
 describe('BusinessHoursConfigSchema', () => {
   it('accepts a day with breaks and defaults holidays to []', () => {
-    const input = makeConfig(makeDay({ breaks: [{ start: '12:00', end: '13:00', name: 'Lunch' }, { start: '15:00', end: '15:15' }] }));
+    const input = makeConfig(
+      makeDay({
+        breaks: [
+          { start: '12:00', end: '13:00', name: 'Lunch' },
+          { start: '15:00', end: '15:15' },
+        ],
+      }),
+    );
     expect(BusinessHoursConfigSchema.parse(input)).toEqual({ ...input, holidays: [] });
   });
 
@@ -93,9 +100,7 @@ describe('BusinessHoursConfigSchema', () => {
           }),
         ),
       ),
-    ).toEqual([
-      { field: 'schedule.monday.breaks.1.end', rule: 'after_start', message: 'schedule.monday.breaks.1.end must be after the break start' },
-    ]);
+    ).toEqual([{ field: 'schedule.monday.breaks.1.end', rule: 'after_start', message: 'schedule.monday.breaks.1.end must be after the break start' }]);
     expect(
       errorsOf(
         makeConfig(

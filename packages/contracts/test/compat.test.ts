@@ -42,7 +42,12 @@ describe('contracts:check rules', () => {
     ['a newly required field', SessionStatusDataSchema.extend({ note: z.string() }), 'note', 'newly required'],
     ['a narrowed enum', SessionStatusDataSchema.extend({ status: z.enum(['active', 'paused']) }), 'status', 'enum narrowed'],
     ['a field no longer guaranteed', SessionStatusDataSchema.extend({ currentStep: z.string().nullable().optional() }), 'currentStep', 'no longer required'],
-    ['a retyped nested field', SessionStatusDataSchema.extend({ progress: SessionStatusDataSchema.shape.progress.extend({ totalSteps: z.string() }) }), 'progress.totalSteps', 'retyped'],
+    [
+      'a retyped nested field',
+      SessionStatusDataSchema.extend({ progress: SessionStatusDataSchema.shape.progress.extend({ totalSteps: z.string() }) }),
+      'progress.totalSteps',
+      'retyped',
+    ],
   ])('catches %s', (_what, edited, field, problem) => {
     const { breaking } = against(edited);
     expect(breaking).toContainEqual(expect.objectContaining({ key: KEY, path: field, problem: expect.stringContaining(problem) }));
@@ -58,14 +63,18 @@ describe('contracts:check rules', () => {
   it('reports a removed contract (a retired version) as breaking', () => {
     const current = contractSnapshots();
     delete current[KEY];
-    expect(checkCompatibility({ [KEY]: committed(KEY) }, current).breaking).toEqual([expect.objectContaining({ key: KEY, problem: expect.stringContaining('removed') })]);
+    expect(checkCompatibility({ [KEY]: committed(KEY) }, current).breaking).toEqual([
+      expect.objectContaining({ key: KEY, problem: expect.stringContaining('removed') }),
+    ]);
   });
 
   it('treats inputs and outputs by who reads them: a request may stop requiring a field, a response may not', () => {
     const body = z.object({ name: z.string(), mode: z.enum(['a', 'b']) });
     const relaxed = z.object({ name: z.string().optional(), mode: z.enum(['a', 'b', 'c']) });
     expect(checkCompatibility({ k: snapshotOf(body, 'in') }, { k: snapshotOf(relaxed, 'in') }).breaking).toEqual([]);
-    expect(checkCompatibility({ k: snapshotOf(body, 'out') }, { k: snapshotOf(relaxed, 'out') }).breaking).toEqual([expect.objectContaining({ path: 'name', problem: expect.stringContaining('no longer required') })]);
+    expect(checkCompatibility({ k: snapshotOf(body, 'out') }, { k: snapshotOf(relaxed, 'out') }).breaking).toEqual([
+      expect.objectContaining({ path: 'name', problem: expect.stringContaining('no longer required') }),
+    ]);
     // A response may gain a required field; a request may not.
     const more = body.extend({ extra: z.number() });
     expect(checkCompatibility({ k: snapshotOf(body, 'out') }, { k: snapshotOf(more, 'out') }).breaking).toEqual([]);
@@ -76,7 +85,9 @@ describe('contracts:check rules', () => {
     const flow = committed('flows/tenant_setup@v1');
     const catalog = (flow.schema as { const: Array<{ estimatedTime: number }> }).const;
     const edited = { ...flow, schema: { const: catalog.map((s, i) => (i === 1 ? { ...s, estimatedTime: s.estimatedTime + 1 } : s)) } };
-    expect(checkCompatibility({ f: flow }, { f: edited }).breaking).toEqual([expect.objectContaining({ problem: expect.stringContaining('may not change in place') })]);
+    expect(checkCompatibility({ f: flow }, { f: edited }).breaking).toEqual([
+      expect.objectContaining({ problem: expect.stringContaining('may not change in place') }),
+    ]);
     const route = committed('http/statistics/route');
     const opened = { ...route, schema: { const: { ...(route.schema as { const: object }).const, access: 'user' } } };
     expect(checkCompatibility({ r: route }, { r: opened }).breaking).toHaveLength(1);
@@ -86,7 +97,8 @@ describe('contracts:check rules', () => {
 describe('pnpm contracts:check', () => {
   const run = promisify(execFile);
   const script = path.join(root, 'scripts', 'contracts.ts');
-  const check = (dir: string) => run(process.execPath, ['--import', 'tsx', script, 'check'], { cwd: root, env: { ...process.env, CONTRACT_SNAPSHOT_DIR: dir } });
+  const check = (dir: string) =>
+    run(process.execPath, ['--import', 'tsx', script, 'check'], { cwd: root, env: { ...process.env, CONTRACT_SNAPSHOT_DIR: dir } });
 
   it('passes on the committed snapshots and fails, naming the contract and field, when a snapshot says a field existed that the code removed', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'contracts-'));
@@ -98,7 +110,10 @@ describe('pnpm contracts:check', () => {
       const snap = JSON.parse(readFileSync(file, 'utf8'));
       snap.schema.properties.legacyField = { type: 'string' };
       writeFileSync(file, JSON.stringify(snap));
-      const failed = await check(dir).then(() => null, (err: { code: number; stderr: string }) => err);
+      const failed = await check(dir).then(
+        () => null,
+        (err: { code: number; stderr: string }) => err,
+      );
       expect(failed?.code).toBe(1);
       expect(failed?.stderr).toContain('events/step.skipped@v1 at legacyField: removed');
     } finally {

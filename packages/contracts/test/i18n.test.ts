@@ -29,7 +29,10 @@ describe('message catalogs', () => {
   });
 
   it('English is the catalog the built-in steps and milestones are written in', () => {
-    for (const [type, steps] of [['tenant_setup', TENANT_SETUP_STEPS], ['agent_welcome', AGENT_WELCOME_STEPS]] as const) {
+    for (const [type, steps] of [
+      ['tenant_setup', TENANT_SETUP_STEPS],
+      ['agent_welcome', AGENT_WELCOME_STEPS],
+    ] as const) {
       for (const step of steps) {
         expect(en[`step.${type}.${step.id}.title`]).toBe(step.title);
         expect(en[`step.${type}.${step.id}.description`]).toBe(step.description);
@@ -93,7 +96,9 @@ describe('localizing at the edge', () => {
   });
 
   it('error messages are re-worded from their English template, arguments kept', () => {
-    expect(localizeErrorMessage('SESSION_STEP_NOT_IN_FLOW', 'Step foo is not part of the tenant_setup flow', 'fr')).toBe("L'étape foo ne fait pas partie du parcours tenant_setup");
+    expect(localizeErrorMessage('SESSION_STEP_NOT_IN_FLOW', 'Step foo is not part of the tenant_setup flow', 'fr')).toBe(
+      "L'étape foo ne fait pas partie du parcours tenant_setup",
+    );
     expect(localizeErrorMessage('SESSION_ALREADY_COMPLETED', 'The session is already completed', 'ar')).toBe('الجلسة مكتملة بالفعل');
     // A message that does not follow its template (or a code without one) stays as it is.
     expect(localizeErrorMessage('SESSION_ALREADY_COMPLETED', 'Something else', 'fr')).toBe('Something else');

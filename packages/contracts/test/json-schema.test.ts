@@ -36,7 +36,18 @@ const CASES: Record<OnboardingType, Record<string, Case[]>> = {
       ['a goal of 201 characters', { goals: [long(201)] }, false],
     ],
     organization_setup: [
-      ['every field', { companyName: 'Acme Support', primaryColor: '#1A2b3C', industry: 'Retail', companySize: '10-50', logoUrl: 'https://cdn.example.com/logo.png?v=2', timezone: 'Europe/Paris' }, true],
+      [
+        'every field',
+        {
+          companyName: 'Acme Support',
+          primaryColor: '#1A2b3C',
+          industry: 'Retail',
+          companySize: '10-50',
+          logoUrl: 'https://cdn.example.com/logo.png?v=2',
+          timezone: 'Europe/Paris',
+        },
+        true,
+      ],
       ['only the required fields', { companyName: 'Ac', primaryColor: '#000000' }, true],
       ['companyName missing', { primaryColor: '#000000' }, false],
       ['primaryColor missing', { companyName: 'Acme' }, false],
@@ -62,7 +73,22 @@ const CASES: Record<OnboardingType, Record<string, Case[]>> = {
       ['companyName a number', { companyName: 42, primaryColor: '#000000' }, false],
     ],
     channel_configuration: [
-      ['email enabled with every field', { email: { enabled: true, address: 'help@acme.test', smtpHost: 'smtp.acme.test', smtpPort: 587, imapHost: 'imap.acme.test', imapPort: 993, username: 'help', password: 's3cret' } }, true],
+      [
+        'email enabled with every field',
+        {
+          email: {
+            enabled: true,
+            address: 'help@acme.test',
+            smtpHost: 'smtp.acme.test',
+            smtpPort: 587,
+            imapHost: 'imap.acme.test',
+            imapPort: 993,
+            username: 'help',
+            password: 's3cret',
+          },
+        },
+        true,
+      ],
       ['webchat only', { webchat: { enabled: true, widgetColor: '#FFFFFF', greeting: 'Hi!' } }, true],
       ['one enabled, one disabled', { slack: { enabled: false }, teams: { enabled: true, clientSecret: 'x' } }, true],
       ['nothing at all (at_least_one_enabled)', {}, false],
@@ -87,7 +113,11 @@ const CASES: Record<OnboardingType, Record<string, Case[]>> = {
       ['empty apiKey', { aiProvider: 'openai', apiKey: '' }, false],
     ],
     knowledge_base: [
-      ['categories and articles', { categories: ['Billing'], articles: [{ title: 'Refunds', content: 'How to…', category: 'Billing' }], importFromUrl: 'https://help.acme.test/' }, true],
+      [
+        'categories and articles',
+        { categories: ['Billing'], articles: [{ title: 'Refunds', content: 'How to…', category: 'Billing' }], importFromUrl: 'https://help.acme.test/' },
+        true,
+      ],
       ['empty', {}, true],
       ['article without content', { articles: [{ title: 'Refunds' }] }, false],
       ['article with a blank title', { articles: [{ title: '   ', content: 'x' }] }, false],
@@ -106,7 +136,16 @@ const CASES: Record<OnboardingType, Record<string, Case[]>> = {
       ['currency in upper case', { skipPaymentSetup: true, currency: 'EUR' }, false],
     ],
     team_management: [
-      ['two members', { teamMembers: [{ email: 'ana@acme.test', role: 'agent', name: 'Ana' }, { email: 'bo@acme.test', role: 'supervisor' }] }, true],
+      [
+        'two members',
+        {
+          teamMembers: [
+            { email: 'ana@acme.test', role: 'agent', name: 'Ana' },
+            { email: 'bo@acme.test', role: 'supervisor' },
+          ],
+        },
+        true,
+      ],
       ['no members', {}, true],
       ['member without role', { teamMembers: [{ email: 'ana@acme.test' }] }, false],
       ['member with a bad email', { teamMembers: [{ email: 'ana', role: 'agent' }] }, false],
@@ -114,7 +153,19 @@ const CASES: Record<OnboardingType, Record<string, Case[]>> = {
       ['member with an unknown field', { teamMembers: [{ email: 'ana@acme.test', role: 'agent', phone: '1' }] }, false],
     ],
     workflow_configuration: [
-      ['business hours, SLA and auto-assignment', { businessHours: { timezone: 'Europe/Paris', schedule: { monday: day, tuesday: { ...day, breaks: [{ start: '12:00', end: '13:00', name: 'Lunch' }] } }, holidays: ['2026-12-25'] }, slaTargets: { firstResponseMinutes: 60, resolutionMinutes: 1440 }, autoAssignment: true }, true],
+      [
+        'business hours, SLA and auto-assignment',
+        {
+          businessHours: {
+            timezone: 'Europe/Paris',
+            schedule: { monday: day, tuesday: { ...day, breaks: [{ start: '12:00', end: '13:00', name: 'Lunch' }] } },
+            holidays: ['2026-12-25'],
+          },
+          slaTargets: { firstResponseMinutes: 60, resolutionMinutes: 1440 },
+          autoAssignment: true,
+        },
+        true,
+      ],
       ['holidays left out (defaulted by the server)', { businessHours: { timezone: 'UTC', schedule: { friday: day } } }, true],
       ['business hours without a schedule', { businessHours: { timezone: 'UTC' } }, false],
       ['a time that is not HH:mm', { businessHours: { timezone: 'UTC', schedule: { monday: { ...day, start: '9:00' } } } }, false],
@@ -144,7 +195,11 @@ const CASES: Record<OnboardingType, Record<string, Case[]>> = {
   agent_welcome: {
     welcome: [['acknowledged', { acknowledged: true }, true]],
     profile_setup: [
-      ['every field', { displayName: 'Ana Lima', timezone: 'America/Sao_Paulo', avatarUrl: 'https://cdn.acme.test/ana.png', jobTitle: 'Agent', languages: ['pt', 'en'] }, true],
+      [
+        'every field',
+        { displayName: 'Ana Lima', timezone: 'America/Sao_Paulo', avatarUrl: 'https://cdn.acme.test/ana.png', jobTitle: 'Agent', languages: ['pt', 'en'] },
+        true,
+      ],
       ['displayName missing', { timezone: 'UTC' }, false],
       ['timezone missing', { displayName: 'Ana' }, false],
       ['displayName of one character', { displayName: 'A', timezone: 'UTC' }, false],
@@ -186,9 +241,37 @@ const CASES: Record<OnboardingType, Record<string, Case[]>> = {
  */
 const SERVER_ONLY: Array<[OnboardingType, string, string, unknown]> = [
   ['tenant_setup', 'organization_setup', 'a time zone that does not exist', { companyName: 'Acme', primaryColor: '#000000', timezone: 'Mars/Olympus' }],
-  ['tenant_setup', 'workflow_configuration', 'a day that ends before it starts', { businessHours: { timezone: 'UTC', schedule: { monday: { enabled: true, start: '17:00', end: '09:00' } } } }],
-  ['tenant_setup', 'workflow_configuration', 'overlapping breaks', { businessHours: { timezone: 'UTC', schedule: { monday: { ...day, breaks: [{ start: '12:00', end: '13:00' }, { start: '12:30', end: '13:30' }] } } } }],
-  ['tenant_setup', 'workflow_configuration', 'a holiday that is not a calendar date', { businessHours: { timezone: 'UTC', schedule: {}, holidays: ['2026-02-30'] } }],
+  [
+    'tenant_setup',
+    'workflow_configuration',
+    'a day that ends before it starts',
+    { businessHours: { timezone: 'UTC', schedule: { monday: { enabled: true, start: '17:00', end: '09:00' } } } },
+  ],
+  [
+    'tenant_setup',
+    'workflow_configuration',
+    'overlapping breaks',
+    {
+      businessHours: {
+        timezone: 'UTC',
+        schedule: {
+          monday: {
+            ...day,
+            breaks: [
+              { start: '12:00', end: '13:00' },
+              { start: '12:30', end: '13:30' },
+            ],
+          },
+        },
+      },
+    },
+  ],
+  [
+    'tenant_setup',
+    'workflow_configuration',
+    'a holiday that is not a calendar date',
+    { businessHours: { timezone: 'UTC', schedule: {}, holidays: ['2026-02-30'] } },
+  ],
 ];
 
 /** The other way round: JSON Schema has no trim, so a text at its maximum length padded with blanks is rejected by it only. */
@@ -235,7 +318,12 @@ describe('stepDataJsonSchema', () => {
 
   it('requires organization_setup fields and describes them for a form', () => {
     const schema = stepDataJsonSchema('tenant_setup', 'organization_setup')!;
-    expect(schema).toMatchObject({ $schema: 'https://json-schema.org/draft/2020-12/schema', type: 'object', additionalProperties: false, required: ['companyName', 'primaryColor'] });
+    expect(schema).toMatchObject({
+      $schema: 'https://json-schema.org/draft/2020-12/schema',
+      type: 'object',
+      additionalProperties: false,
+      required: ['companyName', 'primaryColor'],
+    });
     expect(schema.properties?.companyName).toMatchObject({ type: 'string', title: 'Company name', minLength: 2, maxLength: 200 });
     expect(schema.properties?.logoUrl).toMatchObject({ format: 'uri', pattern: expect.stringMatching(/^\^https:\/\//) });
     expect(schema.properties?.companySize?.enum).toEqual(['1-10', '10-50', '50-200', '200-1000', '1000+']);

@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  computeProgress,
-  missingDependencies,
-  missingRequiredSteps,
-  nextRecommendedStep,
-  ProgressSnapshotSchema,
-  type StepState,
-} from '../src/progress.js';
+import { computeProgress, missingDependencies, missingRequiredSteps, nextRecommendedStep, ProgressSnapshotSchema, type StepState } from '../src/progress.js';
 import { AGENT_WELCOME_STEPS, TENANT_SETUP_STEPS } from '../src/steps.js';
 
 const makeState = (overrides: Partial<StepState> = {}): StepState => ({ completedSteps: [], skippedSteps: [], currentStep: null, ...overrides });
@@ -82,7 +75,13 @@ describe('computeProgress', () => {
     const required = TENANT_SETUP_STEPS.filter((s) => s.isRequired).map((s) => s.id);
     const optional = TENANT_SETUP_STEPS.filter((s) => !s.isRequired).map((s) => s.id);
     const progress = computeProgress('tenant_setup', makeState({ completedSteps: required, skippedSteps: optional }));
-    expect(progress).toMatchObject({ completedSteps: 2, skippedSteps: 9, progressPercentage: 100, nextStep: null, nextRecommendedAction: 'Onboarding complete' });
+    expect(progress).toMatchObject({
+      completedSteps: 2,
+      skippedSteps: 9,
+      progressPercentage: 100,
+      nextStep: null,
+      nextRecommendedAction: 'Onboarding complete',
+    });
   });
 
   it('asks for required steps when nothing is available but a required step was only skipped', () => {

@@ -23,14 +23,47 @@ const withField = (key: string, value: unknown) => {
 };
 
 const bad: Record<string, unknown[]> = {
-  id: ['', 'not-a-uuid', '0192F3A4-5B6C-7D8E-9F01-23456789ABCD', '00000000-0000-0000-0000-000000000000', '0192f3a4-5b6c-9d8e-9f01-23456789abcd', '0192f3a4-5b6c-7d8e-7f01-23456789abcd', 42, null, undefined, ' 0192f3a4-5b6c-7d8e-9f01-23456789abcd'],
-  occurredAt: ['2026-12-04T18:00:00Z', '2026-12-04T18:00:00+01:00', '2026-12-04T18:00:00', '2026-02-30T00:00:00Z', '2024-02-29T00:00:00Z', '2026-12-04 18:00:00Z', '2026-12-04T24:00:00Z', '', 0, null, undefined],
+  id: [
+    '',
+    'not-a-uuid',
+    '0192F3A4-5B6C-7D8E-9F01-23456789ABCD',
+    '00000000-0000-0000-0000-000000000000',
+    '0192f3a4-5b6c-9d8e-9f01-23456789abcd',
+    '0192f3a4-5b6c-7d8e-7f01-23456789abcd',
+    42,
+    null,
+    undefined,
+    ' 0192f3a4-5b6c-7d8e-9f01-23456789abcd',
+  ],
+  occurredAt: [
+    '2026-12-04T18:00:00Z',
+    '2026-12-04T18:00:00+01:00',
+    '2026-12-04T18:00:00',
+    '2026-02-30T00:00:00Z',
+    '2024-02-29T00:00:00Z',
+    '2026-12-04 18:00:00Z',
+    '2026-12-04T24:00:00Z',
+    '',
+    0,
+    null,
+    undefined,
+  ],
   tenantId: ['t', 'a'.repeat(64), 'a'.repeat(65), 'with.dot', 'with space', '', 'é', 7, null, undefined],
   sessionId: ['_tenant', 'x'.repeat(65), 'a>b', '', undefined],
   userId: ['u-1', '*', '', undefined],
   sessionSeq: [1, 0, -1, 1.5, 2 ** 53, 2 ** 53 - 1, '3', Number.NaN, null, undefined],
   correlationId: ['', 'c'.repeat(128), 'c'.repeat(129), 5, null, undefined],
-  data: [{}, [], null, 'text', 5, Object.create(null), JSON.parse('{"__proto__": {"polluted": true}, "a": 1}'), JSON.parse('{"constructor": {"prototype": {}}}'), undefined],
+  data: [
+    {},
+    [],
+    null,
+    'text',
+    5,
+    Object.create(null),
+    JSON.parse('{"__proto__": {"polluted": true}, "a": 1}'),
+    JSON.parse('{"constructor": {"prototype": {}}}'),
+    undefined,
+  ],
   type: ['session.started', 'a.b', 'A.b', 'session', 'session.', 'x.y_z.w9', '1a.b', 'ünknown.type', '', 3, undefined],
   version: [1, 2, 99, 0, 1.5, '1', null, undefined],
 };
@@ -67,7 +100,27 @@ describe('readEnvelopeHead (the envelope schema written out)', () => {
   });
 
   it('readEvent still reads a known event and refuses broken data of a known version', () => {
-    const env = { ...valid, type: 'session.paused', data: { sessionType: 'tenant_setup', completedSteps: [], skippedSteps: [], currentStep: null, status: 'paused', progress: { totalSteps: 1, completedSteps: 0, skippedSteps: 0, progressPercentage: 0, estimatedTimeRemaining: 1, currentStep: null, nextStep: null, nextRecommendedAction: 'x' } } };
+    const env = {
+      ...valid,
+      type: 'session.paused',
+      data: {
+        sessionType: 'tenant_setup',
+        completedSteps: [],
+        skippedSteps: [],
+        currentStep: null,
+        status: 'paused',
+        progress: {
+          totalSteps: 1,
+          completedSteps: 0,
+          skippedSteps: 0,
+          progressPercentage: 0,
+          estimatedTimeRemaining: 1,
+          currentStep: null,
+          nextStep: null,
+          nextRecommendedAction: 'x',
+        },
+      },
+    };
     const r = readEvent(env);
     expect(r.known && r.event.type).toBe('session.paused');
     expect(() => readEvent({ ...env, data: { ...env.data, status: 'sleeping' } })).toThrow();

@@ -53,10 +53,22 @@ describe('maskSecrets', () => {
 });
 
 describe('isSecretKey', () => {
-  it.each(['password', 'PASSWORD', 'smtpPasswd', 'apiKey', 'api_key', 'api-key', 'accessToken', 'refresh_token', 'clientSecret', 'botToken', 'private_key', 'sentryDsn', 'connectionString', 'credentials'])(
-    'treats %s as secret',
-    (key) => expect(isSecretKey(key)).toBe(true),
-  );
+  it.each([
+    'password',
+    'PASSWORD',
+    'smtpPasswd',
+    'apiKey',
+    'api_key',
+    'api-key',
+    'accessToken',
+    'refresh_token',
+    'clientSecret',
+    'botToken',
+    'private_key',
+    'sentryDsn',
+    'connectionString',
+    'credentials',
+  ])('treats %s as secret', (key) => expect(isSecretKey(key)).toBe(true));
 
   it.each(['username', 'clientId', 'tenantId', 'address', 'phoneNumberId', 'workspace', 'key'])('treats %s as not secret', (key) =>
     expect(isSecretKey(key)).toBe(false),

@@ -75,7 +75,8 @@ describe('validationRules of every step', () => {
       ['companySize', 'enum'],
       ['logoUrl', 'https_url'],
       ['timezone', 'iana_timezone'],
-    ]) expect(org).toContainEqual(expect.objectContaining({ field, rule }));
+    ])
+      expect(org).toContainEqual(expect.objectContaining({ field, rule }));
     expect(org).toContainEqual({ field: 'companyName', rule: 'min_length', value: 2, message: 'companyName must be at least 2 characters' });
     const rules = (id: string) => TENANT_SETUP_STEPS.find((s) => s.id === id)!.validationRules;
     expect(rules('channel_configuration')).toContainEqual(

@@ -7,12 +7,27 @@ const org = (data: unknown) => validateStepData('tenant_setup', 'organization_se
 describe('validateStepData: organization_setup', () => {
   it('accepts valid data and returns it trimmed', () => {
     expect(
-      org(makeOrganization({ companyName: '  Acme  ', companySize: '10-50', logoUrl: 'https://cdn.example.com/logo.png', timezone: 'Europe/Paris', industry: 'Retail' })),
+      org(
+        makeOrganization({
+          companyName: '  Acme  ',
+          companySize: '10-50',
+          logoUrl: 'https://cdn.example.com/logo.png',
+          timezone: 'Europe/Paris',
+          industry: 'Retail',
+        }),
+      ),
     ).toEqual({
       isValid: true,
       errors: [],
       warnings: [],
-      data: { companyName: 'Acme', primaryColor: '#1A2b3C', companySize: '10-50', logoUrl: 'https://cdn.example.com/logo.png', timezone: 'Europe/Paris', industry: 'Retail' },
+      data: {
+        companyName: 'Acme',
+        primaryColor: '#1A2b3C',
+        companySize: '10-50',
+        logoUrl: 'https://cdn.example.com/logo.png',
+        timezone: 'Europe/Paris',
+        industry: 'Retail',
+      },
     });
   });
 
@@ -133,7 +148,9 @@ describe('validateStepData: ai_configuration', () => {
 
   it('requires a known provider and known features', () => {
     expect(ai({}).errors).toEqual([{ field: 'aiProvider', rule: 'required', message: 'aiProvider is required' }]);
-    expect(ai({ aiProvider: 'mistral' }).errors).toEqual([{ field: 'aiProvider', rule: 'enum', message: 'aiProvider must be one of openai, anthropic, google' }]);
+    expect(ai({ aiProvider: 'mistral' }).errors).toEqual([
+      { field: 'aiProvider', rule: 'enum', message: 'aiProvider must be one of openai, anthropic, google' },
+    ]);
     expect(ai({ aiProvider: 'openai', features: ['mindReading'] }).errors).toEqual([
       {
         field: 'features.0',
@@ -165,7 +182,9 @@ describe('validateStepData: payment_setup', () => {
   });
 
   it('rejects an account id without the acct_ prefix', () => {
-    expect(payment({ stripeAccountId: 'cus_123' }).errors).toEqual([{ field: 'stripeAccountId', rule: 'format', message: 'stripeAccountId format is invalid' }]);
+    expect(payment({ stripeAccountId: 'cus_123' }).errors).toEqual([
+      { field: 'stripeAccountId', rule: 'format', message: 'stripeAccountId format is invalid' },
+    ]);
   });
 });
 

@@ -38,7 +38,7 @@ export function errorBody(statusCode: number, code: string, message: string, det
 /** Fastify's own client errors, mapped to stable codes. */
 const FASTIFY_CLIENT_ERRORS: Record<string, { status: number; code: string; message?: string }> = {
   FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'REQUEST_JSON_INVALID', message: 'The body is not valid JSON' },
-  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'REQUEST_BODY_EMPTY', message: "Content-Type is application/json but the body is empty" },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'REQUEST_BODY_EMPTY', message: 'Content-Type is application/json but the body is empty' },
   FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'REQUEST_BODY_TOO_LARGE', message: 'The body is larger than the limit' },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'REQUEST_MEDIA_TYPE_UNSUPPORTED', message: 'Send the body as application/json' },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'REQUEST_CONTENT_LENGTH_INVALID' },
@@ -55,7 +55,10 @@ function validationDetails(error: { validation: ValidationIssue[]; validationCon
   const issues = error.validation.map((v) => ({
     ...(v.params ?? {}),
     code: v.keyword,
-    path: v.instancePath.split('/').filter(Boolean).map((p) => (/^\d+$/.test(p) ? Number(p) : p)),
+    path: v.instancePath
+      .split('/')
+      .filter(Boolean)
+      .map((p) => (/^\d+$/.test(p) ? Number(p) : p)),
     message: v.message ?? 'is invalid',
   })) as unknown as z.core.$ZodIssue[];
   return issuesToFieldErrors(issues, input).map((d) => ({ ...d, field: d.field ? `${context}.${d.field}` : context }));
@@ -67,7 +70,10 @@ export function installErrorHandlers(app: FastifyInstance, opts: { service: stri
     if (hasZodFastifySchemaValidationErrors(error)) {
       const lang = languageOf(request);
       const details = localizeFieldErrors(validationDetails(error as never, request), lang);
-      const summary = details.slice(0, 3).map((d) => d.message).join('; ');
+      const summary = details
+        .slice(0, 3)
+        .map((d) => d.message)
+        .join('; ');
       return reply.status(400).send(errorBody(400, 'REQUEST_VALIDATION_FAILED', translate(lang, 'error.request_invalid', { summary }), details));
     }
     const known = error.code ? FASTIFY_CLIENT_ERRORS[error.code] : undefined;
@@ -80,17 +86,22 @@ export function installErrorHandlers(app: FastifyInstance, opts: { service: stri
     if (!error.statusCode && isDatabaseUnavailable(error)) {
       request.log.warn({ err: error.message }, `${opts.service}: dependency unavailable`);
       reply.header('retry-after', '2');
-      return reply.status(503).send(errorBody(503, 'SERVICE_DEPENDENCY_UNAVAILABLE', 'A backing service is temporarily unavailable; retry shortly', undefined, languageOf(request)));
+      return reply
+        .status(503)
+        .send(errorBody(503, 'SERVICE_DEPENDENCY_UNAVAILABLE', 'A backing service is temporarily unavailable; retry shortly', undefined, languageOf(request)));
     }
     const status = error.statusCode ?? 500;
     if (status >= 500) {
       request.log.error({ err: error }, `${opts.service}: unhandled error`);
       // 502/503/504 raised on purpose (a provider down or failing) say which and what to do; other 5xx stay hidden.
       const typed = status === 503 || ((status === 502 || status === 504) && typeof error.code === 'string' && !error.code.startsWith('FST_'));
-      return reply.status(status).send(errorBody(status, typed ? error.code ?? 'SERVICE_UNAVAILABLE' : 'INTERNAL_ERROR', typed ? error.message : 'Internal Server Error'));
+      return reply
+        .status(status)
+        .send(errorBody(status, typed ? (error.code ?? 'SERVICE_UNAVAILABLE') : 'INTERNAL_ERROR', typed ? error.message : 'Internal Server Error'));
     }
     const details = (error as { details?: ErrorBody['details'] }).details;
-    if (status === 429 && !reply.hasHeader('retry-after')) reply.header('retry-after', String((error as { retryAfterSeconds?: number }).retryAfterSeconds ?? 1));
+    if (status === 429 && !reply.hasHeader('retry-after'))
+      reply.header('retry-after', String((error as { retryAfterSeconds?: number }).retryAfterSeconds ?? 1));
     return reply.status(status).send(errorBody(status, error.code ?? 'REQUEST_INVALID', error.message, details, languageOf(request)));
   });
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
@@ -164,7 +175,10 @@ export function installStorableUrlText(app: FastifyInstance): void {
   app.addHook('preValidation', async (request) => {
     // Only what the route reads: a query on a route without a query schema is ignored, as any other would be.
     const schema = request.routeOptions.schema ?? {};
-    for (const [part, values, read] of [['params', request.params, schema.params], ['querystring', request.query, schema.querystring]] as const) {
+    for (const [part, values, read] of [
+      ['params', request.params, schema.params],
+      ['querystring', request.query, schema.querystring],
+    ] as const) {
       const path = read && values && typeof values === 'object' ? findUnstorableText(values) : null;
       if (!path) continue;
       const field = [part, ...path].join('.');
@@ -185,7 +199,18 @@ export function withDetails<E extends Error>(error: E, details: ErrorBody['detai
 }
 
 /** Route options (method, url, schema) straight from a contract in `ROUTES`. */
-export function contractRoute<C extends { method: string; url: string; params?: z.ZodType; querystring?: z.ZodType; body?: z.ZodType; responses: Record<number, z.ZodType>; summary: string; service: string }>(contract: C) {
+export function contractRoute<
+  C extends {
+    method: string;
+    url: string;
+    params?: z.ZodType;
+    querystring?: z.ZodType;
+    body?: z.ZodType;
+    responses: Record<number, z.ZodType>;
+    summary: string;
+    service: string;
+  },
+>(contract: C) {
   return {
     method: contract.method,
     url: contract.url,
@@ -219,7 +244,9 @@ export function correlationIdOf(request: FastifyRequest): string {
 export async function healthRoutes(app: FastifyInstance, opts: { checks: Record<string, () => boolean | Promise<boolean>> }) {
   app.get('/health/live', { logLevel: 'warn' }, async () => ({ status: 'ok' }));
   app.get('/health/ready', { logLevel: 'warn' }, async (_request, reply) => {
-    const entries = await Promise.all(Object.entries(opts.checks).map(async ([name, check]) => [name, await Promise.resolve(check()).catch(() => false)] as const));
+    const entries = await Promise.all(
+      Object.entries(opts.checks).map(async ([name, check]) => [name, await Promise.resolve(check()).catch(() => false)] as const),
+    );
     const checks = Object.fromEntries(entries);
     const ok = entries.every(([, v]) => v);
     return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks });

@@ -10,14 +10,20 @@ const body = (statusCode: number, code: string, message: string): ErrorBody => (
 
 /** Fastify's own router refusals (a parameter over maxParamLength, a URL it cannot decode), in our shape. */
 export const frameworkErrors: NonNullable<FastifyServerOptions['frameworkErrors']> = (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
-  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return void reply.code(414).send(body(414, 'REQUEST_URL_TOO_LONG', `The request URL is too long: a path parameter is longer than ${MAX_PARAM_LENGTH} characters`));
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH')
+    return void reply
+      .code(414)
+      .send(body(414, 'REQUEST_URL_TOO_LONG', `The request URL is too long: a path parameter is longer than ${MAX_PARAM_LENGTH} characters`));
   return void reply.code(400).send(body(400, 'REQUEST_URL_INVALID', 'The URL is malformed'));
 };
 
 /** A request target longer than MAX_URL_LENGTH is a 414 before anything else reads it. */
 export function installUrlLimit(app: FastifyInstance): void {
   app.addHook('onRequest', async (request, reply) => {
-    if (request.url.length > MAX_URL_LENGTH) return reply.code(414).send(body(414, 'REQUEST_URL_TOO_LONG', `The request URL is too long: the request target is longer than ${MAX_URL_LENGTH} characters`));
+    if (request.url.length > MAX_URL_LENGTH)
+      return reply
+        .code(414)
+        .send(body(414, 'REQUEST_URL_TOO_LONG', `The request URL is too long: the request target is longer than ${MAX_URL_LENGTH} characters`));
   });
 }
 
@@ -31,5 +37,7 @@ export function clientErrorHandler(err: Error & { code?: string }, socket: Socke
         ? body(408, 'REQUEST_TIMEOUT', 'The request was not received in time')
         : body(400, 'REQUEST_MALFORMED', 'The HTTP request is malformed');
   const text = JSON.stringify(answer);
-  socket.end(`HTTP/1.1 ${answer.statusCode} ${answer.error}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
+  socket.end(
+    `HTTP/1.1 ${answer.statusCode} ${answer.error}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+  );
 }

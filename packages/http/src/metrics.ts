@@ -41,7 +41,8 @@ export const metricsPlugin = fp<{ service: string }>(
     app.decorate('metrics', {
       registry,
       counter: (name: string, help: string, labelNames: string[] = []) => new Counter({ name, help, labelNames, registers: [registry] }),
-      histogram: (name: string, help: string, labelNames: string[] = [], buckets?: number[]) => new Histogram({ name, help, labelNames, registers: [registry], ...(buckets ? { buckets } : {}) }),
+      histogram: (name: string, help: string, labelNames: string[] = [], buckets?: number[]) =>
+        new Histogram({ name, help, labelNames, registers: [registry], ...(buckets ? { buckets } : {}) }),
       gauge: (name: string, help: string, read: () => number | Promise<number>) => {
         new Gauge({
           name,

@@ -7,7 +7,21 @@ import { z } from 'zod';
  * Keywords fast-json-stringify decides at run time by validating the value (ajv), or cannot follow: a response
  * schema using any of them keeps zod's serializer.
  */
-const DYNAMIC_KEYWORDS = new Set(['anyOf', 'oneOf', 'allOf', 'not', 'if', 'then', 'else', '$ref', '$defs', 'definitions', 'patternProperties', 'dependentSchemas', 'prefixItems']);
+const DYNAMIC_KEYWORDS = new Set([
+  'anyOf',
+  'oneOf',
+  'allOf',
+  'not',
+  'if',
+  'then',
+  'else',
+  '$ref',
+  '$defs',
+  'definitions',
+  'patternProperties',
+  'dependentSchemas',
+  'prefixItems',
+]);
 
 function usesDynamicKeywords(node: unknown): boolean {
   if (Array.isArray(node)) return node.some(usesDynamicKeywords);

@@ -15,7 +15,11 @@ async function appThrowing(error: Error) {
 
 describe('root error handler', () => {
   it('maps a database outage to 503 with Retry-After, not 500', async () => {
-    for (const err of [Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }), new Error('Connection terminated unexpectedly'), Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' })]) {
+    for (const err of [
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }),
+      new Error('Connection terminated unexpectedly'),
+      Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }),
+    ]) {
       const r = await (await appThrowing(err)).inject({ method: 'GET', url: '/boom' });
       expect(r.statusCode).toBe(503);
       expect(r.headers['retry-after']).toBe('2');
@@ -45,10 +49,13 @@ describe('a body over the limit', () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const post = (body: Buffer) =>
       new Promise<number>((resolve, reject) => {
-        const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/echo', agent, headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode!));
-        });
+        const req = http.request(
+          { host: '127.0.0.1', port, method: 'POST', path: '/echo', agent, headers: { 'content-type': 'application/json', 'content-length': body.length } },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode!));
+          },
+        );
         req.on('error', reject);
         req.end(body);
       });

@@ -27,7 +27,15 @@ describe('request logging', () => {
     const requests = lines.filter((l) => l.msg === 'request');
     expect(requests).toHaveLength(2);
     expect(lines.filter((l) => /incoming request|request completed|not found/.test(String(l.msg)))).toEqual([]);
-    expect(requests[0]).toMatchObject({ method: 'GET', url: '/things/7?token=[REDACTED]&x=1', route: '/things/:id', statusCode: 200, requestId: 'req-1', correlationId: 'corr-1', service: 'test' });
+    expect(requests[0]).toMatchObject({
+      method: 'GET',
+      url: '/things/7?token=[REDACTED]&x=1',
+      route: '/things/:id',
+      statusCode: 200,
+      requestId: 'req-1',
+      correlationId: 'corr-1',
+      service: 'test',
+    });
     expect(typeof requests[0]!.responseTimeMs).toBe('number');
     expect(requests[1]).toMatchObject({ url: '/missing', statusCode: 404 });
     expect(JSON.stringify(lines)).not.toContain('hunter2');

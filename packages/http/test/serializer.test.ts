@@ -17,14 +17,19 @@ function sample(schema: Json, extra: boolean, variant: number): unknown {
     case 'object': {
       const out: Json = {};
       for (const [k, s] of Object.entries((schema.properties as Record<string, Json>) ?? {})) out[k] = sample(s, extra, variant);
-      if (schema.additionalProperties && typeof schema.additionalProperties === 'object') out.someKey = sample(schema.additionalProperties as Json, extra, variant);
+      if (schema.additionalProperties && typeof schema.additionalProperties === 'object')
+        out.someKey = sample(schema.additionalProperties as Json, extra, variant);
       else if (extra) out.notInTheContract = 'must not be sent';
       return out;
     }
     case 'array':
       return schema.items ? [sample(schema.items as Json, extra, variant), sample(schema.items as Json, extra, variant + 2)] : [];
     case 'string':
-      return schema.format === 'date-time' ? '2026-12-04T18:00:00.000Z' : schema.format === 'uuid' ? '0192f3a4-5b6c-7d8e-9f01-23456789abcd' : `s"\u2028\\<${variant}>`;
+      return schema.format === 'date-time'
+        ? '2026-12-04T18:00:00.000Z'
+        : schema.format === 'uuid'
+          ? '0192f3a4-5b6c-7d8e-9f01-23456789abcd'
+          : `s"\u2028\\<${variant}>`;
     case 'integer':
       return Math.max(Number(schema.minimum ?? 0), Math.min(Number(schema.maximum ?? 100), 7 + variant));
     case 'number':
@@ -53,7 +58,10 @@ describe('response serializer (fast-json-stringify from the contract JSON Schema
           // Only values the contract accepts (a pattern or refinement the sampler does not know is skipped).
           if (!schema.safeParse(value).success) continue;
           // The same document (fast-json-stringify writes required properties before optional ones: order differs).
-          expect({ route: `${name} ${status} #${variant}`, body: JSON.parse(fast(value)) }).toStrictEqual({ route: `${name} ${status} #${variant}`, body: JSON.parse(slow(value)) });
+          expect({ route: `${name} ${status} #${variant}`, body: JSON.parse(fast(value)) }).toStrictEqual({
+            route: `${name} ${status} #${variant}`,
+            body: JSON.parse(slow(value)),
+          });
           expect(fast(value)).not.toContain('must not be sent');
           compared++;
         }

@@ -9,7 +9,9 @@ describe('text no table can store, in a path parameter or a query value', () => 
   beforeAll(async () => {
     app = await createServiceApp({ service: 'url-text-test', logLevel: 'silent', logger: false });
     const typed = app.withTypeProvider<ZodTypeProvider>();
-    typed.get('/things/:id', { schema: { params: z.object({ id: z.string() }), querystring: z.object({ q: z.string().optional() }) } }, async (request) => ({ id: request.params.id }));
+    typed.get('/things/:id', { schema: { params: z.object({ id: z.string() }), querystring: z.object({ q: z.string().optional() }) } }, async (request) => ({
+      id: request.params.id,
+    }));
     typed.get('/plain', async () => ({ ok: true }));
     await app.ready();
   });

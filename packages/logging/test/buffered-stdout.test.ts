@@ -9,7 +9,10 @@ const pkg = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 function runScript(script: string): Promise<Array<{ at: number; line: Record<string, unknown> }>> {
   return new Promise((resolve, reject) => {
     const t0 = Date.now();
-    const child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: pkg, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: pkg,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const lines: Array<{ at: number; line: Record<string, unknown> }> = [];
     let rest = '';
     child.stdout.on('data', (d: Buffer) => {

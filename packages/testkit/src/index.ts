@@ -18,7 +18,6 @@ const urlAnswers = (url: string, fallbackPort: number) => {
 const DEFAULT_PG = 'postgres://postgres@127.0.0.1:5432/postgres';
 const DEFAULT_NATS = 'nats://127.0.0.1:4222';
 
-
 let adminUrlPromise: Promise<string> | undefined;
 let natsUrlPromise: Promise<string> | undefined;
 
@@ -127,7 +126,9 @@ export interface TestNats {
  * state applied for them by the same migration as `pnpm bus:migrate` (services only check it at boot).
  * `migrate: false` leaves the broker untouched; `broker` sets other migration variables (e.g. EVENT_RETENTION).
  */
-export async function createTestNats(opts: { url?: string; reconnectForever?: boolean; migrate?: boolean; broker?: Record<string, string> } = {}): Promise<TestNats> {
+export async function createTestNats(
+  opts: { url?: string; reconnectForever?: boolean; migrate?: boolean; broker?: Record<string, string> } = {},
+): Promise<TestNats> {
   const url = opts.url ?? (await natsUrl());
   const id = uniqueName('t');
   const nc = await connect({ servers: url, name: `test-${id}`, ...(opts.reconnectForever ? { maxReconnectAttempts: -1, reconnectTimeWait: 250 } : {}) });
@@ -208,7 +209,16 @@ export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-012345
 export interface StoredEvent {
   subject: string;
   streamSeq: number;
-  event: { id: string; type: string; sessionSeq: number; sessionId: string; tenantId: string; userId: string; correlationId: string; data: Record<string, unknown> };
+  event: {
+    id: string;
+    type: string;
+    sessionSeq: number;
+    sessionId: string;
+    tenantId: string;
+    userId: string;
+    correlationId: string;
+    data: Record<string, unknown>;
+  };
 }
 
 /** Every message in the test stream, in stream order (parsed JSON). */
@@ -229,7 +239,15 @@ export async function readStream(nats: TestNats, streamName = nats.streamName): 
   return out;
 }
 export { serviceTestEnv, startTestService, type TestService, type TestServiceApp, type TestServiceContext } from './test-service.js';
-export { startNatsServer, startNatsCluster, createTestNatsAt, resolveNatsServerBin, type NatsCluster, type NatsServer, type NatsServerOptions } from './nats-server.js';
+export {
+  startNatsServer,
+  startNatsCluster,
+  createTestNatsAt,
+  resolveNatsServerBin,
+  type NatsCluster,
+  type NatsServer,
+  type NatsServerOptions,
+} from './nats-server.js';
 export { startPostgresServer, resolvePostgresBinDir, type PostgresServer, type PostgresServerOptions } from './postgres-server.js';
 export { createTestCa, opensslAvailable, selfSignedCertificate, type KeyPair, type TestCa } from './tls-certs.js';
 export {

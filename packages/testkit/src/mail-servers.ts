@@ -43,12 +43,17 @@ export function mailServersUnavailable(): string | null {
   return null;
 }
 
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-
 /** Spawns a foreground server and waits until every port accepts connections; the last output is in the error. */
-async function spawnServer(what: string, cmd: string, args: string[], ports: number[], logFile: string, timeoutMs: number): Promise<{ child: ChildProcess; exited: Promise<void> }> {
+async function spawnServer(
+  what: string,
+  cmd: string,
+  args: string[],
+  ports: number[],
+  logFile: string,
+  timeoutMs: number,
+): Promise<{ child: ChildProcess; exited: Promise<void> }> {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (chunk: Buffer) => {
@@ -74,7 +79,9 @@ async function spawnServer(what: string, cmd: string, args: string[], ports: num
       } catch {
         // no log yet
       }
-      throw new Error(`${what} failed to start: ${spawnError?.message ?? (gone ? `exited with code ${String(child.exitCode)}` : 'ports did not answer in time')}\n${output}${log}`.trim());
+      throw new Error(
+        `${what} failed to start: ${spawnError?.message ?? (gone ? `exited with code ${String(child.exitCode)}` : 'ports did not answer in time')}\n${output}${log}`.trim(),
+      );
     }
     await sleep(100);
   }
@@ -112,7 +119,12 @@ export interface DovecotServer {
 
 function mailIds(): { uid: number; gid: number; user: string } {
   // As root, mail processes run as nobody (Dovecot refuses uid 0); otherwise as ourselves.
-  if (asRoot()) return { uid: Number(execFileSync('id', ['-u', 'nobody']).toString().trim()), gid: Number(execFileSync('id', ['-g', 'nobody']).toString().trim()), user: 'nobody' };
+  if (asRoot())
+    return {
+      uid: Number(execFileSync('id', ['-u', 'nobody']).toString().trim()),
+      gid: Number(execFileSync('id', ['-g', 'nobody']).toString().trim()),
+      user: 'nobody',
+    };
   const me = userInfo();
   return { uid: me.uid, gid: me.gid, user: me.username };
 }

@@ -63,8 +63,6 @@ export function resolveNatsServerBin(): string {
   );
 }
 
-
-
 /** Starts `nats-server -js` on 127.0.0.1 and resolves once its client port accepts connections. */
 export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServer> {
   const bin = resolveNatsServerBin();
@@ -72,10 +70,17 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   const storeDir = opts.storeDir ?? mkdtempSync(path.join(tmpdir(), 'nats-js-'));
   const clusterArgs = opts.cluster
     ? [
-        '--server_name', opts.cluster.serverName,
-        '--cluster_name', opts.cluster.name,
-        '--cluster', `nats://127.0.0.1:${opts.cluster.port}`,
-        '--routes', opts.cluster.routes.filter((p) => p !== opts.cluster!.port).map((p) => `nats://127.0.0.1:${p}`).join(','),
+        '--server_name',
+        opts.cluster.serverName,
+        '--cluster_name',
+        opts.cluster.name,
+        '--cluster',
+        `nats://127.0.0.1:${opts.cluster.port}`,
+        '--routes',
+        opts.cluster.routes
+          .filter((p) => p !== opts.cluster!.port)
+          .map((p) => `nats://127.0.0.1:${p}`)
+          .join(','),
       ]
     : [];
   const child: ChildProcess = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, ...clusterArgs], {

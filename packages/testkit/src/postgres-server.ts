@@ -94,7 +94,6 @@ function run(bin: string, args: string[]): void {
   }
 }
 
-
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -133,7 +132,9 @@ export async function startPostgresServer(opts: PostgresServerOptions = {}): Pro
   const port = opts.port ?? (await freePort());
   const startTimeoutMs = opts.startTimeoutMs ?? 30_000;
   const dataDir = mkdtempSync(path.join(tmpdir(), 'pg-test-'));
-  const owner = asRoot() ? { uid: Number(execFileSync('id', ['-u', RUN_AS]).toString().trim()), gid: Number(execFileSync('id', ['-g', RUN_AS]).toString().trim()) } : null;
+  const owner = asRoot()
+    ? { uid: Number(execFileSync('id', ['-u', RUN_AS]).toString().trim()), gid: Number(execFileSync('id', ['-g', RUN_AS]).toString().trim()) }
+    : null;
   if (owner) chownSync(dataDir, owner.uid, owner.gid);
   // Files the server reads (certificate, key, password file) belong to its user; the key must be 0600.
   const writeOwned = (file: string, content: string) => {
@@ -200,14 +201,21 @@ export async function startPostgresServer(opts: PostgresServerOptions = {}): Pro
   async function start(): Promise<void> {
     if (child && child.exitCode === null && child.signalCode === null) throw new Error(`postgres on port ${port} is already running`);
     const [cmd, argv] = command(path.join(binDir, 'postgres'), [
-      '-D', dataDir,
-      '-p', String(port),
-      '-h', '127.0.0.1',
-      '-k', dataDir,
+      '-D',
+      dataDir,
+      '-p',
+      String(port),
+      '-h',
+      '127.0.0.1',
+      '-k',
+      dataDir,
       // A killed process loses nothing the kernel already has; only an OS crash would need fsync.
-      '-c', 'fsync=off',
-      '-c', 'max_connections=200',
-      '-c', 'log_min_messages=warning',
+      '-c',
+      'fsync=off',
+      '-c',
+      'max_connections=200',
+      '-c',
+      'log_min_messages=warning',
       ...sslArgs,
     ]);
     output = '';

@@ -20,7 +20,15 @@ export interface FakeStripeAccount {
   charges_enabled: boolean;
   payouts_enabled: boolean;
   details_submitted: boolean;
-  requirements: { currently_due: string[]; eventually_due: string[]; past_due: string[]; disabled_reason: string | null; current_deadline: number | null; errors: unknown[]; pending_verification: string[] };
+  requirements: {
+    currently_due: string[];
+    eventually_due: string[];
+    past_due: string[];
+    disabled_reason: string | null;
+    current_deadline: number | null;
+    errors: unknown[];
+    pending_verification: string[];
+  };
   settings: { payouts: { schedule: { interval: string; delay_days?: number } } };
   metadata: Record<string, string>;
   created: number;
@@ -44,7 +52,10 @@ export interface FakeStripe {
   /** The next `count` requests (matching `path` when given) are answered with `status` and a Stripe error. */
   failNext(opts: { status: number; count?: number; path?: RegExp }): void;
   /** Changes an account as Stripe would after the tenant's onboarding; returns the new object (for a webhook's data). */
-  update(id: string, patch: Partial<Omit<FakeStripeAccount, 'requirements'>> & { requirements?: Partial<FakeStripeAccount['requirements']> }): FakeStripeAccount;
+  update(
+    id: string,
+    patch: Partial<Omit<FakeStripeAccount, 'requirements'>> & { requirements?: Partial<FakeStripeAccount['requirements']> },
+  ): FakeStripeAccount;
   /** Stops listening (connections refused) until `resume`. */
   pause(): Promise<void>;
   resume(): Promise<void>;
@@ -89,7 +100,8 @@ export async function startFakeStripe(opts: { apiKey?: string } = {}): Promise<F
 
   function createAccount(body: Record<string, unknown>): FakeStripeAccount {
     const caps = (body.capabilities ?? {}) as Record<string, { requested?: string }>;
-    const payouts = ((body.settings as { payouts?: { schedule?: { interval?: string } } } | undefined)?.payouts?.schedule?.interval as string | undefined) ?? 'daily';
+    const payouts =
+      ((body.settings as { payouts?: { schedule?: { interval?: string } } } | undefined)?.payouts?.schedule?.interval as string | undefined) ?? 'daily';
     const account: FakeStripeAccount = {
       id: `acct_${randomBytes(8).toString('hex')}`,
       object: 'account',
@@ -98,11 +110,23 @@ export async function startFakeStripe(opts: { apiKey?: string } = {}): Promise<F
       country: (body.country as string | undefined) ?? 'US',
       business_type: (body.business_type as string | undefined) ?? null,
       business_profile: (body.business_profile as Record<string, unknown> | undefined) ?? {},
-      capabilities: Object.fromEntries(Object.entries(caps).filter(([, v]) => v.requested === 'true').map(([k]) => [k, 'inactive'])),
+      capabilities: Object.fromEntries(
+        Object.entries(caps)
+          .filter(([, v]) => v.requested === 'true')
+          .map(([k]) => [k, 'inactive']),
+      ),
       charges_enabled: false,
       payouts_enabled: false,
       details_submitted: false,
-      requirements: { currently_due: [...INITIAL_REQUIREMENTS], eventually_due: [...INITIAL_REQUIREMENTS], past_due: [], disabled_reason: 'requirements.past_due', current_deadline: null, errors: [], pending_verification: [] },
+      requirements: {
+        currently_due: [...INITIAL_REQUIREMENTS],
+        eventually_due: [...INITIAL_REQUIREMENTS],
+        past_due: [],
+        disabled_reason: 'requirements.past_due',
+        current_deadline: null,
+        errors: [],
+        pending_verification: [],
+      },
       settings: { payouts: { schedule: { interval: payouts } } },
       metadata: (body.metadata as Record<string, string> | undefined) ?? {},
       created: Math.floor(Date.now() / 1000),
@@ -133,7 +157,12 @@ export async function startFakeStripe(opts: { apiKey?: string } = {}): Promise<F
       if (req.method === 'POST' && idempotencyKey) {
         const seen = idempotent.get(idempotencyKey);
         if (seen && seen.hash !== hash) {
-          return stripeError(res, 400, 'idempotency_error', `Keys for idempotent requests can only be used with the same parameters they were first used with.`);
+          return stripeError(
+            res,
+            400,
+            'idempotency_error',
+            `Keys for idempotent requests can only be used with the same parameters they were first used with.`,
+          );
         }
         if (seen) return send(res, seen.status, seen.body, { 'idempotent-replayed': 'true' });
       }
@@ -145,22 +174,30 @@ export async function startFakeStripe(opts: { apiKey?: string } = {}): Promise<F
       const accountPath = /^\/v1\/accounts\/(acct_[A-Za-z0-9]+)$/.exec(url.pathname);
       if (req.method === 'POST' && url.pathname === '/v1/accounts') {
         if (body.type !== 'express') return stripeError(res, 400, 'invalid_request_error', 'Only express accounts in this fake', { param: 'type' });
-        if (typeof body.country === 'string' && body.country === 'ZZ') return stripeError(res, 400, 'invalid_request_error', 'Country ZZ is unknown', { param: 'country' });
+        if (typeof body.country === 'string' && body.country === 'ZZ')
+          return stripeError(res, 400, 'invalid_request_error', 'Country ZZ is unknown', { param: 'country' });
         return remember(200, createAccount(body));
       }
       if (req.method === 'GET' && accountPath) {
         const account = accounts.get(accountPath[1]!);
-        if (!account) return stripeError(res, 404, 'invalid_request_error', `No such account: '${accountPath[1]}'`, { code: 'resource_missing', param: 'account' });
+        if (!account)
+          return stripeError(res, 404, 'invalid_request_error', `No such account: '${accountPath[1]}'`, { code: 'resource_missing', param: 'account' });
         return send(res, 200, account);
       }
       if (req.method === 'POST' && url.pathname === '/v1/account_links') {
         const account = accounts.get(String(body.account));
-        if (!account) return stripeError(res, 400, 'invalid_request_error', `No such account: '${String(body.account)}'`, { code: 'resource_missing', param: 'account' });
+        if (!account)
+          return stripeError(res, 400, 'invalid_request_error', `No such account: '${String(body.account)}'`, { code: 'resource_missing', param: 'account' });
         for (const field of ['refresh_url', 'return_url', 'type'] as const) {
           if (typeof body[field] !== 'string') return stripeError(res, 400, 'invalid_request_error', `Missing required param: ${field}.`, { param: field });
         }
         const created = Math.floor(Date.now() / 1000);
-        return remember(200, { object: 'account_link', created, expires_at: created + 300, url: `https://connect.stripe.test/setup/e/${account.id}/${randomBytes(9).toString('hex')}` });
+        return remember(200, {
+          object: 'account_link',
+          created,
+          expires_at: created + 300,
+          url: `https://connect.stripe.test/setup/e/${account.id}/${randomBytes(9).toString('hex')}`,
+        });
       }
       return stripeError(res, 404, 'invalid_request_error', `Unrecognized request URL (${req.method}: ${url.pathname}).`);
     });

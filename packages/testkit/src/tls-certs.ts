@@ -55,7 +55,24 @@ export function opensslAvailable(): boolean {
 /** A self-signed server certificate for `hosts` (the first one is the CN). */
 export function selfSignedCertificate(hosts: string[], opts: { days?: number } = {}): KeyPair {
   return withTempDir((dir) => {
-    openssl(['req', '-x509', ...KEY_ARGS, '-keyout', 'key.pem', '-out', 'cert.pem', '-days', String(opts.days ?? 2), '-subj', `/CN=${hosts[0] ?? 'localhost'}`, '-addext', `subjectAltName=${subjectAltName(hosts)}`], dir);
+    openssl(
+      [
+        'req',
+        '-x509',
+        ...KEY_ARGS,
+        '-keyout',
+        'key.pem',
+        '-out',
+        'cert.pem',
+        '-days',
+        String(opts.days ?? 2),
+        '-subj',
+        `/CN=${hosts[0] ?? 'localhost'}`,
+        '-addext',
+        `subjectAltName=${subjectAltName(hosts)}`,
+      ],
+      dir,
+    );
     return { cert: readFileSync(path.join(dir, 'cert.pem'), 'utf8'), key: readFileSync(path.join(dir, 'key.pem'), 'utf8') };
   });
 }
@@ -63,7 +80,26 @@ export function selfSignedCertificate(hosts: string[], opts: { days?: number } =
 /** A private certificate authority (never trusted by the system) that issues server certificates. */
 export function createTestCa(name = 'Glavito Test CA'): TestCa {
   const ca = withTempDir((dir) => {
-    openssl(['req', '-x509', ...KEY_ARGS, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', `/CN=${name}`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
+    openssl(
+      [
+        'req',
+        '-x509',
+        ...KEY_ARGS,
+        '-keyout',
+        'ca.key',
+        '-out',
+        'ca.pem',
+        '-days',
+        '2',
+        '-subj',
+        `/CN=${name}`,
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+      ],
+      dir,
+    );
     return { cert: readFileSync(path.join(dir, 'ca.pem'), 'utf8'), key: readFileSync(path.join(dir, 'ca.key'), 'utf8') };
   });
   let serial = 1;
@@ -73,9 +109,32 @@ export function createTestCa(name = 'Glavito Test CA'): TestCa {
       return withTempDir((dir) => {
         writeFileSync(path.join(dir, 'ca.pem'), ca.cert);
         writeFileSync(path.join(dir, 'ca.key'), ca.key, { mode: 0o600 });
-        writeFileSync(path.join(dir, 'ext.cnf'), `subjectAltName=${subjectAltName(hosts)}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`);
+        writeFileSync(
+          path.join(dir, 'ext.cnf'),
+          `subjectAltName=${subjectAltName(hosts)}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`,
+        );
         openssl(['req', '-new', ...KEY_ARGS, '-keyout', 'key.pem', '-out', 'req.csr', '-subj', `/CN=${hosts[0] ?? 'localhost'}`], dir);
-        openssl(['x509', '-req', '-in', 'req.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', String(serial++ + Date.now()), '-days', String(opts.days ?? 2), '-extfile', 'ext.cnf', '-out', 'cert.pem'], dir);
+        openssl(
+          [
+            'x509',
+            '-req',
+            '-in',
+            'req.csr',
+            '-CA',
+            'ca.pem',
+            '-CAkey',
+            'ca.key',
+            '-set_serial',
+            String(serial++ + Date.now()),
+            '-days',
+            String(opts.days ?? 2),
+            '-extfile',
+            'ext.cnf',
+            '-out',
+            'cert.pem',
+          ],
+          dir,
+        );
         return { cert: readFileSync(path.join(dir, 'cert.pem'), 'utf8'), key: readFileSync(path.join(dir, 'key.pem'), 'utf8') };
       });
     },

@@ -2,7 +2,17 @@ import net from 'node:net';
 import tls from 'node:tls';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestCa, mailServersUnavailable, selfSignedCertificate, startDovecot, startPostfix, startPostgresServer, type DovecotServer, type PostfixServer, type PostgresServer } from '../src/index.js';
+import {
+  createTestCa,
+  mailServersUnavailable,
+  selfSignedCertificate,
+  startDovecot,
+  startPostfix,
+  startPostgresServer,
+  type DovecotServer,
+  type PostfixServer,
+  type PostgresServer,
+} from '../src/index.js';
 
 const unavailable = mailServersUnavailable();
 if (unavailable) console.warn(`testkit real servers: mail servers skipped (${unavailable})`);
@@ -35,10 +45,19 @@ describe('PostgreSQL with SCRAM and SSL', () => {
     const wrong = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'postgres', password: 'nope', database: 'postgres' });
     await expect(wrong.connect()).rejects.toMatchObject({ code: '28P01' });
     await wrong.end().catch(() => {});
-    const c = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'postgres', password: 'pg-super-secret', database: 'postgres', ssl: { ca: ca.cert, servername: 'db.test' } });
+    const c = new pg.Client({
+      host: '127.0.0.1',
+      port: server.port,
+      user: 'postgres',
+      password: 'pg-super-secret',
+      database: 'postgres',
+      ssl: { ca: ca.cert, servername: 'db.test' },
+    });
     await c.connect();
     try {
-      const { rows } = await c.query<{ ssl: boolean; method: string }>("SELECT ssl, (SELECT setting FROM pg_settings WHERE name = 'password_encryption') AS method FROM pg_stat_ssl WHERE pid = pg_backend_pid()");
+      const { rows } = await c.query<{ ssl: boolean; method: string }>(
+        "SELECT ssl, (SELECT setting FROM pg_settings WHERE name = 'password_encryption') AS method FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+      );
       expect(rows[0]).toEqual({ ssl: true, method: 'scram-sha-256' });
     } finally {
       await c.end();
@@ -64,7 +83,10 @@ describe.skipIf(unavailable !== null)('Dovecot and Postfix', () => {
   });
 
   it('Dovecot answers IMAPS with the certificate chosen by SNI, and logs a user in', async () => {
-    for (const [servername, trusted] of [['mail.test', true], ['self.test', false]] as const) {
+    for (const [servername, trusted] of [
+      ['mail.test', true],
+      ['self.test', false],
+    ] as const) {
       const socket = tls.connect({ host: '127.0.0.1', port: dovecot.imapsPort, servername, ca: ca.cert, rejectUnauthorized: false });
       await new Promise((resolve) => socket.once('secureConnect', resolve));
       expect(socket.authorized).toBe(trusted);

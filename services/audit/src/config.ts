@@ -6,7 +6,10 @@ export const AuditConfigSchema = commonEnvSchema.extend({
   ...databaseEnvShape,
   ...busEnvShape,
   /** Durable consumer of the audit stream, shared by every replica. */
-  AUDIT_CONSUMER: z.string().regex(/^[A-Za-z0-9_-]+$/).default('audit'),
+  AUDIT_CONSUMER: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default('audit'),
   /** Deliveries of one event before it is dead-lettered (a transient database outage does not count: held in place). */
   CONSUMER_MAX_DELIVER: env.int(20, 2, 1000),
   CONSUMER_ACK_WAIT: env.duration('30s'),

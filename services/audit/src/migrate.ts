@@ -12,7 +12,12 @@ const config = loadConfig(commonEnvSchema.pick({ LOG_LEVEL: true }).extend(datab
 const logger = createLogger('audit-migrate', config.LOG_LEVEL);
 const started = Date.now();
 try {
-  await prepareServiceDatabase({ schema: 'audit', migrationsFolder: MIGRATIONS_FOLDER, appendOnly: APPEND_ONLY_TABLES, config: { ...config, MIGRATE_ON_START: true } });
+  await prepareServiceDatabase({
+    schema: 'audit',
+    migrationsFolder: MIGRATIONS_FOLDER,
+    appendOnly: APPEND_ONLY_TABLES,
+    config: { ...config, MIGRATE_ON_START: true },
+  });
   logger.info({ schema: 'audit', role: config.DB_ROLE ?? 'audit_svc', ms: Date.now() - started }, 'migrations applied, service role provisioned');
 } catch (err) {
   logger.error({ err }, 'migration failed');

@@ -19,7 +19,12 @@ if (!process.env.DATABASE_URL || age === null || !values['archive-dir']) {
 const pool = createPool({ connectionString: process.env.DATABASE_URL, max: 2, applicationName: 'audit-retention' });
 try {
   const results = await runRetention(pool, { cutoff: new Date(Date.now() - age), archiveDir: values['archive-dir'], tenant: values.tenant });
-  for (const r of results) out(r.archive ? `${r.tenantId}: ${r.archived} records up to seq ${r.upToSeq} archived to ${r.archive}, then deleted` : `${r.tenantId}: nothing older than the cutoff`);
+  for (const r of results)
+    out(
+      r.archive
+        ? `${r.tenantId}: ${r.archived} records up to seq ${r.upToSeq} archived to ${r.archive}, then deleted`
+        : `${r.tenantId}: nothing older than the cutoff`,
+    );
 } catch (err) {
   console.error((err as Error).message);
   process.exitCode = 1;

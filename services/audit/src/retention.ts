@@ -41,9 +41,15 @@ export async function runRetention(admin: Pool, opts: { cutoff: Date; archiveDir
   await mkdir(opts.archiveDir, { recursive: true });
   const results: RetentionResult[] = [];
   for (const tenantId of tenants) {
-    const anchor = await admin.query<{ seq: string; hash: string }>('SELECT seq, hash FROM audit.anchors WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1', [tenantId]);
+    const anchor = await admin.query<{ seq: string; hash: string }>('SELECT seq, hash FROM audit.anchors WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1', [
+      tenantId,
+    ]);
     const start = anchor.rows[0] ? { seq: Number(anchor.rows[0].seq), hash: anchor.rows[0].hash } : { seq: 0, hash: GENESIS_HASH };
-    const upTo = await admin.query<{ seq: string | null }>('SELECT max(seq) AS seq FROM audit.records WHERE tenant_id = $1 AND seq > $2 AND recorded_at < $3', [tenantId, start.seq, opts.cutoff]);
+    const upTo = await admin.query<{ seq: string | null }>('SELECT max(seq) AS seq FROM audit.records WHERE tenant_id = $1 AND seq > $2 AND recorded_at < $3', [
+      tenantId,
+      start.seq,
+      opts.cutoff,
+    ]);
     const endSeq = upTo.rows[0]?.seq ? Number(upTo.rows[0].seq) : null;
     if (endSeq === null) {
       results.push({ tenantId, archived: 0, archive: null, upToSeq: null });
@@ -64,11 +70,24 @@ export async function runRetention(admin: Pool, opts: { cutoff: Date; archiveDir
       // Header first: its endHash is known only after reading, so it is read from the last record up front.
       const last = await admin.query<{ hash: string }>('SELECT hash FROM audit.records WHERE tenant_id = $1 AND seq = $2', [tenantId, endSeq]);
       endHash = last.rows[0]!.hash;
-      const header: ArchiveHeader = { archive: 'glavito-audit', version: 1, tenantId, startSeq: start.seq, startHash: start.hash, endSeq, endHash, createdAt: new Date().toISOString() };
+      const header: ArchiveHeader = {
+        archive: 'glavito-audit',
+        version: 1,
+        tenantId,
+        startSeq: start.seq,
+        startHash: start.hash,
+        endSeq,
+        endHash,
+        createdAt: new Date().toISOString(),
+      };
       await write(`${JSON.stringify(header)}\n`);
       let after = start.seq;
       for (;;) {
-        const { rows } = await admin.query('SELECT * FROM audit.records WHERE tenant_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT 5000', [tenantId, after, endSeq]);
+        const { rows } = await admin.query('SELECT * FROM audit.records WHERE tenant_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT 5000', [
+          tenantId,
+          after,
+          endSeq,
+        ]);
         if (rows.length === 0) break;
         const page = rows.map((r) => toRecord(r as never));
         const broken = verifier.check(page);
@@ -88,7 +107,13 @@ export async function runRetention(admin: Pool, opts: { cutoff: Date; archiveDir
     const client = await admin.connect();
     try {
       await client.query('BEGIN');
-      await client.query('INSERT INTO audit.anchors (tenant_id, seq, hash, archive, archive_sha256) VALUES ($1, $2, $3, $4, $5)', [tenantId, endSeq, endHash, name, sha]);
+      await client.query('INSERT INTO audit.anchors (tenant_id, seq, hash, archive, archive_sha256) VALUES ($1, $2, $3, $4, $5)', [
+        tenantId,
+        endSeq,
+        endHash,
+        name,
+        sha,
+      ]);
       const del = await client.query('DELETE FROM audit.records WHERE tenant_id = $1 AND seq <= $2', [tenantId, endSeq]);
       await client.query('COMMIT');
       results.push({ tenantId, archived: del.rowCount ?? 0, archive: file, upToSeq: endSeq });

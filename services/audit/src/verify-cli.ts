@@ -35,7 +35,9 @@ try {
     const r = await repo.verify(tenant);
     if (r.firstBroken) {
       broken++;
-      out(`BROKEN  ${tenant}: ${r.records} records checked; first broken link seq ${r.firstBroken.seq}${r.firstBroken.id ? ` (record ${r.firstBroken.id})` : ''}: ${r.firstBroken.reason}`);
+      out(
+        `BROKEN  ${tenant}: ${r.records} records checked; first broken link seq ${r.firstBroken.seq}${r.firstBroken.id ? ` (record ${r.firstBroken.id})` : ''}: ${r.firstBroken.reason}`,
+      );
     } else out(`ok      ${tenant}: ${r.records} records`);
   }
   out(`${tenants.length} chain(s) checked, ${broken} broken`);

@@ -15,7 +15,10 @@ const adminA = { userId: 'admin_1', tenantId: 'tenant_a', roles: ['admin'] };
 const adminB = { userId: 'admin_9', tenantId: 'tenant_b', roles: ['admin'] };
 
 const count = async (tenant: string, action?: string) =>
-  Number((await h.db.pool.query('SELECT count(*) AS n FROM audit.records WHERE tenant_id = $1 AND ($2::text IS NULL OR action = $2)', [tenant, action ?? null])).rows[0].n);
+  Number(
+    (await h.db.pool.query('SELECT count(*) AS n FROM audit.records WHERE tenant_id = $1 AND ($2::text IS NULL OR action = $2)', [tenant, action ?? null]))
+      .rows[0].n,
+  );
 
 beforeAll(async () => {
   h = await startHarness();
@@ -26,7 +29,12 @@ afterAll(async () => {
 
 describe('audit consumer', () => {
   it('records each published event once, with every field, chained per tenant', async () => {
-    const ev = makeEvent({ tenantId: 'tenant_c', action: 'session.force_complete', target: { type: 'session', id: 'sess-1' }, details: { forced: true, missingSteps: ['a', 'b'] } });
+    const ev = makeEvent({
+      tenantId: 'tenant_c',
+      action: 'session.force_complete',
+      target: { type: 'session', id: 'sess-1' },
+      details: { forced: true, missingSteps: ['a', 'b'] },
+    });
     // Published twice (a relay re-publishing after a crash) and appended straight once more (a redelivery).
     await h.publish([ev]);
     await h.publish([ev]);
@@ -81,7 +89,12 @@ describe('GET /onboarding/audit', () => {
   beforeAll(async () => {
     await h.app.recordRepository.append([
       makeEvent({ action: 'session.start', actor: { subject: 'agent_1', roles: ['agent'] }, target: { type: 'session', id: 's1' } }),
-      makeEvent({ action: 'access.denied', actor: { subject: 'agent_1', roles: ['agent'] }, outcome: { result: 'denied', code: '403' }, target: { type: 'route', id: 'GET /onboarding/statistics' } }),
+      makeEvent({
+        action: 'access.denied',
+        actor: { subject: 'agent_1', roles: ['agent'] },
+        outcome: { result: 'denied', code: '403' },
+        target: { type: 'route', id: 'GET /onboarding/statistics' },
+      }),
       makeEvent({ action: 'business_hours.update', occurredAt: new Date('2026-01-01T00:00:00Z') }),
       makeEvent({ tenantId: 'tenant_b', action: 'session.start' }),
     ]);
@@ -89,26 +102,34 @@ describe('GET /onboarding/audit', () => {
 
   it('answers the tenant admin their own records, newest first, and records the read', async () => {
     const before = await count('tenant_a', 'audit.read');
-    const res = await h.app.inject({ method: 'GET', url: '/onboarding/audit?limit=2', headers: { ...bearer(adminA), 'user-agent': 'ua-test', 'x-forwarded-for': '198.51.100.4' } });
+    const res = await h.app.inject({
+      method: 'GET',
+      url: '/onboarding/audit?limit=2',
+      headers: { ...bearer(adminA), 'user-agent': 'ua-test', 'x-forwarded-for': '198.51.100.4' },
+    });
     expect(res.statusCode).toBe(200);
     const page = AuditListResponseSchema.parse(res.json());
     expect(page.items).toHaveLength(2);
     expect(page.items.every((r) => r.tenantId === 'tenant_a')).toBe(true);
     expect(page.items[0]!.seq).toBeGreaterThan(page.items[1]!.seq);
     expect(page.nextCursor).not.toBeNull();
-    const next = AuditListResponseSchema.parse((await h.app.inject({ method: 'GET', url: `/onboarding/audit?limit=2&cursor=${page.nextCursor}`, headers: bearer(adminA) })).json());
+    const next = AuditListResponseSchema.parse(
+      (await h.app.inject({ method: 'GET', url: `/onboarding/audit?limit=2&cursor=${page.nextCursor}`, headers: bearer(adminA) })).json(),
+    );
     expect(next.items[0]!.seq).toBeLessThan(page.items[1]!.seq);
 
     await waitFor(async () => (await count('tenant_a', 'audit.read')) >= before + 2, { message: 'the reads are audited' });
-    const read = (await h.db.pool.query("SELECT * FROM audit.records WHERE tenant_id = 'tenant_a' AND action = 'audit.read' AND user_agent = 'ua-test'")).rows[0];
+    const read = (await h.db.pool.query("SELECT * FROM audit.records WHERE tenant_id = 'tenant_a' AND action = 'audit.read' AND user_agent = 'ua-test'"))
+      .rows[0];
     expect(read).toMatchObject({ actor_subject: 'admin_1', client_ip: '198.51.100.4', outcome: 'allowed', details: { limit: 2, cursor: null } });
   });
 
   it('filters by actor, action, outcome, target and time', async () => {
-    const get = async (q: string) => AuditListResponseSchema.parse((await h.app.inject({ method: 'GET', url: `/onboarding/audit?${q}`, headers: bearer(adminA) })).json()).items;
+    const get = async (q: string) =>
+      AuditListResponseSchema.parse((await h.app.inject({ method: 'GET', url: `/onboarding/audit?${q}`, headers: bearer(adminA) })).json()).items;
     expect((await get('actor=agent_1')).map((r) => r.action).sort()).toEqual(['access.denied', 'session.start']);
     expect((await get('outcome=denied')).map((r) => r.outcome)).toEqual([{ result: 'denied', code: '403' }]);
-    expect((await get('action=session.start&targetType=session&targetId=s1'))).toHaveLength(1);
+    expect(await get('action=session.start&targetType=session&targetId=s1')).toHaveLength(1);
     expect((await get('action=business_hours.update&to=2026-01-02T00:00:00Z')).map((r) => r.occurredAt)).toEqual(['2026-01-01T00:00:00.000Z']);
     expect(await get('action=business_hours.update&from=2026-01-01T00:00:01Z&to=2026-01-02T00:00:00Z')).toEqual([]);
   });
@@ -117,24 +138,32 @@ describe('GET /onboarding/audit', () => {
     const b = AuditListResponseSchema.parse((await h.app.inject({ method: 'GET', url: '/onboarding/audit?limit=200', headers: bearer(adminB) })).json());
     expect(b.items.length).toBeGreaterThan(0);
     expect(b.items.every((r) => r.tenantId === 'tenant_b')).toBe(true);
-    expect((await h.app.inject({ method: 'GET', url: '/onboarding/audit', headers: bearer({ userId: 'agent_1', tenantId: 'tenant_a' }) })).statusCode).toBe(403);
+    expect((await h.app.inject({ method: 'GET', url: '/onboarding/audit', headers: bearer({ userId: 'agent_1', tenantId: 'tenant_a' }) })).statusCode).toBe(
+      403,
+    );
     expect((await h.app.inject({ method: 'GET', url: '/onboarding/audit' })).statusCode).toBe(401);
     const bad = await h.app.inject({ method: 'GET', url: '/onboarding/audit?action=nope&limit=0', headers: bearer(adminA) });
     expect(bad.statusCode).toBe(400);
     expect(bad.body).toMatch(/action/);
-    expect((await h.app.inject({ method: 'GET', url: '/onboarding/audit?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z', headers: bearer(adminA) })).statusCode).toBe(400);
+    expect(
+      (await h.app.inject({ method: 'GET', url: '/onboarding/audit?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z', headers: bearer(adminA) })).statusCode,
+    ).toBe(400);
   });
 });
 
 describe('verification', () => {
   it('names the record a superuser changed behind the service (route and repository)', async () => {
     await h.app.recordRepository.append(Array.from({ length: 5 }, (_, i) => makeEvent({ tenantId: 'tenant_t', details: { n: i } })));
-    const ok = AuditVerifyResponseSchema.parse((await h.app.inject({ method: 'GET', url: '/onboarding/audit/verify', headers: bearer({ ...adminA, tenantId: 'tenant_t' }) })).json());
+    const ok = AuditVerifyResponseSchema.parse(
+      (await h.app.inject({ method: 'GET', url: '/onboarding/audit/verify', headers: bearer({ ...adminA, tenantId: 'tenant_t' }) })).json(),
+    );
     expect(ok).toMatchObject({ tenantId: 'tenant_t', ok: true, firstBroken: null });
 
     const victim = (await h.db.pool.query("SELECT id FROM audit.records WHERE tenant_id = 'tenant_t' AND seq = 3")).rows[0].id;
     await h.db.pool.query("UPDATE audit.records SET actor_subject = 'someone_else' WHERE tenant_id = 'tenant_t' AND seq = 3");
-    const bad = AuditVerifyResponseSchema.parse((await h.app.inject({ method: 'GET', url: '/onboarding/audit/verify', headers: bearer({ ...adminA, tenantId: 'tenant_t' }) })).json());
+    const bad = AuditVerifyResponseSchema.parse(
+      (await h.app.inject({ method: 'GET', url: '/onboarding/audit/verify', headers: bearer({ ...adminA, tenantId: 'tenant_t' }) })).json(),
+    );
     expect(bad).toMatchObject({ ok: false, firstBroken: { seq: 3, id: victim, reason: 'hash_mismatch' } });
   });
 
@@ -213,7 +242,8 @@ describe('retention', () => {
 describe('GET /onboarding/audit/export', () => {
   it('streams 100,000 records as NDJSON without growing memory, and CSV with a header', async () => {
     const tenantId = 'tenant_big';
-    for (let i = 0; i < 20; i++) await h.app.recordRepository.append(Array.from({ length: 5000 }, (_, j) => makeEvent({ tenantId, details: { n: i * 5000 + j } })));
+    for (let i = 0; i < 20; i++)
+      await h.app.recordRepository.append(Array.from({ length: 5000 }, (_, j) => makeEvent({ tenantId, details: { n: i * 5000 + j } })));
     const admin = { userId: 'admin_big', tenantId, roles: ['admin'] };
 
     const gc = (globalThis as { gc?: () => void }).gc;
@@ -256,8 +286,15 @@ describe('GET /onboarding/audit/export', () => {
     expect(bytes).toBeGreaterThan(40_000_000);
     expect(peak).toBeLessThan(bytes / 6);
 
-    await h.app.recordRepository.append([makeEvent({ tenantId: 'tenant_csv', target: { type: 'tenant', id: '=HYPERLINK("x")' } }), makeEvent({ tenantId: 'tenant_csv', action: 'session.start' })]);
-    const csv = await h.app.inject({ method: 'GET', url: '/onboarding/audit/export?format=csv&action=business_hours.update&to=2100-01-01T00:00:00Z', headers: bearer({ ...adminA, tenantId: 'tenant_csv' }) });
+    await h.app.recordRepository.append([
+      makeEvent({ tenantId: 'tenant_csv', target: { type: 'tenant', id: '=HYPERLINK("x")' } }),
+      makeEvent({ tenantId: 'tenant_csv', action: 'session.start' }),
+    ]);
+    const csv = await h.app.inject({
+      method: 'GET',
+      url: '/onboarding/audit/export?format=csv&action=business_hours.update&to=2100-01-01T00:00:00Z',
+      headers: bearer({ ...adminA, tenantId: 'tenant_csv' }),
+    });
     expect(csv.statusCode).toBe(200);
     const rows = parseCsv(csv.body, { columns: true }) as Array<Record<string, string>>;
     expect(rows.length).toBeGreaterThan(0);

@@ -27,7 +27,13 @@ export interface BuildOptions {
 }
 
 export async function buildApp(config: ConnectionTestConfig, opts: BuildOptions = {}) {
-  const app = await createServiceApp({ service: 'connection-test', logLevel: config.LOG_LEVEL, logger: opts.logger, loggerInstance: opts.loggerInstance, bodyLimit: config.BODY_LIMIT_BYTES });
+  const app = await createServiceApp({
+    service: 'connection-test',
+    logLevel: config.LOG_LEVEL,
+    logger: opts.logger,
+    loggerInstance: opts.loggerInstance,
+    bodyLimit: config.BODY_LIMIT_BYTES,
+  });
   await app.register(authPlugin, { secret: config.JWT_SECRET });
   await app.register(dbPlugin, { schema: 'connection_test', migrationsFolder: MIGRATIONS_FOLDER, config, pool: opts.infra?.pool });
   await app.register(busPlugin, { name: 'connection-test', config, outboxSchema: 'connection_test', bus: opts.infra?.bus });

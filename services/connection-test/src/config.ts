@@ -2,18 +2,30 @@ import { busEnvShape, commonEnvSchema, databaseEnvShape, env, loadConfig } from 
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 
-const providerUrl = (fallback: string) => z.url({ protocol: /^https?$/ }).default(fallback).transform((u) => u.replace(/\/+$/, ''));
+const providerUrl = (fallback: string) =>
+  z
+    .url({ protocol: /^https?$/ })
+    .default(fallback)
+    .transform((u) => u.replace(/\/+$/, ''));
 
 export const ConnectionTestConfigSchema = commonEnvSchema.extend({
   PORT: env.port(3003),
   ...databaseEnvShape,
   ...busEnvShape,
-  CONNECTION_TEST_CONSUMER: z.string().regex(/^[A-Za-z0-9_-]+$/).default('connection-test'),
+  CONNECTION_TEST_CONSUMER: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default('connection-test'),
   /** CIDRs user-supplied hosts may reach although private/loopback (operators only), comma-separated. */
   CONNECTION_TEST_ALLOWED_CIDRS: z
     .string()
     .default('')
-    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
     .refine((list) => list.every((c) => ipaddr.isValidCIDR(c)), 'must be comma-separated CIDRs like 10.0.0.0/8'),
   CONNECTION_TEST_DEFAULT_TIMEOUT: env.duration('10s').refine((ms) => ms >= 100 && ms <= 30_000, 'must be between 100ms and 30s'),
   /** Tests running at once in one replica; more wait their turn. */

@@ -13,7 +13,10 @@ const logger = createLogger('connection-test-migrate', config.LOG_LEVEL);
 const started = Date.now();
 try {
   await prepareServiceDatabase({ schema: 'connection_test', migrationsFolder: MIGRATIONS_FOLDER, config: { ...config, MIGRATE_ON_START: true } });
-  logger.info({ schema: 'connection_test', role: config.DB_ROLE ?? 'connection_test_svc', ms: Date.now() - started }, 'migrations applied, service role provisioned');
+  logger.info(
+    { schema: 'connection_test', role: config.DB_ROLE ?? 'connection_test_svc', ms: Date.now() - started },
+    'migrations applied, service role provisioned',
+  );
 } catch (err) {
   logger.error({ err }, 'migration failed');
   process.exitCode = 1;

@@ -55,12 +55,23 @@ const POISONED_ENV = {
 };
 
 function openaiRoute(key: string, path: string, json: (s: number, b: unknown) => void) {
-  const err = (status: number, message: string, type: string, code: string | null, param: string | null = null) => json(status, { error: { message, type, param, code } });
+  const err = (status: number, message: string, type: string, code: string | null, param: string | null = null) =>
+    json(status, { error: { message, type, param, code } });
   switch (key) {
     case OPENAI.invalid:
-      return err(401, `Incorrect API key provided: sk-proj-${'*'.repeat(20)}mnop. You can find your API key at https://platform.openai.com/account/api-keys.`, 'invalid_request_error', 'invalid_api_key');
+      return err(
+        401,
+        `Incorrect API key provided: sk-proj-${'*'.repeat(20)}mnop. You can find your API key at https://platform.openai.com/account/api-keys.`,
+        'invalid_request_error',
+        'invalid_api_key',
+      );
     case OPENAI.restricted:
-      return err(403, 'You have insufficient permissions for this operation. Missing scopes: api.model.read. Check that you have the correct role in your organization or project.', 'invalid_request_error', null);
+      return err(
+        403,
+        'You have insufficient permissions for this operation. Missing scopes: api.model.read. Check that you have the correct role in your organization or project.',
+        'invalid_request_error',
+        null,
+      );
     case OPENAI.limited:
       return err(429, 'Rate limit reached for requests. Please try again in 20s.', 'requests', 'rate_limit_exceeded');
     case OPENAI.quota:
@@ -70,7 +81,8 @@ function openaiRoute(key: string, path: string, json: (s: number, b: unknown) =>
     case OPENAI.slow:
       return void setTimeout(() => json(200, { object: 'list', data: [] }), 3000);
     case OPENAI.good: {
-      if (path === '/models') return json(200, { object: 'list', data: OPENAI_MODELS.map((id) => ({ id, object: 'model', created: 1715367049, owned_by: 'system' })) });
+      if (path === '/models')
+        return json(200, { object: 'list', data: OPENAI_MODELS.map((id) => ({ id, object: 'model', created: 1715367049, owned_by: 'system' })) });
       const id = decodeURIComponent(path.replace(/^\/models\//, ''));
       if (id === 'gpt-4o-2024-08-06') return json(200, { id, object: 'model', created: 1722814719, owned_by: 'system' });
       return err(404, `The model '${id}' does not exist`, 'invalid_request_error', 'model_not_found', 'model');
@@ -95,7 +107,8 @@ function anthropicRoute(key: string, path: string, json: (s: number, b: unknown)
     case ANTHROPIC.slow:
       return void setTimeout(() => json(200, { data: [], has_more: false, first_id: null, last_id: null }), 3000);
     case ANTHROPIC.good: {
-      if (path === '/v1/models') return json(200, { data: ANTHROPIC_MODELS.map(model), has_more: false, first_id: ANTHROPIC_MODELS[0], last_id: ANTHROPIC_MODELS.at(-1) });
+      if (path === '/v1/models')
+        return json(200, { data: ANTHROPIC_MODELS.map(model), has_more: false, first_id: ANTHROPIC_MODELS[0], last_id: ANTHROPIC_MODELS.at(-1) });
       const id = decodeURIComponent(path.replace(/^\/v1\/models\//, ''));
       if (id === 'claude-sonnet-4-5') return json(200, model('claude-sonnet-4-5-20250929'));
       return err(404, 'not_found_error', `model: ${id}`);
@@ -107,7 +120,25 @@ function anthropicRoute(key: string, path: string, json: (s: number, b: unknown)
 
 function googleRoute(key: string, path: string, json: (s: number, b: unknown) => void) {
   const err = (code: number, status: string, message: string, reason?: string) =>
-    json(code, { error: { code, message, status, ...(reason ? { details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason, domain: 'googleapis.com', metadata: { service: 'generativelanguage.googleapis.com' } }] } : {}) } });
+    json(code, {
+      error: {
+        code,
+        message,
+        status,
+        ...(reason
+          ? {
+              details: [
+                {
+                  '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+                  reason,
+                  domain: 'googleapis.com',
+                  metadata: { service: 'generativelanguage.googleapis.com' },
+                },
+              ],
+            }
+          : {}),
+      },
+    });
   const m = /^\/v1beta\/models\/([^/:]+):countTokens$/.exec(path);
   if (!m) return err(404, 'NOT_FOUND', `Unknown path ${path}`);
   switch (key) {
@@ -122,7 +153,8 @@ function googleRoute(key: string, path: string, json: (s: number, b: unknown) =>
     case GOOGLE.slow:
       return void setTimeout(() => json(200, { totalTokens: 1 }), 3000);
     case GOOGLE.good:
-      if (!GOOGLE_MODELS.includes(m[1]!)) return err(404, 'NOT_FOUND', `models/${m[1]} is not found for API version v1beta, or is not supported for countTokens.`);
+      if (!GOOGLE_MODELS.includes(m[1]!))
+        return err(404, 'NOT_FOUND', `models/${m[1]} is not found for API version v1beta, or is not supported for countTokens.`);
       return json(200, { totalTokens: 1 });
     default:
       return err(400, 'INVALID_ARGUMENT', 'API key not valid. Please pass a valid API key.', 'API_KEY_INVALID');
@@ -213,7 +245,11 @@ describe('ai_provider channel: openai', () => {
   it('maps 401 to auth_invalid without echoing the provider message that quotes the key', async () => {
     const r = await test({ provider: 'openai', apiKey: OPENAI.invalid });
     const { result } = r.json();
-    expect(result).toMatchObject({ status: 'error', errorCode: 'auth_invalid', details: { provider: 'openai', httpStatus: 401, providerCode: 'invalid_api_key' } });
+    expect(result).toMatchObject({
+      status: 'error',
+      errorCode: 'auth_invalid',
+      details: { provider: 'openai', httpStatus: 401, providerCode: 'invalid_api_key' },
+    });
     expect(result.hint).toMatch(/platform\.openai\.com/);
     expect(checks(result)).toEqual([
       ['config', 'success'],
@@ -294,7 +330,11 @@ describe('ai_provider channel: anthropic', () => {
     expect(invalid.json().result).toMatchObject({ status: 'error', errorCode: 'auth_invalid', details: { providerType: 'authentication_error' } });
     expect(invalid.json().result.hint).toMatch(/Anthropic Console/);
     expect(invalid.body).not.toContain(ANTHROPIC.invalid);
-    expect((await test({ provider: 'anthropic', apiKey: ANTHROPIC.forbidden })).json().result).toMatchObject({ status: 'error', errorCode: 'permission_missing', details: { providerType: 'permission_error' } });
+    expect((await test({ provider: 'anthropic', apiKey: ANTHROPIC.forbidden })).json().result).toMatchObject({
+      status: 'error',
+      errorCode: 'permission_missing',
+      details: { providerType: 'permission_error' },
+    });
     expect((await test({ provider: 'anthropic', apiKey: ANTHROPIC.limited })).json().result).toMatchObject({ status: 'error', errorCode: 'rate_limited' });
     const overloaded = (await test({ provider: 'anthropic', apiKey: ANTHROPIC.overloaded })).json().result;
     expect(overloaded).toMatchObject({ status: 'error', errorCode: 'provider_unavailable', details: { httpStatus: 529 } });
@@ -343,7 +383,11 @@ describe('ai_provider channel: google', () => {
 
   it('maps API_KEY_INVALID (400) to auth_invalid, 403 to permission_missing, 429 and 503', async () => {
     const invalid = await test({ provider: 'google', apiKey: GOOGLE.invalid });
-    expect(invalid.json().result).toMatchObject({ status: 'error', errorCode: 'auth_invalid', details: { provider: 'google', providerCode: 'API_KEY_INVALID' } });
+    expect(invalid.json().result).toMatchObject({
+      status: 'error',
+      errorCode: 'auth_invalid',
+      details: { provider: 'google', providerCode: 'API_KEY_INVALID' },
+    });
     expect(checks(invalid.json().result)).toEqual([
       ['config', 'success'],
       ['request', 'success'],
@@ -354,7 +398,11 @@ describe('ai_provider channel: google', () => {
     expect(disabled).toMatchObject({ status: 'error', errorCode: 'permission_missing', details: { providerCode: 'SERVICE_DISABLED' } });
     expect(disabled.hint).toMatch(/Generative Language API/);
     expect((await test({ provider: 'google', apiKey: GOOGLE.limited })).json().result).toMatchObject({ status: 'error', errorCode: 'rate_limited' });
-    expect((await test({ provider: 'google', apiKey: GOOGLE.unavailable })).json().result).toMatchObject({ status: 'error', errorCode: 'provider_unavailable', details: { httpStatus: 503 } });
+    expect((await test({ provider: 'google', apiKey: GOOGLE.unavailable })).json().result).toMatchObject({
+      status: 'error',
+      errorCode: 'provider_unavailable',
+      details: { httpStatus: 503 },
+    });
   });
 
   it('times out on a slow server within the requested timeout', async () => {
@@ -367,23 +415,31 @@ describe('ai_provider channel: google', () => {
 describe('ai_provider channel: all providers', () => {
   it('reports network_unreachable when the provider endpoint refuses connections', async () => {
     const port = await closedPort();
-    await withHarness({ PROVIDER_OPENAI_URL: `http://127.0.0.1:${port}/v1`, PROVIDER_ANTHROPIC_URL: `http://127.0.0.1:${port}`, PROVIDER_GOOGLE_AI_URL: `http://127.0.0.1:${port}` }, user, async (closed) => {
-      for (const [provider, apiKey] of [
-        ['openai', OPENAI.good],
-        ['anthropic', ANTHROPIC.good],
-        ['google', GOOGLE.good],
-      ] as const) {
-        const r = await run(closed.app, { provider, apiKey });
-        const { result } = r.json();
-        expect(result, provider).toMatchObject({ status: 'error', errorCode: 'network_unreachable' });
-        expect(result.hint).toMatch(/host and port/);
-        expect(checks(result)).toEqual([
-          ['config', 'success'],
-          ['request', 'error'],
-        ]);
-        expect(r.body).not.toContain(apiKey);
-      }
-    });
+    await withHarness(
+      {
+        PROVIDER_OPENAI_URL: `http://127.0.0.1:${port}/v1`,
+        PROVIDER_ANTHROPIC_URL: `http://127.0.0.1:${port}`,
+        PROVIDER_GOOGLE_AI_URL: `http://127.0.0.1:${port}`,
+      },
+      user,
+      async (closed) => {
+        for (const [provider, apiKey] of [
+          ['openai', OPENAI.good],
+          ['anthropic', ANTHROPIC.good],
+          ['google', GOOGLE.good],
+        ] as const) {
+          const r = await run(closed.app, { provider, apiKey });
+          const { result } = r.json();
+          expect(result, provider).toMatchObject({ status: 'error', errorCode: 'network_unreachable' });
+          expect(result.hint).toMatch(/host and port/);
+          expect(checks(result)).toEqual([
+            ['config', 'success'],
+            ['request', 'error'],
+          ]);
+          expect(r.body).not.toContain(apiKey);
+        }
+      },
+    );
   });
 
   it('never called a paid generation endpoint, and no SDK followed the *_BASE_URL environment', () => {

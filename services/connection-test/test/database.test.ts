@@ -219,7 +219,27 @@ beforeAll(async () => {
 
   proxy = await startRecordingProxy();
   certDir = mkdtempSync(join(tmpdir(), 'ct-db-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem'), '-days', '1', '-subj', `/CN=${DB_HOST}`, '-addext', `subjectAltName=DNS:${DB_HOST}`], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      join(certDir, 'key.pem'),
+      '-out',
+      join(certDir, 'cert.pem'),
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${DB_HOST}`,
+      '-addext',
+      `subjectAltName=DNS:${DB_HOST}`,
+    ],
+    { stdio: 'ignore' },
+  );
   key = readFileSync(join(certDir, 'key.pem'));
   cert = readFileSync(join(certDir, 'cert.pem'));
   fakePg = await startFakePg();
@@ -253,7 +273,12 @@ afterAll(async () => {
 type Check = { name: string; status: string; message?: string };
 
 async function run(h: Harness, config: Record<string, unknown>, timeout?: number) {
-  const r = await h.app.inject({ method: 'POST', url: '/onboarding/test-connection/s1', headers: bearer(user), payload: { channel: 'database', config, ...(timeout ? { timeout } : {}) } });
+  const r = await h.app.inject({
+    method: 'POST',
+    url: '/onboarding/test-connection/s1',
+    headers: bearer(user),
+    payload: { channel: 'database', config, ...(timeout ? { timeout } : {}) },
+  });
   expect(r.statusCode).toBe(200);
   for (const secret of PASSWORDS) expect(r.body).not.toContain(secret);
   const { result } = r.json();
@@ -262,7 +287,14 @@ async function run(h: Harness, config: Record<string, unknown>, timeout?: number
 }
 
 /** Through the recording proxy, by a name that resolves to it. */
-const viaProxy = (extra: Record<string, unknown> = {}) => ({ host: DB_HOST, port: proxy.port, database: PROBE_DB, user: PROBE_ROLE, password: PROBE_PASS, ...extra });
+const viaProxy = (extra: Record<string, unknown> = {}) => ({
+  host: DB_HOST,
+  port: proxy.port,
+  database: PROBE_DB,
+  user: PROBE_ROLE,
+  password: PROBE_PASS,
+  ...extra,
+});
 const OK_CHECKS = [
   ['config', 'success'],
   ['dns', 'success'],
@@ -283,7 +315,17 @@ describe('database channel', () => {
     expect(result).toMatchObject({
       channel: 'database',
       status: 'warning',
-      details: { serverVersion: rows[0]!.server_version, database: PROBE_DB, user: PROBE_ROLE, host: DB_HOST, port: proxy.port, sslmode: 'prefer', ssl: 'off', readOnly: true, superuser: false },
+      details: {
+        serverVersion: rows[0]!.server_version,
+        database: PROBE_DB,
+        user: PROBE_ROLE,
+        host: DB_HOST,
+        port: proxy.port,
+        sslmode: 'prefer',
+        ssl: 'off',
+        readOnly: true,
+        superuser: false,
+      },
     });
     expect(result.details).not.toHaveProperty('password');
     expect(checks).toEqual(OK_CHECKS);
@@ -372,14 +414,23 @@ describe('database channel', () => {
   });
 
   it('checks the certificate against the host name while connecting to the checked address, before sending the password', async () => {
-    const { result, checks } = await run(allowed, { host: DB_HOST, port: fakePgTls.port, database: PROBE_DB, user: PROBE_ROLE, password: PROBE_PASS, ssl: true });
+    const { result, checks } = await run(allowed, {
+      host: DB_HOST,
+      port: fakePgTls.port,
+      database: PROBE_DB,
+      user: PROBE_ROLE,
+      password: PROBE_PASS,
+      ssl: true,
+    });
     expect(result).toMatchObject({ status: 'error', errorCode: 'tls' });
     expect(result.message).toMatch(/self-signed/);
     expect(checks.at(-1)).toEqual(['connect', 'error']);
     expect(fakePgTls.servernames).toEqual([DB_HOST]);
     expect(fakePgTls.passwords).toEqual([]);
     // sslmode=no-verify skips the certificate check (as pg does): the handshake passes and the login is tried.
-    const noVerify = await run(allowed, { connectionString: `postgres://${PROBE_ROLE}:${PROBE_PASS}@${DB_HOST}:${fakePgTls.port}/${PROBE_DB}?sslmode=no-verify` });
+    const noVerify = await run(allowed, {
+      connectionString: `postgres://${PROBE_ROLE}:${PROBE_PASS}@${DB_HOST}:${fakePgTls.port}/${PROBE_DB}?sslmode=no-verify`,
+    });
     expect(noVerify.result).toMatchObject({ status: 'error', errorCode: 'auth_invalid' });
     expect(fakePgTls.passwords).toEqual([PROBE_PASS]);
   });
@@ -396,7 +447,12 @@ describe('database channel', () => {
 
   it('refuses connection strings that point at a Unix socket', async () => {
     for (const connectionString of ['postgres:///postgres?host=/var/run/postgresql', `postgres://${DB_HOST}/postgres?host=%2Fvar%2Frun%2Fpostgresql`]) {
-      const r = await allowed.app.inject({ method: 'POST', url: '/onboarding/test-connection/s1', headers: bearer(user), payload: { channel: 'database', config: { connectionString, user: PROBE_ROLE, password: PROBE_PASS } } });
+      const r = await allowed.app.inject({
+        method: 'POST',
+        url: '/onboarding/test-connection/s1',
+        headers: bearer(user),
+        payload: { channel: 'database', config: { connectionString, user: PROBE_ROLE, password: PROBE_PASS } },
+      });
       expect(r.statusCode).toBe(422);
       expect(r.json().details).toEqual([{ field: 'config.connectionString', rule: 'dsn', message: expect.stringMatching(/Unix socket/) }]);
       for (const secret of PASSWORDS) expect(r.body).not.toContain(secret);

@@ -111,7 +111,15 @@ function imapSession(fake: FakeImap, opts: { authPlain: boolean; starttls: boole
     let io: net.Socket = socket;
     let buffer = '';
     let awaitingPlain: string | null = null;
-    const caps = () => ['IMAP4rev1', 'ID', 'ENABLE', 'NAMESPACE', ...(opts.starttls && !(io instanceof tls.TLSSocket) ? ['STARTTLS'] : []), ...(opts.authPlain ? ['AUTH=PLAIN'] : [])].join(' ');
+    const caps = () =>
+      [
+        'IMAP4rev1',
+        'ID',
+        'ENABLE',
+        'NAMESPACE',
+        ...(opts.starttls && !(io instanceof tls.TLSSocket) ? ['STARTTLS'] : []),
+        ...(opts.authPlain ? ['AUTH=PLAIN'] : []),
+      ].join(' ');
     const send = (line: string) => io.write(`${line}\r\n`);
     const login = (tag: string, username: string, password: string) => {
       const ok = username === IMAP_USER && password === IMAP_PASS;
@@ -225,7 +233,27 @@ let closedPort: number;
 
 beforeAll(async () => {
   certDir = mkdtempSync(join(tmpdir(), 'ct-email-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem'), '-days', '1', '-subj', `/CN=${MAIL_HOST}`, '-addext', `subjectAltName=DNS:${MAIL_HOST}`], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      join(certDir, 'key.pem'),
+      '-out',
+      join(certDir, 'cert.pem'),
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${MAIL_HOST}`,
+      '-addext',
+      `subjectAltName=DNS:${MAIL_HOST}`,
+    ],
+    { stdio: 'ignore' },
+  );
   key = readFileSync(join(certDir, 'key.pem'));
   cert = readFileSync(join(certDir, 'cert.pem'));
 
@@ -270,16 +298,39 @@ afterAll(async () => {
 type Check = { name: string; status: string; message?: string };
 
 async function run(h: Harness, config: Record<string, unknown>, timeout?: number) {
-  const r = await h.app.inject({ method: 'POST', url: '/onboarding/test-connection/s1', headers: bearer(user), payload: { channel: 'email', config, ...(timeout ? { timeout } : {}) } });
+  const r = await h.app.inject({
+    method: 'POST',
+    url: '/onboarding/test-connection/s1',
+    headers: bearer(user),
+    payload: { channel: 'email', config, ...(timeout ? { timeout } : {}) },
+  });
   expect(r.statusCode).toBe(200);
   for (const secret of PASSWORDS) expect(r.body).not.toContain(secret);
   const { result } = r.json();
   ConnectionTestResultSchema.parse(result);
-  return { result, checks: (result.checks as Check[]).map((c) => [c.name, c.status]), check: (name: string) => (result.checks as Check[]).find((c) => c.name === name) };
+  return {
+    result,
+    checks: (result.checks as Check[]).map((c) => [c.name, c.status]),
+    check: (name: string) => (result.checks as Check[]).find((c) => c.name === name),
+  };
 }
 
-const smtp = (port: number, extra: Record<string, unknown> = {}) => ({ host: MAIL_HOST, port, secure: false, username: SMTP_USER, password: SMTP_PASS, ...extra });
-const imap = (port: number, extra: Record<string, unknown> = {}) => ({ host: MAIL_HOST, port, secure: false, username: IMAP_USER, password: IMAP_PASS, ...extra });
+const smtp = (port: number, extra: Record<string, unknown> = {}) => ({
+  host: MAIL_HOST,
+  port,
+  secure: false,
+  username: SMTP_USER,
+  password: SMTP_PASS,
+  ...extra,
+});
+const imap = (port: number, extra: Record<string, unknown> = {}) => ({
+  host: MAIL_HOST,
+  port,
+  secure: false,
+  username: IMAP_USER,
+  password: IMAP_PASS,
+  ...extra,
+});
 
 // ---------------------------------------------------------------- tests
 
@@ -287,7 +338,11 @@ describe('email channel: SMTP', () => {
   it('connects to the checked address, logs in, and warns that the server offers no encryption', async () => {
     const before = smtpPlain.logins.length;
     const { result, checks, check } = await run(allowed, { smtp: smtp(smtpPlain.port) });
-    expect(result).toMatchObject({ channel: 'email', status: 'warning', details: { smtp: { host: MAIL_HOST, port: smtpPlain.port, encryption: 'none', authenticated: true } } });
+    expect(result).toMatchObject({
+      channel: 'email',
+      status: 'warning',
+      details: { smtp: { host: MAIL_HOST, port: smtpPlain.port, encryption: 'none', authenticated: true } },
+    });
     expect(result.message).toBe('SMTP accepted the login');
     expect(checks).toEqual([
       ['config', 'success'],

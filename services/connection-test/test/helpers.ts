@@ -48,7 +48,17 @@ export async function startHarness(opts: BuildOptions & { env?: Record<string, s
     sessions,
     addSession(s: { id: string; tenantId: string; userId: string }) {
       const now = new Date().toISOString();
-      sessions.set(s.id, { ...s, type: 'tenant_setup', status: 'active', completedSteps: ['welcome'], skippedSteps: [], currentStep: 'organization_setup', startedAt: now, lastActivityAt: now, completedAt: null });
+      sessions.set(s.id, {
+        ...s,
+        type: 'tenant_setup',
+        status: 'active',
+        completedSteps: ['welcome'],
+        skippedSteps: [],
+        currentStep: 'organization_setup',
+        startedAt: now,
+        lastActivityAt: now,
+        completedAt: null,
+      });
     },
   });
 }

@@ -32,7 +32,12 @@ beforeAll(async () => {
   h = await startHarness({
     // A day-long window: a minute-long one could roll over between two tests (or within the limit test) and
     // reset the counts it relies on (seen once in a full run on a loaded machine).
-    env: { CONNECTION_TEST_ALLOWED_CIDRS: '127.0.0.1/32', CONNECTION_TEST_USER_LIMIT: '25', CONNECTION_TEST_TENANT_LIMIT: '40', CONNECTION_TEST_RATE_WINDOW: '1d' },
+    env: {
+      CONNECTION_TEST_ALLOWED_CIDRS: '127.0.0.1/32',
+      CONNECTION_TEST_USER_LIMIT: '25',
+      CONNECTION_TEST_TENANT_LIMIT: '40',
+      CONNECTION_TEST_RATE_WINDOW: '1d',
+    },
     loggerInstance: createLogger('connection-test', 'trace', sink),
   });
   h.addSession({ id: 's-a', ...owner });
@@ -65,12 +70,27 @@ describe('batches', () => {
   it('accepts a bare array, refuses more than 10 and malformed bodies with 400', async () => {
     const bare = await h.app.inject({ method: 'POST', url: '/onboarding/test-connections/s-a', headers: bearer(owner), payload: [hook('/ok')] });
     expect(bare.json().results).toHaveLength(1);
-    const tooMany = await h.app.inject({ method: 'POST', url: '/onboarding/test-connections/s-a', headers: bearer(owner), payload: Array.from({ length: 11 }, () => hook('/ok')) });
+    const tooMany = await h.app.inject({
+      method: 'POST',
+      url: '/onboarding/test-connections/s-a',
+      headers: bearer(owner),
+      payload: Array.from({ length: 11 }, () => hook('/ok')),
+    });
     expect(tooMany.statusCode).toBe(400);
-    const badChannel = await h.app.inject({ method: 'POST', url: '/onboarding/test-connection/s-a', headers: bearer(owner), payload: { channel: 'fax', config: {} } });
+    const badChannel = await h.app.inject({
+      method: 'POST',
+      url: '/onboarding/test-connection/s-a',
+      headers: bearer(owner),
+      payload: { channel: 'fax', config: {} },
+    });
     expect(badChannel.statusCode).toBe(400);
     expect(badChannel.json().details[0]).toMatchObject({ field: 'body.channel', rule: 'enum' });
-    const badTimeout = await h.app.inject({ method: 'POST', url: '/onboarding/test-connection/s-a', headers: bearer(owner), payload: { ...hook('/ok'), timeout: 60_000 } });
+    const badTimeout = await h.app.inject({
+      method: 'POST',
+      url: '/onboarding/test-connection/s-a',
+      headers: bearer(owner),
+      payload: { ...hook('/ok'), timeout: 60_000 },
+    });
     expect(badTimeout.statusCode).toBe(400);
   });
 });
@@ -81,7 +101,9 @@ describe('history, events and secrets', () => {
     const body1 = ConnectionHistoryResponseSchema.parse(page1.json());
     expect(body1.items).toHaveLength(4);
     expect(body1.nextCursor).not.toBeNull();
-    const page2 = ConnectionHistoryResponseSchema.parse((await h.app.inject({ method: 'GET', url: `/onboarding/connection-history/s-a?limit=4&cursor=${body1.nextCursor}`, headers: bearer(owner) })).json());
+    const page2 = ConnectionHistoryResponseSchema.parse(
+      (await h.app.inject({ method: 'GET', url: `/onboarding/connection-history/s-a?limit=4&cursor=${body1.nextCursor}`, headers: bearer(owner) })).json(),
+    );
     const all = [...body1.items, ...page2.items];
     expect(new Set(all.map((i) => i.id)).size).toBe(all.length);
     const times = all.map((i) => Date.parse(i.timestamp));
@@ -100,7 +122,12 @@ describe('history, events and secrets', () => {
   });
 
   it('never lets a canary secret into responses, history rows, events or logs', async () => {
-    const r = await h.app.inject({ method: 'POST', url: '/onboarding/test-connection/s-a', headers: bearer(owner), payload: hook('/ok', { url: `${base}/ok?token=${CANARY}` }) });
+    const r = await h.app.inject({
+      method: 'POST',
+      url: '/onboarding/test-connection/s-a',
+      headers: bearer(owner),
+      payload: hook('/ok', { url: `${base}/ok?token=${CANARY}` }),
+    });
     expect(r.body).not.toContain(CANARY);
     const rows = await h.db.pool.query('SELECT row_to_json(t)::text AS j FROM connection_test.test_runs t');
     expect(rows.rows.map((x) => x.j).join('\n')).not.toContain(CANARY);
@@ -116,11 +143,27 @@ describe('history, events and secrets', () => {
     const tested = (await readStream(h.nats)).filter((e) => e.event.type === 'connection.tested').length;
     const audit = await waitFor(async () => {
       const all = await readStream(h.nats, h.nats.auditStream);
-      return all.length >= tested ? all.map((m) => m.event as unknown as { action: string; tenantId: string; actor: { subject: string }; target: unknown; outcome: { result: string }; details: Record<string, unknown> }) : null;
+      return all.length >= tested
+        ? all.map(
+            (m) =>
+              m.event as unknown as {
+                action: string;
+                tenantId: string;
+                actor: { subject: string };
+                target: unknown;
+                outcome: { result: string };
+                details: Record<string, unknown>;
+              },
+          )
+        : null;
     });
     expect(audit).toHaveLength(tested);
     expect(audit.every((a) => a.action === 'connection.test' && a.tenantId === 'tenant-a' && a.actor.subject === 'owner')).toBe(true);
-    expect(audit[audit.length - 1]).toMatchObject({ target: { type: 'session', id: 's-a' }, outcome: { result: 'allowed' }, details: { channel: 'webhook', targetHost: '127.0.0.1', status: 'success' } });
+    expect(audit[audit.length - 1]).toMatchObject({
+      target: { type: 'session', id: 's-a' },
+      outcome: { result: 'allowed' },
+      details: { channel: 'webhook', targetHost: '127.0.0.1', status: 'success' },
+    });
     expect(audit.some((a) => a.outcome.result === 'failed')).toBe(true);
     expect(JSON.stringify(audit)).not.toContain(CANARY);
   });
@@ -139,15 +182,27 @@ describe('access and limits', () => {
   });
 
   it('validate-connection-config reports field errors without connecting', async () => {
-    const r = await h.app.inject({ method: 'POST', url: '/onboarding/validate-connection-config', headers: bearer(owner), payload: { channel: 'slack', config: { botToken: 'nope' } } });
+    const r = await h.app.inject({
+      method: 'POST',
+      url: '/onboarding/validate-connection-config',
+      headers: bearer(owner),
+      payload: { channel: 'slack', config: { botToken: 'nope' } },
+    });
     expect(r.json()).toEqual({ isValid: false, errors: [{ field: 'botToken', rule: 'format', message: 'botToken must be a Slack token (xoxb-…)' }] });
-    const ok = await h.app.inject({ method: 'POST', url: '/onboarding/validate-connection-config', headers: bearer(owner), payload: { channel: 'webhook', config: { url: 'https://hooks.example.com/x' } } });
+    const ok = await h.app.inject({
+      method: 'POST',
+      url: '/onboarding/validate-connection-config',
+      headers: bearer(owner),
+      payload: { channel: 'webhook', config: { url: 'https://hooks.example.com/x' } },
+    });
     expect(ok.json()).toEqual({ isValid: true, errors: [] });
   });
 
   it('validate-connection-config applies the outbound policy: a target the test would refuse is invalid', async () => {
     const validate = (channel: string, config: Record<string, unknown>) =>
-      h.app.inject({ method: 'POST', url: '/onboarding/validate-connection-config', headers: bearer(owner), payload: { channel, config } }).then((r) => r.json());
+      h.app
+        .inject({ method: 'POST', url: '/onboarding/validate-connection-config', headers: bearer(owner), payload: { channel, config } })
+        .then((r) => r.json());
     expect(await validate('webhook', { url: 'http://169.254.169.254/latest/meta-data' })).toEqual({
       isValid: false,
       errors: [{ field: 'url', rule: 'blocked_by_policy', message: expect.stringMatching(/^url: Connections to 169\.254\.169\.254 are not allowed/) }],
@@ -160,22 +215,53 @@ describe('access and limits', () => {
   });
 
   it('bad configs are a 422 with proof-read messages on both routes; in a batch each field says which test', async () => {
-    const single = await h.app.inject({ method: 'POST', url: '/onboarding/test-connection/s-a', headers: bearer(owner), payload: { channel: 'email', config: {} } });
+    const single = await h.app.inject({
+      method: 'POST',
+      url: '/onboarding/test-connection/s-a',
+      headers: bearer(owner),
+      payload: { channel: 'email', config: {} },
+    });
     expect(single.statusCode).toBe(422);
-    expect(single.json()).toMatchObject({ code: 'CONNECTION_TEST_CONFIG_INVALID', details: [{ field: 'config.smtp', rule: 'smtp_or_imap', message: 'Give smtp, imap or both' }] });
-    const mysql = await h.app.inject({ method: 'POST', url: '/onboarding/test-connection/s-a', headers: bearer(owner), payload: { channel: 'database', config: { connectionString: 'mysql://u:p@db.example.com/app' } } });
-    expect(mysql.json().details).toEqual([{ field: 'config.connectionString', rule: 'format', message: 'config.connectionString must start with postgres:// or postgresql:// (only PostgreSQL is supported)' }]);
+    expect(single.json()).toMatchObject({
+      code: 'CONNECTION_TEST_CONFIG_INVALID',
+      details: [{ field: 'config.smtp', rule: 'smtp_or_imap', message: 'Give smtp, imap or both' }],
+    });
+    const mysql = await h.app.inject({
+      method: 'POST',
+      url: '/onboarding/test-connection/s-a',
+      headers: bearer(owner),
+      payload: { channel: 'database', config: { connectionString: 'mysql://u:p@db.example.com/app' } },
+    });
+    expect(mysql.json().details).toEqual([
+      {
+        field: 'config.connectionString',
+        rule: 'format',
+        message: 'config.connectionString must start with postgres:// or postgresql:// (only PostgreSQL is supported)',
+      },
+    ]);
     expect(mysql.body).not.toContain('mysql://u:p@');
-    const batch = await h.app.inject({ method: 'POST', url: '/onboarding/test-connections/s-a', headers: bearer(owner), payload: { tests: [hook('/ok'), { channel: 'database', config: { host: 'db.example.com', user: 'u', sslmode: 'no-verify' } }] } });
+    const batch = await h.app.inject({
+      method: 'POST',
+      url: '/onboarding/test-connections/s-a',
+      headers: bearer(owner),
+      payload: { tests: [hook('/ok'), { channel: 'database', config: { host: 'db.example.com', user: 'u', sslmode: 'no-verify' } }] },
+    });
     expect(batch.statusCode).toBe(422);
     expect(batch.json().details).toEqual([{ field: 'tests.1.config.sslmode', rule: 'enum', message: expect.stringContaining('verify-full') }]);
-    const bare = await h.app.inject({ method: 'POST', url: '/onboarding/test-connections/s-a', headers: bearer(owner), payload: [{ channel: 'webhook', config: { url: 'ftp://x' } }] });
+    const bare = await h.app.inject({
+      method: 'POST',
+      url: '/onboarding/test-connections/s-a',
+      headers: bearer(owner),
+      payload: [{ channel: 'webhook', config: { url: 'ftp://x' } }],
+    });
     expect(bare.json().details).toEqual([expect.objectContaining({ field: '0.config.url', rule: 'http_url' })]);
   });
 
   it('the test beyond the per-user limit gets 429 with Retry-After', async () => {
     // 25 per user per window; earlier tests in this file used 14.
-    const used = (await h.db.pool.query("SELECT count FROM connection_test.rate_limit_counters WHERE key = 'user:tenant-a:owner' ORDER BY window_start DESC LIMIT 1")).rows[0].count as number;
+    const used = (
+      await h.db.pool.query("SELECT count FROM connection_test.rate_limit_counters WHERE key = 'user:tenant-a:owner' ORDER BY window_start DESC LIMIT 1")
+    ).rows[0].count as number;
     for (let i = used; i < 25; i++) {
       const ok = await h.app.inject({ method: 'POST', url: '/onboarding/test-connection/s-a', headers: bearer(owner), payload: hook('/ok') });
       expect(ok.statusCode).toBe(200);

@@ -11,7 +11,16 @@ const LIMITED = 'xoxb-1111-2222-limitedtoken';
 const BROKEN = 'xoxb-1111-2222-brokentoken';
 const SLOW = 'xoxb-1111-2222-slowtoken';
 
-const identity = { ok: true, url: 'https://acme.slack.com/', team: 'Acme', user: 'glavito', team_id: 'T0123ABC', user_id: 'U0123ABC', bot_id: 'B0123ABC', is_enterprise_install: false };
+const identity = {
+  ok: true,
+  url: 'https://acme.slack.com/',
+  team: 'Acme',
+  user: 'glavito',
+  team_id: 'T0123ABC',
+  user_id: 'U0123ABC',
+  bot_id: 'B0123ABC',
+  is_enterprise_install: false,
+};
 
 let h: Harness;
 let server: http.Server;
@@ -70,7 +79,15 @@ describe('slack channel', () => {
     expect(result).toMatchObject({
       channel: 'slack',
       status: 'success',
-      details: { team: 'Acme', teamId: 'T0123ABC', user: 'glavito', userId: 'U0123ABC', botId: 'B0123ABC', url: 'https://acme.slack.com/', scopes: ['chat:write', 'channels:read', 'users:read'] },
+      details: {
+        team: 'Acme',
+        teamId: 'T0123ABC',
+        user: 'glavito',
+        userId: 'U0123ABC',
+        botId: 'B0123ABC',
+        url: 'https://acme.slack.com/',
+        scopes: ['chat:write', 'channels:read', 'users:read'],
+      },
     });
     expect(result.message).toContain('Acme');
     expect(checks(result)).toEqual([

@@ -13,7 +13,20 @@ async function countingServer(host: string, handler: http.RequestListener) {
   return { server, port: (server.address() as AddressInfo).port, connections: () => connections };
 }
 
-const BLOCKED_HOSTS = ['127.0.0.1', '[::1]', '10.1.2.3', '172.16.5.4', '172.31.255.1', '192.168.1.10', '169.254.169.254', '100.64.0.1', '0.0.0.0', '[::ffff:127.0.0.1]', '[fd00:ec2::254]', '224.0.0.1'];
+const BLOCKED_HOSTS = [
+  '127.0.0.1',
+  '[::1]',
+  '10.1.2.3',
+  '172.16.5.4',
+  '172.31.255.1',
+  '192.168.1.10',
+  '169.254.169.254',
+  '100.64.0.1',
+  '0.0.0.0',
+  '[::ffff:127.0.0.1]',
+  '[fd00:ec2::254]',
+  '224.0.0.1',
+];
 
 describe('outbound policy (pure)', () => {
   it.each(BLOCKED_HOSTS)('%s is blocked', async (host) => {
@@ -63,25 +76,32 @@ describe('SSRF matrix through the API (webhook)', () => {
   });
 
   const run = async (url: string) =>
-    (await h.app.inject({ method: 'POST', url: '/onboarding/test-connection/s-ssrf', headers: bearer(user), payload: { channel: 'webhook', config: { url } } })).json().result;
+    (
+      await h.app.inject({ method: 'POST', url: '/onboarding/test-connection/s-ssrf', headers: bearer(user), payload: { channel: 'webhook', config: { url } } })
+    ).json().result;
 
-  it.each([
-    ...BLOCKED_HOSTS.map((host) => [`http://${host}:${0}/x`] as const),
-    ['http://loopback.customer.test/x'] as const,
-  ])('%s → blocked_by_policy, nothing connects', async (url) => {
-    const before = target.connections();
-    const result = await run(url.replace(':0', `:${target.port}`));
-    expect(result).toMatchObject({ status: 'error', errorCode: 'blocked_by_policy' });
-    expect(result.hint).toMatch(/blocked for safety/);
-    expect(target.connections()).toBe(before);
-  });
+  it.each([...BLOCKED_HOSTS.map((host) => [`http://${host}:${0}/x`] as const), ['http://loopback.customer.test/x'] as const])(
+    '%s → blocked_by_policy, nothing connects',
+    async (url) => {
+      const before = target.connections();
+      const result = await run(url.replace(':0', `:${target.port}`));
+      expect(result).toMatchObject({ status: 'error', errorCode: 'blocked_by_policy' });
+      expect(result.hint).toMatch(/blocked for safety/);
+      expect(target.connections()).toBe(before);
+    },
+  );
 
   it('a public-looking URL redirecting to loopback is never followed (the signed POST stays where it was sent)', async () => {
     const before = target.connections();
     const result = await run(`http://public.customer.test:${redirector.port}/hook`);
     expect(result).toMatchObject({ status: 'warning', details: { statusCode: expect.any(Number) } });
     expect(result.details.location).toMatch(/^http:\/\/127\.0\.0\.1/);
-    expect(result.checks.map((c: { name: string; status: string }) => `${c.name}:${c.status}`)).toEqual(['config:success', 'dns:success', 'request:success', 'response:warning']);
+    expect(result.checks.map((c: { name: string; status: string }) => `${c.name}:${c.status}`)).toEqual([
+      'config:success',
+      'dns:success',
+      'request:success',
+      'response:warning',
+    ]);
     expect(redirector.connections()).toBeGreaterThan(0);
     expect(target.connections()).toBe(before);
   });

@@ -41,8 +41,10 @@ beforeAll(async () => {
     req.on('end', () => {
       const key = String(req.headers.authorization ?? '').replace(/^Bearer /, '');
       received.push({ method: req.method!, url: req.url!, headers: req.headers, key });
-      const json = (status: number, payload: unknown) => res.writeHead(status, { 'content-type': 'application/json', 'request-id': 'req_fake123' }).end(JSON.stringify(payload));
-      if (req.method !== 'GET' || req.url !== '/v1/account') return json(404, stripeError('invalid_request_error', `Unrecognized request URL (${req.method}: ${req.url}).`));
+      const json = (status: number, payload: unknown) =>
+        res.writeHead(status, { 'content-type': 'application/json', 'request-id': 'req_fake123' }).end(JSON.stringify(payload));
+      if (req.method !== 'GET' || req.url !== '/v1/account')
+        return json(404, stripeError('invalid_request_error', `Unrecognized request URL (${req.method}: ${req.url}).`));
       switch (key) {
         case GOOD:
         case LIVE:
@@ -58,7 +60,12 @@ beforeAll(async () => {
             ),
           );
         case LIMITED:
-          return json(429, stripeError('invalid_request_error', 'Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.', { code: 'rate_limit' }));
+          return json(
+            429,
+            stripeError('invalid_request_error', 'Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.', {
+              code: 'rate_limit',
+            }),
+          );
         case BROKEN:
           return json(500, stripeError('api_error', 'An unknown error occurred'));
         case SLOW:
@@ -91,7 +98,16 @@ describe('stripe channel', () => {
     expect(result).toMatchObject({
       channel: 'stripe',
       status: 'success',
-      details: { accountId: ACCOUNT, chargesEnabled: true, payoutsEnabled: true, detailsSubmitted: true, livemode: false, keyKind: 'secret', country: 'US', defaultCurrency: 'usd' },
+      details: {
+        accountId: ACCOUNT,
+        chargesEnabled: true,
+        payoutsEnabled: true,
+        detailsSubmitted: true,
+        livemode: false,
+        keyKind: 'secret',
+        country: 'US',
+        defaultCurrency: 'usd',
+      },
     });
     expect(checks(result)).toEqual([
       ['config', 'success'],
@@ -141,7 +157,11 @@ describe('stripe channel', () => {
   it('maps 401 to auth_invalid without echoing the partly masked key Stripe quotes', async () => {
     const r = await test({ secretKey: INVALID });
     const { result } = r.json();
-    expect(result).toMatchObject({ status: 'error', errorCode: 'auth_invalid', details: { httpStatus: 401, stripeType: 'invalid_request_error', requestId: 'req_fake123' } });
+    expect(result).toMatchObject({
+      status: 'error',
+      errorCode: 'auth_invalid',
+      details: { httpStatus: 401, stripeType: 'invalid_request_error', requestId: 'req_fake123' },
+    });
     expect(result.hint).toMatch(/API keys/);
     expect(checks(result)).toEqual([
       ['config', 'success'],

@@ -46,23 +46,55 @@ beforeAll(async () => {
     req.on('end', () => {
       const form = new URLSearchParams(raw);
       received.push({ method: req.method!, url: req.url!, headers: req.headers, form });
-      const json = (status: number, payload: unknown) => res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(payload));
+      const json = (status: number, payload: unknown) =>
+        res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(payload));
       const m = /^\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(req.url ?? '');
       if (req.method !== 'POST' || !m) return json(404, { error: 'not_found' });
       const tenant = decodeURIComponent(m[1]!);
       const secret = form.get('client_secret');
       let answer: { status: number; body: unknown };
       if (tenant === UNKNOWN_TENANT)
-        answer = aadError(400, 'invalid_request', 90002, `Tenant '${UNKNOWN_TENANT}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`);
+        answer = aadError(
+          400,
+          'invalid_request',
+          90002,
+          `Tenant '${UNKNOWN_TENANT}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`,
+        );
       else if (form.get('client_id') === UNKNOWN_CLIENT)
-        answer = aadError(400, 'unauthorized_client', 700016, `Application with identifier '${UNKNOWN_CLIENT}' was not found in the directory 'Contoso'. This can happen if the application has not been installed by the administrator of the tenant.`);
+        answer = aadError(
+          400,
+          'unauthorized_client',
+          700016,
+          `Application with identifier '${UNKNOWN_CLIENT}' was not found in the directory 'Contoso'. This can happen if the application has not been installed by the administrator of the tenant.`,
+        );
       else if (secret === NEEDS_CONSENT)
-        answer = aadError(400, 'invalid_grant', 65001, "The user or administrator has not consented to use the application with ID 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee'.");
-      else if (secret === LIMITED) answer = { status: 429, body: { error: 'temporarily_unavailable', error_description: 'AADSTS50196: The server terminated an operation because it encountered a client request loop.' } };
-      else if (secret === BROKEN) answer = { status: 503, body: { error: 'temporarily_unavailable', error_description: 'AADSTS90033: A transient error has occurred. Please try again.' } };
+        answer = aadError(
+          400,
+          'invalid_grant',
+          65001,
+          "The user or administrator has not consented to use the application with ID 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee'.",
+        );
+      else if (secret === LIMITED)
+        answer = {
+          status: 429,
+          body: {
+            error: 'temporarily_unavailable',
+            error_description: 'AADSTS50196: The server terminated an operation because it encountered a client request loop.',
+          },
+        };
+      else if (secret === BROKEN)
+        answer = {
+          status: 503,
+          body: { error: 'temporarily_unavailable', error_description: 'AADSTS90033: A transient error has occurred. Please try again.' },
+        };
       else if (secret === SLOW) return void setTimeout(() => json(200, { token_type: 'Bearer', expires_in: 3599, access_token: ACCESS_TOKEN }), 3000);
       else if (secret !== SECRET)
-        answer = aadError(401, 'invalid_client', 7000215, `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${CLIENT}'.`);
+        answer = aadError(
+          401,
+          'invalid_client',
+          7000215,
+          `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${CLIENT}'.`,
+        );
       else answer = { status: 200, body: { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: ACCESS_TOKEN } };
       json(answer.status, answer.body);
     });
@@ -88,7 +120,11 @@ describe('teams channel', () => {
     expect(r.statusCode).toBe(200);
     const { result } = r.json();
     ConnectionTestResultSchema.parse(result);
-    expect(result).toMatchObject({ channel: 'teams', status: 'success', details: { tenantId: TENANT, clientId: CLIENT, authScheme: 'Bearer', expiresIn: 3599 } });
+    expect(result).toMatchObject({
+      channel: 'teams',
+      status: 'success',
+      details: { tenantId: TENANT, clientId: CLIENT, authScheme: 'Bearer', expiresIn: 3599 },
+    });
     expect(checks(result)).toEqual([
       ['config', 'success'],
       ['request', 'success'],
@@ -98,7 +134,12 @@ describe('teams channel', () => {
     expect(hit.method).toBe('POST');
     expect(hit.url).toBe(`/${TENANT}/oauth2/v2.0/token`);
     expect(hit.headers['content-type']).toBe('application/x-www-form-urlencoded');
-    expect(Object.fromEntries(hit.form)).toEqual({ client_id: CLIENT, client_secret: SECRET, grant_type: 'client_credentials', scope: 'https://graph.microsoft.com/.default' });
+    expect(Object.fromEntries(hit.form)).toEqual({
+      client_id: CLIENT,
+      client_secret: SECRET,
+      grant_type: 'client_credentials',
+      scope: 'https://graph.microsoft.com/.default',
+    });
     expect(hit.headers.authorization).toBeUndefined();
     expect(r.body).not.toContain(SECRET);
     expect(r.body).not.toContain(ACCESS_TOKEN);
@@ -114,7 +155,11 @@ describe('teams channel', () => {
     const r = await test({ ...good, clientSecret: WRONG });
     const { result } = r.json();
     ConnectionTestResultSchema.parse(result);
-    expect(result).toMatchObject({ status: 'error', errorCode: 'auth_invalid', details: { httpStatus: 401, error: 'invalid_client', aadsts: 'AADSTS7000215' } });
+    expect(result).toMatchObject({
+      status: 'error',
+      errorCode: 'auth_invalid',
+      details: { httpStatus: 401, error: 'invalid_client', aadsts: 'AADSTS7000215' },
+    });
     expect(result.message).toMatch(/AADSTS7000215: Invalid client secret provided/);
     expect(result.message).not.toMatch(/Trace ID|Correlation ID/);
     expect(result.hint).toMatch(/secret's Value \(not its Secret ID\)/);

@@ -38,7 +38,12 @@ afterAll(async () => {
 });
 
 const test = (config: Record<string, unknown>, timeout?: number) =>
-  h.app.inject({ method: 'POST', url: '/onboarding/test-connection/s1', headers: bearer(user), payload: { channel: 'webhook', config, ...(timeout ? { timeout } : {}) } });
+  h.app.inject({
+    method: 'POST',
+    url: '/onboarding/test-connection/s1',
+    headers: bearer(user),
+    payload: { channel: 'webhook', config, ...(timeout ? { timeout } : {}) },
+  });
 
 describe('webhook channel', () => {
   it('POSTs a signed JSON test body and reports success with staged checks', async () => {
@@ -72,7 +77,11 @@ describe('webhook channel', () => {
 
   it('maps failures onto the taxonomy with a hint', async () => {
     // Each failure names the one stage in error, and history keeps the URL it was about.
-    for (const [path, errorCode] of [['/denied', 'auth_invalid'], ['/broken', 'provider_unavailable'], ['/missing', 'config_invalid']]) {
+    for (const [path, errorCode] of [
+      ['/denied', 'auth_invalid'],
+      ['/broken', 'provider_unavailable'],
+      ['/missing', 'config_invalid'],
+    ]) {
       const failed = (await test({ url: `${base}${path}` })).json().result;
       expect(failed).toMatchObject({ status: 'error', errorCode, details: { stage: 'response', url: `${base}${path}` } });
       expect(failed.checks.filter((c: { status: string }) => c.status === 'error')).toEqual([expect.objectContaining({ name: 'response' })]);
@@ -91,7 +100,9 @@ describe('webhook channel', () => {
     expect(invalid.json()).toMatchObject({ code: 'CONNECTION_TEST_CONFIG_INVALID', details: [{ field: 'config.url', rule: 'http_url' }] });
     const userinfo = await test({ url: `http://hook-user:hook-pass@127.0.0.1:1/ok` });
     expect(userinfo.statusCode).toBe(422);
-    expect(userinfo.json().details).toEqual([{ field: 'config.url', rule: 'no_userinfo', message: expect.stringMatching(/must not carry a user name or password/) }]);
+    expect(userinfo.json().details).toEqual([
+      { field: 'config.url', rule: 'no_userinfo', message: expect.stringMatching(/must not carry a user name or password/) },
+    ]);
     expect(userinfo.body).not.toContain('hook-pass');
   });
 });

@@ -19,7 +19,9 @@ let base: string;
 const received: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; token: string }> = [];
 const user = { userId: 'u1', tenantId: 't1' };
 
-const graphError = (message: string, type: string, code: number, extra: Record<string, unknown> = {}) => ({ error: { message, type, code, ...extra, fbtrace_id: 'AbCdEfGhIjK' } });
+const graphError = (message: string, type: string, code: number, extra: Record<string, unknown> = {}) => ({
+  error: { message, type, code, ...extra, fbtrace_id: 'AbCdEfGhIjK' },
+});
 
 beforeAll(async () => {
   server = http.createServer((req, res) => {
@@ -27,7 +29,8 @@ beforeAll(async () => {
     req.on('end', () => {
       const token = String(req.headers.authorization ?? '').replace(/^Bearer /, '');
       received.push({ method: req.method!, url: req.url!, headers: req.headers, token });
-      const json = (status: number, payload: unknown) => res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8' }).end(JSON.stringify(payload));
+      const json = (status: number, payload: unknown) =>
+        res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8' }).end(JSON.stringify(payload));
       const url = new URL(req.url!, 'http://graph.local');
       const m = /^\/v21\.0\/(\d+)$/.exec(url.pathname);
       if (req.method !== 'GET' || !m) return json(400, graphError('Unknown path components', 'OAuthException', 2500));
@@ -174,7 +177,10 @@ describe('whatsapp channel', () => {
     const before = received.length;
     const r = await test({ phoneNumberId: '+1 555 0100', accessToken: GOOD });
     expect(r.statusCode).toBe(422);
-    expect(r.json()).toMatchObject({ code: 'CONNECTION_TEST_CONFIG_INVALID', details: [{ field: 'config.phoneNumberId', rule: 'format', message: 'config.phoneNumberId must be a numeric phone number id' }] });
+    expect(r.json()).toMatchObject({
+      code: 'CONNECTION_TEST_CONFIG_INVALID',
+      details: [{ field: 'config.phoneNumberId', rule: 'format', message: 'config.phoneNumberId must be a numeric phone number id' }],
+    });
     expect(r.body).not.toContain(GOOD);
     expect(received.length).toBe(before);
   });

@@ -8,7 +8,15 @@ import { loggerOptions, requestIdFrom } from '@glavito/logging';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { OneLinePerRequestLogController } from '@glavito/http/request-log';
 import { allowedOriginsOf, type GatewayConfig, upstreamsOf } from './config.js';
-import { clientErrorHandler, errorHandler, HostRequiredError, InvalidPreflightError, MethodNotAllowedError, RouteNotFoundError, UrlTooLongError } from './errors.js';
+import {
+  clientErrorHandler,
+  errorHandler,
+  HostRequiredError,
+  InvalidPreflightError,
+  MethodNotAllowedError,
+  RouteNotFoundError,
+  UrlTooLongError,
+} from './errors.js';
 import { corsPlugin } from './plugins/cors.js';
 import { edgeAuditPlugin } from './plugins/edge-audit.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
@@ -49,7 +57,11 @@ export async function buildApp(config: GatewayConfig, opts: BuildAppOptions = {}
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Fastify answers a parameter over maxParamLength (and a bad URL) itself, in another shape: through ours instead.
     frameworkErrors: (error, request, reply) =>
-      errorHandler(error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? new UrlTooLongError(`a path parameter is longer than ${MAX_PARAM_LENGTH} characters`) : error, request, reply),
+      errorHandler(
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? new UrlTooLongError(`a path parameter is longer than ${MAX_PARAM_LENGTH} characters`) : error,
+        request,
+        reply,
+      ),
   });
   const upstreams = upstreamsOf(config);
   // Set before any register(): child contexts copy the error handler they see when they are created.
@@ -67,7 +79,8 @@ export async function buildApp(config: GatewayConfig, opts: BuildAppOptions = {}
   app.addHook('onRequest', (request, _reply, done) => {
     if (request.url.length > MAX_URL_LENGTH) return done(new UrlTooLongError(`the request target is longer than ${MAX_URL_LENGTH} characters`));
     if (request.raw.httpVersion === '1.1' && !request.headers.host) return done(new HostRequiredError());
-    if (request.method === 'OPTIONS' && (!request.headers.origin || !request.headers['access-control-request-method'])) return done(new InvalidPreflightError());
+    if (request.method === 'OPTIONS' && (!request.headers.origin || !request.headers['access-control-request-method']))
+      return done(new InvalidPreflightError());
     // An empty segment is no id: `/onboarding/resume/` is a path no route has, not a resume of session ''.
     if (hasEmptyParam(request.params)) return done(new RouteNotFoundError(request.method, request.url.split('?')[0]));
     done();
@@ -81,13 +94,17 @@ export async function buildApp(config: GatewayConfig, opts: BuildAppOptions = {}
   await app.register(rateLimitPlugin, {
     max: config.RATE_LIMIT_MAX,
     timeWindowMs: config.RATE_LIMIT_WINDOW,
-    shared: config.RATE_LIMIT_STORE === 'nats' ? { servers: config.NATS_URL!, bucket: config.RATE_LIMIT_BUCKET, timeoutMs: config.RATE_LIMIT_STORE_TIMEOUT } : undefined,
+    shared:
+      config.RATE_LIMIT_STORE === 'nats'
+        ? { servers: config.NATS_URL!, bucket: config.RATE_LIMIT_BUCKET, timeoutMs: config.RATE_LIMIT_STORE_TIMEOUT }
+        : undefined,
   });
   await app.register(corsPlugin, { origins: allowedOriginsOf(config), routes: Object.values(ROUTES) });
   await app.register(edgeAuditPlugin, {
     natsUrl: config.NATS_URL,
     bus: opts.auditBus,
-    subjectPrefix: auditNames({ EVENT_STREAM: '', EVENT_SUBJECT_PREFIX: config.EVENT_SUBJECT_PREFIX, AUDIT_SUBJECT_PREFIX: config.AUDIT_SUBJECT_PREFIX }).subjectPrefix,
+    subjectPrefix: auditNames({ EVENT_STREAM: '', EVENT_SUBJECT_PREFIX: config.EVENT_SUBJECT_PREFIX, AUDIT_SUBJECT_PREFIX: config.AUDIT_SUBJECT_PREFIX })
+      .subjectPrefix,
     perActorPerMinute: config.AUDIT_DENIALS_PER_MINUTE,
   });
 

@@ -11,14 +11,22 @@ const httpUrl = z.url({ protocol: /^https?$/ });
 const originList = z
   .string()
   .default('')
-  .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
-  .pipe(z.array(z.url({ protocol: /^https?$/, error: 'must be an http(s) origin such as https://app.example.com (no "*": list each origin)' }).transform((u) => new URL(u).origin)));
+  .transform((v) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  )
+  .pipe(
+    z.array(
+      z
+        .url({ protocol: /^https?$/, error: 'must be an http(s) origin such as https://app.example.com (no "*": list each origin)' })
+        .transform((u) => new URL(u).origin),
+    ),
+  );
 
 /** Unset or empty means the service is not deployed: its routes answer 503. */
-const serviceUrl = z.preprocess(
-  (v) => (v === '' ? undefined : v),
-  httpUrl.transform((u) => u.replace(/\/+$/, '')).optional(),
-);
+const serviceUrl = z.preprocess((v) => (v === '' ? undefined : v), httpUrl.transform((u) => u.replace(/\/+$/, '')).optional());
 
 export const ConfigSchema = commonEnvSchema.extend({
   PORT: env.port(3000),
@@ -69,7 +77,8 @@ export type Upstreams = Record<ServiceName, string | undefined>;
 
 export function loadGatewayConfig(source: Record<string, string | undefined> = process.env): GatewayConfig {
   const config = loadConfig(ConfigSchema, source);
-  if (config.RATE_LIMIT_STORE === 'nats' && !config.NATS_URL) throw new ConfigError(['NATS_URL: required when RATE_LIMIT_STORE=nats (the shared rate-limit bucket lives on NATS)']);
+  if (config.RATE_LIMIT_STORE === 'nats' && !config.NATS_URL)
+    throw new ConfigError(['NATS_URL: required when RATE_LIMIT_STORE=nats (the shared rate-limit bucket lives on NATS)']);
   return config;
 }
 

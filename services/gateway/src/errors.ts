@@ -48,7 +48,12 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
   if (!exposed) request.log.error({ err }, 'request failed');
   const code = RENAMED_CODES[err.code] ?? (err.code || genericCode(statusCode));
   const body: ErrorBody = exposed
-    ? { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message: localizeErrorMessage(code, (RENAMED_CODES[err.code] && RENAMED_MESSAGES[code]) || err.message, languageOf(request)) }
+    ? {
+        statusCode,
+        code,
+        error: STATUS_CODES[statusCode] ?? 'Error',
+        message: localizeErrorMessage(code, (RENAMED_CODES[err.code] && RENAMED_MESSAGES[code]) || err.message, languageOf(request)),
+      }
     : { statusCode, code: 'GATEWAY_INTERNAL_ERROR', error: STATUS_CODES[statusCode] ?? 'Error', message: 'The gateway failed to handle this request' };
   void reply.code(statusCode).type('application/json; charset=utf-8').send(body);
 }

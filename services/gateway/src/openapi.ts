@@ -77,7 +77,10 @@ const json = (schema: unknown) => ({ 'application/json': { schema } });
 /** Every step id once (welcome is in both flows and takes the same data), with the flows it is in. */
 function stepsOfAllFlows(): Array<{ step: StepConfiguration; type: OnboardingType; flows: OnboardingType[] }> {
   const out: Array<{ step: StepConfiguration; type: OnboardingType; flows: OnboardingType[] }> = [];
-  for (const [type, steps] of [['tenant_setup', TENANT_SETUP_STEPS], ['agent_welcome', AGENT_WELCOME_STEPS]] as const) {
+  for (const [type, steps] of [
+    ['tenant_setup', TENANT_SETUP_STEPS],
+    ['agent_welcome', AGENT_WELCOME_STEPS],
+  ] as const) {
     for (const step of steps) {
       const seen = out.find((s) => s.step.id === step.id);
       if (seen) seen.flows.push(type);
@@ -97,7 +100,9 @@ const stepSchemaName = (stepId: string) => `StepData_${stepId}`;
 function storableText<T>(schema: T): T {
   if (Array.isArray(schema)) return schema.map(storableText) as T;
   if (schema === null || typeof schema !== 'object') return schema;
-  const out: Record<string, unknown> = Object.fromEntries(Object.entries(schema).map(([k, v]) => [k, k === 'example' || k === 'examples' || k === 'default' ? v : storableText(v)]));
+  const out: Record<string, unknown> = Object.fromEntries(
+    Object.entries(schema).map(([k, v]) => [k, k === 'example' || k === 'examples' || k === 'default' ? v : storableText(v)]),
+  );
   if (out.type === 'string' && out.enum === undefined && out.format === undefined && out.not === undefined) out.not = { pattern: '\\u0000' };
   return out as T;
 }
@@ -107,7 +112,11 @@ function stepSchemas(): Record<string, unknown> {
   return Object.fromEntries(
     STEPS.map(({ step, type, flows }) => [
       stepSchemaName(step.id),
-      storableText({ ...stepDataOpenApiSchema(type, step.id), title: step.id, description: `Data of the step ${step.id} (${step.title}; ${flows.join(', ')})` }),
+      storableText({
+        ...stepDataOpenApiSchema(type, step.id),
+        title: step.id,
+        description: `Data of the step ${step.id} (${step.title}; ${flows.join(', ')})`,
+      }),
     ]),
   );
 }
@@ -122,7 +131,10 @@ function stepDataBody(): Record<string, unknown> {
     description: "The step's data: the schema named StepData_<stepId> for the {stepId} in the path. Pick a step in Examples.",
     content: {
       'application/json': {
-        schema: { description: "One step's data, chosen by {stepId}", anyOf: STEPS.map(({ step }) => ({ $ref: `#/components/schemas/${stepSchemaName(step.id)}` })) },
+        schema: {
+          description: "One step's data, chosen by {stepId}",
+          anyOf: STEPS.map(({ step }) => ({ $ref: `#/components/schemas/${stepSchemaName(step.id)}` })),
+        },
         examples: Object.fromEntries(
           STEPS.map(({ step, type }) => [step.id, { summary: `${step.id}: ${step.title}`, value: stepDataOpenApiSchema(type, step.id)?.example ?? {} }]),
         ),
@@ -171,7 +183,12 @@ function errorResponse(status: number, codes: string[]): Record<string, unknown>
   return {
     description: `${STATUS_CODES[status] ?? status}: ${codes.join(', ')}`,
     ...(status === 429 ? { headers: { 'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' } } } } : {}),
-    content: json({ allOf: [{ $ref: '#/components/schemas/ErrorBody' }, { type: 'object', properties: { statusCode: { type: 'integer', enum: [status] }, code: { type: 'string', enum: codes } } }] }),
+    content: json({
+      allOf: [
+        { $ref: '#/components/schemas/ErrorBody' },
+        { type: 'object', properties: { statusCode: { type: 'integer', enum: [status] }, code: { type: 'string', enum: codes } } },
+      ],
+    }),
   };
 }
 
@@ -191,10 +208,10 @@ function operation(name: string, route: RouteContract): Record<string, unknown> 
     ...(route.body && STEP_DATA_ROUTES.has(name)
       ? { requestBody: stepDataBody() }
       : route.body && CONNECTION_BODIES[name]
-      ? { requestBody: { required: true, content: json(storableText(toSchema(CONNECTION_BODIES[name], 'input'))) } }
-      : route.body
-      ? { requestBody: { required: !route.body.safeParse(undefined).success, content: json(storableText(toSchema(route.body, 'input'))) } }
-      : {}),
+        ? { requestBody: { required: true, content: json(storableText(toSchema(CONNECTION_BODIES[name], 'input'))) } }
+        : route.body
+          ? { requestBody: { required: !route.body.safeParse(undefined).success, content: json(storableText(toSchema(route.body, 'input'))) } }
+          : {}),
     responses,
   };
 }
@@ -207,7 +224,9 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     (paths[path] ??= {})[route.method.toLowerCase()] = operation(name, route);
   }
   // Answers of a path rather than an operation (404 no route, 405 another method), for clients to refer to.
-  const errorResponses = Object.fromEntries(Object.entries(PATH_ERRORS).map(([status, codes]) => [`Error${status}`, errorResponse(Number(status), [...(codes ?? [])])]));
+  const errorResponses = Object.fromEntries(
+    Object.entries(PATH_ERRORS).map(([status, codes]) => [`Error${status}`, errorResponse(Number(status), [...(codes ?? [])])]),
+  );
   return {
     openapi: '3.0.3',
     info: { title: 'Glavito Onboarding API', version: '0.1.0', description: DESCRIPTION },

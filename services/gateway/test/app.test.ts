@@ -11,17 +11,19 @@ import { bearer, deadUrl, type FakeUpstream, makeApp, makeToken, startUpstream }
  */
 function refusedUploads(port: number, head: string): Promise<string[]> {
   return Promise.all(
-    Array.from({ length: 8 }, () =>
-      new Promise<string>((resolve) => {
-        const socket = net.connect(port, '127.0.0.1');
-        let answer = '';
-        socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
-        socket.on('error', (err: NodeJS.ErrnoException) => resolve(`${err.code} after ${JSON.stringify(answer.slice(0, 12))}`));
-        socket.on('close', () => resolve(answer.slice(0, 12)));
-        const body = Buffer.alloc(4 * 1024 * 1024, 0x61);
-        socket.write(`${head}\r\nContent-Length: ${body.length}\r\n\r\n`);
-        setTimeout(() => socket.end(body), 50);
-      }),
+    Array.from(
+      { length: 8 },
+      () =>
+        new Promise<string>((resolve) => {
+          const socket = net.connect(port, '127.0.0.1');
+          let answer = '';
+          socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+          socket.on('error', (err: NodeJS.ErrnoException) => resolve(`${err.code} after ${JSON.stringify(answer.slice(0, 12))}`));
+          socket.on('close', () => resolve(answer.slice(0, 12)));
+          const body = Buffer.alloc(4 * 1024 * 1024, 0x61);
+          socket.write(`${head}\r\nContent-Length: ${body.length}\r\n\r\n`);
+          setTimeout(() => socket.end(body), 50);
+        }),
     ),
   );
 }
@@ -62,7 +64,14 @@ describe('edge protections', () => {
       new Promise<{ status: number; code: string }>((resolve, reject) => {
         const framing = chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': body.length };
         const req = http.request(
-          { host: '127.0.0.1', port, method: 'POST', path: '/onboarding/start', agent, headers: { ...bearer(), 'content-type': 'application/json', ...framing } },
+          {
+            host: '127.0.0.1',
+            port,
+            method: 'POST',
+            path: '/onboarding/start',
+            agent,
+            headers: { ...bearer(), 'content-type': 'application/json', ...framing },
+          },
           (res) => {
             const chunks: Buffer[] = [];
             res.on('data', (c: Buffer) => chunks.push(c));
@@ -129,7 +138,10 @@ describe('edge protections', () => {
     app = await makeApp({ SESSION_URL: session.url });
     await app.listen({ port: 0, host: '127.0.0.1' });
     const { port } = app.server.address() as AddressInfo;
-    const outcomes = await refusedUploads(port, `POST /onboarding/resume/s1?data=${'%5B'.repeat(20_000)} HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json`);
+    const outcomes = await refusedUploads(
+      port,
+      `POST /onboarding/resume/s1?data=${'%5B'.repeat(20_000)} HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json`,
+    );
     expect(outcomes).toEqual(Array(8).fill('HTTP/1.1 431'));
   });
 
@@ -314,7 +326,12 @@ describe('root error handler', () => {
     const res = await app.inject({ method: 'GET', url: '/boom' });
     await app.close();
     expect(res.statusCode).toBe(500);
-    expect(res.json()).toEqual({ statusCode: 500, code: 'GATEWAY_INTERNAL_ERROR', error: 'Internal Server Error', message: 'The gateway failed to handle this request' });
+    expect(res.json()).toEqual({
+      statusCode: 500,
+      code: 'GATEWAY_INTERNAL_ERROR',
+      error: 'Internal Server Error',
+      message: 'The gateway failed to handle this request',
+    });
   });
 });
 
@@ -330,7 +347,15 @@ describe('health', () => {
       expect(ready.statusCode).toBe(200);
       expect(ready.json()).toEqual({
         status: 'ok',
-        checks: { session: 'ok', progress: 'not_deployed', 'connection-test': 'not_deployed', realtime: 'not_deployed', payment: 'not_deployed', notification: 'not_deployed', audit: 'not_deployed' },
+        checks: {
+          session: 'ok',
+          progress: 'not_deployed',
+          'connection-test': 'not_deployed',
+          realtime: 'not_deployed',
+          payment: 'not_deployed',
+          notification: 'not_deployed',
+          audit: 'not_deployed',
+        },
       });
 
       const degraded = await down.inject({ method: 'GET', url: '/health/ready' });

@@ -38,8 +38,16 @@ describe('JWT check at the edge', () => {
   });
 
   it('answers 403 to an agent on admin routes, without forwarding', async () => {
-    for (const [method, url] of [['PUT', '/onboarding/business-hours'], ['GET', '/onboarding/statistics']] as const) {
-      const res = await app.inject({ method, url, headers: { ...bearer(), 'content-type': 'application/json' }, ...(method === 'PUT' ? { payload: '{}' } : {}) });
+    for (const [method, url] of [
+      ['PUT', '/onboarding/business-hours'],
+      ['GET', '/onboarding/statistics'],
+    ] as const) {
+      const res = await app.inject({
+        method,
+        url,
+        headers: { ...bearer(), 'content-type': 'application/json' },
+        ...(method === 'PUT' ? { payload: '{}' } : {}),
+      });
       expect(res.statusCode, `${method} ${url}`).toBe(403);
       expect(res.json()).toMatchObject({ statusCode: 403, code: 'AUTH_FORBIDDEN', error: 'Forbidden' });
     }

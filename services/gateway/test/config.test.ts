@@ -32,7 +32,11 @@ describe('config', () => {
   });
 
   it('allows FRONTEND_URL and CORS_ORIGINS together, each origin once', () => {
-    const config = loadGatewayConfig({ JWT_SECRET: TEST_JWT_SECRET, FRONTEND_URL: 'https://app.example.com', CORS_ORIGINS: 'http://127.0.0.1:5173,https://app.example.com/' });
+    const config = loadGatewayConfig({
+      JWT_SECRET: TEST_JWT_SECRET,
+      FRONTEND_URL: 'https://app.example.com',
+      CORS_ORIGINS: 'http://127.0.0.1:5173,https://app.example.com/',
+    });
     expect(allowedOriginsOf(config)).toEqual(['https://app.example.com', 'http://127.0.0.1:5173']);
   });
 

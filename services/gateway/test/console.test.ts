@@ -127,7 +127,12 @@ describe('the console at /console (CONSOLE_DIR)', () => {
 
   it('sends a CSP under which the built console runs: scripts, styles, fetch and WebSocket from its own origin', async () => {
     const csp = String((await app.inject({ method: 'GET', url: '/console/' })).headers['content-security-policy']);
-    const directives = Object.fromEntries(csp.split(';').map((d) => d.trim().split(/\s+/)).map(([name, ...values]) => [name, values]));
+    const directives = Object.fromEntries(
+      csp
+        .split(';')
+        .map((d) => d.trim().split(/\s+/))
+        .map(([name, ...values]) => [name, values]),
+    );
     expect(directives['script-src']).toEqual(["'self'"]);
     expect(directives['style-src']).toContain("'self'");
     // connect-src falls back to default-src: 'self' covers fetch and the same-origin ws:/wss: (CSP Level 3).

@@ -14,11 +14,19 @@ const concrete = (url: string) => url.replace(/:(\w+)/g, (_, name: string) => `s
 /** Independent of the gateway's router: a catalog URL matches a path when every segment is equal or a param. */
 function patternMatches(url: string, path: string): boolean {
   const [a, b] = [url.split('/'), path.split('/')];
-  return a.length === b.length && a.every((segment, i) => segment.startsWith(':') ? b[i] !== '' : segment === b[i]);
+  return a.length === b.length && a.every((segment, i) => (segment.startsWith(':') ? b[i] !== '' : segment === b[i]));
 }
 
-const methodsOf = (header: string | number | string[] | undefined) => String(header ?? '').split(/\s*,\s*/).filter(Boolean).sort();
-const headersOf = (header: string | number | string[] | undefined) => String(header ?? '').toLowerCase().split(/\s*,\s*/).filter(Boolean);
+const methodsOf = (header: string | number | string[] | undefined) =>
+  String(header ?? '')
+    .split(/\s*,\s*/)
+    .filter(Boolean)
+    .sort();
+const headersOf = (header: string | number | string[] | undefined) =>
+  String(header ?? '')
+    .toLowerCase()
+    .split(/\s*,\s*/)
+    .filter(Boolean);
 
 describe('CORS preflights, derived from the route catalog', () => {
   let app: FastifyInstance;

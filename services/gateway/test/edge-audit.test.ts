@@ -30,7 +30,11 @@ afterAll(async () => {
 describe('refusals at the edge are audited', () => {
   it('401, 403 and 429, with the actor when the token was valid, sampled per actor per minute with the rest counted', async () => {
     const agent = makeToken({ userId: 'agent-9', tenantId: 'tenant-z', roles: ['agent'] });
-    const r401 = await app.inject({ method: 'GET', url: '/onboarding/status', headers: { authorization: 'Bearer nope', 'user-agent': 'probe/1', 'x-forwarded-for': '10.9.9.9' } });
+    const r401 = await app.inject({
+      method: 'GET',
+      url: '/onboarding/status',
+      headers: { authorization: 'Bearer nope', 'user-agent': 'probe/1', 'x-forwarded-for': '10.9.9.9' },
+    });
     expect(r401.statusCode).toBe(401);
     const r403 = await app.inject({ method: 'GET', url: '/onboarding/audit', headers: bearer(agent) });
     expect(r403.statusCode).toBe(403);
@@ -40,10 +44,20 @@ describe('refusals at the edge are audited', () => {
     const events = await audited(4);
     const byCode = (code: string) => events.filter((e) => e.outcome.code === code);
     expect(byCode('401')).toHaveLength(1);
-    expect(byCode('401')[0]).toMatchObject({ tenantId: '-none-', actor: { subject: 'anonymous', roles: [] }, action: 'access.denied', userAgent: 'probe/1', outcome: { result: 'denied' } });
+    expect(byCode('401')[0]).toMatchObject({
+      tenantId: '-none-',
+      actor: { subject: 'anonymous', roles: [] },
+      action: 'access.denied',
+      userAgent: 'probe/1',
+      outcome: { result: 'denied' },
+    });
     // The address is the edge's own view of the peer, not the header the client sent.
     expect(byCode('401')[0]!.clientIp).not.toBe('10.9.9.9');
-    expect(byCode('403')[0]).toMatchObject({ tenantId: 'tenant-z', actor: { subject: 'agent-9', roles: ['agent'] }, target: { type: 'route', id: 'GET /onboarding/audit' } });
+    expect(byCode('403')[0]).toMatchObject({
+      tenantId: 'tenant-z',
+      actor: { subject: 'agent-9', roles: ['agent'] },
+      target: { type: 'route', id: 'GET /onboarding/audit' },
+    });
     expect(byCode('429')).toHaveLength(2);
 
     await app.edgeAuditor.flush();

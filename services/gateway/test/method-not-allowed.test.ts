@@ -42,8 +42,19 @@ describe('a known path with another method', () => {
 
   it('an empty id is a path no route has: 404 for every method, never forwarded, whatever its Content-Type', async () => {
     const forwardedBefore = session.received.length;
-    for (const [method, url] of [['GET', '/onboarding/session/'], ['PATCH', '/onboarding/session/'], ['POST', '/onboarding/resume/'], ['TRACE', '/onboarding/flows//publish'], ['POST', '/onboarding/skip/s1/']] as const) {
-      const res = await app.inject({ method, url, headers: { ...bearer(), 'content-type': '' }, payload: method === 'GET' || method === 'TRACE' ? undefined : '{}' });
+    for (const [method, url] of [
+      ['GET', '/onboarding/session/'],
+      ['PATCH', '/onboarding/session/'],
+      ['POST', '/onboarding/resume/'],
+      ['TRACE', '/onboarding/flows//publish'],
+      ['POST', '/onboarding/skip/s1/'],
+    ] as const) {
+      const res = await app.inject({
+        method,
+        url,
+        headers: { ...bearer(), 'content-type': '' },
+        payload: method === 'GET' || method === 'TRACE' ? undefined : '{}',
+      });
       expect(res.statusCode, `${method} ${url}`).toBe(404);
       expect(res.json(), `${method} ${url}`).toMatchObject({ code: 'GATEWAY_ROUTE_NOT_FOUND' });
       expect(res.headers.allow).toBeUndefined();

@@ -6,7 +6,16 @@ import { makeApp } from './helpers.js';
 
 const AjvDraft04 = AjvDraft04Module as unknown as typeof AjvDraft04Module.default;
 
-type Schema = { title?: string; oneOf?: Schema[]; anyOf?: Schema[]; properties?: Record<string, Schema>; required?: string[]; enum?: string[]; const?: string; items?: Schema };
+type Schema = {
+  title?: string;
+  oneOf?: Schema[];
+  anyOf?: Schema[];
+  properties?: Record<string, Schema>;
+  required?: string[];
+  enum?: string[];
+  const?: string;
+  items?: Schema;
+};
 type Doc = { info: { description: string }; paths: Record<string, Record<string, { requestBody?: { content: { 'application/json': { schema: Schema } } } }>> };
 
 /** The variants of a discriminated union as the document renders it (oneOf or anyOf). */
@@ -25,12 +34,17 @@ describe('/docs/json describes each connection channel', () => {
   });
 
   it('test-connection and validate-connection-config take one schema per channel, naming its fields', () => {
-    for (const [path, method] of [['/onboarding/test-connection/{sessionId}', 'post'], ['/onboarding/validate-connection-config', 'post']] as const) {
+    for (const [path, method] of [
+      ['/onboarding/test-connection/{sessionId}', 'post'],
+      ['/onboarding/validate-connection-config', 'post'],
+    ] as const) {
       const body = doc.paths[path]![method]!.requestBody!.content['application/json'].schema;
       const byChannel = Object.fromEntries(variants(body).map((v) => [channelOf(v), v.properties!.config!]));
       expect(Object.keys(byChannel).sort()).toEqual(['ai_provider', 'database', 'email', 'slack', 'stripe', 'teams', 'webhook', 'whatsapp']);
       expect(Object.keys(byChannel.email!.properties!)).toEqual(['smtp', 'imap']);
-      expect(Object.keys(byChannel.email!.properties!.imap!.properties!)).toEqual(expect.arrayContaining(['host', 'port', 'secure', 'username', 'password', 'tls', 'mailbox']));
+      expect(Object.keys(byChannel.email!.properties!.imap!.properties!)).toEqual(
+        expect.arrayContaining(['host', 'port', 'secure', 'username', 'password', 'tls', 'mailbox']),
+      );
       expect(Object.keys(byChannel.database!.properties!)).toEqual(expect.arrayContaining(['connectionString', 'sslmode', 'tls']));
       expect(byChannel.database!.properties!.sslmode!.enum).toEqual(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']);
       expect(Object.keys(byChannel.webhook!.properties!)).toEqual(['url', 'secret', 'tls']);

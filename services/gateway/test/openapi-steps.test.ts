@@ -8,7 +8,15 @@ import { makeApp } from './helpers.js';
 // ajv-draft-04 is CommonJS: under NodeNext typing its class is the default export's `default`.
 const AjvDraft04 = AjvDraft04Module as unknown as typeof AjvDraft04Module.default;
 
-type Schema = { $ref?: string; title?: string; description?: string; anyOf?: Schema[]; properties?: Record<string, Schema>; required?: string[]; example?: unknown };
+type Schema = {
+  $ref?: string;
+  title?: string;
+  description?: string;
+  anyOf?: Schema[];
+  properties?: Record<string, Schema>;
+  required?: string[];
+  example?: unknown;
+};
 type Operation = {
   parameters: Array<{ name: string; in: string; schema: { enum?: string[] }; description?: string }>;
   requestBody?: { content: { 'application/json': { schema: Schema; examples?: Record<string, { summary: string; value: unknown }> } } };

@@ -6,7 +6,19 @@ import { makeApp } from './helpers.js';
 type Doc = {
   openapi: string;
   info: { description: string };
-  paths: Record<string, Record<string, { summary: string; tags: string[]; parameters: { name: string; in: string }[]; requestBody?: { content: Record<string, { schema: { properties: Record<string, { enum?: string[] }> } }> }; responses: Record<string, unknown> }>>;
+  paths: Record<
+    string,
+    Record<
+      string,
+      {
+        summary: string;
+        tags: string[];
+        parameters: { name: string; in: string }[];
+        requestBody?: { content: Record<string, { schema: { properties: Record<string, { enum?: string[] }> } }> };
+        responses: Record<string, unknown>;
+      }
+    >
+  >;
   components: { securitySchemes: Record<string, unknown>; schemas: Record<string, unknown> };
 };
 
@@ -46,7 +58,10 @@ describe('/docs', () => {
   });
 
   it('names the codes each error status comes with, route by route', () => {
-    type ErrorResponse = { description: string; content: Record<string, { schema: { allOf: [unknown, { properties: { code: { enum: string[] }; statusCode: { enum: number[] } } }] } }> };
+    type ErrorResponse = {
+      description: string;
+      content: Record<string, { schema: { allOf: [unknown, { properties: { code: { enum: string[] }; statusCode: { enum: number[] } } }] } }>;
+    };
     const codes = (path: string, method: string, status: number) => {
       const r = doc.paths[path]![method]!.responses[String(status)] as ErrorResponse | undefined;
       const schema = r?.content['application/json']!.schema.allOf[1];
@@ -70,7 +85,9 @@ describe('/docs', () => {
     const nul = organization.properties.companyName!.not!.pattern;
     expect(new RegExp(nul, 'u').test('Acme\u0000')).toBe(true);
     expect(new RegExp(nul, 'u').test('Acme')).toBe(false);
-    const data = doc.paths['/onboarding/validate-step/{stepId}']!.get!.parameters.find((p) => p.name === 'data') as unknown as { schema: { maxLength: number } };
+    const data = doc.paths['/onboarding/validate-step/{stepId}']!.get!.parameters.find((p) => p.name === 'data') as unknown as {
+      schema: { maxLength: number };
+    };
     expect(data.schema.maxLength).toBe(8000);
     const from = doc.paths['/onboarding/statistics']!.get!.parameters.find((p) => p.name === 'from') as unknown as { description: string };
     expect(from.description).toMatch(/before `to`/);

@@ -29,7 +29,8 @@ const replica = async (env: Record<string, string>) => {
 };
 // A generous store timeout: on a loaded test machine a slow answer would fail open and let a request through.
 const shared = (t: TestNats) => ({ RATE_LIMIT_STORE: 'nats', NATS_URL: t.url, RATE_LIMIT_BUCKET: t.rateLimitBucket, RATE_LIMIT_STORE_TIMEOUT: '5s' });
-const status = async (app: FastifyInstance, headers: Record<string, string>) => (await app.inject({ method: 'GET', url: '/onboarding/status', headers })).statusCode;
+const status = async (app: FastifyInstance, headers: Record<string, string>) =>
+  (await app.inject({ method: 'GET', url: '/onboarding/status', headers })).statusCode;
 
 describe('shared rate limit (RATE_LIMIT_STORE=nats)', () => {
   it('two replicas share one budget per caller: the 7th request is refused on either', async () => {
@@ -69,7 +70,9 @@ describe('shared rate limit (RATE_LIMIT_STORE=nats)', () => {
   });
 
   it('refuses to start when the bucket was never made by the broker migration', async () => {
-    await expect(replica({ ...shared(nats), RATE_LIMIT_BUCKET: `${nats.streamName}_missing` })).rejects.toThrow(/KV bucket .*_missing does not exist.*bus:migrate/);
+    await expect(replica({ ...shared(nats), RATE_LIMIT_BUCKET: `${nats.streamName}_missing` })).rejects.toThrow(
+      /KV bucket .*_missing does not exist.*bus:migrate/,
+    );
   });
 });
 

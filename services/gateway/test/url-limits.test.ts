@@ -40,6 +40,9 @@ describe('URL limits at the gateway and at a service', () => {
     const noToken = await gateway.inject({ method: 'GET', url });
     expect(noToken.statusCode).toBe(414);
     expect(ErrorBodySchema.parse(noToken.json()).code).toBe('GATEWAY_URL_TOO_LONG');
-    expect((await answer(service, `/onboarding/session/x?pad=${'x'.repeat(MAX_URL_LENGTH)}`)).body).toMatchObject({ statusCode: 414, code: 'REQUEST_URL_TOO_LONG' });
+    expect((await answer(service, `/onboarding/session/x?pad=${'x'.repeat(MAX_URL_LENGTH)}`)).body).toMatchObject({
+      statusCode: 414,
+      code: 'REQUEST_URL_TOO_LONG',
+    });
   });
 });

@@ -27,7 +27,13 @@ export interface BuildOptions {
 }
 
 export async function buildApp(config: NotificationConfig, opts: BuildOptions = {}) {
-  const app = await createServiceApp({ service: 'notification', logLevel: config.LOG_LEVEL, logger: opts.logger, loggerInstance: opts.loggerInstance, bodyLimit: config.BODY_LIMIT_BYTES });
+  const app = await createServiceApp({
+    service: 'notification',
+    logLevel: config.LOG_LEVEL,
+    logger: opts.logger,
+    loggerInstance: opts.loggerInstance,
+    bodyLimit: config.BODY_LIMIT_BYTES,
+  });
   await app.register(authPlugin, { secret: config.JWT_SECRET });
   await app.register(dbPlugin, { schema: 'notification', migrationsFolder: MIGRATIONS_FOLDER, config, pool: opts.infra?.pool });
   await app.register(busPlugin, { name: 'notification', config, outboxSchema: 'notification', bus: opts.infra?.bus });

@@ -8,7 +8,10 @@ export const NotificationConfigSchema = commonEnvSchema.extend({
   PORT: env.port(3008),
   ...databaseEnvShape,
   ...busEnvShape,
-  NOTIFICATION_CONSUMER: z.string().regex(/^[A-Za-z0-9_-]+$/).default('notification'),
+  NOTIFICATION_CONSUMER: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default('notification'),
   /** The system's SMTP server (smtp:// or smtps://, credentials in the URL); unset = in-app notifications only. */
   NOTIFY_SMTP_URL: optionalUrl(/^smtps?$/, 'must be an smtp:// or smtps:// URL, e.g. smtp://user:pass@mail.example.com:587'),
   /**
@@ -17,15 +20,27 @@ export const NotificationConfigSchema = commonEnvSchema.extend({
    */
   NOTIFY_CREDENTIALS_KEY: z.preprocess(
     (v) => (v === '' ? undefined : v),
-    z.string().refine((v) => Buffer.from(v, 'base64').length === 32, 'must be base64 of exactly 32 bytes (openssl rand -base64 32)').optional(),
+    z
+      .string()
+      .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be base64 of exactly 32 bytes (openssl rand -base64 32)')
+      .optional(),
   ),
   NOTIFY_EMAIL_FROM: z.string().min(3).max(200).default('Glavito Onboarding <onboarding@glavito.local>'),
   /** Domain of the Message-IDs (the idempotency key of each reminder email). */
-  NOTIFY_MESSAGE_ID_DOMAIN: z.string().regex(/^[A-Za-z0-9.-]+$/).default('notifications.glavito.local'),
+  NOTIFY_MESSAGE_ID_DOMAIN: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+$/)
+    .default('notifications.glavito.local'),
   /** The frontend: links in reminders point to `<NOTIFY_APP_URL>/onboarding/<sessionId>/<stepId>`. */
-  NOTIFY_APP_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:3000/console').transform((u) => u.replace(/\/+$/, '')),
+  NOTIFY_APP_URL: z
+    .url({ protocol: /^https?$/ })
+    .default('http://127.0.0.1:3000/console')
+    .transform((u) => u.replace(/\/+$/, '')),
   /** Public URL of the gateway: the unsubscribe link and List-Unsubscribe point there. */
-  NOTIFY_PUBLIC_API_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:3000').transform((u) => u.replace(/\/+$/, '')),
+  NOTIFY_PUBLIC_API_URL: z
+    .url({ protocol: /^https?$/ })
+    .default('http://127.0.0.1:3000')
+    .transform((u) => u.replace(/\/+$/, '')),
   /** Key of the signed unsubscribe links (≥ 32 characters); unset = derived from JWT_SECRET. */
   NOTIFY_UNSUBSCRIBE_SECRET: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(32, 'must be at least 32 characters').optional()),
   /** How often due reminders are looked for; 0 = never by itself (tests drive the scheduler). */

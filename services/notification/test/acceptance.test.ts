@@ -15,7 +15,11 @@ import { applied, bearer, businessHoursEvent, sessionEvents, startHarness, start
 
 const TENANT = 'tenant-acme';
 const weekday = { enabled: true, start: '09:00', end: '18:00' };
-const HOURS = { timezone: 'America/Sao_Paulo', schedule: { monday: weekday, tuesday: weekday, wednesday: weekday, thursday: weekday, friday: weekday }, holidays: [] };
+const HOURS = {
+  timezone: 'America/Sao_Paulo',
+  schedule: { monday: weekday, tuesday: weekday, wednesday: weekday, thursday: weekday, friday: weekday },
+  holidays: [],
+};
 
 let h: Harness;
 let mail: Mailbox;
@@ -40,7 +44,14 @@ beforeAll(async () => {
   );
   await realtime.ready();
   const admin = bearer({ userId: 'admin', tenantId: TENANT, roles: ['admin'] });
-  const policy = ReminderPolicySchema.parse({ enabled: true, inactivityMinutes: 120, maxReminders: 1, channels: ['in_app', 'email'], adminNotifications: { milestones: false, completion: false, email: false }, texts: {} });
+  const policy = ReminderPolicySchema.parse({
+    enabled: true,
+    inactivityMinutes: 120,
+    maxReminders: 1,
+    channels: ['in_app', 'email'],
+    adminNotifications: { milestones: false, completion: false, email: false },
+    texts: {},
+  });
   expect((await h.app.inject({ method: 'PUT', url: '/onboarding/reminder-policy', headers: admin, payload: policy })).statusCode).toBe(200);
   const hours = [businessHoursEvent(TENANT, 1, HOURS)];
   await h.publish(hours);
@@ -56,17 +67,28 @@ async function socketOf(user: { userId: string; tenantId: string }) {
   const frames: Array<{ event: string; data: Record<string, unknown> }> = [];
   let ws!: WebSocket;
   const token = mintToken({ secret: TEST_JWT_SECRET, userId: user.userId, tenantId: user.tenantId, roles: ['agent'] });
-  await realtime.injectWS(`/onboarding?token=${token}`, {}, { onInit: (s) => {
-    ws = s;
-    s.on('message', (raw: Buffer) => frames.push(JSON.parse(raw.toString())));
-  } });
+  await realtime.injectWS(
+    `/onboarding?token=${token}`,
+    {},
+    {
+      onInit: (s) => {
+        ws = s;
+        s.on('message', (raw: Buffer) => frames.push(JSON.parse(raw.toString())));
+      },
+    },
+  );
   await waitFor(() => frames.some((f) => f.event === 'connected'));
   return { ws, frames };
 }
 
 it('one reminder email at the first business minute after the threshold and one pushed in-app notification; activity before then cancels', async () => {
   for (const u of ['ana', 'bia']) {
-    const r = await h.app.inject({ method: 'PUT', url: '/onboarding/notifications/settings', headers: bearer({ userId: u, tenantId: TENANT }), payload: { email: `${u}@acme.test` } });
+    const r = await h.app.inject({
+      method: 'PUT',
+      url: '/onboarding/notifications/settings',
+      headers: bearer({ userId: u, tenantId: TENANT }),
+      payload: { email: `${u}@acme.test` },
+    });
     expect(r.statusCode).toBe(200);
   }
   const ana = await socketOf({ userId: 'ana', tenantId: TENANT });
@@ -94,10 +116,15 @@ it('one reminder email at the first business minute after the threshold and one 
   await h.app.reminderScheduler.runDue();
 
   expect(mail.messages.map((m) => m.to)).toEqual([['ana@acme.test']]);
-  expect(mail.messages[0]!.header('subject')).toBe('7 steps left: Complete Your Profile, Team Assignment, Permissions Overview, Feature Tour, Test Ticket Assignment, Notification Preferences, Quick Start Guide');
+  expect(mail.messages[0]!.header('subject')).toBe(
+    '7 steps left: Complete Your Profile, Team Assignment, Permissions Overview, Feature Tour, Test Ticket Assignment, Notification Preferences, Quick Start Guide',
+  );
 
-  const push = await waitFor(() => ana.frames.find((f) => f.event === 'notification'), { message: 'no notification push on ana\'s socket' });
-  expect(push.data).toMatchObject({ sessionId: 'sess-ana', notification: { kind: 'reminder', sessionId: 'sess-ana', link: 'https://app.example.test/onboarding/sess-ana/profile_setup' } });
+  const push = await waitFor(() => ana.frames.find((f) => f.event === 'notification'), { message: "no notification push on ana's socket" });
+  expect(push.data).toMatchObject({
+    sessionId: 'sess-ana',
+    notification: { kind: 'reminder', sessionId: 'sess-ana', link: 'https://app.example.test/onboarding/sess-ana/profile_setup' },
+  });
   // A later event on ana's socket is the barrier: nothing else (no second push) arrived before it.
   await h.publish([anaSession.step('2026-03-03T13:40:00Z', 'profile_setup')]);
   await waitFor(() => ana.frames.some((f) => f.event === 'step_completed'));
@@ -108,7 +135,7 @@ it('one reminder email at the first business minute after the threshold and one 
   clock.set('2026-03-03T14:30:00Z');
   await h.app.reminderScheduler.runDue();
   expect(mail.messages.map((m) => m.to[0])).toEqual(['ana@acme.test', 'bia@acme.test']);
-  await waitFor(() => bia.frames.find((f) => f.event === 'notification'), { message: 'no notification push on bia\'s socket' });
+  await waitFor(() => bia.frames.find((f) => f.event === 'notification'), { message: "no notification push on bia's socket" });
   ana.ws.terminate();
   bia.ws.terminate();
 });

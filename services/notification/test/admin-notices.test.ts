@@ -22,7 +22,11 @@ describe('admin notices on the default rules', () => {
 
   /** A tenant with two admins (one French) and an agent, and a session of the first admin. */
   async function tenant(tenantId: string) {
-    for (const [userId, role] of [['admin-b', 'tenant_admin'], ['admin-a', 'tenant_admin'], ['agent', 'agent']] as const) {
+    for (const [userId, role] of [
+      ['admin-b', 'tenant_admin'],
+      ['admin-a', 'tenant_admin'],
+      ['agent', 'agent'],
+    ] as const) {
       const s = sessionEvents({ tenantId, sessionId: `${tenantId}-${userId}`, userId, type: role === 'agent' ? 'agent_welcome' : 'tenant_setup' });
       await applySessionEventOnDefaultRules(h.app.pool, s.started('2026-01-14T08:00:00Z'));
     }
@@ -30,7 +34,16 @@ describe('admin notices on the default rules', () => {
   }
   const milestone = (tenantId: string, threshold: number, at: string): EventEnvelope => {
     const progress = computeProgress('tenant_setup', { completedSteps: ['welcome'], skippedSteps: [], currentStep: 'organization_setup' });
-    return buildEnvelope({ type: 'milestone.reached', data: { threshold, title: `${threshold} %`, progress }, tenantId, sessionId: `${tenantId}-admin-a`, userId: 'admin-a', sessionSeq: threshold, correlationId: `c-${threshold}`, occurredAt: new Date(at) } as never) as EventEnvelope;
+    return buildEnvelope({
+      type: 'milestone.reached',
+      data: { threshold, title: `${threshold} %`, progress },
+      tenantId,
+      sessionId: `${tenantId}-admin-a`,
+      userId: 'admin-a',
+      sessionSeq: threshold,
+      correlationId: `c-${threshold}`,
+      occurredAt: new Date(at),
+    } as never) as EventEnvelope;
   };
   const text = (e: EventEnvelope) => (lang: NotificationLanguage) => milestoneText(lang, (e.data as { threshold: number }).threshold, 1);
 
@@ -45,14 +58,24 @@ describe('admin notices on the default rules', () => {
       [tenantId],
     );
     // Ids, event ids and the tenant differ by construction; everything else must match.
-    const events_ = events.map(({ payload: p }) => ({ userId: p.userId, sessionSeq: p.sessionSeq, correlationId: p.correlationId, version: p.version, notification: { ...p.data.notification, id: 'x', sessionId: 'x' } }));
+    const events_ = events.map(({ payload: p }) => ({
+      userId: p.userId,
+      sessionSeq: p.sessionSeq,
+      correlationId: p.correlationId,
+      version: p.version,
+      notification: { ...p.data.notification, id: 'x', sessionId: 'x' },
+    }));
     return { notices, seqs, events: events_.sort((a, b) => a.sessionSeq - b.sessionSeq) };
   };
 
   it('writes the notices, sequence numbers and events the general path writes, once per event id', async () => {
     await tenant('t-fast');
     await tenant('t-general');
-    for (const [threshold, at] of [[25, '2026-01-14T08:10:00Z'], [50, '2026-01-14T08:20:00Z'], [75, '2026-01-14T08:30:00Z']] as const) {
+    for (const [threshold, at] of [
+      [25, '2026-01-14T08:10:00Z'],
+      [50, '2026-01-14T08:20:00Z'],
+      [75, '2026-01-14T08:30:00Z'],
+    ] as const) {
       const fast = milestone('t-fast', threshold, at);
       const general = milestone('t-general', threshold, at);
       expect(await notifyAdminsOnDefaultRules(h.app.pool, fast, 'milestone', text(fast), opts())).toBe('applied');
@@ -65,7 +88,9 @@ describe('admin notices on the default rules', () => {
     expect(a.notices[0].dedupe_key).toMatch(/^milestone:<event id>:admin-[ab]$/);
     expect(a.seqs).toEqual([{ seq: 6 }]);
     // The general path numbers admins in the order the table gives them; this one by user id: compare as sets.
-    expect(new Set(a.events.map((e) => JSON.stringify({ ...e, sessionSeq: 0 })))).toEqual(new Set(b.events.map((e) => JSON.stringify({ ...e, sessionSeq: 0 }))));
+    expect(new Set(a.events.map((e) => JSON.stringify({ ...e, sessionSeq: 0 })))).toEqual(
+      new Set(b.events.map((e) => JSON.stringify({ ...e, sessionSeq: 0 }))),
+    );
     expect(a.events.map((e) => e.sessionSeq)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(b.events.map((e) => e.sessionSeq)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(a.notices).toEqual(b.notices);
@@ -77,7 +102,19 @@ describe('admin notices on the default rules', () => {
   it('the consumer notifies the admins of a milestone once, through the fast path or the general one alike', async () => {
     await tenant('t-consumer');
     await tenant('t-consumer-policy');
-    await h.app.notificationRepo.putPolicy('t-consumer-policy', { enabled: true, inactivityMinutes: 60, maxReminders: 1, channels: ['in_app'], adminNotifications: { milestones: true, completion: true, email: false }, texts: {} }, 'admin-a', new Date());
+    await h.app.notificationRepo.putPolicy(
+      't-consumer-policy',
+      {
+        enabled: true,
+        inactivityMinutes: 60,
+        maxReminders: 1,
+        channels: ['in_app'],
+        adminNotifications: { milestones: true, completion: true, email: false },
+        texts: {},
+      },
+      'admin-a',
+      new Date(),
+    );
     const events = [milestone('t-consumer', 25, '2026-01-14T08:10:00Z'), milestone('t-consumer-policy', 25, '2026-01-14T08:10:00Z')];
     await h.publish([...events, ...events]);
     await applied(h, events);
@@ -90,7 +127,19 @@ describe('admin notices on the default rules', () => {
 
   it('writes nothing for a tenant with its own policy (the general path runs instead)', async () => {
     await tenant('t-policy');
-    await h.app.notificationRepo.putPolicy('t-policy', { enabled: true, inactivityMinutes: 60, maxReminders: 1, channels: ['in_app'], adminNotifications: { milestones: true, completion: true, email: false }, texts: {} }, 'admin-a', new Date());
+    await h.app.notificationRepo.putPolicy(
+      't-policy',
+      {
+        enabled: true,
+        inactivityMinutes: 60,
+        maxReminders: 1,
+        channels: ['in_app'],
+        adminNotifications: { milestones: true, completion: true, email: false },
+        texts: {},
+      },
+      'admin-a',
+      new Date(),
+    );
     const e = milestone('t-policy', 25, '2026-01-14T08:10:00Z');
     expect(await notifyAdminsOnDefaultRules(h.app.pool, e, 'milestone', text(e), opts())).toBe('general');
     expect((await stored('t-policy')).notices).toEqual([]);

@@ -6,7 +6,13 @@ import { bearer, startHarness, testClock, type Harness } from './helpers.js';
 /** A reminder policy change: one audit record in the change's transaction (the notification outbox), never its texts. */
 let h: Harness;
 const T = 'tenant-audit-policy';
-const admin = { ...bearer({ userId: 'boss', tenantId: T, roles: ['admin'] }), 'user-agent': 'policy-audit/1.0', 'x-forwarded-for': '198.51.100.61', 'x-correlation-id': 'corr-policy-1', 'x-request-id': 'req-policy-1' };
+const admin = {
+  ...bearer({ userId: 'boss', tenantId: T, roles: ['admin'] }),
+  'user-agent': 'policy-audit/1.0',
+  'x-forwarded-for': '198.51.100.61',
+  'x-correlation-id': 'corr-policy-1',
+  'x-request-id': 'req-policy-1',
+};
 const agent = bearer({ userId: 'agent-1', tenantId: T });
 const CANARY = 'canary-policy-text-7c1e';
 
@@ -31,7 +37,8 @@ const policy = (over: Record<string, unknown> = {}) => ({
   texts: { tenant_setup: { en: { subject: `${CANARY} {{stepsLeftCount}} to go`, body: `${CANARY} {{link}}` } } },
   ...over,
 });
-const put = (body: unknown, headers: Record<string, string> = admin) => h.app.inject({ method: 'PUT', url: '/onboarding/reminder-policy', headers, payload: body as object });
+const put = (body: unknown, headers: Record<string, string> = admin) =>
+  h.app.inject({ method: 'PUT', url: '/onboarding/reminder-policy', headers, payload: body as object });
 
 describe('audit records of reminder policy changes', () => {
   it('the first policy: one reminder_policy.change with actor, origin and the parts that differ from the defaults', async () => {
@@ -49,7 +56,14 @@ describe('audit records of reminder policy changes', () => {
       correlationId: 'corr-policy-1',
       clientIp: '198.51.100.61',
       userAgent: 'policy-audit/1.0',
-      details: { firstPolicy: true, changed: ['inactivityMinutes', 'texts'], enabled: true, inactivityMinutes: 60, maxReminders: 3, channels: ['in_app', 'email'] },
+      details: {
+        firstPolicy: true,
+        changed: ['inactivityMinutes', 'texts'],
+        enabled: true,
+        inactivityMinutes: 60,
+        maxReminders: 3,
+        channels: ['in_app', 'email'],
+      },
     });
   });
 
@@ -60,7 +74,14 @@ describe('audit records of reminder policy changes', () => {
     expect((await put(policy({ inactivityMinutes: 60, enabled: false, channels: ['in_app'] }))).statusCode).toBe(200);
     const all = await auditEvents();
     expect(all).toHaveLength(2);
-    expect(all[1]!.details).toEqual({ firstPolicy: false, changed: ['enabled', 'channels'], enabled: false, inactivityMinutes: 60, maxReminders: 3, channels: ['in_app'] });
+    expect(all[1]!.details).toEqual({
+      firstPolicy: false,
+      changed: ['enabled', 'channels'],
+      enabled: false,
+      inactivityMinutes: 60,
+      maxReminders: 3,
+      channels: ['in_app'],
+    });
   });
 
   it('no text of the policy in any record, and each reaches the audit stream once', async () => {

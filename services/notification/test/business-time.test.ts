@@ -18,10 +18,22 @@ afterAll(async () => {
 });
 
 const policy = (minutes: number) =>
-  ReminderPolicySchema.parse({ enabled: true, inactivityMinutes: minutes, maxReminders: 1, channels: ['in_app'], adminNotifications: { milestones: false, completion: false, email: false }, texts: {} });
+  ReminderPolicySchema.parse({
+    enabled: true,
+    inactivityMinutes: minutes,
+    maxReminders: 1,
+    channels: ['in_app'],
+    adminNotifications: { milestones: false, completion: false, email: false },
+    texts: {},
+  });
 
 async function setUp(tenantId: string, hours: BusinessHoursConfig | null, minutes: number) {
-  const r = await h.app.inject({ method: 'PUT', url: '/onboarding/reminder-policy', headers: bearer({ userId: 'admin', tenantId, roles: ['admin'] }), payload: policy(minutes) });
+  const r = await h.app.inject({
+    method: 'PUT',
+    url: '/onboarding/reminder-policy',
+    headers: bearer({ userId: 'admin', tenantId, roles: ['admin'] }),
+    payload: policy(minutes),
+  });
   expect(r.statusCode).toBe(200);
   if (hours) {
     const e = [businessHoursEvent(tenantId, 1, hours)];
@@ -84,7 +96,15 @@ describe('reminders in business time', () => {
 
   it('a holiday is skipped (Easter Monday)', async () => {
     const weekday = day('09:00', '17:00');
-    await setUp('t-holiday', { timezone: 'Europe/Paris', schedule: { monday: weekday, tuesday: weekday, wednesday: weekday, thursday: weekday, friday: weekday }, holidays: ['2026-04-06'] }, 60);
+    await setUp(
+      't-holiday',
+      {
+        timezone: 'Europe/Paris',
+        schedule: { monday: weekday, tuesday: weekday, wednesday: weekday, thursday: weekday, friday: weekday },
+        holidays: ['2026-04-06'],
+      },
+      60,
+    );
     // Friday 3 April 2026 16:30 CEST = 14:30Z: 30 minutes Friday, Monday 6 is a holiday, 30 Tuesday → 09:30 CEST = 07:30Z.
     await idleSince('t-holiday', 's-holiday', '2026-04-03T14:30:00Z');
     await expectDeliveredAt('s-holiday', '2026-04-07T07:30:00.000Z');

@@ -25,7 +25,14 @@ const clock = testClock(new Date());
 beforeAll(async () => {
   mail = await startMailbox({ user: 'notify', pass: 'once-secret-password' });
   h = await startHarness({ clock, env: { NOTIFY_SMTP_URL: mail.url, NOTIFY_BATCH_SIZE: '3', NOTIFY_SEND_LEASE: '10m' } });
-  const policy = ReminderPolicySchema.parse({ enabled: true, inactivityMinutes: 1, maxReminders: 1, channels: ['in_app', 'email'], adminNotifications: { milestones: false, completion: false, email: false }, texts: {} });
+  const policy = ReminderPolicySchema.parse({
+    enabled: true,
+    inactivityMinutes: 1,
+    maxReminders: 1,
+    channels: ['in_app', 'email'],
+    adminNotifications: { milestones: false, completion: false, email: false },
+    texts: {},
+  });
   expect((await h.app.inject({ method: 'PUT', url: '/onboarding/reminder-policy', headers: ADMIN, payload: policy })).statusCode).toBe(200);
 });
 afterEach(() => {
@@ -43,7 +50,12 @@ async function idleSessions(prefix: string, n: number): Promise<string[]> {
   const ids = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
   const events = [];
   for (const id of ids) {
-    const r = await h.app.inject({ method: 'PUT', url: '/onboarding/notifications/settings', headers: bearer({ userId: `u-${id}`, tenantId: TENANT }), payload: { email: `u-${id}@example.test` } });
+    const r = await h.app.inject({
+      method: 'PUT',
+      url: '/onboarding/notifications/settings',
+      headers: bearer({ userId: `u-${id}`, tenantId: TENANT }),
+      payload: { email: `u-${id}@example.test` },
+    });
     expect(r.statusCode).toBe(200);
     events.push(sessionEvents({ tenantId: TENANT, sessionId: id, userId: `u-${id}` }).started(new Date(Date.now() - 10 * 60_000).toISOString()));
   }
@@ -171,25 +183,29 @@ describe('exactly once', () => {
     expect((await readStream(h.nats)).filter((e) => e.event.type === 'notification.created' && e.event.sessionId === id)).toHaveLength(1);
   });
 
-  it('a replica killed after the server stored the message but before it recorded the send: the retry carries the same Message-ID', { timeout: 180_000 }, async () => {
-    clock.set(new Date());
-    const [id] = await idleSessions('crash-reply', 1);
-    mail.hold = 'reply';
-    const held = mail.held;
-    child = await startProcess();
-    await waitFor(() => mail.held > held, { timeoutMs: 90_000, message: 'the process never sent its message' });
-    await kill(child);
-    mail.hold = 'none';
-    clock.set(new Date(Date.now() + 11 * 60_000));
-    await h.app.reminderScheduler.runDue();
-    const r = await reminderOf(id!);
-    expect(r).toMatchObject({ state: 'sent', attempts: 2, email_status: 'sent' });
-    // SMTP cannot tell a sender whether a message it never got a 250 for was stored: the server here had stored it,
-    // so it has two copies, with one Message-ID, which receivers that de-duplicate on it (RFC 7352 `duplicate`,
-    // the large mailbox providers) keep once. The in-app notification is still exactly one.
-    const copies = mailFor(id!);
-    expect(copies).toHaveLength(2);
-    expect(new Set(copies.map((m) => m.header('message-id')))).toEqual(new Set([r.message_id]));
-    expect(await notificationsOf(id!)).toBe(1);
-  });
+  it(
+    'a replica killed after the server stored the message but before it recorded the send: the retry carries the same Message-ID',
+    { timeout: 180_000 },
+    async () => {
+      clock.set(new Date());
+      const [id] = await idleSessions('crash-reply', 1);
+      mail.hold = 'reply';
+      const held = mail.held;
+      child = await startProcess();
+      await waitFor(() => mail.held > held, { timeoutMs: 90_000, message: 'the process never sent its message' });
+      await kill(child);
+      mail.hold = 'none';
+      clock.set(new Date(Date.now() + 11 * 60_000));
+      await h.app.reminderScheduler.runDue();
+      const r = await reminderOf(id!);
+      expect(r).toMatchObject({ state: 'sent', attempts: 2, email_status: 'sent' });
+      // SMTP cannot tell a sender whether a message it never got a 250 for was stored: the server here had stored it,
+      // so it has two copies, with one Message-ID, which receivers that de-duplicate on it (RFC 7352 `duplicate`,
+      // the large mailbox providers) keep once. The in-app notification is still exactly one.
+      const copies = mailFor(id!);
+      expect(copies).toHaveLength(2);
+      expect(new Set(copies.map((m) => m.header('message-id')))).toEqual(new Set([r.message_id]));
+      expect(await notificationsOf(id!)).toBe(1);
+    },
+  );
 });

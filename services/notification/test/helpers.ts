@@ -1,7 +1,15 @@
 import type { AddressInfo } from 'node:net';
 import { mintToken } from '@glavito/auth';
 import { buildEnvelope, publishEvent } from '@glavito/bus';
-import { computeProgress, stepCatalog, TENANT_SCOPE_ID, type BusinessHoursConfig, type EventEnvelope, type EventType, type OnboardingType } from '@glavito/contracts';
+import {
+  computeProgress,
+  stepCatalog,
+  TENANT_SCOPE_ID,
+  type BusinessHoursConfig,
+  type EventEnvelope,
+  type EventType,
+  type OnboardingType,
+} from '@glavito/contracts';
 import { serviceTestEnv, startTestService, TEST_JWT_SECRET, waitFor, type TestDatabase, type TestNats, type TestService } from '@glavito/testkit';
 import { jetstream } from '@nats-io/jetstream';
 import type { FastifyInstance } from 'fastify';
@@ -44,7 +52,10 @@ export function testConfig(db: TestDatabase, nats: TestNats, env: Record<string,
 
 export async function startHarness(opts: { env?: Record<string, string>; clock?: TestClock } = {}): Promise<Harness> {
   const clock = opts.clock ?? testClock('2026-01-05T00:00:00Z');
-  const service = await startTestService({ config: (db, nats) => testConfig(db, nats, opts.env), build: (config) => buildApp(config, { logger: false, clock }) });
+  const service = await startTestService({
+    config: (db, nats) => testConfig(db, nats, opts.env),
+    build: (config) => buildApp(config, { logger: false, clock }),
+  });
   const { db, nats } = service;
   const js = jetstream(nats.nc);
   const sql = new pg.Pool({ connectionString: db.url, max: 2 });
@@ -77,10 +88,26 @@ export function sessionEvents(s: { tenantId: string; sessionId: string; userId: 
   const catalog = stepCatalog(type);
   const snapshot = () => {
     const currentStep = catalog.find((c) => !completed.includes(c.id))?.id ?? null;
-    return { sessionType: type, completedSteps: completed, skippedSteps: [], currentStep, status, progress: computeProgress(type, { completedSteps: completed, skippedSteps: [], currentStep }) };
+    return {
+      sessionType: type,
+      completedSteps: completed,
+      skippedSteps: [],
+      currentStep,
+      status,
+      progress: computeProgress(type, { completedSteps: completed, skippedSteps: [], currentStep }),
+    };
   };
   const make = (eventType: EventType, at: string, data: Record<string, unknown>) =>
-    buildEnvelope({ type: eventType, data: data as never, tenantId: s.tenantId, sessionId: s.sessionId, userId: s.userId, sessionSeq: ++seq, correlationId: 'test', occurredAt: new Date(at) } as never) as EventEnvelope;
+    buildEnvelope({
+      type: eventType,
+      data: data as never,
+      tenantId: s.tenantId,
+      sessionId: s.sessionId,
+      userId: s.userId,
+      sessionSeq: ++seq,
+      correlationId: 'test',
+      occurredAt: new Date(at),
+    } as never) as EventEnvelope;
   return {
     started(at: string) {
       completed = ['welcome'];
@@ -93,22 +120,41 @@ export function sessionEvents(s: { tenantId: string; sessionId: string; userId: 
     },
     status(at: string, to: 'paused' | 'resumed' | 'completed' | 'abandoned') {
       status = to === 'resumed' ? 'active' : to;
-      if (to === 'completed') return make('session.completed', at, { ...snapshot(), completedAt: at, forced: false, summary: { totalTime: 10, stepsCompleted: completed.length, featuresEnabled: [], type, role: 'tenant_admin' } });
+      if (to === 'completed')
+        return make('session.completed', at, {
+          ...snapshot(),
+          completedAt: at,
+          forced: false,
+          summary: { totalTime: 10, stepsCompleted: completed.length, featuresEnabled: [], type, role: 'tenant_admin' },
+        });
       return make(`session.${to}` as EventType, at, snapshot());
     },
   };
 }
 
 export function businessHoursEvent(tenantId: string, version: number, config: BusinessHoursConfig | null, userId = 'admin-1'): EventEnvelope {
-  return buildEnvelope({ type: 'business_hours.changed', data: { config, version }, tenantId, sessionId: TENANT_SCOPE_ID, userId, sessionSeq: version, correlationId: 'test' } as never) as EventEnvelope;
+  return buildEnvelope({
+    type: 'business_hours.changed',
+    data: { config, version },
+    tenantId,
+    sessionId: TENANT_SCOPE_ID,
+    userId,
+    sessionSeq: version,
+    correlationId: 'test',
+  } as never) as EventEnvelope;
 }
 
 /** Waits until the consumer has applied every published event (the inbox holds their ids). */
 export async function applied(h: Harness, events: EventEnvelope[]): Promise<void> {
-  await waitFor(async () => {
-    const { rows } = await h.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM notification.inbox WHERE event_id = ANY($1::uuid[])', [events.map((e) => e.id)]);
-    return rows[0]!.n === events.length;
-  }, { timeoutMs: 20_000, message: 'events not applied' });
+  await waitFor(
+    async () => {
+      const { rows } = await h.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM notification.inbox WHERE event_id = ANY($1::uuid[])', [
+        events.map((e) => e.id),
+      ]);
+      return rows[0]!.n === events.length;
+    },
+    { timeoutMs: 20_000, message: 'events not applied' },
+  );
 }
 
 export interface DeliveredMail {
@@ -191,5 +237,8 @@ export async function startMailbox(auth: { user: string; pass: string }): Promis
 
 /** Decodes a quoted-printable text part's soft line breaks and escapes (enough to read our own messages). */
 export function decodeQuotedPrintable(s: string): string {
-  return Buffer.from(s.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8');
+  return Buffer.from(
+    s.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))),
+    'latin1',
+  ).toString('utf8');
 }

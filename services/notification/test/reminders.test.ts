@@ -3,7 +3,18 @@ import { readStream } from '@glavito/testkit';
 import type { EventEnvelope } from '@glavito/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReminderPolicySchema, NotificationListResponseSchema } from '@glavito/contracts';
-import { applied, bearer, businessHoursEvent, decodeQuotedPrintable, sessionEvents, startHarness, startMailbox, testClock, type Harness, type Mailbox } from './helpers.js';
+import {
+  applied,
+  bearer,
+  businessHoursEvent,
+  decodeQuotedPrintable,
+  sessionEvents,
+  startHarness,
+  startMailbox,
+  testClock,
+  type Harness,
+  type Mailbox,
+} from './helpers.js';
 
 const TENANT = 'tenant-paris';
 const ADMIN = { userId: 'ada', tenantId: TENANT, roles: ['admin'] };
@@ -91,10 +102,16 @@ describe('a session idle past the policy', () => {
 
     const [msg, ...more] = messagesTo('ada@example.test');
     expect(more).toHaveLength(0);
-    expect(msg!.header('subject')).toBe('9 steps left: Channel Configuration, AI & Automation, Knowledge Base, Payment Setup, Team Management, Workflow Configuration, Customer Portal, Data Import, Analytics Setup');
-    const reminderId = (await h.sql.query<{ id: string }>(`SELECT id FROM notification.reminders WHERE session_id = 'sess-idle' AND ordinal = 1 AND state = 'sent'`)).rows[0]!.id;
+    expect(msg!.header('subject')).toBe(
+      '9 steps left: Channel Configuration, AI & Automation, Knowledge Base, Payment Setup, Team Management, Workflow Configuration, Customer Portal, Data Import, Analytics Setup',
+    );
+    const reminderId = (
+      await h.sql.query<{ id: string }>(`SELECT id FROM notification.reminders WHERE session_id = 'sess-idle' AND ordinal = 1 AND state = 'sent'`)
+    ).rows[0]!.id;
     expect(msg!.header('message-id')).toBe(`<reminder-${reminderId}@notifications.glavito.local>`);
-    expect(msg!.header('list-unsubscribe')).toMatch(/^<https:\/\/api\.example\.test\/onboarding\/notifications\/unsubscribe\?token=[\w-]+\.[\w-]+> \(Unsubscribe\)$/);
+    expect(msg!.header('list-unsubscribe')).toMatch(
+      /^<https:\/\/api\.example\.test\/onboarding\/notifications\/unsubscribe\?token=[\w-]+\.[\w-]+> \(Unsubscribe\)$/,
+    );
     expect(msg!.header('list-unsubscribe-post')).toBe('List-Unsubscribe=One-Click');
     expect(msg!.header('content-type')).toMatch(/^multipart\/alternative/);
     expect(msg!.raw).toMatch(/Content-Type: text\/plain/);
@@ -109,7 +126,13 @@ describe('a session idle past the policy', () => {
     const list = NotificationListResponseSchema.parse((await h.app.inject({ method: 'GET', url: '/onboarding/notifications', headers: bearer(ADMIN) })).json());
     expect(list.unreadCount).toBe(1);
     expect(list.items).toEqual([
-      expect.objectContaining({ kind: 'reminder', sessionId: 'sess-idle', link: 'https://app.example.test/onboarding/sess-idle/channel_configuration', readAt: null, stepsLeft: expect.arrayContaining(['Channel Configuration', 'AI & Automation']) }),
+      expect.objectContaining({
+        kind: 'reminder',
+        sessionId: 'sess-idle',
+        link: 'https://app.example.test/onboarding/sess-idle/channel_configuration',
+        readAt: null,
+        stepsLeft: expect.arrayContaining(['Channel Configuration', 'AI & Automation']),
+      }),
     ]);
     const created = (await readStream(h.nats)).filter((e) => e.event.type === 'notification.created' && e.event.sessionId === 'sess-idle');
     expect(created).toHaveLength(1);
@@ -123,7 +146,9 @@ describe('a session idle past the policy', () => {
       expect.objectContaining({ ordinal: 2, state: 'scheduled', due_at: '2026-01-12T09:30:00.000Z' }),
     ]);
     // No secret in any record or log line: the SMTP password stays in the transport.
-    const dump = await h.sql.query(`SELECT (SELECT json_agg(r) FROM notification.reminders r)::text || (SELECT json_agg(d) FROM notification.deliveries d)::text || (SELECT json_agg(o) FROM notification.outbox o)::text AS all`);
+    const dump = await h.sql.query(
+      `SELECT (SELECT json_agg(r) FROM notification.reminders r)::text || (SELECT json_agg(d) FROM notification.deliveries d)::text || (SELECT json_agg(o) FROM notification.outbox o)::text AS all`,
+    );
     expect(JSON.stringify(dump.rows)).not.toContain(SMTP_PASS);
     expect(logs.join('\n')).not.toContain(SMTP_PASS);
     expect(JSON.stringify(await readStream(h.nats))).not.toContain(SMTP_PASS);
@@ -170,13 +195,19 @@ describe('a session idle past the policy', () => {
   it("honours the agent's notification_preferences (email: false) and unsubscribes through the List-Unsubscribe link", async () => {
     await register('dee', 'dee@example.test');
     const agent = sessionEvents({ tenantId: TENANT, sessionId: 'sess-prefs', userId: 'dee', type: 'agent_welcome' });
-    const events = [agent.started('2026-01-19T08:00:00Z'), agent.step('2026-01-19T08:05:00Z', 'profile_setup', { notificationPreferences: { email: false, push: true } })];
+    const events = [
+      agent.started('2026-01-19T08:00:00Z'),
+      agent.step('2026-01-19T08:05:00Z', 'profile_setup', { notificationPreferences: { email: false, push: true } }),
+    ];
     await h.publish(events);
     await applied(h, events);
     clock.set('2026-01-19T09:05:00Z');
     await h.app.reminderScheduler.runDue();
     expect(messagesTo('dee@example.test')).toHaveLength(0);
-    expect((await reminders('sess-prefs')).find((r) => r.ordinal === 1 && r.state !== 'cancelled')).toMatchObject({ state: 'sent', email_status: 'skipped:preferences' });
+    expect((await reminders('sess-prefs')).find((r) => r.ordinal === 1 && r.state !== 'cancelled')).toMatchObject({
+      state: 'sent',
+      email_status: 'skipped:preferences',
+    });
     const settings = await h.app.inject({ method: 'GET', url: '/onboarding/notifications/settings', headers: bearer({ userId: 'dee', tenantId: TENANT }) });
     expect(settings.json()).toEqual({ email: 'dee@example.test', emailReminders: true, language: 'en', preferences: { email: false, push: true } });
 
@@ -189,7 +220,9 @@ describe('a session idle past the policy', () => {
     clock.set('2026-01-21T09:00:00Z');
     await h.app.reminderScheduler.runDue();
     expect(messagesTo('fay@example.test')).toHaveLength(1);
-    const link = messagesTo('fay@example.test')[0]!.header('list-unsubscribe')!.match(/<([^>]+)>/)![1]!;
+    const link = messagesTo('fay@example.test')[0]!
+      .header('list-unsubscribe')!
+      .match(/<([^>]+)>/)![1]!;
     const path = link.replace('https://api.example.test', '');
     const form = { 'content-type': 'application/x-www-form-urlencoded' };
     const forged = await h.app.inject({ method: 'POST', url: path.replace(/\.[\w-]+$/, '.AAAA'), headers: form, payload: 'List-Unsubscribe=One-Click' });
@@ -205,10 +238,17 @@ describe('a session idle past the policy', () => {
     await h.app.reminderScheduler.runDue();
     expect(messagesTo('fay@example.test')).toHaveLength(1);
     expect((await reminders('sess-unsub')).at(-1)).toMatchObject({ ordinal: 2, state: 'sent', email_status: 'skipped:unsubscribed' });
-    const list = NotificationListResponseSchema.parse((await h.app.inject({ method: 'GET', url: '/onboarding/notifications', headers: bearer({ userId: 'fay', tenantId: TENANT }) })).json());
+    const list = NotificationListResponseSchema.parse(
+      (await h.app.inject({ method: 'GET', url: '/onboarding/notifications', headers: bearer({ userId: 'fay', tenantId: TENANT }) })).json(),
+    );
     expect(list.items.map((n) => n.kind)).toEqual(['reminder', 'reminder']);
     // Subscribing again is the user's own choice, through their settings.
-    const again = await h.app.inject({ method: 'PUT', url: '/onboarding/notifications/settings', headers: bearer({ userId: 'fay', tenantId: TENANT }), payload: { emailReminders: true } });
+    const again = await h.app.inject({
+      method: 'PUT',
+      url: '/onboarding/notifications/settings',
+      headers: bearer({ userId: 'fay', tenantId: TENANT }),
+      payload: { emailReminders: true },
+    });
     expect(again.json()).toMatchObject({ emailReminders: true });
   });
 
@@ -229,10 +269,32 @@ describe('a session idle past the policy', () => {
   });
 
   it('emails milestone and completion notices to admins when the policy says so, once', async () => {
-    const put = await h.app.inject({ method: 'PUT', url: '/onboarding/reminder-policy', headers: bearer(ADMIN), payload: { ...POLICY, adminNotifications: { milestones: true, completion: true, email: true } } });
+    const put = await h.app.inject({
+      method: 'PUT',
+      url: '/onboarding/reminder-policy',
+      headers: bearer(ADMIN),
+      payload: { ...POLICY, adminNotifications: { milestones: true, completion: true, email: true } },
+    });
     expect(put.statusCode).toBe(200);
-    const progress = { totalSteps: 11, completedSteps: 6, skippedSteps: 0, progressPercentage: 55, estimatedTimeRemaining: 60, currentStep: 'team_management', nextStep: 'team_management', nextRecommendedAction: 'Team Management' };
-    const milestone = buildEnvelope({ type: 'milestone.reached', data: { threshold: 50, title: 'Halfway', progress } as never, tenantId: TENANT, sessionId: 'sess-idle', userId: 'ada', sessionSeq: 1, correlationId: 'test' } as never) as EventEnvelope;
+    const progress = {
+      totalSteps: 11,
+      completedSteps: 6,
+      skippedSteps: 0,
+      progressPercentage: 55,
+      estimatedTimeRemaining: 60,
+      currentStep: 'team_management',
+      nextStep: 'team_management',
+      nextRecommendedAction: 'Team Management',
+    };
+    const milestone = buildEnvelope({
+      type: 'milestone.reached',
+      data: { threshold: 50, title: 'Halfway', progress } as never,
+      tenantId: TENANT,
+      sessionId: 'sess-idle',
+      userId: 'ada',
+      sessionSeq: 1,
+      correlationId: 'test',
+    } as never) as EventEnvelope;
     await h.publish([milestone, milestone]);
     await applied(h, [milestone]);
     const before = messagesTo('ada@example.test').length;

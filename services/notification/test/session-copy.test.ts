@@ -32,8 +32,12 @@ describe('session copy on the default rules (one statement)', () => {
     const q = async (sql: string) => (await h.sql.query(sql, [tenantId])).rows;
     return {
       recipients: await q('SELECT user_id, is_admin, preferences FROM notification.recipients WHERE tenant_id = $1 ORDER BY user_id'),
-      sessions: await q(`SELECT split_part(session_id, '-', 2) AS s, type, status, completed_steps, skipped_steps, current_step, last_activity_at, last_seq FROM notification.sessions WHERE tenant_id = $1 ORDER BY 1`),
-      reminders: await q(`SELECT split_part(session_id, '-', 2) AS s, ordinal, activity_at, base_at, due_at, state FROM notification.reminders WHERE tenant_id = $1 ORDER BY 1, activity_at, ordinal`),
+      sessions: await q(
+        `SELECT split_part(session_id, '-', 2) AS s, type, status, completed_steps, skipped_steps, current_step, last_activity_at, last_seq FROM notification.sessions WHERE tenant_id = $1 ORDER BY 1`,
+      ),
+      reminders: await q(
+        `SELECT split_part(session_id, '-', 2) AS s, ordinal, activity_at, base_at, due_at, state FROM notification.reminders WHERE tenant_id = $1 ORDER BY 1, activity_at, ordinal`,
+      ),
     };
   };
 
@@ -56,7 +60,19 @@ describe('session copy on the default rules (one statement)', () => {
 
   it('writes nothing for a tenant with its own policy or business hours (the general path runs instead)', async () => {
     const repo = h.app.notificationRepo;
-    await repo.putPolicy('t-policy', { enabled: true, inactivityMinutes: 60, maxReminders: 1, channels: ['in_app'], adminNotifications: { milestones: true, completion: true, email: false }, texts: {} }, 'admin', new Date());
+    await repo.putPolicy(
+      't-policy',
+      {
+        enabled: true,
+        inactivityMinutes: 60,
+        maxReminders: 1,
+        channels: ['in_app'],
+        adminNotifications: { milestones: true, completion: true, email: false },
+        texts: {},
+      },
+      'admin',
+      new Date(),
+    );
     await h.sql.query(`INSERT INTO notification.tenants (tenant_id, business_hours, business_hours_version) VALUES ('t-hours', $1, 1)`, [
       // Only its presence matters here (the fast path writes nothing for such a tenant).
       JSON.stringify({ timezone: 'Europe/Paris', schedule: {}, holidays: [] }),
@@ -74,7 +90,9 @@ describe('session copy on the default rules (one statement)', () => {
     const events = [...life('t-consumer', 'c-1', 'u').slice(0, 3), ...life('t-policy', 'c-2', 'u').slice(0, 3)];
     await h.publish(events);
     await applied(h, events);
-    const { rows } = await h.sql.query(`SELECT session_id, state, due_at FROM notification.reminders WHERE session_id IN ('c-1', 'c-2') AND state = 'scheduled' ORDER BY 1`);
+    const { rows } = await h.sql.query(
+      `SELECT session_id, state, due_at FROM notification.reminders WHERE session_id IN ('c-1', 'c-2') AND state = 'scheduled' ORDER BY 1`,
+    );
     expect(rows.map((r) => [r.session_id, new Date(r.due_at).toISOString()])).toEqual([
       ['c-1', '2026-01-14T16:20:00.000Z'], // default: 480 minutes after the last activity
       ['c-2', '2026-01-14T09:20:00.000Z'], // the tenant's policy: 60 minutes

@@ -1,7 +1,15 @@
 import { createCipheriv, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { buildEnvelope, serveRpc } from '@glavito/bus';
-import { rpcSubject, tenantSmtpAad, TenantSmtpReplySchema, TenantSmtpRequestSchema, type EventEnvelope, type TenantSmtpRequest, type TenantSmtpSettings } from '@glavito/contracts';
+import {
+  rpcSubject,
+  tenantSmtpAad,
+  TenantSmtpReplySchema,
+  TenantSmtpRequestSchema,
+  type EventEnvelope,
+  type TenantSmtpRequest,
+  type TenantSmtpSettings,
+} from '@glavito/contracts';
 import { createTestCa, createTestDatabase, createTestNats, readStream, type TestDatabase, type TestNats } from '@glavito/testkit';
 import { jetstream } from '@nats-io/jetstream';
 import type { FastifyInstance } from 'fastify';
@@ -33,7 +41,13 @@ async function startTenantMailbox(ca: ReturnType<typeof createTestCa>, auth: { u
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
         const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-        received.push({ raw: Buffer.concat(chunks).toString('utf8'), to: session.envelope.rcptTo.map((r) => r.address), from, user: session.user, secure: session.secure });
+        received.push({
+          raw: Buffer.concat(chunks).toString('utf8'),
+          to: session.envelope.rcptTo.map((r) => r.address),
+          from,
+          user: session.user,
+          secure: session.secure,
+        });
         cb();
       });
     },
@@ -64,7 +78,16 @@ function connectionTested(o: { tenantId: string; sessionId: string; at: string; 
     responseTime: 40,
     timestamp: o.at,
   };
-  return buildEnvelope({ type: 'connection.tested', data: { result }, tenantId: o.tenantId, sessionId: o.sessionId, userId: 'admin', sessionSeq: o.seq, correlationId: 'test', occurredAt: new Date(o.at) } as never) as EventEnvelope;
+  return buildEnvelope({
+    type: 'connection.tested',
+    data: { result },
+    tenantId: o.tenantId,
+    sessionId: o.sessionId,
+    userId: 'admin',
+    sessionSeq: o.seq,
+    correlationId: 'test',
+    occurredAt: new Date(o.at),
+  } as never) as EventEnvelope;
 }
 
 let db: TestDatabase;
@@ -130,16 +153,31 @@ async function publish(events: EventEnvelope[]) {
 async function tenant(id: string, o: { savedAt: string; test?: { at: string; status: 'success' | 'error' }; laterSave?: string; password?: string }) {
   const adminSession = `${id}-admin-s`;
   const admin = sessionEvents({ tenantId: id, sessionId: adminSession, userId: `${id}-admin` });
-  const events = [admin.started('2026-01-05T08:00:00Z'), admin.step('2026-01-05T08:10:00Z', 'organization_setup'), admin.step(o.savedAt, 'channel_configuration')];
+  const events = [
+    admin.started('2026-01-05T08:00:00Z'),
+    admin.step('2026-01-05T08:10:00Z', 'organization_setup'),
+    admin.step(o.savedAt, 'channel_configuration'),
+  ];
   if (o.test) events.push(connectionTested({ tenantId: id, sessionId: adminSession, at: o.test.at, status: o.test.status, port: tenantBox.port, seq: 1 }));
   if (o.laterSave) {
     const again = admin.step(o.laterSave, 'channel_configuration');
     events.push({ ...again, type: 'step.updated' } as EventEnvelope);
   }
-  stepData.set(`${id}/${adminSession}`, { host: '127.0.0.1', port: tenantBox.port, username: 'help@acme.test', password: o.password ?? TENANT_PASS, address: `help@${id}.test` });
+  stepData.set(`${id}/${adminSession}`, {
+    host: '127.0.0.1',
+    port: tenantBox.port,
+    username: 'help@acme.test',
+    password: o.password ?? TENANT_PASS,
+    address: `help@${id}.test`,
+  });
   const user = sessionEvents({ tenantId: id, sessionId: `${id}-user-s`, userId: `${id}-user`, type: 'agent_welcome' });
   events.push(user.started('2026-01-05T09:00:00Z'));
-  const r = await app.inject({ method: 'PUT', url: '/onboarding/notifications/settings', headers: bearer({ userId: `${id}-user`, tenantId: id }), payload: { email: `user@${id}.test` } });
+  const r = await app.inject({
+    method: 'PUT',
+    url: '/onboarding/notifications/settings',
+    headers: bearer({ userId: `${id}-user`, tenantId: id }),
+    payload: { email: `user@${id}.test` },
+  });
   expect(r.statusCode).toBe(200);
   await publish(events);
 }
@@ -174,10 +212,14 @@ describe('email through the tenant’s own SMTP', () => {
     expect(await deliveries('t-changed')).toEqual([{ outcome: 'sent', sender: 'system', detail: expect.any(String) }]);
 
     // A test after the change makes it the tenant's again.
-    await publish([connectionTested({ tenantId: 't-changed', sessionId: 't-changed-admin-s', at: '2026-01-05T08:50:00Z', status: 'success', port: tenantBox.port, seq: 2 })]);
+    await publish([
+      connectionTested({ tenantId: 't-changed', sessionId: 't-changed-admin-s', at: '2026-01-05T08:50:00Z', status: 'success', port: tenantBox.port, seq: 2 }),
+    ]);
     expect(await app.notificationRepo.verifiedEmailChannel('t-changed')).toMatchObject({ sessionId: 't-changed-admin-s', encryption: 'starttls' });
     // An older test arriving late changes nothing (the latest test by its time decides).
-    await publish([connectionTested({ tenantId: 't-changed', sessionId: 't-changed-admin-s', at: '2026-01-05T08:29:00Z', status: 'error', port: tenantBox.port, seq: 3 })]);
+    await publish([
+      connectionTested({ tenantId: 't-changed', sessionId: 't-changed-admin-s', at: '2026-01-05T08:29:00Z', status: 'error', port: tenantBox.port, seq: 3 }),
+    ]);
     expect(await app.notificationRepo.verifiedEmailChannel('t-changed')).not.toBeNull();
   });
 
@@ -201,7 +243,9 @@ describe('email through the tenant’s own SMTP', () => {
     await rpc.stop();
     clock.set('2026-01-05T17:03:00Z');
     await app.reminderScheduler.runDue();
-    expect(await deliveries('t-nosession')).toEqual([{ outcome: 'retry', sender: 'tenant', detail: expect.stringMatching(/^tenant smtp settings unavailable: (no_responders|timeout)$/) }]);
+    expect(await deliveries('t-nosession')).toEqual([
+      { outcome: 'retry', sender: 'tenant', detail: expect.stringMatching(/^tenant smtp settings unavailable: (no_responders|timeout)$/) },
+    ]);
     expect(system.messages.filter((m) => m.to.includes('user@t-nosession.test'))).toEqual([]);
   });
 

@@ -22,7 +22,13 @@ export interface BuildOptions {
 }
 
 export async function buildApp(config: PaymentConfig, opts: BuildOptions = {}) {
-  const app = await createServiceApp({ service: 'payment', logLevel: config.LOG_LEVEL, logger: opts.logger, loggerInstance: opts.loggerInstance, bodyLimit: config.BODY_LIMIT_BYTES });
+  const app = await createServiceApp({
+    service: 'payment',
+    logLevel: config.LOG_LEVEL,
+    logger: opts.logger,
+    loggerInstance: opts.loggerInstance,
+    bodyLimit: config.BODY_LIMIT_BYTES,
+  });
   await app.register(authPlugin, { secret: config.JWT_SECRET });
   await app.register(dbPlugin, { schema: 'payment', migrationsFolder: MIGRATIONS_FOLDER, config, pool: opts.infra?.pool });
   await app.register(busPlugin, { name: 'payment', config, outboxSchema: 'payment', bus: opts.infra?.bus });

@@ -2,8 +2,7 @@ import { busEnvShape, commonEnvSchema, databaseEnvShape, env, loadConfig } from 
 import { z } from 'zod';
 
 /** Unset and empty are the same: Stripe is not configured, and the payment routes say so (503). */
-const optionalSecret = (prefix: RegExp, hint: string) =>
-  z.preprocess((v) => (v === '' ? undefined : v), z.string().regex(prefix, hint).optional());
+const optionalSecret = (prefix: RegExp, hint: string) => z.preprocess((v) => (v === '' ? undefined : v), z.string().regex(prefix, hint).optional());
 
 export const PaymentConfigSchema = commonEnvSchema.extend({
   PORT: env.port(3006),

@@ -24,7 +24,12 @@ const inject = (method: 'GET' | 'POST' | 'PUT', url: string, payload?: unknown, 
   h.app.inject({ method, url, headers: { ...bearer(who), ...ORIGIN }, ...(payload !== undefined ? { payload: payload as object } : {}) });
 const webhook = (payload: unknown) => {
   const s = signed(payload);
-  return h.app.inject({ method: 'POST', url: '/onboarding/payment/webhooks/stripe', headers: { ...s.headers, 'x-correlation-id': 'corr-stripe-1', 'user-agent': 'Stripe/1.0' }, payload: s.body });
+  return h.app.inject({
+    method: 'POST',
+    url: '/onboarding/payment/webhooks/stripe',
+    headers: { ...s.headers, 'x-correlation-id': 'corr-stripe-1', 'user-agent': 'Stripe/1.0' },
+    payload: s.body,
+  });
 };
 const byAdmin = {
   tenantId: 'pay-audit',
@@ -51,7 +56,12 @@ describe('audit records of the payment service', () => {
     onboardingUrl = res.json().onboardingUrl;
     const [rec, ...more] = await auditEvents();
     expect(more).toEqual([]);
-    expect(rec).toMatchObject({ ...byAdmin, action: 'payment.setup', target: { type: 'payment_account', id: acct }, details: { created: true, country: 'FR', businessType: 'company', currency: 'eur' } });
+    expect(rec).toMatchObject({
+      ...byAdmin,
+      action: 'payment.setup',
+      target: { type: 'payment_account', id: acct },
+      details: { created: true, country: 'FR', businessType: 'company', currency: 'eur' },
+    });
   });
 
   it('setup again (the existing account, new billing values): one more payment.setup, created false', async () => {
@@ -77,17 +87,32 @@ describe('audit records of the payment service', () => {
   });
 
   it('a billing configuration change: one payment.billing_change naming the fields that changed; a refused body none', async () => {
-    const res = await inject('PUT', '/onboarding/payment/billing-config', { currency: 'usd', invoicePrefix: 'ACME-', paymentTerms: 14, reminderDays: [7, 3, 1] });
+    const res = await inject('PUT', '/onboarding/payment/billing-config', {
+      currency: 'usd',
+      invoicePrefix: 'ACME-',
+      paymentTerms: 14,
+      reminderDays: [7, 3, 1],
+    });
     expect(res.statusCode, res.body).toBe(200);
     expect((await inject('PUT', '/onboarding/payment/billing-config', { currency: 'usd', taxRate: 120 })).statusCode).toBe(400);
     const [rec, ...more] = await ofAction('payment.billing_change');
     expect(more).toEqual([]);
     // Before it: the second setup's values (usd, INV, 30 days, no tax rate).
-    expect(rec).toMatchObject({ ...byAdmin, target: { type: 'billing_configuration', id: 'pay-audit' }, details: { created: false, changed: ['invoicePrefix', 'paymentTerms'], currency: 'usd' } });
+    expect(rec).toMatchObject({
+      ...byAdmin,
+      target: { type: 'billing_configuration', id: 'pay-audit' },
+      details: { created: false, changed: ['invoicePrefix', 'paymentTerms'], currency: 'usd' },
+    });
   });
 
   it('Stripe changing the account (webhook): one payment.account_update by the system; a replay, a stale or an unchanged event none', async () => {
-    const event = accountUpdatedEvent(h.stripe.update(acct, { charges_enabled: true, details_submitted: true, requirements: { currently_due: ['external_account'], past_due: [], disabled_reason: null } }));
+    const event = accountUpdatedEvent(
+      h.stripe.update(acct, {
+        charges_enabled: true,
+        details_submitted: true,
+        requirements: { currently_due: ['external_account'], past_due: [], disabled_reason: null },
+      }),
+    );
     expect((await webhook(event)).json()).toEqual({ received: true, outcome: 'applied' });
     expect((await webhook(event)).json()).toEqual({ received: true, outcome: 'duplicate' });
     const stale = accountUpdatedEvent({ ...h.stripe.accounts.get(acct)!, charges_enabled: false }, event.created - 100);
@@ -106,7 +131,16 @@ describe('audit records of the payment service', () => {
       outcome: { result: 'allowed', code: null },
       correlationId: 'corr-stripe-1',
       userAgent: 'Stripe/1.0',
-      details: { via: 'webhook', stripeEventId: event.id, chargesEnabled: true, detailsSubmitted: true, canCharge: true, currentlyDue: ['external_account'], pastDue: [], disabledReason: null },
+      details: {
+        via: 'webhook',
+        stripeEventId: event.id,
+        chargesEnabled: true,
+        detailsSubmitted: true,
+        canCharge: true,
+        currentlyDue: ['external_account'],
+        pastDue: [],
+        disabledReason: null,
+      },
     });
   });
 
@@ -116,12 +150,23 @@ describe('audit records of the payment service', () => {
     expect(res.statusCode, res.body).toBe(200);
     const updates = await ofAction('payment.account_update');
     expect(updates).toHaveLength(2);
-    expect(updates[1]).toMatchObject({ actor: { subject: 'system', roles: [] }, correlationId: 'corr-pay-1', details: { via: 'live_read', payoutsEnabled: true, currentlyDue: [] } });
+    expect(updates[1]).toMatchObject({
+      actor: { subject: 'system', roles: [] },
+      correlationId: 'corr-pay-1',
+      details: { via: 'live_read', payoutsEnabled: true, currentlyDue: [] },
+    });
   });
 
   it('no secret, e-mail address or link in any record, and each reaches the audit stream once', async () => {
     const all = await auditEvents();
-    expect(all.map((e) => e.action)).toEqual(['payment.setup', 'payment.setup', 'payment.account_link', 'payment.billing_change', 'payment.account_update', 'payment.account_update']);
+    expect(all.map((e) => e.action)).toEqual([
+      'payment.setup',
+      'payment.setup',
+      'payment.account_link',
+      'payment.billing_change',
+      'payment.account_update',
+      'payment.account_update',
+    ]);
     const text = JSON.stringify(all);
     for (const canary of [SECRET_KEY, WEBHOOK_SECRET, 'CANARY', 'billing@acme.test', onboardingUrl]) expect(text).not.toContain(canary);
     const published = await waitFor(

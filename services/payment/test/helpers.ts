@@ -1,6 +1,15 @@
 import { Writable } from 'node:stream';
 import { mintToken } from '@glavito/auth';
-import { createTestDatabase, createTestNats, startFakeStripe, TEST_JWT_SECRET, type FakeStripe, type FakeStripeAccount, type TestDatabase, type TestNats } from '@glavito/testkit';
+import {
+  createTestDatabase,
+  createTestNats,
+  startFakeStripe,
+  TEST_JWT_SECRET,
+  type FakeStripe,
+  type FakeStripeAccount,
+  type TestDatabase,
+  type TestNats,
+} from '@glavito/testkit';
 import type { FastifyInstance } from 'fastify';
 import Stripe from 'stripe';
 import { buildApp } from '../src/app.js';
@@ -71,18 +80,42 @@ export const bearer = (user: { userId: string; tenantId: string; roles?: string[
 
 let eventCounter = 0;
 /** A Stripe `account.updated` event for the account as the fake now has it, `created` at the given second. */
-export function accountUpdatedEvent(account: FakeStripeAccount, created = Math.floor(Date.now() / 1000), id = `evt_${Date.now().toString(36)}${eventCounter++}`) {
-  return { id, object: 'event', type: 'account.updated', created, livemode: false, api_version: '2025-01-27', account: account.id, data: { object: account }, pending_webhooks: 1, request: { id: null } };
+export function accountUpdatedEvent(
+  account: FakeStripeAccount,
+  created = Math.floor(Date.now() / 1000),
+  id = `evt_${Date.now().toString(36)}${eventCounter++}`,
+) {
+  return {
+    id,
+    object: 'event',
+    type: 'account.updated',
+    created,
+    livemode: false,
+    api_version: '2025-01-27',
+    account: account.id,
+    data: { object: account },
+    pending_webhooks: 1,
+    request: { id: null },
+  };
 }
 
 /** Signed as Stripe signs (the SDK's own test helper); `timestamp` in seconds, default now. */
 export function signed(payload: unknown, opts: { secret?: string; timestamp?: number } = {}) {
   const body = JSON.stringify(payload);
-  const header = Stripe.webhooks.generateTestHeaderString({ payload: body, secret: opts.secret ?? WEBHOOK_SECRET, ...(opts.timestamp ? { timestamp: opts.timestamp } : {}) });
+  const header = Stripe.webhooks.generateTestHeaderString({
+    payload: body,
+    secret: opts.secret ?? WEBHOOK_SECRET,
+    ...(opts.timestamp ? { timestamp: opts.timestamp } : {}),
+  });
   return { body, headers: { 'content-type': 'application/json', 'stripe-signature': header } };
 }
 
 export const SETUP_BODY = {
-  stripeAccount: { email: 'billing@acme.test', country: 'FR', businessType: 'company', businessProfile: { name: 'Acme', url: 'https://acme.test', mcc: '5734', productDescription: 'Support software' } },
+  stripeAccount: {
+    email: 'billing@acme.test',
+    country: 'FR',
+    businessType: 'company',
+    businessProfile: { name: 'Acme', url: 'https://acme.test', mcc: '5734', productDescription: 'Support software' },
+  },
   billingConfiguration: { currency: 'eur', taxRate: 20 },
 };

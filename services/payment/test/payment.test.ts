@@ -15,7 +15,8 @@ afterAll(async () => {
   await h?.close();
 });
 
-const setup = (who = ADMIN, body: unknown = SETUP_BODY) => h.app.inject({ method: 'POST', url: '/onboarding/payment/setup', headers: bearer(who), payload: body as object });
+const setup = (who = ADMIN, body: unknown = SETUP_BODY) =>
+  h.app.inject({ method: 'POST', url: '/onboarding/payment/setup', headers: bearer(who), payload: body as object });
 const webhook = (payload: unknown, opts: { secret?: string; timestamp?: number } = {}) => {
   const s = signed(payload, opts);
   return h.app.inject({ method: 'POST', url: '/onboarding/payment/webhooks/stripe', headers: s.headers, payload: s.body });
@@ -30,7 +31,15 @@ describe('setup', () => {
     const body = PaymentSetupResponseSchema.parse(res.json());
     expect(body.created).toBe(true);
     expect(body.account).toMatchObject({ email: 'billing@acme.test', country: 'FR', businessType: 'company', chargesEnabled: false, canCharge: false });
-    expect(body.billingConfiguration).toMatchObject({ currency: 'eur', taxRate: 20, invoicePrefix: 'INV', paymentTerms: 30, autoCharge: false, lateFeeRate: null, reminderDays: [7, 3, 1] });
+    expect(body.billingConfiguration).toMatchObject({
+      currency: 'eur',
+      taxRate: 20,
+      invoicePrefix: 'INV',
+      paymentTerms: 30,
+      autoCharge: false,
+      lateFeeRate: null,
+      reminderDays: [7, 3, 1],
+    });
     expect(body.onboardingUrl).toMatch(/^https:\/\/connect\.stripe\.test\//);
     expect(Date.parse(body.expiresAt)).toBeGreaterThan(Date.now());
 
@@ -70,15 +79,20 @@ describe('setup', () => {
   });
 
   it('refuses bad input with a 400 naming the field, and agents with a 403', async () => {
-    const bad = await setup(ADMIN, { stripeAccount: { ...SETUP_BODY.stripeAccount, country: 'france' }, billingConfiguration: { currency: 'EUR', reminderDays: [3, 3] } });
+    const bad = await setup(ADMIN, {
+      stripeAccount: { ...SETUP_BODY.stripeAccount, country: 'france' },
+      billingConfiguration: { currency: 'EUR', reminderDays: [3, 3] },
+    });
     expect(bad.statusCode).toBe(400);
     const fields = (ErrorBodySchema.parse(bad.json()).details as Array<{ field: string }>).map((d) => d.field);
-    expect(fields).toEqual(expect.arrayContaining(['body.stripeAccount.country', 'body.billingConfiguration.currency', 'body.billingConfiguration.reminderDays']));
+    expect(fields).toEqual(
+      expect.arrayContaining(['body.stripeAccount.country', 'body.billingConfiguration.currency', 'body.billingConfiguration.reminderDays']),
+    );
     expect((await setup(AGENT)).statusCode).toBe(403);
     expect((await h.app.inject({ method: 'GET', url: '/onboarding/payment/status', headers: bearer(AGENT) })).statusCode).toBe(403);
   });
 
-  it("Stripe answering 5xx: 502 with a clear code, and nothing stored for the tenant", async () => {
+  it('Stripe answering 5xx: 502 with a clear code, and nothing stored for the tenant', async () => {
     h.stripe.failNext({ status: 500, path: /^\/v1\/accounts$/ });
     const res = await setup({ userId: 'cy', tenantId: 'tenant-c', roles: ['admin'] });
     expect(res.statusCode).toBe(502);
@@ -115,7 +129,10 @@ describe('setup', () => {
   });
 
   it('Stripe refusing a parameter is a 422 naming it', async () => {
-    const res = await setup({ userId: 'fay', tenantId: 'tenant-f', roles: ['admin'] }, { ...SETUP_BODY, stripeAccount: { ...SETUP_BODY.stripeAccount, country: 'ZZ' } });
+    const res = await setup(
+      { userId: 'fay', tenantId: 'tenant-f', roles: ['admin'] },
+      { ...SETUP_BODY, stripeAccount: { ...SETUP_BODY.stripeAccount, country: 'ZZ' } },
+    );
     expect(res.statusCode).toBe(422);
     expect(res.json()).toMatchObject({ code: 'PAYMENT_PROVIDER_REJECTED', details: [{ field: 'stripeAccount.country' }] });
     expect(await accountRow('tenant-f')).toBeUndefined();
@@ -158,15 +175,37 @@ describe('status, account, link, billing configuration', () => {
     const own = await h.app.inject({ method: 'GET', url: '/onboarding/payment/account', headers: bearer(ADMIN) });
     expect(own.json().account.accountId).toMatch(/^acct_/);
     expect((await h.app.inject({ method: 'GET', url: '/onboarding/payment/account', headers: bearer(ADMIN_B) })).json()).toEqual({ account: null });
-    expect((await h.app.inject({ method: 'GET', url: '/onboarding/payment/billing-config', headers: bearer(ADMIN_B) })).json()).toEqual({ billingConfiguration: null });
+    expect((await h.app.inject({ method: 'GET', url: '/onboarding/payment/billing-config', headers: bearer(ADMIN_B) })).json()).toEqual({
+      billingConfiguration: null,
+    });
 
-    const put = await h.app.inject({ method: 'PUT', url: '/onboarding/payment/billing-config', headers: bearer(ADMIN), payload: { currency: 'gbp', invoicePrefix: 'ACME-', lateFeeRate: 1.5, reminderDays: [10, 2] } });
+    const put = await h.app.inject({
+      method: 'PUT',
+      url: '/onboarding/payment/billing-config',
+      headers: bearer(ADMIN),
+      payload: { currency: 'gbp', invoicePrefix: 'ACME-', lateFeeRate: 1.5, reminderDays: [10, 2] },
+    });
     expect(put.statusCode, put.body).toBe(200);
-    expect(put.json().billingConfiguration).toMatchObject({ currency: 'gbp', invoicePrefix: 'ACME-', paymentTerms: 30, autoCharge: false, lateFeeRate: 1.5, reminderDays: [10, 2], taxRate: null });
-    const bad = await h.app.inject({ method: 'PUT', url: '/onboarding/payment/billing-config', headers: bearer(ADMIN), payload: { currency: 'gbp', taxRate: 120, paymentTerms: -1, extra: 1 } });
+    expect(put.json().billingConfiguration).toMatchObject({
+      currency: 'gbp',
+      invoicePrefix: 'ACME-',
+      paymentTerms: 30,
+      autoCharge: false,
+      lateFeeRate: 1.5,
+      reminderDays: [10, 2],
+      taxRate: null,
+    });
+    const bad = await h.app.inject({
+      method: 'PUT',
+      url: '/onboarding/payment/billing-config',
+      headers: bearer(ADMIN),
+      payload: { currency: 'gbp', taxRate: 120, paymentTerms: -1, extra: 1 },
+    });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().details.map((d: { field: string }) => d.field)).toEqual(expect.arrayContaining(['body.taxRate', 'body.paymentTerms']));
-    expect((await h.app.inject({ method: 'GET', url: '/onboarding/payment/billing-config', headers: bearer(ADMIN) })).json().billingConfiguration.currency).toBe('gbp');
+    expect(
+      (await h.app.inject({ method: 'GET', url: '/onboarding/payment/billing-config', headers: bearer(ADMIN) })).json().billingConfiguration.currency,
+    ).toBe('gbp');
   });
 });
 
@@ -184,18 +223,30 @@ describe('webhooks', () => {
     expect(wrong.json()).toMatchObject({ code: 'PAYMENT_WEBHOOK_SIGNATURE_INVALID' });
     const stale = await webhook(event, { timestamp: Math.floor(Date.now() / 1000) - 3600 });
     expect(stale.statusCode).toBe(400);
-    const unsigned = await h.app.inject({ method: 'POST', url: '/onboarding/payment/webhooks/stripe', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(event) });
+    const unsigned = await h.app.inject({
+      method: 'POST',
+      url: '/onboarding/payment/webhooks/stripe',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify(event),
+    });
     expect(unsigned.statusCode).toBe(400);
     // The body changed after signing: the signature covers the raw bytes.
     const s = signed(event);
-    const tampered = await h.app.inject({ method: 'POST', url: '/onboarding/payment/webhooks/stripe', headers: s.headers, payload: s.body.replace('"charges_enabled":true', '"charges_enabled":false') });
+    const tampered = await h.app.inject({
+      method: 'POST',
+      url: '/onboarding/payment/webhooks/stripe',
+      headers: s.headers,
+      payload: s.body.replace('"charges_enabled":true', '"charges_enabled":false'),
+    });
     expect(tampered.statusCode).toBe(400);
     expect(await accountRow('tenant-a')).toEqual(state);
     expect((await h.db.pool.query('SELECT count(*)::int AS n FROM payment.webhook_events')).rows[0].n).toBe(0);
   });
 
   it('account.updated applies once (replays are duplicates) and publishes payment.account_updated through the outbox', async () => {
-    const event = accountUpdatedEvent(h.stripe.update(acct, { charges_enabled: true, details_submitted: true, requirements: { currently_due: [], past_due: [], disabled_reason: null } }));
+    const event = accountUpdatedEvent(
+      h.stripe.update(acct, { charges_enabled: true, details_submitted: true, requirements: { currently_due: [], past_due: [], disabled_reason: null } }),
+    );
     const first = await webhook(event);
     expect(first.statusCode, first.body).toBe(200);
     expect(StripeWebhookResponseSchema.parse(first.json())).toEqual({ received: true, outcome: 'applied' });
@@ -223,7 +274,10 @@ describe('webhooks', () => {
     await setup(ADMIN_B);
     const acctB = (await accountRow('tenant-b')).account_id as string;
     const a = await accountRow('tenant-a');
-    const spoof = accountUpdatedEvent({ ...h.stripe.update(acctB, { charges_enabled: true, details_submitted: true }), metadata: { tenantId: 'tenant-a' } }, Math.floor(Date.now() / 1000) + 200);
+    const spoof = accountUpdatedEvent(
+      { ...h.stripe.update(acctB, { charges_enabled: true, details_submitted: true }), metadata: { tenantId: 'tenant-a' } },
+      Math.floor(Date.now() / 1000) + 200,
+    );
     expect((await webhook(spoof)).json().outcome).toBe('applied');
     expect(await accountRow('tenant-a')).toEqual(a);
     expect(await accountRow('tenant-b')).toMatchObject({ charges_enabled: true });
@@ -234,7 +288,9 @@ describe('webhooks', () => {
   it('unknown accounts and other event types are acknowledged, ignored and counted', async () => {
     const unknown = accountUpdatedEvent({ ...h.stripe.accounts.get(acct)!, id: 'acct_unknown000' });
     expect((await webhook(unknown)).json()).toEqual({ received: true, outcome: 'ignored' });
-    expect((await webhook({ id: 'evt_other1', object: 'event', type: 'payout.paid', created: 1, data: { object: { id: 'po_1', object: 'payout' } } })).json()).toEqual({ received: true, outcome: 'ignored' });
+    expect(
+      (await webhook({ id: 'evt_other1', object: 'event', type: 'payout.paid', created: 1, data: { object: { id: 'po_1', object: 'payout' } } })).json(),
+    ).toEqual({ received: true, outcome: 'ignored' });
     const metrics = await h.app.inject({ method: 'GET', url: '/metrics' });
     expect(metrics.body).toMatch(/payment_webhook_events_total\{[^}]*type="account.updated"[^}]*outcome="unknown_account"[^}]*\} 1/);
     expect(metrics.body).toMatch(/payment_webhook_events_total\{[^}]*type="payout.paid"[^}]*outcome="event_type"[^}]*\} 1/);
@@ -244,7 +300,9 @@ describe('webhooks', () => {
 describe('secrets', () => {
   it('the Stripe key and webhook secret never show in answers, logs, events or rows', async () => {
     const answers = await Promise.all(
-      ['/onboarding/payment/status', '/onboarding/payment/account', '/onboarding/payment/billing-config'].map((url) => h.app.inject({ method: 'GET', url, headers: bearer(ADMIN) })),
+      ['/onboarding/payment/status', '/onboarding/payment/account', '/onboarding/payment/billing-config'].map((url) =>
+        h.app.inject({ method: 'GET', url, headers: bearer(ADMIN) }),
+      ),
     );
     await h.stripe.pause();
     answers.push(await setup({ userId: 'gil', tenantId: 'tenant-g', roles: ['admin'] }));
@@ -254,7 +312,13 @@ describe('secrets', () => {
     expect(refused.json()).toMatchObject({ statusCode: 503, code: 'PAYMENT_PROVIDER_AUTH_FAILED' });
     answers.push(refused);
     const stream = JSON.stringify(await readStream(h.nats));
-    const rows = JSON.stringify((await h.db.pool.query("SELECT (SELECT json_agg(a) FROM payment.accounts a) AS a, (SELECT json_agg(o) FROM payment.outbox o) AS o, (SELECT json_agg(w) FROM payment.webhook_events w) AS w")).rows);
+    const rows = JSON.stringify(
+      (
+        await h.db.pool.query(
+          'SELECT (SELECT json_agg(a) FROM payment.accounts a) AS a, (SELECT json_agg(o) FROM payment.outbox o) AS o, (SELECT json_agg(w) FROM payment.webhook_events w) AS w',
+        )
+      ).rows,
+    );
     for (const canary of [SECRET_KEY, WEBHOOK_SECRET, 'CANARY']) {
       for (const r of answers) expect(r.body).not.toContain(canary);
       expect(h.logs.join('')).not.toContain(canary);
@@ -286,7 +350,12 @@ describe('without Stripe configured', () => {
       expect(res.statusCode, `${method} ${url}`).toBe(503);
       expect(res.json()).toMatchObject({ code: 'PAYMENT_STRIPE_NOT_CONFIGURED', message: expect.stringContaining('STRIPE_SECRET_KEY') });
     }
-    const hook = await bare.app.inject({ method: 'POST', url: '/onboarding/payment/webhooks/stripe', headers: { 'content-type': 'application/json', 'stripe-signature': 't=1,v1=00' }, payload: '{}' });
+    const hook = await bare.app.inject({
+      method: 'POST',
+      url: '/onboarding/payment/webhooks/stripe',
+      headers: { 'content-type': 'application/json', 'stripe-signature': 't=1,v1=00' },
+      payload: '{}',
+    });
     expect(hook.statusCode).toBe(503);
     expect(hook.json().message).toContain('STRIPE_WEBHOOK_SECRET');
     expect((await bare.app.inject({ method: 'GET', url: '/health/ready' })).statusCode).toBe(200);

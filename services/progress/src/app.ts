@@ -31,7 +31,11 @@ export async function buildApp(config: ProgressConfig, opts: BuildOptions = {}) 
   await app.register(authPlugin, { secret: config.JWT_SECRET });
   await app.register(dbPlugin, { schema: 'progress', migrationsFolder: MIGRATIONS_FOLDER, config, pool: opts.infra?.pool });
   await app.register(busPlugin, { name: 'progress', config, outboxSchema: 'progress', bus: opts.infra?.bus });
-  await app.register(repositoriesPlugin, { subjectPrefix: config.EVENT_SUBJECT_PREFIX, cacheSize: config.WRITE_CACHE_SIZE, aggregates: config.STATS_AGGREGATES });
+  await app.register(repositoriesPlugin, {
+    subjectPrefix: config.EVENT_SUBJECT_PREFIX,
+    cacheSize: config.WRITE_CACHE_SIZE,
+    aggregates: config.STATS_AGGREGATES,
+  });
   await app.register(analyticsPlugin, { intervalMs: config.STATS_COMPACT_INTERVAL });
   await app.register(progressReaderPlugin, { rpcPrefix: config.RPC_SUBJECT_PREFIX });
   await app.register(progressRpcPlugin, { rpcPrefix: config.RPC_SUBJECT_PREFIX });

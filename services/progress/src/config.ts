@@ -6,7 +6,10 @@ export const ProgressConfigSchema = commonEnvSchema.extend({
   ...databaseEnvShape,
   ...busEnvShape,
   /** Durable consumers shared by every replica: this name for step events, `<name>_sessions` for session events. */
-  PROGRESS_CONSUMER: z.string().regex(/^[A-Za-z0-9_-]+$/).default('progress'),
+  PROGRESS_CONSUMER: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default('progress'),
   /** Deliveries of one event before it is dead-lettered. */
   CONSUMER_MAX_DELIVER: env.int(8, 2, 100),
   CONSUMER_ACK_WAIT: env.duration('5s'),

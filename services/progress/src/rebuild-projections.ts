@@ -10,7 +10,13 @@ import { createProjectionRepository, opaqueEvent } from './repositories/projecti
  * stopped (CONSUME_EVENTS=false or scaled to zero); afterwards they resume and the inbox drops what the
  * rebuild already applied.
  */
-export async function rebuildProjections(opts: { pool: Pool; bus: Bus; stream: string; subjectPrefix: string; logger: BusLogger }): Promise<{ events: number; applied: number }> {
+export async function rebuildProjections(opts: {
+  pool: Pool;
+  bus: Bus;
+  stream: string;
+  subjectPrefix: string;
+  logger: BusLogger;
+}): Promise<{ events: number; applied: number }> {
   const { pool, bus, stream, subjectPrefix, logger } = opts;
   // DELETE, not TRUNCATE: the service's role may delete its rows but does not own its tables (the migrator
   // does), and TRUNCATE needs ownership or a grant. One multi-statement query is one implicit transaction.

@@ -138,7 +138,9 @@ const specArb: fc.Arbitrary<SessionSpec> = fc.record({
 
 function eventsOf(spec: SessionSpec, ids: { sessionId: string; tenantId: string; userId: string }): EventEnvelope[] {
   const steps: string[] = [];
-  for (const [i, s] of stepCatalog(spec.type).filter((c) => c.id !== 'welcome').entries()) {
+  for (const [i, s] of stepCatalog(spec.type)
+    .filter((c) => c.id !== 'welcome')
+    .entries()) {
     const move = spec.moves[i] ?? 0;
     if (move === 0) break;
     steps.push(move === 2 && !s.isRequired ? `skip:${s.id}` : s.id);
@@ -192,7 +194,13 @@ describe('incremental analytics', () => {
           await settle(new Map());
           await app.close();
           const warnings: unknown[] = [];
-          await rebuildProjections({ pool: db.pool, bus, stream: nats.streamName, subjectPrefix: nats.subjectPrefix, logger: { info() {}, warn: (o: object) => warnings.push(o), error: (o: object) => warnings.push(o) } });
+          await rebuildProjections({
+            pool: db.pool,
+            bus,
+            stream: nats.streamName,
+            subjectPrefix: nats.subjectPrefix,
+            logger: { info() {}, warn: (o: object) => warnings.push(o), error: (o: object) => warnings.push(o) },
+          });
           expect(warnings).toEqual([]);
           await start();
         }
@@ -204,10 +212,15 @@ describe('incremental analytics', () => {
         expect(await stored('d')).toEqual(reference);
         // Folding moves counts from deltas to day and month rows without changing any sum.
         // (compact() answers 0 while the service's own compactor holds the lock: wait until none is left.)
-        await waitFor(async () => (await app.statisticsRepository.analytics.compact()) === 0 && (await reader.query('SELECT count(*)::int AS n FROM progress.stat_delta_sets')).rows[0].n === 0, {
-          timeoutMs: 10_000,
-          message: 'deltas not folded',
-        });
+        await waitFor(
+          async () =>
+            (await app.statisticsRepository.analytics.compact()) === 0 &&
+            (await reader.query('SELECT count(*)::int AS n FROM progress.stat_delta_sets')).rows[0].n === 0,
+          {
+            timeoutMs: 10_000,
+            message: 'deltas not folded',
+          },
+        );
         expect(await stored('d')).toEqual(reference);
         expect(await stored('m')).toEqual(byMonth(reference));
       }),

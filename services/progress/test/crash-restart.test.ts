@@ -30,14 +30,28 @@ const SEED = Number(process.env.CRASH_SEED || Math.floor(Math.random() * 2 ** 31
 
 /** Eight events per session: started, welcome, then six more (steps, skips, a pause). */
 function flow(i: number): EventEnvelope[] {
-  const base = { sessionId: `cr-${i}`, tenantId: `cr-t${i % 3}`, userId: `cr-u${i}`, startedAt: new Date(Date.UTC(2026, 1, 2, 8, i)), minutesPerEvent: 2 + (i % 5) };
+  const base = {
+    sessionId: `cr-${i}`,
+    tenantId: `cr-t${i % 3}`,
+    userId: `cr-u${i}`,
+    startedAt: new Date(Date.UTC(2026, 1, 2, 8, i)),
+    minutesPerEvent: 2 + (i % 5),
+  };
   switch (i % 3) {
     case 0:
       return simulateSession({ ...base, steps: ALL_TENANT_STEPS.slice(0, 6) });
     case 1:
-      return withStatusEvent(simulateSession({ ...base, steps: ['organization_setup', 'skip:channel_configuration', 'knowledge_base', 'customer_portal', 'skip:payment_setup'] }), 'session.paused', 10);
+      return withStatusEvent(
+        simulateSession({ ...base, steps: ['organization_setup', 'skip:channel_configuration', 'knowledge_base', 'customer_portal', 'skip:payment_setup'] }),
+        'session.paused',
+        10,
+      );
     default:
-      return simulateSession({ ...base, type: 'agent_welcome', steps: ['profile_setup', 'team_assignment', 'permissions_overview', 'feature_tour', 'test_ticket', 'quick_start'] });
+      return simulateSession({
+        ...base,
+        type: 'agent_welcome',
+        steps: ['profile_setup', 'team_assignment', 'permissions_overview', 'feature_tour', 'test_ticket', 'quick_start'],
+      });
   }
 }
 
@@ -87,7 +101,11 @@ describe('a hard crash mid-batch, then a restart', () => {
     const killedAt: number[] = [];
     for (const threshold of [Math.round(TOTAL * 0.2), Math.round(TOTAL * 0.6)]) {
       const service = startService();
-      await waitFor(async () => (await inboxCount()) >= threshold, { timeoutMs: 40_000, intervalMs: 10, message: `never reached ${threshold} events:\n${service.log}` });
+      await waitFor(async () => (await inboxCount()) >= threshold, {
+        timeoutMs: 40_000,
+        intervalMs: 10,
+        message: `never reached ${threshold} events:\n${service.log}`,
+      });
       const exit = await service.kill('SIGKILL');
       expect(exit.signal).toBe('SIGKILL');
       killedAt.push(await inboxCount());
@@ -128,12 +146,20 @@ describe('a hard crash mid-batch, then a restart', () => {
       const got = published.get(id)!;
       expect(got.progressUpdates, id).toBe(EVENTS_PER_SESSION);
       expect(got.progressUpdates, id).toBe(want.progressUpdates);
-      expect([...got.milestoneThresholds].sort((a, b) => a - b), id).toEqual(want.milestoneThresholds);
-      expect([...got.seqs].sort((a, b) => a - b), id).toEqual(Array.from({ length: want.projection.outSeq }, (_, k) => k + 1));
+      expect(
+        [...got.milestoneThresholds].sort((a, b) => a - b),
+        id,
+      ).toEqual(want.milestoneThresholds);
+      expect(
+        [...got.seqs].sort((a, b) => a - b),
+        id,
+      ).toEqual(Array.from({ length: want.projection.outSeq }, (_, k) => k + 1));
       expect(got.ids.size, id).toBe(got.seqs.length);
     }
     const dlq = await (await jetstreamManager(nats.nc)).streams.info(`${nats.streamName}_DLQ`);
     expect(dlq.state.messages).toBe(0);
-    console.log(`crash-restart (seed ${SEED}): killed at ${killedAt.join(' and ')} of ${TOTAL} events; ${deliveries.join(' + ')} deliveries (step and session durables) for ${TOTAL} source events`);
+    console.log(
+      `crash-restart (seed ${SEED}): killed at ${killedAt.join(' and ')} of ${TOTAL} events; ${deliveries.join(' + ')} deliveries (step and session durables) for ${TOTAL} source events`,
+    );
   }, 120_000);
 });

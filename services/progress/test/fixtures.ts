@@ -23,14 +23,25 @@ export interface ExpectedSession extends StoredSession {
 }
 
 /** Appends a status event (pause, resume, abandon) the way the session service emits it: the last snapshot, new status. */
-export function withStatusEvent(events: EventEnvelope[], type: 'session.paused' | 'session.resumed' | 'session.abandoned', minutesAfter: number): EventEnvelope[] {
+export function withStatusEvent(
+  events: EventEnvelope[],
+  type: 'session.paused' | 'session.resumed' | 'session.abandoned',
+  minutesAfter: number,
+): EventEnvelope[] {
   const last = events.at(-1);
   if (!last || !('completedSteps' in last.data)) throw new Error('withStatusEvent needs a session with a snapshot event');
   const d = last.data as EventEnvelope<'step.completed'>['data'];
   const status = type === 'session.paused' ? 'paused' : type === 'session.abandoned' ? 'abandoned' : 'active';
   const env = buildEnvelope({
     type,
-    data: { sessionType: d.sessionType, completedSteps: d.completedSteps, skippedSteps: d.skippedSteps, currentStep: d.currentStep, status, progress: d.progress },
+    data: {
+      sessionType: d.sessionType,
+      completedSteps: d.completedSteps,
+      skippedSteps: d.skippedSteps,
+      currentStep: d.currentStep,
+      status,
+      progress: d.progress,
+    },
     tenantId: last.tenantId,
     sessionId: last.sessionId,
     userId: last.userId,
@@ -131,7 +142,8 @@ export async function readStoredSessions(pool: Pool): Promise<Map<string, Stored
   ]);
   const out = new Map<string, StoredSession>();
   for (const row of p.rows) out.set(row.session_id, { projection: toProjection(row), timings: [], milestones: [] });
-  for (const r of t.rows) out.get(r.session_id)?.timings.push({ stepId: r.step_id, reachedAt: r.reached_at, completedAt: r.completed_at, skippedAt: r.skipped_at });
+  for (const r of t.rows)
+    out.get(r.session_id)?.timings.push({ stepId: r.step_id, reachedAt: r.reached_at, completedAt: r.completed_at, skippedAt: r.skipped_at });
   for (const r of m.rows) out.get(r.session_id)?.milestones.push({ threshold: r.threshold, title: r.title, reachedAt: r.reached_at });
   for (const s of out.values()) s.timings.sort((a, b) => a.stepId.localeCompare(b.stepId));
   return out;
@@ -188,7 +200,8 @@ export function ownEventsBySession(events: readonly EventEnvelope[]) {
 
 /** Resolves once both durables of the progress service (step and session events) are idle. */
 export async function waitProgressIdle(nats: TestNats, consumer = 'progress', timeoutMs = 20_000): Promise<void> {
-  for (const { durable } of Object.values(progressDurables({ PROGRESS_CONSUMER: consumer, EVENT_SUBJECT_PREFIX: nats.subjectPrefix }))) await waitConsumerIdle(nats, durable, timeoutMs);
+  for (const { durable } of Object.values(progressDurables({ PROGRESS_CONSUMER: consumer, EVENT_SUBJECT_PREFIX: nats.subjectPrefix })))
+    await waitConsumerIdle(nats, durable, timeoutMs);
 }
 
 /** Resolves once the durable consumer has delivered and seen acked everything in the stream. */

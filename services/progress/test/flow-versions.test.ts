@@ -1,5 +1,13 @@
 import { buildEnvelope } from '@glavito/bus';
-import { builtInDefinition, computeProgress, flowPublishedData, ProgressResponseSchema, resolveFlow, type EventEnvelope, type FlowDefinition } from '@glavito/contracts';
+import {
+  builtInDefinition,
+  computeProgress,
+  flowPublishedData,
+  ProgressResponseSchema,
+  resolveFlow,
+  type EventEnvelope,
+  type FlowDefinition,
+} from '@glavito/contracts';
 import { waitFor } from '@glavito/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, startHarness, type ProgressHarness } from './helpers.js';
@@ -19,7 +27,15 @@ const admin = { userId: 'fv-admin', tenantId, roles: ['admin'] };
 const definition: FlowDefinition = {
   steps: [
     ...builtInDefinition('tenant_setup').steps.map((s) => (s.id === 'welcome' || s.id === 'organization_setup' ? s : { ...s, hidden: true })),
-    { id: 'custom_policy', isRequired: true, hidden: false, estimatedTime: 5, dependencies: ['organization_setup'], title: { en: 'Policy', fr: 'Politique' }, fields: [] },
+    {
+      id: 'custom_policy',
+      isRequired: true,
+      hidden: false,
+      estimatedTime: 5,
+      dependencies: ['organization_setup'],
+      title: { en: 'Policy', fr: 'Politique' },
+      fields: [],
+    },
   ],
 };
 const v2 = resolveFlow('tenant_setup', 2, definition);
@@ -33,7 +49,17 @@ function sessionEvents(sessionId: string): EventEnvelope[] {
     const progress = computeProgress(v2, { completedSteps: st.completedSteps, skippedSteps: [], currentStep: null });
     return buildEnvelope({
       type: st.type,
-      data: { sessionType: 'tenant_setup', completedSteps: st.completedSteps, skippedSteps: [], currentStep: progress.nextStep, status: 'active', progress, flowVersion: 2, nextStep: progress.nextStep, ...st.extra },
+      data: {
+        sessionType: 'tenant_setup',
+        completedSteps: st.completedSteps,
+        skippedSteps: [],
+        currentStep: progress.nextStep,
+        status: 'active',
+        progress,
+        flowVersion: 2,
+        nextStep: progress.nextStep,
+        ...st.extra,
+      },
       tenantId,
       sessionId,
       userId: admin.userId,
@@ -51,19 +77,40 @@ describe('flow versions learnt from flow.published', () => {
     await new Promise((r) => setTimeout(r, 1500));
     expect((await h.app.inject({ method: 'GET', url: '/onboarding/progress/fv-s1', headers: bearer(admin) })).statusCode).not.toBe(200);
 
-    const published = buildEnvelope({ type: 'flow.published', data: flowPublishedData(v2, '2026-03-01T00:00:00.000Z'), tenantId, sessionId: '_flow_tenant_setup', userId: admin.userId, sessionSeq: 1, correlationId: 'fv' }) as EventEnvelope;
+    const published = buildEnvelope({
+      type: 'flow.published',
+      data: flowPublishedData(v2, '2026-03-01T00:00:00.000Z'),
+      tenantId,
+      sessionId: '_flow_tenant_setup',
+      userId: admin.userId,
+      sessionSeq: 1,
+      correlationId: 'fv',
+    }) as EventEnvelope;
     await h.publish([published]);
 
     let body: ReturnType<typeof ProgressResponseSchema.parse> | undefined;
-    await waitFor(async () => {
-      const r = await h.app.inject({ method: 'GET', url: '/onboarding/progress/fv-s1?lang=fr', headers: bearer(admin) });
-      if (r.statusCode !== 200) return false;
-      body = ProgressResponseSchema.parse(r.json());
-      return body.completedSteps === 2;
-    }, { timeoutMs: 30_000 });
+    await waitFor(
+      async () => {
+        const r = await h.app.inject({ method: 'GET', url: '/onboarding/progress/fv-s1?lang=fr', headers: bearer(admin) });
+        if (r.statusCode !== 200) return false;
+        body = ProgressResponseSchema.parse(r.json());
+        return body.completedSteps === 2;
+      },
+      { timeoutMs: 30_000 },
+    );
     // welcome + organization_setup of three steps: 67 %, the custom step next (its own French title).
-    expect(body).toMatchObject({ totalSteps: 3, completedSteps: 2, progressPercentage: 67, currentStep: 'custom_policy', nextRecommendedAction: 'Terminer : Politique', estimatedTimeRemaining: 5 });
-    expect(body!.milestones.filter((m) => m.reachedAt).map((m) => [m.threshold, m.title])).toEqual([[25, 'Premiers pas'], [50, 'À mi-chemin']]);
+    expect(body).toMatchObject({
+      totalSteps: 3,
+      completedSteps: 2,
+      progressPercentage: 67,
+      currentStep: 'custom_policy',
+      nextRecommendedAction: 'Terminer : Politique',
+      estimatedTimeRemaining: 5,
+    });
+    expect(body!.milestones.filter((m) => m.reachedAt).map((m) => [m.threshold, m.title])).toEqual([
+      [25, 'Premiers pas'],
+      [50, 'À mi-chemin'],
+    ]);
     const row = await h.db.pool.query('SELECT flow_version FROM progress.projections WHERE session_id = $1', ['fv-s1']);
     expect(row.rows[0].flow_version).toBe(2);
   });

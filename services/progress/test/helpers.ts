@@ -22,7 +22,10 @@ export function testConfig(db: TestDatabase, nats: TestNats, env: Record<string,
 }
 
 export async function startHarness(opts: BuildOptions & { env?: Record<string, string> } = {}): Promise<ProgressHarness> {
-  const service = await startTestService({ config: (db, nats) => testConfig(db, nats, opts.env), build: (config) => buildApp(config, { logger: false, ...opts }) });
+  const service = await startTestService({
+    config: (db, nats) => testConfig(db, nats, opts.env),
+    build: (config) => buildApp(config, { logger: false, ...opts }),
+  });
   const { db, nats } = service;
   const js = jetstream(nats.nc);
   return Object.assign(service, {
@@ -73,7 +76,14 @@ export function simulateSession(s: SimulatedSession): EventEnvelope[] {
   const snapshot = () => {
     const progress = computeProgress(type, { completedSteps: completed, skippedSteps: skipped, currentStep: current });
     current = progress.nextStep;
-    return { sessionType: type, completedSteps: [...completed], skippedSteps: [...skipped], currentStep: current, status, progress: computeProgress(type, { completedSteps: completed, skippedSteps: skipped, currentStep: current }) };
+    return {
+      sessionType: type,
+      completedSteps: [...completed],
+      skippedSteps: [...skipped],
+      currentStep: current,
+      status,
+      progress: computeProgress(type, { completedSteps: completed, skippedSteps: skipped, currentStep: current }),
+    };
   };
   const push = (type_: EventEnvelope['type'], data: Record<string, unknown>) => {
     const seq = events.length + 1;
@@ -109,10 +119,27 @@ export function simulateSession(s: SimulatedSession): EventEnvelope[] {
       ...snapshot(),
       completedAt,
       forced: false,
-      summary: { totalTime: Math.round((Date.parse(completedAt) - t0) / 60_000), stepsCompleted: completed.length, featuresEnabled: [], type, role: type === 'tenant_setup' ? 'tenant_admin' : 'agent' },
+      summary: {
+        totalTime: Math.round((Date.parse(completedAt) - t0) / 60_000),
+        stepsCompleted: completed.length,
+        featuresEnabled: [],
+        type,
+        role: type === 'tenant_setup' ? 'tenant_admin' : 'agent',
+      },
     });
   }
   return events;
 }
 
-export const ALL_TENANT_STEPS = ['organization_setup', 'channel_configuration', 'ai_configuration', 'knowledge_base', 'payment_setup', 'team_management', 'workflow_configuration', 'customer_portal', 'data_import', 'analytics_setup'];
+export const ALL_TENANT_STEPS = [
+  'organization_setup',
+  'channel_configuration',
+  'ai_configuration',
+  'knowledge_base',
+  'payment_setup',
+  'team_management',
+  'workflow_configuration',
+  'customer_portal',
+  'data_import',
+  'analytics_setup',
+];

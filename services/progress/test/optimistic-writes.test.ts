@@ -76,7 +76,9 @@ describe('version-checked projection writes', () => {
     const e = bySeq(events);
     const a = replica();
     for (const ev of events.slice(0, 3)) expect(await a.process(ev)).toBe('applied'); // a remembers seq 3
-    await h.db.pool.query("DELETE FROM progress.projections WHERE session_id = 'ow-rebuilt'; DELETE FROM progress.step_timings WHERE session_id = 'ow-rebuilt'; DELETE FROM progress.milestones WHERE session_id = 'ow-rebuilt'");
+    await h.db.pool.query(
+      "DELETE FROM progress.projections WHERE session_id = 'ow-rebuilt'; DELETE FROM progress.step_timings WHERE session_id = 'ow-rebuilt'; DELETE FROM progress.milestones WHERE session_id = 'ow-rebuilt'",
+    );
     expect(await replica().process(e(1), false)).toBe('applied');
     // By a's memory seq 2 is a duplicate; the row says it is next.
     expect(await a.process(e(2), false)).toBe('applied');

@@ -27,7 +27,13 @@ describe('projection from session events', () => {
     }
     expect(seen).toEqual([9, 18, 27, 36, 45, 55, 64, 73, 82, 91, 100, 100]);
     const final = ProgressResponseSchema.parse((await progressOf('s-flow')).json());
-    expect(final).toMatchObject({ totalSteps: 11, completedSteps: 11, estimatedTimeRemaining: 0, estimatedCompletion: null, nextRecommendedAction: 'Onboarding complete' });
+    expect(final).toMatchObject({
+      totalSteps: 11,
+      completedSteps: 11,
+      estimatedTimeRemaining: 0,
+      estimatedCompletion: null,
+      nextRecommendedAction: 'Onboarding complete',
+    });
     expect(final.milestones.map((m) => [m.threshold, m.title, m.reachedAt !== null])).toEqual([
       [25, 'Getting Started', true],
       [50, 'Halfway There', true],
@@ -48,13 +54,24 @@ describe('projection from session events', () => {
   });
 
   it('a session completed with optional steps left reads 100 %, nothing remaining, and its completion update comes last, after its milestones', async () => {
-    const events = simulateSession({ sessionId: 's-early', ...owner, steps: ['organization_setup', 'skip:channel_configuration', 'knowledge_base'], complete: true });
+    const events = simulateSession({
+      sessionId: 's-early',
+      ...owner,
+      steps: ['organization_setup', 'skip:channel_configuration', 'knowledge_base'],
+      complete: true,
+    });
     await h.publish(events);
     await waitFor(async () => (await appliedSeq('s-early')) === events.length);
     const final = ProgressResponseSchema.parse((await progressOf('s-early')).json());
     expect(final).toMatchObject({
-      totalSteps: 11, completedSteps: 3, skippedSteps: 1, progressPercentage: 100, estimatedTimeRemaining: 0,
-      estimatedCompletion: null, currentStep: null, nextRecommendedAction: 'Onboarding complete',
+      totalSteps: 11,
+      completedSteps: 3,
+      skippedSteps: 1,
+      progressPercentage: 100,
+      estimatedTimeRemaining: 0,
+      estimatedCompletion: null,
+      currentStep: null,
+      nextRecommendedAction: 'Onboarding complete',
     });
     expect(final.milestones.every((m) => m.reachedAt !== null)).toBe(true);
     const own = await waitFor(async () => {
@@ -63,7 +80,12 @@ describe('projection from session events', () => {
     });
     expect(final.seq).toBe(own.length);
     // 36 % before completion (25 reached then); completion crosses 50, 75 and 100 once each, then the completion update.
-    expect(own.slice(-4).map((m) => (m.event.type === 'milestone.reached' ? m.event.data.threshold : m.event.data.trigger))).toEqual([50, 75, 100, 'session.completed']);
+    expect(own.slice(-4).map((m) => (m.event.type === 'milestone.reached' ? m.event.data.threshold : m.event.data.trigger))).toEqual([
+      50,
+      75,
+      100,
+      'session.completed',
+    ]);
     const last = own.at(-1)!.event;
     expect(last.data).toMatchObject({ progress: { progressPercentage: 100, nextStep: null }, completion: { forced: false } });
     expect(own.filter((m) => m.event.type === 'milestone.reached').map((m) => m.event.data.threshold)).toEqual([25, 50, 75, 100]);
@@ -93,7 +115,9 @@ describe('projection from session events', () => {
     const ref = (await progressOf('s-ref')).json();
     const mess = (await progressOf('s-mess')).json();
     expect({ ...mess, sessionId: 's-ref' }).toEqual(ref);
-    const { rows } = await h.db.pool.query("SELECT session_id, count(*)::int AS n FROM progress.milestones WHERE session_id IN ('s-ref', 's-mess') GROUP BY session_id ORDER BY session_id");
+    const { rows } = await h.db.pool.query(
+      "SELECT session_id, count(*)::int AS n FROM progress.milestones WHERE session_id IN ('s-ref', 's-mess') GROUP BY session_id ORDER BY session_id",
+    );
     expect(rows).toEqual([
       { session_id: 's-mess', n: 2 },
       { session_id: 's-ref', n: 2 },

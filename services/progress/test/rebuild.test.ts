@@ -35,7 +35,11 @@ function withValidationFailure(events: EventEnvelope[], stepId: string): EventEn
   const last = events.at(-1)!;
   const env = buildEnvelope({
     type: 'step.validation_failed',
-    data: { sessionType: (last.data as { sessionType: 'tenant_setup' }).sessionType, stepId, errors: [{ field: 'companyName', rule: 'required', message: 'companyName is required' }] },
+    data: {
+      sessionType: (last.data as { sessionType: 'tenant_setup' }).sessionType,
+      stepId,
+      errors: [{ field: 'companyName', rule: 'required', message: 'companyName is required' }],
+    },
     tenantId: last.tenantId,
     sessionId: last.sessionId,
     userId: last.userId,
@@ -50,7 +54,13 @@ function withValidationFailure(events: EventEnvelope[], stepId: string): EventEn
 function flows(): EventEnvelope[][] {
   const out: EventEnvelope[][] = [];
   for (let i = 0; i < 40; i++) {
-    const base = { sessionId: `rb-${i}`, tenantId: `rb-t${i % 4}`, userId: `rb-u${i}`, startedAt: new Date(Date.UTC(2026, 2, 2, 9, i * 7)), minutesPerEvent: 1 + (i % 9) };
+    const base = {
+      sessionId: `rb-${i}`,
+      tenantId: `rb-t${i % 4}`,
+      userId: `rb-u${i}`,
+      startedAt: new Date(Date.UTC(2026, 2, 2, 9, i * 7)),
+      minutesPerEvent: 1 + (i % 9),
+    };
     switch (i % 6) {
       case 0:
         out.push(simulateSession({ ...base, steps: ALL_TENANT_STEPS, complete: true }));
@@ -59,13 +69,26 @@ function flows(): EventEnvelope[][] {
         out.push(simulateSession({ ...base, steps: ['organization_setup', 'skip:channel_configuration', 'knowledge_base', 'skip:data_import'] }));
         break;
       case 2:
-        out.push(withStatusEvent(withStatusEvent(simulateSession({ ...base, steps: ['organization_setup', 'payment_setup'] }), 'session.paused', 30), 'session.resumed', 600));
+        out.push(
+          withStatusEvent(
+            withStatusEvent(simulateSession({ ...base, steps: ['organization_setup', 'payment_setup'] }), 'session.paused', 30),
+            'session.resumed',
+            600,
+          ),
+        );
         break;
       case 3:
         out.push(withStatusEvent(simulateSession({ ...base, steps: ['organization_setup'] }), 'session.abandoned', 7 * 24 * 60));
         break;
       case 4:
-        out.push(simulateSession({ ...base, type: 'agent_welcome', steps: ['profile_setup', 'team_assignment', 'permissions_overview', 'feature_tour', 'test_ticket', 'quick_start'], complete: true }));
+        out.push(
+          simulateSession({
+            ...base,
+            type: 'agent_welcome',
+            steps: ['profile_setup', 'team_assignment', 'permissions_overview', 'feature_tour', 'test_ticket', 'quick_start'],
+            complete: true,
+          }),
+        );
         break;
       default:
         out.push(withValidationFailure(simulateSession({ ...base, steps: ['organization_setup', 'team_management'] }), 'workflow_configuration'));
@@ -136,11 +159,13 @@ describe('projection rebuild', () => {
 
     const sessions = flows();
     // One session whose third event never arrives: its later events stay parked, live and after the rebuild.
-    const gapped = simulateSession({ sessionId: 'rb-gap', tenantId: 'rb-t0', userId: 'rb-gap-user', steps: ['organization_setup', 'channel_configuration', 'ai_configuration'] });
-    const live = interleave(
-      [...sessions.map((s, i) => (i % 2 === 0 ? shuffle(s, random) : s)), gapped.filter((e) => e.sessionSeq !== 3)],
-      random,
-    );
+    const gapped = simulateSession({
+      sessionId: 'rb-gap',
+      tenantId: 'rb-t0',
+      userId: 'rb-gap-user',
+      steps: ['organization_setup', 'channel_configuration', 'ai_configuration'],
+    });
+    const live = interleave([...sessions.map((s, i) => (i % 2 === 0 ? shuffle(s, random) : s)), gapped.filter((e) => e.sessionSeq !== 3)], random);
     const js = jetstream(nats.nc);
     const again = shuffle(live, random).slice(0, 30);
     await Promise.all([

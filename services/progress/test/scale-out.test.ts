@@ -27,19 +27,43 @@ const SEED = Number(process.env.SCALE_OUT_SEED || Math.floor(Math.random() * 2 *
 
 /** Five flows of exactly 10 events each (started, welcome, then 8 more), with skips, detours, a pause and a completion. */
 function flow(i: number): EventEnvelope[] {
-  const base = { sessionId: `so-${i}`, tenantId: `so-t${i % 5}`, userId: `so-u${i}`, startedAt: new Date(Date.UTC(2026, 0, 5, 9, i)), minutesPerEvent: 1 + (i % 7) };
+  const base = {
+    sessionId: `so-${i}`,
+    tenantId: `so-t${i % 5}`,
+    userId: `so-u${i}`,
+    startedAt: new Date(Date.UTC(2026, 0, 5, 9, i)),
+    minutesPerEvent: 1 + (i % 7),
+  };
   switch (i % 5) {
     case 0:
       return simulateSession({ ...base, steps: ALL_TENANT_STEPS.slice(0, 8) });
     case 1:
       return simulateSession({
         ...base,
-        steps: ['organization_setup', 'skip:channel_configuration', 'knowledge_base', 'customer_portal', 'team_management', 'skip:payment_setup', 'workflow_configuration', 'data_import'],
+        steps: [
+          'organization_setup',
+          'skip:channel_configuration',
+          'knowledge_base',
+          'customer_portal',
+          'team_management',
+          'skip:payment_setup',
+          'workflow_configuration',
+          'data_import',
+        ],
       });
     case 2:
       return simulateSession({
         ...base,
-        steps: ['organization_setup', 'team_management', 'workflow_configuration', 'analytics_setup', 'skip:channel_configuration', 'skip:ai_configuration', 'knowledge_base', 'payment_setup'],
+        steps: [
+          'organization_setup',
+          'team_management',
+          'workflow_configuration',
+          'analytics_setup',
+          'skip:channel_configuration',
+          'skip:ai_configuration',
+          'knowledge_base',
+          'payment_setup',
+        ],
       });
     case 3:
       return simulateSession({
@@ -121,7 +145,10 @@ describe('three instances on one durable consumer', () => {
 
     // Every instance took part; each source event was applied or parked exactly once, every second copy dropped.
     const breakdown = JSON.stringify(outcomes);
-    expect(outcomes.every((o) => o.applied > 0), breakdown).toBe(true);
+    expect(
+      outcomes.every((o) => o.applied > 0),
+      breakdown,
+    ).toBe(true);
     expect(total('applied') + total('parked'), breakdown).toBe(SESSIONS * EVENTS_PER_SESSION);
     expect(total('parked'), breakdown).toBeGreaterThan(0);
     expect(total('duplicate'), breakdown).toBeGreaterThanOrEqual(redelivered.length);
@@ -140,8 +167,14 @@ describe('three instances on one durable consumer', () => {
     for (const [id, want] of expected) {
       const got = published.get(id)!;
       expect(got.progressUpdates, id).toBe(want.progressUpdates);
-      expect([...got.milestoneThresholds].sort((a, b) => a - b), id).toEqual(want.milestoneThresholds);
-      expect([...got.seqs].sort((a, b) => a - b), id).toEqual(Array.from({ length: want.projection.outSeq }, (_, k) => k + 1));
+      expect(
+        [...got.milestoneThresholds].sort((a, b) => a - b),
+        id,
+      ).toEqual(want.milestoneThresholds);
+      expect(
+        [...got.seqs].sort((a, b) => a - b),
+        id,
+      ).toEqual(Array.from({ length: want.projection.outSeq }, (_, k) => k + 1));
       expect(got.ids.size, id).toBe(got.seqs.length);
     }
     const dlq = await (await jetstreamManager(h.nats.nc)).streams.info(`${h.nats.streamName}_DLQ`);

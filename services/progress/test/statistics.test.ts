@@ -41,7 +41,14 @@ function fixture(): EventEnvelope[] {
   const s = (id: string, tenantId = 't-stats') => ({ sessionId: id, tenantId, userId: `u-${id}` });
   return [
     ...simulateSession({ ...s('A1'), type: T, steps: ALL_TENANT_STEPS, complete: true, minutesPerEvent: 5, startedAt: at('2026-01-05T09:00:00Z') }),
-    ...simulateSession({ ...s('A2'), type: T, steps: ['organization_setup', 'skip:channel_configuration', 'knowledge_base'], complete: true, minutesPerEvent: 10, startedAt: at('2026-01-06T09:00:00Z') }),
+    ...simulateSession({
+      ...s('A2'),
+      type: T,
+      steps: ['organization_setup', 'skip:channel_configuration', 'knowledge_base'],
+      complete: true,
+      minutesPerEvent: 10,
+      startedAt: at('2026-01-06T09:00:00Z'),
+    }),
     ...simulateSession({
       ...s('A3'),
       type: W,
@@ -52,20 +59,46 @@ function fixture(): EventEnvelope[] {
     }),
     ...simulateSession({ ...s('A4'), type: T, steps: ['organization_setup', 'team_management'], minutesPerEvent: 7, startedAt: at('2026-01-07T10:00:00Z') }),
     ...withStatusEvent(
-      simulateSession({ ...s('A5'), type: T, steps: ['organization_setup', 'channel_configuration', 'ai_configuration', 'knowledge_base', 'payment_setup'], minutesPerEvent: 4, startedAt: at('2026-01-08T09:00:00Z') }),
+      simulateSession({
+        ...s('A5'),
+        type: T,
+        steps: ['organization_setup', 'channel_configuration', 'ai_configuration', 'knowledge_base', 'payment_setup'],
+        minutesPerEvent: 4,
+        startedAt: at('2026-01-08T09:00:00Z'),
+      }),
       'session.paused',
       4,
     ),
-    ...withStatusEvent(simulateSession({ ...s('A6'), type: T, steps: ['organization_setup'], minutesPerEvent: 20, startedAt: at('2026-01-09T09:00:00Z') }), 'session.abandoned', 60 * 24 * 7),
-    ...simulateSession({ ...s('A7'), type: W, steps: ['profile_setup'], minutesPerEvent: 2, startedAt: at('2026-01-09T12:00:00Z') }),
-    ...withStatusEvent(simulateSession({ ...s('A8'), type: W, steps: [], minutesPerEvent: 6, startedAt: at('2026-01-10T09:00:00Z') }), 'session.abandoned', 60 * 24 * 7),
     ...withStatusEvent(
-      simulateSession({ ...s('A9'), type: T, steps: ['organization_setup', 'skip:payment_setup', 'knowledge_base'], minutesPerEvent: 5, startedAt: at('2026-01-12T09:00:00Z') }),
+      simulateSession({ ...s('A6'), type: T, steps: ['organization_setup'], minutesPerEvent: 20, startedAt: at('2026-01-09T09:00:00Z') }),
+      'session.abandoned',
+      60 * 24 * 7,
+    ),
+    ...simulateSession({ ...s('A7'), type: W, steps: ['profile_setup'], minutesPerEvent: 2, startedAt: at('2026-01-09T12:00:00Z') }),
+    ...withStatusEvent(
+      simulateSession({ ...s('A8'), type: W, steps: [], minutesPerEvent: 6, startedAt: at('2026-01-10T09:00:00Z') }),
+      'session.abandoned',
+      60 * 24 * 7,
+    ),
+    ...withStatusEvent(
+      simulateSession({
+        ...s('A9'),
+        type: T,
+        steps: ['organization_setup', 'skip:payment_setup', 'knowledge_base'],
+        minutesPerEvent: 5,
+        startedAt: at('2026-01-12T09:00:00Z'),
+      }),
       'session.paused',
       5,
     ),
     ...simulateSession({ ...s('B1', 't-other'), type: T, steps: ALL_TENANT_STEPS, complete: true, minutesPerEvent: 1, startedAt: at('2026-01-06T10:00:00Z') }),
-    ...simulateSession({ ...s('B2', 't-other'), type: W, steps: ['profile_setup', 'team_assignment'], minutesPerEvent: 1, startedAt: at('2026-01-07T10:00:00Z') }),
+    ...simulateSession({
+      ...s('B2', 't-other'),
+      type: W,
+      steps: ['profile_setup', 'team_assignment'],
+      minutesPerEvent: 1,
+      startedAt: at('2026-01-07T10:00:00Z'),
+    }),
   ];
 }
 
@@ -112,7 +145,15 @@ const approx = (exact: number | null) =>
   exact === null ? null : expect.toSatisfy((v: unknown) => typeof v === 'number' && Math.abs(v - exact) <= 0.01 * exact + 0.005, `≈ ${exact} (±1 %)`);
 
 /** A step's row from the minutes its completions took (reached → completed). */
-const step = (stepId: string, reachedCount: number, completedCount: number, skippedCount: number, completionRate: number, minutes: number[], dropOffCount: number) => ({
+const step = (
+  stepId: string,
+  reachedCount: number,
+  completedCount: number,
+  skippedCount: number,
+  completionRate: number,
+  minutes: number[],
+  dropOffCount: number,
+) => ({
   stepId,
   reachedCount,
   completedCount,
@@ -215,7 +256,13 @@ describe('GET /onboarding/statistics', () => {
     });
     const tenant = await ok('?type=tenant_setup');
     // A1 A2 A4 A5 A6 A9: 2 of 6 completed, (60 + 50) / 2 = 55
-    expect(tenant).toMatchObject({ totalSessions: 6, byStatus: { active: 1, paused: 2, completed: 2, abandoned: 1 }, completionRate: 33.33, averageCompletionTime: 55, medianCompletionTime: approx(55) });
+    expect(tenant).toMatchObject({
+      totalSessions: 6,
+      byStatus: { active: 1, paused: 2, completed: 2, abandoned: 1 },
+      completionRate: 33.33,
+      averageCompletionTime: 55,
+      medianCompletionTime: approx(55),
+    });
     expect(tenant.stepStatistics.map((s) => s.stepId)).toEqual(['welcome', ...ALL_TENANT_STEPS]);
     // tenant welcome minutes 5, 10, 7, 4, 20, 5 → 4 5 [5 7] 10 20 → 6
     expect(tenant.stepStatistics[0]).toEqual(step('welcome', 6, 6, 0, 100, [5, 10, 7, 4, 20, 5], 0));
@@ -252,12 +299,29 @@ describe('GET /onboarding/statistics', () => {
       window: { from: '2026-01-06', to: '2026-01-10' },
     });
     // Only `from`: A9 (Jan 12) alone; only `to`: A1 alone.
-    expect(await ok('?from=2026-01-12T00:00:00Z')).toMatchObject({ totalSessions: 1, byStatus: { active: 0, paused: 1, completed: 0, abandoned: 0 }, averageCompletionTime: null, medianCompletionTime: null });
-    expect(await ok('?to=2026-01-06T00:00:00Z')).toMatchObject({ totalSessions: 1, completionRate: 100, averageCompletionTime: 60, medianCompletionTime: approx(60) });
+    expect(await ok('?from=2026-01-12T00:00:00Z')).toMatchObject({
+      totalSessions: 1,
+      byStatus: { active: 0, paused: 1, completed: 0, abandoned: 0 },
+      averageCompletionTime: null,
+      medianCompletionTime: null,
+    });
+    expect(await ok('?to=2026-01-06T00:00:00Z')).toMatchObject({
+      totalSessions: 1,
+      completionRate: 100,
+      averageCompletionTime: 60,
+      medianCompletionTime: approx(60),
+    });
     // Filters combine: agent sessions in the window → A3 only.
-    expect(await ok('?type=agent_welcome&from=2026-01-06T00:00:00Z&to=2026-01-09T00:00:00Z')).toMatchObject({ totalSessions: 1, completionRate: 100, averageCompletionTime: 27 });
+    expect(await ok('?type=agent_welcome&from=2026-01-06T00:00:00Z&to=2026-01-09T00:00:00Z')).toMatchObject({
+      totalSessions: 1,
+      completionRate: 100,
+      averageCompletionTime: 27,
+    });
     // A window across a month boundary reads month and day rows: the same sessions as the whole history here.
-    expect(await ok('?from=2025-12-15T00:00:00Z&to=2026-02-03T00:00:00Z')).toMatchObject({ totalSessions: 9, window: { from: '2025-12-15', to: '2026-02-03' } });
+    expect(await ok('?from=2025-12-15T00:00:00Z&to=2026-02-03T00:00:00Z')).toMatchObject({
+      totalSessions: 9,
+      window: { from: '2025-12-15', to: '2026-02-03' },
+    });
   });
 
   it("never counts another tenant's sessions", async () => {
@@ -272,8 +336,15 @@ describe('GET /onboarding/statistics', () => {
       medianCompletionTime: approx(12),
     });
     const empty = await statistics('', bearer({ userId: 'x', tenantId: 't-nobody', roles: ['admin'] }));
-    expect(StatisticsResponseSchema.parse(empty.json())).toMatchObject({ totalSessions: 0, completionRate: 0, averageCompletionTime: null, medianCompletionTime: null });
-    expect(StatisticsResponseSchema.parse(empty.json()).stepStatistics.every((s) => s.reachedCount === 0 && s.completionRate === 0 && s.medianMinutes === null)).toBe(true);
+    expect(StatisticsResponseSchema.parse(empty.json())).toMatchObject({
+      totalSessions: 0,
+      completionRate: 0,
+      averageCompletionTime: null,
+      medianCompletionTime: null,
+    });
+    expect(
+      StatisticsResponseSchema.parse(empty.json()).stepStatistics.every((s) => s.reachedCount === 0 && s.completionRate === 0 && s.medianMinutes === null),
+    ).toBe(true);
   });
 
   it('rejects agents, a tenantId parameter, bad ranges and unknown types', async () => {
@@ -310,7 +381,16 @@ describe('GET /onboarding/statistics/timeseries', () => {
     // Start days: A1 Jan 5, A2 A3 Jan 6, A4 Jan 7, A5 Jan 8, A6 A7 Jan 9, A8 Jan 10, A9 Jan 12.
     const starts = await series('?metric=starts&interval=day&from=2026-01-05T00:00:00Z&to=2026-01-13T00:00:00Z');
     expect(starts).toMatchObject({ metric: 'starts', interval: 'day', unit: 'sessions', type: null, from: '2026-01-05', to: '2026-01-13' });
-    expect(starts.points.map((p) => p.start)).toEqual(['2026-01-05', '2026-01-06', '2026-01-07', '2026-01-08', '2026-01-09', '2026-01-10', '2026-01-11', '2026-01-12']);
+    expect(starts.points.map((p) => p.start)).toEqual([
+      '2026-01-05',
+      '2026-01-06',
+      '2026-01-07',
+      '2026-01-08',
+      '2026-01-09',
+      '2026-01-10',
+      '2026-01-11',
+      '2026-01-12',
+    ]);
     expect(values(starts)).toEqual([1, 2, 1, 1, 2, 1, 0, 1]);
     // A1 completed Jan 5 10:00, A2 Jan 6 09:50, A3 Jan 6 14:27.
     expect(values(await series('?metric=completions&from=2026-01-05T00:00:00Z&to=2026-01-08T00:00:00Z'))).toEqual([1, 2, 0]);
@@ -323,12 +403,31 @@ describe('GET /onboarding/statistics/timeseries', () => {
   it('gives weekly rates and medians of the sessions started each week (weeks start on Monday)', async () => {
     // The window widens to whole weeks: Mon Jan 5 .. Sun Jan 18.
     const weekly = await series('?metric=starts&interval=week&from=2026-01-07T00:00:00Z&to=2026-01-14T00:00:00Z');
-    expect(weekly).toMatchObject({ from: '2026-01-05', to: '2026-01-19', points: [{ start: '2026-01-05', value: 8, sessions: 8 }, { start: '2026-01-12', value: 1, sessions: 1 }] });
+    expect(weekly).toMatchObject({
+      from: '2026-01-05',
+      to: '2026-01-19',
+      points: [
+        { start: '2026-01-05', value: 8, sessions: 8 },
+        { start: '2026-01-12', value: 1, sessions: 1 },
+      ],
+    });
     // Week of Jan 5: A1 A2 A3 completed of 8 → 37.5 %; week of Jan 12: A9, not completed.
     const rate = await series('?metric=completion_rate&interval=week&from=2026-01-05T00:00:00Z&to=2026-01-19T00:00:00Z');
-    expect(rate).toMatchObject({ unit: 'percent', points: [{ value: 37.5, sessions: 8 }, { value: 0, sessions: 1 }] });
+    expect(rate).toMatchObject({
+      unit: 'percent',
+      points: [
+        { value: 37.5, sessions: 8 },
+        { value: 0, sessions: 1 },
+      ],
+    });
     const median = await series('?metric=median_time_to_complete&interval=week&from=2026-01-05T00:00:00Z&to=2026-01-19T00:00:00Z');
-    expect(median).toMatchObject({ unit: 'minutes', points: [{ value: approx(50), sessions: 3 }, { value: null, sessions: 0 }] });
+    expect(median).toMatchObject({
+      unit: 'minutes',
+      points: [
+        { value: approx(50), sessions: 3 },
+        { value: null, sessions: 0 },
+      ],
+    });
     // No start in the interval: no rate (null), not 0 %.
     expect(values(await series('?metric=completion_rate&from=2026-01-11T00:00:00Z&to=2026-01-12T00:00:00Z'))).toEqual([null]);
   });
@@ -365,8 +464,18 @@ describe('GET /onboarding/statistics/cohorts', () => {
       to: '2026-01-19',
       cohorts: [
         // A1..A8; A1 A2 A3 completed within their first week.
-        { weekStart: '2026-01-05', sessions: 8, completed: 3, curve: Array.from({ length: weeksSince('2026-01-05') }, (_, i) => ({ week: i + 1, completed: 3, share: 37.5 })) },
-        { weekStart: '2026-01-12', sessions: 1, completed: 0, curve: Array.from({ length: weeksSince('2026-01-12') }, (_, i) => ({ week: i + 1, completed: 0, share: 0 })) },
+        {
+          weekStart: '2026-01-05',
+          sessions: 8,
+          completed: 3,
+          curve: Array.from({ length: weeksSince('2026-01-05') }, (_, i) => ({ week: i + 1, completed: 3, share: 37.5 })),
+        },
+        {
+          weekStart: '2026-01-12',
+          sessions: 1,
+          completed: 0,
+          curve: Array.from({ length: weeksSince('2026-01-12') }, (_, i) => ({ week: i + 1, completed: 0, share: 0 })),
+        },
       ],
     });
     const agents = StatisticsCohortsResponseSchema.parse((await get('/cohorts?type=agent_welcome&from=2026-01-05T00:00:00Z&to=2026-01-12T00:00:00Z')).json());
@@ -383,9 +492,31 @@ describe('GET /onboarding/statistics/export', () => {
     expect(res.headers['content-disposition']).toMatch(/^attachment; filename="onboarding-sessions-\d{4}-\d{2}-\d{2}\.csv"$/);
     const rows = parse(res.body, { columns: true }) as Array<Record<string, string>>;
     expect(rows.map((r) => r.sessionId)).toEqual(['A1', 'A2', 'A3', 'A4', 'A5', 'A6', 'A7', 'A8', 'A9']);
-    expect(Object.keys(rows[0]!)).toEqual(['sessionId', 'userId', 'type', 'status', 'startedAt', 'completedAt', 'durationMinutes', 'stepsCompleted', 'stepsSkipped', 'flowVersion']);
+    expect(Object.keys(rows[0]!)).toEqual([
+      'sessionId',
+      'userId',
+      'type',
+      'status',
+      'startedAt',
+      'completedAt',
+      'durationMinutes',
+      'stepsCompleted',
+      'stepsSkipped',
+      'flowVersion',
+    ]);
     // A1: all 11 steps in 60 minutes; A9 paused with 3 done (welcome, org, kb) and payment skipped.
-    expect(rows[0]).toEqual({ sessionId: 'A1', userId: 'u-A1', type: 'tenant_setup', status: 'completed', startedAt: '2026-01-05T09:00:00.000Z', completedAt: '2026-01-05T10:00:00.000Z', durationMinutes: '60', stepsCompleted: '11', stepsSkipped: '0', flowVersion: '1' });
+    expect(rows[0]).toEqual({
+      sessionId: 'A1',
+      userId: 'u-A1',
+      type: 'tenant_setup',
+      status: 'completed',
+      startedAt: '2026-01-05T09:00:00.000Z',
+      completedAt: '2026-01-05T10:00:00.000Z',
+      durationMinutes: '60',
+      stepsCompleted: '11',
+      stepsSkipped: '0',
+      flowVersion: '1',
+    });
     expect(rows[8]).toMatchObject({ sessionId: 'A9', status: 'paused', completedAt: '', durationMinutes: '', stepsCompleted: '3', stepsSkipped: '1' });
     expect(res.body).not.toMatch(/B1|B2|t-other/);
     expect(res.body.split('\r\n').at(-1)).toBe('');
@@ -395,12 +526,31 @@ describe('GET /onboarding/statistics/export', () => {
     const res = await get('/export?format=ndjson&from=2026-01-06T09:00:00Z&to=2026-01-09T09:00:00Z');
     expect(res.statusCode, res.body).toBe(200);
     expect(res.headers['content-type']).toBe('application/x-ndjson; charset=utf-8');
-    const lines = res.body.trimEnd().split('\n').map((l) => StatisticsExportRowSchema.parse(JSON.parse(l)));
+    const lines = res.body
+      .trimEnd()
+      .split('\n')
+      .map((l) => StatisticsExportRowSchema.parse(JSON.parse(l)));
     // Exact instants here (rows, not day counts): A2 at `from` in, A6 at `to` out.
     expect(lines.map((r) => r.sessionId)).toEqual(['A2', 'A3', 'A4', 'A5']);
-    expect(lines[1]).toEqual({ sessionId: 'A3', userId: 'u-A3', type: 'agent_welcome', status: 'completed', startedAt: '2026-01-06T14:00:00.000Z', completedAt: '2026-01-06T14:27:00.000Z', durationMinutes: 27, stepsCompleted: 8, stepsSkipped: 0, flowVersion: 1 });
+    expect(lines[1]).toEqual({
+      sessionId: 'A3',
+      userId: 'u-A3',
+      type: 'agent_welcome',
+      status: 'completed',
+      startedAt: '2026-01-06T14:00:00.000Z',
+      completedAt: '2026-01-06T14:27:00.000Z',
+      durationMinutes: 27,
+      stepsCompleted: 8,
+      stepsSkipped: 0,
+      flowVersion: 1,
+    });
     const agents = await get('/export?format=ndjson&type=agent_welcome');
-    expect(agents.body.trimEnd().split('\n').map((l) => (JSON.parse(l) as { sessionId: string }).sessionId)).toEqual(['A3', 'A7', 'A8']);
+    expect(
+      agents.body
+        .trimEnd()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { sessionId: string }).sessionId),
+    ).toEqual(['A3', 'A7', 'A8']);
     const none = await get('/export?format=csv&from=2030-01-01T00:00:00Z');
     expect(none.body).toBe('sessionId,userId,type,status,startedAt,completedAt,durationMinutes,stepsCompleted,stepsSkipped,flowVersion\r\n');
   });
@@ -422,8 +572,17 @@ describe('the analytics routes', () => {
     }
     const other = bearer({ userId: 'other-boss', tenantId: 't-other', roles: ['admin'] });
     const theirs = await get('/export?format=ndjson', other);
-    expect(theirs.body.trimEnd().split('\n').map((l) => (JSON.parse(l) as { sessionId: string }).sessionId)).toEqual(['B1', 'B2']);
-    expect(values(StatisticsTimeseriesResponseSchema.parse((await get('/timeseries?metric=starts&from=2026-01-05T00:00:00Z&to=2026-01-08T00:00:00Z', other)).json()))).toEqual([0, 1, 1]);
+    expect(
+      theirs.body
+        .trimEnd()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { sessionId: string }).sessionId),
+    ).toEqual(['B1', 'B2']);
+    expect(
+      values(
+        StatisticsTimeseriesResponseSchema.parse((await get('/timeseries?metric=starts&from=2026-01-05T00:00:00Z&to=2026-01-08T00:00:00Z', other)).json()),
+      ),
+    ).toEqual([0, 1, 1]);
   });
 });
 
@@ -435,7 +594,9 @@ describe('audit of statistics reads', () => {
     expect((await h.app.inject({ method: 'GET', url: '/onboarding/statistics/export?format=csv', headers: bearer(admin) })).statusCode).toBe(200);
     expect((await h.app.inject({ method: 'GET', url: '/onboarding/statistics', headers: bearer({ ...admin, roles: ['agent'] }) })).statusCode).toBe(403);
     const mine = await waitFor(async () => {
-      const all = (await readStream(h.nats, h.nats.auditStream)).map((m) => m.event as unknown as { tenantId: string; action: string; actor: { subject: string }; details: Record<string, unknown> });
+      const all = (await readStream(h.nats, h.nats.auditStream)).map(
+        (m) => m.event as unknown as { tenantId: string; action: string; actor: { subject: string }; details: Record<string, unknown> },
+      );
       const own = all.filter((e) => e.tenantId === 'tenant-audited');
       return own.length >= 2 ? own : null;
     });

@@ -50,7 +50,7 @@ describe('upgrading from one durable for every event', () => {
     for (const e of a.slice(0, 4)) await publishEvent(js, nats.subjectPrefix, e);
     // The old release handles (and acks) everything up to here, its own progress events included.
     const old = await js.consumers.get(nats.streamName, 'progress');
-    for (let got = -1; got !== 0; ) {
+    for (let got = -1; got !== 0;) {
       got = 0;
       for await (const m of (await old.fetch({ max_messages: 50, expires: 1000 })) as AsyncIterable<JsMsg>) {
         got++;
@@ -59,7 +59,9 @@ describe('upgrading from one durable for every event', () => {
         m.ack();
       }
     }
-    await waitFor(async () => (await jsm.consumers.info(nats.streamName, 'progress')).num_ack_pending === 0, { message: 'the old durable has everything acked' });
+    await waitFor(async () => (await jsm.consumers.info(nats.streamName, 'progress')).num_ack_pending === 0, {
+      message: 'the old durable has everything acked',
+    });
     // Then the upgrade: published while no consumer runs, and read by the new release.
     for (const e of [...a.slice(4), ...b]) await publishEvent(js, nats.subjectPrefix, e);
     await previous.close();
@@ -68,10 +70,13 @@ describe('upgrading from one durable for every event', () => {
     await nats.migrate();
     await start({});
 
-    await waitFor(async () => {
-      const stored = await readStoredSessions(reader);
-      return stored.get('up-a')?.projection.appliedSeq === a.length && stored.get('up-b')?.projection.appliedSeq === b.length;
-    }, { timeoutMs: 20_000, message: 'both sessions complete' });
+    await waitFor(
+      async () => {
+        const stored = await readStoredSessions(reader);
+        return stored.get('up-a')?.projection.appliedSeq === a.length && stored.get('up-b')?.projection.appliedSeq === b.length;
+      },
+      { timeoutMs: 20_000, message: 'both sessions complete' },
+    );
     await waitProgressIdle(nats);
     const stored = await readStoredSessions(reader);
     for (const [id, want] of storedShape(expectedSessions([...a, ...b]))) expect(stored.get(id), id).toEqual(want);

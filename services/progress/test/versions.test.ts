@@ -41,7 +41,12 @@ describe('events of a newer session service', () => {
 
     const metrics = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
     const { steps } = progressDurables(h.config);
-    const counted = (labels: string) => metrics.split('\n').find((l) => l.startsWith(`events_unknown_total{consumer="${steps.durable}",${labels}`))?.split(' ').at(-1);
+    const counted = (labels: string) =>
+      metrics
+        .split('\n')
+        .find((l) => l.startsWith(`events_unknown_total{consumer="${steps.durable}",${labels}`))
+        ?.split(' ')
+        .at(-1);
     expect(counted('type="step.annotated_by_robot",version="1",reason="unknown_type"')).toBe('1');
     expect(counted('type="step.completed",version="7",reason="unknown_version"')).toBe('1');
     const jsm = await jetstreamManager(h.nats.nc);

@@ -102,7 +102,9 @@ describe('drain', () => {
     for (const c of [plain, member, hung]) await c.next('connected');
     member.send({ event: 'join_session', data: { sessionId: session.id } });
     await member.next('error'); // bob may not watch alice's session: still a connected client
-    await waitFor(async () => (await getAs(app, '/onboarding/user-clients/alice', alice)).body.connectedClients === 2, { message: 'presence of the draining replica' });
+    await waitFor(async () => (await getAs(app, '/onboarding/user-clients/alice', alice)).body.connectedClients === 2, {
+      message: 'presence of the draining replica',
+    });
     hung.ws.pause();
 
     const closes = [plain, member].map((c) => closed(c.ws));

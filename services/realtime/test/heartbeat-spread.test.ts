@@ -52,7 +52,10 @@ describe('heartbeat schedule', () => {
     for (const [id, at] of pings) {
       expect(at.length, id).toBe(5);
       const gaps = at.slice(1).map((t, i) => t - at[i]!);
-      expect(gaps.every((g) => g === INTERVAL), `${id}: ${gaps}`).toBe(true);
+      expect(
+        gaps.every((g) => g === INTERVAL),
+        `${id}: ${gaps}`,
+      ).toBe(true);
     }
   });
 

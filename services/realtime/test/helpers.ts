@@ -90,7 +90,19 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
         const p = computeProgress(s.type, s);
         return {
           found: true as const,
-          progress: { sessionId, totalSteps: p.totalSteps, completedSteps: p.completedSteps, skippedSteps: p.skippedSteps, progressPercentage: p.progressPercentage, estimatedTimeRemaining: p.estimatedTimeRemaining, estimatedCompletion: null, currentStep: p.currentStep, nextRecommendedAction: p.nextRecommendedAction, milestones: [], seq: 0 },
+          progress: {
+            sessionId,
+            totalSteps: p.totalSteps,
+            completedSteps: p.completedSteps,
+            skippedSteps: p.skippedSteps,
+            progressPercentage: p.progressPercentage,
+            estimatedTimeRemaining: p.estimatedTimeRemaining,
+            estimatedCompletion: null,
+            currentStep: p.currentStep,
+            nextRecommendedAction: p.nextRecommendedAction,
+            milestones: [],
+            seq: 0,
+          },
         };
       },
     }),
@@ -104,7 +116,17 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     sessions,
     addSession(s) {
       const now = new Date().toISOString();
-      sessions.set(s.id, { ...s, type: 'tenant_setup', status: 'active', completedSteps: ['welcome', 'organization_setup'], skippedSteps: [], currentStep: 'channel_configuration', startedAt: now, lastActivityAt: now, completedAt: null });
+      sessions.set(s.id, {
+        ...s,
+        type: 'tenant_setup',
+        status: 'active',
+        completedSteps: ['welcome', 'organization_setup'],
+        skippedSteps: [],
+        currentStep: 'channel_configuration',
+        startedAt: now,
+        lastActivityAt: now,
+        completedAt: null,
+      });
     },
     async startInstance(extra = {}) {
       const app = await buildApp(config(extra), { logger: false });
@@ -127,7 +149,13 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
 export const tokenFor = (user: { userId: string; tenantId: string; roles?: string[] }, expiresIn: string | number = '1h') =>
   mintToken({ secret: TEST_JWT_SECRET, userId: user.userId, tenantId: user.tenantId, roles: user.roles ?? ['agent'], expiresIn });
 
-const snapshot = { sessionType: 'tenant_setup' as const, completedSteps: ['welcome', 'organization_setup'], skippedSteps: [], currentStep: 'channel_configuration', status: 'active' as const };
+const snapshot = {
+  sessionType: 'tenant_setup' as const,
+  completedSteps: ['welcome', 'organization_setup'],
+  skippedSteps: [],
+  currentStep: 'channel_configuration',
+  status: 'active' as const,
+};
 const progress = computeProgress('tenant_setup', snapshot);
 
 let seqs = new Map<string, number>();
@@ -149,14 +177,37 @@ export function eventFor(s: { id: string; tenantId: string; userId: string }, ty
       case 'milestone.reached':
         return { threshold: 25, title: 'Getting Started', progress };
       case 'step.validation_failed':
-        return { sessionType: 'tenant_setup', stepId: 'organization_setup', errors: [{ field: 'companyName', rule: 'required', message: 'companyName is required' }] };
+        return {
+          sessionType: 'tenant_setup',
+          stepId: 'organization_setup',
+          errors: [{ field: 'companyName', rule: 'required', message: 'companyName is required' }],
+        };
       case 'connection.tested':
-        return { result: { id: 'r1', channel: 'webhook', status: 'success', message: 'Webhook answered 200', details: {}, checks: [], responseTime: 12, timestamp: '2026-06-01T10:00:00.000Z' } };
+        return {
+          result: {
+            id: 'r1',
+            channel: 'webhook',
+            status: 'success',
+            message: 'Webhook answered 200',
+            details: {},
+            checks: [],
+            responseTime: 12,
+            timestamp: '2026-06-01T10:00:00.000Z',
+          },
+        };
       default:
         return { ...snapshot, progress };
     }
   })();
-  return buildEnvelope({ type, data, tenantId: s.tenantId, sessionId: s.id, userId: s.userId, sessionSeq: seq, correlationId: 'corr-rt' } as never) as EventEnvelope;
+  return buildEnvelope({
+    type,
+    data,
+    tenantId: s.tenantId,
+    sessionId: s.id,
+    userId: s.userId,
+    sessionSeq: seq,
+    correlationId: 'corr-rt',
+  } as never) as EventEnvelope;
 }
 
 export interface Frame {

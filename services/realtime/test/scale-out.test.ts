@@ -141,7 +141,9 @@ describe('two replicas on one stream and one presence bucket', () => {
   it('after one client disconnects, both replicas answer 1 well within the presence expiry', async () => {
     const started = Date.now();
     onB.ws.terminate();
-    await waitFor(async () => (await sessionCount(a)).body.connectedClients === 1 && (await sessionCount(b)).body.connectedClients === 1, { timeoutMs: PRESENCE_TTL_MS });
+    await waitFor(async () => (await sessionCount(a)).body.connectedClients === 1 && (await sessionCount(b)).body.connectedClients === 1, {
+      timeoutMs: PRESENCE_TTL_MS,
+    });
     expect(Date.now() - started).toBeLessThan(PRESENCE_TTL_MS);
     expect((await userCount(a)).body.connectedClients).toBe(1);
     expect((await userCount(b, 'alice', admin)).body.connectedClients).toBe(1);

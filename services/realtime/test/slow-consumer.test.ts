@@ -25,7 +25,16 @@ const session = { id: 'sess-slow', ...alice };
 let n = 0;
 const bigEvent = (): EventEnvelope => {
   const e = eventFor(session, 'connection.tested');
-  const result: EventData<'connection.tested'>['result'] = { id: `r${++n}`, channel: 'webhook', status: 'success', message: 'ok', details: { log: 'x'.repeat(PAYLOAD) }, checks: [], responseTime: 1, timestamp: e.occurredAt };
+  const result: EventData<'connection.tested'>['result'] = {
+    id: `r${++n}`,
+    channel: 'webhook',
+    status: 'success',
+    message: 'ok',
+    details: { log: 'x'.repeat(PAYLOAD) },
+    checks: [],
+    responseTime: 1,
+    timestamp: e.occurredAt,
+  };
   return { ...e, data: { result } } as EventEnvelope;
 };
 
@@ -132,7 +141,13 @@ describe('slow consumer', () => {
       rss: after.rss - before.rss,
       peakRss: peakRss - before.rss,
     };
-    console.info('slow-consumer', { cutOffAfterEvents: cutOffAfter, maxBufferedSeen, maxTotalBuffered, wouldHaveBufferedMB: wouldHaveBuffered / 1e6, growthMB: Object.fromEntries(Object.entries(growth).map(([k, v]) => [k, +(v / 1e6).toFixed(1)])) });
+    console.info('slow-consumer', {
+      cutOffAfterEvents: cutOffAfter,
+      maxBufferedSeen,
+      maxTotalBuffered,
+      wouldHaveBufferedMB: wouldHaveBuffered / 1e6,
+      growthMB: Object.fromEntries(Object.entries(growth).map(([k, v]) => [k, +(v / 1e6).toFixed(1)])),
+    });
 
     expect(app.hub.clients.size).toBe(1);
     expect(maxTotalBuffered).toBeLessThanOrEqual(MAX_BUFFERED + 2 * (PAYLOAD + 1024));

@@ -60,7 +60,13 @@ describe('sessions and pushes', () => {
     await new Promise((r) => setTimeout(r, 200));
     const pushes = c.pushes();
     expect(pushes.map((p) => p.event)).toEqual(['step_completed', 'progress_update', 'milestone_reached']);
-    expect(pushes[0]!.data).toMatchObject({ sessionId: 'sess-a', eventId: step.id, timestamp: step.occurredAt, stepId: 'organization_setup', nextStep: 'channel_configuration' });
+    expect(pushes[0]!.data).toMatchObject({
+      sessionId: 'sess-a',
+      eventId: step.id,
+      timestamp: step.occurredAt,
+      stepId: 'organization_setup',
+      nextStep: 'channel_configuration',
+    });
     // Progress travels only in the progress service's pushes, each with its per-session seq.
     expect(pushes[0]!.data).not.toHaveProperty('progress');
     expect(pushes[1]!.data).toMatchObject({ seq: 1, progress: { progressPercentage: 18 } });
@@ -152,7 +158,13 @@ describe('recovery', () => {
 
     const watcher = await connect(alice);
     await watcher.next('connected');
-    const missed = [eventFor(sessionA, 'step.completed'), eventFor(sessionA, 'progress.updated'), eventFor(sessionA, 'milestone.reached'), eventFor(sessionA, 'session.paused'), eventFor(sessionA, 'session.resumed')];
+    const missed = [
+      eventFor(sessionA, 'step.completed'),
+      eventFor(sessionA, 'progress.updated'),
+      eventFor(sessionA, 'milestone.reached'),
+      eventFor(sessionA, 'session.paused'),
+      eventFor(sessionA, 'session.resumed'),
+    ];
     await h.publish(...missed);
     // Gone out live before the reconnect, so none can reach the new socket live instead of replayed.
     await waitFor(() => missed.every((m) => watcher.pushes().some((p) => p.data.eventId === m.id)));
@@ -224,8 +236,26 @@ describe('recovery', () => {
     const before = eventFor(sessionA, 'step.completed');
     await h.publish(before);
     await owner.next('step_completed');
-    const notification = { id: '0193b0c4-1111-7000-8000-000000000001', kind: 'milestone', sessionId: 'sess-a', sessionType: 'tenant_setup', title: 'An onboarding reached 25 %', body: '2 steps done so far.', link: null, createdAt: '2026-06-01T10:00:00.000Z', readAt: null };
-    const created = buildEnvelope({ type: 'notification.created', data: { notification }, tenantId: 'tenant-a', sessionId: 'sess-a', userId: 'boss-n', sessionSeq: 1, correlationId: 'corr-n' } as never) as EventEnvelope;
+    const notification = {
+      id: '0193b0c4-1111-7000-8000-000000000001',
+      kind: 'milestone',
+      sessionId: 'sess-a',
+      sessionType: 'tenant_setup',
+      title: 'An onboarding reached 25 %',
+      body: '2 steps done so far.',
+      link: null,
+      createdAt: '2026-06-01T10:00:00.000Z',
+      readAt: null,
+    };
+    const created = buildEnvelope({
+      type: 'notification.created',
+      data: { notification },
+      tenantId: 'tenant-a',
+      sessionId: 'sess-a',
+      userId: 'boss-n',
+      sessionSeq: 1,
+      correlationId: 'corr-n',
+    } as never) as EventEnvelope;
     await h.publish(created);
     const pushed = await admin.next('notification');
     expect(pushed.data).toEqual({ sessionId: 'sess-a', eventId: created.id, timestamp: created.occurredAt, correlationId: 'corr-n', notification });

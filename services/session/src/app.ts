@@ -31,11 +31,23 @@ export interface BuildOptions {
 }
 
 export async function buildApp(config: SessionConfig, opts: BuildOptions = {}) {
-  const app = await createServiceApp({ service: 'session', logLevel: config.LOG_LEVEL, logger: opts.logger, loggerInstance: opts.loggerInstance, bodyLimit: config.BODY_LIMIT_BYTES });
+  const app = await createServiceApp({
+    service: 'session',
+    logLevel: config.LOG_LEVEL,
+    logger: opts.logger,
+    loggerInstance: opts.loggerInstance,
+    bodyLimit: config.BODY_LIMIT_BYTES,
+  });
   await app.register(authPlugin, { secret: config.JWT_SECRET });
   await app.register(dbPlugin, { schema: 'session', migrationsFolder: MIGRATIONS_FOLDER, config, pool: opts.infra?.pool });
   await app.register(busPlugin, { name: 'session', config, outboxSchema: 'session', bus: opts.infra?.bus });
-  await app.register(sessionRepositoryPlugin, { subjectPrefix: config.EVENT_SUBJECT_PREFIX, auditSubjectPrefix: auditNames(config).subjectPrefix, encryptionKey: config.STEP_DATA_ENCRYPTION_KEY, cacheSize: config.WRITE_CACHE_SIZE, now: opts.now });
+  await app.register(sessionRepositoryPlugin, {
+    subjectPrefix: config.EVENT_SUBJECT_PREFIX,
+    auditSubjectPrefix: auditNames(config).subjectPrefix,
+    encryptionKey: config.STEP_DATA_ENCRYPTION_KEY,
+    cacheSize: config.WRITE_CACHE_SIZE,
+    now: opts.now,
+  });
   await app.register(sessionRpcPlugin, { rpcPrefix: config.RPC_SUBJECT_PREFIX });
   await app.register(tenantSmtpRpcPlugin, { rpcPrefix: config.RPC_SUBJECT_PREFIX, credentialsKey: config.NOTIFY_CREDENTIALS_KEY });
   await app.register(abandonSweepPlugin, { abandonAfterMs: config.ABANDON_AFTER, intervalMs: config.ABANDON_SWEEP_INTERVAL });

@@ -9,11 +9,7 @@ export const SessionCompletedError = createError('SESSION_ALREADY_COMPLETED', 'T
 export const SessionNotPausedError = createError('SESSION_NOT_PAUSED', 'Session is not paused', 409);
 export const SessionAlreadyPausedError = createError('SESSION_ALREADY_PAUSED', 'Session is already paused', 409);
 export const RequiredStepsMissingError = createError('SESSION_REQUIRED_STEPS_MISSING', 'Missing required steps: %s', 409);
-export const TenantSetupIncompleteError = createError(
-  'SESSION_TENANT_SETUP_INCOMPLETE',
-  'Tenant setup must be completed before agents can be onboarded',
-  409,
-);
+export const TenantSetupIncompleteError = createError('SESSION_TENANT_SETUP_INCOMPLETE', 'Tenant setup must be completed before agents can be onboarded', 409);
 export const SessionTypeForbiddenError = createError('SESSION_TYPE_FORBIDDEN', 'Only tenant admins can run the tenant setup flow', 403);
 export const ForceForbiddenError = createError('SESSION_FORCE_FORBIDDEN', 'Only admins can force completion', 403);
 export const ConcurrentUpdateError = createError('SESSION_CONCURRENT_UPDATE', 'The session changed concurrently; retry the request', 409);

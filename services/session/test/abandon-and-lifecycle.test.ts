@@ -68,10 +68,9 @@ type StoredEvent = { id: string; type: string; sessionSeq: number; data: { statu
 
 /** A session's events as committed with its state (the outbox), in order. */
 async function eventsOf(sessionId: string): Promise<StoredEvent[]> {
-  const { rows } = await h.db.pool.query<{ payload: StoredEvent }>(
-    `SELECT payload FROM session.outbox WHERE payload->>'sessionId' = $1 ORDER BY seq`,
-    [sessionId],
-  );
+  const { rows } = await h.db.pool.query<{ payload: StoredEvent }>(`SELECT payload FROM session.outbox WHERE payload->>'sessionId' = $1 ORDER BY seq`, [
+    sessionId,
+  ]);
   return rows.map((r) => r.payload);
 }
 const typesOf = async (sessionId: string) => (await eventsOf(sessionId)).map((e) => e.type);
@@ -207,7 +206,14 @@ describe('completion and restart', () => {
     expect(skipped.statusCode, skipped.body).toBe(200);
     const before = TenantSetupStatusSchema.parse((await call(user, 'GET', '/onboarding/tenant-setup/status')).json());
     // Not completed yet: the session's own figure (welcome, organization_setup done, data_import skipped: 3 of 11).
-    expect(before).toMatchObject({ isCompleted: false, sessionId: first, completedSteps: ['welcome', 'organization_setup'], skippedSteps: ['data_import'], missingSteps: [], progressPercentage: 27 });
+    expect(before).toMatchObject({
+      isCompleted: false,
+      sessionId: first,
+      completedSteps: ['welcome', 'organization_setup'],
+      skippedSteps: ['data_import'],
+      missingSteps: [],
+      progressPercentage: 27,
+    });
     advance(30 * MINUTE);
     const done = await call(user, 'POST', `/onboarding/complete/${first}`);
     expect(done.statusCode, done.body).toBe(200);
@@ -229,10 +235,25 @@ describe('completion and restart', () => {
     // Completed with optional steps left: 100 %, nothing remaining or next, on every route of the service.
     const read = SessionWithProgressSchema.parse((await call(user, 'GET', `/onboarding/session/${first}`)).json());
     expect(read.session.currentStep).toBeNull();
-    expect(read.progress).toMatchObject({ progressPercentage: 100, estimatedTimeRemaining: 0, nextStep: null, currentStep: null, nextRecommendedAction: 'Onboarding complete', completedSteps: 2, skippedSteps: 1 });
+    expect(read.progress).toMatchObject({
+      progressPercentage: 100,
+      estimatedTimeRemaining: 0,
+      nextStep: null,
+      currentStep: null,
+      nextRecommendedAction: 'Onboarding complete',
+      completedSteps: 2,
+      skippedSteps: 1,
+    });
     expect((await eventsOf(first)).at(-1)).toMatchObject({ data: { progress: { progressPercentage: 100, nextStep: null } } });
     const tenant = TenantSetupStatusSchema.parse((await call(user, 'GET', '/onboarding/tenant-setup/status')).json());
-    expect(tenant).toMatchObject({ isCompleted: true, sessionId: first, completedSteps: ['welcome', 'organization_setup'], skippedSteps: ['data_import'], missingSteps: [], progressPercentage: 100 });
+    expect(tenant).toMatchObject({
+      isCompleted: true,
+      sessionId: first,
+      completedSteps: ['welcome', 'organization_setup'],
+      skippedSteps: ['data_import'],
+      missingSteps: [],
+      progressPercentage: 100,
+    });
   });
 
   it('starting again after completion creates a new session (201, new id); the old one stays completed', async () => {
@@ -283,7 +304,9 @@ describe('agent welcome after tenant setup', () => {
 
   it('lists every missing required step when completed too early', async () => {
     const body = expectError(await call(agent, 'POST', `/onboarding/complete/${id}`), 409, 'SESSION_REQUIRED_STEPS_MISSING');
-    expect(body.details).toEqual([{ missingSteps: ['profile_setup', 'team_assignment', 'permissions_overview', 'feature_tour', 'test_ticket', 'quick_start'] }]);
+    expect(body.details).toEqual([
+      { missingSteps: ['profile_setup', 'team_assignment', 'permissions_overview', 'feature_tour', 'test_ticket', 'quick_start'] },
+    ]);
   });
 
   it('completes all 8 steps of the agent flow', async () => {

@@ -22,7 +22,13 @@ afterAll(async () => {
   await h?.close();
 });
 
-const headers = (u: typeof admin | typeof agent) => ({ ...bearer(u), 'user-agent': 'audit-test/1.0', 'x-forwarded-for': '198.51.100.23', 'x-correlation-id': 'corr-audit-1', 'x-request-id': 'req-audit-1' });
+const headers = (u: typeof admin | typeof agent) => ({
+  ...bearer(u),
+  'user-agent': 'audit-test/1.0',
+  'x-forwarded-for': '198.51.100.23',
+  'x-correlation-id': 'corr-audit-1',
+  'x-request-id': 'req-audit-1',
+});
 
 describe('audit records written by the session service', () => {
   let sessionId = '';
@@ -56,7 +62,8 @@ describe('audit records written by the session service', () => {
   });
 
   it('a step save that sets, keeps, replaces and removes a credential: named fields, never values', async () => {
-    const save = (data: Record<string, unknown>) => h.app.inject({ method: 'PUT', url: `/onboarding/step/${sessionId}/organization_setup`, headers: headers(admin), payload: data });
+    const save = (data: Record<string, unknown>) =>
+      h.app.inject({ method: 'PUT', url: `/onboarding/step/${sessionId}/organization_setup`, headers: headers(admin), payload: data });
     expect((await save({ companyName: 'Acme', primaryColor: '#112233' })).statusCode).toBe(200);
     expect(await ofAction('step.credentials_change')).toEqual([]);
 
@@ -107,7 +114,11 @@ describe('audit records written by the session service', () => {
     expect(forced.statusCode, forced.body).toBe(200);
     const [rec, ...more] = await ofAction('session.force_complete');
     expect(more).toEqual([]);
-    expect(rec).toMatchObject({ actor: { subject: 'admin_1', roles: ['admin'] }, target: { type: 'session', id: agentSession }, details: { sessionType: 'agent_welcome', owner: 'agent_2', forced: true } });
+    expect(rec).toMatchObject({
+      actor: { subject: 'admin_1', roles: ['admin'] },
+      target: { type: 'session', id: agentSession },
+      details: { sessionType: 'agent_welcome', owner: 'agent_2', forced: true },
+    });
   });
 
   it('an agent start and an abandon by the sweep (actor system)', async () => {
@@ -115,7 +126,11 @@ describe('audit records written by the session service', () => {
     expect(res.statusCode).toBe(201);
     const agentSession = res.json().session.id;
     await h.db.pool.query("UPDATE session.sessions SET last_activity_at = now() - interval '30 days' WHERE id = $1", [agentSession]);
-    await h.app.sessionRepository.abandonInactive(new Date(Date.now() - 86_400_000).toISOString(), 10, (await import('../src/domain/session-rules.js')).abandonSession as never);
+    await h.app.sessionRepository.abandonInactive(
+      new Date(Date.now() - 86_400_000).toISOString(),
+      10,
+      (await import('../src/domain/session-rules.js')).abandonSession as never,
+    );
     const abandoned = await ofAction('session.abandon');
     expect(abandoned.map((e) => [e.target.id, e.actor.subject])).toEqual([[agentSession, 'system']]);
   });

@@ -14,7 +14,11 @@ const adminB = { userId: 'admin-b', tenantId: 'tenant-b', roles: ['admin'] };
 const b64url = (v: object | string) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
 function handMadeToken(header: object, claims: object, secret?: string): string {
   const body = `${b64url(header)}.${b64url(claims)}`;
-  const sig = secret ? createHmac(header && (header as { alg: string }).alg === 'HS512' ? 'sha512' : 'sha256', secret).update(body).digest('base64url') : '';
+  const sig = secret
+    ? createHmac(header && (header as { alg: string }).alg === 'HS512' ? 'sha512' : 'sha256', secret)
+        .update(body)
+        .digest('base64url')
+    : '';
   return `${body}.${sig}`;
 }
 const now = () => Math.floor(Date.now() / 1000);
@@ -32,11 +36,37 @@ describe('tokens', () => {
   const cases: Array<[string, Record<string, string>, string]> = [
     ['no token', {}, 'AUTH_TOKEN_MISSING'],
     ['not a bearer header', { authorization: 'Basic abc' }, 'AUTH_TOKEN_INVALID'],
-    ['bad signature', { authorization: `Bearer ${handMadeToken({ alg: 'HS256', typ: 'JWT' }, { sub: 'u', tenantId: 't', roles: ['admin'], exp: now() + 60 }, 'another-secret-another-secret-12345')}` }, 'AUTH_TOKEN_INVALID'],
-    ['alg none', { authorization: `Bearer ${handMadeToken({ alg: 'none', typ: 'JWT' }, { sub: 'u', tenantId: 't', roles: ['admin'], exp: now() + 60 })}` }, 'AUTH_TOKEN_INVALID'],
-    ['HS512 with the right secret', { authorization: `Bearer ${handMadeToken({ alg: 'HS512', typ: 'JWT' }, { sub: 'u', tenantId: 't', roles: ['admin'], exp: now() + 60 }, TEST_JWT_SECRET)}` }, 'AUTH_TOKEN_INVALID'],
-    ['expired', { authorization: `Bearer ${handMadeToken({ alg: 'HS256', typ: 'JWT' }, { sub: 'u', tenantId: 't', roles: ['admin'], exp: now() - 10 }, TEST_JWT_SECRET)}` }, 'AUTH_TOKEN_EXPIRED'],
-    ['missing tenantId', { authorization: `Bearer ${handMadeToken({ alg: 'HS256', typ: 'JWT' }, { sub: 'u', roles: ['admin'], exp: now() + 60 }, TEST_JWT_SECRET)}` }, 'AUTH_TOKEN_INVALID'],
+    [
+      'bad signature',
+      {
+        authorization: `Bearer ${handMadeToken({ alg: 'HS256', typ: 'JWT' }, { sub: 'u', tenantId: 't', roles: ['admin'], exp: now() + 60 }, 'another-secret-another-secret-12345')}`,
+      },
+      'AUTH_TOKEN_INVALID',
+    ],
+    [
+      'alg none',
+      { authorization: `Bearer ${handMadeToken({ alg: 'none', typ: 'JWT' }, { sub: 'u', tenantId: 't', roles: ['admin'], exp: now() + 60 })}` },
+      'AUTH_TOKEN_INVALID',
+    ],
+    [
+      'HS512 with the right secret',
+      {
+        authorization: `Bearer ${handMadeToken({ alg: 'HS512', typ: 'JWT' }, { sub: 'u', tenantId: 't', roles: ['admin'], exp: now() + 60 }, TEST_JWT_SECRET)}`,
+      },
+      'AUTH_TOKEN_INVALID',
+    ],
+    [
+      'expired',
+      {
+        authorization: `Bearer ${handMadeToken({ alg: 'HS256', typ: 'JWT' }, { sub: 'u', tenantId: 't', roles: ['admin'], exp: now() - 10 }, TEST_JWT_SECRET)}`,
+      },
+      'AUTH_TOKEN_EXPIRED',
+    ],
+    [
+      'missing tenantId',
+      { authorization: `Bearer ${handMadeToken({ alg: 'HS256', typ: 'JWT' }, { sub: 'u', roles: ['admin'], exp: now() + 60 }, TEST_JWT_SECRET)}` },
+      'AUTH_TOKEN_INVALID',
+    ],
     ['sub that is not a safe id', { authorization: `Bearer ${tokenFor({ userId: 'a.b>', tenantId: 't' })}` }, 'AUTH_TOKEN_INVALID'],
   ];
   it.each(cases)('%s → 401', async (_name, headers, code) => {
@@ -55,14 +85,15 @@ describe('tokens', () => {
 });
 
 describe('tenancy and ownership', () => {
-  const sessionRoutes = () => [
-    ['GET', `/onboarding/session/${sessionA}`, undefined],
-    ['PUT', `/onboarding/step/${sessionA}/organization_setup`, { companyName: 'Evil', primaryColor: '#000000' }],
-    ['POST', `/onboarding/skip/${sessionA}/data_import`, {}],
-    ['POST', `/onboarding/pause/${sessionA}`, undefined],
-    ['POST', `/onboarding/resume/${sessionA}`, undefined],
-    ['POST', `/onboarding/complete/${sessionA}`, undefined],
-  ] as const;
+  const sessionRoutes = () =>
+    [
+      ['GET', `/onboarding/session/${sessionA}`, undefined],
+      ['PUT', `/onboarding/step/${sessionA}/organization_setup`, { companyName: 'Evil', primaryColor: '#000000' }],
+      ['POST', `/onboarding/skip/${sessionA}/data_import`, {}],
+      ['POST', `/onboarding/pause/${sessionA}`, undefined],
+      ['POST', `/onboarding/resume/${sessionA}`, undefined],
+      ['POST', `/onboarding/complete/${sessionA}`, undefined],
+    ] as const;
 
   it("another tenant's admin gets 404 on every session route, and nothing changes", async () => {
     const before = await h.db.pool.query('SELECT version FROM session.sessions WHERE id = $1', [sessionA]);
@@ -83,7 +114,12 @@ describe('tenancy and ownership', () => {
     const agentSession = own.json().session.id;
     const other = await h.app.inject({ method: 'GET', url: `/onboarding/session/${agentSession}`, headers: bearer(agentA2) });
     expect(other.statusCode).toBe(404);
-    const save = await h.app.inject({ method: 'PUT', url: `/onboarding/step/${agentSession}/profile_setup`, headers: bearer(agentA2), payload: { displayName: 'X Y', timezone: 'UTC' } });
+    const save = await h.app.inject({
+      method: 'PUT',
+      url: `/onboarding/step/${agentSession}/profile_setup`,
+      headers: bearer(agentA2),
+      payload: { displayName: 'X Y', timezone: 'UTC' },
+    });
     expect(save.statusCode).toBe(404);
     const byAdmin = await h.app.inject({ method: 'GET', url: `/onboarding/session/${agentSession}`, headers: bearer(adminA) });
     expect(byAdmin.statusCode).toBe(200);

@@ -59,14 +59,29 @@ describe('business hours API', () => {
     expect(holiday.json()).toMatchObject({ isOpen: false, reason: 'holiday' });
 
     // Friday 6 March 16:00 EST + 120 business minutes: 60 on Friday, 60 on Monday from 09:00 EDT → 10:00 EDT = 14:00Z.
-    const add = await h.app.inject({ method: 'POST', url: '/onboarding/business-hours/add-time', headers: agent, payload: { start: '2026-03-06T21:00:00Z', minutes: 120 } });
+    const add = await h.app.inject({
+      method: 'POST',
+      url: '/onboarding/business-hours/add-time',
+      headers: agent,
+      payload: { start: '2026-03-06T21:00:00Z', minutes: 120 },
+    });
     expect(add.json()).toEqual({ start: '2026-03-06T21:00:00.000Z', minutes: 120, result: '2026-03-09T14:00:00.000Z' });
 
     // Mon 9 – Fri 13 March: 5 days × (8h − 1h lunch) = 35h = 2100 minutes.
-    const work = await h.app.inject({ method: 'POST', url: '/onboarding/business-hours/working-time', headers: agent, payload: { start: '2026-03-09T04:00:00Z', end: '2026-03-14T04:00:00Z' } });
+    const work = await h.app.inject({
+      method: 'POST',
+      url: '/onboarding/business-hours/working-time',
+      headers: agent,
+      payload: { start: '2026-03-09T04:00:00Z', end: '2026-03-14T04:00:00Z' },
+    });
     expect(work.json()).toMatchObject({ totalMinutes: 2100, businessDays: 5 });
 
-    const backwards = await h.app.inject({ method: 'POST', url: '/onboarding/business-hours/working-time', headers: agent, payload: { start: '2026-03-14T04:00:00Z', end: '2026-03-09T04:00:00Z' } });
+    const backwards = await h.app.inject({
+      method: 'POST',
+      url: '/onboarding/business-hours/working-time',
+      headers: agent,
+      payload: { start: '2026-03-14T04:00:00Z', end: '2026-03-09T04:00:00Z' },
+    });
     expect(backwards.statusCode).toBe(400);
     expect(backwards.json().code).toBe('SESSION_BUSINESS_HOURS_RANGE');
 

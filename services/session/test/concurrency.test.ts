@@ -28,7 +28,12 @@ describe('concurrent saves on one session', () => {
   it('20 concurrent saves of different steps: all 20 stored, none lost, events consecutive', async () => {
     const start = await h.app.inject({ method: 'POST', url: '/onboarding/start', headers: auth });
     const sessionId = start.json().session.id;
-    await h.app.inject({ method: 'PUT', url: `/onboarding/step/${sessionId}/organization_setup`, headers: auth, payload: { companyName: 'Conc', primaryColor: '#000000' } });
+    await h.app.inject({
+      method: 'PUT',
+      url: `/onboarding/step/${sessionId}/organization_setup`,
+      headers: auth,
+      payload: { companyName: 'Conc', primaryColor: '#000000' },
+    });
     const before = (await h.app.inject({ method: 'GET', url: `/onboarding/session/${sessionId}`, headers: auth })).json().session;
 
     const saves = Array.from({ length: 20 }, (_, i) => {
@@ -113,7 +118,12 @@ describe('two replicas on one database', () => {
 
     // Another tenant's admin gets a 404 from the replica that remembers the session, as from the database.
     const stranger = bearer({ userId: 'replica-admin', tenantId: 'tenant-other', roles: ['admin'] });
-    const foreign = await h.app.inject({ method: 'PUT', url: `/onboarding/step/${sessionId}/knowledge_base`, headers: stranger, payload: { categories: ['x'] } });
+    const foreign = await h.app.inject({
+      method: 'PUT',
+      url: `/onboarding/step/${sessionId}/knowledge_base`,
+      headers: stranger,
+      payload: { categories: ['x'] },
+    });
     expect(foreign.statusCode).toBe(404);
 
     const events = await waitFor(async () => {

@@ -28,7 +28,8 @@ const paymentEvent = (tenantId: string, seq: number, data: EventData<'payment.ac
   buildEnvelope({ type: 'payment.account_updated', tenantId, sessionId: data.accountId, userId: 'ada', sessionSeq: seq, correlationId: `stripe-${seq}`, data });
 
 describe('applySignal (pure)', () => {
-  const fresh = () => startSession({ id: 's1', tenantId: 'tenant-a', userId: 'ada', type: 'tenant_setup', metadata: {}, now: '2026-01-01T00:00:00.000Z' }).session;
+  const fresh = () =>
+    startSession({ id: 's1', tenantId: 'tenant-a', userId: 'ada', type: 'tenant_setup', metadata: {}, now: '2026-01-01T00:00:00.000Z' }).session;
 
   it('completes the named step once, with the trigger, the account id in its data and nothing else', () => {
     const sig = signalOf(paymentEvent('tenant-a', 1, accountState()) as EventEnvelope)!;
@@ -36,7 +37,10 @@ describe('applySignal (pure)', () => {
     expect(t.session.completedSteps).toContain('payment_setup');
     expect(t.stepWrite).toEqual({ stepId: 'payment_setup', value: { stripeAccountId: ACCT } });
     expect(t.events).toHaveLength(1);
-    expect(t.events[0]).toMatchObject({ type: 'step.completed', data: { stepId: 'payment_setup', trigger: { kind: 'external', source: 'stripe', ref: ACCT } } });
+    expect(t.events[0]).toMatchObject({
+      type: 'step.completed',
+      data: { stepId: 'payment_setup', trigger: { kind: 'external', source: 'stripe', ref: ACCT } },
+    });
     // The same event again, or an older one, changes nothing.
     const again = applySignal(t.session, sig, '2026-01-01T00:06:00.000Z');
     expect(again.events).toEqual([]);
@@ -47,10 +51,18 @@ describe('applySignal (pure)', () => {
 
   it('a later "more details needed" keeps the step completed and annotates it; before completion it is only recorded', () => {
     const done = applySignal(fresh(), signalOf(paymentEvent('tenant-a', 1, accountState()) as EventEnvelope)!, '2026-01-01T00:05:00.000Z').session;
-    const more = signalOf(paymentEvent('tenant-a', 2, accountState({ canCharge: false, chargesEnabled: false, currentlyDue: ['external_account'], stripeEventId: 'evt_2' })) as EventEnvelope)!;
+    const more = signalOf(
+      paymentEvent(
+        'tenant-a',
+        2,
+        accountState({ canCharge: false, chargesEnabled: false, currentlyDue: ['external_account'], stripeEventId: 'evt_2' }),
+      ) as EventEnvelope,
+    )!;
     const t = applySignal(done, more, '2026-01-01T00:07:00.000Z');
     expect(t.session.completedSteps).toContain('payment_setup');
-    expect(t.events).toMatchObject([{ type: 'step.annotated', data: { stepId: 'payment_setup', key: 'stripe', signal: { state: 'attention_needed' }, previous: { state: 'ready' } } }]);
+    expect(t.events).toMatchObject([
+      { type: 'step.annotated', data: { stepId: 'payment_setup', key: 'stripe', signal: { state: 'attention_needed' }, previous: { state: 'ready' } } },
+    ]);
     const early = applySignal(fresh(), more, '2026-01-01T00:07:00.000Z');
     expect(early.events).toEqual([]);
     expect(early.signalsChanged).toBe(true);
@@ -59,7 +71,10 @@ describe('applySignal (pure)', () => {
 
   it('a step not in the flow is left alone', () => {
     const agent = startSession({ id: 's2', tenantId: 'tenant-a', userId: 'al', type: 'agent_welcome', metadata: {}, now: '2026-01-01T00:00:00.000Z' }).session;
-    expect(applySignal(agent, signalOf(paymentEvent('tenant-a', 1, accountState()) as EventEnvelope)!, '2026-01-01T00:05:00.000Z')).toEqual({ session: agent, events: [] });
+    expect(applySignal(agent, signalOf(paymentEvent('tenant-a', 1, accountState()) as EventEnvelope)!, '2026-01-01T00:05:00.000Z')).toEqual({
+      session: agent,
+      events: [],
+    });
   });
 });
 
@@ -73,14 +88,16 @@ describe('signals from the bus', () => {
     const row = toOutboxRow(h.config.EVENT_SUBJECT_PREFIX, env);
     await h.app.bus.publish(row.subject, JSON.stringify(env), env.id);
   }
-  const session = async (who = ADMIN, id = sessionId) => SessionWithProgressSchema.parse((await h.app.inject({ method: 'GET', url: `/onboarding/session/${id}`, headers: bearer(who) })).json()).session;
+  const session = async (who = ADMIN, id = sessionId) =>
+    SessionWithProgressSchema.parse((await h.app.inject({ method: 'GET', url: `/onboarding/session/${id}`, headers: bearer(who) })).json()).session;
   const ownEvents = async (id: string) => (await readStream(h.nats)).map((e) => parseEvent(e.event)).filter((e) => e.sessionId === id);
 
   beforeAll(async () => {
     h = await startHarness();
     sessionId = (await h.app.inject({ method: 'POST', url: '/onboarding/start', headers: bearer(ADMIN), payload: { type: 'tenant_setup' } })).json().session.id;
     await h.app.inject({ method: 'PUT', url: `/onboarding/step/${sessionId}/organization_setup`, headers: bearer(ADMIN), payload: TENANT_STEP_DATA[0]![1] });
-    sessionB = (await h.app.inject({ method: 'POST', url: '/onboarding/start', headers: bearer(ADMIN_B), payload: { type: 'tenant_setup' } })).json().session.id;
+    sessionB = (await h.app.inject({ method: 'POST', url: '/onboarding/start', headers: bearer(ADMIN_B), payload: { type: 'tenant_setup' } })).json().session
+      .id;
   });
   afterAll(async () => {
     await h?.close();
@@ -105,7 +122,19 @@ describe('signals from the bus', () => {
   });
 
   it('Stripe asking for more later keeps it completed, annotates it (step.annotated) and shows in status', async () => {
-    await publish(paymentEvent('tenant-a', 2, accountState({ canCharge: false, chargesEnabled: false, currentlyDue: ['external_account'], disabledReason: 'requirements.past_due', stripeEventId: 'evt_2' })));
+    await publish(
+      paymentEvent(
+        'tenant-a',
+        2,
+        accountState({
+          canCharge: false,
+          chargesEnabled: false,
+          currentlyDue: ['external_account'],
+          disabledReason: 'requirements.past_due',
+          stripeEventId: 'evt_2',
+        }),
+      ),
+    );
     const s = await waitFor(async () => {
       const x = await session();
       return x.signals?.payment_setup?.stripe?.state === 'attention_needed' ? x : null;
@@ -122,7 +151,19 @@ describe('signals from the bus', () => {
 
   it('a successful connection test marks its channel verified in channel_configuration; a failed one does not', async () => {
     const tested = (status: string, channel: string, seq: number) =>
-      ({ ...buildEnvelope({ type: 'connection.tested', tenantId: 'tenant-a', sessionId, userId: 'ada', sessionSeq: seq, correlationId: 'ct', data: { result: { id: `r${seq}`, channel, status, message: 'ok', details: {}, checks: [], responseTime: 5, timestamp: '2026-01-01T00:00:00.000Z' } } as never }) }) as EventEnvelope;
+      ({
+        ...buildEnvelope({
+          type: 'connection.tested',
+          tenantId: 'tenant-a',
+          sessionId,
+          userId: 'ada',
+          sessionSeq: seq,
+          correlationId: 'ct',
+          data: {
+            result: { id: `r${seq}`, channel, status, message: 'ok', details: {}, checks: [], responseTime: 5, timestamp: '2026-01-01T00:00:00.000Z' },
+          } as never,
+        }),
+      }) as EventEnvelope;
     await publish(tested('error', 'slack', 1));
     await publish(tested('success', 'email', 2));
     const s = await waitFor(async () => {

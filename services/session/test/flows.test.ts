@@ -1,4 +1,13 @@
-import { AGENT_WELCOME_STEPS, ErrorBodySchema, TenantSetupStatusSchema, ValidateStepResponseSchema, FlowResponseSchema, SessionWithProgressSchema, StepConfigurationSchema, TENANT_SETUP_STEPS } from '@glavito/contracts';
+import {
+  AGENT_WELCOME_STEPS,
+  ErrorBodySchema,
+  TenantSetupStatusSchema,
+  ValidateStepResponseSchema,
+  FlowResponseSchema,
+  SessionWithProgressSchema,
+  StepConfigurationSchema,
+  TENANT_SETUP_STEPS,
+} from '@glavito/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, startHarness, type SessionHarness } from './helpers.js';
 
@@ -89,7 +98,13 @@ describe("validate-step uses the caller's flow by default too", () => {
   it('an agent validates an agent step without ?type=, by POST and by GET', async () => {
     const post = await h.app.inject({ method: 'POST', url: '/onboarding/validate-step/profile_setup', headers: bearer(agent), payload: { displayName: 'A' } });
     expect(post.statusCode, post.body).toBe(200);
-    expect(ValidateStepResponseSchema.parse(post.json())).toMatchObject({ isValid: false, errors: [{ field: 'displayName', rule: 'min_length' }, { field: 'timezone', rule: 'required' }] });
+    expect(ValidateStepResponseSchema.parse(post.json())).toMatchObject({
+      isValid: false,
+      errors: [
+        { field: 'displayName', rule: 'min_length' },
+        { field: 'timezone', rule: 'required' },
+      ],
+    });
     const data = encodeURIComponent(JSON.stringify({ displayName: 'Ana', timezone: 'UTC' }));
     const get = await h.app.inject({ method: 'GET', url: `/onboarding/validate-step/profile_setup?data=${data}`, headers: bearer(agent) });
     expect(get.statusCode, get.body).toBe(200);
@@ -97,7 +112,12 @@ describe("validate-step uses the caller's flow by default too", () => {
   });
 
   it('an admin validates a tenant step without ?type=', async () => {
-    const r = await h.app.inject({ method: 'POST', url: '/onboarding/validate-step/organization_setup', headers: bearer(admin), payload: { companyName: 'Acme', primaryColor: '#000000' } });
+    const r = await h.app.inject({
+      method: 'POST',
+      url: '/onboarding/validate-step/organization_setup',
+      headers: bearer(admin),
+      payload: { companyName: 'Acme', primaryColor: '#000000' },
+    });
     expect(r.statusCode, r.body).toBe(200);
     expect(ValidateStepResponseSchema.parse(r.json()).isValid).toBe(true);
   });
@@ -108,7 +128,8 @@ describe('tenant setup status', () => {
     const start = await h.app.inject({ method: 'POST', url: '/onboarding/start', headers: bearer(admin) });
     expect(start.statusCode, start.body).toBe(201);
     const sessionId = SessionWithProgressSchema.parse(start.json()).session.id;
-    const read = async (user: typeof admin) => TenantSetupStatusSchema.parse((await h.app.inject({ method: 'GET', url: '/onboarding/tenant-setup/status', headers: bearer(user) })).json());
+    const read = async (user: typeof admin) =>
+      TenantSetupStatusSchema.parse((await h.app.inject({ method: 'GET', url: '/onboarding/tenant-setup/status', headers: bearer(user) })).json());
     expect(await read(admin)).toMatchObject({ isCompleted: false, sessionId, completedSteps: ['welcome'] });
     expect(await read(agent)).toMatchObject({ isCompleted: false, sessionId: null, completedSteps: ['welcome'] });
   });

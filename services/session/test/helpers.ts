@@ -22,7 +22,11 @@ export function testConfig(db: TestDatabase, nats: TestNats, env: Record<string,
  */
 export async function startHarness(opts: BuildOptions & { env?: Record<string, string>; natsUrl?: string } = {}): Promise<SessionHarness> {
   const { env, natsUrl, ...buildOptions } = opts;
-  return startTestService({ natsUrl, config: (db, nats) => testConfig(db, nats, env), build: (config) => buildApp(config, { logger: false, ...buildOptions }) });
+  return startTestService({
+    natsUrl,
+    config: (db, nats) => testConfig(db, nats, env),
+    build: (config) => buildApp(config, { logger: false, ...buildOptions }),
+  });
 }
 
 export function tokenFor(user: { userId: string; tenantId: string; roles?: string[] }, expiresIn: string | number = '1h'): string {

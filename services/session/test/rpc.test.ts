@@ -14,7 +14,11 @@ afterAll(async () => {
 describe('session.get over NATS request/reply', () => {
   it('answers with the session for its owner and same-tenant admins, not found otherwise', async () => {
     const owner = { userId: 'rpc-agent', tenantId: 'rpc-t' };
-    await h.app.inject({ method: 'POST', url: '/onboarding/tenant-setup/complete', headers: bearer({ userId: 'rpc-admin', tenantId: 'rpc-t', roles: ['admin'] }) });
+    await h.app.inject({
+      method: 'POST',
+      url: '/onboarding/tenant-setup/complete',
+      headers: bearer({ userId: 'rpc-admin', tenantId: 'rpc-t', roles: ['admin'] }),
+    });
     const start = await h.app.inject({ method: 'POST', url: '/onboarding/start', headers: bearer(owner) });
     const sessionId = start.json().session.id;
     const subject = rpcSubject(h.config.RPC_SUBJECT_PREFIX, 'session.get');
@@ -29,7 +33,8 @@ describe('session.get over NATS request/reply', () => {
 
     // session.user: a user of the caller's tenant (one with a session), visible to themselves and the tenant's admins.
     const userSubject = rpcSubject(h.config.RPC_SUBJECT_PREFIX, 'session.user');
-    const known = (userId: string, caller: { userId: string; tenantId: string; isAdmin: boolean }) => callRpc(h.nats.nc, userSubject, { userId, caller }, SessionUserReplySchema);
+    const known = (userId: string, caller: { userId: string; tenantId: string; isAdmin: boolean }) =>
+      callRpc(h.nats.nc, userSubject, { userId, caller }, SessionUserReplySchema);
     expect(await known('rpc-agent', { ...owner, isAdmin: false })).toEqual({ known: true });
     expect(await known('rpc-agent', { userId: 'rpc-admin', tenantId: 'rpc-t', isAdmin: true })).toEqual({ known: true });
     expect(await known('rpc-agent', { userId: 'other-agent', tenantId: 'rpc-t', isAdmin: false })).toEqual({ known: false });

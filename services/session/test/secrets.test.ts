@@ -65,7 +65,10 @@ describe('credentials in step data', () => {
     expect(start.statusCode, start.body).toBe(201);
     sessionId = SessionWithProgressSchema.parse(start.json()).session.id;
 
-    const org = await call('save organization_setup', 'PUT', `/onboarding/step/${sessionId}/organization_setup`, { companyName: 'Secret Corp', primaryColor: '#000000' });
+    const org = await call('save organization_setup', 'PUT', `/onboarding/step/${sessionId}/organization_setup`, {
+      companyName: 'Secret Corp',
+      primaryColor: '#000000',
+    });
     expect(org.statusCode, org.body).toBe(200);
 
     const channels = await call('save channel_configuration', 'PUT', `/onboarding/step/${sessionId}/channel_configuration`, channelConfiguration);
@@ -118,13 +121,21 @@ describe('credentials in step data', () => {
     expect(malformedQuery.statusCode, malformedQuery.body).toBe(400);
     expect(malformedQuery.json()).toMatchObject({ code: 'REQUEST_VALIDATION_FAILED' });
 
-    const malformedBody = await call('400 malformed body', 'PUT', `/onboarding/step/${sessionId}/channel_configuration`, `{"email":{"enabled":true,"password":${CANARY.malformedBody}}}`);
+    const malformedBody = await call(
+      '400 malformed body',
+      'PUT',
+      `/onboarding/step/${sessionId}/channel_configuration`,
+      `{"email":{"enabled":true,"password":${CANARY.malformedBody}}}`,
+    );
     expect(malformedBody.statusCode, malformedBody.body).toBe(400);
     expect(malformedBody.json()).toMatchObject({ code: 'REQUEST_JSON_INVALID' });
 
     // The rejected saves changed nothing that was stored.
     const get = await call('get session', 'GET', `/onboarding/session/${sessionId}`);
-    expect(SessionWithProgressSchema.parse(get.json()).session.stepData.channel_configuration!.email).toEqual({ ...channelConfiguration.email, password: MASK });
+    expect(SessionWithProgressSchema.parse(get.json()).session.stepData.channel_configuration!.email).toEqual({
+      ...channelConfiguration.email,
+      password: MASK,
+    });
   });
 
   it('reads back masked from GET session and GET status', async () => {
@@ -217,7 +228,12 @@ describe('credentials in step data', () => {
 describe('start metadata', () => {
   it('seals and masks credential-like metadata keys', async () => {
     const user = { userId: 'meta-user', tenantId: 'tenant-meta', roles: ['admin'] };
-    const r = await h.app.inject({ method: 'POST', url: '/onboarding/start', headers: bearer(user), payload: { metadata: { source: 'ads', apiToken: 'META-CANARY-123' } } });
+    const r = await h.app.inject({
+      method: 'POST',
+      url: '/onboarding/start',
+      headers: bearer(user),
+      payload: { metadata: { source: 'ads', apiToken: 'META-CANARY-123' } },
+    });
     expect(r.statusCode).toBe(201);
     expect(r.body).not.toContain('META-CANARY-123');
     expect(r.json().session.metadata).toEqual({ source: 'ads', apiToken: '********' });

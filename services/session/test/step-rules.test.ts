@@ -33,7 +33,11 @@ describe('step saves', () => {
   it('missing dependencies → 409 naming them', async () => {
     const r = await h.app.inject({ method: 'PUT', url: `/onboarding/step/${sessionId}/analytics_setup`, headers: auth, payload: {} });
     expect(r.statusCode).toBe(409);
-    expect(r.json()).toMatchObject({ code: 'SESSION_STEP_DEPENDENCIES_MISSING', message: 'Missing dependencies: workflow_configuration', details: [{ missingDependencies: ['workflow_configuration'] }] });
+    expect(r.json()).toMatchObject({
+      code: 'SESSION_STEP_DEPENDENCIES_MISSING',
+      message: 'Missing dependencies: workflow_configuration',
+      details: [{ missingDependencies: ['workflow_configuration'] }],
+    });
   });
 
   it('a step outside the flow → 404', async () => {
@@ -91,7 +95,12 @@ describe('step saves', () => {
     expect(array.json().code).toBe('REQUEST_VALIDATION_FAILED');
     const text = await h.app.inject({ method: 'PUT', url, headers: { ...auth, 'content-type': 'text/plain' }, payload: 'hello' });
     expect(text.statusCode).toBe(415);
-    const huge = await h.app.inject({ method: 'PUT', url, headers: { ...auth, 'content-type': 'application/json' }, payload: JSON.stringify({ companyName: 'x'.repeat(2_000_000) }) });
+    const huge = await h.app.inject({
+      method: 'PUT',
+      url,
+      headers: { ...auth, 'content-type': 'application/json' },
+      payload: JSON.stringify({ companyName: 'x'.repeat(2_000_000) }),
+    });
     expect(huge.statusCode).toBe(413);
     const badId = await h.app.inject({ method: 'PUT', url: `/onboarding/step/${'x'.repeat(100)}/organization_setup`, headers: auth, payload: {} });
     expect(badId.statusCode).toBe(400);
@@ -102,7 +111,12 @@ describe('step saves', () => {
   });
 
   it('valid save → 200 with progress, next step and warnings', async () => {
-    const r = await h.app.inject({ method: 'PUT', url: `/onboarding/step/${sessionId}/organization_setup`, headers: auth, payload: { companyName: '  Acme  ', primaryColor: '#AABBCC', timezone: 'America/New_York' } });
+    const r = await h.app.inject({
+      method: 'PUT',
+      url: `/onboarding/step/${sessionId}/organization_setup`,
+      headers: auth,
+      payload: { companyName: '  Acme  ', primaryColor: '#AABBCC', timezone: 'America/New_York' },
+    });
     expect(r.statusCode).toBe(200);
     const body = r.json();
     expect(body.progress).toMatchObject({ completedSteps: 2, progressPercentage: 18, estimatedTimeRemaining: 123 });
@@ -110,7 +124,12 @@ describe('step saves', () => {
     expect(body.session.stepData.organization_setup.companyName).toBe('Acme');
     const team = await h.app.inject({ method: 'PUT', url: `/onboarding/step/${sessionId}/team_management`, headers: auth, payload: {} });
     expect(team.json().warnings).toEqual(['No team members invited yet - you can invite them later']);
-    const resave = await h.app.inject({ method: 'PUT', url: `/onboarding/step/${sessionId}/organization_setup`, headers: auth, payload: { companyName: 'Acme 2', primaryColor: '#AABBCC' } });
+    const resave = await h.app.inject({
+      method: 'PUT',
+      url: `/onboarding/step/${sessionId}/organization_setup`,
+      headers: auth,
+      payload: { companyName: 'Acme 2', primaryColor: '#AABBCC' },
+    });
     expect(resave.json().session.stepData.organization_setup).toEqual({ companyName: 'Acme 2', primaryColor: '#AABBCC' });
     const events = await waitFor(async () => {
       const all = await readStream(h.nats);
@@ -132,7 +151,14 @@ describe('step configuration and validate-step', () => {
   it('returns the configuration for the requested flow (tenant by default)', async () => {
     const r = await h.app.inject({ method: 'GET', url: '/onboarding/step/organization_setup/configuration', headers: auth });
     expect(r.statusCode).toBe(200);
-    expect(StepConfigurationSchema.parse(r.json())).toMatchObject({ id: 'organization_setup', title: 'Organization Setup', isRequired: true, estimatedTime: 10, dependencies: ['welcome'], category: 'setup' });
+    expect(StepConfigurationSchema.parse(r.json())).toMatchObject({
+      id: 'organization_setup',
+      title: 'Organization Setup',
+      isRequired: true,
+      estimatedTime: 10,
+      dependencies: ['welcome'],
+      category: 'setup',
+    });
     const agentWelcome = await h.app.inject({ method: 'GET', url: '/onboarding/step/welcome/configuration?type=agent_welcome', headers: auth });
     expect(agentWelcome.json().title).toBe('Welcome to the Team!');
     const missing = await h.app.inject({ method: 'GET', url: '/onboarding/step/profile_setup/configuration', headers: auth });
@@ -143,12 +169,26 @@ describe('step configuration and validate-step', () => {
 
   it('validates with the same rules as saves, POST body or GET ?data=', async () => {
     const post = await h.app.inject({ method: 'POST', url: '/onboarding/validate-step/ai_configuration', headers: auth, payload: { aiProvider: 'openai' } });
-    expect(ValidateStepResponseSchema.parse(post.json())).toEqual({ isValid: true, errors: [], warnings: ['No AI features selected - you can configure these later'], nextStep: 'knowledge_base' });
-    const get = await h.app.inject({ method: 'GET', url: `/onboarding/validate-step/payment_setup?data=${encodeURIComponent(JSON.stringify({ currency: 'eur' }))}`, headers: auth });
+    expect(ValidateStepResponseSchema.parse(post.json())).toEqual({
+      isValid: true,
+      errors: [],
+      warnings: ['No AI features selected - you can configure these later'],
+      nextStep: 'knowledge_base',
+    });
+    const get = await h.app.inject({
+      method: 'GET',
+      url: `/onboarding/validate-step/payment_setup?data=${encodeURIComponent(JSON.stringify({ currency: 'eur' }))}`,
+      headers: auth,
+    });
     expect(get.json()).toMatchObject({ isValid: false, errors: [{ field: 'stripeAccountId', rule: 'stripe_account_or_skip' }] });
     const notJson = await h.app.inject({ method: 'GET', url: '/onboarding/validate-step/payment_setup?data=%7Bnope', headers: auth });
     expect(notJson.statusCode).toBe(400);
-    const agentStep = await h.app.inject({ method: 'POST', url: '/onboarding/validate-step/profile_setup?type=agent_welcome', headers: auth, payload: { displayName: 'A', timezone: 'Mars/Base' } });
+    const agentStep = await h.app.inject({
+      method: 'POST',
+      url: '/onboarding/validate-step/profile_setup?type=agent_welcome',
+      headers: auth,
+      payload: { displayName: 'A', timezone: 'Mars/Base' },
+    });
     expect(agentStep.json().errors).toEqual([
       { field: 'displayName', rule: 'min_length', message: 'displayName must be at least 2 characters' },
       { field: 'timezone', rule: 'iana_timezone', message: 'timezone must be a valid IANA time zone' },

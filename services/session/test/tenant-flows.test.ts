@@ -50,12 +50,31 @@ export function customDefinition(): FlowDefinition {
         fields: [
           { name: 'accepted', kind: 'acknowledge', required: true, label: { en: 'I have read the policy', fr: 'J’ai lu la politique' } },
           { name: 'contactEmail', kind: 'email', required: true, label: { en: 'Escalation contact' } },
-          { name: 'level', kind: 'select', required: false, label: { en: 'Level' }, options: [{ value: 'l1', label: { en: 'Level 1' } }, { value: 'l2', label: { en: 'Level 2' } }] },
+          {
+            name: 'level',
+            kind: 'select',
+            required: false,
+            label: { en: 'Level' },
+            options: [
+              { value: 'l1', label: { en: 'Level 1' } },
+              { value: 'l2', label: { en: 'Level 2' } },
+            ],
+          },
           { name: 'maxHours', kind: 'number', required: false, label: { en: 'Max hours' }, min: 1, max: 72, integer: true },
         ],
       },
-      { id: 'custom_sla_notes', isRequired: false, hidden: false, estimatedTime: 3, dependencies: [], title: { en: 'SLA notes' }, fields: [{ name: 'notes', kind: 'long_text', required: false, label: { en: 'Notes' }, maxLength: 50 }] },
-      ...base.filter((s) => !['welcome', 'organization_setup', 'knowledge_base'].includes(s.id)).map((s) => (s.id === 'data_import' ? { ...s, hidden: true } : s)),
+      {
+        id: 'custom_sla_notes',
+        isRequired: false,
+        hidden: false,
+        estimatedTime: 3,
+        dependencies: [],
+        title: { en: 'SLA notes' },
+        fields: [{ name: 'notes', kind: 'long_text', required: false, label: { en: 'Notes' }, maxLength: 50 }],
+      },
+      ...base
+        .filter((s) => !['welcome', 'organization_setup', 'knowledge_base'].includes(s.id))
+        .map((s) => (s.id === 'data_import' ? { ...s, hidden: true } : s)),
     ],
   };
 }
@@ -108,7 +127,11 @@ describe('tenant flow definitions', () => {
     const rules = body.details!.map((d) => (d as { rule: string }).rule);
     expect(rules).toEqual(expect.arrayContaining(['required_builtin', 'cycle', 'hidden_dependency']));
     // knowledge_base depends on the hidden organization_setup, custom_sla_notes on the hidden data_import.
-    expect(body.details).toContainEqual({ field: 'steps.4.dependencies.1', rule: 'hidden_dependency', message: 'custom_sla_notes dépend de data_import, qui est masquée' });
+    expect(body.details).toContainEqual({
+      field: 'steps.4.dependencies.1',
+      rule: 'hidden_dependency',
+      message: 'custom_sla_notes dépend de data_import, qui est masquée',
+    });
     expect(body.details).toContainEqual(expect.objectContaining({ field: 'steps.2.dependencies.0', rule: 'hidden_dependency' }));
     // Nothing was published.
     expect(FlowVersionsResponseSchema.parse((await inject(admin, 'GET', '/onboarding/flows/tenant_setup/versions')).json()).current).toBe(1);
@@ -129,7 +152,13 @@ describe('tenant flow definitions', () => {
 
     const flow = FlowResponseSchema.parse((await inject(admin, 'GET', '/onboarding/flows/tenant_setup?lang=fr')).json());
     expect(flow.version).toBe(2);
-    expect(flow.steps.map((s) => s.id).slice(0, 5)).toEqual(['welcome', 'organization_setup', 'knowledge_base', 'custom_escalation_policy', 'custom_sla_notes']);
+    expect(flow.steps.map((s) => s.id).slice(0, 5)).toEqual([
+      'welcome',
+      'organization_setup',
+      'knowledge_base',
+      'custom_escalation_policy',
+      'custom_sla_notes',
+    ]);
     expect(flow.steps.some((s) => s.id === 'data_import')).toBe(false);
     const custom = flow.steps.find((s) => s.id === 'custom_escalation_policy')!;
     expect(custom).toMatchObject({ title: 'Lisez notre politique d’escalade', isRequired: true, skippable: false, dependencies: ['organization_setup'] });
@@ -145,7 +174,10 @@ describe('tenant flow definitions', () => {
     expect((await inject(otherTenant, 'GET', '/onboarding/flows/tenant_setup?version=2')).statusCode).toBe(404);
 
     const versions = FlowVersionsResponseSchema.parse((await inject(admin, 'GET', '/onboarding/flows/tenant_setup/versions')).json());
-    expect(versions.versions.map((v) => [v.version, v.current])).toEqual([[2, true], [1, false]]);
+    expect(versions.versions.map((v) => [v.version, v.current])).toEqual([
+      [2, true],
+      [1, false],
+    ]);
 
     let stored: Awaited<ReturnType<typeof readStream>> = [];
     await waitFor(async () => (stored = (await readStream(h.nats)).filter((e) => e.event.type === 'flow.published')).length === 1);
@@ -174,7 +206,13 @@ describe('tenant flow definitions', () => {
     expect(ErrorBodySchema.parse(early.json()).code).toBe('SESSION_STEP_DEPENDENCIES_MISSING');
     expect((await inject(admin, 'PUT', `/onboarding/step/${id}/organization_setup`, { companyName: 'Acme', primaryColor: '#112233' })).statusCode).toBe(200);
 
-    const bad = await inject(admin, 'PUT', `/onboarding/step/${id}/custom_escalation_policy?lang=ar`, { accepted: false, contactEmail: 'nope', level: 'l9', maxHours: 0.5, extra: 1 });
+    const bad = await inject(admin, 'PUT', `/onboarding/step/${id}/custom_escalation_policy?lang=ar`, {
+      accepted: false,
+      contactEmail: 'nope',
+      level: 'l9',
+      maxHours: 0.5,
+      extra: 1,
+    });
     expect(bad.statusCode).toBe(422);
     const err = ErrorBodySchema.parse(bad.json());
     expect(err.code).toBe('SESSION_STEP_DATA_INVALID');
@@ -192,7 +230,9 @@ describe('tenant flow definitions', () => {
     const validated = await inject(admin, 'POST', '/onboarding/validate-step/custom_escalation_policy', { accepted: true });
     expect(validated.json()).toMatchObject({ isValid: false, errors: [{ field: 'contactEmail', rule: 'required' }] });
 
-    const ok = StepSaveResponseSchema.parse((await inject(admin, 'PUT', `/onboarding/step/${id}/custom_escalation_policy`, { accepted: true, contactEmail: 'esc@acme.test', level: 'l2' })).json());
+    const ok = StepSaveResponseSchema.parse(
+      (await inject(admin, 'PUT', `/onboarding/step/${id}/custom_escalation_policy`, { accepted: true, contactEmail: 'esc@acme.test', level: 'l2' })).json(),
+    );
     expect(ok.progress).toMatchObject({ totalSteps: 12, completedSteps: 3, progressPercentage: 25 });
     expect(ok.session.stepData.custom_escalation_policy).toEqual({ accepted: true, contactEmail: 'esc@acme.test', level: 'l2' });
 
@@ -214,7 +254,11 @@ describe('audit records of flow changes', () => {
   const origin = { 'user-agent': 'flow-audit/1.0', 'x-forwarded-for': '198.51.100.77', 'x-correlation-id': 'corr-flow-1', 'x-request-id': 'req-flow-1' };
   /** The flow audit events of this tenant in the session outbox (published or not), in order. */
   const flowAudit = async (): Promise<AuditEvent[]> =>
-    (await h.db.pool.query("SELECT payload FROM session.outbox WHERE payload->>'type' = 'audit.recorded' AND payload->>'tenantId' = 'tf-audit-tenant' ORDER BY seq")).rows
+    (
+      await h.db.pool.query(
+        "SELECT payload FROM session.outbox WHERE payload->>'type' = 'audit.recorded' AND payload->>'tenantId' = 'tf-audit-tenant' ORDER BY seq",
+      )
+    ).rows
       .map((r: { payload: unknown }) => AuditEventSchema.parse(r.payload))
       .filter((e) => e.action.startsWith('flow.'));
   // The text of a custom step carries the canary: no part of a definition belongs in a record.
@@ -238,7 +282,11 @@ describe('audit records of flow changes', () => {
     expect(saved.statusCode, saved.body).toBe(200);
     const [rec, ...more] = await flowAudit();
     expect(more).toEqual([]);
-    expect(rec).toMatchObject({ ...expectedOrigin, action: 'flow.draft_save', details: { flowType: 'tenant_setup', revision: 1, ifRevision: null, stepCount: 13 } });
+    expect(rec).toMatchObject({
+      ...expectedOrigin,
+      action: 'flow.draft_save',
+      details: { flowType: 'tenant_setup', revision: 1, ifRevision: null, stepCount: 13 },
+    });
 
     expect((await inject(flowAdmin, 'PUT', '/onboarding/flows/tenant_setup/draft', { ...withCanary(), revision: 7 }, origin)).statusCode).toBe(409);
     expect(await flowAudit()).toHaveLength(1);
@@ -254,7 +302,11 @@ describe('audit records of flow changes', () => {
     expect(published.statusCode, published.body).toBe(201);
     const records = (await flowAudit()).filter((e) => e.action === 'flow.publish');
     expect(records).toHaveLength(1);
-    expect(records[0]).toMatchObject({ ...expectedOrigin, action: 'flow.publish', details: { flowType: 'tenant_setup', version: 2, previousVersion: 1, stepCount: 12 } });
+    expect(records[0]).toMatchObject({
+      ...expectedOrigin,
+      action: 'flow.publish',
+      details: { flowType: 'tenant_setup', version: 2, previousVersion: 1, stepCount: 12 },
+    });
 
     // A draft breaking an invariant (welcome hidden) is saved, but its publish is refused and records nothing.
     const broken = customDefinition();
@@ -291,11 +343,20 @@ describe('checkFlowDefinition', () => {
     expect(rulesOf({ steps: def.steps.filter((s) => s.id !== 'payment_setup') })).toEqual(['builtin_missing']);
     expect(rulesOf({ steps: [...def.steps, def.steps[3]!] })).toContain('duplicate_id');
     expect(rulesOf({ steps: def.steps.map((s) => (s.id === 'welcome' ? { ...s, isRequired: false } : s)) })).toEqual(['required_builtin']);
-    expect(rulesOf({ steps: [...def.steps, { id: 'my_step', isRequired: false, hidden: false, estimatedTime: 1, dependencies: [] }] })).toEqual(['unknown_builtin']);
+    expect(rulesOf({ steps: [...def.steps, { id: 'my_step', isRequired: false, hidden: false, estimatedTime: 1, dependencies: [] }] })).toEqual([
+      'unknown_builtin',
+    ]);
     expect(rulesOf({ steps: def.steps.map((s) => (s.id === 'payment_setup' ? { ...s, title: { en: 'x' } } : s)) })).toEqual(['builtin_fixed']);
-    expect(rulesOf({ steps: def.steps.map((s) => (s.id === 'custom_sla_notes' ? { ...s, dependencies: ['custom_sla_notes'] } : s)) })).toEqual(['self_dependency', 'cycle']);
+    expect(rulesOf({ steps: def.steps.map((s) => (s.id === 'custom_sla_notes' ? { ...s, dependencies: ['custom_sla_notes'] } : s)) })).toEqual([
+      'self_dependency',
+      'cycle',
+    ]);
     expect(rulesOf({ steps: def.steps.map((s) => (s.id === 'custom_sla_notes' ? { ...s, dependencies: ['nowhere'] } : s)) })).toEqual(['unknown_dependency']);
-    const field = (f: object) => ({ steps: def.steps.map((s) => (s.id === 'custom_sla_notes' ? { ...s, fields: [{ name: 'f', kind: 'text' as const, required: false, label: { en: 'F' }, ...f }] } : s)) });
+    const field = (f: object) => ({
+      steps: def.steps.map((s) =>
+        s.id === 'custom_sla_notes' ? { ...s, fields: [{ name: 'f', kind: 'text' as const, required: false, label: { en: 'F' }, ...f }] } : s,
+      ),
+    });
     expect(rulesOf(field({ kind: 'select' }))).toEqual(['options_required']);
     expect(rulesOf(field({ minLength: 5, maxLength: 2 }))).toEqual(['min_above_max']);
     expect(rulesOf(field({ pattern: '(' }))).toEqual(['pattern_invalid']);

@@ -24,7 +24,12 @@ beforeAll(async () => {
   h = await startHarness({ env: { NOTIFY_CREDENTIALS_KEY: KEY.toString('base64') } });
   const start = await h.app.inject({ method: 'POST', url: '/onboarding/start', headers: bearer(admin), payload: {} });
   sessionId = start.json().session.id;
-  const org = await h.app.inject({ method: 'PUT', url: `/onboarding/step/${sessionId}/organization_setup`, headers: bearer(admin), payload: { companyName: 'Acme', primaryColor: '#112233' } });
+  const org = await h.app.inject({
+    method: 'PUT',
+    url: `/onboarding/step/${sessionId}/organization_setup`,
+    headers: bearer(admin),
+    payload: { companyName: 'Acme', primaryColor: '#112233' },
+  });
   expect(org.statusCode).toBe(200);
 });
 afterAll(async () => {
@@ -33,11 +38,21 @@ afterAll(async () => {
 
 describe('session.tenant_smtp', () => {
   const ask = (req: TenantSmtpRequest) => callRpc(h.nats.nc, rpcSubject(h.config.RPC_SUBJECT_PREFIX, 'session.tenant_smtp'), req, TenantSmtpReplySchema);
-  const request = (over: Partial<TenantSmtpRequest> = {}): TenantSmtpRequest => ({ tenantId: admin.tenantId, sessionId, nonce: randomBytes(18).toString('base64url'), ...over });
+  const request = (over: Partial<TenantSmtpRequest> = {}): TenantSmtpRequest => ({
+    tenantId: admin.tenantId,
+    sessionId,
+    nonce: randomBytes(18).toString('base64url'),
+    ...over,
+  });
 
   it('not found before the email channel has SMTP settings, for another tenant, or an unknown session', async () => {
     expect(await ask(request())).toEqual({ found: false });
-    const save = await h.app.inject({ method: 'PUT', url: `/onboarding/step/${sessionId}/channel_configuration`, headers: bearer(admin), payload: { email: { enabled: true, address: 'help@acme.test' } } });
+    const save = await h.app.inject({
+      method: 'PUT',
+      url: `/onboarding/step/${sessionId}/channel_configuration`,
+      headers: bearer(admin),
+      payload: { email: { enabled: true, address: 'help@acme.test' } },
+    });
     expect(save.statusCode).toBe(200);
     expect(await ask(request())).toEqual({ found: false });
   });
@@ -47,7 +62,9 @@ describe('session.tenant_smtp', () => {
       method: 'PUT',
       url: `/onboarding/step/${sessionId}/channel_configuration`,
       headers: bearer(admin),
-      payload: { email: { enabled: true, address: 'help@acme.test', smtpHost: 'smtp.acme.test', smtpPort: 465, username: 'help@acme.test', password: PASSWORD } },
+      payload: {
+        email: { enabled: true, address: 'help@acme.test', smtpHost: 'smtp.acme.test', smtpPort: 465, username: 'help@acme.test', password: PASSWORD },
+      },
     });
     expect(save.statusCode).toBe(200);
 
@@ -77,7 +94,10 @@ describe('session.tenant_smtp', () => {
       method: 'PUT',
       url: `/onboarding/step/${sessionId}/channel_configuration`,
       headers: bearer(admin),
-      payload: { email: { enabled: false, smtpHost: 'smtp.acme.test', smtpPort: 465, username: 'help@acme.test', password: '********' }, webchat: { enabled: true } },
+      payload: {
+        email: { enabled: false, smtpHost: 'smtp.acme.test', smtpPort: 465, username: 'help@acme.test', password: '********' },
+        webchat: { enabled: true },
+      },
     });
     expect(save.statusCode).toBe(200);
     expect(await ask(request())).toEqual({ found: false });
@@ -86,7 +106,9 @@ describe('session.tenant_smtp', () => {
   it('is not served without NOTIFY_CREDENTIALS_KEY', async () => {
     const other = await startHarness();
     try {
-      await expect(callRpc(other.nats.nc, rpcSubject(other.config.RPC_SUBJECT_PREFIX, 'session.tenant_smtp'), request(), TenantSmtpReplySchema, 500)).rejects.toMatchObject({ code: expect.stringMatching(/no_responders|timeout/) });
+      await expect(
+        callRpc(other.nats.nc, rpcSubject(other.config.RPC_SUBJECT_PREFIX, 'session.tenant_smtp'), request(), TenantSmtpReplySchema, 500),
+      ).rejects.toMatchObject({ code: expect.stringMatching(/no_responders|timeout/) });
     } finally {
       await other.close();
     }

@@ -5,7 +5,17 @@ import { createClient, type GlavitoClient } from '@glavito/client';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { freePort, startService, startSystem, type ServiceProcess, type System } from '../../e2e/test/system.js';
-import { byTestId, launchBrowser, openPage as openBrowserPage, outputDir, screenshot, serveConsole, waitForAttr, waitForText, type StaticServer } from './harness.js';
+import {
+  byTestId,
+  launchBrowser,
+  openPage as openBrowserPage,
+  outputDir,
+  screenshot,
+  serveConsole,
+  waitForAttr,
+  waitForText,
+  type StaticServer,
+} from './harness.js';
 
 /**
  * The reference console (apps/console, built) in Debian's Chromium, served from its own origin while the
@@ -245,7 +255,10 @@ describe('the console in a real browser, from another origin', () => {
     const status = await agent.status();
     expect(status.session?.type).toBe('agent_welcome');
     expect(status.session?.status).toBe('completed');
-    expect((await agent.getSession({ sessionId: status.session!.id })).session.stepData.profile_setup).toMatchObject({ displayName: 'Ada Agent', languages: ['en', 'fr'] });
+    expect((await agent.getSession({ sessionId: status.session!.id })).session.stepData.profile_setup).toMatchObject({
+      displayName: 'Ada Agent',
+      languages: ['en', 'fr'],
+    });
     expect(problems.errors).toEqual([]);
     await close();
   });
@@ -381,7 +394,9 @@ describe('the console in a real browser, from another origin', () => {
       const stats = await a.statistics();
       const kb = stats.stepStatistics.find((s) => s.stepId === 'knowledge_base');
       const profile = stats.stepStatistics.find((s) => s.stepId === 'profile_setup');
-      return stats.totalSessions === 3 && (stats.byStatus.completed ?? 0) === 1 && (kb?.skippedCount ?? 0) === 1 && (profile?.completedCount ?? 0) === 1 && stats;
+      return (
+        stats.totalSessions === 3 && (stats.byStatus.completed ?? 0) === 1 && (kb?.skippedCount ?? 0) === 1 && (profile?.completedCount ?? 0) === 1 && stats
+      );
     });
 
     const { page, problems, close } = await openPage(browser);
@@ -400,7 +415,13 @@ describe('the console in a real browser, from another origin', () => {
         completed: await row.getAttribute('data-completed'),
         skipped: await row.getAttribute('data-skipped'),
         dropOff: await row.getAttribute('data-dropoff'),
-      }).toEqual({ step: s.stepId, reached: String(s.reachedCount), completed: String(s.completedCount), skipped: String(s.skippedCount), dropOff: String(s.dropOffCount) });
+      }).toEqual({
+        step: s.stepId,
+        reached: String(s.reachedCount),
+        completed: String(s.completedCount),
+        skipped: String(s.skippedCount),
+        dropOff: String(s.dropOffCount),
+      });
     }
     for (const m of expected.milestones) expect(await value(`stat-milestone-${m.threshold}`)).toBe(String(m.reachedCount));
     // And what the page shows agrees with a second read (nothing moved in between).
@@ -434,12 +455,23 @@ describe('the console in a real browser, from another origin', () => {
     const { page, problems, close } = await openPage(browser);
     await openSignedIn(page, t.admin('admin-a'), '#/statistics');
 
-    type Shown = { metric: string | null; interval: string | null; points: Array<[string, number | null]>; rows: Array<[string, number | null, number]>; canvases: number };
+    type Shown = {
+      metric: string | null;
+      interval: string | null;
+      points: Array<[string, number | null]>;
+      rows: Array<[string, number | null, number]>;
+      canvases: number;
+    };
     const shownTrend = async (metric: string, interval: string, type: string): Promise<Shown> => {
       await page.waitForFunction(
         ([m, i, ty]) => {
           const fig = document.querySelector('[data-testid="trend-chart"]');
-          return fig?.getAttribute('data-state') === 'ready' && fig.getAttribute('data-metric') === m && fig.getAttribute('data-interval') === i && fig.getAttribute('data-type') === ty;
+          return (
+            fig?.getAttribute('data-state') === 'ready' &&
+            fig.getAttribute('data-metric') === m &&
+            fig.getAttribute('data-interval') === i &&
+            fig.getAttribute('data-type') === ty
+          );
         },
         [metric, interval, type] as const,
       );
@@ -447,7 +479,11 @@ describe('the console in a real browser, from another origin', () => {
         const fig = document.querySelector('[data-testid="trend-chart"]') as HTMLElement;
         const rows = Array.from(fig.querySelectorAll('[data-testid="trend-points"] tbody tr')).map((tr) => {
           const v = tr.getAttribute('data-value');
-          return [tr.getAttribute('data-start') ?? '', v === 'null' ? null : Number(v), Number(tr.getAttribute('data-sessions'))] as [string, number | null, number];
+          return [tr.getAttribute('data-start') ?? '', v === 'null' ? null : Number(v), Number(tr.getAttribute('data-sessions'))] as [
+            string,
+            number | null,
+            number,
+          ];
         });
         return {
           metric: fig.dataset.metric ?? null,
@@ -459,7 +495,11 @@ describe('the console in a real browser, from another origin', () => {
         };
       });
     };
-    const expectTrend = async (metric: 'starts' | 'completions' | 'abandonments' | 'completion_rate' | 'median_time_to_complete', interval: 'day' | 'week', type?: 'tenant_setup' | 'agent_welcome') => {
+    const expectTrend = async (
+      metric: 'starts' | 'completions' | 'abandonments' | 'completion_rate' | 'median_time_to_complete',
+      interval: 'day' | 'week',
+      type?: 'tenant_setup' | 'agent_welcome',
+    ) => {
       const shown = await shownTrend(metric, interval, type ?? '');
       const ts = await a.statisticsTimeseries({ metric, interval, ...(type ? { type } : {}) });
       expect(shown.points).toEqual(ts.points.map((p) => [p.start, p.value]));
@@ -487,9 +527,15 @@ describe('the console in a real browser, from another origin', () => {
     expect(sum(await expectTrend('starts', 'week', 'agent_welcome'))).toBe(1);
     await waitForAttr(page, 'cohort-chart', 'data-type', 'agent_welcome');
     const agentCohorts = await a.statisticsCohorts({ type: 'agent_welcome' });
-    expect(await page.evaluate(() => Array.from(document.querySelectorAll('[data-testid="cohort-points"] tbody tr')).map((tr) => [tr.getAttribute('data-week-start'), Number(tr.getAttribute('data-sessions')), Number(tr.getAttribute('data-completed'))]))).toEqual(
-      agentCohorts.cohorts.map((c) => [c.weekStart, c.sessions, c.completed]),
-    );
+    expect(
+      await page.evaluate(() =>
+        Array.from(document.querySelectorAll('[data-testid="cohort-points"] tbody tr')).map((tr) => [
+          tr.getAttribute('data-week-start'),
+          Number(tr.getAttribute('data-sessions')),
+          Number(tr.getAttribute('data-completed')),
+        ]),
+      ),
+    ).toEqual(agentCohorts.cohorts.map((c) => [c.weekStart, c.sessions, c.completed]));
     await byTestId(page, 'stats-type').selectOption('');
     await expectTrend('starts', 'week');
     await byTestId(page, 'trend-metric').selectOption('median_time_to_complete');
@@ -513,7 +559,14 @@ describe('the console in a real browser, from another origin', () => {
         canvases: Array.from(fig.querySelectorAll('canvas')).length,
       };
     });
-    expect(shownCohorts.rows).toEqual(cohorts.cohorts.map((c) => ({ weekStart: c.weekStart, sessions: c.sessions, completed: c.completed, curve: c.curve.map((p) => [p.week, p.completed, p.share]) })));
+    expect(shownCohorts.rows).toEqual(
+      cohorts.cohorts.map((c) => ({
+        weekStart: c.weekStart,
+        sessions: c.sessions,
+        completed: c.completed,
+        curve: c.curve.map((p) => [p.week, p.completed, p.share]),
+      })),
+    );
     const curves = cohorts.cohorts.filter((c) => c.sessions > 0 && c.curve.length > 0);
     expect(shownCohorts.points).toEqual(curves.map((c) => ({ weekStart: c.weekStart, points: c.curve.map((p) => [p.week, p.share]) })));
     // Sessions seeded now are in this week's cohort, which has no whole week behind it: no line yet, and the
@@ -535,7 +588,11 @@ describe('the console in a real browser, from another origin', () => {
     for (const method of ['PUT', 'DELETE']) {
       const res = await fetch(`${system.gateway.url}/onboarding/business-hours`, {
         method: 'OPTIONS',
-        headers: { origin: web.origin, 'access-control-request-method': method, 'access-control-request-headers': 'authorization,content-type,x-correlation-id' },
+        headers: {
+          origin: web.origin,
+          'access-control-request-method': method,
+          'access-control-request-headers': 'authorization,content-type,x-correlation-id',
+        },
       });
       expect(res.status, `${method} preflight`).toBeLessThan(300);
       expect(res.headers.get('access-control-allow-origin')).toBe(web.origin);
@@ -546,7 +603,8 @@ describe('the console in a real browser, from another origin', () => {
     const { page, problems, close } = await openPage(browser);
     const writes: Array<{ method: string; status: number }> = [];
     page.on('response', (res) => {
-      if (new URL(res.url()).pathname === '/onboarding/business-hours' && res.request().method() !== 'GET') writes.push({ method: res.request().method(), status: res.status() });
+      if (new URL(res.url()).pathname === '/onboarding/business-hours' && res.request().method() !== 'GET')
+        writes.push({ method: res.request().method(), status: res.status() });
     });
     await openSignedIn(page, t.admin(), '#/statistics');
     await byTestId(page, 'bh-set').click();

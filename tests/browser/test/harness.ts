@@ -44,7 +44,11 @@ export async function serveConsole(gatewayOrigin: () => string): Promise<StaticS
       let file = path.join(consoleDist, rel);
       if (!file.startsWith(consoleDist + path.sep) || !(await stat(file).catch(() => null))?.isFile()) file = path.join(consoleDist, 'index.html');
       const body = await readFile(file);
-      res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream', 'content-security-policy': csp, 'cache-control': 'no-store' });
+      res.writeHead(200, {
+        'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
+        'content-security-policy': csp,
+        'cache-control': 'no-store',
+      });
       res.end(body);
     })().catch((err: unknown) => {
       res.writeHead(500).end(String(err));
@@ -74,7 +78,16 @@ export function launchBrowser(): Promise<Browser> {
     executablePath: chromiumPath(),
     headless: true,
     chromiumSandbox: false,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-dev-shm-usage',
+    ],
   });
 }
 
@@ -120,5 +133,7 @@ export async function waitForText(page: Page, testId: string, text: string | Reg
 }
 
 export async function waitForAttr(page: Page, testId: string, attr: string, value: string, timeout = 20_000): Promise<void> {
-  await page.waitForFunction(([id, a, v]) => document.querySelector(`[data-testid="${id}"]`)?.getAttribute(a) === v, [testId, attr, value] as const, { timeout });
+  await page.waitForFunction(([id, a, v]) => document.querySelector(`[data-testid="${id}"]`)?.getAttribute(a) === v, [testId, attr, value] as const, {
+    timeout,
+  });
 }

@@ -7,7 +7,17 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { connectBus, createNatsBus, type Bus, type EventBus } from '@glavito/bus';
-import { AuditEventSchema, AuditVerifyResponseSchema, computeProgress, MILESTONES, parseEvent, sessionSubjectFilter, type AuditEvent, type EventEnvelope, type OnboardingType } from '@glavito/contracts';
+import {
+  AuditEventSchema,
+  AuditVerifyResponseSchema,
+  computeProgress,
+  MILESTONES,
+  parseEvent,
+  sessionSubjectFilter,
+  type AuditEvent,
+  type EventEnvelope,
+  type OnboardingType,
+} from '@glavito/contracts';
 import { createPool, type Pool } from '@glavito/db';
 import { waitFor } from '@glavito/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -106,7 +116,11 @@ async function readyStatus(svc: ServiceProcess): Promise<{ status: number; ms: n
 }
 
 async function allReady(services: ServiceProcess[], timeoutMs = 30_000): Promise<void> {
-  await waitFor(async () => (await Promise.all(services.map(readyStatus))).every((r) => r.status === 200), { timeoutMs, intervalMs: 100, message: 'every service ready' });
+  await waitFor(async () => (await Promise.all(services.map(readyStatus))).every((r) => r.status === 200), {
+    timeoutMs,
+    intervalMs: 100,
+    message: 'every service ready',
+  });
 }
 
 async function crashAndRestart(svc: ServiceProcess, afterReady?: () => Promise<void>): Promise<void> {
@@ -160,13 +174,18 @@ async function killProgressMidEvent(sessionId: string, how: 'committed' | 'rolle
   const watching = clients.filter((c) => c.opts.sessionId === sessionId);
   const pushAt = await waitFor(
     () => {
-      const first = watching.flatMap((c) => c.pushes).filter((p) => PROGRESS_PUSHES.has(p.event) && p.at > killedAt).sort((a, b) => a.at - b.at)[0];
+      const first = watching
+        .flatMap((c) => c.pushes)
+        .filter((p) => PROGRESS_PUSHES.has(p.event) && p.at > killedAt)
+        .sort((a, b) => a.at - b.at)[0];
       return first?.at;
     },
     { timeoutMs: 30_000, intervalMs: 10 },
   ).catch(() => undefined);
   crashRecoveries.push({ how, sessionId, killedAt, readyAt, pushAt });
-  mark(`progress ready ${secs(readyAt - killedAt)} after the kill; next progress push of the session ${pushAt ? `${pushAt - readyAt} ms after ready` : 'not within 30 s'}`);
+  mark(
+    `progress ready ${secs(readyAt - killedAt)} after the kill; next progress push of the session ${pushAt ? `${pushAt - readyAt} ms after ready` : 'not within 30 s'}`,
+  );
   await sleep(SETTLE_MS);
 }
 
@@ -289,7 +308,11 @@ describe(`chaos under load (seed ${SEED})`, () => {
     for (const tenantId of TENANTS) {
       const userId = `owner-${tenantId}`;
       const token = adminToken(tenantId, userId);
-      const res = await fetch(`${gw()}/onboarding/start`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' });
+      const res = await fetch(`${gw()}/onboarding/start`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
       expect(res.status).toBe(201);
       const sessionId = ((await res.json()) as { session: { id: string } }).session.id;
       longLived.push({ tenantId, userId, token, sessionId });
@@ -298,7 +321,10 @@ describe(`chaos under load (seed ${SEED})`, () => {
     // Each client's first join replays from an event already in the stream: from there on it must see everything.
     const anchors = await Promise.all(
       longLived.map((s) =>
-        waitFor(async () => (await readAll(sessionSubjectFilter(SUBJECT_PREFIX, s.tenantId, s.sessionId))).at(-1)?.event.id, { timeoutMs: 15_000, message: 'first events of a session' }),
+        waitFor(async () => (await readAll(sessionSubjectFilter(SUBJECT_PREFIX, s.tenantId, s.sessionId))).at(-1)?.event.id, {
+          timeoutMs: 15_000,
+          message: 'first events of a session',
+        }),
       ),
     );
     const ws = (svc: ServiceProcess) => svc.url.replace('http', 'ws');
@@ -317,7 +343,15 @@ describe(`chaos under load (seed ${SEED})`, () => {
     // Extra sockets for the reconnect storm below, joined now while the sessions' histories are short.
     for (let i = 0; i < STORM_SOCKETS; i++) {
       const s = longLived[i % longLived.length]!;
-      stormClients.push(new WsClient({ sessionId: s.sessionId, anchorEventId: anchors[i % longLived.length]!, name: `storm${i}`, token: adminToken(s.tenantId, `storm-${i}`), targets: () => [ws(cluster.gateway)] }));
+      stormClients.push(
+        new WsClient({
+          sessionId: s.sessionId,
+          anchorEventId: anchors[i % longLived.length]!,
+          name: `storm${i}`,
+          token: adminToken(s.tenantId, `storm-${i}`),
+          targets: () => [ws(cluster.gateway)],
+        }),
+      );
     }
     clients.forEach((c) => c.start());
     stormClients.forEach((c) => c.start());
@@ -353,11 +387,16 @@ describe(`chaos under load (seed ${SEED})`, () => {
       await waitFor(() => stormClients.every((c) => c.joins >= 2 && c.joined), { timeoutMs: 60_000, message: 'every storm socket re-joined' }).catch(() => {});
       if (stormClients.every((c) => c.joins >= 2)) storm!.rejoinedMs = Date.now() - cluster.gateway.readyAt;
     });
-    storm.after = await waitFor(async () => ((await consumerCount()) === storm!.before ? storm!.before : undefined), { timeoutMs: 15_000, intervalMs: 100 }).catch(() => consumerCount());
+    storm.after = await waitFor(async () => ((await consumerCount()) === storm!.before ? storm!.before : undefined), {
+      timeoutMs: 15_000,
+      intervalMs: 100,
+    }).catch(() => consumerCount());
     sampling = false;
     await sampler;
     await Promise.all(stormClients.map((c) => c.stop()));
-    mark(`reconnect storm: ${STORM_SOCKETS} sockets re-joined ${storm.rejoinedMs ?? '(not all)'} ms after the gateway was ready; consumers ${storm.before} → peak ${storm.peak} → ${storm.after}`);
+    mark(
+      `reconnect storm: ${STORM_SOCKETS} sockets re-joined ${storm.rejoinedMs ?? '(not all)'} ms after the gateway was ready; consumers ${storm.before} → peak ${storm.peak} → ${storm.after}`,
+    );
 
     await crashAndRestart(cluster.session);
     // progress dies while applying an event of a watched session: once with the event's statement committed
@@ -412,7 +451,12 @@ describe(`chaos under load (seed ${SEED})`, () => {
     await load.stop();
     mark('load stopped');
 
-    expect.soft(cluster.all.flatMap((s) => s.unexpectedExits), 'services that died by themselves').toEqual([]);
+    expect
+      .soft(
+        cluster.all.flatMap((s) => s.unexpectedExits),
+        'services that died by themselves',
+      )
+      .toEqual([]);
 
     // --- while Postgres was down: readiness false, answers fast ---
     const whileDown = probes.filter((p) => p.at >= pgKilledAt + 1000 && p.at + p.ms <= pgStartAt);
@@ -420,20 +464,35 @@ describe(`chaos under load (seed ${SEED})`, () => {
     for (const label of cluster.withDatabase.map((s) => s.label)) {
       const mine = whileDown.filter((p) => p.label === label);
       expect.soft(mine.length, `${label}: probes while down`).toBeGreaterThan(3);
-      expect.soft(mine.filter((p) => p.status !== 503), `${label}: /health/ready while Postgres is down`).toEqual([]);
+      expect
+        .soft(
+          mine.filter((p) => p.status !== 503),
+          `${label}: /health/ready while Postgres is down`,
+        )
+        .toEqual([]);
     }
-    expect.soft(probes.filter((p) => p.ms >= FAST_MS), 'readiness probes slower than 3 s').toEqual([]);
+    expect
+      .soft(
+        probes.filter((p) => p.ms >= FAST_MS),
+        'readiness probes slower than 3 s',
+      )
+      .toEqual([]);
 
     const duringOutage = load.outcomes.filter((o) => o.endedAt >= pgKilledAt && o.startedAt <= pgStartAt);
     const settledDown = duringOutage.filter((o) => o.startedAt >= pgKilledAt + 1000 && o.endedAt <= pgStartAt);
     expect.soft(settledDown.length, 'requests answered while Postgres was down').toBeGreaterThan(20);
     expect.soft(settledDown.filter((o) => o.status !== 503).map(describeOutcome), 'answers while Postgres was down (all 503)').toEqual([]);
-    expect.soft(duringOutage.filter((o) => o.endedAt - o.startedAt >= FAST_MS).map(describeOutcome), 'requests slower than 3 s around the Postgres outage').toEqual([]);
+    expect
+      .soft(duringOutage.filter((o) => o.endedAt - o.startedAt >= FAST_MS).map(describeOutcome), 'requests slower than 3 s around the Postgres outage')
+      .toEqual([]);
     expect.soft(pgRecoveredAt - recoveryFrom, 'time to ready after Postgres is back').toBeLessThan(15_000);
-    expect.soft(load.outcomes.filter((o) => o.kind === 'save' && accepted(o) && o.startedAt > pgRecoveredAt).length, 'saves accepted after the recovery').toBeGreaterThan(20);
+    expect
+      .soft(load.outcomes.filter((o) => o.kind === 'save' && accepted(o) && o.startedAt > pgRecoveredAt).length, 'saves accepted after the recovery')
+      .toBeGreaterThan(20);
 
     // --- at any time: no hang, no 500, no unexpected status ---
-    const outages = (o: Outcome, label?: string) => downWindows.some((w) => (!label || w.label === label) && o.endedAt >= w.from - 200 && o.startedAt <= w.to + 500);
+    const outages = (o: Outcome, label?: string) =>
+      downWindows.some((w) => (!label || w.label === label) && o.endedAt >= w.from - 200 && o.startedAt <= w.to + 500);
     const surprising = load.outcomes.filter((o) => {
       if (accepted(o)) return false;
       if (o.status === -1 || o.endedAt - o.startedAt >= HANG_MS) return true;
@@ -452,7 +511,10 @@ describe(`chaos under load (seed ${SEED})`, () => {
       const slowest = seen.reduce<Outcome | undefined>((a, o) => (!a || o.endedAt - o.startedAt > a.endedAt - a.startedAt ? o : a), undefined);
       return { ...w, requests: seen.length, failed: seen.filter((o) => !accepted(o) && !rejected(o)).length, slowest };
     });
-    for (const w of perWindow) expect.soft(w.slowest ? w.slowest.endedAt - w.slowest.startedAt : 0, `slowest answer while ${w.label} was down: ${w.slowest && describeOutcome(w.slowest)}`).toBeLessThan(OUTAGE_MS);
+    for (const w of perWindow)
+      expect
+        .soft(w.slowest ? w.slowest.endedAt - w.slowest.startedAt : 0, `slowest answer while ${w.label} was down: ${w.slowest && describeOutcome(w.slowest)}`)
+        .toBeLessThan(OUTAGE_MS);
 
     const byStatus = new Map<number, number>();
     for (const o of load.outcomes) byStatus.set(o.status, (byStatus.get(o.status) ?? 0) + 1);
@@ -461,15 +523,26 @@ describe(`chaos under load (seed ${SEED})`, () => {
       [
         `\nchaos run (seed ${SEED}):`,
         ...timeline.map((t) => `  +${secs(t.at - t0).padStart(7)}  ${new Date(t.at).toISOString().slice(11, 23)}  ${t.what}`),
-        `  requests: ${load.outcomes.length} (${[...byStatus].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}: ${n}`).join(', ')}); sessions: ${load.sessions.size}; webhook hits: ${webhookHits}`,
+        `  requests: ${load.outcomes.length} (${[...byStatus]
+          .sort((a, b) => a[0] - b[0])
+          .map(([s, n]) => `${s}: ${n}`)
+          .join(', ')}); sessions: ${load.sessions.size}; webhook hits: ${webhookHits}`,
         `  around the Postgres outage: ${duringOutage.length} requests, p50 ${outageMs[Math.floor(outageMs.length / 2)] ?? 0} ms, max ${outageMs.at(-1) ?? 0} ms; readiness probes max ${Math.max(0, ...probes.map((p) => p.ms))} ms`,
-        ...perWindow.map((w) => `  ${w.label} down ${secs(w.to - w.from)}: ${w.requests} requests, ${w.failed} failed, slowest ${w.slowest ? w.slowest.endedAt - w.slowest.startedAt : 0} ms${w.slowest ? ` (${describeOutcome(w.slowest)})` : ''}`),
+        ...perWindow.map(
+          (w) =>
+            `  ${w.label} down ${secs(w.to - w.from)}: ${w.requests} requests, ${w.failed} failed, slowest ${w.slowest ? w.slowest.endedAt - w.slowest.startedAt : 0} ms${w.slowest ? ` (${describeOutcome(w.slowest)})` : ''}`,
+        ),
       ].join('\n'),
     );
 
     // --- recovery bounds ---
     for (const r of crashRecoveries) {
-      expect.soft(r.pushAt !== undefined ? r.pushAt - r.readyAt : Number.POSITIVE_INFINITY, `progress killed mid-event (${r.how}): next progress push of ${r.sessionId} after the new process was ready (ms)`).toBeLessThanOrEqual(CRASH_PUSH_BOUND_MS);
+      expect
+        .soft(
+          r.pushAt !== undefined ? r.pushAt - r.readyAt : Number.POSITIVE_INFINITY,
+          `progress killed mid-event (${r.how}): next progress push of ${r.sessionId} after the new process was ready (ms)`,
+        )
+        .toBeLessThanOrEqual(CRASH_PUSH_BOUND_MS);
     }
     expect.soft(crashRecoveries.length, 'progress kills mid-event').toBe(2);
     expect.soft(storm?.rejoinedMs, `every one of ${STORM_SOCKETS} storm sockets re-joined`).toBeDefined();
@@ -481,7 +554,12 @@ describe(`chaos under load (seed ${SEED})`, () => {
       `  after the NATS restart: ${brokerLags.length} saves on watched sessions; first push ≤ ${Math.max(0, ...brokerLags.map((l) => l.first))} ms, progress push ≤ ${Math.max(0, ...brokerLags.map((l) => l.progress))} ms after NATS answered or the save was answered`,
     );
     expect.soft(brokerLags.length, 'saves on watched sessions right after the NATS restart').toBeGreaterThan(5);
-    expect.soft(brokerLags.filter((l) => l.first > BROKER_PUSH_BOUND_MS || l.progress > BROKER_PUSH_BOUND_MS), 'saves after the NATS restart whose pushes came later than 2 s').toEqual([]);
+    expect
+      .soft(
+        brokerLags.filter((l) => l.first > BROKER_PUSH_BOUND_MS || l.progress > BROKER_PUSH_BOUND_MS),
+        'saves after the NATS restart whose pushes came later than 2 s',
+      )
+      .toEqual([]);
 
     // --- drain: every outbox published, every consumer caught up ---
     const drainFrom = Date.now();
@@ -489,7 +567,9 @@ describe(`chaos under load (seed ${SEED})`, () => {
     await waitFor(
       async () => {
         const counts = await Promise.all([
-          ...['session', 'progress', 'connection_test', 'audit'].map(async (schema) => Number((await admin.query(`SELECT count(*) AS n FROM ${schema}.outbox WHERE published_at IS NULL`)).rows[0].n)),
+          ...['session', 'progress', 'connection_test', 'audit'].map(async (schema) =>
+            Number((await admin.query(`SELECT count(*) AS n FROM ${schema}.outbox WHERE published_at IS NULL`)).rows[0].n),
+          ),
           bus.pendingFor(STREAM, 'progress'),
           bus.pendingFor(STREAM, 'progress_sessions'),
           bus.pendingFor(STREAM, 'connection-test'),
@@ -512,7 +592,9 @@ describe(`chaos under load (seed ${SEED})`, () => {
 
   it('(a) stores every accepted save: stored step data is the last accepted save (or a later one whose answer was lost)', async () => {
     expect(scenarioDone, 'the scenario ran to the end').toBe(true);
-    const { rows } = await admin.query<{ id: string; completed_steps: string[]; step_data: Record<string, Record<string, unknown>> }>('SELECT id, completed_steps, step_data FROM session.sessions');
+    const { rows } = await admin.query<{ id: string; completed_steps: string[]; step_data: Record<string, Record<string, unknown>> }>(
+      'SELECT id, completed_steps, step_data FROM session.sessions',
+    );
     const stored = new Map(rows.map((r) => [r.id, r]));
     const saves = load.outcomes.filter((o) => o.kind === 'save');
     const bySessionStep = new Map<string, Outcome[]>();
@@ -560,21 +642,28 @@ describe(`chaos under load (seed ${SEED})`, () => {
     expect(scenarioDone, 'the scenario ran to the end').toBe(true);
     const ids = new Map<string, number>();
     for (const e of stream) ids.set(e.event.id, (ids.get(e.event.id) ?? 0) + 1);
-    expect([...ids].filter(([, n]) => n > 1), 'event ids stored more than once').toEqual([]);
+    expect(
+      [...ids].filter(([, n]) => n > 1),
+      'event ids stored more than once',
+    ).toEqual([]);
 
     const { rows } = await admin.query<{ id: string; event_seq: number }>('SELECT id, event_seq FROM session.sessions');
     const problems: string[] = [];
     for (const r of rows) {
       const seqs = stream.filter((e) => e.event.sessionId === r.id && /^(session|step)\./.test(e.event.type)).map((e) => e.event.sessionSeq);
       const expected = Array.from({ length: r.event_seq }, (_, i) => i + 1);
-      if (JSON.stringify([...seqs].sort((a, b) => a - b)) !== JSON.stringify(expected)) problems.push(`${r.id}: session events ${JSON.stringify(seqs)} vs 1..${r.event_seq}`);
+      if (JSON.stringify([...seqs].sort((a, b) => a - b)) !== JSON.stringify(expected))
+        problems.push(`${r.id}: session events ${JSON.stringify(seqs)} vs 1..${r.event_seq}`);
     }
     // The other producers too: connection-test's and progress' own sequences.
     const tested = await admin.query<{ session_id: string; out_seq: number; runs: string }>(
       'SELECT k.session_id, k.out_seq, (SELECT count(*) FROM connection_test.test_runs t WHERE t.session_id = k.session_id) AS runs FROM connection_test.known_sessions k',
     );
     for (const r of tested.rows) {
-      const seqs = stream.filter((e) => e.event.sessionId === r.session_id && e.event.type === 'connection.tested').map((e) => e.event.sessionSeq).sort((a, b) => a - b);
+      const seqs = stream
+        .filter((e) => e.event.sessionId === r.session_id && e.event.type === 'connection.tested')
+        .map((e) => e.event.sessionSeq)
+        .sort((a, b) => a - b);
       if (JSON.stringify(seqs) !== JSON.stringify(Array.from({ length: r.out_seq }, (_, i) => i + 1)) || Number(r.runs) !== r.out_seq) {
         problems.push(`${r.session_id}: connection.tested ${JSON.stringify(seqs)}, out_seq ${r.out_seq}, runs ${r.runs}`);
       }
@@ -591,42 +680,97 @@ describe(`chaos under load (seed ${SEED})`, () => {
 
   it('(c) projects every session exactly: projection and milestones equal a replay of its events through computeProgress', async () => {
     expect(scenarioDone, 'the scenario ran to the end').toBe(true);
-    const sessions = await admin.query<{ id: string; type: OnboardingType; event_seq: number; completed_steps: string[]; skipped_steps: string[]; status: string }>(
-      'SELECT id, type, event_seq, completed_steps, skipped_steps, status FROM session.sessions',
-    );
+    const sessions = await admin.query<{
+      id: string;
+      type: OnboardingType;
+      event_seq: number;
+      completed_steps: string[];
+      skipped_steps: string[];
+      status: string;
+    }>('SELECT id, type, event_seq, completed_steps, skipped_steps, status FROM session.sessions');
     const projections = new Map(
       (
-        await admin.query<{ session_id: string; applied_seq: number; out_seq: number; status: string; completed_steps: string[]; skipped_steps: string[]; current_step: string | null; progress_percentage: number; estimated_time_remaining: number }>(
+        await admin.query<{
+          session_id: string;
+          applied_seq: number;
+          out_seq: number;
+          status: string;
+          completed_steps: string[];
+          skipped_steps: string[];
+          current_step: string | null;
+          progress_percentage: number;
+          estimated_time_remaining: number;
+        }>(
           'SELECT session_id, applied_seq, out_seq, status, completed_steps, skipped_steps, current_step, progress_percentage, estimated_time_remaining FROM progress.projections',
         )
       ).rows.map((r) => [r.session_id, r]),
     );
-    const milestoneRows = (await admin.query<{ session_id: string; threshold: number }>('SELECT session_id, threshold FROM progress.milestones ORDER BY threshold')).rows;
+    const milestoneRows = (
+      await admin.query<{ session_id: string; threshold: number }>('SELECT session_id, threshold FROM progress.milestones ORDER BY threshold')
+    ).rows;
     const problems: string[] = [];
     let milestonesSeen = 0;
     for (const s of sessions.rows) {
       const events = stream.filter((e) => e.event.sessionId === s.id);
       const own = events.filter((e) => /^(session|step)\./.test(e.event.type)).sort((a, b) => a.event.sessionSeq - b.event.sessionSeq);
-      const snapshots = own.filter((e) => 'completedSteps' in e.event.data).map((e) => e.event.data as { completedSteps: string[]; skippedSteps: string[]; currentStep: string | null; status: 'active' | 'paused' | 'completed' | 'abandoned' });
+      const snapshots = own
+        .filter((e) => 'completedSteps' in e.event.data)
+        .map(
+          (e) =>
+            e.event.data as {
+              completedSteps: string[];
+              skippedSteps: string[];
+              currentStep: string | null;
+              status: 'active' | 'paused' | 'completed' | 'abandoned';
+            },
+        );
       const last = snapshots.at(-1)!;
       const expected = computeProgress(s.type, last);
-      const reached = MILESTONES.filter((m) => snapshots.some((snap) => computeProgress(s.type, snap).progressPercentage >= m.threshold)).map((m) => m.threshold);
+      const reached = MILESTONES.filter((m) => snapshots.some((snap) => computeProgress(s.type, snap).progressPercentage >= m.threshold)).map(
+        (m) => m.threshold,
+      );
       const p = projections.get(s.id);
-      const want = { applied_seq: s.event_seq, status: last.status, completed_steps: last.completedSteps, skipped_steps: last.skippedSteps, current_step: expected.currentStep, progress_percentage: expected.progressPercentage, estimated_time_remaining: expected.estimatedTimeRemaining };
-      const got = p && { applied_seq: p.applied_seq, status: p.status, completed_steps: p.completed_steps, skipped_steps: p.skipped_steps, current_step: p.current_step, progress_percentage: p.progress_percentage, estimated_time_remaining: p.estimated_time_remaining };
+      const want = {
+        applied_seq: s.event_seq,
+        status: last.status,
+        completed_steps: last.completedSteps,
+        skipped_steps: last.skippedSteps,
+        current_step: expected.currentStep,
+        progress_percentage: expected.progressPercentage,
+        estimated_time_remaining: expected.estimatedTimeRemaining,
+      };
+      const got = p && {
+        applied_seq: p.applied_seq,
+        status: p.status,
+        completed_steps: p.completed_steps,
+        skipped_steps: p.skipped_steps,
+        current_step: p.current_step,
+        progress_percentage: p.progress_percentage,
+        estimated_time_remaining: p.estimated_time_remaining,
+      };
       if (JSON.stringify(got) !== JSON.stringify(want)) problems.push(`${s.id}: projection ${JSON.stringify(got)} vs expected ${JSON.stringify(want)}`);
       // The session's own row says the same as its last event.
-      if (JSON.stringify([s.status, s.completed_steps, s.skipped_steps]) !== JSON.stringify([last.status, last.completedSteps, last.skippedSteps])) problems.push(`${s.id}: session row differs from its last event`);
+      if (JSON.stringify([s.status, s.completed_steps, s.skipped_steps]) !== JSON.stringify([last.status, last.completedSteps, last.skippedSteps]))
+        problems.push(`${s.id}: session row differs from its last event`);
       const rows = milestoneRows.filter((m) => m.session_id === s.id).map((m) => m.threshold);
-      if (JSON.stringify(rows) !== JSON.stringify(reached)) problems.push(`${s.id}: milestone rows ${JSON.stringify(rows)} vs reached ${JSON.stringify(reached)}`);
-      const pushed = events.filter((e) => e.event.type === 'milestone.reached').map((e) => (e.event.data as { threshold: number }).threshold).sort((a, b) => a - b);
-      if (JSON.stringify(pushed) !== JSON.stringify(reached)) problems.push(`${s.id}: milestone.reached events ${JSON.stringify(pushed)} vs reached ${JSON.stringify(reached)}`);
+      if (JSON.stringify(rows) !== JSON.stringify(reached))
+        problems.push(`${s.id}: milestone rows ${JSON.stringify(rows)} vs reached ${JSON.stringify(reached)}`);
+      const pushed = events
+        .filter((e) => e.event.type === 'milestone.reached')
+        .map((e) => (e.event.data as { threshold: number }).threshold)
+        .sort((a, b) => a - b);
+      if (JSON.stringify(pushed) !== JSON.stringify(reached))
+        problems.push(`${s.id}: milestone.reached events ${JSON.stringify(pushed)} vs reached ${JSON.stringify(reached)}`);
       milestonesSeen += pushed.length;
       // One progress.updated per applied snapshot event, and progress' own sequence without gaps.
       const updates = events.filter((e) => e.event.type === 'progress.updated').length;
       if (updates !== snapshots.length) problems.push(`${s.id}: ${updates} progress.updated for ${snapshots.length} session events`);
-      const progressSeqs = events.filter((e) => e.event.type.startsWith('progress.') || e.event.type === 'milestone.reached').map((e) => e.event.sessionSeq).sort((a, b) => a - b);
-      if (JSON.stringify(progressSeqs) !== JSON.stringify(Array.from({ length: p?.out_seq ?? 0 }, (_, i) => i + 1))) problems.push(`${s.id}: progress events seqs ${JSON.stringify(progressSeqs)} vs out_seq ${p?.out_seq}`);
+      const progressSeqs = events
+        .filter((e) => e.event.type.startsWith('progress.') || e.event.type === 'milestone.reached')
+        .map((e) => e.event.sessionSeq)
+        .sort((a, b) => a - b);
+      if (JSON.stringify(progressSeqs) !== JSON.stringify(Array.from({ length: p?.out_seq ?? 0 }, (_, i) => i + 1)))
+        problems.push(`${s.id}: progress events seqs ${JSON.stringify(progressSeqs)} vs out_seq ${p?.out_seq}`);
     }
     expect(problems).toEqual([]);
     expect(milestonesSeen, 'milestones reached').toBeGreaterThan(sessions.rows.length);
@@ -651,18 +795,34 @@ describe(`chaos under load (seed ${SEED})`, () => {
     };
     // Pushes of the last events may still be on their way.
     const waitFrom = Date.now();
-    await waitFor(() => clients.every((c) => c.joined && expectedOf(c).every((e) => c.received.has(e.event.id))), { timeoutMs: 30_000, intervalMs: 200 }).catch(() => {});
+    await waitFor(() => clients.every((c) => c.joined && expectedOf(c).every((e) => c.received.has(e.event.id))), { timeoutMs: 30_000, intervalMs: 200 }).catch(
+      () => {},
+    );
     const waited = Date.now() - waitFrom;
     // How late pushes arrived: from the moment the event was in the stream... approximated by occurredAt.
-    const lags = clients.flatMap((c) => expectedOf(c).filter((e) => c.arrivedAt.has(e.event.id)).map((e) => ({ client: c.name, type: e.event.type, seq: e.streamSeq, occurredAt: e.event.occurredAt, lag: c.arrivedAt.get(e.event.id)! - Date.parse(e.event.occurredAt) })));
+    const lags = clients.flatMap((c) =>
+      expectedOf(c)
+        .filter((e) => c.arrivedAt.has(e.event.id))
+        .map((e) => ({
+          client: c.name,
+          type: e.event.type,
+          seq: e.streamSeq,
+          occurredAt: e.event.occurredAt,
+          lag: c.arrivedAt.get(e.event.id)! - Date.parse(e.event.occurredAt),
+        })),
+    );
     lags.sort((a, b) => b.lag - a.lag);
     const sessionLags = lags.filter((l) => /^(session|step)\./.test(l.type));
     const progressLags = lags.filter((l) => /^(progress|milestone)\./.test(l.type));
     const testLags = lags.filter((l) => l.type === 'connection.tested');
-    console.log(`(d) max push lag: session events ${sessionLags[0]?.lag} ms, progress events ${progressLags[0]?.lag} ms (${JSON.stringify(progressLags[0])}), connection tests ${testLags[0]?.lag} ms`);
+    console.log(
+      `(d) max push lag: session events ${sessionLags[0]?.lag} ms, progress events ${progressLags[0]?.lag} ms (${JSON.stringify(progressLags[0])}), connection tests ${testLags[0]?.lag} ms`,
+    );
     const storedAt = async (seq: number) => Date.parse((await diag.jsm.streams.getMessage(STREAM, { seq }))!.time.toISOString());
     const explain = async (l: (typeof lags)[number] | undefined) => l && { ...l, publishLag: (await storedAt(l.seq)) - Date.parse(l.occurredAt) };
-    console.log(`(d) waited ${waited} ms for the last pushes; slowest: ${JSON.stringify(await explain(lags[0]))}; slowest session-service event: ${JSON.stringify(await explain(sessionLags[0]))}`);
+    console.log(
+      `(d) waited ${waited} ms for the last pushes; slowest: ${JSON.stringify(await explain(lags[0]))}; slowest session-service event: ${JSON.stringify(await explain(sessionLags[0]))}`,
+    );
     const report = clients.map((c) => {
       const expected = expectedOf(c);
       const ids = new Set(expected.map((e) => e.event.id));
@@ -676,21 +836,39 @@ describe(`chaos under load (seed ${SEED})`, () => {
       };
     });
     const bad = report.filter((r) => r.missing.length + r.twice.length + r.unexpected.length + r.sameSocket.length + r.unrecovered.length > 0);
-    console.log(
-      `(d) ${clients.length} clients: ${clients.map((c) => `${c.name} ${c.received.size} events/${c.connections} sockets`).join('; ')}`,
-    );
+    console.log(`(d) ${clients.length} clients: ${clients.map((c) => `${c.name} ${c.received.size} events/${c.connections} sockets`).join('; ')}`);
     expect(bad).toEqual([]);
-    expect([...sessionLags, ...testLags].filter((l) => l.lag > PUSH_LAG_MS), 'pushes later than 20 s').toEqual([]);
-    expect(progressLags.filter((l) => l.lag > PUSH_LAG_MS), 'progress pushes later than 20 s').toEqual([]);
-    expect(clients.every((c) => c.connections >= 2), 'every client lost its socket at least once and re-joined').toBe(true);
+    expect(
+      [...sessionLags, ...testLags].filter((l) => l.lag > PUSH_LAG_MS),
+      'pushes later than 20 s',
+    ).toEqual([]);
+    expect(
+      progressLags.filter((l) => l.lag > PUSH_LAG_MS),
+      'progress pushes later than 20 s',
+    ).toEqual([]);
+    expect(
+      clients.every((c) => c.connections >= 2),
+      'every client lost its socket at least once and re-joined',
+    ).toBe(true);
     expect(Math.min(...clients.map((c) => c.received.size)), 'events per client').toBeGreaterThan(100);
   });
 
   it('(e) records every sensitive action exactly once though the audit service was killed mid-append, and every chain verifies', async () => {
     expect(scenarioDone, 'the scenario ran to the end').toBe(true);
     const { rows: records } = await admin.query<{
-      tenant_id: string; seq: string; id: string; action: string; actor_subject: string; actor_roles: string[]; target_type: string; target_id: string | null;
-      outcome: string; outcome_code: string | null; correlation_id: string | null; details: Record<string, unknown>; json: string;
+      tenant_id: string;
+      seq: string;
+      id: string;
+      action: string;
+      actor_subject: string;
+      actor_roles: string[];
+      target_type: string;
+      target_id: string | null;
+      outcome: string;
+      outcome_code: string | null;
+      correlation_id: string | null;
+      details: Record<string, unknown>;
+      json: string;
     }>(
       `SELECT tenant_id, seq, id, action, actor_subject, actor_roles, target_type, target_id, outcome, outcome_code, correlation_id, details, row_to_json(r)::text AS json
        FROM audit.records r ORDER BY tenant_id, seq`,
@@ -722,8 +900,12 @@ describe(`chaos under load (seed ${SEED})`, () => {
     }
     for (const [type, actions] of Object.entries(STATUS_ACTIONS)) {
       const perSession = new Map<string, EventEnvelope[]>();
-      for (const e of statusEvents.filter((x) => x.event.type === type)) perSession.set(e.event.sessionId, [...(perSession.get(e.event.sessionId) ?? []), e.event]);
-      const sessions = new Set([...perSession.keys(), ...[...bySessionAction.keys()].filter((k) => actions.includes(k.split('|')[1]!)).map((k) => k.split('|')[0]!)]);
+      for (const e of statusEvents.filter((x) => x.event.type === type))
+        perSession.set(e.event.sessionId, [...(perSession.get(e.event.sessionId) ?? []), e.event]);
+      const sessions = new Set([
+        ...perSession.keys(),
+        ...[...bySessionAction.keys()].filter((k) => actions.includes(k.split('|')[1]!)).map((k) => k.split('|')[0]!),
+      ]);
       for (const sessionId of sessions) {
         const events = perSession.get(sessionId) ?? [];
         const recs = actions.flatMap((a) => bySessionAction.get(`${sessionId}|${a}`) ?? []);
@@ -734,7 +916,8 @@ describe(`chaos under load (seed ${SEED})`, () => {
     }
     // Each connection test that ran (its connection.tested event) has one record naming its result.
     const testRecords = new Map<string, number>();
-    for (const r of records.filter((x) => x.action === 'connection.test')) testRecords.set(String(r.details.resultId), (testRecords.get(String(r.details.resultId)) ?? 0) + 1);
+    for (const r of records.filter((x) => x.action === 'connection.test'))
+      testRecords.set(String(r.details.resultId), (testRecords.get(String(r.details.resultId)) ?? 0) + 1);
     const testedIds = stream.filter((e) => e.event.type === 'connection.tested').map((e) => (e.event.data as { result: { id: string } }).result.id);
     for (const id of testedIds) if (testRecords.get(id) !== 1) problems.push(`connection test ${id}: ${testRecords.get(id) ?? 0} records`);
     if (testRecords.size !== testedIds.length) problems.push(`${testRecords.size} connection.test records for ${testedIds.length} connection.tested events`);
@@ -765,10 +948,17 @@ describe(`chaos under load (seed ${SEED})`, () => {
         const r = recs[0]!;
         const sessionId = o.kind === 'start' ? r.target_id! : o.sessionId;
         const owner = load.sessions.get(sessionId);
-        const want = { tenant: owner?.tenantId, actor: owner?.userId, roles: ['admin'], target: `session ${sessionId}`, outcome: o.kind === 'test' ? r.outcome : 'allowed' };
+        const want = {
+          tenant: owner?.tenantId,
+          actor: owner?.userId,
+          roles: ['admin'],
+          target: `session ${sessionId}`,
+          outcome: o.kind === 'test' ? r.outcome : 'allowed',
+        };
         const got = { tenant: r.tenant_id, actor: r.actor_subject, roles: r.actor_roles, target: `${r.target_type} ${r.target_id}`, outcome: r.outcome };
         if (!owner || JSON.stringify(got) !== JSON.stringify(want)) problems.push(`${what}: record ${JSON.stringify(got)} vs ${JSON.stringify(want)}`);
-        if (o.kind === 'test' && r.details.resultId !== o.resultId) problems.push(`${what}: record names result ${String(r.details.resultId)}, the answer ${o.resultId}`);
+        if (o.kind === 'test' && r.details.resultId !== o.resultId)
+          problems.push(`${what}: record names result ${String(r.details.resultId)}, the answer ${o.resultId}`);
       } else if (rejected(o) ? recs.length !== 0 : recs.length > 1) {
         problems.push(`${what}: ${recs.length} records`);
       }
@@ -777,21 +967,28 @@ describe(`chaos under load (seed ${SEED})`, () => {
     const leaks = records.filter((r) => r.json.includes('chaos-webhook-secret')).map((r) => `${r.action} ${r.id}`);
     expect(leaks, 'records holding the webhook secret').toEqual([]);
     expect(problems).toEqual([]);
-    for (const kind of ['start', 'pause', 'resume', 'complete', 'test'] as const) expect(counted.get(kind) ?? 0, `accepted ${kind} requests checked`).toBeGreaterThan(kind === 'test' ? 50 : 2);
+    for (const kind of ['start', 'pause', 'resume', 'complete', 'test'] as const)
+      expect(counted.get(kind) ?? 0, `accepted ${kind} requests checked`).toBeGreaterThan(kind === 'test' ? 50 : 2);
 
     // Every chain verifies: each load tenant's through the API its admins use, and all of them (the refusals'
     // chain without a tenant included) with the `pnpm audit:verify` command.
     for (const tenantId of TENANTS) {
-      const res = await fetch(`${cluster.gateway.url}/onboarding/audit/verify`, { headers: { authorization: `Bearer ${cluster.token({ tenantId, userId: `auditor-${tenantId}`, roles: ['admin'] })}` } });
+      const res = await fetch(`${cluster.gateway.url}/onboarding/audit/verify`, {
+        headers: { authorization: `Bearer ${cluster.token({ tenantId, userId: `auditor-${tenantId}`, roles: ['admin'] })}` },
+      });
       expect(res.status, `verify ${tenantId}`).toBe(200);
       const v = AuditVerifyResponseSchema.parse(await res.json());
       expect(v, `chain of ${tenantId}`).toMatchObject({ tenantId, ok: true, firstBroken: null });
       expect(v.records, `records of ${tenantId} verified`).toBeGreaterThanOrEqual(records.filter((r) => r.tenant_id === tenantId).length);
     }
-    const cli = await promisify(execFile)(process.execPath, ['--conditions=development', '--import', 'tsx', path.join(root, 'services/audit/src/verify-cli.ts')], {
-      cwd: root,
-      env: { ...process.env, DATABASE_URL: cluster.pg.url },
-    });
+    const cli = await promisify(execFile)(
+      process.execPath,
+      ['--conditions=development', '--import', 'tsx', path.join(root, 'services/audit/src/verify-cli.ts')],
+      {
+        cwd: root,
+        env: { ...process.env, DATABASE_URL: cluster.pg.url },
+      },
+    );
     const chains = new Set(records.map((r) => r.tenant_id));
     expect(cli.stdout, 'audit:verify').toContain(`chain(s) checked, 0 broken`);
     expect(cli.stdout.split('\n').filter((l) => l.startsWith('ok ')).length, 'chains verified by audit:verify').toBeGreaterThanOrEqual(chains.size);
@@ -811,7 +1008,10 @@ function savePushLags(from: number, to: number): Array<{ save: string; first: nu
   return load.outcomes
     .filter((o) => o.kind === 'save' && accepted(o) && o.startedAt >= from && o.startedAt < to && clients.some((c) => c.opts.sessionId === o.sessionId))
     .map((o) => {
-      const pushes = clients.filter((c) => c.opts.sessionId === o.sessionId).flatMap((c) => c.pushes).filter((p) => p.correlationId === o.correlationId);
+      const pushes = clients
+        .filter((c) => c.opts.sessionId === o.sessionId)
+        .flatMap((c) => c.pushes)
+        .filter((p) => p.correlationId === o.correlationId);
       const since = Math.max(from, o.endedAt);
       const at = (list: typeof pushes) => (list.length ? Math.min(...list.map((p) => p.at)) - since : Number.POSITIVE_INFINITY);
       return { save: describeOutcome(o), first: at(pushes), progress: at(pushes.filter((p) => PROGRESS_PUSHES.has(p.event))) };

@@ -82,7 +82,12 @@ export class ServiceProcess {
       }),
     );
     this.log(`--- ${this.label} started (pid ${child.pid}) at ${new Date().toISOString()}`);
-    const keep = (d: Buffer) => d.toString().split('\n').filter(Boolean).forEach((l) => this.log(l));
+    const keep = (d: Buffer) =>
+      d
+        .toString()
+        .split('\n')
+        .filter(Boolean)
+        .forEach((l) => this.log(l));
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
     const deadline = Date.now() + timeoutMs;

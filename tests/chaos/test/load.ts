@@ -37,14 +37,26 @@ const REQUEST_TIMEOUT_MS = 15_000;
 const DATA: Record<string, { build(rev: number): Record<string, unknown>; rev(stored: Record<string, unknown>): number | null }> = {
   welcome: { build: (r) => ({ goals: [`r${r}`] }), rev: (s) => num((s.goals as string[] | undefined)?.[0]) },
   organization_setup: { build: (r) => ({ companyName: `Chaos Org r${r}`, primaryColor: '#123456' }), rev: (s) => num(String(s.companyName).split(' ').at(-1)) },
-  channel_configuration: { build: (r) => ({ webchat: { enabled: true, greeting: `r${r}` } }), rev: (s) => num((s.webchat as { greeting?: string } | undefined)?.greeting) },
+  channel_configuration: {
+    build: (r) => ({ webchat: { enabled: true, greeting: `r${r}` } }),
+    rev: (s) => num((s.webchat as { greeting?: string } | undefined)?.greeting),
+  },
   ai_configuration: { build: (r) => ({ aiProvider: 'anthropic', model: `r${r}` }), rev: (s) => num(s.model) },
   knowledge_base: { build: (r) => ({ categories: [`r${r}`] }), rev: (s) => num((s.categories as string[] | undefined)?.[0]) },
   payment_setup: { build: (r) => ({ stripeAccountId: `acct_r${r}` }), rev: (s) => num(String(s.stripeAccountId).slice(5)) },
-  team_management: { build: (r) => ({ teamMembers: [{ email: `r${r}@chaos.test`, role: 'agent' }] }), rev: (s) => num((s.teamMembers as Array<{ email: string }> | undefined)?.[0]?.email.split('@')[0]) },
-  workflow_configuration: { build: (r) => ({ slaTargets: { firstResponseMinutes: r } }), rev: (s) => (s.slaTargets as { firstResponseMinutes?: number } | undefined)?.firstResponseMinutes ?? null },
+  team_management: {
+    build: (r) => ({ teamMembers: [{ email: `r${r}@chaos.test`, role: 'agent' }] }),
+    rev: (s) => num((s.teamMembers as Array<{ email: string }> | undefined)?.[0]?.email.split('@')[0]),
+  },
+  workflow_configuration: {
+    build: (r) => ({ slaTargets: { firstResponseMinutes: r } }),
+    rev: (s) => (s.slaTargets as { firstResponseMinutes?: number } | undefined)?.firstResponseMinutes ?? null,
+  },
   customer_portal: { build: (r) => ({ subdomain: `rev-${r}` }), rev: (s) => num(String(s.subdomain).slice(4)) },
-  data_import: { build: (r) => ({ source: 'csv', fileUrl: `https://import.chaos.test/r${r}.csv` }), rev: (s) => num(/\/(r\d+)\.csv$/.exec(String(s.fileUrl))?.[1]) },
+  data_import: {
+    build: (r) => ({ source: 'csv', fileUrl: `https://import.chaos.test/r${r}.csv` }),
+    rev: (s) => num(/\/(r\d+)\.csv$/.exec(String(s.fileUrl))?.[1]),
+  },
   analytics_setup: { build: (r) => ({ kpis: [`r${r}`] }), rev: (s) => num((s.kpis as string[] | undefined)?.[0]) },
 };
 
@@ -167,9 +179,25 @@ export class LoadGenerator {
       } else if (r < 0.08 && available.some((s) => !s.isRequired)) {
         const optional = available.filter((s) => !s.isRequired);
         const step = optional[Math.floor(random() * optional.length)]!;
-        result = await this.call('skip', id.sessionId, 'POST', `/onboarding/skip/${id.sessionId}/${step.id}`, id.token, { reason: 'chaos' }, { stepId: step.id });
+        result = await this.call(
+          'skip',
+          id.sessionId,
+          'POST',
+          `/onboarding/skip/${id.sessionId}/${step.id}`,
+          id.token,
+          { reason: 'chaos' },
+          { stepId: step.id },
+        );
       } else if (r < 0.11) {
-        result = await this.call('invalid', id.sessionId, 'PUT', `/onboarding/step/${id.sessionId}/organization_setup`, id.token, { companyName: 'X', primaryColor: 'not-a-color' }, { stepId: 'organization_setup' });
+        result = await this.call(
+          'invalid',
+          id.sessionId,
+          'PUT',
+          `/onboarding/step/${id.sessionId}/organization_setup`,
+          id.token,
+          { companyName: 'X', primaryColor: 'not-a-color' },
+          { stepId: 'organization_setup' },
+        );
       } else if (r < 0.16) {
         result = await this.call('progress', id.sessionId, 'GET', base('/onboarding/progress'), id.token);
       } else {
@@ -177,7 +205,10 @@ export class LoadGenerator {
         const pool = fresh ? available.map((s) => s.id) : belief.completedSteps;
         const stepId = pool[Math.floor(random() * pool.length)] ?? 'organization_setup';
         const rev = ++revCounter;
-        result = await this.call('save', id.sessionId, 'PUT', `/onboarding/step/${id.sessionId}/${stepId}`, id.token, DATA[stepId]!.build(rev), { stepId, rev });
+        result = await this.call('save', id.sessionId, 'PUT', `/onboarding/step/${id.sessionId}/${stepId}`, id.token, DATA[stepId]!.build(rev), {
+          stepId,
+          rev,
+        });
       }
       if (accepted(result.outcome)) {
         learn(result.json);

@@ -109,7 +109,12 @@ export class WsClient {
       seenHere.add(eventId);
       this.received.set(eventId, (this.received.get(eventId) ?? 0) + 1);
       if (!this.arrivedAt.has(eventId)) this.arrivedAt.set(eventId, Date.now());
-      this.pushes.push({ event: frame.event, eventId, correlationId: typeof frame.data.correlationId === 'string' ? frame.data.correlationId : undefined, at: Date.now() });
+      this.pushes.push({
+        event: frame.event,
+        eventId,
+        correlationId: typeof frame.data.correlationId === 'string' ? frame.data.correlationId : undefined,
+        at: Date.now(),
+      });
       this.lastEventId = eventId;
     });
     ws.on('error', () => {

@@ -55,7 +55,11 @@ afterAll(async () => {
 const gateway = () => `http://127.0.0.1:${ports.gateway}`;
 const token = mintToken({ secret: TEST_JWT_SECRET, userId: 'emb-admin', tenantId: 'emb-tenant', roles: ['admin'] });
 const call = async (method: string, url: string, body?: unknown) => {
-  const r = await fetch(`${gateway()}${url}`, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const r = await fetch(`${gateway()}${url}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   return { status: r.status, body: (await r.json().catch(() => null)) as Record<string, unknown> };
 };
 

@@ -81,7 +81,9 @@ function jwt(payload: Record<string, unknown>, opts: { secret?: string; header?:
   const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
   const data = `${b64(opts.header ?? { alg: 'HS256', typ: 'JWT' })}.${b64(payload)}`;
   if (opts.unsigned) return `${data}.`;
-  return `${data}.${createHmac('sha256', opts.secret ?? TEST_JWT_SECRET).update(data).digest('base64url')}`;
+  return `${data}.${createHmac('sha256', opts.secret ?? TEST_JWT_SECRET)
+    .update(data)
+    .digest('base64url')}`;
 }
 const now = () => Math.floor(Date.now() / 1000);
 const claimsA = () => ({ sub: ids.adminA.userId, tenantId: ids.adminA.tenantId, roles: ['admin'], iat: now(), exp: now() + 3600 });
@@ -168,12 +170,7 @@ const isoInstant = fc
     fc.constantFrom(new Date('0000-01-01T00:00:00Z'), new Date('9999-12-31T23:59:59.999Z'), new Date('1970-01-01T00:00:00Z')),
   )
   .chain((d) =>
-    fc.constantFrom(
-      d.toISOString(),
-      d.toISOString().replace('Z', '+23:59'),
-      d.toISOString().replace('Z', '-12:00'),
-      d.toISOString().replace(/\.\d+Z$/, 'Z'),
-    ),
+    fc.constantFrom(d.toISOString(), d.toISOString().replace('Z', '+23:59'), d.toISOString().replace('Z', '-12:00'), d.toISOString().replace(/\.\d+Z$/, 'Z')),
   );
 
 function fromSchema(s: JS, depth = 0): fc.Arbitrary<unknown> {
@@ -258,7 +255,22 @@ const wrongValue: fc.Arbitrary<unknown> = fc.oneof(
   fc.integer({ min: 1_000, max: 20_000 }).map((n) => 'x'.repeat(n)),
 );
 
-const EXTRA_KEYS = ['extra', 'id', 'tenantId', 'userId', 'status', 'completed', '__proto__', 'constructor', 'prototype', '', ' ', '\u0000', 'a'.repeat(300), '$where'];
+const EXTRA_KEYS = [
+  'extra',
+  'id',
+  'tenantId',
+  'userId',
+  'status',
+  'completed',
+  '__proto__',
+  'constructor',
+  'prototype',
+  '',
+  ' ',
+  '\u0000',
+  'a'.repeat(300),
+  '$where',
+];
 
 type MutationOp = 'drop' | 'extra' | 'wrong' | 'wrap' | 'nullify';
 function mutated(valid: fc.Arbitrary<unknown>): fc.Arbitrary<{ value: unknown; op: MutationOp }> {
@@ -458,14 +470,21 @@ function realParam(name: string): fc.Arbitrary<string> {
 
 /** Percent-encodes everything but RFC 3986 unreserved characters, byte by byte (lone surrogates included). */
 function encodeSegment(v: string): string {
-  return [...Buffer.from(v, 'utf8')].map((b) => (/[A-Za-z0-9\-._~]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+  return [...Buffer.from(v, 'utf8')]
+    .map((b) => (/[A-Za-z0-9\-._~]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`))
+    .join('');
 }
 
 function paramArb(name: string, schema: JS | undefined): fc.Arbitrary<{ value: string; tag: string }> {
   const enc = (tag: string) => (v: string) => ({ value: encodeSegment(v), tag });
   return fc.oneof(
     { weight: 10, arbitrary: realParam(name).map(enc('param:real')) },
-    { weight: 4, arbitrary: fromSchema(schema ?? { type: 'string', maxLength: 64 }).map((v) => encodeSegment(String(v))).map((value) => ({ value, tag: 'param:schema' })) },
+    {
+      weight: 4,
+      arbitrary: fromSchema(schema ?? { type: 'string', maxLength: 64 })
+        .map((v) => encodeSegment(String(v)))
+        .map((value) => ({ value, tag: 'param:schema' })),
+    },
     { weight: 3, arbitrary: fc.constantFrom(...TRAVERSAL).map((value) => ({ value, tag: 'param:traversal' })) },
     { weight: 2, arbitrary: fc.constantFrom(65, 201, 1000, 4000).map((n) => ({ value: 'a'.repeat(n), tag: 'param:long-id' })) },
     { weight: 1, arbitrary: fc.string({ maxLength: 80, unit: 'binary' }).map(enc('param:unicode')) },
@@ -534,7 +553,10 @@ function queryArb(route: RouteContract): fc.Arbitrary<{ value: string; tag: stri
   const schema = toJs(route.querystring);
   const encode = (o: unknown) =>
     o !== null && typeof o === 'object' && !Array.isArray(o) && Object.keys(o).length > 0
-      ? '?' + Object.entries(o).map(([k, v]) => `${encodeSegment(k)}=${encodeSegment(typeof v === 'string' ? v : JSON.stringify(v))}`).join('&')
+      ? '?' +
+        Object.entries(o)
+          .map(([k, v]) => `${encodeSegment(k)}=${encodeSegment(typeof v === 'string' ? v : JSON.stringify(v))}`)
+          .join('&')
       : '';
   return fc.oneof(
     { weight: 3, arbitrary: none },
@@ -560,7 +582,10 @@ function validBodyArb(name: string, route: RouteContract): fc.Arbitrary<unknown>
       )
       .map((b) => (name === 'validateConnectionConfig' ? { channel: b.channel, config: b.config } : b));
     if (name !== 'testConnections') return one;
-    return fc.oneof(fc.array(one, { minLength: 1, maxLength: 3 }).map((tests) => ({ tests })), fc.array(one, { minLength: 1, maxLength: 3 }));
+    return fc.oneof(
+      fc.array(one, { minLength: 1, maxLength: 3 }).map((tests) => ({ tests })),
+      fc.array(one, { minLength: 1, maxLength: 3 }),
+    );
   }
   return route.body ? fromSchema(toJs(route.body)) : fc.constant({});
 }
@@ -582,7 +607,10 @@ function bodyArb(name: string, route: RouteContract): fc.Arbitrary<BodySpec> {
     {
       weight: 15,
       arbitrary: fc
-        .oneof(fc.constantFrom(...BAD_BYTES), fc.uint8Array({ minLength: 1, maxLength: 64 }).map((a) => [...a]))
+        .oneof(
+          fc.constantFrom(...BAD_BYTES),
+          fc.uint8Array({ minLength: 1, maxLength: 64 }).map((a) => [...a]),
+        )
         .map((bytes): BodySpec => ({ kind: 'bytes', bytes, tag: 'body:bad-utf8' })),
     },
     {
@@ -594,7 +622,10 @@ function bodyArb(name: string, route: RouteContract): fc.Arbitrary<BodySpec> {
     {
       weight: 3,
       arbitrary: fc
-        .record({ bytes: fc.constantFrom(200_000, 300_000, 1_000_000, 1_100_000, 2_100_000), shape: fc.constantFrom<'string' | 'array' | 'keys'>('string', 'array', 'keys') })
+        .record({
+          bytes: fc.constantFrom(200_000, 300_000, 1_000_000, 1_100_000, 2_100_000),
+          shape: fc.constantFrom<'string' | 'array' | 'keys'>('string', 'array', 'keys'),
+        })
         .map((h): BodySpec => ({ kind: 'huge', ...h })),
     },
   );
@@ -645,7 +676,10 @@ function routeArb(name: string, route: RouteContract): fc.Arbitrary<FuzzRequest>
       body: bodyArb(name, route),
       token: tokenArb,
       method: fc.oneof({ weight: 12, arbitrary: fc.constant(route.method) }, { weight: 1, arbitrary: fc.constantFrom(...ODD_METHODS) }),
-      contentType: fc.oneof({ weight: 6, arbitrary: fc.constant<string | null | undefined>(undefined) }, { weight: 1, arbitrary: fc.constantFrom(...ODD_CONTENT_TYPES) }),
+      contentType: fc.oneof(
+        { weight: 6, arbitrary: fc.constant<string | null | undefined>(undefined) },
+        { weight: 1, arbitrary: fc.constantFrom(...ODD_CONTENT_TYPES) },
+      ),
       chunked: fc.boolean(),
       headers: fc.oneof({ weight: 12, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.constantFrom(...ODD_HEADERS) }),
       trailingSlash: fc.oneof({ weight: 20, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
@@ -653,7 +687,12 @@ function routeArb(name: string, route: RouteContract): fc.Arbitrary<FuzzRequest>
     .map((r) => {
       let i = 0;
       const path = route.url.replace(/:(\w+)/g, () => r.params[i++]!.value) + (r.trailingSlash ? '/' : '');
-      const tags = [...r.params.map((p) => p.tag), r.query.tag, r.token.tag, r.body.kind === 'json' || r.body.kind === 'text' || r.body.kind === 'bytes' ? r.body.tag : `body:${r.body.kind}`];
+      const tags = [
+        ...r.params.map((p) => p.tag),
+        r.query.tag,
+        r.token.tag,
+        r.body.kind === 'json' || r.body.kind === 'text' || r.body.kind === 'bytes' ? r.body.tag : `body:${r.body.kind}`,
+      ];
       if (r.method !== route.method) tags.push('method:other');
       if (r.contentType !== undefined) tags.push('content-type:odd');
       if (r.headers) tags.push('headers:odd');
@@ -711,7 +750,8 @@ function authorizationOf(value: string | null): string | null {
   if (value.startsWith('bad:')) return BAD_AUTH[Number(value.slice(4)) % BAD_AUTH.length]!;
   if (value.startsWith('fresh:')) {
     const n = Number(value.slice(6));
-    if (!freshTokens.has(value)) freshTokens.set(value, sys.token({ userId: `fz-new-${n}`, tenantId: `fz-tenant-new-${n % 7}`, roles: n % 2 ? ['agent'] : ['admin'] }));
+    if (!freshTokens.has(value))
+      freshTokens.set(value, sys.token({ userId: `fz-new-${n}`, tenantId: `fz-tenant-new-${n % 7}`, roles: n % 2 ? ['agent'] : ['admin'] }));
     return `Bearer ${freshTokens.get(value)}`;
   }
   return `Bearer ${tokens[value as keyof typeof tokens]}`;
@@ -780,22 +820,68 @@ function rawRequests(): Array<{ name: string; raw: Buffer }> {
     { name: 'unknown method', raw: line(`FUZZ /onboarding/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`) },
     { name: 'no Host header', raw: line(`GET /onboarding/status HTTP/1.1\r\nAuthorization: ${auth}\r\nConnection: close\r\n\r\n`) },
     { name: 'HTTP/1.0', raw: line(`GET /onboarding/status HTTP/1.0\r\nAuthorization: ${auth}\r\n\r\n`) },
-    { name: 'absolute-form target', raw: line(`GET http://evil.example/onboarding/status HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nConnection: close\r\n\r\n`) },
+    {
+      name: 'absolute-form target',
+      raw: line(`GET http://evil.example/onboarding/status HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nConnection: close\r\n\r\n`),
+    },
     { name: 'asterisk target', raw: line(`OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`) },
-    { name: 'raw traversal target', raw: line(`GET /onboarding/../../../etc/passwd HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nConnection: close\r\n\r\n`) },
+    {
+      name: 'raw traversal target',
+      raw: line(`GET /onboarding/../../../etc/passwd HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nConnection: close\r\n\r\n`),
+    },
     { name: 'backslash target', raw: line(`GET \\onboarding\\status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`) },
-    { name: 'raw high bytes in target', raw: Buffer.concat([line('GET /onboarding/session/'), Buffer.from([0xc3, 0x28, 0xff, 0xfe]), line(` HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nConnection: close\r\n\r\n`)]) },
+    {
+      name: 'raw high bytes in target',
+      raw: Buffer.concat([
+        line('GET /onboarding/session/'),
+        Buffer.from([0xc3, 0x28, 0xff, 0xfe]),
+        line(` HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nConnection: close\r\n\r\n`),
+      ]),
+    },
     { name: 'space in target', raw: line(`GET /onboarding/session/a b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`) },
     { name: 'header too large', raw: line(`GET /onboarding/status HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\nConnection: close\r\n\r\n`) },
-    { name: 'URL too large', raw: line(`GET /onboarding/validate-step/welcome?data=${'x'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nConnection: close\r\n\r\n`) },
+    {
+      name: 'URL too large',
+      raw: line(`GET /onboarding/validate-step/welcome?data=${'x'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nConnection: close\r\n\r\n`),
+    },
     { name: 'invalid header name', raw: line(`GET /onboarding/status HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\nConnection: close\r\n\r\n`) },
     { name: 'NUL in header value', raw: line(`GET /onboarding/status HTTP/1.1\r\nHost: x\r\nX-A: a\u0000b\r\nConnection: close\r\n\r\n`) },
-    { name: 'bad Content-Length', raw: line(`POST /onboarding/start HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nContent-Type: application/json\r\nContent-Length: abc\r\nConnection: close\r\n\r\n{}`) },
-    { name: 'negative Content-Length', raw: line(`POST /onboarding/start HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nContent-Type: application/json\r\nContent-Length: -1\r\nConnection: close\r\n\r\n{}`) },
-    { name: 'two Content-Lengths', raw: line(`POST /onboarding/start HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 3\r\nConnection: close\r\n\r\n{}`) },
-    { name: 'CL and TE (smuggling)', raw: line(`POST /onboarding/start HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n`) },
-    { name: 'bad chunk size', raw: line(`POST /onboarding/start HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`) },
-    { name: 'Content-Length 2 MB announced', raw: line(`POST /onboarding/start HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nContent-Type: application/json\r\nContent-Length: 2100000\r\nConnection: close\r\n\r\n{}`) },
+    {
+      name: 'bad Content-Length',
+      raw: line(
+        `POST /onboarding/start HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nContent-Type: application/json\r\nContent-Length: abc\r\nConnection: close\r\n\r\n{}`,
+      ),
+    },
+    {
+      name: 'negative Content-Length',
+      raw: line(
+        `POST /onboarding/start HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nContent-Type: application/json\r\nContent-Length: -1\r\nConnection: close\r\n\r\n{}`,
+      ),
+    },
+    {
+      name: 'two Content-Lengths',
+      raw: line(
+        `POST /onboarding/start HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 3\r\nConnection: close\r\n\r\n{}`,
+      ),
+    },
+    {
+      name: 'CL and TE (smuggling)',
+      raw: line(
+        `POST /onboarding/start HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n`,
+      ),
+    },
+    {
+      name: 'bad chunk size',
+      raw: line(
+        `POST /onboarding/start HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`,
+      ),
+    },
+    {
+      name: 'Content-Length 2 MB announced',
+      raw: line(
+        `POST /onboarding/start HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nContent-Type: application/json\r\nContent-Length: 2100000\r\nConnection: close\r\n\r\n{}`,
+      ),
+    },
     { name: 'LF-only line endings', raw: line(`GET /onboarding/status HTTP/1.1\nHost: x\nAuthorization: ${auth}\nConnection: close\n\n`) },
     { name: 'garbage', raw: Buffer.from([0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03, 0x03, 0x0d, 0x0a, 0x0d, 0x0a]) },
   ];
@@ -866,7 +952,13 @@ function judge(r: { route: string; method: string; path?: string }, out: Outcome
       return fail('2xx body is not JSON');
     }
     const ok = schema.safeParse(parsed);
-    if (!ok.success) fail(`2xx body does not match the contract: ${ok.error.issues.slice(0, 2).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    if (!ok.success)
+      fail(
+        `2xx body does not match the contract: ${ok.error.issues
+          .slice(0, 2)
+          .map((i) => `${i.path.join('.')}: ${i.message}`)
+          .join('; ')}`,
+      );
   }
 }
 
@@ -983,7 +1075,25 @@ describe('fuzzing through the gateway', () => {
     // Routes are drawn uniformly: each gets at least two thirds of its fair share (~176 of 10,400 over 59 routes).
     const fairShare = requests.length / routeNames.length;
     for (const name of routeNames) expect(hits[name] ?? 0, `requests to ${name}`).toBeGreaterThanOrEqual(Math.floor((fairShare * 2) / 3));
-    for (const facet of ['body:deep', 'body:huge', 'body:bad-utf8', 'body:raw-json', 'body:wrong-root', 'body:drop', 'body:extra', 'body:wrong', 'param:traversal', 'param:long-id', 'query:odd', 'auth:bad', 'auth:none', 'auth:fresh-user', 'method:other', 'content-type:odd', 'headers:odd']) {
+    for (const facet of [
+      'body:deep',
+      'body:huge',
+      'body:bad-utf8',
+      'body:raw-json',
+      'body:wrong-root',
+      'body:drop',
+      'body:extra',
+      'body:wrong',
+      'param:traversal',
+      'param:long-id',
+      'query:odd',
+      'auth:bad',
+      'auth:none',
+      'auth:fresh-user',
+      'method:other',
+      'content-type:odd',
+      'headers:odd',
+    ]) {
       expect(tagStatus.has(facet), `facet ${facet} generated`).toBe(true);
     }
     expect(statuses.filter((s) => s === 413).length, 'huge bodies meet 413').toBeGreaterThan(0);
@@ -996,40 +1106,92 @@ describe('fuzzing through the gateway', () => {
     const port = Number(new URL(sys.gateway.url).port);
     const failures: Failure[] = [];
     const seen = new Map<string, Set<number>>();
-    const sessionFor = (url: string) => url.replace(/:sessionId/g, sessions.adminA).replace(/:stepId/g, 'organization_setup').replace(/:userId/g, ids.adminA.userId).replace(/:type/g, 'tenant_setup');
+    const sessionFor = (url: string) =>
+      url
+        .replace(/:sessionId/g, sessions.adminA)
+        .replace(/:stepId/g, 'organization_setup')
+        .replace(/:userId/g, ids.adminA.userId)
+        .replace(/:type/g, 'tenant_setup');
     for (const [name, route] of Object.entries(ROUTES as Record<string, RouteContract>)) {
       const path = sessionFor(route.url);
       // A method no route answers on this concrete path: PUT /onboarding/step/organization_setup/configuration is
       // a step save (`/step/:sessionId/:stepId`), not another method of the step configuration route.
       const matches = (pattern: string) => new RegExp(`^${pattern.replace(/:\w+/g, '[^/]+')}$`).test(path);
-      const other = ['GET', 'PUT', 'POST', 'DELETE', 'PATCH'].find((m) => !Object.values(ROUTES as Record<string, RouteContract>).some((x) => x.method === m && matches(x.url)))!;
+      const other = ['GET', 'PUT', 'POST', 'DELETE', 'PATCH'].find(
+        (m) => !Object.values(ROUTES as Record<string, RouteContract>).some((x) => x.method === m && matches(x.url)),
+      )!;
       // `expect`: the status the gateway itself decides, whatever the service; without it only "documented" is checked.
       const probes: Array<{ why: string; expect?: number; req: FuzzRequest }> = [];
-      const base: FuzzRequest = { route: name, method: route.method, path, authorization: 'adminA', contentType: undefined, body: route.body ? { kind: 'json', value: {}, tag: 'probe' } : { kind: 'none' }, chunked: false, headers: {}, tags: [] };
+      const base: FuzzRequest = {
+        route: name,
+        method: route.method,
+        path,
+        authorization: 'adminA',
+        contentType: undefined,
+        body: route.body ? { kind: 'json', value: {}, tag: 'probe' } : { kind: 'none' },
+        chunked: false,
+        headers: {},
+        tags: [],
+      };
       if (route.access !== 'public') probes.push({ why: 'no token', expect: 401, req: { ...base, authorization: null } });
       if (route.access === 'admin') probes.push({ why: 'an agent on an admin route', expect: 403, req: { ...base, authorization: 'agentA' } });
       probes.push({ why: 'another method', expect: 405, req: { ...base, method: other, body: { kind: 'none' } } });
       probes.push({ why: `a target over ${MAX_URL_LENGTH} characters`, expect: 414, req: { ...base, path: `${path}?pad=${'x'.repeat(MAX_URL_LENGTH)}` } });
       probes.push({ why: `headers over ${MAX_HEADER_BYTES} bytes`, expect: 431, req: { ...base, headers: { 'x-pad': 'x'.repeat(MAX_HEADER_BYTES + 100) } } });
-      if (route.url.includes('/:')) probes.push({ why: `a parameter over ${MAX_PARAM_LENGTH} characters`, expect: 414, req: { ...base, path: route.url.replace(/:\w+/g, 'p'.repeat(MAX_PARAM_LENGTH + 1)) } });
+      if (route.url.includes('/:'))
+        probes.push({
+          why: `a parameter over ${MAX_PARAM_LENGTH} characters`,
+          expect: 414,
+          req: { ...base, path: route.url.replace(/:\w+/g, 'p'.repeat(MAX_PARAM_LENGTH + 1)) },
+        });
       if (route.method !== 'GET') {
-        probes.push({ why: 'a text/plain body', expect: route.access === 'public' ? undefined : 415, req: { ...base, contentType: 'text/plain', body: { kind: 'text', text: 'hello', tag: 'probe' } } });
+        probes.push({
+          why: 'a text/plain body',
+          expect: route.access === 'public' ? undefined : 415,
+          req: { ...base, contentType: 'text/plain', body: { kind: 'text', text: 'hello', tag: 'probe' } },
+        });
         probes.push({ why: 'a 2 MB body', expect: 413, req: { ...base, body: { kind: 'huge', shape: 'string', bytes: 2_100_000 } } });
       }
       for (const p of probes) {
         const out = await send(port, p.req);
         (seen.get(name) ?? seen.set(name, new Set()).get(name)!).add(out.status);
         const label = `${name}: ${p.why} (${p.req.method} ${p.req.path.slice(0, 80)})`;
-        if (p.expect !== undefined && out.status !== p.expect) failures.push({ what: label, status: out.status, detail: `expected ${p.expect}: ${out.body.toString('utf8').slice(0, 200)}` });
+        if (p.expect !== undefined && out.status !== p.expect)
+          failures.push({ what: label, status: out.status, detail: `expected ${p.expect}: ${out.body.toString('utf8').slice(0, 200)}` });
         judge(p.req, out, failures, label);
       }
     }
     // Refusals that only some routes have, each with its documented code.
-    const agentComplete = await send(port, { route: 'complete', method: 'POST', path: `/onboarding/complete/${sessions.agentA}?force=true`, authorization: 'agentA', contentType: null, body: { kind: 'none' }, chunked: false, headers: {}, tags: [] });
+    const agentComplete = await send(port, {
+      route: 'complete',
+      method: 'POST',
+      path: `/onboarding/complete/${sessions.agentA}?force=true`,
+      authorization: 'agentA',
+      contentType: null,
+      body: { kind: 'none' },
+      chunked: false,
+      headers: {},
+      tags: [],
+    });
     expect(agentComplete.status).toBe(403);
     expect(errorCodeOf(agentComplete.body)).toBe('SESSION_FORCE_FORBIDDEN');
-    judge({ route: 'complete', method: 'POST', path: `/onboarding/complete/${sessions.agentA}?force=true` }, agentComplete, failures, 'complete: force by an agent');
-    const agentTenantSetup = await send(port, { route: 'start', method: 'POST', path: '/onboarding/start', authorization: 'agentA', contentType: undefined, body: { kind: 'json', value: { type: 'tenant_setup' }, tag: 'probe' }, chunked: false, headers: {}, tags: [] });
+    judge(
+      { route: 'complete', method: 'POST', path: `/onboarding/complete/${sessions.agentA}?force=true` },
+      agentComplete,
+      failures,
+      'complete: force by an agent',
+    );
+    const agentTenantSetup = await send(port, {
+      route: 'start',
+      method: 'POST',
+      path: '/onboarding/start',
+      authorization: 'agentA',
+      contentType: undefined,
+      body: { kind: 'json', value: { type: 'tenant_setup' }, tag: 'probe' },
+      chunked: false,
+      headers: {},
+      tags: [],
+    });
     expect(agentTenantSetup.status).toBe(403);
     expect(errorCodeOf(agentTenantSetup.body)).toBe('SESSION_TYPE_FORBIDDEN');
     judge({ route: 'start', method: 'POST', path: '/onboarding/start' }, agentTenantSetup, failures, 'start: tenant_setup by an agent');
@@ -1040,7 +1202,10 @@ describe('fuzzing through the gateway', () => {
       return res ? { status: res.status, body: (await res.json().catch(() => ({}))) as Record<string, unknown> } : { status: 0, body: {} };
     };
     const longId = 'p'.repeat(MAX_PARAM_LENGTH + 1);
-    for (const [what, path] of [['a long id', `/onboarding/session/${longId}`], ['a long target', `/onboarding/status?pad=${'x'.repeat(MAX_URL_LENGTH)}`]] as const) {
+    for (const [what, path] of [
+      ['a long id', `/onboarding/session/${longId}`],
+      ['a long target', `/onboarding/status?pad=${'x'.repeat(MAX_URL_LENGTH)}`],
+    ] as const) {
       const atGateway = await direct(`${sys.gateway.url}${path}`);
       const atService = await direct(`${sys.session.url}${path}`);
       expect([atGateway.status, atService.status], what).toEqual([414, 414]);
@@ -1057,43 +1222,89 @@ describe('fuzzing through the gateway', () => {
     expect(failures.map((f) => `${f.status} ${f.what}: ${f.detail}`)).toEqual([]);
   });
 
-  it(`${OPENAPI_REQUESTS} requests generated from the OpenAPI document: each answer documented for its operation, its body the documented schema`, { timeout: 150_000 }, async () => {
-    const port = Number(new URL(sys.gateway.url).port);
-    const ops = spec.operations();
-    const streamed = new Set(Object.values(ROUTES as Record<string, RouteContract>).filter((r) => r.streamed).map((r) => `${r.method} ${r.url.replace(/:(\w+)/g, '{$1}')}`));
-    const realIds: Record<string, string[]> = { sessionId: [sessions.adminA, sessions.agentA, sessions.adminB], userId: [ids.adminA.userId, ids.agentA.userId] };
-    const arb = fc.oneof(
-      ...ops.map(({ template, method, op }) => {
-        const params = op.parameters ?? [];
-        const value = (p: (typeof params)[number]) => (realIds[p.name] ? fc.oneof(fc.constantFrom(...realIds[p.name]!), valuesOf(p.schema)) : valuesOf(p.schema));
-        const pathArb = fc.tuple(...params.filter((p) => p.in === 'path').map((p) => value(p).map((v) => [p.name, String(v)] as const)), fc.constant(['', ''] as const));
-        const queryArb = fc.tuple(...params.filter((p) => p.in === 'query').map((p) => fc.option(value(p).map((v) => [p.name, typeof v === 'string' ? v : JSON.stringify(v)] as const), { nil: undefined })), fc.constant(undefined));
-        const schema = op.requestBody?.content['application/json']?.schema;
-        const bodyArb = schema ? fc.option(valuesOf(spec.resolve(schema)), { nil: undefined, freq: 8 }) : fc.constant(undefined);
-        return fc.record({ pathParams: pathArb, query: queryArb, body: bodyArb, who: fc.constantFrom<'adminA' | 'agentA' | 'adminB'>('adminA', 'adminA', 'agentA', 'adminB') }).map(({ pathParams, query, body, who }) => {
-          let path = template;
-          for (const [name, v] of pathParams) if (name) path = path.replace(`{${name}}`, encodeURIComponent(v));
-          const qs = query.filter((q): q is readonly [string, string] => q !== undefined).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
-          return { template, method: method.toUpperCase(), path: qs ? `${path}?${qs}` : path, body, who };
-        });
-      }),
-    );
-    const requests = fc.sample(arb, { numRuns: OPENAPI_REQUESTS, seed: SEED });
-    const failures: Failure[] = [];
-    const statuses: number[] = [];
-    await pool(requests, HTTP_CONCURRENCY, async (r) => {
-      const req: FuzzRequest = { route: 'openapi', method: r.method, path: r.path, authorization: r.who, contentType: undefined, body: r.body === undefined ? { kind: 'none' } : { kind: 'json', value: r.body, tag: 'openapi' }, chunked: false, headers: {}, tags: [] };
-      const out = await send(port, req);
-      statuses.push(out.status);
-      const label = `${r.method} ${r.path.slice(0, 160)} [${r.template}]`;
-      if (out.status <= 0 || out.status >= 500) failures.push({ what: label, status: out.status, detail: out.error ?? out.body.toString('utf8').slice(0, 200) });
-      const wrong = spec.judge(r.method, r.path, out, { streamed: streamed.has(`${r.method} ${r.template}`) });
-      if (wrong) failures.push({ what: label, status: out.status, detail: wrong });
-    });
-    console.log(`OpenAPI pass: ${requests.length} requests over ${ops.length} operations (seed ${SEED}); by status:`, countBy(statuses));
-    expect(new Set(statuses.filter((st) => st < 300)).size, 'some generated requests succeed').toBeGreaterThan(0);
-    expect(failures.map((f) => `${f.status} ${f.what}: ${f.detail}`).slice(0, 25)).toEqual([]);
-  });
+  it(
+    `${OPENAPI_REQUESTS} requests generated from the OpenAPI document: each answer documented for its operation, its body the documented schema`,
+    { timeout: 150_000 },
+    async () => {
+      const port = Number(new URL(sys.gateway.url).port);
+      const ops = spec.operations();
+      const streamed = new Set(
+        Object.values(ROUTES as Record<string, RouteContract>)
+          .filter((r) => r.streamed)
+          .map((r) => `${r.method} ${r.url.replace(/:(\w+)/g, '{$1}')}`),
+      );
+      const realIds: Record<string, string[]> = {
+        sessionId: [sessions.adminA, sessions.agentA, sessions.adminB],
+        userId: [ids.adminA.userId, ids.agentA.userId],
+      };
+      const arb = fc.oneof(
+        ...ops.map(({ template, method, op }) => {
+          const params = op.parameters ?? [];
+          const value = (p: (typeof params)[number]) =>
+            realIds[p.name] ? fc.oneof(fc.constantFrom(...realIds[p.name]!), valuesOf(p.schema)) : valuesOf(p.schema);
+          const pathArb = fc.tuple(
+            ...params.filter((p) => p.in === 'path').map((p) => value(p).map((v) => [p.name, String(v)] as const)),
+            fc.constant(['', ''] as const),
+          );
+          const queryArb = fc.tuple(
+            ...params
+              .filter((p) => p.in === 'query')
+              .map((p) =>
+                fc.option(
+                  value(p).map((v) => [p.name, typeof v === 'string' ? v : JSON.stringify(v)] as const),
+                  { nil: undefined },
+                ),
+              ),
+            fc.constant(undefined),
+          );
+          const schema = op.requestBody?.content['application/json']?.schema;
+          const bodyArb = schema ? fc.option(valuesOf(spec.resolve(schema)), { nil: undefined, freq: 8 }) : fc.constant(undefined);
+          return fc
+            .record({
+              pathParams: pathArb,
+              query: queryArb,
+              body: bodyArb,
+              who: fc.constantFrom<'adminA' | 'agentA' | 'adminB'>('adminA', 'adminA', 'agentA', 'adminB'),
+            })
+            .map(({ pathParams, query, body, who }) => {
+              let path = template;
+              for (const [name, v] of pathParams) if (name) path = path.replace(`{${name}}`, encodeURIComponent(v));
+              const qs = query
+                .filter((q): q is readonly [string, string] => q !== undefined)
+                .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
+                .join('&');
+              return { template, method: method.toUpperCase(), path: qs ? `${path}?${qs}` : path, body, who };
+            });
+        }),
+      );
+      const requests = fc.sample(arb, { numRuns: OPENAPI_REQUESTS, seed: SEED });
+      const failures: Failure[] = [];
+      const statuses: number[] = [];
+      await pool(requests, HTTP_CONCURRENCY, async (r) => {
+        const req: FuzzRequest = {
+          route: 'openapi',
+          method: r.method,
+          path: r.path,
+          authorization: r.who,
+          contentType: undefined,
+          body: r.body === undefined ? { kind: 'none' } : { kind: 'json', value: r.body, tag: 'openapi' },
+          chunked: false,
+          headers: {},
+          tags: [],
+        };
+        const out = await send(port, req);
+        statuses.push(out.status);
+        const label = `${r.method} ${r.path.slice(0, 160)} [${r.template}]`;
+        if (out.status <= 0 || out.status >= 500)
+          failures.push({ what: label, status: out.status, detail: out.error ?? out.body.toString('utf8').slice(0, 200) });
+        const wrong = spec.judge(r.method, r.path, out, { streamed: streamed.has(`${r.method} ${r.template}`) });
+        if (wrong) failures.push({ what: label, status: out.status, detail: wrong });
+      });
+      console.log(`OpenAPI pass: ${requests.length} requests over ${ops.length} operations (seed ${SEED}); by status:`, countBy(statuses));
+      expect(new Set(statuses.filter((st) => st < 300)).size, 'some generated requests succeed').toBeGreaterThan(0);
+      expect(failures.map((f) => `${f.status} ${f.what}: ${f.detail}`).slice(0, 25)).toEqual([]);
+    },
+  );
 
   it('1,000+ generated WebSocket frames: every reply a coded error frame (or a documented close)', { timeout: 60_000 }, async () => {
     const wsBase = `${sys.gateway.url.replace('http', 'ws')}/onboarding`;
@@ -1176,7 +1387,10 @@ describe('fuzzing through the gateway', () => {
     const sessionIdArb = fc.oneof(
       { weight: 4, arbitrary: fc.constantFrom('adminA', 'agentA', 'adminB').map((k) => sessions[k as keyof typeof sessions]) },
       { weight: 2, arbitrary: fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/) },
-      { weight: 2, arbitrary: fc.constantFrom('../../etc/passwd', '..', '%2e%2e%2f', '\u0000', 'a\u0000b', '*', '>', 'a.b', 'fz-tenant-a.*', '', ' ', '\ud800') },
+      {
+        weight: 2,
+        arbitrary: fc.constantFrom('../../etc/passwd', '..', '%2e%2e%2f', '\u0000', 'a\u0000b', '*', '>', 'a.b', 'fz-tenant-a.*', '', ' ', '\ud800'),
+      },
       { weight: 1, arbitrary: fc.constantFrom(65, 1000, 5000).map((n) => 's'.repeat(n)) },
     );
     const validFrame = fromSchema(toJs(ClientFrameSchema));
@@ -1184,47 +1398,106 @@ describe('fuzzing through the gateway', () => {
       const frame = f as Frame;
       return { ...frame, id: keepId ? id.slice(0, 36) : (frame.id ?? id.slice(0, 8)), data: { ...frame.data, sessionId } };
     });
-    const asText = (tag: string) => (v: unknown): Sent => {
-      const payload = JSON.stringify(v) ?? 'undefined';
-      return { payload, binary: false, tag, ...(Buffer.byteLength(payload) > WS_MAX_FRAME_BYTES ? { expectClose: 1009 } : {}) };
-    };
+    const asText =
+      (tag: string) =>
+      (v: unknown): Sent => {
+        const payload = JSON.stringify(v) ?? 'undefined';
+        return { payload, binary: false, tag, ...(Buffer.byteLength(payload) > WS_MAX_FRAME_BYTES ? { expectClose: 1009 } : {}) };
+      };
     const frameArb: fc.Arbitrary<Sent> = fc.oneof(
       { weight: 6, arbitrary: withSession.map(asText('valid-ish')) },
       { weight: 6, arbitrary: mutated(withSession).map(({ value, op }) => asText(`mutated:${op}`)(value)) },
       {
         weight: 3,
         arbitrary: fc
-          .record({ event: fc.oneof(fc.constantFrom('JOIN_SESSION', 'join', 'subscribe', 'connected', 'error', 'progress_update', 'session_joined', '__proto__', 'constructor', 'toString', '', ' join_session'), fc.string({ maxLength: 30 })), data: fc.jsonValue({ maxDepth: 2 }), id: fc.string({ maxLength: 70 }) }, { requiredKeys: ['event'] })
+          .record(
+            {
+              event: fc.oneof(
+                fc.constantFrom(
+                  'JOIN_SESSION',
+                  'join',
+                  'subscribe',
+                  'connected',
+                  'error',
+                  'progress_update',
+                  'session_joined',
+                  '__proto__',
+                  'constructor',
+                  'toString',
+                  '',
+                  ' join_session',
+                ),
+                fc.string({ maxLength: 30 }),
+              ),
+              data: fc.jsonValue({ maxDepth: 2 }),
+              id: fc.string({ maxLength: 70 }),
+            },
+            { requiredKeys: ['event'] },
+          )
           .map(asText('unknown-event')),
       },
       {
         weight: 3,
         arbitrary: fc
-          .constantFrom('', ' ', '{', '{"event":', 'null', '[]', '1', '"join_session"', 'true', '{"event":"join_session"}', '{"event":"join_session","data":null}', '{"event":"join_session","data":[]}', '{"event":"join_session","data":{"sessionId":1e999}}', '{"event":"get_progress","data":{"sessionId":"x"},"__proto__":{"isAdmin":true}}', '{"event":"join_session","data":{"sessionId":"\\u0000"}}', '{"event":"join_session","data":{"sessionId":"\\ud800"}}', '{"event":"leave_session","data":{"sessionId":"x","sessionId":"y"}}', '\ufeff{"event":"get_progress","data":{"sessionId":"x"}}')
+          .constantFrom(
+            '',
+            ' ',
+            '{',
+            '{"event":',
+            'null',
+            '[]',
+            '1',
+            '"join_session"',
+            'true',
+            '{"event":"join_session"}',
+            '{"event":"join_session","data":null}',
+            '{"event":"join_session","data":[]}',
+            '{"event":"join_session","data":{"sessionId":1e999}}',
+            '{"event":"get_progress","data":{"sessionId":"x"},"__proto__":{"isAdmin":true}}',
+            '{"event":"join_session","data":{"sessionId":"\\u0000"}}',
+            '{"event":"join_session","data":{"sessionId":"\\ud800"}}',
+            '{"event":"leave_session","data":{"sessionId":"x","sessionId":"y"}}',
+            '\ufeff{"event":"get_progress","data":{"sessionId":"x"}}',
+          )
           .map((payload): Sent => ({ payload, binary: false, tag: 'malformed-json' })),
       },
       {
         weight: 2,
-        arbitrary: fc.constantFrom(7_000, 8_000).chain((depth) =>
-          fc.constantFrom<Sent>(
-            { payload: `${'['.repeat(depth)}${']'.repeat(depth)}`, binary: false, tag: 'deep-json' },
-            { payload: `{"event":"join_session","data":${'{"a":'.repeat(2_500)}1${'}'.repeat(2_500)}}`, binary: false, tag: 'deep-json' },
+        arbitrary: fc
+          .constantFrom(7_000, 8_000)
+          .chain((depth) =>
+            fc.constantFrom<Sent>(
+              { payload: `${'['.repeat(depth)}${']'.repeat(depth)}`, binary: false, tag: 'deep-json' },
+              { payload: `{"event":"join_session","data":${'{"a":'.repeat(2_500)}1${'}'.repeat(2_500)}}`, binary: false, tag: 'deep-json' },
+            ),
           ),
-        ),
       },
       {
         weight: 2,
         arbitrary: fc
-          .oneof(fc.uint8Array({ minLength: 0, maxLength: 64 }).map((a) => Buffer.from(a)), fc.constant(Buffer.from('{"event":"get_progress","data":{"sessionId":"x"},"id":"b"}')))
+          .oneof(
+            fc.uint8Array({ minLength: 0, maxLength: 64 }).map((a) => Buffer.from(a)),
+            fc.constant(Buffer.from('{"event":"get_progress","data":{"sessionId":"x"},"id":"b"}')),
+          )
           .map((payload): Sent => ({ payload, binary: true, tag: 'binary' })),
       },
       {
         weight: 1,
-        arbitrary: fc.constantFrom(WS_MAX_FRAME_BYTES + 1, 20_000, 100_000).map((n): Sent => ({ payload: `{"event":"join_session","data":{"sessionId":"${'x'.repeat(n)}"}}`, binary: false, tag: 'oversized', expectClose: 1009 })),
+        arbitrary: fc.constantFrom(WS_MAX_FRAME_BYTES + 1, 20_000, 100_000).map((n): Sent => ({
+          payload: `{"event":"join_session","data":{"sessionId":"${'x'.repeat(n)}"}}`,
+          binary: false,
+          tag: 'oversized',
+          expectClose: 1009,
+        })),
       },
       {
         weight: 1,
-        arbitrary: fc.constantFrom([0xc3, 0x28], [0xff], [0xed, 0xa0, 0x80]).map((bytes): Sent => ({ payload: Buffer.concat([Buffer.from('{"event":"get_progress","data":{"sessionId":"'), Buffer.from(bytes), Buffer.from('"}}')]), binary: false, tag: 'bad-utf8', expectClose: 1007 })),
+        arbitrary: fc.constantFrom([0xc3, 0x28], [0xff], [0xed, 0xa0, 0x80]).map((bytes): Sent => ({
+          payload: Buffer.concat([Buffer.from('{"event":"get_progress","data":{"sessionId":"'), Buffer.from(bytes), Buffer.from('"}}')]),
+          binary: false,
+          tag: 'bad-utf8',
+          expectClose: 1007,
+        })),
       },
     );
 
@@ -1257,7 +1530,8 @@ describe('fuzzing through the gateway', () => {
           if (got === null) failures.push(`${label} → no reply within 5 s`);
           else if ('close' in got) {
             closes.push(got.close.code);
-            if (got.close.code !== f.expectClose) failures.push(`${label} → closed ${got.close.code} ${got.close.reason} (expected ${f.expectClose ?? 'a reply'})`);
+            if (got.close.code !== f.expectClose)
+              failures.push(`${label} → closed ${got.close.code} ${got.close.reason} (expected ${f.expectClose ?? 'a reply'})`);
           } else {
             replies.push(got.event === 'error' ? `error:${String(got.data.code)}` : got.event);
             if (f.expectClose) failures.push(`${label} → ${got.event} instead of close ${f.expectClose}`);
@@ -1266,14 +1540,20 @@ describe('fuzzing through the gateway', () => {
               const allowed = { join_session: 'session_joined', leave_session: 'session_left', get_progress: 'progress_update' }[valid.event];
               if (got.id !== valid.id) failures.push(`${label} → reply id ${got.id} ≠ ${valid.id}`);
               if (got.event === 'error') {
-                if (!WsErrorDataSchema.safeParse(got.data).success || !String(got.data.message).trim()) failures.push(`${label} → malformed error ${JSON.stringify(got.data)}`);
-                if (['upstream_unavailable', 'internal_error'].includes(String(got.data.code))) failures.push(`${label} → server-side failure ${JSON.stringify(got.data)}`);
+                if (!WsErrorDataSchema.safeParse(got.data).success || !String(got.data.message).trim())
+                  failures.push(`${label} → malformed error ${JSON.stringify(got.data)}`);
+                if (['upstream_unavailable', 'internal_error'].includes(String(got.data.code)))
+                  failures.push(`${label} → server-side failure ${JSON.stringify(got.data)}`);
               } else if (got.event !== allowed) failures.push(`${label} → unexpected ${got.event}`);
               // Another tenant's or agent's session is "not found", never joined or shown.
-              if (valid.event !== 'leave_session' && !ownSessions[user].has(sid) && got.event !== 'error') failures.push(`${label} → ${got.event} for a session the user may not see (sessions ${JSON.stringify(sessions)}; reply ${JSON.stringify(got).slice(0, 200)})`);
+              if (valid.event !== 'leave_session' && !ownSessions[user].has(sid) && got.event !== 'error')
+                failures.push(
+                  `${label} → ${got.event} for a session the user may not see (sessions ${JSON.stringify(sessions)}; reply ${JSON.stringify(got).slice(0, 200)})`,
+                );
             } else {
               const e = WsErrorDataSchema.safeParse(got.data);
-              if (got.event !== 'error' || !e.success || !e.data.message.trim() || !e.data.code.trim()) failures.push(`${label} → not a coded error frame: ${JSON.stringify(got).slice(0, 200)}`);
+              if (got.event !== 'error' || !e.success || !e.data.message.trim() || !e.data.code.trim())
+                failures.push(`${label} → not a coded error frame: ${JSON.stringify(got).slice(0, 200)}`);
             }
           }
           const wait = WS_FRAME_INTERVAL_MS - (Date.now() - t0);
@@ -1308,7 +1588,10 @@ describe('fuzzing through the gateway', () => {
       ['', {}],
       ['?token=', {}],
       ['?token=a&token=b', {}],
-      ...BAD_AUTH.filter((a) => a.startsWith('Bearer ') && /^[\x21-\x7e]+$/.test(a.slice(7))).map((a): [string, Record<string, string>] => [`?token=${encodeURIComponent(a.slice(7))}`, {}]),
+      ...BAD_AUTH.filter((a) => a.startsWith('Bearer ') && /^[\x21-\x7e]+$/.test(a.slice(7))).map((a): [string, Record<string, string>] => [
+        `?token=${encodeURIComponent(a.slice(7))}`,
+        {},
+      ]),
       ...BAD_AUTH.filter((a) => /^[\x20-\x7e]+$/.test(a)).map((a): [string, Record<string, string>] => ['', { authorization: a }]),
       [`?token=${'%FF%FE'.repeat(10)}`, {}],
       [`?token=${tokens.adminA}%00`, {}],
@@ -1337,7 +1620,8 @@ describe('fuzzing through the gateway', () => {
         ws.on('error', (err) => resolve({ status: 0, body: err.message }));
       });
       if (c.status === 101) continue; // normalized back onto /onboarding by the client's URL parser
-      if (c.status !== 404 || !ErrorBodySchema.safeParse(JSON.parse(c.body || 'null')).success) failures.push(`upgrade ${path} → ${c.status} ${c.body.slice(0, 120)}`);
+      if (c.status !== 404 || !ErrorBodySchema.safeParse(JSON.parse(c.body || 'null')).success)
+        failures.push(`upgrade ${path} → ${c.status} ${c.body.slice(0, 120)}`);
     }
 
     console.log(`\nWS fuzz: ${sent} frames sent, by kind:`, countBy(tags), 'replies:', countBy(replies));

@@ -38,7 +38,9 @@ function forge(claims: Record<string, unknown>, opts: { secret?: string; alg?: s
   const iat = Math.floor(Date.now() / 1000);
   const head = `${b64url({ alg: opts.alg ?? 'HS256', typ: 'JWT' })}.${b64url({ iat, exp: iat + 3600, ...claims })}`;
   if (opts.alg === 'none') return `${head}.`;
-  return `${head}.${createHmac('sha256', opts.secret ?? TEST_JWT_SECRET).update(head).digest('base64url')}`;
+  return `${head}.${createHmac('sha256', opts.secret ?? TEST_JWT_SECRET)
+    .update(head)
+    .digest('base64url')}`;
 }
 
 /** Tokens that must be refused (401 / close 4401) everywhere; the claims aim at tenant A with the admin role. */
@@ -49,7 +51,10 @@ const BAD_TOKENS: Array<{ name: string; token: string | null }> = [
   { name: 'sub-with-dot', token: forge({ sub: 'alice.agent', tenantId: TENANT_A, roles: ['admin'] }) },
   { name: 'tenant-wildcard', token: forge({ sub: ADMIN_A.userId, tenantId: 'tenant-alpha.>', roles: ['admin'] }) },
   { name: 'alg-none', token: forge({ sub: ADMIN_A.userId, tenantId: TENANT_A, roles: ['admin'] }, { alg: 'none' }) },
-  { name: 'wrong-secret', token: forge({ sub: ADMIN_A.userId, tenantId: TENANT_A, roles: ['admin'] }, { secret: 'another-secret-that-is-long-enough-0123456789' }) },
+  {
+    name: 'wrong-secret',
+    token: forge({ sub: ADMIN_A.userId, tenantId: TENANT_A, roles: ['admin'] }, { secret: 'another-secret-that-is-long-enough-0123456789' }),
+  },
   { name: 'expired', token: forge({ sub: ADMIN_A.userId, tenantId: TENANT_A, roles: ['admin'], iat: 1_600_000_000, exp: 1_600_000_060 }) },
   { name: 'no-token', token: null },
 ];
@@ -76,14 +81,19 @@ const A1_PROFILE = { displayName: 'Alice Liddell', timezone: 'Pacific/Chatham' }
 const A_HOURS = {
   timezone: 'Asia/Tokyo',
   schedule: Object.fromEntries(
-    ['monday', 'tuesday', 'wednesday', 'thursday', 'friday'].map((d) => [d, { enabled: true, start: '08:30', end: '17:00', breaks: [{ start: '12:00', end: '13:00', name: 'Alpha lunch' }] }]),
+    ['monday', 'tuesday', 'wednesday', 'thursday', 'friday'].map((d) => [
+      d,
+      { enabled: true, start: '08:30', end: '17:00', breaks: [{ start: '12:00', end: '13:00', name: 'Alpha lunch' }] },
+    ]),
   ),
   holidays: ['2031-12-24'],
 };
 const B_ORG = { companyName: 'Bravo Logistics', primaryColor: '#0b0b0b', companySize: '1-10', timezone: 'America/Chicago' };
 const B_HOURS = {
   timezone: 'America/Chicago',
-  schedule: Object.fromEntries(['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'].map((d) => [d, { enabled: true, start: '08:00', end: '20:00' }])),
+  schedule: Object.fromEntries(
+    ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'].map((d) => [d, { enabled: true, start: '08:00', end: '20:00' }]),
+  ),
   holidays: [],
 };
 /** Content of tenant A that no attacker may ever see (A2 included: it is A1's or the admin's private data). */
@@ -94,8 +104,27 @@ const A_TENANT_CONTENT = ['Asia/Tokyo', '2031-12-24', 'Alpha lunch', 'billing@al
 let bStripeAccount = '';
 /** A Stripe event about tenant B's own account, signed with the system's webhook secret (what Stripe would send). */
 function signedStripeEvent(accountId: string): { body: Record<string, unknown>; headers: Record<string, string> } {
-  const body = { id: `evt_iso_${accountId}`, object: 'event', type: 'account.updated', created: Math.floor(Date.now() / 1000), account: accountId, data: { object: { id: accountId, object: 'account', charges_enabled: true, payouts_enabled: true, details_submitted: true, requirements: { currently_due: [], past_due: [], disabled_reason: null } } } };
-  return { body, headers: { 'stripe-signature': Stripe.webhooks.generateTestHeaderString({ payload: JSON.stringify(body), secret: TEST_STRIPE_WEBHOOK_SECRET }) } };
+  const body = {
+    id: `evt_iso_${accountId}`,
+    object: 'event',
+    type: 'account.updated',
+    created: Math.floor(Date.now() / 1000),
+    account: accountId,
+    data: {
+      object: {
+        id: accountId,
+        object: 'account',
+        charges_enabled: true,
+        payouts_enabled: true,
+        details_submitted: true,
+        requirements: { currently_due: [], past_due: [], disabled_reason: null },
+      },
+    },
+  };
+  return {
+    body,
+    headers: { 'stripe-signature': Stripe.webhooks.generateTestHeaderString({ payload: JSON.stringify(body), secret: TEST_STRIPE_WEBHOOK_SECRET }) },
+  };
 }
 
 /** Bodies and queries the attackers send: valid, so an authorisation gap would show as a 2xx. */
@@ -139,7 +168,9 @@ interface RouteCase {
   calls: (v: Victim, hook: string) => Call[];
 }
 
-const one = (c: Call = {}) => () => [c];
+const one =
+  (c: Call = {}) =>
+  () => [c];
 /** An unsubscribe link's token, signed as the notification service signs them (services/notification/src/domain/unsubscribe-token.ts). */
 function unsubscribeLink(tenantId: string, userId: string): string {
   const payload = Buffer.from(JSON.stringify([tenantId, userId])).toString('base64url');
@@ -164,7 +195,10 @@ const CASES: { [K in RouteName]: RouteCase } = {
   flowPublish: { scope: 'tenant', calls: () => [{ type: 'tenant_setup' }] },
   languages: { scope: 'pure', calls: one() },
   stepConfiguration: { scope: 'pure', calls: one({ stepId: 'organization_setup', query: '?type=tenant_setup' }) },
-  validateStepPost: { scope: 'pure', calls: one({ stepId: 'organization_setup', query: '?type=tenant_setup', body: { companyName: 'Mallory Inc', primaryColor: '#000000' } }) },
+  validateStepPost: {
+    scope: 'pure',
+    calls: one({ stepId: 'organization_setup', query: '?type=tenant_setup', body: { companyName: 'Mallory Inc', primaryColor: '#000000' } }),
+  },
   validateStepGet: {
     scope: 'pure',
     calls: one({ stepId: 'organization_setup', query: `?type=tenant_setup&data=${encodeURIComponent(JSON.stringify({ companyName: 'Mallory Inc' }))}` }),
@@ -185,7 +219,10 @@ const CASES: { [K in RouteName]: RouteCase } = {
   businessHoursNextDay: { scope: 'tenant', calls: one({ query: `?from=${encodeURIComponent(BH_AT)}` }) },
   progress: { scope: 'victim', calls: one() },
   statistics: { scope: 'tenant', calls: () => [{}, { variant: '?type=agent_welcome', query: '?type=agent_welcome' }] },
-  statisticsTimeseries: { scope: 'tenant', calls: () => [{ query: '?metric=starts' }, { variant: '?completion_rate&week', query: '?metric=completion_rate&interval=week&type=agent_welcome' }] },
+  statisticsTimeseries: {
+    scope: 'tenant',
+    calls: () => [{ query: '?metric=starts' }, { variant: '?completion_rate&week', query: '?metric=completion_rate&interval=week&type=agent_welcome' }],
+  },
   statisticsCohorts: { scope: 'tenant', calls: one() },
   statisticsExport: { scope: 'tenant', calls: () => [{ query: '?format=csv' }, { variant: '?ndjson', query: '?format=ndjson' }] },
   testConnection: { scope: 'victim', calls: (_v, hook) => [{ body: webhookTest(hook) }] },
@@ -201,8 +238,25 @@ const CASES: { [K in RouteName]: RouteCase } = {
   // No bearer token by design: the signed link names its user (here tenant B's own agent), and nobody else.
   notificationsUnsubscribe: { scope: 'pure', calls: one({ query: `?token=${unsubscribeLink(TENANT_B, B1.userId)}`, body: {} }) },
   reminderPolicyGet: { scope: 'tenant', calls: one() },
-  reminderPolicyPut: { scope: 'tenant', calls: one({ body: { enabled: true, inactivityMinutes: 1, maxReminders: 10, channels: ['in_app'], adminNotifications: { milestones: false, completion: false, email: false }, texts: {} } }) },
-  paymentSetup: { scope: 'tenant', calls: one({ body: { stripeAccount: { email: 'mallory@bravo.test', country: 'US', businessType: 'individual' }, billingConfiguration: { currency: 'usd' } } }) },
+  reminderPolicyPut: {
+    scope: 'tenant',
+    calls: one({
+      body: {
+        enabled: true,
+        inactivityMinutes: 1,
+        maxReminders: 10,
+        channels: ['in_app'],
+        adminNotifications: { milestones: false, completion: false, email: false },
+        texts: {},
+      },
+    }),
+  },
+  paymentSetup: {
+    scope: 'tenant',
+    calls: one({
+      body: { stripeAccount: { email: 'mallory@bravo.test', country: 'US', businessType: 'individual' }, billingConfiguration: { currency: 'usd' } },
+    }),
+  },
   paymentStatus: { scope: 'tenant', calls: one() },
   paymentAccountLink: { scope: 'tenant', calls: one() },
   paymentAccount: { scope: 'tenant', calls: one() },
@@ -256,10 +310,21 @@ interface Res {
   text: string;
 }
 
-async function call(method: string, path: string, token: string | null, body?: unknown, base = sys.gateway.url, extra: Record<string, string> = {}): Promise<Res> {
+async function call(
+  method: string,
+  path: string,
+  token: string | null,
+  body?: unknown,
+  base = sys.gateway.url,
+  extra: Record<string, string> = {},
+): Promise<Res> {
   const res = await fetch(`${base}${path}`, {
     method,
-    headers: { ...(token !== null ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...extra },
+    headers: {
+      ...(token !== null ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...extra,
+    },
     body: body !== undefined ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();
@@ -349,7 +414,9 @@ async function tenantAFingerprint(): Promise<string> {
 }
 
 async function projectionCount(tenantId: string): Promise<number> {
-  const { rows } = await sys.db.pool.query<{ n: string }>('SELECT count(*) AS n FROM progress.projections WHERE tenant_id = $1 AND applied_seq > 0', [tenantId]);
+  const { rows } = await sys.db.pool.query<{ n: string }>('SELECT count(*) AS n FROM progress.projections WHERE tenant_id = $1 AND applied_seq > 0', [
+    tenantId,
+  ]);
   return Number(rows[0]!.n);
 }
 
@@ -385,8 +452,15 @@ function withoutOwnProbes(name: RouteName, text: string): string {
     const body = JSON.parse(text) as { items: Array<{ action?: string; target?: { type?: string } }> };
     return JSON.stringify({ ...body, items: body.items.filter((r) => !isProbe(r)) });
   }
-  if (text.startsWith('{')) return text.split('\n').filter((l) => l && !isProbe(JSON.parse(l) as { action?: string })).join('\n');
-  return text.split('\n').filter((l) => !l.includes(',access.denied,session,')).join('\n');
+  if (text.startsWith('{'))
+    return text
+      .split('\n')
+      .filter((l) => l && !isProbe(JSON.parse(l) as { action?: string }))
+      .join('\n');
+  return text
+    .split('\n')
+    .filter((l) => !l.includes(',access.denied,session,'))
+    .join('\n');
 }
 
 /** Everything an attack could have changed, read as the victims (plus stored counts and the webhook receiver). */
@@ -399,7 +473,9 @@ async function victimState(): Promise<Record<string, unknown>> {
     out[`${v.label}.welcome`] = await ok(v.owner, 'GET', `/onboarding/agent-welcome/status/${v.owner.userId}`);
     const runs = await sys.db.pool.query<{ n: string }>('SELECT count(*) AS n FROM connection_test.test_runs WHERE session_id = $1', [v.sessionId]);
     out[`${v.label}.testRuns`] = runs.rows[0]!.n;
-    out[`${v.label}.events`] = (await readStream(sys.nats)).filter((e) => e.event.sessionId === v.sessionId).map((e) => `${e.event.sessionSeq}:${e.event.type}`);
+    out[`${v.label}.events`] = (await readStream(sys.nats))
+      .filter((e) => e.event.sessionId === v.sessionId)
+      .map((e) => `${e.event.sessionSeq}:${e.event.type}`);
   }
   out.businessHours = await ok(ADMIN_A, 'GET', '/onboarding/business-hours');
   out.tenantSetup = await ok(ADMIN_A, 'GET', '/onboarding/tenant-setup/status');
@@ -424,7 +500,20 @@ function printSummary(title: string, cols: string[]) {
   const w0 = Math.max(...rows.map(([r]) => r.length), 5);
   const widths = cols.map((c) => Math.max(c.length, ...rows.map(([, m]) => (m.get(c) ?? '').length)));
   const line = (first: string, cells: string[]) => [first.padEnd(w0), ...cells.map((c, i) => c.padEnd(widths[i]!))].join(' | ');
-  const out = [title, line('route', cols), line('-'.repeat(w0), widths.map((w) => '-'.repeat(w))), ...rows.map(([r, m]) => line(r, cols.map((c) => m.get(c) ?? '')))];
+  const out = [
+    title,
+    line('route', cols),
+    line(
+      '-'.repeat(w0),
+      widths.map((w) => '-'.repeat(w)),
+    ),
+    ...rows.map(([r, m]) =>
+      line(
+        r,
+        cols.map((c) => m.get(c) ?? ''),
+      ),
+    ),
+  ];
   console.log(out.join('\n'));
 }
 
@@ -437,7 +526,10 @@ describe('isolation matrix', () => {
     await ok(ADMIN_A, 'PUT', `/onboarding/step/${sess.adminA}/organization_setup`, A_ORG);
     await ok(ADMIN_A, 'PUT', `/onboarding/step/${sess.adminA}/channel_configuration`, { webchat: { enabled: true } });
     await ok(ADMIN_A, 'PUT', `/onboarding/step/${sess.adminA}/team_management`, { teamMembers: [{ email: 'arthur@alpha.test', role: 'agent' }] });
-    const adminTest = await ok(ADMIN_A, 'POST', `/onboarding/test-connection/${sess.adminA}`, { channel: 'webhook', config: { url: `${hook}/alpha-hook`, secret: 'alpha-hook-secret' } });
+    const adminTest = await ok(ADMIN_A, 'POST', `/onboarding/test-connection/${sess.adminA}`, {
+      channel: 'webhook',
+      config: { url: `${hook}/alpha-hook`, secret: 'alpha-hook-secret' },
+    });
     expect(adminTest.result).toMatchObject({ status: 'success' });
     await ok(ADMIN_A, 'PUT', '/onboarding/business-hours', A_HOURS);
 
@@ -446,8 +538,12 @@ describe('isolation matrix', () => {
     const a1 = await ok(A1, 'POST', '/onboarding/start', {});
     sess.a1 = sessionIdOf(a1);
     await ok(A1, 'PUT', `/onboarding/step/${sess.a1}/profile_setup`, A1_PROFILE);
-    for (const step of ['team_assignment', 'permissions_overview', 'feature_tour', 'test_ticket']) await ok(A1, 'PUT', `/onboarding/step/${sess.a1}/${step}`, {});
-    const a1Test = await ok(A1, 'POST', `/onboarding/test-connection/${sess.a1}`, { channel: 'webhook', config: { url: `${hook}/alice-hook`, secret: 'alice-hook-secret' } });
+    for (const step of ['team_assignment', 'permissions_overview', 'feature_tour', 'test_ticket'])
+      await ok(A1, 'PUT', `/onboarding/step/${sess.a1}/${step}`, {});
+    const a1Test = await ok(A1, 'POST', `/onboarding/test-connection/${sess.a1}`, {
+      channel: 'webhook',
+      config: { url: `${hook}/alice-hook`, secret: 'alice-hook-secret' },
+    });
     expect(a1Test.result).toMatchObject({ status: 'success' });
     const a2 = await ok(A2, 'POST', '/onboarding/agent-welcome/start', {});
     sess.a2 = sessionIdOf(a2);
@@ -460,9 +556,15 @@ describe('isolation matrix', () => {
     await ok(ADMIN_B, 'PUT', `/onboarding/step/${sess.adminB}/organization_setup`, B_ORG);
     await ok(ADMIN_B, 'PUT', '/onboarding/business-hours', B_HOURS);
     // Both tenants have a Stripe account: A's must never show to B; B's own calls must work.
-    const aPay = await ok(ADMIN_A, 'POST', '/onboarding/payment/setup', { stripeAccount: { email: 'billing@alpha-widgets.test', country: 'JP', businessType: 'company' }, billingConfiguration: { currency: 'jpy', invoicePrefix: 'ALPHA-INV' } });
+    const aPay = await ok(ADMIN_A, 'POST', '/onboarding/payment/setup', {
+      stripeAccount: { email: 'billing@alpha-widgets.test', country: 'JP', businessType: 'company' },
+      billingConfiguration: { currency: 'jpy', invoicePrefix: 'ALPHA-INV' },
+    });
     A_TENANT_CONTENT.push((aPay.account as { accountId: string }).accountId);
-    const bPay = await ok(ADMIN_B, 'POST', '/onboarding/payment/setup', { stripeAccount: { email: 'billing@bravo.test', country: 'US', businessType: 'company' }, billingConfiguration: { currency: 'usd' } });
+    const bPay = await ok(ADMIN_B, 'POST', '/onboarding/payment/setup', {
+      stripeAccount: { email: 'billing@bravo.test', country: 'US', businessType: 'company' },
+      billingConfiguration: { currency: 'usd' },
+    });
     bStripeAccount = (bPay.account as { accountId: string }).accountId;
     const b1 = await ok(B1, 'POST', '/onboarding/start', {});
     sess.b1 = sessionIdOf(b1);
@@ -470,12 +572,20 @@ describe('isolation matrix', () => {
 
     victims.push(
       { label: 'A1', owner: A1, sessionId: sess.a1, save: { stepId: 'quick_start', body: {} }, skipStepId: 'notification_preferences' },
-      { label: 'adminA', owner: ADMIN_A, sessionId: sess.adminA, save: { stepId: 'payment_setup', body: { stripeAccountId: 'acct_1Mallory' } }, skipStepId: 'knowledge_base' },
+      {
+        label: 'adminA',
+        owner: ADMIN_A,
+        sessionId: sess.adminA,
+        save: { stepId: 'payment_setup', body: { stripeAccountId: 'acct_1Mallory' } },
+        skipStepId: 'knowledge_base',
+      },
     );
     // The attacked saves are valid data for their step: only authorisation can stop them.
     for (const v of victims) {
       const type = v.owner === A1 ? 'agent_welcome' : 'tenant_setup';
-      expect(await ok(v.owner, 'POST', `/onboarding/validate-step/${v.save.stepId}?type=${type}`, v.save.body), `${v.label} attack body`).toMatchObject({ isValid: true });
+      expect(await ok(v.owner, 'POST', `/onboarding/validate-step/${v.save.stepId}?type=${type}`, v.save.body), `${v.label} attack body`).toMatchObject({
+        isValid: true,
+      });
     }
 
     // Sockets: admin A watches A1's session (so A1's session has a joined client and admin A gets its events).
@@ -496,7 +606,16 @@ describe('isolation matrix', () => {
       return s.totalSessions === 3 ? s : null;
     });
     aRef.statistics = JSON.stringify(stats);
-    for (const name of ['tenantSetupStatus', 'businessHoursGet', 'businessHoursCheck', 'businessHoursWorkingTime', 'businessHoursAddTime', 'businessHoursNextDay', 'paymentAccount', 'paymentBillingConfigGet'] as const) {
+    for (const name of [
+      'tenantSetupStatus',
+      'businessHoursGet',
+      'businessHoursCheck',
+      'businessHoursWorkingTime',
+      'businessHoursAddTime',
+      'businessHoursNextDay',
+      'paymentAccount',
+      'paymentBillingConfigGet',
+    ] as const) {
       const route = ROUTES[name] as RouteContract;
       const [c] = CASES[name].calls(victims[0]!, hook);
       aRef[name] = JSON.stringify(await ok(ADMIN_A, route.method, `${route.url}${c!.query ?? ''}`, c!.body));
@@ -509,7 +628,10 @@ describe('isolation matrix', () => {
     const names = Object.keys(ROUTES) as RouteName[];
     const missing = names.filter((n) => !(n in CASES));
     expect(missing, 'routes without an isolation case').toEqual([]);
-    expect(Object.keys(CASES).filter((n) => !(n in ROUTES)), 'cases for routes that no longer exist').toEqual([]);
+    expect(
+      Object.keys(CASES).filter((n) => !(n in ROUTES)),
+      'cases for routes that no longer exist',
+    ).toEqual([]);
     for (const n of names) {
       const url = (ROUTES[n] as RouteContract).url;
       if (/:(sessionId|userId)\b/.test(url)) expect(CASES[n].scope, `${n} addresses a session or user`).toBe('victim');
@@ -530,8 +652,11 @@ describe('isolation matrix', () => {
       for (const v of targets) {
         for (const callSpec of c.calls(v, hook)) {
           const row = `${route.method} ${name}${callSpec.variant ?? ''}${c.scope === 'victim' ? ` @${v.label}` : ''}`;
-          const path = fillPath(route.url, { sessionId: v.sessionId, userId: v.owner.userId, stepId: callSpec.stepId, type: callSpec.type }) + (callSpec.query ?? '');
-          const unknownPath = fillPath(route.url, { sessionId: randomUUID(), userId: `nobody-${randomUUID().slice(0, 8)}`, stepId: callSpec.stepId, type: callSpec.type }) + (callSpec.query ?? '');
+          const path =
+            fillPath(route.url, { sessionId: v.sessionId, userId: v.owner.userId, stepId: callSpec.stepId, type: callSpec.type }) + (callSpec.query ?? '');
+          const unknownPath =
+            fillPath(route.url, { sessionId: randomUUID(), userId: `nobody-${randomUUID().slice(0, 8)}`, stepId: callSpec.stepId, type: callSpec.type }) +
+            (callSpec.query ?? '');
           const adminOnly = route.access === 'admin' || callSpec.adminOnly === true;
 
           for (const a of ATTACKERS) {
@@ -563,10 +688,21 @@ describe('isolation matrix', () => {
           }
 
           // Bad tokens: 401 at the gateway, and at the owning service reached directly.
-          const direct = { session: sys.session, progress: sys.progress, 'connection-test': sys.connectionTest, realtime: sys.realtime, notification: sys.notification!, payment: sys.payment!, audit: sys.audit! }[route.service];
+          const direct = {
+            session: sys.session,
+            progress: sys.progress,
+            'connection-test': sys.connectionTest,
+            realtime: sys.realtime,
+            notification: sys.notification!,
+            payment: sys.payment!,
+            audit: sys.audit!,
+          }[route.service];
           const badCells: string[] = [];
           for (const b of route.access === 'public' ? [] : BAD_TOKENS) {
-            for (const [where, base] of [['gw', sys.gateway.url], ['svc', direct.url]] as const) {
+            for (const [where, base] of [
+              ['gw', sys.gateway.url],
+              ['svc', direct.url],
+            ] as const) {
               cells++;
               const r = await call(route.method, path, b.token, callSpec.body, base);
               if (r.status !== 401) {
@@ -582,8 +718,10 @@ describe('isolation matrix', () => {
             const r = await call(route.method, path, tok(ADMIN_A), callSpec.body);
             record(row, 'adminA(ctl)', String(r.status));
             if (r.status !== 200) fail(row, 'adminA(ctl)', `same-tenant admin refused: ${r.status} ${r.text.slice(0, 200)}`);
-            else if (name === 'connectionHistory' && (r.body as { items: unknown[] }).items.length === 0) fail(row, 'adminA(ctl)', 'no history (the victim ran a test)');
-            else if (name !== 'connectionHistory' && !r.text.includes(v.sessionId) && !r.text.includes(v.owner.userId)) fail(row, 'adminA(ctl)', 'answer is not about the victim');
+            else if (name === 'connectionHistory' && (r.body as { items: unknown[] }).items.length === 0)
+              fail(row, 'adminA(ctl)', 'no history (the victim ran a test)');
+            else if (name !== 'connectionHistory' && !r.text.includes(v.sessionId) && !r.text.includes(v.owner.userId))
+              fail(row, 'adminA(ctl)', 'answer is not about the victim');
             else if (name === 'getSession' || name === 'progress' || name === 'connectionHistory') {
               const own = before[`${v.label}.${name === 'getSession' ? 'session' : name === 'progress' ? 'progress' : 'history'}`];
               if (JSON.stringify(r.body) !== JSON.stringify(own)) fail(row, 'adminA(ctl)', "admin A's view differs from the owner's");
@@ -596,12 +734,14 @@ describe('isolation matrix', () => {
     await quiesce();
     const after = await victimState();
     for (const key of Object.keys(before)) {
-      if (JSON.stringify(after[key]) !== JSON.stringify(before[key])) fail('state', key, `changed:\n  before ${JSON.stringify(before[key])}\n  after  ${JSON.stringify(after[key])}`);
+      if (JSON.stringify(after[key]) !== JSON.stringify(before[key]))
+        fail('state', key, `changed:\n  before ${JSON.stringify(before[key])}\n  after  ${JSON.stringify(after[key])}`);
     }
-    printSummary(
-      `isolation matrix: ${summary.size} rows, ${cells} HTTP cells, ${failures.length} failures (! = unexpected)`,
-      [...ATTACKERS.map((a) => a.name), `bad tokens ×${BAD_TOKENS.length}(gw+svc)`, 'adminA(ctl)'],
-    );
+    printSummary(`isolation matrix: ${summary.size} rows, ${cells} HTTP cells, ${failures.length} failures (! = unexpected)`, [
+      ...ATTACKERS.map((a) => a.name),
+      `bad tokens ×${BAD_TOKENS.length}(gw+svc)`,
+      'adminA(ctl)',
+    ]);
     expect(failures).toEqual([]);
     expect(cells).toBeGreaterThan(Object.keys(ROUTES).length * (ATTACKERS.length + BAD_TOKENS.length * 2));
   });
@@ -623,7 +763,9 @@ describe('isolation matrix', () => {
         expect(replay, `${name} join ${v.label} with lastEventId`).toMatchObject({ event: 'error', data: { code: 'session_not_found' } });
         const progress = await request(s, 'get_progress', { sessionId: v.sessionId });
         const unknown = await request(s, 'join_session', { sessionId: randomUUID() });
-        rows.push(`join_session/join+lastEventId/get_progress @${v.label} × ${name} → ${join.event}(${join.data.code}) / ${replay.event}(${replay.data.code}) / ${progress.event}(${progress.data.code})`);
+        rows.push(
+          `join_session/join+lastEventId/get_progress @${v.label} × ${name} → ${join.event}(${join.data.code}) / ${replay.event}(${replay.data.code}) / ${progress.event}(${progress.data.code})`,
+        );
         expect(join, `${name} join ${v.label}`).toMatchObject({ event: 'error', data: { code: 'session_not_found' } });
         expect(progress, `${name} get_progress ${v.label}`).toMatchObject({ event: 'error', data: { code: 'session_not_found' } });
         expect(unknown.data.code, 'same answer as an unknown session').toBe(join.data.code);
@@ -643,7 +785,9 @@ describe('isolation matrix', () => {
     await ok(A1, 'POST', `/onboarding/pause/${sess.a1}`);
     await ok(A1, 'POST', `/onboarding/resume/${sess.a1}`);
     for (const s of [socks.a1, socks.adminA]) {
-      await waitFor(() => s.frames.some((f) => f.event === 'session_resumed' && f.data.sessionId === sess.a1), { message: `${s.name} gets the victim's events` });
+      await waitFor(() => s.frames.some((f) => f.event === 'session_resumed' && f.data.sessionId === sess.a1), {
+        message: `${s.name} gets the victim's events`,
+      });
       await waitFor(() => s.frames.some((f) => f.event === 'progress_update' && f.data.sessionId === sess.a1), { message: `${s.name} gets progress` });
     }
     await new Promise((r) => setTimeout(r, 750));
@@ -668,7 +812,10 @@ describe('isolation matrix', () => {
       await waitFor(() => s.closed.code, { message: `${b.name} closed` });
       rows.push(`connect × ${b.name} → close ${s.closed.code}`);
       expect(s.closed.code, b.name).toBe(4401);
-      expect(s.frames.filter((f) => f.event === 'connected'), b.name).toEqual([]);
+      expect(
+        s.frames.filter((f) => f.event === 'connected'),
+        b.name,
+      ).toEqual([]);
     }
     console.log(['websocket isolation:', ...rows.map((r) => `  ${r}`)].join('\n'));
   });
@@ -710,7 +857,8 @@ async function checkOwnData(name: RouteName, a: Attacker, body: Record<string, u
       const same = asSeenBy(JSON.parse(aRef.tenantSetupStatus!) as Record<string, unknown>) === JSON.stringify(body);
       if (foreign && same) problems.push("tenant setup status: tenant B got tenant A's answer");
       if (!foreign && !same) problems.push("tenant setup status: tenant A's own agent did not get tenant A's answer (control)");
-      if (foreign && JSON.stringify(body) !== asSeenBy(bTenantSetupBaseline as Record<string, unknown>)) problems.push(`not tenant B's setup status: ${JSON.stringify(body)}`);
+      if (foreign && JSON.stringify(body) !== asSeenBy(bTenantSetupBaseline as Record<string, unknown>))
+        problems.push(`not tenant B's setup status: ${JSON.stringify(body)}`);
       if (!isAdmin(a.who) && body.sessionId !== null) problems.push("an agent got the admin's setup session id");
       break;
     }
@@ -761,9 +909,11 @@ async function checkOwnData(name: RouteName, a: Attacker, body: Record<string, u
       if (name === 'auditVerify') {
         if ((body as { tenantId?: string }).tenantId !== a.who.tenantId) problems.push(`verified the chain of ${(body as { tenantId?: string }).tenantId}`);
       } else if (name === 'auditList') {
-        for (const r of (body as { items: Array<{ tenantId: string }> }).items) if (r.tenantId !== a.who.tenantId) problems.push(`audit record of tenant ${r.tenantId}`);
+        for (const r of (body as { items: Array<{ tenantId: string }> }).items)
+          if (r.tenantId !== a.who.tenantId) problems.push(`audit record of tenant ${r.tenantId}`);
       } else if (text.startsWith('{')) {
-        for (const line of text.split('\n').filter(Boolean)) if ((JSON.parse(line) as { tenantId: string }).tenantId !== a.who.tenantId) problems.push('exported audit record of another tenant');
+        for (const line of text.split('\n').filter(Boolean))
+          if ((JSON.parse(line) as { tenantId: string }).tenantId !== a.who.tenantId) problems.push('exported audit record of another tenant');
       }
       if (text.includes(TENANT_A)) problems.push("tenant A's id in an audit answer");
       break;
@@ -773,10 +923,21 @@ async function checkOwnData(name: RouteName, a: Attacker, body: Record<string, u
       const raw = body as unknown;
       const text = typeof raw === 'string' ? raw : JSON.stringify(raw);
       const ids = text.startsWith('sessionId,')
-        ? text.split('\r\n').slice(1).filter(Boolean).map((line) => line.split(',')[0])
-        : text.split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { sessionId: string }).sessionId);
-      const { rows } = await sys.db.pool.query<{ session_id: string }>('SELECT session_id FROM progress.projections WHERE tenant_id = $1 AND applied_seq > 0 ORDER BY session_id', [a.who.tenantId]);
-      if (JSON.stringify([...ids].sort()) !== JSON.stringify(rows.map((r) => r.session_id))) problems.push(`export rows ${ids.join(' ')} are not tenant ${a.who.tenantId}'s sessions`);
+        ? text
+            .split('\r\n')
+            .slice(1)
+            .filter(Boolean)
+            .map((line) => line.split(',')[0])
+        : text
+            .split('\n')
+            .filter(Boolean)
+            .map((line) => (JSON.parse(line) as { sessionId: string }).sessionId);
+      const { rows } = await sys.db.pool.query<{ session_id: string }>(
+        'SELECT session_id FROM progress.projections WHERE tenant_id = $1 AND applied_seq > 0 ORDER BY session_id',
+        [a.who.tenantId],
+      );
+      if (JSON.stringify([...ids].sort()) !== JSON.stringify(rows.map((r) => r.session_id)))
+        problems.push(`export rows ${ids.join(' ')} are not tenant ${a.who.tenantId}'s sessions`);
       break;
     }
     default:

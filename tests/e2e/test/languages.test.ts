@@ -52,7 +52,9 @@ describe('every text in the caller’s language, through the gateway', () => {
     const admin = sys.token({ userId: 'lang-admin-2', tenantId: 'lang-tenant-2', roles: ['admin'] });
     const flow = FlowResponseSchema.parse((await call('GET', '/onboarding/flows/tenant_setup?lang=es', admin)).body);
     expect(flow.steps.find((s) => s.id === 'organization_setup')?.title).toBe('Configuración de la organización');
-    expect(flow.steps.map((s) => s.id)).toEqual(FlowResponseSchema.parse((await call('GET', '/onboarding/flows/tenant_setup', admin)).body).steps.map((s) => s.id));
+    expect(flow.steps.map((s) => s.id)).toEqual(
+      FlowResponseSchema.parse((await call('GET', '/onboarding/flows/tenant_setup', admin)).body).steps.map((s) => s.id),
+    );
 
     const v = ValidateStepResponseSchema.parse((await call('POST', '/onboarding/validate-step/organization_setup?type=tenant_setup&lang=fr', admin, {})).body);
     expect(v.errors).toContainEqual({ field: 'companyName', rule: 'required', message: 'companyName est obligatoire' });
@@ -60,9 +62,18 @@ describe('every text in the caller’s language, through the gateway', () => {
     const { session } = SessionWithProgressSchema.parse((await call('POST', '/onboarding/start', admin, {})).body);
     const early = await call('PUT', `/onboarding/step/${session.id}/ai_configuration`, admin, {}, { 'accept-language': 'ar' });
     expect(early.status).toBe(409);
-    expect(ErrorBodySchema.parse(early.body)).toMatchObject({ code: 'SESSION_STEP_DEPENDENCIES_MISSING', message: 'متطلبات سابقة ناقصة: channel_configuration' });
+    expect(ErrorBodySchema.parse(early.body)).toMatchObject({
+      code: 'SESSION_STEP_DEPENDENCIES_MISSING',
+      message: 'متطلبات سابقة ناقصة: channel_configuration',
+    });
 
-    const saved = await call('PUT', `/onboarding/step/${session.id}/organization_setup`, admin, { companyName: 'Acme', primaryColor: '#112233' }, { 'accept-language': 'fr' });
+    const saved = await call(
+      'PUT',
+      `/onboarding/step/${session.id}/organization_setup`,
+      admin,
+      { companyName: 'Acme', primaryColor: '#112233' },
+      { 'accept-language': 'fr' },
+    );
     expect(saved.status).toBe(200);
     expect((saved.body.progress as { nextRecommendedAction: string }).nextRecommendedAction).toMatch(/^Terminer : /);
 

@@ -107,17 +107,27 @@ async function startMixed(old: (typeof OLD)[number]): Promise<Mixed> {
     'connection-test': common,
     realtime: { ...common, PRESENCE_BUCKET: `${nats.streamName}_presence` },
   };
-  const started = await Promise.all(Object.entries(envOf).map(([name, env]) => (name === old ? startBuilt(name, env, release.dir) : startService(name, env, undefined, undefined, READY_TIMEOUT_MS))));
+  const started = await Promise.all(
+    Object.entries(envOf).map(([name, env]) =>
+      name === old ? startBuilt(name, env, release.dir) : startService(name, env, undefined, undefined, READY_TIMEOUT_MS),
+    ),
+  );
   const by = Object.fromEntries(started.map((s) => [s.name.replace('@previous', ''), s]));
-  const gateway = await startService('gateway', {
-    JWT_SECRET: TEST_JWT_SECRET,
-    LOG_LEVEL: 'warn',
-    SESSION_URL: by.session!.url,
-    PROGRESS_URL: by.progress!.url,
-    CONNECTION_TEST_URL: by['connection-test']!.url,
-    REALTIME_URL: by.realtime!.url,
-    RATE_LIMIT_MAX: '100000',
-  }, undefined, undefined, READY_TIMEOUT_MS);
+  const gateway = await startService(
+    'gateway',
+    {
+      JWT_SECRET: TEST_JWT_SECRET,
+      LOG_LEVEL: 'warn',
+      SESSION_URL: by.session!.url,
+      PROGRESS_URL: by.progress!.url,
+      CONNECTION_TEST_URL: by['connection-test']!.url,
+      REALTIME_URL: by.realtime!.url,
+      RATE_LIMIT_MAX: '100000',
+    },
+    undefined,
+    undefined,
+    READY_TIMEOUT_MS,
+  );
   const all = [...started, gateway];
   return {
     pg,
@@ -211,9 +221,17 @@ async function onboardWholeTenant(sys: Mixed, tenantId: string) {
     const percents = progressPushes().map(percentOf);
     expect(percents).toEqual([...percents].sort((a, b) => a - b));
     expect(progressPushes().at(-1)!.event).toBe('onboarding_completed');
-    expect(pushes().filter((f) => f.event === 'milestone_reached').map((f) => f.data.threshold)).toEqual([25, 50, 75, 100]);
+    expect(
+      pushes()
+        .filter((f) => f.event === 'milestone_reached')
+        .map((f) => f.data.threshold),
+    ).toEqual([25, 50, 75, 100]);
     // `welcome` is completed by the start itself (its push reaches the admin's socket, open since before the start).
-    expect(pushes().filter((f) => f.event === 'step_completed').map((f) => f.data.stepId)).toEqual(TENANT_SETUP_STEPS.map((s) => s.id));
+    expect(
+      pushes()
+        .filter((f) => f.event === 'step_completed')
+        .map((f) => f.data.stepId),
+    ).toEqual(TENANT_SETUP_STEPS.map((s) => s.id));
     return sessionId;
   } finally {
     ws.close();
@@ -232,7 +250,10 @@ async function expectCleanStream(sys: Mixed, sessionId: string) {
   expect([...sessionSeqs].sort((a, b) => a - b)).toEqual(sessionSeqs.map((_, i) => i + 1));
   expect([...progressSeqs].sort((a, b) => a - b)).toEqual(progressSeqs.map((_, i) => i + 1));
   const dead = await readStream(sys.nats, `${sys.nats.streamName}_DLQ`);
-  expect(dead.map((m) => m.subject), 'dead-lettered events').toEqual([]);
+  expect(
+    dead.map((m) => m.subject),
+    'dead-lettered events',
+  ).toEqual([]);
 }
 
 it('release/previous.json names a commit HEAD descends from', async () => {

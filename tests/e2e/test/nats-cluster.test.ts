@@ -149,7 +149,10 @@ describe('three-node NATS cluster', () => {
     const workers = ids.map(async ({ sessionId }, i) => {
       for (let rev = 1; running; rev++) {
         const startedAt = Date.now();
-        const r = await http('PUT', `${session.url}/onboarding/step/${sessionId}/organization_setup`, token(i), { companyName: `Cluster Org r${rev}`, primaryColor: '#123456' });
+        const r = await http('PUT', `${session.url}/onboarding/step/${sessionId}/organization_setup`, token(i), {
+          companyName: `Cluster Org r${rev}`,
+          primaryColor: '#123456',
+        });
         saves.push({ sessionId, rev, startedAt, endedAt: Date.now(), status: r.status });
         await new Promise((res) => setTimeout(res, SAVE_EVERY_MS));
       }
@@ -159,15 +162,22 @@ describe('three-node NATS cluster', () => {
     /** A fault's pause: from the fault to the first save started after it that succeeded, and to the first push after it. */
     const pauses: Array<{ fault: string; saveMs: number; pushMs: number; slowestSaveMs: number }> = [];
     const t0 = Date.now();
-    const log = (what: string) => console.log(`[nats-cluster] +${((Date.now() - t0) / 1000).toFixed(1)} s ${what} (${saves.filter((x) => x.status === 200).length} saves accepted)`);
+    const log = (what: string) =>
+      console.log(`[nats-cluster] +${((Date.now() - t0) / 1000).toFixed(1)} s ${what} (${saves.filter((x) => x.status === 200).length} saves accepted)`);
     async function fault(name: string, act: () => Promise<void>) {
       log(name);
       const at = Date.now();
       await act();
-      await waitFor(() => acceptedAfter(at).length > 0 && pushesAfter(at).length > 0, { timeoutMs: 60_000, intervalMs: 20, message: `saves and pushes resume after: ${name}` }).catch((err: Error) => {
+      await waitFor(() => acceptedAfter(at).length > 0 && pushesAfter(at).length > 0, {
+        timeoutMs: 60_000,
+        intervalMs: 20,
+        message: `saves and pushes resume after: ${name}`,
+      }).catch((err: Error) => {
         const tail = services.map((p) => `--- ${p.name}\n${p.logs.slice(-15).join('\n')}`).join('\n');
         const statuses = saves.filter((x) => x.startedAt > at).map((x) => x.status);
-        throw new Error(`${err.message}: ${acceptedAfter(at).length} saves accepted and ${pushesAfter(at).length} pushes since; statuses ${JSON.stringify(statuses.slice(-20))}\n${tail}`);
+        throw new Error(
+          `${err.message}: ${acceptedAfter(at).length} saves accepted and ${pushesAfter(at).length} pushes since; statuses ${JSON.stringify(statuses.slice(-20))}\n${tail}`,
+        );
       });
       await waitFor(() => Date.now() - at > FAULT_LOAD_MS, { timeoutMs: FAULT_LOAD_MS + 1000, intervalMs: 100 });
       const firstSave = Math.min(...acceptedAfter(at).map((s) => s.endedAt));
@@ -226,7 +236,10 @@ describe('three-node NATS cluster', () => {
       const lastRev = Math.max(...accepted.map((s) => s.rev));
       expect(JSON.stringify(stored.body)).toContain(`Cluster Org r${lastRev}"`);
       // Every step event pushed to the joined socket, once.
-      await waitFor(() => socket.frames.filter((f) => f.event === 'step_completed').length >= stepEvents.length, { timeoutMs: 30_000, message: `pushes of ${sessionId}` });
+      await waitFor(() => socket.frames.filter((f) => f.event === 'step_completed').length >= stepEvents.length, {
+        timeoutMs: 30_000,
+        message: `pushes of ${sessionId}`,
+      });
       const pushed = socket.frames.filter((f) => f.event === 'step_completed' && f.data.stepId === 'organization_setup').map((f) => f.data.eventId as string);
       expect(new Set(pushed).size, 'no push twice').toBe(pushed.length);
       expect([...pushed].sort()).toEqual(stepEvents.map((e) => e.id).sort());

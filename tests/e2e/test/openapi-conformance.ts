@@ -29,7 +29,10 @@ function toDraft7(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(toDraft7);
   if (node === null || typeof node !== 'object') return node;
   const out: Record<string, unknown> = Object.fromEntries(Object.entries(node).map(([k, v]) => [k, k === 'example' || k === 'examples' ? v : toDraft7(v)]));
-  for (const [flag, bound] of [['exclusiveMinimum', 'minimum'], ['exclusiveMaximum', 'maximum']] as const) {
+  for (const [flag, bound] of [
+    ['exclusiveMinimum', 'minimum'],
+    ['exclusiveMaximum', 'maximum'],
+  ] as const) {
     if (out[flag] === true) {
       out[flag] = out[bound];
       delete out[bound];
@@ -85,7 +88,10 @@ export class OpenApiSpec {
     if (!this.validators.has(key)) {
       const content = this.doc.paths[template]![method]!.responses[status]?.content?.['application/json'];
       if (!content) return undefined;
-      this.validators.set(key, this.ajv.compile({ $ref: `openapi#/paths/${escapePointer(template)}/${method}/responses/${status}/content/application~1json/schema` }));
+      this.validators.set(
+        key,
+        this.ajv.compile({ $ref: `openapi#/paths/${escapePointer(template)}/${method}/responses/${status}/content/application~1json/schema` }),
+      );
     }
     return this.validators.get(key);
   }
@@ -97,18 +103,25 @@ export class OpenApiSpec {
     // Refused before any route is chosen: the request line, URL or headers themselves (documented on every operation).
     const beforeRouting = ['400', '408', '414', '429', '431'].includes(status);
     if ('pathOnly' in where) {
-      if (where.pathOnly.length === 0) return status === '404' || beforeRouting ? this.errorShape(answer, ['GATEWAY_ROUTE_NOT_FOUND'], '404') : `status ${status} for a path no route has (404 expected)`;
+      if (where.pathOnly.length === 0)
+        return status === '404' || beforeRouting
+          ? this.errorShape(answer, ['GATEWAY_ROUTE_NOT_FOUND'], '404')
+          : `status ${status} for a path no route has (404 expected)`;
       if (status === '405') {
         const allowed = new Set(where.pathOnly.flatMap((t) => METHODS.filter((m) => this.doc.paths[t]![m]).map((m) => m.toUpperCase())));
         if (allowed.has('GET')) allowed.add('HEAD');
-        const allow = String(answer.headers?.allow ?? '').split(/,\s*/).filter(Boolean);
-        if (answer.headers && [...allowed].sort().join() !== [...allow].sort().join()) return `405 Allow ${allow.join(', ')}; the document has ${[...allowed].join(', ')}`;
+        const allow = String(answer.headers?.allow ?? '')
+          .split(/,\s*/)
+          .filter(Boolean);
+        if (answer.headers && [...allowed].sort().join() !== [...allow].sort().join())
+          return `405 Allow ${allow.join(', ')}; the document has ${[...allowed].join(', ')}`;
         return this.errorShape(answer, ['GATEWAY_METHOD_NOT_ALLOWED'], '405');
       }
       return beforeRouting || status === '404' ? null : `status ${status} for ${method} on a path without that method (405 expected)`;
     }
     const m = method.toLowerCase() === 'head' ? 'get' : method.toLowerCase();
-    if (!where.op.responses[status]) return `status ${status} is not documented for ${m.toUpperCase()} ${where.template} (documented: ${Object.keys(where.op.responses).join(', ')})`;
+    if (!where.op.responses[status])
+      return `status ${status} is not documented for ${m.toUpperCase()} ${where.template} (documented: ${Object.keys(where.op.responses).join(', ')})`;
     if (method.toUpperCase() === 'HEAD' || (opts.streamed && answer.status < 300)) return null;
     const validate = this.validator(where.template, m, status);
     if (!validate) return null;
@@ -142,7 +155,8 @@ export class OpenApiSpec {
     if (typeof ref === 'string') return this.resolve(this.doc.components.schemas[ref.split('/').pop()!] ?? {}, depth + 1);
     const out: Schema = {};
     for (const [k, v] of Object.entries(schema)) {
-      if (k === 'properties' && v && typeof v === 'object') out[k] = Object.fromEntries(Object.entries(v).map(([p, s]) => [p, this.resolve(s as Schema, depth + 1)]));
+      if (k === 'properties' && v && typeof v === 'object')
+        out[k] = Object.fromEntries(Object.entries(v).map(([p, s]) => [p, this.resolve(s as Schema, depth + 1)]));
       else if ((k === 'items' || k === 'additionalProperties') && v && typeof v === 'object') out[k] = this.resolve(v as Schema, depth + 1);
       else if ((k === 'anyOf' || k === 'oneOf' || k === 'allOf') && Array.isArray(v)) out[k] = v.map((s) => this.resolve(s as Schema, depth + 1));
       else out[k] = v;
@@ -168,11 +182,21 @@ export function valuesOf(schema: Schema, depth = 0): fc.Arbitrary<unknown> {
     }
     case 'array': {
       const min = Number(schema.minItems ?? 0);
-      return nullable(fc.array(valuesOf((schema.items ?? {}) as Schema, depth + 1), { minLength: min, maxLength: Math.max(min, Math.min(Number(schema.maxItems ?? 3), 3)) }));
+      return nullable(
+        fc.array(valuesOf((schema.items ?? {}) as Schema, depth + 1), { minLength: min, maxLength: Math.max(min, Math.min(Number(schema.maxItems ?? 3), 3)) }),
+      );
     }
     case 'string': {
-      if (schema.format === 'date-time') return nullable(fc.date({ min: new Date('2020-01-01T00:00:00Z'), max: new Date('2030-01-01T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString()));
-      if (schema.format === 'date') return nullable(fc.date({ min: new Date('2020-01-01T00:00:00Z'), max: new Date('2030-01-01T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString().slice(0, 10)));
+      if (schema.format === 'date-time')
+        return nullable(
+          fc.date({ min: new Date('2020-01-01T00:00:00Z'), max: new Date('2030-01-01T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString()),
+        );
+      if (schema.format === 'date')
+        return nullable(
+          fc
+            .date({ min: new Date('2020-01-01T00:00:00Z'), max: new Date('2030-01-01T00:00:00Z'), noInvalidDate: true })
+            .map((d) => d.toISOString().slice(0, 10)),
+        );
       if (schema.format === 'uuid') return nullable(fc.uuid());
       if (schema.format === 'email') return nullable(fc.emailAddress());
       if (schema.format === 'uri') return nullable(fc.webUrl());

@@ -31,7 +31,14 @@ beforeAll(async () => {
   stripe = await startFakeStripe();
   system = await startEmbedded({
     dataDir,
-    ports: { gateway: await freePort(), session: await freePort(), progress: await freePort(), connectionTest: await freePort(), realtime: await freePort(), payment: await freePort() },
+    ports: {
+      gateway: await freePort(),
+      session: await freePort(),
+      progress: await freePort(),
+      connectionTest: await freePort(),
+      realtime: await freePort(),
+      payment: await freePort(),
+    },
     env: {
       JWT_SECRET: TEST_JWT_SECRET,
       STEP_DATA_ENCRYPTION_KEY: Buffer.alloc(32, 5).toString('base64'),

@@ -58,15 +58,35 @@ export async function paymentAcceptance(t: PaymentFlowTarget): Promise<void> {
   expect(link.body).toMatchObject({ url: expect.stringMatching(/^https:\/\//), expiresAt: expect.any(String) });
 
   // The tenant finishes Stripe's onboarding; Stripe says so.
-  const enabled = t.stripe.update(account.accountId, { charges_enabled: true, payouts_enabled: true, details_submitted: true, requirements: { currently_due: [], past_due: [], disabled_reason: null } });
-  const event = { id: 'evt_e2e_enabled', object: 'event', type: 'account.updated', created: Math.floor(Date.now() / 1000), account: account.accountId, data: { object: enabled } };
+  const enabled = t.stripe.update(account.accountId, {
+    charges_enabled: true,
+    payouts_enabled: true,
+    details_submitted: true,
+    requirements: { currently_due: [], past_due: [], disabled_reason: null },
+  });
+  const event = {
+    id: 'evt_e2e_enabled',
+    object: 'event',
+    type: 'account.updated',
+    created: Math.floor(Date.now() / 1000),
+    account: account.accountId,
+    data: { object: enabled },
+  };
   const first = await stripeWebhook(event);
   expect(first).toEqual({ status: 200, body: { received: true, outcome: 'applied' } });
   // Stripe retries: the same event again changes nothing.
   expect((await stripeWebhook(event)).body).toEqual({ received: true, outcome: 'duplicate' });
 
-  const completed = await waitFor(() => frames.find((f) => f.event === 'step_completed' && f.data.stepId === 'payment_setup'), { timeoutMs: 20_000, message: 'step_completed for payment_setup' });
-  expect(completed.data).toMatchObject({ sessionId, skipped: false, resaved: false, trigger: { kind: 'external', source: 'stripe', signal: 'payment.account_updated', ref: account.accountId } });
+  const completed = await waitFor(() => frames.find((f) => f.event === 'step_completed' && f.data.stepId === 'payment_setup'), {
+    timeoutMs: 20_000,
+    message: 'step_completed for payment_setup',
+  });
+  expect(completed.data).toMatchObject({
+    sessionId,
+    skipped: false,
+    resaved: false,
+    trigger: { kind: 'external', source: 'stripe', signal: 'payment.account_updated', ref: account.accountId },
+  });
   const session = await waitFor(async () => {
     const s = SessionWithProgressSchema.parse((await call('GET', `/onboarding/session/${sessionId}`, token)).body);
     return s.session.completedSteps.includes('payment_setup') ? s : null;
@@ -83,10 +103,23 @@ export async function paymentAcceptance(t: PaymentFlowTarget): Promise<void> {
   expect(frames.filter((f) => f.event === 'step_completed' && f.data.stepId === 'payment_setup')).toHaveLength(1);
 
   // Later Stripe asks for more: the step stays completed, the admin is told, the status shows it.
-  const more = t.stripe.update(account.accountId, { charges_enabled: false, requirements: { currently_due: ['individual.verification.document'], disabled_reason: 'requirements.past_due' } });
-  expect((await stripeWebhook({ ...event, id: 'evt_e2e_more', created: event.created + 1, data: { object: more } })).body).toMatchObject({ outcome: 'applied' });
-  const attention = await waitFor(() => frames.find((f) => f.event === 'payment_attention_needed'), { timeoutMs: 20_000, message: 'payment_attention_needed push' });
-  expect(attention.data).toMatchObject({ sessionId, stepId: 'payment_setup', accountId: account.accountId, currentlyDue: ['individual.verification.document'] });
+  const more = t.stripe.update(account.accountId, {
+    charges_enabled: false,
+    requirements: { currently_due: ['individual.verification.document'], disabled_reason: 'requirements.past_due' },
+  });
+  expect((await stripeWebhook({ ...event, id: 'evt_e2e_more', created: event.created + 1, data: { object: more } })).body).toMatchObject({
+    outcome: 'applied',
+  });
+  const attention = await waitFor(() => frames.find((f) => f.event === 'payment_attention_needed'), {
+    timeoutMs: 20_000,
+    message: 'payment_attention_needed push',
+  });
+  expect(attention.data).toMatchObject({
+    sessionId,
+    stepId: 'payment_setup',
+    accountId: account.accountId,
+    currentlyDue: ['individual.verification.document'],
+  });
   const status = await call('GET', '/onboarding/status', token);
   const s = status.body.session as { completedSteps: string[]; signals: Record<string, Record<string, { state: string }>> };
   expect(s.completedSteps).toContain('payment_setup');

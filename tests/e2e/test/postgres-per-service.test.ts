@@ -24,7 +24,15 @@ beforeAll(async () => {
   receiver = http.createServer((_req, res) => res.writeHead(200).end('ok'));
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
   // No DATABASE_URL shared by anyone: each service gets its own server's.
-  const common = { JWT_SECRET: TEST_JWT_SECRET, NATS_URL: nats.url, EVENT_STREAM: nats.streamName, EVENT_SUBJECT_PREFIX: nats.subjectPrefix, RPC_SUBJECT_PREFIX: nats.rpcPrefix, DEAD_LETTER_PREFIX: nats.dlqPrefix, DATABASE_URL: '' };
+  const common = {
+    JWT_SECRET: TEST_JWT_SECRET,
+    NATS_URL: nats.url,
+    EVENT_STREAM: nats.streamName,
+    EVENT_SUBJECT_PREFIX: nats.subjectPrefix,
+    RPC_SUBJECT_PREFIX: nats.rpcPrefix,
+    DEAD_LETTER_PREFIX: nats.dlqPrefix,
+    DATABASE_URL: '',
+  };
   // One after the other: a loaded test machine starts them more reliably than all at once.
   const start = async (name: string, env: Record<string, string>) => {
     const p = await startService(name, { ...common, ...env });
@@ -49,7 +57,9 @@ async function schemasOf(url: string): Promise<string[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const r = await client.query<{ schema_name: string }>(`SELECT schema_name FROM information_schema.schemata WHERE schema_name IN ('session', 'progress', 'connection_test')`);
+    const r = await client.query<{ schema_name: string }>(
+      `SELECT schema_name FROM information_schema.schemata WHERE schema_name IN ('session', 'progress', 'connection_test')`,
+    );
     return r.rows.map((row) => row.schema_name).sort();
   } finally {
     await client.end();
@@ -61,18 +71,41 @@ describe('each service on its own PostgreSQL server', () => {
     const token = mintToken({ secret: TEST_JWT_SECRET, userId: 'pps-admin', tenantId: 'pps-tenant', roles: ['admin'] });
     const owner = (path: string) => (/^\/onboarding\/progress\//.test(path) ? urls.progress : /connection/.test(path) ? urls.connectionTest : urls.session);
     const call = (method: string, path: string, body?: unknown) =>
-      fetch(`${owner(path)}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+      fetch(`${owner(path)}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
     const start = await call('POST', '/onboarding/start', {});
-    expect(start.status, `${await start.clone().text()}\n${processes.map((p) => `--- ${p.name}\n${p.logs.filter((l) => !l.includes('"level":30')).slice(-10).join('\n')}`).join('\n')}`).toBe(201);
+    expect(
+      start.status,
+      `${await start.clone().text()}\n${processes
+        .map(
+          (p) =>
+            `--- ${p.name}\n${p.logs
+              .filter((l) => !l.includes('"level":30'))
+              .slice(-10)
+              .join('\n')}`,
+        )
+        .join('\n')}`,
+    ).toBe(201);
     const sessionId = ((await start.json()) as { session: { id: string } }).session.id;
-    expect((await call('PUT', `/onboarding/step/${sessionId}/organization_setup`, { companyName: 'Own Servers Co', primaryColor: '#123456' })).status).toBe(200);
+    expect((await call('PUT', `/onboarding/step/${sessionId}/organization_setup`, { companyName: 'Own Servers Co', primaryColor: '#123456' })).status).toBe(
+      200,
+    );
     const percentage = async () => {
       const r = await call('GET', `/onboarding/progress/${sessionId}`);
       return r.status === 200 ? ((await r.json()) as { progressPercentage: number }).progressPercentage : -1;
     };
-    const afterFirstSave = await waitFor(async () => ((await percentage()) > 0 ? percentage() : null), { timeoutMs: 30_000, message: 'progress projected on its own server' });
+    const afterFirstSave = await waitFor(async () => ((await percentage()) > 0 ? percentage() : null), {
+      timeoutMs: 30_000,
+      message: 'progress projected on its own server',
+    });
     const port = (receiver.address() as AddressInfo).port;
-    const tested = await call('POST', `/onboarding/test-connection/${sessionId}`, { channel: 'webhook', config: { url: `http://127.0.0.1:${port}/hook`, secret: 'pps-hook-secret' } });
+    const tested = await call('POST', `/onboarding/test-connection/${sessionId}`, {
+      channel: 'webhook',
+      config: { url: `http://127.0.0.1:${port}/hook`, secret: 'pps-hook-secret' },
+    });
     expect(tested.status).toBe(200);
     expect(((await (await call('GET', `/onboarding/connection-history/${sessionId}`)).json()) as { items: unknown[] }).items).toHaveLength(1);
 
@@ -84,8 +117,18 @@ describe('each service on its own PostgreSQL server', () => {
     // The progress service's server goes away: saves and connection tests go on; progress catches up when it is back.
     await servers.progress.kill();
     expect((await call('PUT', `/onboarding/step/${sessionId}/knowledge_base`, { categories: ['FAQ'] })).status).toBe(200);
-    expect((await call('POST', `/onboarding/test-connection/${sessionId}`, { channel: 'webhook', config: { url: `http://127.0.0.1:${port}/hook`, secret: 'pps-hook-secret' } })).status).toBe(200);
+    expect(
+      (
+        await call('POST', `/onboarding/test-connection/${sessionId}`, {
+          channel: 'webhook',
+          config: { url: `http://127.0.0.1:${port}/hook`, secret: 'pps-hook-secret' },
+        })
+      ).status,
+    ).toBe(200);
     await servers.progress.start();
-    await waitFor(async () => (await percentage()) > afterFirstSave, { timeoutMs: 60_000, message: 'progress applies what was saved while its server was down' });
+    await waitFor(async () => (await percentage()) > afterFirstSave, {
+      timeoutMs: 60_000,
+      message: 'progress applies what was saved while its server was down',
+    });
   }, 240_000);
 });

@@ -17,7 +17,10 @@ describe("the README's commands, as a new user types them", () => {
     expect(command, 'README names a token command').not.toBeNull();
     const [, pnpmCommand, tenant, user, roles] = command!;
     const [, script] = pnpmCommand!.split(' ');
-    const { stdout } = await run('pnpm', [script!, '--tenant', tenant!, '--user', user!, '--roles', roles!], { cwd: root, env: { ...process.env, JWT_SECRET: secret } });
+    const { stdout } = await run('pnpm', [script!, '--tenant', tenant!, '--user', user!, '--roles', roles!], {
+      cwd: root,
+      env: { ...process.env, JWT_SECRET: secret },
+    });
     const principal = createPrincipalVerifier(secret)(stdout.trim().split('\n').at(-1)!);
     expect(principal).toMatchObject({ tenantId: tenant, userId: user });
     expect(principal.roles).toEqual(roles!.split(','));

@@ -29,7 +29,11 @@ describe('live pushes through the gateway', () => {
   it('a step save pushes step_completed, progress_update and milestone_reached exactly once each', async () => {
     const token = sys.token({ userId: 'rt-admin', tenantId: 'rt-tenant', roles: ['admin'] });
     const http = (method: string, path: string, body?: unknown) =>
-      fetch(`${sys.gateway.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+      fetch(`${sys.gateway.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
     const start = await http('POST', '/onboarding/start', {});
     const sessionId = ((await start.json()) as { session: { id: string } }).session.id;
 
@@ -94,7 +98,11 @@ describe('live pushes through the gateway', () => {
     expect(percentages, 'the bar, in arrival order').toEqual([...percentages].sort((a, b) => a - b));
     expect(percentages[0]).toBe(9);
     expect(carrying.map((f) => f.data.seq as number)).toEqual(carrying.map((_, i) => i + 1));
-    expect(pushes.filter((f) => f.event !== 'onboarding_completed' && f.event !== 'progress_update' && f.event !== 'milestone_reached').every((f) => !('progress' in f.data))).toBe(true);
+    expect(
+      pushes
+        .filter((f) => f.event !== 'onboarding_completed' && f.event !== 'progress_update' && f.event !== 'milestone_reached')
+        .every((f) => !('progress' in f.data)),
+    ).toBe(true);
     expect(pushes.at(-1)!.event).toBe('onboarding_completed');
     expect(pushes.at(-1)!.data).toMatchObject({ progress: { progressPercentage: 100, estimatedTimeRemaining: 0, nextStep: null }, forced: false });
     expect(pushes.filter((f) => f.event === 'milestone_reached').map((f) => f.data.threshold)).toEqual([25, 50, 75, 100]);

@@ -48,8 +48,12 @@ describe('@glavito/client through the gateway', () => {
     expect(channels.progress.progressPercentage).toBe(27);
 
     // Pushes caused by the two saves: progress and milestone events carry the save's correlation id too.
-    const of = (name: PushEvent['event']) => events.filter((e) => e.event === name && e.data.sessionId === sessionId && e.data.correlationId === 'e2e-sdk-corr');
-    await waitFor(() => of('milestone_reached').length === 1 && of('step_completed').length === 2 && of('progress_update').length >= 2, { timeoutMs: 10_000, message: 'pushes of both saves' });
+    const of = (name: PushEvent['event']) =>
+      events.filter((e) => e.event === name && e.data.sessionId === sessionId && e.data.correlationId === 'e2e-sdk-corr');
+    await waitFor(() => of('milestone_reached').length === 1 && of('step_completed').length === 2 && of('progress_update').length >= 2, {
+      timeoutMs: 10_000,
+      message: 'pushes of both saves',
+    });
     await new Promise((r) => setTimeout(r, 500));
     expect(of('step_completed').map((e) => (e.event === 'step_completed' ? e.data.stepId : null))).toEqual(['organization_setup', 'channel_configuration']);
     expect(of('progress_update').map((e) => (e.event === 'progress_update' ? e.data.progress.progressPercentage : null))).toEqual([18, 27]);
@@ -73,14 +77,22 @@ describe('@glavito/client through the gateway', () => {
 
     const agent = createClient({ baseUrl: sys.gateway.url, token: () => sys.token({ userId: 'sdk-agent', tenantId: 'sdk-tenant' }) });
     await expect(agent.statistics()).rejects.toMatchObject({ name: 'GlavitoApiError', status: 403, code: 'AUTH_FORBIDDEN' });
-    const invalid = await api.saveStep({ sessionId, stepId: 'organization_setup' }, { companyName: 'SDK Co', primaryColor: 'not-a-colour' }).catch((e: unknown) => e);
+    const invalid = await api
+      .saveStep({ sessionId, stepId: 'organization_setup' }, { companyName: 'SDK Co', primaryColor: 'not-a-colour' })
+      .catch((e: unknown) => e);
     expect(invalid).toMatchObject({ name: 'GlavitoApiError', status: 422 });
     expect((invalid as GlavitoApiError).details?.length).toBeGreaterThan(0);
   });
 
   it('a bad token ends the SDK connection in "unauthorized" through the gateway, without a reconnect loop', async () => {
     const states: string[] = [];
-    const realtime = connectRealtime({ url: `${sys.gateway.url}/onboarding`, token: 'nope', WebSocket, reconnect: { minDelayMs: 50, maxDelayMs: 100 }, onStateChange: (s) => states.push(s) });
+    const realtime = connectRealtime({
+      url: `${sys.gateway.url}/onboarding`,
+      token: 'nope',
+      WebSocket,
+      reconnect: { minDelayMs: 50, maxDelayMs: 100 },
+      onStateChange: (s) => states.push(s),
+    });
     sockets.push(realtime);
     await waitFor(() => realtime.state === 'unauthorized');
     await new Promise((r) => setTimeout(r, 500));

@@ -41,7 +41,10 @@ beforeAll(async () => {
   });
   proc.stdout!.on('data', (d: Buffer) => logs.push(d.toString()));
   proc.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
-  await waitFor(() => output().includes('Glavito Onboarding is up') && output().includes('as the agent:'), { timeoutMs: 120_000, message: `start command did not come up:\n${output()}` });
+  await waitFor(() => output().includes('Glavito Onboarding is up') && output().includes('as the agent:'), {
+    timeoutMs: 120_000,
+    message: `start command did not come up:\n${output()}`,
+  });
 }, 150_000);
 afterAll(async () => {
   if (proc && proc.exitCode === null) {
@@ -92,10 +95,13 @@ describe('pnpm start (servers mode)', () => {
     expect((await call('GET', `/onboarding/session/${sessionId}`)).status).toBe(200);
     await waitFor(() => output().includes('[start] progress is back'), { timeoutMs: 30_000, message: `progress did not come back:\n${output()}` });
     expect(childPid('progress')).not.toBe(victim);
-    const progress = await waitFor(async () => {
-      const r = await call('GET', `/onboarding/progress/${sessionId}`);
-      return r.status === 200 ? ((await r.json()) as { progressPercentage: number }) : null;
-    }, { timeoutMs: 15_000 });
+    const progress = await waitFor(
+      async () => {
+        const r = await call('GET', `/onboarding/progress/${sessionId}`);
+        return r.status === 200 ? ((await r.json()) as { progressPercentage: number }) : null;
+      },
+      { timeoutMs: 15_000 },
+    );
     expect(progress.progressPercentage).toBe(9);
     expect(proc.exitCode).toBeNull();
   });

@@ -28,7 +28,15 @@ export type StartCommandPorts = Record<'gateway' | 'session' | 'progress' | 'con
 
 /** Free ports for every process of the README's start command. */
 export async function startCommandPorts(): Promise<StartCommandPorts> {
-  return { gateway: await freePort(), session: await freePort(), progress: await freePort(), connectionTest: await freePort(), realtime: await freePort(), notification: await freePort(), payment: await freePort() };
+  return {
+    gateway: await freePort(),
+    session: await freePort(),
+    progress: await freePort(),
+    connectionTest: await freePort(),
+    realtime: await freePort(),
+    notification: await freePort(),
+    payment: await freePort(),
+  };
 }
 
 /** The start command's port variables for those ports. */
@@ -58,7 +66,13 @@ export interface ServiceProcess {
  * Runs a service the way the start command does: its own Node process on a free port (or on `fixedPort`, to
  * restart one in place). `from` is another checkout to run it from (a benchmark's baseline commit).
  */
-export async function startService(name: string, env: Record<string, string>, fixedPort?: number, from = root, readyTimeoutMs = 60_000): Promise<ServiceProcess> {
+export async function startService(
+  name: string,
+  env: Record<string, string>,
+  fixedPort?: number,
+  from = root,
+  readyTimeoutMs = 60_000,
+): Promise<ServiceProcess> {
   const port = fixedPort ?? (await freePort());
   const logs: string[] = [];
   // BENCH_CPU_PROFILE_DIR=dir writes a V8 CPU profile of every service process when it exits (profiling benchmarks).
@@ -149,11 +163,20 @@ export async function startSystem(opts: StartSystemOptions = {}): Promise<System
     // Loopback is allowed so the end-to-end webhook test can reach its local receiver.
     startService('connection-test', { ...common, CONNECTION_TEST_ALLOWED_CIDRS: '127.0.0.1/32', ...opts.env?.['connection-test'] }, undefined, opts.root),
     startService('realtime', { ...common, PRESENCE_BUCKET: `${nats.streamName}_presence`, ...opts.env?.realtime }, undefined, opts.root),
-    existsSync(path.join(opts.root ?? root, 'services', 'notification')) ? startService('notification', { ...common, NOTIFY_UNSUBSCRIBE_SECRET: TEST_UNSUBSCRIBE_SECRET, ...opts.env?.notification }, undefined, opts.root) : null,
+    existsSync(path.join(opts.root ?? root, 'services', 'notification'))
+      ? startService('notification', { ...common, NOTIFY_UNSUBSCRIBE_SECRET: TEST_UNSUBSCRIBE_SECRET, ...opts.env?.notification }, undefined, opts.root)
+      : null,
     stripe
       ? startService(
           'payment',
-          { ...common, STRIPE_SECRET_KEY: stripe.apiKey, STRIPE_WEBHOOK_SECRET: TEST_STRIPE_WEBHOOK_SECRET, STRIPE_API_URL: stripe.url, STRIPE_MAX_RETRIES: '0', ...opts.env?.payment },
+          {
+            ...common,
+            STRIPE_SECRET_KEY: stripe.apiKey,
+            STRIPE_WEBHOOK_SECRET: TEST_STRIPE_WEBHOOK_SECRET,
+            STRIPE_API_URL: stripe.url,
+            STRIPE_MAX_RETRIES: '0',
+            ...opts.env?.payment,
+          },
           undefined,
           opts.root,
         )
@@ -161,20 +184,25 @@ export async function startSystem(opts: StartSystemOptions = {}): Promise<System
   ]);
   // The audit trail (absent from a checkout that predates it, e.g. a benchmark baseline).
   const audit = existsSync(path.join(opts.root ?? root, 'services', 'audit')) ? await startService('audit', { ...common }, undefined, opts.root) : null;
-  const gateway = await startService('gateway', {
-    ...(opts.logLevel ? { LOG_LEVEL: opts.logLevel } : {}),
-    JWT_SECRET: TEST_JWT_SECRET,
-    SESSION_URL: session.url,
-    PROGRESS_URL: progress.url,
-    CONNECTION_TEST_URL: connectionTest.url,
-    REALTIME_URL: realtime.url,
-    ...(notification ? { NOTIFICATION_URL: notification.url } : {}),
-    ...(payment ? { PAYMENT_URL: payment.url } : {}),
-    // Refusals at the edge go to this system's audit stream.
-    ...(audit ? { AUDIT_URL: audit.url, NATS_URL: nats.url, EVENT_SUBJECT_PREFIX: nats.subjectPrefix } : {}),
-    RATE_LIMIT_MAX: String(opts.rateLimitMax ?? 10_000),
-    ...opts.env?.gateway,
-  }, undefined, opts.root);
+  const gateway = await startService(
+    'gateway',
+    {
+      ...(opts.logLevel ? { LOG_LEVEL: opts.logLevel } : {}),
+      JWT_SECRET: TEST_JWT_SECRET,
+      SESSION_URL: session.url,
+      PROGRESS_URL: progress.url,
+      CONNECTION_TEST_URL: connectionTest.url,
+      REALTIME_URL: realtime.url,
+      ...(notification ? { NOTIFICATION_URL: notification.url } : {}),
+      ...(payment ? { PAYMENT_URL: payment.url } : {}),
+      // Refusals at the edge go to this system's audit stream.
+      ...(audit ? { AUDIT_URL: audit.url, NATS_URL: nats.url, EVENT_SUBJECT_PREFIX: nats.subjectPrefix } : {}),
+      RATE_LIMIT_MAX: String(opts.rateLimitMax ?? 10_000),
+      ...opts.env?.gateway,
+    },
+    undefined,
+    opts.root,
+  );
   return {
     gateway,
     session,

@@ -65,7 +65,15 @@ function definition(): FlowDefinition {
           { name: 'owner', kind: 'email', required: true, label: { en: 'Escalation owner' } },
         ],
       },
-      { id: 'custom_notes', isRequired: false, hidden: false, estimatedTime: 4, dependencies: ['custom_policy'], title: { en: 'Notes' }, fields: [{ name: 'text', kind: 'long_text', required: false, label: { en: 'Notes' } }] },
+      {
+        id: 'custom_notes',
+        isRequired: false,
+        hidden: false,
+        estimatedTime: 4,
+        dependencies: ['custom_policy'],
+        title: { en: 'Notes' },
+        fields: [{ name: 'text', kind: 'long_text', required: false, label: { en: 'Notes' } }],
+      },
       ...base.filter((s) => !['welcome', 'organization_setup', 'data_import'].includes(s.id)),
     ],
   };
@@ -120,12 +128,24 @@ describe('a tenant-defined flow, through the gateway', () => {
     // The new session: version 2's steps, order, dependency and custom data rules.
     const v2 = resolveFlow('tenant_setup', 2, definition());
     expect((await call('PUT', `/onboarding/step/${s2.id}/custom_policy`, after, STEP_DATA.custom_policy)).status).toBe(409);
-    const saves: Array<[string, 'save' | 'skip']> = [['organization_setup', 'save'], ['data_import', 'save'], ['custom_policy', 'save'], ['custom_notes', 'skip']];
+    const saves: Array<[string, 'save' | 'skip']> = [
+      ['organization_setup', 'save'],
+      ['data_import', 'save'],
+      ['custom_policy', 'save'],
+      ['custom_notes', 'skip'],
+    ];
     for (const [stepId, how] of saves) {
-      const r = how === 'save' ? await call('PUT', `/onboarding/step/${s2.id}/${stepId}`, after, STEP_DATA[stepId]) : await call('POST', `/onboarding/skip/${s2.id}/${stepId}`, after, {});
+      const r =
+        how === 'save'
+          ? await call('PUT', `/onboarding/step/${s2.id}/${stepId}`, after, STEP_DATA[stepId])
+          : await call('POST', `/onboarding/skip/${s2.id}/${stepId}`, after, {});
       expect(r.status, `${stepId}: ${JSON.stringify(r.body)}`).toBe(200);
     }
-    const expected = computeProgress(v2, { completedSteps: ['welcome', 'organization_setup', 'data_import', 'custom_policy'], skippedSteps: ['custom_notes'], currentStep: null });
+    const expected = computeProgress(v2, {
+      completedSteps: ['welcome', 'organization_setup', 'data_import', 'custom_policy'],
+      skippedSteps: ['custom_notes'],
+      currentStep: null,
+    });
     expect(expected.progressPercentage).toBe(38);
     const p2 = await progressOf(after, s2.id, (p) => p.completedSteps === 4 && p.skippedSteps === 1);
     expect(p2).toMatchObject({ totalSteps: 13, progressPercentage: expected.progressPercentage, estimatedTimeRemaining: expected.estimatedTimeRemaining });
@@ -156,7 +176,14 @@ describe('a tenant-defined flow, through the gateway', () => {
     const cases: Array<[string, FlowDefinition]> = [
       ['cycle', { steps: def.steps.map((s) => (s.id === 'custom_policy' ? { ...s, dependencies: ['custom_notes'] } : s)) }],
       ['required_builtin', { steps: def.steps.map((s) => (s.id === 'organization_setup' ? { ...s, isRequired: false } : s)) }],
-      ['hidden_dependency', { steps: def.steps.map((s) => (s.id === 'data_import' ? { ...s, hidden: true } : s.id === 'custom_notes' ? { ...s, dependencies: ['data_import'] } : s)) }],
+      [
+        'hidden_dependency',
+        {
+          steps: def.steps.map((s) =>
+            s.id === 'data_import' ? { ...s, hidden: true } : s.id === 'custom_notes' ? { ...s, dependencies: ['data_import'] } : s,
+          ),
+        },
+      ],
     ];
     for (const [rule, broken] of cases) {
       expect((await call('PUT', '/onboarding/flows/tenant_setup/draft', admin, broken)).status).toBe(200);

@@ -34,7 +34,11 @@ const STEP_DATA: Record<string, Record<string, unknown>> = {
 async function call(method: string, path: string, token: string | null, body?: unknown) {
   const res = await fetch(`${sys.gateway.url}${path}`, {
     method,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}), 'x-correlation-id': 'e2e-corr-1' },
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      'x-correlation-id': 'e2e-corr-1',
+    },
     body: body !== undefined ? JSON.stringify(body) : undefined,
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown>, headers: res.headers };
@@ -62,10 +66,13 @@ describe('a whole tenant onboarding through the gateway', () => {
       expect(saved.progress.progressPercentage).toBeGreaterThan(percentage);
       percentage = saved.progress.progressPercentage;
       // The progress service catches up with the same figure.
-      const p = await waitFor(async () => {
-        const got = await call('GET', `/onboarding/progress/${session.id}`, admin);
-        return got.body.progressPercentage === percentage ? got : null;
-      }, { message: `progress of ${step.id}` });
+      const p = await waitFor(
+        async () => {
+          const got = await call('GET', `/onboarding/progress/${session.id}`, admin);
+          return got.body.progressPercentage === percentage ? got : null;
+        },
+        { message: `progress of ${step.id}` },
+      );
       projected.push(ProgressResponseSchema.parse(p.body).progressPercentage);
     }
     expect(percentage).toBe(100);
@@ -82,26 +89,35 @@ describe('a whole tenant onboarding through the gateway', () => {
     const tenant = await call('GET', '/onboarding/tenant-setup/status', admin);
     expect(tenant.body).toMatchObject({ isCompleted: true, completedBy: 'e2e-admin', missingSteps: [], progressPercentage: 100 });
 
-    const events = await waitFor(async () => {
-      const all = (await readStream(sys.nats)).filter((e) => e.event.sessionId === session.id && /^(session|step)\./.test(e.event.type));
-      return all.length === 13 ? all : null;
-    }, { message: 'the session service events' });
+    const events = await waitFor(
+      async () => {
+        const all = (await readStream(sys.nats)).filter((e) => e.event.sessionId === session.id && /^(session|step)\./.test(e.event.type));
+        return all.length === 13 ? all : null;
+      },
+      { message: 'the session service events' },
+    );
     expect(events.map((e) => e.event.type)).toEqual(['session.started', ...Array(11).fill('step.completed'), 'session.completed']);
     expect(events.map((e) => e.event.sessionSeq)).toEqual(Array.from({ length: 13 }, (_, i) => i + 1));
     expect(events.slice(1, 12).map((e) => e.event.data.stepId)).toEqual(TENANT_SETUP_STEPS.map((s) => s.id));
     expect(events.slice(2).every((e) => e.event.correlationId === 'e2e-corr-1')).toBe(true);
     expect(JSON.stringify(events)).not.toContain('e2e-canary-password');
 
-    const milestones = await waitFor(async () => {
-      const all = (await readStream(sys.nats)).filter((e) => e.event.sessionId === session.id && e.event.type === 'milestone.reached');
-      return all.length >= 4 ? all : null;
-    }, { message: 'four milestones' });
+    const milestones = await waitFor(
+      async () => {
+        const all = (await readStream(sys.nats)).filter((e) => e.event.sessionId === session.id && e.event.type === 'milestone.reached');
+        return all.length >= 4 ? all : null;
+      },
+      { message: 'four milestones' },
+    );
     expect(milestones.map((m) => m.event.data.threshold)).toEqual([25, 50, 75, 100]);
     // The projection catches up with session.completed asynchronously.
-    const stats = await waitFor(async () => {
-      const r = await call('GET', '/onboarding/statistics', admin);
-      return (r.body.byStatus as { completed?: number } | undefined)?.completed === 1 ? r : null;
-    }, { message: 'statistics show the completed session' });
+    const stats = await waitFor(
+      async () => {
+        const r = await call('GET', '/onboarding/statistics', admin);
+        return (r.body.byStatus as { completed?: number } | undefined)?.completed === 1 ? r : null;
+      },
+      { message: 'statistics show the completed session' },
+    );
     expect(stats.status).toBe(200);
     expect(stats.body).toMatchObject({ totalSessions: 1, byStatus: { completed: 1 }, completionRate: 100 });
   });

@@ -33,7 +33,16 @@ export interface EmbeddedOptions {
   /** Where PGlite keeps its files (restarting keeps the data). */
   dataDir: string;
   /** `notification` on a free port when not given. */
-  ports: { gateway: number; session: number; progress: number; connectionTest: number; realtime: number; payment?: number; notification?: number; audit?: number };
+  ports: {
+    gateway: number;
+    session: number;
+    progress: number;
+    connectionTest: number;
+    realtime: number;
+    payment?: number;
+    notification?: number;
+    audit?: number;
+  };
   /** Shared settings (JWT_SECRET, STEP_DATA_ENCRYPTION_KEY, LOG_LEVEL, …). */
   env: Record<string, string | undefined>;
 }
@@ -65,7 +74,13 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
   const socket = new PGLiteSocketServer({ db, port: pgPort, host: '127.0.0.1', maxConnections: 1 });
   await socket.start();
   const databaseUrl = `postgres://postgres@127.0.0.1:${pgPort}/postgres`;
-  const pool = createPool({ connectionString: databaseUrl, max: 1, applicationName: 'glavito-embedded', connectionTimeoutMillis: 60_000, statementTimeoutMillis: 60_000 });
+  const pool = createPool({
+    connectionString: databaseUrl,
+    max: 1,
+    applicationName: 'glavito-embedded',
+    connectionTimeoutMillis: 60_000,
+    statementTimeoutMillis: 60_000,
+  });
   const bus = createMemoryBus();
   const infra = { pool, bus };
   const host = '127.0.0.1';
@@ -83,7 +98,10 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedSyst
     // Migrations share the one connection: services start one after the other.
     await listen(await buildSession(loadSessionConfig({ ...base, PORT: String(opts.ports.session) }), { infra }), opts.ports.session);
     await listen(await buildProgress(loadProgressConfig({ ...base, PORT: String(opts.ports.progress) }), { infra }), opts.ports.progress);
-    await listen(await buildConnectionTest(loadConnectionTestConfig({ ...base, PORT: String(opts.ports.connectionTest) }), { infra }), opts.ports.connectionTest);
+    await listen(
+      await buildConnectionTest(loadConnectionTestConfig({ ...base, PORT: String(opts.ports.connectionTest) }), { infra }),
+      opts.ports.connectionTest,
+    );
     await listen(await buildRealtime(loadRealtimeConfig({ ...base, PORT: String(opts.ports.realtime) }), { infra }), opts.ports.realtime);
     // Payments need STRIPE_SECRET_KEY (503 naming it otherwise); a free port when not given.
     const paymentPort = opts.ports.payment ?? (await freePort());

@@ -12,23 +12,56 @@ const secret: JsonSchema = { type: 'string', writeOnly: true };
 const port: JsonSchema = { type: 'integer', minimum: 1, maximum: 65535 };
 const mailServer = (defaultPort: number): JsonSchema => ({
   type: 'object',
-  properties: { host: str(), port: { ...port, description: `e.g. ${defaultPort}` }, secure: { type: 'boolean', description: 'TLS from the first byte (465/993)' }, username: str(), password: secret },
+  properties: {
+    host: str(),
+    port: { ...port, description: `e.g. ${defaultPort}` },
+    secure: { type: 'boolean', description: 'TLS from the first byte (465/993)' },
+    username: str(),
+    password: secret,
+  },
   required: ['host', 'port', 'username', 'password'],
 });
 
 /** What each channel's test needs: drawn with the same form renderer as the steps; the server checks it (422). */
 const CHANNELS: Record<Channel, JsonSchema> = {
   email: { type: 'object', properties: { smtp: mailServer(587), imap: mailServer(993) } },
-  slack: { type: 'object', properties: { botToken: { ...secret, description: 'xoxb-…' }, requiredScopes: { type: 'array', items: str() } }, required: ['botToken'] },
+  slack: {
+    type: 'object',
+    properties: { botToken: { ...secret, description: 'xoxb-…' }, requiredScopes: { type: 'array', items: str() } },
+    required: ['botToken'],
+  },
   teams: { type: 'object', properties: { tenantId: str(), clientId: str(), clientSecret: secret }, required: ['tenantId', 'clientId', 'clientSecret'] },
   whatsapp: { type: 'object', properties: { phoneNumberId: str(), accessToken: secret }, required: ['phoneNumberId', 'accessToken'] },
-  webhook: { type: 'object', properties: { url: str({ title: 'URL', description: 'http(s) endpoint that receives a signed test POST' }), secret: { ...secret, description: 'signs the body (X-Glavito-Signature)' } }, required: ['url'] },
-  stripe: { type: 'object', properties: { secretKey: { ...secret, description: 'sk_test_… or rk_…' }, accountId: str({ description: 'acct_… (optional)' }) }, required: ['secretKey'] },
+  webhook: {
+    type: 'object',
+    properties: {
+      url: str({ title: 'URL', description: 'http(s) endpoint that receives a signed test POST' }),
+      secret: { ...secret, description: 'signs the body (X-Glavito-Signature)' },
+    },
+    required: ['url'],
+  },
+  stripe: {
+    type: 'object',
+    properties: { secretKey: { ...secret, description: 'sk_test_… or rk_…' }, accountId: str({ description: 'acct_… (optional)' }) },
+    required: ['secretKey'],
+  },
   database: {
     type: 'object',
-    properties: { connectionString: { ...secret, description: 'postgres://user:pass@host:5432/db, or the fields below' }, host: str(), port, database: str(), user: str(), password: secret, ssl: { type: 'boolean' } },
+    properties: {
+      connectionString: { ...secret, description: 'postgres://user:pass@host:5432/db, or the fields below' },
+      host: str(),
+      port,
+      database: str(),
+      user: str(),
+      password: secret,
+      ssl: { type: 'boolean' },
+    },
   },
-  ai_provider: { type: 'object', properties: { provider: { type: 'string', enum: ['openai', 'anthropic', 'google'] }, apiKey: secret, model: str() }, required: ['provider', 'apiKey'] },
+  ai_provider: {
+    type: 'object',
+    properties: { provider: { type: 'string', enum: ['openai', 'anthropic', 'google'] }, apiKey: secret, model: str() },
+    required: ['provider', 'apiKey'],
+  },
 };
 
 export function renderConnections(ctx: Ctx, container: HTMLElement): () => void {
@@ -40,7 +73,11 @@ export function renderConnections(ctx: Ctx, container: HTMLElement): () => void 
   let nextCursor: string | null = null;
 
   const errorBox = h('div', { class: 'banner error', testid: 'conn-error', role: 'alert', hidden: true });
-  const channelSelect = h('select', { id: 'conn-channel', testid: 'conn-channel' }, ...Object.keys(CHANNELS).map((c) => h('option', { value: c }, humanize(c))));
+  const channelSelect = h(
+    'select',
+    { id: 'conn-channel', testid: 'conn-channel' },
+    ...Object.keys(CHANNELS).map((c) => h('option', { value: c }, humanize(c))),
+  );
   channelSelect.value = channel;
   const timeout = h('input', { id: 'conn-timeout', type: 'number', min: 100, max: 30000, step: 100, placeholder: '10000', testid: 'conn-timeout' });
   const formSlot = h('div', {}, form.element);
@@ -131,19 +168,44 @@ export function renderConnections(ctx: Ctx, container: HTMLElement): () => void 
     replace(
       resultEl,
       h('h2', {}, `Result: ${humanize(r.channel)}`),
-      h('p', {}, h('span', { class: `badge result-${r.status}`, testid: 'conn-status' }, r.status), ' ', h('span', { testid: 'conn-message' }, r.message), ` · ${r.responseTime} ms`),
+      h(
+        'p',
+        {},
+        h('span', { class: `badge result-${r.status}`, testid: 'conn-status' }, r.status),
+        ' ',
+        h('span', { testid: 'conn-message' }, r.message),
+        ` · ${r.responseTime} ms`,
+      ),
       r.errorCode ? h('p', {}, 'Error code: ', h('code', { testid: 'conn-error-code' }, r.errorCode)) : null,
       r.hint ? h('p', { class: 'banner', testid: 'conn-hint' }, r.hint) : null,
       h(
         'table',
         { class: 'checks', testid: 'conn-checks' },
         h('caption', {}, 'Checks, in the order they ran'),
-        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Check'), h('th', { scope: 'col' }, 'Status'), h('th', { scope: 'col' }, 'Time'), h('th', { scope: 'col' }, 'Message'))),
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            h('th', { scope: 'col' }, 'Check'),
+            h('th', { scope: 'col' }, 'Status'),
+            h('th', { scope: 'col' }, 'Time'),
+            h('th', { scope: 'col' }, 'Message'),
+          ),
+        ),
         h(
           'tbody',
           {},
           ...r.checks.map((c) =>
-            h('tr', { testid: 'conn-check', 'data-name': c.name, 'data-status': c.status }, h('td', {}, humanize(c.name)), h('td', {}, h('span', { class: `badge result-${c.status}` }, c.status)), h('td', {}, `${Math.round(c.durationMs)} ms`), h('td', {}, c.message ?? '')),
+            h(
+              'tr',
+              { testid: 'conn-check', 'data-name': c.name, 'data-status': c.status },
+              h('td', {}, humanize(c.name)),
+              h('td', {}, h('span', { class: `badge result-${c.status}` }, c.status)),
+              h('td', {}, `${Math.round(c.durationMs)} ms`),
+              h('td', {}, c.message ?? ''),
+            ),
           ),
         ),
       ),
@@ -176,7 +238,12 @@ export function renderConnections(ctx: Ctx, container: HTMLElement): () => void 
     }
   }
 
-  replace(container, h('h1', {}, 'Connection tests'), errorBox, h('div', { class: 'two-col' }, formEl, h('div', {}, resultEl, h('section', { class: 'card' }, h('h2', {}, 'History'), historyList, more))));
+  replace(
+    container,
+    h('h1', {}, 'Connection tests'),
+    errorBox,
+    h('div', { class: 'two-col' }, formEl, h('div', {}, resultEl, h('section', { class: 'card' }, h('h2', {}, 'History'), historyList, more))),
+  );
 
   void (async () => {
     try {

@@ -2,9 +2,24 @@ import { h } from '../dom.js';
 import { apiBase, checkApiBase, decodeClaims, setApiBase } from '../settings.js';
 
 export function renderSignIn(opts: { signIn(token: string): boolean }): HTMLElement {
-  const base = h('input', { id: 'api-base', type: 'url', testid: 'api-base', placeholder: 'same origin as this page', autocomplete: 'url', 'aria-describedby': 'api-base-hint' });
+  const base = h('input', {
+    id: 'api-base',
+    type: 'url',
+    testid: 'api-base',
+    placeholder: 'same origin as this page',
+    autocomplete: 'url',
+    'aria-describedby': 'api-base-hint',
+  });
   base.value = apiBase();
-  const token = h('textarea', { id: 'token', testid: 'token-input', rows: 4, required: true, class: 'mono', spellcheck: 'false', 'aria-describedby': 'token-hint' });
+  const token = h('textarea', {
+    id: 'token',
+    testid: 'token-input',
+    rows: 4,
+    required: true,
+    class: 'mono',
+    spellcheck: 'false',
+    'aria-describedby': 'token-hint',
+  });
   const error = h('p', { class: 'field-error', testid: 'sign-in-error', role: 'alert', hidden: true });
 
   function fail(message: string): void {
@@ -16,8 +31,32 @@ export function renderSignIn(opts: { signIn(token: string): boolean }): HTMLElem
     'form',
     { class: 'card narrow', testid: 'sign-in-form', novalidate: true },
     h('h1', {}, 'Sign in'),
-    h('div', { class: 'field' }, h('label', { for: 'token' }, 'Token (JWT)'), token, h('p', { class: 'hint', id: 'token-hint' }, 'Local mode: ', h('code', {}, 'pnpm start'), ' prints an admin and an agent token, and links that sign in directly (…/console/#token=…). Other tokens: ', h('code', {}, 'pnpm mint-token'), '.')),
-    h('div', { class: 'field' }, h('label', { for: 'api-base' }, 'Gateway URL'), base, h('p', { class: 'hint', id: 'api-base-hint' }, 'Leave empty when the gateway serves this console; otherwise e.g. http://127.0.0.1:3000 (the gateway must list this page’s origin in FRONTEND_URL). Kept in this browser.')),
+    h(
+      'div',
+      { class: 'field' },
+      h('label', { for: 'token' }, 'Token (JWT)'),
+      token,
+      h(
+        'p',
+        { class: 'hint', id: 'token-hint' },
+        'Local mode: ',
+        h('code', {}, 'pnpm start'),
+        ' prints an admin and an agent token, and links that sign in directly (…/console/#token=…). Other tokens: ',
+        h('code', {}, 'pnpm mint-token'),
+        '.',
+      ),
+    ),
+    h(
+      'div',
+      { class: 'field' },
+      h('label', { for: 'api-base' }, 'Gateway URL'),
+      base,
+      h(
+        'p',
+        { class: 'hint', id: 'api-base-hint' },
+        'Leave empty when the gateway serves this console; otherwise e.g. http://127.0.0.1:3000 (the gateway must list this page’s origin in FRONTEND_URL). Kept in this browser.',
+      ),
+    ),
     error,
     h('button', { type: 'submit', testid: 'sign-in' }, 'Sign in'),
   );

@@ -27,11 +27,32 @@ function funnel(steps: readonly StepStat[], titles: ReadonlyMap<string, string>)
     'figure',
     { class: 'funnel', testid: 'funnel' },
     h('figcaption', {}, 'Step funnel: of those who reached each step, how many completed it, skipped it or stopped there.'),
-    h('div', { class: 'legend', 'aria-hidden': 'true' }, h('span', { class: 'key completed' }, 'completed'), h('span', { class: 'key skipped' }, 'skipped'), h('span', { class: 'key dropped' }, 'drop-off'), h('span', { class: 'key open' }, 'in progress')),
+    h(
+      'div',
+      { class: 'legend', 'aria-hidden': 'true' },
+      h('span', { class: 'key completed' }, 'completed'),
+      h('span', { class: 'key skipped' }, 'skipped'),
+      h('span', { class: 'key dropped' }, 'drop-off'),
+      h('span', { class: 'key open' }, 'in progress'),
+    ),
     h(
       'table',
       {},
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Step'), h('th', { scope: 'col', class: 'chart-col' }, 'Reached'), h('th', { scope: 'col' }, 'Reached'), h('th', { scope: 'col' }, 'Completed'), h('th', { scope: 'col' }, 'Skipped'), h('th', { scope: 'col' }, 'Drop-off'), h('th', { scope: 'col' }, 'Median'))),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'col' }, 'Step'),
+          h('th', { scope: 'col', class: 'chart-col' }, 'Reached'),
+          h('th', { scope: 'col' }, 'Reached'),
+          h('th', { scope: 'col' }, 'Completed'),
+          h('th', { scope: 'col' }, 'Skipped'),
+          h('th', { scope: 'col' }, 'Drop-off'),
+          h('th', { scope: 'col' }, 'Median'),
+        ),
+      ),
       h(
         'tbody',
         {},
@@ -39,9 +60,30 @@ function funnel(steps: readonly StepStat[], titles: ReadonlyMap<string, string>)
           const open = Math.max(0, s.reachedCount - s.completedCount - s.skippedCount - s.dropOffCount);
           return h(
             'tr',
-            { testid: `funnel-${s.stepId}`, 'data-reached': s.reachedCount, 'data-completed': s.completedCount, 'data-skipped': s.skippedCount, 'data-dropoff': s.dropOffCount },
+            {
+              testid: `funnel-${s.stepId}`,
+              'data-reached': s.reachedCount,
+              'data-completed': s.completedCount,
+              'data-skipped': s.skippedCount,
+              'data-dropoff': s.dropOffCount,
+            },
             h('th', { scope: 'row' }, titles.get(s.stepId) ?? humanize(s.stepId)),
-            h('td', { class: 'chart-col' }, h('div', { class: 'track', role: 'img', 'aria-label': `${s.reachedCount} reached, ${s.completedCount} completed, ${s.skippedCount} skipped, ${s.dropOffCount} dropped off` }, segment('completed', s.completedCount, 'completed'), segment('skipped', s.skippedCount, 'skipped'), segment('dropped', s.dropOffCount, 'drop-off'), segment('open', open, 'in progress'))),
+            h(
+              'td',
+              { class: 'chart-col' },
+              h(
+                'div',
+                {
+                  class: 'track',
+                  role: 'img',
+                  'aria-label': `${s.reachedCount} reached, ${s.completedCount} completed, ${s.skippedCount} skipped, ${s.dropOffCount} dropped off`,
+                },
+                segment('completed', s.completedCount, 'completed'),
+                segment('skipped', s.skippedCount, 'skipped'),
+                segment('dropped', s.dropOffCount, 'drop-off'),
+                segment('open', open, 'in progress'),
+              ),
+            ),
             h('td', { class: 'num', testid: `funnel-${s.stepId}-reached` }, s.reachedCount),
             h('td', { class: 'num', testid: `funnel-${s.stepId}-completed` }, s.completedCount),
             h('td', { class: 'num', testid: `funnel-${s.stepId}-skipped` }, s.skippedCount),
@@ -57,7 +99,13 @@ function funnel(steps: readonly StepStat[], titles: ReadonlyMap<string, string>)
 export function renderStatistics(ctx: Ctx, container: HTMLElement): () => void {
   const { client } = ctx;
   let left = false;
-  const typeSelect = h('select', { id: 'stats-type', testid: 'stats-type' }, h('option', { value: '' }, 'All flows'), h('option', { value: 'tenant_setup' }, 'Tenant setup'), h('option', { value: 'agent_welcome' }, 'Agent welcome'));
+  const typeSelect = h(
+    'select',
+    { id: 'stats-type', testid: 'stats-type' },
+    h('option', { value: '' }, 'All flows'),
+    h('option', { value: 'tenant_setup' }, 'Tenant setup'),
+    h('option', { value: 'agent_welcome' }, 'Agent welcome'),
+  );
   const refresh = h('button', { type: 'button', class: 'secondary', testid: 'stats-refresh' }, 'Refresh');
   const body = h('div', { testid: 'stats-body', 'aria-live': 'polite' }, h('p', { class: 'muted' }, 'Loading…'));
   const bhStatus = h('p', { testid: 'bh-status' });
@@ -82,7 +130,12 @@ export function renderStatistics(ctx: Ctx, container: HTMLElement): () => void {
   }
 
   function card(label: string, value: string, testid: string, raw: number | null): HTMLElement {
-    return h('div', { class: 'stat' }, h('span', { class: 'stat-label' }, label), h('strong', { class: 'stat-value', testid, 'data-value': raw === null ? 'null' : String(raw) }, value));
+    return h(
+      'div',
+      { class: 'stat' },
+      h('span', { class: 'stat-label' }, label),
+      h('strong', { class: 'stat-value', testid, 'data-value': raw === null ? 'null' : String(raw) }, value),
+    );
   }
 
   function render(stats: Statistics): void {
@@ -96,17 +149,31 @@ export function renderStatistics(ctx: Ctx, container: HTMLElement): () => void {
         card('Median time to complete', formatMinutes(stats.medianCompletionTime), 'stat-median-time', stats.medianCompletionTime),
         card('Average time to complete', formatMinutes(stats.averageCompletionTime), 'stat-average-time', stats.averageCompletionTime),
       ),
-      h('p', { class: 'muted', testid: 'stat-by-status' }, 'By status: ', Object.entries(stats.byStatus).map(([k, v]) => `${k} ${v}`).join(' · ') || 'none'),
+      h(
+        'p',
+        { class: 'muted', testid: 'stat-by-status' },
+        'By status: ',
+        Object.entries(stats.byStatus)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(' · ') || 'none',
+      ),
       stats.stepStatistics.length ? funnel(stats.stepStatistics, titles) : h('p', { class: 'muted' }, 'No steps reached yet.'),
       h('h3', {}, 'Milestones'),
-      h('ul', { class: 'milestone-counts', testid: 'stat-milestones' }, ...stats.milestones.map((m) => h('li', { testid: `stat-milestone-${m.threshold}`, 'data-value': m.reachedCount }, `${m.threshold} %: ${m.reachedCount}`))),
+      h(
+        'ul',
+        { class: 'milestone-counts', testid: 'stat-milestones' },
+        ...stats.milestones.map((m) =>
+          h('li', { testid: `stat-milestone-${m.threshold}`, 'data-value': m.reachedCount }, `${m.threshold} %: ${m.reachedCount}`),
+        ),
+      ),
     );
   }
 
   function showHours(bh: BusinessHours): void {
-    bhStatus.textContent = bh.configured && bh.config
-      ? `Configured (${bh.config.timezone}): ${Object.keys(bh.config.schedule).map(humanize).join(', ') || 'no open days'}.`
-      : 'Not configured: the tenant counts as always open.';
+    bhStatus.textContent =
+      bh.configured && bh.config
+        ? `Configured (${bh.config.timezone}): ${Object.keys(bh.config.schedule).map(humanize).join(', ') || 'no open days'}.`
+        : 'Not configured: the tenant counts as always open.';
     bhStatus.dataset.configured = String(bh.configured);
   }
 
@@ -136,8 +203,21 @@ export function renderStatistics(ctx: Ctx, container: HTMLElement): () => void {
       h(
         'div',
         { class: 'buttons' },
-        h('button', { type: 'button', class: 'secondary', testid: 'bh-set', onclick: () => void hours('Saved weekday hours 09:00–17:00.', () => client.businessHoursPut(WEEKDAY_HOURS)) }, 'Set weekdays 09:00–17:00'),
-        h('button', { type: 'button', class: 'danger', testid: 'bh-delete', onclick: () => void hours('Business hours removed.', () => client.businessHoursDelete()) }, 'Remove business hours'),
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'secondary',
+            testid: 'bh-set',
+            onclick: () => void hours('Saved weekday hours 09:00–17:00.', () => client.businessHoursPut(WEEKDAY_HOURS)),
+          },
+          'Set weekdays 09:00–17:00',
+        ),
+        h(
+          'button',
+          { type: 'button', class: 'danger', testid: 'bh-delete', onclick: () => void hours('Business hours removed.', () => client.businessHoursDelete()) },
+          'Remove business hours',
+        ),
       ),
       bhResult,
     ),

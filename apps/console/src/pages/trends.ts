@@ -23,7 +23,8 @@ const COLORS = ['#2f5bd3', '#1f8a4c', '#b7791f', '#c0392b', '#7b4fc9', '#13808a'
 // Session counts are whole: ticks on 1, 2, 5, 10, … never on 0.5.
 const COUNT_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000];
 const daySeconds = (day: string) => Date.parse(`${day}T00:00:00Z`) / 1000;
-const fmtValue = (unit: Timeseries['unit'], v: number | null) => (v === null ? '—' : unit === 'percent' ? `${Math.round(v * 10) / 10} %` : unit === 'minutes' ? formatMinutes(v) : String(v));
+const fmtValue = (unit: Timeseries['unit'], v: number | null) =>
+  v === null ? '—' : unit === 'percent' ? `${Math.round(v * 10) / 10} %` : unit === 'minutes' ? formatMinutes(v) : String(v);
 
 /** The chart's width follows its card; uPlot needs pixels, so a fallback covers a card not laid out yet. */
 const widthOf = (el: HTMLElement) => Math.max(320, el.clientWidth || 720);
@@ -43,7 +44,12 @@ export function renderTrends(ctx: Ctx): { element: HTMLElement; load: (type: Flo
   let cohortGen = 0;
 
   const metricSelect = h('select', { id: 'trend-metric', testid: 'trend-metric' }, ...METRICS.map(([v, label]) => h('option', { value: v }, label)));
-  const intervalSelect = h('select', { id: 'trend-interval', testid: 'trend-interval' }, h('option', { value: 'day' }, 'Day'), h('option', { value: 'week' }, 'Week'));
+  const intervalSelect = h(
+    'select',
+    { id: 'trend-interval', testid: 'trend-interval' },
+    h('option', { value: 'day' }, 'Day'),
+    h('option', { value: 'week' }, 'Week'),
+  );
   const trendFigure = h('figure', { class: 'chart', testid: 'trend-chart', 'data-state': 'loading' });
   const trendCaption = h('figcaption', { class: 'muted' });
   const cohortFigure = h('figure', { class: 'chart', testid: 'cohort-chart', 'data-state': 'loading' });
@@ -59,8 +65,30 @@ export function renderTrends(ctx: Ctx): { element: HTMLElement; load: (type: Flo
       'table',
       { class: 'sr-only', testid: 'trend-points' },
       h('caption', {}, `${label} per ${ts.interval}`),
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, ts.interval === 'week' ? 'Week of' : 'Day'), h('th', { scope: 'col' }, label), h('th', { scope: 'col' }, 'Sessions'))),
-      h('tbody', {}, ...ts.points.map((p) => h('tr', { 'data-start': p.start, 'data-value': p.value === null ? 'null' : p.value, 'data-sessions': p.sessions }, h('th', { scope: 'row' }, p.start), h('td', {}, fmtValue(ts.unit, p.value)), h('td', {}, p.sessions)))),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'col' }, ts.interval === 'week' ? 'Week of' : 'Day'),
+          h('th', { scope: 'col' }, label),
+          h('th', { scope: 'col' }, 'Sessions'),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        ...ts.points.map((p) =>
+          h(
+            'tr',
+            { 'data-start': p.start, 'data-value': p.value === null ? 'null' : p.value, 'data-sessions': p.sessions },
+            h('th', { scope: 'row' }, p.start),
+            h('td', {}, fmtValue(ts.unit, p.value)),
+            h('td', {}, p.sessions),
+          ),
+        ),
+      ),
     );
     trendCaption.textContent = `${label} per ${ts.interval} (UTC), ${ts.from} to ${ts.to} (exclusive)${ts.unit === 'sessions' ? '' : `, in ${ts.unit}`}.`;
     replace(trendFigure, plotBox, trendCaption, table);
@@ -75,10 +103,21 @@ export function renderTrends(ctx: Ctx): { element: HTMLElement; load: (type: Flo
         height: 260,
         scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, ts.unit === 'percent' ? 100 : Math.max(1, max)] } },
         // Weekly points start on Mondays: ticks every whole week (or several) land on them, not on uPlot's 5-day steps.
-        axes: [weekly ? { incrs: [7, 14, 28, 56].map((d) => d * 86_400) } : {}, { values: (_u, splits) => splits.map((v) => fmtValue(ts.unit, v)), size: 70, ...(ts.unit === 'sessions' ? { incrs: COUNT_STEPS } : {}) }],
+        axes: [
+          weekly ? { incrs: [7, 14, 28, 56].map((d) => d * 86_400) } : {},
+          { values: (_u, splits) => splits.map((v) => fmtValue(ts.unit, v)), size: 70, ...(ts.unit === 'sessions' ? { incrs: COUNT_STEPS } : {}) },
+        ],
         series: [
           { value: (_u, v) => (v === null ? '—' : new Date(v * 1000).toISOString().slice(0, 10)) },
-          { label, stroke: COLORS[0], fill: 'rgba(47, 91, 211, 0.12)', width: 2, spanGaps: false, points: { show: true, size: weekly || xs.length <= 40 ? 6 : 3 }, value: (_u, v) => fmtValue(ts.unit, v) },
+          {
+            label,
+            stroke: COLORS[0],
+            fill: 'rgba(47, 91, 211, 0.12)',
+            width: 2,
+            spanGaps: false,
+            points: { show: true, size: weekly || xs.length <= 40 ? 6 : 3 },
+            value: (_u, v) => fmtValue(ts.unit, v),
+          },
         ],
       },
       [xs, ys],
@@ -99,14 +138,30 @@ export function renderTrends(ctx: Ctx): { element: HTMLElement; load: (type: Flo
       'table',
       { class: 'sr-only', testid: 'cohort-points' },
       h('caption', {}, 'Weekly start cohorts: share completed within 1, 2, … weeks of their start'),
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Cohort (week of)'), h('th', { scope: 'col' }, 'Sessions'), h('th', { scope: 'col' }, 'Completed'), ...weeks.map((w) => h('th', { scope: 'col' }, `Week ${w}`)))),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'col' }, 'Cohort (week of)'),
+          h('th', { scope: 'col' }, 'Sessions'),
+          h('th', { scope: 'col' }, 'Completed'),
+          ...weeks.map((w) => h('th', { scope: 'col' }, `Week ${w}`)),
+        ),
+      ),
       h(
         'tbody',
         {},
         ...data.cohorts.map((c) =>
           h(
             'tr',
-            { 'data-week-start': c.weekStart, 'data-sessions': c.sessions, 'data-completed': c.completed, 'data-curve': JSON.stringify(c.curve.map((p) => [p.week, p.completed, p.share])) },
+            {
+              'data-week-start': c.weekStart,
+              'data-sessions': c.sessions,
+              'data-completed': c.completed,
+              'data-curve': JSON.stringify(c.curve.map((p) => [p.week, p.completed, p.share])),
+            },
             h('th', { scope: 'row' }, c.weekStart),
             h('td', {}, c.sessions),
             h('td', {}, c.completed),
@@ -123,12 +178,22 @@ export function renderTrends(ctx: Ctx): { element: HTMLElement; load: (type: Flo
       `Weekly start cohorts (UTC, weeks from Monday), ${data.from} to ${data.to}: percent of each cohort completed within n weeks of its start.` +
       (recent.length ? ` Too recent for a curve: ${recent.map((c) => `week of ${c.weekStart}`).join(', ')}.` : '') +
       (data.cohorts.length === 0 ? ' No sessions started in this window.' : '');
-    const legend = h('ul', { class: 'cohort-summary', testid: 'cohort-summary' }, ...data.cohorts.filter((c) => c.sessions > 0).map((c) => h('li', {}, `Week of ${c.weekStart}: ${c.sessions} started, ${c.completed} completed`)));
+    const legend = h(
+      'ul',
+      { class: 'cohort-summary', testid: 'cohort-summary' },
+      ...data.cohorts.filter((c) => c.sessions > 0).map((c) => h('li', {}, `Week of ${c.weekStart}: ${c.sessions} started, ${c.completed} completed`)),
+    );
     cohortFigure.dataset.type = data.type ?? '';
     cohortFigure.dataset.points = JSON.stringify(plotted.map((c) => ({ weekStart: c.weekStart, points: c.curve.map((p) => [p.week, p.share]) })));
     cohortPlot = null;
     if (plotted.length === 0) {
-      replace(cohortFigure, h('p', { class: 'muted', testid: 'cohort-empty' }, 'No cohort with sessions has a whole week behind it yet, so there is no completion curve to draw.'), cohortCaption, legend, table);
+      replace(
+        cohortFigure,
+        h('p', { class: 'muted', testid: 'cohort-empty' }, 'No cohort with sessions has a whole week behind it yet, so there is no completion curve to draw.'),
+        cohortCaption,
+        legend,
+        table,
+      );
       cohortFigure.dataset.state = 'ready';
       return;
     }
@@ -138,10 +203,19 @@ export function renderTrends(ctx: Ctx): { element: HTMLElement; load: (type: Flo
         width: widthOf(cohortFigure),
         height: 260,
         scales: { x: { time: false, range: [1, Math.max(2, maxWeek)] }, y: { range: [0, 100] } },
-        axes: [{ label: 'Weeks since start', values: (_u, splits) => splits.map((v) => (Number.isInteger(v) ? String(v) : '')) }, { values: (_u, splits) => splits.map((v) => `${v} %`), size: 60 }],
+        axes: [
+          { label: 'Weeks since start', values: (_u, splits) => splits.map((v) => (Number.isInteger(v) ? String(v) : '')) },
+          { values: (_u, splits) => splits.map((v) => `${v} %`), size: 60 },
+        ],
         series: [
           { label: 'Week' },
-          ...plotted.map((c, i) => ({ label: `Week of ${c.weekStart}`, stroke: COLORS[i % COLORS.length], width: 2, points: { show: true, size: 6 }, value: (_u: uPlot, v: number | null) => (v === null ? '—' : `${Math.round(v * 10) / 10} %`) })),
+          ...plotted.map((c, i) => ({
+            label: `Week of ${c.weekStart}`,
+            stroke: COLORS[i % COLORS.length],
+            width: 2,
+            points: { show: true, size: 6 },
+            value: (_u: uPlot, v: number | null) => (v === null ? '—' : `${Math.round(v * 10) / 10} %`),
+          })),
         ],
       },
       [weeks, ...plotted.map((c) => weeks.map((w) => c.curve.find((p) => p.week === w)?.share ?? null))],
@@ -153,7 +227,11 @@ export function renderTrends(ctx: Ctx): { element: HTMLElement; load: (type: Flo
   async function loadTrend(gen: number): Promise<void> {
     trendFigure.dataset.state = 'loading';
     try {
-      const ts = await client.statisticsTimeseries({ metric: metricSelect.value as Metric, interval: intervalSelect.value as Interval, ...(type ? { type } : {}) });
+      const ts = await client.statisticsTimeseries({
+        metric: metricSelect.value as Metric,
+        interval: intervalSelect.value as Interval,
+        ...(type ? { type } : {}),
+      });
       if (gen === trendGen) drawTrend(ts);
     } catch (err) {
       if (gen !== trendGen) return;
@@ -185,7 +263,14 @@ export function renderTrends(ctx: Ctx): { element: HTMLElement; load: (type: Flo
       'section',
       { class: 'card', testid: 'trends' },
       h('h2', {}, 'Trends'),
-      h('div', { class: 'toolbar' }, h('label', { for: 'trend-metric' }, 'Metric'), metricSelect, h('label', { for: 'trend-interval' }, 'Interval'), intervalSelect),
+      h(
+        'div',
+        { class: 'toolbar' },
+        h('label', { for: 'trend-metric' }, 'Metric'),
+        metricSelect,
+        h('label', { for: 'trend-interval' }, 'Interval'),
+        intervalSelect,
+      ),
       trendFigure,
     ),
     h('section', { class: 'card', testid: 'cohorts' }, h('h2', {}, 'Cohorts'), cohortFigure),

@@ -65,7 +65,17 @@ export function renderWizard(ctx: Ctx, container: HTMLElement): () => void {
   }
 
   // ---- progress ----------------------------------------------------------------------------------------
-  function applyProgress(seq: number, p: { progressPercentage: number; completedSteps: number; skippedSteps: number; totalSteps: number; estimatedTimeRemaining: number; nextRecommendedAction: string }): void {
+  function applyProgress(
+    seq: number,
+    p: {
+      progressPercentage: number;
+      completedSteps: number;
+      skippedSteps: number;
+      totalSteps: number;
+      estimatedTimeRemaining: number;
+      nextRecommendedAction: string;
+    },
+  ): void {
     if (progress && seq < progress.seq) return;
     progress = {
       seq,
@@ -88,23 +98,48 @@ export function renderWizard(ctx: Ctx, container: HTMLElement): () => void {
     const pct = progress?.percentage ?? 0;
     const fill = h('div', { class: 'bar-fill' });
     fill.style.width = `${pct}%`;
-    const bar = h('div', { class: 'bar', role: 'progressbar', testid: 'progress-bar', 'aria-label': 'Onboarding progress', 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': pct }, fill);
+    const bar = h(
+      'div',
+      {
+        class: 'bar',
+        role: 'progressbar',
+        testid: 'progress-bar',
+        'aria-label': 'Onboarding progress',
+        'aria-valuemin': 0,
+        'aria-valuemax': 100,
+        'aria-valuenow': pct,
+      },
+      fill,
+    );
     replace(
       progressEl,
-      h('div', { class: 'progress-head' }, h('h2', {}, session.type === 'tenant_setup' ? 'Tenant setup' : 'Agent welcome'), h('span', { class: `badge status-${session.status}`, testid: 'session-status' }, session.status)),
+      h(
+        'div',
+        { class: 'progress-head' },
+        h('h2', {}, session.type === 'tenant_setup' ? 'Tenant setup' : 'Agent welcome'),
+        h('span', { class: `badge status-${session.status}`, testid: 'session-status' }, session.status),
+      ),
       bar,
       h(
         'p',
         { class: 'progress-line' },
         h('strong', { testid: 'progress-percent' }, `${pct} %`),
-        progress ? ` · ${progress.completedSteps} done, ${progress.skippedSteps} skipped of ${progress.totalSteps} · ${progress.estimatedTimeRemaining} min left · ` : ' · waiting for the progress service… ',
+        progress
+          ? ` · ${progress.completedSteps} done, ${progress.skippedSteps} skipped of ${progress.totalSteps} · ${progress.estimatedTimeRemaining} min left · `
+          : ' · waiting for the progress service… ',
         progress ? h('span', { testid: 'next-action' }, progress.nextRecommendedAction) : null,
       ),
       h(
         'ul',
         { class: 'milestones', testid: 'milestones', 'aria-label': 'Milestones' },
         ...milestones.map((m) =>
-          h('li', { class: m.reachedAt ? 'reached' : '', testid: `milestone-${m.threshold}`, 'data-reached': m.reachedAt ? 'true' : 'false' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), `${m.threshold} % · ${m.title}`, m.reachedAt ? h('span', { class: 'sr-only' }, ' (reached)') : null),
+          h(
+            'li',
+            { class: m.reachedAt ? 'reached' : '', testid: `milestone-${m.threshold}`, 'data-reached': m.reachedAt ? 'true' : 'false' },
+            h('span', { class: 'dot', 'aria-hidden': 'true' }),
+            `${m.threshold} % · ${m.title}`,
+            m.reachedAt ? h('span', { class: 'sr-only' }, ' (reached)') : null,
+          ),
         ),
       ),
     );
@@ -124,7 +159,10 @@ export function renderWizard(ctx: Ctx, container: HTMLElement): () => void {
       case 'connection_test_result':
         return { detail: `${e.data.result.channel} ${e.data.result.status}` };
       case 'payment_attention_needed':
-        return { detail: `Stripe needs: ${[...e.data.currentlyDue, ...e.data.pastDue].join(', ') || e.data.disabledReason || 'more details'}`, stepId: e.data.stepId };
+        return {
+          detail: `Stripe needs: ${[...e.data.currentlyDue, ...e.data.pastDue].join(', ') || e.data.disabledReason || 'more details'}`,
+          stepId: e.data.stepId,
+        };
       default:
         return { detail: '' };
     }
@@ -132,7 +170,13 @@ export function renderWizard(ctx: Ctx, container: HTMLElement): () => void {
 
   function log(e: PushEvent): void {
     const { detail, threshold, stepId } = describePush(e);
-    const item = h('li', { testid: 'event', 'data-event': e.event, 'data-threshold': threshold, 'data-step': stepId }, h('code', {}, e.event), detail ? ` ${detail}` : '', h('time', {}, ` ${new Date(e.data.timestamp).toLocaleTimeString()}`));
+    const item = h(
+      'li',
+      { testid: 'event', 'data-event': e.event, 'data-threshold': threshold, 'data-step': stepId },
+      h('code', {}, e.event),
+      detail ? ` ${detail}` : '',
+      h('time', {}, ` ${new Date(e.data.timestamp).toLocaleTimeString()}`),
+    );
     logEl.prepend(item);
     while (logEl.children.length > LOG_LIMIT) logEl.lastElementChild?.remove();
   }
@@ -183,7 +227,9 @@ export function renderWizard(ctx: Ctx, container: HTMLElement): () => void {
     try {
       return type ? await client.flowByType({ type }) : await client.flow();
     } catch (err) {
-      showError(isStatus(err, 404, 501) ? `This gateway has no flow API yet (GET /onboarding/flow answered ${err.status}): the wizard needs it.` : describeError(err));
+      showError(
+        isStatus(err, 404, 501) ? `This gateway has no flow API yet (GET /onboarding/flow answered ${err.status}): the wizard needs it.` : describeError(err),
+      );
       return null;
     }
   }
@@ -323,10 +369,21 @@ export function renderWizard(ctx: Ctx, container: HTMLElement): () => void {
     const state = stateOf(step);
     const message = h('p', { class: 'step-message', testid: 'step-message', role: 'status', 'aria-live': 'polite' });
     const heading = h('h2', { tabindex: -1, testid: 'step-title' }, step.title);
-    const meta = h('p', { class: 'muted' }, `${step.isRequired ? 'Required' : 'Optional'} · ${step.category} · about ${step.estimatedTime} min · `, h('span', { testid: 'step-state' }, state));
+    const meta = h(
+      'p',
+      { class: 'muted' },
+      `${step.isRequired ? 'Required' : 'Optional'} · ${step.category} · about ${step.estimatedTime} min · `,
+      h('span', { testid: 'step-state' }, state),
+    );
     if (state === 'locked') {
       const missing = step.dependencies.filter((d) => !session!.completedSteps.includes(d) && !session!.skippedSteps.includes(d));
-      replace(panelEl, heading, meta, h('p', {}, step.description), h('p', { class: 'banner', testid: 'step-locked' }, `Locked: finish ${missing.map(titleOf).join(', ')} first.`));
+      replace(
+        panelEl,
+        heading,
+        meta,
+        h('p', {}, step.description),
+        h('p', { class: 'banner', testid: 'step-locked' }, `Locked: finish ${missing.map(titleOf).join(', ')} first.`),
+      );
       return;
     }
     if (!form || form.stepId !== step.id) {
@@ -335,7 +392,8 @@ export function renderWizard(ctx: Ctx, container: HTMLElement): () => void {
     const current = form.form;
     const closed = session.status === 'completed';
     const save = h('button', { type: 'submit', testid: 'save-step', disabled: closed }, state === 'done' ? 'Save again' : 'Save and continue');
-    const skip = step.skippable && state === 'available' && !closed ? h('button', { type: 'button', class: 'secondary', testid: 'skip-step' }, 'Skip this step') : null;
+    const skip =
+      step.skippable && state === 'available' && !closed ? h('button', { type: 'button', class: 'secondary', testid: 'skip-step' }, 'Skip this step') : null;
     const formEl = h('form', { novalidate: true, testid: `step-form-${step.id}` }, current.element, h('div', { class: 'buttons' }, save, skip), message);
     formEl.addEventListener('submit', (e) => {
       e.preventDefault();
@@ -359,7 +417,13 @@ export function renderWizard(ctx: Ctx, container: HTMLElement): () => void {
       'ul',
       { class: 'signals', testid: `signals-${stepId}`, 'aria-label': 'Checked outside the form' },
       ...signals.map(([key, s]) =>
-        h('li', { class: `signal signal-${s.state}`, testid: `signal-${key}`, 'data-state': s.state }, h('span', { 'aria-hidden': 'true' }, s.state === 'attention_needed' ? '! ' : '✓ '), text(key, s), h('time', {}, ` ${new Date(s.at).toLocaleString()}`)),
+        h(
+          'li',
+          { class: `signal signal-${s.state}`, testid: `signal-${key}`, 'data-state': s.state },
+          h('span', { 'aria-hidden': 'true' }, s.state === 'attention_needed' ? '! ' : '✓ '),
+          text(key, s),
+          h('time', {}, ` ${new Date(s.at).toLocaleString()}`),
+        ),
       ),
     );
   }
@@ -434,7 +498,13 @@ export function renderWizard(ctx: Ctx, container: HTMLElement): () => void {
         h(
           'div',
           { class: 'card', testid: 'no-session' },
-          h('p', {}, isAdmin ? 'No onboarding yet for your account. Start the tenant setup.' : 'Start your agent welcome. Your tenant’s setup must be completed by an admin first.'),
+          h(
+            'p',
+            {},
+            isAdmin
+              ? 'No onboarding yet for your account. Start the tenant setup.'
+              : 'Start your agent welcome. Your tenant’s setup must be completed by an admin first.',
+          ),
           h('button', { type: 'button', testid: 'start-session', onclick: () => void start() }, isAdmin ? 'Start tenant setup' : 'Start agent welcome'),
         ),
       );
@@ -444,10 +514,31 @@ export function renderWizard(ctx: Ctx, container: HTMLElement): () => void {
     const missingRequired = flow ? flow.steps.filter((st) => st.isRequired && !s.completedSteps.includes(st.id)) : [];
     const buttons: HTMLElement[] = [];
     if (s.status === 'active' || s.status === 'abandoned') {
-      buttons.push(h('button', { type: 'button', class: 'secondary', testid: 'pause-session', onclick: () => void act('Pause', async () => setSession((await client.pause({ sessionId: s.id })).session)) }, 'Pause'));
+      buttons.push(
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'secondary',
+            testid: 'pause-session',
+            onclick: () => void act('Pause', async () => setSession((await client.pause({ sessionId: s.id })).session)),
+          },
+          'Pause',
+        ),
+      );
     }
     if (s.status === 'paused') {
-      buttons.push(h('button', { type: 'button', testid: 'resume-session', onclick: () => void act('Resume', async () => setSession((await client.resume({ sessionId: s.id })).session)) }, 'Resume'));
+      buttons.push(
+        h(
+          'button',
+          {
+            type: 'button',
+            testid: 'resume-session',
+            onclick: () => void act('Resume', async () => setSession((await client.resume({ sessionId: s.id })).session)),
+          },
+          'Resume',
+        ),
+      );
     }
     if (s.status !== 'completed') {
       buttons.push(
@@ -463,7 +554,13 @@ export function renderWizard(ctx: Ctx, container: HTMLElement): () => void {
         ),
       );
       if (ctx.isAdmin && missingRequired.length > 0) {
-        buttons.push(h('button', { type: 'button', class: 'danger', testid: 'force-complete', onclick: () => void act('Force complete', async () => complete(true)) }, 'Force complete'));
+        buttons.push(
+          h(
+            'button',
+            { type: 'button', class: 'danger', testid: 'force-complete', onclick: () => void act('Force complete', async () => complete(true)) },
+            'Force complete',
+          ),
+        );
       }
     } else {
       buttons.push(h('button', { type: 'button', class: 'secondary', testid: 'start-session', onclick: () => void start() }, 'Start a new session'));
@@ -476,7 +573,11 @@ export function renderWizard(ctx: Ctx, container: HTMLElement): () => void {
             'div',
             { class: 'banner success', testid: 'completion-summary' },
             h('strong', {}, 'Onboarding completed. '),
-            summary ? `${summary.stepsCompleted} steps in ${summary.totalTime} min${summary.featuresEnabled.length ? `; enabled: ${summary.featuresEnabled.join(', ')}` : ''}.` : s.completedAt ? `Completed at ${new Date(s.completedAt).toLocaleString()}.` : '',
+            summary
+              ? `${summary.stepsCompleted} steps in ${summary.totalTime} min${summary.featuresEnabled.length ? `; enabled: ${summary.featuresEnabled.join(', ')}` : ''}.`
+              : s.completedAt
+                ? `Completed at ${new Date(s.completedAt).toLocaleString()}.`
+                : '',
           )
         : null,
     );

@@ -72,7 +72,13 @@ export async function auditEventsConsumer(app: FastifyInstance, opts: { config: 
     return n;
   }, config.AUDIT_BATCH_SIZE);
 
-  await app.bus.ensureDurable({ stream, durable, filterSubject: `${subjectPrefix}.>`, ackWaitMs: config.CONSUMER_ACK_WAIT, maxDeliver: config.CONSUMER_MAX_DELIVER });
+  await app.bus.ensureDurable({
+    stream,
+    durable,
+    filterSubject: `${subjectPrefix}.>`,
+    ackWaitMs: config.CONSUMER_ACK_WAIT,
+    maxDeliver: config.CONSUMER_MAX_DELIVER,
+  });
 
   async function deadLetter(msg: DeliveredMessage, reason: string): Promise<void> {
     poison.inc();

@@ -56,7 +56,9 @@ export const anchors = auditSchema.table(
     hash: text('hash').notNull(),
     archive: text('archive').notNull(),
     archiveSha256: text('archive_sha256').notNull(),
-    archivedAt: ts('archived_at').notNull().default(sql`now()`),
+    archivedAt: ts('archived_at')
+      .notNull()
+      .default(sql`now()`),
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.seq] })],
 );
@@ -69,11 +71,19 @@ export const outbox = auditSchema.table(
     seq: bigserial('seq', { mode: 'number' }).notNull(),
     subject: text('subject').notNull(),
     payload: jsonb('payload').notNull(),
-    createdAt: ts('created_at').notNull().default(sql`now()`),
+    createdAt: ts('created_at')
+      .notNull()
+      .default(sql`now()`),
     publishedAt: ts('published_at'),
-    relayAfter: ts('relay_after').notNull().default(sql`now()`),
+    relayAfter: ts('relay_after')
+      .notNull()
+      .default(sql`now()`),
   },
-  (t) => [index('outbox_pending').on(t.seq).where(sql`published_at IS NULL`)],
+  (t) => [
+    index('outbox_pending')
+      .on(t.seq)
+      .where(sql`published_at IS NULL`),
+  ],
 );
 
 export type RecordRow = typeof records.$inferSelect;

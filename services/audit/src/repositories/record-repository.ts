@@ -100,13 +100,18 @@ export function createRecordRepository(pool: Pool) {
       try {
         await client.query('BEGIN');
         await client.query(
-          prepared(`INSERT INTO audit.chain_heads (tenant_id, seq, hash) SELECT t, 0, $2 FROM unnest($1::text[]) AS t ON CONFLICT (tenant_id) DO NOTHING`, [tenants, GENESIS_HASH]),
+          prepared(`INSERT INTO audit.chain_heads (tenant_id, seq, hash) SELECT t, 0, $2 FROM unnest($1::text[]) AS t ON CONFLICT (tenant_id) DO NOTHING`, [
+            tenants,
+            GENESIS_HASH,
+          ]),
         );
         // Sorted, so two replicas locking overlapping tenants never deadlock.
         const heads = await client.query<{ tenant_id: string; seq: string; hash: string }>(
           prepared('SELECT tenant_id, seq, hash FROM audit.chain_heads WHERE tenant_id = ANY($1::text[]) ORDER BY tenant_id FOR UPDATE', [tenants]),
         );
-        const stored = await client.query<{ id: string }>(prepared('SELECT r.id FROM unnest($1::uuid[]) AS u(id) JOIN audit.records r ON r.id = u.id', [[...seen]]));
+        const stored = await client.query<{ id: string }>(
+          prepared('SELECT r.id FROM unnest($1::uuid[]) AS u(id) JOIN audit.records r ON r.id = u.id', [[...seen]]),
+        );
         const already = new Set(stored.rows.map((r) => r.id));
         const recordedAt = new Date().toISOString();
         const fresh: AuditRecord[] = [];
@@ -203,7 +208,9 @@ export function createRecordRepository(pool: Pool) {
     async verify(tenantId: string, pageSize = 5000): Promise<{ records: number; firstBroken: BrokenLink | null }> {
       const head = await pool.query<{ seq: string }>('SELECT seq FROM audit.chain_heads WHERE tenant_id = $1', [tenantId]);
       const headSeq = Number(head.rows[0]?.seq ?? 0);
-      const anchor = await pool.query<{ seq: string; hash: string }>('SELECT seq, hash FROM audit.anchors WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1', [tenantId]);
+      const anchor = await pool.query<{ seq: string; hash: string }>('SELECT seq, hash FROM audit.anchors WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1', [
+        tenantId,
+      ]);
       const start = anchor.rows[0] ? { seq: Number(anchor.rows[0].seq), hash: anchor.rows[0].hash } : { seq: 0, hash: GENESIS_HASH };
       const verifier = createChainVerifier(start);
       let after = start.seq;

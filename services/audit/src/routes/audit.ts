@@ -12,8 +12,24 @@ import type { RecordFilter } from '../repositories/record-repository.js';
 const LATEST_INSTANT = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 const CSV_COLUMNS = [
-  'seq', 'id', 'occurredAt', 'recordedAt', 'actorSubject', 'actorRoles', 'action', 'targetType', 'targetId', 'outcome', 'outcomeCode',
-  'requestId', 'correlationId', 'clientIp', 'userAgent', 'details', 'prevHash', 'hash',
+  'seq',
+  'id',
+  'occurredAt',
+  'recordedAt',
+  'actorSubject',
+  'actorRoles',
+  'action',
+  'targetType',
+  'targetId',
+  'outcome',
+  'outcomeCode',
+  'requestId',
+  'correlationId',
+  'clientIp',
+  'userAgent',
+  'details',
+  'prevHash',
+  'hash',
 ] as const;
 
 const csvRow = (r: AuditRecord) => ({
@@ -46,16 +62,24 @@ export async function auditRoutes(root: FastifyInstance, opts: { subjectPrefix: 
 
   /** Every read of the trail is itself recorded, before the read is answered. */
   const recordRead = (request: FastifyRequest, action: AuditAction, details: Record<string, string | number | boolean | null>) =>
-    writeAuditEvent(app.pool, app.outboxRelay, { schema: 'audit', subjectPrefix: opts.subjectPrefix }, {
-      ...auditContextOf(request, request.principal),
-      tenantId: request.principal.tenantId,
-      action,
-      target: { type: 'audit_trail', id: request.principal.tenantId },
-      outcome: { result: 'allowed', code: null },
-      details,
-    });
+    writeAuditEvent(
+      app.pool,
+      app.outboxRelay,
+      { schema: 'audit', subjectPrefix: opts.subjectPrefix },
+      {
+        ...auditContextOf(request, request.principal),
+        tenantId: request.principal.tenantId,
+        action,
+        target: { type: 'audit_trail', id: request.principal.tenantId },
+        outcome: { result: 'allowed', code: null },
+        details,
+      },
+    );
 
-  const filterOf = (tenantId: string, q: { actor?: string; action?: string; outcome?: string; targetType?: string; targetId?: string; from?: string; to?: string }): RecordFilter => {
+  const filterOf = (
+    tenantId: string,
+    q: { actor?: string; action?: string; outcome?: string; targetType?: string; targetId?: string; from?: string; to?: string },
+  ): RecordFilter => {
     if (q.from && q.to && Date.parse(q.from) >= Date.parse(q.to)) throw new AuditRangeError();
     // As UTC: ISO 8601 allows offsets up to ±23:59, Postgres only up to ±15:59, and neither year 0000 nor, once
     // shifted to UTC, 10000 fits (500s before). Bounds outside the epoch … 9999 filter like the nearest end.
@@ -63,7 +87,11 @@ export async function auditRoutes(root: FastifyInstance, opts: { subjectPrefix: 
     return { tenantId, actor: q.actor, action: q.action, outcome: q.outcome, targetType: q.targetType, targetId: q.targetId, from: utc(q.from), to: utc(q.to) };
   };
   const filterDetails = (f: RecordFilter) =>
-    Object.fromEntries(Object.entries({ actor: f.actor, action: f.action, outcome: f.outcome, targetType: f.targetType, targetId: f.targetId, from: f.from, to: f.to }).filter(([, v]) => v !== undefined)) as Record<string, string>;
+    Object.fromEntries(
+      Object.entries({ actor: f.actor, action: f.action, outcome: f.outcome, targetType: f.targetType, targetId: f.targetId, from: f.from, to: f.to }).filter(
+        ([, v]) => v !== undefined,
+      ),
+    ) as Record<string, string>;
 
   app.route({
     ...contractRoute(ROUTES.auditList),
@@ -98,7 +126,12 @@ export async function auditRoutes(root: FastifyInstance, opts: { subjectPrefix: 
       const body =
         format === 'csv'
           ? rows
-              .pipe(new Transform({ objectMode: true, transform: (r: AuditRecord, _e, done) => done(null, Object.fromEntries(Object.entries(csvRow(r)).map(([k, v]) => [k, noFormula(v)]))) }))
+              .pipe(
+                new Transform({
+                  objectMode: true,
+                  transform: (r: AuditRecord, _e, done) => done(null, Object.fromEntries(Object.entries(csvRow(r)).map(([k, v]) => [k, noFormula(v)]))),
+                }),
+              )
               .pipe(stringify({ header: true, columns: [...CSV_COLUMNS], record_delimiter: '\r\n' }))
           : rows.pipe(new Transform({ writableObjectMode: true, transform: (r: AuditRecord, _e, done) => done(null, `${JSON.stringify(r)}\n`) }));
       rows.on('error', (err) => {

@@ -42,8 +42,15 @@ function statusRefusal(provider: Provider, status: number, info: { code?: string
       details,
     );
   }
-  if (status >= 500) throw new ConnectionTestFailure('provider_unavailable', status === 529 ? `${name} is overloaded (529)` : `${name} answered ${status}`, defaultHint('provider_unavailable'), details);
-  if (status === 401) return { stage: 'auth', failure: new ConnectionTestFailure('auth_invalid', `${name} rejected the API key`, KEY_HINTS[provider], details) };
+  if (status >= 500)
+    throw new ConnectionTestFailure(
+      'provider_unavailable',
+      status === 529 ? `${name} is overloaded (529)` : `${name} answered ${status}`,
+      defaultHint('provider_unavailable'),
+      details,
+    );
+  if (status === 401)
+    return { stage: 'auth', failure: new ConnectionTestFailure('auth_invalid', `${name} rejected the API key`, KEY_HINTS[provider], details) };
   if (status === 403) {
     const said = clip(info.message);
     return {
@@ -52,26 +59,37 @@ function statusRefusal(provider: Provider, status: number, info: { code?: string
         'permission_missing',
         `${name} accepted the key but refused the request${said ? `: ${said}` : ''}`,
         provider === 'openai'
-          ? 'A restricted key needs read access to Models (or use an unrestricted key); also check the key\'s project and role.'
+          ? "A restricted key needs read access to Models (or use an unrestricted key); also check the key's project and role."
           : provider === 'anthropic'
-            ? 'The key\'s workspace or organization may not use this API; check the key\'s workspace permissions in the Anthropic Console.'
-            : 'The key may not use the Generative Language API: enable it for the key\'s project, and check the key\'s API restrictions.',
+            ? "The key's workspace or organization may not use this API; check the key's workspace permissions in the Anthropic Console."
+            : "The key may not use the Generative Language API: enable it for the key's project, and check the key's API restrictions.",
         details,
       ),
     };
   }
-  throw new ConnectionTestFailure('provider_unavailable', `${name} refused the request (${status})`, 'The provider endpoint answered unexpectedly; check the service\'s provider URL setting.', details);
+  throw new ConnectionTestFailure(
+    'provider_unavailable',
+    `${name} refused the request (${status})`,
+    "The provider endpoint answered unexpectedly; check the service's provider URL setting.",
+    details,
+  );
 }
 
 /** OpenAI and Anthropic share the Stainless error classes' shape. */
 function sdkRefusal(provider: 'openai' | 'anthropic', err: unknown): Refusal {
   const isApiError = err instanceof OpenAI.APIError || err instanceof Anthropic.APIError;
   if (!isApiError) throw classifyError(err);
-  if (err instanceof OpenAI.APIConnectionTimeoutError || err instanceof Anthropic.APIConnectionTimeoutError || err instanceof OpenAI.APIUserAbortError || err instanceof Anthropic.APIUserAbortError)
+  if (
+    err instanceof OpenAI.APIConnectionTimeoutError ||
+    err instanceof Anthropic.APIConnectionTimeoutError ||
+    err instanceof OpenAI.APIUserAbortError ||
+    err instanceof Anthropic.APIUserAbortError
+  )
     throw new ConnectionTestFailure('timeout', `${NAMES[provider]} did not answer in time`, defaultHint('timeout'));
   // fetch wraps socket errors: cause is TypeError('fetch failed') whose own cause carries the code.
   if (err instanceof OpenAI.APIConnectionError || err instanceof Anthropic.APIConnectionError) throw classifyError(err.cause ?? err);
-  if (err instanceof OpenAI.APIError) return statusRefusal(provider, err.status ?? 0, { code: err.code, type: err.type, message: err.status === 403 ? apiMessage(err.error) : undefined });
+  if (err instanceof OpenAI.APIError)
+    return statusRefusal(provider, err.status ?? 0, { code: err.code, type: err.type, message: err.status === 403 ? apiMessage(err.error) : undefined });
   const a = err as InstanceType<typeof Anthropic.APIError>;
   return statusRefusal(provider, a.status ?? 0, { type: a.type, code: a.errorCode, message: a.status === 403 ? a.apiMessage : undefined });
 }
@@ -99,9 +117,13 @@ async function staged<T>(ctx: ChannelContext, name: string, call: () => Promise<
     () => `${name} answered`,
   );
   const refusal = 'refused' in answer ? answer.refused : undefined;
-  await ctx.step('auth', async () => {
-    if (refusal?.stage === 'auth') throw refusal.failure;
-  }, () => 'API key accepted');
+  await ctx.step(
+    'auth',
+    async () => {
+      if (refusal?.stage === 'auth') throw refusal.failure;
+    },
+    () => 'API key accepted',
+  );
   return ctx.step('permission', async () => {
     if (refusal) throw refusal.failure;
     return (answer as { value: T }).value;
@@ -122,7 +144,12 @@ async function testOpenAi(config: AiConfig, ctx: ChannelContext): Promise<Channe
     logLevel: 'off',
   });
   const opts = { signal: ctx.signal, timeout: ctx.timeoutMs, maxRetries: 0 };
-  const page = await staged(ctx, 'OpenAI', () => client.models.list(opts), (err) => sdkRefusal('openai', err));
+  const page = await staged(
+    ctx,
+    'OpenAI',
+    () => client.models.list(opts),
+    (err) => sdkRefusal('openai', err),
+  );
   const ids = page.data.map((m) => m.id);
   const available = await modelStage(ctx, 'openai', config.model, ids, (m) => client.models.retrieve(m, opts));
   return outcome('openai', ids.length, config.model, available);
@@ -140,20 +167,35 @@ async function testAnthropic(config: AiConfig, ctx: ChannelContext): Promise<Cha
     logLevel: 'off',
   });
   const opts = { signal: ctx.signal, timeout: ctx.timeoutMs, maxRetries: 0 };
-  const page = await staged(ctx, 'Anthropic', () => client.models.list({ limit: 1000 }, opts), (err) => sdkRefusal('anthropic', err));
+  const page = await staged(
+    ctx,
+    'Anthropic',
+    () => client.models.list({ limit: 1000 }, opts),
+    (err) => sdkRefusal('anthropic', err),
+  );
   const ids = page.data.map((m) => m.id);
   const available = await modelStage(ctx, 'anthropic', config.model, ids, (m) => client.models.retrieve(m, {}, opts));
   return outcome('anthropic', ids.length, config.model, available);
 }
 
 /** Runs the model check; a model the key cannot see makes the result a warning, not a failure. */
-async function modelStage(ctx: ChannelContext, provider: 'openai' | 'anthropic', model: string | undefined, ids: string[], retrieve: (m: string) => Promise<unknown>): Promise<boolean | undefined> {
+async function modelStage(
+  ctx: ChannelContext,
+  provider: 'openai' | 'anthropic',
+  model: string | undefined,
+  ids: string[],
+  retrieve: (m: string) => Promise<unknown>,
+): Promise<boolean | undefined> {
   if (!model) {
     ctx.skip('model', 'No model given');
     return undefined;
   }
   if (ids.includes(model)) {
-    await ctx.step('model', async () => model, (m) => `${m} is available`);
+    await ctx.step(
+      'model',
+      async () => model,
+      (m) => `${m} is available`,
+    );
     return true;
   }
   let found: boolean;
@@ -167,7 +209,12 @@ async function modelStage(ctx: ChannelContext, provider: 'openai' | 'anthropic',
     }
     found = false;
   }
-  if (found) await ctx.step('model', async () => model, (m) => `${m} is available`);
+  if (found)
+    await ctx.step(
+      'model',
+      async () => model,
+      (m) => `${m} is available`,
+    );
   else ctx.warn('model', `${model} is not available to this key (${NAMES[provider]} lists ${ids.length} models)`);
   return found;
 }
@@ -180,9 +227,15 @@ function googleRefusal(err: unknown): Refusal {
     const info = { code: reasons[0] ?? null, type: err.statusText ?? null, message: null };
     // Google answers an unknown or expired key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID.
     if (reasons.includes('API_KEY_INVALID') || /API key (not valid|expired)/i.test(err.message)) return statusRefusal('google', 401, info);
-    if (status === 400 && /location is not supported/i.test(err.message)) return statusRefusal('google', 403, { ...info, message: 'User location is not supported for the API use.' });
+    if (status === 400 && /location is not supported/i.test(err.message))
+      return statusRefusal('google', 403, { ...info, message: 'User location is not supported for the API use.' });
     if (status === 400)
-      throw new ConnectionTestFailure('config_invalid', 'Google AI refused the request (400)', 'Check the model name (e.g. gemini-2.5-flash).', { provider: 'google', httpStatus: 400, field: 'model', ...(info.code ? { providerCode: info.code } : {}) });
+      throw new ConnectionTestFailure('config_invalid', 'Google AI refused the request (400)', 'Check the model name (e.g. gemini-2.5-flash).', {
+        provider: 'google',
+        httpStatus: 400,
+        field: 'model',
+        ...(info.code ? { providerCode: info.code } : {}),
+      });
     return statusRefusal('google', status, info);
   }
   // The SDK flattens network errors into "Error fetching from <url>: fetch failed", dropping the socket code.
@@ -217,7 +270,11 @@ async function testGoogle(config: AiConfig, ctx: ChannelContext): Promise<Channe
     ctx.warn('model', config.model ? `${model} is not available to this key` : `The key works, but the probe model ${model} was not found`);
     available = false;
   } else {
-    await ctx.step('model', async () => model, (m) => `${m} is available`);
+    await ctx.step(
+      'model',
+      async () => model,
+      (m) => `${m} is available`,
+    );
     available = true;
   }
   return outcome('google', undefined, model, available);

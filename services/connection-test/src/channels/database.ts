@@ -56,12 +56,16 @@ export function parseDatabaseConfig(c: DatabaseConfig): DatabaseTarget {
       throw invalid('connectionString', 'connectionString is not a valid postgres:// URL');
     }
     const hostParam = url.searchParams.get('host');
-    if (hostParam?.startsWith('/')) throw invalid('connectionString', 'Unix socket paths are not supported; give the server\'s host name');
+    if (hostParam?.startsWith('/')) throw invalid('connectionString', "Unix socket paths are not supported; give the server's host name");
     const host = (url.hostname || hostParam || '').replace(/^\[|\]$/g, '');
     if (host && !HOST.test(host)) throw invalid('connectionString', 'connectionString must name exactly one host');
     let decoded: { user: string; password: string; database: string };
     try {
-      decoded = { user: decodeURIComponent(url.username), password: decodeURIComponent(url.password), database: decodeURIComponent(url.pathname.replace(/^\//, '')) };
+      decoded = {
+        user: decodeURIComponent(url.username),
+        password: decodeURIComponent(url.password),
+        database: decodeURIComponent(url.pathname.replace(/^\//, '')),
+      };
     } catch {
       throw invalid('connectionString', 'connectionString has malformed percent-encoding');
     }
@@ -76,7 +80,7 @@ export function parseDatabaseConfig(c: DatabaseConfig): DatabaseTarget {
   }
   const host = c.host?.replace(/^\[|\]$/g, '') ?? fromUrl.host;
   const user = c.user ?? fromUrl.user;
-  if (!host) throw invalid(c.connectionString ? 'connectionString' : 'host', 'Give the database server\'s host');
+  if (!host) throw invalid(c.connectionString ? 'connectionString' : 'host', "Give the database server's host");
   if (!user) throw invalid(c.connectionString ? 'connectionString' : 'user', 'Give the user to connect as');
   const password = c.password ?? fromUrl.password;
   return {
@@ -104,42 +108,98 @@ function pgFailure(err: unknown, t: DatabaseTarget, trust: Trust = parseTrust(un
   const server = message.replace(/\s+/g, ' ').slice(0, 200);
   switch (code) {
     case '28P01':
-      return new ConnectionTestFailure('auth_invalid', `PostgreSQL rejected the password for user "${t.user}" (28P01)`, 'Check the user name and password. A password set with an old md5 hash can also fail on servers that only accept SCRAM.');
+      return new ConnectionTestFailure(
+        'auth_invalid',
+        `PostgreSQL rejected the password for user "${t.user}" (28P01)`,
+        'Check the user name and password. A password set with an old md5 hash can also fail on servers that only accept SCRAM.',
+      );
     case '28000':
       if (/no pg_hba\.conf entry/i.test(message) && /no encryption|SSL off/i.test(message))
-        return new ConnectionTestFailure('tls', 'PostgreSQL requires SSL for this connection (28000)', 'Turn SSL on: sslmode=require (encrypted), or better verify-full (encrypted, certificate checked).');
+        return new ConnectionTestFailure(
+          'tls',
+          'PostgreSQL requires SSL for this connection (28000)',
+          'Turn SSL on: sslmode=require (encrypted), or better verify-full (encrypted, certificate checked).',
+        );
       if (/no pg_hba\.conf entry/i.test(message))
-        return new ConnectionTestFailure('permission_missing', `PostgreSQL does not accept this user from our address: ${server}`, 'Allow connections for this user and database from our address in pg_hba.conf (or your provider\'s network settings).');
-      return new ConnectionTestFailure('auth_invalid', `PostgreSQL refused the login: ${server} (28000)`, /not permitted to log in/i.test(message) ? `The role exists but may not log in: ALTER ROLE "${t.user}" LOGIN.` : 'Check the user name: it must be an existing role that may log in.');
+        return new ConnectionTestFailure(
+          'permission_missing',
+          `PostgreSQL does not accept this user from our address: ${server}`,
+          "Allow connections for this user and database from our address in pg_hba.conf (or your provider's network settings).",
+        );
+      return new ConnectionTestFailure(
+        'auth_invalid',
+        `PostgreSQL refused the login: ${server} (28000)`,
+        /not permitted to log in/i.test(message)
+          ? `The role exists but may not log in: ALTER ROLE "${t.user}" LOGIN.`
+          : 'Check the user name: it must be an existing role that may log in.',
+      );
     case '3D000':
-      return new ConnectionTestFailure('config_invalid', `Database "${t.database}" does not exist (3D000)`, 'Check the database name (it is case-sensitive); without one, a database named like the user is used.', {
-        errors: [{ field: 'database', rule: 'exists', message: `database "${t.database}" does not exist` }],
-      });
+      return new ConnectionTestFailure(
+        'config_invalid',
+        `Database "${t.database}" does not exist (3D000)`,
+        'Check the database name (it is case-sensitive); without one, a database named like the user is used.',
+        {
+          errors: [{ field: 'database', rule: 'exists', message: `database "${t.database}" does not exist` }],
+        },
+      );
     case '42501':
-      return new ConnectionTestFailure('permission_missing', `User "${t.user}" lacks a permission: ${server} (42501)`, `Grant what is missing, e.g. GRANT CONNECT ON DATABASE "${t.database}" TO "${t.user}".`);
+      return new ConnectionTestFailure(
+        'permission_missing',
+        `User "${t.user}" lacks a permission: ${server} (42501)`,
+        `Grant what is missing, e.g. GRANT CONNECT ON DATABASE "${t.database}" TO "${t.user}".`,
+      );
     case '57014':
       return new ConnectionTestFailure('timeout', 'A test query ran into the statement timeout (57014)', defaultHint('timeout'));
     case '53300':
     case '57P03':
-      return new ConnectionTestFailure('provider_unavailable', `PostgreSQL is not accepting connections right now: ${server} (${code})`, 'The server is busy, starting or shutting down. Try again shortly.');
+      return new ConnectionTestFailure(
+        'provider_unavailable',
+        `PostgreSQL is not accepting connections right now: ${server} (${code})`,
+        'The server is busy, starting or shutting down. Try again shortly.',
+      );
   }
   if (/does not support SSL/i.test(message))
-    return new ConnectionTestFailure('tls', `The server does not support SSL connections (sslmode=${t.sslmode})`, 'Enable SSL on the server, or use sslmode=prefer (SSL when offered) or sslmode=disable (no SSL: the password travels in clear text).');
+    return new ConnectionTestFailure(
+      'tls',
+      `The server does not support SSL connections (sslmode=${t.sslmode})`,
+      'Enable SSL on the server, or use sslmode=prefer (SSL when offered) or sslmode=disable (no SSL: the password travels in clear text).',
+    );
   if (/error establishing an SSL connection/i.test(message)) return new ConnectionTestFailure('tls', 'The server refused to start SSL', defaultHint('tls'));
   if (/CERT|SELF_SIGNED|UNABLE_TO_|HOSTNAME_MISMATCH|ALTNAME/.test(code)) {
     const f = certificateFailure('PostgreSQL', code, t.host, (err as { cert?: never }).cert, trust);
-    return new ConnectionTestFailure('tls', f.message, `${f.hint} sslmode=require encrypts without checking the certificate (as psql does); verify-ca checks the issuer but not the host name.`, f.details);
+    return new ConnectionTestFailure(
+      'tls',
+      f.message,
+      `${f.hint} sslmode=require encrypts without checking the certificate (as psql does); verify-ca checks the issuer but not the host name.`,
+      f.details,
+    );
   }
   if (/ERR_TLS|ERR_SSL|EPROTO/.test(code) || /disconnected before secure TLS/i.test(message))
-    return new ConnectionTestFailure('tls', `TLS failed (${code || 'handshake'})`, 'The SSL handshake failed. Check the server\'s SSL settings, or use sslmode=disable to connect without SSL.');
+    return new ConnectionTestFailure(
+      'tls',
+      `TLS failed (${code || 'handshake'})`,
+      "The SSL handshake failed. Check the server's SSL settings, or use sslmode=disable to connect without SSL.",
+    );
   if (/^(ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ECONNRESET|EPIPE|EADDRNOTAVAIL)$/.test(code))
     return new ConnectionTestFailure('network_unreachable', `Could not connect to ${t.host}:${t.port} (${code})`, defaultHint('network_unreachable'));
-  if (/timeout expired|Query read timeout/i.test(message)) return new ConnectionTestFailure('timeout', `PostgreSQL at ${t.host}:${t.port} did not answer in time`, defaultHint('timeout'));
+  if (/timeout expired|Query read timeout/i.test(message))
+    return new ConnectionTestFailure('timeout', `PostgreSQL at ${t.host}:${t.port} did not answer in time`, defaultHint('timeout'));
   if (/Connection terminated/i.test(message))
-    return new ConnectionTestFailure('network_unreachable', 'The server closed the connection unexpectedly', 'Check the host and port (PostgreSQL usually listens on 5432) and that the server accepts connections from our address.');
+    return new ConnectionTestFailure(
+      'network_unreachable',
+      'The server closed the connection unexpectedly',
+      'Check the host and port (PostgreSQL usually listens on 5432) and that the server accepts connections from our address.',
+    );
   if (/^SASL:/.test(message))
-    return new ConnectionTestFailure('auth_invalid', /non-empty string/.test(message) ? 'The server asks for a password, and none was given' : `The password exchange failed (${message.replace(/^SASL: /, '').slice(0, 120)})`, 'Check the user name and password.');
-  if (/^08/.test(code)) return new ConnectionTestFailure('provider_unavailable', `PostgreSQL connection error: ${server} (${code})`, defaultHint('provider_unavailable'));
+    return new ConnectionTestFailure(
+      'auth_invalid',
+      /non-empty string/.test(message)
+        ? 'The server asks for a password, and none was given'
+        : `The password exchange failed (${message.replace(/^SASL: /, '').slice(0, 120)})`,
+      'Check the user name and password.',
+    );
+  if (/^08/.test(code))
+    return new ConnectionTestFailure('provider_unavailable', `PostgreSQL connection error: ${server} (${code})`, defaultHint('provider_unavailable'));
   return classifyError(err);
 }
 
@@ -182,7 +242,10 @@ function writeReasons(r: ProbeRow): string[] {
   if (r.in_recovery) return [];
   const reasons: string[] = [];
   if (r.superuser) reasons.push('it is a superuser');
-  if (r.writable_count > 0) reasons.push(`it may change ${r.writable_count} table${r.writable_count === 1 ? '' : 's'} (${(r.writable_tables ?? []).join(', ')}${r.writable_count > 5 ? ', …' : ''})`);
+  if (r.writable_count > 0)
+    reasons.push(
+      `it may change ${r.writable_count} table${r.writable_count === 1 ? '' : 's'} (${(r.writable_tables ?? []).join(', ')}${r.writable_count > 5 ? ', …' : ''})`,
+    );
   if (r.create_schemas?.length) reasons.push(`it may CREATE in schema ${r.create_schemas.join(', ')}`);
   if (r.database_create) reasons.push(`it may CREATE schemas in database ${r.database}`);
   return reasons;
@@ -219,9 +282,21 @@ export const databaseChannel: Channel<typeof DatabaseConfigSchema> = {
   summarize: (c) => {
     try {
       const t = parseDatabaseConfig(c);
-      return { host: t.host, port: t.port, database: t.database, user: t.user, sslmode: t.sslmode, ...(c.tls ? { tls: { customCa: c.tls.caCertificate !== undefined, allowSelfSigned: c.tls.allowSelfSigned === true } } : {}) };
+      return {
+        host: t.host,
+        port: t.port,
+        database: t.database,
+        user: t.user,
+        sslmode: t.sslmode,
+        ...(c.tls ? { tls: { customCa: c.tls.caCertificate !== undefined, allowSelfSigned: c.tls.allowSelfSigned === true } } : {}),
+      };
     } catch {
-      return { ...(c.host ? { host: c.host } : {}), ...(c.port ? { port: c.port } : {}), ...(c.database ? { database: c.database } : {}), ...(c.user ? { user: c.user } : {}) };
+      return {
+        ...(c.host ? { host: c.host } : {}),
+        ...(c.port ? { port: c.port } : {}),
+        ...(c.database ? { database: c.database } : {}),
+        ...(c.user ? { user: c.user } : {}),
+      };
     }
   },
   validate: (c) => {
@@ -244,7 +319,11 @@ export const databaseChannel: Channel<typeof DatabaseConfigSchema> = {
     const remaining = budget(ctx);
     const t = parseDatabaseConfig(config);
     const trust = parseTrust(config.tls);
-    const target = await ctx.step('dns', () => resolveTarget(ctx.policy, t.host, ctx.lookup), (r) => r.address);
+    const target = await ctx.step(
+      'dns',
+      () => resolveTarget(ctx.policy, t.host, ctx.lookup),
+      (r) => r.address,
+    );
 
     let client: pg.Client | null = null;
     const abort = () => client?.connection.stream.destroy();
@@ -290,7 +369,12 @@ export const databaseChannel: Channel<typeof DatabaseConfigSchema> = {
         await c.connect();
       } catch (err) {
         await c.end().catch(() => {});
-        throw refused ?? (ctx.signal.aborted ? new ConnectionTestFailure('timeout', `PostgreSQL at ${t.host}:${t.port} did not answer in time`, defaultHint('timeout')) : pgFailure(err, t, trust));
+        throw (
+          refused ??
+          (ctx.signal.aborted
+            ? new ConnectionTestFailure('timeout', `PostgreSQL at ${t.host}:${t.port} did not answer in time`, defaultHint('timeout'))
+            : pgFailure(err, t, trust))
+        );
       }
       // Without a password exchange (trust), the certificate is judged now.
       if (ssl && verifies(t.sslmode, trust) && verdict === 'unverified') {
@@ -331,7 +415,8 @@ export const databaseChannel: Channel<typeof DatabaseConfigSchema> = {
           'tls',
           `The connection is not encrypted (sslmode=${t.sslmode}${fellBack ? `; SSL failed: ${fellBack}` : t.sslmode === 'allow' ? '' : ''}): the password and data travel in clear text. Use sslmode=verify-full to require a checked SSL connection.`,
         );
-      else if (!verifies(t.sslmode, trust)) ctx.warn('tls', `SSL is on, but the server certificate was not checked (sslmode=${t.sslmode}); use verify-full to check it.`);
+      else if (!verifies(t.sslmode, trust))
+        ctx.warn('tls', `SSL is on, but the server certificate was not checked (sslmode=${t.sslmode}); use verify-full to check it.`);
       const c = client as unknown as pg.Client;
       const row = await ctx.step(
         'query',
@@ -358,7 +443,12 @@ export const databaseChannel: Channel<typeof DatabaseConfigSchema> = {
           'permissions',
           `The role ${row.user} can write: ${reasons.join('; ')}${defaultReadOnly ? ' (its transactions are read-only by default, but it may switch that off)' : ''}.`,
         );
-      else await ctx.step('permissions', async () => row, () => (row.in_recovery ? 'read-only: the server is a standby' : `read-only: ${row.user} may not change any table`));
+      else
+        await ctx.step(
+          'permissions',
+          async () => row,
+          () => (row.in_recovery ? 'read-only: the server is a standby' : `read-only: ${row.user} may not change any table`),
+        );
       return {
         message: `Connected to PostgreSQL ${row.server_version} as ${row.user}${readOnly ? ' (a read-only role)' : '; the role can write'}`,
         ...(readOnly

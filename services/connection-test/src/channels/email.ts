@@ -54,7 +54,8 @@ function tlsReason(code: string, message: string, host: string): string {
 }
 
 function tlsFailure(protocol: Protocol, server: MailServer, code: string, message: string): ConnectionTestFailure {
-  if (/CERT|SELF_SIGNED|UNABLE_TO_|HOSTNAME_MISMATCH|ALTNAME/.test(code)) return certificateFailure(protocol, code, server.host, undefined, parseTrust(server.tls));
+  if (/CERT|SELF_SIGNED|UNABLE_TO_|HOSTNAME_MISMATCH|ALTNAME/.test(code))
+    return certificateFailure(protocol, code, server.host, undefined, parseTrust(server.tls));
   const reason = tlsReason(code, message, server.host);
   const secure = isSecure(server, protocol);
   const tlsPort = protocol === 'SMTP' ? 465 : 993;
@@ -62,13 +63,17 @@ function tlsFailure(protocol: Protocol, server: MailServer, code: string, messag
   const hint = /did not answer with TLS|during the TLS handshake/.test(reason)
     ? secure
       ? `This port does not speak TLS from the first byte. Use secure: false (STARTTLS, usually port ${plainPort}) or the TLS port (usually ${tlsPort}).`
-      : 'The server offered STARTTLS but the upgrade failed. Check the server\'s TLS setup.'
+      : "The server offered STARTTLS but the upgrade failed. Check the server's TLS setup."
     : `The server's certificate was refused (${reason}). Install a certificate from a public authority that is valid for ${server.host}, or use the host name the certificate was issued for.`;
   return new ConnectionTestFailure('tls', `${protocol}: TLS failed (${reason}${code && reason !== code ? `, ${code}` : ''})`, hint);
 }
 
 function closedPortFailure(protocol: Protocol, server: MailServer, code: string): ConnectionTestFailure {
-  return new ConnectionTestFailure('network_unreachable', `${protocol}: could not connect to ${server.host}:${server.port} (${code})`, defaultHint('network_unreachable'));
+  return new ConnectionTestFailure(
+    'network_unreachable',
+    `${protocol}: could not connect to ${server.host}:${server.port} (${code})`,
+    defaultHint('network_unreachable'),
+  );
 }
 
 function greetingTimeout(protocol: Protocol, server: MailServer): ConnectionTestFailure {
@@ -78,7 +83,11 @@ function greetingTimeout(protocol: Protocol, server: MailServer): ConnectionTest
   return new ConnectionTestFailure('timeout', `${protocol}: ${server.host}:${server.port} accepted the connection but sent no greeting in time`, hint);
 }
 
-const short = (text: unknown) => String(text ?? '').replace(/\s+/g, ' ').trim().slice(0, 200);
+const short = (text: unknown) =>
+  String(text ?? '')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, 200);
 
 /** Maps a nodemailer SMTPConnection error onto the taxonomy; `greeted`: the server has said anything at all. */
 function smtpFailure(err: unknown, server: MailServer, greeted: boolean): ConnectionTestFailure {
@@ -90,28 +99,58 @@ function smtpFailure(err: unknown, server: MailServer, greeted: boolean): Connec
   const response = short(e?.response);
   if (code === 'EAUTH' || (status !== undefined && /^AUTH/i.test(e?.command ?? ''))) {
     if (status === 530 || status === 538)
-      return new ConnectionTestFailure('tls', `SMTP: the server requires encryption before login (${response || status})`, 'Use secure: true (port 465) or a port that offers STARTTLS (587).');
+      return new ConnectionTestFailure(
+        'tls',
+        `SMTP: the server requires encryption before login (${response || status})`,
+        'Use secure: true (port 465) or a port that offers STARTTLS (587).',
+      );
     if (status !== undefined && status >= 400 && status < 500)
-      return new ConnectionTestFailure('provider_unavailable', `SMTP: the server could not check the login right now (${response || status})`, defaultHint('provider_unavailable'));
+      return new ConnectionTestFailure(
+        'provider_unavailable',
+        `SMTP: the server could not check the login right now (${response || status})`,
+        defaultHint('provider_unavailable'),
+      );
     const shown = status ?? 'EAUTH';
-    return new ConnectionTestFailure('auth_invalid', `SMTP: the server rejected the login${response ? ` (${response})` : ` (${shown})`}`, `The mail server rejected the username or password (${shown}). ${APP_PASSWORD_HINT}`);
+    return new ConnectionTestFailure(
+      'auth_invalid',
+      `SMTP: the server rejected the login${response ? ` (${response})` : ` (${shown})`}`,
+      `The mail server rejected the username or password (${shown}). ${APP_PASSWORD_HINT}`,
+    );
   }
   if (code === 'ETIMEDOUT') {
     if (e.timeoutType === 'CONNECT_TIMEOUT')
-      return new ConnectionTestFailure('timeout', `SMTP: no connection to ${server.host}:${server.port} in time`, 'Nothing answered: check the host and port, and that a firewall lets connections from the internet through.');
+      return new ConnectionTestFailure(
+        'timeout',
+        `SMTP: no connection to ${server.host}:${server.port} in time`,
+        'Nothing answered: check the host and port, and that a firewall lets connections from the internet through.',
+      );
     if (e.timeoutType === 'UPGRADE_TIMEOUT') return new ConnectionTestFailure('tls', 'SMTP: the TLS handshake did not finish in time', defaultHint('tls'));
     // The greeting timer and the socket's inactivity timer run out together; either way nothing came.
     if (e.timeoutType === 'GREETING_TIMEOUT' || !greeted) return greetingTimeout('SMTP', server);
     return new ConnectionTestFailure('timeout', 'SMTP: the server stopped answering', defaultHint('timeout'));
   }
-  if (code === 'ETLS' || TLS_CODES.test(sys) || (sys === 'ECONNRESET' && /TLS/.test(e?.message ?? ''))) return tlsFailure('SMTP', server, sys, e?.message ?? '');
+  if (code === 'ETLS' || TLS_CODES.test(sys) || (sys === 'ECONNRESET' && /TLS/.test(e?.message ?? '')))
+    return tlsFailure('SMTP', server, sys, e?.message ?? '');
   if (NETWORK_CODES.test(sys)) return closedPortFailure('SMTP', server, sys);
   if (code === 'ECONNECTION') {
-    if (status !== undefined) return new ConnectionTestFailure('provider_unavailable', `SMTP: the server refused the session (${response})`, 'The server is refusing connections right now (busy, or our address is not allowed). Try again later or check its access rules.');
-    return new ConnectionTestFailure('network_unreachable', 'SMTP: the server closed the connection unexpectedly', 'Check the host and port (SMTP submission is usually 587 with STARTTLS or 465 with TLS).');
+    if (status !== undefined)
+      return new ConnectionTestFailure(
+        'provider_unavailable',
+        `SMTP: the server refused the session (${response})`,
+        'The server is refusing connections right now (busy, or our address is not allowed). Try again later or check its access rules.',
+      );
+    return new ConnectionTestFailure(
+      'network_unreachable',
+      'SMTP: the server closed the connection unexpectedly',
+      'Check the host and port (SMTP submission is usually 587 with STARTTLS or 465 with TLS).',
+    );
   }
   if (code === 'EPROTOCOL')
-    return new ConnectionTestFailure('provider_unavailable', `SMTP: the server did not answer like an SMTP server${response ? ` (${response})` : ''}`, 'Check the port: SMTP submission is usually 587 (STARTTLS) or 465 (TLS).');
+    return new ConnectionTestFailure(
+      'provider_unavailable',
+      `SMTP: the server did not answer like an SMTP server${response ? ` (${response})` : ''}`,
+      'Check the port: SMTP submission is usually 587 (STARTTLS) or 465 (TLS).',
+    );
   const fallback = classifyError(sys ? Object.assign(new Error(e?.message ?? 'SMTP error'), { code: sys }) : err);
   return new ConnectionTestFailure(fallback.code, `SMTP: ${fallback.message}`, fallback.hint, fallback.details);
 }
@@ -126,22 +165,47 @@ function imapFailure(err: unknown, server: MailServer, greeted: boolean): Connec
     const why = e.serverResponseCode ? `${e.serverResponseCode}` : 'NO';
     // "a1 NO [AUTHENTICATIONFAILED] Invalid credentials" → "Invalid credentials"
     const text = short(e.response).replace(/^\S+\s+(NO|BAD)\s+(\[[^\]]*\]\s*)?/i, '');
-    return new ConnectionTestFailure('auth_invalid', `IMAP: the server rejected the login (${why}${text ? `: ${text}` : ''})`, `The mail server rejected the username or password (${why}). ${APP_PASSWORD_HINT}`);
+    return new ConnectionTestFailure(
+      'auth_invalid',
+      `IMAP: the server rejected the login (${why}${text ? `: ${text}` : ''})`,
+      `The mail server rejected the username or password (${why}). ${APP_PASSWORD_HINT}`,
+    );
   }
-  if (/Login is disabled/i.test(message)) return new ConnectionTestFailure('tls', 'IMAP: the server allows login only over TLS (LOGINDISABLED)', 'Use secure: true (port 993), or a port that offers STARTTLS.');
+  if (/Login is disabled/i.test(message))
+    return new ConnectionTestFailure(
+      'tls',
+      'IMAP: the server allows login only over TLS (LOGINDISABLED)',
+      'Use secure: true (port 993), or a port that offers STARTTLS.',
+    );
   if (/authentication mechanism|No matching authentication method/i.test(message))
-    return new ConnectionTestFailure('config_invalid', 'IMAP: the server offers no password login method we support', 'The server offers neither LOGIN nor AUTH=PLAIN/LOGIN. Check that password login is enabled for this mailbox.');
+    return new ConnectionTestFailure(
+      'config_invalid',
+      'IMAP: the server offers no password login method we support',
+      'The server offers neither LOGIN nor AUTH=PLAIN/LOGIN. Check that password login is enabled for this mailbox.',
+    );
   if (code === 'CONNECT_TIMEOUT')
-    return new ConnectionTestFailure('timeout', `IMAP: no connection to ${server.host}:${server.port} in time`, 'Nothing answered: check the host and port, and that a firewall lets connections from the internet through.');
+    return new ConnectionTestFailure(
+      'timeout',
+      `IMAP: no connection to ${server.host}:${server.port} in time`,
+      'Nothing answered: check the host and port, and that a firewall lets connections from the internet through.',
+    );
   if (code === 'UPGRADE_TIMEOUT') return new ConnectionTestFailure('tls', 'IMAP: the TLS handshake did not finish in time', defaultHint('tls'));
   if (code === 'GREETING_TIMEOUT' || ((code === 'ETIMEOUT' || code === 'ETIMEDOUT') && !greeted)) return greetingTimeout('IMAP', server);
   if (code === 'ETIMEOUT' || code === 'ETIMEDOUT') return new ConnectionTestFailure('timeout', 'IMAP: the server stopped answering', defaultHint('timeout'));
   if (e?.tlsFailed || TLS_CODES.test(code) || (code === 'ECONNRESET' && /TLS/.test(message))) return tlsFailure('IMAP', server, code, message);
   if (NETWORK_CODES.test(code)) return closedPortFailure('IMAP', server, code);
   if (/^(NoConnection|EConnectionClosed|ClosedAfterConnectText|ClosedAfterConnectTLS)$/.test(code))
-    return new ConnectionTestFailure('network_unreachable', 'IMAP: the server closed the connection unexpectedly', 'Check the host and port (IMAP is usually 993 with TLS or 143 with STARTTLS).');
+    return new ConnectionTestFailure(
+      'network_unreachable',
+      'IMAP: the server closed the connection unexpectedly',
+      'Check the host and port (IMAP is usually 993 with TLS or 143 with STARTTLS).',
+    );
   if (/^(ParserError|InvalidResponse|UnexpectedTag|MissingTag)/.test(code))
-    return new ConnectionTestFailure('provider_unavailable', 'IMAP: the server did not answer like an IMAP server', 'Check the port: IMAP is usually 993 (TLS) or 143 (STARTTLS).');
+    return new ConnectionTestFailure(
+      'provider_unavailable',
+      'IMAP: the server did not answer like an IMAP server',
+      'Check the port: IMAP is usually 993 (TLS) or 143 (STARTTLS).',
+    );
   const fallback = classifyError(err);
   return new ConnectionTestFailure(fallback.code, `IMAP: ${fallback.message}`, fallback.hint, fallback.details);
 }
@@ -159,7 +223,11 @@ interface ServerReport {
 }
 
 async function testSmtp(server: MailServer, ctx: ChannelContext, remaining: () => number): Promise<ServerReport> {
-  const target = await ctx.step('smtp dns', () => resolveTarget(ctx.policy, server.host, ctx.lookup), (t) => t.address);
+  const target = await ctx.step(
+    'smtp dns',
+    () => resolveTarget(ctx.policy, server.host, ctx.lookup),
+    (t) => t.address,
+  );
   const secure = isSecure(server, 'SMTP');
   const trust = parseTrust(server.tls);
   // nodemailer's SMTPConnection is what transport.verify() runs; driving it directly gives each stage
@@ -210,14 +278,20 @@ async function testSmtp(server: MailServer, ctx: ChannelContext, remaining: () =
     const encryption = secure ? 'tls' : conn.secure ? 'starttls' : 'none';
     const trusted = verdictWarning(verdict, 'SMTP');
     if (trusted) ctx.warn('smtp tls', trusted);
-    if (encryption === 'none') ctx.warn('smtp tls', 'The server offers no encryption (no STARTTLS): the password travels in clear text. Use port 465 (TLS) or 587 (STARTTLS).');
+    if (encryption === 'none')
+      ctx.warn('smtp tls', 'The server offers no encryption (no STARTTLS): the password travels in clear text. Use port 465 (TLS) or 587 (STARTTLS).');
     if (!conn.allowsAuth) {
-      ctx.warn('smtp auth', 'The server offers no login (AUTH) on this port, so the username and password were not checked. Mail is accepted only if the server trusts our address; use the submission port (587/465) to send with a login.');
+      ctx.warn(
+        'smtp auth',
+        'The server offers no login (AUTH) on this port, so the username and password were not checked. Mail is accepted only if the server trusts our address; use the submission port (587/465) to send with a login.',
+      );
       done = true;
       conn.quit();
       return { host: server.host, port: server.port, encryption, authenticated: false, tls: verdict };
     }
-    await ctx.step('smtp auth', () => stage((resolve, reject) => conn.login({ user: server.username, pass: server.password }, (err) => (err ? reject(err) : resolve()))));
+    await ctx.step('smtp auth', () =>
+      stage((resolve, reject) => conn.login({ user: server.username, pass: server.password }, (err) => (err ? reject(err) : resolve()))),
+    );
     done = true;
     conn.quit();
     return { host: server.host, port: server.port, encryption, authenticated: true, tls: verdict };
@@ -236,18 +310,27 @@ function mailboxFailure(err: unknown, server: ImapServer, name: string): Connect
   const code = e?.serverResponseCode ?? '';
   const text = short(e?.responseText ?? e?.response ?? e?.message).replace(/^\S+\s+(NO|BAD)\s+(\[[^\]]*\]\s*)?/i, '');
   if (code === 'NONEXISTENT' || /does not exist|doesn't exist|unknown mailbox/i.test(text))
-    return new ConnectionTestFailure('config_invalid', `IMAP: the mailbox "${name}" does not exist`, 'Check imap.mailbox (names are case-sensitive, folders may need their prefix, e.g. INBOX.Support); without it, INBOX is opened.', {
-      errors: [{ field: 'imap.mailbox', rule: 'exists', message: `mailbox "${name}" does not exist` }],
-    });
+    return new ConnectionTestFailure(
+      'config_invalid',
+      `IMAP: the mailbox "${name}" does not exist`,
+      'Check imap.mailbox (names are case-sensitive, folders may need their prefix, e.g. INBOX.Support); without it, INBOX is opened.',
+      {
+        errors: [{ field: 'imap.mailbox', rule: 'exists', message: `mailbox "${name}" does not exist` }],
+      },
+    );
   return new ConnectionTestFailure(
     'permission_missing',
     `IMAP: logged in as ${server.username}, but the mailbox "${name}" cannot be opened${code || text ? ` (${[code, text].filter(Boolean).join(': ')})` : ''}`,
-    'The account works but its mail cannot be read: the mail server could not open this mailbox (its storage, permissions or quota; the server\'s log says why). Fix it on the server, or name a mailbox that opens in imap.mailbox.',
+    "The account works but its mail cannot be read: the mail server could not open this mailbox (its storage, permissions or quota; the server's log says why). Fix it on the server, or name a mailbox that opens in imap.mailbox.",
   );
 }
 
 async function testImap(server: ImapServer, ctx: ChannelContext, remaining: () => number): Promise<ServerReport> {
-  const target = await ctx.step('imap dns', () => resolveTarget(ctx.policy, server.host, ctx.lookup), (t) => t.address);
+  const target = await ctx.step(
+    'imap dns',
+    () => resolveTarget(ctx.policy, server.host, ctx.lookup),
+    (t) => t.address,
+  );
   const secure = isSecure(server, 'IMAP');
   const trust = parseTrust(server.tls);
   const tlsOpts = tlsFor(target, trust);
@@ -304,7 +387,9 @@ async function testImap(server: ImapServer, ctx: ChannelContext, remaining: () =
     return authenticate(...args);
   };
   const connecting = client.connect().catch((err: unknown) => {
-    throw ctx.signal.aborted ? new ConnectionTestFailure('timeout', 'IMAP: the test ran out of time', defaultHint('timeout')) : imapFailure(err, server, client.greeting !== undefined || client.authenticated === true);
+    throw ctx.signal.aborted
+      ? new ConnectionTestFailure('timeout', 'IMAP: the test ran out of time', defaultHint('timeout'))
+      : imapFailure(err, server, client.greeting !== undefined || client.authenticated === true);
   });
   connecting.catch(() => {}); // settled through the steps below
   const abort = () => client.close();
@@ -319,7 +404,8 @@ async function testImap(server: ImapServer, ctx: ChannelContext, remaining: () =
     const trusted = verdictWarning(verdict, 'IMAP');
     if (trusted) ctx.warn('imap tls', trusted);
     await ctx.step('imap auth', () => connecting);
-    if (encryption === 'none') ctx.warn('imap tls', 'The server offers no encryption (no STARTTLS): the password travels in clear text. Use port 993 (TLS) or 143 with STARTTLS.');
+    if (encryption === 'none')
+      ctx.warn('imap tls', 'The server offers no encryption (no STARTTLS): the password travels in clear text. Use port 993 (TLS) or 143 with STARTTLS.');
     const name = server.mailbox ?? 'INBOX';
     // LIST, then EXAMINE (read-only SELECT): nothing is marked as read, moved or deleted.
     const mailbox = await ctx.step(
@@ -360,7 +446,10 @@ export const emailChannel: Channel<typeof EmailConfigSchema> = {
       username: s.username,
       ...(s.tls ? { tls: { customCa: s.tls.caCertificate !== undefined, allowSelfSigned: s.tls.allowSelfSigned === true } } : {}),
     });
-    return { ...(c.smtp ? { smtp: server(c.smtp, 'SMTP') } : {}), ...(c.imap ? { imap: { ...server(c.imap, 'IMAP'), mailbox: c.imap.mailbox ?? 'INBOX' } } : {}) };
+    return {
+      ...(c.smtp ? { smtp: server(c.smtp, 'SMTP') } : {}),
+      ...(c.imap ? { imap: { ...server(c.imap, 'IMAP'), mailbox: c.imap.mailbox ?? 'INBOX' } } : {}),
+    };
   },
   targets: (c) => [
     ...(c.smtp ? [{ field: 'smtp.host', host: c.smtp.host, port: c.smtp.port }] : []),

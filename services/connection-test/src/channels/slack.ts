@@ -42,28 +42,65 @@ function rateLimited(retryAfter?: number): ConnectionTestFailure {
 
 /** Maps what the SDK threw: a thrown failure for request-level trouble, a Refusal when Slack answered no. */
 function interpret(err: unknown): Refusal {
-  const e = err as { code?: string; data?: { error?: string; needed?: string }; statusCode?: number; retryAfter?: number; original?: unknown; message?: string };
+  const e = err as {
+    code?: string;
+    data?: { error?: string; needed?: string };
+    statusCode?: number;
+    retryAfter?: number;
+    original?: unknown;
+    message?: string;
+  };
   switch (e?.code) {
     case ErrorCode.PlatformError: {
       const code = String(e.data?.error ?? 'unknown_error');
       const reason = AUTH_ERRORS[code];
-      if (reason) return { stage: 'auth', failure: new ConnectionTestFailure('auth_invalid', `Slack rejected the token (${code})`, `Slack says ${code}: ${reason}.`, { slackError: code }) };
+      if (reason)
+        return {
+          stage: 'auth',
+          failure: new ConnectionTestFailure('auth_invalid', `Slack rejected the token (${code})`, `Slack says ${code}: ${reason}.`, { slackError: code }),
+        };
       if (PERMISSION_ERRORS.has(code))
         return {
           stage: 'permission',
-          failure: new ConnectionTestFailure('permission_missing', `Slack refused the call (${code})`, 'Add the missing scopes under OAuth & Permissions in the Slack app, then reinstall it to the workspace.', { slackError: code, ...(e.data?.needed ? { neededScopes: e.data.needed } : {}) }),
+          failure: new ConnectionTestFailure(
+            'permission_missing',
+            `Slack refused the call (${code})`,
+            'Add the missing scopes under OAuth & Permissions in the Slack app, then reinstall it to the workspace.',
+            { slackError: code, ...(e.data?.needed ? { neededScopes: e.data.needed } : {}) },
+          ),
         };
       if (code === 'ratelimited') throw rateLimited();
-      if (UNAVAILABLE_ERRORS.has(code)) throw new ConnectionTestFailure('provider_unavailable', `Slack had an error (${code})`, defaultHint('provider_unavailable'), { slackError: code });
-      return { stage: 'auth', failure: new ConnectionTestFailure('auth_invalid', `Slack refused the token (${code})`, `Slack says ${code}: check the bot token and that the app is installed in the workspace.`, { slackError: code }) };
+      if (UNAVAILABLE_ERRORS.has(code))
+        throw new ConnectionTestFailure('provider_unavailable', `Slack had an error (${code})`, defaultHint('provider_unavailable'), { slackError: code });
+      return {
+        stage: 'auth',
+        failure: new ConnectionTestFailure(
+          'auth_invalid',
+          `Slack refused the token (${code})`,
+          `Slack says ${code}: check the bot token and that the app is installed in the workspace.`,
+          { slackError: code },
+        ),
+      };
     }
     case ErrorCode.RateLimitedError:
       throw rateLimited(e.retryAfter);
     case ErrorCode.HTTPError: {
       const status = e.statusCode ?? 0;
       if (status >= 500) throw new ConnectionTestFailure('provider_unavailable', `Slack answered HTTP ${status}`, defaultHint('provider_unavailable'));
-      if (status === 401) return { stage: 'auth', failure: new ConnectionTestFailure('auth_invalid', 'Slack rejected the token (HTTP 401)', 'Slack says invalid_auth: the bot token was revoked or mistyped.') };
-      if (status === 403) return { stage: 'permission', failure: new ConnectionTestFailure('permission_missing', 'Slack refused the call (HTTP 403)', defaultHint('permission_missing')) };
+      if (status === 401)
+        return {
+          stage: 'auth',
+          failure: new ConnectionTestFailure(
+            'auth_invalid',
+            'Slack rejected the token (HTTP 401)',
+            'Slack says invalid_auth: the bot token was revoked or mistyped.',
+          ),
+        };
+      if (status === 403)
+        return {
+          stage: 'permission',
+          failure: new ConnectionTestFailure('permission_missing', 'Slack refused the call (HTTP 403)', defaultHint('permission_missing')),
+        };
       throw classifyError({ status });
     }
     case ErrorCode.RequestError:

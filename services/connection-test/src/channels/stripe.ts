@@ -19,7 +19,12 @@ function interpret(err: unknown): Refusal {
   // The fetch client wraps socket errors: detail is TypeError('fetch failed') whose cause carries the code.
   if (err instanceof Stripe.errors.StripeConnectionError) throw classifyError(err.detail ?? err);
   const status = err.statusCode ?? 0;
-  const details = { httpStatus: status, ...(err.code ? { stripeCode: err.code } : {}), ...(err.rawType ? { stripeType: err.rawType } : {}), ...(err.requestId ? { requestId: err.requestId } : {}) };
+  const details = {
+    httpStatus: status,
+    ...(err.code ? { stripeCode: err.code } : {}),
+    ...(err.rawType ? { stripeType: err.rawType } : {}),
+    ...(err.requestId ? { requestId: err.requestId } : {}),
+  };
   if (err instanceof Stripe.errors.StripeRateLimitError || status === 429)
     throw new ConnectionTestFailure('rate_limited', 'Stripe is rate limiting this key', defaultHint('rate_limited'), details);
   if (status >= 500 || err instanceof Stripe.errors.StripeAPIError)
@@ -31,7 +36,9 @@ function interpret(err: unknown): Refusal {
       failure: new ConnectionTestFailure(
         'auth_invalid',
         expired ? 'The Stripe key has expired' : 'Stripe rejected the key',
-        expired ? 'The key was rolled or expired. Copy a current key from Developers → API keys in the Stripe Dashboard.' : 'Check the secret key (sk_…) or restricted key (rk_…) from Developers → API keys in the Stripe Dashboard, and that it was not rolled or deleted.',
+        expired
+          ? 'The key was rolled or expired. Copy a current key from Developers → API keys in the Stripe Dashboard.'
+          : 'Check the secret key (sk_…) or restricted key (rk_…) from Developers → API keys in the Stripe Dashboard, and that it was not rolled or deleted.',
         details,
       ),
     };
@@ -53,7 +60,9 @@ function interpret(err: unknown): Refusal {
 
 /** Stripe's fetch client with the test's deadline added to its own timeout signal. */
 function httpClient(ctx: ChannelContext) {
-  return Stripe.createFetchHttpClient((input, init) => globalThis.fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, ctx.signal]) : ctx.signal }));
+  return Stripe.createFetchHttpClient((input, init) =>
+    globalThis.fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, ctx.signal]) : ctx.signal }),
+  );
 }
 
 /**
@@ -115,7 +124,8 @@ export const stripeChannel: Channel<typeof StripeConfigSchema> = {
       (a) => `Read account ${a.id}`,
     );
 
-    if (account.charges_enabled === false) ctx.warn('account', 'The key works, but this account cannot accept charges yet: finish its onboarding in the Stripe Dashboard');
+    if (account.charges_enabled === false)
+      ctx.warn('account', 'The key works, but this account cannot accept charges yet: finish its onboarding in the Stripe Dashboard');
 
     return {
       message: `Connected to Stripe account ${account.id}${facts.livemode ? ' (live mode)' : ' (test mode)'}`,

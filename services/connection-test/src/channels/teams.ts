@@ -35,26 +35,78 @@ function tokenFailure(status: number, body: TokenAnswer): ConnectionTestFailure 
   const msg = (prefix: string) => `${prefix}${said ? `: ${said}` : ''}`;
   switch (code) {
     case 7000215:
-      return new ConnectionTestFailure('auth_invalid', msg('Microsoft rejected the client secret'), 'The client secret is wrong. Copy the secret\'s Value (not its Secret ID) from Certificates & secrets in the app registration.', details);
+      return new ConnectionTestFailure(
+        'auth_invalid',
+        msg('Microsoft rejected the client secret'),
+        "The client secret is wrong. Copy the secret's Value (not its Secret ID) from Certificates & secrets in the app registration.",
+        details,
+      );
     case 7000222:
-      return new ConnectionTestFailure('auth_invalid', msg('The client secret has expired'), 'Create a new client secret under Certificates & secrets in the app registration and save it here.', details);
+      return new ConnectionTestFailure(
+        'auth_invalid',
+        msg('The client secret has expired'),
+        'Create a new client secret under Certificates & secrets in the app registration and save it here.',
+        details,
+      );
     case 700016:
-      return new ConnectionTestFailure('auth_invalid', msg('No application with this client id exists in the directory'), 'Check the Application (client) ID, and that the app is registered in this tenant or has been consented to by its administrator.', { ...details, field: 'clientId' });
+      return new ConnectionTestFailure(
+        'auth_invalid',
+        msg('No application with this client id exists in the directory'),
+        'Check the Application (client) ID, and that the app is registered in this tenant or has been consented to by its administrator.',
+        { ...details, field: 'clientId' },
+      );
     case 90002:
     case 900023:
     case 90023:
-      return new ConnectionTestFailure('config_invalid', msg('The directory (tenant) was not found'), 'Check the Directory (tenant) ID or domain on the app registration\'s Overview page.', { ...details, field: 'tenantId' });
+      return new ConnectionTestFailure(
+        'config_invalid',
+        msg('The directory (tenant) was not found'),
+        "Check the Directory (tenant) ID or domain on the app registration's Overview page.",
+        { ...details, field: 'tenantId' },
+      );
     case 65001:
-      return new ConnectionTestFailure('permission_missing', msg('The app has not been granted consent in this tenant'), 'An administrator must grant admin consent for the app\'s Microsoft Graph application permissions (API permissions → Grant admin consent).', details);
+      return new ConnectionTestFailure(
+        'permission_missing',
+        msg('The app has not been granted consent in this tenant'),
+        "An administrator must grant admin consent for the app's Microsoft Graph application permissions (API permissions → Grant admin consent).",
+        details,
+      );
     case 7000112:
-      return new ConnectionTestFailure('auth_invalid', msg('The application is disabled'), 'Enable the app (Enterprise applications → Properties → Enabled for users to sign in).', details);
+      return new ConnectionTestFailure(
+        'auth_invalid',
+        msg('The application is disabled'),
+        'Enable the app (Enterprise applications → Properties → Enabled for users to sign in).',
+        details,
+      );
   }
   if (status === 429) return new ConnectionTestFailure('rate_limited', msg('Microsoft is rate limiting token requests'), defaultHint('rate_limited'), details);
-  if (status >= 500) return new ConnectionTestFailure('provider_unavailable', msg(`Microsoft identity platform answered ${status}`), defaultHint('provider_unavailable'), details);
+  if (status >= 500)
+    return new ConnectionTestFailure(
+      'provider_unavailable',
+      msg(`Microsoft identity platform answered ${status}`),
+      defaultHint('provider_unavailable'),
+      details,
+    );
   if (error === 'unauthorized_client' || error === 'consent_required')
-    return new ConnectionTestFailure('permission_missing', msg('The app may not use the client-credentials flow in this tenant'), 'An administrator must consent to the app and its application permissions in this tenant.', details);
-  if (error === 'invalid_client' || status === 401) return new ConnectionTestFailure('auth_invalid', msg('Microsoft rejected the client credentials'), 'Check the Application (client) ID and client secret.', details);
-  return new ConnectionTestFailure('auth_invalid', msg(`Microsoft refused the token request (${status})`), 'Check the tenant ID, client ID and client secret of the app registration.', details);
+    return new ConnectionTestFailure(
+      'permission_missing',
+      msg('The app may not use the client-credentials flow in this tenant'),
+      'An administrator must consent to the app and its application permissions in this tenant.',
+      details,
+    );
+  if (error === 'invalid_client' || status === 401)
+    return new ConnectionTestFailure(
+      'auth_invalid',
+      msg('Microsoft rejected the client credentials'),
+      'Check the Application (client) ID and client secret.',
+      details,
+    );
+  return new ConnectionTestFailure(
+    'auth_invalid',
+    msg(`Microsoft refused the token request (${status})`),
+    'Check the tenant ID, client ID and client secret of the app registration.',
+    details,
+  );
 }
 
 /**
@@ -97,8 +149,14 @@ export const teamsChannel: Channel<typeof TeamsConfigSchema> = {
       async () => {
         const { status, body } = answer;
         if (status >= 200 && status < 300 && typeof body.access_token === 'string' && body.access_token.length > 0)
-          return { scheme: typeof body.token_type === 'string' ? body.token_type : 'Bearer', expiresIn: typeof body.expires_in === 'number' ? body.expires_in : Number(body.expires_in) || undefined };
-        if (status >= 200 && status < 300) throw new ConnectionTestFailure('provider_unavailable', 'Microsoft answered without an access token', defaultHint('provider_unavailable'), { httpStatus: status });
+          return {
+            scheme: typeof body.token_type === 'string' ? body.token_type : 'Bearer',
+            expiresIn: typeof body.expires_in === 'number' ? body.expires_in : Number(body.expires_in) || undefined,
+          };
+        if (status >= 200 && status < 300)
+          throw new ConnectionTestFailure('provider_unavailable', 'Microsoft answered without an access token', defaultHint('provider_unavailable'), {
+            httpStatus: status,
+          });
         throw tokenFailure(status, body);
       },
       (g) => `Token issued${g.expiresIn ? ` (valid ${g.expiresIn} s)` : ''}`,

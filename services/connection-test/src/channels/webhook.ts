@@ -11,11 +11,19 @@ const TLS_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_|HOSTNAME_MISMATCH|ALTNAME/;
 
 function statusFailure(status: number): ConnectionTestFailure {
   if (status === 401 || status === 403)
-    return new ConnectionTestFailure('auth_invalid', `The endpoint refused the request (${status})`, 'The endpoint rejected the request: check the signing secret and any authentication it expects.');
+    return new ConnectionTestFailure(
+      'auth_invalid',
+      `The endpoint refused the request (${status})`,
+      'The endpoint rejected the request: check the signing secret and any authentication it expects.',
+    );
   if (status === 429) return new ConnectionTestFailure('rate_limited', 'The endpoint is rate limiting (429)', 'Wait a moment and try again.');
   if (status >= 500) return new ConnectionTestFailure('provider_unavailable', `The endpoint answered ${status}`, 'Your endpoint had an error; check its logs.');
   if (status === 404) return new ConnectionTestFailure('config_invalid', 'The endpoint answered 404 (not found)', 'Check the URL path.');
-  return new ConnectionTestFailure('config_invalid', `The endpoint answered ${status}`, 'Check the URL path and that the endpoint accepts POST requests with a JSON body.');
+  return new ConnectionTestFailure(
+    'config_invalid',
+    `The endpoint answered ${status}`,
+    'Check the URL path and that the endpoint accepts POST requests with a JSON body.',
+  );
 }
 
 const publicUrl = (u: URL) => `${u.protocol}//${u.host}${u.pathname}`;
@@ -30,7 +38,13 @@ export const webhookChannel: Channel<typeof WebhookConfigSchema> = {
   schema: WebhookConfigSchema,
   summarize: (c) => {
     const u = new URL(c.url);
-    return { url: publicUrl(u), host: u.hostname, port: portOf(u), signed: c.secret !== undefined, ...(c.tls ? { tls: { customCa: c.tls.caCertificate !== undefined, allowSelfSigned: c.tls.allowSelfSigned === true } } : {}) };
+    return {
+      url: publicUrl(u),
+      host: u.hostname,
+      port: portOf(u),
+      signed: c.secret !== undefined,
+      ...(c.tls ? { tls: { customCa: c.tls.caCertificate !== undefined, allowSelfSigned: c.tls.allowSelfSigned === true } } : {}),
+    };
   },
   targets: (c) => {
     const u = new URL(c.url);
@@ -43,7 +57,11 @@ export const webhookChannel: Channel<typeof WebhookConfigSchema> = {
 
     const url = new URL(config.url);
     const trust = parseTrust(config.tls);
-    const target = await ctx.step('dns', () => resolveTarget(ctx.policy, url.hostname, ctx.lookup), (t) => t.address);
+    const target = await ctx.step(
+      'dns',
+      () => resolveTarget(ctx.policy, url.hostname, ctx.lookup),
+      (t) => t.address,
+    );
     let verdict: TrustVerdict = url.protocol === 'https:' ? 'public' : 'unverified';
     const base = buildConnector({ ...tlsOptions(trust), lookup: pinnedLookup(target.address, target.family) as never, timeout: ctx.timeoutMs });
     // The handshake is judged before the request (and its signature) is written.
@@ -95,7 +113,11 @@ export const webhookChannel: Channel<typeof WebhookConfigSchema> = {
         const failure = statusFailure(res.statusCode);
         await ctx.step('response', () => Promise.reject(failure));
       }
-      await ctx.step('response', async () => res.statusCode, (s) => `HTTP ${s}`);
+      await ctx.step(
+        'response',
+        async () => res.statusCode,
+        (s) => `HTTP ${s}`,
+      );
       return { message: `The endpoint accepted the test event (HTTP ${res.statusCode})`, details };
     } finally {
       await agent.close().catch(() => {});

@@ -33,7 +33,12 @@ function said(e: GraphError): string {
 /** Graph error codes onto the taxonomy, and the stage each belongs to. */
 function graphFailure(status: number, e: GraphError): Refusal {
   const code = typeof e.code === 'number' ? e.code : undefined;
-  const details = { httpStatus: status, ...(code !== undefined ? { graphCode: code } : {}), ...(e.error_subcode ? { graphSubcode: e.error_subcode } : {}), ...(e.fbtrace_id ? { fbtraceId: e.fbtrace_id } : {}) };
+  const details = {
+    httpStatus: status,
+    ...(code !== undefined ? { graphCode: code } : {}),
+    ...(e.error_subcode ? { graphSubcode: e.error_subcode } : {}),
+    ...(e.fbtrace_id ? { fbtraceId: e.fbtrace_id } : {}),
+  };
   const text = said(e);
   const msg = (prefix: string) => `${prefix}${text ? `: ${text}` : ''}`;
   if (code === 190 || code === 102 || code === 2500) {
@@ -43,12 +48,23 @@ function graphFailure(status: number, e: GraphError): Refusal {
         : 'The access token is invalid or was revoked. Generate a new System User access token in Meta Business Settings.';
     return { stage: 'auth', failure: new ConnectionTestFailure('auth_invalid', msg('Meta rejected the access token'), hint, details) };
   }
-  if (code !== undefined && RATE_LIMIT_CODES.has(code)) return { stage: 'request', failure: new ConnectionTestFailure('rate_limited', msg('Meta is rate limiting this app or number'), defaultHint('rate_limited'), details) };
+  if (code !== undefined && RATE_LIMIT_CODES.has(code))
+    return {
+      stage: 'request',
+      failure: new ConnectionTestFailure('rate_limited', msg('Meta is rate limiting this app or number'), defaultHint('rate_limited'), details),
+    };
   if (code === 10 || (code !== undefined && code >= 200 && code <= 299))
-    return { stage: 'permission', failure: new ConnectionTestFailure('permission_missing', msg('The token lacks a permission for this phone number'), PERMISSION_HINT, details) };
+    return {
+      stage: 'permission',
+      failure: new ConnectionTestFailure('permission_missing', msg('The token lacks a permission for this phone number'), PERMISSION_HINT, details),
+    };
   if (code === 100) {
     // Subcode 33 is "object does not exist, cannot be loaded due to missing permissions, or does not support this operation".
-    if (e.error_subcode !== 33 && /permission/i.test(text)) return { stage: 'permission', failure: new ConnectionTestFailure('permission_missing', msg('The token lacks a permission for this phone number'), PERMISSION_HINT, details) };
+    if (e.error_subcode !== 33 && /permission/i.test(text))
+      return {
+        stage: 'permission',
+        failure: new ConnectionTestFailure('permission_missing', msg('The token lacks a permission for this phone number'), PERMISSION_HINT, details),
+      };
     return {
       stage: 'permission',
       failure: new ConnectionTestFailure(
@@ -59,11 +75,29 @@ function graphFailure(status: number, e: GraphError): Refusal {
       ),
     };
   }
-  if (code === 1 || code === 2 || status >= 500) return { stage: 'request', failure: new ConnectionTestFailure('provider_unavailable', msg(`The Graph API answered ${status}`), defaultHint('provider_unavailable'), details) };
-  if (status === 429) return { stage: 'request', failure: new ConnectionTestFailure('rate_limited', msg('Meta is rate limiting this app or number'), defaultHint('rate_limited'), details) };
-  if (status === 401 || e.type === 'OAuthException') return { stage: 'auth', failure: new ConnectionTestFailure('auth_invalid', msg('Meta rejected the access token'), defaultHint('auth_invalid'), details) };
-  if (status === 403) return { stage: 'permission', failure: new ConnectionTestFailure('permission_missing', msg('Meta refused the request'), PERMISSION_HINT, details) };
-  return { stage: 'permission', failure: new ConnectionTestFailure('config_invalid', msg(`The Graph API refused the lookup (${status})`), 'Check the Phone number ID and the access token.', { ...details, field: 'phoneNumberId' }) };
+  if (code === 1 || code === 2 || status >= 500)
+    return {
+      stage: 'request',
+      failure: new ConnectionTestFailure('provider_unavailable', msg(`The Graph API answered ${status}`), defaultHint('provider_unavailable'), details),
+    };
+  if (status === 429)
+    return {
+      stage: 'request',
+      failure: new ConnectionTestFailure('rate_limited', msg('Meta is rate limiting this app or number'), defaultHint('rate_limited'), details),
+    };
+  if (status === 401 || e.type === 'OAuthException')
+    return { stage: 'auth', failure: new ConnectionTestFailure('auth_invalid', msg('Meta rejected the access token'), defaultHint('auth_invalid'), details) };
+  if (status === 403)
+    return { stage: 'permission', failure: new ConnectionTestFailure('permission_missing', msg('Meta refused the request'), PERMISSION_HINT, details) };
+  return {
+    stage: 'permission',
+    failure: new ConnectionTestFailure(
+      'config_invalid',
+      msg(`The Graph API refused the lookup (${status})`),
+      'Check the Phone number ID and the access token.',
+      { ...details, field: 'phoneNumberId' },
+    ),
+  };
 }
 
 /**
@@ -101,9 +135,13 @@ export const whatsappChannel: Channel<typeof WhatsAppConfigSchema> = {
       (a) => `HTTP ${a.status}`,
     );
 
-    await ctx.step('auth', async () => {
-      if (answer.refusal?.stage === 'auth') throw answer.refusal.failure;
-    }, () => 'Token accepted');
+    await ctx.step(
+      'auth',
+      async () => {
+        if (answer.refusal?.stage === 'auth') throw answer.refusal.failure;
+      },
+      () => 'Token accepted',
+    );
 
     const number = await ctx.step(
       'permission',

@@ -65,5 +65,9 @@ export const outbox = connectionTestSchema.table(
     /** Until then the row is its writer's to publish (see @glavito/bus outbox). */
     relayAfter: ts('relay_after').notNull().defaultNow(),
   },
-  (t) => [index('outbox_pending').on(t.seq).where(sql`published_at IS NULL`)],
+  (t) => [
+    index('outbox_pending')
+      .on(t.seq)
+      .where(sql`published_at IS NULL`),
+  ],
 );

@@ -68,13 +68,21 @@ export async function resolveTarget(policy: OutboundPolicy, host: string, lookup
   const hostname = host.replace(/^\[|\]$/g, '');
   if (ipaddr.isValid(hostname)) {
     checkAddress(policy, hostname);
-    return { hostname, address: normalize(ipaddr.parse(hostname)).toString(), family: ipaddr.parse(hostname).kind() === 'ipv6' && !(ipaddr.parse(hostname) as ipaddr.IPv6).isIPv4MappedAddress() ? 6 : 4 };
+    return {
+      hostname,
+      address: normalize(ipaddr.parse(hostname)).toString(),
+      family: ipaddr.parse(hostname).kind() === 'ipv6' && !(ipaddr.parse(hostname) as ipaddr.IPv6).isIPv4MappedAddress() ? 6 : 4,
+    };
   }
   let addresses: Array<{ address: string; family: number }>;
   try {
     addresses = await lookup(hostname);
   } catch (err) {
-    throw new ConnectionTestFailure('dns', `Could not resolve ${hostname} (${(err as NodeJS.ErrnoException).code ?? 'DNS error'})`, 'Check the host name for typos and that its DNS record exists.');
+    throw new ConnectionTestFailure(
+      'dns',
+      `Could not resolve ${hostname} (${(err as NodeJS.ErrnoException).code ?? 'DNS error'})`,
+      'Check the host name for typos and that its DNS record exists.',
+    );
   }
   if (addresses.length === 0) throw new ConnectionTestFailure('dns', `${hostname} has no address`, 'Check the DNS record of the host.');
   for (const a of addresses) checkAddress(policy, a.address);

@@ -55,15 +55,22 @@ export function classifyError(err: unknown): ConnectionTestFailure {
   const code = String(e?.code ?? (e?.cause as { code?: string } | undefined)?.code ?? '');
   const message = String(e?.message ?? err);
   const status = e?.status ?? e?.statusCode;
-  if (e?.name === 'AbortError' || e?.name === 'TimeoutError' || /ETIMEDOUT|ESOCKETTIMEDOUT|UND_ERR_(CONNECT|HEADERS|BODY)_TIMEOUT/.test(code) || /timed? ?out/i.test(message))
+  if (
+    e?.name === 'AbortError' ||
+    e?.name === 'TimeoutError' ||
+    /ETIMEDOUT|ESOCKETTIMEDOUT|UND_ERR_(CONNECT|HEADERS|BODY)_TIMEOUT/.test(code) ||
+    /timed? ?out/i.test(message)
+  )
     return new ConnectionTestFailure('timeout', 'The server did not answer in time', defaultHint('timeout'));
   if (/ENOTFOUND|EAI_AGAIN|ENODATA/.test(code)) return new ConnectionTestFailure('dns', 'The host name could not be resolved', defaultHint('dns'));
   if (/ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ECONNRESET|EPIPE|UND_ERR_SOCKET/.test(code))
     return new ConnectionTestFailure('network_unreachable', `The connection failed (${code})`, defaultHint('network_unreachable'));
-  if (TLS_CODES.test(code) || /certificate|handshake|ssl|tls/i.test(message)) return new ConnectionTestFailure('tls', `TLS failed (${code || 'handshake'})`, defaultHint('tls'));
+  if (TLS_CODES.test(code) || /certificate|handshake|ssl|tls/i.test(message))
+    return new ConnectionTestFailure('tls', `TLS failed (${code || 'handshake'})`, defaultHint('tls'));
   if (status === 401) return new ConnectionTestFailure('auth_invalid', 'The provider rejected the credentials (401)', defaultHint('auth_invalid'));
   if (status === 403) return new ConnectionTestFailure('permission_missing', 'The provider refused the request (403)', defaultHint('permission_missing'));
   if (status === 429) return new ConnectionTestFailure('rate_limited', 'The provider is rate limiting (429)', defaultHint('rate_limited'));
-  if (typeof status === 'number' && status >= 500) return new ConnectionTestFailure('provider_unavailable', `The provider answered ${status}`, defaultHint('provider_unavailable'));
+  if (typeof status === 'number' && status >= 500)
+    return new ConnectionTestFailure('provider_unavailable', `The provider answered ${status}`, defaultHint('provider_unavailable'));
   return new ConnectionTestFailure('provider_unavailable', 'The test failed unexpectedly', defaultHint('provider_unavailable'));
 }

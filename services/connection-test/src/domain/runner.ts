@@ -85,7 +85,12 @@ function tlsPaths(value: unknown, path: string[] = []): string[][] {
 
 /** The kind of stage a check name stands for ("smtp auth" → auth, "imap connect" → connect). */
 function stageOf(name: string): string {
-  return name.split(' ').filter((w) => !w.startsWith('(')).at(-1) ?? name;
+  return (
+    name
+      .split(' ')
+      .filter((w) => !w.startsWith('('))
+      .at(-1) ?? name
+  );
 }
 
 function protocolOf(name: string): string {
@@ -110,8 +115,15 @@ function stageTimeout(name: string, elapsedMs: number, checks: Check[]): Connect
       { stage: 'auth', reason: 'slow_login' },
     );
   }
-  if (stage === 'tls') return new ConnectionTestFailure('timeout', `${protocol}the TLS handshake did not finish within ${elapsedMs} ms`, 'The port may not speak TLS (check secure / the port), or the server is overloaded.', { stage: 'tls' });
-  if (stage === 'connect') return new ConnectionTestFailure('timeout', `${protocol}no connection within ${elapsedMs} ms`, defaultHint('timeout'), { stage: 'connect' });
+  if (stage === 'tls')
+    return new ConnectionTestFailure(
+      'timeout',
+      `${protocol}the TLS handshake did not finish within ${elapsedMs} ms`,
+      'The port may not speak TLS (check secure / the port), or the server is overloaded.',
+      { stage: 'tls' },
+    );
+  if (stage === 'connect')
+    return new ConnectionTestFailure('timeout', `${protocol}no connection within ${elapsedMs} ms`, defaultHint('timeout'), { stage: 'connect' });
   return new ConnectionTestFailure('timeout', `${protocol}no answer within ${elapsedMs} ms (during ${name})`, defaultHint('timeout'), { stage });
 }
 
@@ -130,7 +142,18 @@ export async function runConnectionTest(req: TestRequest, deps: RunnerDeps): Pro
     const secrets = secretValues(req.config);
     const timestamp = (deps.now?.() ?? new Date()).toISOString();
     // A snapshot: a stage that settles after the deadline must not change the stored result.
-    const result = scrub({ id, channel: req.channel, ...r, details: maskSecrets(r.details), checks: checks.map((c) => ({ ...c })), responseTime: Date.now() - started, timestamp } as ConnectionTestResult, secrets);
+    const result = scrub(
+      {
+        id,
+        channel: req.channel,
+        ...r,
+        details: maskSecrets(r.details),
+        checks: checks.map((c) => ({ ...c })),
+        responseTime: Date.now() - started,
+        timestamp,
+      } as ConnectionTestResult,
+      secrets,
+    );
     return { result, configSummary: scrubObject(maskSecrets(summary), secrets) };
   };
 
@@ -138,7 +161,13 @@ export async function runConnectionTest(req: TestRequest, deps: RunnerDeps): Pro
   const errors = schemaErrors.length > 0 || channel ? schemaErrors : [{ field: 'channel', rule: 'enum', message: `channel ${req.channel} is not supported` }];
   if (errors.length > 0) {
     checks.push({ name: 'config', status: 'error', durationMs: 0, message: errors.map((e) => e.message).join('; ') });
-    return finish({ status: 'error', message: 'The configuration is invalid', errorCode: 'config_invalid', hint: defaultHint('config_invalid'), details: { stage: 'config', errors } });
+    return finish({
+      status: 'error',
+      message: 'The configuration is invalid',
+      errorCode: 'config_invalid',
+      hint: defaultHint('config_invalid'),
+      details: { stage: 'config', errors },
+    });
   }
   const config = CONNECTION_CONFIG_SCHEMAS[req.channel].parse(req.config) as never;
   checks.push({ name: 'config', status: 'success', durationMs: 0 });
@@ -209,13 +238,25 @@ export async function runConnectionTest(req: TestRequest, deps: RunnerDeps): Pro
     });
     try {
       const outcome = await Promise.race([channel!.test(config, ctx), deadline]);
-      return finish({ status: warned ? 'warning' : 'success', message: outcome.message, ...(outcome.hint ? { hint: outcome.hint } : {}), details: { ...summary, ...(outcome.details ?? {}) } });
+      return finish({
+        status: warned ? 'warning' : 'success',
+        message: outcome.message,
+        ...(outcome.hint ? { hint: outcome.hint } : {}),
+        details: { ...summary, ...(outcome.details ?? {}) },
+      });
     } catch (err) {
       const failure = timedOut ?? classifyError(err);
       // Every failed test names exactly one stage in error: a failure raised between stages gets its own.
-      if (!checks.some((c) => c.status === 'error')) checks.push({ name: String(failure.details.stage ?? 'test'), status: 'error', durationMs: 0, message: failure.message });
+      if (!checks.some((c) => c.status === 'error'))
+        checks.push({ name: String(failure.details.stage ?? 'test'), status: 'error', durationMs: 0, message: failure.message });
       const stage = checks.find((c) => c.status === 'error')!.name;
-      return finish({ status: 'error', message: failure.message, errorCode: failure.code, hint: failure.hint ?? defaultHint(failure.code), details: { ...summary, ...failure.details, stage } });
+      return finish({
+        status: 'error',
+        message: failure.message,
+        errorCode: failure.code,
+        hint: failure.hint ?? defaultHint(failure.code),
+        details: { ...summary, ...failure.details, stage },
+      });
     } finally {
       clearTimeout(timer);
       controller.abort();

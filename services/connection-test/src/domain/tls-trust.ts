@@ -100,24 +100,29 @@ export function certificateFailure(protocol: string, code: string, host: string,
   let hint: string;
   if (code === 'DEPTH_ZERO_SELF_SIGNED_CERT') {
     reason = 'the certificate is self-signed';
-    hint = 'If you trust this server, set tls.allowSelfSigned: true (the test then passes with a warning); better, install a certificate from a public authority.';
+    hint =
+      'If you trust this server, set tls.allowSelfSigned: true (the test then passes with a warning); better, install a certificate from a public authority.';
   } else if (code === 'SELF_SIGNED_CERT_IN_CHAIN' || /UNABLE_TO_(GET_ISSUER|VERIFY_LEAF)/.test(code)) {
     reason = 'the certificate comes from an authority we do not know';
-    hint = trust.cas.length > 0
-      ? 'The CA in tls.caCertificate did not issue this certificate: give the PEM of the CA that did (the root, or the intermediate the server does not send).'
-      : 'If your own (private) CA issued it, give that CA\'s certificate (PEM) in tls.caCertificate; if a public CA did, install the full chain (with intermediates) on the server.';
+    hint =
+      trust.cas.length > 0
+        ? 'The CA in tls.caCertificate did not issue this certificate: give the PEM of the CA that did (the root, or the intermediate the server does not send).'
+        : "If your own (private) CA issued it, give that CA's certificate (PEM) in tls.caCertificate; if a public CA did, install the full chain (with intermediates) on the server.";
   } else if (code === 'CERT_HAS_EXPIRED') {
     reason = 'the certificate has expired';
-    hint = 'Renew the server\'s certificate.';
+    hint = "Renew the server's certificate.";
   } else if (code === 'CERT_NOT_YET_VALID') {
     reason = 'the certificate is not valid yet';
-    hint = 'Check the server\'s certificate dates and the server\'s clock.';
+    hint = "Check the server's certificate dates and the server's clock.";
   } else if (/ALTNAME|HOSTNAME_MISMATCH/.test(code)) {
     reason = `the certificate is not valid for ${host}`;
-    hint = names.length > 0 ? `The certificate names ${names.slice(0, 5).join(', ')}: use one of these as the host.` : 'Use the host name the certificate was issued for.';
+    hint =
+      names.length > 0
+        ? `The certificate names ${names.slice(0, 5).join(', ')}: use one of these as the host.`
+        : 'Use the host name the certificate was issued for.';
   } else {
     reason = code || 'handshake failed';
-    hint = 'The TLS handshake failed. Check the server\'s certificate and TLS settings.';
+    hint = "The TLS handshake failed. Check the server's certificate and TLS settings.";
   }
   return new ConnectionTestFailure('tls', `${protocol}: TLS failed (${reason}${code && !reason.includes(code) ? `, ${code}` : ''})`, hint, { stage: 'tls' });
 }

@@ -26,7 +26,13 @@ declare module 'fastify' {
     /** Counts `n` tests against the tenant's and the user's windows; 429 when either is exceeded. */
     enforceTestRateLimit: (principal: Principal, n: number) => Promise<void>;
     /** Runs tests in parallel (bounded per replica), records them and their events; one failure never stops the others. */
-    runTests: (session: KnownSession, principal: Principal, correlationId: string, requests: TestRequest[], audit?: AuditRequestContext) => Promise<ConnectionTestResult[]>;
+    runTests: (
+      session: KnownSession,
+      principal: Principal,
+      correlationId: string,
+      requests: TestRequest[],
+      audit?: AuditRequestContext,
+    ) => Promise<ConnectionTestResult[]>;
   }
 }
 
@@ -52,12 +58,24 @@ export const testerPlugin = fp<TesterOptions>(
     };
     // One lock per replica: tests to one host:port wait for each other (replicas do not coordinate).
     const targetLock = createKeyedLock();
-    const deps = { channels: channels ?? CHANNELS, policy: createOutboundPolicy(config.CONNECTION_TEST_ALLOWED_CIDRS), providers, defaultTimeoutMs: config.CONNECTION_TEST_DEFAULT_TIMEOUT, lookup, targetLock };
+    const deps = {
+      channels: channels ?? CHANNELS,
+      policy: createOutboundPolicy(config.CONNECTION_TEST_ALLOWED_CIDRS),
+      providers,
+      defaultTimeoutMs: config.CONNECTION_TEST_DEFAULT_TIMEOUT,
+      lookup,
+      targetLock,
+    };
 
     app.decorate('testRuns', repo);
     app.decorate('testerDeps', deps);
     const runs = app.metrics.counter('connection_tests_total', 'Connection tests by channel, status and error code', ['channel', 'status', 'error_code']);
-    const durations = app.metrics.histogram('connection_test_duration_seconds', 'Connection test duration by channel', ['channel'], [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
+    const durations = app.metrics.histogram(
+      'connection_test_duration_seconds',
+      'Connection test duration by channel',
+      ['channel'],
+      [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    );
     app.metrics.gauge('connection_tests_running', 'Connection tests running on this replica', () => semaphore.active);
     app.metrics.gauge('connection_tests_queued', 'Connection tests waiting for a slot on this replica', () => semaphore.queued);
 
@@ -66,7 +84,13 @@ export const testerPlugin = fp<TesterOptions>(
       if (known) return known;
       // Not heard of yet (its events may still be on the way): ask the session service.
       try {
-        const reply = await callRpc(app.bus, rpcSubject(config.RPC_SUBJECT_PREFIX, 'session.get'), { sessionId, caller: { userId: p.userId, tenantId: p.tenantId, isAdmin: p.isAdmin } }, SessionGetReplySchema, 3000);
+        const reply = await callRpc(
+          app.bus,
+          rpcSubject(config.RPC_SUBJECT_PREFIX, 'session.get'),
+          { sessionId, caller: { userId: p.userId, tenantId: p.tenantId, isAdmin: p.isAdmin } },
+          SessionGetReplySchema,
+          3000,
+        );
         if (!reply.found) throw new SessionNotFoundError(sessionId);
         const s = { sessionId: reply.session.id, tenantId: reply.session.tenantId, userId: reply.session.userId, status: reply.session.status };
         await repo.rememberSession(s, 0);
@@ -78,12 +102,19 @@ export const testerPlugin = fp<TesterOptions>(
     });
 
     app.decorate('enforceTestRateLimit', async (p: Principal, n: number) => {
-      const { counts, resetsAt } = await repo.countRequests([`tenant:${p.tenantId}`, `user:${p.tenantId}:${p.userId}`], n, config.CONNECTION_TEST_RATE_WINDOW, new Date());
+      const { counts, resetsAt } = await repo.countRequests(
+        [`tenant:${p.tenantId}`, `user:${p.tenantId}:${p.userId}`],
+        n,
+        config.CONNECTION_TEST_RATE_WINDOW,
+        new Date(),
+      );
       const [tenantCount = 0, userCount = 0] = counts;
       const over = tenantCount > config.CONNECTION_TEST_TENANT_LIMIT ? 'tenant' : userCount > config.CONNECTION_TEST_USER_LIMIT ? 'user' : null;
       if (over) {
         const limit = over === 'tenant' ? config.CONNECTION_TEST_TENANT_LIMIT : config.CONNECTION_TEST_USER_LIMIT;
-        const err = new RateLimitedError(`Too many connection tests for this ${over} (${limit} per ${Math.round(config.CONNECTION_TEST_RATE_WINDOW / 1000)} s); retry after ${resetsAt.toISOString()}`);
+        const err = new RateLimitedError(
+          `Too many connection tests for this ${over} (${limit} per ${Math.round(config.CONNECTION_TEST_RATE_WINDOW / 1000)} s); retry after ${resetsAt.toISOString()}`,
+        );
         throw Object.assign(err, { retryAfterSeconds: Math.max(1, Math.ceil((resetsAt.getTime() - Date.now()) / 1000)) });
       }
     });

@@ -11,8 +11,16 @@ export interface KnownSession {
 }
 
 type RunRow = {
-  id: string; channel: ConnectionTestResult['channel']; status: ConnectionTestResult['status']; error_code: ConnectionTestResult['errorCode'] | null;
-  message: string; hint: string | null; checks: ConnectionTestResult['checks']; details: Record<string, unknown>; response_time_ms: number; created_at: string;
+  id: string;
+  channel: ConnectionTestResult['channel'];
+  status: ConnectionTestResult['status'];
+  error_code: ConnectionTestResult['errorCode'] | null;
+  message: string;
+  hint: string | null;
+  checks: ConnectionTestResult['checks'];
+  details: Record<string, unknown>;
+  response_time_ms: number;
+  created_at: string;
 };
 
 /** The host a test reached, from its config summary (no credential is ever in it): the first host or URL field. */
@@ -41,8 +49,16 @@ function auditOfRun(session: KnownSession, run: { result: ConnectionTestResult; 
 }
 
 const toResult = (r: RunRow): ConnectionTestResult => ({
-  id: r.id, channel: r.channel, status: r.status, message: r.message, ...(r.error_code ? { errorCode: r.error_code } : {}), ...(r.hint ? { hint: r.hint } : {}),
-  details: r.details, checks: r.checks, responseTime: r.response_time_ms, timestamp: r.created_at,
+  id: r.id,
+  channel: r.channel,
+  status: r.status,
+  message: r.message,
+  ...(r.error_code ? { errorCode: r.error_code } : {}),
+  ...(r.hint ? { hint: r.hint } : {}),
+  details: r.details,
+  checks: r.checks,
+  responseTime: r.response_time_ms,
+  timestamp: r.created_at,
 });
 
 export function encodeCursor(createdAt: string, id: string): string {
@@ -117,10 +133,20 @@ export function createTestRunRepository(pool: Pool, opts: TestRunRepositoryOptio
           `INSERT INTO connection_test.test_runs (id, session_id, tenant_id, user_id, channel, status, error_code, message, hint, checks, details, config_summary, response_time_ms, created_at)
            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::jsonb[], $12::jsonb[], $13::int[], $14::timestamptz[])`,
           [
-            runs.map((r) => r.result.id), runs.map(() => session.sessionId), runs.map(() => session.tenantId), runs.map(() => actorUserId),
-            runs.map((r) => r.result.channel), runs.map((r) => r.result.status), runs.map((r) => r.result.errorCode ?? null), runs.map((r) => r.result.message),
-            runs.map((r) => r.result.hint ?? null), runs.map((r) => JSON.stringify(r.result.checks)), runs.map((r) => JSON.stringify(r.result.details)),
-            runs.map((r) => JSON.stringify(r.configSummary)), runs.map((r) => r.result.responseTime), runs.map((r) => r.result.timestamp),
+            runs.map((r) => r.result.id),
+            runs.map(() => session.sessionId),
+            runs.map(() => session.tenantId),
+            runs.map(() => actorUserId),
+            runs.map((r) => r.result.channel),
+            runs.map((r) => r.result.status),
+            runs.map((r) => r.result.errorCode ?? null),
+            runs.map((r) => r.result.message),
+            runs.map((r) => r.result.hint ?? null),
+            runs.map((r) => JSON.stringify(r.result.checks)),
+            runs.map((r) => JSON.stringify(r.result.details)),
+            runs.map((r) => JSON.stringify(r.configSummary)),
+            runs.map((r) => r.result.responseTime),
+            runs.map((r) => r.result.timestamp),
           ],
         );
         // Each test's audit record (channel, target host, outcome) goes out with its event, in the same INSERT.

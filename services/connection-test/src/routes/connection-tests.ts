@@ -10,8 +10,14 @@ import { decodeCursor } from '../repositories/test-run-repository.js';
 
 /** One error model with step data: a config that breaks its channel's rules is a 422 naming each field. */
 function configInvalid(errors: FieldError[]): Error {
-  const summary = errors.slice(0, 3).map((e) => e.message).join('; ');
-  return withDetails(new ConfigInvalidError(`The connection config is invalid: ${summary}${errors.length > 3 ? ` (and ${errors.length - 3} more)` : ''}`), errors);
+  const summary = errors
+    .slice(0, 3)
+    .map((e) => e.message)
+    .join('; ');
+  return withDetails(
+    new ConfigInvalidError(`The connection config is invalid: ${summary}${errors.length > 3 ? ` (and ${errors.length - 3} more)` : ''}`),
+    errors,
+  );
 }
 
 export async function connectionTestRoutes(root: FastifyInstance) {
@@ -81,7 +87,8 @@ export async function connectionTestRoutes(root: FastifyInstance) {
             await resolveTarget(app.testerDeps.policy, t.host, app.testerDeps.lookup);
           } catch (err) {
             // A name that does not resolve (yet) may still be right: only a refused address makes it invalid.
-            if (err instanceof ConnectionTestFailure && err.code === 'blocked_by_policy') errors.push({ field: t.field, rule: 'blocked_by_policy', message: `${t.field}: ${err.message}` });
+            if (err instanceof ConnectionTestFailure && err.code === 'blocked_by_policy')
+              errors.push({ field: t.field, rule: 'blocked_by_policy', message: `${t.field}: ${err.message}` });
           }
         }
       }

@@ -1,5 +1,13 @@
 import { ConnectionTestResultSchema } from '@glavito/contracts';
-import { createTestCa, mailServersUnavailable, selfSignedCertificate, startDovecot, startPostfix, type DovecotServer, type PostfixServer } from '@glavito/testkit';
+import {
+  createTestCa,
+  mailServersUnavailable,
+  selfSignedCertificate,
+  startDovecot,
+  startPostfix,
+  type DovecotServer,
+  type PostfixServer,
+} from '@glavito/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, startHarness, type Harness } from '../helpers.js';
 
@@ -45,7 +53,10 @@ describe.skipIf(unavailable !== null)('real mail servers (Postfix, Dovecot)', ()
         { name: 'self', certificate: selfSignedCertificate([SELF_HOST]) },
       ],
     });
-    h = await startHarness({ env: { CONNECTION_TEST_ALLOWED_CIDRS: '127.0.0.1/32', CONNECTION_TEST_USER_LIMIT: '1000', CONNECTION_TEST_TENANT_LIMIT: '1000' }, lookup });
+    h = await startHarness({
+      env: { CONNECTION_TEST_ALLOWED_CIDRS: '127.0.0.1/32', CONNECTION_TEST_USER_LIMIT: '1000', CONNECTION_TEST_TENANT_LIMIT: '1000' },
+      lookup,
+    });
     h.addSession({ id: 's1', ...user });
   }, 120_000);
 
@@ -55,17 +66,34 @@ describe.skipIf(unavailable !== null)('real mail servers (Postfix, Dovecot)', ()
     await dovecot?.stop();
   });
 
-  const smtp = (listener: 'ca' | 'self', extra: Record<string, unknown> = {}) => ({ host: listener === 'ca' ? CA_HOST : SELF_HOST, port: postfix.ports[listener], ...ALICE, ...extra });
+  const smtp = (listener: 'ca' | 'self', extra: Record<string, unknown> = {}) => ({
+    host: listener === 'ca' ? CA_HOST : SELF_HOST,
+    port: postfix.ports[listener],
+    ...ALICE,
+    ...extra,
+  });
   const imap = (host: string, extra: Record<string, unknown> = {}) => ({ host, port: dovecot.imapPort, ...ALICE, ...extra });
 
   async function test(config: Record<string, unknown>, timeout?: number) {
-    const r = await h.app.inject({ method: 'POST', url: '/onboarding/test-connection/s1', headers: bearer(user), payload: { channel: 'email', config, ...(timeout ? { timeout } : {}) } });
+    const r = await h.app.inject({
+      method: 'POST',
+      url: '/onboarding/test-connection/s1',
+      headers: bearer(user),
+      payload: { channel: 'email', config, ...(timeout ? { timeout } : {}) },
+    });
     expect(r.statusCode).toBe(200);
     for (const secret of [ALICE.password, LOCKED.password, WRONG]) expect(r.body).not.toContain(secret);
     expect(r.body).not.toContain('BEGIN CERTIFICATE');
     const { result } = r.json();
     ConnectionTestResultSchema.parse(result);
-    return result as { status: string; errorCode?: string; message: string; hint?: string; details: Record<string, Record<string, unknown>>; checks: Array<{ name: string; status: string; message?: string }> };
+    return result as {
+      status: string;
+      errorCode?: string;
+      message: string;
+      hint?: string;
+      details: Record<string, Record<string, unknown>>;
+      checks: Array<{ name: string; status: string; message?: string }>;
+    };
   }
   const errors = (r: { checks: Array<{ name: string; status: string }> }) => r.checks.filter((c) => c.status === 'error').map((c) => c.name);
 
@@ -75,7 +103,13 @@ describe.skipIf(unavailable !== null)('real mail servers (Postfix, Dovecot)', ()
     expect(refused.hint).toMatch(/tls\.caCertificate/);
     expect(errors(refused)).toEqual(['smtp connect', 'imap connect']);
     const trusted = await test({ smtp: smtp('ca', { tls: { caCertificate: ca.cert } }), imap: imap(CA_HOST, { tls: { caCertificate: ca.cert } }) });
-    expect(trusted).toMatchObject({ status: 'warning', details: { smtp: { encryption: 'starttls', tls: 'custom_ca', authenticated: true }, imap: { encryption: 'starttls', tls: 'custom_ca', mailbox: { name: 'INBOX' } } } });
+    expect(trusted).toMatchObject({
+      status: 'warning',
+      details: {
+        smtp: { encryption: 'starttls', tls: 'custom_ca', authenticated: true },
+        imap: { encryption: 'starttls', tls: 'custom_ca', mailbox: { name: 'INBOX' } },
+      },
+    });
     expect(trusted.checks.filter((c) => c.status === 'warning').map((c) => [c.name, c.message])).toEqual([
       ['smtp tls', expect.stringMatching(/trusted by the custom CA/)],
       ['imap tls', expect.stringMatching(/trusted by the custom CA/)],
@@ -92,7 +126,9 @@ describe.skipIf(unavailable !== null)('real mail servers (Postfix, Dovecot)', ()
     expect(refused.hint).toMatch(/tls\.allowSelfSigned/);
     const accepted = await test({ smtp: smtp('self', { tls: { allowSelfSigned: true } }), imap: imap(SELF_HOST, { tls: { allowSelfSigned: true } }) });
     expect(accepted).toMatchObject({ status: 'warning', details: { smtp: { tls: 'self_signed', authenticated: true }, imap: { tls: 'self_signed' } } });
-    expect(accepted.checks).toContainEqual(expect.objectContaining({ name: 'imap tls', status: 'warning', message: expect.stringMatching(/self-signed certificate was accepted/) }));
+    expect(accepted.checks).toContainEqual(
+      expect.objectContaining({ name: 'imap tls', status: 'warning', message: expect.stringMatching(/self-signed certificate was accepted/) }),
+    );
     // The exception is for self-signed certificates only: the CA-signed one is still from an unknown CA.
     const unknownCa = await test({ imap: imap(CA_HOST, { tls: { allowSelfSigned: true } }) });
     expect(unknownCa).toMatchObject({ status: 'error', errorCode: 'tls' });
@@ -100,7 +136,11 @@ describe.skipIf(unavailable !== null)('real mail servers (Postfix, Dovecot)', ()
 
   it('an account that logs in but whose INBOX cannot be opened fails the mailbox stage', async () => {
     const result = await test({ imap: imap(CA_HOST, { ...LOCKED, tls: { caCertificate: ca.cert } }) });
-    expect(result).toMatchObject({ status: 'error', errorCode: 'permission_missing', details: { stage: 'imap mailbox', imap: { host: CA_HOST, username: LOCKED.username } } });
+    expect(result).toMatchObject({
+      status: 'error',
+      errorCode: 'permission_missing',
+      details: { stage: 'imap mailbox', imap: { host: CA_HOST, username: LOCKED.username } },
+    });
     expect(result.message).toMatch(/logged in as locked@customer\.test, but the mailbox "INBOX" cannot be opened/);
     expect(result.checks.map((c) => [c.name, c.status])).toEqual([
       ['config', 'success'],
@@ -135,8 +175,14 @@ describe.skipIf(unavailable !== null)('real mail servers (Postfix, Dovecot)', ()
     for (const config of [{ imap: imap(CA_HOST, cfg) }, { smtp: smtp('ca', cfg) }]) {
       const throttled = await test(config, 2000);
       const protocol = config.imap ? 'imap' : 'smtp';
-      expect(throttled, throttled.message).toMatchObject({ status: 'error', errorCode: 'rate_limited', details: { stage: `${protocol} auth`, reason: 'slow_login' } });
-      expect(throttled.message).toMatch(/did not answer the login within \d+ ms, though it accepted the connection in \d+ ms: it is probably throttling logins after failed attempts/);
+      expect(throttled, throttled.message).toMatchObject({
+        status: 'error',
+        errorCode: 'rate_limited',
+        details: { stage: `${protocol} auth`, reason: 'slow_login' },
+      });
+      expect(throttled.message).toMatch(
+        /did not answer the login within \d+ ms, though it accepted the connection in \d+ ms: it is probably throttling logins after failed attempts/,
+      );
       expect(throttled.hint).toMatch(/throttl|failed attempts/);
       expect(errors(throttled)).toEqual([`${protocol} auth`]);
       expect(throttled.checks.find((c) => c.name === `${protocol} connect`)?.status).toBe('success');

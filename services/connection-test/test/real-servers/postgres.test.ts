@@ -42,7 +42,9 @@ async function seed(server: PostgresServer): Promise<void> {
   await admin.end();
   const app = new pg.Client({ connectionString: server.url.replace(/\/postgres$/, '/app') });
   await app.connect();
-  await app.query('CREATE TABLE orders (id int PRIMARY KEY); ALTER TABLE orders OWNER TO app_owner; GRANT USAGE ON SCHEMA public TO app_reader; GRANT SELECT ON orders TO app_reader');
+  await app.query(
+    'CREATE TABLE orders (id int PRIMARY KEY); ALTER TABLE orders OWNER TO app_owner; GRANT USAGE ON SCHEMA public TO app_reader; GRANT SELECT ON orders TO app_reader',
+  );
   await app.end();
 }
 
@@ -54,9 +56,15 @@ beforeAll(async () => {
   await Promise.all([seed(caSigned), seed(selfSigned)]);
   dir = mkdtempSync(join(tmpdir(), 'ct-real-pg-'));
   writeFileSync(join(dir, 'ca.pem'), ca.cert);
-  psqlAvailable = await run('psql', ['--version']).then(() => true, () => false);
+  psqlAvailable = await run('psql', ['--version']).then(
+    () => true,
+    () => false,
+  );
   if (!psqlAvailable) console.warn('real-server postgres: psql not found, the sslmode comparison with psql is skipped (apt-get install postgresql-client)');
-  h = await startHarness({ env: { CONNECTION_TEST_ALLOWED_CIDRS: '127.0.0.1/32', CONNECTION_TEST_USER_LIMIT: '1000', CONNECTION_TEST_TENANT_LIMIT: '1000' }, lookup });
+  h = await startHarness({
+    env: { CONNECTION_TEST_ALLOWED_CIDRS: '127.0.0.1/32', CONNECTION_TEST_USER_LIMIT: '1000', CONNECTION_TEST_TENANT_LIMIT: '1000' },
+    lookup,
+  });
   h.addSession({ id: 's1', ...user });
 }, 120_000);
 
@@ -72,7 +80,14 @@ async function test(config: Record<string, unknown>) {
   for (const secret of [SUPER_PASS, OWNER_PASS, READER_PASS, ca.cert.slice(40, 120)]) expect(r.body).not.toContain(secret);
   const { result } = r.json();
   ConnectionTestResultSchema.parse(result);
-  return result as { status: string; errorCode?: string; message: string; hint?: string; details: Record<string, unknown>; checks: Array<{ name: string; status: string; message?: string }> };
+  return result as {
+    status: string;
+    errorCode?: string;
+    message: string;
+    hint?: string;
+    details: Record<string, unknown>;
+    checks: Array<{ name: string; status: string; message?: string }>;
+  };
 }
 
 const as = (server: PostgresServer, role: 'postgres' | 'app_owner' | 'app_reader', extra: Record<string, unknown> = {}) => ({
@@ -88,7 +103,9 @@ const as = (server: PostgresServer, role: 'postgres' | 'app_owner' | 'app_reader
 async function psql(server: PostgresServer, sslmode: SslMode, rootcert: boolean): Promise<{ ok: boolean; ssl?: boolean }> {
   const conninfo = `host=${DB_HOST} hostaddr=127.0.0.1 port=${server.port} dbname=app user=app_reader sslmode=${sslmode}${rootcert ? ` sslrootcert=${join(dir, 'ca.pem')}` : ` sslrootcert=${join(dir, 'missing.pem')}`} connect_timeout=5`;
   try {
-    const { stdout } = await run('psql', [conninfo, '-XAtc', 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()'], { env: { ...process.env, PGPASSWORD: READER_PASS, HOME: dir } });
+    const { stdout } = await run('psql', [conninfo, '-XAtc', 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()'], {
+      env: { ...process.env, PGPASSWORD: READER_PASS, HOME: dir },
+    });
     return { ok: true, ssl: stdout.trim() === 't' };
   } catch {
     return { ok: false };
@@ -104,9 +121,12 @@ describe('real PostgreSQL: what the role can do', () => {
   });
 
   it('a table owner and a superuser can write: a warning with a hint to use a read-only role', async () => {
-    for (const [role, why] of [['app_owner', /may change 1 table \(public\.orders\)/], ['postgres', /superuser/]] as const) {
+    for (const [role, why] of [
+      ['app_owner', /may change 1 table \(public\.orders\)/],
+      ['postgres', /superuser/],
+    ] as const) {
       const result = await test(as(caSigned, role, { sslmode: 'verify-full', tls: { caCertificate: ca.cert } }));
-      expect(result.status, result.message).toBe("warning");
+      expect(result.status, result.message).toBe('warning');
       expect(result.details).toMatchObject({ readOnly: false, user: role });
       expect(result.message).toMatch(/the role can write/);
       expect(result.checks).toContainEqual(expect.objectContaining({ name: 'permissions', status: 'warning', message: expect.stringMatching(why) }));
@@ -116,14 +136,19 @@ describe('real PostgreSQL: what the role can do', () => {
 });
 
 describe('real PostgreSQL: sslmode means what it means to psql', () => {
-  const servers = () => [['CA-signed', caSigned], ['self-signed', selfSigned]] as const;
+  const servers = () =>
+    [
+      ['CA-signed', caSigned],
+      ['self-signed', selfSigned],
+    ] as const;
 
   it.each(SSL_MODES.map((m) => [m]))('sslmode=%s, without and with the CA certificate', async (sslmode) => {
     for (const [name, server] of servers()) {
       for (const withCa of [false, true]) {
         const result = await test(as(server, 'app_reader', { sslmode, ...(withCa ? { tls: { caCertificate: ca.cert } } : {}) }));
         const ours = { ok: result.status !== 'error', ...(result.status !== 'error' ? { ssl: result.details.ssl !== 'off' } : {}) };
-        if (psqlAvailable) expect(ours, `${name} server, sslmode=${sslmode}${withCa ? ' with the CA' : ''}: ${result.message}`).toEqual(await psql(server, sslmode, withCa));
+        if (psqlAvailable)
+          expect(ours, `${name} server, sslmode=${sslmode}${withCa ? ' with the CA' : ''}: ${result.message}`).toEqual(await psql(server, sslmode, withCa));
         if (!ours.ok) {
           expect(result.errorCode).toBe('tls');
           expect(result.checks.filter((c) => c.status === 'error')).toEqual([expect.objectContaining({ name: 'connect' })]);
@@ -136,13 +161,22 @@ describe('real PostgreSQL: sslmode means what it means to psql', () => {
 
   it('a self-signed certificate: refused by verify-full with a hint naming the options, accepted with tls.allowSelfSigned as a warning', async () => {
     const refused = await test(as(selfSigned, 'app_reader', { sslmode: 'verify-full' }));
-    expect(refused).toMatchObject({ status: 'error', errorCode: 'tls', details: { stage: 'connect', host: DB_HOST, port: selfSigned.port, user: 'app_reader', database: 'app' } });
+    expect(refused).toMatchObject({
+      status: 'error',
+      errorCode: 'tls',
+      details: { stage: 'connect', host: DB_HOST, port: selfSigned.port, user: 'app_reader', database: 'app' },
+    });
     expect(refused.message).toMatch(/self-signed/);
     expect(refused.hint).toMatch(/tls\.allowSelfSigned/);
     expect(refused.hint).toMatch(/sslmode=require/);
     const accepted = await test(as(selfSigned, 'app_reader', { sslmode: 'verify-full', tls: { allowSelfSigned: true } }));
     expect(accepted).toMatchObject({ status: 'warning', details: { tls: 'self_signed', readOnly: true } });
-    expect(accepted.checks).toContainEqual({ name: 'tls', status: 'warning', durationMs: 0, message: expect.stringMatching(/self-signed certificate was accepted/) });
+    expect(accepted.checks).toContainEqual({
+      name: 'tls',
+      status: 'warning',
+      durationMs: 0,
+      message: expect.stringMatching(/self-signed certificate was accepted/),
+    });
     // allowSelfSigned does not accept a certificate from an unknown CA.
     const unknownCa = await test(as(caSigned, 'app_reader', { sslmode: 'verify-full', tls: { allowSelfSigned: true } }));
     expect(unknownCa).toMatchObject({ status: 'error', errorCode: 'tls' });

@@ -62,7 +62,9 @@ describe('webhook over HTTPS with per-test trust', () => {
     expect(received.length).toBe(before);
     const trusted = await test({ url: `https://${CA_HOST}:${caPort}/hook`, secret: 'whsec-real', tls: { caCertificate: ca.cert } });
     expect(trusted).toMatchObject({ status: 'warning', details: { statusCode: 204, tls: 'custom_ca' } });
-    expect(trusted.checks).toContainEqual(expect.objectContaining({ name: 'tls', status: 'warning', message: expect.stringMatching(/trusted by the custom CA/) }));
+    expect(trusted.checks).toContainEqual(
+      expect.objectContaining({ name: 'tls', status: 'warning', message: expect.stringMatching(/trusted by the custom CA/) }),
+    );
     const { rows } = await h.db.pool.query('SELECT config_summary, details FROM connection_test.test_runs WHERE id = $1', [trusted.id]);
     expect(JSON.stringify(rows)).not.toContain('BEGIN CERTIFICATE');
     expect(rows[0].config_summary).toMatchObject({ tls: { customCa: true, allowSelfSigned: false } });
@@ -84,10 +86,22 @@ describe('webhook over HTTPS with per-test trust', () => {
 
   it('a PEM that does not parse is a 422 naming the field', async () => {
     const pem = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';
-    const r = await h.app.inject({ method: 'POST', url: '/onboarding/test-connection/s1', headers: bearer(user), payload: { channel: 'webhook', config: { url: `https://${CA_HOST}:${caPort}/hook`, tls: { caCertificate: pem } } } });
+    const r = await h.app.inject({
+      method: 'POST',
+      url: '/onboarding/test-connection/s1',
+      headers: bearer(user),
+      payload: { channel: 'webhook', config: { url: `https://${CA_HOST}:${caPort}/hook`, tls: { caCertificate: pem } } },
+    });
     expect(r.statusCode).toBe(422);
-    expect(r.json().details).toEqual([{ field: 'config.tls.caCertificate', rule: 'pem_certificate', message: expect.stringMatching(/does not parse as an X\.509 certificate/) }]);
-    const notPem = await h.app.inject({ method: 'POST', url: '/onboarding/test-connection/s1', headers: bearer(user), payload: { channel: 'webhook', config: { url: `https://${CA_HOST}:${caPort}/hook`, tls: { caCertificate: 'hello' } } } });
+    expect(r.json().details).toEqual([
+      { field: 'config.tls.caCertificate', rule: 'pem_certificate', message: expect.stringMatching(/does not parse as an X\.509 certificate/) },
+    ]);
+    const notPem = await h.app.inject({
+      method: 'POST',
+      url: '/onboarding/test-connection/s1',
+      headers: bearer(user),
+      payload: { channel: 'webhook', config: { url: `https://${CA_HOST}:${caPort}/hook`, tls: { caCertificate: 'hello' } } },
+    });
     expect(notPem.statusCode).toBe(422);
     expect(notPem.json().details[0]).toMatchObject({ field: 'config.tls.caCertificate', rule: 'format' });
   });

@@ -38,7 +38,10 @@ export const rateLimitPlugin = fp<RateLimitOptions>(
     if (opts.shared) {
       const shared = await createSharedRateLimitStore(opts.shared);
       app.addHook('onClose', () => shared.close());
-      const failures = app.metrics.counter('gateway_rate_limit_store_errors_total', 'Requests let through because the shared rate-limit store did not answer (fail open)');
+      const failures = app.metrics.counter(
+        'gateway_rate_limit_store_errors_total',
+        'Requests let through because the shared rate-limit store did not answer (fail open)',
+      );
       // @fastify/rate-limit's store contract: a class with incr(key, cb, timeWindow) and child(routeOptions).
       store = class implements FastifyRateLimitStore {
         incr(key: string, cb: (err: Error | null, res?: { current: number; ttl: number }) => void, timeWindow: number) {

@@ -11,8 +11,12 @@ const REFUSED_UPGRADE_DRAIN_MS = 5000;
 function refuse(socket: Duplex, status: number, text: string, answer: { code?: string; message?: string; headers?: Record<string, string> } = {}): void {
   const code = answer.code ?? (status === 503 ? 'GATEWAY_SERVICE_UNAVAILABLE' : 'GATEWAY_ROUTE_NOT_FOUND');
   const body = JSON.stringify({ statusCode: status, code, error: text, message: answer.message ?? text });
-  const extra = Object.entries(answer.headers ?? {}).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`);
+  const extra = Object.entries(answer.headers ?? {})
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`,
+  );
   // Node hands over the socket of an upgrade paused: bytes the client still sends after its request (a body)
   // would stay unread, so a client blocked writing them never reads this answer nor sees the connection end.
   // They are read and dropped; a client that keeps sending is cut off.
@@ -30,13 +34,23 @@ function refuseOtherPath(socket: Duplex, method: string, url: string, methods: s
   // The limits any request meets first (as Fastify answers them for a plain request).
   const path = url.split('?')[0]!;
   if (url.length > MAX_URL_LENGTH || path.split('/').some((segment) => segment.length > MAX_PARAM_LENGTH)) {
-    return refuse(socket, 414, 'URI Too Long', { code: 'GATEWAY_URL_TOO_LONG', message: `The request URL is too long: at most ${MAX_URL_LENGTH} characters, ${MAX_PARAM_LENGTH} per path segment` });
+    return refuse(socket, 414, 'URI Too Long', {
+      code: 'GATEWAY_URL_TOO_LONG',
+      message: `The request URL is too long: at most ${MAX_URL_LENGTH} characters, ${MAX_PARAM_LENGTH} per path segment`,
+    });
   }
   if (methods.length === 0) return refuse(socket, 404, 'Not Found');
   if (!methods.includes(method)) {
-    return refuse(socket, 405, 'Method Not Allowed', { code: 'GATEWAY_METHOD_NOT_ALLOWED', message: `Method ${method} is not allowed here; it answers to ${methods.join(', ')}`, headers: { Allow: methods.join(', ') } });
+    return refuse(socket, 405, 'Method Not Allowed', {
+      code: 'GATEWAY_METHOD_NOT_ALLOWED',
+      message: `Method ${method} is not allowed here; it answers to ${methods.join(', ')}`,
+      headers: { Allow: methods.join(', ') },
+    });
   }
-  refuse(socket, 400, 'Bad Request', { code: 'GATEWAY_MALFORMED_REQUEST', message: 'Only GET /onboarding takes a WebSocket upgrade: send this request without Upgrade' });
+  refuse(socket, 400, 'Bad Request', {
+    code: 'GATEWAY_MALFORMED_REQUEST',
+    message: 'Only GET /onboarding takes a WebSocket upgrade: send this request without Upgrade',
+  });
 }
 
 /**
@@ -48,7 +62,8 @@ export const websocketProxyPlugin = fp<{ target: string | undefined; methodsAt?:
     const open = new Set<Duplex>();
     app.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       const path = (req.url ?? '/').split('?')[0];
-      if (path !== '/onboarding' && path !== '/onboarding/') return refuseOtherPath(socket, req.method ?? 'GET', req.url ?? '/', methodsAt?.(req.url ?? '/') ?? []);
+      if (path !== '/onboarding' && path !== '/onboarding/')
+        return refuseOtherPath(socket, req.method ?? 'GET', req.url ?? '/', methodsAt?.(req.url ?? '/') ?? []);
       if (!target) return refuse(socket, 503, 'The realtime service is not deployed yet');
       const requestId = requestIdFrom(req.headers['x-request-id'], randomUUID);
       const upstream = new URL(target);

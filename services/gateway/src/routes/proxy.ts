@@ -37,7 +37,13 @@ const NOT_FORWARDED = new Set([
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
 function copyHeaders(source: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const named = typeof source.connection === 'string' ? source.connection.toLowerCase().split(',').map((h) => h.trim()) : [];
+  const named =
+    typeof source.connection === 'string'
+      ? source.connection
+          .toLowerCase()
+          .split(',')
+          .map((h) => h.trim())
+      : [];
   const out: Record<string, string | string[]> = {};
   for (const name in source) {
     const value = source[name];
@@ -67,7 +73,12 @@ async function readBounded(body: AsyncIterable<Buffer>): Promise<Buffer> {
  * cut; nor is it by the server, as Fastify's connectionTimeout and requestTimeout stay 0 (and Node's own
  * requestTimeout covers receiving the request only).
  */
-function sendStreamed(reply: FastifyReply, statusCode: number, answerHeaders: Record<string, string | string[]>, upstream: Dispatcher.ResponseData): FastifyReply {
+function sendStreamed(
+  reply: FastifyReply,
+  statusCode: number,
+  answerHeaders: Record<string, string | string[]>,
+  upstream: Dispatcher.ResponseData,
+): FastifyReply {
   // Chunked unless the upstream announced a length: a length we made up would lie if the upstream stops early.
   const length = upstream.headers['content-length'];
   if (length !== undefined) answerHeaders['content-length'] = length;
@@ -87,7 +98,8 @@ export type Forward = (request: FastifyRequest, reply: FastifyReply, service: Se
 export function createForwarder(opts: ProxyRoutesOptions): { forward: Forward; close(): Promise<void> } {
   const pools = new Map<ServiceName, Pool>();
   for (const [service, base] of Object.entries(opts.upstreams) as Array<[ServiceName, string | undefined]>) {
-    if (base) pools.set(service, new Pool(base, { connections: opts.connectionsPerUpstream ?? 128, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs }));
+    if (base)
+      pools.set(service, new Pool(base, { connections: opts.connectionsPerUpstream ?? 128, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs }));
   }
   const forward: Forward = async (request, reply, service, streamed) => {
     const pool = pools.get(service);

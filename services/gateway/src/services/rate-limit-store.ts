@@ -31,9 +31,21 @@ const MAX_CAS_ATTEMPTS = 8;
 /** A KV key holds only `[-/_=.A-Za-z0-9]`: callers' keys (`user:<tenant>:<id>`, IPv6 addresses) are encoded. */
 const kvKey = (key: string, window: number) => `${Buffer.from(key).toString('base64url')}.${window}`;
 
-export async function createSharedRateLimitStore(opts: { servers: string; bucket: string; timeoutMs: number; now?: () => number }): Promise<SharedRateLimitStore> {
+export async function createSharedRateLimitStore(opts: {
+  servers: string;
+  bucket: string;
+  timeoutMs: number;
+  now?: () => number;
+}): Promise<SharedRateLimitStore> {
   const now = opts.now ?? Date.now;
-  const nc: NatsConnection = await connect({ servers: opts.servers.split(',').map((s) => s.trim()), name: 'gateway-rate-limit', maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: 5000, noAsyncTraces: true });
+  const nc: NatsConnection = await connect({
+    servers: opts.servers.split(',').map((s) => s.trim()),
+    name: 'gateway-rate-limit',
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+    timeout: 5000,
+    noAsyncTraces: true,
+  });
   try {
     // The bucket belongs to the broker migration; the gateway only opens it.
     await (await jetstreamManager(nc)).streams.info(`KV_${opts.bucket}`);
@@ -105,13 +117,15 @@ export async function createSharedRateLimitStore(opts: { servers: string; bucket
       if (b.waiting.length === 0) return void batches.delete(k);
       const group = b.waiting.splice(0);
       b.inFlight = true;
-      add(k, group.length).then(
-        (count) => group.forEach((w, i) => w.resolve(count - group.length + 1 + i)),
-        (err: Error) => group.forEach((w) => w.reject(err)),
-      ).finally(() => {
-        b.inFlight = false;
-        flush();
-      });
+      add(k, group.length)
+        .then(
+          (count) => group.forEach((w, i) => w.resolve(count - group.length + 1 + i)),
+          (err: Error) => group.forEach((w) => w.reject(err)),
+        )
+        .finally(() => {
+          b.inFlight = false;
+          flush();
+        });
     };
     flush();
     return result;

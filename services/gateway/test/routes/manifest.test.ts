@@ -55,10 +55,20 @@ describe('routes a service publishes (no gateway release)', () => {
   });
 
   it('checks the role of an admin route at the edge', async () => {
-    const agent = await app.inject({ method: 'POST', url: '/onboarding/insights/recompute', headers: { ...bearer(), 'content-type': 'application/json' }, payload: '{}' });
+    const agent = await app.inject({
+      method: 'POST',
+      url: '/onboarding/insights/recompute',
+      headers: { ...bearer(), 'content-type': 'application/json' },
+      payload: '{}',
+    });
     expect(agent.statusCode).toBe(403);
     expect(upstream.seen.filter((s) => s.includes('recompute'))).toEqual([]);
-    const admin = await app.inject({ method: 'POST', url: '/onboarding/insights/recompute', headers: { ...bearer(makeToken({ roles: ['admin'] })), 'content-type': 'application/json' }, payload: '{}' });
+    const admin = await app.inject({
+      method: 'POST',
+      url: '/onboarding/insights/recompute',
+      headers: { ...bearer(makeToken({ roles: ['admin'] })), 'content-type': 'application/json' },
+      payload: '{}',
+    });
     expect(admin.statusCode).toBe(200);
   });
 

@@ -35,6 +35,11 @@ it('routes the notification service: tokens checked at the edge, except the publ
   expect(forwarded).toMatchObject({ method: 'POST', url: '/onboarding/notifications/unsubscribe?token=abc.def' });
   expect(forwarded.body.toString()).toBe('List-Unsubscribe=One-Click');
 
-  const policyAsAgent = await app.inject({ method: 'PUT', url: '/onboarding/reminder-policy', headers: { ...bearer(), 'content-type': 'application/json' }, payload: {} });
+  const policyAsAgent = await app.inject({
+    method: 'PUT',
+    url: '/onboarding/reminder-policy',
+    headers: { ...bearer(), 'content-type': 'application/json' },
+    payload: {},
+  });
   expect(policyAsAgent.statusCode).toBe(403);
 });

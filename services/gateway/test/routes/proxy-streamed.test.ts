@@ -49,13 +49,21 @@ async function startExportService(behaviour: () => Behaviour) {
     const b = behaviour();
     req.resume();
     if (b.kind === 'json') {
-      const body = b.bytes ? JSON.stringify({ pad: 'x'.repeat(b.bytes) }) : JSON.stringify({ statusCode: b.status, code: 'PROGRESS_BAD_QUERY', error: 'Bad Request', message: 'querystring/from must be an ISO date' });
+      const body = b.bytes
+        ? JSON.stringify({ pad: 'x'.repeat(b.bytes) })
+        : JSON.stringify({ statusCode: b.status, code: 'PROGRESS_BAD_QUERY', error: 'Bad Request', message: 'querystring/from must be an ISO date' });
       res.writeHead(b.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
       res.end(body);
       return;
     }
     const hash = createHash('sha256');
-    const record: Sent = { written: 0, waitingForDrain: false, finished: false, hash: '', closed: once(res, 'close').then(() => ({ finished: res.writableFinished })) };
+    const record: Sent = {
+      written: 0,
+      waitingForDrain: false,
+      finished: false,
+      hash: '',
+      closed: once(res, 'close').then(() => ({ finished: res.writableFinished })),
+    };
     sent.push(record);
     const headers: http.OutgoingHttpHeaders = { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': 'attachment; filename="sessions.csv"' };
     if (b.kind === 'download' && b.length) headers['content-length'] = b.bytes;

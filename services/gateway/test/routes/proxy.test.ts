@@ -107,7 +107,12 @@ describe('forwarding', () => {
     expect(post.body.toString()).toBe('raw-bytes');
     expect(post.headers['content-type']).toBe('application/octet-stream');
 
-    const res = await app.inject({ method: 'GET', url: '/onboarding/type', headers: { ...bearer(), 'content-type': 'application/json' }, payload: '{"ignored":true}' });
+    const res = await app.inject({
+      method: 'GET',
+      url: '/onboarding/type',
+      headers: { ...bearer(), 'content-type': 'application/json' },
+      payload: '{"ignored":true}',
+    });
     expect(res.statusCode).toBe(201);
     expect(session.received.at(-1)!).toMatchObject({ method: 'GET', url: '/onboarding/type' });
     expect(session.received.at(-1)!.body.length).toBe(0);

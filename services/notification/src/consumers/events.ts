@@ -18,11 +18,20 @@ const CHANNEL_SAVES = new Set(['step.updated', 'step.completed']);
  */
 export const eventsConsumer = fp<{ config: NotificationConfig }>(
   async (app, { config }) => {
-    await app.bus.ensureDurable({ stream: config.EVENT_STREAM, durable: config.NOTIFICATION_CONSUMER, filterSubject: `${config.EVENT_SUBJECT_PREFIX}.>`, maxDeliver: 8 });
+    await app.bus.ensureDurable({
+      stream: config.EVENT_STREAM,
+      durable: config.NOTIFICATION_CONSUMER,
+      filterSubject: `${config.EVENT_SUBJECT_PREFIX}.>`,
+      maxDeliver: 8,
+    });
     const repo = app.notificationRepo;
     const notices = { subjectPrefix: config.EVENT_SUBJECT_PREFIX, publishCommitted: app.outboxRelay.publishCommitted };
     /** Two round trips for a tenant on the default rules (a milestone every few saves); the general path otherwise. */
-    const notifyAdmins = async (event: EventEnvelope, kind: 'milestone' | 'completion', text: (lang: NotificationLanguage) => { title: string; body: string }) => {
+    const notifyAdmins = async (
+      event: EventEnvelope,
+      kind: 'milestone' | 'completion',
+      text: (lang: NotificationLanguage) => { title: string; body: string },
+    ) => {
       if ((await notifyAdminsOnDefaultRules(app.pool, event, kind, text, notices)) !== 'general') return;
       await repo.notifyAdmins(event, kind, text);
     };
@@ -47,7 +56,11 @@ export const eventsConsumer = fp<{ config: NotificationConfig }>(
         if (event.type === 'connection.tested') return repo.applyEmailTest(event as EventEnvelope<'connection.tested'>);
         if (event.type.startsWith('session.') || event.type.startsWith('step.')) {
           // A save of channel_configuration: the email channel tested before it is no longer the one tested.
-          if (CHANNEL_SAVES.has(event.type) && (event.data as { stepId?: unknown; trigger?: unknown }).stepId === 'channel_configuration' && !(event.data as { trigger?: unknown }).trigger)
+          if (
+            CHANNEL_SAVES.has(event.type) &&
+            (event.data as { stepId?: unknown; trigger?: unknown }).stepId === 'channel_configuration' &&
+            !(event.data as { trigger?: unknown }).trigger
+          )
             await repo.applyChannelChange(event);
           // One statement for a tenant on the default rules (every save sends one of these); the general path otherwise.
           if ((await applySessionEventOnDefaultRules(app.pool, event)) !== 'general') return;

@@ -53,7 +53,12 @@ export const recipients = notificationSchema.table(
     preferences: jsonb('preferences'),
     isAdmin: boolean('is_admin').notNull().default(false),
   },
-  (t) => [primaryKey({ columns: [t.tenantId, t.userId] }), index('recipients_admins').on(t.tenantId).where(sql`is_admin`)],
+  (t) => [
+    primaryKey({ columns: [t.tenantId, t.userId] }),
+    index('recipients_admins')
+      .on(t.tenantId)
+      .where(sql`is_admin`),
+  ],
 );
 
 /** The copy of each session this context needs (state and steps, from session events). */
@@ -107,8 +112,12 @@ export const reminders = notificationSchema.table(
   },
   (t) => [
     uniqueIndex('reminders_once').on(t.sessionId, t.activityAt, t.ordinal),
-    index('reminders_due').on(t.dueAt).where(sql`state IN ('scheduled', 'sending')`),
-    index('reminders_session_open').on(t.sessionId).where(sql`state = 'scheduled'`),
+    index('reminders_due')
+      .on(t.dueAt)
+      .where(sql`state IN ('scheduled', 'sending')`),
+    index('reminders_session_open')
+      .on(t.sessionId)
+      .where(sql`state = 'scheduled'`),
   ],
 );
 
@@ -131,7 +140,12 @@ export const noticeEmails = notificationSchema.table(
     sentAt: ts('sent_at'),
     createdAt: ts('created_at').notNull(),
   },
-  (t) => [uniqueIndex('notice_emails_once').on(t.notificationId), index('notice_emails_open').on(t.createdAt).where(sql`state IN ('pending', 'sending')`)],
+  (t) => [
+    uniqueIndex('notice_emails_once').on(t.notificationId),
+    index('notice_emails_open')
+      .on(t.createdAt)
+      .where(sql`state IN ('pending', 'sending')`),
+  ],
 );
 
 /** Every email attempt and its outcome (no secret: the SMTP answer, never the credentials). */
@@ -172,7 +186,9 @@ export const notifications = notificationSchema.table(
   (t) => [
     uniqueIndex('notifications_dedupe').on(t.dedupeKey),
     index('notifications_user_newest').on(t.tenantId, t.userId, t.createdAt.desc(), t.id.desc()),
-    index('notifications_user_unread').on(t.tenantId, t.userId).where(sql`read_at IS NULL`),
+    index('notifications_user_unread')
+      .on(t.tenantId, t.userId)
+      .where(sql`read_at IS NULL`),
   ],
 );
 
@@ -199,5 +215,9 @@ export const outbox = notificationSchema.table(
     publishedAt: ts('published_at'),
     relayAfter: ts('relay_after').notNull().defaultNow(),
   },
-  (t) => [index('outbox_pending').on(t.seq).where(sql`published_at IS NULL`)],
+  (t) => [
+    index('outbox_pending')
+      .on(t.seq)
+      .where(sql`published_at IS NULL`),
+  ],
 );

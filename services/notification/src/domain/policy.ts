@@ -66,7 +66,13 @@ function fill(template: string, values: Record<string, string>): string {
 }
 
 /** The reminder's text (policy text for the flow and language, else the built-in one) naming what is left and linking to the next step. */
-export function renderReminder(policy: ReminderPolicy, s: SessionState, lang: NotificationLanguage, appUrl: string, unsubscribeUrl: string | null): RenderedReminder {
+export function renderReminder(
+  policy: ReminderPolicy,
+  s: SessionState,
+  lang: NotificationLanguage,
+  appUrl: string,
+  unsubscribeUrl: string | null,
+): RenderedReminder {
   const left = stepsLeft(s);
   const next = left.find((l) => l.id === s.currentStep) ?? left[0];
   const link = `${appUrl}/onboarding/${encodeURIComponent(s.sessionId)}${next ? `/${encodeURIComponent(next.id)}` : ''}`;
@@ -83,7 +89,13 @@ export function renderReminder(policy: ReminderPolicy, s: SessionState, lang: No
     .map((p) => `<p>${p.replace(/\n/g, '<br>')}</p>`)
     .join('\n');
   const htmlFooter = unsubscribeUrl ? `\n<p style="font-size:12px;color:#666"><a href="${escapeHtml(unsubscribeUrl)}">${COPY[lang].unsubscribe}</a></p>` : '';
-  return { subject, text: body + footer, html: `<!doctype html><html><body>\n${htmlBody}${htmlFooter}\n</body></html>`, link, stepsLeft: left.map((l) => l.title) };
+  return {
+    subject,
+    text: body + footer,
+    html: `<!doctype html><html><body>\n${htmlBody}${htmlFooter}\n</body></html>`,
+    link,
+    stepsLeft: left.map((l) => l.title),
+  };
 }
 
 export function milestoneText(lang: NotificationLanguage, threshold: number, stepsDone: number): { title: string; body: string } {

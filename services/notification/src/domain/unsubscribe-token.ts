@@ -14,7 +14,8 @@ export function verifyUnsubscribeToken(secret: string, token: string): { tenantI
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
   try {
     const value: unknown = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
-    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && typeof value[1] === 'string') return { tenantId: value[0], userId: value[1] };
+    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && typeof value[1] === 'string')
+      return { tenantId: value[0], userId: value[1] };
   } catch {
     // not JSON: not ours
   }

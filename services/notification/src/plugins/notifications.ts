@@ -36,11 +36,14 @@ export const notificationsPlugin = fp<NotificationsPluginOptions>(
       publishCommitted: app.outboxRelay.publishCommitted,
       appUrl: config.NOTIFY_APP_URL,
       messageIdDomain: config.NOTIFY_MESSAGE_ID_DOMAIN,
-      unsubscribeUrl: (tenantId, userId) => `${config.NOTIFY_PUBLIC_API_URL}/onboarding/notifications/unsubscribe?token=${signUnsubscribeToken(secret, tenantId, userId)}`,
+      unsubscribeUrl: (tenantId, userId) =>
+        `${config.NOTIFY_PUBLIC_API_URL}/onboarding/notifications/unsubscribe?token=${signUnsubscribeToken(secret, tenantId, userId)}`,
       unsubscribePageUrl: (tenantId, userId) => `${config.NOTIFY_APP_URL}/unsubscribe?token=${signUnsubscribeToken(secret, tenantId, userId)}`,
     });
     // In-app only unless an SMTP server is configured (embedded mode, local start without one).
-    const mailer = config.NOTIFY_SMTP_URL ? createMailer({ url: config.NOTIFY_SMTP_URL, from: config.NOTIFY_EMAIL_FROM, timeoutMs: config.NOTIFY_SMTP_TIMEOUT }) : null;
+    const mailer = config.NOTIFY_SMTP_URL
+      ? createMailer({ url: config.NOTIFY_SMTP_URL, from: config.NOTIFY_EMAIL_FROM, timeoutMs: config.NOTIFY_SMTP_TIMEOUT })
+      : null;
     const scheduler = createReminderScheduler({
       repo,
       mailer,

@@ -35,7 +35,13 @@ export async function notifyAdminsOnDefaultRules(
   const wanted = kind === 'milestone' ? DEFAULT_POLICY.adminNotifications.milestones : DEFAULT_POLICY.adminNotifications.completion;
   // Emails of notices are written by the general path only.
   if (!wanted || DEFAULT_POLICY.adminNotifications.email) return 'general';
-  const { rows } = await pool.query<{ has_policy: boolean; seen: boolean; session_type: OnboardingType | null; seq: number | null; admins: Array<{ user_id: string; language: string | null }> }>(
+  const { rows } = await pool.query<{
+    has_policy: boolean;
+    seen: boolean;
+    session_type: OnboardingType | null;
+    seq: number | null;
+    admins: Array<{ user_id: string; language: string | null }>;
+  }>(
     prepared(
       `SELECT EXISTS (SELECT 1 FROM notification.policies WHERE tenant_id = $1) AS has_policy,
          EXISTS (SELECT 1 FROM notification.inbox WHERE event_id = $3::uuid) AS seen,
@@ -58,13 +64,24 @@ export async function notifyAdminsOnDefaultRules(
     const notification: Notification = { id, kind, sessionId: e.sessionId, sessionType, title: t.title, body: t.body, link: null, createdAt: at, readAt: null };
     const row = toOutboxRow(
       opts.subjectPrefix,
-      buildEnvelope({ type: 'notification.created', data: { notification }, tenantId: e.tenantId, sessionId: e.sessionId, userId: a.user_id, sessionSeq: seqBefore + i + 1, correlationId: e.correlationId } as never),
+      buildEnvelope({
+        type: 'notification.created',
+        data: { notification },
+        tenantId: e.tenantId,
+        sessionId: e.sessionId,
+        userId: a.user_id,
+        sessionSeq: seqBefore + i + 1,
+        correlationId: e.correlationId,
+      } as never),
     );
     return { id, userId: a.user_id, title: t.title, body: t.body, dedupeKey: `${kind}:${e.id}:${a.user_id}`, row };
   });
   if (notices.length === 0) {
     const r = await pool.query(
-      prepared(`INSERT INTO notification.inbox (event_id) SELECT $2::uuid WHERE NOT EXISTS (SELECT 1 FROM notification.policies WHERE tenant_id = $1) ON CONFLICT DO NOTHING RETURNING event_id`, [e.tenantId, e.id]),
+      prepared(
+        `INSERT INTO notification.inbox (event_id) SELECT $2::uuid WHERE NOT EXISTS (SELECT 1 FROM notification.policies WHERE tenant_id = $1) ON CONFLICT DO NOTHING RETURNING event_id`,
+        [e.tenantId, e.id],
+      ),
     );
     return r.rowCount ? 'applied' : 'general';
   }
@@ -82,9 +99,22 @@ export async function notifyAdminsOnDefaultRules(
              SELECT x.id, x.subject, x.payload, ${DIRECT_PUBLISH_RELAY_AFTER} FROM i, unnest($14::uuid[], $15::text[], $16::jsonb[]) AS x(id, subject, payload))
        SELECT (SELECT count(*)::int FROM s) AS s, (SELECT count(*)::int FROM i) AS i`,
       [
-        e.tenantId, e.sessionId, e.id, seqBefore + notices.length, read.seq, sessionType, kind, at,
-        notices.map((n) => n.id), notices.map((n) => n.userId), notices.map((n) => n.title), notices.map((n) => n.body), notices.map((n) => n.dedupeKey),
-        notices.map((n) => n.row.id), notices.map((n) => n.row.subject), notices.map((n) => JSON.stringify(n.row.payload)),
+        e.tenantId,
+        e.sessionId,
+        e.id,
+        seqBefore + notices.length,
+        read.seq,
+        sessionType,
+        kind,
+        at,
+        notices.map((n) => n.id),
+        notices.map((n) => n.userId),
+        notices.map((n) => n.title),
+        notices.map((n) => n.body),
+        notices.map((n) => n.dedupeKey),
+        notices.map((n) => n.row.id),
+        notices.map((n) => n.row.subject),
+        notices.map((n) => JSON.stringify(n.row.payload)),
       ],
     ),
   );

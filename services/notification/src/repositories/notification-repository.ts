@@ -140,11 +140,10 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
       await client.query('BEGIN');
       const result = await fn(client, events);
       if (events.length > 0)
-        await client.query(`INSERT INTO notification.outbox (id, subject, payload, relay_after) SELECT *, ${DIRECT_PUBLISH_RELAY_AFTER} FROM unnest($1::uuid[], $2::text[], $3::jsonb[])`, [
-          events.map((e) => e.id),
-          events.map((e) => e.subject),
-          events.map((e) => JSON.stringify(e.payload)),
-        ]);
+        await client.query(
+          `INSERT INTO notification.outbox (id, subject, payload, relay_after) SELECT *, ${DIRECT_PUBLISH_RELAY_AFTER} FROM unnest($1::uuid[], $2::text[], $3::jsonb[])`,
+          [events.map((e) => e.id), events.map((e) => e.subject), events.map((e) => JSON.stringify(e.payload))],
+        );
       await client.query('COMMIT');
       if (events.length > 0) opts.publishCommitted(events);
       return result;
@@ -179,7 +178,12 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
   }
 
   /** Plans reminder `ordinal` counted from `baseAt` in the tenant's business time; nothing when the policy sends no more. */
-  async function plan(db: Db, r: { sessionId: string; tenantId: string; userId: string; ordinal: number; activityAt: Date; baseAt: Date }, policy: ReminderPolicy, hours: BusinessHoursConfig | null) {
+  async function plan(
+    db: Db,
+    r: { sessionId: string; tenantId: string; userId: string; ordinal: number; activityAt: Date; baseAt: Date },
+    policy: ReminderPolicy,
+    hours: BusinessHoursConfig | null,
+  ) {
     if (!policy.enabled || r.ordinal > policy.maxReminders) return;
     const due = addBusinessTime(hours, r.baseAt, policy.inactivityMinutes);
     await db.query(
@@ -198,7 +202,11 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
     );
     for (const r of rows) {
       if (!policy.enabled || r.ordinal > policy.maxReminders) await client.query(`UPDATE notification.reminders SET state = 'cancelled' WHERE id = $1`, [r.id]);
-      else await client.query('UPDATE notification.reminders SET due_at = $2 WHERE id = $1', [r.id, addBusinessTime(hours, new Date(r.base_at), policy.inactivityMinutes).toISOString()]);
+      else
+        await client.query('UPDATE notification.reminders SET due_at = $2 WHERE id = $1', [
+          r.id,
+          addBusinessTime(hours, new Date(r.base_at), policy.inactivityMinutes).toISOString(),
+        ]);
     }
   }
 
@@ -206,7 +214,20 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
   async function notify(
     client: PoolClient,
     events: OutboxRow[],
-    n: { tenantId: string; userId: string; sessionId: string; sessionType: OnboardingType; kind: Notification['kind']; title: string; body: string; link: string | null; stepsLeft?: string[]; dedupeKey: string; at: Date; correlationId: string },
+    n: {
+      tenantId: string;
+      userId: string;
+      sessionId: string;
+      sessionType: OnboardingType;
+      kind: Notification['kind'];
+      title: string;
+      body: string;
+      link: string | null;
+      stepsLeft?: string[];
+      dedupeKey: string;
+      at: Date;
+      correlationId: string;
+    },
   ): Promise<string | null> {
     const { rows } = await client.query<NotificationRow>(
       `INSERT INTO notification.notifications (id, tenant_id, user_id, session_id, session_type, kind, title, body, link, steps_left, dedupe_key, created_at)
@@ -238,17 +259,36 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
     return row.id;
   }
 
-  async function recordNotice(job: EmailJob, outcome: EmailOutcome, now: Date, o: { maxAttempts: number; retryAfterMs: (attempt: number) => number }): Promise<boolean> {
+  async function recordNotice(
+    job: EmailJob,
+    outcome: EmailOutcome,
+    now: Date,
+    o: { maxAttempts: number; retryAfterMs: (attempt: number) => number },
+  ): Promise<boolean> {
     return transaction(async (client) => {
-      await client.query(`INSERT INTO notification.deliveries (reminder_id, attempt, outcome, smtp_code, detail, at, sender) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
-        job.reminderId, job.attempt, outcome.kind, outcome.kind === 'sent' ? 250 : outcome.code, (outcome.kind === 'sent' ? outcome.response : outcome.detail).slice(0, 500), now.toISOString(), outcome.sender ?? null,
-      ]);
+      await client.query(
+        `INSERT INTO notification.deliveries (reminder_id, attempt, outcome, smtp_code, detail, at, sender) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        [
+          job.reminderId,
+          job.attempt,
+          outcome.kind,
+          outcome.kind === 'sent' ? 250 : outcome.code,
+          (outcome.kind === 'sent' ? outcome.response : outcome.detail).slice(0, 500),
+          now.toISOString(),
+          outcome.sender ?? null,
+        ],
+      );
       const final = outcome.kind !== 'retry' || job.attempt >= o.maxAttempts;
       const { rowCount } = final
-        ? await client.query(`UPDATE notification.notice_emails SET state = 'sent', email_status = $3, sent_at = $4, lease_until = NULL WHERE id = $1 AND state = 'sending' AND attempts = $2`, [
-            job.reminderId, job.attempt, outcome.kind === 'retry' ? 'failed' : outcome.kind, now.toISOString(),
-          ])
-        : await client.query(`UPDATE notification.notice_emails SET lease_until = $3 WHERE id = $1 AND state = 'sending' AND attempts = $2`, [job.reminderId, job.attempt, new Date(now.getTime() + o.retryAfterMs(job.attempt)).toISOString()]);
+        ? await client.query(
+            `UPDATE notification.notice_emails SET state = 'sent', email_status = $3, sent_at = $4, lease_until = NULL WHERE id = $1 AND state = 'sending' AND attempts = $2`,
+            [job.reminderId, job.attempt, outcome.kind === 'retry' ? 'failed' : outcome.kind, now.toISOString()],
+          )
+        : await client.query(`UPDATE notification.notice_emails SET lease_until = $3 WHERE id = $1 AND state = 'sending' AND attempts = $2`, [
+            job.reminderId,
+            job.attempt,
+            new Date(now.getTime() + o.retryAfterMs(job.attempt)).toISOString(),
+          ]);
       return (rowCount ?? 0) > 0;
     });
   }
@@ -266,7 +306,11 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
       const smtp = (r.details as { smtp?: { host?: unknown; port?: unknown; encryption?: unknown; authenticated?: unknown } } | null | undefined)?.smtp;
       if (r.status === 'success' && !smtp) return;
       const verified =
-        r.status === 'success' && smtp?.authenticated === true && (smtp.encryption === 'tls' || smtp.encryption === 'starttls') && typeof smtp.host === 'string' && typeof smtp.port === 'number';
+        r.status === 'success' &&
+        smtp?.authenticated === true &&
+        (smtp.encryption === 'tls' || smtp.encryption === 'starttls') &&
+        typeof smtp.host === 'string' &&
+        typeof smtp.port === 'number';
       const testedAt = Number.isNaN(Date.parse(r.timestamp)) ? e.occurredAt : r.timestamp;
       await once(e.id, async (client) => {
         await client.query(
@@ -275,7 +319,16 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
            ON CONFLICT (tenant_id) DO UPDATE SET session_id = EXCLUDED.session_id, test_status = EXCLUDED.test_status, tested_at = EXCLUDED.tested_at,
              test_event_id = EXCLUDED.test_event_id, smtp_host = EXCLUDED.smtp_host, smtp_port = EXCLUDED.smtp_port, encryption = EXCLUDED.encryption
            WHERE ec.tested_at IS NULL OR ec.tested_at < EXCLUDED.tested_at`,
-          [e.tenantId, e.sessionId, verified ? 'verified' : 'failed', testedAt, e.id, verified ? smtp.host : null, verified ? smtp.port : null, verified ? smtp.encryption : null],
+          [
+            e.tenantId,
+            e.sessionId,
+            verified ? 'verified' : 'failed',
+            testedAt,
+            e.id,
+            verified ? smtp.host : null,
+            verified ? smtp.port : null,
+            verified ? smtp.encryption : null,
+          ],
         );
       });
     },
@@ -306,7 +359,15 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
     /** Session and step events: the session copy, the recipient, and its reminders (cancel on activity or a stop, plan the next). */
     async applySessionEvent(e: EventEnvelope): Promise<void> {
       await once(e.id, async (client) => {
-        const data = e.data as { sessionType?: OnboardingType; status?: string; completedSteps?: string[]; skippedSteps?: string[]; currentStep?: string | null; role?: string; notificationPreferences?: Preferences };
+        const data = e.data as {
+          sessionType?: OnboardingType;
+          status?: string;
+          completedSteps?: string[];
+          skippedSteps?: string[];
+          currentStep?: string | null;
+          role?: string;
+          notificationPreferences?: Preferences;
+        };
         const at = new Date(e.occurredAt);
         const isAdmin = e.type === 'session.started' && data.role === 'tenant_admin';
         await client.query(
@@ -329,16 +390,39 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
            WHERE s.last_seq < $10
            RETURNING status, type, last_activity_at`,
           [
-            e.sessionId, e.tenantId, e.userId, data.sessionType ?? null, data.status ?? null, data.completedSteps ?? null, data.skippedSteps ?? null,
-            data.currentStep ?? null, at.toISOString(), e.sessionSeq, snapshot, activity,
+            e.sessionId,
+            e.tenantId,
+            e.userId,
+            data.sessionType ?? null,
+            data.status ?? null,
+            data.completedSteps ?? null,
+            data.skippedSteps ?? null,
+            data.currentStep ?? null,
+            at.toISOString(),
+            e.sessionSeq,
+            snapshot,
+            activity,
           ],
         );
         const s = rows[0];
         if (!s) return;
-        if (activity || s.status !== 'active') await client.query(`UPDATE notification.reminders SET state = 'cancelled' WHERE session_id = $1 AND state = 'scheduled'`, [e.sessionId]);
+        if (activity || s.status !== 'active')
+          await client.query(`UPDATE notification.reminders SET state = 'cancelled' WHERE session_id = $1 AND state = 'scheduled'`, [e.sessionId]);
         if (activity && s.status === 'active') {
           const { policy, hours } = await rules(client, e.tenantId);
-          await plan(client, { sessionId: e.sessionId, tenantId: e.tenantId, userId: e.userId, ordinal: 1, activityAt: new Date(s.last_activity_at), baseAt: new Date(s.last_activity_at) }, policy, hours);
+          await plan(
+            client,
+            {
+              sessionId: e.sessionId,
+              tenantId: e.tenantId,
+              userId: e.userId,
+              ordinal: 1,
+              activityAt: new Date(s.last_activity_at),
+              baseAt: new Date(s.last_activity_at),
+            },
+            policy,
+            hours,
+          );
         }
       });
     },
@@ -357,7 +441,11 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
     },
 
     /** milestone.reached / the completion's progress.updated: in-app notifications to the tenant's admins, if the policy says so. */
-    async notifyAdmins(e: EventEnvelope, kind: 'milestone' | 'completion', text: (lang: NotificationLanguage) => { title: string; body: string }): Promise<void> {
+    async notifyAdmins(
+      e: EventEnvelope,
+      kind: 'milestone' | 'completion',
+      text: (lang: NotificationLanguage) => { title: string; body: string },
+    ): Promise<void> {
       await once(e.id, async (client, events) => {
         const { policy } = await rules(client, e.tenantId);
         if (kind === 'milestone' ? !policy.adminNotifications.milestones : !policy.adminNotifications.completion) return;
@@ -369,8 +457,17 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
         for (const a of admins) {
           const t = text(language(a.language));
           const id = await notify(client, events, {
-            tenantId: e.tenantId, userId: a.user_id, sessionId: e.sessionId, sessionType: sessions[0]?.type ?? 'tenant_setup', kind, title: t.title, body: t.body,
-            link: null, dedupeKey: `${kind}:${e.id}:${a.user_id}`, at: new Date(e.occurredAt), correlationId: e.correlationId,
+            tenantId: e.tenantId,
+            userId: a.user_id,
+            sessionId: e.sessionId,
+            sessionType: sessions[0]?.type ?? 'tenant_setup',
+            kind,
+            title: t.title,
+            body: t.body,
+            link: null,
+            dedupeKey: `${kind}:${e.id}:${a.user_id}`,
+            at: new Date(e.occurredAt),
+            correlationId: e.correlationId,
           });
           // Email too when the policy says so, to admins with an address who did not unsubscribe; sent by the scheduler.
           if (id && policy.adminNotifications.email && a.email && !a.unsubscribed_at) {
@@ -387,9 +484,13 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
     },
 
     async getPolicy(tenantId: string): Promise<{ configured: boolean; policy: ReminderPolicy; updatedAt: string | null }> {
-      const { rows } = await pool.query<{ policy: unknown; updated_at: string }>('SELECT policy, updated_at FROM notification.policies WHERE tenant_id = $1', [tenantId]);
+      const { rows } = await pool.query<{ policy: unknown; updated_at: string }>('SELECT policy, updated_at FROM notification.policies WHERE tenant_id = $1', [
+        tenantId,
+      ]);
       const r = rows[0];
-      return r ? { configured: true, policy: ReminderPolicySchema.parse(r.policy), updatedAt: r.updated_at } : { configured: false, policy: DEFAULT_POLICY, updatedAt: null };
+      return r
+        ? { configured: true, policy: ReminderPolicySchema.parse(r.policy), updatedAt: r.updated_at }
+        : { configured: false, policy: DEFAULT_POLICY, updatedAt: null };
     },
 
     /** Sets the tenant's reminder policy and re-plans its reminders; the change and its audit record commit together. */
@@ -436,7 +537,12 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
       return { email: r?.email ?? null, emailReminders: !r?.unsubscribed_at, language: language(r?.language), preferences: r?.preferences ?? null };
     },
 
-    async putSettings(tenantId: string, userId: string, change: { email?: string | null; emailReminders?: boolean; language?: NotificationLanguage }, now: Date): Promise<void> {
+    async putSettings(
+      tenantId: string,
+      userId: string,
+      change: { email?: string | null; emailReminders?: boolean; language?: NotificationLanguage },
+      now: Date,
+    ): Promise<void> {
       await pool.query(
         `INSERT INTO notification.recipients AS r (tenant_id, user_id, email, language, unsubscribed_at) VALUES ($1, $2, $3, COALESCE($5, 'en'), CASE WHEN $6::boolean IS FALSE THEN $7::timestamptz END)
          ON CONFLICT (tenant_id, user_id) DO UPDATE SET
@@ -464,11 +570,18 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
       );
       const items = rows.slice(0, q.limit).map(toNotification);
       const last = items.at(-1);
-      return { items, unreadCount: await this.unreadCount(tenantId, userId), nextCursor: rows.length > q.limit && last ? encodeCursor(last.createdAt, last.id) : null };
+      return {
+        items,
+        unreadCount: await this.unreadCount(tenantId, userId),
+        nextCursor: rows.length > q.limit && last ? encodeCursor(last.createdAt, last.id) : null,
+      };
     },
 
     async unreadCount(tenantId: string, userId: string): Promise<number> {
-      const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM notification.notifications WHERE tenant_id = $1 AND user_id = $2 AND read_at IS NULL', [tenantId, userId]);
+      const { rows } = await pool.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM notification.notifications WHERE tenant_id = $1 AND user_id = $2 AND read_at IS NULL',
+        [tenantId, userId],
+      );
       return rows[0]!.n;
     },
 
@@ -485,7 +598,10 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
      * transaction, records what the claim decides: the in-app notification and its event, the rendered email and
      * its Message-ID, or the cancellation. Returns the emails this replica must now send.
      */
-    async claimDue(now: Date, o: { batch: number; leaseMs: number; replicaId: string; maxAttempts: number; emailEnabled: boolean; tenantSmtp?: boolean }): Promise<{ claimed: number; emails: EmailJob[] }> {
+    async claimDue(
+      now: Date,
+      o: { batch: number; leaseMs: number; replicaId: string; maxAttempts: number; emailEnabled: boolean; tenantSmtp?: boolean },
+    ): Promise<{ claimed: number; emails: EmailJob[] }> {
       return transaction(async (client, events) => {
         const { rows } = await client.query<ReminderRow>(
           `SELECT r.id, r.session_id, r.tenant_id, r.user_id, r.ordinal, r.activity_at, r.due_at, r.state, r.attempts, r.message_id, r.email_to, r.content,
@@ -510,19 +626,54 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
           // Never to a session that is no longer waiting on its user: completed, abandoned, paused, or active again since.
           const stale = r.status !== 'active' || Date.parse(r.last_activity_at) > Date.parse(r.activity_at);
           const planNext = () =>
-            plan(client, { sessionId: r.session_id, tenantId: r.tenant_id, userId: r.user_id, ordinal: r.ordinal + 1, activityAt: new Date(r.activity_at), baseAt: new Date(r.due_at) }, policy, hours);
+            plan(
+              client,
+              {
+                sessionId: r.session_id,
+                tenantId: r.tenant_id,
+                userId: r.user_id,
+                ordinal: r.ordinal + 1,
+                activityAt: new Date(r.activity_at),
+                baseAt: new Date(r.due_at),
+              },
+              policy,
+              hours,
+            );
 
           if (r.state === 'sending') {
             // A sender crashed or stalled after claiming: send the same message again (same Message-ID), or give up.
             if (stale || r.attempts >= o.maxAttempts || !r.content || !r.email_to || !r.message_id) {
               const status = stale ? 'cancelled_after_claim' : 'failed';
-              await client.query(`UPDATE notification.reminders SET state = $2, email_status = $3, lease_until = NULL WHERE id = $1`, [r.id, stale ? 'cancelled' : 'sent', status]);
-              await client.query(`INSERT INTO notification.deliveries (reminder_id, attempt, outcome, detail, at) VALUES ($1, $2, $3, $4, $5)`, [r.id, r.attempts, status, 'lease expired', now.toISOString()]);
+              await client.query(`UPDATE notification.reminders SET state = $2, email_status = $3, lease_until = NULL WHERE id = $1`, [
+                r.id,
+                stale ? 'cancelled' : 'sent',
+                status,
+              ]);
+              await client.query(`INSERT INTO notification.deliveries (reminder_id, attempt, outcome, detail, at) VALUES ($1, $2, $3, $4, $5)`, [
+                r.id,
+                r.attempts,
+                status,
+                'lease expired',
+                now.toISOString(),
+              ]);
               if (!stale) await planNext();
               continue;
             }
-            await client.query(`UPDATE notification.reminders SET attempts = attempts + 1, lease_until = $2, claimed_by = $3 WHERE id = $1`, [r.id, leaseUntil, o.replicaId]);
-            emails.push({ kind: 'reminder', reminderId: r.id, tenantId: r.tenant_id, attempt: r.attempts + 1, to: r.email_to, messageId: r.message_id, content: r.content, unsubscribeUrl: opts.unsubscribeUrl(r.tenant_id, r.user_id) });
+            await client.query(`UPDATE notification.reminders SET attempts = attempts + 1, lease_until = $2, claimed_by = $3 WHERE id = $1`, [
+              r.id,
+              leaseUntil,
+              o.replicaId,
+            ]);
+            emails.push({
+              kind: 'reminder',
+              reminderId: r.id,
+              tenantId: r.tenant_id,
+              attempt: r.attempts + 1,
+              to: r.email_to,
+              messageId: r.message_id,
+              content: r.content,
+              unsubscribeUrl: opts.unsubscribeUrl(r.tenant_id, r.user_id),
+            });
             continue;
           }
 
@@ -531,11 +682,27 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
             continue;
           }
           const unsubscribeUrl = opts.unsubscribeUrl(r.tenant_id, r.user_id);
-          const content = renderReminder(policy, { sessionId: r.session_id, type: r.type, completedSteps: r.completed_steps, skippedSteps: r.skipped_steps, currentStep: r.current_step }, language(r.language), opts.appUrl, opts.unsubscribePageUrl(r.tenant_id, r.user_id));
+          const content = renderReminder(
+            policy,
+            { sessionId: r.session_id, type: r.type, completedSteps: r.completed_steps, skippedSteps: r.skipped_steps, currentStep: r.current_step },
+            language(r.language),
+            opts.appUrl,
+            opts.unsubscribePageUrl(r.tenant_id, r.user_id),
+          );
           if (policy.channels.includes('in_app'))
             await notify(client, events, {
-              tenantId: r.tenant_id, userId: r.user_id, sessionId: r.session_id, sessionType: r.type, kind: 'reminder', title: content.subject, body: content.text.split('\n\n')[0]!,
-              link: content.link, stepsLeft: content.stepsLeft, dedupeKey: `reminder:${r.id}`, at: now, correlationId: `reminder:${r.id}`,
+              tenantId: r.tenant_id,
+              userId: r.user_id,
+              sessionId: r.session_id,
+              sessionType: r.type,
+              kind: 'reminder',
+              title: content.subject,
+              body: content.text.split('\n\n')[0]!,
+              link: content.link,
+              stepsLeft: content.stepsLeft,
+              dedupeKey: `reminder:${r.id}`,
+              at: now,
+              correlationId: `reminder:${r.id}`,
             });
           const skip = !policy.channels.includes('email')
             ? 'skipped:channel_off'
@@ -549,7 +716,11 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
                     ? 'skipped:preferences'
                     : null;
           if (skip) {
-            await client.query(`UPDATE notification.reminders SET state = 'sent', email_status = $2, sent_at = $3, attempts = 1 WHERE id = $1`, [r.id, skip, now.toISOString()]);
+            await client.query(`UPDATE notification.reminders SET state = 'sent', email_status = $2, sent_at = $3, attempts = 1 WHERE id = $1`, [
+              r.id,
+              skip,
+              now.toISOString(),
+            ]);
             await planNext();
             continue;
           }
@@ -565,10 +736,21 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
     },
 
     /** Claims admin notice emails to send (new ones, and ones whose sender's lease ran out), like claimDue. */
-    async claimNotices(now: Date, o: { batch: number; leaseMs: number; maxAttempts: number; emailEnabled: boolean }): Promise<{ claimed: number; emails: EmailJob[] }> {
+    async claimNotices(
+      now: Date,
+      o: { batch: number; leaseMs: number; maxAttempts: number; emailEnabled: boolean },
+    ): Promise<{ claimed: number; emails: EmailJob[] }> {
       if (!o.emailEnabled) return { claimed: 0, emails: [] };
       return transaction(async (client) => {
-        const { rows } = await client.query<{ id: string; tenant_id: string; user_id: string; email_to: string; message_id: string; content: RenderedReminder; attempts: number }>(
+        const { rows } = await client.query<{
+          id: string;
+          tenant_id: string;
+          user_id: string;
+          email_to: string;
+          message_id: string;
+          content: RenderedReminder;
+          attempts: number;
+        }>(
           `SELECT id, tenant_id, user_id, email_to, message_id, content, attempts FROM notification.notice_emails
            WHERE state = 'pending' OR (state = 'sending' AND lease_until <= $1) ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
           [now.toISOString(), o.batch],
@@ -579,8 +761,20 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
             await client.query(`UPDATE notification.notice_emails SET state = 'sent', email_status = 'failed', lease_until = NULL WHERE id = $1`, [r.id]);
             continue;
           }
-          await client.query(`UPDATE notification.notice_emails SET state = 'sending', attempts = attempts + 1, lease_until = $2 WHERE id = $1`, [r.id, new Date(now.getTime() + o.leaseMs).toISOString()]);
-          emails.push({ kind: 'notice', reminderId: r.id, tenantId: r.tenant_id, attempt: r.attempts + 1, to: r.email_to, messageId: r.message_id, content: r.content, unsubscribeUrl: opts.unsubscribeUrl(r.tenant_id, r.user_id) });
+          await client.query(`UPDATE notification.notice_emails SET state = 'sending', attempts = attempts + 1, lease_until = $2 WHERE id = $1`, [
+            r.id,
+            new Date(now.getTime() + o.leaseMs).toISOString(),
+          ]);
+          emails.push({
+            kind: 'notice',
+            reminderId: r.id,
+            tenantId: r.tenant_id,
+            attempt: r.attempts + 1,
+            to: r.email_to,
+            messageId: r.message_id,
+            content: r.content,
+            unsubscribeUrl: opts.unsubscribeUrl(r.tenant_id, r.user_id),
+          });
         }
         return { claimed: rows.length, emails };
       });
@@ -590,7 +784,12 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
      * Records an email attempt's outcome, if this attempt still holds the claim (a replica that took over after the
      * lease ran out has a later attempt number). Sent or bounced ends the reminder and plans the next one.
      */
-    async recordEmail(job: EmailJob, outcome: EmailOutcome, now: Date, o: { maxAttempts: number; retryAfterMs: (attempt: number) => number }): Promise<boolean> {
+    async recordEmail(
+      job: EmailJob,
+      outcome: EmailOutcome,
+      now: Date,
+      o: { maxAttempts: number; retryAfterMs: (attempt: number) => number },
+    ): Promise<boolean> {
       if (job.kind === 'notice') return recordNotice(job, outcome, now, o);
       return transaction(async (client) => {
         const { rows } = await client.query<{ session_id: string; tenant_id: string; user_id: string; ordinal: number; activity_at: string; due_at: string }>(
@@ -598,25 +797,47 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
           [job.reminderId, job.attempt],
         );
         const r = rows[0];
-        await client.query(`INSERT INTO notification.deliveries (reminder_id, attempt, outcome, smtp_code, detail, at, sender) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
-          job.reminderId,
-          job.attempt,
-          outcome.kind,
-          outcome.kind === 'sent' ? 250 : outcome.code,
-          (outcome.kind === 'sent' ? outcome.response : outcome.detail).slice(0, 500),
-          now.toISOString(),
-          outcome.sender ?? null,
-        ]);
+        await client.query(
+          `INSERT INTO notification.deliveries (reminder_id, attempt, outcome, smtp_code, detail, at, sender) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+          [
+            job.reminderId,
+            job.attempt,
+            outcome.kind,
+            outcome.kind === 'sent' ? 250 : outcome.code,
+            (outcome.kind === 'sent' ? outcome.response : outcome.detail).slice(0, 500),
+            now.toISOString(),
+            outcome.sender ?? null,
+          ],
+        );
         if (!r) return false;
         const final = outcome.kind !== 'retry' || job.attempt >= o.maxAttempts;
         if (!final) {
-          await client.query('UPDATE notification.reminders SET lease_until = $2 WHERE id = $1', [job.reminderId, new Date(now.getTime() + o.retryAfterMs(job.attempt)).toISOString()]);
+          await client.query('UPDATE notification.reminders SET lease_until = $2 WHERE id = $1', [
+            job.reminderId,
+            new Date(now.getTime() + o.retryAfterMs(job.attempt)).toISOString(),
+          ]);
           return true;
         }
         const status = outcome.kind === 'retry' ? 'failed' : outcome.kind;
-        await client.query(`UPDATE notification.reminders SET state = 'sent', email_status = $2, sent_at = $3, lease_until = NULL WHERE id = $1`, [job.reminderId, status, now.toISOString()]);
+        await client.query(`UPDATE notification.reminders SET state = 'sent', email_status = $2, sent_at = $3, lease_until = NULL WHERE id = $1`, [
+          job.reminderId,
+          status,
+          now.toISOString(),
+        ]);
         const { policy, hours } = await rules(client, r.tenant_id);
-        await plan(client, { sessionId: r.session_id, tenantId: r.tenant_id, userId: r.user_id, ordinal: r.ordinal + 1, activityAt: new Date(r.activity_at), baseAt: new Date(r.due_at) }, policy, hours);
+        await plan(
+          client,
+          {
+            sessionId: r.session_id,
+            tenantId: r.tenant_id,
+            userId: r.user_id,
+            ordinal: r.ordinal + 1,
+            activityAt: new Date(r.activity_at),
+            baseAt: new Date(r.due_at),
+          },
+          policy,
+          hours,
+        );
         return true;
       });
     },

@@ -19,7 +19,15 @@ const ACTIVITY = new Set(['session.started', 'session.resumed', 'step.updated', 
  * general path. Otherwise `'applied'` or `'duplicate'` (the event id was already in the inbox).
  */
 export async function applySessionEventOnDefaultRules(pool: Pool, e: EventEnvelope): Promise<'applied' | 'duplicate' | 'general'> {
-  const data = e.data as { sessionType?: string; status?: string; completedSteps?: string[]; skippedSteps?: string[]; currentStep?: string | null; role?: string; notificationPreferences?: unknown };
+  const data = e.data as {
+    sessionType?: string;
+    status?: string;
+    completedSteps?: string[];
+    skippedSteps?: string[];
+    currentStep?: string | null;
+    role?: string;
+    notificationPreferences?: unknown;
+  };
   const isAdmin = e.type === 'session.started' && data.role === 'tenant_admin';
   const activity = ACTIVITY.has(e.type);
   const snapshot = data.status !== undefined && data.sessionType !== undefined;
@@ -51,9 +59,24 @@ export async function applySessionEventOnDefaultRules(pool: Pool, e: EventEnvelo
              ON CONFLICT (session_id, activity_at, ordinal) DO NOTHING)
        SELECT (SELECT count(*) > 0 FROM i) AS fresh FROM rules`,
       [
-        e.sessionId, e.tenantId, e.userId, data.sessionType ?? null, data.status ?? null, data.completedSteps ?? null, data.skippedSteps ?? null,
-        data.currentStep ?? null, new Date(e.occurredAt).toISOString(), e.sessionSeq, snapshot, activity, e.id, isAdmin,
-        data.notificationPreferences ? JSON.stringify(data.notificationPreferences) : null, randomUUID(), DEFAULT_POLICY.inactivityMinutes, plans,
+        e.sessionId,
+        e.tenantId,
+        e.userId,
+        data.sessionType ?? null,
+        data.status ?? null,
+        data.completedSteps ?? null,
+        data.skippedSteps ?? null,
+        data.currentStep ?? null,
+        new Date(e.occurredAt).toISOString(),
+        e.sessionSeq,
+        snapshot,
+        activity,
+        e.id,
+        isAdmin,
+        data.notificationPreferences ? JSON.stringify(data.notificationPreferences) : null,
+        randomUUID(),
+        DEFAULT_POLICY.inactivityMinutes,
+        plans,
       ],
     ),
   );

@@ -16,7 +16,10 @@ function message(job: EmailJob, from: string) {
     text: job.content.text,
     html: job.content.html,
     messageId: job.messageId,
-    headers: { [job.kind === 'reminder' ? 'X-Glavito-Reminder-Id' : 'X-Glavito-Notice-Id']: job.reminderId, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
+    headers: {
+      [job.kind === 'reminder' ? 'X-Glavito-Reminder-Id' : 'X-Glavito-Notice-Id']: job.reminderId,
+      'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+    },
     list: { unsubscribe: { url: job.unsubscribeUrl, comment: 'Unsubscribe' } },
   };
 }

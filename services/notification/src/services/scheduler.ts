@@ -50,14 +50,31 @@ export function createReminderScheduler(o: SchedulerOptions): ReminderScheduler 
     const outcome = await send(job);
     const kept = await o.repo.recordEmail(job, outcome, o.clock(), { maxAttempts: o.maxAttempts, retryAfterMs });
     const level = outcome.kind === 'sent' ? 'info' : 'warn';
-    o.log[level]({ reminderId: job.reminderId, attempt: job.attempt, outcome: outcome.kind, sender: outcome.sender, ...(outcome.kind !== 'sent' ? { detail: outcome.detail } : {}), kept }, 'reminder email');
+    o.log[level](
+      {
+        reminderId: job.reminderId,
+        attempt: job.attempt,
+        outcome: outcome.kind,
+        sender: outcome.sender,
+        ...(outcome.kind !== 'sent' ? { detail: outcome.detail } : {}),
+        kept,
+      },
+      'reminder email',
+    );
   }
 
   async function runOnce(): Promise<{ claimed: number; emailed: number }> {
     let claimed = 0;
     let emailed = 0;
     for (;;) {
-      const batch = await o.repo.claimDue(o.clock(), { batch: o.batch, leaseMs: o.leaseMs, replicaId: o.replicaId, maxAttempts: o.maxAttempts, emailEnabled: o.mailer !== null, tenantSmtp: o.tenantSmtp !== undefined });
+      const batch = await o.repo.claimDue(o.clock(), {
+        batch: o.batch,
+        leaseMs: o.leaseMs,
+        replicaId: o.replicaId,
+        maxAttempts: o.maxAttempts,
+        emailEnabled: o.mailer !== null,
+        tenantSmtp: o.tenantSmtp !== undefined,
+      });
       claimed += batch.claimed;
       for (const job of batch.emails) {
         await deliver(job);
@@ -66,7 +83,12 @@ export function createReminderScheduler(o: SchedulerOptions): ReminderScheduler 
       if (batch.claimed < o.batch || stopped) break;
     }
     for (;;) {
-      const notices = await o.repo.claimNotices(o.clock(), { batch: o.batch, leaseMs: o.leaseMs, maxAttempts: o.maxAttempts, emailEnabled: o.mailer !== null || o.tenantSmtp !== undefined });
+      const notices = await o.repo.claimNotices(o.clock(), {
+        batch: o.batch,
+        leaseMs: o.leaseMs,
+        maxAttempts: o.maxAttempts,
+        emailEnabled: o.mailer !== null || o.tenantSmtp !== undefined,
+      });
       claimed += notices.claimed;
       for (const job of notices.emails) {
         await deliver(job);

@@ -1,6 +1,13 @@
 import { createDecipheriv, randomBytes } from 'node:crypto';
 import { callRpc, RpcError } from '@glavito/bus';
-import { rpcSubject, tenantSmtpAad, TenantSmtpReplySchema, TenantSmtpSettingsSchema, type TenantSmtpRequest, type TenantSmtpSettings } from '@glavito/contracts';
+import {
+  rpcSubject,
+  tenantSmtpAad,
+  TenantSmtpReplySchema,
+  TenantSmtpSettingsSchema,
+  type TenantSmtpRequest,
+  type TenantSmtpSettings,
+} from '@glavito/contracts';
 import type { EmailChannel, NotificationRepository } from '../repositories/notification-repository.js';
 
 type RpcTransport = Parameters<typeof callRpc>[0];
@@ -33,7 +40,13 @@ export function openTenantSmtp(key: Buffer, req: TenantSmtpRequest, sealed: stri
  * Settings no longer found, or not the host and port that were tested, mean the tested channel is gone: the
  * system's SMTP sends. Without NOTIFY_CREDENTIALS_KEY the system's SMTP always sends.
  */
-export function createTenantSmtpResolver(o: { repo: NotificationRepository; bus: RpcTransport; rpcPrefix: string; key: string | undefined; timeoutMs?: number }): TenantSmtpResolver {
+export function createTenantSmtpResolver(o: {
+  repo: NotificationRepository;
+  bus: RpcTransport;
+  rpcPrefix: string;
+  key: string | undefined;
+  timeoutMs?: number;
+}): TenantSmtpResolver {
   const key = o.key ? Buffer.from(o.key, 'base64') : null;
   return {
     async choose(tenantId) {

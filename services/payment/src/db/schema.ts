@@ -16,8 +16,14 @@ export const accounts = paymentSchema.table('accounts', {
   chargesEnabled: boolean('charges_enabled').notNull().default(false),
   payoutsEnabled: boolean('payouts_enabled').notNull().default(false),
   detailsSubmitted: boolean('details_submitted').notNull().default(false),
-  currentlyDue: text('currently_due').array().notNull().default(sql`'{}'::text[]`),
-  pastDue: text('past_due').array().notNull().default(sql`'{}'::text[]`),
+  currentlyDue: text('currently_due')
+    .array()
+    .notNull()
+    .default(sql`'{}'::text[]`),
+  pastDue: text('past_due')
+    .array()
+    .notNull()
+    .default(sql`'{}'::text[]`),
   disabledReason: text('disabled_reason'),
   /** When Stripe said what is stored (seconds; a webhook's `created` or a live read): older news is not applied. */
   stateAt: bigint('state_at', { mode: 'number' }).notNull(),
@@ -65,5 +71,9 @@ export const outbox = paymentSchema.table(
     /** Until then the row is its writer's to publish (see @glavito/bus outbox). */
     relayAfter: ts('relay_after').notNull().defaultNow(),
   },
-  (t) => [index('outbox_pending').on(t.seq).where(sql`published_at IS NULL`)],
+  (t) => [
+    index('outbox_pending')
+      .on(t.seq)
+      .where(sql`published_at IS NULL`),
+  ],
 );

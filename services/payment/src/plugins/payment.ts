@@ -22,7 +22,12 @@ export const paymentPlugin = fp<{ config: PaymentConfig; now?: () => Date }>(
       publishCommitted: app.outboxRelay.publishCommitted,
     });
     const stripe = config.STRIPE_SECRET_KEY
-      ? createStripeGateway({ secretKey: config.STRIPE_SECRET_KEY, apiUrl: config.STRIPE_API_URL, timeoutMs: config.STRIPE_TIMEOUT, maxRetries: config.STRIPE_MAX_RETRIES })
+      ? createStripeGateway({
+          secretKey: config.STRIPE_SECRET_KEY,
+          apiUrl: config.STRIPE_API_URL,
+          timeoutMs: config.STRIPE_TIMEOUT,
+          maxRetries: config.STRIPE_MAX_RETRIES,
+        })
       : null;
     if (!stripe) app.log.warn('STRIPE_SECRET_KEY is not set: the payment routes answer 503 PAYMENT_STRIPE_NOT_CONFIGURED');
     app.decorate(

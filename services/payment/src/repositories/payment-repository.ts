@@ -1,4 +1,13 @@
-import { buildAuditEvent, buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, toAuditOutboxRow, toOutboxRow, writeAuditEvent, type AuditInput, type OutboxRow } from '@glavito/bus';
+import {
+  buildAuditEvent,
+  buildEnvelope,
+  DIRECT_PUBLISH_RELAY_AFTER,
+  toAuditOutboxRow,
+  toOutboxRow,
+  writeAuditEvent,
+  type AuditInput,
+  type OutboxRow,
+} from '@glavito/bus';
 import { canCharge, type BillingConfiguration, type PaymentAccount, type PaymentAccountState } from '@glavito/contracts';
 import type { Pool, PoolClient } from '@glavito/db';
 import type { AuditRequestContext } from '@glavito/http';
@@ -184,7 +193,21 @@ export function createPaymentRepository(pool: Pool, opts: PaymentRepositoryOptio
          WHERE tenant_id = $1 RETURNING tenant_id
        )
        INSERT INTO payment.outbox (id, subject, payload, relay_after) SELECT n.*, ${DIRECT_PUBLISH_RELAY_AFTER} FROM unnest($11::uuid[], $12::text[], $13::jsonb[]) AS n(id, subject, payload), upd`,
-      [current.tenantId, state.chargesEnabled, state.payoutsEnabled, state.detailsSubmitted, state.currentlyDue, state.pastDue, state.disabledReason, source.stateAt, seq, source.now, rows.map((r) => r.id), rows.map((r) => r.subject), rows.map((r) => JSON.stringify(r.payload))],
+      [
+        current.tenantId,
+        state.chargesEnabled,
+        state.payoutsEnabled,
+        state.detailsSubmitted,
+        state.currentlyDue,
+        state.pastDue,
+        state.disabledReason,
+        source.stateAt,
+        seq,
+        source.now,
+        rows.map((r) => r.id),
+        rows.map((r) => r.subject),
+        rows.map((r) => JSON.stringify(r.payload)),
+      ],
     );
     return { outcome: 'applied', events: rows };
   }
@@ -200,7 +223,8 @@ export function createPaymentRepository(pool: Pool, opts: PaymentRepositoryOptio
     /** Sets the billing configuration; the change and its record (the fields that changed, by name) commit together. */
     async putBilling(tenantId: string, b: BillingValues, userId: string, now: string, origin?: AuditOrigin): Promise<BillingRow> {
       return inTransaction<BillingRow>(async (client) => {
-        const before = (await client.query<BillingRow>(`SELECT ${BILLING_COLUMNS} FROM payment.billing_configs WHERE tenant_id = $1 FOR UPDATE`, [tenantId])).rows[0];
+        const before = (await client.query<BillingRow>(`SELECT ${BILLING_COLUMNS} FROM payment.billing_configs WHERE tenant_id = $1 FOR UPDATE`, [tenantId]))
+          .rows[0];
         const after = await upsertBilling(client, tenantId, b, userId, now);
         const changed = BILLING_FIELDS.filter((f) => !before || JSON.stringify(before[f]) !== JSON.stringify(after[f]));
         const events = auditRow({
@@ -262,7 +286,22 @@ export function createPaymentRepository(pool: Pool, opts: PaymentRepositoryOptio
              currently_due, past_due, disabled_reason, state_at, event_seq, created_at, updated_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text[], $11::text[], $12, $13, 0, $14, $14)
            RETURNING ${ACCOUNT_COLUMNS}`,
-          [tenantId, made.accountId, userId, made.email, made.country, made.businessType, made.chargesEnabled, made.payoutsEnabled, made.detailsSubmitted, made.currentlyDue, made.pastDue, made.disabledReason, Math.floor(Date.parse(now) / 1000), now],
+          [
+            tenantId,
+            made.accountId,
+            userId,
+            made.email,
+            made.country,
+            made.businessType,
+            made.chargesEnabled,
+            made.payoutsEnabled,
+            made.detailsSubmitted,
+            made.currentlyDue,
+            made.pastDue,
+            made.disabledReason,
+            Math.floor(Date.parse(now) / 1000),
+            now,
+          ],
         );
         const saved = await upsertBilling(client, tenantId, billing, userId, now);
         return { result: { created: true, account: rows[0]!, billing: saved }, events: await setupAudit(client, rows[0]!, saved, true) };
@@ -270,7 +309,11 @@ export function createPaymentRepository(pool: Pool, opts: PaymentRepositoryOptio
     },
 
     /** A live read from Stripe, stored when it is newer news than what we have (it may complete a step elsewhere). */
-    async applyLiveState(tenantId: string, state: PaymentAccountState, at: { stateAt: number; now: string; correlationId: string; origin?: AuditOrigin }): Promise<{ account: AccountRow | null; outcome: ApplyOutcome | 'missing' }> {
+    async applyLiveState(
+      tenantId: string,
+      state: PaymentAccountState,
+      at: { stateAt: number; now: string; correlationId: string; origin?: AuditOrigin },
+    ): Promise<{ account: AccountRow | null; outcome: ApplyOutcome | 'missing' }> {
       return inTransaction<{ account: AccountRow | null; outcome: ApplyOutcome | 'missing' }>(async (client) => {
         const current = await accountByTenant(client, tenantId, true);
         if (!current) return { result: { account: null, outcome: 'missing' as const } };
@@ -288,11 +331,10 @@ export function createPaymentRepository(pool: Pool, opts: PaymentRepositoryOptio
       at: { now: string; correlationId: string; origin?: AuditOrigin },
     ): Promise<WebhookOutcome> {
       return inTransaction<WebhookOutcome>(async (client) => {
-        const fresh = await client.query(`INSERT INTO payment.webhook_events (event_id, type, account_id, outcome) VALUES ($1, $2, $3, 'received') ON CONFLICT (event_id) DO NOTHING`, [
-          event.id,
-          event.type,
-          event.accountId,
-        ]);
+        const fresh = await client.query(
+          `INSERT INTO payment.webhook_events (event_id, type, account_id, outcome) VALUES ($1, $2, $3, 'received') ON CONFLICT (event_id) DO NOTHING`,
+          [event.id, event.type, event.accountId],
+        );
         if (fresh.rowCount === 0) return { result: { outcome: 'duplicate' as const } };
         const settle = async (outcome: 'applied' | 'stale' | 'ignored', reason?: string, tenantId?: string): Promise<WebhookOutcome> => {
           await client.query('UPDATE payment.webhook_events SET outcome = $2 WHERE event_id = $1', [event.id, reason ? `${outcome}:${reason}` : outcome]);

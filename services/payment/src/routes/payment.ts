@@ -6,7 +6,11 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 export async function paymentRoutes(root: FastifyInstance) {
   const app = root.withTypeProvider<ZodTypeProvider>();
   const admin = { onRequest: [app.authenticate, app.requireAdmin] };
-  const caller = (request: FastifyRequest) => ({ tenantId: request.principal.tenantId, userId: request.principal.userId, origin: auditContextOf(request, request.principal) });
+  const caller = (request: FastifyRequest) => ({
+    tenantId: request.principal.tenantId,
+    userId: request.principal.userId,
+    origin: auditContextOf(request, request.principal),
+  });
 
   app.route({
     ...contractRoute(ROUTES.paymentSetup),
@@ -61,7 +65,12 @@ export async function paymentRoutes(root: FastifyInstance) {
       handler: async (request) => {
         const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
         const signature = request.headers['stripe-signature'];
-        const result = await app.payments.webhook(raw, typeof signature === 'string' ? signature : undefined, correlationIdOf(request), auditContextOf(request, null));
+        const result = await app.payments.webhook(
+          raw,
+          typeof signature === 'string' ? signature : undefined,
+          correlationIdOf(request),
+          auditContextOf(request, null),
+        );
         const log = result.outcome === 'applied' ? request.log.info.bind(request.log) : request.log.warn.bind(request.log);
         log({ stripeEventId: result.eventId, type: result.type, outcome: result.outcome, reason: result.reason }, 'stripe webhook');
         return { received: true as const, outcome: result.outcome };

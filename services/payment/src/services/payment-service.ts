@@ -45,7 +45,10 @@ export function createPaymentService(deps: PaymentServiceDeps) {
     if (!deps.stripe) throw new StripeNotConfiguredError('STRIPE_SECRET_KEY');
     return deps.stripe;
   };
-  const linkUrls = () => ({ refreshUrl: `${deps.appUrl}/onboarding/payment-setup?refresh=true`, returnUrl: `${deps.appUrl}/onboarding/payment-setup?success=true` });
+  const linkUrls = () => ({
+    refreshUrl: `${deps.appUrl}/onboarding/payment-setup?refresh=true`,
+    returnUrl: `${deps.appUrl}/onboarding/payment-setup?success=true`,
+  });
   const nowIso = () => deps.now().toISOString();
 
   return {
@@ -87,12 +90,29 @@ export function createPaymentService(deps: PaymentServiceDeps) {
       if (cached && cached.until > Date.now()) return cached.value;
       const stored = await repository.accountByTenant(caller.tenantId);
       if (!stored) {
-        return { isConfigured: false, accountId: null, chargesEnabled: false, payoutsEnabled: false, detailsSubmitted: false, canCharge: false, currentlyDue: [], pastDue: [], requirements: [], disabledReason: null, checkedAt: null };
+        return {
+          isConfigured: false,
+          accountId: null,
+          chargesEnabled: false,
+          payoutsEnabled: false,
+          detailsSubmitted: false,
+          canCharge: false,
+          currentlyDue: [],
+          pastDue: [],
+          requirements: [],
+          disabledReason: null,
+          checkedAt: null,
+        };
       }
       const live = await gateway.retrieveAccount(stored.accountId);
       const checkedAt = deps.now();
       // A live read is news like a webhook: stored (and published) when it says something new.
-      await repository.applyLiveState(caller.tenantId, live, { stateAt: Math.floor(checkedAt.getTime() / 1000), now: checkedAt.toISOString(), correlationId, origin: caller.origin });
+      await repository.applyLiveState(caller.tenantId, live, {
+        stateAt: Math.floor(checkedAt.getTime() / 1000),
+        now: checkedAt.toISOString(),
+        correlationId,
+        origin: caller.origin,
+      });
       const value: StatusAnswer = {
         isConfigured: true,
         accountId: stored.accountId,

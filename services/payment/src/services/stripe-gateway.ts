@@ -40,7 +40,10 @@ export function providerError(err: unknown): Error {
   if (err instanceof Stripe.errors.StripeRateLimitError || status === 429) return Object.assign(new ProviderUnavailableError('rate limited'), meta);
   if (status >= 500 || status === 0) return Object.assign(new ProviderError(String(status || 'error')), meta);
   const field = err.param ? `stripeAccount.${err.param.replace(/\[/g, '.').replace(/\]/g, '')}` : 'stripeAccount';
-  return Object.assign(new ProviderRejectedError(err.code ?? err.type), { ...meta, details: [{ field, rule: err.code ?? 'stripe_rejected', message: `Stripe refused ${err.param ?? 'the request'} (${err.code ?? err.type})` }] });
+  return Object.assign(new ProviderRejectedError(err.code ?? err.type), {
+    ...meta,
+    details: [{ field, rule: err.code ?? 'stripe_rejected', message: `Stripe refused ${err.param ?? 'the request'} (${err.code ?? err.type})` }],
+  });
 }
 
 async function call<T>(work: () => Promise<T>): Promise<T> {

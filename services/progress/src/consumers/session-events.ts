@@ -42,7 +42,11 @@ export const sessionEventsConsumer = fp<{ config: ProgressConfig }>(
     await app.bus.ensureDurable({ ...limits, ...sessions });
     await app.bus.ensureDurable({ ...limits, ...steps });
     await app.bus.ensureDurable({ ...limits, ...flows });
-    const unknownEvents = app.metrics.counter('events_unknown_total', 'Events of a type or version this build does not know (acknowledged, never dead-lettered)', ['consumer', 'type', 'version', 'reason']);
+    const unknownEvents = app.metrics.counter(
+      'events_unknown_total',
+      'Events of a type or version this build does not know (acknowledged, never dead-lettered)',
+      ['consumer', 'type', 'version', 'reason'],
+    );
     const handles = await Promise.all(
       [steps, sessions].map(({ durable }) =>
         runConsumer({
@@ -62,7 +66,10 @@ export const sessionEventsConsumer = fp<{ config: ProgressConfig }>(
           onUnknown: async ({ envelope }) => void (await app.projectionRepository.process(opaqueEvent(envelope))),
           handler: async (event) => {
             const outcome = await app.projectionRepository.process(event);
-            app.log.debug({ eventId: event.id, type: event.type, sessionId: event.sessionId, seq: event.sessionSeq, correlationId: event.correlationId, outcome }, 'session event processed');
+            app.log.debug(
+              { eventId: event.id, type: event.type, sessionId: event.sessionId, seq: event.sessionSeq, correlationId: event.correlationId, outcome },
+              'session event processed',
+            );
           },
         }),
       ),

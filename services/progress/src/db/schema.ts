@@ -15,8 +15,14 @@ export const projections = progressSchema.table(
     userId: text('user_id').notNull(),
     type: text('type').notNull(),
     status: text('status').notNull(),
-    completedSteps: text('completed_steps').array().notNull().default(sql`'{}'::text[]`),
-    skippedSteps: text('skipped_steps').array().notNull().default(sql`'{}'::text[]`),
+    completedSteps: text('completed_steps')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
+    skippedSteps: text('skipped_steps')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
     currentStep: text('current_step'),
     progressPercentage: integer('progress_percentage').notNull().default(0),
     estimatedTimeRemaining: integer('estimated_time_remaining').notNull().default(0),
@@ -93,7 +99,11 @@ export const outbox = progressSchema.table(
     /** Until then the row is its writer's to publish (see @glavito/bus outbox). */
     relayAfter: ts('relay_after').notNull().defaultNow(),
   },
-  (t) => [index('outbox_pending').on(t.seq).where(sql`published_at IS NULL`)],
+  (t) => [
+    index('outbox_pending')
+      .on(t.seq)
+      .where(sql`published_at IS NULL`),
+  ],
 );
 
 /**

@@ -90,7 +90,8 @@ export interface AggregateRow {
 }
 
 const SEP = '\u0000';
-const keyOf = (tenantId: string, type: string, flowVersion: number, day: string, metric: string, bucket: number) => [tenantId, type, flowVersion, day, metric, bucket].join(SEP);
+const keyOf = (tenantId: string, type: string, flowVersion: number, day: string, metric: string, bucket: number) =>
+  [tenantId, type, flowVersion, day, metric, bucket].join(SEP);
 
 /** Adds `sign` × what one session in `state` contributes to `into` (keyed as keyOf). */
 export function addContribution(state: ProjectionState, into: Map<string, number>, sign = 1): Map<string, number> {

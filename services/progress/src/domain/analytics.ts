@@ -59,7 +59,12 @@ function catalogOf(type?: OnboardingType) {
 }
 
 /** The statistics answer from summed start-day analytics (same shape as the row-based one it replaced, plus p90s). */
-export function statisticsOf(sums: Sums, type: OnboardingType | undefined, window: { from: string | null; to: string | null }, steps?: ReadonlyArray<{ id: string }>) {
+export function statisticsOf(
+  sums: Sums,
+  type: OnboardingType | undefined,
+  window: { from: string | null; to: string | null },
+  steps?: ReadonlyArray<{ id: string }>,
+) {
   const total = count(sums, METRIC.started);
   const byStatus: Record<SessionStatus, number> = {
     active: count(sums, METRIC.status('active')),
@@ -133,7 +138,12 @@ export function intervalWindow(interval: Interval, from: string, to: string): { 
 }
 
 /** One point per interval; `sessions` is how many sessions the value stands on (starts for a rate, completions for a median). */
-export function timeseriesOf(rows: Array<{ day: string; metric: string; bucket: number; n: number | string }>, metric: TimeseriesMetric, interval: Interval, window: { from: string; to: string }) {
+export function timeseriesOf(
+  rows: Array<{ day: string; metric: string; bucket: number; n: number | string }>,
+  metric: TimeseriesMetric,
+  interval: Interval,
+  window: { from: string; to: string },
+) {
   const byStart = new Map<string, Array<{ metric: string; bucket: number; n: number | string }>>();
   for (const r of rows) {
     const start = interval === 'day' ? r.day : weekStart(r.day);

@@ -36,7 +36,10 @@ export type FlowLookup = (type: OnboardingType, version: number) => StepSource |
 const builtInOnly: FlowLookup = (type, version) => (version === 1 ? type : undefined);
 
 export class FlowNotKnownError extends Error {
-  constructor(readonly type: OnboardingType, readonly version: number) {
+  constructor(
+    readonly type: OnboardingType,
+    readonly version: number,
+  ) {
     super(`flow ${type} v${version} is not known yet (its flow.published has not been applied)`);
   }
 }
@@ -54,9 +57,7 @@ export interface ReachedMilestone {
   reachedAt: string;
 }
 
-export type Emitted =
-  | { type: 'progress.updated'; data: EventData<'progress.updated'> }
-  | { type: 'milestone.reached'; data: EventData<'milestone.reached'> };
+export type Emitted = { type: 'progress.updated'; data: EventData<'progress.updated'> } | { type: 'milestone.reached'; data: EventData<'milestone.reached'> };
 
 export interface ProjectionState {
   projection: Projection;
@@ -118,7 +119,14 @@ function estimatedCompletionAt(type: StepSource, p: Projection, progress: Progre
   return new Date(Date.parse(at) + Math.round(minutes) * 60_000).toISOString();
 }
 
-type Snapshot = { sessionType: OnboardingType; completedSteps: string[]; skippedSteps: string[]; currentStep: string | null; status: SessionStatus; flowVersion?: number };
+type Snapshot = {
+  sessionType: OnboardingType;
+  completedSteps: string[];
+  skippedSteps: string[];
+  currentStep: string | null;
+  status: SessionStatus;
+  flowVersion?: number;
+};
 
 /**
  * Applies one session event (already known to be the next in sequence). Pure: returns the new state
@@ -136,7 +144,14 @@ export function applyEvent(state: ProjectionState, event: EventEnvelope, flowOf:
   }
   const snap = event.data as Snapshot;
   const previousLastEvent = state.projection.lastEventAt ?? at;
-  p = { ...p, type: snap.sessionType, status: snap.status, completedSteps: snap.completedSteps, skippedSteps: snap.skippedSteps, currentStep: snap.currentStep };
+  p = {
+    ...p,
+    type: snap.sessionType,
+    status: snap.status,
+    completedSteps: snap.completedSteps,
+    skippedSteps: snap.skippedSteps,
+    currentStep: snap.currentStep,
+  };
   // The version the session pinned: every percentage, estimate and milestone is computed with its steps.
   p.flowVersion = snap.flowVersion ?? p.flowVersion ?? 1;
   const flow = flowOf(p.type, p.flowVersion);

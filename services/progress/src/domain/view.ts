@@ -55,4 +55,11 @@ export const viewOfProjection = (p: Projection, milestones: Map<number, string>,
   progressView(p, p.estimatedCompletion, milestones, p.outSeq, flow, lang);
 
 export const viewOfSession = (s: SessionSummary, lang?: Language) =>
-  progressView({ sessionId: s.id, type: s.type, status: s.status, completedSteps: s.completedSteps, skippedSteps: s.skippedSteps, currentStep: s.currentStep }, null, new Map(), 0, undefined, lang);
+  progressView(
+    { sessionId: s.id, type: s.type, status: s.status, completedSteps: s.completedSteps, skippedSteps: s.skippedSteps, currentStep: s.currentStep },
+    null,
+    new Map(),
+    0,
+    undefined,
+    lang,
+  );

@@ -6,7 +6,11 @@ import { viewOfProjection, viewOfSession } from '../domain/view.js';
 declare module 'fastify' {
   interface FastifyInstance {
     /** Progress of a session the caller may see, or null. */
-    readProgress: (sessionId: string, caller: Pick<Principal, 'userId' | 'tenantId' | 'isAdmin'>, lang?: Language) => Promise<ReturnType<typeof viewOfProjection> | null>;
+    readProgress: (
+      sessionId: string,
+      caller: Pick<Principal, 'userId' | 'tenantId' | 'isAdmin'>,
+      lang?: Language,
+    ) => Promise<ReturnType<typeof viewOfProjection> | null>;
   }
 }
 

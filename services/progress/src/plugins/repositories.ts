@@ -18,7 +18,13 @@ export const repositoriesPlugin = fp<{ subjectPrefix: string; cacheSize?: number
     app.decorate('flowVersionCopies', flows);
     app.decorate(
       'projectionRepository',
-      createProjectionRepository(app.pool, { subjectPrefix: opts.subjectPrefix, publishCommitted: app.outboxRelay.publishCommitted, cacheSize: opts.cacheSize, aggregates: opts.aggregates, flows }),
+      createProjectionRepository(app.pool, {
+        subjectPrefix: opts.subjectPrefix,
+        publishCommitted: app.outboxRelay.publishCommitted,
+        cacheSize: opts.cacheSize,
+        aggregates: opts.aggregates,
+        flows,
+      }),
     );
     app.decorate('statisticsRepository', createStatisticsRepository(app.pool));
   },

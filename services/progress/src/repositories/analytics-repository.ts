@@ -47,7 +47,15 @@ export function createAnalyticsRepository(pool: Pool) {
         await client.query(
           `INSERT INTO progress.stat_delta_sets (tenant_id, types, flow_versions, days, metrics, buckets, ns)
            VALUES ($1, $2::text[], $3::int[], $4::date[], $5::text[], $6::int[], $7::bigint[])`,
-          [tenantId, mine.map((r) => r.type), mine.map((r) => r.flowVersion), mine.map((r) => r.day), mine.map((r) => r.metric), mine.map((r) => r.bucket), mine.map((r) => r.n)],
+          [
+            tenantId,
+            mine.map((r) => r.type),
+            mine.map((r) => r.flowVersion),
+            mine.map((r) => r.day),
+            mine.map((r) => r.metric),
+            mine.map((r) => r.bucket),
+            mine.map((r) => r.n),
+          ],
         );
       }
     }
@@ -155,7 +163,10 @@ export function createAnalyticsRepository(pool: Pool) {
     },
 
     /** Day × metric × bucket sums over [from, to) for the given metrics (day rows plus unfolded deltas). */
-    async daily(scope: AnalyticsScope & { from: string; to: string }, metrics: string[]): Promise<Array<{ day: string; metric: string; bucket: number; n: string }>> {
+    async daily(
+      scope: AnalyticsScope & { from: string; to: string },
+      metrics: string[],
+    ): Promise<Array<{ day: string; metric: string; bucket: number; n: string }>> {
       const filter = `tenant_id = $1 AND ($2::text IS NULL OR type = $2) AND metric = ANY($5) AND day >= $3::date AND day < $4::date`;
       const unfolded = `d.tenant_id = $1 AND ($2::text IS NULL OR u.type = $2) AND u.metric = ANY($5) AND u.day >= $3::date AND u.day < $4::date`;
       const r = await pool.query<{ day: string; metric: string; bucket: number; n: string }>(

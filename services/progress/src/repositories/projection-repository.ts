@@ -2,7 +2,17 @@ import { buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, RetryLaterError, toOutboxRow
 import { readEvent, type EventEnvelope, type RawEventEnvelope } from '@glavito/contracts';
 import { prepared, recentWrites, type Pool } from '@glavito/db';
 import { aggregateDeltas } from '../domain/aggregates.js';
-import { applyEvent, emptyProjection, FlowNotKnownError, isProjected, type Emitted, type FlowLookup, type Projection, type ProjectionState, type StepTiming } from '../domain/projection.js';
+import {
+  applyEvent,
+  emptyProjection,
+  FlowNotKnownError,
+  isProjected,
+  type Emitted,
+  type FlowLookup,
+  type Projection,
+  type ProjectionState,
+  type StepTiming,
+} from '../domain/projection.js';
 import type { FlowRepository } from './flow-repository.js';
 
 export type ProcessOutcome = 'applied' | 'duplicate' | 'parked' | 'ignored';
@@ -11,19 +21,44 @@ const PROJECTION_COLUMNS = `session_id, tenant_id, user_id, type, status, comple
   progress_percentage, estimated_time_remaining, estimated_completion, started_at, last_event_at, completed_at, applied_seq, out_seq, flow_version`;
 
 type ProjectionRow = {
-  session_id: string; tenant_id: string; user_id: string; type: Projection['type']; status: Projection['status'];
-  completed_steps: string[]; skipped_steps: string[]; current_step: string | null; progress_percentage: number;
-  estimated_time_remaining: number; estimated_completion: string | null; started_at: string | null; last_event_at: string | null;
-  completed_at: string | null; applied_seq: number; out_seq: number; flow_version: number;
+  session_id: string;
+  tenant_id: string;
+  user_id: string;
+  type: Projection['type'];
+  status: Projection['status'];
+  completed_steps: string[];
+  skipped_steps: string[];
+  current_step: string | null;
+  progress_percentage: number;
+  estimated_time_remaining: number;
+  estimated_completion: string | null;
+  started_at: string | null;
+  last_event_at: string | null;
+  completed_at: string | null;
+  applied_seq: number;
+  out_seq: number;
+  flow_version: number;
 };
 
 export function toProjection(r: ProjectionRow): Projection {
   return {
-    sessionId: r.session_id, tenantId: r.tenant_id, userId: r.user_id, type: r.type, status: r.status,
-    completedSteps: r.completed_steps, skippedSteps: r.skipped_steps, currentStep: r.current_step,
-    progressPercentage: r.progress_percentage, estimatedTimeRemaining: r.estimated_time_remaining,
-    estimatedCompletion: r.estimated_completion, startedAt: r.started_at, lastEventAt: r.last_event_at,
-    completedAt: r.completed_at, appliedSeq: r.applied_seq, outSeq: r.out_seq, flowVersion: r.flow_version ?? 1,
+    sessionId: r.session_id,
+    tenantId: r.tenant_id,
+    userId: r.user_id,
+    type: r.type,
+    status: r.status,
+    completedSteps: r.completed_steps,
+    skippedSteps: r.skipped_steps,
+    currentStep: r.current_step,
+    progressPercentage: r.progress_percentage,
+    estimatedTimeRemaining: r.estimated_time_remaining,
+    estimatedCompletion: r.estimated_completion,
+    startedAt: r.started_at,
+    lastEventAt: r.last_event_at,
+    completedAt: r.completed_at,
+    appliedSeq: r.applied_seq,
+    outSeq: r.out_seq,
+    flowVersion: r.flow_version ?? 1,
   };
 }
 
@@ -83,7 +118,10 @@ async function load(pool: Pool, event: EventEnvelope): Promise<Known> {
     state: {
       projection: toProjection(row),
       timings: Object.fromEntries(
-        row.timings.map((t) => [t.step_id, { stepId: t.step_id, reachedAt: iso(t.reached_at), completedAt: iso(t.completed_at), skippedAt: iso(t.skipped_at) } satisfies StepTiming]),
+        row.timings.map((t) => [
+          t.step_id,
+          { stepId: t.step_id, reachedAt: iso(t.reached_at), completedAt: iso(t.completed_at), skippedAt: iso(t.skipped_at) } satisfies StepTiming,
+        ]),
       ),
       milestones: row.milestones.map((m) => ({ threshold: m.threshold, title: m.title, reachedAt: iso(m.reached_at)! })),
     },
@@ -93,7 +131,8 @@ async function load(pool: Pool, event: EventEnvelope): Promise<Known> {
   };
 }
 
-const sameTiming = (a: StepTiming | undefined, b: StepTiming) => a !== undefined && a.reachedAt === b.reachedAt && a.completedAt === b.completedAt && a.skippedAt === b.skippedAt;
+const sameTiming = (a: StepTiming | undefined, b: StepTiming) =>
+  a !== undefined && a.reachedAt === b.reachedAt && a.completedAt === b.completedAt && a.skippedAt === b.skippedAt;
 
 /**
  * Builds one statement that writes the projection row only if it is still at `known.version` (or, for a
@@ -104,10 +143,22 @@ function guardedWrite(known: Known, projection: Projection, parts: (arg: (value:
   const params: unknown[] = [projection.sessionId];
   const arg = (value: unknown) => `$${params.push(value)}`;
   const values = [
-    arg(projection.tenantId), arg(projection.userId), arg(projection.type), arg(projection.status), `${arg(projection.completedSteps)}::text[]`,
-    `${arg(projection.skippedSteps)}::text[]`, arg(projection.currentStep), arg(projection.progressPercentage), arg(projection.estimatedTimeRemaining),
-    `${arg(projection.estimatedCompletion)}::timestamptz`, `${arg(projection.startedAt)}::timestamptz`, `${arg(projection.lastEventAt)}::timestamptz`,
-    `${arg(projection.completedAt)}::timestamptz`, arg(projection.appliedSeq), arg(projection.outSeq), arg(projection.flowVersion),
+    arg(projection.tenantId),
+    arg(projection.userId),
+    arg(projection.type),
+    arg(projection.status),
+    `${arg(projection.completedSteps)}::text[]`,
+    `${arg(projection.skippedSteps)}::text[]`,
+    arg(projection.currentStep),
+    arg(projection.progressPercentage),
+    arg(projection.estimatedTimeRemaining),
+    `${arg(projection.estimatedCompletion)}::timestamptz`,
+    `${arg(projection.startedAt)}::timestamptz`,
+    `${arg(projection.lastEventAt)}::timestamptz`,
+    `${arg(projection.completedAt)}::timestamptz`,
+    arg(projection.appliedSeq),
+    arg(projection.outSeq),
+    arg(projection.flowVersion),
   ];
   const version = "nextval('progress.projection_versions')";
   const row = known.exists
@@ -194,7 +245,16 @@ export function createProjectionRepository(pool: Pool, opts: ProjectionRepositor
           events.map((e) =>
             toOutboxRow(
               opts.subjectPrefix,
-              buildEnvelope({ type: e.type, data: e.data, tenantId: state.projection.tenantId, sessionId: state.projection.sessionId, userId: state.projection.userId, sessionSeq: ++seq, correlationId: source.correlationId, occurredAt: new Date(source.occurredAt) } as never),
+              buildEnvelope({
+                type: e.type,
+                data: e.data,
+                tenantId: state.projection.tenantId,
+                sessionId: state.projection.sessionId,
+                userId: state.projection.userId,
+                sessionSeq: ++seq,
+                correlationId: source.correlationId,
+                occurredAt: new Date(source.occurredAt),
+              } as never),
             ),
           ),
         )
@@ -226,7 +286,8 @@ export function createProjectionRepository(pool: Pool, opts: ProjectionRepositor
              SELECT ${arg(after.projection.tenantId)}, ${arg(deltas.map((d) => d.type))}::text[], ${arg(deltas.map((d) => d.flowVersion))}::int[],
                ${arg(deltas.map((d) => d.day))}::date[], ${arg(deltas.map((d) => d.metric))}::text[], ${arg(deltas.map((d) => d.bucket))}::int[], ${arg(deltas.map((d) => d.n))}::bigint[] FROM p`);
         }
-        if (obsolete.length > 0) parts.push(`DELETE FROM progress.pending_events WHERE session_id = $1 AND session_seq = ANY(${arg(obsolete)}::int[]) AND EXISTS (SELECT 1 FROM p)`);
+        if (obsolete.length > 0)
+          parts.push(`DELETE FROM progress.pending_events WHERE session_id = $1 AND session_seq = ANY(${arg(obsolete)}::int[]) AND EXISTS (SELECT 1 FROM p)`);
         if (rows.length > 0) {
           parts.push(`INSERT INTO progress.outbox (id, subject, payload, relay_after)
              SELECT o.*, ${relayAfter} FROM p, unnest(${arg(rows.map((o) => o.id))}::uuid[], ${arg(rows.map((o) => o.subject))}::text[], ${arg(rows.map((o) => JSON.stringify(o.payload)))}::jsonb[]) AS o`);
@@ -284,7 +345,9 @@ export function createProjectionRepository(pool: Pool, opts: ProjectionRepositor
         [sessionId, scope.tenantId, scope.isAdmin, scope.userId],
       );
       if (!p.rows[0]) return null;
-      const m = await pool.query<{ threshold: number; reached_at: string }>('SELECT threshold, reached_at FROM progress.milestones WHERE session_id = $1', [sessionId]);
+      const m = await pool.query<{ threshold: number; reached_at: string }>('SELECT threshold, reached_at FROM progress.milestones WHERE session_id = $1', [
+        sessionId,
+      ]);
       return { projection: toProjection(p.rows[0]), milestones: new Map(m.rows.map((r) => [r.threshold, r.reached_at])) };
     },
   };

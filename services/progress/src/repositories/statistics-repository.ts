@@ -42,7 +42,18 @@ export interface ExportRow {
   flowVersion: number;
 }
 
-export const EXPORT_COLUMNS = ['sessionId', 'userId', 'type', 'status', 'startedAt', 'completedAt', 'durationMinutes', 'stepsCompleted', 'stepsSkipped', 'flowVersion'] as const satisfies ReadonlyArray<keyof ExportRow>;
+export const EXPORT_COLUMNS = [
+  'sessionId',
+  'userId',
+  'type',
+  'status',
+  'startedAt',
+  'completedAt',
+  'durationMinutes',
+  'stepsCompleted',
+  'stepsSkipped',
+  'flowVersion',
+] as const satisfies ReadonlyArray<keyof ExportRow>;
 
 /** Rows per page of an export: each page is one short indexed query, so nothing holds a connection or a snapshot for the whole download. */
 const EXPORT_PAGE = 2_000;
@@ -84,7 +95,11 @@ export function createStatisticsRepository(pool: Pool) {
 
     async cohorts(q: { tenantId: string; type?: OnboardingType; window: { from: string; to: string }; now: number }) {
       const window = { from: weekStart(q.window.from), to: q.window.to };
-      const rows = await analytics.daily({ tenantId: q.tenantId, type: q.type, ...window }, [METRIC.started, METRIC.status('completed'), METRIC.weeksToComplete]);
+      const rows = await analytics.daily({ tenantId: q.tenantId, type: q.type, ...window }, [
+        METRIC.started,
+        METRIC.status('completed'),
+        METRIC.weeksToComplete,
+      ]);
       return { type: q.type ?? null, from: window.from, to: window.to, cohorts: cohortsOf(rows, window, q.now) };
     },
 

@@ -23,15 +23,24 @@ export async function statisticsRoutes(root: FastifyInstance, opts: { auditSubje
   const auditPrefix = opts.auditSubjectPrefix;
   app.addHook('preHandler', async (request) => {
     const route = request.routeOptions.url ?? '';
-    const query = Object.fromEntries(Object.entries((request.query ?? {}) as Record<string, unknown>).filter(([, v]) => typeof v === 'string' || typeof v === 'number').map(([k, v]) => [k.slice(0, 64), typeof v === 'string' ? v.slice(0, 256) : (v as number)]));
-    await writeAuditEvent(app.pool, app.outboxRelay, { schema: 'progress', subjectPrefix: auditPrefix }, {
-      ...auditContextOf(request, request.principal),
-      tenantId: request.principal.tenantId,
-      action: route.endsWith('/export') ? 'statistics.export' : 'statistics.read',
-      target: { type: 'statistics', id: route },
-      outcome: { result: 'allowed', code: null },
-      details: query,
-    });
+    const query = Object.fromEntries(
+      Object.entries((request.query ?? {}) as Record<string, unknown>)
+        .filter(([, v]) => typeof v === 'string' || typeof v === 'number')
+        .map(([k, v]) => [k.slice(0, 64), typeof v === 'string' ? v.slice(0, 256) : (v as number)]),
+    );
+    await writeAuditEvent(
+      app.pool,
+      app.outboxRelay,
+      { schema: 'progress', subjectPrefix: auditPrefix },
+      {
+        ...auditContextOf(request, request.principal),
+        tenantId: request.principal.tenantId,
+        action: route.endsWith('/export') ? 'statistics.export' : 'statistics.read',
+        target: { type: 'statistics', id: route },
+        outcome: { result: 'allowed', code: null },
+        details: query,
+      },
+    );
   });
 
   app.route({
@@ -99,12 +108,14 @@ export async function statisticsRoutes(root: FastifyInstance, opts: { auditSubje
         body.destroy(err);
       });
       const stamp = new Date().toISOString().slice(0, 10);
-      return reply
-        .header('content-type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
-        .header('content-disposition', `attachment; filename="onboarding-sessions-${stamp}.${format === 'csv' ? 'csv' : 'ndjson'}"`)
-        .header('cache-control', 'no-store')
-        // A stream, not the string the contract describes: Fastify pipes it and skips the serializer.
-        .send(body as unknown as string);
+      return (
+        reply
+          .header('content-type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
+          .header('content-disposition', `attachment; filename="onboarding-sessions-${stamp}.${format === 'csv' ? 'csv' : 'ndjson'}"`)
+          .header('cache-control', 'no-store')
+          // A stream, not the string the contract describes: Fastify pipes it and skips the serializer.
+          .send(body as unknown as string)
+      );
     },
   });
 }

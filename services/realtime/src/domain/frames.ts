@@ -25,7 +25,14 @@ export function toPushFrame(event: EventEnvelope): PushFrame | null {
     case 'step.skipped':
       return {
         event: 'step_completed',
-        data: { ...base, stepId: e.data.stepId, nextStep: e.data.nextStep, skipped: e.type === 'step.skipped', resaved: e.type === 'step.updated', ...(e.data.trigger ? { trigger: e.data.trigger } : {}) },
+        data: {
+          ...base,
+          stepId: e.data.stepId,
+          nextStep: e.data.nextStep,
+          skipped: e.type === 'step.skipped',
+          resaved: e.type === 'step.updated',
+          ...(e.data.trigger ? { trigger: e.data.trigger } : {}),
+        },
       };
     case 'step.annotated': {
       // Stripe asking for more on a payment step already completed: the tenant must act. Other annotations
@@ -33,7 +40,17 @@ export function toPushFrame(event: EventEnvelope): PushFrame | null {
       const { stepId, signal } = e.data;
       if (stepId !== 'payment_setup' || signal.state !== 'attention_needed') return null;
       const d = (signal.details ?? {}) as { currentlyDue?: string[]; pastDue?: string[]; disabledReason?: string | null };
-      return { event: 'payment_attention_needed', data: { ...base, stepId, accountId: signal.ref, currentlyDue: d.currentlyDue ?? [], pastDue: d.pastDue ?? [], disabledReason: d.disabledReason ?? null } };
+      return {
+        event: 'payment_attention_needed',
+        data: {
+          ...base,
+          stepId,
+          accountId: signal.ref,
+          currentlyDue: d.currentlyDue ?? [],
+          pastDue: d.pastDue ?? [],
+          disabledReason: d.disabledReason ?? null,
+        },
+      };
     }
     case 'step.validation_failed':
       return { event: 'validation_error', data: { ...base, stepId: e.data.stepId, errors: e.data.errors } };
@@ -43,7 +60,10 @@ export function toPushFrame(event: EventEnvelope): PushFrame | null {
       return { event: 'onboarding_started', data: { ...base, type: e.data.sessionType, currentStep: e.data.currentStep } };
     case 'session.paused':
     case 'session.resumed':
-      return { event: e.type === 'session.paused' ? 'session_paused' : 'session_resumed', data: { ...base, status: e.data.status, currentStep: e.data.currentStep } };
+      return {
+        event: e.type === 'session.paused' ? 'session_paused' : 'session_resumed',
+        data: { ...base, status: e.data.status, currentStep: e.data.currentStep },
+      };
     case 'notification.created':
       return { event: 'notification', data: { ...base, notification: e.data.notification } };
     // Pushed as `onboarding_completed` from the progress update it causes (above).

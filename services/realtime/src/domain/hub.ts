@@ -103,7 +103,18 @@ export function createHub(opts: HubOptions) {
   return {
     clients,
     connect(id: string, socket: SocketLike, principal: Principal): Client {
-      const c: Client = { id, socket, principal, joined: new Set(), delivered: new Map(), replaying: new Map(), pingedAt: null, tokens: opts.messagesPerSecond * 2, refilledAt: Date.now(), violations: 0 };
+      const c: Client = {
+        id,
+        socket,
+        principal,
+        joined: new Set(),
+        delivered: new Map(),
+        replaying: new Map(),
+        pingedAt: null,
+        tokens: opts.messagesPerSecond * 2,
+        refilledAt: Date.now(),
+        violations: 0,
+      };
       clients.set(id, c);
       add(byUser, userKey(principal.tenantId, principal.userId), c);
       opts.onPresenceChange();

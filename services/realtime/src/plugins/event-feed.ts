@@ -11,7 +11,11 @@ declare module 'fastify' {
      * A session's events after `lastEventId` (within the replay window), in stream order; `found: false`
      * when the id is unknown or too old, so the client refetches instead.
      */
-    replaySession: (tenantId: string, sessionId: string, lastEventId: string) => Promise<{ found: boolean; fromSeq: number; events: Array<{ seq: number; event: EventEnvelope }> }>;
+    replaySession: (
+      tenantId: string,
+      sessionId: string,
+      lastEventId: string,
+    ) => Promise<{ found: boolean; fromSeq: number; events: Array<{ seq: number; event: EventEnvelope }> }>;
   }
 }
 
@@ -30,7 +34,12 @@ const REPLAYS_AT_ONCE = 32;
  */
 export const eventFeedPlugin = fp<{ config: RealtimeConfig }>(
   async (app, { config }) => {
-    const unknownEvents = app.metrics.counter('events_unknown_total', 'Events of a type or version this build does not know (skipped, not pushed)', ['consumer', 'type', 'version', 'reason']);
+    const unknownEvents = app.metrics.counter('events_unknown_total', 'Events of a type or version this build does not know (skipped, not pushed)', [
+      'consumer',
+      'type',
+      'version',
+      'reason',
+    ]);
     /** The event at its latest version, or null (not pushed) for one this build cannot read: counted, never an error. */
     const read = (raw: unknown): EventEnvelope | null => {
       const r = readEvent(raw);
@@ -52,13 +61,16 @@ export const eventFeedPlugin = fp<{ config: RealtimeConfig }>(
         return;
       }
       const sent = app.hub.dispatch(msg.seq, event);
-      if (sent > 0) app.log.debug({ eventId: event.id, type: event.type, sessionId: event.sessionId, correlationId: event.correlationId, sockets: sent }, 'event pushed');
+      if (sent > 0)
+        app.log.debug({ eventId: event.id, type: event.type, sessionId: event.sessionId, correlationId: event.correlationId, sockets: sent }, 'event pushed');
     });
 
     const replayTurn = concurrencyLimit(REPLAYS_AT_ONCE);
     app.decorate('replaySession', async (tenantId: string, sessionId: string, lastEventId: string) => {
       const since = new Date(Date.now() - config.WS_REPLAY_WINDOW);
-      const stored = await replayTurn(() => app.bus.readSince(config.EVENT_STREAM, sessionSubjectFilter(config.EVENT_SUBJECT_PREFIX, tenantId, sessionId), since));
+      const stored = await replayTurn(() =>
+        app.bus.readSince(config.EVENT_STREAM, sessionSubjectFilter(config.EVENT_SUBJECT_PREFIX, tenantId, sessionId), since),
+      );
       const seen: Array<{ seq: number; event: EventEnvelope }> = [];
       for (const m of stored) {
         try {

@@ -21,7 +21,10 @@ export const hubPlugin = fp<{ config: RealtimeConfig }>(
     app.metrics.gauge('ws_connections', 'Open WebSocket connections on this replica', () => hub.clients.size);
     // Ticks of a twentieth of the interval, each pinging a twentieth of the sockets (see hub.heartbeat).
     const ticksPerInterval = 20;
-    const heartbeat = setInterval(() => hub.heartbeat(Date.now(), config.WS_HEARTBEAT_MS, ticksPerInterval), Math.max(1, Math.floor(config.WS_HEARTBEAT_MS / ticksPerInterval)));
+    const heartbeat = setInterval(
+      () => hub.heartbeat(Date.now(), config.WS_HEARTBEAT_MS, ticksPerInterval),
+      Math.max(1, Math.floor(config.WS_HEARTBEAT_MS / ticksPerInterval)),
+    );
     heartbeat.unref();
     // Drain: tell every client to reconnect elsewhere before the process goes away. The WebSocket server
     // waits for every socket before the onClose hooks (presence removal, NATS drain) run, so a peer that

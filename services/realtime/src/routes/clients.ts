@@ -29,7 +29,15 @@ export async function clientCountRoutes(root: FastifyInstance, { config }: { con
     handler: async (request) => {
       const { sessionId } = request.params;
       const p = request.principal;
-      const reply = await lookup(callRpc(app.bus, rpcSubject(config.RPC_SUBJECT_PREFIX, 'session.get'), { sessionId, caller: { userId: p.userId, tenantId: p.tenantId, isAdmin: p.isAdmin } }, SessionGetReplySchema, 3000));
+      const reply = await lookup(
+        callRpc(
+          app.bus,
+          rpcSubject(config.RPC_SUBJECT_PREFIX, 'session.get'),
+          { sessionId, caller: { userId: p.userId, tenantId: p.tenantId, isAdmin: p.isAdmin } },
+          SessionGetReplySchema,
+          3000,
+        ),
+      );
       if (!reply.found) throw new NotFoundError(`Session ${sessionId}`);
       return { sessionId, connectedClients: await app.countClients('sessions', `${p.tenantId}:${sessionId}`) };
     },
@@ -47,7 +55,15 @@ export async function clientCountRoutes(root: FastifyInstance, { config }: { con
       // Another user with no socket in the tenant must still be one of its users (one with a session there): another
       // tenant's user id answers 404, like another tenant's session, not an empty count.
       if (userId !== p.userId && connectedClients === 0) {
-        const known = await lookup(callRpc(app.bus, rpcSubject(config.RPC_SUBJECT_PREFIX, 'session.user'), { userId, caller: { userId: p.userId, tenantId: p.tenantId, isAdmin: p.isAdmin } }, SessionUserReplySchema, 3000));
+        const known = await lookup(
+          callRpc(
+            app.bus,
+            rpcSubject(config.RPC_SUBJECT_PREFIX, 'session.user'),
+            { userId, caller: { userId: p.userId, tenantId: p.tenantId, isAdmin: p.isAdmin } },
+            SessionUserReplySchema,
+            3000,
+          ),
+        );
         if (!known.known) throw new NotFoundError(`User ${userId}`);
       }
       return { userId, connectedClients };

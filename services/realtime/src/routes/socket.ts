@@ -1,7 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { callRpc, createEdgeAuditor, RpcError } from '@glavito/bus';
 import { auditNames } from '@glavito/config';
-import { AUDIT_NO_TENANT, ClientFrameSchema, MAX_FRAME_ID_LENGTH, ProgressGetReplySchema, rpcSubject, SessionGetReplySchema, WS_CLOSE, type ClientFrame, type Principal } from '@glavito/contracts';
+import {
+  AUDIT_NO_TENANT,
+  ClientFrameSchema,
+  MAX_FRAME_ID_LENGTH,
+  ProgressGetReplySchema,
+  rpcSubject,
+  SessionGetReplySchema,
+  WS_CLOSE,
+  type ClientFrame,
+  type Principal,
+} from '@glavito/contracts';
 import { auditContextOf, type AuditRequestContext } from '@glavito/http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
@@ -44,7 +54,13 @@ export async function socketRoutes(app: FastifyInstance, { config }: { config: R
   // minute (createEdgeAuditor); a failed publish is a metric and a log line, never a change to the answer.
   const refusals = app.metrics.counter('audit_publish_failures_total', 'Audit events of refusals that could not be published');
   const sampled = app.metrics.counter('audit_denials_sampled_total', 'Refusals folded into a per-minute summary record instead of one record each');
-  const auditor = createEdgeAuditor({ bus: app.bus, subjectPrefix: auditNames(config).subjectPrefix, logger: app.log, onFailure: () => refusals.inc(), onSampled: () => sampled.inc() });
+  const auditor = createEdgeAuditor({
+    bus: app.bus,
+    subjectPrefix: auditNames(config).subjectPrefix,
+    logger: app.log,
+    onFailure: () => refusals.inc(),
+    onSampled: () => sampled.inc(),
+  });
   app.addHook('onClose', async () => auditor.stop());
   const origins = new WeakMap<Client, AuditRequestContext>();
 
@@ -64,7 +80,13 @@ export async function socketRoutes(app: FastifyInstance, { config }: { config: R
           // Another tenant's or another agent's session looks exactly like a missing one.
           if (!(await mayWatch(c.principal, sessionId))) {
             auditor.record({
-              ...(origins.get(c) ?? { actor: { subject: c.principal.userId, roles: c.principal.roles }, requestId: null, correlationId: null, clientIp: null, userAgent: null }),
+              ...(origins.get(c) ?? {
+                actor: { subject: c.principal.userId, roles: c.principal.roles },
+                requestId: null,
+                correlationId: null,
+                clientIp: null,
+                userAgent: null,
+              }),
               tenantId: c.principal.tenantId,
               action: 'access.denied',
               target: { type: 'session', id: sessionId.slice(0, 128) },
@@ -81,7 +103,11 @@ export async function socketRoutes(app: FastifyInstance, { config }: { config: R
           hub.beginReplay(c, sessionId);
           hub.join(c, sessionId);
           const replay = await app.replaySession(c.principal.tenantId, sessionId, lastEventId).catch(() => ({ found: false, fromSeq: 0, events: [] }));
-          reply('session_joined', { sessionId, recovered: replay.found, replayed: replay.events.filter((e) => toPushFrame(e.event) !== null && !isPersonal(e.event)).length });
+          reply('session_joined', {
+            sessionId,
+            recovered: replay.found,
+            replayed: replay.events.filter((e) => toPushFrame(e.event) !== null && !isPersonal(e.event)).length,
+          });
           // Unknown or too old: nothing is replayed; the client refetches and gets live events from now on.
           hub.endReplay(c, sessionId, replay.fromSeq, replay.events);
           return;
@@ -90,9 +116,20 @@ export async function socketRoutes(app: FastifyInstance, { config }: { config: R
           hub.leave(c, frame.data.sessionId);
           return void reply('session_left', { sessionId: frame.data.sessionId });
         case 'get_progress': {
-          const r = await callRpc(app.bus, rpc('progress.get'), { sessionId: frame.data.sessionId, caller: callerOf(c.principal) }, ProgressGetReplySchema, 3000);
+          const r = await callRpc(
+            app.bus,
+            rpc('progress.get'),
+            { sessionId: frame.data.sessionId, caller: callerOf(c.principal) },
+            ProgressGetReplySchema,
+            3000,
+          );
           if (!r.found) return void fail('session_not_found', `Session ${frame.data.sessionId} not found`);
-          return void reply('progress_update', { sessionId: frame.data.sessionId, timestamp: new Date().toISOString(), progress: r.progress, seq: r.progress.seq });
+          return void reply('progress_update', {
+            sessionId: frame.data.sessionId,
+            timestamp: new Date().toISOString(),
+            progress: r.progress,
+            seq: r.progress.seq,
+          });
         }
       }
     } catch (err) {
@@ -131,7 +168,12 @@ export async function socketRoutes(app: FastifyInstance, { config }: { config: R
     socket.on('message', (raw: Buffer, isBinary: boolean) => {
       if (!hub.allowMessage(c)) {
         if (c.violations > MAX_VIOLATIONS) socket.close(WS_CLOSE.rateLimited, 'too many messages');
-        else hub.send(c, { event: 'error', data: { code: 'rate_limited', message: `At most ${config.WS_MESSAGES_PER_SECOND} messages per second` }, ...idOf(readJson(raw, isBinary)) });
+        else
+          hub.send(c, {
+            event: 'error',
+            data: { code: 'rate_limited', message: `At most ${config.WS_MESSAGES_PER_SECOND} messages per second` },
+            ...idOf(readJson(raw, isBinary)),
+          });
         return;
       }
       let frame: ClientFrame;
@@ -140,7 +182,13 @@ export async function socketRoutes(app: FastifyInstance, { config }: { config: R
         if (isBinary) throw new Error('binary frames are not supported');
         if (json === undefined) throw new Error('the frame is not JSON');
         const parsed = ClientFrameSchema.safeParse(json);
-        if (!parsed.success) throw new Error(parsed.error.issues.map((i) => `${i.path.join('.') || 'frame'}: ${i.message}`).join('; ').slice(0, 300));
+        if (!parsed.success)
+          throw new Error(
+            parsed.error.issues
+              .map((i) => `${i.path.join('.') || 'frame'}: ${i.message}`)
+              .join('; ')
+              .slice(0, 300),
+          );
         frame = parsed.data;
       } catch (err) {
         // The request id comes back whenever the frame had a readable one, so the caller learns why at once.

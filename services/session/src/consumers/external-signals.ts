@@ -30,13 +30,28 @@ export const externalSignalsConsumer = fp<{ config: SessionConfig }>(
           handler: async (event) => {
             const signal = signalOf(event);
             if (!signal) return;
-            const ids = 'sessionId' in signal.target ? [signal.target.sessionId] : await app.sessionRepository.sessionsOfTenantFlow(signal.tenantId, signal.target.flow);
+            const ids =
+              'sessionId' in signal.target ? [signal.target.sessionId] : await app.sessionRepository.sessionsOfTenantFlow(signal.tenantId, signal.target.flow);
             // The tenant is the event's own: a signal only ever reaches sessions of that tenant.
             const scope = { tenantId: signal.tenantId, userId: 'system', isAdmin: true };
             for (const id of ids) {
               try {
-                const { transition } = await app.sessionRepository.mutate(id, scope, event.correlationId, (s) => applySignal(s, signal, app.now().toISOString()));
-                if (transition.events.length > 0) app.log.info({ eventId: event.id, type: event.type, sessionId: id, stepId: signal.stepId, key: signal.key, state: signal.signal.state, emitted: transition.events.map((e) => e.type) }, 'external signal applied');
+                const { transition } = await app.sessionRepository.mutate(id, scope, event.correlationId, (s) =>
+                  applySignal(s, signal, app.now().toISOString()),
+                );
+                if (transition.events.length > 0)
+                  app.log.info(
+                    {
+                      eventId: event.id,
+                      type: event.type,
+                      sessionId: id,
+                      stepId: signal.stepId,
+                      key: signal.key,
+                      state: signal.signal.state,
+                      emitted: transition.events.map((e) => e.type),
+                    },
+                    'external signal applied',
+                  );
               } catch (err) {
                 if (!(err instanceof SessionNotFoundError)) throw err;
               }

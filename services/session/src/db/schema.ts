@@ -13,11 +13,21 @@ export const sessions = sessionSchema.table(
     role: text('role').notNull(),
     status: text('status').notNull(),
     currentStep: text('current_step'),
-    completedSteps: text('completed_steps').array().notNull().default(sql`'{}'::text[]`),
-    skippedSteps: text('skipped_steps').array().notNull().default(sql`'{}'::text[]`),
+    completedSteps: text('completed_steps')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
+    skippedSteps: text('skipped_steps')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
     /** Latest data per step; credential fields are AES-256-GCM encrypted. */
-    stepData: jsonb('step_data').notNull().default(sql`'{}'::jsonb`),
-    metadata: jsonb('metadata').notNull().default(sql`'{}'::jsonb`),
+    stepData: jsonb('step_data')
+      .notNull()
+      .default(sql`'{}'::jsonb`),
+    metadata: jsonb('metadata')
+      .notNull()
+      .default(sql`'{}'::jsonb`),
     /** Optimistic concurrency: bumped by every write. */
     version: integer('version').notNull().default(1),
     /** Sequence number of the last event this session produced. */
@@ -27,15 +37,21 @@ export const sessions = sessionSchema.table(
     completedAt: timestamp('completed_at', { withTimezone: true, mode: 'string' }),
     estimatedCompletion: timestamp('estimated_completion', { withTimezone: true, mode: 'string' }),
     /** What outside systems said about its steps, per step and source (domain/external-signals.ts). */
-    signals: jsonb('signals').notNull().default(sql`'{}'::jsonb`),
+    signals: jsonb('signals')
+      .notNull()
+      .default(sql`'{}'::jsonb`),
     /** The flow version the session started on (1 = built-in); publishing a newer one never changes it. */
     flowVersion: integer('flow_version').notNull().default(1),
   },
   (t) => [
     // One unfinished session per user and flow; a completed one can be followed by a new one.
-    uniqueIndex('sessions_one_open_per_user_type').on(t.tenantId, t.userId, t.type).where(sql`status <> 'completed'`),
+    uniqueIndex('sessions_one_open_per_user_type')
+      .on(t.tenantId, t.userId, t.type)
+      .where(sql`status <> 'completed'`),
     index('sessions_tenant_user').on(t.tenantId, t.userId, t.startedAt),
-    index('sessions_inactive').on(t.lastActivityAt).where(sql`status IN ('active', 'paused')`),
+    index('sessions_inactive')
+      .on(t.lastActivityAt)
+      .where(sql`status IN ('active', 'paused')`),
   ],
 );
 
@@ -94,5 +110,9 @@ export const outbox = sessionSchema.table(
     /** Until then the row is its writer's to publish (see @glavito/bus outbox). */
     relayAfter: timestamp('relay_after', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
   },
-  (t) => [index('outbox_pending').on(t.seq).where(sql`published_at IS NULL`)],
+  (t) => [
+    index('outbox_pending')
+      .on(t.seq)
+      .where(sql`published_at IS NULL`),
+  ],
 );

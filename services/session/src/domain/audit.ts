@@ -63,14 +63,25 @@ export function auditOfTransition(before: SessionRecord, t: Transition, origin: 
     if (action) out.push({ ...base, action, target: session, details: { sessionType: before.type, owner: before.userId } });
     if (e.type === 'session.completed') {
       const forced = (e.data as { forced?: boolean }).forced === true;
-      out.push({ ...base, action: forced ? 'session.force_complete' : 'session.complete', target: session, details: { sessionType: before.type, owner: before.userId, forced } });
+      out.push({
+        ...base,
+        action: forced ? 'session.force_complete' : 'session.complete',
+        target: session,
+        details: { sessionType: before.type, owner: before.userId, forced },
+      });
     }
   }
-  if (t.markTenantSetupCompleted) out.push({ ...base, action: 'tenant_setup.complete', target: { type: 'tenant', id: before.tenantId }, details: { sessionId: before.id } });
+  if (t.markTenantSetupCompleted)
+    out.push({ ...base, action: 'tenant_setup.complete', target: { type: 'tenant', id: before.tenantId }, details: { sessionId: before.id } });
   if (t.stepWrite) {
     const c = credentialChanges(before.stepData[t.stepWrite.stepId], t.stepWrite.value);
     if (c.added.length + c.changed.length + c.removed.length > 0) {
-      out.push({ ...base, action: 'step.credentials_change', target: session, details: { stepId: t.stepWrite.stepId, added: c.added, changed: c.changed, removed: c.removed } });
+      out.push({
+        ...base,
+        action: 'step.credentials_change',
+        target: session,
+        details: { stepId: t.stepWrite.stepId, added: c.added, changed: c.changed, removed: c.removed },
+      });
     }
   }
   return out;

@@ -1,10 +1,4 @@
-import {
-  findStep,
-  type EventData,
-  type EventEnvelope,
-  type ExternalTrigger,
-  type StepSignal,
-} from '@glavito/contracts';
+import { findStep, type EventData, type EventEnvelope, type ExternalTrigger, type StepSignal } from '@glavito/contracts';
 import { settle, snapshot, type PendingEvent, type SessionRecord, type Transition } from './session-rules.js';
 
 /**
@@ -51,7 +45,14 @@ export const SIGNAL_RULES: Partial<Record<EventEnvelope['type'], Rule>> = {
         ref: d.accountId,
         at: new Date(d.stripeCreated * 1000).toISOString(),
         eventId: event.id,
-        details: { chargesEnabled: d.chargesEnabled, payoutsEnabled: d.payoutsEnabled, detailsSubmitted: d.detailsSubmitted, currentlyDue: d.currentlyDue, pastDue: d.pastDue, disabledReason: d.disabledReason },
+        details: {
+          chargesEnabled: d.chargesEnabled,
+          payoutsEnabled: d.payoutsEnabled,
+          detailsSubmitted: d.detailsSubmitted,
+          currentlyDue: d.currentlyDue,
+          pastDue: d.pastDue,
+          disabledReason: d.disabledReason,
+        },
       },
     };
   },
@@ -114,7 +115,10 @@ export function applySignal(s: SessionRecord, sig: ExternalSignal, now: string):
   }
   const stateChanged = previous?.state !== sig.signal.state;
   if ((completedAlready || sig.signal.state === 'verified') && stateChanged) {
-    events.push({ type: 'step.annotated', data: { sessionType: s.type, stepId: sig.stepId, key: sig.key, signal: sig.signal, previous: previous ? stripOrder(previous) : null } });
+    events.push({
+      type: 'step.annotated',
+      data: { sessionType: s.type, stepId: sig.stepId, key: sig.key, signal: sig.signal, previous: previous ? stripOrder(previous) : null },
+    });
   }
   return { session: next, events, signalsChanged: true };
 }

@@ -1,4 +1,12 @@
-import { fieldError, isCustomStepId, REQUIRED_BUILT_IN_STEPS, stepCatalog, type FieldError, type FlowDefinition, type OnboardingType } from '@glavito/contracts';
+import {
+  fieldError,
+  isCustomStepId,
+  REQUIRED_BUILT_IN_STEPS,
+  stepCatalog,
+  type FieldError,
+  type FlowDefinition,
+  type OnboardingType,
+} from '@glavito/contracts';
 
 const TEXT_RULES = ['minLength', 'maxLength', 'pattern'] as const;
 const NUMBER_RULES = ['min', 'max', 'integer'] as const;
@@ -38,7 +46,12 @@ export function checkFlowDefinition(type: OnboardingType, def: FlowDefinition, p
     if (builtIn && (s.title || s.description || s.category || s.fields)) errors.push(fieldError(at, 'builtin_fixed', 'flow.builtin_fixed', { stepId: s.id }));
     if (!builtIn && isCustomStepId(s.id)) {
       if (!s.title) errors.push(fieldError(`${at}.title`, 'required', 'flow.title_required', { stepId: s.id }));
-      checkFields(s, at, errors, published?.steps.find((p) => p.id === s.id));
+      checkFields(
+        s,
+        at,
+        errors,
+        published?.steps.find((p) => p.id === s.id),
+      );
     }
     if (s.hidden) return;
     s.dependencies.forEach((dep, j) => {
@@ -62,12 +75,19 @@ function checkFields(s: FlowDefinition['steps'][number], at: string, errors: Fie
     if (names.has(f.name)) errors.push(fieldError(`${fa}.name`, 'duplicate_field', 'flow.duplicate_field', { name: f.name, stepId: s.id }));
     names.add(f.name);
     const isText = f.kind === 'text' || f.kind === 'long_text';
-    for (const rule of TEXT_RULES) if (f[rule] !== undefined && !isText) errors.push(fieldError(`${fa}.${rule}`, 'not_applicable', 'flow.field_rule_kind', { rule, kind: f.kind }));
-    for (const rule of NUMBER_RULES) if (f[rule] !== undefined && f.kind !== 'number') errors.push(fieldError(`${fa}.${rule}`, 'not_applicable', 'flow.field_rule_kind', { rule, kind: f.kind }));
-    if (f.options !== undefined && f.kind !== 'select' && f.kind !== 'multi_select') errors.push(fieldError(`${fa}.options`, 'not_applicable', 'flow.field_rule_kind', { rule: 'options', kind: f.kind }));
-    if ((f.kind === 'select' || f.kind === 'multi_select') && !f.options?.length) errors.push(fieldError(`${fa}.options`, 'options_required', 'flow.options_required'));
-    if (f.options && new Set(f.options.map((o) => o.value)).size !== f.options.length) errors.push(fieldError(`${fa}.options`, 'unique', 'validation.rule.unique'));
-    if (f.minLength !== undefined && f.maxLength !== undefined && f.minLength > f.maxLength) errors.push(fieldError(`${fa}.minLength`, 'min_above_max', 'flow.min_above_max'));
+    for (const rule of TEXT_RULES)
+      if (f[rule] !== undefined && !isText) errors.push(fieldError(`${fa}.${rule}`, 'not_applicable', 'flow.field_rule_kind', { rule, kind: f.kind }));
+    for (const rule of NUMBER_RULES)
+      if (f[rule] !== undefined && f.kind !== 'number')
+        errors.push(fieldError(`${fa}.${rule}`, 'not_applicable', 'flow.field_rule_kind', { rule, kind: f.kind }));
+    if (f.options !== undefined && f.kind !== 'select' && f.kind !== 'multi_select')
+      errors.push(fieldError(`${fa}.options`, 'not_applicable', 'flow.field_rule_kind', { rule: 'options', kind: f.kind }));
+    if ((f.kind === 'select' || f.kind === 'multi_select') && !f.options?.length)
+      errors.push(fieldError(`${fa}.options`, 'options_required', 'flow.options_required'));
+    if (f.options && new Set(f.options.map((o) => o.value)).size !== f.options.length)
+      errors.push(fieldError(`${fa}.options`, 'unique', 'validation.rule.unique'));
+    if (f.minLength !== undefined && f.maxLength !== undefined && f.minLength > f.maxLength)
+      errors.push(fieldError(`${fa}.minLength`, 'min_above_max', 'flow.min_above_max'));
     if (f.min !== undefined && f.max !== undefined && f.min > f.max) errors.push(fieldError(`${fa}.min`, 'min_above_max', 'flow.min_above_max'));
     if (f.pattern !== undefined) {
       try {

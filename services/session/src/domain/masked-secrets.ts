@@ -5,7 +5,10 @@ import { isSecretKey, MASK, type FieldError } from '@glavito/contracts';
  * stored one". Each masked credential is replaced by the (sealed) value stored at the same path; a mask with
  * nothing stored there is refused, so "********" never becomes somebody's password.
  */
-export function restoreMaskedSecrets(data: Record<string, unknown>, stored: Record<string, unknown> | undefined): { data: Record<string, unknown>; errors: FieldError[] } {
+export function restoreMaskedSecrets(
+  data: Record<string, unknown>,
+  stored: Record<string, unknown> | undefined,
+): { data: Record<string, unknown>; errors: FieldError[] } {
   const errors: FieldError[] = [];
   const visit = (value: unknown, before: unknown, path: string[]): unknown => {
     if (Array.isArray(value)) return value.map((v, i) => visit(v, Array.isArray(before) ? before[i] : undefined, [...path, String(i)]));
@@ -18,7 +21,11 @@ export function restoreMaskedSecrets(data: Record<string, unknown>, stored: Reco
         const kept = old?.[k];
         if (kept === undefined || kept === null || kept === '') {
           const field = here.join('.');
-          errors.push({ field, rule: 'masked_secret', message: `${field} is the mask of a stored credential, but none is stored here: send the credential itself` });
+          errors.push({
+            field,
+            rule: 'masked_secret',
+            message: `${field} is the mask of a stored credential, but none is stored here: send the credential itself`,
+          });
         }
         out[k] = kept;
       } else {

@@ -166,9 +166,7 @@ export function assertStepInFlow(s: SessionRecord, stepId: string): void {
   if (!flowOfSession(s).steps.some((c) => c.id === stepId)) throw new StepNotInFlowError(stepId, s.type);
 }
 
-export type SaveDecision =
-  | { kind: 'saved'; transition: Transition; warnings: string[] }
-  | { kind: 'invalid'; errors: FieldError[]; transition: Transition };
+export type SaveDecision = { kind: 'saved'; transition: Transition; warnings: string[] } | { kind: 'invalid'; errors: FieldError[]; transition: Transition };
 
 /**
  * Saving a step: it must belong to the flow, the session must not be completed, its dependencies

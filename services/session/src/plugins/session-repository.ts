@@ -15,7 +15,11 @@ declare module 'fastify' {
 
 export const sessionRepositoryPlugin = fp<{ subjectPrefix: string; auditSubjectPrefix?: string; encryptionKey: string; cacheSize?: number; now?: () => Date }>(
   async (app, opts) => {
-    const flows = createFlowRepository(app.pool, { subjectPrefix: opts.subjectPrefix, auditSubjectPrefix: opts.auditSubjectPrefix, publishCommitted: app.outboxRelay.publishCommitted });
+    const flows = createFlowRepository(app.pool, {
+      subjectPrefix: opts.subjectPrefix,
+      auditSubjectPrefix: opts.auditSubjectPrefix,
+      publishCommitted: app.outboxRelay.publishCommitted,
+    });
     const repository = createSessionRepository(app.pool, {
       auditSubjectPrefix: opts.auditSubjectPrefix,
       subjectPrefix: opts.subjectPrefix,

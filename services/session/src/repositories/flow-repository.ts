@@ -73,9 +73,22 @@ export function createFlowRepository(pool: Pool, opts: FlowRepositoryOptions) {
   }
 
   /** The change's audit record as an outbox row (none when audit is not configured). */
-  function auditRow(origin: AuditOrigin | undefined, tenantId: string, type: OnboardingType, action: 'flow.draft_save' | 'flow.publish', details: Record<string, string | number | null>): OutboxRow[] {
+  function auditRow(
+    origin: AuditOrigin | undefined,
+    tenantId: string,
+    type: OnboardingType,
+    action: 'flow.draft_save' | 'flow.publish',
+    details: Record<string, string | number | null>,
+  ): OutboxRow[] {
     if (!opts.auditSubjectPrefix) return [];
-    const ev = buildAuditEvent({ ...(origin ?? SYSTEM_ORIGIN), tenantId, action, target: { type: 'flow', id: type }, outcome: { result: 'allowed', code: null }, details });
+    const ev = buildAuditEvent({
+      ...(origin ?? SYSTEM_ORIGIN),
+      tenantId,
+      action,
+      target: { type: 'flow', id: type },
+      outcome: { result: 'allowed', code: null },
+      details,
+    });
     return [toAuditOutboxRow(opts.auditSubjectPrefix, ev)];
   }
 
@@ -112,7 +125,15 @@ export function createFlowRepository(pool: Pool, opts: FlowRepositoryOptions) {
      * Saves the draft; with `revision`, only over that revision (else 409: someone saved in between). The save and
      * its audit record (which names the revision saved, never the definition) commit together.
      */
-    async saveDraft(tenantId: string, type: OnboardingType, definition: FlowDefinition, userId: string, now: string, revision?: number, origin?: AuditOrigin): Promise<void> {
+    async saveDraft(
+      tenantId: string,
+      type: OnboardingType,
+      definition: FlowDefinition,
+      userId: string,
+      now: string,
+      revision?: number,
+      origin?: AuditOrigin,
+    ): Promise<void> {
       const client = await pool.connect();
       let audit: OutboxRow[] = [];
       try {
@@ -127,7 +148,12 @@ export function createFlowRepository(pool: Pool, opts: FlowRepositoryOptions) {
         );
         const saved = rows[0];
         if (!saved) throw new FlowChangedError();
-        audit = auditRow(origin, tenantId, type, 'flow.draft_save', { flowType: type, revision: saved.revision, ifRevision: revision ?? null, stepCount: definition.steps.length });
+        audit = auditRow(origin, tenantId, type, 'flow.draft_save', {
+          flowType: type,
+          revision: saved.revision,
+          ifRevision: revision ?? null,
+          stepCount: definition.steps.length,
+        });
         await insertOutboxRows(client, audit);
         await client.query('COMMIT');
       } catch (err) {
@@ -155,10 +181,16 @@ export function createFlowRepository(pool: Pool, opts: FlowRepositoryOptions) {
       const client = await pool.connect();
       try {
         await client.query('BEGIN');
-        const { rows } = await client.query<{ definition: FlowDefinition }>('SELECT definition FROM session.flow_drafts WHERE tenant_id = $1 AND type = $2 FOR UPDATE', [tenantId, type]);
+        const { rows } = await client.query<{ definition: FlowDefinition }>(
+          'SELECT definition FROM session.flow_drafts WHERE tenant_id = $1 AND type = $2 FOR UPDATE',
+          [tenantId, type],
+        );
         const draft = rows[0] ? FlowDefinitionSchema.parse(rows[0].definition) : null;
         if (!draft) throw new FlowNoDraftError(type);
-        const current = await client.query<{ version: number | null }>('SELECT max(version) AS version FROM session.flow_versions WHERE tenant_id = $1 AND type = $2', [tenantId, type]);
+        const current = await client.query<{ version: number | null }>(
+          'SELECT max(version) AS version FROM session.flow_versions WHERE tenant_id = $1 AND type = $2',
+          [tenantId, type],
+        );
         const previous = current.rows[0]?.version ?? BUILT_IN_FLOW_VERSION;
         const published = previous === BUILT_IN_FLOW_VERSION ? undefined : ((await definitionOf(tenantId, type, previous)) ?? undefined);
         const errors = check(draft, published);
@@ -167,16 +199,37 @@ export function createFlowRepository(pool: Pool, opts: FlowRepositoryOptions) {
         const flow = resolveFlow(type, version, draft);
         const row = toOutboxRow(
           opts.subjectPrefix,
-          buildEnvelope({ type: 'flow.published', data: flowPublishedData(flow, now), tenantId, sessionId: flowScopeId(type), userId, sessionSeq: version - 1, correlationId }),
+          buildEnvelope({
+            type: 'flow.published',
+            data: flowPublishedData(flow, now),
+            tenantId,
+            sessionId: flowScopeId(type),
+            userId,
+            sessionSeq: version - 1,
+            correlationId,
+          }),
         );
-        const out = [row, ...auditRow(origin, tenantId, type, 'flow.publish', { flowType: type, version, previousVersion: previous, stepCount: flow.steps.length })];
+        const out = [
+          row,
+          ...auditRow(origin, tenantId, type, 'flow.publish', { flowType: type, version, previousVersion: previous, stepCount: flow.steps.length }),
+        ];
         // The version, its flow.published event and its audit record: one statement.
         await client.query(
           `WITH v AS (
              INSERT INTO session.flow_versions (tenant_id, type, version, definition, published_at, published_by) VALUES ($1, $2, $3, $4::jsonb, $5, $6)
            )
            INSERT INTO session.outbox (id, subject, payload, relay_after) SELECT *, ${DIRECT_PUBLISH_RELAY_AFTER} FROM unnest($7::uuid[], $8::text[], $9::jsonb[])`,
-          [tenantId, type, version, JSON.stringify(draft), now, userId, out.map((r) => r.id), out.map((r) => r.subject), out.map((r) => JSON.stringify(r.payload))],
+          [
+            tenantId,
+            type,
+            version,
+            JSON.stringify(draft),
+            now,
+            userId,
+            out.map((r) => r.id),
+            out.map((r) => r.subject),
+            out.map((r) => JSON.stringify(r.payload)),
+          ],
         );
         await client.query('COMMIT');
         opts.publishCommitted(out);
@@ -190,7 +243,10 @@ export function createFlowRepository(pool: Pool, opts: FlowRepositoryOptions) {
       }
     },
 
-    async versions(tenantId: string, type: OnboardingType): Promise<Array<{ version: number; publishedAt: string | null; publishedBy: string | null; stepCount: number }>> {
+    async versions(
+      tenantId: string,
+      type: OnboardingType,
+    ): Promise<Array<{ version: number; publishedAt: string | null; publishedBy: string | null; stepCount: number }>> {
       const { rows } = await pool.query<{ version: number; published_at: string; published_by: string; step_count: number }>(
         `SELECT version, published_at, published_by, jsonb_array_length(definition->'steps') AS step_count
          FROM session.flow_versions WHERE tenant_id = $1 AND type = $2 ORDER BY version DESC`,

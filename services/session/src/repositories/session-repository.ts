@@ -214,7 +214,12 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
      * version-checked statement); under contention it falls back to a row lock, so concurrent
      * saves are serialised and none is lost.
      */
-    async mutate(id: string, scope: Scope, correlationId: string, decide: (s: SessionRecord) => Transition): Promise<{ before: SessionRecord; after: SessionRecord; transition: Transition }> {
+    async mutate(
+      id: string,
+      scope: Scope,
+      correlationId: string,
+      decide: (s: SessionRecord) => Transition,
+    ): Promise<{ before: SessionRecord; after: SessionRecord; transition: Transition }> {
       // A save right after this process's last write of the session needs no read: the remembered state is
       // trusted only for a write, which its version check confirms. A refusal or a no-op decided on it is
       // decided again on a fresh read (another replica may have moved the session on).
@@ -279,9 +284,24 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
            )
            SELECT id FROM ins`,
           [
-            s.id, s.tenantId, s.userId, s.type, s.role, s.status, s.currentStep, s.completedSteps, s.skippedSteps,
-            JSON.stringify(s.stepData), JSON.stringify(s.metadata), t.events.length, s.startedAt, s.estimatedCompletion,
-            rows.map((o) => o.id), rows.map((o) => o.subject), rows.map((o) => JSON.stringify(o.payload)), s.flowVersion,
+            s.id,
+            s.tenantId,
+            s.userId,
+            s.type,
+            s.role,
+            s.status,
+            s.currentStep,
+            s.completedSteps,
+            s.skippedSteps,
+            JSON.stringify(s.stepData),
+            JSON.stringify(s.metadata),
+            t.events.length,
+            s.startedAt,
+            s.estimatedCompletion,
+            rows.map((o) => o.id),
+            rows.map((o) => o.subject),
+            rows.map((o) => JSON.stringify(o.payload)),
+            s.flowVersion,
           ],
         ),
       );
@@ -312,10 +332,10 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
 
     /** Whether the user has any session in the tenant: the only way a tenant knows its users. */
     async hasSessions(tenantId: string, userId: string): Promise<boolean> {
-      const { rows } = await pool.query<{ known: boolean }>(
-        'SELECT EXISTS (SELECT 1 FROM session.sessions WHERE tenant_id = $1 AND user_id = $2) AS known',
-        [tenantId, userId],
-      );
+      const { rows } = await pool.query<{ known: boolean }>('SELECT EXISTS (SELECT 1 FROM session.sessions WHERE tenant_id = $1 AND user_id = $2) AS known', [
+        tenantId,
+        userId,
+      ]);
       return rows[0]?.known === true;
     },
 
@@ -330,7 +350,18 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
     /** Marks the tenant's setup completed; the first completion is kept. */
     async markTenantSetup(tenantId: string, userId: string, now: string, origin?: AuditOrigin): Promise<{ completedAt: string; completedBy: string }> {
       const audit = opts.auditSubjectPrefix
-        ? [toAuditOutboxRow(opts.auditSubjectPrefix, buildAuditEvent({ ...(origin ?? SYSTEM_ORIGIN), tenantId, action: 'tenant_setup.complete', target: { type: 'tenant', id: tenantId }, outcome: { result: 'allowed', code: null } }))]
+        ? [
+            toAuditOutboxRow(
+              opts.auditSubjectPrefix,
+              buildAuditEvent({
+                ...(origin ?? SYSTEM_ORIGIN),
+                tenantId,
+                action: 'tenant_setup.complete',
+                target: { type: 'tenant', id: tenantId },
+                outcome: { result: 'allowed', code: null },
+              }),
+            ),
+          ]
         : [];
       const { rows } = await pool.query<{ setup_completed_at: string; setup_completed_by: string }>(
         `WITH t AS (
@@ -411,7 +442,14 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
     },
 
     /** Sets (or, with null, removes) the tenant's business hours and writes business_hours.changed in the same statement. */
-    async putBusinessHours(tenantId: string, config: unknown, userId: string, now: string, correlationId = 'business-hours', origin?: AuditOrigin): Promise<void> {
+    async putBusinessHours(
+      tenantId: string,
+      config: unknown,
+      userId: string,
+      now: string,
+      correlationId = 'business-hours',
+      origin?: AuditOrigin,
+    ): Promise<void> {
       const client = await pool.connect();
       try {
         await client.query('BEGIN');
@@ -426,13 +464,34 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
         // A tenant-wide event: the session id is the tenant scope, the sequence the config's version.
         const row = toOutboxRow(
           opts.subjectPrefix,
-          buildEnvelope({ type: 'business_hours.changed', data: { config: config as never, version }, tenantId, sessionId: TENANT_SCOPE_ID, userId, sessionSeq: version, correlationId }),
+          buildEnvelope({
+            type: 'business_hours.changed',
+            data: { config: config as never, version },
+            tenantId,
+            sessionId: TENANT_SCOPE_ID,
+            userId,
+            sessionSeq: version,
+            correlationId,
+          }),
         );
         const rowsOut = [row];
         if (opts.auditSubjectPrefix) {
           const action = config === null ? 'business_hours.delete' : 'business_hours.update';
-          const details: Record<string, string | number> = config === null ? { version } : { version, timezone: String((config as { timezone?: unknown }).timezone ?? '') };
-          rowsOut.push(toAuditOutboxRow(opts.auditSubjectPrefix, buildAuditEvent({ ...(origin ?? SYSTEM_ORIGIN), tenantId, action, target: { type: 'tenant', id: tenantId }, outcome: { result: 'allowed', code: null }, details })));
+          const details: Record<string, string | number> =
+            config === null ? { version } : { version, timezone: String((config as { timezone?: unknown }).timezone ?? '') };
+          rowsOut.push(
+            toAuditOutboxRow(
+              opts.auditSubjectPrefix,
+              buildAuditEvent({
+                ...(origin ?? SYSTEM_ORIGIN),
+                tenantId,
+                action,
+                target: { type: 'tenant', id: tenantId },
+                outcome: { result: 'allowed', code: null },
+                details,
+              }),
+            ),
+          );
         }
         await client.query(
           `INSERT INTO session.outbox (id, subject, payload, relay_after) SELECT e.id, e.subject, e.payload, ${DIRECT_PUBLISH_RELAY_AFTER} FROM unnest($1::uuid[], $2::text[], $3::jsonb[]) AS e(id, subject, payload)`,
@@ -448,8 +507,16 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
       }
     },
 
-    async deleteBusinessHours(tenantId: string, userId = 'unknown', now = new Date().toISOString(), correlationId?: string, origin?: AuditOrigin): Promise<void> {
-      const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM session.business_hours WHERE tenant_id = $1 AND config IS NOT NULL', [tenantId]);
+    async deleteBusinessHours(
+      tenantId: string,
+      userId = 'unknown',
+      now = new Date().toISOString(),
+      correlationId?: string,
+      origin?: AuditOrigin,
+    ): Promise<void> {
+      const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM session.business_hours WHERE tenant_id = $1 AND config IS NOT NULL', [
+        tenantId,
+      ]);
       if (rows[0]!.n === 0) return;
       await this.putBusinessHours(tenantId, null, userId, now, correlationId, origin);
     },

@@ -39,7 +39,14 @@ export async function businessHoursRoutes(root: FastifyInstance) {
     ...contractRoute(ROUTES.businessHoursPut),
     ...adminOnly,
     handler: async (request) => {
-      await repo.putBusinessHours(request.principal.tenantId, request.body, request.principal.userId, app.now().toISOString(), correlationIdOf(request), auditContextOf(request, request.principal));
+      await repo.putBusinessHours(
+        request.principal.tenantId,
+        request.body,
+        request.principal.userId,
+        app.now().toISOString(),
+        correlationIdOf(request),
+        auditContextOf(request, request.principal),
+      );
       return current(request.principal.tenantId);
     },
   });
@@ -48,7 +55,13 @@ export async function businessHoursRoutes(root: FastifyInstance) {
     ...contractRoute(ROUTES.businessHoursDelete),
     ...adminOnly,
     handler: async (request) => {
-      await repo.deleteBusinessHours(request.principal.tenantId, request.principal.userId, app.now().toISOString(), correlationIdOf(request), auditContextOf(request, request.principal));
+      await repo.deleteBusinessHours(
+        request.principal.tenantId,
+        request.principal.userId,
+        app.now().toISOString(),
+        correlationIdOf(request),
+        auditContextOf(request, request.principal),
+      );
       return current(request.principal.tenantId);
     },
   });

@@ -79,7 +79,15 @@ export async function flowRoutes(root: FastifyInstance) {
       const { type } = request.params;
       const p = request.principal;
       const now = nowIso();
-      const flow = await flows.publish(p.tenantId, type, p.userId, now, correlationIdOf(request), (def, published) => checkFlowDefinition(type, def, published), auditContextOf(request, p));
+      const flow = await flows.publish(
+        p.tenantId,
+        type,
+        p.userId,
+        now,
+        correlationIdOf(request),
+        (def, published) => checkFlowDefinition(type, def, published),
+        auditContextOf(request, p),
+      );
       return reply.status(201).send({ type, version: flow.version, publishedAt: now, stepCount: flow.steps.length });
     },
   });
@@ -87,7 +95,9 @@ export async function flowRoutes(root: FastifyInstance) {
   app.route({
     ...contractRoute(ROUTES.languages),
     ...auth,
-    handler: async () => ({ default: DEFAULT_LANGUAGE, languages: LANGUAGES.map((code) => ({ code, name: LANGUAGE_NAMES[code], direction: textDirection(code) })) }),
+    handler: async () => ({
+      default: DEFAULT_LANGUAGE,
+      languages: LANGUAGES.map((code) => ({ code, name: LANGUAGE_NAMES[code], direction: textDirection(code) })),
+    }),
   });
 }
-

@@ -51,7 +51,10 @@ export async function sessionRoutes(root: FastifyInstance) {
     ...auth,
     handler: async (request, reply) => {
       const body = request.body ?? {};
-      const r = await start(request, 'agent_welcome', { ...(body.teamId ? { teamId: body.teamId } : {}), ...(body.welcomeMessage ? { welcomeMessage: body.welcomeMessage } : {}) });
+      const r = await start(request, 'agent_welcome', {
+        ...(body.teamId ? { teamId: body.teamId } : {}),
+        ...(body.welcomeMessage ? { welcomeMessage: body.welcomeMessage } : {}),
+      });
       return reply.status(r.status).send(r.body);
     },
   });
@@ -94,7 +97,9 @@ export async function sessionRoutes(root: FastifyInstance) {
     ...contractRoute(ROUTES.pause),
     ...auth,
     handler: async (request) => {
-      const { after } = await repo.mutate(request.params.sessionId, scopeOf(request.principal, request), correlationIdOf(request), (s) => pauseSession(s, nowIso()));
+      const { after } = await repo.mutate(request.params.sessionId, scopeOf(request.principal, request), correlationIdOf(request), (s) =>
+        pauseSession(s, nowIso()),
+      );
       return { success: true as const, session: presentSession(after) };
     },
   });
@@ -103,7 +108,9 @@ export async function sessionRoutes(root: FastifyInstance) {
     ...contractRoute(ROUTES.resume),
     ...auth,
     handler: async (request) => {
-      const { after } = await repo.mutate(request.params.sessionId, scopeOf(request.principal, request), correlationIdOf(request), (s) => resumeSession(s, nowIso()));
+      const { after } = await repo.mutate(request.params.sessionId, scopeOf(request.principal, request), correlationIdOf(request), (s) =>
+        resumeSession(s, nowIso()),
+      );
       return { success: true as const, session: presentSession(after) };
     },
   });

@@ -59,9 +59,21 @@ export async function stepRoutes(root: FastifyInstance) {
       if (decision!.kind === 'invalid') {
         // The root error handler words the details in the caller's language; the summary is said in it here.
         const errors = decision!.errors;
-        throw withDetails(new StepDataInvalidError(stepId, localizeFieldErrors(errors, languageOf(request)).map((e) => e.message).join('; ')), errors);
+        throw withDetails(
+          new StepDataInvalidError(
+            stepId,
+            localizeFieldErrors(errors, languageOf(request))
+              .map((e) => e.message)
+              .join('; '),
+          ),
+          errors,
+        );
       }
-      return { ...presentWithProgress(after, languageOf(request)), nextStep: after.currentStep, warnings: localizeWarnings(decision!.warnings, languageOf(request)) };
+      return {
+        ...presentWithProgress(after, languageOf(request)),
+        nextStep: after.currentStep,
+        warnings: localizeWarnings(decision!.warnings, languageOf(request)),
+      };
     },
   });
 
