@@ -370,7 +370,10 @@ describe(`chaos under load (seed ${SEED})`, () => {
     });
     mark('load started');
     load.start();
+    const loadStartedAt = Date.now();
     await sleep(6000);
+    // Saves so far met no fault: their push lag is what this machine gives under this load (see the broker bound).
+    const firstFaultAt = Date.now();
 
     // Reconnect storm first, while no realtime process has died yet (a killed one's live feed stays on the
     // broker until its inactivity threshold): extra sockets through the gateway, which is SIGKILLed, so every
@@ -550,14 +553,24 @@ describe(`chaos under load (seed ${SEED})`, () => {
     // Saves answered from NATS answering until the Postgres crash is near: a push due as Postgres dies waits for it
     // (that outage has its own bounds above), which is not the broker restart's doing.
     const brokerLags = savePushLags(natsAnsweringAt, Math.min(natsAnsweringAt + BROKER_WINDOW_MS, pgKilledAt - BROKER_PUSH_BOUND_MS));
+    // The bound is on what the restart adds: 2 s over the push lag this machine gave before any fault (p95 of the
+    // warm-up's saves). Quiet, that lag is tens of ms; two CI runs side by side (load 30) made it hundreds, and a
+    // recovered push at 2,008 ms then failed a bound the recovery itself met.
+    const steadyLags = savePushLags(loadStartedAt + 1000, firstFaultAt)
+      .map((l) => Math.max(l.first, l.progress))
+      .filter(Number.isFinite)
+      .sort((a, b) => a - b);
+    const steadyP95 = steadyLags[Math.floor(steadyLags.length * 0.95)] ?? 0;
+    const brokerBound = BROKER_PUSH_BOUND_MS + steadyP95;
     console.log(
-      `  after the NATS restart: ${brokerLags.length} saves on watched sessions; first push ≤ ${Math.max(0, ...brokerLags.map((l) => l.first))} ms, progress push ≤ ${Math.max(0, ...brokerLags.map((l) => l.progress))} ms after NATS answered or the save was answered`,
+      `  after the NATS restart: ${brokerLags.length} saves on watched sessions; first push ≤ ${Math.max(0, ...brokerLags.map((l) => l.first))} ms, progress push ≤ ${Math.max(0, ...brokerLags.map((l) => l.progress))} ms after NATS answered or the save was answered (bound ${brokerBound} ms: 2 s + the warm-up's p95 push lag, ${steadyP95} ms over ${steadyLags.length} saves)`,
     );
     expect.soft(brokerLags.length, 'saves on watched sessions right after the NATS restart').toBeGreaterThan(5);
+    expect.soft(steadyLags.length, 'saves on watched sessions before the first fault').toBeGreaterThan(5);
     expect
       .soft(
-        brokerLags.filter((l) => l.first > BROKER_PUSH_BOUND_MS || l.progress > BROKER_PUSH_BOUND_MS),
-        'saves after the NATS restart whose pushes came later than 2 s',
+        brokerLags.filter((l) => l.first > brokerBound || l.progress > brokerBound),
+        `saves after the NATS restart whose pushes came later than 2 s over the warm-up's p95 (${steadyP95} ms)`,
       )
       .toEqual([]);
 
