@@ -1,10 +1,11 @@
 import { mintToken } from '@glavito/auth';
 import { connectBus, type Bus } from '@glavito/bus';
-import { createTestNats, TEST_JWT_SECRET, waitFor, type TestNats } from '@glavito/testkit';
+import { fakeSessionService, realtimeTestEnv, type FakeSessionService } from '@glavito/test-fakes';
+import { createTestNats, freePort, TEST_JWT_SECRET, waitFor, type TestNats } from '@glavito/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { connectRealtime, type PushEvent, type RealtimeConnection, type RealtimeOptions, type RealtimeState, type StateDetail } from '../src/index.js';
-import { eventFactory, fakeSessionService, freePort, publish, startRealtime, type RealtimeProcess } from './realtime-service.js';
+import { eventFactory, publish, startRealtime, type RealtimeProcess } from './realtime-service.js';
 
 /**
  * The SDK against the REAL realtime service (its own process, real NATS JetStream), with only the
@@ -15,22 +16,15 @@ let bus: Bus;
 let env: Record<string, string>;
 let port: number;
 let realtime: RealtimeProcess;
-let fake: ReturnType<typeof fakeSessionService>;
+let fake: FakeSessionService;
 const connections: RealtimeConnection[] = [];
 
 beforeAll(async () => {
   nats = await createTestNats();
   bus = await connectBus({ servers: nats.url, name: 'client-sdk-test' });
   fake = fakeSessionService(nats);
-  env = {
-    NATS_URL: nats.url,
-    EVENT_STREAM: nats.streamName,
-    EVENT_SUBJECT_PREFIX: nats.subjectPrefix,
-    RPC_SUBJECT_PREFIX: nats.rpcPrefix,
-    DEAD_LETTER_PREFIX: nats.dlqPrefix,
-    PRESENCE_BUCKET: `${nats.streamName}_presence`,
-    JWT_SECRET: TEST_JWT_SECRET,
-  };
+  // Warnings stay in the child's logs, which a failed start prints.
+  env = { ...realtimeTestEnv(nats), LOG_LEVEL: 'warn' };
   port = await freePort();
   realtime = await startRealtime(env, port);
 });

@@ -1,32 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildEnvelope, publishEvent, serveRpc, type Bus } from '@glavito/bus';
-import {
-  computeProgress,
-  ProgressGetReplySchema,
-  ProgressGetRequestSchema,
-  rpcSubject,
-  SessionGetReplySchema,
-  SessionGetRequestSchema,
-  type EventEnvelope,
-  type SessionSummary,
-} from '@glavito/contracts';
-import type { TestNats } from '@glavito/testkit';
+import { publishEvent, type Bus } from '@glavito/bus';
+import { type EventEnvelope, type EventType } from '@glavito/contracts';
+import { fakeSessionEvent } from '@glavito/test-fakes';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.once('error', reject);
-  });
-}
 
 export interface RealtimeProcess {
   url: string;
@@ -74,97 +53,15 @@ export async function startRealtime(env: Record<string, string>, port: number): 
   };
 }
 
-/** The session service faked at its NATS boundary: `session.get` / `progress.get` answered from a map. */
-export function fakeSessionService(nats: TestNats) {
-  const sessions = new Map<string, SessionSummary>();
-  const visible = (sessionId: string, caller: { tenantId: string; userId: string; isAdmin: boolean }) => {
-    const s = sessions.get(sessionId);
-    return s && s.tenantId === caller.tenantId && (caller.isAdmin || s.userId === caller.userId) ? s : undefined;
-  };
-  const subs = [
-    serveRpc({
-      nc: nats.nc,
-      subject: rpcSubject(nats.rpcPrefix, 'session.get'),
-      queue: 'fake-session',
-      request: SessionGetRequestSchema,
-      reply: SessionGetReplySchema,
-      logger: console,
-      handler: async ({ sessionId, caller }) => {
-        const s = visible(sessionId, caller);
-        return s ? { found: true as const, session: s } : { found: false as const };
-      },
-    }),
-    serveRpc({
-      nc: nats.nc,
-      subject: rpcSubject(nats.rpcPrefix, 'progress.get'),
-      queue: 'fake-progress',
-      request: ProgressGetRequestSchema,
-      reply: ProgressGetReplySchema,
-      logger: console,
-      handler: async ({ sessionId, caller }) => {
-        const s = visible(sessionId, caller);
-        if (!s) return { found: false as const };
-        const p = computeProgress(s.type, s);
-        const { nextStep: _next, ...rest } = p;
-        return { found: true as const, progress: { sessionId, ...rest, estimatedCompletion: null, milestones: [], seq: 0 } };
-      },
-    }),
-  ];
-  return {
-    add(s: { id: string; tenantId: string; userId: string }) {
-      const now = new Date().toISOString();
-      sessions.set(s.id, {
-        ...s,
-        type: 'tenant_setup',
-        status: 'active',
-        completedSteps: ['welcome', 'organization_setup'],
-        skippedSteps: [],
-        currentStep: 'channel_configuration',
-        startedAt: now,
-        lastActivityAt: now,
-        completedAt: null,
-      });
-    },
-    stop() {
-      for (const s of subs) s.unsubscribe();
-    },
-  };
-}
-
-const snapshot = {
-  sessionType: 'tenant_setup' as const,
-  completedSteps: ['welcome', 'organization_setup'],
-  skippedSteps: [],
-  currentStep: 'channel_configuration',
-  status: 'active' as const,
-};
-const progress = computeProgress('tenant_setup', snapshot);
-
 /** Valid domain events of one session, each type with its own producer sequence; all of them are pushed to sockets. */
 export function eventFactory(s: { id: string; tenantId: string; userId: string }) {
   const seqs = { session: 0, progress: 0 };
-  const base = (producer: 'session' | 'progress') => ({
-    tenantId: s.tenantId,
-    sessionId: s.id,
-    userId: s.userId,
-    sessionSeq: ++seqs[producer],
-    correlationId: 'corr-sdk',
-  });
+  const event = (type: EventType, producer: keyof typeof seqs, stepId?: string) =>
+    fakeSessionEvent(s, type, ++seqs[producer], { correlationId: 'corr-sdk', stepId });
   return {
-    stepCompleted: (stepId = 'organization_setup'): EventEnvelope =>
-      buildEnvelope({
-        ...base('session'),
-        type: 'step.completed',
-        data: { ...snapshot, progress, stepId, nextStep: 'channel_configuration' },
-      }) as EventEnvelope,
-    progressUpdated: (): EventEnvelope =>
-      buildEnvelope({
-        ...base('progress'),
-        type: 'progress.updated',
-        data: { progress, estimatedCompletion: null, trigger: 'step.completed' },
-      }) as EventEnvelope,
-    milestoneReached: (): EventEnvelope =>
-      buildEnvelope({ ...base('progress'), type: 'milestone.reached', data: { threshold: 25, title: 'Getting Started', progress } }) as EventEnvelope,
+    stepCompleted: (stepId = 'organization_setup') => event('step.completed', 'session', stepId),
+    progressUpdated: () => event('progress.updated', 'progress'),
+    milestoneReached: () => event('milestone.reached', 'progress'),
   };
 }
 

@@ -248,6 +248,7 @@ export {
   type NatsServer,
   type NatsServerOptions,
 } from './nats-server.js';
+export { freePort } from './ports.js';
 export { startPostgresServer, resolvePostgresBinDir, type PostgresServer, type PostgresServerOptions } from './postgres-server.js';
 export { createTestCa, opensslAvailable, selfSignedCertificate, type KeyPair, type TestCa } from './tls-certs.js';
 export {

@@ -1,8 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mintToken } from '@glavito/auth';
-import { serveRpc } from '@glavito/bus';
-import { rpcSubject, SessionGetReplySchema, SessionGetRequestSchema, type SessionSummary } from '@glavito/contracts';
+import { type SessionSummary } from '@glavito/contracts';
+import { fakeSessionService } from '@glavito/test-fakes';
 import { serviceTestEnv, startTestService, TEST_JWT_SECRET, type TestDatabase, type TestNats, type TestService } from '@glavito/testkit';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp, type BuildOptions } from '../src/app.js';
@@ -23,42 +23,17 @@ export function testConfig(db: TestDatabase, nats: TestNats, env: Record<string,
 
 /** A connection-test service on a fresh database and stream, with a fake session service answering session.get. */
 export async function startHarness(opts: BuildOptions & { env?: Record<string, string> } = {}): Promise<Harness> {
-  const sessions = new Map<string, SessionSummary>();
   const service = await startTestService({
     config: (db, nats) => testConfig(db, nats, opts.env),
-    build(config, { nats, defer }) {
-      const fake = serveRpc({
-        nc: nats.nc,
-        subject: rpcSubject(nats.rpcPrefix, 'session.get'),
-        queue: 'fake-session',
-        request: SessionGetRequestSchema,
-        reply: SessionGetReplySchema,
-        logger: console,
-        handler: async ({ sessionId, caller }) => {
-          const s = sessions.get(sessionId);
-          const visible = s && s.tenantId === caller.tenantId && (caller.isAdmin || s.userId === caller.userId);
-          return visible ? { found: true as const, session: s } : { found: false as const };
-        },
-      });
-      defer(() => fake.unsubscribe());
-      return buildApp(config, { logger: false, ...opts });
-    },
+    build: (config) => buildApp(config, { logger: false, ...opts }),
   });
+  // Asked only when a test calls the service, so it can start after the app is ready.
+  const sessionService = fakeSessionService(service.nats, { serves: ['session.get'] });
+  service.defer(() => sessionService.stop());
   return Object.assign(service, {
-    sessions,
+    sessions: sessionService.sessions,
     addSession(s: { id: string; tenantId: string; userId: string }) {
-      const now = new Date().toISOString();
-      sessions.set(s.id, {
-        ...s,
-        type: 'tenant_setup',
-        status: 'active',
-        completedSteps: ['welcome'],
-        skippedSteps: [],
-        currentStep: 'organization_setup',
-        startedAt: now,
-        lastActivityAt: now,
-        completedAt: null,
-      });
+      sessionService.add(s);
     },
   });
 }

@@ -1,12 +1,6 @@
-import { callRpc, serveRpc } from '@glavito/bus';
-import {
-  ProgressGetReplySchema,
-  ProgressResponseSchema,
-  rpcSubject,
-  SessionGetReplySchema,
-  SessionGetRequestSchema,
-  type SessionSummary,
-} from '@glavito/contracts';
+import { callRpc } from '@glavito/bus';
+import { ProgressGetReplySchema, ProgressResponseSchema, rpcSubject, type SessionSummary } from '@glavito/contracts';
+import { fakeSessionService } from '@glavito/test-fakes';
 import { waitFor } from '@glavito/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, simulateSession, startHarness, type ProgressHarness } from './helpers.js';
@@ -27,28 +21,6 @@ const httpProgress = (sessionId: string, user: { userId: string; tenantId: strin
   h.app.inject({ method: 'GET', url: `/onboarding/progress/${sessionId}`, headers: bearer(user) });
 const appliedSeq = async (sessionId: string) =>
   (await h.db.pool.query<{ applied_seq: number }>('SELECT applied_seq FROM progress.projections WHERE session_id = $1', [sessionId])).rows[0]?.applied_seq ?? 0;
-
-/**
- * The session service, faked at its NATS boundary: it answers `session.get` for the sessions it knows,
- * applying the session service's visibility rule (own tenant; own session unless admin).
- */
-function fakeSessionService(sessions: SessionSummary[]) {
-  const requests: unknown[] = [];
-  const sub = serveRpc({
-    nc: h.nats.nc,
-    subject: rpcSubject(h.config.RPC_SUBJECT_PREFIX, 'session.get'),
-    queue: 'session',
-    request: SessionGetRequestSchema,
-    reply: SessionGetReplySchema,
-    logger: { info() {}, warn() {}, error() {} },
-    handler: async ({ sessionId, caller }) => {
-      requests.push({ sessionId, caller });
-      const s = sessions.find((x) => x.id === sessionId && x.tenantId === caller.tenantId && (caller.isAdmin || x.userId === caller.userId));
-      return s ? { found: true as const, session: s } : { found: false as const };
-    },
-  });
-  return { requests, stop: () => sub.unsubscribe() };
-}
 
 describe('progress.get over NATS request/reply', () => {
   it("answers the projection's progress for the owner and same-tenant admins, not found for anyone else", async () => {
@@ -93,7 +65,9 @@ describe('before the first event arrives', () => {
   const agent = { userId: 'rpc-agent', tenantId: 'rpc-t' };
 
   it('asks the session service and answers its computed progress (HTTP 200 right after start, and over RPC)', async () => {
-    const sessionService = fakeSessionService([fresh]);
+    // The session service faked at its NATS boundary; this service answers progress.get itself.
+    const sessionService = fakeSessionService(h.nats, { serves: ['session.get'] });
+    sessionService.add(fresh);
     try {
       const res = await httpProgress('rpc-fresh', agent);
       expect(res.statusCode, res.body).toBe(200);
@@ -117,7 +91,7 @@ describe('before the first event arrives', () => {
         seq: 0,
       });
       // The caller travels with the question, so the session service applies its own tenancy rules.
-      expect(sessionService.requests).toEqual([{ sessionId: 'rpc-fresh', caller: { ...agent, isAdmin: false } }]);
+      expect(sessionService.calls).toEqual([{ rpc: 'session.get', request: { sessionId: 'rpc-fresh', caller: { ...agent, isAdmin: false } } }]);
 
       expect(await progressGet('rpc-fresh', { ...agent, isAdmin: false })).toEqual({ found: true, progress: res.json() });
       expect(await progressGet('rpc-fresh', { userId: 'rpc-admin', tenantId: 'rpc-t', isAdmin: true })).toMatchObject({ found: true });
@@ -128,12 +102,12 @@ describe('before the first event arrives', () => {
       // Once the events arrive, the projection answers (and the session service is no longer asked).
       await h.publish(simulateSession({ sessionId: 'rpc-fresh', ...agent, type: 'agent_welcome', steps: ['profile_setup'] }));
       await waitFor(async () => (await appliedSeq('rpc-fresh')) === 3);
-      const asked = sessionService.requests.length;
+      const asked = sessionService.calls.length;
       const after = ProgressResponseSchema.parse((await httpProgress('rpc-fresh', agent)).json());
       expect(after).toMatchObject({ completedSteps: 2, progressPercentage: 25, currentStep: 'team_assignment' });
       expect(after.estimatedCompletion).not.toBeNull();
       expect(after.milestones[0]!.reachedAt).toBe('2026-01-05T09:10:00.000Z');
-      expect(sessionService.requests).toHaveLength(asked);
+      expect(sessionService.calls).toHaveLength(asked);
     } finally {
       sessionService.stop();
     }

@@ -1,18 +1,7 @@
 import { mintToken } from '@glavito/auth';
-import { buildEnvelope, publishEvent, serveRpc } from '@glavito/bus';
-import {
-  computeProgress,
-  ProgressGetReplySchema,
-  ProgressGetRequestSchema,
-  rpcSubject,
-  SessionGetReplySchema,
-  SessionGetRequestSchema,
-  SessionUserReplySchema,
-  SessionUserRequestSchema,
-  type EventEnvelope,
-  type EventType,
-  type SessionSummary,
-} from '@glavito/contracts';
+import { publishEvent } from '@glavito/bus';
+import { type EventEnvelope, type EventType, type SessionSummary } from '@glavito/contracts';
+import { fakeSessionEvent, fakeSessionService, realtimeTestEnv } from '@glavito/test-fakes';
 import { createTestNats, TEST_JWT_SECRET, type TestNats } from '@glavito/testkit';
 import { jetstream } from '@nats-io/jetstream';
 import type { FastifyInstance } from 'fastify';
@@ -35,98 +24,17 @@ export interface Harness {
 export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
   // The broker migration gives the presence bucket the TTL these replicas expect (the service only checks it).
   const nats = await createTestNats({ broker: Object.fromEntries(Object.entries(env).filter(([k]) => k === 'PRESENCE_TTL' || k === 'EVENT_RETENTION')) });
-  const config = (extra: Record<string, string> = {}) =>
-    loadRealtimeConfig({
-      NATS_URL: nats.url,
-      EVENT_STREAM: nats.streamName,
-      EVENT_SUBJECT_PREFIX: nats.subjectPrefix,
-      RPC_SUBJECT_PREFIX: nats.rpcPrefix,
-      DEAD_LETTER_PREFIX: nats.dlqPrefix,
-      PRESENCE_BUCKET: nats.presenceBucket,
-      JWT_SECRET: TEST_JWT_SECRET,
-      LOG_LEVEL: 'silent',
-      ...env,
-      ...extra,
-    });
-  const sessions = new Map<string, SessionSummary>();
-  const visible = (sessionId: string, caller: { tenantId: string; userId: string; isAdmin: boolean }) => {
-    const s = sessions.get(sessionId);
-    return s && s.tenantId === caller.tenantId && (caller.isAdmin || s.userId === caller.userId) ? s : undefined;
-  };
-  const subs = [
-    serveRpc({
-      nc: nats.nc,
-      subject: rpcSubject(nats.rpcPrefix, 'session.get'),
-      queue: 'fake-session',
-      request: SessionGetRequestSchema,
-      reply: SessionGetReplySchema,
-      logger: console,
-      handler: async ({ sessionId, caller }) => {
-        const s = visible(sessionId, caller);
-        return s ? { found: true as const, session: s } : { found: false as const };
-      },
-    }),
-    serveRpc({
-      nc: nats.nc,
-      subject: rpcSubject(nats.rpcPrefix, 'session.user'),
-      queue: 'fake-session',
-      request: SessionUserRequestSchema,
-      reply: SessionUserReplySchema,
-      logger: console,
-      handler: async ({ userId, caller }) => ({
-        known: (caller.isAdmin || caller.userId === userId) && [...sessions.values()].some((s) => s.tenantId === caller.tenantId && s.userId === userId),
-      }),
-    }),
-    serveRpc({
-      nc: nats.nc,
-      subject: rpcSubject(nats.rpcPrefix, 'progress.get'),
-      queue: 'fake-progress',
-      request: ProgressGetRequestSchema,
-      reply: ProgressGetReplySchema,
-      logger: console,
-      handler: async ({ sessionId, caller }) => {
-        const s = visible(sessionId, caller);
-        if (!s) return { found: false as const };
-        const p = computeProgress(s.type, s);
-        return {
-          found: true as const,
-          progress: {
-            sessionId,
-            totalSteps: p.totalSteps,
-            completedSteps: p.completedSteps,
-            skippedSteps: p.skippedSteps,
-            progressPercentage: p.progressPercentage,
-            estimatedTimeRemaining: p.estimatedTimeRemaining,
-            estimatedCompletion: null,
-            currentStep: p.currentStep,
-            nextRecommendedAction: p.nextRecommendedAction,
-            milestones: [],
-            seq: 0,
-          },
-        };
-      },
-    }),
-  ];
+  const config = (extra: Record<string, string> = {}) => loadRealtimeConfig({ ...realtimeTestEnv(nats), ...env, ...extra });
+  const sessionService = fakeSessionService(nats);
   const apps: FastifyInstance[] = [];
   const js = jetstream(nats.nc);
   const h: Harness = {
     nats,
     config: config(),
     apps,
-    sessions,
+    sessions: sessionService.sessions,
     addSession(s) {
-      const now = new Date().toISOString();
-      sessions.set(s.id, {
-        ...s,
-        type: 'tenant_setup',
-        status: 'active',
-        completedSteps: ['welcome', 'organization_setup'],
-        skippedSteps: [],
-        currentStep: 'channel_configuration',
-        startedAt: now,
-        lastActivityAt: now,
-        completedAt: null,
-      });
+      sessionService.add(s);
     },
     async startInstance(extra = {}) {
       const app = await buildApp(config(extra), { logger: false });
@@ -139,7 +47,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     },
     async close() {
       await Promise.all(apps.map((a) => a.close()));
-      subs.forEach((s) => s.unsubscribe());
+      sessionService.stop();
       await nats.cleanup();
     },
   };
@@ -148,15 +56,6 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
 
 export const tokenFor = (user: { userId: string; tenantId: string; roles?: string[] }, expiresIn: string | number = '1h') =>
   mintToken({ secret: TEST_JWT_SECRET, userId: user.userId, tenantId: user.tenantId, roles: user.roles ?? ['agent'], expiresIn });
-
-const snapshot = {
-  sessionType: 'tenant_setup' as const,
-  completedSteps: ['welcome', 'organization_setup'],
-  skippedSteps: [],
-  currentStep: 'channel_configuration',
-  status: 'active' as const,
-};
-const progress = computeProgress('tenant_setup', snapshot);
 
 let seqs = new Map<string, number>();
 export function resetSeqs(): void {
@@ -168,46 +67,7 @@ export function eventFor(s: { id: string; tenantId: string; userId: string }, ty
   const key = `${s.id}:${type.split('.')[0]}`;
   const seq = (seqs.get(key) ?? 0) + 1;
   seqs.set(key, seq);
-  const data: Record<string, unknown> = (() => {
-    switch (type) {
-      case 'step.completed':
-        return { ...snapshot, progress, stepId: 'organization_setup', nextStep: 'channel_configuration' };
-      case 'progress.updated':
-        return { progress, estimatedCompletion: null, trigger: 'step.completed' };
-      case 'milestone.reached':
-        return { threshold: 25, title: 'Getting Started', progress };
-      case 'step.validation_failed':
-        return {
-          sessionType: 'tenant_setup',
-          stepId: 'organization_setup',
-          errors: [{ field: 'companyName', rule: 'required', message: 'companyName is required' }],
-        };
-      case 'connection.tested':
-        return {
-          result: {
-            id: 'r1',
-            channel: 'webhook',
-            status: 'success',
-            message: 'Webhook answered 200',
-            details: {},
-            checks: [],
-            responseTime: 12,
-            timestamp: '2026-06-01T10:00:00.000Z',
-          },
-        };
-      default:
-        return { ...snapshot, progress };
-    }
-  })();
-  return buildEnvelope({
-    type,
-    data,
-    tenantId: s.tenantId,
-    sessionId: s.id,
-    userId: s.userId,
-    sessionSeq: seq,
-    correlationId: 'corr-rt',
-  } as never) as EventEnvelope;
+  return fakeSessionEvent(s, type, seq, { correlationId: 'corr-rt' });
 }
 
 export interface Frame {
