@@ -2,7 +2,6 @@ import { AUDIT_NO_TENANT, AuditEventSchema, auditSubject, type AuditEvent } from
 import type { EventBus } from './event-bus.js';
 import { newEventId } from './envelope.js';
 import type { BusLogger as Logger } from './nats.js';
-import { DIRECT_PUBLISH_RELAY_AFTER, type OutboxRow } from './outbox.js';
 
 export type AuditInput = Omit<AuditEvent, 'id' | 'type' | 'version' | 'occurredAt' | 'details'> & { details?: AuditEvent['details']; occurredAt?: Date };
 
@@ -17,10 +16,6 @@ export function buildAuditEvent(input: AuditInput): AuditEvent {
     occurredAt: (occurredAt ?? new Date()).toISOString(),
     details: details ?? {},
   });
-}
-
-export function toAuditOutboxRow(subjectPrefix: string, ev: AuditEvent): OutboxRow {
-  return { id: ev.id, subject: auditSubject(subjectPrefix, ev), payload: ev };
 }
 
 export interface EdgeAuditorOptions {
@@ -154,26 +149,4 @@ export function createEdgeAuditor(opts: EdgeAuditorOptions): EdgeAuditor {
       await Promise.allSettled([...inFlight]);
     },
   };
-}
-
-/**
- * Stores one audit event in the service's outbox in its own statement, for an action that changes nothing the
- * service stores (a read of statistics or of the audit trail): the read goes ahead only once its record is
- * committed. The writer publishes it right away; the relay takes it if that fails.
- */
-export async function writeAuditEvent(
-  pool: { query: (text: string, values: unknown[]) => Promise<unknown> },
-  relay: { publishCommitted(rows: OutboxRow[]): void },
-  opts: { schema: string; subjectPrefix: string },
-  input: AuditInput,
-): Promise<AuditEvent> {
-  const ev = buildAuditEvent(input);
-  const row = toAuditOutboxRow(opts.subjectPrefix, ev);
-  await pool.query(`INSERT INTO "${opts.schema}".outbox (id, subject, payload, relay_after) VALUES ($1, $2, $3::jsonb, ${DIRECT_PUBLISH_RELAY_AFTER})`, [
-    row.id,
-    row.subject,
-    JSON.stringify(ev),
-  ]);
-  relay.publishCommitted([row]);
-  return ev;
 }

@@ -1,17 +1,6 @@
 export { connectBus, ensureStream, ensureDurableConsumer, isNotFound, type Bus, type StreamSpec, type DurableSpec, type BusLogger } from './nats.js';
 export { publishEvent } from './publish.js';
 export { buildEnvelope, newEventId, type EnvelopeInput } from './envelope.js';
-export {
-  startOutboxRelay,
-  insertOutbox,
-  toOutboxRow,
-  outboxNotifyChannel,
-  outboxNotifyTriggerSql,
-  DIRECT_PUBLISH_RELAY_AFTER,
-  type OutboxRelay,
-  type OutboxRelayOptions,
-  type OutboxRow,
-} from './outbox.js';
 export { runConsumer, PoisonMessageError, RetryLaterError, type ConsumerOptions, type ConsumerHandle, type UnknownEvent } from './consumer.js';
 export { serveRpc, callRpc, RpcError } from './rpc.js';
 export { createNatsBus } from './nats-bus.js';
@@ -26,5 +15,5 @@ export {
   type KeyValueStore,
   type Stoppable,
 } from './event-bus.js';
-export { buildAuditEvent, toAuditOutboxRow, createEdgeAuditor, writeAuditEvent, type AuditInput, type EdgeAuditor, type EdgeAuditorOptions } from './audit.js';
+export { buildAuditEvent, createEdgeAuditor, type AuditInput, type EdgeAuditor, type EdgeAuditorOptions } from './audit.js';
 export { BrokerStateError, checkEventStreams, requireBucket, migrateEventBus } from './broker-check.js';

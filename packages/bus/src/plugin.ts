@@ -1,28 +1,22 @@
-import type {} from '@glavito/db/plugin';
 import fp from 'fastify-plugin';
 import { BrokerStateError, checkEventStreams } from './broker-check.js';
 import type { EventBus } from './event-bus.js';
 import { createNatsBus } from './nats-bus.js';
-import { startOutboxRelay, type OutboxRelay } from './outbox.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     bus: EventBus;
-    /** Present when the service owns an outbox. */
-    outboxRelay: OutboxRelay;
   }
 }
 
 export interface BusPluginOptions {
   name: string;
   config: { NATS_URL?: string; EVENT_STREAM: string; EVENT_SUBJECT_PREFIX: string; EVENT_RETENTION: number; DEAD_LETTER_PREFIX: string };
-  /** Schema of the service's outbox table; its relay starts with the app and stops with it. */
-  outboxSchema?: string;
   /** An existing bus (embedded mode: the in-process bus shared by every service). Not closed with the app. */
   bus?: EventBus;
 }
 
-/** Connects to the bus (NATS unless one is given; failing loudly), checks the event and dead-letter streams (never changes them), runs the outbox relay. */
+/** Connects to the bus (NATS unless one is given; failing loudly), checks the event and dead-letter streams (never changes them). */
 export const busPlugin = fp<BusPluginOptions>(
   async (app, opts) => {
     const { config } = opts;
@@ -38,28 +32,7 @@ export const busPlugin = fp<BusPluginOptions>(
     if (problems.length > 0) app.log.error(new BrokerStateError(problems).message);
     // Readiness (every service's `bus` check) stays false while the broker state does not match.
     app.decorate('bus', problems.length === 0 ? bus : { ...bus, isReady: () => false });
-    let relay: OutboxRelay | undefined;
-    if (opts.outboxSchema) {
-      if (!app.hasDecorator('pool')) throw new Error('busPlugin: an outbox needs the db plugin registered first');
-      // In embedded mode the database is in-process: the relay is woken directly, no LISTEN connection.
-      relay = startOutboxRelay({
-        pool: app.pool,
-        listenUrl: bus.kind === 'nats' ? app.serviceDatabaseUrl : undefined,
-        schema: opts.outboxSchema,
-        bus,
-        logger: app.log,
-      });
-      app.decorate('outboxRelay', relay);
-      if (app.hasDecorator('metrics')) {
-        (app as unknown as { metrics: { gauge(n: string, h: string, r: () => Promise<number>): void } }).metrics.gauge(
-          'outbox_pending_events',
-          'Events written to the outbox and not yet published',
-          () => relay!.pending(),
-        );
-      }
-    }
     app.addHook('onClose', async () => {
-      await relay?.stop();
       if (!opts.bus) await bus.close();
     });
   },

@@ -1,17 +1,9 @@
 import { computeProgress, type EventEnvelope } from '@glavito/contracts';
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
-import type pg from 'pg';
 import { pino, type Logger } from 'pino';
-import { buildEnvelope, outboxNotifyTriggerSql, type EnvelopeInput } from '../src/index.js';
+import { buildEnvelope, type EnvelopeInput } from '../src/index.js';
 
 export const silentLogger: Logger = pino({ level: 'silent' });
-
-/** A logger that keeps warn+ records in memory, so a test can wait for the code's own retry reports. */
-export function capturingLogger(): { logger: Logger; records: { msg: string; [k: string]: unknown }[] } {
-  const records: { msg: string; [k: string]: unknown }[] = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => void records.push(JSON.parse(line) as { msg: string }) });
-  return { logger, records };
-}
 
 type PausedInput = EnvelopeInput<'session.paused'>;
 
@@ -28,16 +20,6 @@ export function makeEnvelope(overrides: Partial<Omit<PausedInput, 'type' | 'data
     ...overrides,
     data: { sessionType: 'tenant_setup', ...state, status: 'paused', progress: computeProgress('tenant_setup', state) },
   });
-}
-
-/** The outbox and inbox tables a producing/consuming service owns, in their own schema. */
-export async function createBusSchema(pool: pg.Pool, schema: string): Promise<void> {
-  await pool.query(`CREATE SCHEMA "${schema}"`);
-  await pool.query(`CREATE TABLE "${schema}".outbox (
-    id uuid primary key, seq bigserial, subject text not null, payload jsonb not null,
-    created_at timestamptz not null default now(), published_at timestamptz, relay_after timestamptz not null default now())`);
-  await pool.query(`CREATE TABLE "${schema}".inbox (event_id uuid primary key, processed_at timestamptz not null default now())`);
-  await pool.query(outboxNotifyTriggerSql(schema));
 }
 
 export async function streamCount(jsm: JetStreamManager, stream: string): Promise<number> {

@@ -96,8 +96,11 @@ export function createDb<TSchema extends Record<string, unknown>>(pool: pg.Pool,
 }
 export type { NodePgDatabase };
 
-/** Applies a service's drizzle migrations, journaled in its own schema (`<schema>.__migrations`). */
-export async function runMigrations(pool: pg.Pool, opts: { schema: string; migrationsFolder: string }): Promise<void> {
+/**
+ * Applies a service's drizzle migrations, journaled in its own schema (`<schema>.__migrations`), then
+ * `afterMigrations`: idempotent statements a shared package owns for every service (the outbox).
+ */
+export async function runMigrations(pool: pg.Pool, opts: { schema: string; migrationsFolder: string; afterMigrations?: readonly string[] }): Promise<void> {
   const client = await pool.connect();
   try {
     // One migrator per schema at a time, even when several replicas start together.
@@ -105,6 +108,7 @@ export async function runMigrations(pool: pg.Pool, opts: { schema: string; migra
     try {
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(opts.schema)}`);
       await migrate(drizzle(client), { migrationsFolder: opts.migrationsFolder, migrationsSchema: opts.schema, migrationsTable: '__migrations' });
+      for (const statement of opts.afterMigrations ?? []) await client.query(statement);
     } finally {
       await client.query('SELECT pg_advisory_unlock(hashtext($1))', [`migrate:${opts.schema}`]);
     }

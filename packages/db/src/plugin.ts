@@ -14,6 +14,8 @@ export interface ServiceDatabaseOptions {
   /** The schema the service owns, e.g. `session`. */
   schema: string;
   migrationsFolder: string;
+  /** Idempotent statements run after the migrations, in the same lock (the outbox's `outboxMigration`). */
+  afterMigrations?: readonly string[];
   /** Tables of the schema the service role may only INSERT into and SELECT from (no UPDATE, DELETE, TRUNCATE). */
   appendOnly?: string[];
   /**
@@ -42,7 +44,7 @@ export async function prepareServiceDatabase(opts: ServiceDatabaseOptions): Prom
   if (!config.MIGRATE_ON_START) return serviceUrl;
   const admin = createPool({ connectionString: config.DATABASE_URL, max: 2, applicationName: `${schema}-migrate` });
   try {
-    await runMigrations(admin, { schema, migrationsFolder: opts.migrationsFolder });
+    await runMigrations(admin, { schema, migrationsFolder: opts.migrationsFolder, afterMigrations: opts.afterMigrations });
     if (!config.SERVICE_DATABASE_URL) await provisionServiceRole(admin, { schema, role, password: config.DB_PASSWORD, appendOnly: opts.appendOnly });
   } finally {
     await admin.end();
@@ -54,7 +56,7 @@ export const dbPlugin = fp<ServiceDatabaseOptions>(
   async (app, opts) => {
     if (opts.pool) {
       const shared = opts.pool;
-      await runMigrations(shared, { schema: opts.schema, migrationsFolder: opts.migrationsFolder });
+      await runMigrations(shared, { schema: opts.schema, migrationsFolder: opts.migrationsFolder, afterMigrations: opts.afterMigrations });
       app.decorate('pool', shared);
       app.decorate('serviceDatabaseUrl', opts.config.DATABASE_URL);
       app.decorate('isDatabaseReady', () => isDatabaseReachable(shared));

@@ -1,3 +1,4 @@
+-- The outbox's table, index and trigger are @glavito/outbox's (outboxMigration), applied after these migrations.
 CREATE SCHEMA IF NOT EXISTS "audit";
 --> statement-breakpoint
 CREATE TABLE "audit"."anchors" (
@@ -14,16 +15,6 @@ CREATE TABLE "audit"."chain_heads" (
 	"tenant_id" text PRIMARY KEY NOT NULL,
 	"seq" bigint NOT NULL,
 	"hash" text NOT NULL
-);
---> statement-breakpoint
-CREATE TABLE "audit"."outbox" (
-	"id" uuid PRIMARY KEY NOT NULL,
-	"seq" bigserial NOT NULL,
-	"subject" text NOT NULL,
-	"payload" jsonb NOT NULL,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"published_at" timestamp with time zone,
-	"relay_after" timestamp with time zone DEFAULT now() NOT NULL
 );
 --> statement-breakpoint
 CREATE TABLE "audit"."records" (
@@ -49,7 +40,6 @@ CREATE TABLE "audit"."records" (
 	CONSTRAINT "records_tenant_id_seq_pk" PRIMARY KEY("tenant_id","seq")
 );
 --> statement-breakpoint
-CREATE INDEX "outbox_pending" ON "audit"."outbox" USING btree ("seq") WHERE published_at IS NULL;--> statement-breakpoint
 CREATE UNIQUE INDEX "records_id" ON "audit"."records" USING btree ("id");--> statement-breakpoint
 CREATE INDEX "records_tenant_action" ON "audit"."records" USING btree ("tenant_id","action","seq");--> statement-breakpoint
 CREATE INDEX "records_tenant_actor" ON "audit"."records" USING btree ("tenant_id","actor_subject","seq");--> statement-breakpoint

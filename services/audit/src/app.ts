@@ -1,10 +1,8 @@
-import { fileURLToPath } from 'node:url';
 import { authPlugin } from '@glavito/auth';
 import { auditNames } from '@glavito/config';
 import type { EventBus } from '@glavito/bus';
-import { busPlugin } from '@glavito/bus/plugin';
 import type { Pool } from '@glavito/db';
-import { dbPlugin } from '@glavito/db/plugin';
+import { producerDatabase, producerPlugin } from '@glavito/outbox/plugin';
 import { healthRoutes } from '@glavito/http';
 import { createServiceApp } from '@glavito/http/service-app';
 import type { FastifyServerOptions } from 'fastify';
@@ -13,9 +11,9 @@ import { auditEventsConsumer } from './consumers/audit-events.js';
 import { repositoriesPlugin } from './plugins/repositories.js';
 import { auditRoutes } from './routes/audit.js';
 
-export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../drizzle', import.meta.url));
 /** The service role may INSERT and SELECT these, never UPDATE or DELETE. */
 export const APPEND_ONLY_TABLES = ['records', 'anchors'];
+export const DATABASE = producerDatabase('audit', new URL('../drizzle', import.meta.url), { appendOnly: APPEND_ONLY_TABLES });
 
 export interface BuildOptions {
   /** Embedded mode: the shared in-process database pool and bus. */
@@ -27,8 +25,7 @@ export interface BuildOptions {
 export async function buildApp(config: AuditConfig, opts: BuildOptions = {}) {
   const app = await createServiceApp({ service: 'audit', logLevel: config.LOG_LEVEL, logger: opts.logger, loggerInstance: opts.loggerInstance });
   await app.register(authPlugin, { secret: config.JWT_SECRET });
-  await app.register(dbPlugin, { schema: 'audit', migrationsFolder: MIGRATIONS_FOLDER, appendOnly: APPEND_ONLY_TABLES, config, pool: opts.infra?.pool });
-  await app.register(busPlugin, { name: 'audit', config, outboxSchema: 'audit', bus: opts.infra?.bus });
+  await app.register(producerPlugin, { name: 'audit', database: DATABASE, config, infra: opts.infra });
   await app.register(repositoriesPlugin);
 
   await app.register(healthRoutes, { checks: { database: () => app.isDatabaseReady(), bus: () => app.bus.isReady() } });

@@ -6,16 +6,14 @@
 import { commonEnvSchema, databaseEnvShape, loadConfig } from '@glavito/config';
 import { prepareServiceDatabase } from '@glavito/db/plugin';
 import { createLogger } from '@glavito/logging';
-import { APPEND_ONLY_TABLES, MIGRATIONS_FOLDER } from './app.js';
+import { DATABASE } from './app.js';
 
 const config = loadConfig(commonEnvSchema.pick({ LOG_LEVEL: true }).extend(databaseEnvShape));
 const logger = createLogger('audit-migrate', config.LOG_LEVEL);
 const started = Date.now();
 try {
   await prepareServiceDatabase({
-    schema: 'audit',
-    migrationsFolder: MIGRATIONS_FOLDER,
-    appendOnly: APPEND_ONLY_TABLES,
+    ...DATABASE,
     config: { ...config, MIGRATE_ON_START: true },
   });
   logger.info({ schema: 'audit', role: config.DB_ROLE ?? 'audit_svc', ms: Date.now() - started }, 'migrations applied, service role provisioned');

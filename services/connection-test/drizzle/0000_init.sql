@@ -1,3 +1,4 @@
+-- The outbox's table, index and trigger are @glavito/outbox's (outboxMigration), applied after these migrations.
 CREATE SCHEMA IF NOT EXISTS "connection_test";
 --> statement-breakpoint
 CREATE TABLE "connection_test"."known_sessions" (
@@ -7,15 +8,6 @@ CREATE TABLE "connection_test"."known_sessions" (
 	"status" text NOT NULL,
 	"last_seq" integer DEFAULT 0 NOT NULL,
 	"out_seq" integer DEFAULT 0 NOT NULL
-);
---> statement-breakpoint
-CREATE TABLE "connection_test"."outbox" (
-	"id" uuid PRIMARY KEY NOT NULL,
-	"seq" bigserial NOT NULL,
-	"subject" text NOT NULL,
-	"payload" jsonb NOT NULL,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"published_at" timestamp with time zone
 );
 --> statement-breakpoint
 CREATE TABLE "connection_test"."rate_limit_counters" (
@@ -43,5 +35,4 @@ CREATE TABLE "connection_test"."test_runs" (
 );
 --> statement-breakpoint
 CREATE INDEX "known_sessions_tenant" ON "connection_test"."known_sessions" USING btree ("tenant_id");--> statement-breakpoint
-CREATE INDEX "outbox_pending" ON "connection_test"."outbox" USING btree ("seq") WHERE published_at IS NULL;--> statement-breakpoint
 CREATE INDEX "test_runs_session_newest" ON "connection_test"."test_runs" USING btree ("session_id","created_at" DESC NULLS LAST,"id" DESC NULLS LAST);

@@ -1,9 +1,7 @@
-import { fileURLToPath } from 'node:url';
 import { authPlugin } from '@glavito/auth';
 import type { EventBus } from '@glavito/bus';
-import { busPlugin } from '@glavito/bus/plugin';
 import type { Pool } from '@glavito/db';
-import { dbPlugin } from '@glavito/db/plugin';
+import { producerDatabase, producerPlugin } from '@glavito/outbox/plugin';
 import { healthRoutes } from '@glavito/http';
 import { createServiceApp } from '@glavito/http/service-app';
 import type { FastifyServerOptions } from 'fastify';
@@ -14,7 +12,7 @@ import type { Lookup } from './domain/outbound-policy.js';
 import { testerPlugin } from './plugins/tester.js';
 import { connectionTestRoutes } from './routes/connection-tests.js';
 
-export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../drizzle', import.meta.url));
+export const DATABASE = producerDatabase('connection_test', new URL('../drizzle', import.meta.url));
 
 export interface BuildOptions {
   /** Embedded mode: the shared in-process database pool and bus. */
@@ -35,8 +33,7 @@ export async function buildApp(config: ConnectionTestConfig, opts: BuildOptions 
     bodyLimit: config.BODY_LIMIT_BYTES,
   });
   await app.register(authPlugin, { secret: config.JWT_SECRET });
-  await app.register(dbPlugin, { schema: 'connection_test', migrationsFolder: MIGRATIONS_FOLDER, config, pool: opts.infra?.pool });
-  await app.register(busPlugin, { name: 'connection-test', config, outboxSchema: 'connection_test', bus: opts.infra?.bus });
+  await app.register(producerPlugin, { name: 'connection-test', database: DATABASE, config, infra: opts.infra });
   await app.register(testerPlugin, { config, lookup: opts.lookup, channels: opts.channels });
 
   await app.register(healthRoutes, { checks: { database: () => app.isDatabaseReady(), bus: () => app.bus.isReady() } });

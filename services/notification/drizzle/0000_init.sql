@@ -1,3 +1,4 @@
+-- The outbox's table, index and trigger are @glavito/outbox's (outboxMigration), applied after these migrations.
 CREATE SCHEMA IF NOT EXISTS "notification";
 --> statement-breakpoint
 CREATE TABLE "notification"."deliveries" (
@@ -34,16 +35,6 @@ CREATE TABLE "notification"."notifications" (
 	"dedupe_key" text NOT NULL,
 	"created_at" timestamp with time zone NOT NULL,
 	"read_at" timestamp with time zone
-);
---> statement-breakpoint
-CREATE TABLE "notification"."outbox" (
-	"id" uuid PRIMARY KEY NOT NULL,
-	"seq" bigserial NOT NULL,
-	"subject" text NOT NULL,
-	"payload" jsonb NOT NULL,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"published_at" timestamp with time zone,
-	"relay_after" timestamp with time zone DEFAULT now() NOT NULL
 );
 --> statement-breakpoint
 CREATE TABLE "notification"."policies" (
@@ -108,7 +99,6 @@ CREATE INDEX "deliveries_reminder" ON "notification"."deliveries" USING btree ("
 CREATE UNIQUE INDEX "notifications_dedupe" ON "notification"."notifications" USING btree ("dedupe_key");--> statement-breakpoint
 CREATE INDEX "notifications_user_newest" ON "notification"."notifications" USING btree ("tenant_id","user_id","created_at" DESC NULLS LAST,"id" DESC NULLS LAST);--> statement-breakpoint
 CREATE INDEX "notifications_user_unread" ON "notification"."notifications" USING btree ("tenant_id","user_id") WHERE read_at IS NULL;--> statement-breakpoint
-CREATE INDEX "outbox_pending" ON "notification"."outbox" USING btree ("seq") WHERE published_at IS NULL;--> statement-breakpoint
 CREATE INDEX "recipients_admins" ON "notification"."recipients" USING btree ("tenant_id") WHERE is_admin;--> statement-breakpoint
 CREATE UNIQUE INDEX "reminders_once" ON "notification"."reminders" USING btree ("session_id","activity_at","ordinal");--> statement-breakpoint
 CREATE INDEX "reminders_due" ON "notification"."reminders" USING btree ("due_at") WHERE state IN ('scheduled', 'sending');--> statement-breakpoint

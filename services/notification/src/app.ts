@@ -1,9 +1,7 @@
-import { fileURLToPath } from 'node:url';
 import { authPlugin } from '@glavito/auth';
 import type { EventBus } from '@glavito/bus';
-import { busPlugin } from '@glavito/bus/plugin';
 import type { Pool } from '@glavito/db';
-import { dbPlugin } from '@glavito/db/plugin';
+import { producerDatabase, producerPlugin } from '@glavito/outbox/plugin';
 import { healthRoutes } from '@glavito/http';
 import { createServiceApp } from '@glavito/http/service-app';
 import type { FastifyServerOptions } from 'fastify';
@@ -12,7 +10,7 @@ import { eventsConsumer } from './consumers/events.js';
 import { notificationsPlugin } from './plugins/notifications.js';
 import { notificationRoutes } from './routes/notifications.js';
 
-export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../drizzle', import.meta.url));
+export const DATABASE = producerDatabase('notification', new URL('../drizzle', import.meta.url));
 
 export interface BuildOptions {
   /** Embedded mode: the shared in-process database pool and bus. */
@@ -35,8 +33,7 @@ export async function buildApp(config: NotificationConfig, opts: BuildOptions = 
     bodyLimit: config.BODY_LIMIT_BYTES,
   });
   await app.register(authPlugin, { secret: config.JWT_SECRET });
-  await app.register(dbPlugin, { schema: 'notification', migrationsFolder: MIGRATIONS_FOLDER, config, pool: opts.infra?.pool });
-  await app.register(busPlugin, { name: 'notification', config, outboxSchema: 'notification', bus: opts.infra?.bus });
+  await app.register(producerPlugin, { name: 'notification', database: DATABASE, config, infra: opts.infra });
   await app.register(notificationsPlugin, { config, clock: opts.clock, replicaId: opts.replicaId, tenantSmtpCa: opts.tenantSmtpCa });
 
   await app.register(healthRoutes, { checks: { database: () => app.isDatabaseReady(), bus: () => app.bus.isReady() } });

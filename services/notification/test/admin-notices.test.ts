@@ -1,4 +1,5 @@
-import { buildEnvelope, type OutboxRow } from '@glavito/bus';
+import { buildEnvelope } from '@glavito/bus';
+import { type OutboxRow } from '@glavito/outbox';
 import { computeProgress, type EventEnvelope, type NotificationLanguage } from '@glavito/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { milestoneText } from '../src/domain/policy.js';

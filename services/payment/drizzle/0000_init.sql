@@ -1,3 +1,4 @@
+-- The outbox's table, index and trigger are @glavito/outbox's (outboxMigration), applied after these migrations.
 CREATE SCHEMA IF NOT EXISTS "payment";
 --> statement-breakpoint
 CREATE TABLE "payment"."accounts" (
@@ -33,16 +34,6 @@ CREATE TABLE "payment"."billing_configs" (
 	"updated_by" text NOT NULL
 );
 --> statement-breakpoint
-CREATE TABLE "payment"."outbox" (
-	"id" uuid PRIMARY KEY NOT NULL,
-	"seq" bigserial NOT NULL,
-	"subject" text NOT NULL,
-	"payload" jsonb NOT NULL,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"published_at" timestamp with time zone,
-	"relay_after" timestamp with time zone DEFAULT now() NOT NULL
-);
---> statement-breakpoint
 CREATE TABLE "payment"."webhook_events" (
 	"event_id" text PRIMARY KEY NOT NULL,
 	"type" text NOT NULL,
@@ -51,15 +42,4 @@ CREATE TABLE "payment"."webhook_events" (
 	"received_at" timestamp with time zone DEFAULT now() NOT NULL
 );
 --> statement-breakpoint
-CREATE INDEX "outbox_pending" ON "payment"."outbox" USING btree ("seq") WHERE published_at IS NULL;--> statement-breakpoint
-CREATE INDEX "webhook_events_received" ON "payment"."webhook_events" USING btree ("received_at");--> statement-breakpoint
--- Rows their writer publishes right after commit (relay_after ahead) wake no relay; the others wake it at once.
-CREATE OR REPLACE FUNCTION "payment".notify_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF EXISTS (SELECT 1 FROM new_rows WHERE relay_after <= now()) THEN
-    PERFORM pg_notify('payment_outbox', '');
-  END IF;
-  RETURN NULL;
-END $$;
---> statement-breakpoint
-CREATE TRIGGER outbox_notify AFTER INSERT ON "payment".outbox REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "payment".notify_outbox();
+CREATE INDEX "webhook_events_received" ON "payment"."webhook_events" USING btree ("received_at");

@@ -1,9 +1,7 @@
-import { fileURLToPath } from 'node:url';
 import { authPlugin } from '@glavito/auth';
 import type { EventBus } from '@glavito/bus';
-import { busPlugin } from '@glavito/bus/plugin';
 import type { Pool } from '@glavito/db';
-import { dbPlugin } from '@glavito/db/plugin';
+import { producerDatabase, producerPlugin } from '@glavito/outbox/plugin';
 import { healthRoutes } from '@glavito/http';
 import { createServiceApp } from '@glavito/http/service-app';
 import type { FastifyServerOptions } from 'fastify';
@@ -11,7 +9,7 @@ import type { PaymentConfig } from './config.js';
 import { paymentPlugin } from './plugins/payment.js';
 import { paymentRoutes } from './routes/payment.js';
 
-export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../drizzle', import.meta.url));
+export const DATABASE = producerDatabase('payment', new URL('../drizzle', import.meta.url));
 
 export interface BuildOptions {
   /** Embedded mode: the shared in-process database pool and bus. */
@@ -30,8 +28,7 @@ export async function buildApp(config: PaymentConfig, opts: BuildOptions = {}) {
     bodyLimit: config.BODY_LIMIT_BYTES,
   });
   await app.register(authPlugin, { secret: config.JWT_SECRET });
-  await app.register(dbPlugin, { schema: 'payment', migrationsFolder: MIGRATIONS_FOLDER, config, pool: opts.infra?.pool });
-  await app.register(busPlugin, { name: 'payment', config, outboxSchema: 'payment', bus: opts.infra?.bus });
+  await app.register(producerPlugin, { name: 'payment', database: DATABASE, config, infra: opts.infra });
   await app.register(paymentPlugin, { config, now: opts.now });
 
   await app.register(healthRoutes, { checks: { database: () => app.isDatabaseReady(), bus: () => app.bus.isReady() } });

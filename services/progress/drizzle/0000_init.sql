@@ -1,3 +1,4 @@
+-- The outbox's table, index and trigger are @glavito/outbox's (outboxMigration), applied after these migrations.
 CREATE SCHEMA IF NOT EXISTS "progress";
 --> statement-breakpoint
 CREATE TABLE "progress"."inbox" (
@@ -12,15 +13,6 @@ CREATE TABLE "progress"."milestones" (
 	"title" text NOT NULL,
 	"reached_at" timestamp with time zone NOT NULL,
 	CONSTRAINT "milestones_session_id_threshold_pk" PRIMARY KEY("session_id","threshold")
-);
---> statement-breakpoint
-CREATE TABLE "progress"."outbox" (
-	"id" uuid PRIMARY KEY NOT NULL,
-	"seq" bigserial NOT NULL,
-	"subject" text NOT NULL,
-	"payload" jsonb NOT NULL,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"published_at" timestamp with time zone
 );
 --> statement-breakpoint
 CREATE TABLE "progress"."pending_events" (
@@ -61,7 +53,6 @@ CREATE TABLE "progress"."step_timings" (
 );
 --> statement-breakpoint
 CREATE INDEX "milestones_tenant" ON "progress"."milestones" USING btree ("tenant_id","threshold");--> statement-breakpoint
-CREATE INDEX "outbox_pending" ON "progress"."outbox" USING btree ("seq") WHERE published_at IS NULL;--> statement-breakpoint
 CREATE INDEX "projections_tenant_started" ON "progress"."projections" USING btree ("tenant_id","started_at");--> statement-breakpoint
 CREATE INDEX "projections_tenant_status" ON "progress"."projections" USING btree ("tenant_id","status");--> statement-breakpoint
 CREATE INDEX "step_timings_tenant" ON "progress"."step_timings" USING btree ("tenant_id","step_id");

@@ -1,10 +1,8 @@
-import { fileURLToPath } from 'node:url';
 import { authPlugin } from '@glavito/auth';
 import { auditNames } from '@glavito/config';
 import type { EventBus } from '@glavito/bus';
-import { busPlugin } from '@glavito/bus/plugin';
 import type { Pool } from '@glavito/db';
-import { dbPlugin } from '@glavito/db/plugin';
+import { producerDatabase, producerPlugin } from '@glavito/outbox/plugin';
 import { healthRoutes } from '@glavito/http';
 import { createServiceApp } from '@glavito/http/service-app';
 import type { FastifyServerOptions } from 'fastify';
@@ -17,7 +15,7 @@ import { progressRpcPlugin } from './plugins/rpc.js';
 import { progressRoutes } from './routes/progress.js';
 import { statisticsRoutes } from './routes/statistics.js';
 
-export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../drizzle', import.meta.url));
+export const DATABASE = producerDatabase('progress', new URL('../drizzle', import.meta.url));
 
 export interface BuildOptions {
   /** Embedded mode: the shared in-process database pool and bus. */
@@ -29,8 +27,7 @@ export interface BuildOptions {
 export async function buildApp(config: ProgressConfig, opts: BuildOptions = {}) {
   const app = await createServiceApp({ service: 'progress', logLevel: config.LOG_LEVEL, logger: opts.logger, loggerInstance: opts.loggerInstance });
   await app.register(authPlugin, { secret: config.JWT_SECRET });
-  await app.register(dbPlugin, { schema: 'progress', migrationsFolder: MIGRATIONS_FOLDER, config, pool: opts.infra?.pool });
-  await app.register(busPlugin, { name: 'progress', config, outboxSchema: 'progress', bus: opts.infra?.bus });
+  await app.register(producerPlugin, { name: 'progress', database: DATABASE, config, infra: opts.infra });
   await app.register(repositoriesPlugin, {
     subjectPrefix: config.EVENT_SUBJECT_PREFIX,
     cacheSize: config.WRITE_CACHE_SIZE,

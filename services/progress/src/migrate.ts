@@ -6,13 +6,13 @@
 import { commonEnvSchema, databaseEnvShape, loadConfig } from '@glavito/config';
 import { prepareServiceDatabase } from '@glavito/db/plugin';
 import { createLogger } from '@glavito/logging';
-import { MIGRATIONS_FOLDER } from './app.js';
+import { DATABASE } from './app.js';
 
 const config = loadConfig(commonEnvSchema.pick({ LOG_LEVEL: true }).extend(databaseEnvShape));
 const logger = createLogger('progress-migrate', config.LOG_LEVEL);
 const started = Date.now();
 try {
-  await prepareServiceDatabase({ schema: 'progress', migrationsFolder: MIGRATIONS_FOLDER, config: { ...config, MIGRATE_ON_START: true } });
+  await prepareServiceDatabase({ ...DATABASE, config: { ...config, MIGRATE_ON_START: true } });
   logger.info({ schema: 'progress', role: config.DB_ROLE ?? 'progress_svc', ms: Date.now() - started }, 'migrations applied, service role provisioned');
 } catch (err) {
   logger.error({ err }, 'migration failed');

@@ -2,13 +2,13 @@ import { connectBus } from '@glavito/bus';
 import { createPool } from '@glavito/db';
 import { prepareServiceDatabase } from '@glavito/db/plugin';
 import { createLogger } from '@glavito/logging';
-import { MIGRATIONS_FOLDER } from './app.js';
+import { DATABASE } from './app.js';
 import { loadProgressConfig } from './config.js';
 import { rebuildProjections } from './rebuild-projections.js';
 
 const config = loadProgressConfig();
 const logger = createLogger('progress-rebuild', config.LOG_LEVEL);
-const url = await prepareServiceDatabase({ schema: 'progress', migrationsFolder: MIGRATIONS_FOLDER, config });
+const url = await prepareServiceDatabase({ ...DATABASE, config });
 const pool = createPool({ connectionString: url, max: 4, applicationName: 'progress-rebuild' });
 const bus = await connectBus({ servers: config.NATS_URL, name: 'progress-rebuild' });
 const started = Date.now();

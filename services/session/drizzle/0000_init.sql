@@ -1,3 +1,4 @@
+-- The outbox's table, index and trigger are @glavito/outbox's (outboxMigration), applied after these migrations.
 CREATE SCHEMA IF NOT EXISTS "session";
 --> statement-breakpoint
 CREATE TABLE "session"."business_hours" (
@@ -5,15 +6,6 @@ CREATE TABLE "session"."business_hours" (
 	"config" jsonb NOT NULL,
 	"updated_at" timestamp with time zone NOT NULL,
 	"updated_by" text NOT NULL
-);
---> statement-breakpoint
-CREATE TABLE "session"."outbox" (
-	"id" uuid PRIMARY KEY NOT NULL,
-	"seq" bigserial NOT NULL,
-	"subject" text NOT NULL,
-	"payload" jsonb NOT NULL,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"published_at" timestamp with time zone
 );
 --> statement-breakpoint
 CREATE TABLE "session"."sessions" (
@@ -42,7 +34,6 @@ CREATE TABLE "session"."tenant_onboarding" (
 	"setup_completed_by" text NOT NULL
 );
 --> statement-breakpoint
-CREATE INDEX "outbox_pending" ON "session"."outbox" USING btree ("seq") WHERE published_at IS NULL;--> statement-breakpoint
 CREATE UNIQUE INDEX "sessions_one_open_per_user_type" ON "session"."sessions" USING btree ("tenant_id","user_id","type") WHERE status <> 'completed';--> statement-breakpoint
 CREATE INDEX "sessions_tenant_user" ON "session"."sessions" USING btree ("tenant_id","user_id","started_at");--> statement-breakpoint
 CREATE INDEX "sessions_inactive" ON "session"."sessions" USING btree ("last_activity_at") WHERE status IN ('active', 'paused');

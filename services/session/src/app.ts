@@ -1,10 +1,8 @@
-import { fileURLToPath } from 'node:url';
 import { auditNames } from '@glavito/config';
 import { authPlugin } from '@glavito/auth';
 import type { EventBus } from '@glavito/bus';
-import { busPlugin } from '@glavito/bus/plugin';
 import type { Pool } from '@glavito/db';
-import { dbPlugin } from '@glavito/db/plugin';
+import { producerDatabase, producerPlugin } from '@glavito/outbox/plugin';
 import { healthRoutes } from '@glavito/http';
 import { createServiceApp } from '@glavito/http/service-app';
 import type { FastifyServerOptions } from 'fastify';
@@ -19,7 +17,7 @@ import { sessionRoutes } from './routes/sessions.js';
 import { stepRoutes } from './routes/steps.js';
 import { flowRoutes } from './routes/flows.js';
 
-export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../drizzle', import.meta.url));
+export const DATABASE = producerDatabase('session', new URL('../drizzle', import.meta.url));
 
 export interface BuildOptions {
   /** Embedded mode: the shared in-process database pool and bus. */
@@ -39,8 +37,7 @@ export async function buildApp(config: SessionConfig, opts: BuildOptions = {}) {
     bodyLimit: config.BODY_LIMIT_BYTES,
   });
   await app.register(authPlugin, { secret: config.JWT_SECRET });
-  await app.register(dbPlugin, { schema: 'session', migrationsFolder: MIGRATIONS_FOLDER, config, pool: opts.infra?.pool });
-  await app.register(busPlugin, { name: 'session', config, outboxSchema: 'session', bus: opts.infra?.bus });
+  await app.register(producerPlugin, { name: 'session', database: DATABASE, config, infra: opts.infra });
   await app.register(sessionRepositoryPlugin, {
     subjectPrefix: config.EVENT_SUBJECT_PREFIX,
     auditSubjectPrefix: auditNames(config).subjectPrefix,

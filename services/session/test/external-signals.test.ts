@@ -1,4 +1,5 @@
-import { buildEnvelope, toOutboxRow } from '@glavito/bus';
+import { buildEnvelope } from '@glavito/bus';
+import { toOutboxRow } from '@glavito/outbox';
 import { parseEvent, SessionWithProgressSchema, type EventData, type EventEnvelope } from '@glavito/contracts';
 import { readStream, waitFor } from '@glavito/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

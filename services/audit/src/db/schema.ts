@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, index, jsonb, pgSchema, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigint, index, jsonb, pgSchema, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { outboxTable } from '@glavito/outbox';
 
 export const auditSchema = pgSchema('audit');
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'string' });
@@ -63,27 +64,7 @@ export const anchors = auditSchema.table(
   (t) => [primaryKey({ columns: [t.tenantId, t.seq] })],
 );
 
-/** Audit events of this service's own reads (audit.read, audit.export, audit.verify). */
-export const outbox = auditSchema.table(
-  'outbox',
-  {
-    id: uuid('id').primaryKey(),
-    seq: bigserial('seq', { mode: 'number' }).notNull(),
-    subject: text('subject').notNull(),
-    payload: jsonb('payload').notNull(),
-    createdAt: ts('created_at')
-      .notNull()
-      .default(sql`now()`),
-    publishedAt: ts('published_at'),
-    relayAfter: ts('relay_after')
-      .notNull()
-      .default(sql`now()`),
-  },
-  (t) => [
-    index('outbox_pending')
-      .on(t.seq)
-      .where(sql`published_at IS NULL`),
-  ],
-);
+/** Audit events of this service's own reads (audit.read, audit.export, audit.verify). DDL: @glavito/outbox's outboxMigration. */
+export const outbox = outboxTable(auditSchema);
 
 export type RecordRow = typeof records.$inferSelect;

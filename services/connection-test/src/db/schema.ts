@@ -1,5 +1,5 @@
-import { sql } from 'drizzle-orm';
-import { bigserial, index, integer, jsonb, pgSchema, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { index, integer, jsonb, pgSchema, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { outboxTable } from '@glavito/outbox';
 
 export const connectionTestSchema = pgSchema('connection_test');
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'string' });
@@ -53,21 +53,5 @@ export const rateLimitCounters = connectionTestSchema.table(
   (t) => [primaryKey({ columns: [t.key, t.windowStart] })],
 );
 
-export const outbox = connectionTestSchema.table(
-  'outbox',
-  {
-    id: uuid('id').primaryKey(),
-    seq: bigserial('seq', { mode: 'number' }).notNull(),
-    subject: text('subject').notNull(),
-    payload: jsonb('payload').notNull(),
-    createdAt: ts('created_at').notNull().defaultNow(),
-    publishedAt: ts('published_at'),
-    /** Until then the row is its writer's to publish (see @glavito/bus outbox). */
-    relayAfter: ts('relay_after').notNull().defaultNow(),
-  },
-  (t) => [
-    index('outbox_pending')
-      .on(t.seq)
-      .where(sql`published_at IS NULL`),
-  ],
-);
+/** The outbox (its DDL is @glavito/outbox's outboxMigration, run after the drizzle migrations). */
+export const outbox = outboxTable(connectionTestSchema);

@@ -1,4 +1,5 @@
-import { buildAuditEvent, buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, toAuditOutboxRow, toOutboxRow, type OutboxRow } from '@glavito/bus';
+import { buildAuditEvent, buildEnvelope } from '@glavito/bus';
+import { enqueue, type OutboxRow, toAuditOutboxRow, toOutboxRow } from '@glavito/outbox';
 import type { AuditRequestContext } from '@glavito/http';
 import { prepared, type Pool } from '@glavito/db';
 import type { ConnectionTestResult } from '../domain/result.js';
@@ -151,10 +152,7 @@ export function createTestRunRepository(pool: Pool, opts: TestRunRepositoryOptio
         );
         // Each test's audit record (channel, target host, outcome) goes out with its event, in the same INSERT.
         if (audit) events.push(...runs.map((r) => toAuditOutboxRow(audit.subjectPrefix, buildAuditEvent(auditOfRun(session, r, audit.context)))));
-        await client.query(
-          `INSERT INTO connection_test.outbox (id, subject, payload, relay_after) SELECT *, ${DIRECT_PUBLISH_RELAY_AFTER} FROM unnest($1::uuid[], $2::text[], $3::jsonb[])`,
-          [events.map((e) => e.id), events.map((e) => e.subject), events.map((e) => JSON.stringify(e.payload))],
-        );
+        await enqueue(client, 'connection_test', events, { publishedBy: 'direct' });
         await client.query('COMMIT');
         opts.publishCommitted(events);
       } catch (err) {

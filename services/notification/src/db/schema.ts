@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { bigserial, boolean, index, integer, jsonb, pgSchema, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { outboxTable } from '@glavito/outbox';
 
 export const notificationSchema = pgSchema('notification');
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'string' });
@@ -204,20 +205,5 @@ export const inbox = notificationSchema.table('inbox', {
   processedAt: ts('processed_at').notNull().defaultNow(),
 });
 
-export const outbox = notificationSchema.table(
-  'outbox',
-  {
-    id: uuid('id').primaryKey(),
-    seq: bigserial('seq', { mode: 'number' }).notNull(),
-    subject: text('subject').notNull(),
-    payload: jsonb('payload').notNull(),
-    createdAt: ts('created_at').notNull().defaultNow(),
-    publishedAt: ts('published_at'),
-    relayAfter: ts('relay_after').notNull().defaultNow(),
-  },
-  (t) => [
-    index('outbox_pending')
-      .on(t.seq)
-      .where(sql`published_at IS NULL`),
-  ],
-);
+/** The outbox (its DDL is @glavito/outbox's outboxMigration, run after the drizzle migrations). */
+export const outbox = outboxTable(notificationSchema);

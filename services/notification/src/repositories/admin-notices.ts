@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, toOutboxRow, type OutboxRow } from '@glavito/bus';
+import { buildEnvelope } from '@glavito/bus';
+import { outboxInsertSql, type OutboxRow, toOutboxRow } from '@glavito/outbox';
 import { NotificationLanguageSchema, type EventEnvelope, type Notification, type NotificationLanguage, type OnboardingType } from '@glavito/contracts';
 import { prepared, type Pool } from '@glavito/db';
 import { DEFAULT_POLICY } from '../domain/policy.js';
@@ -95,8 +96,7 @@ export async function notifyAdminsOnDefaultRules(
              SELECT x.id, $1, x.user_id, $2, $6, $7, x.title, x.body, NULL, NULL, x.dedupe_key, $8::timestamptz
              FROM i, unnest($9::uuid[], $10::text[], $11::text[], $12::text[], $13::text[]) AS x(id, user_id, title, body, dedupe_key)
              ON CONFLICT (dedupe_key) DO NOTHING),
-       o AS (INSERT INTO notification.outbox (id, subject, payload, relay_after)
-             SELECT x.id, x.subject, x.payload, ${DIRECT_PUBLISH_RELAY_AFTER} FROM i, unnest($14::uuid[], $15::text[], $16::jsonb[]) AS x(id, subject, payload))
+       o AS (${outboxInsertSql('notification', ['$14', '$15', '$16'], { publishedBy: 'direct', after: 'i' })})
        SELECT (SELECT count(*)::int FROM s) AS s, (SELECT count(*)::int FROM i) AS i`,
       [
         e.tenantId,

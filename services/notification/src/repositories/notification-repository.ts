@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { buildAuditEvent, buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, toAuditOutboxRow, toOutboxRow, type OutboxRow } from '@glavito/bus';
+import { buildAuditEvent, buildEnvelope } from '@glavito/bus';
+import { enqueue, type OutboxRow, toAuditOutboxRow, toOutboxRow } from '@glavito/outbox';
 import { addBusinessTime } from '@glavito/business-time';
 import {
   BusinessHoursConfigSchema,
@@ -139,11 +140,7 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
     try {
       await client.query('BEGIN');
       const result = await fn(client, events);
-      if (events.length > 0)
-        await client.query(
-          `INSERT INTO notification.outbox (id, subject, payload, relay_after) SELECT *, ${DIRECT_PUBLISH_RELAY_AFTER} FROM unnest($1::uuid[], $2::text[], $3::jsonb[])`,
-          [events.map((e) => e.id), events.map((e) => e.subject), events.map((e) => JSON.stringify(e.payload))],
-        );
+      await enqueue(client, 'notification', events, { publishedBy: 'direct' });
       await client.query('COMMIT');
       if (events.length > 0) opts.publishCommitted(events);
       return result;

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, boolean, doublePrecision, index, integer, jsonb, pgSchema, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigint, boolean, doublePrecision, index, integer, pgSchema, text, timestamp } from 'drizzle-orm/pg-core';
+import { outboxTable } from '@glavito/outbox';
 
 export const paymentSchema = pgSchema('payment');
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'string' });
@@ -59,21 +60,5 @@ export const webhookEvents = paymentSchema.table(
   (t) => [index('webhook_events_received').on(t.receivedAt)],
 );
 
-export const outbox = paymentSchema.table(
-  'outbox',
-  {
-    id: uuid('id').primaryKey(),
-    seq: bigserial('seq', { mode: 'number' }).notNull(),
-    subject: text('subject').notNull(),
-    payload: jsonb('payload').notNull(),
-    createdAt: ts('created_at').notNull().defaultNow(),
-    publishedAt: ts('published_at'),
-    /** Until then the row is its writer's to publish (see @glavito/bus outbox). */
-    relayAfter: ts('relay_after').notNull().defaultNow(),
-  },
-  (t) => [
-    index('outbox_pending')
-      .on(t.seq)
-      .where(sql`published_at IS NULL`),
-  ],
-);
+/** The outbox (its DDL is @glavito/outbox's outboxMigration, run after the drizzle migrations). */
+export const outbox = outboxTable(paymentSchema);

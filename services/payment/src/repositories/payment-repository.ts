@@ -1,13 +1,5 @@
-import {
-  buildAuditEvent,
-  buildEnvelope,
-  DIRECT_PUBLISH_RELAY_AFTER,
-  toAuditOutboxRow,
-  toOutboxRow,
-  writeAuditEvent,
-  type AuditInput,
-  type OutboxRow,
-} from '@glavito/bus';
+import { buildAuditEvent, buildEnvelope, type AuditInput } from '@glavito/bus';
+import { enqueue, outboxArrays, outboxInsertSql, type OutboxRow, toAuditOutboxRow, toOutboxRow, writeAuditEvent } from '@glavito/outbox';
 import { canCharge, type BillingConfiguration, type PaymentAccount, type PaymentAccountState } from '@glavito/contracts';
 import type { Pool, PoolClient } from '@glavito/db';
 import type { AuditRequestContext } from '@glavito/http';
@@ -93,14 +85,6 @@ export interface PaymentRepositoryOptions {
 
 export function createPaymentRepository(pool: Pool, opts: PaymentRepositoryOptions) {
   const auditRow = (input: AuditInput): OutboxRow[] => (opts.auditSubjectPrefix ? [toAuditOutboxRow(opts.auditSubjectPrefix, buildAuditEvent(input))] : []);
-
-  async function insertRows(client: PoolClient, rows: OutboxRow[]): Promise<void> {
-    if (rows.length === 0) return;
-    await client.query(
-      `INSERT INTO payment.outbox (id, subject, payload, relay_after) SELECT *, ${DIRECT_PUBLISH_RELAY_AFTER} FROM unnest($1::uuid[], $2::text[], $3::jsonb[])`,
-      [rows.map((r) => r.id), rows.map((r) => r.subject), rows.map((r) => JSON.stringify(r.payload))],
-    );
-  }
 
   async function inTransaction<T>(work: (client: PoolClient) => Promise<{ result: T; events?: OutboxRow[] }>): Promise<T> {
     const client = await pool.connect();
@@ -192,7 +176,7 @@ export function createPaymentRepository(pool: Pool, opts: PaymentRepositoryOptio
            disabled_reason = $7, state_at = $8, event_seq = $9, updated_at = $10
          WHERE tenant_id = $1 RETURNING tenant_id
        )
-       INSERT INTO payment.outbox (id, subject, payload, relay_after) SELECT n.*, ${DIRECT_PUBLISH_RELAY_AFTER} FROM unnest($11::uuid[], $12::text[], $13::jsonb[]) AS n(id, subject, payload), upd`,
+       ${outboxInsertSql('payment', ['$11', '$12', '$13'], { publishedBy: 'direct', after: 'upd' })}`,
       [
         current.tenantId,
         state.chargesEnabled,
@@ -204,9 +188,7 @@ export function createPaymentRepository(pool: Pool, opts: PaymentRepositoryOptio
         source.stateAt,
         seq,
         source.now,
-        rows.map((r) => r.id),
-        rows.map((r) => r.subject),
-        rows.map((r) => JSON.stringify(r.payload)),
+        ...outboxArrays(rows),
       ],
     );
     return { outcome: 'applied', events: rows };
@@ -235,7 +217,7 @@ export function createPaymentRepository(pool: Pool, opts: PaymentRepositoryOptio
           outcome: { result: 'allowed', code: null },
           details: { created: !before, changed: [...changed], currency: after.currency },
         });
-        await insertRows(client, events);
+        await enqueue(client, 'payment', events, { publishedBy: 'direct' });
         return { result: after, events };
       });
     },
@@ -270,7 +252,7 @@ export function createPaymentRepository(pool: Pool, opts: PaymentRepositoryOptio
           outcome: { result: 'allowed', code: null },
           details: { created, country: account.country, businessType: account.businessType, currency: saved.currency },
         });
-        await insertRows(client, events);
+        await enqueue(client, 'payment', events, { publishedBy: 'direct' });
         return events;
       };
       return inTransaction<{ created: boolean; account: AccountRow; billing: BillingRow }>(async (client) => {

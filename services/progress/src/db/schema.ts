@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { bigint, bigserial, date, index, integer, jsonb, pgSchema, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { outboxTable } from '@glavito/outbox';
 
 export const progressSchema = pgSchema('progress');
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'string' });
@@ -87,24 +88,8 @@ export const inbox = progressSchema.table('inbox', {
   processedAt: ts('processed_at').notNull().defaultNow(),
 });
 
-export const outbox = progressSchema.table(
-  'outbox',
-  {
-    id: uuid('id').primaryKey(),
-    seq: bigserial('seq', { mode: 'number' }).notNull(),
-    subject: text('subject').notNull(),
-    payload: jsonb('payload').notNull(),
-    createdAt: ts('created_at').notNull().defaultNow(),
-    publishedAt: ts('published_at'),
-    /** Until then the row is its writer's to publish (see @glavito/bus outbox). */
-    relayAfter: ts('relay_after').notNull().defaultNow(),
-  },
-  (t) => [
-    index('outbox_pending')
-      .on(t.seq)
-      .where(sql`published_at IS NULL`),
-  ],
-);
+/** The outbox (its DDL is @glavito/outbox's outboxMigration, run after the drizzle migrations). */
+export const outbox = outboxTable(progressSchema);
 
 /**
  * What each applied event changes in the tenant analytics (see domain/aggregates.ts), written in the same

@@ -1,4 +1,5 @@
-import { buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, RetryLaterError, toOutboxRow, type OutboxRow } from '@glavito/bus';
+import { buildEnvelope, RetryLaterError } from '@glavito/bus';
+import { outboxArrays, outboxInsertSql, type OutboxRow, type PublishedBy, toOutboxRow } from '@glavito/outbox';
 import { readEvent, type EventEnvelope, type RawEventEnvelope } from '@glavito/contracts';
 import { prepared, recentWrites, type Pool } from '@glavito/db';
 import { aggregateDeltas } from '../domain/aggregates.js';
@@ -185,7 +186,7 @@ export interface ProjectionRepositoryOptions {
 }
 
 export function createProjectionRepository(pool: Pool, opts: ProjectionRepositoryOptions) {
-  const relayAfter = opts.publishCommitted ? DIRECT_PUBLISH_RELAY_AFTER : 'now()';
+  const publishedBy: PublishedBy = opts.publishCommitted ? 'direct' : 'relay';
   const recent = recentWrites<Known>(opts.cacheSize ?? 10_000);
   const flowOf =
     (tenantId: string): FlowLookup =>
@@ -289,8 +290,8 @@ export function createProjectionRepository(pool: Pool, opts: ProjectionRepositor
         if (obsolete.length > 0)
           parts.push(`DELETE FROM progress.pending_events WHERE session_id = $1 AND session_seq = ANY(${arg(obsolete)}::int[]) AND EXISTS (SELECT 1 FROM p)`);
         if (rows.length > 0) {
-          parts.push(`INSERT INTO progress.outbox (id, subject, payload, relay_after)
-             SELECT o.*, ${relayAfter} FROM p, unnest(${arg(rows.map((o) => o.id))}::uuid[], ${arg(rows.map((o) => o.subject))}::text[], ${arg(rows.map((o) => JSON.stringify(o.payload)))}::jsonb[]) AS o`);
+          const [ids, subjects, payloads] = outboxArrays(rows);
+          parts.push(outboxInsertSql('progress', [arg(ids), arg(subjects), arg(payloads)], { publishedBy, after: 'p' }));
         }
         return parts;
       }),

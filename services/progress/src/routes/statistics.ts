@@ -1,6 +1,6 @@
 import { Readable, Transform } from 'node:stream';
 import { ROUTES, stepCatalog } from '@glavito/contracts';
-import { writeAuditEvent } from '@glavito/bus';
+import { writeAuditEvent } from '@glavito/outbox';
 import { auditContextOf, contractRoute } from '@glavito/http';
 import { stringify } from 'csv-stringify';
 import type { FastifyInstance } from 'fastify';

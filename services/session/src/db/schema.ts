@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
-import { bigserial, index, integer, jsonb, pgSchema, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { index, integer, jsonb, pgSchema, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { outboxTable } from '@glavito/outbox';
 
 export const sessionSchema = pgSchema('session');
 
@@ -98,21 +99,5 @@ export const flowVersions = sessionSchema.table(
   (t) => [primaryKey({ columns: [t.tenantId, t.type, t.version] })],
 );
 
-export const outbox = sessionSchema.table(
-  'outbox',
-  {
-    id: uuid('id').primaryKey(),
-    seq: bigserial('seq', { mode: 'number' }).notNull(),
-    subject: text('subject').notNull(),
-    payload: jsonb('payload').notNull(),
-    createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
-    publishedAt: timestamp('published_at', { withTimezone: true, mode: 'string' }),
-    /** Until then the row is its writer's to publish (see @glavito/bus outbox). */
-    relayAfter: timestamp('relay_after', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
-  },
-  (t) => [
-    index('outbox_pending')
-      .on(t.seq)
-      .where(sql`published_at IS NULL`),
-  ],
-);
+/** The outbox (its DDL is @glavito/outbox's outboxMigration, run after the drizzle migrations). */
+export const outbox = outboxTable(sessionSchema);

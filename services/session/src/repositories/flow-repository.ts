@@ -1,4 +1,5 @@
-import { buildAuditEvent, buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, toAuditOutboxRow, toOutboxRow, type OutboxRow } from '@glavito/bus';
+import { buildAuditEvent, buildEnvelope } from '@glavito/bus';
+import { enqueue, outboxArrays, outboxInsertSql, type OutboxRow, toAuditOutboxRow, toOutboxRow } from '@glavito/outbox';
 import {
   BUILT_IN_FLOW_VERSION,
   builtInDefinition,
@@ -92,14 +93,6 @@ export function createFlowRepository(pool: Pool, opts: FlowRepositoryOptions) {
     return [toAuditOutboxRow(opts.auditSubjectPrefix, ev)];
   }
 
-  async function insertOutboxRows(client: { query: Pool['query'] }, rows: OutboxRow[]): Promise<void> {
-    if (rows.length === 0) return;
-    await client.query(
-      `INSERT INTO session.outbox (id, subject, payload, relay_after) SELECT *, ${DIRECT_PUBLISH_RELAY_AFTER} FROM unnest($1::uuid[], $2::text[], $3::jsonb[])`,
-      [rows.map((r) => r.id), rows.map((r) => r.subject), rows.map((r) => JSON.stringify(r.payload))],
-    );
-  }
-
   return {
     get,
     definitionOf,
@@ -154,7 +147,7 @@ export function createFlowRepository(pool: Pool, opts: FlowRepositoryOptions) {
           ifRevision: revision ?? null,
           stepCount: definition.steps.length,
         });
-        await insertOutboxRows(client, audit);
+        await enqueue(client, 'session', audit, { publishedBy: 'direct' });
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {});
@@ -218,18 +211,8 @@ export function createFlowRepository(pool: Pool, opts: FlowRepositoryOptions) {
           `WITH v AS (
              INSERT INTO session.flow_versions (tenant_id, type, version, definition, published_at, published_by) VALUES ($1, $2, $3, $4::jsonb, $5, $6)
            )
-           INSERT INTO session.outbox (id, subject, payload, relay_after) SELECT *, ${DIRECT_PUBLISH_RELAY_AFTER} FROM unnest($7::uuid[], $8::text[], $9::jsonb[])`,
-          [
-            tenantId,
-            type,
-            version,
-            JSON.stringify(draft),
-            now,
-            userId,
-            out.map((r) => r.id),
-            out.map((r) => r.subject),
-            out.map((r) => JSON.stringify(r.payload)),
-          ],
+           ${outboxInsertSql('session', ['$7', '$8', '$9'], { publishedBy: 'direct' })}`,
+          [tenantId, type, version, JSON.stringify(draft), now, userId, ...outboxArrays(out)],
         );
         await client.query('COMMIT');
         opts.publishCommitted(out);

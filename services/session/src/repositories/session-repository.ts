@@ -1,4 +1,5 @@
-import { buildAuditEvent, buildEnvelope, DIRECT_PUBLISH_RELAY_AFTER, toAuditOutboxRow, toOutboxRow, type OutboxRow } from '@glavito/bus';
+import { buildAuditEvent, buildEnvelope } from '@glavito/bus';
+import { enqueue, outboxArrays, outboxInsertSql, type OutboxRow, toAuditOutboxRow, toOutboxRow } from '@glavito/outbox';
 import { TENANT_SCOPE_ID } from '@glavito/contracts';
 import type { Principal } from '@glavito/contracts';
 import { prepared, recentWrites, type Pool, type PoolClient } from '@glavito/db';
@@ -154,8 +155,7 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
            WHERE id = $1 AND version = $2
            RETURNING id
          ), ob AS (
-           INSERT INTO session.outbox (id, subject, payload, relay_after)
-           SELECT e.id, e.subject, e.payload, ${DIRECT_PUBLISH_RELAY_AFTER} FROM upd CROSS JOIN unnest($14::uuid[], $15::text[], $16::jsonb[]) AS e(id, subject, payload)
+           ${outboxInsertSql('session', ['$14', '$15', '$16'], { publishedBy: 'direct', after: 'upd' })}
          ), ten AS (
            INSERT INTO session.tenant_onboarding (tenant_id, setup_completed_at, setup_completed_by)
            SELECT $17, $11, $18 FROM upd WHERE $19::boolean
@@ -176,9 +176,7 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
           s.lastActivityAt,
           s.completedAt,
           s.estimatedCompletion,
-          rows.map((o) => o.id),
-          rows.map((o) => o.subject),
-          rows.map((o) => JSON.stringify(o.payload)),
+          ...outboxArrays(rows),
           before.tenantId,
           s.userId,
           t.markTenantSetupCompleted === true,
@@ -279,8 +277,7 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
              ON CONFLICT (tenant_id, user_id, type) WHERE status <> 'completed' DO NOTHING
              RETURNING id
            ), ob AS (
-             INSERT INTO session.outbox (id, subject, payload, relay_after)
-             SELECT e.id, e.subject, e.payload, ${DIRECT_PUBLISH_RELAY_AFTER} FROM ins CROSS JOIN unnest($15::uuid[], $16::text[], $17::jsonb[]) AS e(id, subject, payload)
+             ${outboxInsertSql('session', ['$15', '$16', '$17'], { publishedBy: 'direct', after: 'ins' })}
            )
            SELECT id FROM ins`,
           [
@@ -298,9 +295,7 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
             t.events.length,
             s.startedAt,
             s.estimatedCompletion,
-            rows.map((o) => o.id),
-            rows.map((o) => o.subject),
-            rows.map((o) => JSON.stringify(o.payload)),
+            ...outboxArrays(rows),
             s.flowVersion,
           ],
         ),
@@ -369,11 +364,10 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
            ON CONFLICT (tenant_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id
            RETURNING setup_completed_at, setup_completed_by
          ), ob AS (
-           INSERT INTO session.outbox (id, subject, payload, relay_after)
-           SELECT e.id, e.subject, e.payload, ${DIRECT_PUBLISH_RELAY_AFTER} FROM t CROSS JOIN unnest($4::uuid[], $5::text[], $6::jsonb[]) AS e(id, subject, payload)
+           ${outboxInsertSql('session', ['$4', '$5', '$6'], { publishedBy: 'direct', after: 't' })}
          )
          SELECT * FROM t`,
-        [tenantId, now, userId, audit.map((r) => r.id), audit.map((r) => r.subject), audit.map((r) => JSON.stringify(r.payload))],
+        [tenantId, now, userId, ...outboxArrays(audit)],
       );
       opts.publishCommitted(audit);
       return { completedAt: rows[0]!.setup_completed_at, completedBy: rows[0]!.setup_completed_by };
@@ -493,10 +487,7 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
             ),
           );
         }
-        await client.query(
-          `INSERT INTO session.outbox (id, subject, payload, relay_after) SELECT e.id, e.subject, e.payload, ${DIRECT_PUBLISH_RELAY_AFTER} FROM unnest($1::uuid[], $2::text[], $3::jsonb[]) AS e(id, subject, payload)`,
-          [rowsOut.map((r) => r.id), rowsOut.map((r) => r.subject), rowsOut.map((r) => JSON.stringify(r.payload))],
-        );
+        await enqueue(client, 'session', rowsOut, { publishedBy: 'direct' });
         await client.query('COMMIT');
         opts.publishCommitted(rowsOut);
       } catch (err) {

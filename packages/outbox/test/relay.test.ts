@@ -3,21 +3,10 @@ import { createTestDatabase, createTestNats, waitFor, type TestDatabase, type Te
 import type { Subscription } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  connectBus,
-  createNatsBus,
-  DIRECT_PUBLISH_RELAY_AFTER,
-  type EventBus,
-  ensureStream,
-  insertOutbox,
-  outboxNotifyChannel,
-  startOutboxRelay,
-  toOutboxRow,
-  type Bus,
-  type OutboxRelay,
-  type OutboxRow,
-} from '../src/index.js';
-import { capturingLogger, createBusSchema, decode, makeEnvelope, readStream, silentLogger, streamCount } from './helpers.js';
+import { connectBus, createNatsBus, ensureStream, type Bus, type EventBus } from '@glavito/bus';
+import { decode, makeEnvelope, readStream, silentLogger, streamCount } from '@glavito/bus/testing';
+import { enqueue, outboxMigration, outboxNotifyChannel, startOutboxRelay, toOutboxRow, type OutboxRelay, type OutboxRow } from '../src/index.js';
+import { capturingLogger } from './helpers.js';
 
 let db: TestDatabase;
 let nats: TestNats;
@@ -51,7 +40,8 @@ async function setup(name: string, opts: { createStream?: boolean } = {}) {
   const schema = `s_${name}`;
   const prefix = `${nats.subjectPrefix}.${name}`;
   const stream = `${nats.streamName}_${name.toUpperCase()}`;
-  await createBusSchema(db.pool, schema);
+  await db.pool.query(`CREATE SCHEMA "${schema}"`);
+  for (const statement of outboxMigration(schema)) await db.pool.query(statement);
   if (opts.createStream !== false) await ensureStream(bus.jsm, { name: stream, subjects: [`${prefix}.>`] });
   return { schema, prefix, stream };
 }
@@ -70,10 +60,11 @@ async function insertEvents(schema: string, prefix: string, n: number, sessionId
   const client = await db.pool.connect();
   try {
     await client.query('BEGIN');
-    await insertOutbox(
+    await enqueue(
       client,
       schema,
       envs.map((e) => toOutboxRow(prefix, e)),
+      { publishedBy: 'relay' },
     );
     await client.query('COMMIT');
   } finally {
@@ -82,12 +73,10 @@ async function insertEvents(schema: string, prefix: string, n: number, sessionId
   return envs.map((e) => e.id);
 }
 
-/** Inserts rows the way a writer that publishes them itself does: relay_after ahead of now. */
-async function insertDirect(schema: string, rows: OutboxRow[], relayAfter = DIRECT_PUBLISH_RELAY_AFTER): Promise<void> {
-  await db.pool.query(
-    `INSERT INTO "${schema}".outbox (id, subject, payload, relay_after) SELECT *, ${relayAfter} FROM unnest($1::uuid[], $2::text[], $3::jsonb[])`,
-    [rows.map((r) => r.id), rows.map((r) => r.subject), rows.map((r) => JSON.stringify(r.payload))],
-  );
+/** Inserts rows the way a writer that publishes them itself does (relay_after ahead of now), or moves that time. */
+async function insertDirect(schema: string, rows: OutboxRow[], relayAfter?: string): Promise<void> {
+  await enqueue(db.pool, schema, rows, { publishedBy: 'direct' });
+  if (relayAfter) await db.pool.query(`UPDATE "${schema}".outbox SET relay_after = ${relayAfter} WHERE id = ANY($1::uuid[])`, [rows.map((r) => r.id)]);
 }
 
 async function outboxState(schema: string) {
@@ -103,15 +92,15 @@ function newPool(): pg.Pool {
   return pool;
 }
 
-describe('insertOutbox / toOutboxRow', () => {
+describe('enqueue / toOutboxRow', () => {
   it('stores the envelope with its subject and does nothing for no rows', async () => {
     const { schema, prefix } = await setup('rows');
     const env = makeEnvelope({ tenantId: 'tenant_x', sessionId: 'sess_y', correlationId: 'quote " backslash \\ unicode ✓' });
     const row = toOutboxRow(prefix, env);
     expect(row).toEqual({ id: env.id, subject: `${prefix}.tenant_x.sess_y.session.paused`, payload: env });
 
-    await insertOutbox(db.pool, schema, []);
-    await insertOutbox(db.pool, schema, [row]);
+    await enqueue(db.pool, schema, [], { publishedBy: 'relay' });
+    await enqueue(db.pool, schema, [row], { publishedBy: 'relay' });
     const { rows } = await db.pool.query(`SELECT id, subject, payload, published_at FROM "${schema}".outbox`);
     expect(rows).toEqual([{ id: env.id, subject: row.subject, payload: env, published_at: null }]);
   });
@@ -121,7 +110,7 @@ describe('insertOutbox / toOutboxRow', () => {
     const client = await db.pool.connect();
     try {
       await client.query('BEGIN');
-      await insertOutbox(client, schema, [toOutboxRow(prefix, makeEnvelope())]);
+      await enqueue(client, schema, [toOutboxRow(prefix, makeEnvelope())], { publishedBy: 'relay' });
       await client.query('ROLLBACK');
     } finally {
       client.release();
@@ -245,7 +234,7 @@ describe('startOutboxRelay', () => {
       expect(notified).toEqual([]);
 
       // A row inserted the ordinary way still wakes the relays at once.
-      await insertOutbox(db.pool, schema, [toOutboxRow(prefix, makeEnvelope({ sessionId: 'session_relay' }))]);
+      await enqueue(db.pool, schema, [toOutboxRow(prefix, makeEnvelope({ sessionId: 'session_relay' }))], { publishedBy: 'relay' });
       await waitFor(() => notified.length === 1, { message: 'NOTIFY for a relay row' });
       await waitFor(async () => (await streamCount(bus.jsm, stream)) === 31, { message: 'relay row published' });
     } finally {

@@ -1,62 +1,12 @@
-import { eventSubject, type AuditEvent, type EventEnvelope } from '@glavito/contracts';
-import { prepared, recentWrites } from '@glavito/db';
+import type { EventBus, BusLogger as Logger } from '@glavito/bus';
+import type { EventEnvelope } from '@glavito/contracts';
+import { prepared, quoteIdent, recentWrites } from '@glavito/db';
 import pg from 'pg';
-import type { EventBus } from './event-bus.js';
-import type { BusLogger as Logger } from './nats.js';
-
-/**
- * The outbox table every producing service owns (in its own schema):
- *   id uuid primary key, seq bigserial, subject text, payload jsonb,
- *   created_at timestamptz default now(), published_at timestamptz null,
- *   relay_after timestamptz not null default now()
- * plus a statement trigger that NOTIFYs `<schema>_outbox` (see outboxNotifyTriggerSql).
- *
- * Two ways out of the table. A writer that knows its rows publishes them itself right after its commit
- * (`OutboxRelay.publishCommitted`) and inserts them with `relay_after = DIRECT_PUBLISH_RELAY_AFTER`, a few
- * seconds ahead: the relay leaves them alone until then and only picks up what that direct publish did
- * not get out (a crash, NATS down). Rows inserted with the default are the relay's at once.
- */
-export function outboxNotifyChannel(schema: string): string {
-  return `${schema}_outbox`;
-}
-
-/** How long the relay leaves a directly published row to its writer; a publish normally takes a millisecond. */
-export const DIRECT_PUBLISH_RELAY_AFTER = "now() + interval '5 seconds'";
-
-/** Wakes the relays only for rows that are theirs now; rows their writer publishes itself wake nobody. */
-export function outboxNotifyTriggerSql(schema: string): string {
-  const ch = outboxNotifyChannel(schema);
-  return `CREATE OR REPLACE FUNCTION "${schema}".notify_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF EXISTS (SELECT 1 FROM new_rows WHERE relay_after <= now()) THEN PERFORM pg_notify('${ch}', ''); END IF;
-  RETURN NULL;
-END $$;
-CREATE OR REPLACE TRIGGER outbox_notify AFTER INSERT ON "${schema}".outbox REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "${schema}".notify_outbox();`;
-}
-
-export interface OutboxRow {
-  id: string;
-  subject: string;
-  /** A domain event, or an audit event (no session order: it goes out at once). */
-  payload: EventEnvelope | AuditEvent;
-}
+import type { OutboxRow } from './enqueue.js';
+import { outboxNotifyChannel } from './migration.js';
 
 type SessionRow = OutboxRow & { payload: EventEnvelope };
 const isAuditRow = (row: OutboxRow): boolean => row.payload.type === 'audit.recorded';
-
-export function toOutboxRow(subjectPrefix: string, env: EventEnvelope): OutboxRow {
-  return { id: env.id, subject: eventSubject(subjectPrefix, env), payload: env };
-}
-
-/** Inserts rows in the caller's transaction (the same one as the state change). */
-export async function insertOutbox(client: pg.PoolClient | pg.Pool, schema: string, rows: OutboxRow[]): Promise<void> {
-  if (rows.length === 0) return;
-  await client.query(`INSERT INTO "${schema}".outbox (id, subject, payload) SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[])`, [
-    rows.map((r) => r.id),
-    rows.map((r) => r.subject),
-    rows.map((r) => JSON.stringify(r.payload)),
-  ]);
-}
 
 export interface OutboxRelayOptions {
   pool: pg.Pool;
@@ -76,7 +26,7 @@ export interface OutboxRelay {
   /** Ask for an immediate pass. */
   wake(): void;
   /**
-   * Publishes rows its caller has just committed (inserted with `relay_after = DIRECT_PUBLISH_RELAY_AFTER`)
+   * Publishes rows its caller has just committed (enqueued with `publishedBy: 'direct'`)
    * and marks them sent shortly after, several rows per UPDATE. Returns at once; a row that fails to go out
    * stays pending and the relay publishes it when its `relay_after` comes.
    */
@@ -96,7 +46,7 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   const { pool, schema, bus, logger } = opts;
   const batchSize = opts.batchSize ?? 256;
   const pollMs = opts.pollIntervalMs ?? 1000;
-  const table = `"${schema}".outbox`;
+  const table = `${quoteIdent(schema)}.outbox`;
   let stopped = false;
   let wakeUp: (() => void) | null = null;
   let woken = false;
