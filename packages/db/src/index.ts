@@ -91,6 +91,35 @@ export function recentWrites<V>(max: number) {
   };
 }
 
+/**
+ * Where a transaction runs: `{ pool }` opens one of its own; `{ client }` is a caller's connection already inside
+ * BEGIN, which `inTransaction` joins (no BEGIN/COMMIT/ROLLBACK of its own: the caller's transaction decides).
+ */
+export type TransactionScope = { pool: pg.Pool } | { client: pg.PoolClient };
+
+/**
+ * Runs `fn` in one transaction and returns its result. On `{ pool }`: connect, BEGIN, `fn`, COMMIT; on a throw,
+ * ROLLBACK and rethrow the original error; the connection always goes back to the pool. Work that must follow the
+ * commit (publishing outbox rows) goes after the call, never inside `fn`. On `{ client }`: `fn` runs on that
+ * client, in the caller's transaction.
+ */
+export async function inTransaction<T>(scope: TransactionScope, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  if ('client' in scope) return fn(scope.client);
+  const client = await scope.pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    // A failed ROLLBACK means a dead connection, which pg-pool discards on release; the caller needs fn's error.
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
 export function createDb<TSchema extends Record<string, unknown>>(pool: pg.Pool, schema?: TSchema): NodePgDatabase<TSchema> {
   return (schema ? drizzle(pool, { schema }) : drizzle(pool)) as NodePgDatabase<TSchema>;
 }
