@@ -5,7 +5,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { finished } from 'node:stream/promises';
 import type { AuditRecord } from '@glavito/contracts';
-import type { Pool } from '@glavito/db';
+import { inTransaction, type Pool } from '@glavito/db';
 import { createChainVerifier, GENESIS_HASH, type BrokenLink } from './domain/chain.js';
 import { createRecordRepository, toRecord } from './repositories/record-repository.js';
 
@@ -104,9 +104,7 @@ export async function runRetention(admin: Pool, opts: { cutoff: Date; archiveDir
     }
     await rename(partial, file);
     const sha = hash.digest('hex');
-    const client = await admin.connect();
-    try {
-      await client.query('BEGIN');
+    const archived = await inTransaction({ pool: admin }, async (client) => {
       await client.query('INSERT INTO audit.anchors (tenant_id, seq, hash, archive, archive_sha256) VALUES ($1, $2, $3, $4, $5)', [
         tenantId,
         endSeq,
@@ -115,14 +113,9 @@ export async function runRetention(admin: Pool, opts: { cutoff: Date; archiveDir
         sha,
       ]);
       const del = await client.query('DELETE FROM audit.records WHERE tenant_id = $1 AND seq <= $2', [tenantId, endSeq]);
-      await client.query('COMMIT');
-      results.push({ tenantId, archived: del.rowCount ?? 0, archive: file, upToSeq: endSeq });
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+      return del.rowCount ?? 0;
+    });
+    results.push({ tenantId, archived, archive: file, upToSeq: endSeq });
   }
   return results;
 }

@@ -1,5 +1,5 @@
 import type { AuditEvent, AuditOutcome, AuditRecord } from '@glavito/contracts';
-import { prepared, type Pool } from '@glavito/db';
+import { inTransaction, prepared, type Pool } from '@glavito/db';
 import { chainEvents, createChainVerifier, GENESIS_HASH, type BrokenLink } from '../domain/chain.js';
 
 type Row = {
@@ -96,9 +96,7 @@ export function createRecordRepository(pool: Pool) {
         byTenant.set(ev.tenantId, list);
       }
       const tenants = [...byTenant.keys()].sort();
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
+      return inTransaction({ pool }, async (client) => {
         await client.query(
           prepared(`INSERT INTO audit.chain_heads (tenant_id, seq, hash) SELECT t, 0, $2 FROM unnest($1::text[]) AS t ON CONFLICT (tenant_id) DO NOTHING`, [
             tenants,
@@ -165,14 +163,8 @@ export function createRecordRepository(pool: Pool) {
             ),
           );
         }
-        await client.query('COMMIT');
         return fresh.length;
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw err;
-      } finally {
-        client.release();
-      }
+      });
     },
 
     /** One page, newest first; the cursor is the seq of the last record of the previous page. */

@@ -1,7 +1,7 @@
 import { buildAuditEvent, buildEnvelope } from '@glavito/bus';
 import { enqueue, type OutboxRow, toAuditOutboxRow, toOutboxRow } from '@glavito/outbox';
 import type { AuditRequestContext } from '@glavito/http';
-import { prepared, type Pool } from '@glavito/db';
+import { inTransaction, prepared, type Pool } from '@glavito/db';
 import type { ConnectionTestResult } from '../domain/result.js';
 
 export interface KnownSession {
@@ -108,9 +108,7 @@ export function createTestRunRepository(pool: Pool, opts: TestRunRepositoryOptio
       runs: Array<{ result: ConnectionTestResult; configSummary: Record<string, unknown> }>,
       audit?: { subjectPrefix: string; context: AuditRequestContext },
     ): Promise<void> {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
+      const committed = await inTransaction({ pool }, async (client) => {
         const seq = await client.query<{ out_seq: number }>(
           'UPDATE connection_test.known_sessions SET out_seq = out_seq + $2 WHERE session_id = $1 RETURNING out_seq',
           [session.sessionId, runs.length],
@@ -153,14 +151,9 @@ export function createTestRunRepository(pool: Pool, opts: TestRunRepositoryOptio
         // Each test's audit record (channel, target host, outcome) goes out with its event, in the same INSERT.
         if (audit) events.push(...runs.map((r) => toAuditOutboxRow(audit.subjectPrefix, buildAuditEvent(auditOfRun(session, r, audit.context)))));
         await enqueue(client, 'connection_test', events, { publishedBy: 'direct' });
-        await client.query('COMMIT');
-        opts.publishCommitted(events);
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw err;
-      } finally {
-        client.release();
-      }
+        return events;
+      });
+      opts.publishCommitted(committed);
     },
 
     /** Newest first; the cursor is the (created_at, id) of the last item of the previous page. */

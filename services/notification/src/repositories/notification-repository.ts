@@ -14,7 +14,7 @@ import {
   type OnboardingType,
   type ReminderPolicy,
 } from '@glavito/contracts';
-import type { Pool, PoolClient } from '@glavito/db';
+import { inTransaction, type Pool, type PoolClient } from '@glavito/db';
 import type { AuditRequestContext } from '@glavito/http';
 import type { z } from 'zod';
 import { DEFAULT_POLICY, renderNotice, renderReminder, type RenderedReminder } from '../domain/policy.js';
@@ -135,21 +135,14 @@ const language = (l: string | null | undefined): NotificationLanguage => Notific
 
 export function createNotificationRepository(pool: Pool, opts: RepositoryOptions) {
   async function transaction<T>(fn: (client: PoolClient, events: OutboxRow[]) => Promise<T>): Promise<T> {
-    const client = await pool.connect();
     const events: OutboxRow[] = [];
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client, events);
+    const result = await inTransaction({ pool }, async (client) => {
+      const value = await fn(client, events);
       await enqueue(client, 'notification', events, { publishedBy: 'direct' });
-      await client.query('COMMIT');
-      if (events.length > 0) opts.publishCommitted(events);
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+      return value;
+    });
+    if (events.length > 0) opts.publishCommitted(events);
+    return result;
   }
 
   /** Runs `fn` once per event id: the inbox row commits with the handler's own writes. */

@@ -1,7 +1,7 @@
 import { buildAuditEvent, buildEnvelope, type AuditInput } from '@glavito/bus';
 import { enqueue, outboxArrays, outboxInsertSql, type OutboxRow, toAuditOutboxRow, toOutboxRow, writeAuditEvent } from '@glavito/outbox';
 import { canCharge, type BillingConfiguration, type PaymentAccount, type PaymentAccountState } from '@glavito/contracts';
-import type { Pool, PoolClient } from '@glavito/db';
+import { inTransaction, type Pool, type PoolClient } from '@glavito/db';
 import type { AuditRequestContext } from '@glavito/http';
 import type { accounts, billingConfigs } from '../db/schema.js';
 
@@ -86,20 +86,11 @@ export interface PaymentRepositoryOptions {
 export function createPaymentRepository(pool: Pool, opts: PaymentRepositoryOptions) {
   const auditRow = (input: AuditInput): OutboxRow[] => (opts.auditSubjectPrefix ? [toAuditOutboxRow(opts.auditSubjectPrefix, buildAuditEvent(input))] : []);
 
-  async function inTransaction<T>(work: (client: PoolClient) => Promise<{ result: T; events?: OutboxRow[] }>): Promise<T> {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      const { result, events = [] } = await work(client);
-      await client.query('COMMIT');
-      opts.publishCommitted(events);
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+  /** `work` in one transaction; its events are published once it has committed. */
+  async function committing<T>(work: (client: PoolClient) => Promise<{ result: T; events?: OutboxRow[] }>): Promise<T> {
+    const { result, events = [] } = await inTransaction({ pool }, work);
+    opts.publishCommitted(events);
+    return result;
   }
 
   async function accountByTenant(db: Queryable, tenantId: string, lock = false): Promise<AccountRow | null> {
@@ -204,7 +195,7 @@ export function createPaymentRepository(pool: Pool, opts: PaymentRepositoryOptio
 
     /** Sets the billing configuration; the change and its record (the fields that changed, by name) commit together. */
     async putBilling(tenantId: string, b: BillingValues, userId: string, now: string, origin?: AuditOrigin): Promise<BillingRow> {
-      return inTransaction<BillingRow>(async (client) => {
+      return committing<BillingRow>(async (client) => {
         const before = (await client.query<BillingRow>(`SELECT ${BILLING_COLUMNS} FROM payment.billing_configs WHERE tenant_id = $1 FOR UPDATE`, [tenantId]))
           .rows[0];
         const after = await upsertBilling(client, tenantId, b, userId, now);
@@ -255,7 +246,7 @@ export function createPaymentRepository(pool: Pool, opts: PaymentRepositoryOptio
         await enqueue(client, 'payment', events, { publishedBy: 'direct' });
         return events;
       };
-      return inTransaction<{ created: boolean; account: AccountRow; billing: BillingRow }>(async (client) => {
+      return committing<{ created: boolean; account: AccountRow; billing: BillingRow }>(async (client) => {
         await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`payment-setup:${tenantId}`]);
         const existing = await accountByTenant(client, tenantId);
         if (existing) {
@@ -296,7 +287,7 @@ export function createPaymentRepository(pool: Pool, opts: PaymentRepositoryOptio
       state: PaymentAccountState,
       at: { stateAt: number; now: string; correlationId: string; origin?: AuditOrigin },
     ): Promise<{ account: AccountRow | null; outcome: ApplyOutcome | 'missing' }> {
-      return inTransaction<{ account: AccountRow | null; outcome: ApplyOutcome | 'missing' }>(async (client) => {
+      return committing<{ account: AccountRow | null; outcome: ApplyOutcome | 'missing' }>(async (client) => {
         const current = await accountByTenant(client, tenantId, true);
         if (!current) return { result: { account: null, outcome: 'missing' as const } };
         const { outcome, events } = await applyState(client, current, state, { ...at, stripeEventId: `live:${at.stateAt}`, via: 'live_read' });
@@ -312,7 +303,7 @@ export function createPaymentRepository(pool: Pool, opts: PaymentRepositoryOptio
       event: { id: string; type: string; accountId: string | null; created: number; state: PaymentAccountState | null },
       at: { now: string; correlationId: string; origin?: AuditOrigin },
     ): Promise<WebhookOutcome> {
-      return inTransaction<WebhookOutcome>(async (client) => {
+      return committing<WebhookOutcome>(async (client) => {
         const fresh = await client.query(
           `INSERT INTO payment.webhook_events (event_id, type, account_id, outcome) VALUES ($1, $2, $3, 'received') ON CONFLICT (event_id) DO NOTHING`,
           [event.id, event.type, event.accountId],

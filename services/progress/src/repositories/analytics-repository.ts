@@ -1,5 +1,5 @@
 import type { OnboardingType } from '@glavito/contracts';
-import type { Pool } from '@glavito/db';
+import { inTransaction, type Pool } from '@glavito/db';
 import type { PoolClient } from 'pg';
 import { addContribution, toRows, type AggregateRow } from '../domain/aggregates.js';
 import { monthCeil, monthFloor } from '../domain/analytics.js';
@@ -12,21 +12,6 @@ export const ANALYTICS_LOCK = 7_305_019_001;
 const COUNTS_KEY = 'tenant_id, grain, day, type, flow_version, metric, bucket';
 /** The entries of delta sets `d`, one row each. */
 const UNNEST = 'unnest(d.types, d.flow_versions, d.days, d.metrics, d.buckets, d.ns) AS u(type, flow_version, day, metric, bucket, n)';
-
-async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
-}
 
 export interface AnalyticsScope {
   tenantId: string;
@@ -68,7 +53,7 @@ export function createAnalyticsRepository(pool: Pool) {
      * process holds the lock: one compactor at a time, so the upserts never wait on each other).
      */
     async compact(limit = 5_000): Promise<number> {
-      return inTransaction(pool, async (client) => {
+      return inTransaction({ pool }, async (client) => {
         const lock = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [ANALYTICS_LOCK]);
         if (!lock.rows[0]!.ok) return 0;
         // Rows of transactions not committed yet are invisible here, whatever their id: they stay for the next run.
@@ -99,7 +84,7 @@ export function createAnalyticsRepository(pool: Pool) {
      * already done.
      */
     async backfill(): Promise<{ sessions: number } | null> {
-      return inTransaction(pool, async (client) => {
+      return inTransaction({ pool }, async (client) => {
         const meta = await client.query<{ backfilled_at: string | null }>('SELECT backfilled_at FROM progress.stat_meta WHERE id = 1 FOR UPDATE');
         if (meta.rows[0]?.backfilled_at) return null;
         await client.query('SELECT pg_advisory_xact_lock($1)', [ANALYTICS_LOCK]);

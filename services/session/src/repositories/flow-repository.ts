@@ -12,7 +12,7 @@ import {
   type OnboardingType,
   type ResolvedFlow,
 } from '@glavito/contracts';
-import { prepared, recentWrites, type Pool } from '@glavito/db';
+import { inTransaction, prepared, recentWrites, type Pool } from '@glavito/db';
 import { SYSTEM_ORIGIN, type AuditOrigin } from '../domain/audit.js';
 import { FlowChangedError, FlowInvalidError, FlowNoDraftError } from '../errors.js';
 import { withDetails } from '@glavito/http';
@@ -127,10 +127,7 @@ export function createFlowRepository(pool: Pool, opts: FlowRepositoryOptions) {
       revision?: number,
       origin?: AuditOrigin,
     ): Promise<void> {
-      const client = await pool.connect();
-      let audit: OutboxRow[] = [];
-      try {
-        await client.query('BEGIN');
+      const audit = await inTransaction({ pool }, async (client) => {
         const { rows } = await client.query<{ revision: number }>(
           `INSERT INTO session.flow_drafts (tenant_id, type, definition, revision, updated_at, updated_by) VALUES ($1, $2, $3::jsonb, 1, $4, $5)
            ON CONFLICT (tenant_id, type) DO UPDATE SET definition = EXCLUDED.definition, revision = session.flow_drafts.revision + 1,
@@ -141,20 +138,15 @@ export function createFlowRepository(pool: Pool, opts: FlowRepositoryOptions) {
         );
         const saved = rows[0];
         if (!saved) throw new FlowChangedError();
-        audit = auditRow(origin, tenantId, type, 'flow.draft_save', {
+        const out = auditRow(origin, tenantId, type, 'flow.draft_save', {
           flowType: type,
           revision: saved.revision,
           ifRevision: revision ?? null,
           stepCount: definition.steps.length,
         });
-        await enqueue(client, 'session', audit, { publishedBy: 'direct' });
-        await client.query('COMMIT');
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw err;
-      } finally {
-        client.release();
-      }
+        await enqueue(client, 'session', out, { publishedBy: 'direct' });
+        return out;
+      });
       opts.publishCommitted(audit);
     },
 
@@ -171,9 +163,7 @@ export function createFlowRepository(pool: Pool, opts: FlowRepositoryOptions) {
       check: (def: FlowDefinition, published: FlowDefinition | undefined) => FieldError[],
       origin?: AuditOrigin,
     ): Promise<ResolvedFlow> {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
+      const { flow, version, out } = await inTransaction({ pool }, async (client) => {
         const { rows } = await client.query<{ definition: FlowDefinition }>(
           'SELECT definition FROM session.flow_drafts WHERE tenant_id = $1 AND type = $2 FOR UPDATE',
           [tenantId, type],
@@ -214,16 +204,11 @@ export function createFlowRepository(pool: Pool, opts: FlowRepositoryOptions) {
            ${outboxInsertSql('session', ['$7', '$8', '$9'], { publishedBy: 'direct' })}`,
           [tenantId, type, version, JSON.stringify(draft), now, userId, ...outboxArrays(out)],
         );
-        await client.query('COMMIT');
-        opts.publishCommitted(out);
-        resolved.set(key(tenantId, type, version), flow);
-        return flow;
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw err;
-      } finally {
-        client.release();
-      }
+        return { flow, version, out };
+      });
+      opts.publishCommitted(out);
+      resolved.set(key(tenantId, type, version), flow);
+      return flow;
     },
 
     async versions(

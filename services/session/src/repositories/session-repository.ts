@@ -2,7 +2,7 @@ import { buildAuditEvent, buildEnvelope } from '@glavito/bus';
 import { enqueue, outboxArrays, outboxInsertSql, type OutboxRow, toAuditOutboxRow, toOutboxRow } from '@glavito/outbox';
 import { TENANT_SCOPE_ID } from '@glavito/contracts';
 import type { Principal } from '@glavito/contracts';
-import { prepared, recentWrites, type Pool, type PoolClient } from '@glavito/db';
+import { inTransaction, prepared, recentWrites, type Pool, type PoolClient } from '@glavito/db';
 import { ConcurrentUpdateError, SessionNotFoundError } from '../errors.js';
 import { auditOfTransition, SYSTEM_ORIGIN, type AuditOrigin } from '../domain/audit.js';
 import { auditContextOf } from '@glavito/http';
@@ -241,27 +241,20 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
         const rows = await write(pool, before, t, correlationId, scope.origin);
         if (rows) return committed(before, t, rows);
       }
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
+      const { before, t, rows } = await inTransaction({ pool }, async (client) => {
         const before = await load(client, id, scope, true);
         if (!before) throw new SessionNotFoundError(id);
         const t = decide(before);
-        if (!changes(t)) {
-          await client.query('COMMIT');
-          recent.set(before.id, before);
-          return { before, after: before, transition: t };
-        }
+        if (!changes(t)) return { before, t, rows: null };
         const rows = await write(client, before, t, correlationId, scope.origin);
         if (!rows) throw new ConcurrentUpdateError();
-        await client.query('COMMIT');
-        return committed(before, t, rows);
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw err;
-      } finally {
-        client.release();
+        return { before, t, rows };
+      });
+      if (!rows) {
+        recent.set(before.id, before);
+        return { before, after: before, transition: t };
       }
+      return committed(before, t, rows);
     },
 
     /** Inserts a new session with its start events; null when the user already has an open one of that type. */
@@ -402,9 +395,7 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
 
     /** Marks sessions idle since before `cutoff` abandoned, in batches; returns how many. */
     async abandonInactive(cutoff: string, limit: number, decide: (s: SessionRecord) => Transition): Promise<number> {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
+      const { count, events } = await inTransaction({ pool }, async (client) => {
         const { rows } = await client.query<Row>(
           `SELECT ${COLUMNS} FROM session.sessions WHERE status IN ('active', 'paused') AND last_activity_at < $1
            ORDER BY last_activity_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
@@ -416,15 +407,10 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
           recent.delete(before.id);
           events.push(...((await write(client, before, decide(before), `abandon-sweep:${before.id}`)) ?? []));
         }
-        await client.query('COMMIT');
-        opts.publishCommitted(events);
-        return rows.length;
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw err;
-      } finally {
-        client.release();
-      }
+        return { count: rows.length, events };
+      });
+      opts.publishCommitted(events);
+      return count;
     },
 
     async getBusinessHours(tenantId: string): Promise<{ config: unknown; updatedAt: string } | null> {
@@ -444,9 +430,7 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
       correlationId = 'business-hours',
       origin?: AuditOrigin,
     ): Promise<void> {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
+      const rowsOut = await inTransaction({ pool }, async (client) => {
         const { rows } = await client.query<{ version: number }>(
           `INSERT INTO session.business_hours (tenant_id, config, updated_at, updated_by, version) VALUES ($1, $2::jsonb, $3, $4, 1)
            ON CONFLICT (tenant_id) DO UPDATE SET config = EXCLUDED.config, updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by,
@@ -488,14 +472,9 @@ export function createSessionRepository(pool: Pool, opts: SessionRepositoryOptio
           );
         }
         await enqueue(client, 'session', rowsOut, { publishedBy: 'direct' });
-        await client.query('COMMIT');
-        opts.publishCommitted(rowsOut);
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw err;
-      } finally {
-        client.release();
-      }
+        return rowsOut;
+      });
+      opts.publishCommitted(rowsOut);
     },
 
     async deleteBusinessHours(
