@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { ConnectionTestResultSchema } from '@glavito/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkStatuses, closedPort, closeServer, listenLocal, startHarness, testConnection, withHarness, type Harness } from './helpers.js';
+import { channelHarness, checkStatuses as checks, expectNetworkUnreachable, expectTimedOut, stages } from './helpers.js';
 
 /**
  * One fake server speaking three providers' HTTP shapes under /openai/v1, /anthropic and /google.
@@ -38,11 +38,7 @@ const OPENAI_MODELS = ['gpt-4o', 'gpt-4o-mini', 'text-embedding-3-small'];
 const ANTHROPIC_MODELS = ['claude-sonnet-4-5-20250929', 'claude-haiku-4-5-20251001'];
 const GOOGLE_MODELS = ['gemini-1.5-flash', 'gemini-2.5-flash'];
 
-let h: Harness;
-let server: http.Server;
-let base: string;
 const received: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; body: string; key: string }> = [];
-const user = { userId: 'u1', tenantId: 't1' };
 const savedEnv: Record<string, string | undefined> = {};
 // The SDKs would read these if the channel let them: each points somewhere wrong or adds a credential.
 const POISONED_ENV = {
@@ -161,49 +157,39 @@ function googleRoute(key: string, path: string, json: (s: number, b: unknown) =>
   }
 }
 
-beforeAll(async () => {
+// Poisoned before the harness starts, restored after it has closed (after-hooks run in reverse).
+beforeAll(() => {
   for (const [k, v] of Object.entries(POISONED_ENV)) {
     savedEnv[k] = process.env[k];
     process.env[k] = v;
   }
-  server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      const url = new URL(req.url!, 'http://fake.local');
-      const key = String(req.headers['x-goog-api-key'] ?? req.headers['x-api-key'] ?? String(req.headers.authorization ?? '').replace(/^Bearer /, ''));
-      received.push({ method: req.method!, url: req.url!, headers: req.headers, body, key });
-      const json = (status: number, payload: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(payload));
-      if (url.pathname.startsWith('/openai/v1/models') && req.method === 'GET') return openaiRoute(key, url.pathname.slice('/openai/v1'.length), json);
-      if (url.pathname.startsWith('/anthropic/v1/models') && req.method === 'GET') return anthropicRoute(key, url.pathname.slice('/anthropic'.length), json);
-      if (url.pathname.startsWith('/google/v1beta/models/') && req.method === 'POST') return googleRoute(key, url.pathname.slice('/google'.length), json);
-      json(404, { error: { message: `No fake for ${req.method} ${url.pathname}` } });
-    });
-  });
-  base = await listenLocal(server);
-  h = await startHarness({
-    env: {
-      PROVIDER_OPENAI_URL: `${base}/openai/v1`,
-      PROVIDER_ANTHROPIC_URL: `${base}/anthropic`,
-      PROVIDER_GOOGLE_AI_URL: `${base}/google`,
-      CONNECTION_TEST_USER_LIMIT: '1000',
-      CONNECTION_TEST_TENANT_LIMIT: '1000',
-    },
-  });
-  h.addSession({ id: 's1', ...user });
 });
-afterAll(async () => {
-  await h?.close();
-  closeServer(server);
+afterAll(() => {
   for (const [k, v] of Object.entries(savedEnv)) {
     if (v === undefined) delete process.env[k];
     else process.env[k] = v;
   }
 });
-
-const run = (app: Harness['app'], config: Record<string, unknown>, timeout?: number) => testConnection(app, user, 'ai_provider', config, timeout);
-const test = (config: Record<string, unknown>, timeout?: number) => run(h.app, config, timeout);
-const checks = checkStatuses;
+const server = http.createServer((req, res) => {
+  let body = '';
+  req.on('data', (c) => (body += c));
+  req.on('end', () => {
+    const url = new URL(req.url!, 'http://fake.local');
+    const key = String(req.headers['x-goog-api-key'] ?? req.headers['x-api-key'] ?? String(req.headers.authorization ?? '').replace(/^Bearer /, ''));
+    received.push({ method: req.method!, url: req.url!, headers: req.headers, body, key });
+    const json = (status: number, payload: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(payload));
+    if (url.pathname.startsWith('/openai/v1/models') && req.method === 'GET') return openaiRoute(key, url.pathname.slice('/openai/v1'.length), json);
+    if (url.pathname.startsWith('/anthropic/v1/models') && req.method === 'GET') return anthropicRoute(key, url.pathname.slice('/anthropic'.length), json);
+    if (url.pathname.startsWith('/google/v1beta/models/') && req.method === 'POST') return googleRoute(key, url.pathname.slice('/google'.length), json);
+    json(404, { error: { message: `No fake for ${req.method} ${url.pathname}` } });
+  });
+});
+const ai = channelHarness('ai_provider', server, (base) => ({
+  PROVIDER_OPENAI_URL: `${base}/openai/v1`,
+  PROVIDER_ANTHROPIC_URL: `${base}/anthropic`,
+  PROVIDER_GOOGLE_AI_URL: `${base}/google`,
+}));
+const test = ai.test;
 const hitsFor = (key: string) => received.filter((r) => r.key === key);
 
 describe('ai_provider channel: openai', () => {
@@ -213,13 +199,7 @@ describe('ai_provider channel: openai', () => {
     const { result } = r.json();
     ConnectionTestResultSchema.parse(result);
     expect(result).toMatchObject({ channel: 'ai_provider', status: 'success', details: { provider: 'openai', modelsAvailable: OPENAI_MODELS.length } });
-    expect(checks(result)).toEqual([
-      ['config', 'success'],
-      ['request', 'success'],
-      ['auth', 'success'],
-      ['permission', 'success'],
-      ['model', 'skipped'],
-    ]);
+    expect(checks(result)).toEqual(stages(['config', 'request', 'auth', 'permission', 'model'], 'skipped'));
     const [hit, ...more] = hitsFor(OPENAI.good);
     expect(more).toHaveLength(0);
     expect(hit).toMatchObject({ method: 'GET', url: '/openai/v1/models' });
@@ -251,11 +231,7 @@ describe('ai_provider channel: openai', () => {
       details: { provider: 'openai', httpStatus: 401, providerCode: 'invalid_api_key' },
     });
     expect(result.hint).toMatch(/platform\.openai\.com/);
-    expect(checks(result)).toEqual([
-      ['config', 'success'],
-      ['request', 'success'],
-      ['auth', 'error'],
-    ]);
+    expect(checks(result)).toEqual(stages(['config', 'request', 'auth'], 'error'));
     expect(r.body).not.toContain(OPENAI.invalid);
     expect(r.body).not.toContain('Incorrect API key provided');
   });
@@ -270,10 +246,7 @@ describe('ai_provider channel: openai', () => {
   it('maps 429 to rate_limited (quota exhaustion with a billing hint) and 5xx to provider_unavailable, without retrying', async () => {
     const limited = (await test({ provider: 'openai', apiKey: OPENAI.limited })).json().result;
     expect(limited).toMatchObject({ status: 'error', errorCode: 'rate_limited', details: { providerCode: 'rate_limit_exceeded' } });
-    expect(checks(limited)).toEqual([
-      ['config', 'success'],
-      ['request', 'error'],
-    ]);
+    expect(checks(limited)).toEqual(stages(['config', 'request'], 'error'));
     const quota = (await test({ provider: 'openai', apiKey: OPENAI.quota })).json().result;
     expect(quota).toMatchObject({ status: 'error', errorCode: 'rate_limited', details: { providerCode: 'insufficient_quota' } });
     expect(quota.hint).toMatch(/billing/);
@@ -284,10 +257,7 @@ describe('ai_provider channel: openai', () => {
 
   it('times out on a slow server within the requested timeout', async () => {
     const r = await test({ provider: 'openai', apiKey: OPENAI.slow }, 300);
-    const { result } = r.json();
-    expect(result).toMatchObject({ status: 'error', errorCode: 'timeout' });
-    expect(result.responseTime).toBeLessThan(2500);
-    expect(result.checks.at(-1).status).toBe('error');
+    expectTimedOut(r);
     expect(hitsFor(OPENAI.slow)).toHaveLength(1);
   });
 });
@@ -298,13 +268,7 @@ describe('ai_provider channel: anthropic', () => {
     const { result } = r.json();
     ConnectionTestResultSchema.parse(result);
     expect(result).toMatchObject({ status: 'success', details: { provider: 'anthropic', modelsAvailable: ANTHROPIC_MODELS.length } });
-    expect(checks(result)).toEqual([
-      ['config', 'success'],
-      ['request', 'success'],
-      ['auth', 'success'],
-      ['permission', 'success'],
-      ['model', 'skipped'],
-    ]);
+    expect(checks(result)).toEqual(stages(['config', 'request', 'auth', 'permission', 'model'], 'skipped'));
     const [hit, ...more] = hitsFor(ANTHROPIC.good);
     expect(more).toHaveLength(0);
     expect(hit!.method).toBe('GET');
@@ -343,9 +307,7 @@ describe('ai_provider channel: anthropic', () => {
   });
 
   it('times out on a slow server within the requested timeout', async () => {
-    const { result } = (await test({ provider: 'anthropic', apiKey: ANTHROPIC.slow }, 300)).json();
-    expect(result).toMatchObject({ status: 'error', errorCode: 'timeout' });
-    expect(result.responseTime).toBeLessThan(2500);
+    expectTimedOut(await test({ provider: 'anthropic', apiKey: ANTHROPIC.slow }, 300));
   });
 });
 
@@ -355,13 +317,7 @@ describe('ai_provider channel: google', () => {
     const { result } = r.json();
     ConnectionTestResultSchema.parse(result);
     expect(result).toMatchObject({ status: 'success', details: { provider: 'google', model: 'gemini-2.5-flash', modelAvailable: true } });
-    expect(checks(result)).toEqual([
-      ['config', 'success'],
-      ['request', 'success'],
-      ['auth', 'success'],
-      ['permission', 'success'],
-      ['model', 'success'],
-    ]);
+    expect(checks(result)).toEqual(stages(['config', 'request', 'auth', 'permission', 'model'], 'success'));
     const [hit, ...more] = hitsFor(GOOGLE.good);
     expect(more).toHaveLength(0);
     expect(hit).toMatchObject({ method: 'POST', url: '/google/v1beta/models/gemini-2.5-flash:countTokens' });
@@ -388,11 +344,7 @@ describe('ai_provider channel: google', () => {
       errorCode: 'auth_invalid',
       details: { provider: 'google', providerCode: 'API_KEY_INVALID' },
     });
-    expect(checks(invalid.json().result)).toEqual([
-      ['config', 'success'],
-      ['request', 'success'],
-      ['auth', 'error'],
-    ]);
+    expect(checks(invalid.json().result)).toEqual(stages(['config', 'request', 'auth'], 'error'));
     expect(invalid.body).not.toContain(GOOGLE.invalid);
     const disabled = (await test({ provider: 'google', apiKey: GOOGLE.disabled })).json().result;
     expect(disabled).toMatchObject({ status: 'error', errorCode: 'permission_missing', details: { providerCode: 'SERVICE_DISABLED' } });
@@ -406,40 +358,20 @@ describe('ai_provider channel: google', () => {
   });
 
   it('times out on a slow server within the requested timeout', async () => {
-    const { result } = (await test({ provider: 'google', apiKey: GOOGLE.slow }, 300)).json();
-    expect(result).toMatchObject({ status: 'error', errorCode: 'timeout' });
-    expect(result.responseTime).toBeLessThan(2500);
+    expectTimedOut(await test({ provider: 'google', apiKey: GOOGLE.slow }, 300));
   });
 });
 
 describe('ai_provider channel: all providers', () => {
   it('reports network_unreachable when the provider endpoint refuses connections', async () => {
-    const port = await closedPort();
-    await withHarness(
-      {
-        PROVIDER_OPENAI_URL: `http://127.0.0.1:${port}/v1`,
-        PROVIDER_ANTHROPIC_URL: `http://127.0.0.1:${port}`,
-        PROVIDER_GOOGLE_AI_URL: `http://127.0.0.1:${port}`,
-      },
-      user,
-      async (closed) => {
-        for (const [provider, apiKey] of [
-          ['openai', OPENAI.good],
-          ['anthropic', ANTHROPIC.good],
-          ['google', GOOGLE.good],
-        ] as const) {
-          const r = await run(closed.app, { provider, apiKey });
-          const { result } = r.json();
-          expect(result, provider).toMatchObject({ status: 'error', errorCode: 'network_unreachable' });
-          expect(result.hint).toMatch(/host and port/);
-          expect(checks(result)).toEqual([
-            ['config', 'success'],
-            ['request', 'error'],
-          ]);
-          expect(r.body).not.toContain(apiKey);
-        }
-      },
-    );
+    await ai.unreachable(async (test) => {
+      for (const [provider, apiKey] of [
+        ['openai', OPENAI.good],
+        ['anthropic', ANTHROPIC.good],
+        ['google', GOOGLE.good],
+      ] as const)
+        expectNetworkUnreachable(await test({ provider, apiKey }), apiKey, provider);
+    });
   });
 
   it('never called a paid generation endpoint, and no SDK followed the *_BASE_URL environment', () => {

@@ -1,18 +1,22 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { lookup as dnsLookup } from 'node:dns/promises';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import tls from 'node:tls';
-import { ConnectionTestResultSchema } from '@glavito/contracts';
-import { adminDatabaseUrl } from '@glavito/testkit';
+import { adminDatabaseUrl, selfSignedCertificate } from '@glavito/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, startHarness, type Harness } from './helpers.js';
+import {
+  bearer,
+  channelUser as user,
+  checkStatuses,
+  listenLoopback,
+  stages,
+  loopbackLookup,
+  startChannelTestHarness,
+  testAnswered,
+  type Harness,
+} from './helpers.js';
 
-const user = { userId: 'u1', tenantId: 't1' };
 const DB_HOST = 'db.customer.test';
 const suffix = randomBytes(4).toString('hex');
 const PROBE_ROLE = `ct_probe_${suffix}`;
@@ -33,23 +37,12 @@ let allowed: Harness;
 let strict: Harness;
 const closers: Array<() => Promise<void>> = [];
 
-const lookup = async (hostname: string) => {
-  if (hostname === DB_HOST) return [{ address: '127.0.0.1', family: 4 }];
-  throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
-};
+const lookup = loopbackLookup(DB_HOST);
 
 async function listen(server: net.Server): Promise<number> {
-  const sockets = new Set<net.Socket>();
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  closers.push(() => {
-    for (const socket of sockets) socket.destroy();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return (server.address() as AddressInfo).port;
+  const { port, close } = await listenLoopback(server);
+  closers.push(close);
+  return port;
 }
 
 /**
@@ -185,9 +178,8 @@ async function startFakePg(opts: { tls?: boolean } = {}): Promise<FakePg> {
 let proxy: Proxy;
 let fakePg: FakePg;
 let fakePgTls: FakePg;
-let certDir: string;
-let key: Buffer;
-let cert: Buffer;
+let key: string;
+let cert: string;
 let silentPort: number;
 let closedPort: number;
 
@@ -218,30 +210,7 @@ beforeAll(async () => {
   await probe.end().catch(() => {});
 
   proxy = await startRecordingProxy();
-  certDir = mkdtempSync(join(tmpdir(), 'ct-db-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      join(certDir, 'key.pem'),
-      '-out',
-      join(certDir, 'cert.pem'),
-      '-days',
-      '1',
-      '-subj',
-      `/CN=${DB_HOST}`,
-      '-addext',
-      `subjectAltName=DNS:${DB_HOST}`,
-    ],
-    { stdio: 'ignore' },
-  );
-  key = readFileSync(join(certDir, 'key.pem'));
-  cert = readFileSync(join(certDir, 'cert.pem'));
+  ({ key, cert } = selfSignedCertificate([DB_HOST]));
   fakePg = await startFakePg();
   fakePgTls = await startFakePg({ tls: true });
   silentPort = await listen(net.createServer((s) => s.on('error', () => {}).resume())); // reads (and ignores) everything, answers nothing
@@ -250,19 +219,15 @@ beforeAll(async () => {
   closedPort = (gone.address() as AddressInfo).port;
   await new Promise<void>((resolve) => gone.close(() => resolve()));
 
-  const limits = { CONNECTION_TEST_USER_LIMIT: '1000', CONNECTION_TEST_TENANT_LIMIT: '1000' };
   const cidrs = [...new Set(['127.0.0.1/32', `${pgAddress}/${net.isIPv6(pgAddress) ? 128 : 32}`])].join(',');
-  allowed = await startHarness({ env: { ...limits, CONNECTION_TEST_ALLOWED_CIDRS: cidrs }, lookup });
-  allowed.addSession({ id: 's1', ...user });
-  strict = await startHarness({ env: limits, lookup });
-  strict.addSession({ id: 's1', ...user });
+  allowed = await startChannelTestHarness({ env: { CONNECTION_TEST_ALLOWED_CIDRS: cidrs }, lookup });
+  strict = await startChannelTestHarness({ lookup });
 }, 60_000);
 
 afterAll(async () => {
   await allowed?.close();
   await strict?.close();
   for (const close of closers.reverse()) await close();
-  if (certDir) rmSync(certDir, { recursive: true, force: true });
   if (admin) {
     for (const db of [PROBE_DB, LOCKED_DB]) await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
     for (const role of [PROBE_ROLE, NOLOGIN_ROLE]) await admin.query(`DROP ROLE IF EXISTS ${role}`);
@@ -270,20 +235,9 @@ afterAll(async () => {
   }
 });
 
-type Check = { name: string; status: string; message?: string };
-
 async function run(h: Harness, config: Record<string, unknown>, timeout?: number) {
-  const r = await h.app.inject({
-    method: 'POST',
-    url: '/onboarding/test-connection/s1',
-    headers: bearer(user),
-    payload: { channel: 'database', config, ...(timeout ? { timeout } : {}) },
-  });
-  expect(r.statusCode).toBe(200);
-  for (const secret of PASSWORDS) expect(r.body).not.toContain(secret);
-  const { result } = r.json();
-  ConnectionTestResultSchema.parse(result);
-  return { result, checks: (result.checks as Check[]).map((c) => [c.name, c.status]) };
+  const result = await testAnswered(h, 'database', config, PASSWORDS, timeout);
+  return { result, checks: checkStatuses(result) };
 }
 
 /** Through the recording proxy, by a name that resolves to it. */
@@ -356,22 +310,14 @@ describe('database channel', () => {
     expect(result).toMatchObject({ status: 'error', errorCode: 'config_invalid', details: { errors: [{ field: 'database', rule: 'exists' }] } });
     expect(result.message).toMatch(/does not exist \(3D000\)/);
     expect(result.hint).toMatch(/database name/);
-    expect(checks).toEqual([
-      ['config', 'success'],
-      ['dns', 'success'],
-      ['connect', 'error'],
-    ]);
+    expect(checks).toEqual(stages(['config', 'dns', 'connect'], 'error'));
   });
 
   it('maps a refused password (28P01) to auth_invalid, having sent the password only to the checked address', async () => {
     const { result, checks } = await run(allowed, { host: DB_HOST, port: fakePg.port, database: PROBE_DB, user: PROBE_ROLE, password: WRONG_PASS });
     expect(result).toMatchObject({ status: 'error', errorCode: 'auth_invalid' });
     expect(result.message).toMatch(/28P01/);
-    expect(checks).toEqual([
-      ['config', 'success'],
-      ['dns', 'success'],
-      ['connect', 'error'],
-    ]);
+    expect(checks).toEqual(stages(['config', 'dns', 'connect'], 'error'));
     expect(fakePg.passwords).toEqual([WRONG_PASS]);
   });
 
@@ -464,10 +410,7 @@ describe('database channel', () => {
     for (const host of ['127.0.0.1', DB_HOST]) {
       const { result, checks } = await run(strict, viaProxy({ host }));
       expect(result).toMatchObject({ status: 'error', errorCode: 'blocked_by_policy' });
-      expect(checks).toEqual([
-        ['config', 'success'],
-        ['dns', 'error'],
-      ]);
+      expect(checks).toEqual(stages(['config', 'dns'], 'error'));
     }
     const fake = await run(strict, { connectionString: `postgres://${PROBE_ROLE}:${PROBE_PASS}@127.0.0.1:${fakePg.port}/${PROBE_DB}` });
     expect(fake.result).toMatchObject({ errorCode: 'blocked_by_policy' });

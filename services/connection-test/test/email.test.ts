@@ -1,15 +1,10 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import tls from 'node:tls';
-import { ConnectionTestResultSchema } from '@glavito/contracts';
+import { selfSignedCertificate } from '@glavito/testkit';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, startHarness, type Harness } from './helpers.js';
+import { checkStatuses, listenLoopback, stages, loopbackLookup, startChannelTestHarness, testAnswered, type Harness } from './helpers.js';
 
-const user = { userId: 'u1', tenantId: 't1' };
 const MAIL_HOST = 'mail.customer.test';
 const SMTP_USER = 'probe@customer.test';
 const SMTP_PASS = 'smtp-Pa55-Zq9wX';
@@ -18,31 +13,17 @@ const IMAP_PASS = 'imap-Pa55-Vr7tK';
 const WRONG_PASS = 'wrong-Pa55-Jd4mB';
 const PASSWORDS = [SMTP_PASS, IMAP_PASS, WRONG_PASS];
 
-/** Names the tests "own": they resolve to loopback, as a customer's DNS would to their server. */
-const lookup = async (hostname: string) => {
-  if (hostname === MAIL_HOST) return [{ address: '127.0.0.1', family: 4 }];
-  throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
-};
+const lookup = loopbackLookup(MAIL_HOST);
 
 let allowed: Harness;
 let strict: Harness;
-let certDir: string;
-let key: Buffer;
-let cert: Buffer;
+let key: string;
+let cert: string;
 const closers: Array<() => Promise<void>> = [];
 
 const portOf = (s: net.Server) => (s.address() as AddressInfo).port;
 const listen = async <S extends net.Server>(server: S): Promise<S> => {
-  const sockets = new Set<net.Socket>();
-  server.on('connection', (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  closers.push(() => {
-    for (const socket of sockets) socket.destroy();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
-  });
+  closers.push((await listenLoopback(server)).close);
   return server;
 };
 
@@ -232,30 +213,7 @@ let silentConnections = 0;
 let closedPort: number;
 
 beforeAll(async () => {
-  certDir = mkdtempSync(join(tmpdir(), 'ct-email-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      join(certDir, 'key.pem'),
-      '-out',
-      join(certDir, 'cert.pem'),
-      '-days',
-      '1',
-      '-subj',
-      `/CN=${MAIL_HOST}`,
-      '-addext',
-      `subjectAltName=DNS:${MAIL_HOST}`,
-    ],
-    { stdio: 'ignore' },
-  );
-  key = readFileSync(join(certDir, 'key.pem'));
-  cert = readFileSync(join(certDir, 'cert.pem'));
+  ({ key, cert } = selfSignedCertificate([MAIL_HOST]));
 
   smtpPlain = await startSmtp({ authOptional: false, disabledCommands: ['STARTTLS'], allowInsecureAuth: true });
   smtpTls = await startSmtp({ secure: true, key, cert, authOptional: false });
@@ -281,36 +239,23 @@ beforeAll(async () => {
 
   // The fakes live on loopback: one service allows it (as an operator would for an internal
   // network), the other runs with the default policy.
-  const limits = { CONNECTION_TEST_USER_LIMIT: '1000', CONNECTION_TEST_TENANT_LIMIT: '1000' };
-  allowed = await startHarness({ env: { ...limits, CONNECTION_TEST_ALLOWED_CIDRS: '127.0.0.1/32' }, lookup });
-  allowed.addSession({ id: 's1', ...user });
-  strict = await startHarness({ env: limits, lookup });
-  strict.addSession({ id: 's1', ...user });
+  allowed = await startChannelTestHarness({ env: { CONNECTION_TEST_ALLOWED_CIDRS: '127.0.0.1/32' }, lookup });
+  strict = await startChannelTestHarness({ lookup });
 }, 60_000);
 
 afterAll(async () => {
   await allowed?.close();
   await strict?.close();
   for (const close of closers.reverse()) await close();
-  if (certDir) rmSync(certDir, { recursive: true, force: true });
 });
 
 type Check = { name: string; status: string; message?: string };
 
 async function run(h: Harness, config: Record<string, unknown>, timeout?: number) {
-  const r = await h.app.inject({
-    method: 'POST',
-    url: '/onboarding/test-connection/s1',
-    headers: bearer(user),
-    payload: { channel: 'email', config, ...(timeout ? { timeout } : {}) },
-  });
-  expect(r.statusCode).toBe(200);
-  for (const secret of PASSWORDS) expect(r.body).not.toContain(secret);
-  const { result } = r.json();
-  ConnectionTestResultSchema.parse(result);
+  const result = await testAnswered(h, 'email', config, PASSWORDS, timeout);
   return {
     result,
-    checks: (result.checks as Check[]).map((c) => [c.name, c.status]),
+    checks: checkStatuses(result),
     check: (name: string) => (result.checks as Check[]).find((c) => c.name === name),
   };
 }
@@ -374,11 +319,7 @@ describe('email channel: SMTP', () => {
     const { result, checks } = await run(allowed, { smtp: smtp(smtpTls.port, { secure: true }) });
     expect(result).toMatchObject({ status: 'error', errorCode: 'tls' });
     expect(result.message).toMatch(/self-signed/);
-    expect(checks).toEqual([
-      ['config', 'success'],
-      ['smtp dns', 'success'],
-      ['smtp connect', 'error'],
-    ]);
+    expect(checks).toEqual(stages(['config', 'smtp dns', 'smtp connect'], 'error'));
     expect(smtpTls.servernames).toContain(MAIL_HOST);
     expect(smtpTls.logins).toEqual([]);
   });
@@ -386,11 +327,7 @@ describe('email channel: SMTP', () => {
   it('refuses a self-signed certificate offered through STARTTLS, before any login', async () => {
     const { result, checks } = await run(allowed, { smtp: smtp(smtpStarttls.port) });
     expect(result).toMatchObject({ status: 'error', errorCode: 'tls' });
-    expect(checks).toEqual([
-      ['config', 'success'],
-      ['smtp dns', 'success'],
-      ['smtp connect', 'error'],
-    ]);
+    expect(checks).toEqual(stages(['config', 'smtp dns', 'smtp connect'], 'error'));
     expect(smtpStarttls.servernames).toContain(MAIL_HOST);
     expect(smtpStarttls.logins).toEqual([]);
   });
@@ -410,11 +347,7 @@ describe('email channel: SMTP', () => {
     expect(result.message).toMatch(/sent no greeting/);
     expect(result.hint).toMatch(/secure: true/);
     expect(result.responseTime).toBeLessThan(2000);
-    expect(checks).toEqual([
-      ['config', 'success'],
-      ['smtp dns', 'success'],
-      ['smtp connect', 'error'],
-    ]);
+    expect(checks).toEqual(stages(['config', 'smtp dns', 'smtp connect'], 'error'));
     expect(check('smtp connect')?.message).toMatch(/no greeting/);
     expect(silentConnections).toBe(before + 1);
   });
@@ -442,10 +375,7 @@ describe('email channel: SMTP', () => {
   it('reports dns for a name that does not resolve', async () => {
     const { result, checks } = await run(allowed, { smtp: smtp(smtpPlain.port, { host: 'nowhere.customer.test' }) });
     expect(result).toMatchObject({ status: 'error', errorCode: 'dns' });
-    expect(checks).toEqual([
-      ['config', 'success'],
-      ['smtp dns', 'error'],
-    ]);
+    expect(checks).toEqual(stages(['config', 'smtp dns'], 'error'));
   });
 });
 
@@ -481,12 +411,7 @@ describe('email channel: IMAP', () => {
       expect(result).toMatchObject({ status: 'error', errorCode: 'auth_invalid' });
       expect(result.message).toBe('IMAP: the server rejected the login (AUTHENTICATIONFAILED: Invalid credentials)');
       expect(result.hint).toMatch(/app password/);
-      expect(checks).toEqual([
-        ['config', 'success'],
-        ['imap dns', 'success'],
-        ['imap connect', 'success'],
-        ['imap auth', 'error'],
-      ]);
+      expect(checks).toEqual(stages(['config', 'imap dns', 'imap connect', 'imap auth'], 'error'));
       expect(fake.commands.slice(before)).toContain(fake === imapLogin ? 'LOGIN' : 'AUTHENTICATE');
       expect(fake.logins.at(-1)).toEqual({ username: IMAP_USER, ok: false });
     }

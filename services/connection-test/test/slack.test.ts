@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { ConnectionTestResultSchema } from '@glavito/contracts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, checkStatuses, closedPort, closeServer, listenLocal, startHarness, testConnection, withHarness, type Harness } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { bearer, channelHarness, channelUser as user, checkStatuses as checks, expectNetworkUnreachable, expectTimedOut, stages } from './helpers.js';
 
 /** A fake Slack Web API: the behaviour is picked by the bot token, as Slack's would be by the token's state. */
 const GOOD = 'xoxb-1111-2222-goodtoken';
@@ -22,52 +22,37 @@ const identity = {
   is_enterprise_install: false,
 };
 
-let h: Harness;
-let server: http.Server;
-let base: string;
 const received: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; body: string; token: string }> = [];
-const user = { userId: 'u1', tenantId: 't1' };
 
-beforeAll(async () => {
-  server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      const token = String(req.headers.authorization ?? '').replace(/^Bearer /, '');
-      received.push({ method: req.method!, url: req.url!, headers: req.headers, body, token });
-      const json = (status: number, payload: unknown, headers: Record<string, string> = {}) =>
-        res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers }).end(JSON.stringify(payload));
-      if (req.method !== 'POST' || req.url !== '/api/auth.test') return json(404, { ok: false, error: 'unknown_method' });
-      switch (token) {
-        case GOOD:
-          return json(200, identity, { 'x-oauth-scopes': 'chat:write,channels:read,users:read', 'x-accepted-oauth-scopes': '' });
-        case NO_SCOPES_HEADER:
-          return json(200, identity);
-        case REVOKED:
-          return json(200, { ok: false, error: 'invalid_auth' });
-        case LIMITED:
-          return json(429, { ok: false, error: 'ratelimited' }, { 'retry-after': '30' });
-        case BROKEN:
-          return res.writeHead(503, { 'content-type': 'text/html' }).end('<html>Service Unavailable</html>');
-        case SLOW:
-          return void setTimeout(() => json(200, identity), 3000);
-        default:
-          return json(200, { ok: false, error: 'not_authed' });
-      }
-    });
+const server = http.createServer((req, res) => {
+  let body = '';
+  req.on('data', (c) => (body += c));
+  req.on('end', () => {
+    const token = String(req.headers.authorization ?? '').replace(/^Bearer /, '');
+    received.push({ method: req.method!, url: req.url!, headers: req.headers, body, token });
+    const json = (status: number, payload: unknown, headers: Record<string, string> = {}) =>
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers }).end(JSON.stringify(payload));
+    if (req.method !== 'POST' || req.url !== '/api/auth.test') return json(404, { ok: false, error: 'unknown_method' });
+    switch (token) {
+      case GOOD:
+        return json(200, identity, { 'x-oauth-scopes': 'chat:write,channels:read,users:read', 'x-accepted-oauth-scopes': '' });
+      case NO_SCOPES_HEADER:
+        return json(200, identity);
+      case REVOKED:
+        return json(200, { ok: false, error: 'invalid_auth' });
+      case LIMITED:
+        return json(429, { ok: false, error: 'ratelimited' }, { 'retry-after': '30' });
+      case BROKEN:
+        return res.writeHead(503, { 'content-type': 'text/html' }).end('<html>Service Unavailable</html>');
+      case SLOW:
+        return void setTimeout(() => json(200, identity), 3000);
+      default:
+        return json(200, { ok: false, error: 'not_authed' });
+    }
   });
-  base = await listenLocal(server);
-  h = await startHarness({ env: { PROVIDER_SLACK_API_URL: `${base}/api`, CONNECTION_TEST_USER_LIMIT: '1000', CONNECTION_TEST_TENANT_LIMIT: '1000' } });
-  h.addSession({ id: 's1', ...user });
 });
-afterAll(async () => {
-  await h?.close();
-  closeServer(server);
-});
-
-const run = (app: Harness['app'], config: Record<string, unknown>, timeout?: number) => testConnection(app, user, 'slack', config, timeout);
-const test = (config: Record<string, unknown>, timeout?: number) => run(h.app, config, timeout);
-const checks = checkStatuses;
+const slack = channelHarness('slack', server, (base) => ({ PROVIDER_SLACK_API_URL: `${base}/api` }));
+const test = slack.test;
 const hitsFor = (token: string) => received.filter((r) => r.token === token);
 
 describe('slack channel', () => {
@@ -90,12 +75,7 @@ describe('slack channel', () => {
       },
     });
     expect(result.message).toContain('Acme');
-    expect(checks(result)).toEqual([
-      ['config', 'success'],
-      ['request', 'success'],
-      ['auth', 'success'],
-      ['permission', 'success'],
-    ]);
+    expect(checks(result)).toEqual(stages(['config', 'request', 'auth', 'permission'], 'success'));
     const [hit, ...more] = hitsFor(GOOD);
     expect(more).toHaveLength(0);
     expect(hit).toMatchObject({ method: 'POST', url: '/api/auth.test' });
@@ -119,12 +99,7 @@ describe('slack channel', () => {
     expect(result.message).toMatch(/reactions:write, files:write/);
     expect(result.hint).toMatch(/OAuth & Permissions/);
     expect(result.hint).toMatch(/reinstall/);
-    expect(checks(result)).toEqual([
-      ['config', 'success'],
-      ['request', 'success'],
-      ['auth', 'success'],
-      ['permission', 'error'],
-    ]);
+    expect(checks(result)).toEqual(stages(['config', 'request', 'auth', 'permission'], 'error'));
     expect(r.body).not.toContain(GOOD);
   });
 
@@ -140,11 +115,7 @@ describe('slack channel', () => {
     ConnectionTestResultSchema.parse(result);
     expect(result).toMatchObject({ status: 'error', errorCode: 'auth_invalid', details: { slackError: 'invalid_auth' } });
     expect(result.hint).toMatch(/Slack says invalid_auth: the bot token was revoked or mistyped/);
-    expect(checks(result)).toEqual([
-      ['config', 'success'],
-      ['request', 'success'],
-      ['auth', 'error'],
-    ]);
+    expect(checks(result)).toEqual(stages(['config', 'request', 'auth'], 'error'));
     expect(hitsFor(REVOKED)).toHaveLength(1);
     expect(r.body).not.toContain(REVOKED);
   });
@@ -154,10 +125,7 @@ describe('slack channel', () => {
     const { result } = r.json();
     expect(result).toMatchObject({ status: 'error', errorCode: 'rate_limited', details: { retryAfterSeconds: 30 } });
     expect(result.responseTime).toBeLessThan(2000);
-    expect(checks(result)).toEqual([
-      ['config', 'success'],
-      ['request', 'error'],
-    ]);
+    expect(checks(result)).toEqual(stages(['config', 'request'], 'error'));
     expect(hitsFor(LIMITED)).toHaveLength(1);
     expect(r.body).not.toContain(LIMITED);
   });
@@ -172,30 +140,16 @@ describe('slack channel', () => {
 
   it('times out on a slow server within the requested timeout', async () => {
     const r = await test({ botToken: SLOW }, 300);
-    const { result } = r.json();
-    expect(result).toMatchObject({ status: 'error', errorCode: 'timeout' });
-    expect(result.hint).toMatch(/timeout/);
-    expect(result.responseTime).toBeLessThan(2500);
-    expect(result.checks.at(-1).status).toBe('error');
+    expect(expectTimedOut(r).hint).toMatch(/timeout/);
     expect(r.body).not.toContain(SLOW);
   });
 
   it('reports network_unreachable when the Slack endpoint refuses connections', async () => {
-    await withHarness({ PROVIDER_SLACK_API_URL: `http://127.0.0.1:${await closedPort()}/api` }, user, async (closed) => {
-      const r = await run(closed.app, { botToken: GOOD });
-      const { result } = r.json();
-      expect(result).toMatchObject({ status: 'error', errorCode: 'network_unreachable' });
-      expect(result.hint).toMatch(/host and port/);
-      expect(checks(result)).toEqual([
-        ['config', 'success'],
-        ['request', 'error'],
-      ]);
-      expect(r.body).not.toContain(GOOD);
-    });
+    await slack.unreachable(async (test) => expectNetworkUnreachable(await test({ botToken: GOOD }), GOOD));
   });
 
   it('keeps the token out of the stored history', async () => {
-    const r = await h.app.inject({ method: 'GET', url: '/onboarding/connection-history/s1', headers: bearer(user) });
+    const r = await slack.h.app.inject({ method: 'GET', url: '/onboarding/connection-history/s1', headers: bearer(user) });
     expect(r.statusCode).toBe(200);
     expect(r.json().items.length).toBeGreaterThan(0);
     for (const token of [GOOD, REVOKED, LIMITED, BROKEN, SLOW]) expect(r.body).not.toContain(token);

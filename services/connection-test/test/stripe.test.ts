@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { ConnectionTestResultSchema } from '@glavito/contracts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkStatuses, closedPort, closeServer, listenLocal, startHarness, testConnection, withHarness, type Harness } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { channelHarness, checkStatuses as checks, expectNetworkUnreachable, expectTimedOut, stages } from './helpers.js';
 
 /** A fake Stripe API answering GET /v1/account with Stripe's account object and error envelope. */
 const GOOD = 'sk_test_51GoodKey0123456789abcdefGHIJ';
@@ -29,64 +29,49 @@ const account = (id: string, chargesEnabled = true) => ({
   type: 'standard',
 });
 
-let h: Harness;
-let server: http.Server;
-let base: string;
 const received: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; key: string }> = [];
-const user = { userId: 'u1', tenantId: 't1' };
 
-beforeAll(async () => {
-  server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      const key = String(req.headers.authorization ?? '').replace(/^Bearer /, '');
-      received.push({ method: req.method!, url: req.url!, headers: req.headers, key });
-      const json = (status: number, payload: unknown) =>
-        res.writeHead(status, { 'content-type': 'application/json', 'request-id': 'req_fake123' }).end(JSON.stringify(payload));
-      if (req.method !== 'GET' || req.url !== '/v1/account')
-        return json(404, stripeError('invalid_request_error', `Unrecognized request URL (${req.method}: ${req.url}).`));
-      switch (key) {
-        case GOOD:
-        case LIVE:
-          return json(200, account(ACCOUNT));
-        case ONBOARDING:
-          return json(200, account(ACCOUNT, false));
-        case RESTRICTED:
-          return json(
-            403,
-            stripeError(
-              'invalid_request_error',
-              `The provided key '${masked(RESTRICTED)}' does not have the required permissions for this endpoint on account '${ACCOUNT}'. Having the 'rak_account_read' permission would allow this request to continue.`,
-            ),
-          );
-        case LIMITED:
-          return json(
-            429,
-            stripeError('invalid_request_error', 'Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.', {
-              code: 'rate_limit',
-            }),
-          );
-        case BROKEN:
-          return json(500, stripeError('api_error', 'An unknown error occurred'));
-        case SLOW:
-          return void setTimeout(() => json(200, account(ACCOUNT)), 3000);
-        default:
-          return json(401, stripeError('invalid_request_error', `Invalid API Key provided: ${masked(key)}`));
-      }
-    });
+const server = http.createServer((req, res) => {
+  req.resume();
+  req.on('end', () => {
+    const key = String(req.headers.authorization ?? '').replace(/^Bearer /, '');
+    received.push({ method: req.method!, url: req.url!, headers: req.headers, key });
+    const json = (status: number, payload: unknown) =>
+      res.writeHead(status, { 'content-type': 'application/json', 'request-id': 'req_fake123' }).end(JSON.stringify(payload));
+    if (req.method !== 'GET' || req.url !== '/v1/account')
+      return json(404, stripeError('invalid_request_error', `Unrecognized request URL (${req.method}: ${req.url}).`));
+    switch (key) {
+      case GOOD:
+      case LIVE:
+        return json(200, account(ACCOUNT));
+      case ONBOARDING:
+        return json(200, account(ACCOUNT, false));
+      case RESTRICTED:
+        return json(
+          403,
+          stripeError(
+            'invalid_request_error',
+            `The provided key '${masked(RESTRICTED)}' does not have the required permissions for this endpoint on account '${ACCOUNT}'. Having the 'rak_account_read' permission would allow this request to continue.`,
+          ),
+        );
+      case LIMITED:
+        return json(
+          429,
+          stripeError('invalid_request_error', 'Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.', {
+            code: 'rate_limit',
+          }),
+        );
+      case BROKEN:
+        return json(500, stripeError('api_error', 'An unknown error occurred'));
+      case SLOW:
+        return void setTimeout(() => json(200, account(ACCOUNT)), 3000);
+      default:
+        return json(401, stripeError('invalid_request_error', `Invalid API Key provided: ${masked(key)}`));
+    }
   });
-  base = await listenLocal(server);
-  h = await startHarness({ env: { PROVIDER_STRIPE_API_URL: base, CONNECTION_TEST_USER_LIMIT: '1000', CONNECTION_TEST_TENANT_LIMIT: '1000' } });
-  h.addSession({ id: 's1', ...user });
 });
-afterAll(async () => {
-  await h?.close();
-  closeServer(server);
-});
-
-const run = (app: Harness['app'], config: Record<string, unknown>, timeout?: number) => testConnection(app, user, 'stripe', config, timeout);
-const test = (config: Record<string, unknown>, timeout?: number) => run(h.app, config, timeout);
-const checks = checkStatuses;
+const stripe = channelHarness('stripe', server, (base) => ({ PROVIDER_STRIPE_API_URL: base }));
+const test = stripe.test;
 const hitsFor = (key: string) => received.filter((r) => r.key === key);
 
 describe('stripe channel', () => {
@@ -109,12 +94,7 @@ describe('stripe channel', () => {
         defaultCurrency: 'usd',
       },
     });
-    expect(checks(result)).toEqual([
-      ['config', 'success'],
-      ['request', 'success'],
-      ['auth', 'success'],
-      ['permission', 'success'],
-    ]);
+    expect(checks(result)).toEqual(stages(['config', 'request', 'auth', 'permission'], 'success'));
     const [hit, ...more] = hitsFor(GOOD);
     expect(more).toHaveLength(0);
     expect(hit).toMatchObject({ method: 'GET', url: '/v1/account' });
@@ -143,12 +123,7 @@ describe('stripe channel', () => {
     expect(result.message).toContain(OTHER_ACCOUNT);
     expect(result.hint).toMatch(/belongs to another Stripe account/);
     expect(result.hint).toMatch(/never another one/);
-    expect(checks(result)).toEqual([
-      ['config', 'success'],
-      ['request', 'success'],
-      ['auth', 'success'],
-      ['permission', 'error'],
-    ]);
+    expect(checks(result)).toEqual(stages(['config', 'request', 'auth', 'permission'], 'error'));
     const hit = hitsFor(GOOD).at(-1)!;
     expect(hit.url).toBe('/v1/account');
     expect(hit.headers['stripe-account']).toBeUndefined();
@@ -163,11 +138,7 @@ describe('stripe channel', () => {
       details: { httpStatus: 401, stripeType: 'invalid_request_error', requestId: 'req_fake123' },
     });
     expect(result.hint).toMatch(/API keys/);
-    expect(checks(result)).toEqual([
-      ['config', 'success'],
-      ['request', 'success'],
-      ['auth', 'error'],
-    ]);
+    expect(checks(result)).toEqual(stages(['config', 'request', 'auth'], 'error'));
     expect(r.body).not.toContain(INVALID);
     expect(r.body).not.toContain(masked(INVALID));
     expect(r.body).not.toContain(INVALID.slice(-4));
@@ -179,22 +150,14 @@ describe('stripe channel', () => {
     expect(result).toMatchObject({ status: 'error', errorCode: 'permission_missing', details: { httpStatus: 403, requiredPermission: 'rak_account_read' } });
     expect(result.message).toMatch(/rak_account_read/);
     expect(result.hint).toMatch(/restricted key/);
-    expect(checks(result)).toEqual([
-      ['config', 'success'],
-      ['request', 'success'],
-      ['auth', 'success'],
-      ['permission', 'error'],
-    ]);
+    expect(checks(result)).toEqual(stages(['config', 'request', 'auth', 'permission'], 'error'));
     expect(r.body).not.toContain(masked(RESTRICTED));
   });
 
   it('maps 429 to rate_limited and 500 to provider_unavailable, without retrying', async () => {
     const limited = (await test({ secretKey: LIMITED })).json().result;
     expect(limited).toMatchObject({ status: 'error', errorCode: 'rate_limited', details: { httpStatus: 429, stripeCode: 'rate_limit' } });
-    expect(checks(limited)).toEqual([
-      ['config', 'success'],
-      ['request', 'error'],
-    ]);
+    expect(checks(limited)).toEqual(stages(['config', 'request'], 'error'));
     expect(hitsFor(LIMITED)).toHaveLength(1);
     const broken = (await test({ secretKey: BROKEN })).json().result;
     expect(broken).toMatchObject({ status: 'error', errorCode: 'provider_unavailable', details: { httpStatus: 500 } });
@@ -203,25 +166,12 @@ describe('stripe channel', () => {
 
   it('times out on a slow server within the requested timeout', async () => {
     const r = await test({ secretKey: SLOW }, 300);
-    const { result } = r.json();
-    expect(result).toMatchObject({ status: 'error', errorCode: 'timeout' });
-    expect(result.responseTime).toBeLessThan(2500);
-    expect(result.checks.at(-1).status).toBe('error');
+    expectTimedOut(r);
     expect(r.body).not.toContain(SLOW);
   });
 
   it('reports network_unreachable when the Stripe endpoint refuses connections', async () => {
-    await withHarness({ PROVIDER_STRIPE_API_URL: `http://127.0.0.1:${await closedPort()}` }, user, async (closed) => {
-      const r = await run(closed.app, { secretKey: GOOD });
-      const { result } = r.json();
-      expect(result).toMatchObject({ status: 'error', errorCode: 'network_unreachable' });
-      expect(result.hint).toMatch(/host and port/);
-      expect(checks(result)).toEqual([
-        ['config', 'success'],
-        ['request', 'error'],
-      ]);
-      expect(r.body).not.toContain(GOOD);
-    });
+    await stripe.unreachable(async (test) => expectNetworkUnreachable(await test({ secretKey: GOOD }), GOOD));
   });
 
   it('only ever called GET /v1/account, never /v1/accounts/{id}', () => {

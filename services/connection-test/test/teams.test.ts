@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { ConnectionTestResultSchema } from '@glavito/contracts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkStatuses, closedPort, closeServer, listenLocal, startHarness, testConnection, withHarness, type Harness } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { channelHarness, checkStatuses as checks, expectNetworkUnreachable, expectTimedOut, stages } from './helpers.js';
 
 /** A fake Microsoft identity platform token endpoint speaking its v2.0 error format. */
 const TENANT = '11111111-2222-3333-4444-555555555555';
@@ -18,11 +18,7 @@ const BROKEN = 'Q~brokenSecret.Value_0123456789abcd';
 const SLOW = 'Q~slowSecret.Value_0123456789abcdef';
 const ACCESS_TOKEN = 'eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.FAKE-GRAPH-ACCESS-TOKEN.signature';
 
-let h: Harness;
-let server: http.Server;
-let base: string;
 const received: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; form: URLSearchParams }> = [];
-const user = { userId: 'u1', tenantId: 't1' };
 
 function aadError(status: number, error: string, code: number, text: string) {
   return {
@@ -39,78 +35,67 @@ function aadError(status: number, error: string, code: number, text: string) {
   };
 }
 
-beforeAll(async () => {
-  server = http.createServer((req, res) => {
-    let raw = '';
-    req.on('data', (c) => (raw += c));
-    req.on('end', () => {
-      const form = new URLSearchParams(raw);
-      received.push({ method: req.method!, url: req.url!, headers: req.headers, form });
-      const json = (status: number, payload: unknown) =>
-        res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(payload));
-      const m = /^\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(req.url ?? '');
-      if (req.method !== 'POST' || !m) return json(404, { error: 'not_found' });
-      const tenant = decodeURIComponent(m[1]!);
-      const secret = form.get('client_secret');
-      let answer: { status: number; body: unknown };
-      if (tenant === UNKNOWN_TENANT)
-        answer = aadError(
-          400,
-          'invalid_request',
-          90002,
-          `Tenant '${UNKNOWN_TENANT}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`,
-        );
-      else if (form.get('client_id') === UNKNOWN_CLIENT)
-        answer = aadError(
-          400,
-          'unauthorized_client',
-          700016,
-          `Application with identifier '${UNKNOWN_CLIENT}' was not found in the directory 'Contoso'. This can happen if the application has not been installed by the administrator of the tenant.`,
-        );
-      else if (secret === NEEDS_CONSENT)
-        answer = aadError(
-          400,
-          'invalid_grant',
-          65001,
-          "The user or administrator has not consented to use the application with ID 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee'.",
-        );
-      else if (secret === LIMITED)
-        answer = {
-          status: 429,
-          body: {
-            error: 'temporarily_unavailable',
-            error_description: 'AADSTS50196: The server terminated an operation because it encountered a client request loop.',
-          },
-        };
-      else if (secret === BROKEN)
-        answer = {
-          status: 503,
-          body: { error: 'temporarily_unavailable', error_description: 'AADSTS90033: A transient error has occurred. Please try again.' },
-        };
-      else if (secret === SLOW) return void setTimeout(() => json(200, { token_type: 'Bearer', expires_in: 3599, access_token: ACCESS_TOKEN }), 3000);
-      else if (secret !== SECRET)
-        answer = aadError(
-          401,
-          'invalid_client',
-          7000215,
-          `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${CLIENT}'.`,
-        );
-      else answer = { status: 200, body: { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: ACCESS_TOKEN } };
-      json(answer.status, answer.body);
-    });
+const server = http.createServer((req, res) => {
+  let raw = '';
+  req.on('data', (c) => (raw += c));
+  req.on('end', () => {
+    const form = new URLSearchParams(raw);
+    received.push({ method: req.method!, url: req.url!, headers: req.headers, form });
+    const json = (status: number, payload: unknown) =>
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(payload));
+    const m = /^\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(req.url ?? '');
+    if (req.method !== 'POST' || !m) return json(404, { error: 'not_found' });
+    const tenant = decodeURIComponent(m[1]!);
+    const secret = form.get('client_secret');
+    let answer: { status: number; body: unknown };
+    if (tenant === UNKNOWN_TENANT)
+      answer = aadError(
+        400,
+        'invalid_request',
+        90002,
+        `Tenant '${UNKNOWN_TENANT}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`,
+      );
+    else if (form.get('client_id') === UNKNOWN_CLIENT)
+      answer = aadError(
+        400,
+        'unauthorized_client',
+        700016,
+        `Application with identifier '${UNKNOWN_CLIENT}' was not found in the directory 'Contoso'. This can happen if the application has not been installed by the administrator of the tenant.`,
+      );
+    else if (secret === NEEDS_CONSENT)
+      answer = aadError(
+        400,
+        'invalid_grant',
+        65001,
+        "The user or administrator has not consented to use the application with ID 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee'.",
+      );
+    else if (secret === LIMITED)
+      answer = {
+        status: 429,
+        body: {
+          error: 'temporarily_unavailable',
+          error_description: 'AADSTS50196: The server terminated an operation because it encountered a client request loop.',
+        },
+      };
+    else if (secret === BROKEN)
+      answer = {
+        status: 503,
+        body: { error: 'temporarily_unavailable', error_description: 'AADSTS90033: A transient error has occurred. Please try again.' },
+      };
+    else if (secret === SLOW) return void setTimeout(() => json(200, { token_type: 'Bearer', expires_in: 3599, access_token: ACCESS_TOKEN }), 3000);
+    else if (secret !== SECRET)
+      answer = aadError(
+        401,
+        'invalid_client',
+        7000215,
+        `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${CLIENT}'.`,
+      );
+    else answer = { status: 200, body: { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: ACCESS_TOKEN } };
+    json(answer.status, answer.body);
   });
-  base = await listenLocal(server);
-  h = await startHarness({ env: { PROVIDER_MS_LOGIN_URL: base, CONNECTION_TEST_USER_LIMIT: '1000', CONNECTION_TEST_TENANT_LIMIT: '1000' } });
-  h.addSession({ id: 's1', ...user });
 });
-afterAll(async () => {
-  await h?.close();
-  closeServer(server);
-});
-
-const run = (app: Harness['app'], config: Record<string, unknown>, timeout?: number) => testConnection(app, user, 'teams', config, timeout);
-const test = (config: Record<string, unknown>, timeout?: number) => run(h.app, config, timeout);
-const checks = checkStatuses;
+const teams = channelHarness('teams', server, (base) => ({ PROVIDER_MS_LOGIN_URL: base }));
+const test = teams.test;
 const lastFormWith = (secret: string) => received.filter((r) => r.form.get('client_secret') === secret).at(-1);
 const good = { tenantId: TENANT, clientId: CLIENT, clientSecret: SECRET };
 
@@ -125,11 +110,7 @@ describe('teams channel', () => {
       status: 'success',
       details: { tenantId: TENANT, clientId: CLIENT, authScheme: 'Bearer', expiresIn: 3599 },
     });
-    expect(checks(result)).toEqual([
-      ['config', 'success'],
-      ['request', 'success'],
-      ['auth', 'success'],
-    ]);
+    expect(checks(result)).toEqual(stages(['config', 'request', 'auth'], 'success'));
     const hit = lastFormWith(SECRET)!;
     expect(hit.method).toBe('POST');
     expect(hit.url).toBe(`/${TENANT}/oauth2/v2.0/token`);
@@ -163,11 +144,7 @@ describe('teams channel', () => {
     expect(result.message).toMatch(/AADSTS7000215: Invalid client secret provided/);
     expect(result.message).not.toMatch(/Trace ID|Correlation ID/);
     expect(result.hint).toMatch(/secret's Value \(not its Secret ID\)/);
-    expect(checks(result)).toEqual([
-      ['config', 'success'],
-      ['request', 'success'],
-      ['auth', 'error'],
-    ]);
+    expect(checks(result)).toEqual(stages(['config', 'request', 'auth'], 'error'));
     expect(r.body).not.toContain(WRONG);
   });
 
@@ -193,35 +170,19 @@ describe('teams channel', () => {
   it('maps 429 to rate_limited and 5xx to provider_unavailable', async () => {
     const limited = (await test({ ...good, clientSecret: LIMITED })).json().result;
     expect(limited).toMatchObject({ status: 'error', errorCode: 'rate_limited' });
-    expect(checks(limited)).toEqual([
-      ['config', 'success'],
-      ['request', 'error'],
-    ]);
+    expect(checks(limited)).toEqual(stages(['config', 'request'], 'error'));
     const broken = (await test({ ...good, clientSecret: BROKEN })).json().result;
     expect(broken).toMatchObject({ status: 'error', errorCode: 'provider_unavailable', details: { httpStatus: 503 } });
   });
 
   it('times out on a slow server within the requested timeout', async () => {
     const r = await test({ ...good, clientSecret: SLOW }, 300);
-    const { result } = r.json();
-    expect(result).toMatchObject({ status: 'error', errorCode: 'timeout' });
-    expect(result.responseTime).toBeLessThan(2500);
-    expect(result.checks.at(-1).status).toBe('error');
+    expectTimedOut(r);
     expect(r.body).not.toContain(ACCESS_TOKEN);
   });
 
   it('reports network_unreachable when the login endpoint refuses connections', async () => {
-    await withHarness({ PROVIDER_MS_LOGIN_URL: `http://127.0.0.1:${await closedPort()}` }, user, async (closed) => {
-      const r = await run(closed.app, good);
-      const { result } = r.json();
-      expect(result).toMatchObject({ status: 'error', errorCode: 'network_unreachable' });
-      expect(result.hint).toMatch(/host and port/);
-      expect(checks(result)).toEqual([
-        ['config', 'success'],
-        ['request', 'error'],
-      ]);
-      expect(r.body).not.toContain(SECRET);
-    });
+    await teams.unreachable(async (test) => expectNetworkUnreachable(await test(good), SECRET));
   });
 
   it('rejects a malformed tenant or client id before any request', async () => {

@@ -1,63 +1,37 @@
 import { createHmac } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { ConnectionTestResultSchema } from '@glavito/contracts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, startHarness, type Harness } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { channelHarness, checkStatuses as checks, stages } from './helpers.js';
 
-let h: Harness;
-let server: http.Server;
-let base: string;
 const received: Array<{ url: string; headers: http.IncomingHttpHeaders; body: string }> = [];
-const user = { userId: 'u1', tenantId: 't1' };
 
-beforeAll(async () => {
-  server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      received.push({ url: req.url!, headers: req.headers, body });
-      if (req.url === '/ok') return res.writeHead(200).end('{}');
-      if (req.url === '/redirect') return res.writeHead(302, { location: '/ok' }).end();
-      if (req.url === '/loop') return res.writeHead(302, { location: '/loop' }).end();
-      if (req.url === '/denied') return res.writeHead(401).end();
-      if (req.url === '/broken') return res.writeHead(500).end();
-      if (req.url === '/slow') return setTimeout(() => res.writeHead(200).end(), 3000);
-      res.writeHead(404).end();
-    });
+const server = http.createServer((req, res) => {
+  let body = '';
+  req.on('data', (c) => (body += c));
+  req.on('end', () => {
+    received.push({ url: req.url!, headers: req.headers, body });
+    if (req.url === '/ok') return res.writeHead(200).end('{}');
+    if (req.url === '/redirect') return res.writeHead(302, { location: '/ok' }).end();
+    if (req.url === '/loop') return res.writeHead(302, { location: '/loop' }).end();
+    if (req.url === '/denied') return res.writeHead(401).end();
+    if (req.url === '/broken') return res.writeHead(500).end();
+    if (req.url === '/slow') return setTimeout(() => res.writeHead(200).end(), 3000);
+    res.writeHead(404).end();
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  // The fake endpoint lives on loopback: allow it explicitly, as an operator would for an internal network.
-  h = await startHarness({ env: { CONNECTION_TEST_ALLOWED_CIDRS: '127.0.0.1/32' } });
-  h.addSession({ id: 's1', ...user });
 });
-afterAll(async () => {
-  await h?.close();
-  server?.close();
-});
-
-const test = (config: Record<string, unknown>, timeout?: number) =>
-  h.app.inject({
-    method: 'POST',
-    url: '/onboarding/test-connection/s1',
-    headers: bearer(user),
-    payload: { channel: 'webhook', config, ...(timeout ? { timeout } : {}) },
-  });
+// The fake endpoint lives on loopback: allow it explicitly, as an operator would for an internal network.
+const webhook = channelHarness('webhook', server, () => ({ CONNECTION_TEST_ALLOWED_CIDRS: '127.0.0.1/32' }));
+const test = webhook.test;
 
 describe('webhook channel', () => {
   it('POSTs a signed JSON test body and reports success with staged checks', async () => {
-    const r = await test({ url: `${base}/ok`, secret: 'whsec-test-secret' });
+    const r = await test({ url: `${webhook.base}/ok`, secret: 'whsec-test-secret' });
     expect(r.statusCode).toBe(200);
     const { result } = r.json();
     ConnectionTestResultSchema.parse(result);
-    expect(result).toMatchObject({ channel: 'webhook', status: 'success', details: { statusCode: 200, signed: true, url: `${base}/ok` } });
-    expect(result.checks.map((c: { name: string; status: string }) => [c.name, c.status])).toEqual([
-      ['config', 'success'],
-      ['dns', 'success'],
-      ['request', 'success'],
-      ['response', 'success'],
-    ]);
+    expect(result).toMatchObject({ channel: 'webhook', status: 'success', details: { statusCode: 200, signed: true, url: `${webhook.base}/ok` } });
+    expect(checks(result)).toEqual(stages(['config', 'dns', 'request', 'response'], 'success'));
     const hit = received.find((x) => x.url === '/ok')!;
     expect(hit.headers['user-agent']).toBe('Glavito-Webhook-Test/1.0');
     expect(hit.headers['content-type']).toBe('application/json');
@@ -68,8 +42,8 @@ describe('webhook channel', () => {
 
   it('does not follow a redirect of the signed POST: a warning that names the location', async () => {
     const before = received.length;
-    const redirected = (await test({ url: `${base}/redirect`, secret: 'whsec-test-secret' })).json().result;
-    expect(redirected).toMatchObject({ status: 'warning', details: { statusCode: 302, location: `${base}/ok` } });
+    const redirected = (await test({ url: `${webhook.base}/redirect`, secret: 'whsec-test-secret' })).json().result;
+    expect(redirected).toMatchObject({ status: 'warning', details: { statusCode: 302, location: `${webhook.base}/ok` } });
     expect(redirected.message).toMatch(/redirects to .*\/ok; the test did not follow it/);
     expect(redirected.checks.at(-1)).toMatchObject({ name: 'response', status: 'warning' });
     expect(received.slice(before).map((x) => x.url)).toEqual(['/redirect']);
@@ -82,14 +56,14 @@ describe('webhook channel', () => {
       ['/broken', 'provider_unavailable'],
       ['/missing', 'config_invalid'],
     ]) {
-      const failed = (await test({ url: `${base}${path}` })).json().result;
-      expect(failed).toMatchObject({ status: 'error', errorCode, details: { stage: 'response', url: `${base}${path}` } });
+      const failed = (await test({ url: `${webhook.base}${path}` })).json().result;
+      expect(failed).toMatchObject({ status: 'error', errorCode, details: { stage: 'response', url: `${webhook.base}${path}` } });
       expect(failed.checks.filter((c: { status: string }) => c.status === 'error')).toEqual([expect.objectContaining({ name: 'response' })]);
     }
     const closed = (await test({ url: 'http://127.0.0.1:1/ok' })).json().result;
     expect(closed).toMatchObject({ status: 'error', errorCode: 'network_unreachable' });
     expect(closed.hint).toMatch(/host and port/);
-    const slow = (await test({ url: `${base}/slow` }, 300)).json().result;
+    const slow = (await test({ url: `${webhook.base}/slow` }, 300)).json().result;
     expect(slow).toMatchObject({ status: 'error', errorCode: 'timeout' });
     expect(slow.responseTime).toBeLessThan(2500);
   });

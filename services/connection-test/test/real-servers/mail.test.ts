@@ -1,4 +1,3 @@
-import { ConnectionTestResultSchema } from '@glavito/contracts';
 import {
   createTestCa,
   mailServersUnavailable,
@@ -9,7 +8,7 @@ import {
   type PostfixServer,
 } from '@glavito/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, startHarness, type Harness } from '../helpers.js';
+import { bearer, channelUser as user, loopbackLookup, startChannelTestHarness, testAnswered, type Harness } from '../helpers.js';
 
 /**
  * Debian's Postfix 3.7 (submission with STARTTLS, SASL through Dovecot) and Dovecot 2.3 (IMAP with
@@ -21,16 +20,12 @@ import { bearer, startHarness, type Harness } from '../helpers.js';
 const unavailable = mailServersUnavailable();
 if (unavailable) console.warn(`real-server mail suite skipped: ${unavailable}`);
 
-const user = { userId: 'u1', tenantId: 't1' };
 const CA_HOST = 'mail.customer.test';
 const SELF_HOST = 'self.customer.test';
 const ALICE = { username: 'alice@customer.test', password: 'Alice-Pa55-real' };
 const LOCKED = { username: 'locked@customer.test', password: 'Locked-Pa55-real' };
 const WRONG = 'Wrong-Pa55-real';
-const lookup = async (hostname: string) => {
-  if (hostname === CA_HOST || hostname === SELF_HOST) return [{ address: '127.0.0.1', family: 4 }];
-  throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
-};
+const lookup = loopbackLookup(CA_HOST, SELF_HOST);
 
 describe.skipIf(unavailable !== null)('real mail servers (Postfix, Dovecot)', () => {
   const ca = createTestCa('Customer Mail CA');
@@ -53,11 +48,7 @@ describe.skipIf(unavailable !== null)('real mail servers (Postfix, Dovecot)', ()
         { name: 'self', certificate: selfSignedCertificate([SELF_HOST]) },
       ],
     });
-    h = await startHarness({
-      env: { CONNECTION_TEST_ALLOWED_CIDRS: '127.0.0.1/32', CONNECTION_TEST_USER_LIMIT: '1000', CONNECTION_TEST_TENANT_LIMIT: '1000' },
-      lookup,
-    });
-    h.addSession({ id: 's1', ...user });
+    h = await startChannelTestHarness({ env: { CONNECTION_TEST_ALLOWED_CIDRS: '127.0.0.1/32' }, lookup });
   }, 120_000);
 
   afterAll(async () => {
@@ -75,17 +66,7 @@ describe.skipIf(unavailable !== null)('real mail servers (Postfix, Dovecot)', ()
   const imap = (host: string, extra: Record<string, unknown> = {}) => ({ host, port: dovecot.imapPort, ...ALICE, ...extra });
 
   async function test(config: Record<string, unknown>, timeout?: number) {
-    const r = await h.app.inject({
-      method: 'POST',
-      url: '/onboarding/test-connection/s1',
-      headers: bearer(user),
-      payload: { channel: 'email', config, ...(timeout ? { timeout } : {}) },
-    });
-    expect(r.statusCode).toBe(200);
-    for (const secret of [ALICE.password, LOCKED.password, WRONG]) expect(r.body).not.toContain(secret);
-    expect(r.body).not.toContain('BEGIN CERTIFICATE');
-    const { result } = r.json();
-    ConnectionTestResultSchema.parse(result);
+    const result = await testAnswered(h, 'email', config, [ALICE.password, LOCKED.password, WRONG, 'BEGIN CERTIFICATE'], timeout);
     return result as {
       status: string;
       errorCode?: string;

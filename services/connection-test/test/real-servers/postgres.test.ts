@@ -3,11 +3,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ConnectionTestResultSchema, SSL_MODES, type SslMode } from '@glavito/contracts';
+import { SSL_MODES, type SslMode } from '@glavito/contracts';
 import { createTestCa, selfSignedCertificate, startPostgresServer, type PostgresServer } from '@glavito/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, startHarness, type Harness } from '../helpers.js';
+import { loopbackLookup, startChannelTestHarness, testAnswered, type Harness } from '../helpers.js';
 
 /**
  * Real PostgreSQL 15 servers with SCRAM and SSL (one with a certificate from a private CA, one
@@ -16,15 +16,11 @@ import { bearer, startHarness, type Harness } from '../helpers.js';
  */
 
 const run = promisify(execFile);
-const user = { userId: 'u1', tenantId: 't1' };
 const DB_HOST = 'db.customer.test';
 const SUPER_PASS = 'Super-Pa55-real';
 const OWNER_PASS = 'Owner-Pa55-real';
 const READER_PASS = 'Reader-Pa55-real';
-const lookup = async (hostname: string) => {
-  if (hostname === DB_HOST) return [{ address: '127.0.0.1', family: 4 }];
-  throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
-};
+const lookup = loopbackLookup(DB_HOST);
 
 const ca = createTestCa('Customer Private CA');
 let caSigned: PostgresServer;
@@ -61,11 +57,7 @@ beforeAll(async () => {
     () => false,
   );
   if (!psqlAvailable) console.warn('real-server postgres: psql not found, the sslmode comparison with psql is skipped (apt-get install postgresql-client)');
-  h = await startHarness({
-    env: { CONNECTION_TEST_ALLOWED_CIDRS: '127.0.0.1/32', CONNECTION_TEST_USER_LIMIT: '1000', CONNECTION_TEST_TENANT_LIMIT: '1000' },
-    lookup,
-  });
-  h.addSession({ id: 's1', ...user });
+  h = await startChannelTestHarness({ env: { CONNECTION_TEST_ALLOWED_CIDRS: '127.0.0.1/32' }, lookup });
 }, 120_000);
 
 afterAll(async () => {
@@ -75,11 +67,7 @@ afterAll(async () => {
 });
 
 async function test(config: Record<string, unknown>) {
-  const r = await h.app.inject({ method: 'POST', url: '/onboarding/test-connection/s1', headers: bearer(user), payload: { channel: 'database', config } });
-  expect(r.statusCode).toBe(200);
-  for (const secret of [SUPER_PASS, OWNER_PASS, READER_PASS, ca.cert.slice(40, 120)]) expect(r.body).not.toContain(secret);
-  const { result } = r.json();
-  ConnectionTestResultSchema.parse(result);
+  const result = await testAnswered(h, 'database', config, [SUPER_PASS, OWNER_PASS, READER_PASS, ca.cert.slice(40, 120)]);
   return result as {
     status: string;
     errorCode?: string;
