@@ -1,27 +1,26 @@
-import { eventSubject, type EventEnvelope } from '@glavito/contracts';
+import type { EventEnvelope } from '@glavito/contracts';
 import type { Pool } from '@glavito/db';
 import { createTestDatabase, createTestNats, waitFor, type TestDatabase, type TestNats } from '@glavito/testkit';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   countRows,
   expectedSessions,
+  expectPublishedOnce,
+  expectStoredSessions,
   interleave,
-  ownEventsBySession,
-  readAllEvents,
+  publishEvents,
   readerPool,
-  readStoredSessions,
   seededRandom,
   serviceEnv,
   ServiceProcess,
   shuffle,
-  storedShape,
   unpublishedOutbox,
   waitProgressIdle,
   withStatusEvent,
 } from './fixtures.js';
 import { progressDurables } from '../src/consumers/session-events.js';
-import { ALL_TENANT_STEPS, simulateSession } from './helpers.js';
+import { ALL_TENANT_STEPS, nthSession, simulateSession } from './helpers.js';
 
 const SESSIONS = 300;
 const EVENTS_PER_SESSION = 8;
@@ -30,13 +29,7 @@ const SEED = Number(process.env.CRASH_SEED || Math.floor(Math.random() * 2 ** 31
 
 /** Eight events per session: started, welcome, then six more (steps, skips, a pause). */
 function flow(i: number): EventEnvelope[] {
-  const base = {
-    sessionId: `cr-${i}`,
-    tenantId: `cr-t${i % 3}`,
-    userId: `cr-u${i}`,
-    startedAt: new Date(Date.UTC(2026, 1, 2, 8, i)),
-    minutesPerEvent: 2 + (i % 5),
-  };
+  const base = nthSession('cr', i, { tenants: 3, firstStart: new Date(Date.UTC(2026, 1, 2, 8)), minutesPerEvent: 2 + (i % 5) });
   switch (i % 3) {
     case 0:
       return simulateSession({ ...base, steps: ALL_TENANT_STEPS.slice(0, 6) });
@@ -94,8 +87,7 @@ describe('a hard crash mid-batch, then a restart', () => {
       sessions.map((s, i) => (i % 4 === 0 ? shuffle(s, random) : s)),
       random,
     );
-    const js = jetstream(nats.nc);
-    await Promise.all(backlog.map((e) => js.publish(eventSubject(nats.subjectPrefix, e), JSON.stringify(e), { msgID: e.id })));
+    await publishEvents(nats, backlog);
 
     // Two crashes at different depths, then a run to the end.
     const killedAt: number[] = [];
@@ -133,31 +125,13 @@ describe('a hard crash mid-batch, then a restart', () => {
 
     expect(await countRows(reader, 'inbox')).toBe(TOTAL);
     expect(await countRows(reader, 'pending_events')).toBe(0);
-    const stored = await readStoredSessions(reader);
-    expect(stored.size).toBe(SESSIONS);
-    for (const [id, want] of storedShape(expected)) expect(stored.get(id), `${id} (seed ${SEED})`).toEqual(want);
+    await expectStoredSessions(reader, expected, ` (seed ${SEED})`);
     const { rows: dupes } = await reader.query('SELECT session_id, threshold, count(*) FROM progress.milestones GROUP BY 1, 2 HAVING count(*) > 1');
     expect(dupes).toEqual([]);
 
     // Published exactly once each: a progress.updated per source event, a milestone.reached per threshold.
-    const published = ownEventsBySession(await readAllEvents(nats));
-    expect(published.size).toBe(SESSIONS);
-    for (const [id, want] of expected) {
-      const got = published.get(id)!;
-      expect(got.progressUpdates, id).toBe(EVENTS_PER_SESSION);
-      expect(got.progressUpdates, id).toBe(want.progressUpdates);
-      expect(
-        [...got.milestoneThresholds].sort((a, b) => a - b),
-        id,
-      ).toEqual(want.milestoneThresholds);
-      expect(
-        [...got.seqs].sort((a, b) => a - b),
-        id,
-      ).toEqual(Array.from({ length: want.projection.outSeq }, (_, k) => k + 1));
-      expect(got.ids.size, id).toBe(got.seqs.length);
-    }
-    const dlq = await (await jetstreamManager(nats.nc)).streams.info(`${nats.streamName}_DLQ`);
-    expect(dlq.state.messages).toBe(0);
+    const published = await expectPublishedOnce(nats, expected);
+    for (const [id, got] of published) expect(got.progressUpdates, id).toBe(EVENTS_PER_SESSION);
     console.log(
       `crash-restart (seed ${SEED}): killed at ${killedAt.join(' and ')} of ${TOTAL} events; ${deliveries.join(' + ')} deliveries (step and session durables) for ${TOTAL} source events`,
     );

@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { buildEnvelope } from '@glavito/bus';
-import { parseEvent, type EventEnvelope } from '@glavito/contracts';
+import { eventSubject, parseEvent, type EventEnvelope } from '@glavito/contracts';
 import { createPool, type Pool } from '@glavito/db';
 import { serviceTestEnv, waitFor, type TestDatabase, type TestNats } from '@glavito/testkit';
 import { jetstreamManager, jetstream } from '@nats-io/jetstream';
+import { expect } from 'vitest';
 import { progressDurables } from '../src/consumers/session-events.js';
 import { applyEvent, emptyProjection, type Projection, type ProjectionState, type ReachedMilestone, type StepTiming } from '../src/domain/projection.js';
 import { toProjection } from '../src/repositories/projection-repository.js';
@@ -196,6 +197,44 @@ export function ownEventsBySession(events: readonly EventEnvelope[]) {
     out.set(e.sessionId, s);
   }
   return out;
+}
+
+/** Publishes raw events to the test stream, msgID = event id + `suffix` (a suffix makes a copy the broker does not drop as a duplicate). */
+export async function publishEvents(nats: TestNats, events: readonly EventEnvelope[], suffix = ''): Promise<void> {
+  const js = jetstream(nats.nc);
+  await Promise.all(events.map((e) => js.publish(eventSubject(nats.subjectPrefix, e), JSON.stringify(e), { msgID: `${e.id}${suffix}` })));
+}
+
+/** Asserts that the stored read model holds exactly the `expected` sessions, each as an in-order pass would leave it. */
+export async function expectStoredSessions(pool: Pool, expected: Map<string, ExpectedSession>, label = ''): Promise<void> {
+  const stored = await readStoredSessions(pool);
+  expect(stored.size).toBe(expected.size);
+  for (const [id, want] of storedShape(expected)) expect(stored.get(id), `${id}${label}`).toEqual(want);
+}
+
+/**
+ * Asserts what the service published for the `expected` sessions, read back from the stream: a progress.updated per
+ * source event, each milestone once, numbered 1..n; and nothing dead-lettered. Returns the events by session.
+ */
+export async function expectPublishedOnce(nats: TestNats, expected: Map<string, ExpectedSession>) {
+  const published = ownEventsBySession(await readAllEvents(nats));
+  expect(published.size).toBe(expected.size);
+  for (const [id, want] of expected) {
+    const got = published.get(id)!;
+    expect(got.progressUpdates, id).toBe(want.progressUpdates);
+    expect(
+      [...got.milestoneThresholds].sort((a, b) => a - b),
+      id,
+    ).toEqual(want.milestoneThresholds);
+    expect(
+      [...got.seqs].sort((a, b) => a - b),
+      id,
+    ).toEqual(Array.from({ length: want.projection.outSeq }, (_, k) => k + 1));
+    expect(got.ids.size, id).toBe(got.seqs.length);
+  }
+  const dlq = await (await jetstreamManager(nats.nc)).streams.info(`${nats.streamName}_DLQ`);
+  expect(dlq.state.messages).toBe(0);
+  return published;
 }
 
 /** Resolves once both durables of the progress service (step and session events) are idle. */

@@ -60,6 +60,17 @@ export interface SimulatedSession {
   correlationId?: string;
 }
 
+/** Who and when for the i-th of a generated set of sessions: ids under `prefix`, tenants round-robin, starts `minutesApart` apart. */
+export function nthSession(prefix: string, i: number, opts: { tenants: number; firstStart: Date; minutesApart?: number; minutesPerEvent: number }) {
+  return {
+    sessionId: `${prefix}-${i}`,
+    tenantId: `${prefix}-t${i % opts.tenants}`,
+    userId: `${prefix}-u${i}`,
+    startedAt: new Date(opts.firstStart.getTime() + i * (opts.minutesApart ?? 1) * 60_000),
+    minutesPerEvent: opts.minutesPerEvent,
+  };
+}
+
 /**
  * The events the session service would emit for a flow: session.started, step.completed(welcome),
  * one step event per step (snapshots from the shared progress function) and optionally session.completed.
@@ -131,15 +142,7 @@ export function simulateSession(s: SimulatedSession): EventEnvelope[] {
   return events;
 }
 
-export const ALL_TENANT_STEPS = [
-  'organization_setup',
-  'channel_configuration',
-  'ai_configuration',
-  'knowledge_base',
-  'payment_setup',
-  'team_management',
-  'workflow_configuration',
-  'customer_portal',
-  'data_import',
-  'analytics_setup',
-];
+/** Every tenant_setup step after welcome, in catalog order (a whole flow for simulateSession). */
+export const ALL_TENANT_STEPS: string[] = stepCatalog('tenant_setup')
+  .map((step) => step.id)
+  .filter((id) => id !== 'welcome');

@@ -2,10 +2,10 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { buildEnvelope, connectBus, type Bus } from '@glavito/bus';
-import { eventSubject, type EventEnvelope } from '@glavito/contracts';
+import type { EventEnvelope } from '@glavito/contracts';
 import { createPool, urlForRole, type Pool } from '@glavito/db';
 import { createTestDatabase, createTestNats, waitFor, type TestDatabase, type TestNats } from '@glavito/testkit';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
@@ -15,6 +15,7 @@ import {
   expectedSessions,
   interleave,
   ownEventsBySession,
+  publishEvents,
   readAllEvents,
   readerPool,
   readStoredSessions,
@@ -26,7 +27,7 @@ import {
   waitProgressIdle,
   withStatusEvent,
 } from './fixtures.js';
-import { ALL_TENANT_STEPS, simulateSession, testConfig } from './helpers.js';
+import { ALL_TENANT_STEPS, nthSession, simulateSession, testConfig } from './helpers.js';
 
 const SERVICE_DIR = fileURLToPath(new URL('..', import.meta.url));
 const SEED = Number(process.env.REBUILD_SEED || Math.floor(Math.random() * 2 ** 31));
@@ -54,13 +55,7 @@ function withValidationFailure(events: EventEnvelope[], stepId: string): EventEn
 function flows(): EventEnvelope[][] {
   const out: EventEnvelope[][] = [];
   for (let i = 0; i < 40; i++) {
-    const base = {
-      sessionId: `rb-${i}`,
-      tenantId: `rb-t${i % 4}`,
-      userId: `rb-u${i}`,
-      startedAt: new Date(Date.UTC(2026, 2, 2, 9, i * 7)),
-      minutesPerEvent: 1 + (i % 9),
-    };
+    const base = nthSession('rb', i, { tenants: 4, firstStart: new Date(Date.UTC(2026, 2, 2, 9)), minutesApart: 7, minutesPerEvent: 1 + (i % 9) });
     switch (i % 6) {
       case 0:
         out.push(simulateSession({ ...base, steps: ALL_TENANT_STEPS, complete: true }));
@@ -166,12 +161,8 @@ describe('projection rebuild', () => {
       steps: ['organization_setup', 'channel_configuration', 'ai_configuration'],
     });
     const live = interleave([...sessions.map((s, i) => (i % 2 === 0 ? shuffle(s, random) : s)), gapped.filter((e) => e.sessionSeq !== 3)], random);
-    const js = jetstream(nats.nc);
     const again = shuffle(live, random).slice(0, 30);
-    await Promise.all([
-      ...live.map((e) => js.publish(eventSubject(nats.subjectPrefix, e), JSON.stringify(e), { msgID: e.id })),
-      ...again.map((e) => js.publish(eventSubject(nats.subjectPrefix, e), JSON.stringify(e), { msgID: `${e.id}-again` })),
-    ]);
+    await Promise.all([publishEvents(nats, live), publishEvents(nats, again, '-again')]);
     const expected = expectedSessions(sessions.flat());
     await waitFor(async () => (await countRows(reader, 'inbox')) === live.length, { timeoutMs: 20_000, message: 'live run incomplete' });
     await waitFor(async () => (await unpublishedOutbox(reader)) === 0, { timeoutMs: 20_000 });
@@ -223,7 +214,7 @@ describe('projection rebuild', () => {
     await app.ready();
     const target = sessions[1]!;
     const next = withStatusEvent(target, 'session.paused', 5).at(-1)!;
-    await js.publish(eventSubject(nats.subjectPrefix, next), JSON.stringify(next), { msgID: next.id });
+    await publishEvents(nats, [next]);
     const id = target[0]!.sessionId;
     await waitFor(async () => (await readStoredSessions(reader)).get(id)?.projection.appliedSeq === next.sessionSeq, { timeoutMs: 10_000 });
     await waitFor(async () => (await unpublishedOutbox(reader)) === 0, { timeoutMs: 10_000 });

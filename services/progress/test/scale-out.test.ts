@@ -1,25 +1,23 @@
-import { eventSubject, type EventEnvelope } from '@glavito/contracts';
+import type { EventEnvelope } from '@glavito/contracts';
 import type { Pool } from '@glavito/db';
 import { waitFor } from '@glavito/testkit';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   countRows,
   expectedSessions,
+  expectPublishedOnce,
+  expectStoredSessions,
   interleave,
-  ownEventsBySession,
-  readAllEvents,
+  publishEvents,
   readerPool,
-  readStoredSessions,
   seededRandom,
   shuffle,
-  storedShape,
   unpublishedOutbox,
   waitProgressIdle,
   withStatusEvent,
 } from './fixtures.js';
-import { ALL_TENANT_STEPS, simulateSession, startHarness, type ProgressHarness } from './helpers.js';
+import { ALL_TENANT_STEPS, nthSession, simulateSession, startHarness, type ProgressHarness } from './helpers.js';
 
 const SESSIONS = 200;
 const EVENTS_PER_SESSION = 10;
@@ -27,13 +25,7 @@ const SEED = Number(process.env.SCALE_OUT_SEED || Math.floor(Math.random() * 2 *
 
 /** Five flows of exactly 10 events each (started, welcome, then 8 more), with skips, detours, a pause and a completion. */
 function flow(i: number): EventEnvelope[] {
-  const base = {
-    sessionId: `so-${i}`,
-    tenantId: `so-t${i % 5}`,
-    userId: `so-u${i}`,
-    startedAt: new Date(Date.UTC(2026, 0, 5, 9, i)),
-    minutesPerEvent: 1 + (i % 7),
-  };
+  const base = nthSession('so', i, { tenants: 5, firstStart: new Date(Date.UTC(2026, 0, 5, 9)), minutesPerEvent: 1 + (i % 7) });
   switch (i % 5) {
     case 0:
       return simulateSession({ ...base, steps: ALL_TENANT_STEPS.slice(0, 8) });
@@ -126,12 +118,8 @@ describe('three instances on one durable consumer', () => {
     // 10 % of the events are delivered a second time under a new broker msgID (an upstream republish after the
     // dedupe window): only the inbox can drop them.
     const redelivered = shuffle(all, random).slice(0, all.length / 10);
-    const js = jetstream(h.nats.nc);
     const started = Date.now();
-    await Promise.all([
-      ...stream.map((e) => js.publish(eventSubject(h.nats.subjectPrefix, e), JSON.stringify(e), { msgID: e.id })),
-      ...redelivered.map((e) => js.publish(eventSubject(h.nats.subjectPrefix, e), JSON.stringify(e), { msgID: `${e.id}-again` })),
-    ]);
+    await Promise.all([publishEvents(h.nats, stream), publishEvents(h.nats, redelivered, '-again')]);
 
     await waitFor(async () => (await countRows(reader, 'projections', `applied_seq = ${EVENTS_PER_SESSION}`)) === SESSIONS, {
       timeoutMs: 45_000,
@@ -155,30 +143,12 @@ describe('three instances on one durable consumer', () => {
     expect(await countRows(reader, 'inbox')).toBe(SESSIONS * EVENTS_PER_SESSION);
     expect(await countRows(reader, 'pending_events')).toBe(0);
 
-    const stored = await readStoredSessions(reader);
-    expect(stored.size).toBe(SESSIONS);
-    for (const [id, want] of storedShape(expected)) expect(stored.get(id), `${id} (seed ${SEED})`).toEqual(want);
+    await expectStoredSessions(reader, expected, ` (seed ${SEED})`);
     const milestoneRows = [...expected.values()].reduce((n, e) => n + e.milestones.length, 0);
     expect(await countRows(reader, 'milestones')).toBe(milestoneRows);
 
     // What the service published: one progress.updated per source event, each milestone once, numbered 1..n.
-    const published = ownEventsBySession(await readAllEvents(h.nats));
-    expect(published.size).toBe(SESSIONS);
-    for (const [id, want] of expected) {
-      const got = published.get(id)!;
-      expect(got.progressUpdates, id).toBe(want.progressUpdates);
-      expect(
-        [...got.milestoneThresholds].sort((a, b) => a - b),
-        id,
-      ).toEqual(want.milestoneThresholds);
-      expect(
-        [...got.seqs].sort((a, b) => a - b),
-        id,
-      ).toEqual(Array.from({ length: want.projection.outSeq }, (_, k) => k + 1));
-      expect(got.ids.size, id).toBe(got.seqs.length);
-    }
-    const dlq = await (await jetstreamManager(h.nats.nc)).streams.info(`${h.nats.streamName}_DLQ`);
-    expect(dlq.state.messages).toBe(0);
+    await expectPublishedOnce(h.nats, expected);
     console.log(`scale-out (seed ${SEED}): ${all.length + redelivered.length} deliveries projected in ${projectedMs} ms; per instance ${breakdown}`);
   }, 90_000);
 });

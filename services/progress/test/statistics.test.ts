@@ -165,6 +165,19 @@ const step = (
   dropOffRate: reachedCount === 0 ? 0 : Math.round((dropOffCount / reachedCount) * 10_000) / 100,
 });
 
+// The steps after welcome that only agent_welcome sessions (A3, A7, A8) reach: the same with or without ?type=agent_welcome.
+const AGENT_STEPS = [
+  // A3 3, A7 2, A8 current when abandoned → 2/3, median 2.5
+  step('profile_setup', 3, 2, 0, 66.67, [3, 2], 1),
+  // A3 3, A7 current → 1/2
+  step('team_assignment', 2, 1, 0, 50, [3], 1),
+  step('permissions_overview', 1, 1, 0, 100, [3], 0),
+  step('feature_tour', 1, 1, 0, 100, [3], 0),
+  step('test_ticket', 1, 1, 0, 100, [3], 0),
+  step('notification_preferences', 1, 1, 0, 100, [3], 0),
+  step('quick_start', 1, 1, 0, 100, [6], 0),
+];
+
 describe('GET /onboarding/statistics', () => {
   it("computes the caller tenant's whole funnel exactly", async () => {
     expect(await ok()).toEqual({
@@ -200,15 +213,7 @@ describe('GET /onboarding/statistics', () => {
         step('customer_portal', 1, 1, 0, 100, [5], 0),
         step('data_import', 1, 1, 0, 100, [5], 0),
         step('analytics_setup', 1, 1, 0, 100, [5], 0),
-        // A3 3, A7 2, A8 current when abandoned → 2/3, median 2.5
-        step('profile_setup', 3, 2, 0, 66.67, [3, 2], 1),
-        // A3 3, A7 current → 1/2
-        step('team_assignment', 2, 1, 0, 50, [3], 1),
-        step('permissions_overview', 1, 1, 0, 100, [3], 0),
-        step('feature_tour', 1, 1, 0, 100, [3], 0),
-        step('test_ticket', 1, 1, 0, 100, [3], 0),
-        step('notification_preferences', 1, 1, 0, 100, [3], 0),
-        step('quick_start', 1, 1, 0, 100, [6], 0),
+        ...AGENT_STEPS,
       ],
       milestones: [
         // ≥ 25 %: A1 100, A2 100 (completed with optional steps left), A3 100, A4 27, A5 55, A7 25, A9 36 (not A6 18, A8 13)
@@ -236,13 +241,7 @@ describe('GET /onboarding/statistics', () => {
       stepStatistics: [
         // A3 3, A7 2, A8 6 → 3
         step('welcome', 3, 3, 0, 100, [3, 2, 6], 0),
-        step('profile_setup', 3, 2, 0, 66.67, [3, 2], 1),
-        step('team_assignment', 2, 1, 0, 50, [3], 1),
-        step('permissions_overview', 1, 1, 0, 100, [3], 0),
-        step('feature_tour', 1, 1, 0, 100, [3], 0),
-        step('test_ticket', 1, 1, 0, 100, [3], 0),
-        step('notification_preferences', 1, 1, 0, 100, [3], 0),
-        step('quick_start', 1, 1, 0, 100, [6], 0),
+        ...AGENT_STEPS,
       ],
       // A3 all four; A7 (25 %) only the first
       milestones: [
