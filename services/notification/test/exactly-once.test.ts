@@ -4,11 +4,10 @@
  * Every assertion reads the mailbox of a real SMTP server.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ReminderPolicySchema } from '@glavito/contracts';
-import { readStream, TEST_JWT_SECRET, waitFor } from '@glavito/testkit';
+import { freePort, readStream, TEST_JWT_SECRET, waitFor } from '@glavito/testkit';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { applied, bearer, sessionEvents, startHarness, startMailbox, testClock, type Harness, type Mailbox } from './helpers.js';
@@ -78,17 +77,6 @@ async function reminderOf(sessionId: string) {
 async function notificationsOf(sessionId: string): Promise<number> {
   const { rows } = await h.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM notification.notifications WHERE session_id = $1`, [sessionId]);
   return rows[0]!.n;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.once('error', reject);
-  });
 }
 
 /** The service as its own process (the real server.ts), scanning every 100 ms with the real clock. */

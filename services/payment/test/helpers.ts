@@ -3,6 +3,7 @@ import { mintToken } from '@glavito/auth';
 import {
   createTestDatabase,
   createTestNats,
+  serviceTestEnv,
   startFakeStripe,
   TEST_JWT_SECRET,
   type FakeStripe,
@@ -34,13 +35,7 @@ export async function startHarness(env: Record<string, string | undefined> = {})
   const nats = await createTestNats();
   const stripe = await startFakeStripe({ apiKey: SECRET_KEY });
   const config = loadPaymentConfig({
-    DATABASE_URL: db.url,
-    NATS_URL: nats.url,
-    EVENT_STREAM: nats.streamName,
-    EVENT_SUBJECT_PREFIX: nats.subjectPrefix,
-    RPC_SUBJECT_PREFIX: nats.rpcPrefix,
-    DEAD_LETTER_PREFIX: nats.dlqPrefix,
-    JWT_SECRET: TEST_JWT_SECRET,
+    ...serviceTestEnv(db, nats),
     STRIPE_SECRET_KEY: SECRET_KEY,
     STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
     STRIPE_API_URL: stripe.url,
