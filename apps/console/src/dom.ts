@@ -33,6 +33,31 @@ export function replace(parent: Element, ...children: Array<Child | Child[]>): v
   append(parent, children);
 }
 
+/**
+ * Runs a re-render that may move the element the user is typing in (a form put back into a new panel): that
+ * element keeps its focus and caret afterwards, so keystrokes during a push never land nowhere.
+ */
+export function keepingFocus(render: () => void): void {
+  const active = document.activeElement;
+  const focused = active instanceof HTMLElement && active !== document.body ? active : null;
+  const caret = focused ? caretOf(focused) : null;
+  render();
+  if (!focused || !focused.isConnected || document.activeElement === focused) return;
+  focused.focus({ preventScroll: true });
+  if (caret) (focused as HTMLInputElement).setSelectionRange(caret.start, caret.end, caret.direction);
+}
+
+/** The selection of a text field (null where there is none: checkboxes, selects, number and email inputs). */
+function caretOf(el: HTMLElement): { start: number; end: number; direction: 'forward' | 'backward' | 'none' } | null {
+  if (!(el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement)) return null;
+  try {
+    if (el.selectionStart === null || el.selectionEnd === null) return null;
+    return { start: el.selectionStart, end: el.selectionEnd, direction: el.selectionDirection ?? 'none' };
+  } catch {
+    return null;
+  }
+}
+
 /** "companyName" → "Company name", "smtp_port" → "Smtp port". */
 export function humanize(key: string): string {
   const words = key

@@ -235,6 +235,18 @@ describe('the console in a real browser, from another origin', () => {
     await waitForAttr(page, 'step-welcome', 'data-state', 'done');
     expect(await byTestId(page, 'wizard-error').isVisible()).toBe(false);
     await waitForAttr(page, 'step-team_assignment', 'data-state', 'locked');
+    // A push re-renders the wizard while the agent types: the field keeps the focus and the caret, no keystroke is lost.
+    const agentApi = api(t.agent());
+    const started = (await agentApi.status()).session!;
+    await byTestId(page, 'step-profile_setup').click();
+    await byTestId(page, 'field-displayName').click();
+    await page.keyboard.type('Ada');
+    await agentApi.pause({ sessionId: started.id });
+    await waitForText(page, 'session-status', 'paused');
+    await page.keyboard.type(' Agent');
+    expect(await byTestId(page, 'field-displayName').inputValue()).toBe('Ada Agent');
+    await agentApi.resume({ sessionId: started.id });
+    await waitForText(page, 'session-status', 'active');
     await saveStep(page, 'profile_setup', async () => {
       await byTestId(page, 'field-displayName').fill('Ada Agent');
       await byTestId(page, 'field-timezone').fill('Europe/Paris');
@@ -251,11 +263,10 @@ describe('the console in a real browser, from another origin', () => {
     await waitForAttr(page, 'milestone-100', 'data-reached', 'true');
     await screenshot(page, '05-agent-completed');
 
-    const agent = api(t.agent());
-    const status = await agent.status();
+    const status = await agentApi.status();
     expect(status.session?.type).toBe('agent_welcome');
     expect(status.session?.status).toBe('completed');
-    expect((await agent.getSession({ sessionId: status.session!.id })).session.stepData.profile_setup).toMatchObject({
+    expect((await agentApi.getSession({ sessionId: status.session!.id })).session.stepData.profile_setup).toMatchObject({
       displayName: 'Ada Agent',
       languages: ['en', 'fr'],
     });

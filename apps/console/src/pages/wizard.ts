@@ -1,6 +1,6 @@
 import type { PushEvent, RouteResponse, StepData, StepId } from '@glavito/client';
 import type { Ctx } from '../context.js';
-import { h, humanize, replace } from '../dom.js';
+import { h, humanize, keepingFocus, replace } from '../dom.js';
 import { describeError, isStatus } from '../errors.js';
 import { createSchemaForm, type FieldError, type JsonSchema, type SchemaForm } from '../schema-form.js';
 
@@ -595,10 +595,12 @@ export function renderWizard(ctx: Ctx, container: HTMLElement): () => void {
   function renderAll(): void {
     if (left) return;
     selected = defaultSelection();
-    renderProgress();
-    renderActions();
-    renderSteps();
-    renderPanel();
+    keepingFocus(() => {
+      renderProgress();
+      renderActions();
+      renderSteps();
+      renderPanel();
+    });
   }
 
   const offPush = ctx.onPush(onPush);
