@@ -30,7 +30,7 @@ export function connectionOptions(opts: { servers: string; name: string; timeout
     timeout: opts.timeoutMs ?? 5000,
     reconnect: true,
     maxReconnectAttempts: -1,
-    reconnectTimeWait: 500,
+    reconnectTimeWait: 250,
     noAsyncTraces: true,
   };
 }
