@@ -13,6 +13,16 @@ import { connectionOptions, ensureDurableConsumer, ensureStream, isNotFound } fr
  * idle consumer.
  */
 const PULL_EXPIRES_MS = 1000;
+/**
+ * How long a handled message's ack may wait to go out with others. Each ack sent alone was a socket write of its
+ * own (a system call that wakes the broker): the notification durable, which sees every event, sent three or four
+ * per step save. Sent together they are one write. Far below any ack wait, so nothing is redelivered for it; a
+ * crash in between redelivers what was handled, as a crash between the handler's commit and its ack always could.
+ */
+const ACK_BATCH_MS = 5;
+/** Acks pending beyond this many go out at once. */
+const ACK_BATCH_MAX = 64;
+
 /** How often the live feed's watchdog asks the server about its consumer (see consumeNew). */
 const LIVE_FEED_CHECK_MS = 5000;
 
@@ -49,6 +59,32 @@ function watchConnection(nc: NatsConnection): { lost: () => Promise<void>; down:
     }
   })();
   return { lost: () => lost.promise, down: () => down };
+}
+
+/** Acks collected for ACK_BATCH_MS (or ACK_BATCH_MAX of them), then sent in one go: nats.js writes them in one write. */
+function ackBatcher(): { ack(m: JsMsg): void; close(): void } {
+  let pending: JsMsg[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    const batch = pending;
+    pending = [];
+    for (const m of batch) m.ack();
+  };
+  return {
+    ack(m) {
+      pending.push(m);
+      if (closed || pending.length >= ACK_BATCH_MAX) flush();
+      else timer ??= setTimeout(flush, ACK_BATCH_MS);
+    },
+    /** Sends what is pending; later acks (a caller settling after the stop) go out at once. */
+    close() {
+      closed = true;
+      flush();
+    },
+  };
 }
 
 /** Core NATS request/reply as the bus's `request` and `serve`. */
@@ -146,13 +182,14 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
       // a prefetch per slot, the messages buffered behind it waited too). A small prefetch: buffered
       // messages' ack_wait runs while earlier ones are handled.
       const messages = await consumer.consume({ max_messages: Math.max(16, concurrency * 4), expires: PULL_EXPIRES_MS });
+      const acks = ackBatcher();
       const handle = async (m: JsMsg) => {
         const msg: DeliveredMessage = {
           subject: m.subject,
           seq: m.seq,
           data: m.data,
           deliveryCount: m.info.deliveryCount,
-          ack: () => m.ack(),
+          ack: () => acks.ack(m),
           nak: (delayMs) => m.nak(delayMs),
           // No reason: nats-server 2.9 ignores `+TERM <reason>` and would redeliver after ack_wait.
           term: () => m.term(),
@@ -178,6 +215,7 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
         async stop() {
           await messages.close();
           await done.catch(() => {});
+          acks.close();
         },
       };
     },
