@@ -62,6 +62,81 @@ export interface ConsumerOptions {
    * subject that acts on a few types: reading the others against their contracts is most of its CPU).
    */
   reads?: (type: string, data: Readonly<Record<string, unknown>>) => boolean;
+  /** Events handled many at a time (see BatchOptions); the others go to `handler` one by one, as always. */
+  batch?: BatchOptions;
+}
+
+/**
+ * Batches for a handler whose per-event cost is mostly a round trip (one statement for many events instead of one
+ * each). Events `takes` accepts wait up to `lingerMs` (or until `maxEvents`) and go to `handler` together; batches
+ * run one after another, in order. An event handled alone waits for the batches holding an event of its `keyOf`
+ * (they run at once then); events of other keys are independent, so they are not held back by a batch's linger. A batch whose handler throws goes through the
+ * one-by-one `handler` instead, event by event, with its retries, holding and dead-lettering: handlers must be
+ * idempotent (a batch may have partly applied), as they must be anyway for redeliveries.
+ */
+export interface BatchOptions {
+  takes: (event: EventEnvelope) => boolean;
+  keyOf: (event: EventEnvelope) => string;
+  handler: (events: EventEnvelope[]) => Promise<void>;
+  /** [100] */
+  maxEvents?: number;
+  /** [20] How long the first event of a batch waits for others: the latency this adds. */
+  lingerMs?: number;
+}
+
+interface Batcher {
+  add(event: EventEnvelope, msg: DeliveredMessage): Promise<void>;
+  /** Resolves once no pending or running batch holds an event of this one's key. */
+  before(event: EventEnvelope): Promise<void>;
+  /** Runs what is pending and waits for every batch. */
+  flush(): Promise<void>;
+}
+
+function createBatcher(opts: BatchOptions, logger: Logger, settleAlone: (event: EventEnvelope, msg: DeliveredMessage) => Promise<void>): Batcher {
+  const maxEvents = opts.maxEvents ?? 100;
+  const lingerMs = opts.lingerMs ?? 20;
+  let pending: Array<{ event: EventEnvelope; msg: DeliveredMessage }> = [];
+  let pendingKeys = new Set<string>();
+  const runningKeys: Array<Set<string>> = [];
+  let timer: NodeJS.Timeout | undefined;
+  let tail: Promise<void> = Promise.resolve();
+
+  async function run(batch: typeof pending): Promise<void> {
+    try {
+      await opts.handler(batch.map((b) => b.event));
+    } catch (err) {
+      logger.warn({ events: batch.length, err: (err as Error).message }, 'consumer: batch failed; handling its events one by one');
+      for (const b of batch) await settleAlone(b.event, b.msg);
+      return;
+    }
+    for (const b of batch) b.msg.ack();
+  }
+  function flush(): Promise<void> {
+    clearTimeout(timer);
+    timer = undefined;
+    if (pending.length > 0) {
+      const batch = pending;
+      const keys = pendingKeys;
+      pending = [];
+      pendingKeys = new Set();
+      runningKeys.push(keys);
+      tail = tail.then(() => run(batch)).finally(() => runningKeys.splice(runningKeys.indexOf(keys), 1));
+    }
+    return tail;
+  }
+  return {
+    async add(event, msg) {
+      pending.push({ event, msg });
+      pendingKeys.add(opts.keyOf(event));
+      if (pending.length >= maxEvents) await flush();
+      else timer ??= setTimeout(() => void flush(), lingerMs);
+    },
+    async before(event) {
+      const key = opts.keyOf(event);
+      if (pendingKeys.has(key) || runningKeys.some((keys) => keys.has(key))) await flush();
+    },
+    flush,
+  };
 }
 
 export interface UnknownEvent {
@@ -129,24 +204,8 @@ export async function runConsumer(opts: ConsumerOptions): Promise<ConsumerHandle
     }
   }
 
-  const handle = async (msg: DeliveredMessage): Promise<void> => {
-    let event: EventEnvelope;
-    try {
-      const raw: unknown = JSON.parse(decoder.decode(msg.data));
-      if (opts.reads && isPlainObject(raw) && typeof raw.type === 'string' && isPlainObject(raw.data) && !opts.reads(raw.type, raw.data)) {
-        msg.ack();
-        return;
-      }
-      const read = readEvent(raw);
-      if (!read.known) {
-        await skipUnknown({ reason: read.reason, envelope: read.envelope }, msg);
-        return;
-      }
-      event = read.event;
-    } catch (err) {
-      await deadLetter(msg, `contract violation: ${(err as Error).message.slice(0, 300)}`);
-      return;
-    }
+  /** Runs the handler for one read event and settles its message: ack, or nak/dead-letter on failure. */
+  async function settleAlone(event: EventEnvelope, msg: DeliveredMessage): Promise<void> {
     // A handler slower than the ack wait must not have its message redelivered under it: the ack wait is kept
     // short (a crashed replica's in-flight events come back quickly) and restarted while the handler runs.
     const keepAlive = setInterval(() => msg.working(), longestPause);
@@ -170,6 +229,30 @@ export async function runConsumer(opts: ConsumerOptions): Promise<ConsumerHandle
     } finally {
       clearInterval(keepAlive);
     }
+  }
+  const batcher = opts.batch ? createBatcher(opts.batch, logger, settleAlone) : undefined;
+
+  const handle = async (msg: DeliveredMessage): Promise<void> => {
+    let event: EventEnvelope;
+    try {
+      const raw: unknown = JSON.parse(decoder.decode(msg.data));
+      if (opts.reads && isPlainObject(raw) && typeof raw.type === 'string' && isPlainObject(raw.data) && !opts.reads(raw.type, raw.data)) {
+        msg.ack();
+        return;
+      }
+      const read = readEvent(raw);
+      if (!read.known) {
+        await skipUnknown({ reason: read.reason, envelope: read.envelope }, msg);
+        return;
+      }
+      event = read.event;
+    } catch (err) {
+      await deadLetter(msg, `contract violation: ${(err as Error).message.slice(0, 300)}`);
+      return;
+    }
+    if (batcher && opts.batch!.takes(event)) return batcher.add(event, msg);
+    await batcher?.before(event);
+    await settleAlone(event, msg);
   };
   /** Acknowledges an event this build cannot read (after the consumer's own step-over, if any) and counts it. */
   async function skipUnknown(unknown: UnknownEvent, msg: DeliveredMessage): Promise<void> {
@@ -196,7 +279,10 @@ export async function runConsumer(opts: ConsumerOptions): Promise<ConsumerHandle
   return {
     async stop() {
       stopping = true;
+      // Events batched but not yet handled are handled now, as the ones in the handlers are.
+      await batcher?.flush();
       await consuming.stop();
+      await batcher?.flush();
     },
   };
 }

@@ -330,4 +330,75 @@ describe('runConsumer', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(calls).toBe(1);
   });
+
+  describe('batches', () => {
+    const sessionOf = (e: EventEnvelope) => e.sessionId;
+
+    it('hands the events a batch takes to its handler together, in order, and acks them', async () => {
+      const sent = [1, 2, 3, 4, 5, 6].map((sessionSeq) => makeEnvelope({ tenantId: 'batched', sessionId: `s${sessionSeq % 2}`, sessionSeq }));
+      for (const env of sent) await publish(env);
+      const batches: EventEnvelope[][] = [];
+      const alone: EventEnvelope[] = [];
+      const { durable, deadLetterSubject } = await startConsumer('batched', async (event) => void alone.push(event), {
+        batch: { takes: () => true, keyOf: sessionOf, lingerMs: 300, handler: async (events) => void batches.push(events) },
+      });
+      await waitFor(() => batches.flat().length === 6, { message: 'six events batched' });
+      await waitFor(() => settled(durable), { message: 'all acked' });
+      expect(batches.flat()).toEqual(sent);
+      expect(batches.length).toBeLessThan(6);
+      expect(alone).toEqual([]);
+      expect((await consumerInfo(durable)).num_redelivered).toBe(0);
+      expect(await deadLettered(deadLetterSubject)).toEqual([]);
+    });
+
+    it('an event handled alone waits for the batches holding its key, and only for those', async () => {
+      // sessionSeq >= 100: handled alone. a1 and b1 are batched (a long linger); c2 (key c) goes first, as nothing
+      // batched is of its key; a2 (key a) has the batch run at once and waits for it.
+      const [a1, b1, c2, a2] = [
+        makeEnvelope({ tenantId: 'keyed', sessionId: 'a', sessionSeq: 1 }),
+        makeEnvelope({ tenantId: 'keyed', sessionId: 'b', sessionSeq: 1 }),
+        makeEnvelope({ tenantId: 'keyed', sessionId: 'c', sessionSeq: 100 }),
+        makeEnvelope({ tenantId: 'keyed', sessionId: 'a', sessionSeq: 100 }),
+      ];
+      for (const env of [a1!, b1!, c2!, a2!]) await publish(env);
+      const log: string[] = [];
+      const { durable } = await startConsumer('keyed', async (event) => void log.push(`alone ${event.sessionId}`), {
+        batch: {
+          takes: (e) => e.sessionSeq < 100,
+          keyOf: sessionOf,
+          lingerMs: 10_000,
+          handler: async (events) => {
+            log.push(`batch ${events.map(sessionOf).join('')} started`);
+            await new Promise((r) => setTimeout(r, 200));
+            log.push('batch done');
+          },
+        },
+      });
+      await waitFor(() => settled(durable), { message: 'all acked' });
+      expect(log).toEqual(['alone c', 'batch ab started', 'batch done', 'alone a']);
+    });
+
+    it('a batch whose handler fails goes through the one-by-one handler, event by event', async () => {
+      const sent = [1, 2, 3].map((sessionSeq) => makeEnvelope({ tenantId: 'batchfail', sessionSeq }));
+      for (const env of sent) await publish(env);
+      const alone: EventEnvelope[] = [];
+      let tries = 0;
+      const { durable, deadLetterSubject } = await startConsumer('batchfail', async (event) => void alone.push(event), {
+        batch: {
+          takes: () => true,
+          keyOf: sessionOf,
+          lingerMs: 200,
+          handler: async () => {
+            tries += 1;
+            throw new Error('one event of the batch is bad');
+          },
+        },
+      });
+      await waitFor(() => alone.length === 3, { message: 'each event handled alone' });
+      await waitFor(() => settled(durable), { message: 'all acked' });
+      expect(tries).toBeGreaterThanOrEqual(1);
+      expect(alone).toEqual(sent);
+      expect(await deadLettered(deadLetterSubject)).toEqual([]);
+    });
+  });
 });

@@ -1,6 +1,6 @@
 import type { EventEnvelope } from '@glavito/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applySessionEventOnDefaultRules } from '../src/repositories/session-copy.js';
+import { applySessionEventOnDefaultRules, applySessionEventsOnDefaultRules, rounds } from '../src/repositories/session-copy.js';
 import { applied, sessionEvents, startHarness, type Harness } from './helpers.js';
 
 /**
@@ -56,6 +56,37 @@ describe('session copy on the default rules (one statement)', () => {
     expect(a.reminders.length).toBeGreaterThan(0);
     expect(a.reminders.some((r) => r.state === 'cancelled') && a.reminders.some((r) => r.state === 'scheduled')).toBe(true);
     expect(a).toEqual(b);
+  });
+
+  it('a batch (several sessions, one user with two, every event of each life) writes what the general path writes', async () => {
+    const repo = h.app.notificationRepo;
+    // Interleaved as a stream would carry them: session k's i-th event after every session's (i-1)-th.
+    const lives = (tenant: string) => [life(tenant, `${tenant}-a`, 'u-1'), life(tenant, `${tenant}-b`, 'u-1'), life(tenant, `${tenant}-c`, 'u-2')];
+    const interleave = (ls: EventEnvelope[][]) => ls[0]!.flatMap((_, i) => ls.map((l) => l[i]!));
+    const batch = interleave(lives('t-batch'));
+    expect(rounds(batch).length).toBe(14); // two sessions of u-1: one of them per round, each session's events in order
+    const policyEvent = life('t-policy-b', 'p-1', 'u')[0]!;
+    await repo.putPolicy(
+      't-policy-b',
+      {
+        enabled: true,
+        inactivityMinutes: 60,
+        maxReminders: 1,
+        channels: ['in_app'],
+        adminNotifications: { milestones: true, completion: true, email: false },
+        texts: {},
+      },
+      'admin',
+      new Date(),
+    );
+    const results = await applySessionEventsOnDefaultRules(h.app.pool, [...batch, policyEvent]);
+    expect(results).toEqual([...batch.map(() => 'applied'), 'general']);
+    for (const e of interleave(lives('t-batch-general'))) await repo.applySessionEvent(e);
+    expect(await rowsOf('t-batch')).toEqual(await rowsOf('t-batch-general'));
+    // Redelivered as a batch: each one a duplicate, nothing changes.
+    const before = await rowsOf('t-batch');
+    expect(await applySessionEventsOnDefaultRules(h.app.pool, batch.slice(3, 9))).toEqual(batch.slice(3, 9).map(() => 'duplicate'));
+    expect(await rowsOf('t-batch')).toEqual(before);
   });
 
   it('writes nothing for a tenant with its own policy or business hours (the general path runs instead)', async () => {

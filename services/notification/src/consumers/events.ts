@@ -5,10 +5,19 @@ import fp from 'fastify-plugin';
 import type { NotificationConfig } from '../config.js';
 import { completionText, milestoneText } from '../domain/policy.js';
 import { notifyAdminsOnDefaultRules } from '../repositories/admin-notices.js';
-import { applySessionEventOnDefaultRules } from '../repositories/session-copy.js';
+import { applySessionEventOnDefaultRules, applySessionEventsOnDefaultRules } from '../repositories/session-copy.js';
 
 /** Step events that change a step's data (a skip or a refused save changes none). */
 const CHANNEL_SAVES = new Set(['step.updated', 'step.completed']);
+
+const isSessionEvent = (event: EventEnvelope) => event.type.startsWith('session.') || event.type.startsWith('step.');
+/** A save of channel_configuration: the email channel tested before it is no longer the one tested. */
+const isChannelSave = (event: EventEnvelope) =>
+  CHANNEL_SAVES.has(event.type) &&
+  (event.data as { stepId?: unknown; trigger?: unknown }).stepId === 'channel_configuration' &&
+  !(event.data as { trigger?: unknown }).trigger;
+/** How long a session event waits for others to share its statement: reminders are due minutes later, not ms. */
+const SESSION_COPY_LINGER_MS = 25;
 
 /**
  * One durable over the whole event subject space (nats-server 2.9: one filter per consumer): session and step
@@ -52,16 +61,22 @@ export const eventsConsumer = fp<{ config: NotificationConfig }>(
         type === 'milestone.reached' ||
         (type === 'progress.updated' && data.completion != null) ||
         (type === 'connection.tested' && (data.result as { channel?: unknown } | undefined)?.channel === 'email'),
+      // Every save sends a session event: those of many saves share one statement (tenants on the default rules).
+      // All of this consumer's state is per tenant, so an event handled alone waits only for its own tenant's.
+      batch: {
+        takes: isSessionEvent,
+        keyOf: (event) => event.tenantId,
+        lingerMs: SESSION_COPY_LINGER_MS,
+        handler: async (events) => {
+          for (const event of events) if (isChannelSave(event)) await repo.applyChannelChange(event);
+          const results = await applySessionEventsOnDefaultRules(app.pool, events);
+          for (const [i, event] of events.entries()) if (results[i] === 'general') await repo.applySessionEvent(event);
+        },
+      },
       handler: async (event: EventEnvelope) => {
         if (event.type === 'connection.tested') return repo.applyEmailTest(event as EventEnvelope<'connection.tested'>);
-        if (event.type.startsWith('session.') || event.type.startsWith('step.')) {
-          // A save of channel_configuration: the email channel tested before it is no longer the one tested.
-          if (
-            CHANNEL_SAVES.has(event.type) &&
-            (event.data as { stepId?: unknown; trigger?: unknown }).stepId === 'channel_configuration' &&
-            !(event.data as { trigger?: unknown }).trigger
-          )
-            await repo.applyChannelChange(event);
+        if (isSessionEvent(event)) {
+          if (isChannelSave(event)) await repo.applyChannelChange(event);
           // One statement for a tenant on the default rules (every save sends one of these); the general path otherwise.
           if ((await applySessionEventOnDefaultRules(app.pool, event)) !== 'general') return;
           return repo.applySessionEvent(event);

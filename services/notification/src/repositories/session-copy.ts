@@ -6,19 +6,10 @@ import { DEFAULT_POLICY } from '../domain/policy.js';
 /** The same set as notification-repository's ACTIVITY (not exported there): the user doing something. */
 const ACTIVITY = new Set(['session.started', 'session.resumed', 'step.updated', 'step.completed', 'step.skipped', 'step.validation_failed']);
 
-/**
- * The session copy of a session or step event for a tenant on the default rules (no reminder policy and no
- * business hours of its own: the usual case), in ONE statement: inbox, recipient, session copy, cancelled
- * reminder and the next reminder planned (`DEFAULT_POLICY`, counted in plain minutes as `addBusinessTime`
- * does without hours). The general path (`applySessionEvent`) takes eight round trips (BEGIN, six
- * statements, COMMIT); this event reaches the service on every save, so that was the largest per-save cost
- * in the whole system (bench/RESULTS.md §3).
- *
- * Every write is gated on the tenant still having the default rules, read in the same statement (one
- * snapshot): for any other tenant nothing is written and `'general'` is returned, for the caller to run the
- * general path. Otherwise `'applied'` or `'duplicate'` (the event id was already in the inbox).
- */
-export async function applySessionEventOnDefaultRules(pool: Pool, e: EventEnvelope): Promise<'applied' | 'duplicate' | 'general'> {
+export type SessionCopyResult = 'applied' | 'duplicate' | 'general';
+
+/** One event as a row of the statement's input (jsonb_to_recordset). */
+function inputRow(e: EventEnvelope) {
   const data = e.data as {
     sessionType?: string;
     status?: string;
@@ -28,59 +19,106 @@ export async function applySessionEventOnDefaultRules(pool: Pool, e: EventEnvelo
     role?: string;
     notificationPreferences?: unknown;
   };
-  const isAdmin = e.type === 'session.started' && data.role === 'tenant_admin';
-  const activity = ACTIVITY.has(e.type);
-  const snapshot = data.status !== undefined && data.sessionType !== undefined;
-  const plans = DEFAULT_POLICY.enabled && DEFAULT_POLICY.maxReminders >= 1;
-  if (!Number.isInteger(DEFAULT_POLICY.inactivityMinutes)) return 'general';
-  const { rows } = await pool.query<{ fresh: boolean | null }>(
-    prepared(
-      `WITH rules AS (
-         SELECT 1 AS ok WHERE NOT EXISTS (SELECT 1 FROM notification.policies WHERE tenant_id = $2)
-           AND (SELECT business_hours FROM notification.tenants WHERE tenant_id = $2) IS NULL),
-       i AS (INSERT INTO notification.inbox (event_id) SELECT $13::uuid FROM rules ON CONFLICT DO NOTHING RETURNING event_id),
-       r AS (INSERT INTO notification.recipients (tenant_id, user_id, is_admin, preferences) SELECT $2, $3, $14, $15::jsonb FROM i
-             ON CONFLICT (tenant_id, user_id) DO UPDATE SET is_admin = notification.recipients.is_admin OR EXCLUDED.is_admin,
-               preferences = COALESCE(EXCLUDED.preferences, notification.recipients.preferences)),
-       s AS (INSERT INTO notification.sessions AS s (session_id, tenant_id, user_id, type, status, completed_steps, skipped_steps, current_step, last_activity_at, last_seq)
-             SELECT $1, $2, $3, COALESCE($4, 'tenant_setup'), COALESCE($5, 'active'), COALESCE($6::text[], '{}'), COALESCE($7::text[], '{}'), $8, $9::timestamptz, $10
-             FROM i WHERE $11::boolean OR $12::boolean
-             ON CONFLICT (session_id) DO UPDATE SET
-               type = COALESCE($4, s.type), status = COALESCE($5, s.status), completed_steps = COALESCE($6::text[], s.completed_steps),
-               skipped_steps = COALESCE($7::text[], s.skipped_steps), current_step = CASE WHEN $11 THEN $8 ELSE s.current_step END,
-               last_activity_at = CASE WHEN $12 THEN GREATEST(s.last_activity_at, $9::timestamptz) ELSE s.last_activity_at END, last_seq = $10
-             WHERE s.last_seq < $10
-             RETURNING status, last_activity_at),
-       c AS (UPDATE notification.reminders SET state = 'cancelled'
-             WHERE session_id = $1 AND state = 'scheduled' AND EXISTS (SELECT 1 FROM s WHERE $12::boolean OR s.status <> 'active')),
-       m AS (INSERT INTO notification.reminders (id, session_id, tenant_id, user_id, ordinal, activity_at, base_at, due_at, state)
-             SELECT $16::uuid, $1, $2, $3, 1, s.last_activity_at, s.last_activity_at, s.last_activity_at + make_interval(mins => $17::int), 'scheduled'
-             FROM s WHERE $12::boolean AND $18::boolean AND s.status = 'active'
-             ON CONFLICT (session_id, activity_at, ordinal) DO NOTHING)
-       SELECT (SELECT count(*) > 0 FROM i) AS fresh FROM rules`,
-      [
-        e.sessionId,
-        e.tenantId,
-        e.userId,
-        data.sessionType ?? null,
-        data.status ?? null,
-        data.completedSteps ?? null,
-        data.skippedSteps ?? null,
-        data.currentStep ?? null,
-        new Date(e.occurredAt).toISOString(),
-        e.sessionSeq,
-        snapshot,
-        activity,
-        e.id,
-        isAdmin,
-        data.notificationPreferences ? JSON.stringify(data.notificationPreferences) : null,
-        randomUUID(),
-        DEFAULT_POLICY.inactivityMinutes,
-        plans,
-      ],
-    ),
-  );
-  const row = rows[0];
-  if (!row) return 'general';
-  return row.fresh ? 'applied' : 'duplicate';
+  return {
+    event_id: e.id,
+    session_id: e.sessionId,
+    tenant_id: e.tenantId,
+    user_id: e.userId,
+    session_type: data.sessionType ?? null,
+    status: data.status ?? null,
+    completed: data.completedSteps ?? null,
+    skipped: data.skippedSteps ?? null,
+    current_step: data.currentStep ?? null,
+    occurred_at: new Date(e.occurredAt).toISOString(),
+    seq: e.sessionSeq,
+    snapshot: data.status !== undefined && data.sessionType !== undefined,
+    activity: ACTIVITY.has(e.type),
+    is_admin: e.type === 'session.started' && data.role === 'tenant_admin',
+    prefs: data.notificationPreferences ?? null,
+    reminder_id: randomUUID(),
+  };
+}
+
+/**
+ * Splits events into rounds that one statement can take: at most one event per session and per recipient
+ * (tenant, user) in a round (an upsert may not touch a row twice), each session's events in their order.
+ */
+export function rounds(events: EventEnvelope[]): EventEnvelope[][] {
+  const out: Array<{ events: EventEnvelope[]; keys: Set<string> }> = [];
+  /** The round after which each key's next event may go. */
+  const nextRound = new Map<string, number>();
+  for (const e of events) {
+    const keys = [`s:${e.sessionId}`, `r:${e.tenantId}\u0000${e.userId}`];
+    const at = Math.max(...keys.map((k) => nextRound.get(k) ?? 0));
+    (out[at] ??= { events: [], keys: new Set() }).events.push(e);
+    for (const k of keys) nextRound.set(k, at + 1);
+  }
+  return out.map((r) => r.events);
+}
+
+/**
+ * The session copy of session and step events of tenants on the default rules (no reminder policy and no
+ * business hours of their own: the usual case), many events in ONE statement: inbox, recipient, session copy,
+ * cancelled reminder and the next reminder planned (`DEFAULT_POLICY`, counted in plain minutes as
+ * `addBusinessTime` does without hours). The general path (`applySessionEvent`) takes eight round trips per
+ * event (BEGIN, six statements, COMMIT); these events reach the service on every save, so that was the largest
+ * per-save cost in the whole system (bench/RESULTS.md §3). The consumer hands a batch of them at once.
+ *
+ * Every write is gated on the event's tenant still having the default rules, read in the same statement (one
+ * snapshot). For each event, in the order given: `'general'` (another tenant: nothing was written, the caller
+ * runs the general path), `'duplicate'` (its id was already in the inbox) or `'applied'`.
+ */
+export async function applySessionEventsOnDefaultRules(pool: Pool, events: EventEnvelope[]): Promise<SessionCopyResult[]> {
+  if (!Number.isInteger(DEFAULT_POLICY.inactivityMinutes)) return events.map(() => 'general');
+  const results = new Map<string, SessionCopyResult>();
+  for (const round of rounds(events)) {
+    const { rows } = await pool.query<{ event_id: string; default_rules: boolean; fresh: boolean }>(
+      prepared(
+        `WITH ev AS (
+           SELECT * FROM jsonb_to_recordset($1::jsonb) AS e(event_id uuid, session_id text, tenant_id text, user_id text, session_type text,
+             status text, completed text[], skipped text[], current_step text, occurred_at timestamptz, seq int, snapshot boolean,
+             activity boolean, is_admin boolean, prefs jsonb, reminder_id uuid)),
+         rules AS (
+           SELECT ev.* FROM ev WHERE NOT EXISTS (SELECT 1 FROM notification.policies p WHERE p.tenant_id = ev.tenant_id)
+             AND (SELECT t.business_hours FROM notification.tenants t WHERE t.tenant_id = ev.tenant_id) IS NULL),
+         i AS (INSERT INTO notification.inbox (event_id) SELECT event_id FROM rules ON CONFLICT DO NOTHING RETURNING event_id),
+         f AS (SELECT rules.* FROM rules JOIN i USING (event_id)),
+         r AS (INSERT INTO notification.recipients (tenant_id, user_id, is_admin, preferences) SELECT tenant_id, user_id, is_admin, prefs FROM f
+               ON CONFLICT (tenant_id, user_id) DO UPDATE SET is_admin = notification.recipients.is_admin OR EXCLUDED.is_admin,
+                 preferences = COALESCE(EXCLUDED.preferences, notification.recipients.preferences)),
+         s AS (INSERT INTO notification.sessions AS s (session_id, tenant_id, user_id, type, status, completed_steps, skipped_steps, current_step, last_activity_at, last_seq)
+               SELECT session_id, tenant_id, user_id, COALESCE(session_type, 'tenant_setup'), COALESCE(status, 'active'), COALESCE(completed, '{}'),
+                 COALESCE(skipped, '{}'), current_step, occurred_at, seq
+               FROM f WHERE snapshot OR activity
+               ON CONFLICT (session_id) DO UPDATE SET
+                 type = COALESCE((SELECT x.session_type FROM f x WHERE x.session_id = s.session_id), s.type),
+                 status = COALESCE((SELECT x.status FROM f x WHERE x.session_id = s.session_id), s.status),
+                 completed_steps = COALESCE((SELECT x.completed FROM f x WHERE x.session_id = s.session_id), s.completed_steps),
+                 skipped_steps = COALESCE((SELECT x.skipped FROM f x WHERE x.session_id = s.session_id), s.skipped_steps),
+                 current_step = CASE WHEN (SELECT x.snapshot FROM f x WHERE x.session_id = s.session_id) THEN EXCLUDED.current_step ELSE s.current_step END,
+                 last_activity_at = CASE WHEN (SELECT x.activity FROM f x WHERE x.session_id = s.session_id)
+                   THEN GREATEST(s.last_activity_at, EXCLUDED.last_activity_at) ELSE s.last_activity_at END,
+                 last_seq = EXCLUDED.last_seq
+               WHERE s.last_seq < EXCLUDED.last_seq
+               RETURNING s.session_id, s.status, s.last_activity_at),
+         c AS (UPDATE notification.reminders rm SET state = 'cancelled' FROM s JOIN f USING (session_id)
+               WHERE rm.session_id = s.session_id AND rm.state = 'scheduled' AND (f.activity OR s.status <> 'active')),
+         m AS (INSERT INTO notification.reminders (id, session_id, tenant_id, user_id, ordinal, activity_at, base_at, due_at, state)
+               SELECT f.reminder_id, s.session_id, f.tenant_id, f.user_id, 1, s.last_activity_at, s.last_activity_at,
+                 s.last_activity_at + make_interval(mins => $2::int), 'scheduled'
+               FROM s JOIN f USING (session_id) WHERE f.activity AND $3::boolean AND s.status = 'active'
+               ON CONFLICT (session_id, activity_at, ordinal) DO NOTHING)
+         SELECT ev.event_id, rules.event_id IS NOT NULL AS default_rules, i.event_id IS NOT NULL AS fresh
+         FROM ev LEFT JOIN rules USING (event_id) LEFT JOIN i USING (event_id)`,
+        [JSON.stringify(round.map(inputRow)), DEFAULT_POLICY.inactivityMinutes, DEFAULT_POLICY.enabled && DEFAULT_POLICY.maxReminders >= 1],
+      ),
+    );
+    for (const row of rows) results.set(row.event_id, !row.default_rules ? 'general' : row.fresh ? 'applied' : 'duplicate');
+  }
+  return events.map((e) => results.get(e.id) ?? 'general');
+}
+
+/** One event's session copy on the default rules (see applySessionEventsOnDefaultRules). */
+export async function applySessionEventOnDefaultRules(pool: Pool, e: EventEnvelope): Promise<SessionCopyResult> {
+  return (await applySessionEventsOnDefaultRules(pool, [e]))[0]!;
 }
