@@ -126,6 +126,33 @@ describe('admin notices on the default rules', () => {
     }
   });
 
+  it('in one batch, each tenant in its order: an admin who started before the milestone is notified, one who started after is not', async () => {
+    // Published back to back, so the consumer takes them as one batch: two tenants, interleaved.
+    const events: EventEnvelope[] = [];
+    for (const t of ['t-batch-1', 't-batch-2']) {
+      const admin = sessionEvents({ tenantId: t, sessionId: `${t}-admin-a`, userId: 'admin-a' });
+      const late = sessionEvents({ tenantId: t, sessionId: `${t}-admin-late`, userId: 'admin-late' });
+      events.push(
+        admin.started('2026-01-14T08:00:00Z'),
+        admin.step('2026-01-14T08:05:00Z', 'organization_setup'),
+        milestone(t, 25, '2026-01-14T08:10:00Z'),
+        late.started('2026-01-14T08:11:00Z'),
+      );
+    }
+    const interleaved = [0, 1, 2, 3].flatMap((i) => [events[i]!, events[i + 4]!]);
+    await h.publish(interleaved);
+    await applied(h, interleaved);
+    for (const t of ['t-batch-1', 't-batch-2']) {
+      const { notices } = await stored(t);
+      expect(notices.map((n) => n.user_id)).toEqual(['admin-a']);
+      const { rows } = await h.sql.query(`SELECT user_id, is_admin FROM notification.recipients WHERE tenant_id = $1 ORDER BY user_id`, [t]);
+      expect(rows).toEqual([
+        { user_id: 'admin-a', is_admin: true },
+        { user_id: 'admin-late', is_admin: true },
+      ]);
+    }
+  });
+
   it('writes nothing for a tenant with its own policy (the general path runs instead)', async () => {
     await tenant('t-policy');
     await h.app.notificationRepo.putPolicy(

@@ -16,8 +16,11 @@ const isChannelSave = (event: EventEnvelope) =>
   CHANNEL_SAVES.has(event.type) &&
   (event.data as { stepId?: unknown; trigger?: unknown }).stepId === 'channel_configuration' &&
   !(event.data as { trigger?: unknown }).trigger;
-/** How long a session event waits for others to share its statement: reminders are due minutes later, not ms. */
-const SESSION_COPY_LINGER_MS = 25;
+/**
+ * How long an event waits for others to share a batch: reminders are due minutes later, and an admin's notice
+ * may come 25 ms later too.
+ */
+const BATCH_LINGER_MS = 25;
 
 /**
  * One durable over the whole event subject space (nats-server 2.9: one filter per consumer): session and step
@@ -44,6 +47,52 @@ export const eventsConsumer = fp<{ config: NotificationConfig }>(
       if ((await notifyAdminsOnDefaultRules(app.pool, event, kind, text, notices)) !== 'general') return;
       await repo.notifyAdmins(event, kind, text);
     };
+    /** One event, alone (a session event: its session copy; the others: what they mean to this service). */
+    const handleEvent = async (event: EventEnvelope): Promise<void> => {
+      if (event.type === 'connection.tested') return repo.applyEmailTest(event as EventEnvelope<'connection.tested'>);
+      if (isSessionEvent(event)) {
+        if (isChannelSave(event)) await repo.applyChannelChange(event);
+        // One statement for a tenant on the default rules (every save sends one of these); the general path otherwise.
+        if ((await applySessionEventOnDefaultRules(app.pool, event)) !== 'general') return;
+        return repo.applySessionEvent(event);
+      }
+      if (event.type === 'business_hours.changed') return repo.applyBusinessHours(event as EventEnvelope<'business_hours.changed'>);
+      if (event.type === 'milestone.reached') {
+        const d = event.data as EventData<'milestone.reached'>;
+        return notifyAdmins(event, 'milestone', (lang) => milestoneText(lang, d.threshold, d.progress.completedSteps));
+      }
+      if (event.type === 'progress.updated') {
+        const d = event.data as EventData<'progress.updated'>;
+        if (d.completion) return notifyAdmins(event, 'completion', (lang) => completionText(lang, d.completion!.summary.totalTime));
+      }
+    };
+    /** Session events of many sessions (and tenants) in one statement where their tenant is on the default rules. */
+    const applySessionCopies = async (events: EventEnvelope[]): Promise<void> => {
+      for (const event of events) if (isChannelSave(event)) await repo.applyChannelChange(event);
+      const results = await applySessionEventsOnDefaultRules(app.pool, events);
+      for (const [i, event] of events.entries()) if (results[i] === 'general') await repo.applySessionEvent(event);
+    };
+    /**
+     * A batch, each tenant's events in their order (all of this service's state is per tenant, so tenants are
+     * independent): the leading session events of every tenant share one statement, then each tenant's next
+     * other event (a milestone notice, say) runs alone, and so on. A save's step event and its milestone are thus
+     * one statement for many saves plus the notice, where the milestone used to cut every batch short.
+     */
+    const handleBatch = async (events: EventEnvelope[]): Promise<void> => {
+      const byTenant = new Map<string, EventEnvelope[]>();
+      for (const event of events) byTenant.set(event.tenantId, [...(byTenant.get(event.tenantId) ?? []), event]);
+      const queues = [...byTenant.values()];
+      while (queues.some((q) => q.length > 0)) {
+        const copies: EventEnvelope[] = [];
+        const alone: EventEnvelope[] = [];
+        for (const q of queues) {
+          while (q.length > 0 && isSessionEvent(q[0]!)) copies.push(q.shift()!);
+          if (q.length > 0) alone.push(q.shift()!);
+        }
+        if (copies.length > 0) await applySessionCopies(copies);
+        for (const event of alone) await handleEvent(event);
+      }
+    };
     const handle = await runConsumer({
       bus: app.bus,
       stream: config.EVENT_STREAM,
@@ -61,36 +110,9 @@ export const eventsConsumer = fp<{ config: NotificationConfig }>(
         type === 'milestone.reached' ||
         (type === 'progress.updated' && data.completion != null) ||
         (type === 'connection.tested' && (data.result as { channel?: unknown } | undefined)?.channel === 'email'),
-      // Every save sends a session event: those of many saves share one statement (tenants on the default rules).
-      // All of this consumer's state is per tenant, so an event handled alone waits only for its own tenant's.
-      batch: {
-        takes: isSessionEvent,
-        keyOf: (event) => event.tenantId,
-        lingerMs: SESSION_COPY_LINGER_MS,
-        handler: async (events) => {
-          for (const event of events) if (isChannelSave(event)) await repo.applyChannelChange(event);
-          const results = await applySessionEventsOnDefaultRules(app.pool, events);
-          for (const [i, event] of events.entries()) if (results[i] === 'general') await repo.applySessionEvent(event);
-        },
-      },
-      handler: async (event: EventEnvelope) => {
-        if (event.type === 'connection.tested') return repo.applyEmailTest(event as EventEnvelope<'connection.tested'>);
-        if (isSessionEvent(event)) {
-          if (isChannelSave(event)) await repo.applyChannelChange(event);
-          // One statement for a tenant on the default rules (every save sends one of these); the general path otherwise.
-          if ((await applySessionEventOnDefaultRules(app.pool, event)) !== 'general') return;
-          return repo.applySessionEvent(event);
-        }
-        if (event.type === 'business_hours.changed') return repo.applyBusinessHours(event as EventEnvelope<'business_hours.changed'>);
-        if (event.type === 'milestone.reached') {
-          const d = event.data as EventData<'milestone.reached'>;
-          return notifyAdmins(event, 'milestone', (lang) => milestoneText(lang, d.threshold, d.progress.completedSteps));
-        }
-        if (event.type === 'progress.updated') {
-          const d = event.data as EventData<'progress.updated'>;
-          if (d.completion) return notifyAdmins(event, 'completion', (lang) => completionText(lang, d.completion!.summary.totalTime));
-        }
-      },
+      // Every event read goes into a batch (none waits on another tenant's); a batch that fails goes event by event.
+      batch: { takes: () => true, keyOf: (event) => event.tenantId, lingerMs: BATCH_LINGER_MS, handler: handleBatch },
+      handler: handleEvent,
     });
     app.addHook('onClose', async () => handle.stop());
   },
