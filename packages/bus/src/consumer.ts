@@ -84,6 +84,8 @@ export interface BatchOptions {
   lingerMs?: number;
 }
 
+const DEFAULT_BATCH_MAX = 100;
+
 interface Batcher {
   add(event: EventEnvelope, msg: DeliveredMessage): Promise<void>;
   /** Resolves once no pending or running batch holds an event of this one's key. */
@@ -93,7 +95,7 @@ interface Batcher {
 }
 
 function createBatcher(opts: BatchOptions, logger: Logger, settleAlone: (event: EventEnvelope, msg: DeliveredMessage) => Promise<void>): Batcher {
-  const maxEvents = opts.maxEvents ?? 100;
+  const maxEvents = opts.maxEvents ?? DEFAULT_BATCH_MAX;
   const lingerMs = opts.lingerMs ?? 20;
   let pending: Array<{ event: EventEnvelope; msg: DeliveredMessage }> = [];
   let pendingKeys = new Set<string>();
@@ -275,7 +277,9 @@ export async function runConsumer(opts: ConsumerOptions): Promise<ConsumerHandle
     msg.ack();
   }
 
-  const consuming = await bus.consumeDurable(opts.stream, opts.durable, handle, { concurrency: opts.concurrency });
+  // A batch fills from what was fetched ahead: with the default prefetch a pull request went out every 8 messages.
+  const prefetch = opts.batch ? (opts.batch.maxEvents ?? DEFAULT_BATCH_MAX) : undefined;
+  const consuming = await bus.consumeDurable(opts.stream, opts.durable, handle, { concurrency: opts.concurrency, prefetch });
   return {
     async stop() {
       stopping = true;

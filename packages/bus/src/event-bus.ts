@@ -79,7 +79,13 @@ export interface EventBus {
    * calls (replicas) share the durable. A slow message holds up only its own handler slot, never messages
    * behind it. The handler must ack, nak or term each message.
    */
-  consumeDurable(stream: string, durable: string, handler: (msg: DeliveredMessage) => Promise<void>, opts?: { concurrency?: number }): Promise<Stoppable>;
+  consumeDurable(
+    stream: string,
+    durable: string,
+    handler: (msg: DeliveredMessage) => Promise<void>,
+    /** prefetch: messages asked for ahead (a batching handler takes many at once; default 16 or 4 per slot). */
+    opts?: { concurrency?: number; prefetch?: number },
+  ): Promise<Stoppable>;
   /** Messages published from now on whose subject matches, in stream order (no acks, no persistence of position). */
   consumeNew(stream: string, filterSubject: string, handler: (msg: StoredMessage) => void): Promise<Stoppable>;
   /** Stored messages matching `filterSubject` published at or after `since`, in stream order. */

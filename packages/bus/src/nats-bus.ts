@@ -16,10 +16,10 @@ const PULL_EXPIRES_MS = 1000;
 /**
  * How long a handled message's ack may wait to go out with others. Each ack sent alone was a socket write of its
  * own (a system call that wakes the broker): the notification durable, which sees every event, sent three or four
- * per step save. Sent together they are one write. Far below any ack wait, so nothing is redelivered for it; a
+ * per step save, the progress durable one. Sent together they are one write. Far below any ack wait, so nothing is redelivered for it; a
  * crash in between redelivers what was handled, as a crash between the handler's commit and its ack always could.
  */
-const ACK_BATCH_MS = 5;
+const ACK_BATCH_MS = 20;
 /** Acks pending beyond this many go out at once. */
 const ACK_BATCH_MAX = 64;
 
@@ -181,7 +181,7 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
       // One pull subscription feeds every handler slot, so a slow message holds up only its own slot (with
       // a prefetch per slot, the messages buffered behind it waited too). A small prefetch: buffered
       // messages' ack_wait runs while earlier ones are handled.
-      const messages = await consumer.consume({ max_messages: Math.max(16, concurrency * 4), expires: PULL_EXPIRES_MS });
+      const messages = await consumer.consume({ max_messages: Math.max(16, concurrency * 4, opts.prefetch ?? 0), expires: PULL_EXPIRES_MS });
       const acks = ackBatcher();
       const handle = async (m: JsMsg) => {
         const msg: DeliveredMessage = {

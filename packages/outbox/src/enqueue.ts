@@ -29,9 +29,22 @@ export type PublishedBy = 'direct' | 'relay';
 const DIRECT_PUBLISH_RELAY_AFTER = "now() + interval '5 seconds'";
 const relayAfterSql = (by: PublishedBy) => (by === 'direct' ? DIRECT_PUBLISH_RELAY_AFTER : 'now()');
 
+/** Each row's payload as the insert wrote it: the direct publish sends the same text instead of serializing it again. */
+const payloadTexts = new WeakMap<OutboxRow, string>();
+
+/** A row's payload as JSON (the text stored by its insert, when there was one). */
+export function payloadText(row: OutboxRow): string {
+  let text = payloadTexts.get(row);
+  if (text === undefined) {
+    text = JSON.stringify(row.payload);
+    payloadTexts.set(row, text);
+  }
+  return text;
+}
+
 /** The three array parameters an outbox insert takes (ids, subjects, payloads), in that order. */
 export function outboxArrays(rows: readonly OutboxRow[]): [string[], string[], string[]] {
-  return [rows.map((r) => r.id), rows.map((r) => r.subject), rows.map((r) => JSON.stringify(r.payload))];
+  return [rows.map((r) => r.id), rows.map((r) => r.subject), rows.map(payloadText)];
 }
 
 export interface OutboxInsertOptions {

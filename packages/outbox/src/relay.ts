@@ -2,7 +2,7 @@ import type { EventBus, BusLogger as Logger } from '@glavito/bus';
 import type { EventEnvelope } from '@glavito/contracts';
 import { prepared, quoteIdent, recentWrites } from '@glavito/db';
 import pg from 'pg';
-import type { OutboxRow } from './enqueue.js';
+import { payloadText, type OutboxRow } from './enqueue.js';
 import { outboxNotifyChannel } from './migration.js';
 
 type SessionRow = OutboxRow & { payload: EventEnvelope };
@@ -172,7 +172,7 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
 
   function issue(row: OutboxRow): void {
     if (!isAuditRow(row)) lastIssued.set((row as SessionRow).payload.sessionId, (row as SessionRow).payload.sessionSeq);
-    const p = bus.publish(row.subject, JSON.stringify(row.payload), row.id).then(
+    const p = bus.publish(row.subject, payloadText(row), row.id).then(
       () => {
         sentIds.push(row.id);
         scheduleMark(MARK_DELAY_MS);
