@@ -51,6 +51,12 @@ export interface OutboxInsertOptions {
   publishedBy: PublishedBy;
   /** Names of CTEs (or tables) the rows depend on: the insert writes nothing when one of them has no row. */
   after?: string;
+  /**
+   * For a statement that writes for many events at once: `sources` is the placeholder of a uuid[] aligned with the
+   * rows (the event each row answers), and only rows whose source is among the `event_id`s of the CTE `in` are
+   * inserted (the events the statement did apply).
+   */
+  onlyFor?: { sources: string; in: string };
 }
 
 /**
@@ -60,10 +66,14 @@ export interface OutboxInsertOptions {
  */
 export function outboxInsertSql(schema: string, params: readonly [string, string, string], opts: OutboxInsertOptions): string {
   const [ids, subjects, payloads] = params;
-  const from = `unnest(${ids}::uuid[], ${subjects}::text[], ${payloads}::jsonb[]) AS o(id, subject, payload)`;
+  const only = opts.onlyFor;
+  const from = only
+    ? `unnest(${ids}::uuid[], ${subjects}::text[], ${payloads}::jsonb[], ${only.sources}::uuid[]) AS o(id, subject, payload, source)`
+    : `unnest(${ids}::uuid[], ${subjects}::text[], ${payloads}::jsonb[]) AS o(id, subject, payload)`;
   return (
     `INSERT INTO ${quoteIdent(schema)}.outbox (id, subject, payload, relay_after) ` +
-    `SELECT o.id, o.subject, o.payload, ${relayAfterSql(opts.publishedBy)} FROM ${opts.after ? `${opts.after}, ` : ''}${from}`
+    `SELECT o.id, o.subject, o.payload, ${relayAfterSql(opts.publishedBy)} FROM ${opts.after ? `${opts.after}, ` : ''}${from}` +
+    (only ? ` WHERE o.source IN (SELECT event_id FROM ${only.in})` : '')
   );
 }
 

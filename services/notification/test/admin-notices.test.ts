@@ -3,7 +3,7 @@ import { type OutboxRow } from '@glavito/outbox';
 import { computeProgress, type EventEnvelope, type NotificationLanguage } from '@glavito/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { milestoneText } from '../src/domain/policy.js';
-import { notifyAdminsOnDefaultRules } from '../src/repositories/admin-notices.js';
+import { notifyAdminsOnDefaultRules, notifyAdminsOnDefaultRulesBatch } from '../src/repositories/admin-notices.js';
 import { applySessionEventOnDefaultRules } from '../src/repositories/session-copy.js';
 import { applied, sessionEvents, startHarness, type Harness } from './helpers.js';
 
@@ -98,6 +98,64 @@ describe('admin notices on the default rules', () => {
     expect(a.seqs).toEqual(b.seqs);
     // The rows handed to the direct publish are the outbox rows, in sequence order.
     expect(published.map((r) => (r.payload as EventEnvelope).sessionSeq)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('many events in one call (two tenants, a session with two, a tenant without admins, one with a policy) write what the general path writes', async () => {
+    await tenant('t-many-1');
+    await tenant('t-many-2');
+    await tenant('t-many-g1');
+    await tenant('t-many-g2');
+    await h.app.notificationRepo.putPolicy(
+      't-many-policy',
+      {
+        enabled: true,
+        inactivityMinutes: 60,
+        maxReminders: 1,
+        channels: ['in_app'],
+        adminNotifications: { milestones: true, completion: true, email: false },
+        texts: {},
+      },
+      'admin-a',
+      new Date(),
+    );
+    const request = (e: EventEnvelope) => ({ event: e, kind: 'milestone' as const, text: text(e) });
+    const fast = [
+      milestone('t-many-1', 25, '2026-01-14T08:10:00Z'),
+      milestone('t-many-2', 25, '2026-01-14T08:10:00Z'),
+      milestone('t-many-1', 50, '2026-01-14T08:20:00Z'), // the same session again: a later round
+      milestone('t-many-none', 25, '2026-01-14T08:10:00Z'), // no admins
+      milestone('t-many-policy', 25, '2026-01-14T08:10:00Z'),
+    ];
+    expect(await notifyAdminsOnDefaultRulesBatch(h.app.pool, fast.map(request), opts())).toEqual(['applied', 'applied', 'applied', 'applied', 'general']);
+    expect(await notifyAdminsOnDefaultRulesBatch(h.app.pool, fast.slice(0, 4).map(request), opts())).toEqual([
+      'duplicate',
+      'duplicate',
+      'duplicate',
+      'duplicate',
+    ]);
+    for (const [t, ms] of [
+      ['t-many-g1', [fast[0]!, fast[2]!]],
+      ['t-many-g2', [fast[1]!]],
+    ] as const) {
+      for (const m of ms) {
+        const general = milestone(t, (m.data as { threshold: number }).threshold, m.occurredAt);
+        await h.app.notificationRepo.notifyAdmins(general, 'milestone', text(general));
+      }
+    }
+    for (const [a, b] of [
+      ['t-many-1', 't-many-g1'],
+      ['t-many-2', 't-many-g2'],
+    ]) {
+      const [x, y] = [await stored(a!), await stored(b!)];
+      expect(x.notices).toEqual(y.notices);
+      expect(x.seqs).toEqual(y.seqs);
+      const asSet = (events: typeof x.events) => new Set(events.map((e) => JSON.stringify({ ...e, sessionSeq: 0 })));
+      expect(asSet(x.events)).toEqual(asSet(y.events));
+      expect(x.events.map((e) => e.sessionSeq)).toEqual(y.events.map((e) => e.sessionSeq));
+    }
+    expect((await stored('t-many-1')).seqs).toEqual([{ seq: 4 }]);
+    const { rows } = await h.sql.query('SELECT count(*)::int AS n FROM notification.inbox WHERE event_id = ANY($1::uuid[])', [fast.map((e) => e.id)]);
+    expect(rows[0]!.n).toBe(4);
   });
 
   it('the consumer notifies the admins of a milestone once, through the fast path or the general one alike', async () => {

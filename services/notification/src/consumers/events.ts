@@ -1,10 +1,10 @@
 import { runConsumer } from '@glavito/bus';
-import type { EventData, EventEnvelope, NotificationLanguage } from '@glavito/contracts';
+import type { EventData, EventEnvelope } from '@glavito/contracts';
 import { isDatabaseUnavailable } from '@glavito/db';
 import fp from 'fastify-plugin';
 import type { NotificationConfig } from '../config.js';
 import { completionText, milestoneText } from '../domain/policy.js';
-import { notifyAdminsOnDefaultRules } from '../repositories/admin-notices.js';
+import { notifyAdminsOnDefaultRulesBatch, type NoticeRequest } from '../repositories/admin-notices.js';
 import { applySessionEventOnDefaultRules, applySessionEventsOnDefaultRules } from '../repositories/session-copy.js';
 
 /** Step events that change a step's data (a skip or a refused save changes none). */
@@ -38,14 +38,19 @@ export const eventsConsumer = fp<{ config: NotificationConfig }>(
     });
     const repo = app.notificationRepo;
     const notices = { subjectPrefix: config.EVENT_SUBJECT_PREFIX, publishCommitted: app.outboxRelay.publishCommitted };
-    /** Two round trips for a tenant on the default rules (a milestone every few saves); the general path otherwise. */
-    const notifyAdmins = async (
-      event: EventEnvelope,
-      kind: 'milestone' | 'completion',
-      text: (lang: NotificationLanguage) => { title: string; body: string },
-    ) => {
-      if ((await notifyAdminsOnDefaultRules(app.pool, event, kind, text, notices)) !== 'general') return;
-      await repo.notifyAdmins(event, kind, text);
+    /** An event that notifies the tenant's admins (a milestone, a completion), as such; null for any other. */
+    const noticeOf = (event: EventEnvelope): NoticeRequest | null => {
+      if (event.type === 'milestone.reached') {
+        const d = event.data as EventData<'milestone.reached'>;
+        return { event, kind: 'milestone', text: (lang) => milestoneText(lang, d.threshold, d.progress.completedSteps) };
+      }
+      const completion = event.type === 'progress.updated' ? (event.data as EventData<'progress.updated'>).completion : null;
+      return completion ? { event, kind: 'completion', text: (lang) => completionText(lang, completion.summary.totalTime) } : null;
+    };
+    /** Two round trips for many notices of tenants on the default rules (a milestone every few saves); the general path for the others. */
+    const notifyAdmins = async (requests: NoticeRequest[]) => {
+      const results = await notifyAdminsOnDefaultRulesBatch(app.pool, requests, notices);
+      for (const [i, r] of requests.entries()) if (results[i] === 'general') await repo.notifyAdmins(r.event, r.kind, r.text);
     };
     /** One event, alone (a session event: its session copy; the others: what they mean to this service). */
     const handleEvent = async (event: EventEnvelope): Promise<void> => {
@@ -57,14 +62,8 @@ export const eventsConsumer = fp<{ config: NotificationConfig }>(
         return repo.applySessionEvent(event);
       }
       if (event.type === 'business_hours.changed') return repo.applyBusinessHours(event as EventEnvelope<'business_hours.changed'>);
-      if (event.type === 'milestone.reached') {
-        const d = event.data as EventData<'milestone.reached'>;
-        return notifyAdmins(event, 'milestone', (lang) => milestoneText(lang, d.threshold, d.progress.completedSteps));
-      }
-      if (event.type === 'progress.updated') {
-        const d = event.data as EventData<'progress.updated'>;
-        if (d.completion) return notifyAdmins(event, 'completion', (lang) => completionText(lang, d.completion!.summary.totalTime));
-      }
+      const notice = noticeOf(event);
+      if (notice) return notifyAdmins([notice]);
     };
     /** Session events of many sessions (and tenants) in one statement where their tenant is on the default rules. */
     const applySessionCopies = async (events: EventEnvelope[]): Promise<void> => {
@@ -75,8 +74,8 @@ export const eventsConsumer = fp<{ config: NotificationConfig }>(
     /**
      * A batch, each tenant's events in their order (all of this service's state is per tenant, so tenants are
      * independent): the leading session events of every tenant share one statement, then each tenant's next
-     * other event (a milestone notice, say) runs alone, and so on. A save's step event and its milestone are thus
-     * one statement for many saves plus the notice, where the milestone used to cut every batch short.
+     * other event runs (the milestone and completion notices of all tenants in two round trips), and so on. The step
+     * events and milestones of many saves are thus three round trips, where the milestone used to cut every batch short.
      */
     const handleBatch = async (events: EventEnvelope[]): Promise<void> => {
       const byTenant = new Map<string, EventEnvelope[]>();
@@ -90,7 +89,10 @@ export const eventsConsumer = fp<{ config: NotificationConfig }>(
           if (q.length > 0) alone.push(q.shift()!);
         }
         if (copies.length > 0) await applySessionCopies(copies);
-        for (const event of alone) await handleEvent(event);
+        // At most one event per tenant here, so their order does not matter: the notices share two round trips.
+        const noticeRequests = alone.map(noticeOf).filter((r): r is NoticeRequest => r !== null);
+        if (noticeRequests.length > 0) await notifyAdmins(noticeRequests);
+        for (const event of alone) if (!noticeOf(event)) await handleEvent(event);
       }
     };
     const handle = await runConsumer({
