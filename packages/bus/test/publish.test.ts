@@ -2,7 +2,7 @@ import { parseEvent, sessionSubjectFilter } from '@glavito/contracts';
 import { createTestNats, type TestNats } from '@glavito/testkit';
 import { RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectBus, ensureStream, publishEvent, type Bus } from '../src/index.js';
+import { connectBus, createNatsBus, ensureStream, publishEvent, type Bus } from '../src/index.js';
 import { decode, makeEnvelope, readStream, streamCount } from './helpers.js';
 
 let nats: TestNats;
@@ -97,5 +97,31 @@ describe('publishEvent', () => {
     await expect(publishEvent(bus.js, prefix, { ...env, tenantId: 'has.dot' })).rejects.toThrow();
     await expect(publishEvent(bus.js, prefix, { ...env, data: { ...env.data, status: 'nope' } } as never)).rejects.toThrow();
     expect(await streamCount(bus.jsm, stream)).toBe(before);
+  });
+});
+
+describe('EventBus.publish on NATS (acks through one inbox)', () => {
+  it('fails when nothing acknowledges in time, when the answer is no ack, and when no stream listens', async () => {
+    const events = await createNatsBus({ servers: nats.url, name: 'bus-publish-acks', timeoutMs: 300 });
+    // Subjects no other test's stream takes.
+    const at = `${nats.subjectPrefix}.acks`;
+    try {
+      // A plain subscriber instead of a stream: the message is delivered, nobody acks it.
+      const silent = bus.nc.subscribe(`${at}.silent`);
+      const garbled = bus.nc.subscribe(`${at}.garbled`, { callback: (_err, msg) => msg.respond('not json') });
+      await bus.nc.flush();
+      await expect(events.publish(`${at}.silent`, 'x', 'silent-1')).rejects.toThrow(/no ack within 300 ms/);
+      await expect(events.publish(`${at}.garbled`, 'x', 'garbled-1')).rejects.toThrow(/unreadable ack/);
+      await expect(events.publish(`${at}.nobody`, 'x', 'nobody-1')).rejects.toThrow(/no responders/);
+      silent.unsubscribe();
+      garbled.unsubscribe();
+      // Many in flight at once each get their own ack.
+      await ensureStream(bus.jsm, { name: `${stream}_ACKS`, subjects: [`${at}.acked.>`] });
+      const acks = await Promise.all(Array.from({ length: 200 }, (_, i) => events.publish(`${at}.acked.${i % 7}`, `m${i}`, `acked-${i}`)));
+      expect(acks.map((a) => a.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+      expect(acks.every((a) => !a.duplicate)).toBe(true);
+    } finally {
+      await events.close();
+    }
   });
 });
