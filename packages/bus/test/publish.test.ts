@@ -108,7 +108,7 @@ describe('EventBus.publish on NATS (acks through one inbox)', () => {
     try {
       // A plain subscriber instead of a stream: the message is delivered, nobody acks it.
       const silent = bus.nc.subscribe(`${at}.silent`);
-      const garbled = bus.nc.subscribe(`${at}.garbled`, { callback: (_err, msg) => msg.respond('not json') });
+      const garbled = bus.nc.subscribe(`${at}.garbled`, { callback: (_err, msg) => void msg.respond('not json') });
       await bus.nc.flush();
       await expect(events.publish(`${at}.silent`, 'x', 'silent-1')).rejects.toThrow(/no ack within 300 ms/);
       await expect(events.publish(`${at}.garbled`, 'x', 'garbled-1')).rejects.toThrow(/unreadable ack/);
