@@ -12,12 +12,15 @@
  *   BENCH_RATES=250,500  BENCH_SESSIONS=1000  BENCH_SOCKETS=5000  BENCH_SECONDS=10  BENCH_WARMUP_SECONDS=2
  *   BENCH_ROUNDS (default 1, or 2 with a baseline)  BENCH_LOG_LEVEL (default info, the README's)
  *   BENCH_TRACE=<file> writes one JSON line per measured save with the time of each leg (see `Trace`).
+ *   BENCH_PG_STATEMENTS=1 loads pg_stat_statements into the private Postgres and prints, per arm, the statements
+ *   that took most of its execution time (where Postgres' share of a save goes).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { connectBus } from '@glavito/bus';
 import { TENANT_SETUP_STEPS, TENANT_STEP_DATA_SCHEMAS } from '@glavito/contracts';
 import { startNatsServer, startPostgresServer, waitFor } from '@glavito/testkit';
+import pg from 'pg';
 import { Pool } from 'undici';
 import { WebSocket } from 'ws';
 import { startSystem, type ServiceProcess } from '../tests/e2e/test/system.js';
@@ -33,6 +36,33 @@ const SOCKETS = Number(process.env.BENCH_SOCKETS || 5000);
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL || 'info';
 const TRACE_FILE = process.env.BENCH_TRACE;
 const MAX_IN_FLIGHT = 1024;
+const PG_STATEMENTS = Boolean(process.env.BENCH_PG_STATEMENTS);
+
+/** The statements that took most of Postgres' execution time since the last reset (pg_stat_statements). */
+async function topStatements(url: string, reset: boolean): Promise<Row[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+    if (reset) {
+      await client.query('SELECT pg_stat_statements_reset()');
+      return [];
+    }
+    const { rows } = await client.query<{ calls: string; total_ms: number; mean_us: number; rows: string; query: string }>(
+      `SELECT calls, total_exec_time AS total_ms, mean_exec_time * 1000 AS mean_us, rows, query FROM pg_stat_statements
+       WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC LIMIT 12`,
+    );
+    return rows.map((r) => ({
+      calls: Number(r.calls),
+      'total ms': fmt(r.total_ms),
+      'mean µs': fmt(r.mean_us),
+      rows: Number(r.rows),
+      statement: r.query.replace(/\s+/g, ' ').slice(0, 110).replace(/\|/g, '/'),
+    }));
+  } finally {
+    await client.end();
+  }
+}
 
 /** The steps a tenant_setup session still has after its start (welcome is done), in an order their dependencies allow. */
 const WALK = TENANT_SETUP_STEPS.filter((s) => s.id !== 'welcome').map((s) => {
@@ -256,7 +286,9 @@ async function runArm(checkout: Checkout, round: number, servers: { postgresPid:
 export async function benchPushLatency() {
   const started = Date.now();
   // Private servers: their CPU is this benchmark's alone (the shared ones serve every test on the machine).
-  const postgres = await startPostgresServer();
+  const postgres = await startPostgresServer(
+    PG_STATEMENTS ? { settings: { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } } : {},
+  );
   const nats = await startNatsServer();
   const natsPid = childNamed(process.pid, 'nats-server');
   const env = { DATABASE_URL: process.env.DATABASE_URL, NATS_URL: process.env.NATS_URL };
@@ -264,14 +296,20 @@ export async function benchPushLatency() {
   process.env.NATS_URL = nats.url;
   const rows: Row[] = [];
   const cpuRows: Row[] = [];
+  const statements: string[] = [];
   const plan = arms();
   try {
     for (const { round, checkout } of plan.runs) {
       process.stderr.write(`push-latency: round ${round}, ${checkout.label}\n`);
       try {
+        if (PG_STATEMENTS) await topStatements(postgres.url, true);
         const r = await runArm(checkout, round, { postgresPid: () => postmasterPid(postgres.dataDir), natsPid });
         rows.push(...r.rows);
         cpuRows.push(...r.cpuRows);
+        if (PG_STATEMENTS)
+          statements.push(
+            `\nPostgres statements by execution time, round ${round}, ${checkout.label} (every rate):\n\n${table(await topStatements(postgres.url, false))}`,
+          );
       } catch (err) {
         // One arm failing (a service that does not start) still leaves the others' figures.
         rows.push({ round, commit: checkout.label, sockets: `failed: ${(err as Error).message.split('\n').slice(0, 4).join(' ').slice(0, 300)}` });
@@ -282,7 +320,7 @@ export async function benchPushLatency() {
     await nats.stop();
     await postgres.cleanup();
   }
-  return { rows, cpuRows, baseline: plan.baseline?.label, candidate: plan.candidate.label, seconds: (Date.now() - started) / 1000 };
+  return { rows, cpuRows, statements, baseline: plan.baseline?.label, candidate: plan.candidate.label, seconds: (Date.now() - started) / 1000 };
 }
 
 const postmasterPid = (dataDir: string) => Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
@@ -307,6 +345,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     `\nCPU time per measured save by process (µs; from the first measured save until every consumer has drained; 2 cores = 2,000,000 µs/s):\n\n${table(r.cpuRows)}`,
   );
   console.log(ratios(r.cpuRows, r.baseline, r.candidate));
+  for (const s of r.statements) console.log(s);
   console.log(
     `\nTargets: push p99 ≤ 30 ms at 500 new-step saves/s with 5,000 sockets; HTTP p50 < 10 ms below 600/s; CPU per save ≤ 0.5 × the previous commit's.`,
   );

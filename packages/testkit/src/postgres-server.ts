@@ -29,6 +29,8 @@ export interface PostgresServerOptions {
   password?: string;
   /** Turns SSL on with this certificate (clients choose; pg_hba.conf accepts both). */
   ssl?: KeyPair;
+  /** More server settings (`-c name=value`), e.g. `shared_preload_libraries` for a profiling benchmark. */
+  settings?: Record<string, string>;
 }
 
 export interface PostgresServer {
@@ -217,6 +219,7 @@ export async function startPostgresServer(opts: PostgresServerOptions = {}): Pro
       '-c',
       'log_min_messages=warning',
       ...sslArgs,
+      ...Object.entries(opts.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
     ]);
     output = '';
     const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
