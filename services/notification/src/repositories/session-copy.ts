@@ -85,7 +85,10 @@ export async function applySessionEventsOnDefaultRules(pool: Pool, events: Event
          f AS (SELECT rules.* FROM rules JOIN i USING (event_id)),
          r AS (INSERT INTO notification.recipients (tenant_id, user_id, is_admin, preferences) SELECT tenant_id, user_id, is_admin, prefs FROM f
                ON CONFLICT (tenant_id, user_id) DO UPDATE SET is_admin = notification.recipients.is_admin OR EXCLUDED.is_admin,
-                 preferences = COALESCE(EXCLUDED.preferences, notification.recipients.preferences)),
+                 preferences = COALESCE(EXCLUDED.preferences, notification.recipients.preferences)
+               -- Most events change neither: no new row version (and its WAL) for those.
+               WHERE (EXCLUDED.is_admin AND NOT notification.recipients.is_admin)
+                 OR (EXCLUDED.preferences IS NOT NULL AND EXCLUDED.preferences IS DISTINCT FROM notification.recipients.preferences)),
          s AS (INSERT INTO notification.sessions AS s (session_id, tenant_id, user_id, type, status, completed_steps, skipped_steps, current_step, last_activity_at, last_seq)
                SELECT session_id, tenant_id, user_id, COALESCE(session_type, 'tenant_setup'), COALESCE(status, 'active'), COALESCE(completed, '{}'),
                  COALESCE(skipped, '{}'), current_step, occurred_at, seq
