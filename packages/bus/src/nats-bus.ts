@@ -1,6 +1,6 @@
 import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { connect, createInbox, headers, type Msg } from '@nats-io/transport-node';
+import { connect } from '@nats-io/transport-node';
 import { BusRequestError, type DeliveredMessage, type DurableConfig, type EventBus, type KeyValueStore, type StreamConfig } from './event-bus.js';
 import { connectionOptions, ensureDurableConsumer, ensureStream, isNotFound } from './nats.js';
 
@@ -87,67 +87,6 @@ function ackBatcher(): { ack(m: JsMsg): void; close(): void } {
   };
 }
 
-/**
- * JetStream publishes acknowledged through one inbox subscription of our own. nats.js's `js.publish` is a
- * request: per publish a timer, a deferred, a mux entry and a throwaway `Error` (built even on success, when the
- * request is cleaned up); with the relay publishing a batch that was a fifth of the publishing process's CPU, on
- * the save path 3-5 %. Here each publish is a map entry, and timeouts are found by one sweep a tenth of a second
- * (entries are in publish order, so the sweep stops at the first one still in time).
- */
-function ackedPublisher(nc: NatsConnection, timeoutMs: number) {
-  const prefix = `${createInbox()}.`;
-  const pending = new Map<string, { resolve(ack: { seq: number; duplicate: boolean }): void; reject(err: Error): void; subject: string; deadline: number }>();
-  let next = 0;
-  const settle = (msg: Msg) => {
-    const key = msg.subject.slice(prefix.length);
-    const waiting = pending.get(key);
-    if (!waiting) return;
-    pending.delete(key);
-    // No stream listens on the subject (or JetStream is not up yet): the server answers "no responders".
-    if (msg.data.length === 0 && msg.headers?.code === 503) return waiting.reject(new Error(`${waiting.subject}: jetstream is not enabled (no responders)`));
-    try {
-      const ack = JSON.parse(new TextDecoder().decode(msg.data)) as {
-        stream?: string;
-        seq?: number;
-        duplicate?: boolean;
-        error?: { code?: number; description?: string };
-      };
-      if (ack.error) return waiting.reject(new Error(`${waiting.subject}: ${ack.error.description ?? 'publish refused'} (${ack.error.code ?? '?'})`));
-      if (!ack.stream || typeof ack.seq !== 'number') return waiting.reject(new Error(`${waiting.subject}: invalid ack response`));
-      waiting.resolve({ seq: ack.seq, duplicate: ack.duplicate === true });
-    } catch (err) {
-      waiting.reject(new Error(`${waiting.subject}: unreadable ack (${(err as Error).message})`));
-    }
-  };
-  nc.subscribe(`${prefix}*`, { callback: (err, msg) => void (err ? undefined : settle(msg)) });
-  const sweep = setInterval(() => {
-    const now = Date.now();
-    for (const [key, waiting] of pending) {
-      if (waiting.deadline > now) break;
-      pending.delete(key);
-      waiting.reject(new Error(`${waiting.subject}: no ack within ${timeoutMs} ms`));
-    }
-  }, 100);
-  sweep.unref();
-  return {
-    publish(subject: string, data: Uint8Array, msgId?: string): Promise<{ seq: number; duplicate: boolean }> {
-      return new Promise((resolve, reject) => {
-        const key = (next++).toString(36);
-        pending.set(key, { resolve, reject, subject, deadline: Date.now() + timeoutMs });
-        const h = headers();
-        if (msgId) h.set('Nats-Msg-Id', msgId);
-        try {
-          nc.publish(subject, data, { reply: `${prefix}${key}`, headers: h });
-        } catch (err) {
-          pending.delete(key);
-          reject(err as Error);
-        }
-      });
-    },
-    close: () => clearInterval(sweep),
-  };
-}
-
 /** Core NATS request/reply as the bus's `request` and `serve`. */
 export function natsRequestReply(nc: NatsConnection): Pick<EventBus, 'request' | 'serve'> {
   return {
@@ -189,7 +128,6 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
   const kvm = new Kvm(nc);
   const enc = new TextEncoder();
   const connection = watchConnection(nc);
-  const publisher = ackedPublisher(nc, timeout);
 
   return {
     kind: 'nats',
@@ -225,7 +163,7 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
 
     async publish(subject, data, msgId) {
       if (connection.down()) throw new Error(`${subject}: not connected to NATS (reconnecting)`);
-      const acked = publisher.publish(subject, typeof data === 'string' ? enc.encode(data) : data, msgId);
+      const acked = js.publish(subject, typeof data === 'string' ? enc.encode(data) : data, { msgID: msgId, timeout });
       const lost = connection.lost().then(() => {
         throw new Error(`${subject}: the connection to NATS was lost before the publish was acknowledged`);
       });
@@ -425,7 +363,6 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
     isReady: () => !nc.isClosed() && nc.info !== undefined,
 
     async close() {
-      publisher.close();
       await nc.drain().catch(() => nc.close());
     },
   };
