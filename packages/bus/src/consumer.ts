@@ -94,7 +94,12 @@ interface Batcher {
   flush(): Promise<void>;
 }
 
-function createBatcher(opts: BatchOptions, logger: Logger, settleAlone: (event: EventEnvelope, msg: DeliveredMessage) => Promise<void>): Batcher {
+function createBatcher(
+  opts: BatchOptions,
+  logger: Logger,
+  settleAlone: (event: EventEnvelope, msg: DeliveredMessage) => Promise<void>,
+  keepAliveMs: number,
+): Batcher {
   const maxEvents = opts.maxEvents ?? DEFAULT_BATCH_MAX;
   const lingerMs = opts.lingerMs ?? 20;
   let pending: Array<{ event: EventEnvelope; msg: DeliveredMessage }> = [];
@@ -103,15 +108,45 @@ function createBatcher(opts: BatchOptions, logger: Logger, settleAlone: (event: 
   let timer: NodeJS.Timeout | undefined;
   let tail: Promise<void> = Promise.resolve();
 
+  // A message waiting in a batch, or behind a batch held while Postgres is down (its events then go one by one,
+  // each held in turn), must not be redelivered under it: its ack wait is restarted when it has waited keepAliveMs.
+  const waitingSince = new Map<DeliveredMessage, number>();
+  let keepAlive: NodeJS.Timeout | undefined;
+  const waiting = (msg: DeliveredMessage) => {
+    waitingSince.set(msg, Date.now());
+    keepAlive ??= setInterval(() => {
+      const due = Date.now() - keepAliveMs;
+      for (const [m, since] of waitingSince) {
+        if (since > due) continue;
+        m.working();
+        waitingSince.set(m, Date.now());
+      }
+    }, keepAliveMs);
+  };
+  const settled = (msg: DeliveredMessage) => {
+    waitingSince.delete(msg);
+    if (waitingSince.size === 0 && keepAlive) {
+      clearInterval(keepAlive);
+      keepAlive = undefined;
+    }
+  };
+
   async function run(batch: typeof pending): Promise<void> {
     try {
       await opts.handler(batch.map((b) => b.event));
     } catch (err) {
       logger.warn({ events: batch.length, err: (err as Error).message }, 'consumer: batch failed; handling its events one by one');
-      for (const b of batch) await settleAlone(b.event, b.msg);
+      for (const b of batch) {
+        // settleAlone keeps its own message alive while it runs.
+        settled(b.msg);
+        await settleAlone(b.event, b.msg);
+      }
       return;
     }
-    for (const b of batch) b.msg.ack();
+    for (const b of batch) {
+      settled(b.msg);
+      b.msg.ack();
+    }
   }
   function flush(): Promise<void> {
     clearTimeout(timer);
@@ -128,6 +163,7 @@ function createBatcher(opts: BatchOptions, logger: Logger, settleAlone: (event: 
   }
   return {
     async add(event, msg) {
+      waiting(msg);
       pending.push({ event, msg });
       pendingKeys.add(opts.keyOf(event));
       if (pending.length >= maxEvents) await flush();
@@ -232,7 +268,7 @@ export async function runConsumer(opts: ConsumerOptions): Promise<ConsumerHandle
       clearInterval(keepAlive);
     }
   }
-  const batcher = opts.batch ? createBatcher(opts.batch, logger, settleAlone) : undefined;
+  const batcher = opts.batch ? createBatcher(opts.batch, logger, settleAlone, longestPause) : undefined;
 
   const handle = async (msg: DeliveredMessage): Promise<void> => {
     let event: EventEnvelope;

@@ -378,6 +378,44 @@ describe('runConsumer', () => {
       expect(log).toEqual(['alone c', 'batch ab started', 'batch done', 'alone a']);
     });
 
+    it('while a dependency is down (longer than the ack wait), a failed batch holds its events in turn and none is redelivered', async () => {
+      const sent = [1, 2, 3].map((sessionSeq) => makeEnvelope({ tenantId: 'batchoutage', sessionId: `s${sessionSeq}`, sessionSeq }));
+      const down = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+      const outageEnds = Date.now() + 3000;
+      const handled: EventEnvelope[] = [];
+      const deliveries: number[] = [];
+      const { durable, deadLetterSubject } = await startConsumer(
+        'batchoutage',
+        async (event, msg) => {
+          deliveries.push(msg.deliveryCount);
+          if (Date.now() < outageEnds) throw down;
+          handled.push(event);
+        },
+        {
+          isTransient: (err) => (err as { code?: string }).code === 'ECONNREFUSED',
+          batch: {
+            takes: () => true,
+            keyOf: sessionOf,
+            lingerMs: 100,
+            handler: async (events) => {
+              if (Date.now() < outageEnds) throw down;
+              handled.push(...events);
+            },
+          },
+        },
+        1000,
+      );
+      for (const env of sent) await publish(env);
+      await waitFor(async () => handled.length >= 3 && (await settled(durable)), { timeoutMs: 15_000, message: 'handled after the outage' });
+      // A redelivered copy would come back through a batch after the outage and be handled a second time.
+      await new Promise((r) => setTimeout(r, 500));
+      expect(handled).toEqual(sent);
+      // The second and third waited behind the first (held for 3 s, three ack waits) without being redelivered.
+      expect(new Set(deliveries)).toEqual(new Set([1]));
+      expect((await consumerInfo(durable)).num_redelivered).toBe(0);
+      expect(await deadLettered(deadLetterSubject)).toEqual([]);
+    });
+
     it('a batch whose handler fails goes through the one-by-one handler, event by event', async () => {
       const sent = [1, 2, 3].map((sessionSeq) => makeEnvelope({ tenantId: 'batchfail', sessionSeq }));
       for (const env of sent) await publish(env);
