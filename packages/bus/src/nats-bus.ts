@@ -16,8 +16,9 @@ const PULL_EXPIRES_MS = 1000;
 /**
  * How long a handled message's ack may wait to go out with others. Each ack sent alone was a socket write of its
  * own (a system call that wakes the broker): the notification durable, which sees every event, sent three or four
- * per step save, the progress durable one. Sent together they are one write. Far below any ack wait, so nothing is redelivered for it; a
- * crash in between redelivers what was handled, as a crash between the handler's commit and its ack always could.
+ * per step save, the progress durable one. Sent together they are one write. Far below any ack wait, so nothing
+ * is redelivered for it; a crash in between redelivers what was handled, as a crash between the handler's commit
+ * and its ack always could.
  */
 const ACK_BATCH_MS = 20;
 /** Acks pending beyond this many go out at once. */
