@@ -70,9 +70,10 @@ export interface ConsumerOptions {
  * Batches for a handler whose per-event cost is mostly a round trip (one statement for many events instead of one
  * each). Events `takes` accepts wait up to `lingerMs` (or until `maxEvents`) and go to `handler` together; batches
  * run one after another, in order. An event handled alone waits for the batches holding an event of its `keyOf`
- * (they run at once then); events of other keys are independent, so they are not held back by a batch's linger. A batch whose handler throws goes through the
- * one-by-one `handler` instead, event by event, with its retries, holding and dead-lettering: handlers must be
- * idempotent (a batch may have partly applied), as they must be anyway for redeliveries.
+ * (they run at once then); events of other keys are independent, so they are not held back by a batch's linger.
+ * A batch whose handler throws goes through the one-by-one `handler` instead, event by event, with its retries,
+ * holding and dead-lettering: handlers must be idempotent (a batch may have partly applied), as they must be
+ * anyway for redeliveries.
  */
 export interface BatchOptions {
   takes: (event: EventEnvelope) => boolean;
@@ -157,7 +158,11 @@ function createBatcher(
       pending = [];
       pendingKeys = new Set();
       runningKeys.push(keys);
-      tail = tail.then(() => run(batch)).finally(() => runningKeys.splice(runningKeys.indexOf(keys), 1));
+      tail = tail
+        .then(() => run(batch))
+        // Never a rejected tail: the batches after this one must still run (its messages come back unacked).
+        .catch((err: unknown) => logger.error({ err: (err as Error).message }, 'consumer: batch could not be settled'))
+        .finally(() => runningKeys.splice(runningKeys.indexOf(keys), 1));
     }
     return tail;
   }

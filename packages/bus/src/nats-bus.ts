@@ -72,7 +72,13 @@ function ackBatcher(): { ack(m: JsMsg): void; close(): void } {
     timer = undefined;
     const batch = pending;
     pending = [];
-    for (const m of batch) m.ack();
+    for (const m of batch) {
+      try {
+        m.ack();
+      } catch {
+        // The connection is closing: the message comes back after its ack wait, and its handler is idempotent.
+      }
+    }
   };
   return {
     ack(m) {
