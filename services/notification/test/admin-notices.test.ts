@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { milestoneText } from '../src/domain/policy.js';
 import { notifyAdminsOnDefaultRules, notifyAdminsOnDefaultRulesBatch } from '../src/repositories/admin-notices.js';
 import { applySessionEventOnDefaultRules } from '../src/repositories/session-copy.js';
-import { applied, sessionEvents, startHarness, type Harness } from './helpers.js';
+import { applied, putOwnPolicy, sessionEvents, startHarness, type Harness } from './helpers.js';
 
 /**
  * The two-round-trip admin notices (tenants on the default rules) must leave what the general transaction leaves:
@@ -105,19 +105,7 @@ describe('admin notices on the default rules', () => {
     await tenant('t-many-2');
     await tenant('t-many-g1');
     await tenant('t-many-g2');
-    await h.app.notificationRepo.putPolicy(
-      't-many-policy',
-      {
-        enabled: true,
-        inactivityMinutes: 60,
-        maxReminders: 1,
-        channels: ['in_app'],
-        adminNotifications: { milestones: true, completion: true, email: false },
-        texts: {},
-      },
-      'admin-a',
-      new Date(),
-    );
+    await putOwnPolicy(h, 't-many-policy', 'admin-a');
     const request = (e: EventEnvelope) => ({ event: e, kind: 'milestone' as const, text: text(e) });
     const fast = [
       milestone('t-many-1', 25, '2026-01-14T08:10:00Z'),
@@ -161,19 +149,7 @@ describe('admin notices on the default rules', () => {
   it('the consumer notifies the admins of a milestone once, through the fast path or the general one alike', async () => {
     await tenant('t-consumer');
     await tenant('t-consumer-policy');
-    await h.app.notificationRepo.putPolicy(
-      't-consumer-policy',
-      {
-        enabled: true,
-        inactivityMinutes: 60,
-        maxReminders: 1,
-        channels: ['in_app'],
-        adminNotifications: { milestones: true, completion: true, email: false },
-        texts: {},
-      },
-      'admin-a',
-      new Date(),
-    );
+    await putOwnPolicy(h, 't-consumer-policy', 'admin-a');
     const events = [milestone('t-consumer', 25, '2026-01-14T08:10:00Z'), milestone('t-consumer-policy', 25, '2026-01-14T08:10:00Z')];
     await h.publish([...events, ...events]);
     await applied(h, events);
@@ -213,19 +189,7 @@ describe('admin notices on the default rules', () => {
 
   it('writes nothing for a tenant with its own policy (the general path runs instead)', async () => {
     await tenant('t-policy');
-    await h.app.notificationRepo.putPolicy(
-      't-policy',
-      {
-        enabled: true,
-        inactivityMinutes: 60,
-        maxReminders: 1,
-        channels: ['in_app'],
-        adminNotifications: { milestones: true, completion: true, email: false },
-        texts: {},
-      },
-      'admin-a',
-      new Date(),
-    );
+    await putOwnPolicy(h, 't-policy', 'admin-a');
     const e = milestone('t-policy', 25, '2026-01-14T08:10:00Z');
     expect(await notifyAdminsOnDefaultRules(h.app.pool, e, 'milestone', text(e), opts())).toBe('general');
     expect((await stored('t-policy')).notices).toEqual([]);

@@ -75,6 +75,23 @@ export async function startHarness(opts: { env?: Record<string, string>; clock?:
   });
 }
 
+/** A reminder policy of the tenant's own (in-app, 60 minutes): its events take the general path, not the default-rules one. */
+export async function putOwnPolicy(h: Harness, tenantId: string, by: string): Promise<void> {
+  await h.app.notificationRepo.putPolicy(
+    tenantId,
+    {
+      enabled: true,
+      inactivityMinutes: 60,
+      maxReminders: 1,
+      channels: ['in_app'],
+      adminNotifications: { milestones: true, completion: true, email: false },
+      texts: {},
+    },
+    by,
+    new Date(),
+  );
+}
+
 export const bearer = (user: { userId: string; tenantId: string; roles?: string[] }) => ({
   authorization: `Bearer ${mintToken({ secret: TEST_JWT_SECRET, userId: user.userId, tenantId: user.tenantId, roles: user.roles ?? ['agent'] })}`,
 });

@@ -1,7 +1,7 @@
 import type { EventEnvelope } from '@glavito/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applySessionEventOnDefaultRules, applySessionEventsOnDefaultRules, rounds } from '../src/repositories/session-copy.js';
-import { applied, sessionEvents, startHarness, type Harness } from './helpers.js';
+import { applied, putOwnPolicy, sessionEvents, startHarness, type Harness } from './helpers.js';
 
 /**
  * The one-statement session copy (tenants on the default rules) must leave exactly what the general
@@ -66,19 +66,7 @@ describe('session copy on the default rules (one statement)', () => {
     const batch = interleave(lives('t-batch'));
     expect(rounds(batch).length).toBe(14); // two sessions of u-1: one of them per round, each session's events in order
     const policyEvent = life('t-policy-b', 'p-1', 'u')[0]!;
-    await repo.putPolicy(
-      't-policy-b',
-      {
-        enabled: true,
-        inactivityMinutes: 60,
-        maxReminders: 1,
-        channels: ['in_app'],
-        adminNotifications: { milestones: true, completion: true, email: false },
-        texts: {},
-      },
-      'admin',
-      new Date(),
-    );
+    await putOwnPolicy(h, 't-policy-b', 'admin');
     const results = await applySessionEventsOnDefaultRules(h.app.pool, [...batch, policyEvent]);
     expect(results).toEqual([...batch.map(() => 'applied'), 'general']);
     for (const e of interleave(lives('t-batch-general'))) await repo.applySessionEvent(e);
@@ -90,20 +78,7 @@ describe('session copy on the default rules (one statement)', () => {
   });
 
   it('writes nothing for a tenant with its own policy or business hours (the general path runs instead)', async () => {
-    const repo = h.app.notificationRepo;
-    await repo.putPolicy(
-      't-policy',
-      {
-        enabled: true,
-        inactivityMinutes: 60,
-        maxReminders: 1,
-        channels: ['in_app'],
-        adminNotifications: { milestones: true, completion: true, email: false },
-        texts: {},
-      },
-      'admin',
-      new Date(),
-    );
+    await putOwnPolicy(h, 't-policy', 'admin');
     await h.sql.query(`INSERT INTO notification.tenants (tenant_id, business_hours, business_hours_version) VALUES ('t-hours', $1, 1)`, [
       // Only its presence matters here (the fast path writes nothing for such a tenant).
       JSON.stringify({ timezone: 'Europe/Paris', schedule: {}, holidays: [] }),
