@@ -1,4 +1,4 @@
-import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
+import { DeliverPolicy, jetstream, jetstreamManager, type Consumer, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { BusRequestError, type DeliveredMessage, type DurableConfig, type EventBus, type KeyValueStore, type StreamConfig } from './event-bus.js';
@@ -26,8 +26,19 @@ const ACK_BATCH_MAX = 64;
 
 /** How often the live feed's watchdog asks the server about its consumer (see consumeNew). */
 const LIVE_FEED_CHECK_MS = 5000;
+/** How long the live feed waits for an answer about its consumer before it asks again. */
+const LIVE_FEED_REQUEST_TIMEOUT_MS = 1500;
+/** The least time between two replacements of the live feed's consumer (missed heartbeats are reported every half second). */
+const LIVE_FEED_REPLACE_MIN_MS = 2000;
 
 type NatsConnection = Awaited<ReturnType<typeof connect>>;
+
+/** The live feed's current ordered consumer, its message iterator and the loop handling them. */
+interface LiveFeed {
+  consumer: Consumer;
+  messages: ConsumerMessages;
+  done: Promise<void>;
+}
 
 /** How long readSince keeps reading what matched when it started, before it gives up. */
 const READ_SINCE_DEADLINE_MS = 10_000;
@@ -132,6 +143,9 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
   const nc = await connect(connectionOptions(opts));
   const jsm = await jetstreamManager(nc, { timeout });
   const js = jetstream(nc, { timeout });
+  // The live feed's own requests (see consumeNew) give up sooner: while a cluster recovers from a lost server, one
+  // request can go unanswered when the next one is not, and a 5 s wait each time held the feed up to 17 s.
+  const feedJs = jetstream(nc, { timeout: Math.min(timeout, LIVE_FEED_REQUEST_TIMEOUT_MS) });
   const kvm = new Kvm(nc);
   const enc = new TextEncoder();
   const connection = watchConnection(nc);
@@ -228,20 +242,30 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
     },
 
     async consumeNew(stream, filterSubject, handler) {
-      // The ordered consumer lives on one server. When that server dies, nats.js is meant to recreate it, but on a
-      // cluster it was seen to stay silent for a minute and more (the live feed of a realtime replica stopped while
-      // the stream kept growing). A watchdog asks the server every few seconds; a consumer that is gone, or has
-      // messages waiting while nothing arrived since the last look, is replaced by one starting right after the
-      // last message handled. Sequences at or below that are dropped, so a replacement never delivers twice.
+      // The ordered consumer lives on one server of a cluster (R1). When that server dies, nats.js only asks for the
+      // consumer's info again and again; that request goes unanswered (the consumer is still assigned to the dead
+      // server), so nats.js never recreates it, and the live feed of a realtime replica stayed silent for 15-60 s
+      // while the stream kept growing. So the feed replaces its consumer itself, by one starting right after the last
+      // message handled, as soon as a question about it goes unanswered after nats.js reports missed heartbeats (about a
+      // second of silence while a pull waits); a watchdog also asks every few seconds, in case a consumer is there but
+      // silent. Sequences at or below the last one handled are dropped, so a replacement never delivers twice.
       let last = (await jsm.streams.info(stream)).state.last_seq;
       let stopped = false;
-      const open = async () => {
-        const consumer = await js.consumers.get(stream, {
+      let current: LiveFeed | undefined;
+      let replacement: Promise<void> | undefined;
+      let replacedAt = 0;
+      const open = async (): Promise<LiveFeed> => {
+        const consumer = await feedJs.consumers.get(stream, {
           filter_subjects: filterSubject,
           deliver_policy: DeliverPolicy.StartSequence,
           opt_start_seq: last + 1,
         });
         const messages = await consumer.consume({ max_messages: 512, expires: PULL_EXPIRES_MS });
+        void (async () => {
+          for await (const s of messages.status()) {
+            if (s.type === 'heartbeats_missed' && current?.messages === messages) check('heartbeats');
+          }
+        })().catch(() => undefined);
         const done = (async () => {
           for await (const m of messages) {
             if (m.seq <= last) continue;
@@ -255,34 +279,65 @@ export async function createNatsBus(opts: { servers: string; name: string; timeo
         })().catch(() => undefined);
         return { consumer, messages, done };
       };
-      let current = await open();
+      /**
+       * Closes the current consumer and opens the next, retrying within a second while the cluster recovers (a new
+       * stream or meta leader). One replacement at a time, and not more often than every LIVE_FEED_REPLACE_MIN_MS.
+       */
+      const replace = () => {
+        if (replacement || stopped || Date.now() - replacedAt < LIVE_FEED_REPLACE_MIN_MS) return;
+        replacement = (async () => {
+          const previous = current!;
+          await previous.messages.close().catch(() => undefined);
+          // Left alone, a consumer on a live server would stay there until its 5-minute inactivity threshold.
+          void previous.consumer.delete().catch(() => undefined);
+          for (let attempt = 0; !stopped; attempt++) {
+            try {
+              const next = await open();
+              if (stopped) await next.messages.close().catch(() => undefined);
+              else current = next;
+              seenAt = last;
+              return;
+            } catch {
+              await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** attempt)));
+            }
+          }
+        })().finally(() => {
+          replacement = undefined;
+          replacedAt = Date.now();
+        });
+      };
+      current = await open();
       let seenAt = last;
       let checking = false;
-      const watchdog = setInterval(() => {
-        if (checking || stopped) return;
+      /**
+       * Asks the server about the consumer and replaces it when the question goes unanswered or the consumer is gone,
+       * or (the watchdog's look) it has messages waiting while nothing arrived since the last look. Missed heartbeats
+       * alone are not enough: a busy process misses them too, and nats.js re-pulls from a consumer that is there.
+       */
+      const check = (by: 'heartbeats' | 'watchdog') => {
+        if (checking || replacement || stopped) return;
         checking = true;
-        void (async () => {
-          const stalled = await current.consumer.info().then(
-            (info) => info.num_pending > 0 && last === seenAt,
+        void current!.consumer
+          .info()
+          .then(
+            (info) => by === 'watchdog' && info.num_pending > 0 && last === seenAt,
             () => true,
-          );
-          seenAt = last;
-          if (!stalled || stopped) return;
-          const previous = current;
-          await previous.messages.close().catch(() => undefined);
-          current = await open();
-          seenAt = last;
-        })()
-          .catch(() => undefined)
+          )
+          .then((stalled) => {
+            if (by === 'watchdog') seenAt = last;
+            if (stalled) replace();
+          })
           .finally(() => (checking = false));
-      }, LIVE_FEED_CHECK_MS);
+      };
+      const watchdog = setInterval(() => check('watchdog'), LIVE_FEED_CHECK_MS);
       watchdog.unref();
       return {
         async stop() {
           stopped = true;
           clearInterval(watchdog);
-          await current.messages.close().catch(() => undefined);
-          await current.done;
+          await replacement;
+          await current!.messages.close().catch(() => undefined);
+          await current!.done;
         },
       };
     },
