@@ -58,6 +58,32 @@ describe('session copy on the default rules (one statement)', () => {
     expect(a).toEqual(b);
   });
 
+  it('keeps the reminder the start planned when the next activity shares its instant (welcome completed on start), and one row per session however many activities', async () => {
+    const repo = h.app.notificationRepo;
+    const walk = (tenantId: string, sessionId: string) => {
+      const s = sessionEvents({ tenantId, sessionId, userId: 'u' });
+      // The session service builds the start and welcome's completion in the same millisecond.
+      return [
+        s.started('2026-01-14T08:00:00Z'),
+        s.step('2026-01-14T08:00:00Z', 'welcome'),
+        ...Array.from({ length: 20 }, (_, i) => s.step(`2026-01-14T08:${String(i + 1).padStart(2, '0')}:00Z`, 'organization_setup')),
+      ];
+    };
+    const scheduledAfter = async (tenantId: string) =>
+      (await h.sql.query(`SELECT state, activity_at FROM notification.reminders WHERE tenant_id = $1`, [tenantId])).rows.map((r) => ({
+        state: r.state as string,
+        at: new Date(r.activity_at as string).toISOString(),
+      }));
+    const fast = walk('t-instant-fast', 'instant-fast');
+    const general = walk('t-instant-general', 'instant-general');
+    for (const e of fast.slice(0, 2)) await applySessionEventOnDefaultRules(h.app.pool, e);
+    for (const e of general.slice(0, 2)) await repo.applySessionEvent(e);
+    for (const t of ['t-instant-fast', 't-instant-general']) expect(await scheduledAfter(t)).toEqual([{ state: 'scheduled', at: '2026-01-14T08:00:00.000Z' }]);
+    expect(await applySessionEventsOnDefaultRules(h.app.pool, fast.slice(2))).toEqual(fast.slice(2).map(() => 'applied'));
+    for (const e of general.slice(2)) await repo.applySessionEvent(e);
+    for (const t of ['t-instant-fast', 't-instant-general']) expect(await scheduledAfter(t)).toEqual([{ state: 'scheduled', at: '2026-01-14T08:20:00.000Z' }]);
+  });
+
   it('a batch (several sessions, one user with two, every event of each life) writes what the general path writes', async () => {
     const repo = h.app.notificationRepo;
     // Interleaved as a stream would carry them: session k's i-th event after every session's (i-1)-th.

@@ -396,8 +396,17 @@ export function createNotificationRepository(pool: Pool, opts: RepositoryOptions
         );
         const s = rows[0];
         if (!s) return;
-        if (activity || s.status !== 'active')
+        // New activity supersedes the planned reminder: it is deleted (never claimed, it carries nothing; a row kept
+        // per activity grew the table without bound) and planned again from it. An activity that does not move the
+        // session's last activity on (the start and welcome's completion share their instant) leaves it alone:
+        // dropping it would leave the plan's key taken, and the session without a reminder.
+        if (s.status !== 'active')
           await client.query(`UPDATE notification.reminders SET state = 'cancelled' WHERE session_id = $1 AND state = 'scheduled'`, [e.sessionId]);
+        else if (activity)
+          await client.query(`DELETE FROM notification.reminders WHERE session_id = $1 AND state = 'scheduled' AND activity_at < $2`, [
+            e.sessionId,
+            s.last_activity_at,
+          ]);
         if (activity && s.status === 'active') {
           const { policy, hours } = await rules(client, e.tenantId);
           await plan(

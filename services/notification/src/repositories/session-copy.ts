@@ -59,7 +59,8 @@ export function rounds(events: EventEnvelope[]): EventEnvelope[][] {
 /**
  * The session copy of session and step events of tenants on the default rules (no reminder policy and no
  * business hours of their own: the usual case), many events in ONE statement: inbox, recipient, session copy,
- * cancelled reminder and the next reminder planned (`DEFAULT_POLICY`, counted in plain minutes as
+ * the planned reminder cancelled (pause, completion) or superseded (activity that moves the last activity on: it
+ * is deleted, as in the general path) and the next one planned (`DEFAULT_POLICY`, counted in plain minutes as
  * `addBusinessTime` does without hours). The general path (`applySessionEvent`) takes eight round trips per
  * event (BEGIN, six statements, COMMIT); these events reach the service on every save, so that was the largest
  * per-save cost in the whole system (bench/RESULTS.md §3). The consumer hands a batch of them at once.
@@ -104,8 +105,11 @@ export async function applySessionEventsOnDefaultRules(pool: Pool, events: Event
                  last_seq = EXCLUDED.last_seq
                WHERE s.last_seq < EXCLUDED.last_seq
                RETURNING s.session_id, s.status, s.last_activity_at),
-         c AS (UPDATE notification.reminders rm SET state = 'cancelled' FROM s JOIN f USING (session_id)
-               WHERE rm.session_id = s.session_id AND rm.state = 'scheduled' AND (f.activity OR s.status <> 'active')),
+         c AS (UPDATE notification.reminders rm SET state = 'cancelled' FROM s
+               WHERE rm.session_id = s.session_id AND rm.state = 'scheduled' AND s.status <> 'active'),
+         d AS (DELETE FROM notification.reminders rm USING s JOIN f USING (session_id)
+               WHERE rm.session_id = s.session_id AND rm.state = 'scheduled' AND f.activity AND s.status = 'active'
+                 AND rm.activity_at < s.last_activity_at),
          m AS (INSERT INTO notification.reminders (id, session_id, tenant_id, user_id, ordinal, activity_at, base_at, due_at, state)
                SELECT f.reminder_id, s.session_id, f.tenant_id, f.user_id, 1, s.last_activity_at, s.last_activity_at,
                  s.last_activity_at + make_interval(mins => $2::int), 'scheduled'
