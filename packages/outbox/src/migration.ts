@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { quoteIdent } from '@glavito/db';
 
 /** The channel an outbox's trigger NOTIFYs and its relays LISTEN on. */
@@ -6,15 +7,34 @@ export function outboxNotifyChannel(schema: string): string {
 }
 
 /**
- * The outbox of `schema` as this package defines it, as idempotent statements: a fresh schema gets the table,
- * an older one the columns, index and trigger it lacks. Every service runs it after its drizzle migrations
- * (`afterMigrations` of the db plugin), in the same lock, so the DDL exists once here instead of in each
- * service's migration history.
+ * The outbox of `schema` as this package defines it: a fresh schema gets the table, an older one the columns, index
+ * and trigger it lacks. Every service runs it after its drizzle migrations (`afterMigrations` of the db plugin), in
+ * the same lock, so the DDL exists once here instead of in each service's migration history.
+ *
+ * It is one statement that does nothing when the outbox already carries the mark of this very DDL (a hash of it, set
+ * as the table's comment), which is every boot but the first after a change. Run each time, the ALTER TABLE and
+ * CREATE OR REPLACE TRIGGER took an exclusive lock on the outbox: a replica starting under load queued it behind the
+ * writes in flight, and every save of the service queued behind it.
  *
  * The trigger wakes the relays only for rows that are theirs now: rows their writer publishes itself
  * (relay_after ahead, see `enqueue`) wake nobody.
  */
 export function outboxMigration(schema: string): string[] {
+  const s = quoteIdent(schema);
+  const ddl = outboxDdl(schema);
+  const mark = `glavito outbox ${createHash('sha256').update(ddl.join('\n')).digest('hex').slice(0, 16)}`;
+  return [
+    `DO $outbox_migration$ BEGIN
+  IF obj_description(to_regclass('${s}.outbox'), 'pg_class') IS DISTINCT FROM '${mark}' THEN
+${ddl.map((statement) => `    EXECUTE $ddl$${statement}$ddl$;`).join('\n')}
+    COMMENT ON TABLE ${s}.outbox IS '${mark}';
+  END IF;
+END $outbox_migration$`,
+  ];
+}
+
+/** The idempotent statements that bring `schema`'s outbox to the current one. */
+function outboxDdl(schema: string): string[] {
   const s = quoteIdent(schema);
   return [
     `CREATE TABLE IF NOT EXISTS ${s}.outbox (

@@ -60,6 +60,32 @@ describe('outboxMigration', () => {
     expect(triggers.rows[0].n).toBe(1);
   });
 
+  it('on a schema already current takes no lock on the outbox (a replica booting beside writes in flight), and runs again once the DDL changed', async () => {
+    await db.pool.query('CREATE SCHEMA booted');
+    await migrate('booted');
+    const writer = new pg.Client({ connectionString: db.url });
+    const booting = new pg.Client({ connectionString: db.url });
+    await Promise.all([writer.connect(), booting.connect()]);
+    try {
+      // A save's transaction, not committed yet: an ALTER TABLE or CREATE OR REPLACE TRIGGER would wait for it.
+      await writer.query('BEGIN');
+      await writer.query(`INSERT INTO booted.outbox (id, subject, payload) VALUES ($1, 'in.flight', '{}')`, [row(10).id]);
+      await booting.query(`SET lock_timeout = '500ms'`);
+      for (const statement of outboxMigration('booted')) await booting.query(statement);
+      await writer.query('COMMIT');
+
+      // An outbox whose mark is not this DDL's (an older release): the statements run and bring back what it lacks.
+      await db.pool.query(`DROP TRIGGER outbox_notify ON booted.outbox`);
+      await db.pool.query(`COMMENT ON TABLE booted.outbox IS 'glavito outbox of an older release'`);
+      for (const statement of outboxMigration('booted')) await booting.query(statement);
+      const triggers = await db.pool.query(`SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = 'booted.outbox'::regclass AND NOT tgisinternal`);
+      expect(triggers.rows[0].n).toBe(1);
+    } finally {
+      await writer.query('ROLLBACK').catch(() => undefined);
+      await Promise.all([writer.end(), booting.end()]);
+    }
+  });
+
   it('brings an outbox of the first release (no relay_after, a trigger that woke the relays for every row) to the current one, keeping its rows', async () => {
     await db.pool.query('CREATE SCHEMA first_release');
     await db.pool.query(`CREATE TABLE first_release.outbox (id uuid PRIMARY KEY NOT NULL, seq bigserial NOT NULL, subject text NOT NULL, payload jsonb NOT NULL,
