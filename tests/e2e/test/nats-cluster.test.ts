@@ -163,7 +163,9 @@ describe('three-node NATS cluster', () => {
     const pauses: Array<{ fault: string; saveMs: number; pushMs: number; slowestSaveMs: number }> = [];
     const t0 = Date.now();
     const log = (what: string) =>
-      console.log(`[nats-cluster] ${new Date().toISOString()} +${((Date.now() - t0) / 1000).toFixed(1)} s ${what} (${saves.filter((x) => x.status === 200).length} saves accepted)`);
+      console.log(
+        `[nats-cluster] ${new Date().toISOString()} +${((Date.now() - t0) / 1000).toFixed(1)} s ${what} (${saves.filter((x) => x.status === 200).length} saves accepted)`,
+      );
     async function fault(name: string, act: () => Promise<void>) {
       log(name);
       const at = Date.now();
