@@ -83,8 +83,9 @@ export const sessions = notificationSchema.table(
 
 /**
  * One row per planned reminder. state: scheduled → sending (claimed; lease_until bounds the claim) → sent, or
- * cancelled (pause, completion, abandonment). One superseded by new activity before it was claimed is deleted. The rendered message and its Message-ID are stored at the first claim,
- * so a retry after a crash sends the very same message.
+ * cancelled (pause, completion, abandonment); one superseded by new activity before it was claimed is deleted. The
+ * rendered message and its Message-ID are stored at the first claim, so a retry after a crash sends the very same
+ * message.
  */
 export const reminders = notificationSchema.table(
   'reminders',
