@@ -5,6 +5,7 @@ import pg from 'pg';
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
 export { pg };
+export { pruneInbox, startInboxPruner, uuidV7Floor } from './inbox.js';
 
 export interface PoolOptions {
   connectionString: string;

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import { createPool, isDatabaseReachable, provisionServiceRole, runMigrations, urlForRole, type Pool } from './index.js';
+import { createPool, isDatabaseReachable, provisionServiceRole, runMigrations, startInboxPruner, urlForRole, type Pool } from './index.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -74,4 +74,28 @@ export const dbPlugin = fp<ServiceDatabaseOptions>(
     });
   },
   { name: 'db' },
+);
+
+/** How often a service deletes its inbox rows of events the stream no longer holds. */
+const INBOX_PRUNE_INTERVAL_MS = 3_600_000;
+/** Kept beyond the stream's retention, for clocks and a stream whose retention was just lowered. */
+const INBOX_RETENTION_MARGIN_MS = 86_400_000;
+
+/**
+ * The inbox of a consumer service (`<schema>.inbox`: one row per event applied, for idempotence) kept to the events the
+ * stream can still deliver: without it the table grew by a row per event for ever. `eventRetentionMs` is the stream's
+ * EVENT_RETENTION.
+ */
+export const inboxRetentionPlugin = fp<{ schema: string; eventRetentionMs: number }>(
+  async (app, opts) => {
+    const pruner = startInboxPruner({
+      pool: app.pool,
+      schema: opts.schema,
+      retentionMs: opts.eventRetentionMs + INBOX_RETENTION_MARGIN_MS,
+      intervalMs: INBOX_PRUNE_INTERVAL_MS,
+      log: app.log,
+    });
+    app.addHook('onClose', async () => pruner.stop());
+  },
+  { name: 'inbox-retention', dependencies: ['db'] },
 );

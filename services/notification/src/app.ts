@@ -1,6 +1,7 @@
 import { authPlugin } from '@glavito/auth';
 import type { EventBus } from '@glavito/bus';
 import type { Pool } from '@glavito/db';
+import { inboxRetentionPlugin } from '@glavito/db/plugin';
 import { producerDatabase, producerPlugin } from '@glavito/outbox/plugin';
 import { healthRoutes } from '@glavito/http';
 import { createServiceApp } from '@glavito/http/service-app';
@@ -34,6 +35,7 @@ export async function buildApp(config: NotificationConfig, opts: BuildOptions = 
   });
   await app.register(authPlugin, { secret: config.JWT_SECRET });
   await app.register(producerPlugin, { name: 'notification', database: DATABASE, config, infra: opts.infra });
+  await app.register(inboxRetentionPlugin, { schema: DATABASE.schema, eventRetentionMs: config.EVENT_RETENTION });
   await app.register(notificationsPlugin, { config, clock: opts.clock, replicaId: opts.replicaId, tenantSmtpCa: opts.tenantSmtpCa });
 
   await app.register(healthRoutes, { checks: { database: () => app.isDatabaseReady(), bus: () => app.bus.isReady() } });

@@ -2,6 +2,7 @@ import { authPlugin } from '@glavito/auth';
 import { auditNames } from '@glavito/config';
 import type { EventBus } from '@glavito/bus';
 import type { Pool } from '@glavito/db';
+import { inboxRetentionPlugin } from '@glavito/db/plugin';
 import { producerDatabase, producerPlugin } from '@glavito/outbox/plugin';
 import { healthRoutes } from '@glavito/http';
 import { createServiceApp } from '@glavito/http/service-app';
@@ -28,6 +29,7 @@ export async function buildApp(config: ProgressConfig, opts: BuildOptions = {}) 
   const app = await createServiceApp({ service: 'progress', logLevel: config.LOG_LEVEL, logger: opts.logger, loggerInstance: opts.loggerInstance });
   await app.register(authPlugin, { secret: config.JWT_SECRET });
   await app.register(producerPlugin, { name: 'progress', database: DATABASE, config, infra: opts.infra });
+  await app.register(inboxRetentionPlugin, { schema: DATABASE.schema, eventRetentionMs: config.EVENT_RETENTION });
   await app.register(repositoriesPlugin, {
     subjectPrefix: config.EVENT_SUBJECT_PREFIX,
     cacheSize: config.WRITE_CACHE_SIZE,
