@@ -108,6 +108,18 @@ describe('real PostgreSQL: what the role can do', () => {
     expect(result.hint).toBeUndefined();
   });
 
+  it('a wrong password: auth_invalid as the server itself refuses it (28P01, SCRAM), the password nowhere in the answer', async () => {
+    const wrong = 'Wrong-Pa55-real';
+    const result = (await testAnswered(
+      h,
+      'database',
+      { ...as(caSigned, 'app_reader', { sslmode: 'verify-full', tls: { caCertificate: ca.cert } }), password: wrong },
+      [wrong, READER_PASS],
+    )) as { status: string; errorCode?: string; message: string };
+    expect(result).toMatchObject({ status: 'error', errorCode: 'auth_invalid' });
+    expect(result.message).toMatch(/28P01/);
+  });
+
   it('a table owner and a superuser can write: a warning with a hint to use a read-only role', async () => {
     for (const [role, why] of [
       ['app_owner', /may change 1 table \(public\.orders\)/],
