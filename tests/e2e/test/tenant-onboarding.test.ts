@@ -142,6 +142,22 @@ describe('a whole tenant onboarding through the gateway', () => {
     expect(r.status).toBe(404);
   });
 
+  it('a user who starts and walks away has a reminder planned from the start (the start and welcome share their instant)', async () => {
+    const idle = sys.token({ userId: 'idle-user', tenantId: 'idle-tenant', roles: ['admin'] });
+    const s = await call('POST', '/onboarding/start', idle, {});
+    expect(s.status).toBe(201);
+    const id = (s.body.session as { id: string }).id;
+    // Both start events (session.started, welcome's step.completed: sequence 1 and 2) reach the notification service's copy.
+    await waitFor(async () => (await sys.db.pool.query(`SELECT 1 FROM notification.sessions WHERE session_id = $1 AND last_seq >= 2`, [id])).rowCount === 1, {
+      timeoutMs: 15_000,
+      message: 'the notification service copied the start',
+    });
+    const reminders = await sys.db.pool.query<{ state: string; ordinal: number }>('SELECT state, ordinal FROM notification.reminders WHERE session_id = $1', [
+      id,
+    ]);
+    expect(reminders.rows).toEqual([{ state: 'scheduled', ordinal: 1 }]);
+  });
+
   it('every route reaches its service (realtime answers 404 for an unknown session)', async () => {
     const admin = sys.token({ userId: 'x', tenantId: 'y', roles: ['admin'] });
     const r = await call('GET', '/onboarding/session-clients/abc', admin);
