@@ -116,8 +116,39 @@ async function inBatches<T, R>(items: T[], size: number, fn: (item: T) => Promis
 
 type Row = Record<string, string | number>;
 
+/** Messages each NATS client connection has sent to / received from the server so far, by connection name (/connz). */
+type NatsCounts = Map<string, { sent: number; received: number }>;
+async function natsCounts(monitorUrl: string): Promise<NatsCounts> {
+  const r = await fetch(`${monitorUrl}/connz?limit=1024`);
+  const { connections } = (await r.json()) as { connections: Array<{ name?: string; in_msgs: number; out_msgs: number }> };
+  const out: NatsCounts = new Map();
+  for (const c of connections) {
+    const name = c.name || 'unnamed';
+    const sum = out.get(name) ?? { sent: 0, received: 0 };
+    out.set(name, { sent: sum.sent + c.in_msgs, received: sum.received + c.out_msgs });
+  }
+  return out;
+}
+/** NATS messages per measured save by connection: what each process sent (publishes, acks, pull requests) and received. */
+function natsPerSave(before: NatsCounts, after: NatsCounts, saves: number): Row {
+  const row: Row = {};
+  let sent = 0;
+  let received = 0;
+  for (const [name, a] of after) {
+    if (name.startsWith('bench-')) continue;
+    const b = before.get(name) ?? { sent: 0, received: 0 };
+    const s = (a.sent - b.sent) / saves;
+    const r = (a.received - b.received) / saves;
+    if (s === 0 && r === 0) continue;
+    sent += s;
+    received += r;
+    row[name] = `${fmt(s, 2)} / ${fmt(r, 2)}`;
+  }
+  return { 'total sent / received': `${fmt(sent, 2)} / ${fmt(received, 2)}`, ...row };
+}
+
 /** One arm: a fresh system from `checkout` on fresh databases and streams, every rate in turn. */
-async function runArm(checkout: Checkout, round: number, servers: { postgresPid: () => number; natsPid: number }) {
+async function runArm(checkout: Checkout, round: number, servers: { postgresPid: () => number; natsPid: number; natsMonitorUrl: string }) {
   const sys = await startSystem({ logLevel: LOG_LEVEL, rateLimitMax: 100_000_000, root: checkout.root });
   const sockets: WebSocket[] = [];
   const client = new Pool(sys.gateway.url, { connections: 128 });
@@ -198,6 +229,7 @@ async function runArm(checkout: Checkout, round: number, servers: { postgresPid:
     const idlePerSecond = idle.stop(3);
 
     const rows: Row[] = [];
+    const natsRows: Row[] = [];
     const cpuRows: Row[] = [
       {
         round,
@@ -218,6 +250,7 @@ async function runArm(checkout: Checkout, round: number, servers: { postgresPid:
       let measured = 0;
       const failures = new Map<number, number>();
       let meter: ReturnType<typeof cpuMeter> | undefined;
+      let natsBefore: Promise<NatsCounts> | undefined;
       const run = await atFixedRate(rate, WARMUP_SECONDS + SECONDS, MAX_IN_FLIGHT, async (i) => {
         const s = sessions[k % SESSIONS]!;
         const step = WALK[Math.floor(k / SESSIONS)]!;
@@ -225,7 +258,10 @@ async function runArm(checkout: Checkout, round: number, servers: { postgresPid:
         const correlationId = `push-${rate}-${i}`;
         const t0 = performance.now(); // when the save was due: a save waiting for its session's previous one counts that wait
         const isWarm = i < warmupSaves;
-        if (!isWarm && !meter) meter = cpuMeter(processes);
+        if (!isWarm && !meter) {
+          meter = cpuMeter(processes);
+          natsBefore = natsCounts(servers.natsMonitorUrl);
+        }
         if (isWarm) warm.add(correlationId);
         else measured++;
         const trace: Trace | undefined = TRACE_FILE && !isWarm ? { rate, sentAt: wallNow() } : undefined;
@@ -256,6 +292,7 @@ async function runArm(checkout: Checkout, round: number, servers: { postgresPid:
       // Every event of the rate is through every consumer before the meter stops: CPU per save includes it all.
       await consumersDrained(sys.nats.url, sys.nats.streamName);
       const cpu = meter!.stop(measured);
+      natsRows.push({ round, commit: checkout.label, 'saves/s asked': rate, ...natsPerSave(await natsBefore!, await natsCounts(servers.natsMonitorUrl), measured) });
       cpuRows.push({ round, commit: checkout.label, 'saves/s asked': rate, ...cpu, total: Object.values(cpu).reduce((a, b) => a + b, 0) });
       const lat = summarize(latencies);
       const save = summarize(saveLatencies);
@@ -275,7 +312,7 @@ async function runArm(checkout: Checkout, round: number, servers: { postgresPid:
       });
     }
     if (TRACE_FILE) writeFileSync(TRACE_FILE, [...traces.values()].map((t) => JSON.stringify(t)).join('\n') + '\n', { flag: 'a' });
-    return { rows, cpuRows };
+    return { rows, cpuRows, natsRows };
   } finally {
     await client.close();
     for (const ws of sockets) ws.terminate();
@@ -289,13 +326,14 @@ export async function benchPushLatency() {
   const postgres = await startPostgresServer(
     PG_STATEMENTS ? { settings: { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } } : {},
   );
-  const nats = await startNatsServer();
+  const nats = await startNatsServer({ monitor: true });
   const natsPid = childNamed(process.pid, 'nats-server');
   const env = { DATABASE_URL: process.env.DATABASE_URL, NATS_URL: process.env.NATS_URL };
   process.env.DATABASE_URL = postgres.url;
   process.env.NATS_URL = nats.url;
   const rows: Row[] = [];
   const cpuRows: Row[] = [];
+  const natsRows: Row[] = [];
   const statements: string[] = [];
   const plan = arms();
   try {
@@ -303,9 +341,10 @@ export async function benchPushLatency() {
       process.stderr.write(`push-latency: round ${round}, ${checkout.label}\n`);
       try {
         if (PG_STATEMENTS) await topStatements(postgres.url, true);
-        const r = await runArm(checkout, round, { postgresPid: () => postmasterPid(postgres.dataDir), natsPid });
+        const r = await runArm(checkout, round, { postgresPid: () => postmasterPid(postgres.dataDir), natsPid, natsMonitorUrl: nats.monitorUrl! });
         rows.push(...r.rows);
         cpuRows.push(...r.cpuRows);
+        natsRows.push(...r.natsRows);
         if (PG_STATEMENTS)
           statements.push(
             `\nPostgres statements by execution time, round ${round}, ${checkout.label} (every rate):\n\n${table(await topStatements(postgres.url, false))}`,
@@ -320,7 +359,7 @@ export async function benchPushLatency() {
     await nats.stop();
     await postgres.cleanup();
   }
-  return { rows, cpuRows, statements, baseline: plan.baseline?.label, candidate: plan.candidate.label, seconds: (Date.now() - started) / 1000 };
+  return { rows, cpuRows, natsRows, statements, baseline: plan.baseline?.label, candidate: plan.candidate.label, seconds: (Date.now() - started) / 1000 };
 }
 
 const postmasterPid = (dataDir: string) => Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
@@ -345,6 +384,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     `\nCPU time per measured save by process (µs; from the first measured save until every consumer has drained; 2 cores = 2,000,000 µs/s):\n\n${table(r.cpuRows)}`,
   );
   console.log(ratios(r.cpuRows, r.baseline, r.candidate));
+  console.log(
+    `\nNATS messages per measured save by client connection, sent / received (publishes, acks and pull requests / deliveries, acks of publishes):\n\n${table(r.natsRows)}`,
+  );
   for (const s of r.statements) console.log(s);
   console.log(
     `\nTargets: push p99 ≤ 30 ms at 500 new-step saves/s with 5,000 sockets; HTTP p50 < 10 ms below 600/s; CPU per save ≤ 0.5 × the previous commit's.`,

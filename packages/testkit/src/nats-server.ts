@@ -19,12 +19,16 @@ export interface NatsServerOptions {
   startTimeoutMs?: number;
   /** A member of a JetStream cluster: its name, its route port, the cluster's name and every member's route port. */
   cluster?: { serverName: string; port: number; name: string; routes: number[] };
+  /** Serve the HTTP monitoring endpoints (/varz, /connz…) on a free port: `NatsServer.monitorUrl`. */
+  monitor?: boolean;
 }
 
 export interface NatsServer {
   url: string;
   port: number;
   storeDir: string;
+  /** The monitoring endpoints' base URL, when started with `monitor`. */
+  monitorUrl?: string;
   /** Graceful: SIGTERM, then wait for the process to exit. */
   stop(): Promise<void>;
   /** A crash: SIGKILL, resolved once the process is gone (its port is free again). */
@@ -83,7 +87,9 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
           .join(','),
       ]
     : [];
-  const child: ChildProcess = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, ...clusterArgs], {
+  const monitorPort = opts.monitor ? await freePort() : undefined;
+  const monitorArgs = monitorPort ? ['-m', String(monitorPort)] : [];
+  const child: ChildProcess = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, ...clusterArgs, ...monitorArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 
@@ -128,6 +134,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     url: `nats://127.0.0.1:${port}`,
     port,
     storeDir,
+    monitorUrl: monitorPort ? `http://127.0.0.1:${monitorPort}` : undefined,
     async stop() {
       if (exited) return;
       child.kill('SIGTERM');
