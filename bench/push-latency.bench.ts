@@ -292,7 +292,12 @@ async function runArm(checkout: Checkout, round: number, servers: { postgresPid:
       // Every event of the rate is through every consumer before the meter stops: CPU per save includes it all.
       await consumersDrained(sys.nats.url, sys.nats.streamName);
       const cpu = meter!.stop(measured);
-      natsRows.push({ round, commit: checkout.label, 'saves/s asked': rate, ...natsPerSave(await natsBefore!, await natsCounts(servers.natsMonitorUrl), measured) });
+      natsRows.push({
+        round,
+        commit: checkout.label,
+        'saves/s asked': rate,
+        ...natsPerSave(await natsBefore!, await natsCounts(servers.natsMonitorUrl), measured),
+      });
       cpuRows.push({ round, commit: checkout.label, 'saves/s asked': rate, ...cpu, total: Object.values(cpu).reduce((a, b) => a + b, 0) });
       const lat = summarize(latencies);
       const save = summarize(saveLatencies);
