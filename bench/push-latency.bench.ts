@@ -13,7 +13,7 @@
  *   BENCH_ROUNDS (default 1, or 2 with a baseline)  BENCH_LOG_LEVEL (default info, the README's)
  *   BENCH_TRACE=<file> writes one JSON line per measured save with the time of each leg (see `Trace`).
  *   BENCH_PG_STATEMENTS=1 loads pg_stat_statements into the private Postgres and prints, per arm, the statements
- *   that took most of its execution time (where Postgres' share of a save goes).
+ *   that took most of its time, planning and execution (where Postgres' share of a save goes); a number > 12 shows that many.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -37,6 +37,8 @@ const LOG_LEVEL = process.env.BENCH_LOG_LEVEL || 'info';
 const TRACE_FILE = process.env.BENCH_TRACE;
 const MAX_IN_FLIGHT = 1024;
 const PG_STATEMENTS = Boolean(process.env.BENCH_PG_STATEMENTS);
+/** BENCH_PG_STATEMENTS=1 shows the top 12 statements; a larger number shows that many. */
+const PG_STATEMENTS_SHOWN = Math.max(12, Number(process.env.BENCH_PG_STATEMENTS) || 0);
 
 /** The statements that took most of Postgres' execution time since the last reset (pg_stat_statements). */
 async function topStatements(url: string, reset: boolean): Promise<Row[]> {
@@ -48,14 +50,16 @@ async function topStatements(url: string, reset: boolean): Promise<Row[]> {
       await client.query('SELECT pg_stat_statements_reset()');
       return [];
     }
-    const { rows } = await client.query<{ calls: string; total_ms: number; mean_us: number; rows: string; query: string }>(
-      `SELECT calls, total_exec_time AS total_ms, mean_exec_time * 1000 AS mean_us, rows, query FROM pg_stat_statements
-       WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC LIMIT 12`,
+    const { rows } = await client.query<{ calls: string; total_ms: number; mean_us: number; plan_us: number; rows: string; query: string }>(
+      `SELECT calls, total_exec_time + total_plan_time AS total_ms, mean_exec_time * 1000 AS mean_us, mean_plan_time * 1000 AS plan_us, rows, query
+       FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time + total_plan_time DESC LIMIT $1`,
+      [PG_STATEMENTS_SHOWN],
     );
     return rows.map((r) => ({
       calls: Number(r.calls),
-      'total ms': fmt(r.total_ms),
-      'mean µs': fmt(r.mean_us),
+      'total ms (planning + execution)': fmt(r.total_ms),
+      'mean planning µs': fmt(r.plan_us),
+      'mean execution µs': fmt(r.mean_us),
       rows: Number(r.rows),
       statement: r.query.replace(/\s+/g, ' ').slice(0, 110).replace(/\|/g, '/'),
     }));
@@ -329,7 +333,9 @@ export async function benchPushLatency() {
   const started = Date.now();
   // Private servers: their CPU is this benchmark's alone (the shared ones serve every test on the machine).
   const postgres = await startPostgresServer(
-    PG_STATEMENTS ? { settings: { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } } : {},
+    PG_STATEMENTS
+      ? { settings: { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all', 'pg_stat_statements.track_planning': 'on' } }
+      : {},
   );
   const nats = await startNatsServer({ monitor: true });
   const natsPid = childNamed(process.pid, 'nats-server');

@@ -1,4 +1,6 @@
 import type { EventEnvelope } from '@glavito/contracts';
+import type { Pool } from '@glavito/db';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applySessionEventOnDefaultRules, applySessionEventsOnDefaultRules, rounds } from '../src/repositories/session-copy.js';
 import { applied, putOwnPolicy, sessionEvents, startHarness, type Harness } from './helpers.js';
@@ -129,5 +131,57 @@ describe('session copy on the default rules (one statement)', () => {
       ['c-1', '2026-01-14T16:20:00.000Z'], // default: 480 minutes after the last activity
       ['c-2', '2026-01-14T09:20:00.000Z'], // the tenant's policy: 60 minutes
     ]);
+  });
+});
+
+describe('session copy on the default rules: its cost as sessions grow', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  }, 120_000);
+  afterAll(async () => h?.close());
+
+  it('reads only the planned reminders of the batch, however many sessions have one, on a connection first used while the tables were empty', async () => {
+    // One connection, as a service's pool connection lives: a plan Postgres cached on it (after five calls) was made
+    // from near-empty tables and scanned every planned reminder of every session on each later call.
+    const pool = new pg.Pool({ connectionString: h.config.DATABASE_URL, max: 1 });
+    try {
+      const s = sessionEvents({ tenantId: 't-growth', sessionId: 'growth-1', userId: 'u-growth' });
+      const steps = ['organization_setup', 'team_setup', 'channels_setup', 'ai_configuration', 'knowledge_base', 'branding', 'integrations'];
+      expect(await applySessionEventsOnDefaultRules(pool as unknown as Pool, [s.started('2026-01-14T08:00:00Z')])).toEqual(['applied']);
+      for (const [i, step] of steps.slice(0, 6).entries())
+        expect(await applySessionEventsOnDefaultRules(pool as unknown as Pool, [s.step(`2026-01-14T08:0${i + 1}:00Z`, step)])).toEqual(['applied']);
+      // 3,000 more active sessions of other tenants, each with its planned reminder.
+      await h.sql.query(
+        `INSERT INTO notification.sessions (session_id, tenant_id, user_id, type, status, completed_steps, skipped_steps, current_step, last_activity_at, last_seq)
+         SELECT 'other-' || i, 't-other-' || i, 'u-other-' || i, 'tenant_setup', 'active', '{welcome}', '{}', 'organization_setup', '2026-01-14T07:00:00Z', 1
+         FROM generate_series(1, 3000) AS i`,
+      );
+      await h.sql.query(
+        `INSERT INTO notification.reminders (id, session_id, tenant_id, user_id, ordinal, activity_at, base_at, due_at, state)
+         SELECT gen_random_uuid(), 'other-' || i, 't-other-' || i, 'u-other-' || i, 1, '2026-01-14T07:00:00Z', '2026-01-14T07:00:00Z', '2026-01-14T15:00:00Z', 'scheduled'
+         FROM generate_series(1, 3000) AS i`,
+      );
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const next = s.step('2026-01-14T08:10:00Z', steps[6]!);
+        expect(await applySessionEventsOnDefaultRules(client as unknown as Pool, [next])).toEqual(['applied']);
+        // This transaction's own reads of the table (counted before they are reported to the statistics).
+        const { rows } = await client.query<{ read: string }>(
+          `SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) AS read FROM pg_stat_xact_user_tables WHERE relid = 'notification.reminders'::regclass`,
+        );
+        // A few rows of its own session (and the planner's probes), not the 3,000 others (6,014 with a plan cached on the empty tables).
+        expect(Number(rows[0]!.read)).toBeLessThan(100);
+        await client.query('COMMIT');
+      } finally {
+        client.release();
+      }
+      // The superseded reminder went, the new one is planned.
+      const { rows } = await h.sql.query(`SELECT activity_at FROM notification.reminders WHERE session_id = 'growth-1' AND state = 'scheduled'`);
+      expect(rows.map((r) => (r.activity_at as Date).toISOString())).toEqual(['2026-01-14T08:10:00.000Z']);
+    } finally {
+      await pool.end();
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { EventEnvelope } from '@glavito/contracts';
-import { prepared, type Pool } from '@glavito/db';
+import type { Pool } from '@glavito/db';
 import { DEFAULT_POLICY } from '../domain/policy.js';
 
 /** The same set as notification-repository's ACTIVITY (not exported there): the user doing something. */
@@ -73,9 +73,12 @@ export async function applySessionEventsOnDefaultRules(pool: Pool, events: Event
   if (!Number.isInteger(DEFAULT_POLICY.inactivityMinutes)) return events.map(() => 'general');
   const results = new Map<string, SessionCopyResult>();
   for (const round of rounds(events)) {
-    const { rows } = await pool.query<{ event_id: string; default_rules: boolean; fresh: boolean }>(
-      prepared(
-        `WITH ev AS (
+    // Not a prepared statement: Postgres plans it anew for each call, from the tables as they are. A plan cached per
+    // connection (generic after five calls) kept the join order chosen while the tables were near empty: it read every
+    // planned reminder of every session to cancel or supersede a batch's few, 2,500 µs a call at a thousand sessions
+    // and growing with them, against ~600 planned afresh (bench/RESULTS.md §12).
+    const { rows } = await pool.query<{ event_id: string; default_rules: boolean; fresh: boolean }>({
+      text: `WITH ev AS (
            SELECT * FROM jsonb_to_recordset($1::jsonb) AS e(event_id uuid, session_id text, tenant_id text, user_id text, session_type text,
              status text, completed text[], skipped text[], current_step text, occurred_at timestamptz, seq int, snapshot boolean,
              activity boolean, is_admin boolean, prefs jsonb, reminder_id uuid)),
@@ -117,9 +120,8 @@ export async function applySessionEventsOnDefaultRules(pool: Pool, events: Event
                ON CONFLICT (session_id, activity_at, ordinal) DO NOTHING)
          SELECT ev.event_id, rules.event_id IS NOT NULL AS default_rules, i.event_id IS NOT NULL AS fresh
          FROM ev LEFT JOIN rules USING (event_id) LEFT JOIN i USING (event_id)`,
-        [JSON.stringify(round.map(inputRow)), DEFAULT_POLICY.inactivityMinutes, DEFAULT_POLICY.enabled && DEFAULT_POLICY.maxReminders >= 1],
-      ),
-    );
+      values: [JSON.stringify(round.map(inputRow)), DEFAULT_POLICY.inactivityMinutes, DEFAULT_POLICY.enabled && DEFAULT_POLICY.maxReminders >= 1],
+    });
     for (const row of rows) results.set(row.event_id, !row.default_rules ? 'general' : row.fresh ? 'applied' : 'duplicate');
   }
   return events.map((e) => results.get(e.id) ?? 'general');
