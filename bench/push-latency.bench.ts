@@ -11,6 +11,7 @@
  *   alternating with this checkout's, and the ratio of CPU per save.
  *   BENCH_RATES=250,500  BENCH_SESSIONS=1000  BENCH_SOCKETS=5000  BENCH_SECONDS=10  BENCH_WARMUP_SECONDS=2
  *   BENCH_ROUNDS (default 1, or 2 with a baseline)  BENCH_LOG_LEVEL (default info, the README's)
+ *   BENCH_ANALYZE=0 skips the ANALYZE of the database between the setup and the measured saves (see ANALYZE).
  *   BENCH_TRACE=<file> writes one JSON line per measured save with the time of each leg (see `Trace`).
  *   BENCH_PG_STATEMENTS=1 loads pg_stat_statements into the private Postgres and prints, per arm, the statements
  *   that took most of its time, planning and execution (where Postgres' share of a save goes); a number > 12 shows that many.
@@ -37,6 +38,12 @@ const LOG_LEVEL = process.env.BENCH_LOG_LEVEL || 'info';
 const TRACE_FILE = process.env.BENCH_TRACE;
 const MAX_IN_FLIGHT = 1024;
 const PG_STATEMENTS = Boolean(process.env.BENCH_PG_STATEMENTS);
+/**
+ * Statistics of the tables as the setup left them (ANALYZE), before the measured saves: a running database has them
+ * (autovacuum analyzes a table after every ~10 % of change), this one was created a minute ago. Without them the
+ * plans that connections cache during the setup were made for near-empty tables. BENCH_ANALYZE=0 measures without.
+ */
+const ANALYZE = process.env.BENCH_ANALYZE !== '0';
 /** BENCH_PG_STATEMENTS=1 shows the top 12 statements; a larger number shows that many. */
 const PG_STATEMENTS_SHOWN = Math.max(12, Number(process.env.BENCH_PG_STATEMENTS) || 0);
 
@@ -109,6 +116,16 @@ async function consumersDrained(natsUrl: string, stream: string): Promise<void> 
     await new Promise((r) => setTimeout(r, 1000));
   } finally {
     await bus.nc.close();
+  }
+}
+
+async function analyze(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('ANALYZE');
+  } finally {
+    await client.end();
   }
 }
 
@@ -220,6 +237,7 @@ async function runArm(checkout: Checkout, round: number, servers: { postgresPid:
     });
     // Starting the sessions queued their events for the consumers; measure only once they are through.
     await consumersDrained(sys.nats.url, sys.nats.streamName);
+    if (ANALYZE) await analyze(sys.db.url);
 
     const services = Object.values(sys).filter((v): v is ServiceProcess => typeof v === 'object' && v !== null && 'child' in v);
     const processes: CpuTargets = {
