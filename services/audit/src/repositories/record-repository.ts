@@ -103,13 +103,18 @@ export function createRecordRepository(pool: Pool) {
             GENESIS_HASH,
           ]),
         );
+        // The three statements that find rows by a list of keys are planned per call (not `prepared`): a plan a
+        // connection cached while the tables were near empty would read all of them on every call (a hash join over every
+        // record ever appended) until an ANALYZE made Postgres plan again (bench/RESULTS.md §12).
         // Sorted, so two replicas locking overlapping tenants never deadlock.
-        const heads = await client.query<{ tenant_id: string; seq: string; hash: string }>(
-          prepared('SELECT tenant_id, seq, hash FROM audit.chain_heads WHERE tenant_id = ANY($1::text[]) ORDER BY tenant_id FOR UPDATE', [tenants]),
-        );
-        const stored = await client.query<{ id: string }>(
-          prepared('SELECT r.id FROM unnest($1::uuid[]) AS u(id) JOIN audit.records r ON r.id = u.id', [[...seen]]),
-        );
+        const heads = await client.query<{ tenant_id: string; seq: string; hash: string }>({
+          text: 'SELECT tenant_id, seq, hash FROM audit.chain_heads WHERE tenant_id = ANY($1::text[]) ORDER BY tenant_id FOR UPDATE',
+          values: [tenants],
+        });
+        const stored = await client.query<{ id: string }>({
+          text: 'SELECT r.id FROM unnest($1::uuid[]) AS u(id) JOIN audit.records r ON r.id = u.id',
+          values: [[...seen]],
+        });
         const already = new Set(stored.rows.map((r) => r.id));
         const recordedAt = new Date().toISOString();
         const fresh: AuditRecord[] = [];
@@ -156,12 +161,10 @@ export function createRecordRepository(pool: Pool) {
               ],
             ),
           );
-          await client.query(
-            prepared(
-              `UPDATE audit.chain_heads h SET seq = n.seq, hash = n.hash FROM unnest($1::text[], $2::bigint[], $3::text[]) AS n(tenant, seq, hash) WHERE h.tenant_id = n.tenant`,
-              [newHeads.map((h) => h.tenant), newHeads.map((h) => h.seq), newHeads.map((h) => h.hash)],
-            ),
-          );
+          await client.query({
+            text: `UPDATE audit.chain_heads h SET seq = n.seq, hash = n.hash FROM unnest($1::text[], $2::bigint[], $3::text[]) AS n(tenant, seq, hash) WHERE h.tenant_id = n.tenant`,
+            values: [newHeads.map((h) => h.tenant), newHeads.map((h) => h.seq), newHeads.map((h) => h.hash)],
+          });
         }
         return fresh.length;
       });
