@@ -135,6 +135,7 @@ describe('session copy on the default rules (one statement)', () => {
 });
 
 describe('session copy on the default rules: its cost as sessions grow', () => {
+  // A harness (and database) of its own, not the one above: the connection below must first meet empty tables.
   let h: Harness;
   beforeAll(async () => {
     h = await startHarness();
