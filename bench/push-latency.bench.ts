@@ -13,6 +13,8 @@
  *   BENCH_ROUNDS (default 1, or 2 with a baseline)  BENCH_LOG_LEVEL (default info, the README's)
  *   BENCH_ANALYZE=0 skips the ANALYZE of the database between the setup and the measured saves (see ANALYZE).
  *   BENCH_TRACE=<file> writes one JSON line per measured save with the time of each leg (see `Trace`).
+ *   BENCH_CPU_PROFILE_DIR=<dir> writes a V8 CPU profile of every service and prints each measured window's bounds;
+ *   `node --import tsx bench/profile-summary.ts <file> --from <µs> --to <µs>` then shows where that window's time went.
  *   BENCH_PG_STATEMENTS=1 loads pg_stat_statements into the private Postgres and prints, per arm, the statements
  *   that took most of its time, planning and execution (where Postgres' share of a save goes); a number > 12 shows that many.
  */
@@ -38,6 +40,10 @@ const LOG_LEVEL = process.env.BENCH_LOG_LEVEL || 'info';
 const TRACE_FILE = process.env.BENCH_TRACE;
 const MAX_IN_FLIGHT = 1024;
 const PG_STATEMENTS = Boolean(process.env.BENCH_PG_STATEMENTS);
+/** BENCH_CPU_PROFILE_DIR (tests/e2e/test/system.ts): each service writes a V8 profile; the measured windows are printed. */
+const PROFILING = Boolean(process.env.BENCH_CPU_PROFILE_DIR);
+/** CLOCK_MONOTONIC in µs: the clock of V8's profile timestamps, the same in every process of the machine. */
+const monotonicMicros = () => process.hrtime.bigint() / 1000n;
 /**
  * Statistics of the tables as the setup left them (ANALYZE), before the measured saves: a running database has them
  * (autovacuum analyzes a table after every ~10 % of change), this one was created a minute ago. Without them the
@@ -252,6 +258,7 @@ async function runArm(checkout: Checkout, round: number, servers: { postgresPid:
 
     const rows: Row[] = [];
     const natsRows: Row[] = [];
+    const kernelRows: Row[] = [];
     const cpuRows: Row[] = [
       {
         round,
@@ -273,6 +280,7 @@ async function runArm(checkout: Checkout, round: number, servers: { postgresPid:
       const failures = new Map<number, number>();
       let meter: ReturnType<typeof cpuMeter> | undefined;
       let natsBefore: Promise<NatsCounts> | undefined;
+      let windowStart = 0n;
       const run = await atFixedRate(rate, WARMUP_SECONDS + SECONDS, MAX_IN_FLIGHT, async (i) => {
         const s = sessions[k % SESSIONS]!;
         const step = WALK[Math.floor(k / SESSIONS)]!;
@@ -283,6 +291,7 @@ async function runArm(checkout: Checkout, round: number, servers: { postgresPid:
         if (!isWarm && !meter) {
           meter = cpuMeter(processes);
           natsBefore = natsCounts(servers.natsMonitorUrl);
+          windowStart = monotonicMicros();
         }
         if (isWarm) warm.add(correlationId);
         else measured++;
@@ -314,6 +323,10 @@ async function runArm(checkout: Checkout, round: number, servers: { postgresPid:
       // Every event of the rate is through every consumer before the meter stops: CPU per save includes it all.
       await consumersDrained(sys.nats.url, sys.nats.streamName);
       const cpu = meter!.stop(measured);
+      if (PROFILING)
+        process.stderr.write(
+          `push-latency: ${checkout.label}, ${rate} saves/s, measured window: ${windowStart}–${monotonicMicros()} µs of the monotonic clock (V8 profiles' time: bench/profile-summary.ts --from --to)\n`,
+        );
       natsRows.push({
         round,
         commit: checkout.label,
@@ -321,6 +334,7 @@ async function runArm(checkout: Checkout, round: number, servers: { postgresPid:
         ...natsPerSave(await natsBefore!, await natsCounts(servers.natsMonitorUrl), measured),
       });
       cpuRows.push({ round, commit: checkout.label, 'saves/s asked': rate, ...cpu, total: Object.values(cpu).reduce((a, b) => a + b, 0) });
+      kernelRows.push({ round, commit: checkout.label, 'saves/s asked': rate, ...meter!.kernelShare() });
       const lat = summarize(latencies);
       const save = summarize(saveLatencies);
       const warmup = summarize(warmupLatencies);
@@ -339,7 +353,7 @@ async function runArm(checkout: Checkout, round: number, servers: { postgresPid:
       });
     }
     if (TRACE_FILE) writeFileSync(TRACE_FILE, [...traces.values()].map((t) => JSON.stringify(t)).join('\n') + '\n', { flag: 'a' });
-    return { rows, cpuRows, natsRows };
+    return { rows, cpuRows, kernelRows, natsRows };
   } finally {
     await client.close();
     for (const ws of sockets) ws.terminate();
@@ -362,6 +376,7 @@ export async function benchPushLatency() {
   process.env.NATS_URL = nats.url;
   const rows: Row[] = [];
   const cpuRows: Row[] = [];
+  const kernelRows: Row[] = [];
   const natsRows: Row[] = [];
   const statements: string[] = [];
   const plan = arms();
@@ -373,6 +388,7 @@ export async function benchPushLatency() {
         const r = await runArm(checkout, round, { postgresPid: () => postmasterPid(postgres.dataDir), natsPid, natsMonitorUrl: nats.monitorUrl! });
         rows.push(...r.rows);
         cpuRows.push(...r.cpuRows);
+        kernelRows.push(...r.kernelRows);
         natsRows.push(...r.natsRows);
         if (PG_STATEMENTS)
           statements.push(
@@ -388,7 +404,16 @@ export async function benchPushLatency() {
     await nats.stop();
     await postgres.cleanup();
   }
-  return { rows, cpuRows, natsRows, statements, baseline: plan.baseline?.label, candidate: plan.candidate.label, seconds: (Date.now() - started) / 1000 };
+  return {
+    rows,
+    cpuRows,
+    kernelRows,
+    natsRows,
+    statements,
+    baseline: plan.baseline?.label,
+    candidate: plan.candidate.label,
+    seconds: (Date.now() - started) / 1000,
+  };
 }
 
 const postmasterPid = (dataDir: string) => Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
@@ -413,6 +438,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     `\nCPU time per measured save by process (µs; from the first measured save until every consumer has drained; 2 cores = 2,000,000 µs/s):\n\n${table(r.cpuRows)}`,
   );
   console.log(ratios(r.cpuRows, r.baseline, r.candidate));
+  console.log(`\nOf that CPU time, the part spent in the kernel (system calls: socket reads and writes, epoll), per cent:\n\n${table(r.kernelRows)}`);
   console.log(
     `\nNATS messages per measured save by client connection, sent / received (publishes, acks and pull requests / deliveries, acks of publishes):\n\n${table(r.natsRows)}`,
   );
