@@ -13,6 +13,7 @@
  *   BENCH_ROUNDS (default 1, or 2 with a baseline)  BENCH_LOG_LEVEL (default info, the README's)
  *   BENCH_ANALYZE=0 skips the ANALYZE of the database between the setup and the measured saves (see ANALYZE).
  *   BENCH_TRACE=<file> writes one JSON line per measured save with the time of each leg (see `Trace`).
+ *   BENCH_NODE_FLAGS="--flag …" starts every service process with these Node/V8 flags too (both arms).
  *   BENCH_CPU_PROFILE_DIR=<dir> writes a V8 CPU profile of every service and prints each measured window's bounds;
  *   `node --import tsx bench/profile-summary.ts <file> --from <µs> --to <µs>` then shows where that window's time went.
  *   BENCH_PG_STATEMENTS=1 loads pg_stat_statements into the private Postgres and prints, per arm, the statements
@@ -259,6 +260,7 @@ async function runArm(checkout: Checkout, round: number, servers: { postgresPid:
     const rows: Row[] = [];
     const natsRows: Row[] = [];
     const kernelRows: Row[] = [];
+    const switchRows: Row[] = [];
     const cpuRows: Row[] = [
       {
         round,
@@ -335,6 +337,8 @@ async function runArm(checkout: Checkout, round: number, servers: { postgresPid:
       });
       cpuRows.push({ round, commit: checkout.label, 'saves/s asked': rate, ...cpu, total: Object.values(cpu).reduce((a, b) => a + b, 0) });
       kernelRows.push({ round, commit: checkout.label, 'saves/s asked': rate, ...meter!.kernelShare() });
+      const switches = meter!.switchesPer(measured);
+      switchRows.push({ round, commit: checkout.label, 'saves/s asked': rate, ...switches, total: fmt(Object.values(switches).reduce((a, b) => a + b, 0)) });
       const lat = summarize(latencies);
       const save = summarize(saveLatencies);
       const warmup = summarize(warmupLatencies);
@@ -353,7 +357,7 @@ async function runArm(checkout: Checkout, round: number, servers: { postgresPid:
       });
     }
     if (TRACE_FILE) writeFileSync(TRACE_FILE, [...traces.values()].map((t) => JSON.stringify(t)).join('\n') + '\n', { flag: 'a' });
-    return { rows, cpuRows, kernelRows, natsRows };
+    return { rows, cpuRows, kernelRows, switchRows, natsRows };
   } finally {
     await client.close();
     for (const ws of sockets) ws.terminate();
@@ -377,6 +381,7 @@ export async function benchPushLatency() {
   const rows: Row[] = [];
   const cpuRows: Row[] = [];
   const kernelRows: Row[] = [];
+  const switchRows: Row[] = [];
   const natsRows: Row[] = [];
   const statements: string[] = [];
   const plan = arms();
@@ -389,6 +394,7 @@ export async function benchPushLatency() {
         rows.push(...r.rows);
         cpuRows.push(...r.cpuRows);
         kernelRows.push(...r.kernelRows);
+        switchRows.push(...r.switchRows);
         natsRows.push(...r.natsRows);
         if (PG_STATEMENTS)
           statements.push(
@@ -408,6 +414,7 @@ export async function benchPushLatency() {
     rows,
     cpuRows,
     kernelRows,
+    switchRows,
     natsRows,
     statements,
     baseline: plan.baseline?.label,
@@ -439,6 +446,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   );
   console.log(ratios(r.cpuRows, r.baseline, r.candidate));
   console.log(`\nOf that CPU time, the part spent in the kernel (system calls: socket reads and writes, epoll), per cent:\n\n${table(r.kernelRows)}`);
+  console.log(
+    `\nContext switches per measured save, all threads of each process (a process woken for a message runs on caches others used):\n\n${table(r.switchRows)}`,
+  );
   console.log(
     `\nNATS messages per measured save by client connection, sent / received (publishes, acks and pull requests / deliveries, acks of publishes):\n\n${table(r.natsRows)}`,
   );

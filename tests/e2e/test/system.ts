@@ -77,11 +77,17 @@ export async function startService(
   const logs: string[] = [];
   // BENCH_CPU_PROFILE_DIR=dir writes a V8 CPU profile of every service process when it exits (profiling benchmarks).
   const profile = process.env.BENCH_CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${path.join(process.env.BENCH_CPU_PROFILE_DIR, name)}`] : [];
-  const child = spawn(process.execPath, [...profile, '--conditions=development', '--import', 'tsx', path.join(from, 'services', name, 'src', 'server.ts')], {
-    cwd: from,
-    env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // BENCH_NODE_FLAGS="--flag …": extra Node/V8 flags for every service process (a benchmark comparing runtime settings).
+  const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(
+    process.execPath,
+    [...flags, ...profile, '--conditions=development', '--import', 'tsx', path.join(from, 'services', name, 'src', 'server.ts')],
+    {
+      cwd: from,
+      env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env, PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   child.stdout!.on('data', (d: Buffer) => logs.push(...d.toString().split('\n').filter(Boolean)));
   child.stderr!.on('data', (d: Buffer) => logs.push(...d.toString().split('\n').filter(Boolean)));
   const url = `http://127.0.0.1:${port}`;
