@@ -14,6 +14,8 @@
  *   BENCH_ANALYZE=0 skips the ANALYZE of the database between the setup and the measured saves (see ANALYZE).
  *   BENCH_TRACE=<file> writes one JSON line per measured save with the time of each leg (see `Trace`).
  *   BENCH_NODE_FLAGS="--flag …" starts every service process with these Node/V8 flags too (both arms).
+ *   BENCH_WS_DIRECT=1 connects the sockets straight to realtime, not through the gateway: what the gateway's relay
+ *   of pushes and heartbeats costs (a measurement; browsers only ever reach the gateway).
  *   BENCH_CPU_PROFILE_DIR=<dir> writes a V8 CPU profile of every service and prints each measured window's bounds;
  *   `node --import tsx bench/profile-summary.ts <file> --from <µs> --to <µs>` then shows where that window's time went.
  *   BENCH_PG_STATEMENTS=1 loads pg_stat_statements into the private Postgres and prints, per arm, the statements
@@ -39,6 +41,8 @@ const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS || 2);
 const SOCKETS = Number(process.env.BENCH_SOCKETS || 5000);
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL || 'info';
 const TRACE_FILE = process.env.BENCH_TRACE;
+/** BENCH_WS_DIRECT=1 connects the sockets to realtime itself instead of through the gateway (a measurement only). */
+const WS_DIRECT = process.env.BENCH_WS_DIRECT === '1';
 const MAX_IN_FLIGHT = 1024;
 const PG_STATEMENTS = Boolean(process.env.BENCH_PG_STATEMENTS);
 /** BENCH_CPU_PROFILE_DIR (tests/e2e/test/system.ts): each service writes a V8 profile; the measured windows are printed. */
@@ -181,7 +185,8 @@ async function runArm(checkout: Checkout, round: number, servers: { postgresPid:
   const sockets: WebSocket[] = [];
   const client = new Pool(sys.gateway.url, { connections: 128 });
   try {
-    const wsBase = `${sys.gateway.url.replace('http', 'ws')}/onboarding`;
+    // BENCH_WS_DIRECT: what the gateway's relay of the sockets costs (browsers must go through the gateway, §1/§4).
+    const wsBase = `${(WS_DIRECT ? sys.realtime : sys.gateway).url.replace('http', 'ws')}/onboarding`;
     const sent = new Map<string, number>();
     const latencies: number[] = [];
     const warmupLatencies: number[] = [];
