@@ -41,7 +41,6 @@ const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS || 2);
 const SOCKETS = Number(process.env.BENCH_SOCKETS || 5000);
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL || 'info';
 const TRACE_FILE = process.env.BENCH_TRACE;
-/** BENCH_WS_DIRECT=1 connects the sockets to realtime itself instead of through the gateway (a measurement only). */
 const WS_DIRECT = process.env.BENCH_WS_DIRECT === '1';
 const MAX_IN_FLIGHT = 1024;
 const PG_STATEMENTS = Boolean(process.env.BENCH_PG_STATEMENTS);
@@ -185,7 +184,6 @@ async function runArm(checkout: Checkout, round: number, servers: { postgresPid:
   const sockets: WebSocket[] = [];
   const client = new Pool(sys.gateway.url, { connections: 128 });
   try {
-    // BENCH_WS_DIRECT: what the gateway's relay of the sockets costs (browsers must go through the gateway, §1/§4).
     const wsBase = `${(WS_DIRECT ? sys.realtime : sys.gateway).url.replace('http', 'ws')}/onboarding`;
     const sent = new Map<string, number>();
     const latencies: number[] = [];
