@@ -121,4 +121,18 @@ describe('before the first event arrives', () => {
     expect(Date.now() - started).toBeLessThan(2500);
     expect(await progressGet('rpc-unknown', { ...agent, isAdmin: false })).toEqual({ found: false });
   });
+
+  it('is a 503 to retry, not a 404, when the question gets no answer in time (NATS away, a stalled session service)', async () => {
+    // Someone holds the subject but never replies: whether the session exists is unknown.
+    const stalled = h.nats.nc.subscribe(rpcSubject(h.config.RPC_SUBJECT_PREFIX, 'session.get'));
+    await h.nats.nc.flush();
+    try {
+      const res = await httpProgress('rpc-stalled', agent);
+      expect(res.statusCode, res.body).toBe(503);
+      expect(res.json()).toMatchObject({ code: 'SERVICE_DEPENDENCY_UNAVAILABLE' });
+      expect(stalled.getReceived()).toBe(1);
+    } finally {
+      stalled.unsubscribe();
+    }
+  });
 });

@@ -2,6 +2,7 @@ import { callRpc, RpcError } from '@glavito/bus';
 import { rpcSubject, SessionGetReplySchema, type Language, type Principal } from '@glavito/contracts';
 import fp from 'fastify-plugin';
 import { viewOfProjection, viewOfSession } from '../domain/view.js';
+import { SessionLookupUnavailableError } from '../errors.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -32,6 +33,9 @@ export const progressReaderPlugin = fp<{ rpcPrefix: string }>(
         const reply = await callRpc(app.bus, rpcSubject(opts.rpcPrefix, 'session.get'), { sessionId, caller }, SessionGetReplySchema, 2000);
         return reply.found ? viewOfSession(reply.session, lang) : null;
       } catch (err) {
+        // No answer in time (NATS away, the session service overloaded): whether the session exists is unknown,
+        // so the caller gets a 503 to retry, not a 404 it would believe.
+        if (err instanceof RpcError && err.code === 'timeout') throw new SessionLookupUnavailableError();
         if (err instanceof RpcError) {
           app.log.warn({ err: err.message }, 'progress: session.get fallback failed');
           return null;
