@@ -64,6 +64,14 @@ function validationDetails(error: { validation: ValidationIssue[]; validationCon
   return issuesToFieldErrors(issues, input).map((d) => ({ ...d, field: d.field ? `${context}.${d.field}` : context }));
 }
 
+/**
+ * A backing service that did not answer (a NATS request timed out, say): answered like a database outage, a 503
+ * `SERVICE_DEPENDENCY_UNAVAILABLE` with Retry-After, so the client retries instead of believing a guess.
+ */
+export class DependencyUnavailableError extends Error {
+  override name = 'DependencyUnavailableError';
+}
+
 /** One root error handler: typed errors keep their status and code; 5xx internals are hidden. */
 export function installErrorHandlers(app: FastifyInstance, opts: { service: string }): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
@@ -83,7 +91,7 @@ export function installErrorHandlers(app: FastifyInstance, opts: { service: stri
       request.log.error({ err: error, cause: error.cause?.issues?.slice(0, 5) }, 'response does not match its contract');
       return reply.status(500).send(errorBody(500, 'INTERNAL_ERROR', 'Internal Server Error'));
     }
-    if (!error.statusCode && isDatabaseUnavailable(error)) {
+    if (!error.statusCode && (isDatabaseUnavailable(error) || error instanceof DependencyUnavailableError)) {
       request.log.warn({ err: error.message }, `${opts.service}: dependency unavailable`);
       reply.header('retry-after', '2');
       return reply

@@ -1,7 +1,6 @@
 import createError from '@fastify/error';
 
 export const ProgressNotFoundError = createError('PROGRESS_SESSION_NOT_FOUND', 'Onboarding session %s not found', 404);
-export const SessionLookupUnavailableError = createError('SERVICE_DEPENDENCY_UNAVAILABLE', 'A backing service is temporarily unavailable; retry shortly', 503);
 export const StatisticsRangeError = createError('PROGRESS_STATISTICS_RANGE_INVALID', '`from` must be before `to`', 400);
 export const StatisticsRangeTooLongError = createError(
   'PROGRESS_STATISTICS_RANGE_TOO_LONG',

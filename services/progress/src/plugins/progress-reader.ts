@@ -1,8 +1,8 @@
 import { callRpc, RpcError } from '@glavito/bus';
 import { rpcSubject, SessionGetReplySchema, type Language, type Principal } from '@glavito/contracts';
+import { DependencyUnavailableError } from '@glavito/http';
 import fp from 'fastify-plugin';
 import { viewOfProjection, viewOfSession } from '../domain/view.js';
-import { SessionLookupUnavailableError } from '../errors.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -35,7 +35,7 @@ export const progressReaderPlugin = fp<{ rpcPrefix: string }>(
       } catch (err) {
         // No answer in time (NATS away, the session service overloaded): whether the session exists is unknown,
         // so the caller gets a 503 to retry, not a 404 it would believe.
-        if (err instanceof RpcError && err.code === 'timeout') throw new SessionLookupUnavailableError();
+        if (err instanceof RpcError && err.code === 'timeout') throw new DependencyUnavailableError(`session.get: ${err.message}`);
         if (err instanceof RpcError) {
           app.log.warn({ err: err.message }, 'progress: session.get fallback failed');
           return null;
