@@ -53,7 +53,7 @@ export function commonRouteErrors(route: RouteShape): Record<number, string[]> {
     414: ['GATEWAY_URL_TOO_LONG', 'REQUEST_URL_TOO_LONG'],
     429: ['GATEWAY_RATE_LIMITED'],
     431: ['GATEWAY_HEADERS_TOO_LARGE', 'REQUEST_HEADERS_TOO_LARGE'],
-    // The service is not deployed or not answering (gateway), or its database is away (service).
+    // The service is not deployed or not answering (gateway), or its database or a service it must ask is away (service).
     503: ['GATEWAY_SERVICE_UNAVAILABLE', 'SERVICE_DEPENDENCY_UNAVAILABLE'],
     504: ['GATEWAY_UPSTREAM_TIMEOUT'],
   };

@@ -1,5 +1,12 @@
-import { callRpc } from '@glavito/bus';
-import { ProgressGetReplySchema, ProgressResponseSchema, rpcSubject, type SessionSummary } from '@glavito/contracts';
+import { callRpc, serveRpc } from '@glavito/bus';
+import {
+  ProgressGetReplySchema,
+  ProgressResponseSchema,
+  rpcSubject,
+  SessionGetReplySchema,
+  SessionGetRequestSchema,
+  type SessionSummary,
+} from '@glavito/contracts';
 import { fakeSessionService } from '@glavito/test-fakes';
 import { waitFor } from '@glavito/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -113,13 +120,47 @@ describe('before the first event arrives', () => {
     }
   });
 
-  it('is a 404 (not a 500 or a hang) when the session service does not answer', async () => {
+  it('is a 503 to retry (not a 404, a 500 or a hang) when no session service answers, and progress.get answers an error', async () => {
+    // Nothing serves session.get (not deployed, or every replica restarting): whether the session exists is unknown.
     const started = Date.now();
     const res = await httpProgress('rpc-unknown', agent);
-    expect(res.statusCode).toBe(404);
-    expect(res.json()).toMatchObject({ code: 'PROGRESS_SESSION_NOT_FOUND' });
+    expect(res.statusCode, res.body).toBe(503);
+    expect(res.json()).toMatchObject({ code: 'SERVICE_DEPENDENCY_UNAVAILABLE' });
+    expect(res.headers['retry-after']).toBeDefined();
     expect(Date.now() - started).toBeLessThan(2500);
-    expect(await progressGet('rpc-unknown', { ...agent, isAdmin: false })).toEqual({ found: false });
+    await expect(progressGet('rpc-unknown', { ...agent, isAdmin: false })).rejects.toMatchObject({ code: 'remote_error' });
+  });
+
+  it('is a 503 when the session service answers with an error (its database away)', async () => {
+    const failing = serveRpc({
+      nc: h.nats.nc,
+      subject: rpcSubject(h.config.RPC_SUBJECT_PREFIX, 'session.get'),
+      queue: 'failing-session',
+      // The failure is the point here: not worth a warning in the test output.
+      logger: { info: () => {}, warn: () => {}, error: () => {} },
+      request: SessionGetRequestSchema,
+      reply: SessionGetReplySchema,
+      handler: async () => {
+        throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
+      },
+    });
+    await h.nats.nc.flush();
+    try {
+      const res = await httpProgress('rpc-failing', agent);
+      expect(res.statusCode, res.body).toBe(503);
+      expect(res.json()).toMatchObject({ code: 'SERVICE_DEPENDENCY_UNAVAILABLE' });
+    } finally {
+      await failing.stop();
+    }
+  });
+
+  it("answers not found for another tenant's or another agent's projected session without asking the session service", async () => {
+    // rpc-s1 is projected (first test) and no session service runs here: a 404 all the same, since the projection says whose it is.
+    const stranger = await httpProgress('rpc-s1', { userId: 'x', tenantId: 'rpc-other', roles: ['admin'] });
+    expect(stranger.statusCode, stranger.body).toBe(404);
+    expect(stranger.json()).toMatchObject({ code: 'PROGRESS_SESSION_NOT_FOUND' });
+    expect((await httpProgress('rpc-s1', { userId: 'rpc-colleague', tenantId: 'rpc-t' })).statusCode).toBe(404);
+    expect((await httpProgress('rpc-s1', { userId: 'rpc-admin', tenantId: 'rpc-t', roles: ['admin'] })).statusCode).toBe(200);
   });
 
   it('is a 503 to retry, not a 404, when the question gets no answer in time (NATS away, a stalled session service)', async () => {

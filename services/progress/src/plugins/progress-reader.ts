@@ -23,6 +23,8 @@ export const progressReaderPlugin = fp<{ rpcPrefix: string }>(
   async (app, opts) => {
     app.decorate('readProgress', async (sessionId: string, caller: Pick<Principal, 'userId' | 'tenantId' | 'isAdmin'>, lang?: Language) => {
       const found = await app.projectionRepository.find(sessionId, caller);
+      // Another tenant's or another agent's session: not found, as for a session that does not exist (never a 403).
+      if (found === 'hidden') return null;
       if (found) {
         const p = found.projection;
         // The version the session pinned, as this service learnt it from flow.published.
@@ -33,13 +35,10 @@ export const progressReaderPlugin = fp<{ rpcPrefix: string }>(
         const reply = await callRpc(app.bus, rpcSubject(opts.rpcPrefix, 'session.get'), { sessionId, caller }, SessionGetReplySchema, 2000);
         return reply.found ? viewOfSession(reply.session, lang) : null;
       } catch (err) {
-        // No answer in time (NATS away, the session service overloaded): whether the session exists is unknown,
-        // so the caller gets a 503 to retry, not a 404 it would believe.
-        if (err instanceof RpcError && err.code === 'timeout') throw new DependencyUnavailableError(`session.get: ${err.message}`);
-        if (err instanceof RpcError) {
-          app.log.warn({ err: err.message }, 'progress: session.get fallback failed');
-          return null;
-        }
+        // No answer (NATS away, no session service deployed or all of it restarting, a stalled one) or an error
+        // answer (its database away): whether the session exists is unknown, so the caller gets a 503 to retry,
+        // not a 404 it would believe.
+        if (err instanceof RpcError) throw new DependencyUnavailableError(`session.get: ${err.message}`);
         throw err;
       }
     });

@@ -340,16 +340,21 @@ export function createProjectionRepository(pool: Pool, opts: ProjectionRepositor
       throw new RetryLaterError(`session ${event.sessionId} changed under ${MAX_ATTEMPTS} writes in a row`, 200);
     },
 
+    /**
+     * The session's projection as `scope` may see it: `hidden` when it exists but belongs to another tenant or (for an
+     * agent) another user, `null` when no event of the session has been applied here yet.
+     */
     async find(sessionId: string, scope: { tenantId: string; userId: string; isAdmin: boolean }) {
-      const p = await pool.query<ProjectionRow>(
-        `SELECT ${PROJECTION_COLUMNS} FROM progress.projections WHERE session_id = $1 AND tenant_id = $2 AND ($3::boolean OR user_id = $4) AND applied_seq > 0`,
-        [sessionId, scope.tenantId, scope.isAdmin, scope.userId],
-      );
-      if (!p.rows[0]) return null;
+      const p = await pool.query<ProjectionRow>(`SELECT ${PROJECTION_COLUMNS} FROM progress.projections WHERE session_id = $1 AND applied_seq > 0`, [
+        sessionId,
+      ]);
+      const row = p.rows[0];
+      if (!row) return null;
+      if (row.tenant_id !== scope.tenantId || (!scope.isAdmin && row.user_id !== scope.userId)) return 'hidden' as const;
       const m = await pool.query<{ threshold: number; reached_at: string }>('SELECT threshold, reached_at FROM progress.milestones WHERE session_id = $1', [
         sessionId,
       ]);
-      return { projection: toProjection(p.rows[0]), milestones: new Map(m.rows.map((r) => [r.threshold, r.reached_at])) };
+      return { projection: toProjection(row), milestones: new Map(m.rows.map((r) => [r.threshold, r.reached_at])) };
     },
   };
 }
