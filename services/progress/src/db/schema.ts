@@ -122,11 +122,9 @@ export const statDeltas = progressSchema.table('stat_deltas', {
 
 /**
  * Tenant analytics as counts per tenant × flow type × flow version × UTC day (`grain` 'd') and the same
- * summed per month (`grain` 'm', `day` = the month's first day) so a long range reads few rows. Month rows
- * exist for the days before `stat_meta.month_rows_until` (closed months); the current month has day rows
- * only, until the compactor rolls it up once it closes. A metric is a counter (bucket 0), a duration
- * histogram (bucket = DDSketch index), weeks to complete (bucket = weeks) or a milestone (bucket =
- * threshold). Only the compactor writes here.
+ * summed per month (`grain` 'm', `day` = the month's first day) so a long range reads few rows. A metric is
+ * a counter (bucket 0), a duration histogram (bucket = DDSketch index), weeks to complete (bucket = weeks)
+ * or a milestone (bucket = threshold). Only the compactor writes here.
  */
 export const statCounts = progressSchema.table(
   'stat_counts',
@@ -147,17 +145,10 @@ export const statCounts = progressSchema.table(
   ],
 );
 
-/**
- * One row: when the analytics were first filled from projections that existed before them (an upgrade), and the
- * first day (a month's first) without month rows in `stat_counts`: days before it are counted in both grains,
- * days from it on in day rows only (the open month, where nearly every event lands: half the rows to write).
- */
+/** One row: when the analytics were first filled from projections that existed before them (an upgrade). */
 export const statMeta = progressSchema.table('stat_meta', {
   id: integer('id').primaryKey(),
   backfilledAt: ts('backfilled_at'),
-  monthRowsUntil: date('month_rows_until', { mode: 'string' })
-    .notNull()
-    .default(sql`date_trunc('month', now() AT TIME ZONE 'UTC')::date`),
 });
 
 /** This service's copy of tenants' published flows, from flow.published: the steps progress computes with. */

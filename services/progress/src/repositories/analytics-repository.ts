@@ -46,49 +46,17 @@ export function createAnalyticsRepository(pool: Pool) {
     }
   }
 
-  /**
-   * Month rows for every month that has closed since the last call: each closed month's rows are rebuilt from its day
-   * rows (replacing any left from an older release), and from then on the fold keeps them current as it does the day
-   * rows. Runs in the compactor's transaction, under its lock. Returns the months rolled up.
-   */
-  async function rollUpClosedMonths(client: PoolClient, now: Date | null): Promise<number> {
-    let months = 0;
-    for (;;) {
-      const r = await client.query<{ month: string }>(
-        `SELECT month_rows_until::text AS month FROM progress.stat_meta
-         WHERE id = 1 AND month_rows_until < date_trunc('month', coalesce($1::timestamptz, now()) AT TIME ZONE 'UTC')::date`,
-        [now],
-      );
-      const month = r.rows[0]?.month;
-      if (!month) return months;
-      await client.query(`DELETE FROM progress.stat_counts WHERE grain = 'm' AND day = $1::date`, [month]);
-      await client.query(
-        `INSERT INTO progress.stat_counts AS c (${COUNTS_KEY}, n)
-         SELECT tenant_id, 'm', $1::date, type, flow_version, metric, bucket, sum(n)::bigint FROM progress.stat_counts
-         WHERE grain = 'd' AND day >= $1::date AND day < ($1::date + interval '1 month')::date
-         GROUP BY tenant_id, type, flow_version, metric, bucket HAVING sum(n) <> 0`,
-        [month],
-      );
-      await client.query(`UPDATE progress.stat_meta SET month_rows_until = ($1::date + interval '1 month')::date WHERE id = 1`, [month]);
-      months++;
-    }
-  }
-
   return {
     /**
-     * Folds up to `limit` delta sets (one per applied event) into the day counts, and the month counts of closed months,
-     * and deletes them, in one transaction: a delta is counted in `stat_counts` or in `stat_delta_sets`, never both.
-     * Rolls up the months that closed since the last run first. Returns how many delta sets were folded (0 when another
-     * process holds the lock: one compactor at a time, so the upserts never wait on each other). `now` decides which
-     * months have closed (tests); the database's clock otherwise.
+     * Folds up to `limit` delta sets (one per applied event) into the day and month counts and deletes them, in one transaction: a delta
+     * is counted in `stat_counts` or in `stat_delta_sets`, never both. Returns how many were folded (0 when another
+     * process holds the lock: one compactor at a time, so the upserts never wait on each other).
      */
-    async compact(limit = 5_000, now: Date | null = null): Promise<number> {
+    async compact(limit = 5_000): Promise<number> {
       return inTransaction({ pool }, async (client) => {
         const lock = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [ANALYTICS_LOCK]);
         if (!lock.rows[0]!.ok) return 0;
-        await rollUpClosedMonths(client, now);
         // Rows of transactions not committed yet are invisible here, whatever their id: they stay for the next run.
-        // Entries of one key that cancel out (a session moving on from a step it had just reached) write nothing.
         const r = await client.query<{ moved: string }>(
           `WITH moved AS (
              DELETE FROM progress.stat_delta_sets WHERE id IN (SELECT id FROM progress.stat_delta_sets ORDER BY id LIMIT $1) RETURNING *),
@@ -96,9 +64,7 @@ export function createAnalyticsRepository(pool: Pool) {
            summed AS (
              SELECT m.tenant_id, g.grain, g.day, m.type, m.flow_version, m.metric, m.bucket, sum(m.n)::bigint AS n
              FROM entries m, LATERAL (VALUES ('d', m.day), ('m', date_trunc('month', m.day)::date)) AS g(grain, day)
-             WHERE g.grain = 'd' OR m.day < (SELECT month_rows_until FROM progress.stat_meta WHERE id = 1)
-             GROUP BY 1, 2, 3, 4, 5, 6, 7
-             HAVING sum(m.n) <> 0),
+             GROUP BY 1, 2, 3, 4, 5, 6, 7),
            upserted AS (
              INSERT INTO progress.stat_counts AS c (${COUNTS_KEY}, n)
              SELECT * FROM summed ORDER BY 1, 2, 3, 4, 5, 6, 7
@@ -155,8 +121,8 @@ export function createAnalyticsRepository(pool: Pool) {
     },
 
     /**
-     * Metric × bucket sums over a window of start days: whole closed months from the month rows, the days around
-     * them (and every day of the open month) from the day rows, plus the deltas not folded yet.
+     * Metric × bucket sums over a window of start days: whole months from the month rows, the days around
+     * them from the day rows, plus the deltas not folded yet.
      */
     async sums(scope: AnalyticsScope, metrics?: string[]): Promise<Array<{ metric: string; bucket: number; n: string }>> {
       const from = scope.from ?? '-infinity';
@@ -166,16 +132,13 @@ export function createAnalyticsRepository(pool: Pool) {
       if (scope.from && scope.to && mFrom >= mTo) mFrom = mTo = scope.from;
       const filter = `tenant_id = $1 AND ($2::text IS NULL OR type = $2) AND ($7::text[] IS NULL OR metric = ANY($7)) AND ($8::int IS NULL OR flow_version = $8)`;
       const unfolded = `d.tenant_id = $1 AND ($2::text IS NULL OR u.type = $2) AND ($7::text[] IS NULL OR u.metric = ANY($7)) AND ($8::int IS NULL OR u.flow_version = $8)`;
-      // Month rows end where they stop being kept (the open month): the day rows take over from there. One statement,
-      // so the bound and the rows come from one snapshot (a roll-up between them would count a month twice).
-      const monthsEnd = `(SELECT greatest($5::date, least($6::date, month_rows_until)) FROM progress.stat_meta WHERE id = 1)`;
       const r = await pool.query<{ metric: string; bucket: number; n: string }>(
         `SELECT metric, bucket, sum(n)::bigint AS n FROM (
-           SELECT metric, bucket, n FROM progress.stat_counts WHERE ${filter} AND grain = 'm' AND day >= $5::date AND day < ${monthsEnd}
+           SELECT metric, bucket, n FROM progress.stat_counts WHERE ${filter} AND grain = 'm' AND day >= $5::date AND day < $6::date
            UNION ALL
            SELECT metric, bucket, n FROM progress.stat_counts WHERE ${filter} AND grain = 'd' AND day >= $3::date AND day < $5::date
            UNION ALL
-           SELECT metric, bucket, n FROM progress.stat_counts WHERE ${filter} AND grain = 'd' AND day >= ${monthsEnd} AND day < $4::date
+           SELECT metric, bucket, n FROM progress.stat_counts WHERE ${filter} AND grain = 'd' AND day >= $6::date AND day < $4::date
            UNION ALL
            SELECT u.metric, u.bucket, u.n FROM progress.stat_delta_sets d, ${UNNEST} WHERE ${unfolded} AND u.day >= $3::date AND u.day < $4::date
          ) x GROUP BY metric, bucket`,
