@@ -9,7 +9,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
-import { rebuildProjections } from '../src/rebuild-projections.js';
+import { REBUILD_POOL_OPTIONS, rebuildProjections } from '../src/rebuild-projections.js';
 import {
   countRows,
   expectedSessions,
@@ -147,6 +147,20 @@ async function snapshot() {
 const streamMessages = async () => (await (await jetstreamManager(nats.nc)).streams.info(nats.streamName)).state.messages;
 
 describe('projection rebuild', () => {
+  it("runs without the service's 10 s statement timeout, as it starts by deleting whole tables", async () => {
+    const url = urlForRole(db.url, 'progress_svc');
+    const [rebuildPool, servicePoolOfRequests] = [
+      createPool({ connectionString: url, ...REBUILD_POOL_OPTIONS }),
+      createPool({ connectionString: url, max: 1 }),
+    ];
+    try {
+      expect((await rebuildPool.query<{ statement_timeout: string }>('SHOW statement_timeout')).rows[0]!.statement_timeout).toBe('0');
+      expect((await servicePoolOfRequests.query<{ statement_timeout: string }>('SHOW statement_timeout')).rows[0]!.statement_timeout).toBe('10s');
+    } finally {
+      await Promise.all([rebuildPool.end(), servicePoolOfRequests.end()]);
+    }
+  });
+
   it(`reproduces the live projection exactly, from the function and from the command (seed ${SEED})`, async () => {
     const random = seededRandom(SEED);
     app = await buildApp(testConfig(db, nats), { logger: false });
@@ -179,7 +193,7 @@ describe('projection rebuild', () => {
     app = undefined;
 
     // 1. The function, with the service's own least-privilege role (as the command runs).
-    servicePool = createPool({ connectionString: urlForRole(db.url, 'progress_svc'), max: 4 });
+    servicePool = createPool({ connectionString: urlForRole(db.url, 'progress_svc'), ...REBUILD_POOL_OPTIONS });
     bus = await connectBus({ servers: nats.url, name: 'rebuild-test' });
     const warnings: unknown[] = [];
     const logger = { info() {}, warn: (o: object) => warnings.push(o), error: (o: object) => warnings.push(o) };
