@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 const out = (line: string) => process.stdout.write(`${line}\n`);
 import { parseDuration } from '@glavito/config';
 import { createPool } from '@glavito/db';
-import { runRetention } from './retention.js';
+import { COMMAND_POOL_OPTIONS, runRetention } from './retention.js';
 
 const { values } = parseArgs({ options: { 'older-than': { type: 'string' }, 'archive-dir': { type: 'string' }, tenant: { type: 'string' } } });
 const age = values['older-than'] ? parseDuration(values['older-than']) : null;
@@ -16,7 +16,7 @@ if (!process.env.DATABASE_URL || age === null || !values['archive-dir']) {
   console.error('usage: DATABASE_URL=<admin url> retention --older-than <e.g. 400d> --archive-dir <folder> [--tenant <id>]');
   process.exit(2);
 }
-const pool = createPool({ connectionString: process.env.DATABASE_URL, max: 2, applicationName: 'audit-retention' });
+const pool = createPool({ connectionString: process.env.DATABASE_URL, applicationName: 'audit-retention', ...COMMAND_POOL_OPTIONS });
 try {
   const results = await runRetention(pool, { cutoff: new Date(Date.now() - age), archiveDir: values['archive-dir'], tenant: values.tenant });
   for (const r of results)

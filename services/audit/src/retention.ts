@@ -5,9 +5,15 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { finished } from 'node:stream/promises';
 import type { AuditRecord } from '@glavito/contracts';
-import { inTransaction, type Pool } from '@glavito/db';
+import { inTransaction, type Pool, type PoolOptions } from '@glavito/db';
 import { createChainVerifier, GENESIS_HASH, type BrokenLink } from './domain/chain.js';
 import { createRecordRepository, toRecord } from './repositories/record-repository.js';
+
+/**
+ * The pool of the offline commands (`verify`, `retention`). No statement timeout: the service's 10 s is for answering
+ * requests, and retention deletes a tenant's expired records in one statement, however many years of them there are.
+ */
+export const COMMAND_POOL_OPTIONS = { max: 2, statementTimeoutMillis: 0 } satisfies Partial<PoolOptions>;
 
 export interface ArchiveHeader {
   archive: 'glavito-audit';

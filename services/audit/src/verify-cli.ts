@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 const out = (line: string) => process.stdout.write(`${line}\n`);
 import { createPool } from '@glavito/db';
 import { createRecordRepository } from './repositories/record-repository.js';
-import { verifyArchive } from './retention.js';
+import { COMMAND_POOL_OPTIONS, verifyArchive } from './retention.js';
 
 const { values } = parseArgs({ options: { tenant: { type: 'string' }, archive: { type: 'string', multiple: true } } });
 for (const file of values.archive ?? []) {
@@ -26,7 +26,7 @@ if (!url) {
   console.error('audit:verify: set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres)');
   process.exit(2);
 }
-const pool = createPool({ connectionString: url, max: 2, applicationName: 'audit-verify' });
+const pool = createPool({ connectionString: url, applicationName: 'audit-verify', ...COMMAND_POOL_OPTIONS });
 try {
   const repo = createRecordRepository(pool);
   const tenants = values.tenant ? [values.tenant] : await repo.tenants();

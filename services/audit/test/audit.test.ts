@@ -7,7 +7,7 @@ import { waitFor } from '@glavito/testkit';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRecordRepository } from '../src/repositories/record-repository.js';
-import { runRetention, verifyArchive } from '../src/retention.js';
+import { COMMAND_POOL_OPTIONS, runRetention, verifyArchive } from '../src/retention.js';
 import { bearer, makeEvent, startHarness, type AuditHarness } from './helpers.js';
 
 let h: AuditHarness;
@@ -304,4 +304,19 @@ describe('GET /onboarding/audit/export', () => {
     expect(rows[0]!.targetId).toBe(`'=HYPERLINK("x")`);
     await waitFor(async () => (await count(tenantId, 'audit.export')) === 1, { message: 'the export is audited' });
   }, 180_000);
+});
+
+describe('the offline commands (verify, retention)', () => {
+  it("run without the service's 10 s statement timeout: retention deletes a tenant's expired records in one statement", async () => {
+    const [commandPool, servicePool] = [
+      createPool({ connectionString: h.db.url, ...COMMAND_POOL_OPTIONS }),
+      createPool({ connectionString: h.db.url, max: 1 }),
+    ];
+    try {
+      expect((await commandPool.query<{ statement_timeout: string }>('SHOW statement_timeout')).rows[0]!.statement_timeout).toBe('0');
+      expect((await servicePool.query<{ statement_timeout: string }>('SHOW statement_timeout')).rows[0]!.statement_timeout).toBe('10s');
+    } finally {
+      await Promise.all([commandPool.end(), servicePool.end()]);
+    }
+  });
 });
