@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { publishEvent, type Bus } from '@glavito/bus';
 import { type EventEnvelope, type EventType } from '@glavito/contracts';
 import { fakeSessionEvent } from '@glavito/test-fakes';
+import { serviceEntryArgs } from '@glavito/testkit';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -21,7 +22,7 @@ export interface RealtimeProcess {
  */
 export async function startRealtime(env: Record<string, string>, port: number): Promise<RealtimeProcess> {
   const logs: string[] = [];
-  const child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', path.join(root, 'services', 'realtime', 'src', 'server.ts')], {
+  const child = spawn(process.execPath, serviceEntryArgs(path.join(root, 'services', 'realtime')), {
     cwd: root,
     env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],

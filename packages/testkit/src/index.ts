@@ -263,3 +263,4 @@ export {
   type PostfixServer,
 } from './mail-servers.js';
 export { startFakeStripe, parseStripeForm, type FakeStripe, type FakeStripeAccount, type FakeStripeRequest } from './stripe-server.js';
+export { serviceEntryArgs, servicesFrom, type ServicesFrom } from './service-entry.js';

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ReminderPolicySchema } from '@glavito/contracts';
-import { freePort, readStream, TEST_JWT_SECRET, waitFor } from '@glavito/testkit';
+import { freePort, readStream, serviceEntryArgs, TEST_JWT_SECRET, waitFor } from '@glavito/testkit';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { applied, bearer, sessionEvents, startHarness, startMailbox, testClock, type Harness, type Mailbox } from './helpers.js';
@@ -83,7 +83,7 @@ async function notificationsOf(sessionId: string): Promise<number> {
 async function startProcess(): Promise<ChildProcess> {
   const port = await freePort();
   const logs: string[] = [];
-  const proc = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', 'src/server.ts'], {
+  const proc = spawn(process.execPath, serviceEntryArgs(serviceDir), {
     cwd: serviceDir,
     env: {
       ...process.env,

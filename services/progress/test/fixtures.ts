@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { buildEnvelope } from '@glavito/bus';
 import { eventSubject, parseEvent, type EventEnvelope } from '@glavito/contracts';
 import { createPool, type Pool } from '@glavito/db';
-import { serviceTestEnv, waitFor, type TestDatabase, type TestNats } from '@glavito/testkit';
+import { serviceEntryArgs, serviceTestEnv, waitFor, type TestDatabase, type TestNats } from '@glavito/testkit';
 import { jetstreamManager, jetstream } from '@nats-io/jetstream';
 import { expect } from 'vitest';
 import { progressDurables } from '../src/consumers/session-events.js';
@@ -274,7 +274,7 @@ export class ServiceProcess {
   private readonly child: ChildProcess;
 
   constructor(env: Record<string, string>) {
-    this.child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', 'src/server.ts'], {
+    this.child = spawn(process.execPath, serviceEntryArgs(SERVICE_DIR), {
       cwd: SERVICE_DIR,
       // Only what the service needs: nothing of the test runner's own environment (NODE_OPTIONS, VITEST…).
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },

@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { buildEnvelope, connectBus, type Bus } from '@glavito/bus';
 import type { EventEnvelope } from '@glavito/contracts';
 import { createPool, urlForRole, type Pool } from '@glavito/db';
-import { createTestDatabase, createTestNats, waitFor, type TestDatabase, type TestNats } from '@glavito/testkit';
+import { createTestDatabase, createTestNats, serviceEntryArgs, waitFor, type TestDatabase, type TestNats } from '@glavito/testkit';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -212,7 +212,7 @@ describe('projection rebuild', () => {
     await reader.query("DELETE FROM progress.step_timings WHERE step_id = 'welcome'");
     await reader.query('DELETE FROM progress.inbox WHERE random() < 0.5');
     expect(await snapshot()).not.toEqual(before);
-    const run = await promisify(execFile)(process.execPath, ['--conditions=development', '--import', 'tsx', 'src/rebuild.ts'], {
+    const run = await promisify(execFile)(process.execPath, serviceEntryArgs(SERVICE_DIR, 'rebuild'), {
       cwd: SERVICE_DIR,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...serviceEnv(db, nats, { LOG_LEVEL: 'info' }) },
       timeout: 60_000,

@@ -19,7 +19,7 @@ import {
   type OnboardingType,
 } from '@glavito/contracts';
 import { createPool, type Pool } from '@glavito/db';
-import { waitFor } from '@glavito/testkit';
+import { serviceEntryArgs, waitFor } from '@glavito/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, STREAM, SUBJECT_PREFIX, type Cluster, type ServiceProcess } from './cluster.js';
 import { accepted, LoadGenerator, rejected, seededRandom, storedRev, unknown, type Outcome } from './load.js';
@@ -994,14 +994,10 @@ describe(`chaos under load (seed ${SEED})`, () => {
       expect(v, `chain of ${tenantId}`).toMatchObject({ tenantId, ok: true, firstBroken: null });
       expect(v.records, `records of ${tenantId} verified`).toBeGreaterThanOrEqual(records.filter((r) => r.tenant_id === tenantId).length);
     }
-    const cli = await promisify(execFile)(
-      process.execPath,
-      ['--conditions=development', '--import', 'tsx', path.join(root, 'services/audit/src/verify-cli.ts')],
-      {
-        cwd: root,
-        env: { ...process.env, DATABASE_URL: cluster.pg.url },
-      },
-    );
+    const cli = await promisify(execFile)(process.execPath, serviceEntryArgs(path.join(root, 'services/audit'), 'verify-cli'), {
+      cwd: root,
+      env: { ...process.env, DATABASE_URL: cluster.pg.url },
+    });
     const chains = new Set(records.map((r) => r.tenant_id));
     expect(cli.stdout, 'audit:verify').toContain(`chain(s) checked, 0 broken`);
     expect(cli.stdout.split('\n').filter((l) => l.startsWith('ok ')).length, 'chains verified by audit:verify').toBeGreaterThanOrEqual(chains.size);

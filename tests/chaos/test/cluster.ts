@@ -4,7 +4,15 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mintToken } from '@glavito/auth';
-import { migrateBrokerAt, startNatsServer, startPostgresServer, TEST_JWT_SECRET, type NatsServer, type PostgresServer } from '@glavito/testkit';
+import {
+  migrateBrokerAt,
+  serviceEntryArgs,
+  startNatsServer,
+  startPostgresServer,
+  TEST_JWT_SECRET,
+  type NatsServer,
+  type PostgresServer,
+} from '@glavito/testkit';
 
 /**
  * The whole system on private servers: its own Postgres and its own nats-server (never the shared ones
@@ -68,7 +76,7 @@ export class ServiceProcess {
   async start(timeoutMs = 120_000): Promise<void> {
     if (this.running) throw new Error(`${this.label} is already running`);
     const t0 = Date.now();
-    const child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', path.join(root, 'services', this.service, 'src', 'server.ts')], {
+    const child = spawn(process.execPath, serviceEntryArgs(path.join(root, 'services', this.service)), {
       cwd: root,
       env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...this.env, PORT: String(this.port) },
       stdio: ['ignore', 'pipe', 'pipe'],

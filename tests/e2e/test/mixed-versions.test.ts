@@ -20,7 +20,7 @@ import { ENCRYPTION_KEY, freePort, startService, type ServiceProcess } from './s
  */
 
 const OLD = ['session', 'progress'] as const;
-/** Five processes boot at once (four of them compiling TypeScript on the fly): generous on a loaded machine. */
+/** Five processes boot at once (from source, four of them compile TypeScript on the fly): generous on a loaded machine. */
 const READY_TIMEOUT_MS = 180_000;
 let release: Awaited<ReturnType<typeof buildPreviousRelease>>;
 

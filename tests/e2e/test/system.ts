@@ -4,7 +4,16 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mintToken } from '@glavito/auth';
-import { createTestDatabase, createTestNats, startFakeStripe, TEST_JWT_SECRET, type FakeStripe, type TestDatabase, type TestNats } from '@glavito/testkit';
+import {
+  createTestDatabase,
+  createTestNats,
+  serviceEntryArgs,
+  startFakeStripe,
+  TEST_JWT_SECRET,
+  type FakeStripe,
+  type TestDatabase,
+  type TestNats,
+} from '@glavito/testkit';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const ENCRYPTION_KEY = Buffer.alloc(32, 3).toString('base64');
@@ -64,7 +73,9 @@ export interface ServiceProcess {
 
 /**
  * Runs a service the way the start command does: its own Node process on a free port (or on `fixedPort`, to
- * restart one in place). `from` is another checkout to run it from (a benchmark's baseline commit).
+ * restart one in place), from this checkout's sources or, with TEST_SERVICES_FROM=build, its build output (see
+ * serviceEntryArgs). `from` is another checkout to run it from (a benchmark's baseline commit): always its sources,
+ * as a worktree is not built.
  */
 export async function startService(
   name: string,
@@ -81,7 +92,7 @@ export async function startService(
   const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
   const child = spawn(
     process.execPath,
-    [...flags, ...profile, '--conditions=development', '--import', 'tsx', path.join(from, 'services', name, 'src', 'server.ts')],
+    [...flags, ...profile, ...serviceEntryArgs(path.join(from, 'services', name), 'server', from === root ? undefined : 'source')],
     {
       cwd: from,
       env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env, PORT: String(port) },
