@@ -4,42 +4,19 @@
  * records/s on this machine (private PostgreSQL from the test kit; shared NATS). Run: node --conditions=development --import tsx bench/audit-consumer.bench.ts
  */
 import os from 'node:os';
-import { buildAuditEvent } from '@glavito/bus';
 import { auditSubject } from '@glavito/contracts';
-import { createTestNats, startPostgresServer, TEST_JWT_SECRET, waitFor } from '@glavito/testkit';
+import { createTestNats, startPostgresServer, waitFor } from '@glavito/testkit';
 import { jetstream } from '@nats-io/jetstream';
 import { buildApp } from '../services/audit/src/app.js';
-import { loadAuditConfig } from '../services/audit/src/config.js';
+import { auditBenchConfig, benchAuditEvent } from './lib/audit.js';
 
 const N = Number(process.env.BENCH_AUDIT_EVENTS || 20_000);
 // A private PostgreSQL: the figure is the consumer's, not that of whatever else shares the machine's server.
 const server = await startPostgresServer();
 const db = { url: server.url };
 const nats = await createTestNats();
-const config = loadAuditConfig({
-  DATABASE_URL: db.url,
-  NATS_URL: nats.url,
-  EVENT_STREAM: nats.streamName,
-  EVENT_SUBJECT_PREFIX: nats.subjectPrefix,
-  DEAD_LETTER_PREFIX: nats.dlqPrefix,
-  RPC_SUBJECT_PREFIX: nats.rpcPrefix,
-  JWT_SECRET: TEST_JWT_SECRET,
-  LOG_LEVEL: 'warn',
-});
-const events = Array.from({ length: N }, (_, i) =>
-  buildAuditEvent({
-    tenantId: `tenant_${i % 50}`,
-    actor: { subject: `user_${i % 500}`, roles: ['admin'] },
-    action: 'step.credentials_change',
-    target: { type: 'session', id: `s${i % 2000}` },
-    outcome: { result: 'allowed', code: null },
-    requestId: `req-${i}`,
-    correlationId: `corr-${i}`,
-    clientIp: '203.0.113.9',
-    userAgent: 'bench/1.0',
-    details: { stepId: 'channel_configuration', added: ['email.password'], changed: [], removed: [] },
-  }),
-);
+const config = auditBenchConfig(db.url, nats);
+const events = Array.from({ length: N }, (_, i) => benchAuditEvent(`tenant_${i % 50}`, i));
 const js = jetstream(nats.nc);
 // Published before the consumer starts: what it then measures is its own pace, not the publisher's.
 for (let i = 0; i < N; i += 1000)

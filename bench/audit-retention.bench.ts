@@ -12,14 +12,13 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { buildAuditEvent } from '@glavito/bus';
-import { auditSubject, type AuditEvent } from '@glavito/contracts';
+import { auditSubject } from '@glavito/contracts';
 import { createPool } from '@glavito/db';
-import { createTestNats, startPostgresServer, TEST_JWT_SECRET, waitFor } from '@glavito/testkit';
+import { createTestNats, startPostgresServer, waitFor } from '@glavito/testkit';
 import { jetstream } from '@nats-io/jetstream';
 import { buildApp } from '../services/audit/src/app.js';
-import { loadAuditConfig } from '../services/audit/src/config.js';
 import { COMMAND_POOL_OPTIONS, verifyArchive, type RetentionResult } from '../services/audit/src/retention.js';
+import { auditBenchConfig, benchAuditEvent } from './lib/audit.js';
 import { fmt, summarize } from './lib/stats.js';
 
 const N = Number(process.env.BENCH_AUDIT_RECORDS || 300_000);
@@ -30,38 +29,15 @@ const LIVE_EVERY_MS = 20;
 
 const server = await startPostgresServer();
 const nats = await createTestNats();
-const config = loadAuditConfig({
-  DATABASE_URL: server.url,
-  NATS_URL: nats.url,
-  EVENT_STREAM: nats.streamName,
-  EVENT_SUBJECT_PREFIX: nats.subjectPrefix,
-  DEAD_LETTER_PREFIX: nats.dlqPrefix,
-  RPC_SUBJECT_PREFIX: nats.rpcPrefix,
-  JWT_SECRET: TEST_JWT_SECRET,
-  LOG_LEVEL: 'warn',
-});
+const config = auditBenchConfig(server.url, nats);
 const app = await buildApp(config, { logger: false });
 await app.ready();
 const admin = createPool({ connectionString: server.url, applicationName: 'audit-retention-bench', ...COMMAND_POOL_OPTIONS });
 const archiveDir = mkdtempSync(path.join(os.tmpdir(), 'audit-retention-bench-'));
 
-const event = (tenantId: string, i: number): AuditEvent =>
-  buildAuditEvent({
-    tenantId,
-    actor: { subject: `user_${i % 500}`, roles: ['admin'] },
-    action: 'step.credentials_change',
-    target: { type: 'session', id: `s${i % 2000}` },
-    outcome: { result: 'allowed', code: null },
-    requestId: `req-${i}`,
-    correlationId: `corr-${i}`,
-    clientIp: '203.0.113.9',
-    userAgent: 'bench/1.0',
-    details: { stepId: 'channel_configuration', added: ['email.password'], changed: [], removed: [] },
-  });
-
 // 1. The tenant's history, through the service's append (hash chain, heads), in batches as the consumer makes them.
 const fillFrom = Date.now();
-for (let i = 0; i < N; i += 5_000) await app.recordRepository.append(Array.from({ length: Math.min(5_000, N - i) }, (_, k) => event(BIG, i + k)));
+for (let i = 0; i < N; i += 5_000) await app.recordRepository.append(Array.from({ length: Math.min(5_000, N - i) }, (_, k) => benchAuditEvent(BIG, i + k)));
 await admin.query('ANALYZE audit.records');
 const fillSeconds = (Date.now() - fillFrom) / 1000;
 // Everything appended so far is older than the cutoff; every live event below is newer.
@@ -74,7 +50,7 @@ let live = 0;
 let stopLive = false;
 const liveLoop = (async () => {
   while (!stopLive) {
-    const e = event(live % 2 === 0 ? BIG : OTHER, N + live);
+    const e = benchAuditEvent(live % 2 === 0 ? BIG : OTHER, N + live);
     live++;
     await js.publish(auditSubject(nats.auditPrefix, e), JSON.stringify(e), { msgID: e.id });
     await new Promise((r) => setTimeout(r, LIVE_EVERY_MS));
