@@ -67,8 +67,19 @@ async function topStatements(url: string, reset: boolean): Promise<Row[]> {
       await client.query('SELECT pg_stat_statements_reset()');
       return [];
     }
-    const { rows } = await client.query<{ calls: string; total_ms: number; mean_us: number; plan_us: number; rows: string; query: string }>(
-      `SELECT calls, total_exec_time + total_plan_time AS total_ms, mean_exec_time * 1000 AS mean_us, mean_plan_time * 1000 AS plan_us, rows, query
+    const { rows } = await client.query<{
+      calls: string;
+      total_ms: number;
+      mean_us: number;
+      plan_us: number;
+      jit_functions: string;
+      jit_ms: number;
+      rows: string;
+      query: string;
+    }>(
+      // JIT: Postgres compiles a statement whose estimated cost passes jit_above_cost at every execution.
+      `SELECT calls, total_exec_time + total_plan_time AS total_ms, mean_exec_time * 1000 AS mean_us, mean_plan_time * 1000 AS plan_us,
+              jit_functions, jit_generation_time + jit_inlining_time + jit_optimization_time + jit_emission_time AS jit_ms, rows, query
        FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time + total_plan_time DESC LIMIT $1`,
       [PG_STATEMENTS_SHOWN],
     );
@@ -77,6 +88,7 @@ async function topStatements(url: string, reset: boolean): Promise<Row[]> {
       'total ms (planning + execution)': fmt(r.total_ms),
       'mean planning µs': fmt(r.plan_us),
       'mean execution µs': fmt(r.mean_us),
+      'JIT functions / ms': `${r.jit_functions} / ${fmt(r.jit_ms)}`,
       rows: Number(r.rows),
       statement: r.query.replace(/\s+/g, ' ').slice(0, 110).replace(/\|/g, '/'),
     }));
