@@ -7,9 +7,18 @@ import { z } from 'zod';
 const validZones = new Set<string>();
 const VALID_ZONES_KEPT = 4096;
 
+/**
+ * The shape of an IANA zone name (`Europe/Paris`, `UTC`, `Etc/GMT+5`), also the JSON Schema's pattern. Intl alone is
+ * not enough: since Node 22 (ICU 74+, ECMA-402 2024) it also accepts UTC offsets such as `+01:00`, which are not
+ * zones (no daylight saving rules), and which Postgres' `AT TIME ZONE` reads with the opposite sign.
+ */
+export const IANA_TIME_ZONE_PATTERN = '^[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)*$';
+const ianaShape = new RegExp(IANA_TIME_ZONE_PATTERN);
+
 export function isValidTimeZone(tz: string): boolean {
   if (tz.length === 0 || tz.length > 64) return false;
   if (validZones.has(tz)) return true;
+  if (!ianaShape.test(tz)) return false;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: tz });
   } catch {

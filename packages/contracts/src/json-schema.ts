@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { IANA_TIME_ZONE_PATTERN } from './business-hours.js';
 import { isSecretKey } from './secrets.js';
 import { stepDataSchema } from './step-data.js';
 import type { OnboardingType } from './steps.js';
@@ -29,7 +30,7 @@ export function checksOf(schema: z.core.$ZodType): readonly z.core.$ZodCheck[] {
  */
 const RULE_JSON_SCHEMA: Record<string, JsonSchema> = {
   iana_timezone: {
-    pattern: '^[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)*$',
+    pattern: IANA_TIME_ZONE_PATTERN,
     description: 'IANA time zone, e.g. Europe/Paris',
     examples: ['Europe/Paris', 'America/New_York', 'UTC'],
   },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BusinessHoursConfigSchema, ClockTimeSchema, minutesOfClock } from '../src/business-hours.js';
+import { BusinessHoursConfigSchema, ClockTimeSchema, isValidTimeZone, minutesOfClock } from '../src/business-hours.js';
 import { issuesToFieldErrors } from '../src/validation.js';
 
 const makeDay = (overrides: Record<string, unknown> = {}) => ({ enabled: true, start: '09:00', end: '17:00', ...overrides });
@@ -145,5 +145,17 @@ describe('BusinessHoursConfigSchema', () => {
     ]);
     expect(errorsOf({ timezone: 'UTC', schedule: {}, holidays: ['2026-02-30'] })?.map((e) => e.field)).toEqual(['holidays.0']);
     expect(errorsOf({ timezone: 'UTC', schedule: {}, holidays: ['2026-12-25'] })).toBeNull();
+  });
+
+  it('takes zone names only, never a UTC offset, whatever the runtime (Node 22+ builds a formatter for +01:00 too)', () => {
+    for (const offset of ['+01:00', '-05:30', '+0100', '+01', '-12:00']) {
+      expect(isValidTimeZone(offset), offset).toBe(false);
+      expect(errorsOf({ timezone: offset, schedule: {} }), offset).toEqual([
+        { field: 'timezone', rule: 'iana_timezone', message: 'timezone must be a valid IANA time zone' },
+      ]);
+    }
+    for (const zone of ['UTC', 'Etc/GMT+5', 'Etc/GMT-14', 'America/Argentina/Buenos_Aires', 'America/Port-au-Prince', 'europe/paris']) {
+      expect(isValidTimeZone(zone), zone).toBe(true);
+    }
   });
 });
