@@ -810,6 +810,10 @@ function checkDockerfile() {
   expect(/^HEALTHCHECK /m.test(text), at('needs a HEALTHCHECK'));
   expect(/deploy --prod/.test(text), at('must build the runtime tree with pnpm deploy --prod'));
   expect(/--frozen-lockfile/.test(text), at('must install with --frozen-lockfile'));
+  // The images run the Node that CI tests with (.ci/run installs .nvmrc's): the same major.minor.
+  const nvmrc = readFileSync(path.join(ROOT, '.nvmrc'), 'utf8').trim();
+  const image = /^ARG NODE_IMAGE=node:(\d+\.\d+)[.-]/m.exec(text)?.[1];
+  expect(image !== undefined && nvmrc.startsWith(`${image}.`), at(`NODE_IMAGE must be node:<major.minor of .nvmrc, ${nvmrc}>-…, not ${image ?? 'unpinned'}`));
 
   const ignore = path.join(ROOT, '.dockerignore');
   if (!expect(existsSync(ignore), '.dockerignore is missing (the build context would include node_modules and .git)')) return;
